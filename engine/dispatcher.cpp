@@ -1,0 +1,76 @@
+#include "conduit/dispatcher.h"
+
+#include <chrono>
+#include <vector>
+
+namespace conduit {
+namespace {
+// How long one poll waits before the thread looks at its stop flag again.
+constexpr std::chrono::milliseconds kStopCheck{20};
+}  // namespace
+
+Dispatcher::Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch)
+    : subscriber_(std::move(subscriber)), record_handler_(std::move(handler)) {
+  thread_ = std::thread([this, batch] { run_subscriber(batch); });
+}
+
+Dispatcher::Dispatcher(std::unique_ptr<Consumer> consumer, DeliveryHandler handler, std::size_t batch)
+    : consumer_(std::move(consumer)), delivery_handler_(std::move(handler)) {
+  thread_ = std::thread([this, batch] { run_consumer(batch); });
+}
+
+Dispatcher::~Dispatcher() { stop(); }
+
+void Dispatcher::stop() {
+  // Release pairs with the acquire in the run loops.
+  stop_.store(true, std::memory_order_release);
+  join();
+}
+
+void Dispatcher::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Dispatcher::run_subscriber(std::size_t batch) {
+  std::vector<RecordView> views(batch == 0 ? 1 : batch);
+  // Acquire pairs with the release in stop().
+  while (!stop_.load(std::memory_order_acquire)) {
+    PollResult r = subscriber_->poll(views, kStopCheck);
+    // Relaxed: counters read for monitoring.
+    if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < r.count; ++i) {
+      try {
+        record_handler_(views[i]);
+        handled_.fetch_add(1, std::memory_order_relaxed);
+      } catch (...) {
+        failed_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (r.closed) return;
+  }
+}
+
+void Dispatcher::run_consumer(std::size_t batch) {
+  std::vector<Delivery> deliveries(batch == 0 ? 1 : batch);
+  // Acquire pairs with the release in stop().
+  while (!stop_.load(std::memory_order_acquire)) {
+    PollResult r = consumer_->poll(deliveries, kStopCheck);
+    for (std::size_t i = 0; i < r.count; ++i) {
+      Outcome outcome = Outcome::kNack;
+      try {
+        outcome = delivery_handler_(deliveries[i]);
+      } catch (...) {
+        failed_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+      }
+      if (outcome == Outcome::kAck) {
+        consumer_->ack(deliveries[i]);
+        handled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+      } else {
+        consumer_->nack(deliveries[i]);
+      }
+    }
+    if (r.closed) return;
+  }
+}
+
+}  // namespace conduit

@@ -1,0 +1,94 @@
+// Engine: the registry of topics, and close().
+#include <map>
+#include <mutex>
+
+#include "engine/topic_core.h"
+
+namespace conduit {
+namespace detail {
+
+struct EngineState {
+  EngineOptions options;
+  TopicShared shared;
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<TopicCore>, std::less<>> topics;  // guarded by mu
+};
+
+}  // namespace detail
+
+namespace {
+
+bool same_options(const TopicOptions& a, const TopicOptions& b) {
+  return a.durability == b.durability && a.segment_bytes == b.segment_bytes && a.ring_bytes == b.ring_bytes &&
+         a.max_payload_bytes == b.max_payload_bytes;
+}
+
+}  // namespace
+
+Status validate_topic_name(std::string_view name) {
+  if (name.empty() || name.size() > 200)
+    return Status::InvalidArgument("name must be 1..200 characters, got " + std::to_string(name.size()));
+  if (name.front() == '.') return Status::InvalidArgument("name '" + std::string(name) + "' must not start with '.'");
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) return Status::InvalidArgument("name '" + std::string(name) + "' has a character outside [A-Za-z0-9._-]");
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  if (options.park_timeout <= std::chrono::microseconds::zero())
+    return Status::InvalidArgument("park_timeout must be positive");
+  auto state = std::make_unique<detail::EngineState>();
+  state->options = options;
+  state->shared.park_timeout = options.park_timeout;
+  return std::unique_ptr<Engine>(new Engine(std::move(state)));
+}
+
+Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) {}
+
+Engine::~Engine() {
+  close();
+  // Topics (and their segments) go with state_. Subscribers and consumers
+  // must be destroyed before their engine.
+}
+
+Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options) {
+  if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("topic " + s.message());
+  if (closed()) return Status::Closed("engine is closed");
+  if (options.durability != Durability::kMemory)
+    return Status::Unsupported("topic '" + std::string(name) + "': persisted topics need an engine with a data directory");
+  std::lock_guard lk(state_->mu);
+  if (auto it = state_->topics.find(name); it != state_->topics.end()) {
+    if (!same_options(it->second->options(), options))
+      return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options");
+    return it->second->handle();
+  }
+  auto core = detail::TopicCore::make(std::string(name), options, detail::make_memory_storage(), &state_->shared);
+  if (!core.ok()) return core.status();
+  Topic* handle = (*core)->handle();
+  state_->topics.emplace(std::string(name), std::move(core).value());
+  return handle;
+}
+
+Result<Topic*> Engine::topic(std::string_view name) {
+  std::lock_guard lk(state_->mu);
+  auto it = state_->topics.find(name);
+  if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
+  return it->second->handle();
+}
+
+void Engine::close() {
+  // Release pairs with the acquire in TopicCore::closed().
+  state_->shared.closed.store(true, std::memory_order_release);
+  std::lock_guard lk(state_->mu);
+  for (auto& [name, topic] : state_->topics) topic->wake_all();
+}
+
+bool Engine::closed() const noexcept {
+  // Acquire pairs with the release in close().
+  return state_->shared.closed.load(std::memory_order_acquire);
+}
+
+}  // namespace conduit

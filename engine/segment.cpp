@@ -1,0 +1,73 @@
+#include "engine/segment.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "persistence/format.h"
+
+namespace conduit::detail {
+namespace {
+
+Result<std::byte*> map_anonymous(std::size_t bytes) {
+  // MAP_NORESERVE: pages are only backed once touched; a ring or an index is
+  // mostly untouched until records arrive.
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return Status::IOError(std::string("mmap of ") + std::to_string(bytes) + " bytes: " + std::strerror(errno));
+  return static_cast<std::byte*>(p);
+}
+
+class AnonymousMemory final : public SegmentMemory {
+ public:
+  AnonymousMemory(std::byte* base, std::size_t capacity) : base_(base), capacity_(capacity) {}
+  ~AnonymousMemory() override { munmap(base_, capacity_); }
+  std::byte* base() const noexcept override { return base_; }
+  std::size_t capacity() const noexcept override { return capacity_; }
+
+ private:
+  std::byte* base_;
+  std::size_t capacity_;
+};
+
+class MemoryStorage final : public TopicStorage {
+ public:
+  Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity) override {
+    auto base = map_anonymous(capacity);
+    if (!base.ok()) return base.status();
+    format::SegmentHeader h;
+    h.first_seq = first_seq;
+    h.capacity = capacity;
+    h.flags = 0;  // memory-only records carry no CRC
+    format::encode_segment_header(*base, h);
+    return std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
+  }
+  bool records_have_crc() const noexcept override { return false; }
+};
+
+}  // namespace
+
+std::unique_ptr<TopicStorage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
+
+Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq) {
+  const std::size_t max_records = (mem->capacity() - format::kSegmentHeaderSize) / format::kRecordHeaderSize + 1;
+  auto index = map_anonymous(max_records * sizeof(std::atomic<std::uint32_t>));
+  if (!index.ok()) return index.status();
+  static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
+  auto* entries = reinterpret_cast<std::atomic<std::uint32_t>*>(*index);
+  return std::shared_ptr<Segment>(new Segment(std::move(mem), first_seq, entries, max_records));
+}
+
+Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
+                 std::size_t max_records)
+    : mem_(std::move(mem)),
+      base_(mem_->base()),
+      capacity_(mem_->capacity()),
+      first_seq_(first_seq),
+      index_(index),
+      max_records_(max_records) {}
+
+Segment::~Segment() { munmap(index_, max_records_ * sizeof(std::atomic<std::uint32_t>)); }
+
+}  // namespace conduit::detail

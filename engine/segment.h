@@ -1,0 +1,111 @@
+// A segment: one contiguous region of a topic's log, and the seam to where
+// its bytes live (anonymous memory here; files in persistence/).
+//
+// Thread safety
+//   Segment: base/capacity/first_seq are fixed at creation. Producers write
+//   records into [base, base+capacity) at claimed offsets (see TopicCore);
+//   index entries and sealed_count are written once each with release and
+//   read with acquire. A reader keeps a segment alive by holding its
+//   shared_ptr; a segment dropped from its topic is freed when the last
+//   reader lets go.
+//   TopicStorage: called by one thread at a time (under the topic's lock).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+
+#include "conduit/status.h"
+
+namespace conduit::detail {
+
+// Bytes of one segment, owned: unmapped (or closed) on destruction.
+class SegmentMemory {
+ public:
+  virtual ~SegmentMemory() = default;
+  virtual std::byte* base() const noexcept = 0;
+  virtual std::size_t capacity() const noexcept = 0;
+};
+
+// Where a topic's segments come from and go to. The engine's side of the
+// storage seam: the write-ahead log implements it over files.
+class TopicStorage {
+ public:
+  virtual ~TopicStorage() = default;
+  // Zero-filled memory of `capacity` bytes with the segment header written.
+  virtual Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq,
+                                                                std::size_t capacity) = 0;
+  // Whether records carry a CRC32C (they do once they can meet a disk).
+  virtual bool records_have_crc() const noexcept = 0;
+};
+
+// Memory-only topics: anonymous mappings, never on disk.
+std::unique_ptr<TopicStorage> make_memory_storage();
+
+inline constexpr std::uint64_t kNotSealed = std::numeric_limits<std::uint64_t>::max();
+
+class Segment : public std::enable_shared_from_this<Segment> {
+ public:
+  // Takes ownership of `mem`. Fails only when the index cannot be mapped.
+  static Result<std::shared_ptr<Segment>> make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq);
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  std::byte* base() const noexcept { return base_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::uint64_t first_seq() const noexcept { return first_seq_; }
+  // The most records a segment of this capacity can hold.
+  std::size_t max_records() const noexcept { return max_records_; }
+
+  // Offset of record `i` (0-based in this segment), or 0 while it is not
+  // committed yet. Written once by the record's producer.
+  std::uint32_t offset_of(std::size_t i) const noexcept {
+    // Acquire pairs with the release in set_offset(): the record's bytes,
+    // committed before, are visible.
+    return index_[i].load(std::memory_order_acquire);
+  }
+  void set_offset(std::size_t i, std::uint32_t off) noexcept {
+    // Release pairs with the acquire in offset_of().
+    index_[i].store(off, std::memory_order_release);
+  }
+
+  // Records in the segment once it is sealed (no more fit), else kNotSealed.
+  std::uint64_t sealed_count() const noexcept {
+    // Acquire pairs with the release in seal().
+    return sealed_count_.load(std::memory_order_acquire);
+  }
+  void seal(std::uint64_t count) noexcept {
+    // Release pairs with the acquire in sealed_count().
+    sealed_count_.store(count, std::memory_order_release);
+  }
+  // One past the last sequence, once sealed; kNotSealed before.
+  std::uint64_t end_seq() const noexcept {
+    const std::uint64_t n = sealed_count();
+    return n == kNotSealed ? kNotSealed : first_seq_ + n;
+  }
+
+  // The segment after this one, set once when the topic rolls. Valid to
+  // follow only while this one is not yet dropped from the topic.
+  Segment* next() const noexcept {
+    // Acquire pairs with the release in set_next().
+    return next_.load(std::memory_order_acquire);
+  }
+  void set_next(Segment* s) noexcept { next_.store(s, std::memory_order_release); }  // pairs with next()
+
+ private:
+  Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
+          std::size_t max_records);
+  std::unique_ptr<SegmentMemory> mem_;
+  std::byte* base_;
+  std::size_t capacity_;
+  std::uint64_t first_seq_;
+  std::atomic<std::uint32_t>* index_;  // anonymous mapping, max_records_ entries
+  std::size_t max_records_;
+  std::atomic<std::uint64_t> sealed_count_{kNotSealed};
+  std::atomic<Segment*> next_{nullptr};
+};
+
+}  // namespace conduit::detail

@@ -1,0 +1,130 @@
+// Subscribers: one cursor each, reading records in place.
+#include "engine/topic_core.h"
+#include "persistence/format.h"
+
+namespace conduit {
+namespace detail {
+
+class SubscriberCore final : public RetentionHolder {
+ public:
+  SubscriberCore(TopicCore* topic, SubscriberOptions options) : topic_(topic), options_(std::move(options)) {}
+  ~SubscriberCore() override {
+    if (options_.slow == SlowPolicy::kBlock) topic_->remove_holder(this);
+  }
+
+  std::uint64_t hold_position() const noexcept override {
+    // Acquire pairs with the release store in try_poll().
+    return pos_.load(std::memory_order_acquire);
+  }
+  void start_at(std::uint64_t seq) noexcept override { set_start(seq); }
+  void set_start(std::uint64_t seq) noexcept {
+    next_ = seq;
+    // Relaxed: published to other threads by the topic's lock (attach()).
+    pos_.store(seq, std::memory_order_relaxed);
+  }
+
+  PollResult try_poll(std::span<RecordView> out) noexcept;
+  bool ready() const noexcept;
+
+  TopicCore* topic_;
+  SubscriberOptions options_;
+  std::shared_ptr<Segment> seg_;  // the segment being read; nullptr: look it up
+  std::uint32_t off_ = 0;         // offset of next_ in seg_; 0: not known yet
+  std::uint64_t next_ = 0;        // reader-local copy of pos_
+  alignas(64) std::atomic<std::uint64_t> pos_{0};
+  std::atomic<std::uint64_t> lost_{0};
+};
+
+PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
+  PollResult r;
+  std::uint64_t seq = next_;
+  while (r.count < out.size()) {
+    if (!seg_) {
+      std::uint64_t lost = 0;
+      auto s = topic_->segment_for(seq, &lost);
+      if (!s) break;
+      if (lost != 0) {
+        if (r.count != 0) break;  // report the loss before the records after it, on the next poll
+        seq += lost;
+        r.lost += lost;
+      }
+      seg_ = std::move(s);
+      off_ = 0;
+    }
+    if (off_ == 0) {
+      off_ = seg_->offset_of(seq - seg_->first_seq());
+      if (off_ == 0) break;  // not published yet
+    }
+    const std::byte* p = seg_->base() + off_;
+    const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
+    if (len == 0) break;
+    if (len & format::kPaddingFlag) {
+      // One poll reads from one segment, so its views stay pinned by seg_.
+      if (r.count != 0) break;
+      seg_.reset();
+      if (options_.slow == SlowPolicy::kBlock) {
+        // Release pairs with hold_position(): producers may drop what we left.
+        pos_.store(seq, std::memory_order_release);
+        topic_->notify_progress();
+      }
+      continue;
+    }
+    out[r.count++] = RecordView(p);
+    off_ += static_cast<std::uint32_t>(format::align_up(len & format::kLengthMask));
+    ++seq;
+  }
+  next_ = seq;
+  // Release pairs with hold_position() and lag readers.
+  pos_.store(seq, std::memory_order_release);
+  if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);  // relaxed: a counter
+  if (r.count == 0 && r.lost == 0 && topic_->closed()) r.closed = !ready();
+  return r;
+}
+
+// Whether a poll could return something now (a cheap check for waiting).
+bool SubscriberCore::ready() const noexcept {
+  if (!seg_ || off_ == 0 || off_ >= seg_->capacity()) return true;  // let try_poll look
+  return format::load_length(seg_->base() + off_) != 0;
+}
+
+}  // namespace detail
+
+Subscriber::Subscriber(std::unique_ptr<detail::SubscriberCore> core) : core_(std::move(core)) {}
+Subscriber::~Subscriber() = default;
+
+PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept { return core_->try_poll(out); }
+
+PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
+  PollResult r = core_->try_poll(out);
+  if (r.count != 0 || r.lost != 0 || r.closed) return r;
+  detail::TopicCore* topic = core_->topic_;
+  detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
+                          detail::deadline_after(timeout));
+  auto ready = [&] { return topic->closed() || core_->ready(); };
+  while (backoff.idle(ready)) {
+    r = core_->try_poll(out);
+    if (r.count != 0 || r.lost != 0 || r.closed) return r;
+  }
+  return r;
+}
+
+std::uint64_t Subscriber::position() const noexcept { return core_->hold_position(); }
+std::uint64_t Subscriber::lag() const noexcept {
+  const std::uint64_t published = core_->topic_->published();
+  const std::uint64_t pos = position();
+  return published > pos ? published - pos : 0;
+}
+std::uint64_t Subscriber::lost() const noexcept { return core_->lost_.load(std::memory_order_relaxed); }  // relaxed: a counter
+const SubscriberOptions& Subscriber::options() const noexcept { return core_->options_; }
+
+Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) {
+  if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
+  auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
+  // Only blocking subscribers of memory-only topics hold the ring.
+  const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
+  if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;
+  core->set_start(core_->attach(core->options_.start, holds ? core.get() : nullptr));
+  return std::unique_ptr<Subscriber>(new Subscriber(std::move(core)));
+}
+
+}  // namespace conduit

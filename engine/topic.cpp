@@ -1,0 +1,36 @@
+// Topic: the public handle over TopicCore.
+#include <bit>
+
+#include "engine/topic_core.h"
+#include "engine/work_group_core.h"
+
+namespace conduit {
+
+const std::string& Topic::name() const noexcept { return core_->name(); }
+const TopicOptions& Topic::options() const noexcept { return core_->options(); }
+Result<std::uint64_t> Topic::publish(const Message& message) noexcept { return core_->publish(message); }
+Result<std::uint64_t> Topic::publish(std::string_view payload) noexcept {
+  Message m;
+  m.payload = payload;
+  return core_->publish(m);
+}
+std::uint64_t Topic::published() const noexcept { return core_->published(); }
+std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
+std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
+
+Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
+  if (Status s = validate_topic_name(name); !s.ok())
+    return Status::InvalidArgument("work group name: " + s.message());
+  if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
+    return Status::InvalidArgument("work group '" + std::string(name) + "': max_in_flight must be a power of two in 64..2^24");
+  if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
+  std::lock_guard lk(core_->groups_mutex());
+  for (auto& g : core_->groups())
+    if (g->name() == name) return g->handle();
+  auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options);
+  core_->attach(options.start, group.get());
+  core_->groups().push_back(std::move(group));
+  return core_->groups().back()->handle();
+}
+
+}  // namespace conduit

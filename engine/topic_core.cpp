@@ -1,0 +1,281 @@
+#include "engine/topic_core.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "engine/work_group_core.h"
+#include "persistence/format.h"
+
+namespace conduit::detail {
+namespace {
+
+constexpr std::size_t kMinSegmentBytes = 64u << 10;
+constexpr std::size_t kMaxSegmentBytes = 512u << 20;  // keeps a segment's record count within 24 bits
+constexpr std::size_t kMaxPayloadLimit = 256u << 20;
+constexpr std::size_t kMaxEnvelopeBytes = 64u << 10;  // everything but the payload
+constexpr std::size_t kPage = 4096;
+
+std::string topic_error(const std::string& topic, const std::string& what) { return "topic '" + topic + "': " + what; }
+
+}  // namespace
+
+std::int64_t wall_clock_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOptions options,
+                                                   std::unique_ptr<TopicStorage> storage, TopicShared* shared) {
+  if (options.max_payload_bytes > kMaxPayloadLimit)
+    return Status::InvalidArgument(topic_error(name, "max_payload_bytes above 256 MiB"));
+  options.segment_bytes = (options.segment_bytes + kPage - 1) / kPage * kPage;
+  const std::size_t largest_record =
+      format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
+  if (options.segment_bytes < kMinSegmentBytes || options.segment_bytes > kMaxSegmentBytes)
+    return Status::InvalidArgument(topic_error(name, "segment_bytes must be within 64 KiB .. 512 MiB"));
+  if (options.segment_bytes < format::kSegmentHeaderSize + 2 * largest_record)
+    return Status::InvalidArgument(
+        topic_error(name, "segment_bytes must hold two of the largest records (2 * (max_payload_bytes + 64 KiB))"));
+  std::unique_ptr<TopicCore> t(new TopicCore(std::move(name), options, std::move(storage), shared));
+  if (Status s = t->start(); !s.ok()) return s;
+  return t;
+}
+
+TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage,
+                     TopicShared* shared)
+    : name_(std::move(name)),
+      options_(options),
+      storage_(std::move(storage)),
+      shared_(shared),
+      crc_(storage_->records_have_crc()),
+      ring_segments_(options.durability == Durability::kMemory
+                         ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
+                         : 0),
+      handle_(this) {}
+
+TopicCore::~TopicCore() = default;
+
+Status TopicCore::start() {
+  auto mem = storage_->create_segment(0, options_.segment_bytes);
+  if (!mem.ok()) return mem.status();
+  auto seg = Segment::make(std::move(mem).value(), 0);
+  if (!seg.ok()) return seg.status();
+  std::lock_guard lk(mu_);
+  segments_.push_back(*seg);
+  slots_.push_back(std::make_unique<AppendSlot>());
+  slots_.back()->segment.store(seg->get(), std::memory_order_relaxed);  // published by head_ below
+  slots_.back()->tail.store(format::kSegmentHeaderSize, std::memory_order_relaxed);  // likewise
+  {
+    std::lock_guard sl(scan_mu_);
+    scan_seg_ = *seg;
+    scan_off_ = format::kSegmentHeaderSize;
+  }
+  // Release pairs with the acquire of head_ in publish().
+  head_.store(slots_.back().get(), std::memory_order_release);
+  return Status::OK();
+}
+
+Result<std::uint64_t> TopicCore::publish(const Message& m) noexcept {
+  if (m.payload.size() > options_.max_payload_bytes)
+    return Status::TooLarge(topic_error(name_, "payload of " + std::to_string(m.payload.size()) +
+                                                   " bytes is over max_payload_bytes (" +
+                                                   std::to_string(options_.max_payload_bytes) + ")"));
+  const std::size_t length = format::encoded_size(m);
+  if (length == 0 || length - m.payload.size() > format::kRecordHeaderSize + kMaxEnvelopeBytes)
+    return Status::InvalidArgument(
+        topic_error(name_, "envelope too large (a field over 65535 bytes, or all fields but the payload over 64 KiB)"));
+  if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
+  const std::uint64_t need = format::align_up(length);
+  const std::int64_t ts = m.timestamp_ns != 0 ? m.timestamp_ns : wall_clock_ns();
+  const std::uint64_t capacity = options_.segment_bytes;
+  for (;;) {
+    // Acquire pairs with the release store of head_ when the topic rolls.
+    AppendSlot* slot = head_.load(std::memory_order_acquire);
+    // Acquire pairs with the release reset of the tail when the slot got its
+    // segment, so `segment` below is the one this claim belongs to.
+    const std::uint64_t t = slot->tail.fetch_add(kTailOneRecord | need, std::memory_order_acquire);
+    const std::uint64_t off = t & kTailOffsetMask;
+    if (off + need <= capacity) {
+      // Relaxed: ordered by the acquire above (see the tail's comment).
+      Segment* seg = slot->segment.load(std::memory_order_relaxed);
+      const std::uint64_t idx = t >> kTailOffsetBits;
+      const std::uint64_t seq = seg->first_seq() + idx;
+      std::byte* dst = seg->base() + off;
+      format::commit_length(dst, format::encode_record(dst, m, seq, ts, crc_));
+      seg->set_offset(idx, static_cast<std::uint32_t>(off));
+      readers_.wake_if_parked();
+      return seq;
+    }
+    if (Status s = roll_past(slot, t); !s.ok()) return s;
+  }
+}
+
+Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept {
+  const std::uint64_t off = tail_before & kTailOffsetMask;
+  const std::uint64_t capacity = options_.segment_bytes;
+  std::unique_lock lk(mu_);
+  if (off <= capacity) {
+    // The crosser: the first claim that did not fit. The slot is the head
+    // (claims on retired slots start past the end), so its segment is alive.
+    Segment* seg = slot->segment.load(std::memory_order_relaxed);
+    if (off < capacity)
+      format::commit_length(seg->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+    seg->seal(tail_before >> kTailOffsetBits);
+  } else {
+    // Another producer overshot after the crosser: wait until it sealed.
+    // head_ is only changed under mu_, so while it is `slot` the segment is
+    // the head and alive.
+    while (head_.load(std::memory_order_relaxed) == slot &&
+           slot->segment.load(std::memory_order_relaxed)->sealed_count() == kNotSealed) {
+      lk.unlock();
+      sched_yield();
+      lk.lock();
+    }
+  }
+  // Roll, unless someone else did already.
+  while (head_.load(std::memory_order_relaxed) == slot) {
+    if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
+    Segment* seg = slot->segment.load(std::memory_order_relaxed);
+    if (ring_segments_ != 0 && segments_.size() >= ring_segments_) {
+      if (droppable_locked(*segments_.front())) {
+        segments_.pop_front();
+        continue;
+      }
+      // A blocking holder is a whole ring behind: wait for it to move.
+      const std::uint32_t ticket = space_.ticket();
+      space_.announce();
+      lk.unlock();
+      space_.park(ticket, park_timeout());
+      space_.withdraw();
+      lk.lock();
+      continue;
+    }
+    auto mem = storage_->create_segment(seg->end_seq(), options_.segment_bytes);
+    if (!mem.ok()) return mem.status();
+    auto next = Segment::make(std::move(mem).value(), seg->end_seq());
+    if (!next.ok()) return next.status();
+    AppendSlot* fresh = free_slot_locked();
+    slot->retired_end = seg->end_seq();
+    fresh->retired_end = kNotSealed;
+    fresh->segment.store(next->get(), std::memory_order_relaxed);  // ordered by the release below
+    // Release pairs with the acquire fetch_add in publish() on this slot.
+    fresh->tail.store(format::kSegmentHeaderSize, std::memory_order_release);
+    segments_.push_back(*next);
+    seg->set_next(next->get());
+    // Release pairs with the acquire of head_ in publish().
+    head_.store(fresh, std::memory_order_release);
+    readers_.wake_if_parked();  // readers waiting at the padding record
+  }
+  return Status::OK();
+}
+
+AppendSlot* TopicCore::free_slot_locked() {
+  const std::uint64_t done = published();
+  AppendSlot* head = head_.load(std::memory_order_relaxed);
+  for (auto& s : slots_)
+    if (s.get() != head && s->retired_end != kNotSealed && done >= s->retired_end) return s.get();
+  slots_.push_back(std::make_unique<AppendSlot>());
+  return slots_.back().get();
+}
+
+bool TopicCore::droppable_locked(const Segment& oldest) const {
+  const std::uint64_t end = oldest.end_seq();
+  if (end == kNotSealed || published() < end) return false;  // a producer may still be writing into it
+  for (RetentionHolder* h : holders_)
+    if (h->hold_position() < end) return false;
+  return true;
+}
+
+std::uint64_t TopicCore::published() const noexcept {
+  std::lock_guard lk(scan_mu_);
+  return advance_published_locked();
+}
+
+std::uint64_t TopicCore::advance_published_locked() const {
+  // Relaxed: only this function, under scan_mu_, stores published_.
+  std::uint64_t seq = published_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::size_t cap = scan_seg_->capacity();
+    std::uint32_t len = scan_off_ < cap ? format::load_length(scan_seg_->base() + scan_off_) : format::kPaddingFlag;
+    if (len == 0) break;
+    if (len & format::kPaddingFlag) {
+      Segment* next = scan_seg_->next();
+      if (next == nullptr) break;
+      // `next` is not dropped: the scanner has not passed it yet.
+      scan_seg_ = next->shared_from_this();
+      scan_off_ = format::kSegmentHeaderSize;
+      continue;
+    }
+    ++seq;
+    scan_off_ += format::align_up(len & format::kLengthMask);
+  }
+  // Release pairs with acquire loads of published_ by other threads.
+  published_.store(seq, std::memory_order_release);
+  return seq;
+}
+
+std::uint64_t TopicCore::claimed() const noexcept {
+  std::lock_guard lk(mu_);
+  return claimed_locked();
+}
+
+std::uint64_t TopicCore::claimed_locked() const noexcept {
+  AppendSlot* slot = head_.load(std::memory_order_relaxed);
+  Segment* seg = slot->segment.load(std::memory_order_relaxed);
+  const std::uint64_t sealed = seg->sealed_count();
+  if (sealed != kNotSealed) return seg->first_seq() + sealed;
+  // Relaxed: a snapshot; claims in flight may or may not be counted.
+  const std::uint64_t t = slot->tail.load(std::memory_order_relaxed);
+  const std::uint64_t records = (t & kTailOffsetMask) <= options_.segment_bytes ? t >> kTailOffsetBits : 0;
+  return seg->first_seq() + records;
+}
+
+std::uint64_t TopicCore::earliest() const noexcept {
+  std::lock_guard lk(mu_);
+  return segments_.front()->first_seq();
+}
+
+std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t* lost) const {
+  std::lock_guard lk(mu_);
+  *lost = 0;
+  const auto& front = segments_.front();
+  if (seq < front->first_seq()) {
+    *lost = front->first_seq() - seq;
+    return front;
+  }
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,
+                             [](std::uint64_t s, const std::shared_ptr<Segment>& g) { return s < g->first_seq(); });
+  const auto& s = *(it - 1);
+  if (seq >= s->end_seq()) return nullptr;  // sealed, and the next one is not there yet
+  return s;
+}
+
+std::uint64_t TopicCore::attach(StartAt at, RetentionHolder* h) {
+  std::lock_guard lk(mu_);
+  std::uint64_t start = at.sequence;
+  if (at.kind == StartAt::Kind::kEarliest) start = segments_.front()->first_seq();
+  if (at.kind == StartAt::Kind::kLatest) start = claimed_locked();
+  if (h != nullptr) {
+    h->start_at(start);
+    holders_.push_back(h);
+  }
+  return start;
+}
+
+void TopicCore::remove_holder(RetentionHolder* h) {
+  {
+    std::lock_guard lk(mu_);
+    std::erase(holders_, h);
+  }
+  space_.wake_all();
+}
+
+void TopicCore::wake_all() noexcept {
+  readers_.wake_all();
+  space_.wake_all();
+}
+
+}  // namespace conduit::detail

@@ -1,0 +1,145 @@
+// The topic: claim, write and commit records; roll segments; keep the ring.
+//
+// Thread safety
+//   Producers (any number, any thread) call publish(): lock-free except when
+//   a segment fills up and the topic rolls (then under mu_).
+//   Readers (subscribers, work-group consumers) read committed records in
+//   place and call segment_for() (under mu_) when they change segment.
+//   Invariants:
+//   - A record is visible once its length word is committed (release);
+//     readers acquire-load it and stop at 0.
+//   - The head slot's tail packs (records claimed << 40 | bytes claimed).
+//     The producer whose claim first crosses the end ("the crosser") writes
+//     the padding record and seals the segment with the count that fit.
+//   - A segment is dropped from the ring only when the published scanner
+//     has passed its end (no producer is still writing into it) and every
+//     holder (blocking subscriber, work group) has passed it. Lose-oldest
+//     subscribers still reading it keep it alive through their shared_ptr.
+//   - A retired append slot is reused only once its segment is fully
+//     committed, so a producer that claimed in it can still find its segment.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "conduit/engine.h"
+#include "engine/segment.h"
+#include "engine/wait.h"
+
+namespace conduit::detail {
+
+inline constexpr int kTailOffsetBits = 40;
+inline constexpr std::uint64_t kTailOffsetMask = (std::uint64_t{1} << kTailOffsetBits) - 1;
+inline constexpr std::uint64_t kTailOneRecord = std::uint64_t{1} << kTailOffsetBits;
+
+// Where producers append. Reused across segments (see the invariants).
+struct alignas(64) AppendSlot {
+  // Producers: fetch_add. Reset to (0 records, the segment header's size)
+  // with release when the slot gets a new segment; the acquire of the
+  // fetch_add then sees `segment`.
+  std::atomic<std::uint64_t> tail{0};
+  std::atomic<Segment*> segment{nullptr};
+  // One past the last record of the segment this slot last held, once it
+  // retired; kNotSealed while it is the head. Guarded by the topic's mu_.
+  std::uint64_t retired_end = kNotSealed;
+};
+
+// Anything whose position keeps records from being dropped from the ring.
+class RetentionHolder {
+ public:
+  virtual ~RetentionHolder() = default;
+  // Every record below this sequence may be dropped as far as we are concerned.
+  virtual std::uint64_t hold_position() const noexcept = 0;
+  // Called once, under the topic's lock, with the holder's first position.
+  virtual void start_at(std::uint64_t seq) noexcept = 0;
+};
+
+struct TopicShared {
+  std::atomic<bool> closed{false};
+  std::chrono::nanoseconds park_timeout{500'000};
+};
+
+class TopicCore {
+ public:
+  static Result<std::unique_ptr<TopicCore>> make(std::string name, TopicOptions options,
+                                                 std::unique_ptr<TopicStorage> storage, TopicShared* shared);
+  ~TopicCore();
+
+  Result<std::uint64_t> publish(const Message& m) noexcept;
+
+  std::uint64_t published() const noexcept;  // advances the scanner
+  std::uint64_t claimed() const noexcept;
+  std::uint64_t earliest() const noexcept;
+
+  // The segment holding `seq`; when `seq` was dropped, the oldest retained
+  // one and *lost = how many records were dropped from `seq` on. nullptr
+  // when `seq` is past the last segment (not rolled yet).
+  std::shared_ptr<Segment> segment_for(std::uint64_t seq, std::uint64_t* lost) const;
+
+  // Where a reader starting at `at` begins; when `h` is given it is told
+  // (start_at) and registered, under one lock so the ring cannot move past
+  // it in between. Unregister with remove_holder() when it goes away.
+  std::uint64_t attach(StartAt at, RetentionHolder* h);
+  void remove_holder(RetentionHolder* h);
+  // A holder moved: wake producers waiting for ring space.
+  void notify_progress() noexcept { space_.wake_if_parked(); }
+
+  const std::string& name() const noexcept { return name_; }
+  const TopicOptions& options() const noexcept { return options_; }
+  bool closed() const noexcept {
+    // Acquire pairs with the release in close().
+    return shared_->closed.load(std::memory_order_acquire);
+  }
+  std::chrono::nanoseconds park_timeout() const noexcept { return shared_->park_timeout; }
+  ParkingLot& readers_lot() noexcept { return readers_; }
+  void wake_all() noexcept;  // on close
+
+  Topic* handle() noexcept { return &handle_; }
+  // Work groups live as long as the topic; the list is guarded by groups_mutex().
+  std::mutex& groups_mutex() noexcept { return groups_mu_; }
+  std::vector<std::unique_ptr<class GroupCore>>& groups() noexcept { return groups_; }
+
+ private:
+  TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage, TopicShared* shared);
+  Status start();
+  // Called by a producer whose claim did not fit in `slot`'s segment.
+  Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
+  bool droppable_locked(const Segment& oldest) const;
+  std::uint64_t advance_published_locked() const;  // scan_mu_ held
+  std::uint64_t claimed_locked() const noexcept;
+  AppendSlot* free_slot_locked();
+
+  std::string name_;
+  TopicOptions options_;
+  std::unique_ptr<TopicStorage> storage_;
+  TopicShared* shared_;
+  bool crc_;
+  std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
+  Topic handle_;
+
+  alignas(64) std::atomic<AppendSlot*> head_{nullptr};
+  alignas(64) mutable std::atomic<std::uint64_t> published_{0};
+  ParkingLot readers_;  // readers waiting for records
+  ParkingLot space_;    // producers waiting for ring space
+  ParkingLot roll_;     // producers waiting for another producer's roll
+
+  mutable std::mutex mu_;
+  std::deque<std::shared_ptr<Segment>> segments_;      // guarded by mu_, oldest first
+  std::vector<std::unique_ptr<AppendSlot>> slots_;     // guarded by mu_
+  std::vector<RetentionHolder*> holders_;              // guarded by mu_
+  std::mutex groups_mu_;  // taken before mu_ when both are held
+  std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
+
+  mutable std::mutex scan_mu_;  // taken after mu_ when both are held
+  mutable std::shared_ptr<Segment> scan_seg_;  // guarded by scan_mu_
+  mutable std::size_t scan_off_ = 0;           // guarded by scan_mu_
+};
+
+std::int64_t wall_clock_ns() noexcept;
+
+}  // namespace conduit::detail

@@ -1,0 +1,62 @@
+// conduit — run a handler on its own thread for every record a subscriber
+// (or every delivery a work-group consumer) receives.
+//
+// Thread safety: the handler runs on the dispatcher's thread only. stop()
+// and the destructor may be called from any one thread; they return once the
+// thread has ended. The dispatcher ends by itself when the engine closes
+// and everything published before was handled.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "conduit/engine.h"
+
+namespace conduit {
+
+// What a work-group handler decided. A handler that throws counts as kNack.
+enum class Outcome : std::uint8_t { kAck, kNack };
+
+class Dispatcher {
+ public:
+  using RecordHandler = std::function<void(const RecordView&)>;
+  using DeliveryHandler = std::function<Outcome(const Delivery&)>;
+
+  // Takes the subscriber; calls `handler` for each record in order. Losses
+  // (lose-oldest, retention) are counted in lost(). Exceptions from the
+  // handler are counted in failed() and the record is skipped.
+  Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch = 64);
+  // Takes the consumer; acks or nacks each delivery by the handler's outcome.
+  Dispatcher(std::unique_ptr<Consumer> consumer, DeliveryHandler handler, std::size_t batch = 64);
+  ~Dispatcher();  // stop()
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Asks the thread to finish its current batch and end; waits for it.
+  void stop();
+  // Blocks until the thread ended by itself (engine closed) or was stopped.
+  void join();
+
+  std::uint64_t handled() const noexcept { return handled_.load(std::memory_order_relaxed); }  // relaxed: a counter
+  std::uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }    // relaxed: a counter
+  std::uint64_t lost() const noexcept { return lost_.load(std::memory_order_relaxed); }        // relaxed: a counter
+
+ private:
+  void run_subscriber(std::size_t batch);
+  void run_consumer(std::size_t batch);
+
+  std::unique_ptr<Subscriber> subscriber_;
+  std::unique_ptr<Consumer> consumer_;
+  RecordHandler record_handler_;
+  DeliveryHandler delivery_handler_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> handled_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> lost_{0};
+  std::thread thread_;
+};
+
+}  // namespace conduit

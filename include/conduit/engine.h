@@ -1,0 +1,190 @@
+// conduit — the engine, its topics, subscribers and work groups.
+//
+// Thread safety
+//   Engine: open/create_topic/topic/close are thread-safe.
+//   Topic: publish is thread-safe (any number of producers, lock-free). The
+//     Topic object lives until its Engine is destroyed.
+//   Subscriber, Consumer: one thread at a time each (a cursor has one
+//     reader); different subscribers/consumers run on different threads.
+//     position()/lag()/lost() may be read from any thread.
+//   WorkGroup: consumer() is thread-safe; stats from any thread.
+//   close() wakes every waiter; afterwards publish fails with kClosed and
+//   polls return closed once they have read what was published before.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "conduit/message.h"
+#include "conduit/options.h"
+#include "conduit/status.h"
+
+namespace conduit {
+
+namespace detail {
+class TopicCore;
+class SubscriberCore;
+class GroupCore;
+class ConsumerCore;
+struct EngineState;
+}  // namespace detail
+
+class Topic;
+class Subscriber;
+class WorkGroup;
+class Consumer;
+
+// What a poll returned. Records are in out[0, count).
+struct PollResult {
+  std::size_t count = 0;
+  // Records this reader lost just before out[0] (lose-oldest policy or
+  // retention); 0 when nothing was lost.
+  std::uint64_t lost = 0;
+  // The engine is closed and everything published before was read.
+  bool closed = false;
+};
+
+class Engine {
+ public:
+  // A memory-only engine. (Data directories arrive with the write-ahead log.)
+  static Result<std::unique_ptr<Engine>> open(EngineOptions options = {});
+  ~Engine();  // closes and frees every topic
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Creates the topic, or returns the existing one when its options match
+  // (kAlreadyExists when they differ). Names: 1..200 characters of
+  // [A-Za-z0-9._-], not starting with '.'. Thread-safe.
+  Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
+  // The existing topic, or kNotFound. Thread-safe.
+  Result<Topic*> topic(std::string_view name);
+
+  // Wakes every waiter and refuses new publishes. Idempotent. Thread-safe.
+  void close();
+  bool closed() const noexcept;
+
+ private:
+  explicit Engine(std::unique_ptr<detail::EngineState> state);
+  std::unique_ptr<detail::EngineState> state_;
+};
+
+// Checks a topic name against the rules above; OK or kInvalidArgument.
+Status validate_topic_name(std::string_view name);
+
+class Topic {
+ public:
+  const std::string& name() const noexcept;
+  const TopicOptions& options() const noexcept;
+
+  // Appends the message; returns its sequence. Fails with kTooLarge (payload
+  // over max_payload_bytes, or a field over its limit: kInvalidArgument) or
+  // kClosed, and then publishes nothing. On a memory-only topic with a
+  // blocking subscriber a ring behind, waits for it. Thread-safe, lock-free
+  // except while the topic rolls to a new segment.
+  Result<std::uint64_t> publish(const Message& message) noexcept;
+  Result<std::uint64_t> publish(std::string_view payload) noexcept;
+
+  // Watermark: every record below it is complete. Thread-safe.
+  std::uint64_t published() const noexcept;
+  // Next sequence a producer will claim (>= published()). Thread-safe.
+  std::uint64_t claimed() const noexcept;
+  // Oldest sequence still held (memory ring or retention). Thread-safe.
+  std::uint64_t earliest() const noexcept;
+
+  // A new subscriber with its own cursor. Thread-safe.
+  Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
+  // The work group of that name, created on first use. Thread-safe.
+  Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
+
+  Topic(const Topic&) = delete;
+  Topic& operator=(const Topic&) = delete;
+
+ private:
+  friend class detail::TopicCore;
+  explicit Topic(detail::TopicCore* core) : core_(core) {}
+  detail::TopicCore* core_;
+};
+
+class Subscriber {
+ public:
+  ~Subscriber();
+
+  // Up to out.size() records, in order, without waiting. The views stay valid
+  // until the next poll on this subscriber or its destruction. One thread.
+  PollResult try_poll(std::span<RecordView> out) noexcept;
+  // Like try_poll, but waits (with the subscriber's strategy) up to `timeout`
+  // for at least one record, a loss to report, or close. One thread.
+  PollResult poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept;
+
+  // Next sequence this subscriber will read. Any thread.
+  std::uint64_t position() const noexcept;
+  // published() - position(). Any thread.
+  std::uint64_t lag() const noexcept;
+  // Records lost in total (lose-oldest or retention). Any thread.
+  std::uint64_t lost() const noexcept;
+  const SubscriberOptions& options() const noexcept;
+
+ private:
+  friend class Topic;
+  explicit Subscriber(std::unique_ptr<detail::SubscriberCore> core);
+  std::unique_ptr<detail::SubscriberCore> core_;
+};
+
+// One record handed to one consumer of a work group.
+struct Delivery {
+  RecordView record;
+  std::uint64_t sequence = 0;
+  std::uint32_t attempt = 1;  // 1 on first delivery, +1 per redelivery
+};
+
+struct WorkGroupStats {
+  std::uint64_t next = 0;         // next sequence to hand out
+  std::uint64_t ack_floor = 0;    // every sequence below it is acked
+  std::uint64_t redelivered = 0;  // deliveries that were redeliveries
+  std::uint64_t pending_redelivery = 0;
+};
+
+class WorkGroup {
+ public:
+  const std::string& name() const noexcept;
+  // A new competing consumer. Thread-safe.
+  Result<std::unique_ptr<Consumer>> consumer(ConsumerOptions options = {});
+  WorkGroupStats stats() const noexcept;  // any thread
+  // published() - ack floor. Any thread.
+  std::uint64_t lag() const noexcept;
+
+  WorkGroup(const WorkGroup&) = delete;
+  WorkGroup& operator=(const WorkGroup&) = delete;
+
+ private:
+  friend class detail::GroupCore;
+  explicit WorkGroup(detail::GroupCore* core) : core_(core) {}
+  detail::GroupCore* core_;
+};
+
+class Consumer {
+ public:
+  ~Consumer();
+
+  // Up to out.size() deliveries (redeliveries first), without waiting. Each
+  // delivery's record stays valid until it is acked or nacked. One thread.
+  PollResult try_poll(std::span<Delivery> out) noexcept;
+  PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
+
+  // Done with it: it will not be delivered again. One thread (the consumer's).
+  void ack(const Delivery& d) noexcept;
+  // Not done: it goes back to the group and is delivered again (perhaps to
+  // another consumer). One thread (the consumer's).
+  void nack(const Delivery& d) noexcept;
+
+ private:
+  friend class WorkGroup;
+  explicit Consumer(std::unique_ptr<detail::ConsumerCore> core);
+  std::unique_ptr<detail::ConsumerCore> core_;
+};
+
+}  // namespace conduit

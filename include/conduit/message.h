@@ -1,0 +1,67 @@
+// conduit — the envelope: what a publisher hands in and what a reader sees.
+//
+// Message is the publish side: non-owning views of the caller's bytes, copied
+// once into the topic's log by publish(). RecordView is the read side: a view
+// of one record in the log, valid for as long as the reader that produced it
+// says (see Subscriber::poll). Both are plain values; no thread safety needed.
+// The byte layout is persistence/format.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace conduit {
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// What to publish. Every field but the payload is optional; an empty string
+// means "absent". Strings are at most 65535 bytes each, headers at most 65535.
+struct Message {
+  std::string_view payload;
+  std::string_view id;              // unique message id (the dedup key)
+  std::string_view key;             // partitioning / ordering key
+  std::string_view correlation_id;  // ties a reply to its request
+  std::string_view reply_to;        // topic the reply should go to
+  std::string_view trace_id;
+  std::string_view content_type;
+  std::uint32_t schema_version = 0;
+  std::span<const Header> headers;
+  // 0: the engine stamps the record with the wall clock (ns since the epoch).
+  std::int64_t timestamp_ns = 0;
+};
+
+// A record in the log. Cheap to copy (one pointer). Accessors decode lazily.
+class RecordView {
+ public:
+  RecordView() noexcept = default;
+  explicit RecordView(const std::byte* record) noexcept : p_(record) {}
+
+  bool valid() const noexcept { return p_ != nullptr; }
+  std::uint64_t sequence() const noexcept;
+  std::int64_t timestamp_ns() const noexcept;
+  std::string_view payload() const noexcept;
+  std::string_view id() const noexcept;
+  std::string_view key() const noexcept;
+  std::string_view correlation_id() const noexcept;
+  std::string_view reply_to() const noexcept;
+  std::string_view trace_id() const noexcept;
+  std::string_view content_type() const noexcept;
+  std::uint32_t schema_version() const noexcept;
+  std::size_t header_count() const noexcept;
+  Header header(std::size_t i) const noexcept;  // i < header_count()
+  std::optional<std::string_view> find_header(std::string_view name) const noexcept;
+  // Bytes the record takes in the log (unpadded, header included).
+  std::uint32_t size_bytes() const noexcept;
+  const std::byte* data() const noexcept { return p_; }
+
+ private:
+  const std::byte* p_ = nullptr;
+};
+
+}  // namespace conduit

@@ -1,0 +1,81 @@
+// conduit — errors as values.
+//
+// Every operation that can fail returns a Status or a Result<T>; nothing is
+// thrown through the API. A Status names what failed (topic, file, offset) in
+// its message. Thread safety: values; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace conduit {
+
+enum class Code : std::uint8_t {
+  kOk = 0,
+  kInvalidArgument,  // bad name, bad option, malformed message
+  kTooLarge,         // message above the topic's max_payload_bytes
+  kClosed,           // the engine (or topic) was closed
+  kNotFound,
+  kAlreadyExists,
+  kCorruption,       // a record or segment failed its checks
+  kIOError,          // the operating system refused (errno in the message)
+  kBusy,             // held by someone else (e.g. a locked data directory)
+  kTimedOut,
+  kUnsupported,
+};
+
+const char* code_name(Code code) noexcept;
+
+class [[nodiscard]] Status {
+ public:
+  Status() noexcept = default;
+
+  static Status OK() noexcept { return Status(); }
+  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status TooLarge(std::string msg) { return {Code::kTooLarge, std::move(msg)}; }
+  static Status Closed(std::string msg) { return {Code::kClosed, std::move(msg)}; }
+  static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
+  static Status AlreadyExists(std::string msg) { return {Code::kAlreadyExists, std::move(msg)}; }
+  static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
+  static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
+  static Status Busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
+  static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
+  static Status Unsupported(std::string msg) { return {Code::kUnsupported, std::move(msg)}; }
+
+  bool ok() const noexcept { return code_ == Code::kOk; }
+  Code code() const noexcept { return code_; }
+  const std::string& message() const noexcept { return message_; }
+  // "Corruption: segment 00000000000000000000 offset 4096: bad crc"
+  std::string to_string() const;
+
+ private:
+  Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// A value or the Status that says why there is none.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
+
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  // The error; Status::OK() when a value is held.
+  Status status() const { return ok() ? Status::OK() : std::get<1>(v_); }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+}  // namespace conduit

@@ -1,0 +1,124 @@
+#include "persistence/format.h"
+
+#include "persistence/crc32c.h"
+
+namespace conduit::format {
+namespace {
+
+// The six envelope strings in their on-disk order, with the offset of each
+// one's u16 length in the record header.
+constexpr std::size_t kStringLenOffsets[] = {rec::kIdLen,    rec::kKeyLen,   rec::kCorrLen,
+                                             rec::kReplyLen, rec::kTraceLen, rec::kTypeLen};
+
+std::size_t headers_bytes(const Message& m) noexcept {
+  std::size_t n = 0;
+  for (const Header& h : m.headers) n += 4 + h.name.size() + h.value.size();
+  return n;
+}
+
+}  // namespace
+
+std::size_t encoded_size(const Message& m) noexcept {
+  const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
+  std::size_t n = kRecordHeaderSize + m.payload.size() + headers_bytes(m);
+  for (std::string_view s : strings) {
+    if (s.size() > kMaxFieldBytes) return 0;
+    n += s.size();
+  }
+  if (m.headers.size() > kMaxFieldBytes) return 0;
+  for (const Header& h : m.headers)
+    if (h.name.size() > kMaxFieldBytes || h.value.size() > kMaxFieldBytes) return 0;
+  if (n > kLengthMask) return 0;
+  return n;
+}
+
+std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
+                            std::int64_t timestamp_ns, bool with_crc) noexcept {
+  const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
+  store<std::uint64_t>(dst + rec::kSequence, sequence);
+  store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
+  store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
+  store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
+  std::byte* p = dst + rec::kStrings;
+  for (std::size_t i = 0; i < 6; ++i) {
+    store<std::uint16_t>(dst + kStringLenOffsets[i], static_cast<std::uint16_t>(strings[i].size()));
+    std::memcpy(p, strings[i].data(), strings[i].size());
+    p += strings[i].size();
+  }
+  store<std::uint16_t>(dst + rec::kHeaderCount, static_cast<std::uint16_t>(m.headers.size()));
+  store<std::uint16_t>(dst + rec::kFlags, 0);
+  for (const Header& h : m.headers) {
+    store<std::uint16_t>(p, static_cast<std::uint16_t>(h.name.size()));
+    store<std::uint16_t>(p + 2, static_cast<std::uint16_t>(h.value.size()));
+    std::memcpy(p + 4, h.name.data(), h.name.size());
+    std::memcpy(p + 4 + h.name.size(), h.value.data(), h.value.size());
+    p += 4 + h.name.size() + h.value.size();
+  }
+  if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());
+  p += m.payload.size();
+  const auto length = static_cast<std::uint32_t>(p - dst);
+  std::memset(p, 0, align_up(length) - length);
+  store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
+  return length;
+}
+
+std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept {
+  return crc32c::value(record + rec::kSequence, length - rec::kSequence);
+}
+
+bool record_fields_consistent(const std::byte* record, std::uint32_t length) noexcept {
+  if (length < kRecordHeaderSize) return false;
+  std::size_t n = kRecordHeaderSize + load<std::uint32_t>(record + rec::kPayloadLen);
+  for (std::size_t off : kStringLenOffsets) n += load<std::uint16_t>(record + off);
+  if (n > length) return false;
+  // Walk the headers without reading past the record.
+  const std::size_t count = load<std::uint16_t>(record + rec::kHeaderCount);
+  std::size_t pos = kRecordHeaderSize;
+  for (std::size_t off : kStringLenOffsets) pos += load<std::uint16_t>(record + off);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (pos + 4 > length) return false;
+    const std::size_t h = 4u + load<std::uint16_t>(record + pos) + load<std::uint16_t>(record + pos + 2);
+    pos += h;
+    n += h;
+    if (n > length) return false;
+  }
+  return n == length;
+}
+
+void encode_segment_header(std::byte* dst, const SegmentHeader& h) noexcept {
+  std::memset(dst, 0, kSegmentHeaderSize);
+  store<std::uint64_t>(dst + seg::kMagic, kSegmentMagic);
+  store<std::uint32_t>(dst + seg::kVersion, h.version);
+  store<std::uint32_t>(dst + seg::kHeaderLen, static_cast<std::uint32_t>(kSegmentHeaderSize));
+  store<std::uint64_t>(dst + seg::kFirstSeq, h.first_seq);
+  store<std::int64_t>(dst + seg::kCreated, h.created_ns);
+  store<std::uint64_t>(dst + seg::kCapacity, h.capacity);
+  store<std::uint32_t>(dst + seg::kFlags, h.flags);
+  store<std::uint32_t>(dst + seg::kHeaderCrc, crc32c::value(dst, seg::kHeaderCrc));
+}
+
+HeaderCheck decode_segment_header(const std::byte* src, SegmentHeader* out) noexcept {
+  if (load<std::uint64_t>(src + seg::kMagic) != kSegmentMagic) return HeaderCheck::kBadMagic;
+  if (load<std::uint32_t>(src + seg::kHeaderCrc) != crc32c::value(src, seg::kHeaderCrc)) return HeaderCheck::kBadCrc;
+  out->version = load<std::uint32_t>(src + seg::kVersion);
+  if (out->version != kVersion) return HeaderCheck::kBadVersion;
+  if (load<std::uint32_t>(src + seg::kHeaderLen) != kSegmentHeaderSize) return HeaderCheck::kBadLength;
+  out->first_seq = load<std::uint64_t>(src + seg::kFirstSeq);
+  out->created_ns = load<std::int64_t>(src + seg::kCreated);
+  out->capacity = load<std::uint64_t>(src + seg::kCapacity);
+  out->flags = load<std::uint32_t>(src + seg::kFlags);
+  return HeaderCheck::kOk;
+}
+
+const char* header_check_name(HeaderCheck c) noexcept {
+  switch (c) {
+    case HeaderCheck::kOk: return "ok";
+    case HeaderCheck::kBadMagic: return "bad magic (not a conduit segment)";
+    case HeaderCheck::kBadVersion: return "unknown format version";
+    case HeaderCheck::kBadCrc: return "segment header CRC mismatch";
+    case HeaderCheck::kBadLength: return "bad segment header length";
+  }
+  return "?";
+}
+
+}  // namespace conduit::format

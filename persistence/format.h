@@ -1,0 +1,153 @@
+// conduit log format, version 1. The one place the on-disk (and in-memory)
+// layout is written down; doc/log-format.md spells it out with an example.
+//
+// A topic's log is a list of segments. A segment is one contiguous region (a
+// preallocated file, or anonymous memory for memory-only topics), named by the
+// sequence of its first record. Every integer is little-endian; records start
+// 8-byte aligned; zero bytes mean "no record here", so a zero-filled tail
+// reads as the end of the log.
+//
+// Segment header (64 bytes, at offset 0):
+//
+//    0                   1                   2                   3
+//    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//   +---------------------------------------------------------------+
+//  0|                  magic "CNDTSEG1" (8 bytes)                   |
+//   +-------------------------------+-------------------------------+
+//  8|        format version         |     header length (64)        |
+//   +-------------------------------+-------------------------------+
+// 16|                first sequence of the segment                  |
+//   +---------------------------------------------------------------+
+// 24|             creation time, ns since the Unix epoch            |
+//   +---------------------------------------------------------------+
+// 32|            capacity: bytes in the segment, header included    |
+//   +-------------------------------+-------------------------------+
+// 40|     flags (bit 0: CRCs)       |      reserved, zero ...       |
+//   +-------------------------------+-------------------------------+
+// 48|                  ... reserved, zero ...       |  header CRC32C |
+//   +-----------------------------------------------+---------------+
+//   (header CRC32C is at 60 and covers bytes [0, 60))
+//
+// Record (at offset 64 and after, each starting 8-byte aligned):
+//
+//   +-------------------------------+-------------------------------+
+//  0|P|      length (31 bits)       |   CRC32C of bytes [8, length) |
+//   +-------------------------------+-------------------------------+
+//  8|                           sequence                            |
+//   +---------------------------------------------------------------+
+// 16|                 timestamp, ns since the Unix epoch            |
+//   +-------------------------------+-------------------------------+
+// 24|         payload length        |         schema version        |
+//   +---------------+---------------+---------------+---------------+
+// 32|    id len     |    key len    | correlation   |  reply-to len |
+//   +---------------+---------------+---------------+---------------+
+// 40|  trace len    | content type  | header count  |  flags (0)    |
+//   +---------------+---------------+---------------+---------------+
+// 48| id, key, correlation id, reply-to, trace id, content type     |
+//   | bytes, back to back; then header_count times                  |
+//   | [u16 name length][u16 value length][name][value];             |
+//   | then the payload. The record is padded with zeros to 8 bytes. |
+//   +---------------------------------------------------------------+
+//
+// `length` counts the whole record, this header included, before padding.
+// The length word is the commit: a writer fills every other byte, then
+// stores the length with release order; a reader acquire-loads it and stops
+// at 0. P set (0x8000'0000) marks padding: the segment ends here and the next
+// record is in the next segment. The CRC is 0 in segments whose flags say
+// "no CRCs" (memory-only topics, which never meet a disk).
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "conduit/message.h"
+
+namespace conduit::format {
+
+static_assert(std::endian::native == std::endian::little,
+              "conduit's format helpers assume a little-endian host");
+
+inline constexpr std::uint64_t kSegmentMagic = 0x3147455354444e43ull;  // "CNDTSEG1"
+inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::size_t kSegmentHeaderSize = 64;
+inline constexpr std::size_t kRecordHeaderSize = 48;
+inline constexpr std::size_t kAlign = 8;
+inline constexpr std::uint32_t kPaddingFlag = 0x8000'0000u;
+inline constexpr std::uint32_t kLengthMask = 0x7fff'ffffu;
+inline constexpr std::uint32_t kSegmentFlagCrc = 1u;
+inline constexpr std::size_t kMaxFieldBytes = 0xffff;
+
+// Segment header field offsets.
+namespace seg {
+inline constexpr std::size_t kMagic = 0, kVersion = 8, kHeaderLen = 12, kFirstSeq = 16,
+                             kCreated = 24, kCapacity = 32, kFlags = 40, kHeaderCrc = 60;
+}  // namespace seg
+
+// Record header field offsets.
+namespace rec {
+inline constexpr std::size_t kLength = 0, kCrc = 4, kSequence = 8, kTimestamp = 16,
+                             kPayloadLen = 24, kSchema = 28, kIdLen = 32, kKeyLen = 34,
+                             kCorrLen = 36, kReplyLen = 38, kTraceLen = 40, kTypeLen = 42,
+                             kHeaderCount = 44, kFlags = 46, kStrings = 48;
+}  // namespace rec
+static_assert(rec::kStrings == kRecordHeaderSize);
+static_assert(seg::kHeaderCrc + 4 == kSegmentHeaderSize);
+
+inline constexpr std::size_t align_up(std::size_t n) noexcept { return (n + kAlign - 1) & ~(kAlign - 1); }
+
+// Little-endian loads and stores (the host is little-endian; see above).
+template <class T>
+inline T load(const std::byte* p) noexcept {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store(std::byte* p, T v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// The commit word of a record. Release pairs with the acquire in
+// load_length(): a reader that sees the length sees every byte before it.
+inline void commit_length(std::byte* record, std::uint32_t length) noexcept {
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(record))
+      .store(length, std::memory_order_release);
+}
+inline std::uint32_t load_length(const std::byte* record) noexcept {
+  // Acquire pairs with commit_length()'s release.
+  return std::atomic_ref<const std::uint32_t>(*reinterpret_cast<const std::uint32_t*>(record))
+      .load(std::memory_order_acquire);
+}
+
+// Bytes the encoded record takes, unpadded; 0 if a field is over its limit.
+std::size_t encoded_size(const Message& m) noexcept;
+
+// Writes every byte of the record except the length word (left as it is, 0
+// for a fresh log) and returns the length to commit. `dst` has room for
+// align_up(encoded_size(m)) bytes; the padding bytes are zeroed.
+std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
+                            std::int64_t timestamp_ns, bool with_crc) noexcept;
+
+// CRC of a committed record (the value its crc field should hold).
+std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept;
+
+// Field-level check of a record whose length is known: the lengths inside add
+// up to `length`. Does not look at the CRC.
+bool record_fields_consistent(const std::byte* record, std::uint32_t length) noexcept;
+
+struct SegmentHeader {
+  std::uint32_t version = kVersion;
+  std::uint64_t first_seq = 0;
+  std::int64_t created_ns = 0;
+  std::uint64_t capacity = 0;
+  std::uint32_t flags = 0;
+};
+void encode_segment_header(std::byte* dst, const SegmentHeader& h) noexcept;
+enum class HeaderCheck { kOk, kBadMagic, kBadVersion, kBadCrc, kBadLength };
+HeaderCheck decode_segment_header(const std::byte* src, SegmentHeader* out) noexcept;
+const char* header_check_name(HeaderCheck c) noexcept;
+
+}  // namespace conduit::format

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs conduit's dependencies from Debian packages and builds it (Release)
+# into build/. Safe to run again: apt-get skips what is installed, cmake
+# rebuilds only what changed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(g++ cmake make pkg-config
+          libconcurrentqueue-dev libmimalloc-dev liburing-dev
+          libbenchmark-dev doctest-dev)
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if (( ${#missing[@]} > 0 )); then
+  echo "setup: installing ${missing[*]}"
+  # Refresh the package lists only when they are empty or the install fails.
+  if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null) ]]; then
+    "${sudo[@]}" apt-get update
+  fi
+  if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
