@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the conduit built in BUILD_DIR into a prefix under it, builds the
 # consumer project in SOURCE_DIR/tests/consumer against that prefix with
-# find_package(conduit), and runs the result.
+# find_package(conduit), and runs the result. The program it builds is the
+# README's embedding example: the first ```cpp block of README.md, so the
+# README's example is compiled and run on every CI run.
 # Usage: run.sh BUILD_DIR SOURCE_DIR [CXX_COMPILER] [CONFIG]
 set -euo pipefail
 
@@ -12,13 +14,22 @@ config=${4:-}
 
 prefix="$build_dir/consumer/install"
 consumer_build="$build_dir/consumer/build"
-rm -rf "$prefix" "$consumer_build"
+consumer_src="$build_dir/consumer/src"
+rm -rf "$prefix" "$consumer_build" "$consumer_src"
+mkdir -p "$consumer_src"
+cp "$source_dir/tests/consumer/CMakeLists.txt" "$consumer_src/"
+awk '/^```cpp$/ && !done {on=1; next} /^```$/ && on {on=0; done=1} on' \
+    "$source_dir/README.md" >"$consumer_src/main.cpp"
+if [[ ! -s "$consumer_src/main.cpp" ]]; then
+  echo "run.sh: README.md has no \`\`\`cpp example block" >&2
+  exit 1
+fi
 
 install_args=(--install "$build_dir" --prefix "$prefix")
 [[ -n "$config" ]] && install_args+=(--config "$config")
 cmake "${install_args[@]}"
 
-configure_args=(-S "$source_dir/tests/consumer" -B "$consumer_build"
+configure_args=(-S "$consumer_src" -B "$consumer_build"
                 -DCMAKE_PREFIX_PATH="$prefix")
 [[ -n "$cxx" ]] && configure_args+=(-DCMAKE_CXX_COMPILER="$cxx")
 [[ -n "$config" ]] && configure_args+=(-DCMAKE_BUILD_TYPE="$config")
