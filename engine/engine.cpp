@@ -2,7 +2,12 @@
 #include <map>
 #include <mutex>
 
+#include <cstdio>
+
 #include "engine/topic_core.h"
+#include "persistence/data_dir.h"
+#include "persistence/file_storage.h"
+#include "persistence/persistence_thread.h"
 
 namespace conduit {
 namespace detail {
@@ -10,6 +15,9 @@ namespace detail {
 struct EngineState {
   EngineOptions options;
   TopicShared shared;
+  std::unique_ptr<persistence::DataDirLock> lock;         // set when there is a data directory
+  std::unique_ptr<persistence::PersistenceThread> disk;   // likewise
+  std::string disk_io;
   std::mutex mu;
   std::map<std::string, std::unique_ptr<TopicCore>, std::less<>> topics;  // guarded by mu
 };
@@ -43,6 +51,21 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto state = std::make_unique<detail::EngineState>();
   state->options = options;
   state->shared.park_timeout = options.park_timeout;
+  if (!options.data_dir.empty()) {
+    auto lock = persistence::DataDirLock::acquire(options.data_dir);
+    if (!lock.ok()) return lock.status();
+    state->lock = std::move(lock).value();
+    std::string why;
+    auto io = persistence::make_disk_io(options.force_syscall_io, &why);
+    state->disk_io = io->name();
+    if (!why.empty()) {
+      state->disk_io += std::string(": ") + why;
+      // Said once per process: the fallback keeps every guarantee, only slower.
+      static std::once_flag said;
+      std::call_once(said, [&] { std::fprintf(stderr, "conduit: write-ahead log uses %s\n", state->disk_io.c_str()); });
+    }
+    state->disk = std::make_unique<persistence::PersistenceThread>(std::move(io), options.flush_interval);
+  }
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
 
@@ -50,22 +73,40 @@ Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(st
 
 Engine::~Engine() {
   close();
-  // Topics (and their segments) go with state_. Subscribers and consumers
-  // must be destroyed before their engine.
+  // Topics (and their segments) go with state_, before the persistence
+  // thread. Subscribers and consumers must be destroyed before their engine.
+  state_->topics.clear();
+  state_->disk.reset();
 }
+
+std::string Engine::disk_io_description() const { return state_->disk_io; }
 
 Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options) {
   if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("topic " + s.message());
   if (closed()) return Status::Closed("engine is closed");
-  if (options.durability != Durability::kMemory)
-    return Status::Unsupported("topic '" + std::string(name) + "': persisted topics need an engine with a data directory");
+  if (options.durability != Durability::kMemory && !state_->disk)
+    return Status::InvalidArgument("topic '" + std::string(name) +
+                                   "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
   std::lock_guard lk(state_->mu);
   if (auto it = state_->topics.find(name); it != state_->topics.end()) {
     if (!same_options(it->second->options(), options))
       return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options");
     return it->second->handle();
   }
-  auto core = detail::TopicCore::make(std::string(name), options, detail::make_memory_storage(), &state_->shared);
+  std::unique_ptr<detail::TopicStorage> storage;
+  if (options.durability == Durability::kMemory) {
+    storage = detail::make_memory_storage();
+  } else {
+    persistence::FileStorageOptions fo;
+    fo.durability = options.durability;
+    fo.flush_interval = state_->options.flush_interval;
+    fo.park_timeout = state_->options.park_timeout;
+    auto files = persistence::FileTopicStorage::open(state_->options.data_dir + "/topics/" + std::string(name), fo,
+                                                     state_->disk.get());
+    if (!files.ok()) return files.status();
+    storage = std::move(files).value();
+  }
+  auto core = detail::TopicCore::make(std::string(name), options, std::move(storage), &state_->shared);
   if (!core.ok()) return core.status();
   Topic* handle = (*core)->handle();
   state_->topics.emplace(std::string(name), std::move(core).value());
@@ -83,7 +124,10 @@ void Engine::close() {
   // Release pairs with the acquire in TopicCore::closed().
   state_->shared.closed.store(true, std::memory_order_release);
   std::lock_guard lk(state_->mu);
-  for (auto& [name, topic] : state_->topics) topic->wake_all();
+  for (auto& [name, topic] : state_->topics) {
+    topic->wake_all();
+    (void)topic->close_storage();  // final sync; a failure leaves the log to recovery
+  }
 }
 
 bool Engine::closed() const noexcept {

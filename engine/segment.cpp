@@ -68,6 +68,15 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       index_(index),
       max_records_(max_records) {}
 
+void Segment::build_index(std::uint64_t records) noexcept {
+  std::size_t off = format::kSegmentHeaderSize;
+  for (std::uint64_t i = 0; i < records && off < capacity_; ++i) {
+    set_offset(i, static_cast<std::uint32_t>(off));
+    off += format::align_up(format::load_length(base_ + off) & format::kLengthMask);
+  }
+  indexed_ = true;
+}
+
 Segment::~Segment() { munmap(index_, max_records_ * sizeof(std::atomic<std::uint32_t>)); }
 
 }  // namespace conduit::detail

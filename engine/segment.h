@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -29,11 +31,43 @@ class SegmentMemory {
   virtual std::size_t capacity() const noexcept = 0;
 };
 
+// A segment found on open, as recovery left it.
+struct RecoveredSegment {
+  std::unique_ptr<SegmentMemory> memory;
+  std::uint64_t first_seq = 0;
+  std::uint64_t records = 0;     // intact records
+  bool sealed = false;           // full: ends in padding
+  std::size_t end_offset = 0;    // where the next record goes, when not sealed
+};
+
+// What the engine tells storage about its log: how far it is complete.
+class WatermarkSource {
+ public:
+  virtual ~WatermarkSource() = default;
+  // Every record below `seq` is complete in memory.
+  virtual std::uint64_t published_watermark() const noexcept = 0;
+};
+
 // Where a topic's segments come from and go to. The engine's side of the
 // storage seam: the write-ahead log implements it over files.
 class TopicStorage {
  public:
   virtual ~TopicStorage() = default;
+  // The segments already there, oldest first (empty for a new topic).
+  virtual Result<std::vector<RecoveredSegment>> recover() { return std::vector<RecoveredSegment>{}; }
+  // Called once before any publish.
+  virtual void attach(WatermarkSource*) {}
+  // Every record below it is durable (fdatasync'ed). Memory-only storage:
+  // there is no disk, so this is the published watermark's business, not ours.
+  virtual std::uint64_t durable() const noexcept { return 0; }
+  // Waits until durable() > seq, a failed sync (its error), close (kClosed)
+  // or the deadline (kTimedOut). Any thread.
+  virtual Status await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) {
+    (void)seq, (void)deadline;
+    return Status::Unsupported("a memory-only topic has no durable watermark");
+  }
+  // Final sync and clean-close marker; after it, nothing is written.
+  virtual Status close() { return Status::OK(); }
   // Zero-filled memory of `capacity` bytes with the segment header written.
   virtual Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq,
                                                                 std::size_t capacity) = 0;
@@ -95,6 +129,12 @@ class Segment : public std::enable_shared_from_this<Segment> {
   }
   void set_next(Segment* s) noexcept { next_.store(s, std::memory_order_release); }  // pairs with next()
 
+  // Segments found on open have no index until a reader needs one; the
+  // topic builds it under its lock (walking the record lengths).
+  bool indexed() const noexcept { return indexed_; }
+  void mark_unindexed() noexcept { indexed_ = false; }
+  void build_index(std::uint64_t records) noexcept;
+
  private:
   Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
           std::size_t max_records);
@@ -106,6 +146,7 @@ class Segment : public std::enable_shared_from_this<Segment> {
   std::size_t max_records_;
   std::atomic<std::uint64_t> sealed_count_{kNotSealed};
   std::atomic<Segment*> next_{nullptr};
+  bool indexed_ = true;  // guarded by the topic's lock
 };
 
 }  // namespace conduit::detail

@@ -14,6 +14,11 @@ Result<std::uint64_t> Topic::publish(std::string_view payload) noexcept {
   m.payload = payload;
   return core_->publish(m);
 }
+Result<std::uint64_t> Topic::publish_nowait(const Message& message) noexcept { return core_->publish(message, true); }
+Status Topic::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
+  return core_->await_durable(seq, timeout);
+}
+std::uint64_t Topic::durable() const noexcept { return core_->durable(); }
 std::uint64_t Topic::published() const noexcept { return core_->published(); }
 std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
 std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }

@@ -51,6 +51,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
       storage_(std::move(storage)),
       shared_(shared),
       crc_(storage_->records_have_crc()),
+      sync_(options.durability == Durability::kSync),
       ring_segments_(options.durability == Durability::kMemory
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
@@ -59,6 +60,56 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
 TopicCore::~TopicCore() = default;
 
 Status TopicCore::start() {
+  auto recovered = storage_->recover();
+  if (!recovered.ok()) return recovered.status();
+  Status s = recovered->empty() ? start_empty() : start_from(std::move(recovered).value());
+  if (s.ok()) storage_->attach(this);
+  return s;
+}
+
+Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
+  std::lock_guard lk(mu_);
+  for (auto& r : recovered) {
+    auto seg = Segment::make(std::move(r.memory), r.first_seq);
+    if (!seg.ok()) return seg.status();
+    if (r.sealed) (*seg)->seal(r.records);
+    // The tail is indexed now; older segments when a reader first needs them.
+    if (&r == &recovered.back()) (*seg)->build_index(r.records);
+    else (*seg)->mark_unindexed();
+    if (!segments_.empty()) segments_.back()->set_next(seg->get());
+    segments_.push_back(std::move(seg).value());
+  }
+  const RecoveredSegment& last = recovered.back();
+  std::shared_ptr<Segment> tail = segments_.back();
+  {
+    std::lock_guard sl(scan_mu_);
+    scan_seg_ = tail;
+    scan_off_ = last.sealed ? tail->capacity() : last.end_offset;
+    // Relaxed: published by head_'s release below.
+    published_.store(last.first_seq + last.records, std::memory_order_relaxed);
+  }
+  if (last.sealed) {
+    // The tail is full: start the next segment now.
+    auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes);
+    if (!mem.ok()) return mem.status();
+    auto next = Segment::make(std::move(mem).value(), tail->end_seq());
+    if (!next.ok()) return next.status();
+    tail->set_next(next->get());
+    segments_.push_back(*next);
+    tail = *next;
+  }
+  slots_.push_back(std::make_unique<AppendSlot>());
+  AppendSlot* slot = slots_.back().get();
+  slot->segment.store(tail.get(), std::memory_order_relaxed);  // published by head_ below
+  const std::uint64_t records = last.sealed ? 0 : last.records;
+  const std::uint64_t offset = last.sealed ? format::kSegmentHeaderSize : last.end_offset;
+  slot->tail.store(records << kTailOffsetBits | offset, std::memory_order_relaxed);  // likewise
+  // Release pairs with the acquire of head_ in publish().
+  head_.store(slot, std::memory_order_release);
+  return Status::OK();
+}
+
+Status TopicCore::start_empty() {
   auto mem = storage_->create_segment(0, options_.segment_bytes);
   if (!mem.ok()) return mem.status();
   auto seg = Segment::make(std::move(mem).value(), 0);
@@ -78,7 +129,11 @@ Status TopicCore::start() {
   return Status::OK();
 }
 
-Result<std::uint64_t> TopicCore::publish(const Message& m) noexcept {
+Status TopicCore::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
+  return storage_->await_durable(seq, deadline_after(timeout));
+}
+
+Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept {
   if (m.payload.size() > options_.max_payload_bytes)
     return Status::TooLarge(topic_error(name_, "payload of " + std::to_string(m.payload.size()) +
                                                    " bytes is over max_payload_bytes (" +
@@ -107,6 +162,9 @@ Result<std::uint64_t> TopicCore::publish(const Message& m) noexcept {
       format::commit_length(dst, format::encode_record(dst, m, seq, ts, crc_));
       seg->set_offset(idx, static_cast<std::uint32_t>(off));
       readers_.wake_if_parked();
+      if (sync_ && !nowait) {
+        if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
+      }
       return seq;
     }
     if (Status s = roll_past(slot, t); !s.ok()) return s;
@@ -250,6 +308,7 @@ std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t
                              [](std::uint64_t s, const std::shared_ptr<Segment>& g) { return s < g->first_seq(); });
   const auto& s = *(it - 1);
   if (seq >= s->end_seq()) return nullptr;  // sealed, and the next one is not there yet
+  if (!s->indexed()) s->build_index(s->sealed_count());
   return s;
 }
 

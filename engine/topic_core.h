@@ -64,13 +64,19 @@ struct TopicShared {
   std::chrono::nanoseconds park_timeout{500'000};
 };
 
-class TopicCore {
+class TopicCore final : public WatermarkSource {
  public:
   static Result<std::unique_ptr<TopicCore>> make(std::string name, TopicOptions options,
                                                  std::unique_ptr<TopicStorage> storage, TopicShared* shared);
   ~TopicCore();
 
-  Result<std::uint64_t> publish(const Message& m) noexcept;
+  // Appends; on a kSync topic waits for durability unless `nowait`.
+  Result<std::uint64_t> publish(const Message& m, bool nowait = false) noexcept;
+  Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
+  std::uint64_t durable() const noexcept { return storage_->durable(); }
+  std::uint64_t published_watermark() const noexcept override { return published(); }
+  // The final sync of a persisted topic (engine close).
+  Status close_storage() { return storage_->close(); }
 
   std::uint64_t published() const noexcept;  // advances the scanner
   std::uint64_t claimed() const noexcept;
@@ -107,6 +113,8 @@ class TopicCore {
  private:
   TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage, TopicShared* shared);
   Status start();
+  Status start_empty();
+  Status start_from(std::vector<RecoveredSegment> recovered);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;
@@ -119,6 +127,7 @@ class TopicCore {
   std::unique_ptr<TopicStorage> storage_;
   TopicShared* shared_;
   bool crc_;
+  bool sync_;
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
   Topic handle_;
 

@@ -50,8 +50,12 @@ struct PollResult {
 
 class Engine {
  public:
-  // A memory-only engine. (Data directories arrive with the write-ahead log.)
+  // An engine; with options.data_dir set, persisted topics live there and
+  // the directory is locked for this engine until it is destroyed.
   static Result<std::unique_ptr<Engine>> open(EngineOptions options = {});
+  // How the write-ahead log reaches the disk: "io_uring", or the syscall
+  // fallback with the reason it was chosen. Empty for a memory-only engine.
+  std::string disk_io_description() const;
   ~Engine();  // closes and frees every topic
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -85,8 +89,18 @@ class Topic {
   // kClosed, and then publishes nothing. On a memory-only topic with a
   // blocking subscriber a ring behind, waits for it. Thread-safe, lock-free
   // except while the topic rolls to a new segment.
+  // On a kSync topic, returns once the record is durable (fdatasync), and
+  // fails with the sync's error if it could not be made durable.
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // Like publish, but never waits for the disk: the completion is
+  // await_durable(seq). One thread may keep many sync publishes in flight.
+  Result<std::uint64_t> publish_nowait(const Message& message) noexcept;
+  // Waits until `seq` is durable; kTimedOut, kClosed, or the sync's error.
+  // kUnsupported on a memory-only topic. Thread-safe.
+  Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
+  // Watermark: every record below it is durable (persisted topics).
+  std::uint64_t durable() const noexcept;
 
   // Watermark: every record below it is complete. Thread-safe.
   std::uint64_t published() const noexcept;

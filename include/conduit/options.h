@@ -75,6 +75,16 @@ struct ConsumerOptions {
 };
 
 struct EngineOptions {
+  // Where persisted topics keep their logs. Empty: a memory-only engine
+  // (persisted topics are refused). Created 0700 if missing; one engine per
+  // directory (a second open fails with kBusy).
+  std::string data_dir;
+  // Async topics: fdatasync at least this often (also the persistence
+  // thread's tick).
+  std::chrono::milliseconds flush_interval{10};
+  // Use pwritev/fdatasync syscalls instead of io_uring even where io_uring
+  // works (tests cover the fallback with it).
+  bool force_syscall_io = false;
   // How long a parked reader sleeps before it looks again on its own. A
   // safety net only: publishers wake parked readers.
   std::chrono::microseconds park_timeout{500};

@@ -1,0 +1,109 @@
+#include "persistence/data_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "persistence/disk_io.h"
+#include "persistence/format.h"
+#include "persistence/segment_file.h"
+
+namespace conduit::persistence {
+namespace {
+
+constexpr std::uint64_t kControlMagic = 0x314c544354444e43ull;  // "CNDTCTL1"
+constexpr std::size_t kControlBytes = 4096;
+constexpr std::size_t kFlags = 12, kDurable = 16, kPublished = 24;
+
+std::atomic_ref<std::uint64_t> word64(std::byte* base, std::size_t off) {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + off));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataDirLock>> DataDirLock::acquire(const std::string& dir) {
+  if (Status s = make_dirs(dir); !s.ok()) return s;
+  const std::string path = dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return Status::Busy("data directory " + dir + " is in use by another engine (" + path + " is locked)");
+    return Status::IOError("flock " + path + ": " + errno_text(err));
+  }
+  return std::unique_ptr<DataDirLock>(new DataDirLock(dir, fd));
+}
+
+DataDirLock::~DataDirLock() { ::close(fd_); }  // closing releases the flock
+
+Result<std::unique_ptr<ControlFile>> ControlFile::open(const std::string& topic_dir) {
+  const std::string path = topic_dir + "/control";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
+  if (const int rc = ::posix_fallocate(fd, 0, kControlBytes); rc != 0) {
+    ::close(fd);
+    return Status::IOError("fallocate " + path + ": " + errno_text(rc));
+  }
+  void* p = ::mmap(nullptr, kControlBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::close(fd);
+    return Status::IOError("mmap " + path + ": " + errno_text(errno));
+  }
+  auto* base = static_cast<std::byte*>(p);
+  const std::uint64_t magic = format::load<std::uint64_t>(base);
+  bool clean = false;
+  if (magic == 0) {
+    format::store<std::uint64_t>(base, kControlMagic);
+    format::store<std::uint32_t>(base + 8, 1);
+  } else if (magic != kControlMagic || format::load<std::uint32_t>(base + 8) != 1) {
+    ::munmap(p, kControlBytes);
+    ::close(fd);
+    return Status::Corruption(path + " offset 0: not a conduit control file (or an unknown version)");
+  } else {
+    clean = (format::load<std::uint32_t>(base + kFlags) & 1u) != 0;
+  }
+  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean));
+}
+
+ControlFile::~ControlFile() {
+  ::munmap(base_, kControlBytes);
+  ::close(fd_);
+}
+
+std::uint64_t ControlFile::durable() const noexcept {
+  // Acquire pairs with the release in set_durable() (a reader in another process too).
+  return word64(base_, kDurable).load(std::memory_order_acquire);
+}
+void ControlFile::set_durable(std::uint64_t seq) noexcept {
+  // Release pairs with the acquire in durable().
+  word64(base_, kDurable).store(seq, std::memory_order_release);
+}
+void ControlFile::set_published(std::uint64_t seq) noexcept {
+  // Release pairs with acquire loads by readers of the control file.
+  word64(base_, kPublished).store(seq, std::memory_order_release);
+}
+
+Status ControlFile::sync() {
+  if (::msync(base_, kControlBytes, MS_SYNC) != 0) return Status::IOError("msync " + path_ + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+Status ControlFile::mark_open() {
+  format::store<std::uint32_t>(base_ + kFlags, 0);
+  return sync();
+}
+
+Status ControlFile::mark_clean(std::uint64_t durable) {
+  set_durable(durable);
+  set_published(durable);
+  format::store<std::uint32_t>(base_ + kFlags, 1);
+  return sync();
+}
+
+}  // namespace conduit::persistence

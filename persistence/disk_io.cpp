@@ -1,0 +1,118 @@
+#include "persistence/disk_io.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace conduit::persistence {
+
+std::string errno_text(int err) { return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")"; }
+
+namespace {
+
+class SyscallDiskIo final : public DiskIo {
+ public:
+  Status datasync(std::span<const int> fds, std::span<const std::string> names) override {
+    Status first;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (::fdatasync(fds[i]) != 0 && first.ok()) first = Status::IOError("fdatasync " + names[i] + ": " + errno_text(errno));
+    }
+    return first;
+  }
+  Status preallocate(int fd, std::size_t bytes, const std::string& name) override {
+    const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+    if (rc != 0) return Status::IOError("fallocate " + name + ": " + errno_text(rc));
+    return Status::OK();
+  }
+  const char* name() const noexcept override { return "syscalls (pwritev/fdatasync)"; }
+};
+
+class UringDiskIo final : public DiskIo {
+ public:
+  ~UringDiskIo() override { io_uring_queue_exit(&ring_); }
+  int init() noexcept { return io_uring_queue_init(kEntries, &ring_, 0); }
+
+  Status datasync(std::span<const int> fds, std::span<const std::string> names) override {
+    Status first;
+    std::size_t done = 0;
+    while (done < fds.size()) {
+      const std::size_t batch = std::min<std::size_t>(fds.size() - done, kEntries);
+      for (std::size_t i = 0; i < batch; ++i) {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        io_uring_prep_fsync(sqe, fds[done + i], IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data64(sqe, done + i);
+      }
+      Status s = submit_and_reap(batch, names, "fdatasync ");
+      if (first.ok()) first = s;
+      done += batch;
+    }
+    return first;
+  }
+
+  Status preallocate(int fd, std::size_t bytes, const std::string& name) override {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_fallocate(sqe, fd, 0, 0, static_cast<off_t>(bytes));
+    io_uring_sqe_set_data64(sqe, 0);
+    const std::string names[] = {name};
+    return submit_and_reap(1, names, "fallocate ");
+  }
+  const char* name() const noexcept override { return "io_uring"; }
+
+ private:
+  // Submits what is queued and waits for `n` completions; io_uring's -errno
+  // becomes a Status here, and only here.
+  Status submit_and_reap(std::size_t n, std::span<const std::string> names, const char* what) {
+    int rc = io_uring_submit_and_wait(&ring_, static_cast<unsigned>(n));
+    if (rc < 0) return Status::IOError(std::string("io_uring submit: ") + errno_text(-rc));
+    Status first;
+    for (std::size_t got = 0; got < n;) {
+      io_uring_cqe* cqe = nullptr;
+      rc = io_uring_wait_cqe(&ring_, &cqe);
+      if (rc < 0) return Status::IOError(std::string("io_uring wait: ") + errno_text(-rc));
+      const auto idx = io_uring_cqe_get_data64(cqe);
+      if (cqe->res < 0 && first.ok()) {
+        const std::string& file = idx < names.size() ? names[idx] : names[0];
+        first = Status::IOError(what + file + ": " + errno_text(-cqe->res));
+      }
+      io_uring_cqe_seen(&ring_, cqe);
+      ++got;
+    }
+    return first;
+  }
+  static constexpr unsigned kEntries = 64;
+  io_uring ring_{};
+};
+
+}  // namespace
+
+std::unique_ptr<DiskIo> make_syscall_disk_io() { return std::make_unique<SyscallDiskIo>(); }
+
+std::unique_ptr<DiskIo> make_disk_io(bool force_fallback, std::string* why_fallback) {
+  if (force_fallback) {
+    *why_fallback = "forced by EngineOptions::force_syscall_io";
+    return make_syscall_disk_io();
+  }
+  auto uring = std::make_unique<UringDiskIo>();
+  if (const int rc = uring->init(); rc < 0) {
+    *why_fallback = "io_uring_queue_init failed: " + errno_text(-rc);
+    return make_syscall_disk_io();
+  }
+  why_fallback->clear();
+  return uring;
+}
+
+Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names) {
+  if (take_fault()) return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err_));
+  return inner_->datasync(fds, names);
+}
+
+Status FaultInjectingDiskIo::preallocate(int fd, std::size_t bytes, const std::string& name) {
+  if (take_fault()) return Status::IOError("fallocate " + name + ": " + errno_text(err_));
+  return inner_->preallocate(fd, bytes, name);
+}
+
+}  // namespace conduit::persistence

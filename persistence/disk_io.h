@@ -1,0 +1,56 @@
+// The disk operations the write-ahead log needs, behind one small interface
+// (as leveldb's Env): an io_uring backend, a plain-syscall fallback, and a
+// fault-injecting wrapper for tests.
+//
+// In conduit's log design producers write records straight into the mapped
+// segment (see DESIGN.md, "the log is the ring"); what goes to the kernel is
+// the durability work: fdatasync of the files written since the last one,
+// batched into one submission, and preallocation of the next segment.
+//
+// Thread safety: one DiskIo is used by one thread (the engine's persistence
+// thread), except make_disk_io(), which any thread may call.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "conduit/status.h"
+
+namespace conduit::persistence {
+
+class DiskIo {
+ public:
+  virtual ~DiskIo() = default;
+  // fdatasync of every file in `fds`, as one batch; the first failure is
+  // returned (naming the file), after every operation has completed.
+  virtual Status datasync(std::span<const int> fds, std::span<const std::string> names) = 0;
+  // Reserves `bytes` for the file (fallocate mode 0).
+  virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;
+  virtual const char* name() const noexcept = 0;
+};
+
+// io_uring when it can be set up (and `force_fallback` is false); otherwise
+// the syscall fallback. `why_fallback` says why the fallback was chosen.
+std::unique_ptr<DiskIo> make_disk_io(bool force_fallback, std::string* why_fallback);
+std::unique_ptr<DiskIo> make_syscall_disk_io();
+
+// Tests: fails the next operations with the given errno (ENOSPC, EIO).
+class FaultInjectingDiskIo final : public DiskIo {
+ public:
+  explicit FaultInjectingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
+  void fail_next(int err, int count = 1) noexcept { err_ = err, left_ = count; }
+  Status datasync(std::span<const int> fds, std::span<const std::string> names) override;
+  Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
+  const char* name() const noexcept override { return "fault-injecting"; }
+
+ private:
+  bool take_fault() noexcept { return left_ > 0 && left_-- > 0; }
+  std::unique_ptr<DiskIo> inner_;
+  int err_ = 0;
+  int left_ = 0;
+};
+
+std::string errno_text(int err);
+
+}  // namespace conduit::persistence

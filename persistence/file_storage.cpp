@@ -1,0 +1,210 @@
+#include "persistence/file_storage.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "persistence/log_reader.h"
+#include "persistence/persistence_thread.h"
+
+namespace conduit::persistence {
+
+Result<std::unique_ptr<FileTopicStorage>> FileTopicStorage::open(std::string dir, FileStorageOptions options,
+                                                                 PersistenceThread* thread) {
+  if (Status s = make_dirs(dir); !s.ok()) return s;
+  auto control = ControlFile::open(dir);
+  if (!control.ok()) return control.status();
+  return std::unique_ptr<FileTopicStorage>(
+      new FileTopicStorage(std::move(dir), options, thread, std::move(control).value()));
+}
+
+FileTopicStorage::FileTopicStorage(std::string dir, FileStorageOptions options, PersistenceThread* thread,
+                                   std::unique_ptr<ControlFile> control)
+    : dir_(std::move(dir)), options_(options), thread_(thread), control_(std::move(control)) {}
+
+FileTopicStorage::~FileTopicStorage() { (void)close(); }
+
+Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(std::uint64_t first_seq,
+                                                                                std::size_t capacity) {
+  auto file = SegmentFile::create(dir_, first_seq, capacity, true);
+  if (!file.ok()) return file.status();
+  {
+    std::lock_guard lk(files_mu_);
+    dirty_.push_back({first_seq, (*file)->file()});
+  }
+  return std::unique_ptr<detail::SegmentMemory>(std::move(file).value());
+}
+
+Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
+  auto listed = list_segments(dir_);
+  if (!listed.ok()) return listed.status();
+  std::vector<std::unique_ptr<SegmentFile>> files;
+  for (auto& [first, path] : *listed) {
+    auto f = SegmentFile::open(path, true);
+    if (!f.ok()) {
+      // A last segment whose header never reached the disk is an unfinished
+      // roll: nothing in it was ever published.
+      if (&path == &listed->back().second && f.status().code() == Code::kCorruption) {
+        ::unlink(path.c_str());
+        break;
+      }
+      return f.status();
+    }
+    if ((*f)->first_seq() != first)
+      return Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
+    files.push_back(std::move(f).value());
+  }
+  std::vector<detail::RecoveredSegment> out;
+  if (files.empty()) return out;
+
+  // Everything below the last durable watermark was fdatasync'ed: trust the
+  // segments before the one holding it, scan from there to the end.
+  const std::uint64_t durable = control_->durable();
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < files.size(); ++i)
+    if (files[i]->first_seq() <= durable) start = i;
+  std::size_t keep = files.size();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    detail::RecoveredSegment r;
+    r.first_seq = files[i]->first_seq();
+    const bool last = i + 1 == files.size();
+    if (i < start) {
+      r.records = files[i + 1]->first_seq() - r.first_seq;
+      r.sealed = true;
+      r.memory = std::move(files[i]);
+      out.push_back(std::move(r));
+      continue;
+    }
+    const SegmentScan scan = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
+    r.records = scan.records;
+    r.sealed = scan.sealed;
+    r.end_offset = scan.end_offset;
+    const std::uint64_t end = r.first_seq + r.records;
+    const bool continues = scan.sealed && !last && files[i + 1]->first_seq() == end;
+    if (!continues) {
+      // The log ends in this segment. Below the durable watermark that is
+      // corruption; above it, a torn tail of records never acknowledged.
+      if (end < durable) {
+        const std::string what = scan.problem ? scan.problem->what : "the log ends here";
+        return Status::Corruption(files[i]->path() + " offset " + std::to_string(scan.end_offset) + ": " + what +
+                                  " (sequence " + std::to_string(end) + ", below the durable watermark " +
+                                  std::to_string(durable) + ")");
+      }
+      // Zero what follows the intact prefix: a torn record, or records
+      // committed after a hole that were never durable.
+      if (!scan.sealed)
+        if (Status s = files[i]->zero_from(r.end_offset); !s.ok()) return s;
+      keep = i + 1;
+    }
+    r.memory = std::move(files[i]);
+    out.push_back(std::move(r));
+    if (!continues) break;
+  }
+  for (std::size_t i = keep; i < files.size(); ++i) {
+    if (files[i]) {
+      const std::string path = files[i]->path();
+      files[i].reset();
+      if (::unlink(path.c_str()) != 0) return Status::IOError("unlink " + path + ": " + errno_text(errno));
+    }
+  }
+  // The tail segment (and any not known durable) may hold unsynced bytes.
+  {
+    std::lock_guard lk(files_mu_);
+    for (auto& r : out) {
+      auto* f = static_cast<SegmentFile*>(r.memory.get());
+      if (r.first_seq + r.records >= durable || &r == &out.back()) dirty_.push_back({r.first_seq, f->file()});
+    }
+  }
+  const std::uint64_t end = out.back().first_seq + out.back().records;
+  durable_.store(std::min(durable, end), std::memory_order_release);  // pairs with durable()
+  return out;
+}
+
+void FileTopicStorage::attach(detail::WatermarkSource* source) {
+  source_ = source;
+  (void)control_->mark_open();
+  thread_->add(this);
+}
+
+bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
+  // Relaxed: a hint; a round re-reads the watermarks.
+  if (sync_wanted_.load(std::memory_order_relaxed)) return true;
+  return options_.durability == Durability::kAsync && now - last_sync_ >= options_.flush_interval;
+}
+
+void FileTopicStorage::sync_round(DiskIo& io) {
+  // Relaxed: the flag only asks for a round; the watermarks carry the data.
+  sync_wanted_.store(false, std::memory_order_relaxed);
+  last_sync_ = std::chrono::steady_clock::now();
+  const std::uint64_t target = source_->published_watermark();
+  if (target <= durable()) return;
+  std::vector<int> fds;
+  std::vector<std::string> names;
+  {
+    std::lock_guard lk(files_mu_);
+    for (auto& d : dirty_) {
+      fds.push_back(d.file->fd());
+      names.push_back(d.file->path());
+    }
+  }
+  Status s = io.datasync(fds, names);
+  if (!s.ok()) {
+    {
+      std::lock_guard lk(error_mu_);
+      last_error_ = s;
+    }
+    // Release pairs with the acquire in await_durable().
+    failed_rounds_.fetch_add(1, std::memory_order_release);
+    durable_lot_.wake_all();
+    return;
+  }
+  {
+    // Files wholly below the target are durable now; the last one stays.
+    std::lock_guard lk(files_mu_);
+    while (dirty_.size() > 1 && dirty_[1].first_seq <= target) dirty_.pop_front();
+  }
+  // Release pairs with the acquire in durable(): a waiter that sees it
+  // knows its record reached the disk.
+  durable_.store(target, std::memory_order_release);
+  control_->set_durable(target);
+  control_->set_published(target);
+  durable_lot_.wake_all();
+}
+
+Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) {
+  if (durable() > seq) return Status::OK();
+  // Acquire pairs with the release increment in sync_round().
+  const std::uint64_t failures_before = failed_rounds_.load(std::memory_order_acquire);
+  // Relaxed: the wake below carries the request.
+  sync_wanted_.store(true, std::memory_order_relaxed);
+  thread_->wake();
+  detail::Backoff backoff(WaitStrategy::kPark, durable_lot_, options_.park_timeout, deadline);
+  auto ready = [&] {
+    return durable() > seq || failed_rounds_.load(std::memory_order_acquire) != failures_before ||
+           closed_.load(std::memory_order_acquire);
+  };
+  for (;;) {
+    if (durable() > seq) return Status::OK();
+    if (failed_rounds_.load(std::memory_order_acquire) != failures_before) {
+      std::lock_guard lk(error_mu_);
+      return last_error_;
+    }
+    // Acquire pairs with the release in close().
+    if (closed_.load(std::memory_order_acquire)) return Status::Closed(dir_ + ": topic closed before the record was durable");
+    if (!backoff.idle(ready)) return Status::TimedOut(dir_ + ": record " + std::to_string(seq) + " not durable in time");
+  }
+}
+
+Status FileTopicStorage::close() {
+  // acq_rel: the first caller does the work; it pairs with await_durable()'s acquire.
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::OK();
+  if (source_ == nullptr) return Status::OK();
+  thread_->remove(this);
+  // A last round on this thread: the persistence thread no longer knows us.
+  sync_round(thread_->io());
+  durable_lot_.wake_all();
+  if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
+  return control_->mark_clean(durable());
+}
+
+}  // namespace conduit::persistence

@@ -1,0 +1,87 @@
+// A persisted topic's storage: segment files in the topic's directory, its
+// control file, recovery on open, and the sync rounds that move `durable`.
+//
+// Thread safety
+//   create_segment(): under the topic's lock (one thread at a time).
+//   sync_due()/sync_round(): the persistence thread only.
+//   durable()/await_durable(): any thread.
+//   Invariant: durable only grows, and only to a published watermark read
+//   before a successful fdatasync of every file written so far.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "conduit/options.h"
+#include "engine/segment.h"
+#include "engine/wait.h"
+#include "persistence/data_dir.h"
+#include "persistence/disk_io.h"
+#include "persistence/segment_file.h"
+
+namespace conduit::persistence {
+
+class PersistenceThread;
+
+struct FileStorageOptions {
+  Durability durability = Durability::kAsync;
+  std::chrono::milliseconds flush_interval{10};  // async: fdatasync at least this often
+  std::chrono::nanoseconds park_timeout{500'000};
+  const std::atomic<bool>* closed = nullptr;     // the engine's closed flag
+};
+
+class FileTopicStorage final : public detail::TopicStorage {
+ public:
+  // Creates the topic directory (0700) and opens its control file.
+  static Result<std::unique_ptr<FileTopicStorage>> open(std::string dir, FileStorageOptions options,
+                                                        PersistenceThread* thread);
+  ~FileTopicStorage() override;
+
+  Result<std::unique_ptr<detail::SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity) override;
+  bool records_have_crc() const noexcept override { return true; }
+  Result<std::vector<detail::RecoveredSegment>> recover() override;
+  void attach(detail::WatermarkSource* source) override;
+  std::uint64_t durable() const noexcept override {
+    // Acquire pairs with the release in sync_round().
+    return durable_.load(std::memory_order_acquire);
+  }
+  Status await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) override;
+  Status close() override;
+
+  // The persistence thread's side.
+  bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
+  void sync_round(DiskIo& io);
+
+ private:
+  FileTopicStorage(std::string dir, FileStorageOptions options, PersistenceThread* thread,
+                   std::unique_ptr<ControlFile> control);
+
+  struct DirtyFile {
+    std::uint64_t first_seq;
+    std::shared_ptr<FileHandle> file;
+  };
+
+  std::string dir_;
+  FileStorageOptions options_;
+  PersistenceThread* thread_;
+  std::unique_ptr<ControlFile> control_;
+  detail::WatermarkSource* source_ = nullptr;
+  std::chrono::steady_clock::time_point last_sync_{};  // the persistence thread's
+
+  std::mutex files_mu_;
+  std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
+
+  alignas(64) std::atomic<std::uint64_t> durable_{0};
+  std::atomic<std::uint64_t> failed_rounds_{0};
+  std::atomic<bool> sync_wanted_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex error_mu_;
+  Status last_error_;  // guarded by error_mu_
+  detail::ParkingLot durable_lot_;
+};
+
+}  // namespace conduit::persistence

@@ -1,0 +1,45 @@
+// The engine's one persistence thread: it owns the DiskIo (io_uring, or the
+// syscall fallback) and runs the sync rounds of every persisted topic.
+//
+// Thread safety: add/remove/wake/stop from any thread. Sync rounds run on
+// the thread only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "persistence/disk_io.h"
+
+namespace conduit::persistence {
+
+class FileTopicStorage;
+
+class PersistenceThread {
+ public:
+  PersistenceThread(std::unique_ptr<DiskIo> io, std::chrono::milliseconds tick);
+  ~PersistenceThread();  // stop()
+  void add(FileTopicStorage* topic);
+  void remove(FileTopicStorage* topic);
+  // A sync publisher is waiting: run a round now.
+  void wake();
+  void stop();
+  DiskIo& io() noexcept { return *io_; }
+
+ private:
+  void run();
+  std::unique_ptr<DiskIo> io_;
+  std::chrono::milliseconds tick_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;      // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  std::vector<FileTopicStorage*> topics_;  // guarded by mu_
+  std::mutex round_mu_;  // held while a round runs, so remove() waits for it
+  std::thread thread_;
+};
+
+}  // namespace conduit::persistence

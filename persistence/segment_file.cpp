@@ -1,0 +1,144 @@
+#include "persistence/segment_file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "persistence/disk_io.h"
+#include "persistence/format.h"
+
+namespace conduit::persistence {
+
+FileHandle::~FileHandle() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string segment_file_name(std::uint64_t first_seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu.seg", static_cast<unsigned long long>(first_seq));
+  return buf;
+}
+
+Status make_dirs(const std::string& path) {
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status::IOError("mkdir " + partial + ": " + errno_text(errno));
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::IOError(path + " is not a directory");
+  return Status::OK();
+}
+
+Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir, std::uint64_t first_seq,
+                                                         std::size_t capacity, bool with_crc) {
+  const std::string path = dir + "/" + segment_file_name(first_seq);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + path + ": " + errno_text(errno));
+  auto handle = std::make_shared<FileHandle>(fd, path);
+  // Reserve every block now, so writes through the mapping never meet a
+  // full disk (which would be SIGBUS, not an error code).
+  if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(capacity)); rc != 0) {
+    ::unlink(path.c_str());
+    return Status::IOError("fallocate " + path + " (" + std::to_string(capacity) + " bytes): " + errno_text(rc));
+  }
+  void* p = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::unlink(path.c_str());
+    return Status::IOError("mmap " + path + ": " + errno_text(errno));
+  }
+  auto* base = static_cast<std::byte*>(p);
+  format::SegmentHeader h;
+  h.first_seq = first_seq;
+  h.created_ns = 0;
+  h.capacity = capacity;
+  h.flags = with_crc ? format::kSegmentFlagCrc : 0;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  h.created_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  format::encode_segment_header(base, h);
+  return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), base, capacity, first_seq, with_crc));
+}
+
+Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, bool writable) {
+  const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
+  auto handle = std::make_shared<FileHandle>(fd, path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::IOError("stat " + path + ": " + errno_text(errno));
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size < format::kSegmentHeaderSize)
+    return Status::Corruption(path + " offset 0: file of " + std::to_string(size) + " bytes is shorter than a segment header");
+  void* p = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Status::IOError("mmap " + path + ": " + errno_text(errno));
+  auto* base = static_cast<std::byte*>(p);
+  format::SegmentHeader h;
+  const format::HeaderCheck check = format::decode_segment_header(base, &h);
+  if (check != format::HeaderCheck::kOk || h.capacity != size) {
+    ::munmap(p, size);
+    const std::string why = check != format::HeaderCheck::kOk ? format::header_check_name(check)
+                                                               : "header capacity differs from the file size";
+    if (check == format::HeaderCheck::kBadVersion)
+      return Status::Unsupported(path + " offset 8: segment format version " + std::to_string(h.version) +
+                                 " is not one this build reads (" + std::to_string(format::kVersion) + ")");
+    return Status::Corruption(path + " offset 0: " + why);
+  }
+  return std::unique_ptr<SegmentFile>(
+      new SegmentFile(std::move(handle), base, size, h.first_seq, (h.flags & format::kSegmentFlagCrc) != 0));
+}
+
+SegmentFile::~SegmentFile() { ::munmap(base_, capacity_); }
+
+Status SegmentFile::zero_from(std::size_t offset) {
+  if (offset >= capacity_) return Status::OK();
+  const auto off = static_cast<off_t>(offset), len = static_cast<off_t>(capacity_ - offset);
+  // Cheapest first: zero the range in the file system's metadata; else punch
+  // a hole and reserve it again; else write zeros through the mapping.
+  if (::fallocate(file_->fd(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) != 0) {
+    if (::fallocate(file_->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+      if (const int rc = ::posix_fallocate(file_->fd(), off, len); rc != 0)
+        return Status::IOError("fallocate " + path() + ": " + errno_text(rc));
+    } else {
+      std::memset(base_ + offset, 0, capacity_ - offset);
+      if (::msync(base_, capacity_, MS_SYNC) != 0) return Status::IOError("msync " + path() + ": " + errno_text(errno));
+    }
+  }
+  if (::fdatasync(file_->fd()) != 0) return Status::IOError("fdatasync " + path() + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::IOError("opendir " + dir + ": " + errno_text(errno));
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  Status bad;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".seg") != 0) continue;
+    const std::string stem = name.substr(0, name.size() - 4);
+    if (stem.empty() || stem.size() > 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      bad = Status::Corruption(dir + "/" + name + ": segment file name is not a sequence");
+      continue;
+    }
+    out.emplace_back(std::stoull(stem), dir + "/" + name);
+  }
+  ::closedir(d);
+  if (!bad.ok()) return bad;
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace conduit::persistence

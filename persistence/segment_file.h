@@ -1,0 +1,70 @@
+// Segment files: preallocated, mapped MAP_SHARED, named by their first
+// sequence ("00000000000000000042.seg"). Created 0600 in a 0700 directory.
+//
+// Thread safety: a SegmentFile is immutable after open/create except for
+// the bytes producers write into its mapping (see engine/topic_core.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conduit/status.h"
+#include "engine/segment.h"
+
+namespace conduit::persistence {
+
+// An open file descriptor, closed when the last owner lets go (the mapping
+// and the persistence thread's list of files to sync share it).
+class FileHandle {
+ public:
+  FileHandle(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~FileHandle();
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  int fd() const noexcept { return fd_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class SegmentFile final : public detail::SegmentMemory {
+ public:
+  // Creates (or replaces) the file, reserves `capacity` bytes, maps it and
+  // writes the segment header.
+  static Result<std::unique_ptr<SegmentFile>> create(const std::string& dir, std::uint64_t first_seq,
+                                                     std::size_t capacity, bool with_crc);
+  // Maps an existing segment and checks its header. `writable`: PROT_WRITE.
+  static Result<std::unique_ptr<SegmentFile>> open(const std::string& path, bool writable);
+  ~SegmentFile() override;
+
+  std::byte* base() const noexcept override { return base_; }
+  std::size_t capacity() const noexcept override { return capacity_; }
+  std::uint64_t first_seq() const noexcept { return first_seq_; }
+  bool with_crc() const noexcept { return with_crc_; }
+  const std::shared_ptr<FileHandle>& file() const noexcept { return file_; }
+  const std::string& path() const noexcept { return file_->path(); }
+  // Zeroes [offset, capacity): what recovery does to a torn tail.
+  Status zero_from(std::size_t offset);
+
+ private:
+  SegmentFile(std::shared_ptr<FileHandle> f, std::byte* base, std::size_t capacity, std::uint64_t first, bool crc)
+      : file_(std::move(f)), base_(base), capacity_(capacity), first_seq_(first), with_crc_(crc) {}
+  std::shared_ptr<FileHandle> file_;
+  std::byte* base_;
+  std::size_t capacity_;
+  std::uint64_t first_seq_;
+  bool with_crc_;
+};
+
+std::string segment_file_name(std::uint64_t first_seq);
+// Segment files in `dir`, sorted by first sequence. Other files are ignored;
+// a ".seg" file whose name is not a sequence is an error.
+Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const std::string& dir);
+// mkdir -p with mode 0700 for what it creates.
+Status make_dirs(const std::string& path);
+
+}  // namespace conduit::persistence

@@ -1,0 +1,134 @@
+// Write-ahead log: round trips through close and reopen, the data directory
+// lock, and recovery of what a previous engine left.
+#include <doctest/doctest.h>
+
+#include <conduit/conduit.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace conduit;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/conduit-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+EngineOptions options_for(const TempDir& dir, bool fallback) {
+  EngineOptions o;
+  o.data_dir = dir.path.string();
+  o.force_syscall_io = fallback;
+  return o;
+}
+
+TopicOptions small_segments(Durability d) {
+  TopicOptions t;
+  t.durability = d;
+  t.segment_bytes = 256 << 10;
+  t.max_payload_bytes = 4096;
+  return t;
+}
+
+std::vector<std::string> read_all(Topic* topic) {
+  auto sub = topic->subscribe({.start = StartAt::earliest()}).value();
+  std::vector<std::string> got;
+  std::vector<RecordView> views(256);
+  for (;;) {
+    PollResult r = sub->try_poll(views);
+    REQUIRE(r.lost == 0);
+    for (std::size_t i = 0; i < r.count; ++i) {
+      REQUIRE(views[i].sequence() == got.size());
+      got.emplace_back(views[i].payload());
+    }
+    if (r.count == 0 && sub->position() >= topic->published()) break;
+  }
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("records published across many segment rolls all come back after a reopen") {
+  for (bool fallback : {false, true}) {
+    CAPTURE(fallback);
+    TempDir dir;
+    const int n = 20000;
+    {
+      auto engine = Engine::open(options_for(dir, fallback)).value();
+      Topic* t = engine->create_topic("orders", small_segments(Durability::kAsync)).value();
+      for (int i = 0; i < n; ++i) REQUIRE(t->publish("record-" + std::to_string(i)).ok());
+    }
+    auto engine = Engine::open(options_for(dir, fallback)).value();
+    Topic* t = engine->create_topic("orders", small_segments(Durability::kAsync)).value();
+    CHECK(t->published() == n);
+    auto got = read_all(t);
+    REQUIRE(got.size() == static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) REQUIRE(got[i] == "record-" + std::to_string(i));
+    // The log goes on where it stopped.
+    CHECK(t->publish("after").value() == static_cast<std::uint64_t>(n));
+  }
+}
+
+TEST_CASE("a second engine on the same data directory is refused with kBusy") {
+  TempDir dir;
+  auto first = Engine::open(options_for(dir, false)).value();
+  auto second = Engine::open(options_for(dir, false));
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == Code::kBusy);
+  CHECK(second.status().message().find(dir.path.string()) != std::string::npos);
+}
+
+TEST_CASE("a sync publish returns only once the record is durable") {
+  for (bool fallback : {false, true}) {
+    CAPTURE(fallback);
+    TempDir dir;
+    auto engine = Engine::open(options_for(dir, fallback)).value();
+    Topic* t = engine->create_topic("payments", small_segments(Durability::kSync)).value();
+    for (int i = 0; i < 50; ++i) {
+      const std::uint64_t seq = t->publish("p" + std::to_string(i)).value();
+      CHECK(t->durable() > seq);
+    }
+    // Many in flight from one thread, completed by await_durable.
+    std::vector<std::uint64_t> seqs;
+    for (int i = 0; i < 100; ++i) {
+      Message m;
+      m.payload = "nowait";
+      seqs.push_back(t->publish_nowait(m).value());
+    }
+    for (std::uint64_t s : seqs) CHECK(t->await_durable(s, std::chrono::seconds(10)).ok());
+    CHECK(t->durable() == 150);
+  }
+}
+
+TEST_CASE("a persisted topic needs a data directory") {
+  auto engine = Engine::open().value();
+  auto t = engine->create_topic("x", small_segments(Durability::kAsync));
+  REQUIRE_FALSE(t.ok());
+  CHECK(t.status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("segment files are 0600 and topic directories 0700") {
+  TempDir dir;
+  {
+    auto engine = Engine::open(options_for(dir, false)).value();
+    Topic* t = engine->create_topic("perm", small_segments(Durability::kAsync)).value();
+    REQUIRE(t->publish("x").ok());
+  }
+  const fs::path topic_dir = dir.path / "topics" / "perm";
+  CHECK((fs::status(topic_dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+  int segments = 0;
+  for (auto& e : fs::directory_iterator(topic_dir)) {
+    if (e.path().extension() != ".seg") continue;
+    ++segments;
+    CHECK((fs::status(e.path()).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  }
+  CHECK(segments == 1);
+}
