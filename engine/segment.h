@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "conduit/status.h"
 
@@ -68,6 +70,19 @@ class TopicStorage {
   }
   // Final sync and clean-close marker; after it, nothing is written.
   virtual Status close() { return Status::OK(); }
+  // Durable positions by key ("sub-NAME", "group-NAME"); kUnsupported for
+  // memory-only storage. load: nullopt when none was stored.
+  virtual Result<std::optional<std::uint64_t>> load_position(const std::string& key) {
+    (void)key;
+    return std::optional<std::uint64_t>{};
+  }
+  virtual Status store_position(const std::string& key, std::uint64_t seq) {
+    (void)key, (void)seq;
+    return Status::Unsupported("a memory-only topic keeps no positions");
+  }
+  // Retention dropped the segment starting at `first_seq` from the topic
+  // (readers may still hold its memory): delete what backs it.
+  virtual void segment_dropped(std::uint64_t first_seq) { (void)first_seq; }
   // Zero-filled memory of `capacity` bytes with the segment header written.
   virtual Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq,
                                                                 std::size_t capacity) = 0;

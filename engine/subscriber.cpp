@@ -117,8 +117,22 @@ std::uint64_t Subscriber::lag() const noexcept {
 std::uint64_t Subscriber::lost() const noexcept { return core_->lost_.load(std::memory_order_relaxed); }  // relaxed: a counter
 const SubscriberOptions& Subscriber::options() const noexcept { return core_->options_; }
 
+Status Subscriber::commit() {
+  if (core_->options_.name.empty()) return Status::InvalidArgument("only a named subscriber can commit its position");
+  return core_->topic_->storage().store_position("sub-" + core_->options_.name, position());
+}
+
 Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) {
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
+  if (!options.name.empty()) {
+    if (Status s = validate_topic_name(options.name); !s.ok())
+      return Status::InvalidArgument("subscriber name: " + s.message());
+    if (core_->options().durability != Durability::kMemory) {
+      auto stored = core_->storage().load_position("sub-" + options.name);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) options.start = StartAt::at(**stored);
+    }
+  }
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;

@@ -32,6 +32,11 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   std::lock_guard lk(core_->groups_mutex());
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
+  if (core_->options().durability != Durability::kMemory) {
+    auto stored = core_->storage().load_position("group-" + std::string(name));
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) options.start = StartAt::at(**stored);
+  }
   auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options);
   core_->attach(options.start, group.get());
   core_->groups().push_back(std::move(group));

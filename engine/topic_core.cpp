@@ -106,6 +106,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   slot->tail.store(records << kTailOffsetBits | offset, std::memory_order_relaxed);  // likewise
   // Release pairs with the acquire of head_ in publish().
   head_.store(slot, std::memory_order_release);
+  apply_retention_locked();
   return Status::OK();
 }
 
@@ -226,8 +227,58 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // Release pairs with the acquire of head_ in publish().
     head_.store(fresh, std::memory_order_release);
     readers_.wake_if_parked();  // readers waiting at the padding record
+    apply_retention_locked();
   }
   return Status::OK();
+}
+
+void TopicCore::apply_retention_locked() {
+  if (options_.retain_bytes == 0 && options_.retain_age.count() == 0) return;
+  const std::int64_t now = wall_clock_ns();
+  const auto age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retain_age).count();
+  while (segments_.size() > 1) {
+    const Segment& oldest = *segments_.front();
+    const bool over_bytes = options_.retain_bytes != 0 && segments_.size() * options_.segment_bytes > options_.retain_bytes;
+    // Every record of a segment was published before the next one was
+    // created, so the next one's creation time bounds the oldest's age.
+    const auto next_created = format::load<std::int64_t>(segments_[1]->base() + format::seg::kCreated);
+    const bool too_old = age_ns != 0 && next_created != 0 && now - next_created > age_ns;
+    if ((!over_bytes && !too_old) || !droppable_locked(oldest)) return;
+    const std::uint64_t first = oldest.first_seq();
+    segments_.pop_front();
+    storage_->segment_dropped(first);
+  }
+}
+
+std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
+  auto record_ts = [](const Segment& s, std::uint64_t i) {
+    return format::load<std::int64_t>(s.base() + s.offset_of(i) + format::rec::kTimestamp);
+  };
+  auto committed = [&](const Segment& s) -> std::uint64_t {
+    const std::uint64_t sealed = s.sealed_count();
+    if (sealed != kNotSealed) return sealed;
+    std::uint64_t n = 0;  // the head: count committed records from the index
+    while (n < s.max_records() && s.offset_of(n) != 0) ++n;
+    return n;
+  };
+  for (auto& s : segments_)
+    if (!s->indexed()) s->build_index(s->sealed_count());
+  // The last segment whose first record is stamped before `time_ns`...
+  std::size_t lo = 0, hi = segments_.size();
+  while (hi - lo > 1) {
+    const std::size_t mid = (lo + hi) / 2;
+    if (committed(*segments_[mid]) != 0 && record_ts(*segments_[mid], 0) < time_ns) lo = mid;
+    else hi = mid;
+  }
+  // ...then the first record in it stamped at or after.
+  const Segment& s = *segments_[lo];
+  std::uint64_t a = 0, b = committed(s);
+  while (a < b) {
+    const std::uint64_t mid = (a + b) / 2;
+    if (record_ts(s, mid) < time_ns) a = mid + 1;
+    else b = mid;
+  }
+  return s.first_seq() + a;
 }
 
 AppendSlot* TopicCore::free_slot_locked() {
@@ -240,6 +291,8 @@ AppendSlot* TopicCore::free_slot_locked() {
 }
 
 bool TopicCore::droppable_locked(const Segment& oldest) const {
+  // Work groups hold persisted topics too (their records must stay until
+  // acked); subscribers of persisted topics do not: they are told the gap.
   const std::uint64_t end = oldest.end_seq();
   if (end == kNotSealed || published() < end) return false;  // a producer may still be writing into it
   for (RetentionHolder* h : holders_)
@@ -317,6 +370,7 @@ std::uint64_t TopicCore::attach(StartAt at, RetentionHolder* h) {
   std::uint64_t start = at.sequence;
   if (at.kind == StartAt::Kind::kEarliest) start = segments_.front()->first_seq();
   if (at.kind == StartAt::Kind::kLatest) start = claimed_locked();
+  if (at.kind == StartAt::Kind::kTime) start = first_at_or_after_locked(at.time_ns);
   if (h != nullptr) {
     h->start_at(start);
     holders_.push_back(h);

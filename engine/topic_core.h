@@ -77,6 +77,7 @@ class TopicCore final : public WatermarkSource {
   std::uint64_t published_watermark() const noexcept override { return published(); }
   // The final sync of a persisted topic (engine close).
   Status close_storage() { return storage_->close(); }
+  TopicStorage& storage() noexcept { return *storage_; }
 
   std::uint64_t published() const noexcept;  // advances the scanner
   std::uint64_t claimed() const noexcept;
@@ -121,6 +122,8 @@ class TopicCore final : public WatermarkSource {
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
   AppendSlot* free_slot_locked();
+  void apply_retention_locked();
+  std::uint64_t first_at_or_after_locked(std::int64_t time_ns) const;
 
   std::string name_;
   TopicOptions options_;

@@ -141,6 +141,10 @@ std::uint64_t WorkGroup::lag() const noexcept {
   return published > floor ? published - floor : 0;
 }
 
+Status WorkGroup::commit() {
+  return core_->topic()->storage().store_position("group-" + core_->name(), core_->hold_position());
+}
+
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
   return std::unique_ptr<Consumer>(new Consumer(std::make_unique<detail::ConsumerCore>(core_, std::move(options))));

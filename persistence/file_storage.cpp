@@ -1,8 +1,12 @@
 #include "persistence/file_storage.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
+
+#include "persistence/crc32c.h"
+#include "persistence/format.h"
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
@@ -205,6 +209,68 @@ Status FileTopicStorage::close() {
   durable_lot_.wake_all();
   if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
   return control_->mark_clean(durable());
+}
+
+}  // namespace conduit::persistence
+
+namespace conduit::persistence {
+namespace {
+
+// A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
+constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
+constexpr std::size_t kPositionBytes = 24;
+
+}  // namespace
+
+Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
+  const std::string path = dir_ + "/cursors/" + key;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::uint64_t>{};
+    return Status::IOError("open " + path + ": " + errno_text(errno));
+  }
+  std::byte buf[kPositionBytes];
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(sizeof buf) || format::load<std::uint64_t>(buf) != kPositionMagic ||
+      format::load<std::uint32_t>(buf + 16) != crc32c::value(buf, 16))
+    return Status::Corruption(path + " offset 0: not an intact position file");
+  return std::optional<std::uint64_t>{format::load<std::uint64_t>(buf + 8)};
+}
+
+Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {
+  const std::string cursors = dir_ + "/cursors";
+  if (Status s = make_dirs(cursors); !s.ok()) return s;
+  const std::string path = cursors + "/" + key, tmp = path + ".tmp";
+  std::byte buf[kPositionBytes] = {};
+  format::store<std::uint64_t>(buf, kPositionMagic);
+  format::store<std::uint64_t>(buf + 8, seq);
+  format::store<std::uint32_t>(buf + 16, crc32c::value(buf, 16));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
+  const bool written = ::pwrite(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf) && ::fdatasync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
+  // Replace atomically, then make the rename itself durable.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
+  const int dfd = ::open(cursors.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IOError("open " + cursors + ": " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IOError("fsync " + cursors + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {
+  {
+    std::lock_guard lk(files_mu_);
+    std::erase_if(dirty_, [&](const DirtyFile& d) { return d.first_seq == first_seq; });
+  }
+  // Readers that still map it keep their mapping; the name goes now.
+  const std::string path = dir_ + "/" + segment_file_name(first_seq);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    std::fprintf(stderr, "conduit: retention could not delete %s: %s\n", path.c_str(), errno_text(errno).c_str());
 }
 
 }  // namespace conduit::persistence

@@ -51,6 +51,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   }
   Status await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) override;
   Status close() override;
+  Result<std::optional<std::uint64_t>> load_position(const std::string& key) override;
+  Status store_position(const std::string& key, std::uint64_t seq) override;
+  void segment_dropped(std::uint64_t first_seq) override;
 
   // The persistence thread's side.
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;

@@ -141,6 +141,10 @@ class Subscriber {
   // Records lost in total (lose-oldest or retention). Any thread.
   std::uint64_t lost() const noexcept;
   const SubscriberOptions& options() const noexcept;
+  // Stores position() durably for a named subscriber of a persisted topic,
+  // which resumes from it after a reopen. kInvalidArgument without a name,
+  // kUnsupported on a memory-only topic. The poll thread.
+  Status commit();
 
  private:
   friend class Topic;
@@ -170,6 +174,9 @@ class WorkGroup {
   WorkGroupStats stats() const noexcept;  // any thread
   // published() - ack floor. Any thread.
   std::uint64_t lag() const noexcept;
+  // Stores the ack floor durably (persisted topics); a reopened group
+  // resumes from it, so records acked above the floor may come again.
+  Status commit();
 
   WorkGroup(const WorkGroup&) = delete;
   WorkGroup& operator=(const WorkGroup&) = delete;

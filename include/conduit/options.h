@@ -42,27 +42,44 @@ struct TopicOptions {
   // Largest payload a publish accepts; a larger one fails with kTooLarge and
   // publishes nothing. At most 256 MiB.
   std::size_t max_payload_bytes = 1u << 20;
+  // Persisted topics: retention. Whole segments are deleted, oldest first,
+  // while the log holds more than retain_bytes (0: no limit) or while the
+  // oldest segment's newest record is older than retain_age (0: forever).
+  // The segment being written is never deleted. A subscriber behind it is
+  // told the exact number of records it lost.
+  std::size_t retain_bytes = 0;
+  std::chrono::seconds retain_age{0};
 };
 
 // Where a new subscriber starts.
 struct StartAt {
-  enum class Kind : std::uint8_t { kEarliest, kLatest, kSequence };
+  enum class Kind : std::uint8_t { kEarliest, kLatest, kSequence, kTime };
   Kind kind = Kind::kLatest;
-  std::uint64_t sequence = 0;
+  std::uint64_t sequence = 0;   // kSequence
+  std::int64_t time_ns = 0;     // kTime: ns since the Unix epoch
 
-  static StartAt earliest() { return {Kind::kEarliest, 0}; }
-  static StartAt latest() { return {Kind::kLatest, 0}; }
-  static StartAt at(std::uint64_t seq) { return {Kind::kSequence, seq}; }
+  static StartAt earliest() { return {Kind::kEarliest, 0, 0}; }
+  static StartAt latest() { return {Kind::kLatest, 0, 0}; }
+  static StartAt at(std::uint64_t seq) { return {Kind::kSequence, seq, 0}; }
+  // The first record stamped at or after `ns`, found by binary search over
+  // segments and records (not a scan). Timestamps from several producers
+  // can be out of order by the time between a claim and its stamp.
+  static StartAt time(std::int64_t ns) { return {Kind::kTime, 0, ns}; }
 };
 
 struct SubscriberOptions {
-  std::string name;                        // optional; shown in stats
+  // Optional. On a persisted topic a named subscriber resumes from its
+  // committed position (Subscriber::commit) when one exists; `start` is used
+  // only the first time. Same rules as topic names.
+  std::string name;
   StartAt start = StartAt::latest();       // earliest retained, latest, or a sequence
   SlowPolicy slow = SlowPolicy::kBlock;    // memory-only topics
   WaitStrategy wait = WaitStrategy::kAdaptive;
 };
 
 struct WorkGroupOptions {
+  // Where a new group starts; a persisted group with a committed ack floor
+  // (WorkGroup::commit) resumes from it instead.
   StartAt start = StartAt::earliest();
   // Records delivered but not yet acked, counted from the oldest unacked one.
   // Consumers wait when the window is full. A power of two, 64..2^24.
