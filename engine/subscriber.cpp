@@ -38,7 +38,9 @@ class SubscriberCore final : public RetentionHolder {
 PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
   PollResult r;
   std::uint64_t seq = next_;
-  while (r.count < out.size()) {
+  // Durable-only readers stop at the durable watermark.
+  const std::uint64_t limit = options_.durable_only ? topic_->durable() : ~std::uint64_t{0};
+  while (r.count < out.size() && seq < limit) {
     if (!seg_) {
       std::uint64_t lost = 0;
       auto s = topic_->segment_for(seq, &lost);
@@ -83,6 +85,7 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
 
 // Whether a poll could return something now (a cheap check for waiting).
 bool SubscriberCore::ready() const noexcept {
+  if (options_.durable_only && next_ >= topic_->durable()) return false;
   if (!seg_ || off_ == 0 || off_ >= seg_->capacity()) return true;  // let try_poll look
   return format::load_length(seg_->base() + off_) != 0;
 }
@@ -133,6 +136,8 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
       if (stored->has_value()) options.start = StartAt::at(**stored);
     }
   }
+  if (options.durable_only && core_->options().durability == Durability::kMemory)
+    return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;

@@ -132,3 +132,22 @@ TEST_CASE("segment files are 0600 and topic directories 0700") {
   }
   CHECK(segments == 1);
 }
+
+TEST_CASE("a durable-only subscriber sees a record only once it is durable") {
+  TempDir dir;
+  EngineOptions o = options_for(dir, false);
+  o.flush_interval = std::chrono::milliseconds(3600 * 1000);  // no timed syncs: only the ones we ask for
+  auto engine = Engine::open(o).value();
+  Topic* t = engine->create_topic("audit", small_segments(Durability::kSync)).value();
+  auto sub = t->subscribe({.start = StartAt::earliest(), .durable_only = true}).value();
+  Message m;
+  m.payload = "pending";
+  const std::uint64_t seq = t->publish_nowait(m).value();
+  RecordView views[4];
+  CHECK(t->published() == 1);
+  if (t->durable() <= seq) CHECK(sub->try_poll(views).count == 0);
+  REQUIRE(t->await_durable(seq, std::chrono::seconds(10)).ok());
+  PollResult r = sub->poll(views, std::chrono::seconds(10));
+  REQUIRE(r.count == 1);
+  CHECK(views[0].payload() == "pending");
+}

@@ -75,6 +75,8 @@ struct SubscriberOptions {
   StartAt start = StartAt::latest();       // earliest retained, latest, or a sequence
   SlowPolicy slow = SlowPolicy::kBlock;    // memory-only topics
   WaitStrategy wait = WaitStrategy::kAdaptive;
+  // Persisted topics: see only records below the durable watermark.
+  bool durable_only = false;
 };
 
 struct WorkGroupOptions {
