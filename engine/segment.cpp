@@ -56,7 +56,9 @@ Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> me
   if (!index.ok()) return index.status();
   static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
   auto* entries = reinterpret_cast<std::atomic<std::uint32_t>*>(*index);
-  return std::shared_ptr<Segment>(new Segment(std::move(mem), first_seq, entries, max_records));
+  // The control block comes from the engine heap too.
+  return std::shared_ptr<Segment>(new Segment(std::move(mem), first_seq, entries, max_records),
+                                  std::default_delete<Segment>(), MiAllocator<Segment>());
 }
 
 Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,

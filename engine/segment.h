@@ -22,6 +22,7 @@
 #include <string>
 
 #include "conduit/status.h"
+#include "engine/alloc.h"
 
 namespace conduit::detail {
 
@@ -95,7 +96,7 @@ std::unique_ptr<TopicStorage> make_memory_storage();
 
 inline constexpr std::uint64_t kNotSealed = std::numeric_limits<std::uint64_t>::max();
 
-class Segment : public std::enable_shared_from_this<Segment> {
+class Segment : public MiAllocated, public std::enable_shared_from_this<Segment> {
  public:
   // Takes ownership of `mem`. Fails only when the index cannot be mapped.
   static Result<std::shared_ptr<Segment>> make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq);

@@ -5,7 +5,7 @@
 namespace conduit {
 namespace detail {
 
-class SubscriberCore final : public RetentionHolder {
+class SubscriberCore final : public MiAllocated, public RetentionHolder {
  public:
   SubscriberCore(TopicCore* topic, SubscriberOptions options) : topic_(topic), options_(std::move(options)) {}
   ~SubscriberCore() override {

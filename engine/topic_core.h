@@ -38,7 +38,7 @@ inline constexpr std::uint64_t kTailOffsetMask = (std::uint64_t{1} << kTailOffse
 inline constexpr std::uint64_t kTailOneRecord = std::uint64_t{1} << kTailOffsetBits;
 
 // Where producers append. Reused across segments (see the invariants).
-struct alignas(64) AppendSlot {
+struct alignas(64) AppendSlot : MiAllocated {
   // Producers: fetch_add. Reset to (0 records, the segment header's size)
   // with release when the slot gets a new segment; the acquire of the
   // fetch_add then sees `segment`.
@@ -64,7 +64,7 @@ struct TopicShared {
   std::chrono::nanoseconds park_timeout{500'000};
 };
 
-class TopicCore final : public WatermarkSource {
+class TopicCore final : public MiAllocated, public WatermarkSource {
  public:
   static Result<std::unique_ptr<TopicCore>> make(std::string name, TopicOptions options,
                                                  std::unique_ptr<TopicStorage> storage, TopicShared* shared);

@@ -12,13 +12,8 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
       options_(options),
       mask_(options.max_in_flight - 1),
       handle_(this),
-      acked_(new std::atomic<std::uint64_t>[options.max_in_flight]),
-      attempts_(new std::atomic<std::uint32_t>[options.max_in_flight]) {
-  for (std::uint64_t i = 0; i <= mask_; ++i) {
-    acked_[i].store(0, std::memory_order_relaxed);  // published by the topic's lock in attach()
-    attempts_[i].store(0, std::memory_order_relaxed);
-  }
-}
+      acked_(options.max_in_flight),  // value-initialized to 0; published by the topic's lock in attach()
+      attempts_(options.max_in_flight) {}
 
 GroupCore::~GroupCore() = default;
 
@@ -123,7 +118,7 @@ WorkGroupStats GroupCore::stats() const noexcept {
 }
 
 // One consumer: its cached segment and its wait strategy.
-class ConsumerCore {
+class ConsumerCore : public MiAllocated {
  public:
   ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) {}
   GroupCore* group_;

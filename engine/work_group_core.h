@@ -19,13 +19,14 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "conduit/engine.h"
 #include "engine/topic_core.h"
 
 namespace conduit::detail {
 
-class GroupCore final : public RetentionHolder {
+class GroupCore final : public MiAllocated, public RetentionHolder {
  public:
   GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options);
   ~GroupCore() override;
@@ -60,9 +61,9 @@ class GroupCore final : public RetentionHolder {
   alignas(64) std::atomic<std::uint64_t> next_{0};
   alignas(64) std::atomic<std::uint64_t> floor_{0};
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
-  std::unique_ptr<std::atomic<std::uint64_t>[]> acked_;
-  std::unique_ptr<std::atomic<std::uint32_t>[]> attempts_;
-  moodycamel::ConcurrentQueue<std::uint64_t> redeliver_;
+  std::vector<std::atomic<std::uint64_t>, MiAllocator<std::atomic<std::uint64_t>>> acked_;
+  std::vector<std::atomic<std::uint32_t>, MiAllocator<std::atomic<std::uint32_t>>> attempts_;
+  moodycamel::ConcurrentQueue<std::uint64_t, MiQueueTraits> redeliver_;
 };
 
 }  // namespace conduit::detail
