@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/topic_core.h"
 #include "persistence/data_dir.h"
@@ -56,7 +57,10 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     if (!lock.ok()) return lock.status();
     state->lock = std::move(lock).value();
     std::string why;
-    auto io = persistence::make_disk_io(options.force_syscall_io, &why);
+    // CONDUIT_FORCE_SYSCALL_IO=1 forces the fallback for a whole test run.
+    const char* env = std::getenv("CONDUIT_FORCE_SYSCALL_IO");
+    const bool force = options.force_syscall_io || (env != nullptr && std::string_view(env) == "1");
+    auto io = persistence::make_disk_io(force, &why);
     state->disk_io = io->name();
     if (!why.empty()) {
       state->disk_io += std::string(": ") + why;

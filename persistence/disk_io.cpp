@@ -28,7 +28,7 @@ class SyscallDiskIo final : public DiskIo {
     if (rc != 0) return Status::IOError("fallocate " + name + ": " + errno_text(rc));
     return Status::OK();
   }
-  const char* name() const noexcept override { return "syscalls (pwritev/fdatasync)"; }
+  const char* name() const noexcept override { return "syscalls (fdatasync/fallocate)"; }
 };
 
 class UringDiskIo final : public DiskIo {
@@ -93,7 +93,7 @@ std::unique_ptr<DiskIo> make_syscall_disk_io() { return std::make_unique<Syscall
 
 std::unique_ptr<DiskIo> make_disk_io(bool force_fallback, std::string* why_fallback) {
   if (force_fallback) {
-    *why_fallback = "forced by EngineOptions::force_syscall_io";
+    *why_fallback = "forced (EngineOptions::force_syscall_io or CONDUIT_FORCE_SYSCALL_IO=1)";
     return make_syscall_disk_io();
   }
   auto uring = std::make_unique<UringDiskIo>();

@@ -101,8 +101,9 @@ struct EngineOptions {
   // Async topics: fdatasync at least this often (also the persistence
   // thread's tick).
   std::chrono::milliseconds flush_interval{10};
-  // Use pwritev/fdatasync syscalls instead of io_uring even where io_uring
-  // works (tests cover the fallback with it).
+  // Use plain fdatasync/fallocate syscalls instead of io_uring even where
+  // io_uring works (tests cover the fallback with it). The environment
+  // variable CONDUIT_FORCE_SYSCALL_IO=1 does the same for every engine.
   bool force_syscall_io = false;
   // How long a parked reader sleeps before it looks again on its own. A
   // safety net only: publishers wake parked readers.
