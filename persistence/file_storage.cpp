@@ -30,6 +30,17 @@ FileTopicStorage::~FileTopicStorage() { (void)close(); }
 
 Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(std::uint64_t first_seq,
                                                                                 std::size_t capacity) {
+  std::unique_ptr<SegmentFile> spare;
+  {
+    std::lock_guard lk(files_mu_);
+    segment_bytes_ = capacity;
+    if (spare_ && spare_->capacity() == capacity) spare = std::move(spare_);
+  }
+  if (spare && spare->adopt(dir_, first_seq).ok()) {
+    std::lock_guard lk(files_mu_);
+    dirty_.push_back({first_seq, spare->file()});
+    return std::unique_ptr<detail::SegmentMemory>(std::move(spare));
+  }
   auto file = SegmentFile::create(dir_, first_seq, capacity, true);
   if (!file.ok()) return file.status();
   {
@@ -130,6 +141,21 @@ void FileTopicStorage::attach(detail::WatermarkSource* source) {
   thread_->add(this);
 }
 
+void FileTopicStorage::prepare_spare(DiskIo& io) {
+  std::size_t bytes = 0;
+  {
+    std::lock_guard lk(files_mu_);
+    if (spare_ || segment_bytes_ == 0 || closed_.load(std::memory_order_relaxed)) return;  // relaxed: a hint
+    bytes = segment_bytes_;
+  }
+  auto spare = SegmentFile::create_spare(dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) {
+    return io.preallocate(fd, n, path);
+  });
+  if (!spare.ok()) return;  // the roll will create its segment itself, and report any error
+  std::lock_guard lk(files_mu_);
+  spare_ = std::move(spare).value();
+}
+
 bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
   // Relaxed: a hint; a round re-reads the watermarks.
   if (sync_wanted_.load(std::memory_order_relaxed)) return true;
@@ -204,6 +230,12 @@ Status FileTopicStorage::close() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::OK();
   if (source_ == nullptr) return Status::OK();
   thread_->remove(this);
+  {
+    // An unused spare is not part of the log.
+    std::lock_guard lk(files_mu_);
+    if (spare_) ::unlink(spare_->path().c_str());
+    spare_.reset();
+  }
   // A last round on this thread: the persistence thread no longer knows us.
   sync_round(thread_->io());
   durable_lot_.wake_all();

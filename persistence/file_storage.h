@@ -58,6 +58,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   // The persistence thread's side.
   bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
   void sync_round(DiskIo& io);
+  // Prepares the next segment file (reserved through `io`, mapped) so that
+  // a roll only renames it. Cheap when one is ready.
+  void prepare_spare(DiskIo& io);
 
  private:
   FileTopicStorage(std::string dir, FileStorageOptions options, PersistenceThread* thread,
@@ -77,6 +80,8 @@ class FileTopicStorage final : public detail::TopicStorage {
 
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
+  std::unique_ptr<SegmentFile> spare_;  // guarded by files_mu_
+  std::size_t segment_bytes_ = 0;       // guarded by files_mu_; known after the first segment
 
   alignas(64) std::atomic<std::uint64_t> durable_{0};
   std::atomic<std::uint64_t> failed_rounds_{0};

@@ -56,8 +56,10 @@ void PersistenceThread::run() {
       topics = topics_;
     }
     const auto now = std::chrono::steady_clock::now();
-    for (FileTopicStorage* t : topics)
+    for (FileTopicStorage* t : topics) {
       if (t->sync_due(now)) t->sync_round(*io_);
+      t->prepare_spare(*io_);
+    }
   }
 }
 

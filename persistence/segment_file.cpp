@@ -73,6 +73,48 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
   return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), base, capacity, first_seq, with_crc));
 }
 
+Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
+    const std::string& dir, std::size_t capacity,
+    const std::function<Status(int, std::size_t, const std::string&)>& reserve) {
+  const std::string path = dir + "/.spare";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + path + ": " + errno_text(errno));
+  auto handle = std::make_shared<FileHandle>(fd, path);
+  if (Status s = reserve(fd, capacity, path); !s.ok()) {
+    ::unlink(path.c_str());
+    return s;
+  }
+  void* p = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::unlink(path.c_str());
+    return Status::IOError("mmap " + path + ": " + errno_text(errno));
+  }
+  // Map the pages now rather than on the producers' first touch. A hint:
+  // older kernels say EINVAL and the pages fault in on first use instead.
+#ifdef MADV_POPULATE_READ
+  (void)::madvise(p, capacity, MADV_POPULATE_READ);
+#endif
+  return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
+}
+
+Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq) {
+  const std::string path = dir + "/" + segment_file_name(first_seq);
+  if (::rename(file_->path().c_str(), path.c_str()) != 0)
+    return Status::IOError("rename " + file_->path() + " to " + path + ": " + errno_text(errno));
+  file_ = std::make_shared<FileHandle>(::dup(file_->fd()), path);
+  if (file_->fd() < 0) return Status::IOError("dup " + path + ": " + errno_text(errno));
+  first_seq_ = first_seq;
+  format::SegmentHeader h;
+  h.first_seq = first_seq;
+  h.capacity = capacity_;
+  h.flags = format::kSegmentFlagCrc;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  h.created_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  format::encode_segment_header(base_, h);
+  return Status::OK();
+}
+
 Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, bool writable) {
   const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));

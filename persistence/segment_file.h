@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,13 @@ class SegmentFile final : public detail::SegmentMemory {
   // writes the segment header.
   static Result<std::unique_ptr<SegmentFile>> create(const std::string& dir, std::uint64_t first_seq,
                                                      std::size_t capacity, bool with_crc);
+  // A spare: DIR/.spare, reserved through `reserve` (the persistence
+  // thread's io_uring) and mapped, with no header yet. adopt() makes it the
+  // segment starting at `first_seq`.
+  static Result<std::unique_ptr<SegmentFile>> create_spare(
+      const std::string& dir, std::size_t capacity,
+      const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve);
+  Status adopt(const std::string& dir, std::uint64_t first_seq);
   // Maps an existing segment and checks its header. `writable`: PROT_WRITE.
   static Result<std::unique_ptr<SegmentFile>> open(const std::string& path, bool writable);
   ~SegmentFile() override;
