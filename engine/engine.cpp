@@ -68,7 +68,9 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
       static std::once_flag said;
       std::call_once(said, [&] { std::fprintf(stderr, "conduit: write-ahead log uses %s\n", state->disk_io.c_str()); });
     }
-    state->disk = std::make_unique<persistence::PersistenceThread>(std::move(io), options.flush_interval);
+    // A 1 ms tick checks the byte threshold; the time threshold is per topic.
+    state->disk = std::make_unique<persistence::PersistenceThread>(
+        std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)));
   }
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
@@ -104,6 +106,7 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
     persistence::FileStorageOptions fo;
     fo.durability = options.durability;
     fo.flush_interval = state_->options.flush_interval;
+    fo.flush_bytes = state_->options.flush_bytes;
     fo.park_timeout = state_->options.park_timeout;
     auto files = persistence::FileTopicStorage::open(state_->options.data_dir + "/topics/" + std::string(name), fo,
                                                      state_->disk.get());

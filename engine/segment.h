@@ -49,6 +49,8 @@ class WatermarkSource {
   virtual ~WatermarkSource() = default;
   // Every record below `seq` is complete in memory.
   virtual std::uint64_t published_watermark() const noexcept = 0;
+  // Bytes of records below published_watermark(), since the topic opened.
+  virtual std::uint64_t published_bytes() const noexcept = 0;
 };
 
 // Where a topic's segments come from and go to. The engine's side of the

@@ -322,6 +322,8 @@ std::uint64_t TopicCore::advance_published_locked() const {
     }
     ++seq;
     scan_off_ += format::align_up(len & format::kLengthMask);
+    // Relaxed: only this function, under scan_mu_, writes it; readers want a threshold.
+    published_bytes_.fetch_add(format::align_up(len & format::kLengthMask), std::memory_order_relaxed);
   }
   // Release pairs with acquire loads of published_ by other threads.
   published_.store(seq, std::memory_order_release);

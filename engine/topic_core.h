@@ -75,6 +75,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
+  std::uint64_t published_bytes() const noexcept override {
+    (void)published();
+    // Relaxed: a threshold check; published() above ordered the scan.
+    return published_bytes_.load(std::memory_order_relaxed);
+  }
   // The final sync of a persisted topic (engine close).
   Status close_storage() { return storage_->close(); }
   TopicStorage& storage() noexcept { return *storage_; }
@@ -136,6 +141,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};
+  mutable std::atomic<std::uint64_t> published_bytes_{0};  // written under scan_mu_
   ParkingLot readers_;  // readers waiting for records
   ParkingLot space_;    // producers waiting for ring space
   ParkingLot roll_;     // producers waiting for another producer's roll

@@ -159,13 +159,16 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
 bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
   // Relaxed: a hint; a round re-reads the watermarks.
   if (sync_wanted_.load(std::memory_order_relaxed)) return true;
-  return options_.durability == Durability::kAsync && now - last_sync_ >= options_.flush_interval;
+  if (options_.durability != Durability::kAsync) return false;
+  if (now - last_sync_ >= options_.flush_interval) return true;
+  return options_.flush_bytes != 0 && source_->published_bytes() - bytes_at_last_sync_ >= options_.flush_bytes;
 }
 
 void FileTopicStorage::sync_round(DiskIo& io) {
   // Relaxed: the flag only asks for a round; the watermarks carry the data.
   sync_wanted_.store(false, std::memory_order_relaxed);
   last_sync_ = std::chrono::steady_clock::now();
+  bytes_at_last_sync_ = source_->published_bytes();
   const std::uint64_t target = source_->published_watermark();
   if (target <= durable()) return;
   std::vector<int> fds;

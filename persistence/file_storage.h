@@ -30,6 +30,7 @@ class PersistenceThread;
 struct FileStorageOptions {
   Durability durability = Durability::kAsync;
   std::chrono::milliseconds flush_interval{10};  // async: fdatasync at least this often
+  std::size_t flush_bytes = 4u << 20;            // async: or once this many bytes are published (0: never)
   std::chrono::nanoseconds park_timeout{500'000};
   const std::atomic<bool>* closed = nullptr;     // the engine's closed flag
 };
@@ -77,6 +78,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::unique_ptr<ControlFile> control_;
   detail::WatermarkSource* source_ = nullptr;
   std::chrono::steady_clock::time_point last_sync_{};  // the persistence thread's
+  std::uint64_t bytes_at_last_sync_ = 0;               // the persistence thread's
 
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first

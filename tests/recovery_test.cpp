@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace conduit;
@@ -150,4 +151,18 @@ TEST_CASE("a durable-only subscriber sees a record only once it is durable") {
   PollResult r = sub->poll(views, std::chrono::seconds(10));
   REQUIRE(r.count == 1);
   CHECK(views[0].payload() == "pending");
+}
+
+TEST_CASE("an async topic syncs once flush_bytes were published, without waiting for the interval") {
+  TempDir dir;
+  EngineOptions o = options_for(dir, false);
+  o.flush_interval = std::chrono::milliseconds(3600 * 1000);
+  o.flush_bytes = 64 << 10;
+  auto engine = Engine::open(o).value();
+  Topic* t = engine->create_topic("bulk", small_segments(Durability::kAsync)).value();
+  const std::string payload(1000, 'b');
+  for (int i = 0; i < 200; ++i) REQUIRE(t->publish(payload).ok());  // ~200 KiB
+  // Bounded wait for the persistence thread's round (it ticks every millisecond).
+  for (int i = 0; i < 5000 && t->durable() < 64; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(t->durable() >= 64);
 }

@@ -101,6 +101,9 @@ struct EngineOptions {
   // Async topics: fdatasync at least this often (also the persistence
   // thread's tick).
   std::chrono::milliseconds flush_interval{10};
+  // Async topics: fdatasync also once this many bytes were published since
+  // the last one (checked every millisecond). 0: time only.
+  std::size_t flush_bytes = 4u << 20;
   // Use plain fdatasync/fallocate syscalls instead of io_uring even where
   // io_uring works (tests cover the fallback with it). The environment
   // variable CONDUIT_FORCE_SYSCALL_IO=1 does the same for every engine.
