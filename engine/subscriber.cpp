@@ -55,7 +55,13 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
     }
     if (off_ == 0) {
       off_ = seg_->offset_of(seq - seg_->first_seq());
-      if (off_ == 0) break;  // not published yet
+      if (off_ == 0) {
+        if (seq < seg_->end_seq()) break;  // not published yet
+        // seg_ was the open head when we found it, and it was sealed before
+        // `seq` fit: that record is the next segment's first.
+        seg_.reset();
+        continue;
+      }
     }
     const std::byte* p = seg_->base() + off_;
     const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
@@ -86,7 +92,13 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
 // Whether a poll could return something now (a cheap check for waiting).
 bool SubscriberCore::ready() const noexcept {
   if (options_.durable_only && next_ >= topic_->durable()) return false;
-  if (!seg_ || off_ == 0 || off_ >= seg_->capacity()) return true;  // let try_poll look
+  // No segment: past a sealed one whose successor is not there yet (the
+  // producer that rolls wakes readers), or a durable-only reader that stopped
+  // at the durable watermark before looking one up (let try_poll look).
+  if (!seg_) return options_.durable_only;
+  // Waiting for the record at next_, whose offset is not known yet.
+  if (off_ == 0) return next_ >= seg_->end_seq() || seg_->offset_of(next_ - seg_->first_seq()) != 0;
+  if (off_ >= seg_->capacity()) return true;  // at the end: let try_poll move on
   return format::load_length(seg_->base() + off_) != 0;
 }
 

@@ -57,7 +57,12 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
                          : 0),
       handle_(this) {}
 
-TopicCore::~TopicCore() = default;
+TopicCore::~TopicCore() {
+  // The storage's final sync reads our watermarks: run it while the segments
+  // are still here (members declared after storage_ are destroyed first).
+  // A no-op after close_storage(), which the engine calls on close.
+  (void)storage_->close();
+}
 
 Status TopicCore::start() {
   auto recovered = storage_->recover();
@@ -175,29 +180,37 @@ Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept
 Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept {
   const std::uint64_t off = tail_before & kTailOffsetMask;
   const std::uint64_t capacity = options_.segment_bytes;
-  std::unique_lock lk(mu_);
   if (off <= capacity) {
-    // The crosser: the first claim that did not fit. The slot is the head
-    // (claims on retired slots start past the end), so its segment is alive.
+    // The crosser: the first claim that did not fit. It claimed on the head
+    // (claims on a retired slot start past the end), and a head is retired
+    // only once sealed, so the segment is alive and this producer's to seal.
+    // It seals without mu_, so claimed_locked() may wait for the count.
+    // Relaxed: ordered by the acquire fetch_add in publish().
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (off < capacity)
       format::commit_length(seg->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
     seg->seal(tail_before >> kTailOffsetBits);
-  } else {
-    // Another producer overshot after the crosser: wait until it sealed.
-    // head_ is only changed under mu_, so while it is `slot` the segment is
-    // the head and alive.
-    while (head_.load(std::memory_order_relaxed) == slot &&
-           slot->segment.load(std::memory_order_relaxed)->sealed_count() == kNotSealed) {
+  }
+  std::unique_lock lk(mu_);
+  // Roll while `slot` is the head and its segment is sealed. Slots are
+  // reused: after any unlock (or before the lock) `slot` may be the head
+  // again with a newer segment than the claim's, so look at the head's
+  // segment, never the claim's. A sealed head needs rolling; an open one
+  // takes claims. head_ and a slot's segment change only under mu_ (relaxed).
+  for (;;) {
+    if (head_.load(std::memory_order_relaxed) != slot) break;  // someone else rolled
+    Segment* seg = slot->segment.load(std::memory_order_relaxed);
+    if (seg->sealed_count() == kNotSealed) {
+      // Relaxed: the tail is reset only under mu_; a crossing claim not seen
+      // yet only sends this producer round to claim again.
+      if ((slot->tail.load(std::memory_order_relaxed) & kTailOffsetMask) <= capacity) break;  // open
+      // Crossed but not sealed yet: its crosser is sealing it.
       lk.unlock();
       sched_yield();
       lk.lock();
+      continue;
     }
-  }
-  // Roll, unless someone else did already.
-  while (head_.load(std::memory_order_relaxed) == slot) {
     if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
-    Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (ring_segments_ != 0 && segments_.size() >= ring_segments_) {
       if (droppable_locked(*segments_.front())) {
         segments_.pop_front();
@@ -320,6 +333,10 @@ std::uint64_t TopicCore::advance_published_locked() const {
       scan_off_ = format::kSegmentHeaderSize;
       continue;
     }
+    // A producer writes its record's index entry after the length: count the
+    // record only then, so no segment is dropped (and unmapped) before its
+    // last producer is done with it.
+    if (scan_seg_->offset_of(seq - scan_seg_->first_seq()) == 0) break;
     ++seq;
     scan_off_ += format::align_up(len & format::kLengthMask);
     // Relaxed: only this function, under scan_mu_, writes it; readers want a threshold.
@@ -338,12 +355,15 @@ std::uint64_t TopicCore::claimed() const noexcept {
 std::uint64_t TopicCore::claimed_locked() const noexcept {
   AppendSlot* slot = head_.load(std::memory_order_relaxed);
   Segment* seg = slot->segment.load(std::memory_order_relaxed);
-  const std::uint64_t sealed = seg->sealed_count();
-  if (sealed != kNotSealed) return seg->first_seq() + sealed;
   // Relaxed: a snapshot; claims in flight may or may not be counted.
   const std::uint64_t t = slot->tail.load(std::memory_order_relaxed);
-  const std::uint64_t records = (t & kTailOffsetMask) <= options_.segment_bytes ? t >> kTailOffsetBits : 0;
-  return seg->first_seq() + records;
+  std::uint64_t sealed = seg->sealed_count();
+  if (sealed == kNotSealed && (t & kTailOffsetMask) <= options_.segment_bytes)
+    return seg->first_seq() + (t >> kTailOffsetBits);
+  // Crossed: the tail also counts claims that did not fit; the crosser is
+  // sealing the segment with the count that did (it does not need mu_).
+  while ((sealed = seg->sealed_count()) == kNotSealed) sched_yield();
+  return seg->first_seq() + sealed;
 }
 
 std::uint64_t TopicCore::earliest() const noexcept {

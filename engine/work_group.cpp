@@ -62,6 +62,12 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
       std::uint64_t lost = 0;
       seg = topic_->segment_for(seq, &lost);
       if (!seg) break;
+      if (lost != 0) {
+        // `seq` is stale: since we read it, other consumers claimed and
+        // acked past it and the ring dropped it. The next poll reads next_ again.
+        seg.reset();
+        break;
+      }
     }
     Delivery d;
     if (!deliver(seq, seg, 1, &d)) break;  // not published yet

@@ -105,13 +105,32 @@ std::unique_ptr<DiskIo> make_disk_io(bool force_fallback, std::string* why_fallb
   return uring;
 }
 
+void FaultInjectingDiskIo::fail_next(Op op, int err, int count) noexcept {
+  Fault& f = faults_[static_cast<int>(op)];
+  f.err.store(err, std::memory_order_relaxed);  // relaxed: published by the release below
+  // Release pairs with the acquire in take_fault(): a taker sees `err`.
+  f.left.store(count, std::memory_order_release);
+}
+
+bool FaultInjectingDiskIo::take_fault(Op op, int* err) noexcept {
+  Fault& f = faults_[static_cast<int>(op)];
+  // Acquire (load and CAS) pairs with the release in fail_next().
+  int left = f.left.load(std::memory_order_acquire);
+  while (left > 0 && !f.left.compare_exchange_weak(left, left - 1, std::memory_order_acquire))
+    ;
+  if (left <= 0) return false;
+  *err = f.err.load(std::memory_order_relaxed);  // relaxed: ordered by the acquire above
+  return true;
+}
+
 Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names) {
-  if (take_fault()) return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err_));
+  if (int err = 0; take_fault(Op::kDatasync, &err))
+    return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err));
   return inner_->datasync(fds, names);
 }
 
 Status FaultInjectingDiskIo::preallocate(int fd, std::size_t bytes, const std::string& name) {
-  if (take_fault()) return Status::IOError("fallocate " + name + ": " + errno_text(err_));
+  if (int err = 0; take_fault(Op::kPreallocate, &err)) return Status::IOError("fallocate " + name + ": " + errno_text(err));
   return inner_->preallocate(fd, bytes, name);
 }
 

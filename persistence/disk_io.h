@@ -11,6 +11,8 @@
 // thread), except make_disk_io(), which any thread may call.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,20 +37,29 @@ class DiskIo {
 std::unique_ptr<DiskIo> make_disk_io(bool force_fallback, std::string* why_fallback);
 std::unique_ptr<DiskIo> make_syscall_disk_io();
 
-// Tests: fails the next operations with the given errno (ENOSPC, EIO).
+// Tests: fails the next operations of one kind with the given errno
+// (ENOSPC, EIO), then passes them through again. Kinds are separate so that
+// a fault meant for a sync is not taken by the persistence thread's
+// preparation of the next segment. fail_next() may be called from any
+// thread while the persistence thread uses the object.
 class FaultInjectingDiskIo final : public DiskIo {
  public:
+  enum class Op : std::uint8_t { kDatasync, kPreallocate };
   explicit FaultInjectingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
-  void fail_next(int err, int count = 1) noexcept { err_ = err, left_ = count; }
+  void fail_next(Op op, int err, int count = 1) noexcept;
   Status datasync(std::span<const int> fds, std::span<const std::string> names) override;
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
   const char* name() const noexcept override { return "fault-injecting"; }
 
  private:
-  bool take_fault() noexcept { return left_ > 0 && left_-- > 0; }
+  struct Fault {
+    std::atomic<int> err{0};
+    std::atomic<int> left{0};  // operations still to fail
+  };
+  // Takes one fault of kind `op` if one is armed; *err is its errno.
+  bool take_fault(Op op, int* err) noexcept;
   std::unique_ptr<DiskIo> inner_;
-  int err_ = 0;
-  int left_ = 0;
+  Fault faults_[2];
 };
 
 std::string errno_text(int err);

@@ -30,16 +30,20 @@ FileTopicStorage::~FileTopicStorage() { (void)close(); }
 
 Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(std::uint64_t first_seq,
                                                                                 std::size_t capacity) {
-  std::unique_ptr<SegmentFile> spare;
   {
+    // Adopt (rename away from ".spare") under files_mu_: prepare_spare()
+    // finds no spare only once the name is free again, so its O_TRUNC open
+    // cannot truncate the file being adopted under the producer's mapping
+    // (that was a SIGBUS in adopt()'s header write).
     std::lock_guard lk(files_mu_);
     segment_bytes_ = capacity;
-    if (spare_ && spare_->capacity() == capacity) spare = std::move(spare_);
-  }
-  if (spare && spare->adopt(dir_, first_seq).ok()) {
-    std::lock_guard lk(files_mu_);
-    dirty_.push_back({first_seq, spare->file()});
-    return std::unique_ptr<detail::SegmentMemory>(std::move(spare));
+    if (spare_ && spare_->capacity() == capacity) {
+      std::unique_ptr<SegmentFile> spare = std::move(spare_);
+      if (spare->adopt(dir_, first_seq).ok()) {
+        dirty_.push_back({first_seq, spare->file()});
+        return std::unique_ptr<detail::SegmentMemory>(std::move(spare));
+      }
+    }
   }
   auto file = SegmentFile::create(dir_, first_seq, capacity, true);
   if (!file.ok()) return file.status();
@@ -53,13 +57,17 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
 Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   auto listed = list_segments(dir_);
   if (!listed.ok()) return listed.status();
+  // Every record below the last durable watermark was fdatasync'ed.
+  const std::uint64_t durable = control_->durable();
   std::vector<std::unique_ptr<SegmentFile>> files;
   for (auto& [first, path] : *listed) {
     auto f = SegmentFile::open(path, true);
     if (!f.ok()) {
       // A last segment whose header never reached the disk is an unfinished
-      // roll: nothing in it was ever published.
-      if (&path == &listed->back().second && f.status().code() == Code::kCorruption) {
+      // roll, but only when it starts at or above the durable watermark:
+      // then nothing in it was ever durable. A bad header on a segment that
+      // holds durable records is corruption, and its file is kept.
+      if (&path == &listed->back().second && f.status().code() == Code::kCorruption && first >= durable) {
         ::unlink(path.c_str());
         break;
       }
@@ -72,24 +80,14 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   std::vector<detail::RecoveredSegment> out;
   if (files.empty()) return out;
 
-  // Everything below the last durable watermark was fdatasync'ed: trust the
-  // segments before the one holding it, scan from there to the end.
-  const std::uint64_t durable = control_->durable();
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < files.size(); ++i)
-    if (files[i]->first_seq() <= durable) start = i;
+  // Scan every segment, not only those above the durable watermark: a
+  // record that went bad on disk after its fdatasync must be reported here,
+  // or readers would be handed it. Costs one CRC pass over the log per open.
   std::size_t keep = files.size();
   for (std::size_t i = 0; i < files.size(); ++i) {
     detail::RecoveredSegment r;
     r.first_seq = files[i]->first_seq();
     const bool last = i + 1 == files.size();
-    if (i < start) {
-      r.records = files[i + 1]->first_seq() - r.first_seq;
-      r.sealed = true;
-      r.memory = std::move(files[i]);
-      out.push_back(std::move(r));
-      continue;
-    }
     const SegmentScan scan = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
     r.records = scan.records;
     r.sealed = scan.sealed;

@@ -42,7 +42,8 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
   std::byte* p = dst + rec::kStrings;
   for (std::size_t i = 0; i < 6; ++i) {
     store<std::uint16_t>(dst + kStringLenOffsets[i], static_cast<std::uint16_t>(strings[i].size()));
-    std::memcpy(p, strings[i].data(), strings[i].size());
+    // An empty field may be a null view: memcpy from nullptr is undefined even for 0 bytes.
+    if (!strings[i].empty()) std::memcpy(p, strings[i].data(), strings[i].size());
     p += strings[i].size();
   }
   store<std::uint16_t>(dst + rec::kHeaderCount, static_cast<std::uint16_t>(m.headers.size()));
@@ -50,8 +51,8 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
   for (const Header& h : m.headers) {
     store<std::uint16_t>(p, static_cast<std::uint16_t>(h.name.size()));
     store<std::uint16_t>(p + 2, static_cast<std::uint16_t>(h.value.size()));
-    std::memcpy(p + 4, h.name.data(), h.name.size());
-    std::memcpy(p + 4 + h.name.size(), h.value.data(), h.value.size());
+    if (!h.name.empty()) std::memcpy(p + 4, h.name.data(), h.name.size());
+    if (!h.value.empty()) std::memcpy(p + 4 + h.name.size(), h.value.data(), h.value.size());
     p += 4 + h.name.size() + h.value.size();
   }
   if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());

@@ -89,11 +89,12 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
     ::unlink(path.c_str());
     return Status::IOError("mmap " + path + ": " + errno_text(errno));
   }
-  // Map the pages now rather than on the producers' first touch. A hint:
-  // older kernels say EINVAL and the pages fault in on first use instead.
-#ifdef MADV_POPULATE_READ
-  (void)::madvise(p, capacity, MADV_POPULATE_READ);
-#endif
+  // Not prefaulted. MADV_POPULATE_READ maps the pages read-only, so each
+  // producer's first write still faults (write-protect, page_mkwrite), and
+  // that fault measured dearer than a first touch of an unmapped page:
+  // async publish ran 1.5x slower with it (bench/wal_bench, 2-core VM, ext4,
+  // Linux 6.18). MADV_POPULATE_WRITE would dirty the whole segment, and its
+  // first sync would write all of it.
   return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
 }
 

@@ -1,0 +1,395 @@
+// Engine throughput: conduit's in-memory publish/poll path against a raw
+// moodycamel::ConcurrentQueue, fan-out cost, and a work group. bench/README.md
+// says what each benchmark measures and how to read the ratios;
+// bench/run_engine_ratios.sh prints them.
+//
+// Every benchmark moves 64-byte payloads, each carrying a running counter in
+// its first 8 bytes that the consumer checks (order, nothing lost). One
+// iteration publishes kMessages messages from the benchmark thread and waits
+// until the consumer side has received all of them, so items/s is end to end
+// (published and delivered) and nothing is left in flight between
+// iterations. Time is wall time (UseRealTime): the consumer runs on its own
+// thread.
+//
+// Threads: the benchmark thread publishes; one more thread consumes. Both are
+// busy most of the time, which is what a 2-core machine can hold. Fan-out
+// subscribers and work-group consumers are all polled round-robin by that one
+// thread, so adding subscribers measures the engine, not the scheduler. The
+// one exception, two work-group consumer threads (3 threads in all), is only
+// registered when CONDUIT_BENCH_OVERSUBSCRIBE=1.
+//
+// Each run opens its own engine and closes it at the end; closing ends the
+// consumer thread (a poll returns `closed` once everything was read), which
+// is then joined before the subscribers and the engine go away.
+#include <benchmark/benchmark.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <conduit/conduit.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+using namespace conduit;
+
+constexpr std::uint64_t kMessages = 1u << 16;  // per iteration
+constexpr std::size_t kPollBatch = 64;
+
+struct Payload {
+  std::array<unsigned char, 64> bytes{};
+};
+static_assert(sizeof(Payload) == 64);
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+void stamp(Payload& p, std::uint64_t counter) noexcept { std::memcpy(p.bytes.data(), &counter, sizeof counter); }
+
+std::uint64_t counter_of(const void* bytes) noexcept {
+  std::uint64_t c;
+  std::memcpy(&c, bytes, sizeof c);
+  return c;
+}
+
+std::string_view as_view(const Payload& p) noexcept {
+  return {reinterpret_cast<const char*>(p.bytes.data()), p.bytes.size()};
+}
+
+// What the consumer thread tells the benchmark thread. One cache line each,
+// so the producer's polling of `received` does not share a line with
+// anything the consumer writes more often.
+struct Progress {
+  // Records received (or acked) by the consumer side; written by its
+  // thread(s), once per poll.
+  alignas(64) std::atomic<std::uint64_t> received{0};
+  // Set by the consumer thread when a check fails; read after join().
+  alignas(64) std::atomic<bool> bad{false};
+  // Set by the benchmark thread to end a baseline consumer (conduit
+  // consumers end on the engine's close instead).
+  alignas(64) std::atomic<bool> stop{false};
+
+  void add(std::uint64_t n) noexcept {
+    // Release pairs with the acquire in wait_for(): whoever sees the count
+    // also sees the work (checks, acks) that led to it. One RMW per poll.
+    received.fetch_add(n, std::memory_order_release);
+  }
+  void wait_for(std::uint64_t target) const noexcept {
+    // Acquire pairs with the release in add().
+    while (received.load(std::memory_order_acquire) < target) cpu_relax();
+  }
+};
+
+// Every record a subscriber sees must carry the next counter.
+struct OrderCheck {
+  std::uint64_t expected = 0;
+  bool ok = true;
+  void see(std::uint64_t c) noexcept {
+    ok &= (c == expected);
+    ++expected;
+  }
+};
+
+Result<std::unique_ptr<Engine>> open_engine() { return Engine::open(); }
+
+std::string numbered(std::string_view prefix, std::size_t i) {
+  std::string name(prefix);
+  name += std::to_string(i);
+  return name;
+}
+
+void finish(benchmark::State& state, const Progress& progress) {
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kMessages));
+  // Relaxed: read after join(), which orders it.
+  if (progress.bad.load(std::memory_order_relaxed)) state.SkipWithError("consumer saw a record out of order");
+}
+
+// ---------------------------------------------------------------- baseline ---
+// Raw moodycamel 1 producer / 1 consumer: the producer enqueues one item at a
+// time with its producer token (as publish() takes one message at a time);
+// the consumer takes up to kPollBatch with try_dequeue_bulk and its consumer
+// token. Both are the queue's fast paths.
+void BM_Moodycamel_1P1C(benchmark::State& state) {
+  moodycamel::ConcurrentQueue<Payload> queue;
+  Progress progress;
+  std::thread consumer([&] {
+    moodycamel::ConsumerToken token(queue);
+    std::array<Payload, kPollBatch> out;
+    OrderCheck check;
+    // Relaxed: the stop flag only ends the loop; the data comes through the queue.
+    while (!progress.stop.load(std::memory_order_relaxed)) {
+      const std::size_t n = queue.try_dequeue_bulk(token, out.begin(), out.size());
+      if (n == 0) {
+        cpu_relax();
+        continue;
+      }
+      for (std::size_t i = 0; i < n; ++i) check.see(counter_of(out[i].bytes.data()));
+      progress.add(n);
+    }
+    if (!check.ok) progress.bad.store(true, std::memory_order_relaxed);  // relaxed: read after join()
+  });
+
+  moodycamel::ProducerToken token(queue);
+  Payload p;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      stamp(p, sent++);
+      if (!queue.enqueue(token, p)) {
+        state.SkipWithError("enqueue failed (out of memory)");
+        break;
+      }
+    }
+    progress.wait_for(sent);
+  }
+  progress.stop.store(true, std::memory_order_relaxed);  // relaxed: see the consumer loop
+  consumer.join();
+  finish(state, progress);
+}
+BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
+
+// ------------------------------------------------------------ conduit 1P/1S ---
+// The same payloads through Topic::publish to one blocking subscriber that
+// polls (with its wait strategy) in batches of kPollBatch on a second thread.
+void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait) {
+  auto engine = open_engine();
+  if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
+  auto topic = (*engine)->create_topic("bench");
+  if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
+  auto sub = (*topic)->subscribe({.name = "s0", .start = StartAt::earliest(), .slow = SlowPolicy::kBlock, .wait = wait});
+  if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
+
+  Progress progress;
+  std::thread consumer([&] {
+    std::array<RecordView, kPollBatch> out;
+    OrderCheck check;
+    for (;;) {
+      const PollResult r = (*sub)->poll(out, std::chrono::seconds(1));
+      if (r.closed) break;
+      if (r.lost != 0) check.ok = false;
+      for (std::size_t i = 0; i < r.count; ++i) check.see(counter_of(out[i].payload().data()));
+      if (r.count != 0) progress.add(r.count);
+    }
+    if (!check.ok) progress.bad.store(true, std::memory_order_relaxed);  // relaxed: read after join()
+  });
+
+  Topic* t = *topic;
+  Payload p;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      stamp(p, sent);
+      if (auto r = t->publish(as_view(p)); !r.ok()) {
+        state.SkipWithError(r.status().to_string().c_str());
+        break;
+      }
+      ++sent;
+    }
+    progress.wait_for(sent);
+  }
+  (*engine)->close();
+  consumer.join();
+  finish(state, progress);
+}
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
+
+// ---------------------------------------------------------------- fan-out ---
+// One publisher, state.range(0) blocking subscribers, all polled round-robin
+// (try_poll, kPollBatch each) by one thread. An iteration ends when every
+// subscriber has received every message: blocking subscribers pace the
+// publisher, so in steady state this is also the publish throughput.
+void BM_Conduit_FanOut(benchmark::State& state) {
+  const auto fan = static_cast<std::size_t>(state.range(0));
+  auto engine = open_engine();
+  if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
+  auto topic = (*engine)->create_topic("bench");
+  if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (std::size_t i = 0; i < fan; ++i) {
+    auto sub = (*topic)->subscribe({.name = numbered("s", i), .start = StartAt::earliest(),
+                                    .slow = SlowPolicy::kBlock, .wait = WaitStrategy::kBusySpin});
+    if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
+    subs.push_back(std::move(sub).value());
+  }
+
+  Progress progress;
+  std::thread poller([&] {
+    std::array<RecordView, kPollBatch> out;
+    std::vector<OrderCheck> checks(fan);
+    std::vector<bool> closed(fan, false);
+    std::size_t open = fan;
+    while (open != 0) {
+      std::uint64_t round = 0;
+      for (std::size_t s = 0; s < fan; ++s) {
+        if (closed[s]) continue;
+        const PollResult r = subs[s]->try_poll(out);
+        if (r.closed) {
+          closed[s] = true;
+          --open;
+          continue;
+        }
+        if (r.lost != 0) checks[s].ok = false;
+        for (std::size_t i = 0; i < r.count; ++i) checks[s].see(counter_of(out[i].payload().data()));
+        round += r.count;
+      }
+      if (round == 0) {
+        cpu_relax();
+        continue;
+      }
+      progress.add(round);
+    }
+    for (const OrderCheck& c : checks)
+      if (!c.ok) progress.bad.store(true, std::memory_order_relaxed);  // relaxed: read after join()
+  });
+
+  Topic* t = *topic;
+  Payload p;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      stamp(p, sent);
+      if (auto r = t->publish(as_view(p)); !r.ok()) {
+        state.SkipWithError(r.status().to_string().c_str());
+        break;
+      }
+      ++sent;
+    }
+    progress.wait_for(sent * fan);
+  }
+  (*engine)->close();
+  poller.join();
+  finish(state, progress);
+  // Deliveries (records x subscribers) per second, for the poller's side.
+  state.counters["deliveries_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kMessages * fan), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Conduit_FanOut)->ArgName("subscribers")->Arg(1)->Arg(2)->Arg(4)->Arg(8)->UseRealTime();
+
+// ------------------------------------------------------------- work group ---
+// A work group of 2 consumers; each delivery is acked. The iteration ends
+// when the group's ack floor covers everything published.
+//
+// threads == 1 (the default): both consumers are polled round-robin by one
+// thread, so the figure is the group's claim/ack cost, not the scheduler's.
+// threads == 2 (only with CONDUIT_BENCH_OVERSUBSCRIBE=1): each consumer on its
+// own thread with the adaptive strategy, 3 busy threads on 2 cores: shows that
+// competing consumers on an oversubscribed machine do not collapse.
+void BM_Conduit_WorkGroup2(benchmark::State& state) {
+  const bool two_threads = state.range(0) == 2;
+  auto engine = open_engine();
+  if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
+  auto topic = (*engine)->create_topic("bench");
+  if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
+  auto group = (*topic)->work_group("workers");
+  if (!group.ok()) return state.SkipWithError(group.status().to_string().c_str());
+  const WaitStrategy wait = two_threads ? WaitStrategy::kAdaptive : WaitStrategy::kBusySpin;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto c = (*group)->consumer({.name = numbered("c", i), .wait = wait});
+    if (!c.ok()) return state.SkipWithError(c.status().to_string().c_str());
+    consumers.push_back(std::move(c).value());
+  }
+
+  // The consumer thread(s) count what they acked in `progress`; the
+  // benchmark thread waits on that rather than on the group's ack floor, so
+  // it does not pull the floor's cache line away from the acking thread on
+  // every ack.
+  Progress progress;
+  std::vector<std::thread> threads;
+  auto drain_round_robin = [&](std::vector<Consumer*> mine) {
+    std::array<Delivery, kPollBatch> out;
+    std::vector<bool> closed(mine.size(), false);
+    std::size_t open = mine.size();
+    while (open != 0) {
+      std::size_t round = 0;
+      for (std::size_t c = 0; c < mine.size(); ++c) {
+        if (closed[c]) continue;
+        const PollResult r = two_threads ? mine[c]->poll(out, std::chrono::seconds(1)) : mine[c]->try_poll(out);
+        if (r.closed) {
+          closed[c] = true;
+          --open;
+          continue;
+        }
+        for (std::size_t i = 0; i < r.count; ++i) {
+          benchmark::DoNotOptimize(counter_of(out[i].record.payload().data()));
+          mine[c]->ack(out[i]);
+        }
+        round += r.count;
+      }
+      if (round == 0) {
+        cpu_relax();
+        continue;
+      }
+      progress.add(round);
+    }
+  };
+  if (two_threads) {
+    threads.emplace_back(drain_round_robin, std::vector<Consumer*>{consumers[0].get()});
+    threads.emplace_back(drain_round_robin, std::vector<Consumer*>{consumers[1].get()});
+  } else {
+    threads.emplace_back(drain_round_robin, std::vector<Consumer*>{consumers[0].get(), consumers[1].get()});
+  }
+
+  Topic* t = *topic;
+  WorkGroup* g = *group;
+  Payload p;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      stamp(p, sent);
+      if (auto r = t->publish(as_view(p)); !r.ok()) {
+        state.SkipWithError(r.status().to_string().c_str());
+        break;
+      }
+      ++sent;
+    }
+    // With 2 consumer threads the publisher has no core of its own: it
+    // yields while it waits rather than spin.
+    if (two_threads) {
+      // Acquire pairs with the release in Progress::add().
+      while (progress.received.load(std::memory_order_acquire) < sent) std::this_thread::yield();
+    } else {
+      progress.wait_for(sent);
+    }
+  }
+  (*engine)->close();
+  for (std::thread& th : threads) th.join();
+  // Every record handed out exactly once and acked.
+  const WorkGroupStats s = g->stats();
+  // Relaxed: read after join(), which orders it.
+  if (s.next != sent || s.redelivered != 0 || progress.received.load(std::memory_order_relaxed) != sent)
+    state.SkipWithError("work group lost or redelivered records");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kMessages));
+}
+BENCHMARK(BM_Conduit_WorkGroup2)->ArgName("threads")->Arg(1)->UseRealTime();
+
+// 3 busy threads on a 2-core machine: opt-in (see above).
+const bool kOversubscribedRegistered = [] {
+  const char* v = std::getenv("CONDUIT_BENCH_OVERSUBSCRIBE");
+  if (v != nullptr && std::string_view(v) == "1")
+    benchmark::RegisterBenchmark("BM_Conduit_WorkGroup2", BM_Conduit_WorkGroup2)
+        ->ArgName("threads")
+        ->Arg(2)
+        ->UseRealTime();
+  return true;
+}();
+
+}  // namespace

@@ -1,0 +1,721 @@
+// Write-ahead log: conduit's persisted topics against raw disk baselines
+// measured in the same run, on the same disk (the same directory).
+//
+//   BM_SyncPublish/publishers:N N threads each do blocking publish of 64 B
+//       to a kSync topic; a latency sample is one blocking call (publish to
+//       durable). The raw baseline is one thread doing pwrite(64 B) +
+//       fdatasync into a preallocated file. Raw, 1 publisher and N
+//       publishers take turns, 4 slices of 0.5 s each, so that all three
+//       see the same disk. group_commit_vs_1 = N-publisher throughput ÷
+//       1-publisher throughput (goal >= 8 at 16); p99_vs_raw = p99 ÷ raw
+//       p99 (goal <= 3).
+//   BM_AsyncPublish/payload:N   one thread publishes N-byte payloads into a
+//       kAsync topic (64 MiB segments) and ends with await_durable(last);
+//       the raw side writes the same payload bytes with sequential io_uring
+//       WRITEs of 1 MiB batches (kRawDepth in flight) into a preallocated
+//       file and ends with one fdatasync. Both sides end with one sync.
+//       ratio_vs_raw = conduit payload bytes/s ÷ raw bytes/s (goal >= 0.8).
+//       log_ratio_vs_raw counts conduit's on-disk record bytes instead
+//       (48-byte record header, 8-byte alignment): the machinery alone.
+//   BM_CatchUp                  publishes ~10M 64 B records into a kAsync
+//       topic, then a subscriber from earliest reads them all from the
+//       mapped segments; GB/s of record bytes, against a raw scan of the
+//       same bytes through a read-only mmap of the same files (populated
+//       before its clock starts); RSS before, midway and after
+//       (/proc/self/statm).
+//
+// Every benchmark runs once (Iterations(1)) for a bounded time; the whole
+// program takes about 30 s on a 2-core VM (90 s with 3 repetitions). The
+// time column is conduit's. Sync runs first, before the async runs have
+// pushed gigabytes through the disk, and each timed loop, raw or conduit,
+// runs on a thread of its own, so that none inherits another's dirty-page
+// throttling (balance_dirty_pages keeps per-thread state). On a shared VM
+// disk the fdatasync latency still drifts (0.25 ms to 4 ms p50 from one
+// minute to the next): compare figures within one row, and run with
+// --benchmark_repetitions=3 for medians.
+//
+// Data lives under $CONDUIT_BENCH_DIR (default ./conduit-bench-data), each
+// run in its own directory, removed when it ends; the filesystem type is in
+// the context block and in each label. CONDUIT_BENCH_ASYNC_MIB (payload MiB
+// per async side, default 256) and CONDUIT_BENCH_CATCHUP_RECORDS (default
+// 10000000) set the sizes; the catch-up scales itself down when the disk
+// has less than 3x its log. CONDUIT_BENCH_FLUSH_MS / CONDUIT_BENCH_FLUSH_BYTES
+// override the engine's flush_interval / flush_bytes (diagnostics: huge
+// values leave an async run with its final sync only).
+//
+// Threads: a publisher plus conduit's persistence thread (and io_uring's
+// worker), except the sync benchmark's 4 and 16 publishers, which spend
+// their time asleep waiting for fdatasync.
+#include <benchmark/benchmark.h>
+#include <conduit/conduit.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace conduit;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr std::size_t kSegmentBytes = 64u << 20;
+constexpr std::size_t kRawChunk = 1u << 20;  // raw async: bytes per io_uring WRITE
+constexpr unsigned kRawDepth = 4;            // raw async: WRITEs in flight
+constexpr int kSyncSlices = 4;  // sync: turns each side takes
+constexpr auto kSyncSlice = std::chrono::milliseconds(500);
+constexpr auto kDurableTimeout = std::chrono::minutes(2);
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return end != v && n > 0 ? n : fallback;
+}
+
+std::string errno_text() { return std::string(std::strerror(errno)); }
+
+// Page faults of the whole process (publishers and the persistence thread).
+std::uint64_t minor_faults() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::uint64_t>(u.ru_minflt);
+}
+
+// Runs `f` on a new thread and returns its result (see the header comment:
+// no timed loop inherits another's dirty-page throttling).
+template <class F>
+std::invoke_result_t<F&> on_fresh_thread(F f) {
+  std::invoke_result_t<F&> result{};
+  std::thread t([&] { result = f(); });
+  t.join();
+  return result;
+}
+
+// ------------------------------------------------------- data directory ---
+
+const char* fs_type_name(long type) {
+  switch (static_cast<unsigned long>(type)) {
+    case 0xEF53: return "ext4";  // ext2/3/4 share the magic
+    case 0x58465342: return "xfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794c7630: return "overlay";
+    case 0x9123683E: return "btrfs";
+    case 0xF2F52010: return "f2fs";
+    case 0x2FC12FC1: return "zfs";
+    case 0x6969: return "nfs";
+    case 0x65735546: return "fuse";
+    default: return "unknown";
+  }
+}
+
+// The directory every benchmark works under; created on first use and
+// removed at exit if this program created it.
+class BenchRoot {
+ public:
+  static BenchRoot& get() {
+    static BenchRoot root;
+    return root;
+  }
+  const fs::path& path() const { return path_; }
+  const std::string& fs_name() const { return fs_name_; }
+  ~BenchRoot() {
+    std::error_code ec;
+    if (created_) fs::remove_all(path_, ec);
+  }
+
+ private:
+  BenchRoot() {
+    const char* env = std::getenv("CONDUIT_BENCH_DIR");
+    path_ = fs::absolute(env != nullptr && *env != '\0' ? fs::path(env) : fs::path("conduit-bench-data"));
+    std::error_code ec;
+    created_ = fs::create_directories(path_, ec);
+    struct statfs sf {};
+    char hex[32];
+    if (::statfs(path_.c_str(), &sf) == 0) {
+      std::snprintf(hex, sizeof hex, " (f_type 0x%lx)", static_cast<unsigned long>(sf.f_type));
+      fs_name_ = std::string(fs_type_name(sf.f_type)) + hex;
+    } else {
+      fs_name_ = "unknown (statfs: " + errno_text() + ")";
+    }
+  }
+  fs::path path_;
+  std::string fs_name_;
+  bool created_ = false;
+};
+
+// One benchmark's directory: empty at start, removed at the end.
+class Scratch {
+ public:
+  explicit Scratch(const std::string& name) : path_(BenchRoot::get().path() / name) {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    fs::create_directories(path_);
+    settle();
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  // Lets earlier benchmarks' writeback finish before the next measurement.
+  void settle() const {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::syncfs(fd);
+      ::close(fd);
+    }
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Context printed once above the table.
+const bool kContextAdded = [] {
+  utsname u{};
+  ::uname(&u);
+  benchmark::AddCustomContext("wal_data_dir", BenchRoot::get().path().string());
+  benchmark::AddCustomContext("wal_filesystem", BenchRoot::get().fs_name());
+  benchmark::AddCustomContext("kernel", u.release);
+  benchmark::AddCustomContext("nproc", std::to_string(std::thread::hardware_concurrency()));
+  return true;
+}();
+
+struct Opened {
+  std::unique_ptr<Engine> engine;
+  Topic* topic = nullptr;
+  std::string error;
+};
+
+Opened open_topic(const Scratch& dir, Durability durability) {
+  Opened o;
+  EngineOptions eo;
+  eo.data_dir = (dir.path() / "engine").string();
+  // Diagnostics only: how much of the async cost is the sync rounds that
+  // run while the producer writes (see the header comment).
+  eo.flush_interval = std::chrono::milliseconds(env_u64("CONDUIT_BENCH_FLUSH_MS", eo.flush_interval.count()));
+  eo.flush_bytes = env_u64("CONDUIT_BENCH_FLUSH_BYTES", eo.flush_bytes);
+  auto engine = Engine::open(eo);
+  if (!engine.ok()) {
+    o.error = engine.status().to_string();
+    return o;
+  }
+  o.engine = std::move(engine).value();
+  TopicOptions to;
+  to.durability = durability;
+  to.segment_bytes = kSegmentBytes;
+  auto topic = o.engine->create_topic("wal", to);
+  if (!topic.ok()) {
+    o.error = topic.status().to_string();
+    return o;
+  }
+  o.topic = *topic;
+  return o;
+}
+
+void label(benchmark::State& state, const Opened& o) {
+  state.SetLabel(BenchRoot::get().fs_name() + ", " + o.engine->disk_io_description());
+}
+
+// A payload whose first 8 bytes carry the record's number.
+struct PayloadBuffer {
+  explicit PayloadBuffer(std::size_t n) : bytes(n) {
+    for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>('a' + i % 26);
+  }
+  std::string_view stamp(std::uint64_t i) {
+    std::memcpy(bytes.data(), &i, std::min(sizeof i, bytes.size()));
+    return {bytes.data(), bytes.size()};
+  }
+  std::vector<char> bytes;
+};
+
+// ------------------------------------------------------------ sync publish ---
+
+// Latency samples (microseconds) and the time they were taken over.
+struct Samples {
+  std::vector<double> us;
+  double seconds = 0;
+  std::string error;
+};
+
+struct LatencyRun {
+  double ops_per_s = 0, p50_us = 0, p99_us = 0, max_us = 0;
+};
+
+// Nearest-rank percentile of a sorted vector.
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+LatencyRun summarize(Samples s) {
+  std::sort(s.us.begin(), s.us.end());
+  LatencyRun r;
+  r.ops_per_s = s.seconds > 0 ? static_cast<double>(s.us.size()) / s.seconds : 0;
+  r.p50_us = percentile(s.us, 0.50);
+  r.p99_us = percentile(s.us, 0.99);
+  r.max_us = s.us.empty() ? 0 : s.us.back();
+  return r;
+}
+
+double micros_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
+
+// The raw baseline: pwrite of 64 B at the next offset of a preallocated
+// file, then fdatasync, in a loop on one (fresh) thread.
+class RawSyncLog {
+ public:
+  explicit RawSyncLog(const fs::path& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(kSegmentBytes)) != 0 || ::fdatasync(fd_) != 0)
+      error_ = "open/fallocate " + path.string() + ": " + errno_text();
+  }
+  ~RawSyncLog() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const std::string& error() const { return error_; }
+
+  void run_for(Clock::duration d, Samples& into) {
+    on_fresh_thread([&] {
+      const auto t0 = Clock::now();
+      while (Clock::now() - t0 < d && error_.empty() && off_ + 64 <= kSegmentBytes) {
+        const auto s = Clock::now();
+        const std::string_view p = src_.stamp(off_ / 64);
+        if (::pwrite(fd_, p.data(), p.size(), static_cast<off_t>(off_)) != static_cast<ssize_t>(p.size()) ||
+            ::fdatasync(fd_) != 0)
+          error_ = "pwrite/fdatasync " + path_.string() + ": " + errno_text();
+        into.us.push_back(micros_since(s));
+        off_ += 64;
+      }
+      into.seconds += seconds_since(t0);
+      return 0;
+    });
+    if (!error_.empty()) into.error = error_;
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::uint64_t off_ = 0;
+  PayloadBuffer src_{64};
+  std::string error_;
+};
+
+// `publishers` threads doing blocking publish of 64 B into a kSync topic
+// for `d`; each call's time is one latency sample.
+void conduit_sync_run_for(Topic* topic, int publishers, Clock::duration d, Samples& into) {
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(publishers));
+  std::vector<std::string> errors(static_cast<std::size_t>(publishers));
+  std::atomic<bool> go{false}, stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < publishers; ++t) {
+    threads.emplace_back([&, t] {
+      auto& mine = lat[static_cast<std::size_t>(t)];
+      mine.reserve(1u << 14);
+      PayloadBuffer src(64);
+      // Acquire pairs with the release store of `go`: start together.
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      // Relaxed: `stop` only ends the loop; join() orders the results.
+      for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        const auto s = Clock::now();
+        auto r = topic->publish(src.stamp(i));
+        if (!r.ok()) {
+          errors[static_cast<std::size_t>(t)] = r.status().to_string();
+          break;
+        }
+        mine.push_back(micros_since(s));
+      }
+    });
+  }
+  const auto t0 = Clock::now();
+  go.store(true, std::memory_order_release);  // pairs with the threads' acquire
+  std::this_thread::sleep_for(d);
+  stop.store(true, std::memory_order_relaxed);  // relaxed: see the loop
+  for (auto& th : threads) th.join();
+  into.seconds += seconds_since(t0);
+  for (auto& e : errors)
+    if (!e.empty()) into.error = e;
+  for (auto& v : lat) into.us.insert(into.us.end(), v.begin(), v.end());
+}
+
+// The disk's fsync latency drifts with whatever else the host does, so the
+// raw loop, 1 publisher and N publishers take turns in kSyncSlices slices
+// and each figure is the sum of its slices.
+void BM_SyncPublish(benchmark::State& state) {
+  const int publishers = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    Scratch dir("sync");
+    RawSyncLog raw_log(dir.path() / "raw.log");
+    if (!raw_log.error().empty()) return state.SkipWithError(raw_log.error().c_str());
+    Opened o = open_topic(dir, Durability::kSync);
+    if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+    label(state, o);
+    Samples raw, one, many;
+    for (int slice = 0; slice < kSyncSlices; ++slice) {
+      raw_log.run_for(kSyncSlice, raw);
+      conduit_sync_run_for(o.topic, 1, kSyncSlice, one);
+      if (publishers != 1) conduit_sync_run_for(o.topic, publishers, kSyncSlice, many);
+    }
+    for (const Samples* s : {&raw, &one, &many})
+      if (!s->error.empty()) return state.SkipWithError(s->error.c_str());
+    const LatencyRun r = summarize(std::move(raw));
+    const LatencyRun c1 = summarize(std::move(one));
+    const LatencyRun cn = publishers == 1 ? c1 : summarize(std::move(many));
+    state.SetIterationTime(kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
+    state.counters["ops_per_s"] = cn.ops_per_s;
+    state.counters["p50_us"] = cn.p50_us;
+    state.counters["p99_us"] = cn.p99_us;
+    state.counters["max_us"] = cn.max_us;
+    state.counters["raw_ops_per_s"] = r.ops_per_s;
+    state.counters["raw_p50_us"] = r.p50_us;
+    state.counters["raw_p99_us"] = r.p99_us;
+    state.counters["p99_vs_raw"] = r.p99_us > 0 ? cn.p99_us / r.p99_us : 0;
+    state.counters["one_ops_per_s"] = c1.ops_per_s;
+    state.counters["group_commit_vs_1"] = c1.ops_per_s > 0 ? cn.ops_per_s / c1.ops_per_s : 0;
+  }
+}
+BENCHMARK(BM_SyncPublish)->ArgName("publishers")->Arg(1)->Arg(4)->Arg(16)
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ----------------------------------------------------------- async publish ---
+
+struct RawAsyncResult {
+  double seconds = 0;
+  double final_sync_seconds = 0;
+  std::uint64_t faults = 0;
+  std::string error;
+};
+
+// Sequential io_uring WRITEs of `records` payloads of `payload` bytes,
+// copied into 1 MiB buffers (kRawDepth in flight), into a file preallocated
+// to the total; then one fdatasync. Timed from open to the sync's completion.
+RawAsyncResult raw_async_write(const fs::path& path, std::size_t payload, std::uint64_t records) {
+  RawAsyncResult r;
+  const std::uint64_t total = payload * records;
+  std::vector<std::unique_ptr<char[]>> bufs;
+  for (unsigned i = 0; i < kRawDepth; ++i) {
+    bufs.emplace_back(new char[kRawChunk]);
+    std::memset(bufs.back().get(), 0, kRawChunk);  // faulted in before the clock starts
+  }
+  io_uring ring{};
+  if (const int rc = io_uring_queue_init(2 * kRawDepth, &ring, 0); rc < 0) {
+    r.error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    return r;
+  }
+  PayloadBuffer src(payload);
+  const std::uint64_t faults0 = minor_faults();
+  const auto t0 = Clock::now();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(total)) != 0) {
+    r.error = "open/fallocate " + path.string() + ": " + errno_text();
+    io_uring_queue_exit(&ring);
+    if (fd >= 0) ::close(fd);
+    return r;
+  }
+  std::array<bool, kRawDepth> busy{};
+  unsigned in_flight = 0;
+  auto reap_one = [&]() -> bool {
+    io_uring_cqe* cqe = nullptr;
+    if (const int rc = io_uring_wait_cqe(&ring, &cqe); rc < 0) {
+      r.error = std::string("io_uring_wait_cqe: ") + std::strerror(-rc);
+      return false;
+    }
+    const bool ok = cqe->res >= 0;
+    if (!ok) r.error = std::string("io_uring write/fsync ") + path.string() + ": " + std::strerror(-cqe->res);
+    const auto idx = io_uring_cqe_get_data64(cqe);
+    if (idx < kRawDepth) busy[idx] = false;
+    io_uring_cqe_seen(&ring, cqe);
+    --in_flight;
+    return ok;
+  };
+  auto submit = [&](unsigned b, std::size_t len, std::uint64_t offset) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_write(sqe, fd, bufs[b].get(), static_cast<unsigned>(len), offset);
+    io_uring_sqe_set_data64(sqe, b);
+    busy[b] = true;
+    ++in_flight;
+    io_uring_submit(&ring);
+  };
+  unsigned cur = 0;
+  std::size_t fill = 0;
+  std::uint64_t file_off = 0;
+  for (std::uint64_t i = 0; i < records && r.error.empty(); ++i) {
+    std::memcpy(bufs[cur].get() + fill, src.stamp(i).data(), payload);
+    fill += payload;
+    if (fill + payload > kRawChunk || i + 1 == records) {
+      submit(cur, fill, file_off);
+      file_off += fill;
+      fill = 0;
+      cur = (cur + 1) % kRawDepth;
+      while (busy[cur] && r.error.empty()) reap_one();
+    }
+  }
+  while (in_flight > 0 && reap_one()) {
+  }
+  const auto sync0 = Clock::now();
+  if (r.error.empty()) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, kRawDepth);
+    ++in_flight;
+    io_uring_submit(&ring);
+    reap_one();
+  }
+  r.seconds = seconds_since(t0);
+  r.final_sync_seconds = seconds_since(sync0);
+  r.faults = minor_faults() - faults0;
+  ::close(fd);
+  io_uring_queue_exit(&ring);
+  if (file_off != total && r.error.empty()) r.error = "raw writer wrote the wrong number of bytes";
+  return r;
+}
+
+struct ConduitAsyncResult {
+  double seconds = 0;
+  double final_sync_seconds = 0;
+  std::uint64_t faults = 0;
+  std::string error;
+};
+
+// Publishes `records` payloads of `payload` bytes, then waits until the last
+// one is durable. Timed from the first publish to that.
+ConduitAsyncResult conduit_async_publish(Topic* topic, std::size_t payload, std::uint64_t records) {
+  ConduitAsyncResult r;
+  PayloadBuffer src(payload);
+  std::uint64_t last = 0;
+  const std::uint64_t faults0 = minor_faults();
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < records; ++i) {
+    auto p = topic->publish(src.stamp(i));
+    if (!p.ok()) {
+      r.error = p.status().to_string();
+      return r;
+    }
+    last = *p;
+  }
+  const auto sync0 = Clock::now();
+  if (Status s = topic->await_durable(last, kDurableTimeout); !s.ok()) r.error = s.to_string();
+  r.seconds = seconds_since(t0);
+  r.final_sync_seconds = seconds_since(sync0);
+  r.faults = minor_faults() - faults0;
+  return r;
+}
+
+void BM_AsyncPublish(benchmark::State& state) {
+  const auto payload = static_cast<std::size_t>(state.range(0));
+  const std::uint64_t total = env_u64("CONDUIT_BENCH_ASYNC_MIB", 256) << 20;
+  const std::uint64_t records = total / payload;
+  const double bytes = static_cast<double>(records * payload);
+  for (auto _ : state) {
+    // Raw first, in its own directory, removed before conduit starts.
+    RawAsyncResult raw;
+    {
+      Scratch dir("async-raw");
+      raw = on_fresh_thread([&] { return raw_async_write(dir.path() / "raw.log", payload, records); });
+    }
+    if (!raw.error.empty()) return state.SkipWithError(raw.error.c_str());
+
+    Scratch dir("async-conduit");
+    Opened o = open_topic(dir, Durability::kAsync);
+    if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+    label(state, o);
+    const ConduitAsyncResult c = on_fresh_thread([&] { return conduit_async_publish(o.topic, payload, records); });
+    if (!c.error.empty()) return state.SkipWithError(c.error.c_str());
+    state.SetIterationTime(c.seconds);
+
+    // Bytes one record takes in the log, read back from the log itself.
+    SubscriberOptions from_start;
+    from_start.start = StartAt::earliest();
+    auto sub = o.topic->subscribe(from_start);
+    std::array<RecordView, 1> first;
+    if (!sub.ok() || (*sub)->try_poll(first).count != 1) return state.SkipWithError("could not read the log back");
+    const double log_bytes = static_cast<double>(records) * ((first[0].size_bytes() + 7) / 8 * 8);
+    state.counters["records_per_s"] = static_cast<double>(records) / c.seconds;
+    state.counters["bytes_per_s"] = bytes / c.seconds;
+    state.counters["log_bytes_per_s"] = log_bytes / c.seconds;
+    state.counters["raw_records_per_s"] = static_cast<double>(records) / raw.seconds;
+    state.counters["raw_bytes_per_s"] = bytes / raw.seconds;
+    state.counters["ratio_vs_raw"] = raw.seconds / c.seconds;
+    state.counters["log_ratio_vs_raw"] = (log_bytes / c.seconds) / (bytes / raw.seconds);
+    // Where the time goes: the final sync's share, and page faults per MiB
+    // of log (one fault per 4 KiB page is 256 per MiB).
+    state.counters["final_sync_ms"] = c.final_sync_seconds * 1e3;
+    state.counters["raw_final_sync_ms"] = raw.final_sync_seconds * 1e3;
+    state.counters["faults_per_MiB"] = static_cast<double>(c.faults) / (log_bytes / (1 << 20));
+    state.counters["raw_faults_per_MiB"] = static_cast<double>(raw.faults) / (bytes / (1 << 20));
+  }
+}
+BENCHMARK(BM_AsyncPublish)->ArgName("payload")->Arg(64)->Arg(1024)->Arg(16384)
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------------------- catch-up ---
+
+struct Rss {
+  double resident_mib = 0;  // all resident pages
+  double file_mib = 0;      // resident file-backed (the mapped segments) and shared pages
+};
+
+Rss rss_now() {
+  std::ifstream in("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0, shared = 0;
+  in >> size >> resident >> shared;
+  const double page_mib = static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1 << 20);
+  return {static_cast<double>(resident) * page_mib, static_cast<double>(shared) * page_mib};
+}
+
+void rss_counters(benchmark::State& state, const char* when, Rss r) {
+  state.counters[std::string("rss_MiB_") + when] = r.resident_mib;
+  state.counters[std::string("rss_anon_MiB_") + when] = r.resident_mib - r.file_mib;
+}
+
+// Reads `bytes` of the topic's segment files, in order, past each 64-byte
+// segment header, as 8-byte words through read-only mappings populated
+// before the clock starts: the memory bandwidth a reader of mapped log
+// bytes can have, with no records to walk. 0 on failure.
+double raw_mmap_read(const fs::path& topic_dir, std::uint64_t bytes, std::uint64_t* checksum) {
+  std::vector<fs::path> files;
+  for (auto& e : fs::directory_iterator(topic_dir))
+    if (e.path().extension() == ".seg") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  struct Mapped {
+    const void* base;
+    std::size_t size;
+  };
+  std::vector<Mapped> maps;
+  double secs = 0;
+  std::uint64_t sum = 0, left = bytes;
+  for (auto& f : files) {
+    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) break;
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) break;
+    maps.push_back({p, size});
+  }
+  if (maps.size() == files.size()) {
+    const auto t0 = Clock::now();
+    for (const Mapped& m : maps) {
+      if (left == 0) break;
+      const std::uint64_t n = std::min<std::uint64_t>(left, m.size - 64) / 8 * 8;
+      const auto* w = reinterpret_cast<const std::uint64_t*>(static_cast<const char*>(m.base) + 64);
+      for (std::uint64_t i = 0; i < n / 8; ++i) sum += w[i];
+      left -= std::min(left, n);
+    }
+    secs = seconds_since(t0);
+  }
+  for (const Mapped& m : maps) ::munmap(const_cast<void*>(m.base), m.size);
+  *checksum = sum;
+  return secs;
+}
+
+void BM_CatchUp(benchmark::State& state) {
+  constexpr std::size_t kPayload = 64;
+  constexpr std::size_t kLogRecord = 112;  // 48-byte header + 64 B, checked below
+  std::uint64_t records = env_u64("CONDUIT_BENCH_CATCHUP_RECORDS", 10'000'000);
+  for (auto _ : state) {
+    Scratch dir("catchup");
+    // Scale down when the disk cannot hold three times the log.
+    struct statvfs sv {};
+    if (::statvfs(dir.path().c_str(), &sv) == 0) {
+      const std::uint64_t free_bytes = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+      const std::uint64_t fit = free_bytes / 3 / kLogRecord;
+      if (fit < records) {
+        std::fprintf(stderr, "wal_bench: catch-up scaled down from %llu to %llu records (%llu MiB free)\n",
+                     static_cast<unsigned long long>(records), static_cast<unsigned long long>(fit),
+                     static_cast<unsigned long long>(free_bytes >> 20));
+        records = fit;
+      }
+    }
+    state.counters["records"] = static_cast<double>(records);
+    const Rss before = rss_now();
+    Opened o = open_topic(dir, Durability::kAsync);
+    if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+    label(state, o);
+
+    const ConduitAsyncResult pub = on_fresh_thread([&] { return conduit_async_publish(o.topic, kPayload, records); });
+    if (!pub.error.empty()) return state.SkipWithError(pub.error.c_str());
+    state.counters["publish_records_per_s"] = static_cast<double>(records) / pub.seconds;
+    const Rss published = rss_now();
+
+    SubscriberOptions from_start;
+    from_start.start = StartAt::earliest();
+    auto sub = o.topic->subscribe(from_start);
+    if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
+    std::array<RecordView, 1024> out;
+    std::uint64_t seen = 0, record_bytes = 0, sum = 0;
+    Rss midway;
+    bool in_order = true;
+    const auto t0 = Clock::now();
+    while (seen < records) {
+      const PollResult r = (*sub)->try_poll(out);
+      if (r.count == 0 && r.lost == 0) return state.SkipWithError("the subscriber stopped before the end of the log");
+      for (std::size_t i = 0; i < r.count; ++i) {
+        const std::string_view p = out[i].payload();
+        std::uint64_t n;
+        std::memcpy(&n, p.data(), sizeof n);
+        in_order &= n == seen + i && out[i].sequence() == seen + i;
+        sum += static_cast<unsigned char>(p.back());
+        record_bytes += out[i].size_bytes();
+      }
+      if (seen < records / 2 && seen + r.count >= records / 2) midway = rss_now();
+      seen += r.count;
+    }
+    const double secs = seconds_since(t0);
+    const Rss after = rss_now();
+    if (!in_order) return state.SkipWithError("the subscriber read records out of order");
+    if (record_bytes != records * kLogRecord) return state.SkipWithError("64 B records are not 112 log bytes");
+    state.SetIterationTime(secs);
+    benchmark::DoNotOptimize(sum);
+
+    std::uint64_t raw_sum = 0;
+    const double raw_secs = raw_mmap_read(dir.path() / "engine" / "topics" / "wal", record_bytes, &raw_sum);
+    benchmark::DoNotOptimize(raw_sum);
+    if (raw_secs <= 0) return state.SkipWithError("raw mmap read of the segment files failed");
+
+    const double gb = static_cast<double>(record_bytes) / 1e9;
+    state.counters["GB_per_s"] = gb / secs;
+    state.counters["records_per_s"] = static_cast<double>(records) / secs;
+    state.counters["raw_mmap_GB_per_s"] = gb / raw_secs;
+    state.counters["ratio_vs_raw"] = raw_secs / secs;
+    rss_counters(state, "0_before", before);
+    rss_counters(state, "1_published", published);
+    rss_counters(state, "2_midway", midway);
+    rss_counters(state, "3_after", after);
+  }
+}
+BENCHMARK(BM_CatchUp)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,378 @@
+// Corruption: what recovery does with damaged segment files. A torn tail
+// above the durable watermark is cut back to its intact prefix; damage below
+// the watermark, or in a segment header, is an error naming the file and the
+// offset, and nothing is truncated.
+//
+// Each case builds a log with a clean close, damages the files while no
+// engine is open, and reopens.
+#include <doctest/doctest.h>
+
+#include <conduit/conduit.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "persistence/data_dir.h"
+#include "persistence/format.h"
+#include "persistence/segment_file.h"
+
+using namespace conduit;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const fs::path& base = "/tmp") {
+    std::string tmpl = (base / "conduit-test-XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// The torn-tail table reopens the log hundreds of times, each with a few
+// fdatasyncs; on tmpfs they cost nothing, and recovery's logic is the same
+// (its zeroing takes the punch-hole path there, where ext4 zeroes a range).
+fs::path scratch_base() { return fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::path("/tmp"); }
+
+constexpr const char* kTopic = "ledger";
+constexpr std::uint64_t kRecords = 300;
+constexpr std::uint64_t kSmallTail = 3;  // the last records are small: the torn-tail table covers every byte of them
+
+TopicOptions topic_options() {
+  TopicOptions t;
+  t.durability = Durability::kAsync;
+  t.segment_bytes = 160 << 10;  // about 110 of the large records: the log spans three segments
+  t.max_payload_bytes = 4096;
+  return t;
+}
+
+EngineOptions engine_options(const TempDir& dir) {
+  EngineOptions o;
+  o.data_dir = dir.path.string();
+  return o;
+}
+
+fs::path topic_dir(const TempDir& dir) { return dir.path / "topics" / kTopic; }
+
+// Record `seq`'s payload; it ends in a non-zero byte, so zeroing any suffix
+// of a record changes it.
+std::string payload_for(std::uint64_t seq) {
+  std::string p = "rec-" + std::to_string(seq);
+  if (seq >= kRecords - kSmallTail) return p;
+  p.append(1000 + (seq * 7919) % 400, static_cast<char>('a' + seq % 26));
+  return p + "!";
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  std::string bytes(fs::file_size(path), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(in);
+  return bytes;
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  REQUIRE(out);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out);
+}
+
+const std::byte* bytes_of(const std::string& s) { return reinterpret_cast<const std::byte*>(s.data()); }
+
+// A committed record found by walking a segment's length words.
+struct RecordAt {
+  std::uint64_t seq;
+  std::size_t offset;
+  std::uint32_t length;  // unpadded
+};
+
+// Walks a segment file's records with the format's helpers, from the header
+// to the first zero length or padding record.
+std::vector<RecordAt> walk_records(const std::string& segment) {
+  std::vector<RecordAt> out;
+  std::size_t off = format::kSegmentHeaderSize;
+  while (off + format::kRecordHeaderSize <= segment.size()) {
+    const auto word = format::load<std::uint32_t>(bytes_of(segment) + off);
+    if (word == 0 || (word & format::kPaddingFlag) != 0) break;
+    out.push_back({format::load<std::uint64_t>(bytes_of(segment) + off + format::rec::kSequence), off, word});
+    off += format::align_up(word);
+  }
+  return out;
+}
+
+std::size_t end_of(const RecordAt& r) { return r.offset + format::align_up(r.length); }
+
+// The log as a clean close left it, to damage again and again.
+struct Log {
+  TempDir dir;
+  std::map<fs::path, std::string> pristine;  // every file of the topic
+  std::vector<fs::path> segments;            // oldest first
+  std::vector<RecordAt> tail_records;
+
+  explicit Log(const fs::path& base = "/tmp") : dir(base) {
+    {
+      auto engine = Engine::open(engine_options(dir)).value();
+      Topic* t = engine->create_topic(kTopic, topic_options()).value();
+      for (std::uint64_t i = 0; i < kRecords; ++i) REQUIRE(t->publish(payload_for(i)).value() == i);
+    }
+    for (auto& e : fs::recursive_directory_iterator(topic_dir(dir)))
+      if (e.is_regular_file()) pristine[e.path()] = read_file(e.path());
+    auto listed = persistence::list_segments(topic_dir(dir).string());
+    REQUIRE(listed.ok());
+    for (auto& [first, path] : *listed) segments.emplace_back(path);
+    REQUIRE(segments.size() >= 3);
+    tail_records = walk_records(pristine.at(segments.back()));
+    REQUIRE(tail_records.size() > kSmallTail);
+    REQUIRE(tail_records.back().seq == kRecords - 1);
+  }
+
+  // Puts every file back as the clean close left it (and removes any other).
+  void restore() {
+    std::vector<fs::path> extra;
+    for (auto& e : fs::recursive_directory_iterator(topic_dir(dir)))
+      if (e.is_regular_file() && !pristine.count(e.path())) extra.push_back(e.path());
+    for (const fs::path& p : extra) fs::remove(p);
+    for (auto& [path, bytes] : pristine) write_file(path, bytes);
+  }
+
+  // Applies `damage` to a copy of a pristine file and writes it back.
+  std::string damage(const fs::path& file, const std::function<void(std::string&)>& damage) {
+    std::string bytes = pristine.at(file);
+    damage(bytes);
+    write_file(file, bytes);
+    return bytes;
+  }
+
+  const fs::path& tail() const { return segments.back(); }
+};
+
+// As after a crash: the control file is not marked clean and says nothing
+// is known durable, so recovery may cut the tail back.
+void forget_durable(const TempDir& dir) {
+  auto control = persistence::ControlFile::open(topic_dir(dir).string());
+  REQUIRE(control.ok());
+  (*control)->set_durable(0);
+  (*control)->set_published(0);
+  REQUIRE((*control)->mark_open().ok());
+}
+
+// Reopens; the log must hold exactly records [0, expected), intact, and go
+// on at `expected`. Afterwards the tail file holds those records, the new
+// one, and zeros: nothing of the damage is left behind.
+void expect_log_of(const Log& log, std::uint64_t expected) {
+  {
+    auto engine = Engine::open(engine_options(log.dir)).value();
+    auto topic = engine->create_topic(kTopic, topic_options());
+    REQUIRE_MESSAGE(topic.ok(), topic.status().to_string());
+    Topic* t = *topic;
+    REQUIRE(t->published() == expected);
+    SubscriberOptions from_start;
+    from_start.start = StartAt::earliest();
+    auto sub = t->subscribe(from_start).value();
+    std::vector<RecordView> views(64);
+    std::uint64_t next = 0;
+    for (;;) {
+      PollResult r = sub->try_poll(views);
+      REQUIRE(r.lost == 0);
+      for (std::size_t i = 0; i < r.count; ++i, ++next) {
+        REQUIRE(views[i].sequence() == next);
+        REQUIRE(views[i].payload() == payload_for(next));
+      }
+      if (r.count == 0) break;
+    }
+    REQUIRE(next == expected);
+    REQUIRE(t->publish(payload_for(expected)).value() == expected);
+  }
+  const std::string tail = read_file(log.tail());
+  const std::vector<RecordAt> records = walk_records(tail);
+  REQUIRE(!records.empty());
+  const std::uint64_t first = records.front().seq;
+  for (std::size_t i = 0; i < records.size(); ++i) REQUIRE(records[i].seq == first + i);
+  REQUIRE(records.back().seq == expected);
+  const std::size_t end = end_of(records.back());
+  REQUIRE(tail.find_first_not_of('\0', end) == std::string::npos);
+}
+
+// Opening must fail with `code`, naming `file` (and `offset` when given),
+// and leave every segment file as it was: an error, not a truncation.
+void expect_open_error(const Log& log, Code code, const fs::path& file, std::optional<std::size_t> offset) {
+  std::map<fs::path, std::string> before;
+  for (const fs::path& s : log.segments)
+    if (fs::exists(s)) before[s] = read_file(s);
+  {
+    auto engine = Engine::open(engine_options(log.dir)).value();
+    auto topic = engine->create_topic(kTopic, topic_options());
+    REQUIRE_FALSE(topic.ok());
+    const Status s = topic.status();
+    CAPTURE(s.to_string());
+    CHECK(s.code() == code);
+    CHECK(s.message().find(file.string()) != std::string::npos);
+    if (offset) CHECK(s.message().find("offset " + std::to_string(*offset)) != std::string::npos);
+  }
+  for (auto& [path, bytes] : before) {
+    REQUIRE(fs::exists(path));
+    CHECK(read_file(path) == bytes);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a torn tail is cut back to exactly the records before the damage, wherever the tear falls") {
+  Log log(scratch_base());
+  const auto& recs = log.tail_records;
+  const std::size_t from = recs.size() - kSmallTail;
+  struct Tear {
+    const char* name;
+    std::function<void(std::string&, std::size_t)> apply;
+    // The records recovery keeps when the byte at `offset` of record `k`
+    // (or of its padding, when `in_padding`) is damaged.
+    std::function<std::uint64_t(std::uint64_t k, bool in_padding)> keeps;
+  };
+  const Tear tears[] = {
+      // A truncated write: the file is preallocated, so the rest reads zero.
+      {"zeroed from the offset to the end",
+       [](std::string& f, std::size_t off) { std::fill(f.begin() + static_cast<std::ptrdiff_t>(off), f.end(), '\0'); },
+       [](std::uint64_t k, bool in_padding) { return in_padding ? k + 1 : k; }},
+      // A flipped byte: the record's CRC (or length) no longer holds. Padding
+      // is no part of a record, so a flip there changes nothing.
+      {"one byte flipped at the offset", [](std::string& f, std::size_t off) { f[off] = static_cast<char>(~f[off]); },
+       [](std::uint64_t k, bool in_padding) { return in_padding ? kRecords : k; }},
+  };
+  int cases = 0;
+  for (const Tear& tear : tears) {
+    CAPTURE(tear.name);
+    for (std::size_t i = from; i < recs.size(); ++i) {
+      for (std::size_t off = recs[i].offset; off < end_of(recs[i]); ++off) {
+        CAPTURE(recs[i].seq);
+        CAPTURE(off);
+        log.restore();
+        log.damage(log.tail(), [&](std::string& f) { tear.apply(f, off); });
+        forget_durable(log.dir);
+        expect_log_of(log, tear.keeps(recs[i].seq, off >= recs[i].offset + recs[i].length));
+        ++cases;
+      }
+    }
+  }
+  MESSAGE(cases << " torn tails recovered");
+}
+
+TEST_CASE("a damaged record in the tail below the durable watermark is an error naming the file and offset") {
+  Log log;
+  const RecordAt& victim = log.tail_records[log.tail_records.size() - 2];
+  log.damage(log.tail(), [&](std::string& f) { f[victim.offset + format::rec::kStrings] ^= 0x01; });
+  expect_open_error(log, Code::kCorruption, log.tail(), victim.offset);
+}
+
+TEST_CASE("a damaged record in an earlier segment below the durable watermark is an error naming the file and offset") {
+  Log log;
+  const fs::path& first = log.segments.front();
+  const std::vector<RecordAt> records = walk_records(log.pristine.at(first));
+  REQUIRE(records.size() > 20);
+  SUBCASE("a payload byte") {
+    log.damage(first, [&](std::string& f) { f[records[10].offset + records[10].length - 1] ^= 0x40; });
+    expect_open_error(log, Code::kCorruption, first, records[10].offset);
+  }
+  SUBCASE("a length word") {
+    log.damage(first, [&](std::string& f) { f[records[10].offset] ^= 0x08; });
+    expect_open_error(log, Code::kCorruption, first, records[10].offset);
+  }
+  SUBCASE("a record zeroed") {
+    log.damage(first, [&](std::string& f) {
+      std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(records[10].offset), format::align_up(records[10].length), '\0');
+    });
+    expect_open_error(log, Code::kCorruption, first, records[10].offset);
+  }
+}
+
+TEST_CASE("a segment header with a bad magic is an error naming the file, in any segment") {
+  Log log;
+  for (const fs::path& file : {log.segments.front(), log.segments.back()}) {
+    CAPTURE(file);
+    log.restore();
+    log.damage(file, [](std::string& f) { f[format::seg::kMagic] ^= 0x20; });
+    expect_open_error(log, Code::kCorruption, file, 0);
+  }
+}
+
+TEST_CASE("a zeroed header on a segment holding durable records is an error, not an unfinished roll") {
+  Log log;
+  log.damage(log.tail(), [](std::string& f) { std::fill_n(f.begin(), format::kSegmentHeaderSize, '\0'); });
+  expect_open_error(log, Code::kCorruption, log.tail(), 0);
+}
+
+TEST_CASE("a last segment whose header never reached the disk, above the durable watermark, is an unfinished roll") {
+  Log log;
+  // What a roll that died between reserving the file and writing its header
+  // leaves: the next segment's name, its size, zeros.
+  const fs::path unfinished = topic_dir(log.dir) / persistence::segment_file_name(kRecords);
+  write_file(unfinished, std::string(topic_options().segment_bytes, '\0'));
+  expect_log_of(log, kRecords);
+  CHECK_FALSE(fs::exists(unfinished));
+}
+
+TEST_CASE("a segment written by an unknown format version is refused with kUnsupported naming the file") {
+  Log log;
+  for (const fs::path& file : {log.segments.front(), log.segments.back()}) {
+    CAPTURE(file);
+    log.restore();
+    // As a later build would write it: a well-formed header, CRC included.
+    log.damage(file, [](std::string& f) {
+      format::SegmentHeader h;
+      REQUIRE(format::decode_segment_header(bytes_of(f), &h) == format::HeaderCheck::kOk);
+      h.version = format::kVersion + 1;
+      format::encode_segment_header(reinterpret_cast<std::byte*>(f.data()), h);
+    });
+    expect_open_error(log, Code::kUnsupported, file, std::nullopt);
+  }
+}
+
+TEST_CASE("garbage after the last record is never delivered, and is zeroed on open") {
+  Log log;
+  const RecordAt last = log.tail_records.back();
+  const std::size_t end = end_of(last);
+  std::mt19937_64 rng(0xc0ffee);
+  struct Garbage {
+    std::string name;
+    std::string bytes;
+  };
+  std::vector<Garbage> table;
+  for (int i = 0; i < 16; ++i) {
+    std::string g(1 + rng() % 300, '\0');
+    for (char& c : g) c = static_cast<char>(rng());
+    table.push_back({"random bytes #" + std::to_string(i), g});
+  }
+  {
+    // A plausible length and sequence, with a CRC that does not match.
+    std::string g(64, 'x');
+    format::store<std::uint32_t>(reinterpret_cast<std::byte*>(g.data()), 64);
+    format::store<std::uint64_t>(reinterpret_cast<std::byte*>(g.data()) + format::rec::kSequence, kRecords);
+    table.push_back({"a record header whose CRC does not match", g});
+  }
+  {
+    // A padding record that does not end at the segment's end.
+    std::string g(8, '\0');
+    format::store<std::uint32_t>(reinterpret_cast<std::byte*>(g.data()), format::kPaddingFlag | 64);
+    table.push_back({"a padding word in mid-segment", g});
+  }
+  {
+    // An intact record from an earlier life of the log: right CRC, wrong sequence.
+    table.push_back({"a stale copy of the last record", log.pristine.at(log.tail()).substr(last.offset, end - last.offset)});
+  }
+  for (const Garbage& g : table) {
+    CAPTURE(g.name);
+    log.restore();
+    log.damage(log.tail(), [&](std::string& f) { f.replace(end, g.bytes.size(), g.bytes); });
+    expect_log_of(log, kRecords);
+  }
+}

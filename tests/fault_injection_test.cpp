@@ -1,0 +1,255 @@
+// Fault injection: the disk says no. A failed fdatasync, a segment that
+// cannot be reserved, a data directory that cannot be written. Each fault
+// is an error value naming the file; nothing is published that should not
+// be, and the log goes on without a gap once the fault clears.
+//
+// Built from the engine's parts (as Engine::create_topic wires them) so the
+// persistence thread's DiskIo can be a FaultInjectingDiskIo.
+#include <doctest/doctest.h>
+
+#include <conduit/conduit.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/topic_core.h"
+#include "persistence/disk_io.h"
+#include "persistence/file_storage.h"
+#include "persistence/persistence_thread.h"
+#include "persistence/segment_file.h"
+
+using namespace conduit;
+namespace fs = std::filesystem;
+using persistence::FaultInjectingDiskIo;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/conduit-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+constexpr std::size_t kSegmentBytes = 160 << 10;
+
+// One persisted topic over a persistence thread whose disk work can fail.
+struct FaultyTopic {
+  TempDir dir;
+  FaultInjectingDiskIo* faults = nullptr;
+  std::unique_ptr<persistence::PersistenceThread> thread;
+  detail::TopicShared shared;
+  std::unique_ptr<detail::TopicCore> core;
+
+  // `no_spare`: every preallocation fails from the start, so no spare
+  // segment is ever prepared and each roll creates its segment itself.
+  explicit FaultyTopic(Durability d, bool no_spare = false) {
+    auto io = std::make_unique<FaultInjectingDiskIo>(persistence::make_syscall_disk_io());
+    faults = io.get();
+    if (no_spare) faults->fail_next(FaultInjectingDiskIo::Op::kPreallocate, ENOSPC, INT_MAX);
+    thread = std::make_unique<persistence::PersistenceThread>(std::move(io), std::chrono::milliseconds(10));
+    persistence::FileStorageOptions fo;
+    fo.durability = d;
+    auto storage = persistence::FileTopicStorage::open(topic_dir().string(), fo, thread.get());
+    REQUIRE_MESSAGE(storage.ok(), storage.status().to_string());
+    TopicOptions options;
+    options.durability = d;
+    options.segment_bytes = kSegmentBytes;
+    options.max_payload_bytes = 4096;
+    auto made = detail::TopicCore::make("faulty", options, std::move(storage).value(), &shared);
+    REQUIRE_MESSAGE(made.ok(), made.status().to_string());
+    core = std::move(made).value();
+  }
+  ~FaultyTopic() {
+    core.reset();  // its final sync runs on the persistence thread's DiskIo
+    thread.reset();
+  }
+  fs::path topic_dir() const { return dir.path / "topics" / "faulty"; }
+};
+
+std::string payload_for(std::uint64_t seq) { return "rec-" + std::to_string(seq) + std::string(1500, 'p'); }
+
+Result<std::uint64_t> publish(detail::TopicCore& t, std::uint64_t seq) {
+  const std::string payload = payload_for(seq);
+  Message m;
+  m.payload = payload;
+  return t.publish(m);
+}
+
+// Every record, in order from 0, with the payload its sequence gives it.
+void expect_dense_log(detail::TopicCore& t, std::uint64_t n) {
+  SubscriberOptions from_start;
+  from_start.start = StartAt::earliest();
+  auto sub = t.handle()->subscribe(from_start).value();
+  std::vector<RecordView> views(64);
+  std::uint64_t next = 0;
+  for (;;) {
+    PollResult r = sub->try_poll(views);
+    REQUIRE(r.lost == 0);
+    for (std::size_t i = 0; i < r.count; ++i, ++next) {
+      REQUIRE(views[i].sequence() == next);
+      REQUIRE(views[i].payload() == payload_for(next));
+    }
+    if (r.count == 0) break;
+  }
+  CHECK(next == n);
+}
+
+}  // namespace
+
+TEST_CASE("a failed fdatasync fails the sync publish with kIOError naming the file, and durable stays put") {
+  FaultyTopic t(Durability::kSync);
+  REQUIRE(publish(*t.core, 0).value() == 0);
+  REQUIRE(t.core->durable() == 1);
+
+  t.faults->fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
+  auto failed = publish(*t.core, 1);
+  REQUIRE_FALSE(failed.ok());
+  const Status s = failed.status();
+  CAPTURE(s.to_string());
+  CHECK(s.code() == Code::kIOError);
+  CHECK(s.message().find("fdatasync") != std::string::npos);
+  CHECK(s.message().find((t.topic_dir() / persistence::segment_file_name(0)).string()) != std::string::npos);
+  CHECK(s.message().find("errno " + std::to_string(EIO)) != std::string::npos);
+  // The record is in the log, but nothing claims it reached the disk.
+  CHECK(t.core->published() == 2);
+  CHECK(t.core->durable() == 1);
+}
+
+TEST_CASE("after a failed fdatasync clears, the next sync publish makes the earlier records durable too") {
+  FaultyTopic t(Durability::kSync);
+  REQUIRE(publish(*t.core, 0).ok());
+  t.faults->fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
+  REQUIRE(publish(*t.core, 1).status().code() == Code::kIOError);
+
+  REQUIRE(publish(*t.core, 2).value() == 2);
+  CHECK(t.core->durable() == 3);
+  CHECK(t.core->await_durable(1, std::chrono::seconds(5)).ok());
+  expect_dense_log(*t.core, 3);
+}
+
+TEST_CASE("await_durable reports a failed fdatasync to a publisher that did not wait") {
+  FaultyTopic t(Durability::kSync);
+  const std::string payload = payload_for(0);
+  Message m;
+  m.payload = payload;
+  const std::uint64_t seq = t.core->publish(m, /*nowait=*/true).value();
+  t.faults->fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
+  const Status s = t.core->await_durable(seq, std::chrono::seconds(5));
+  CHECK(s.code() == Code::kIOError);
+  CHECK(t.core->durable() == 0);
+  // A later round succeeds and covers it.
+  CHECK(t.core->await_durable(seq, std::chrono::seconds(5)).ok());
+}
+
+TEST_CASE("a spare segment that cannot be reserved is no error: the roll creates the segment itself") {
+  FaultyTopic t(Durability::kAsync, /*no_spare=*/true);
+  const std::uint64_t n = 3 * kSegmentBytes / 1600;  // three segments' worth
+  for (std::uint64_t i = 0; i < n; ++i) REQUIRE(publish(*t.core, i).value() == i);
+  expect_dense_log(*t.core, n);
+  CHECK_FALSE(fs::exists(t.topic_dir() / ".spare"));
+}
+
+TEST_CASE("a segment that cannot be reserved fails the publish that rolls, publishes nothing, and leaves no gap") {
+  // No spare: otherwise the roll would adopt one reserved before the limit.
+  FaultyTopic t(Durability::kAsync, /*no_spare=*/true);
+  // The current segment is reserved already; a new one (160 KiB) is over
+  // this limit, so its fallocate fails with EFBIG (SIGXFSZ ignored).
+  struct rlimit before {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+  struct sigaction ignore {}, old_action {};
+  ignore.sa_handler = SIG_IGN;
+  REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
+  struct rlimit small = before;
+  small.rlim_cur = kSegmentBytes / 2;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+
+  std::uint64_t published = 0;
+  Status failure;
+  for (; published < 1000; ++published) {
+    auto r = publish(*t.core, published);
+    if (!r.ok()) {
+      failure = r.status();
+      break;
+    }
+    REQUIRE(r.value() == published);
+  }
+  const std::uint64_t published_at_failure = t.core->published();
+  // A second try while the disk is still "full" fails the same way, and does not hang.
+  const Status again = publish(*t.core, published).status();
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &before) == 0);
+  REQUIRE(::sigaction(SIGXFSZ, &old_action, nullptr) == 0);
+
+  REQUIRE(published < 1000);
+  CAPTURE(failure.to_string());
+  CHECK(failure.code() == Code::kIOError);
+  CHECK(failure.message().find("fallocate") != std::string::npos);
+  const fs::path next = t.topic_dir() / persistence::segment_file_name(published);
+  CHECK(failure.message().find(next.string()) != std::string::npos);
+  CHECK(again.code() == Code::kIOError);
+  CHECK(published_at_failure == published);
+  CHECK(t.core->published() == published);
+  CHECK_FALSE(fs::exists(next));
+
+  // The limit is back: the log goes on at the next sequence.
+  REQUIRE(publish(*t.core, published).value() == published);
+  REQUIRE(publish(*t.core, published + 1).value() == published + 1);
+  CHECK(fs::exists(next));
+  expect_dense_log(*t.core, published + 2);
+}
+
+TEST_CASE("an engine on a data directory it cannot create fails to open with kIOError naming it") {
+  TempDir dir;
+  const fs::path read_only = dir.path / "read-only";
+  const fs::path data_dir = read_only / "data";
+  fs::create_directory(read_only);
+  auto open_fails = [&] {
+    EngineOptions o;
+    o.data_dir = data_dir.string();
+    auto engine = Engine::open(o);
+    return !engine.ok() && engine.status().code() == Code::kIOError &&
+           engine.status().message().find(data_dir.string()) != std::string::npos;
+  };
+  if (::geteuid() != 0) {
+    REQUIRE(::chmod(read_only.c_str(), 0500) == 0);
+    CHECK(open_fails());
+    REQUIRE(::chmod(read_only.c_str(), 0700) == 0);
+    return;
+  }
+  // Root writes through any mode bits, so asserting as root would prove
+  // nothing. Check as an unprivileged user instead, in a child process (no
+  // engine or thread is alive here, so fork is safe); if privileges cannot
+  // be dropped, say so and assert nothing.
+  constexpr uid_t kNobody = 65534;
+  REQUIRE(::chmod(dir.path.c_str(), 0711) == 0);
+  REQUIRE(::chown(read_only.c_str(), kNobody, kNobody) == 0);
+  REQUIRE(::chmod(read_only.c_str(), 0500) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(2);
+    ::_exit(open_fails() ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 2) {
+    MESSAGE("running as root and cannot drop privileges: the read-only directory check was not asserted");
+    return;
+  }
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, "Engine::open under a 0500 directory did not fail with kIOError naming it");
+}

@@ -1,0 +1,329 @@
+// Subscribers: lose-oldest and block policies on a small ring, waiting,
+// close, and the lifetime of the views a poll hands out.
+#include <doctest/doctest.h>
+
+#include <conduit/conduit.h>
+
+#include <atomic>
+#include <chrono>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace conduit;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Two segments of 160 KiB: the smallest ring a topic can have with this
+// max_payload_bytes (a segment holds two of the largest records).
+TopicOptions small_ring() {
+  TopicOptions o;
+  o.max_payload_bytes = 1024;
+  o.segment_bytes = 160u << 10;
+  o.ring_bytes = 2 * o.segment_bytes;
+  return o;
+}
+
+SubscriberOptions options(StartAt start, SlowPolicy slow, WaitStrategy wait = WaitStrategy::kAdaptive) {
+  SubscriberOptions o;
+  o.start = start;
+  o.slow = slow;
+  o.wait = wait;
+  return o;
+}
+
+// The payload of record `i`: its number, padded to a fixed width.
+std::string payload_of(std::uint64_t i) {
+  std::string s = std::to_string(i);
+  return std::string(64 - s.size(), '0') + s;
+}
+
+// Publishes records [0, count) from a producer thread; returns how many
+// publishes failed (0 expected), for the test thread to check after join().
+std::uint64_t produce(Topic* topic, std::uint64_t count, std::uint64_t yield_every = 0) {
+  std::uint64_t failures = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto r = topic->publish(payload_of(i));
+    if (!r.ok() || *r != i) ++failures;
+    if (yield_every != 0 && i % yield_every == 0) std::this_thread::yield();
+  }
+  return failures;
+}
+
+// Reads records [0, count) in order, `out.size()` per poll; returns how many
+// it read before anything went wrong: a loss, a record out of order or with
+// the wrong payload, close, ten seconds with nothing, or (a blocking
+// subscriber) the ring dropping a record it has not passed.
+std::uint64_t read_in_order(Topic* topic, Subscriber& sub, std::uint64_t count, std::span<RecordView> out,
+                            bool yield_between = false) {
+  std::uint64_t next = 0;
+  while (next < count) {
+    PollResult r = sub.poll(out, 10s);
+    if (r.count == 0 || r.lost != 0 || r.closed) return next;
+    for (std::size_t k = 0; k < r.count; ++k) {
+      if (out[k].sequence() != next || out[k].payload() != payload_of(next)) return next;
+      ++next;
+    }
+    if (sub.options().slow == SlowPolicy::kBlock && topic->earliest() > sub.position()) return next;
+    if (yield_between) std::this_thread::yield();
+  }
+  return next;
+}
+
+}  // namespace
+
+// -------------------------------------------------------------- lose-oldest ---
+
+TEST_CASE("a lose-oldest subscriber that never polled is told exactly how many records it lost") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kLoseOldest)).value();
+  constexpr std::uint64_t kRecords = 20000;  // several rings
+  for (std::uint64_t i = 0; i < kRecords; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  const std::uint64_t earliest = topic->earliest();
+  const std::uint64_t position = sub->position();
+  REQUIRE(position == 0);
+  REQUIRE(earliest > position);  // the ring moved on without the subscriber
+
+  std::vector<RecordView> out(256);
+  PollResult first = sub->try_poll(out);
+  CHECK(first.lost == earliest - position);
+  REQUIRE(first.count > 0);
+  CHECK(out[0].sequence() == earliest);
+  CHECK(sub->lost() == earliest);
+
+  std::uint64_t next = earliest;
+  std::uint64_t delivered = 0;
+  for (PollResult r = first; r.count != 0; r = sub->try_poll(out)) {
+    if (next != earliest) CHECK(r.lost == 0);  // only the first poll reports the loss
+    for (std::size_t k = 0; k < r.count; ++k) {
+      REQUIRE(out[k].sequence() == next);
+      CHECK(out[k].payload() == payload_of(next));
+      ++next;
+      ++delivered;
+    }
+  }
+  CHECK(next == kRecords);
+  CHECK(sub->lost() == earliest);
+  CHECK(delivered + sub->lost() == topic->published());
+}
+
+TEST_CASE("a lose-oldest subscriber that falls behind mid-stream reports each gap and stays contiguous after it") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kLoseOldest)).value();
+  std::vector<RecordView> out(64);
+  std::uint64_t published = 0, expected = 0, delivered = 0, lost = 0;
+  // Read a little, then let the producer run a few rings ahead; repeat.
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 10000; ++i) REQUIRE(topic->publish(payload_of(published++)).ok());
+    for (int polls = 0; polls < 3; ++polls) {
+      PollResult r = sub->try_poll(out);
+      lost += r.lost;
+      expected += r.lost;
+      for (std::size_t k = 0; k < r.count; ++k) {
+        REQUIRE(out[k].sequence() == expected);
+        CHECK(out[k].payload() == payload_of(expected));
+        ++expected;
+        ++delivered;
+      }
+    }
+  }
+  for (PollResult r = sub->try_poll(out); r.count != 0 || r.lost != 0; r = sub->try_poll(out)) {
+    lost += r.lost;
+    expected += r.lost;
+    for (std::size_t k = 0; k < r.count; ++k) {
+      REQUIRE(out[k].sequence() == expected);
+      ++expected;
+      ++delivered;
+    }
+  }
+  CHECK(lost > 0);
+  CHECK(sub->lost() == lost);
+  CHECK(delivered + lost == published);
+  CHECK(sub->position() == published);
+}
+
+TEST_CASE("the views of a lose-oldest subscriber stay intact while the ring moves past them") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kLoseOldest)).value();
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  RecordView out[10];
+  REQUIRE(sub->try_poll(out).count == 10);
+  // Lap the ring several times: the segment these views are in is dropped
+  // from the topic, but this subscriber still holds it.
+  for (std::uint64_t i = 10; i < 20000; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  REQUIRE(topic->earliest() > 10);
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    CHECK(out[i].sequence() == i);
+    CHECK(out[i].payload() == payload_of(i));
+  }
+}
+
+// ------------------------------------------------------------------- block ---
+
+TEST_CASE("a producer waits while a blocking subscriber is a whole ring behind") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock)).value();
+  constexpr std::uint64_t kRecords = 20000;  // several rings
+  std::atomic<bool> done{false};
+  std::uint64_t failures = 0;
+  std::thread producer([&] {
+    failures = produce(topic, kRecords);
+    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
+  });
+  // Let the producer run into the subscriber (it stops claiming once the
+  // ring is full); how long that takes does not matter for what is checked.
+  std::uint64_t claimed = topic->claimed();
+  for (int still = 0; still < 5;) {
+    std::this_thread::sleep_for(20ms);
+    const std::uint64_t now = topic->claimed();
+    still = now == claimed ? still + 1 : 0;
+    claimed = now;
+  }
+  CHECK_FALSE(done.load(std::memory_order_acquire));
+  CHECK(topic->earliest() == 0);  // nothing the subscriber has not read was dropped
+  CHECK(topic->published() < kRecords);
+
+  std::vector<RecordView> out(128);
+  CHECK(read_in_order(topic, *sub, kRecords, out) == kRecords);
+  engine->close();  // ends the producer if it is stuck
+  producer.join();
+  CHECK(failures == 0);
+  CHECK(done.load(std::memory_order_acquire));
+  CHECK(sub->lost() == 0);
+}
+
+TEST_CASE("a slow blocking subscriber receives every record of ten rings and loses none") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock)).value();
+  constexpr std::uint64_t kRecords = 30000;  // about ten rings of these records
+  std::uint64_t failures = 0;
+  std::thread producer([&] { failures = produce(topic, kRecords); });
+  // Three at a time, yielding between: slower than the producer. The
+  // reader also checks that the ring never drops a record it has not passed.
+  RecordView out[3];
+  CHECK(read_in_order(topic, *sub, kRecords, out, true) == kRecords);
+  engine->close();  // ends the producer if it is stuck
+  producer.join();
+  CHECK(failures == 0);
+  CHECK(sub->lost() == 0);
+  CHECK(topic->published() == kRecords);
+}
+
+// ----------------------------------------------------------------- waiting ---
+
+TEST_CASE("close wakes a subscriber parked in poll on an empty topic, and the poll says closed") {
+  EngineOptions eo;
+  eo.park_timeout = std::chrono::minutes(10);  // only close() can end the park in time
+  auto engine = Engine::open(eo).value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe(options(StartAt::latest(), SlowPolicy::kBlock, WaitStrategy::kPark)).value();
+  std::atomic<bool> polling{false};
+  PollResult result;
+  std::thread reader([&] {
+    RecordView out[4];
+    polling.store(true, std::memory_order_release);  // pairs with the acquire below
+    result = sub->poll(out, std::chrono::minutes(1));
+  });
+  while (!polling.load(std::memory_order_acquire)) std::this_thread::yield();
+  std::this_thread::sleep_for(20ms);  // most likely parked by now; either way close must end the poll
+  engine->close();
+  reader.join();
+  CHECK(result.closed);
+  CHECK(result.count == 0);
+}
+
+TEST_CASE("close wakes a parked subscriber that has read everything, and the poll says closed") {
+  EngineOptions eo;
+  eo.park_timeout = std::chrono::minutes(10);
+  auto engine = Engine::open(eo).value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock, WaitStrategy::kPark)).value();
+  for (int i = 0; i < 3; ++i) REQUIRE(topic->publish("x").ok());
+  RecordView out[4];
+  REQUIRE(sub->try_poll(out).count == 3);
+  std::atomic<bool> polling{false};
+  PollResult result;
+  std::thread reader([&] {
+    polling.store(true, std::memory_order_release);  // pairs with the acquire below
+    result = sub->poll(out, std::chrono::minutes(1));
+  });
+  while (!polling.load(std::memory_order_acquire)) std::this_thread::yield();
+  std::this_thread::sleep_for(20ms);
+  engine->close();
+  reader.join();
+  CHECK(result.closed);
+  CHECK(result.count == 0);
+}
+
+TEST_CASE("a subscriber reads what was published before close, then polls say closed") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock)).value();
+  for (int i = 0; i < 5; ++i) REQUIRE(topic->publish("x").ok());
+  engine->close();
+  RecordView out[2];
+  std::size_t received = 0;
+  PollResult r;
+  for (r = sub->poll(out, 1s); r.count != 0; r = sub->poll(out, 1s)) {
+    CHECK_FALSE(r.closed);
+    received += r.count;
+  }
+  CHECK(received == 5);
+  CHECK(r.closed);
+}
+
+TEST_CASE("every wait strategy delivers every record from a producer thread") {
+  const WaitStrategy strategies[] = {WaitStrategy::kBusySpin, WaitStrategy::kYield, WaitStrategy::kPark,
+                                     WaitStrategy::kAdaptive};
+  for (WaitStrategy wait : strategies) {
+    CAPTURE(static_cast<int>(wait));
+    auto engine = Engine::open().value();
+    Topic* topic = engine->create_topic("t", small_ring()).value();
+    auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock, wait)).value();
+    constexpr std::uint64_t kRecords = 5000;
+    std::uint64_t failures = 0;
+    // Yields now and then, so the reader catches up and has to wait.
+    std::thread producer([&] { failures = produce(topic, kRecords, 100); });
+    RecordView out[16];
+    CHECK(read_in_order(topic, *sub, kRecords, out) == kRecords);
+    engine->close();  // ends the producer if it is stuck
+    producer.join();
+    CHECK(failures == 0);
+  }
+}
+
+TEST_CASE("a poll with nothing to read returns nothing once its timeout passes") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe().value();
+  RecordView out[4];
+  PollResult r = sub->poll(out, 1ms);
+  CHECK(r.count == 0);
+  CHECK(r.lost == 0);
+  CHECK_FALSE(r.closed);
+}
+
+// ------------------------------------------------------------------- views ---
+
+TEST_CASE("views from a poll stay valid and unchanged while more records are published") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", small_ring()).value();
+  auto sub = topic->subscribe(options(StartAt::earliest(), SlowPolicy::kBlock)).value();
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  RecordView out[10];
+  REQUIRE(sub->try_poll(out).count == 10);
+  // Publish into the same and the next segment, staying within the ring (a
+  // blocking subscriber at 10 would otherwise hold this very thread).
+  for (std::uint64_t i = 10; i < 2000; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    CHECK(out[i].sequence() == i);
+    CHECK(out[i].payload() == payload_of(i));
+  }
+}
