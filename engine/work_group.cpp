@@ -93,6 +93,10 @@ bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept 
 void GroupCore::ack(std::uint64_t seq) noexcept {
   // Release pairs with the acquire load in advance_floor().
   acked_[seq & mask_].store(seq + 1, std::memory_order_release);
+  // Two consumers acking neighbours must not both miss the other's store
+  // when they read the floor's slots (store-load order): this fence pairs
+  // with the same fence in every other ack().
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   advance_floor();
 }
 
