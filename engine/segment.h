@@ -113,8 +113,11 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   std::size_t max_records() const noexcept { return max_records_; }
 
   // Offset of record `i` (0-based in this segment), or 0 while it is not
-  // committed yet. Written once by the record's producer.
+  // committed yet. Written once by the record's producer. An `i` past what
+  // the segment can hold is 0 too: a reader that starts beyond the end of
+  // the log (StartAt::at a future sequence) waits until the segment seals.
   std::uint32_t offset_of(std::size_t i) const noexcept {
+    if (i >= max_records_) return 0;
     // Acquire pairs with the release in set_offset(): the record's bytes,
     // committed before, are visible.
     return index_[i].load(std::memory_order_acquire);

@@ -327,3 +327,28 @@ TEST_CASE("views from a poll stay valid and unchanged while more records are pub
     CHECK(out[i].payload() == payload_of(i));
   }
 }
+
+// ------------------------------------------------------- start past the end ---
+
+TEST_CASE("a subscriber that starts at a sequence past the end waits for it, across segment rolls") {
+  auto engine = Engine::open().value();
+  TopicOptions o = small_ring();
+  o.ring_bytes = 8 * o.segment_bytes;  // room for every record below: nothing dropped
+  Topic* topic = engine->create_topic("future", o).value();
+  // Far past what one segment can hold: the start lies several segments on.
+  const std::uint64_t start = 9000;
+  auto sub = topic->subscribe(options(StartAt::at(start), SlowPolicy::kLoseOldest)).value();
+  CHECK(sub->position() == start);
+  std::vector<RecordView> out(16);
+  for (std::uint64_t i = 0; i < start; ++i) {
+    REQUIRE(topic->publish(payload_of(i)).ok());
+    if (i % 1000 == 0) CHECK(sub->try_poll(out).count == 0);  // nothing yet, and no crash
+  }
+  CHECK(sub->try_poll(out).count == 0);
+  REQUIRE(topic->publish(payload_of(start)).ok());
+  PollResult r = sub->poll(out, 5s);
+  REQUIRE(r.count == 1);
+  CHECK(r.lost == 0);
+  CHECK(out[0].sequence() == start);
+  CHECK(out[0].payload() == payload_of(start));
+}

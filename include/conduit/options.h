@@ -32,8 +32,12 @@ enum class SlowPolicy : std::uint8_t {
 
 struct TopicOptions {
   Durability durability = Durability::kMemory;
-  // Bytes per segment (header included). At least 64 KiB and at least
-  // 2 * (max_payload_bytes + 64 KiB); at most 1 GiB.
+  // Bytes per segment (header included), rounded up to 4 KiB. Within
+  // 64 KiB .. 512 MiB, and room for the header (64 B) and two of the largest
+  // records: 2 * align64(48 + 64 KiB + max_payload_bytes) (64 KiB is the
+  // envelope's limit). With a 1 KiB max_payload_bytes that is 132 KiB.
+  // Memory-only segments of 4 MiB or more sit on transparent huge pages
+  // where the kernel allows them (fewer page faults when publishing).
   std::size_t segment_bytes = 8u << 20;
   // Memory-only topics: bytes of records kept in memory (the ring), rounded up
   // to whole segments, at least two. Subscribers that fall further behind
