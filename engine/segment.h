@@ -23,6 +23,7 @@
 
 #include "conduit/status.h"
 #include "engine/alloc.h"
+#include "engine/wait.h"
 
 namespace conduit::detail {
 
@@ -91,6 +92,9 @@ class TopicStorage {
                                                                 std::size_t capacity) = 0;
   // Whether records carry a CRC32C (they do once they can meet a disk).
   virtual bool records_have_crc() const noexcept = 0;
+  // Readers in other processes (LogReader) park here; publishers wake it.
+  // Null when no other process can read the log. Fixed for the storage's life.
+  virtual SharedParkingLot* remote_readers() noexcept { return nullptr; }
 };
 
 // Memory-only topics: anonymous mappings, never on disk.

@@ -55,6 +55,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
       ring_segments_(options.durability == Durability::kMemory
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
+      remote_readers_(storage_->remote_readers()),
       handle_(this) {}
 
 TopicCore::~TopicCore() {
@@ -168,6 +169,7 @@ Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept
       format::commit_length(dst, format::encode_record(dst, m, seq, ts, crc_));
       seg->set_offset(idx, static_cast<std::uint32_t>(off));
       readers_.wake_if_parked();
+      if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
       if (sync_ && !nowait) {
         if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
       }
@@ -240,6 +242,7 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // Release pairs with the acquire of head_ in publish().
     head_.store(fresh, std::memory_order_release);
     readers_.wake_if_parked();  // readers waiting at the padding record
+    if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
     apply_retention_locked();
   }
   return Status::OK();
@@ -410,6 +413,7 @@ void TopicCore::remove_holder(RetentionHolder* h) {
 
 void TopicCore::wake_all() noexcept {
   readers_.wake_all();
+  if (remote_readers_ != nullptr) remote_readers_->wake_all();
   space_.wake_all();
 }
 

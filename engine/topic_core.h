@@ -137,6 +137,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool crc_;
   bool sync_;
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
+  SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only topics
   Topic handle_;
 
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};

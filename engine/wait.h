@@ -18,6 +18,9 @@
 
 namespace conduit::detail {
 
+void backoff_cpu_relax() noexcept;  // a pause instruction
+void backoff_yield() noexcept;      // sched_yield
+
 class ParkingLot {
  public:
   // Cheap when nobody is parked: one relaxed load of a rarely written line.
@@ -43,13 +46,56 @@ class ParkingLot {
   alignas(64) std::atomic<std::uint32_t> parked_{0};
 };
 
+// A parking lot whose two words live in memory shared between processes (a
+// topic's mapped control file): the writer process wakes readers parked in
+// other processes. Same protocol as ParkingLot, with process-shared futex
+// calls. `parked` may be null for a reader that cannot write the shared
+// memory: it never announces itself, so nobody wakes it and each park lasts
+// its whole timeout.
+class SharedParkingLot {
+ public:
+  SharedParkingLot(std::uint32_t* epoch, std::uint32_t* parked) noexcept : epoch_(epoch), parked_(parked) {}
+  void wake_if_parked() noexcept {
+    // Relaxed: a stale 0 only delays a parker until its timeout (as above).
+    if (std::atomic_ref<std::uint32_t>(*parked_).load(std::memory_order_relaxed) != 0) wake_all();
+  }
+  void wake_all() noexcept;
+  void park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept;
+  std::uint32_t ticket() const noexcept {
+    // Acquire pairs with the release increment in wake_all().
+    return std::atomic_ref<std::uint32_t>(*epoch_).load(std::memory_order_acquire);
+  }
+  void announce() noexcept {
+    // Relaxed: a hint for wakers, as in ParkingLot.
+    if (parked_ != nullptr) std::atomic_ref<std::uint32_t>(*parked_).fetch_add(1, std::memory_order_relaxed);
+  }
+  // Never below zero: the engine resets the count when it opens the topic
+  // (a reader killed while parked must not leave it raised for good), so a
+  // reader parked across that reset withdraws from a count that no longer
+  // includes it. The count heals; a reader missed meanwhile wakes on its
+  // timeout.
+  void withdraw() noexcept {
+    if (parked_ == nullptr) return;
+    std::atomic_ref<std::uint32_t> parked(*parked_);
+    // Relaxed: as announce().
+    std::uint32_t n = parked.load(std::memory_order_relaxed);
+    while (n != 0 && !parked.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+    }
+  }
+
+ private:
+  std::uint32_t* epoch_;
+  std::uint32_t* parked_;
+};
+
 // Drives one wait with a strategy: call idle() each time the condition was
 // found false; it spins, yields or parks as the strategy says. Returns false
-// once the deadline has passed.
-class Backoff {
+// once the deadline has passed. `Lot`: ParkingLot or SharedParkingLot.
+template <class Lot>
+class BasicBackoff {
  public:
-  Backoff(WaitStrategy s, ParkingLot& lot, std::chrono::nanoseconds park_timeout,
-          std::chrono::steady_clock::time_point deadline) noexcept
+  BasicBackoff(WaitStrategy s, Lot& lot, std::chrono::nanoseconds park_timeout,
+               std::chrono::steady_clock::time_point deadline) noexcept
       : strategy_(s), lot_(lot), park_timeout_(park_timeout), deadline_(deadline) {}
 
   // `ready` is re-checked between announcing a park and sleeping.
@@ -89,17 +135,19 @@ class Backoff {
     if (rounds_ < kSpinRounds + kYieldRounds) return Mode::kYield;
     return Mode::kPark;
   }
-  static void cpu_relax() noexcept;
-  static void yield() noexcept;
+  static void cpu_relax() noexcept { backoff_cpu_relax(); }
+  static void yield() noexcept { backoff_yield(); }
 
   static constexpr std::uint32_t kSpinRounds = 256;
   static constexpr std::uint32_t kYieldRounds = 32;
   WaitStrategy strategy_;
-  ParkingLot& lot_;
+  Lot& lot_;
   std::chrono::nanoseconds park_timeout_;
   std::chrono::steady_clock::time_point deadline_;
   std::uint32_t rounds_ = 0;
 };
+
+using Backoff = BasicBackoff<ParkingLot>;
 
 std::chrono::steady_clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept;
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,7 +18,8 @@ namespace {
 
 constexpr std::uint64_t kControlMagic = 0x314c544354444e43ull;  // "CNDTCTL1"
 constexpr std::size_t kControlBytes = 4096;
-constexpr std::size_t kFlags = 12, kDurable = 16, kPublished = 24;
+constexpr std::size_t kFlags = 12, kDurable = 16, kPublished = 24, kGeneration = 32, kWakeEpoch = 64,
+                      kParkedReaders = 128;
 
 std::atomic_ref<std::uint64_t> word64(std::byte* base, std::size_t off) {
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(base + off));
@@ -68,7 +70,69 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open(const std::string& topic_
   } else {
     clean = (format::load<std::uint32_t>(base + kFlags) & 1u) != 0;
   }
-  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean));
+  // Relaxed: readers in other processes only compare it with what they saw.
+  word64(base, kGeneration).fetch_add(1, std::memory_order_relaxed);
+  // Forget readers that died while parked (SharedParkingLot::withdraw).
+  // Relaxed: a hint, as every use of the count.
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + kParkedReaders))
+      .store(0, std::memory_order_relaxed);
+  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean, true));
+}
+
+Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(const std::string& topic_dir) {
+  const std::string path = topic_dir + "/control";
+  bool writable = true;
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+    writable = false;
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return Status::NotFound("no topic log at " + topic_dir + " (" + path + " is missing)");
+    return Status::IOError("open " + path + ": " + errno_text(err));
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < kControlBytes) {
+    ::close(fd);
+    return Status::Corruption(path + ": shorter than a control file (" + std::to_string(kControlBytes) + " bytes)");
+  }
+  void* p = ::mmap(nullptr, kControlBytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError("mmap " + path + ": " + errno_text(err));
+  }
+  auto* base = static_cast<std::byte*>(p);
+  if (format::load<std::uint64_t>(base) != kControlMagic || format::load<std::uint32_t>(base + 8) != 1) {
+    ::munmap(p, kControlBytes);
+    ::close(fd);
+    return Status::Corruption(path + " offset 0: not a conduit control file (or an unknown version)");
+  }
+  const bool clean = (format::load<std::uint32_t>(base + kFlags) & 1u) != 0;
+  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean, writable));
+}
+
+ControlFile::ControlFile(int fd, std::byte* base, std::string path, bool was_clean, bool writable)
+    : fd_(fd),
+      base_(base),
+      path_(std::move(path)),
+      was_clean_(was_clean),
+      lot_(reinterpret_cast<std::uint32_t*>(base + kWakeEpoch),
+           writable ? reinterpret_cast<std::uint32_t*>(base + kParkedReaders) : nullptr) {}
+
+std::uint64_t ControlFile::published() const noexcept {
+  // Acquire pairs with the release in set_published().
+  return word64(base_, kPublished).load(std::memory_order_acquire);
+}
+std::uint64_t ControlFile::generation() const noexcept {
+  // Relaxed: compared only; nothing is read through it.
+  return word64(base_, kGeneration).load(std::memory_order_relaxed);
+}
+bool ControlFile::closed_cleanly() const noexcept {
+  // Acquire pairs with the release in set_flags().
+  return (std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kFlags))
+              .load(std::memory_order_acquire) & 1u) != 0;
 }
 
 ControlFile::~ControlFile() {
@@ -89,20 +153,25 @@ void ControlFile::set_published(std::uint64_t seq) noexcept {
   word64(base_, kPublished).store(seq, std::memory_order_release);
 }
 
+void ControlFile::set_flags(std::uint32_t flags) noexcept {
+  // Release pairs with the acquire in closed_cleanly() (another process).
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kFlags)).store(flags, std::memory_order_release);
+}
+
 Status ControlFile::sync() {
   if (::msync(base_, kControlBytes, MS_SYNC) != 0) return Status::IOError("msync " + path_ + ": " + errno_text(errno));
   return Status::OK();
 }
 
 Status ControlFile::mark_open() {
-  format::store<std::uint32_t>(base_ + kFlags, 0);
+  set_flags(0);
   return sync();
 }
 
 Status ControlFile::mark_clean(std::uint64_t durable) {
   set_durable(durable);
   set_published(durable);
-  format::store<std::uint32_t>(base_ + kFlags, 1);
+  set_flags(1);
   return sync();
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "conduit/status.h"
+#include "engine/wait.h"
 
 namespace conduit::persistence {
 
@@ -36,27 +37,45 @@ class DataDirLock {
 //   0 magic "CNDTCTL1"   8 version u32   12 flags u32 (bit 0: closed cleanly)
 //  16 durable u64: every record below it was fdatasync'ed
 //  24 published u64: every record below it is complete in the mapping
+//  32 generation u64: +1 each time an engine opens the topic
+//  64 readers' wake epoch u32: the futex word readers in other processes
+//     park on; the writer adds 1 and wakes them (engine/wait.h)
+// 128 parked readers u32: how many are parked on it, a hint for the writer
+// (Fields from 32 on were zero, "reserved", in files made before them; a
+// zero there reads as generation 0 and nobody parked.)
 class ControlFile {
  public:
+  // The engine's open: creates the file if needed and adds 1 to the
+  // generation.
   static Result<std::unique_ptr<ControlFile>> open(const std::string& topic_dir);
+  // Another process's open (a LogReader): never creates, never changes the
+  // log. Maps the file writable when it may, to count itself among parked
+  // readers; read-only otherwise (then it is never woken early, see
+  // SharedParkingLot). kNotFound when the topic has no control file.
+  static Result<std::unique_ptr<ControlFile>> open_for_reader(const std::string& topic_dir);
   ~ControlFile();
   // What the previous owner left: was it closed cleanly, and how far durable.
   bool was_clean() const noexcept { return was_clean_; }
   std::uint64_t durable() const noexcept;
   void set_durable(std::uint64_t seq) noexcept;
   void set_published(std::uint64_t seq) noexcept;
+  std::uint64_t published() const noexcept;
+  std::uint64_t generation() const noexcept;
+  bool closed_cleanly() const noexcept;  // now, not when this process opened it
+  detail::SharedParkingLot& readers_lot() noexcept { return lot_; }
   // Marks the log open (not clean) and syncs that, or marks it clean.
   Status mark_open();
   Status mark_clean(std::uint64_t durable);
 
  private:
-  ControlFile(int fd, std::byte* base, std::string path, bool was_clean)
-      : fd_(fd), base_(base), path_(std::move(path)), was_clean_(was_clean) {}
+  ControlFile(int fd, std::byte* base, std::string path, bool was_clean, bool writable);
   Status sync();
+  void set_flags(std::uint32_t flags) noexcept;
   int fd_;
   std::byte* base_;
   std::string path_;
   bool was_clean_;
+  detail::SharedParkingLot lot_;
 };
 
 }  // namespace conduit::persistence

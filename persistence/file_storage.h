@@ -44,6 +44,7 @@ class FileTopicStorage final : public detail::TopicStorage {
 
   Result<std::unique_ptr<detail::SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity) override;
   bool records_have_crc() const noexcept override { return true; }
+  detail::SharedParkingLot* remote_readers() noexcept override { return &control_->readers_lot(); }
   Result<std::vector<detail::RecoveredSegment>> recover() override;
   void attach(detail::WatermarkSource* source) override;
   std::uint64_t durable() const noexcept override {

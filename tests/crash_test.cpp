@@ -38,19 +38,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 using namespace conduit;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/conduit-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using conduit::test::TempDir;
 
 constexpr int kIterations = 24;
 constexpr int kThreads = 2;

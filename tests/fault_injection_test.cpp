@@ -29,6 +29,7 @@
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
+#include "tests/temp_dir.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -36,14 +37,7 @@ using persistence::FaultInjectingDiskIo;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/conduit-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using conduit::test::TempDir;
 
 constexpr std::size_t kSegmentBytes = 160 << 10;
 

@@ -8,19 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 using namespace conduit;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/conduit-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using conduit::test::TempDir;
 
 EngineOptions engine_options(const TempDir& dir) {
   EngineOptions o;

@@ -5,4 +5,5 @@
 #include "conduit/engine.h"
 #include "conduit/message.h"
 #include "conduit/options.h"
+#include "conduit/reader.h"
 #include "conduit/status.h"

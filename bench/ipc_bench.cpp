@@ -1,0 +1,279 @@
+// One-way latency and throughput from a writer to a reader, three ways, in
+// the same run:
+//   BM_Ipc/raw_shm_ring       the baseline: two processes, a single-producer
+//                             ring of 64-byte slots in shared memory written
+//                             for this benchmark (a sequence word per slot)
+//   BM_Ipc/conduit_in_process a writer thread publishing to a persisted
+//                             (async) topic, a Subscriber on another thread
+//   BM_Ipc/conduit_cross_process
+//                             a writer process publishing to the same kind
+//                             of topic, a LogReader in this process
+// Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
+// one clock for both processes). Latency = receive time - send time.
+//
+// pace_ns: 0 sends as fast as possible (throughput: items_per_second);
+// otherwise one message every pace_ns, each timed from when it was due, not
+// from when it went out (no coordinated omission), and the counters p50_us,
+// p99_us, p999_us, max_us are exact percentiles over all messages.
+//
+// Threads: a writer and a busy-spinning reader, one per core of a 2-core
+// machine; the async topic's persistence thread wakes every few ms.
+#include <benchmark/benchmark.h>
+#include <conduit/conduit.h>
+#include <conduit/reader.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace conduit;
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kMessages = 20000;
+constexpr const char* kTopic = "ipc";
+
+std::int64_t mono_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct Payload {
+  std::uint64_t counter;
+  std::int64_t due_ns;  // when it was meant to be sent
+  char pad[48];
+};
+static_assert(sizeof(Payload) == 64);
+
+// Sends kMessages through `send`, paced from `start_ns` (0: unpaced).
+template <class Send>
+void drive(std::int64_t pace_ns, Send&& send) {
+  const std::int64_t start = mono_ns();
+  Payload p{};
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    p.counter = i;
+    if (pace_ns != 0) {
+      p.due_ns = start + static_cast<std::int64_t>(i) * pace_ns;
+      while (mono_ns() < p.due_ns) {
+      }
+    } else {
+      p.due_ns = mono_ns();
+    }
+    send(p);
+  }
+}
+
+// What the reader side records: latencies, and whether everything came in order.
+struct Received {
+  std::vector<std::int64_t> latency_ns;
+  bool in_order = true;
+  std::int64_t first_ns = 0, last_ns = 0;
+  void take(std::string_view bytes) {
+    Payload p;
+    std::memcpy(&p, bytes.data(), std::min(bytes.size(), sizeof p));
+    const std::int64_t now = mono_ns();
+    if (latency_ns.empty()) first_ns = now;
+    last_ns = now;
+    if (p.counter != latency_ns.size()) in_order = false;
+    latency_ns.push_back(now - p.due_ns);
+  }
+};
+
+void report(benchmark::State& state, Received& r, std::int64_t pace_ns) {
+  if (!r.in_order || r.latency_ns.size() != kMessages) {
+    state.SkipWithError("messages lost or out of order");
+    return;
+  }
+  if (pace_ns == 0) {
+    const double secs = static_cast<double>(r.last_ns - r.first_ns) / 1e9;
+    state.counters["items_per_second"] = secs > 0 ? static_cast<double>(kMessages) / secs : 0;
+    return;
+  }
+  std::sort(r.latency_ns.begin(), r.latency_ns.end());
+  auto pct = [&](double q) {
+    const auto idx = static_cast<std::size_t>(q * static_cast<double>(r.latency_ns.size() - 1));
+    return static_cast<double>(r.latency_ns[idx]) / 1000.0;
+  };
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["p999_us"] = pct(0.999);
+  state.counters["max_us"] = static_cast<double>(r.latency_ns.back()) / 1000.0;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/conduit-ipc-bench-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TopicOptions topic_options() {
+  TopicOptions t;
+  t.durability = Durability::kAsync;
+  return t;
+}
+
+// ------------------------------------------------------------ raw baseline ---
+
+struct alignas(64) Slot {
+  std::atomic<std::uint64_t> seq;  // counter + 1 once the payload is in
+  Payload payload;
+};
+constexpr std::size_t kSlots = 4096;
+
+void BM_Ipc_RawShmRing(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    void* mem = mmap(nullptr, sizeof(Slot) * kSlots + 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+      state.SkipWithError("mmap failed");
+      return;
+    }
+    auto* slots = new (mem) Slot[kSlots]();
+    auto* consumed = new (static_cast<char*>(mem) + sizeof(Slot) * kSlots) std::atomic<std::uint64_t>(0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      drive(pace, [&](const Payload& p) {
+        // Acquire pairs with the reader's release of `consumed`: wait for room.
+        while (p.counter >= consumed->load(std::memory_order_acquire) + kSlots) {
+        }
+        Slot& s = slots[p.counter % kSlots];
+        s.payload = p;
+        // Release pairs with the reader's acquire: the payload is in.
+        s.seq.store(p.counter + 1, std::memory_order_release);
+      });
+      _exit(0);
+    }
+    Received r;
+    r.latency_ns.reserve(kMessages);
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      Slot& s = slots[i % kSlots];
+      // Acquire pairs with the writer's release of seq.
+      while (s.seq.load(std::memory_order_acquire) != i + 1) {
+      }
+      r.take(std::string_view(reinterpret_cast<const char*>(&s.payload), sizeof(Payload)));
+      // Release pairs with the writer's acquire: the slot may be reused.
+      consumed->store(i + 1, std::memory_order_release);
+    }
+    waitpid(pid, nullptr, 0);
+    munmap(mem, sizeof(Slot) * kSlots + 64);
+    report(state, r, pace);
+  }
+}
+
+// ------------------------------------------------------------- in process ---
+
+void BM_Ipc_ConduitInProcess(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    TempDir dir;
+    EngineOptions eo;
+    eo.data_dir = dir.path.string();
+    auto engine = Engine::open(eo).value();
+    Topic* topic = engine->create_topic(kTopic, topic_options()).value();
+    SubscriberOptions so;
+    so.start = StartAt::latest();
+    so.wait = WaitStrategy::kBusySpin;
+    auto sub = topic->subscribe(so).value();
+    std::thread writer([&] {
+      drive(pace, [&](const Payload& p) {
+        (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
+      });
+    });
+    Received r;
+    r.latency_ns.reserve(kMessages);
+    std::vector<RecordView> out(64);
+    while (r.latency_ns.size() < kMessages) {
+      PollResult pr = sub->poll(out, std::chrono::seconds(10));
+      if (pr.count == 0) break;
+      for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].payload());
+    }
+    writer.join();
+    report(state, r, pace);
+  }
+}
+
+// ---------------------------------------------------------- cross process ---
+
+void BM_Ipc_ConduitCrossProcess(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    TempDir dir;
+    int ready[2], go[2];
+    if (pipe(ready) != 0 || pipe(go) != 0) {
+      state.SkipWithError("pipe failed");
+      return;
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      EngineOptions eo;
+      eo.data_dir = dir.path.string();
+      auto engine = Engine::open(eo);
+      if (!engine.ok()) _exit(1);
+      auto topic = (*engine)->create_topic(kTopic, topic_options());
+      if (!topic.ok()) _exit(2);
+      char c = 1;
+      if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(3);
+      drive(pace, [&](const Payload& p) {
+        (void)(*topic)->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
+      });
+      (*engine)->close();
+      _exit(0);
+    }
+    char c = 0;
+    if (read(ready[0], &c, 1) != 1) {
+      state.SkipWithError("writer process did not start");
+      return;
+    }
+    LogReaderOptions ro;
+    ro.start = StartAt::latest();
+    ro.wait = WaitStrategy::kBusySpin;
+    auto reader = LogReader::open(dir.path.string(), kTopic, ro);
+    if (!reader.ok() || write(go[1], &c, 1) != 1) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      state.SkipWithError(reader.ok() ? "pipe failed" : reader.status().message().c_str());
+      return;
+    }
+    Received r;
+    r.latency_ns.reserve(kMessages);
+    std::vector<RecordView> out(64);
+    while (r.latency_ns.size() < kMessages) {
+      auto pr = (*reader)->poll(out, std::chrono::seconds(10));
+      if (!pr.ok() || pr->count == 0) break;
+      for (std::size_t i = 0; i < pr->count; ++i) r.take(out[i].payload());
+    }
+    waitpid(pid, nullptr, 0);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
+    report(state, r, pace);
+  }
+}
+
+void args(benchmark::internal::Benchmark* b) {
+  b->ArgName("pace_ns")->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+BENCHMARK(BM_Ipc_RawShmRing)->Apply(args);
+BENCHMARK(BM_Ipc_ConduitInProcess)->Apply(args);
+BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
+
+}  // namespace

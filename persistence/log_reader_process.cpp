@@ -1,0 +1,363 @@
+// LogReader: a persisted topic followed from another process, read-only.
+//
+// The reader keeps a cursor (segment, offset, sequence of the record there)
+// over read-only MAP_SHARED mappings of the segment files. A record is
+// there once its length word is non-zero (the writer's commit, format.h), so
+// the reader sees a record as soon as the writer's process does.
+//
+// Segment boundaries: a padding record ends a segment; the next one is the
+// file named by the sequence after the padding. Until the writer has created
+// it (or while its header is still being written) the reader waits; if a
+// later file exists instead, retention deleted the ones between, and the
+// difference in sequences is what the reader lost.
+//
+// Writer restarts: recovery keeps every committed record and continues the
+// log after them, so the cursor stays right; on a new generation in the
+// control file the reader reopens its segment anyway, in case recovery
+// replaced the file.
+#include "conduit/reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <optional>
+
+#include "engine/wait.h"
+#include "persistence/data_dir.h"
+#include "persistence/disk_io.h"
+#include "persistence/format.h"
+#include "persistence/segment_file.h"
+
+namespace conduit {
+namespace detail {
+
+namespace {
+using persistence::SegmentFile;
+constexpr auto kFileRetry = std::chrono::microseconds(50);  // how often to look for a segment file not there yet
+}  // namespace
+
+class LogReaderCore {
+ public:
+  LogReaderCore(std::string data_dir, std::string topic, LogReaderOptions options,
+                std::unique_ptr<persistence::ControlFile> control)
+      : data_dir_(std::move(data_dir)),
+        topic_(std::move(topic)),
+        topic_dir_(data_dir_ + "/topics/" + topic_),
+        options_(std::move(options)),
+        control_(std::move(control)),
+        generation_(control_->generation()),
+        opened_generation_(generation_) {}
+
+  Status start();
+  Result<PollResult> try_poll(std::span<RecordView> out);
+  bool ready() const noexcept;
+  Status commit();
+
+  std::string data_dir_, topic_, topic_dir_;
+  LogReaderOptions options_;
+  std::unique_ptr<persistence::ControlFile> control_;
+  std::uint64_t generation_;         // the last one try_poll saw
+  std::uint64_t opened_generation_;  // when this reader opened
+  std::uint64_t lost_ = 0;
+  std::uint64_t next_ = 0;  // the next sequence to hand out
+
+ private:
+  // The segment to read `next_` from: the file starting exactly at
+  // `*exact` (after a padding record), else the last one starting at or
+  // before next_. Null when it is not there yet. Adds a retention gap to
+  // *lost (and moves next_ past it).
+  Result<std::unique_ptr<SegmentFile>> open_segment(std::optional<std::uint64_t> exact, std::uint64_t* lost);
+  // Where the log ends now: the sequence after the last committed record.
+  Result<std::uint64_t> end_of_log();
+  // The first record stamped at or after `ns`, or end_of_log().
+  Result<std::uint64_t> first_at_or_after(std::int64_t ns);
+  std::string position_path() const { return data_dir_ + "/readers/" + topic_ + "/" + options_.name; }
+  Result<std::optional<std::uint64_t>> load_position() const;
+
+  std::unique_ptr<SegmentFile> seg_;
+  std::size_t off_ = 0;    // offset of the record with sequence seq_ in seg_
+  std::uint64_t seq_ = 0;
+  std::optional<std::uint64_t> want_first_;  // after a padding record: the next file's first sequence
+  std::chrono::steady_clock::time_point retry_at_{};
+};
+
+Result<std::unique_ptr<SegmentFile>> LogReaderCore::open_segment(std::optional<std::uint64_t> exact,
+                                                                 std::uint64_t* lost) {
+  *lost = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto list = persistence::list_segments(topic_dir_);
+    if (!list.ok()) return list.status();
+    if (list->empty()) return std::unique_ptr<SegmentFile>();
+    std::size_t pick = list->size();
+    if (exact) {
+      for (std::size_t i = 0; i < list->size() && pick == list->size(); ++i)
+        if ((*list)[i].first >= *exact) pick = i;
+      if (pick == list->size()) return std::unique_ptr<SegmentFile>();  // not created yet
+    } else {
+      for (std::size_t i = 0; i < list->size(); ++i)
+        if ((*list)[i].first <= next_) pick = i;
+      if (pick == list->size()) pick = 0;  // everything at next_ was deleted
+    }
+    const auto& [first, path] = (*list)[pick];
+    auto seg = SegmentFile::open(path, false);
+    if (!seg.ok()) {
+      if (::access(path.c_str(), F_OK) != 0) continue;  // retention deleted it since the listing: look again
+      // The newest file may still be getting its header (a segment being
+      // rolled in): not there yet. An older file that does not open is a
+      // real problem.
+      if (pick + 1 == list->size()) return std::unique_ptr<SegmentFile>();
+      return seg.status();
+    }
+    if (first > next_) {
+      *lost = first - next_;
+      next_ = first;
+    }
+    return seg;
+  }
+  return std::unique_ptr<SegmentFile>();
+}
+
+Status LogReaderCore::start() {
+  if (!options_.name.empty()) {
+    auto stored = load_position();
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) options_.start = StartAt::at(**stored);
+  }
+  switch (options_.start.kind) {
+    case StartAt::Kind::kEarliest: next_ = 0; break;  // the first poll moves it to the oldest file
+    case StartAt::Kind::kSequence: next_ = options_.start.sequence; break;
+    case StartAt::Kind::kLatest: {
+      auto end = end_of_log();
+      if (!end.ok()) return end.status();
+      next_ = *end;
+      break;
+    }
+    case StartAt::Kind::kTime: {
+      auto at = first_at_or_after(options_.start.time_ns);
+      if (!at.ok()) return at.status();
+      next_ = *at;
+      break;
+    }
+  }
+  if (options_.start.kind == StartAt::Kind::kEarliest) {
+    // An earliest start is not a loss: move to the oldest record quietly.
+    auto list = persistence::list_segments(topic_dir_);
+    if (!list.ok()) return list.status();
+    if (!list->empty()) next_ = list->front().first;
+  }
+  return Status::OK();
+}
+
+Result<std::uint64_t> LogReaderCore::end_of_log() {
+  auto list = persistence::list_segments(topic_dir_);
+  if (!list.ok()) return list.status();
+  if (list->empty()) return std::uint64_t{0};
+  // The newest file may be a segment whose header is not written yet; then
+  // the log ends where the one before it does.
+  for (std::size_t i = list->size(); i-- > 0;) {
+    auto seg = SegmentFile::open((*list)[i].second, false);
+    if (!seg.ok()) {
+      if (i + 1 == list->size()) continue;
+      return seg.status();
+    }
+    std::uint64_t seq = (*seg)->first_seq();
+    std::size_t off = format::kSegmentHeaderSize;
+    const std::byte* base = (*seg)->base();
+    while (off < (*seg)->capacity()) {
+      const std::uint32_t len = format::load_length(base + off);
+      if (len == 0 || (len & format::kPaddingFlag) != 0) break;
+      off += format::align_up(len);
+      ++seq;
+    }
+    return seq;
+  }
+  return std::uint64_t{0};
+}
+
+Result<std::uint64_t> LogReaderCore::first_at_or_after(std::int64_t ns) {
+  auto list = persistence::list_segments(topic_dir_);
+  if (!list.ok()) return list.status();
+  // Newest first: the first segment whose first record is stamped at or
+  // before `ns` holds the answer, or the answer is its successor's start.
+  for (std::size_t i = list->size(); i-- > 0;) {
+    auto seg = SegmentFile::open((*list)[i].second, false);
+    if (!seg.ok()) {
+      if (i + 1 == list->size()) continue;
+      return seg.status();
+    }
+    const std::byte* base = (*seg)->base();
+    std::size_t off = format::kSegmentHeaderSize;
+    std::uint64_t seq = (*seg)->first_seq();
+    const std::uint32_t first_len = format::load_length(base + off);
+    if (i != 0 && first_len != 0 && (first_len & format::kPaddingFlag) == 0 &&
+        format::load<std::int64_t>(base + off + format::rec::kTimestamp) > ns)
+      continue;
+    while (off < (*seg)->capacity()) {
+      const std::uint32_t len = format::load_length(base + off);
+      if (len == 0 || (len & format::kPaddingFlag) != 0) break;
+      if (format::load<std::int64_t>(base + off + format::rec::kTimestamp) >= ns) return seq;
+      off += format::align_up(len);
+      ++seq;
+    }
+    if (i + 1 < list->size()) return (*list)[i + 1].first;
+    return seq;
+  }
+  return std::uint64_t{0};
+}
+
+Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
+  PollResult r;
+  if (const std::uint64_t g = control_->generation(); g != generation_) {
+    // An engine opened the log since we last looked: keep our place, but
+    // look the segment up again.
+    generation_ = g;
+    seg_.reset();
+    want_first_.reset();
+  }
+  while (r.count < out.size()) {
+    if (!seg_) {
+      if (std::chrono::steady_clock::now() < retry_at_) break;
+      std::uint64_t lost = 0;
+      auto seg = open_segment(want_first_, &lost);
+      if (!seg.ok()) {
+        if (r.count != 0) break;  // hand out what we have; the error comes next time
+        return seg.status();
+      }
+      if (!*seg) {
+        retry_at_ = std::chrono::steady_clock::now() + kFileRetry;
+        break;
+      }
+      if (lost != 0) {
+        r.lost += lost;
+        lost_ += lost;
+      }
+      seg_ = std::move(seg).value();
+      want_first_.reset();
+      off_ = format::kSegmentHeaderSize;
+      seq_ = seg_->first_seq();
+      if (lost != 0) break;  // the loss first, on its own, as Subscriber does
+    }
+    const std::byte* p = seg_->base() + off_;
+    const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
+    if (len == 0) break;  // not written yet
+    if (len & format::kPaddingFlag) {
+      if (r.count != 0) break;  // one poll's views come from one segment
+      want_first_ = seq_;
+      seg_.reset();
+      continue;
+    }
+    const std::size_t size = format::align_up(len);
+    if (len < format::kRecordHeaderSize || size > seg_->capacity() - off_ ||
+        format::load<std::uint64_t>(p + format::rec::kSequence) != seq_) {
+      if (r.count != 0) break;
+      return Status::Corruption(seg_->path() + " offset " + std::to_string(off_) + ": expected record " +
+                                std::to_string(seq_) + " (length " + std::to_string(len) + ")");
+    }
+    if (seq_ >= next_) {
+      out[r.count++] = RecordView(p);
+      next_ = seq_ + 1;
+    }
+    off_ += size;
+    ++seq_;
+  }
+  return r;
+}
+
+bool LogReaderCore::ready() const noexcept {
+  if (control_->generation() != generation_) return true;
+  if (!seg_) return std::chrono::steady_clock::now() >= retry_at_;
+  if (off_ >= seg_->capacity()) return true;
+  return format::load_length(seg_->base() + off_) != 0;
+}
+
+Result<std::optional<std::uint64_t>> LogReaderCore::load_position() const {
+  const std::string path = position_path();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::uint64_t>{};
+    return Status::IOError("open " + path + ": " + persistence::errno_text(errno));
+  }
+  char buf[32];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::uint64_t seq = 0;
+  const char* last = buf + (n > 0 ? n : 0);
+  const auto [end, ec] = std::from_chars(buf, last, seq);
+  if (n <= 0 || ec != std::errc() || end == buf || std::string_view(end, last) != "\n")
+    return Status::Corruption(path + ": not a reader position (a decimal sequence and a newline)");
+  return std::optional<std::uint64_t>(seq);
+}
+
+Status LogReaderCore::commit() {
+  if (options_.name.empty()) return Status::InvalidArgument("only a named reader can commit its position");
+  const std::string dir = data_dir_ + "/readers/" + topic_;
+  if (Status s = persistence::make_dirs(dir); !s.ok()) return s;
+  const std::string path = position_path(), tmp = path + ".tmp";
+  const std::string text = std::to_string(next_) + "\n";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + persistence::errno_text(errno));
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int write_errno = errno;
+  const bool synced = written && ::fdatasync(fd) == 0;
+  const int sync_errno = errno;
+  ::close(fd);
+  if (!written) return Status::IOError("write " + tmp + ": " + persistence::errno_text(write_errno));
+  if (!synced) return Status::IOError("fdatasync " + tmp + ": " + persistence::errno_text(sync_errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("rename " + tmp + " to " + path + ": " + persistence::errno_text(errno));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);  // the rename itself; best effort, the file is already whole
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<LogReader>> LogReader::open(std::string_view data_dir, std::string_view topic,
+                                                   LogReaderOptions options) {
+  if (Status s = validate_topic_name(topic); !s.ok()) return s;
+  if (!options.name.empty()) {
+    if (Status s = validate_topic_name(options.name); !s.ok())
+      return Status::InvalidArgument("reader name: " + s.message());
+  }
+  std::string dir(data_dir);
+  auto control = persistence::ControlFile::open_for_reader(dir + "/topics/" + std::string(topic));
+  if (!control.ok()) return control.status();
+  auto core = std::make_unique<detail::LogReaderCore>(dir, std::string(topic), std::move(options),
+                                                      std::move(control).value());
+  if (Status s = core->start(); !s.ok()) return s;
+  return std::unique_ptr<LogReader>(new LogReader(std::move(core)));
+}
+
+LogReader::LogReader(std::unique_ptr<detail::LogReaderCore> core) : core_(std::move(core)) {}
+LogReader::~LogReader() = default;
+
+Result<PollResult> LogReader::try_poll(std::span<RecordView> out) { return core_->try_poll(out); }
+
+Result<PollResult> LogReader::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) {
+  auto r = core_->try_poll(out);
+  if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+  detail::BasicBackoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
+                                                         core_->options_.park_timeout,
+                                                         detail::deadline_after(timeout));
+  while (backoff.idle([&] { return core_->ready(); })) {
+    r = core_->try_poll(out);
+    if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+  }
+  return r;
+}
+
+std::uint64_t LogReader::position() const noexcept { return core_->next_; }
+std::uint64_t LogReader::lost() const noexcept { return core_->lost_; }
+std::uint64_t LogReader::writer_restarts() const noexcept {
+  return core_->control_->generation() - core_->opened_generation_;
+}
+bool LogReader::writer_closed() const noexcept { return core_->control_->closed_cleanly(); }
+Status LogReader::commit() { return core_->commit(); }
+
+}  // namespace conduit
