@@ -52,6 +52,11 @@ class WatermarkSource {
   virtual std::uint64_t published_watermark() const noexcept = 0;
   // Bytes of records below published_watermark(), since the topic opened.
   virtual std::uint64_t published_bytes() const noexcept = 0;
+  // In the segment that starts at `first_seq`: the offset just past the
+  // records below `below` (every byte before it is written and will not
+  // change), or 0 when the topic no longer has that segment. `below` must
+  // not exceed the published watermark.
+  virtual std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const = 0;
 };
 
 // Where a topic's segments come from and go to. The engine's side of the

@@ -369,6 +369,27 @@ std::uint64_t TopicCore::claimed_locked() const noexcept {
   return seg->first_seq() + sealed;
 }
 
+std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t below) const {
+  std::lock_guard lk(mu_);
+  auto it = std::lower_bound(segments_.begin(), segments_.end(), first_seq,
+                             [](const std::shared_ptr<Segment>& g, std::uint64_t s) { return g->first_seq() < s; });
+  if (it == segments_.end() || (*it)->first_seq() != first_seq) return 0;
+  Segment& seg = **it;
+  if (below >= seg.end_seq()) return seg.capacity();  // sealed and wholly below: padding and all
+  if (below <= seg.first_seq()) return format::kSegmentHeaderSize;
+  auto record_end = [&](std::size_t off) {
+    return off + format::align_up(format::load_length(seg.base() + off) & format::kLengthMask);
+  };
+  if (!seg.indexed()) {
+    // A recovered segment nobody has read yet: walk the record lengths.
+    std::size_t off = format::kSegmentHeaderSize;
+    for (std::uint64_t s = seg.first_seq(); s < below; ++s) off = record_end(off);
+    return off;
+  }
+  // Every record below `below` is committed, so the last one's index entry is set.
+  return record_end(seg.offset_of(below - 1 - seg.first_seq()));
+}
+
 std::uint64_t TopicCore::earliest() const noexcept {
   std::lock_guard lk(mu_);
   return segments_.front()->first_seq();

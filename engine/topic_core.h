@@ -75,6 +75,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
+  std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const override;
   std::uint64_t published_bytes() const noexcept override {
     (void)published();
     // Relaxed: a threshold check; published() above ordered the scan.

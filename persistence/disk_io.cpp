@@ -5,12 +5,36 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 namespace conduit::persistence {
 
 std::string errno_text(int err) { return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")"; }
+
+Status DiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
+  std::vector<char> buf(1u << 20);
+  for (off_t off = 0; static_cast<std::size_t>(off) < bytes;) {
+    const std::size_t want = std::min(buf.size(), bytes - static_cast<std::size_t>(off));
+    const ssize_t n = ::pread(fd, buf.data(), want, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError("pread " + name + " (to write it again after a failed fdatasync): " + errno_text(errno));
+    }
+    if (n == 0) return Status::OK();
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::pwrite(fd, buf.data() + done, static_cast<std::size_t>(n - done), off + done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Status::IOError("pwrite " + name + " (to write it again after a failed fdatasync): " + errno_text(errno));
+      }
+      done += w;
+    }
+    off += n;
+  }
+  return Status::OK();
+}
 
 namespace {
 
@@ -127,6 +151,12 @@ Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const 
   if (int err = 0; take_fault(Op::kDatasync, &err))
     return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err));
   return inner_->datasync(fds, names);
+}
+
+Status FaultInjectingDiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
+  last_redirty_bytes_.store(bytes, std::memory_order_relaxed);  // relaxed: see last_redirty_bytes()
+  redirtied_.fetch_add(1, std::memory_order_relaxed);            // relaxed: a counter (see redirtied())
+  return inner_->redirty(fd, bytes, name);
 }
 
 Status FaultInjectingDiskIo::preallocate(int fd, std::size_t bytes, const std::string& name) {

@@ -29,6 +29,14 @@ class DiskIo {
   virtual Status datasync(std::span<const int> fds, std::span<const std::string> names) = 0;
   // Reserves `bytes` for the file (fallocate mode 0).
   virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;
+  // After a failed fdatasync: makes the pages of the file's first `bytes`
+  // dirty again by writing those bytes (read back from the page cache) over
+  // themselves. Linux marks pages clean after a writeback error, so without
+  // this the next fdatasync could succeed without writing them
+  // ("fsyncgate"). The caller passes only bytes that nobody is writing (the
+  // producers of the mapping may be writing past them). An error path: plain
+  // pread/pwrite, not batched.
+  virtual Status redirty(int fd, std::size_t bytes, const std::string& name);
   virtual const char* name() const noexcept = 0;
 };
 
@@ -49,7 +57,18 @@ class FaultInjectingDiskIo final : public DiskIo {
   void fail_next(Op op, int err, int count = 1) noexcept;
   Status datasync(std::span<const int> fds, std::span<const std::string> names) override;
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
+  Status redirty(int fd, std::size_t bytes, const std::string& name) override;
   const char* name() const noexcept override { return "fault-injecting"; }
+  // Files redirty() was called on so far.
+  int redirtied() const noexcept {
+    // Relaxed: a counter, read by the test thread after the round it waited for.
+    return redirtied_.load(std::memory_order_relaxed);
+  }
+  // The `bytes` of the last redirty() call.
+  std::size_t last_redirty_bytes() const noexcept {
+    // Relaxed: as redirtied().
+    return last_redirty_bytes_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Fault {
@@ -60,6 +79,8 @@ class FaultInjectingDiskIo final : public DiskIo {
   bool take_fault(Op op, int* err) noexcept;
   std::unique_ptr<DiskIo> inner_;
   Fault faults_[2];
+  std::atomic<int> redirtied_{0};
+  std::atomic<std::size_t> last_redirty_bytes_{0};
 };
 
 std::string errno_text(int err);

@@ -171,15 +171,27 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   if (target <= durable()) return;
   std::vector<int> fds;
   std::vector<std::string> names;
+  std::vector<std::uint64_t> firsts;
   {
     std::lock_guard lk(files_mu_);
     for (auto& d : dirty_) {
       fds.push_back(d.file->fd());
       names.push_back(d.file->path());
+      firsts.push_back(d.first_seq);
     }
   }
   Status s = io.datasync(fds, names);
   if (!s.ok()) {
+    // The kernel may have marked the pages that failed to write as clean:
+    // dirty them again so that a later round really writes them, and a
+    // later success really means they are on disk.
+    // Only bytes below `target` are rewritten: they are settled, while
+    // producers may be writing past them in the same mapping.
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      const std::size_t settled = source_->settled_bytes(firsts[i], target);
+      if (settled == 0) continue;  // retention dropped it meanwhile
+      if (Status r = io.redirty(fds[i], settled, names[i]); !r.ok()) s = Status::IOError(s.message() + "; " + r.message());
+    }
     {
       std::lock_guard lk(error_mu_);
       last_error_ = s;

@@ -27,6 +27,7 @@
 #include "engine/topic_core.h"
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
+#include "persistence/format.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
 #include "tests/temp_dir.h"
@@ -133,6 +134,30 @@ TEST_CASE("after a failed fdatasync clears, the next sync publish makes the earl
   REQUIRE(publish(*t.core, 2).value() == 2);
   CHECK(t.core->durable() == 3);
   CHECK(t.core->await_durable(1, std::chrono::seconds(5)).ok());
+  expect_dense_log(*t.core, 3);
+}
+
+TEST_CASE("a failed fdatasync writes the unsynced files again, so the next success covers their pages") {
+  FaultyTopic t(Durability::kSync);
+  REQUIRE(publish(*t.core, 0).ok());
+  CHECK(t.faults->redirtied() == 0);
+  t.faults->fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
+  REQUIRE(publish(*t.core, 1).status().code() == Code::kIOError);
+  // The round that failed rewrote the file it was syncing (the one segment),
+  // before the publish heard of the failure: its header and both records,
+  // and not a byte past them (producers may be writing there).
+  CHECK(t.faults->redirtied() == 1);
+  std::size_t settled = format::kSegmentHeaderSize;
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    const std::string payload = payload_for(i);
+    Message m;
+    m.payload = payload;
+    settled += format::align_up(format::encoded_size(m));
+  }
+  CHECK(t.faults->last_redirty_bytes() == settled);
+  REQUIRE(publish(*t.core, 2).value() == 2);
+  CHECK(t.faults->redirtied() == 1);  // a round that succeeds rewrites nothing
+  // Writing the bytes over themselves changed none of them.
   expect_dense_log(*t.core, 3);
 }
 
