@@ -33,6 +33,10 @@ class SegmentMemory {
   virtual ~SegmentMemory() = default;
   virtual std::byte* base() const noexcept = 0;
   virtual std::size_t capacity() const noexcept = 0;
+  // Drops this process's page-table entries for the bytes, keeping the
+  // bytes: file mappings only (the page cache keeps the pages; the next
+  // touch maps them again). Anonymous memory would lose its bytes: no-op.
+  virtual void drop_resident_pages() noexcept {}
 };
 
 // A segment found on open, as recovery left it.
@@ -150,6 +154,9 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     const std::uint64_t n = sealed_count();
     return n == kNotSealed ? kNotSealed : first_seq_ + n;
   }
+
+  // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
+  void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
 
   // The segment after this one, set once when the topic rolls. Valid to
   // follow only while this one is not yet dropped from the topic.

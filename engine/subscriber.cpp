@@ -69,6 +69,9 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
     if (len & format::kPaddingFlag) {
       // One poll reads from one segment, so its views stay pinned by seg_.
       if (r.count != 0) break;
+      // Read to its end: its pages need not stay resident for us (a no-op
+      // for memory-only topics; other readers fault them back if they need).
+      seg_->drop_resident_pages();
       seg_.reset();
       if (options_.slow == SlowPolicy::kBlock) {
         // Release pairs with hold_position(): producers may drop what we left.

@@ -238,6 +238,11 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // Release pairs with the acquire fetch_add in publish() on this slot.
     fresh->tail.store(format::kSegmentHeaderSize, std::memory_order_release);
     segments_.push_back(*next);
+    // The segment before the one just sealed is settled: let go of its
+    // pages in this process (file mappings only; readers fault them back
+    // in from the page cache), so resident memory follows the head, not the
+    // length of the log.
+    if (segments_.size() >= 3) segments_[segments_.size() - 3]->drop_resident_pages();
     seg->set_next(next->get());
     // Release pairs with the acquire of head_ in publish().
     head_.store(fresh, std::memory_order_release);

@@ -109,6 +109,8 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
         if (Status s = files[i]->zero_from(r.end_offset); !s.ok()) return s;
       keep = i + 1;
     }
+    // The scan touched every page; only the tail needs to stay resident.
+    if (continues) files[i]->drop_resident_pages();
     r.memory = std::move(files[i]);
     out.push_back(std::move(r));
     if (!continues) break;

@@ -145,6 +145,8 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, 
 
 SegmentFile::~SegmentFile() { ::munmap(base_, capacity_); }
 
+void SegmentFile::drop_resident_pages() noexcept { (void)::madvise(base_, capacity_, MADV_DONTNEED); }
+
 Status SegmentFile::zero_from(std::size_t offset) {
   if (offset >= capacity_) return Status::OK();
   const auto off = static_cast<off_t>(offset), len = static_cast<off_t>(capacity_ - offset);

@@ -4,12 +4,15 @@
 
 #include <conduit/conduit.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "persistence/segment_file.h"
 #include "tests/temp_dir.h"
 
 using namespace conduit;
@@ -160,4 +163,55 @@ TEST_CASE("an async topic syncs once flush_bytes were published, without waiting
   // Bounded wait for the persistence thread's round (it ticks every millisecond).
   for (int i = 0; i < 5000 && t->durable() < 64; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   CHECK(t->durable() >= 64);
+}
+
+namespace {
+
+// Resident kilobytes of this process's mapping of `path` (/proc/self/smaps),
+// or -1 when the file is not mapped.
+long resident_kib(const std::string& path) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  REQUIRE(f != nullptr);
+  char line[4096];
+  long rss = -1;
+  bool in_mapping = false;
+  while (std::fgets(line, sizeof line, f)) {
+    std::string_view l(line);
+    if (!l.empty() && l.back() == '\n') l.remove_suffix(1);
+    if (l.size() > path.size() && l.substr(l.size() - path.size()) == path) {
+      in_mapping = true;
+      rss = rss < 0 ? 0 : rss;
+      continue;
+    }
+    if (in_mapping && l.rfind("Rss:", 0) == 0) {
+      rss += std::strtol(std::string(l.substr(4)).c_str(), nullptr, 10);
+      in_mapping = false;
+    }
+  }
+  std::fclose(f);
+  return rss;
+}
+
+}  // namespace
+
+TEST_CASE("resident memory follows the head of the log, not its length") {
+  TempDir dir;
+  auto engine = Engine::open(options_for(dir, false)).value();
+  Topic* topic = engine->create_topic("rss", small_segments(Durability::kAsync)).value();
+  const std::string payload(1000, 'r');
+  // Enough for five segments of 256 KiB.
+  while (topic->published() < 5 * (256 << 10) / 1100) REQUIRE(topic->publish(payload).ok());
+  const std::string first = (dir.path / "topics" / "rss" / persistence::segment_file_name(0)).string();
+  // Still mapped (the topic holds every segment), but not resident: the
+  // writer let its pages go when it rolled two segments past it.
+  CHECK(resident_kib(first) == 0);
+
+  // A subscriber that reads it through brings its pages back while it reads,
+  // and lets them go when it moves on.
+  auto sub = topic->subscribe({.start = StartAt::earliest()}).value();
+  std::vector<RecordView> views(64);
+  while (sub->position() < 100) REQUIRE(sub->try_poll(views).count > 0);
+  CHECK(resident_kib(first) > 0);
+  while (sub->position() < topic->published()) (void)sub->try_poll(views);
+  CHECK(resident_kib(first) == 0);
 }
