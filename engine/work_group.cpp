@@ -33,6 +33,7 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
       // Value-initialized to 0; published by the topic's lock in attach().
       acked_(options_.max_in_flight),
       word_(options_.max_in_flight),
+      seq_(options_.max_in_flight),
       attempts_(options_.max_in_flight),
       deadline_(options_.max_in_flight),
       first_failure_(options_.max_in_flight) {
@@ -66,6 +67,7 @@ bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, 
 
 void GroupCore::hand_out(std::size_t i, std::int64_t deadline, Delivery* d) noexcept {
   // Relaxed stores: published by the release store of the word below.
+  seq_[i].store(d->sequence, std::memory_order_relaxed);
   attempts_[i].store(d->attempt, std::memory_order_relaxed);
   deadline_[i].store(deadline, std::memory_order_relaxed);
   // Relaxed: nobody else writes an idle or waiting word; this thread won the
@@ -251,17 +253,22 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
       queued = true;
     }
     if (options_.ack_timeout.count() > 0 && now >= next_scan_) {
-      // Ack deadlines: every hand-out in [floor, next). A slot there belongs
-      // to its sequence (the one a window back is done).
+      // Ack deadlines: the slots of [floor, next). While we scan, the floor
+      // may pass a slot and a later sequence take it, so the sequence comes
+      // from the slot, read after the word: if the CAS below succeeds, no
+      // hand-out came in between, so seq_ and deadline_ are this lease's.
       std::int64_t earliest = now + options_.ack_timeout.count();
       // Acquire pairs with the release CASes on floor_ and next_.
       const std::uint64_t end = next_.load(std::memory_order_acquire);
-      for (std::uint64_t s = floor_.load(std::memory_order_acquire); s < end; ++s) {
+      const std::uint64_t from = floor_.load(std::memory_order_acquire);
+      for (std::uint64_t s = from; s < end && s < from + options_.max_in_flight; ++s) {
         const std::size_t i = s & mask_;
-        // Acquire pairs with hand_out's release: the deadline is this hand-out's or a later one's.
+        // Acquire pairs with hand_out's release.
         std::uint64_t w = word_[i].load(std::memory_order_acquire);
         if ((w & kStateMask) != kOut) continue;
-        const std::int64_t dl = deadline_[i].load(std::memory_order_relaxed);  // relaxed: see above
+        // Relaxed: ordered after the word's acquire; the CAS validates them.
+        const std::int64_t dl = deadline_[i].load(std::memory_order_relaxed);
+        const std::uint64_t held = seq_[i].load(std::memory_order_relaxed);
         if (dl > now) {
           earliest = std::min(earliest, dl);
           continue;
@@ -269,7 +276,7 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
         // acq_rel as in fail(): the timed-out hand-out is now ours to redeliver.
         if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kWaiting, std::memory_order_acq_rel,
                                              std::memory_order_relaxed))
-          expired.push_back(s);
+          expired.push_back(held);
       }
       next_scan_ = earliest;
     }

@@ -135,6 +135,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   using Slots = std::vector<std::atomic<T>, MiAllocator<std::atomic<T>>>;
   Slots<std::uint64_t> acked_;
   Slots<std::uint64_t> word_;           // lease << 2 | state
+  Slots<std::uint64_t> seq_;            // the sequence of the slot's current hand-out
   Slots<std::uint32_t> attempts_;       // deliveries so far of the slot's record
   Slots<std::int64_t> deadline_;        // when the current hand-out times out
   Slots<std::int64_t> first_failure_;   // 0: no failure yet

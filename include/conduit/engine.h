@@ -222,7 +222,10 @@ class Consumer {
   ~Consumer();
 
   // Up to out.size() deliveries (redeliveries first), without waiting. Each
-  // delivery's record stays valid until it is acked or nacked. One thread.
+  // delivery's record stays valid until it is acked or nacked, or until its
+  // ack timeout passes (then it may be redelivered, acked elsewhere and
+  // dropped): set ack_timeout above the longest handling time. Also runs
+  // the group's due timers (nack delays, backoff, ack timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
