@@ -26,7 +26,7 @@ using conduit::testing::ManualClock;
 namespace {
 
 #if defined(CONDUIT_SANITIZE_THREAD)
-constexpr std::uint64_t kPerProducer = 1500;  // TSan runs about ten times slower
+constexpr std::uint64_t kPerProducer = 3000;  // TSan runs several times slower
 #else
 constexpr std::uint64_t kPerProducer = 5000;
 #endif
