@@ -187,7 +187,6 @@ struct WorkGroupStats {
   std::uint64_t pending_redelivery = 0;  // nacked or timed out, waiting to go out again
   std::uint64_t depth = 0;        // published, not yet handed out: (published - next) + pending_redelivery
   std::uint64_t in_flight = 0;    // handed out, neither acked nor nacked yet
-  std::uint64_t acked = 0;        // acks accepted
   std::uint64_t dead_lettered = 0;  // records sent to the dead-letter topic
   std::uint64_t timed_out = 0;    // deliveries whose ack timeout passed
   std::uint64_t stale = 0;        // acks/nacks refused: the delivery had timed out or was done
