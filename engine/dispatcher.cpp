@@ -1,6 +1,7 @@
 #include "conduit/dispatcher.h"
 
 #include <chrono>
+#include <exception>
 #include <vector>
 
 namespace conduit {
@@ -56,17 +57,26 @@ void Dispatcher::run_consumer(std::size_t batch) {
   while (!stop_.load(std::memory_order_acquire)) {
     PollResult r = consumer_->poll(deliveries, kStopCheck);
     for (std::size_t i = 0; i < r.count; ++i) {
-      Outcome outcome = Outcome::kNack;
+      const Delivery& d = deliveries[i];
+      Outcome outcome;
       try {
-        outcome = delivery_handler_(deliveries[i]);
+        outcome = delivery_handler_(d);
+      } catch (const std::exception& e) {
+        failed_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+        consumer_->fail(d, e.what());
+        continue;
       } catch (...) {
         failed_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+        consumer_->fail(d, "unknown exception");
+        continue;
       }
-      if (outcome == Outcome::kAck) {
-        consumer_->ack(deliveries[i]);
-        handled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
-      } else {
-        consumer_->nack(deliveries[i]);
+      switch (outcome) {
+        case Outcome::kAck:
+          // A refused ack (the ack timeout passed) is not counted as handled.
+          if (consumer_->ack(d)) handled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+          break;
+        case Outcome::kNack: consumer_->nack(d); break;
+        case Outcome::kDeadLetter: consumer_->dead_letter(d); break;
       }
     }
     if (r.closed) return;

@@ -52,6 +52,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   auto state = std::make_unique<detail::EngineState>();
   state->options = options;
   state->shared.park_timeout = options.park_timeout;
+  state->shared.clock = options.clock;
   if (!options.data_dir.empty()) {
     auto lock = persistence::DataDirLock::acquire(options.data_dir);
     if (!lock.ok()) return lock.status();
@@ -75,7 +76,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
 
-Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) {}
+Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) { state_->shared.engine = this; }
 
 Engine::~Engine() {
   close();
@@ -128,11 +129,13 @@ Result<Topic*> Engine::topic(std::string_view name) {
 }
 
 void Engine::close() {
-  // Release pairs with the acquire in TopicCore::closed().
-  state_->shared.closed.store(true, std::memory_order_release);
+  // Release pairs with the acquire in TopicCore::closed(); acquire orders a
+  // second close after the first. Only the first one commits and syncs.
+  if (state_->shared.closed.exchange(true, std::memory_order_acq_rel)) return;
   std::lock_guard lk(state_->mu);
   for (auto& [name, topic] : state_->topics) {
     topic->wake_all();
+    if (topic->options().durability != Durability::kMemory) topic->commit_groups();
     (void)topic->close_storage();  // final sync; a failure leaves the log to recovery
   }
 }

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "conduit/status.h"
 #include "engine/alloc.h"
@@ -92,6 +93,16 @@ class TopicStorage {
   virtual Status store_position(const std::string& key, std::uint64_t seq) {
     (void)key, (void)seq;
     return Status::Unsupported("a memory-only topic keeps no positions");
+  }
+  // Small durable blobs by key (a work group's state), replaced atomically;
+  // load: nullopt when none was stored. Memory-only storage keeps none.
+  virtual Result<std::optional<std::string>> load_state(const std::string& key) {
+    (void)key;
+    return std::optional<std::string>{};
+  }
+  virtual Status store_state(const std::string& key, std::string_view bytes) {
+    (void)key, (void)bytes;
+    return Status::Unsupported("a memory-only topic keeps no state");
   }
   // Retention dropped the segment starting at `first_seq` from the topic
   // (readers may still hold its memory): delete what backs it.

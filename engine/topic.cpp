@@ -1,10 +1,19 @@
 // Topic: the public handle over TopicCore.
 #include <bit>
+#include <cstdio>
 
 #include "engine/topic_core.h"
 #include "engine/work_group_core.h"
 
 namespace conduit {
+
+void detail::TopicCore::commit_groups() {
+  std::lock_guard lk(groups_mu_);
+  for (auto& g : groups_)
+    if (Status s = g->commit(); !s.ok())
+      std::fprintf(stderr, "conduit: work group '%s' of topic '%s': commit on close: %s\n", g->name().c_str(),
+                   name_.c_str(), s.to_string().c_str());
+}
 
 const std::string& Topic::name() const noexcept { return core_->name(); }
 const TopicOptions& Topic::options() const noexcept { return core_->options(); }
@@ -28,16 +37,37 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
     return Status::InvalidArgument("work group name: " + s.message());
   if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
     return Status::InvalidArgument("work group '" + std::string(name) + "': max_in_flight must be a power of two in 64..2^24");
+  const std::string where = "work group '" + std::string(name) + "': ";
+  if (options.ack_timeout.count() < 0 || options.backoff_base.count() < 0 || options.backoff_max.count() < 0)
+    return Status::InvalidArgument(where + "ack_timeout, backoff_base and backoff_max must not be negative");
+  if (!(options.backoff_jitter >= 0.0 && options.backoff_jitter <= 1.0))
+    return Status::InvalidArgument(where + "backoff_jitter must be within 0..1");
+  if (!options.dead_letter_topic.empty())
+    if (Status s = validate_topic_name(options.dead_letter_topic); !s.ok())
+      return Status::InvalidArgument(where + "dead_letter_topic: " + s.message());
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
   std::lock_guard lk(core_->groups_mutex());
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
+  detail::GroupState restored;
   if (core_->options().durability != Durability::kMemory) {
-    auto stored = core_->storage().load_position("group-" + std::string(name));
-    if (!stored.ok()) return stored.status();
-    if (stored->has_value()) options.start = StartAt::at(**stored);
+    // The group's state file (floor and records done above it) wins over
+    // the plain position file.
+    const std::string key = "group-" + std::string(name);
+    auto state = core_->storage().load_state(key + ".state");
+    if (!state.ok()) return state.status();
+    if (state->has_value()) {
+      auto decoded = detail::GroupState::decode(**state, core_->name() + "/cursors/" + key + ".state");
+      if (!decoded.ok()) return decoded.status();
+      restored = std::move(decoded).value();
+      options.start = StartAt::at(restored.floor);
+    } else {
+      auto stored = core_->storage().load_position(key);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) options.start = StartAt::at(**stored);
+    }
   }
-  auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options);
+  auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored));
   core_->attach(options.start, group.get());
   core_->groups().push_back(std::move(group));
   return core_->groups().back()->handle();

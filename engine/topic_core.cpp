@@ -151,7 +151,7 @@ Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept
         topic_error(name_, "envelope too large (a field over 65535 bytes, or all fields but the payload over 64 KiB)"));
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
   const std::uint64_t need = format::align_up(length);
-  const std::int64_t ts = m.timestamp_ns != 0 ? m.timestamp_ns : wall_clock_ns();
+  const std::int64_t ts = m.timestamp_ns != 0 ? m.timestamp_ns : shared_->now();
   const std::uint64_t capacity = options_.segment_bytes;
   for (;;) {
     // Acquire pairs with the release store of head_ when the topic rolls.

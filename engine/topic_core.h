@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,9 +60,18 @@ class RetentionHolder {
   virtual void start_at(std::uint64_t seq) noexcept = 0;
 };
 
+std::int64_t wall_clock_ns() noexcept;
+
+// What every topic of one engine shares. Written before the first topic
+// exists, read-only afterwards (closed aside).
 struct TopicShared {
   std::atomic<bool> closed{false};
   std::chrono::nanoseconds park_timeout{500'000};
+  std::function<std::int64_t()> clock;  // EngineOptions::clock; empty: the real-time clock
+  Engine* engine = nullptr;             // for dead-letter topics
+  // The engine's time (ns since the epoch): one branch over the real clock
+  // when no clock was injected.
+  std::int64_t now() const { return clock ? clock() : wall_clock_ns(); }
 };
 
 class TopicCore final : public MiAllocated, public WatermarkSource {
@@ -109,6 +119,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
     return shared_->closed.load(std::memory_order_acquire);
   }
   std::chrono::nanoseconds park_timeout() const noexcept { return shared_->park_timeout; }
+  const TopicShared& shared() const noexcept { return *shared_; }
   ParkingLot& readers_lot() noexcept { return readers_; }
   void wake_all() noexcept;  // on close
 
@@ -116,6 +127,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
   std::mutex& groups_mutex() noexcept { return groups_mu_; }
   std::vector<std::unique_ptr<class GroupCore>>& groups() noexcept { return groups_; }
+  // Commits every work group's state (engine close); failures are said on stderr.
+  void commit_groups();
 
  private:
   TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage, TopicShared* shared);
@@ -159,7 +172,5 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   mutable std::shared_ptr<Segment> scan_seg_;  // guarded by scan_mu_
   mutable std::size_t scan_off_ = 0;           // guarded by scan_mu_
 };
-
-std::int64_t wall_clock_ns() noexcept;
 
 }  // namespace conduit::detail

@@ -1,19 +1,50 @@
 #include <algorithm>
+#include <functional>
 
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
 
 namespace conduit {
 namespace detail {
+namespace {
 
-GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options)
+// Jitter only needs a cheap, thread-local uniform source.
+double uniform01() noexcept {
+  static std::atomic<std::uint64_t> seeds{0x9e3779b97f4a7c15ull};
+  // Relaxed: any distinct value will do as a seed.
+  thread_local std::uint64_t x = seeds.fetch_add(0x9e3779b97f4a7c15ull, std::memory_order_relaxed);
+  x += 0x9e3779b97f4a7c15ull;  // splitmix64
+  std::uint64_t z = x;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored)
     : topic_(topic),
       name_(std::move(name)),
-      options_(options),
-      mask_(options.max_in_flight - 1),
+      options_(std::move(options)),
+      mask_(options_.max_in_flight - 1),
       handle_(this),
-      acked_(options.max_in_flight),  // value-initialized to 0; published by the topic's lock in attach()
-      attempts_(options.max_in_flight) {}
+      restored_(std::move(restored)),
+      // Value-initialized to 0; published by the topic's lock in attach().
+      acked_(options_.max_in_flight),
+      word_(options_.max_in_flight),
+      seq_(options_.max_in_flight),
+      attempts_(options_.max_in_flight),
+      deadline_(options_.max_in_flight),
+      first_failure_(options_.max_in_flight) {
+  if (!restored_.entries.empty()) restored_end_ = restored_.entries.back().seq + 1;
+  if (options_.ack_timeout.count() > 0) {
+    // Ack deadlines are checked every ack_timeout at least (run_timers()).
+    next_scan_ = now() + options_.ack_timeout.count();
+    // Relaxed: published by the topic's lock in attach(), like the slots.
+    next_due_.store(next_scan_, std::memory_order_relaxed);
+  }
+}
 
 GroupCore::~GroupCore() = default;
 
@@ -34,7 +65,35 @@ bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, 
   return true;
 }
 
+void GroupCore::hand_out(std::size_t i, std::int64_t deadline, Delivery* d) noexcept {
+  // Relaxed stores: published by the release store of the word below.
+  seq_[i].store(d->sequence, std::memory_order_relaxed);
+  attempts_[i].store(d->attempt, std::memory_order_relaxed);
+  deadline_[i].store(deadline, std::memory_order_relaxed);
+  // Relaxed: nobody else writes an idle or waiting word; this thread won the
+  // slot by the claim CAS or by dequeuing it.
+  const std::uint64_t lease = (word_[i].load(std::memory_order_relaxed) >> 2) + 1;
+  d->lease = lease;
+  // Release pairs with the acquire CAS in ack()/fail() and the scan in run_timers().
+  word_[i].store(lease << 2 | kOut, std::memory_order_release);
+}
+
+const GroupState::Entry* GroupCore::restored(std::uint64_t seq) const noexcept {
+  auto it = std::lower_bound(restored_.entries.begin(), restored_.entries.end(), seq,
+                             [](const GroupState::Entry& e, std::uint64_t s) { return e.seq < s; });
+  return it != restored_.entries.end() && it->seq == seq ? &*it : nullptr;
+}
+
 std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg) noexcept {
+  // Relaxed: a hint; run_timers() works under timers_mu_.
+  const std::int64_t due = next_due_.load(std::memory_order_relaxed);
+  const bool timeouts = options_.ack_timeout.count() > 0;
+  std::int64_t t = 0;
+  if (timeouts || due != kNever) {
+    t = now();
+    if (t >= due) run_timers(t);
+  }
+  const std::int64_t deadline = timeouts ? t + options_.ack_timeout.count() : kNever;
   std::size_t n = 0;
   std::uint64_t seq = 0;
   // Redeliveries first. Their records are held by the floor, so their
@@ -42,13 +101,15 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
   while (n < out.size() && redeliver_.try_dequeue(seq)) {
     std::uint64_t lost = 0;
     auto s = topic_->segment_for(seq, &lost);
-    // Relaxed: the attempt count is only touched by the consumer that holds the sequence.
-    const std::uint32_t attempt = attempts_[seq & mask_].load(std::memory_order_relaxed) + 1;
+    const std::size_t i = seq & mask_;
+    // Relaxed: the failure that queued `seq` wrote it before the enqueue,
+    // which the dequeue synchronizes with.
+    const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed) + 1;
     if (!s || lost != 0 || !deliver(seq, s, attempt, &out[n])) {
       redeliver_.enqueue(seq);  // cannot happen while the floor holds it; never drop a record
       break;
     }
-    attempts_[seq & mask_].store(attempt, std::memory_order_relaxed);
+    hand_out(i, deadline, &out[n]);
     ++n;
     // Relaxed: a statistic.
     redelivered_.fetch_add(1, std::memory_order_relaxed);
@@ -73,43 +134,178 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
     if (!deliver(seq, seg, 1, &d)) break;  // not published yet
     // acq_rel: acquire pairs with other consumers' releases; release makes
     // the claim visible before this consumer reads the record.
-    if (next_.compare_exchange_weak(seq, seq + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-      // Relaxed: only the holder of `seq` touches its attempt count.
-      attempts_[seq & mask_].store(1, std::memory_order_relaxed);
-      out[n++] = d;
+    if (!next_.compare_exchange_weak(seq, seq + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
+    const std::size_t i = seq & mask_;
+    if (seq < restored_end_) [[unlikely]] {
+      // Catching up after a reopen: done records never go out again; failed
+      // ones keep their attempts.
+      if (const GroupState::Entry* e = restored(seq)) {
+        if (e->done) {
+          finish(seq);
+          continue;
+        }
+        d.attempt = e->failed_attempts + 1;
+        // Relaxed: published by hand_out's release.
+        first_failure_[i].store(e->first_failure_ns, std::memory_order_relaxed);
+      }
     }
+    hand_out(i, deadline, &d);
+    out[n++] = d;
   }
   return n;
 }
 
 bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept {
   if (redeliver_.size_approx() != 0) return true;
+  // Relaxed: a hint; claim() runs the timers under their lock.
+  const std::int64_t due = next_due_.load(std::memory_order_relaxed);
+  if (due != kNever && now() >= due) return true;
   // Relaxed: a hint; claim() re-checks with acquire.
   const std::uint64_t seq = next_.load(std::memory_order_relaxed);
   if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) return true;
   return seg->offset_of(seq - seg->first_seq()) != 0;
 }
 
-void GroupCore::ack(std::uint64_t seq) noexcept {
-  // Release pairs with the acquire load in advance_floor().
-  acked_[seq & mask_].store(seq + 1, std::memory_order_release);
-  // Two consumers acking neighbours must not both miss the other's store
-  // when they read the floor's slots (store-load order): this fence pairs
-  // with the same fence in every other ack().
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  advance_floor();
+bool GroupCore::end_hand_out(const Delivery& d, std::uint64_t state) noexcept {
+  std::uint64_t w = d.lease << 2 | kOut;
+  // Acquire pairs with hand_out's release: this thread now owns the slot's
+  // attempts and first-failure time. Release orders the end of the hand-out
+  // before the slot's reuse (via acked_ and the floor) or its redelivery.
+  if (word_[d.sequence & mask_].compare_exchange_strong(w, d.lease << 2 | state, std::memory_order_acq_rel,
+                                                        std::memory_order_relaxed))
+    return true;
+  stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  return false;
 }
 
-void GroupCore::nack(std::uint64_t seq) noexcept {
-  redeliver_.enqueue(seq);
-  topic_->readers_lot().wake_if_parked();
+bool GroupCore::ack(const Delivery& d) noexcept {
+  if (!end_hand_out(d, kIdle)) return false;
+  finish(d.sequence);
+  return true;
+}
+
+bool GroupCore::fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept {
+  if (!end_hand_out(d, kWaiting)) return false;
+  after_failure(d.sequence, why, delay_ns, error, now());
+  return true;
+}
+
+void GroupCore::after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
+                              std::int64_t now) noexcept {
+  const std::size_t i = seq & mask_;
+  // Relaxed: this thread owns the waiting slot (see fail()).
+  const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed);
+  if (attempt <= 1) first_failure_[i].store(now, std::memory_order_relaxed);
+  const bool used_up = options_.max_attempts != 0 && attempt >= options_.max_attempts;
+  const bool at_once = why == Failure::kRejected ||
+                       (why == Failure::kError && options_.on_failure == WorkGroupOptions::OnFailure::kDeadLetter);
+  if (at_once || used_up) {
+    if (send_dead_letter(seq, used_up && !at_once ? "max-attempts" : "rejected", why, error, now)) {
+      // Relaxed: finish()'s release store of acked_ publishes it.
+      const std::uint64_t w = word_[i].load(std::memory_order_relaxed);
+      word_[i].store((w & ~kStateMask) | kIdle, std::memory_order_relaxed);
+      finish(seq);
+      return;
+    }
+    // The dead-letter topic refused it (send_dead_letter said why): the
+    // record stays in the group and goes out again later.
+    delay_ns = std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000);
+  }
+  schedule(seq, now + (delay_ns >= 0 ? delay_ns : backoff_ns(attempt)), now);
+}
+
+std::int64_t GroupCore::backoff_ns(std::uint32_t failed_attempt) const noexcept {
+  const std::int64_t base = options_.backoff_base.count(), most = options_.backoff_max.count();
+  if (base <= 0) return 0;
+  std::int64_t b = base;
+  for (std::uint32_t k = 1; k < failed_attempt && b < most; ++k) b = b > most / 2 ? most : 2 * b;
+  b = std::min(b, most);
+  const double jitter = std::clamp(options_.backoff_jitter, 0.0, 1.0);
+  if (jitter > 0) b -= static_cast<std::int64_t>(static_cast<double>(b) * jitter * uniform01());
+  return b;
+}
+
+void GroupCore::schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) noexcept {
+  if (due <= now) {
+    redeliver_.enqueue(seq);
+    topic_->readers_lot().wake_if_parked();
+    return;
+  }
+  std::lock_guard lk(timers_mu_);
+  timers_.push_back({due, seq});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>{});
+  scheduled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  // Relaxed: a hint read by claim(); the timer itself is guarded by timers_mu_.
+  if (due < next_due_.load(std::memory_order_relaxed)) next_due_.store(due, std::memory_order_relaxed);
+}
+
+void GroupCore::run_timers(std::int64_t now) noexcept {
+  std::vector<std::uint64_t, MiAllocator<std::uint64_t>> expired;
+  bool queued = false;
+  {
+    std::unique_lock lk(timers_mu_, std::try_to_lock);
+    if (!lk.owns_lock()) return;  // another consumer runs them
+    while (!timers_.empty() && timers_.front().due <= now) {
+      std::pop_heap(timers_.begin(), timers_.end(), std::greater<>{});
+      redeliver_.enqueue(timers_.back().seq);
+      timers_.pop_back();
+      scheduled_.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a statistic
+      queued = true;
+    }
+    if (options_.ack_timeout.count() > 0 && now >= next_scan_) {
+      // Ack deadlines: the slots of [floor, next). While we scan, the floor
+      // may pass a slot and a later sequence take it, so the sequence comes
+      // from the slot, read after the word: if the CAS below succeeds, no
+      // hand-out came in between, so seq_ and deadline_ are this lease's.
+      std::int64_t earliest = now + options_.ack_timeout.count();
+      // Acquire pairs with the release CASes on floor_ and next_.
+      const std::uint64_t end = next_.load(std::memory_order_acquire);
+      const std::uint64_t from = floor_.load(std::memory_order_acquire);
+      for (std::uint64_t s = from; s < end && s < from + options_.max_in_flight; ++s) {
+        const std::size_t i = s & mask_;
+        // Acquire pairs with hand_out's release.
+        std::uint64_t w = word_[i].load(std::memory_order_acquire);
+        if ((w & kStateMask) != kOut) continue;
+        // Relaxed: ordered after the word's acquire; the CAS validates them.
+        const std::int64_t dl = deadline_[i].load(std::memory_order_relaxed);
+        const std::uint64_t held = seq_[i].load(std::memory_order_relaxed);
+        if (dl > now) {
+          earliest = std::min(earliest, dl);
+          continue;
+        }
+        // acq_rel as in fail(): the timed-out hand-out is now ours to redeliver.
+        if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kWaiting, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed))
+          expired.push_back(held);
+      }
+      next_scan_ = earliest;
+    }
+    const std::int64_t heap_due = timers_.empty() ? kNever : timers_.front().due;
+    // Relaxed: a hint (see schedule()).
+    next_due_.store(std::min(heap_due, next_scan_), std::memory_order_relaxed);
+  }
+  if (queued) topic_->readers_lot().wake_if_parked();
+  for (std::uint64_t s : expired) {
+    timed_out_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    after_failure(s, Failure::kAckTimeout, -1, {}, now);
+  }
+}
+
+void GroupCore::finish(std::uint64_t seq) noexcept {
+  // Release pairs with the acquire load in advance_floor().
+  acked_[seq & mask_].store(seq + 1, std::memory_order_release);
+  // Two consumers finishing neighbours must not both miss the other's store
+  // when they read the floor's slots (store-load order): this fence pairs
+  // with the same fence in every other finish().
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  advance_floor();
 }
 
 void GroupCore::advance_floor() noexcept {
   // Acquire pairs with the release CAS below by other threads.
   std::uint64_t f = floor_.load(std::memory_order_acquire);
   const std::uint64_t before = f;
-  // Acquire pairs with the release store in ack().
+  // Acquire pairs with the release store in finish().
   while (acked_[f & mask_].load(std::memory_order_acquire) == f + 1) {
     // Release pairs with the acquire loads of floor_ (claim(), hold_position()).
     if (floor_.compare_exchange_weak(f, f + 1, std::memory_order_release, std::memory_order_acquire)) ++f;
@@ -120,11 +316,57 @@ void GroupCore::advance_floor() noexcept {
 WorkGroupStats GroupCore::stats() const noexcept {
   WorkGroupStats s;
   // Relaxed loads: a snapshot for monitoring.
-  s.next = next_.load(std::memory_order_relaxed);
   s.ack_floor = floor_.load(std::memory_order_relaxed);
+  s.next = next_.load(std::memory_order_relaxed);
   s.redelivered = redelivered_.load(std::memory_order_relaxed);
-  s.pending_redelivery = redeliver_.size_approx();
+  s.dead_lettered = dead_lettered_.load(std::memory_order_relaxed);
+  s.timed_out = timed_out_.load(std::memory_order_relaxed);
+  s.stale = stale_.load(std::memory_order_relaxed);
+  s.pending_redelivery = redeliver_.size_approx() + scheduled_.load(std::memory_order_relaxed);
+  for (std::uint64_t q = s.ack_floor; q < s.next; ++q)
+    if ((word_[q & mask_].load(std::memory_order_relaxed) & kStateMask) == kOut) ++s.in_flight;
+  const std::uint64_t published = topic_->published();
+  s.depth = (published > s.next ? published - s.next : 0) + s.pending_redelivery;
   return s;
+}
+
+GroupState GroupCore::snapshot() const {
+  GroupState g;
+  // Acquire pairs with the release CASes on next_ and floor_.
+  const std::uint64_t end = next_.load(std::memory_order_acquire);
+  const std::uint64_t from = floor_.load(std::memory_order_acquire);
+  for (std::uint64_t s = from; s < end; ++s) {
+    const std::size_t i = s & mask_;
+    GroupState::Entry e;
+    e.seq = s;
+    // Acquire pairs with finish()'s release / hand_out's release.
+    e.done = acked_[i].load(std::memory_order_acquire) == s + 1;
+    if (!e.done) {
+      const std::uint64_t state = word_[i].load(std::memory_order_acquire) & kStateMask;
+      // Relaxed: ordered by the word's acquire above.
+      const std::uint32_t attempts = attempts_[i].load(std::memory_order_relaxed);
+      e.failed_attempts = state == kWaiting ? attempts : state == kOut && attempts > 0 ? attempts - 1 : 0;
+      e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);
+      if (e.failed_attempts == 0) continue;
+    }
+    g.entries.push_back(e);
+  }
+  // Restored entries not reached yet carry over.
+  for (const GroupState::Entry& e : restored_.entries)
+    if (e.seq >= end) g.entries.push_back(e);
+  // Every sequence below the floor read now is done; a slot at or above it
+  // cannot have been reused while we read it (its reuse needs the floor past it).
+  g.floor = floor_.load(std::memory_order_acquire);  // acquire: as above
+  std::erase_if(g.entries, [&](const GroupState::Entry& e) { return e.seq < g.floor; });
+  return g;
+}
+
+Status GroupCore::commit() {
+  TopicStorage& storage = topic_->storage();
+  const GroupState g = snapshot();
+  if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
+  // The plain floor too, for readers of the position files.
+  return storage.store_position("group-" + name_, g.floor);
 }
 
 // One consumer: its cached segment and its wait strategy.
@@ -146,9 +388,7 @@ std::uint64_t WorkGroup::lag() const noexcept {
   return published > floor ? published - floor : 0;
 }
 
-Status WorkGroup::commit() {
-  return core_->topic()->storage().store_position("group-" + core_->name(), core_->hold_position());
-}
+Status WorkGroup::commit() { return core_->commit(); }
 
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
@@ -179,7 +419,18 @@ PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds time
   return r;
 }
 
-void Consumer::ack(const Delivery& d) noexcept { core_->group_->ack(d.sequence); }
-void Consumer::nack(const Delivery& d) noexcept { core_->group_->nack(d.sequence); }
+using Failure = detail::GroupCore::Failure;
+
+bool Consumer::ack(const Delivery& d) noexcept { return core_->group_->ack(d); }
+bool Consumer::nack(const Delivery& d) noexcept { return core_->group_->fail(d, Failure::kNack, -1, {}); }
+bool Consumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
+  return core_->group_->fail(d, Failure::kNack, std::max<std::int64_t>(delay.count(), 0), {});
+}
+bool Consumer::fail(const Delivery& d, std::string_view error) noexcept {
+  return core_->group_->fail(d, Failure::kError, -1, error);
+}
+bool Consumer::dead_letter(const Delivery& d, std::string_view error) noexcept {
+  return core_->group_->fail(d, Failure::kRejected, -1, error);
+}
 
 }  // namespace conduit

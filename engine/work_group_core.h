@@ -2,14 +2,27 @@
 //
 // Thread safety
 //   Consumers (any number, each on its own thread) claim sequences with a
-//   CAS on next_, ack/nack them, and take nacked ones from redeliver_ first.
-//   Invariants:
+//   CAS on next_, ack/nack them, and take ready redeliveries from
+//   redeliver_ first. Timers (nack delays, backoff, ack timeouts) are run by
+//   whichever consumer polls once one is due (one at a time: timers_mu_).
+//   stats() from any thread.
+//   Each window slot i = s % window has a lease word: (lease << 2 | state),
+//   state idle/done, out (held by the consumer with that lease) or waiting
+//   (nacked or timed out, due for redelivery). Invariants:
 //   - A sequence is handed out once by the CAS (next_ s -> s+1), and again
-//     only after a nack put it on redeliver_.
-//   - acked_[s % window] == s + 1 once s is acked; floor_ only moves over
-//     acked sequences, so every sequence below floor_ is acked.
+//     only from redeliver_, where it is at most once, while it is waiting.
+//   - Only the CAS out(l) -> done(l) or out(l) -> waiting(l) ends a
+//     hand-out; a late ack or nack with lease l (the record was handed out
+//     again as l+1) finds another word and is refused. Leases of a slot only
+//     grow, so a stale lease never matches again.
+//   - acked_[s % window] == s + 1 once s is done (acked or dead-lettered);
+//     floor_ only moves over done sequences, so every sequence below floor_
+//     is done.
 //   - next_ < floor_ + window: the slot of s is reused only after s - window
-//     was acked and passed, so a slot never holds two live sequences.
+//     was done and passed, so a slot never holds two live sequences.
+//   - A slot's attempts, deadline and first-failure time are written by the
+//     thread that moves it to out or waiting, before the word (release), and
+//     read by the thread that next wins it (acquire).
 //   - floor_ holds the ring (RetentionHolder): an unacked record stays in
 //     memory, and a delivered view stays valid until its ack or nack.
 #pragma once
@@ -17,18 +30,26 @@
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conduit/engine.h"
+#include "engine/group_state.h"
 #include "engine/topic_core.h"
 
 namespace conduit::detail {
 
 class GroupCore final : public MiAllocated, public RetentionHolder {
  public:
-  GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options);
+  // Why a delivery failed; the dead-letter header names the last one.
+  enum class Failure : std::uint8_t { kNack, kAckTimeout, kError, kRejected };
+
+  // `restored`: the state a persisted group committed (empty otherwise).
+  GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored);
   ~GroupCore() override;
 
   std::uint64_t hold_position() const noexcept override {
@@ -38,32 +59,95 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   void start_at(std::uint64_t seq) noexcept override;
 
   // Hands out up to out.size() deliveries; `seg` is the consumer's cached
-  // segment for new sequences.
+  // segment for new sequences. Runs due timers first.
   std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
-  void ack(std::uint64_t seq) noexcept;
-  void nack(std::uint64_t seq) noexcept;
+  bool ack(const Delivery& d) noexcept;
+  // Ends the hand-out `d` as failed: delivered again after `delay_ns`
+  // (negative: the group's backoff), or dead-lettered when `why` is
+  // kRejected or the attempts are used up. false: `d` was stale.
+  bool fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept;
   WorkGroupStats stats() const noexcept;
+  // The state to persist: floor, and done/failed records above it. Acks
+  // that return after it started may be missing (they come again).
+  GroupState snapshot() const;
+  Status commit();
 
   TopicCore* topic() const noexcept { return topic_; }
   const std::string& name() const noexcept { return name_; }
+  const WorkGroupOptions& options() const noexcept { return options_; }
   WorkGroup* handle() noexcept { return &handle_; }
 
  private:
+  static constexpr std::uint64_t kIdle = 0, kOut = 1, kWaiting = 2, kStateMask = 3;
+  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+  struct Timer {
+    std::int64_t due;
+    std::uint64_t seq;
+    bool operator>(const Timer& o) const noexcept { return due > o.due; }
+  };
+
   bool deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d) noexcept;
+  // Marks the slot out for `d` (a new lease), with its attempts and deadline.
+  void hand_out(std::size_t i, std::int64_t deadline, Delivery* d) noexcept;
+  // The CAS out(d.lease) -> state(d.lease); false (counted stale) when `d`
+  // no longer holds the slot.
+  bool end_hand_out(const Delivery& d, std::uint64_t state) noexcept;
+  // After the CAS out -> waiting: redeliver later, or dead-letter.
+  void after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
+                     std::int64_t now) noexcept;
+  void schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) noexcept;
+  std::int64_t backoff_ns(std::uint32_t failed_attempt) const noexcept;
+  void run_timers(std::int64_t now) noexcept;
+  // Done (acked or dead-lettered): the floor may move.
+  void finish(std::uint64_t seq) noexcept;
   void advance_floor() noexcept;
+  // Publishes the record of `seq` to the dead-letter topic with the
+  // conduit.dlq.* headers; false (said once on stderr) when that failed.
+  bool send_dead_letter(std::uint64_t seq, const char* reason, Failure last, std::string_view error,
+                        std::int64_t now) noexcept;
+  Topic* dead_letter_topic() noexcept;
+  // A restored record at `seq` (seq < restored_end_): nullptr when none.
+  const GroupState::Entry* restored(std::uint64_t seq) const noexcept;
+  std::int64_t now() const { return topic_->shared().now(); }
 
   TopicCore* topic_;
   std::string name_;
   WorkGroupOptions options_;
   std::uint64_t mask_;
   WorkGroup handle_;
+  GroupState restored_;          // immutable after construction
+  std::uint64_t restored_end_ = 0;  // one past the last restored entry
   alignas(64) std::atomic<std::uint64_t> next_{0};
   alignas(64) std::atomic<std::uint64_t> floor_{0};
+  // kNever, or the time a timer is due: a nack delay, or the next check of
+  // ack deadlines. Written under timers_mu_.
+  alignas(64) std::atomic<std::int64_t> next_due_{kNever};
+  // Statistics; relaxed counters.
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
-  std::vector<std::atomic<std::uint64_t>, MiAllocator<std::atomic<std::uint64_t>>> acked_;
-  std::vector<std::atomic<std::uint32_t>, MiAllocator<std::atomic<std::uint32_t>>> attempts_;
+  std::atomic<std::uint64_t> acked_count_{0};
+  std::atomic<std::uint64_t> dead_lettered_{0};
+  std::atomic<std::uint64_t> timed_out_{0};
+  std::atomic<std::uint64_t> stale_{0};
+  std::atomic<std::uint64_t> scheduled_{0};  // waiting in timers_
+
+  template <class T>
+  using Slots = std::vector<std::atomic<T>, MiAllocator<std::atomic<T>>>;
+  Slots<std::uint64_t> acked_;
+  Slots<std::uint64_t> word_;           // lease << 2 | state
+  Slots<std::uint64_t> seq_;            // the sequence of the slot's current hand-out
+  Slots<std::uint32_t> attempts_;       // deliveries so far of the slot's record
+  Slots<std::int64_t> deadline_;        // when the current hand-out times out
+  Slots<std::int64_t> first_failure_;   // 0: no failure yet
   moodycamel::ConcurrentQueue<std::uint64_t, MiQueueTraits> redeliver_;
+
+  std::mutex timers_mu_;
+  std::vector<Timer, MiAllocator<Timer>> timers_;  // guarded by timers_mu_: a min-heap on due
+  std::int64_t next_scan_ = kNever;                 // guarded by timers_mu_
+
+  std::mutex dlq_mu_;
+  Topic* dlq_ = nullptr;       // guarded by dlq_mu_
+  bool dlq_said_ = false;      // guarded by dlq_mu_: a failure was reported on stderr
 };
 
 }  // namespace conduit::detail

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "persistence/crc32c.h"
@@ -266,47 +267,97 @@ namespace {
 // A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
 constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
 constexpr std::size_t kPositionBytes = 24;
+// A state file: magic "CNDTSTA1", u64 length, the bytes, CRC32C of all before it.
+constexpr std::uint64_t kStateMagic = 0x3141545354444e43ull;
+constexpr std::size_t kStateHead = 16;
+
+// Replaces dir/name with `bytes` atomically and durably: write a temporary
+// file, fdatasync it, rename it over, fsync the directory.
+Status replace_file(const std::string& dir, const std::string& name, const void* bytes, std::size_t size) {
+  if (Status s = make_dirs(dir); !s.ok()) return s;
+  const std::string path = dir + "/" + name, tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
+  const bool written = ::pwrite(fd, bytes, size, 0) == static_cast<ssize_t>(size) && ::fdatasync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+// The whole file; nullopt when it does not exist.
+Result<std::optional<std::string>> read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>{};
+    return Status::IOError("open " + path + ": " + errno_text(errno));
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("read " + path + ": " + errno_text(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>{std::move(out)};
+}
 
 }  // namespace
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
   const std::string path = dir_ + "/cursors/" + key;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::uint64_t>{};
-    return Status::IOError("open " + path + ": " + errno_text(errno));
-  }
-  std::byte buf[kPositionBytes];
-  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof buf) || format::load<std::uint64_t>(buf) != kPositionMagic ||
+  auto file = read_file(path);
+  if (!file.ok()) return file.status();
+  if (!file->has_value()) return std::optional<std::uint64_t>{};
+  const auto* buf = reinterpret_cast<const std::byte*>((*file)->data());
+  if ((*file)->size() != kPositionBytes || format::load<std::uint64_t>(buf) != kPositionMagic ||
       format::load<std::uint32_t>(buf + 16) != crc32c::value(buf, 16))
     return Status::Corruption(path + " offset 0: not an intact position file");
   return std::optional<std::uint64_t>{format::load<std::uint64_t>(buf + 8)};
 }
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {
-  const std::string cursors = dir_ + "/cursors";
-  if (Status s = make_dirs(cursors); !s.ok()) return s;
-  const std::string path = cursors + "/" + key, tmp = path + ".tmp";
   std::byte buf[kPositionBytes] = {};
   format::store<std::uint64_t>(buf, kPositionMagic);
   format::store<std::uint64_t>(buf + 8, seq);
   format::store<std::uint32_t>(buf + 16, crc32c::value(buf, 16));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
-  const bool written = ::pwrite(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf) && ::fdatasync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
-  // Replace atomically, then make the rename itself durable.
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
-  const int dfd = ::open(cursors.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::IOError("open " + cursors + ": " + errno_text(errno));
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return Status::IOError("fsync " + cursors + ": " + errno_text(errno));
-  return Status::OK();
+  return replace_file(dir_ + "/cursors", key, buf, sizeof buf);
+}
+
+Result<std::optional<std::string>> FileTopicStorage::load_state(const std::string& key) {
+  const std::string path = dir_ + "/cursors/" + key;
+  auto file = read_file(path);
+  if (!file.ok() || !file->has_value()) return file;
+  const std::string& f = **file;
+  const auto* p = reinterpret_cast<const std::byte*>(f.data());
+  if (f.size() < kStateHead + 4 || format::load<std::uint64_t>(p) != kStateMagic ||
+      format::load<std::uint64_t>(p + 8) != f.size() - kStateHead - 4 ||
+      format::load<std::uint32_t>(p + f.size() - 4) != crc32c::value(p, f.size() - 4))
+    return Status::Corruption(path + " offset 0: not an intact state file");
+  return std::optional<std::string>{f.substr(kStateHead, f.size() - kStateHead - 4)};
+}
+
+Status FileTopicStorage::store_state(const std::string& key, std::string_view bytes) {
+  std::string buf(kStateHead + bytes.size() + 4, '\0');
+  auto* p = reinterpret_cast<std::byte*>(buf.data());
+  format::store<std::uint64_t>(p, kStateMagic);
+  format::store<std::uint64_t>(p + 8, bytes.size());
+  std::copy(bytes.begin(), bytes.end(), buf.begin() + kStateHead);
+  format::store<std::uint32_t>(p + kStateHead + bytes.size(), crc32c::value(p, kStateHead + bytes.size()));
+  return replace_file(dir_ + "/cursors", key, buf.data(), buf.size());
 }
 
 void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {

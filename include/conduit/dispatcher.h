@@ -17,8 +17,13 @@
 
 namespace conduit {
 
-// What a work-group handler decided. A handler that throws counts as kNack.
-enum class Outcome : std::uint8_t { kAck, kNack };
+// What a work-group handler decided. A handler that throws is handled by
+// the group's on_failure policy (Consumer::fail, with the exception's text).
+enum class Outcome : std::uint8_t {
+  kAck,         // done
+  kNack,        // deliver again after the group's backoff (dead letter after max_attempts)
+  kDeadLetter,  // to the dead-letter topic at once
+};
 
 class Dispatcher {
  public:
@@ -29,7 +34,11 @@ class Dispatcher {
   // (lose-oldest, retention) are counted in lost(). Exceptions from the
   // handler are counted in failed() and the record is skipped.
   Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch = 64);
-  // Takes the consumer; acks or nacks each delivery by the handler's outcome.
+  // Takes the consumer; acks, nacks or dead-letters each delivery by the
+  // handler's outcome. A handler that throws is counted in failed(), and the
+  // delivery goes to Consumer::fail with the exception's text: a nack with
+  // backoff or a dead letter at once, as the group's on_failure says. The
+  // group is never wedged by a throwing handler.
   Dispatcher(std::unique_ptr<Consumer> consumer, DeliveryHandler handler, std::size_t batch = 64);
   ~Dispatcher();  // stop()
   Dispatcher(const Dispatcher&) = delete;

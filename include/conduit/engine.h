@@ -157,13 +157,39 @@ struct Delivery {
   RecordView record;
   std::uint64_t sequence = 0;
   std::uint32_t attempt = 1;  // 1 on first delivery, +1 per redelivery
+  // Names this hand-out of the record: an ack or nack of an older one (its
+  // ack timeout passed and the record went out again) is refused.
+  std::uint64_t lease = 0;
 };
 
+// Headers a dead letter carries besides the original envelope (payload, id,
+// key, correlation id, reply-to, trace id, content type, schema version and
+// user headers). Numbers are decimal; times are ns since the Unix epoch on
+// EngineOptions::clock.
+namespace dlq_header {
+inline constexpr std::string_view kReason = "conduit.dlq.reason";              // "max-attempts" or "rejected"
+inline constexpr std::string_view kLastFailure = "conduit.dlq.last-failure";   // nack, ack-timeout, error, rejected
+inline constexpr std::string_view kError = "conduit.dlq.error";                // the failure's text, when one was given
+inline constexpr std::string_view kAttempts = "conduit.dlq.attempts";          // deliveries made
+inline constexpr std::string_view kTopic = "conduit.dlq.topic";                // original topic
+inline constexpr std::string_view kGroup = "conduit.dlq.group";                // work group
+inline constexpr std::string_view kSequence = "conduit.dlq.sequence";          // original sequence
+inline constexpr std::string_view kFirstFailure = "conduit.dlq.first-failure-ns";
+inline constexpr std::string_view kLastFailureTime = "conduit.dlq.last-failure-ns";
+}  // namespace dlq_header
+
+// A snapshot; the fields are read one by one, so under concurrent consumers
+// they need not add up exactly. Any thread.
 struct WorkGroupStats {
   std::uint64_t next = 0;         // next sequence to hand out
-  std::uint64_t ack_floor = 0;    // every sequence below it is acked
+  std::uint64_t ack_floor = 0;    // every sequence below it is acked or dead-lettered
   std::uint64_t redelivered = 0;  // deliveries that were redeliveries
-  std::uint64_t pending_redelivery = 0;
+  std::uint64_t pending_redelivery = 0;  // nacked or timed out, waiting to go out again
+  std::uint64_t depth = 0;        // published, not yet handed out: (published - next) + pending_redelivery
+  std::uint64_t in_flight = 0;    // handed out, neither acked nor nacked yet
+  std::uint64_t dead_lettered = 0;  // records sent to the dead-letter topic
+  std::uint64_t timed_out = 0;    // deliveries whose ack timeout passed
+  std::uint64_t stale = 0;        // acks/nacks refused: the delivery had timed out or was done
 };
 
 class WorkGroup {
@@ -174,8 +200,11 @@ class WorkGroup {
   WorkGroupStats stats() const noexcept;  // any thread
   // published() - ack floor. Any thread.
   std::uint64_t lag() const noexcept;
-  // Stores the ack floor durably (persisted topics); a reopened group
-  // resumes from it, so records acked above the floor may come again.
+  // Stores the group's state durably (persisted topics): the ack floor, the
+  // records acked or dead-lettered above it, and the attempts of those that
+  // failed. A reopened group resumes from it: records not done are delivered
+  // again, done ones never. Engine close commits every persisted group.
+  // Thread-safe.
   Status commit();
 
   WorkGroup(const WorkGroup&) = delete;
@@ -192,15 +221,30 @@ class Consumer {
   ~Consumer();
 
   // Up to out.size() deliveries (redeliveries first), without waiting. Each
-  // delivery's record stays valid until it is acked or nacked. One thread.
+  // delivery's record stays valid until it is acked or nacked, or until its
+  // ack timeout passes (then it may be redelivered, acked elsewhere and
+  // dropped): set ack_timeout above the longest handling time. Also runs
+  // the group's due timers (nack delays, backoff, ack timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
-  // Done with it: it will not be delivered again. One thread (the consumer's).
-  void ack(const Delivery& d) noexcept;
+  // Done with it: it will not be delivered again. false: the delivery was no
+  // longer this consumer's (its ack timeout passed, or it was acked or
+  // nacked already); nothing changed. One thread (the consumer's).
+  bool ack(const Delivery& d) noexcept;
   // Not done: it goes back to the group and is delivered again (perhaps to
-  // another consumer). One thread (the consumer's).
-  void nack(const Delivery& d) noexcept;
+  // another consumer) after the group's backoff, or after `delay` when one
+  // is given. Once max_attempts deliveries failed, the record goes to the
+  // dead-letter topic instead. false as for ack. One thread (the consumer's).
+  bool nack(const Delivery& d) noexcept;
+  bool nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept;
+  // A failure with a reason (e.g. an exception's text): handled by the
+  // group's on_failure policy, a nack or a dead letter at once; `error` goes
+  // into the dead-letter headers. false as for ack. One thread.
+  bool fail(const Delivery& d, std::string_view error) noexcept;
+  // Sends the record to the dead-letter topic at once (reason "rejected").
+  // false as for ack. One thread.
+  bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
 
  private:
   friend class WorkGroup;

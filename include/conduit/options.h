@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace conduit {
@@ -90,6 +91,30 @@ struct WorkGroupOptions {
   // Records delivered but not yet acked, counted from the oldest unacked one.
   // Consumers wait when the window is full. A power of two, 64..2^24.
   std::uint32_t max_in_flight = 1u << 16;
+
+  // Redelivery and dead letters (all times on EngineOptions::clock).
+  // A delivery neither acked nor nacked within ack_timeout is delivered
+  // again (a failure like a nack). 0: deliveries never time out.
+  std::chrono::nanoseconds ack_timeout = std::chrono::seconds(30);
+  // Deliveries of one record at most: when the last one fails, the record
+  // goes to the dead-letter topic. 0: unlimited (never dead-lettered by count).
+  std::uint32_t max_attempts = 0;
+  // Wait before delivering again after attempt n failed:
+  // backoff_base * 2^(n-1), at most backoff_max, less a random part of up to
+  // backoff_jitter (0..1) of it. base 0: again at once. A nack with an
+  // explicit delay uses that delay instead.
+  std::chrono::nanoseconds backoff_base{0};
+  std::chrono::nanoseconds backoff_max = std::chrono::seconds(60);
+  double backoff_jitter = 0.0;
+  // Where dead letters go; empty: "<topic>.dlq". Created on first use with
+  // the source topic's options (an existing topic of that name is used as is).
+  std::string dead_letter_topic;
+  // What Consumer::fail (and so a dispatcher whose handler throws) does.
+  enum class OnFailure : std::uint8_t {
+    kRedeliver,   // a nack: backoff, and dead-letter after max_attempts
+    kDeadLetter,  // dead-letter at once
+  };
+  OnFailure on_failure = OnFailure::kRedeliver;
 };
 
 struct ConsumerOptions {
@@ -115,6 +140,12 @@ struct EngineOptions {
   // How long a parked reader sleeps before it looks again on its own. A
   // safety net only: publishers wake parked readers.
   std::chrono::microseconds park_timeout{500};
+  // The engine's time: ns since the Unix epoch. Record timestamps, work-group
+  // ack timeouts, nack delays, backoff and dead-letter headers read it.
+  // Empty: the system's real-time clock. Tests inject a manual clock to run
+  // timed behaviour deterministically. Called from any thread; must be
+  // thread-safe and should not go backwards (timers then fire late).
+  std::function<std::int64_t()> clock;
 };
 
 }  // namespace conduit

@@ -1,0 +1,95 @@
+// Dead letters: a work group's failed record, republished with its envelope
+// and the conduit.dlq.* headers to the group's dead-letter topic.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/work_group_core.h"
+
+namespace conduit::detail {
+namespace {
+
+constexpr std::size_t kMaxErrorBytes = 4096;
+
+const char* failure_name(GroupCore::Failure f) noexcept {
+  switch (f) {
+    case GroupCore::Failure::kNack: return "nack";
+    case GroupCore::Failure::kAckTimeout: return "ack-timeout";
+    case GroupCore::Failure::kError: return "error";
+    case GroupCore::Failure::kRejected: return "rejected";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Topic* GroupCore::dead_letter_topic() noexcept {
+  std::lock_guard lk(dlq_mu_);
+  if (dlq_ != nullptr) return dlq_;
+  const std::string name =
+      options_.dead_letter_topic.empty() ? topic_->name() + ".dlq" : options_.dead_letter_topic;
+  Engine* engine = topic_->shared().engine;
+  Result<Topic*> t = engine->create_topic(name, topic_->options());
+  if (!t.ok() && t.status().code() == Code::kAlreadyExists) t = engine->topic(name);
+  if (t.ok()) return dlq_ = *t;
+  if (!dlq_said_) {
+    dlq_said_ = true;
+    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': dead-letter topic '%s': %s; records stay in the group\n",
+                 name_.c_str(), topic_->name().c_str(), name.c_str(), t.status().to_string().c_str());
+  }
+  return nullptr;
+}
+
+bool GroupCore::send_dead_letter(std::uint64_t seq, const char* reason, Failure last, std::string_view error,
+                                 std::int64_t now) noexcept {
+  Topic* dlq = dead_letter_topic();
+  if (dlq == nullptr) return false;
+  // The floor holds the record: its segment is still in the topic.
+  std::uint64_t lost = 0;
+  auto seg = topic_->segment_for(seq, &lost);
+  if (!seg || lost != 0) return false;
+  const RecordView v(seg->base() + seg->offset_of(seq - seg->first_seq()));
+  const std::size_t i = seq & mask_;
+  // Relaxed: this thread owns the waiting slot (see fail()).
+  const std::string attempts = std::to_string(attempts_[i].load(std::memory_order_relaxed));
+  const std::string first = std::to_string(first_failure_[i].load(std::memory_order_relaxed));
+  const std::string last_time = std::to_string(now), sequence = std::to_string(seq);
+
+  std::vector<Header> headers;
+  headers.reserve(v.header_count() + 9);
+  for (std::size_t k = 0; k < v.header_count(); ++k) headers.push_back(v.header(k));
+  headers.push_back({dlq_header::kReason, reason});
+  headers.push_back({dlq_header::kLastFailure, failure_name(last)});
+  if (!error.empty()) headers.push_back({dlq_header::kError, error.substr(0, kMaxErrorBytes)});
+  headers.push_back({dlq_header::kAttempts, attempts});
+  headers.push_back({dlq_header::kTopic, topic_->name()});
+  headers.push_back({dlq_header::kGroup, name_});
+  headers.push_back({dlq_header::kSequence, sequence});
+  headers.push_back({dlq_header::kFirstFailure, first});
+  headers.push_back({dlq_header::kLastFailureTime, last_time});
+
+  Message m;
+  m.payload = v.payload();
+  m.id = v.id();
+  m.key = v.key();
+  m.correlation_id = v.correlation_id();
+  m.reply_to = v.reply_to();
+  m.trace_id = v.trace_id();
+  m.content_type = v.content_type();
+  m.schema_version = v.schema_version();
+  m.headers = headers;
+  Result<std::uint64_t> r = dlq->publish(m);
+  if (!r.ok()) {
+    std::lock_guard lk(dlq_mu_);
+    if (!dlq_said_) {
+      dlq_said_ = true;
+      std::fprintf(stderr, "conduit: work group '%s': dead letter of sequence %llu: %s; it stays in the group\n",
+                   name_.c_str(), static_cast<unsigned long long>(seq), r.status().to_string().c_str());
+    }
+    return false;
+  }
+  dead_lettered_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  return true;
+}
+
+}  // namespace conduit::detail
