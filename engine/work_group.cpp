@@ -23,6 +23,22 @@ void GroupCore::start_at(std::uint64_t seq) noexcept {
   floor_.store(seq, std::memory_order_relaxed);
 }
 
+void GroupCore::skip_to(std::uint64_t earliest) noexcept {
+  // Relaxed: no consumer exists yet; the group is published to them by the
+  // topic's groups mutex, as in start_at().
+  const std::uint64_t start = floor_.load(std::memory_order_relaxed);
+  if (start >= earliest) return;
+  next_.store(earliest, std::memory_order_relaxed);
+  floor_.store(earliest, std::memory_order_relaxed);
+  lost_.store(earliest - start, std::memory_order_relaxed);
+}
+
+std::uint64_t GroupCore::take_lost() noexcept {
+  // Relaxed check first: almost always 0. acq_rel exchange: one poll takes it.
+  if (lost_.load(std::memory_order_relaxed) == 0) return 0;
+  return lost_.exchange(0, std::memory_order_acq_rel);
+}
+
 bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt,
                         Delivery* d) noexcept {
   // Every record's producer sets its index entry after committing it.
@@ -160,6 +176,7 @@ Consumer::~Consumer() = default;
 
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
+  r.lost = core_->group_->take_lost();
   r.count = core_->group_->claim(out, core_->seg_);
   if (r.count == 0 && core_->group_->topic()->closed()) r.closed = !core_->group_->maybe_ready(core_->seg_);
   return r;
@@ -167,7 +184,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = try_poll(out);
-  if (r.count != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.closed) return r;
   detail::TopicCore* topic = core_->group_->topic();
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));

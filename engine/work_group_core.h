@@ -36,11 +36,17 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
     return floor_.load(std::memory_order_acquire);
   }
   void start_at(std::uint64_t seq) noexcept override;
+  // After attach, before any consumer exists: a start below `earliest` (a
+  // committed floor older than retention, or an explicit sequence) moves up
+  // to it, and the next poll of any consumer reports the gap once.
+  void skip_to(std::uint64_t earliest) noexcept;
 
   // Hands out up to out.size() deliveries; `seg` is the consumer's cached
   // segment for new sequences.
   std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
+  // Records skipped by skip_to() and not yet reported (then 0).
+  std::uint64_t take_lost() noexcept;
   void ack(std::uint64_t seq) noexcept;
   void nack(std::uint64_t seq) noexcept;
   WorkGroupStats stats() const noexcept;
@@ -61,6 +67,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::uint64_t> next_{0};
   alignas(64) std::atomic<std::uint64_t> floor_{0};
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
+  std::atomic<std::uint64_t> lost_{0};  // set by skip_to(), taken by one poll
   std::vector<std::atomic<std::uint64_t>, MiAllocator<std::atomic<std::uint64_t>>> acked_;
   std::vector<std::atomic<std::uint32_t>, MiAllocator<std::atomic<std::uint32_t>>> attempts_;
   moodycamel::ConcurrentQueue<std::uint64_t, MiQueueTraits> redeliver_;

@@ -133,3 +133,39 @@ TEST_CASE("a memory-only topic keeps no committed positions") {
   auto sub = t->subscribe({.name = "x"}).value();
   CHECK(sub->commit().code() == Code::kUnsupported);
 }
+
+// Found by the model test (tests/model_engine_test.cpp): a group whose start
+// lay below what the topic still held (its committed floor, after retention
+// dropped segments at reopen) was told "stale, try again" by every poll and
+// never delivered anything again.
+TEST_CASE("a work group whose committed floor fell behind retention resumes at the earliest record and reports the gap") {
+  TempDir dir;
+  const std::string payload(900, 'w');
+  {
+    auto engine = Engine::open(engine_options(dir)).value();
+    Topic* topic = engine->create_topic("jobs", persisted(2 * (256 << 10))).value();
+    WorkGroup* group = topic->work_group("billing").value();
+    REQUIRE(group->commit().ok());  // floor 0; the group holds every segment while open
+    for (int i = 0; i < 1500; ++i) REQUIRE(topic->publish(payload).ok());
+    REQUIRE(topic->earliest() == 0);
+  }
+  auto engine = Engine::open(engine_options(dir)).value();
+  Topic* topic = engine->create_topic("jobs", persisted(2 * (256 << 10))).value();
+  const std::uint64_t earliest = topic->earliest();
+  REQUIRE(earliest > 0);  // reopened without the group, retention dropped the oldest segments
+  WorkGroup* group = topic->work_group("billing").value();
+  auto consumer = group->consumer().value();
+  Delivery d[8];
+  PollResult r = consumer->try_poll(d);
+  CHECK(r.lost == earliest);
+  REQUIRE(r.count == 8);
+  for (std::size_t i = 0; i < r.count; ++i) {
+    CHECK(d[i].sequence == earliest + i);
+    consumer->ack(d[i]);
+  }
+  CHECK(group->stats().ack_floor == earliest + 8);
+  r = consumer->try_poll(d);
+  CHECK(r.lost == 0);
+  CHECK(r.count == 8);
+}
+
