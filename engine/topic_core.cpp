@@ -387,6 +387,9 @@ std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t
   const auto& front = segments_.front();
   if (seq < front->first_seq()) {
     *lost = front->first_seq() - seq;
+    // A segment recovered at open is indexed when a reader first needs it,
+    // on this path too: else the reader waits at its first record forever.
+    if (!front->indexed()) front->build_index(front->sealed_count());
     return front;
   }
   auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,
