@@ -98,11 +98,19 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
   return n;
 }
 
-bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept {
+bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& cached) const noexcept {
   if (redeliver_.size_approx() != 0) return true;
   // Relaxed: a hint; claim() re-checks with acquire.
   const std::uint64_t seq = next_.load(std::memory_order_relaxed);
-  if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) return true;
+  std::shared_ptr<Segment> seg = cached;
+  if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) {
+    // Not in the consumer's segment: look it up. No segment (past a sealed
+    // one whose successor never came: close refused the roll) means
+    // nothing to read, so that a closed group can report closed.
+    std::uint64_t lost = 0;
+    seg = topic_->segment_for(seq, &lost);
+    if (!seg || lost != 0) return lost != 0;
+  }
   return seg->offset_of(seq - seg->first_seq()) != 0;
 }
 
