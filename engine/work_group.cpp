@@ -186,7 +186,9 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
   r.lost = core_->group_->take_lost();
   r.count = core_->group_->claim(out, core_->seg_);
-  if (r.count == 0 && core_->group_->topic()->closed()) r.closed = !core_->group_->maybe_ready(core_->seg_);
+  // Closed only once no publish is still in flight (see Subscriber::try_poll).
+  if (r.count == 0 && core_->group_->topic()->closed())
+    r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claimed();
   return r;
 }
 
