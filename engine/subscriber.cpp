@@ -88,7 +88,9 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
   // Release pairs with hold_position() and lag readers.
   pos_.store(seq, std::memory_order_release);
   if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);  // relaxed: a counter
-  if (r.count == 0 && r.lost == 0 && topic_->closed()) r.closed = !ready();
+  // Closed only once no publish is still in flight: one that claimed its
+  // sequence before close() returns OK, and its record must be read.
+  if (r.count == 0 && r.lost == 0 && topic_->closed()) r.closed = !ready() && seq >= topic_->claimed();
   return r;
 }
 

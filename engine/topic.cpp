@@ -69,6 +69,8 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   }
   auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored));
   core_->attach(options.start, group.get());
+  // Attached, the group holds retention: earliest() cannot pass its start now.
+  group->skip_to(core_->earliest());
   core_->groups().push_back(std::move(group));
   return core_->groups().back()->handle();
 }

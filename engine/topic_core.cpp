@@ -85,8 +85,18 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     if (!segments_.empty()) segments_.back()->set_next(seg->get());
     segments_.push_back(std::move(seg).value());
   }
-  const RecoveredSegment& last = recovered.back();
+  RecoveredSegment& last = recovered.back();
   std::shared_ptr<Segment> tail = segments_.back();
+  if (!last.sealed && tail->capacity() != options_.segment_bytes) {
+    // Written with another segment_bytes: producers size their claims by
+    // options_.segment_bytes, so close this tail with a padding record (as
+    // a full segment ends) and continue in a new segment of the new size.
+    if (last.end_offset < tail->capacity())
+      format::commit_length(tail->base() + last.end_offset,
+                            format::kPaddingFlag | static_cast<std::uint32_t>(tail->capacity() - last.end_offset));
+    tail->seal(last.records);
+    last.sealed = true;
+  }
   {
     std::lock_guard sl(scan_mu_);
     scan_seg_ = tail;
@@ -406,6 +416,9 @@ std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t
   const auto& front = segments_.front();
   if (seq < front->first_seq()) {
     *lost = front->first_seq() - seq;
+    // A segment recovered at open is indexed when a reader first needs it,
+    // on this path too: else the reader waits at its first record forever.
+    if (!front->indexed()) front->build_index(front->sealed_count());
     return front;
   }
   auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,

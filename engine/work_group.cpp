@@ -54,6 +54,22 @@ void GroupCore::start_at(std::uint64_t seq) noexcept {
   floor_.store(seq, std::memory_order_relaxed);
 }
 
+void GroupCore::skip_to(std::uint64_t earliest) noexcept {
+  // Relaxed: no consumer exists yet; the group is published to them by the
+  // topic's groups mutex, as in start_at().
+  const std::uint64_t start = floor_.load(std::memory_order_relaxed);
+  if (start >= earliest) return;
+  next_.store(earliest, std::memory_order_relaxed);
+  floor_.store(earliest, std::memory_order_relaxed);
+  lost_.store(earliest - start, std::memory_order_relaxed);
+}
+
+std::uint64_t GroupCore::take_lost() noexcept {
+  // Relaxed check first: almost always 0. acq_rel exchange: one poll takes it.
+  if (lost_.load(std::memory_order_relaxed) == 0) return 0;
+  return lost_.exchange(0, std::memory_order_acq_rel);
+}
+
 bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt,
                         Delivery* d) noexcept {
   // Every record's producer sets its index entry after committing it.
@@ -155,14 +171,22 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
   return n;
 }
 
-bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept {
+bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& cached) const noexcept {
   if (redeliver_.size_approx() != 0) return true;
   // Relaxed: a hint; claim() runs the timers under their lock.
   const std::int64_t due = next_due_.load(std::memory_order_relaxed);
   if (due != kNever && now() >= due) return true;
   // Relaxed: a hint; claim() re-checks with acquire.
   const std::uint64_t seq = next_.load(std::memory_order_relaxed);
-  if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) return true;
+  std::shared_ptr<Segment> seg = cached;
+  if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) {
+    // Not in the consumer's segment: look it up. No segment (past a sealed
+    // one whose successor never came: close refused the roll) means
+    // nothing to read, so that a closed group can report closed.
+    std::uint64_t lost = 0;
+    seg = topic_->segment_for(seq, &lost);
+    if (!seg || lost != 0) return lost != 0;
+  }
   return seg->offset_of(seq - seg->first_seq()) != 0;
 }
 
@@ -400,14 +424,17 @@ Consumer::~Consumer() = default;
 
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
+  r.lost = core_->group_->take_lost();
   r.count = core_->group_->claim(out, core_->seg_);
-  if (r.count == 0 && core_->group_->topic()->closed()) r.closed = !core_->group_->maybe_ready(core_->seg_);
+  // Closed only once no publish is still in flight (see Subscriber::try_poll).
+  if (r.count == 0 && core_->group_->topic()->closed())
+    r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claimed();
   return r;
 }
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = try_poll(out);
-  if (r.count != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.closed) return r;
   detail::TopicCore* topic = core_->group_->topic();
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));

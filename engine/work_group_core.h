@@ -57,6 +57,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
     return floor_.load(std::memory_order_acquire);
   }
   void start_at(std::uint64_t seq) noexcept override;
+  // After attach, before any consumer exists: a start below `earliest` (a
+  // committed floor older than retention, or an explicit sequence) moves up
+  // to it, and the next poll of any consumer reports the gap once.
+  void skip_to(std::uint64_t earliest) noexcept;
 
   // Hands out up to out.size() deliveries; `seg` is the consumer's cached
   // segment for new sequences. Runs due timers first.
@@ -67,6 +71,8 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // (negative: the group's backoff), or dead-lettered when `why` is
   // kRejected or the attempts are used up. false: `d` was stale.
   bool fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept;
+  // Records skipped by skip_to() and not yet reported (then 0).
+  std::uint64_t take_lost() noexcept;
   WorkGroupStats stats() const noexcept;
   // The state to persist: floor, and done/failed records above it. Acks
   // that return after it started may be missing (they come again).
@@ -125,6 +131,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::int64_t> next_due_{kNever};
   // Statistics; relaxed counters.
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
+  std::atomic<std::uint64_t> lost_{0};  // set by skip_to(), taken by one poll
   std::atomic<std::uint64_t> acked_count_{0};
   std::atomic<std::uint64_t> dead_lettered_{0};
   std::atomic<std::uint64_t> timed_out_{0};

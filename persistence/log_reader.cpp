@@ -1,5 +1,7 @@
 #include "persistence/log_reader.h"
 
+#include <cstring>
+
 #include "persistence/format.h"
 
 namespace conduit::persistence {
@@ -12,7 +14,11 @@ SegmentScan scan_segment(const std::byte* base, std::size_t capacity, std::uint6
     scan.problem = ScanProblem{off, first_seq + scan.records, std::move(what)};
   };
   while (off < capacity) {
-    const std::uint32_t word = format::load_length(base + off);
+    // Fewer bytes than a length word left (a crafted segment whose capacity
+    // is not a multiple of 8): read them zero-extended, never past the end.
+    std::uint32_t word = 0;
+    if (capacity - off >= sizeof word) word = format::load_length(base + off);
+    else std::memcpy(&word, base + off, capacity - off);
     if (word == 0) break;  // the end of what was written
     const std::uint32_t len = word & format::kLengthMask;
     if (word & format::kPaddingFlag) {

@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(g++ cmake make pkg-config
           libconcurrentqueue-dev libmimalloc-dev liburing-dev
-          libbenchmark-dev doctest-dev)
+          libbenchmark-dev doctest-dev
+          clang libclang-rt-14-dev)  # the fuzz targets: clang and its libFuzzer runtime
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi

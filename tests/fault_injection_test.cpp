@@ -272,3 +272,63 @@ TEST_CASE("an engine on a data directory it cannot create fails to open with kIO
   }
   CHECK_MESSAGE(WEXITSTATUS(status) == 0, "Engine::open under a 0500 directory did not fail with kIOError naming it");
 }
+
+TEST_CASE("an async topic whose fdatasyncs fail with ENOSPC keeps publishing, holds durable, and catches up after") {
+  FaultyTopic t(Durability::kAsync);
+  REQUIRE(publish(*t.core, 0).value() == 0);
+  REQUIRE(t.core->await_durable(0, std::chrono::seconds(5)).ok());
+  REQUIRE(t.core->durable() == 1);
+
+  t.faults->fail_next(FaultInjectingDiskIo::Op::kDatasync, ENOSPC, 3);
+  for (std::uint64_t i = 1; i < 50; ++i) REQUIRE(publish(*t.core, i).value() == i);
+  // The waiter is told of the failure, with its errno, and nothing past the
+  // last good round is called durable.
+  const Status s = t.core->await_durable(49, std::chrono::seconds(5));
+  CAPTURE(s.to_string());
+  CHECK(s.code() == Code::kIOError);
+  CHECK(s.message().find("errno " + std::to_string(ENOSPC)) != std::string::npos);
+  CHECK(t.core->durable() == 1);
+  // Once the disk has room again a round covers every record.
+  Status later;
+  for (int tries = 0; tries < 5; ++tries) {
+    later = t.core->await_durable(49, std::chrono::seconds(5));
+    if (later.ok()) break;
+    CHECK(later.code() == Code::kIOError);
+  }
+  CHECK(later.ok());
+  CHECK(t.core->durable() == 50);
+  expect_dense_log(*t.core, 50);
+}
+
+// Records reach the log through the mapping, never write(); the one write()
+// is a committed position's (to a temporary file, then renamed). A position
+// file cut short on disk, as a short write or a damaged block leaves it, must
+// be reported, never read as some other position.
+TEST_CASE("a committed position file cut short is reported as corruption naming it, not read as a position") {
+  TempDir dir;
+  EngineOptions eo;
+  eo.data_dir = dir.path.string();
+  TopicOptions to;
+  to.durability = Durability::kAsync;
+  SubscriberOptions named;
+  named.name = "reader";
+  named.start = StartAt::earliest();
+  {
+    auto engine = Engine::open(eo).value();
+    Topic* topic = engine->create_topic("positions", to).value();
+    for (int i = 0; i < 3; ++i) REQUIRE(topic->publish("p").ok());
+    auto sub = topic->subscribe(named).value();
+    std::vector<RecordView> views(2);
+    REQUIRE(sub->try_poll(views).count == 2);
+    REQUIRE(sub->commit().ok());
+  }
+  const fs::path position = dir.path / "topics" / "positions" / "cursors" / "sub-reader";
+  REQUIRE(fs::file_size(position) > 10);
+  fs::resize_file(position, 10);
+  auto engine = Engine::open(eo).value();
+  Topic* topic = engine->create_topic("positions", to).value();
+  auto sub = topic->subscribe(named);
+  REQUIRE_FALSE(sub.ok());
+  CHECK(sub.status().code() == Code::kCorruption);
+  CHECK(sub.status().message().find(position.string()) != std::string::npos);
+}

@@ -215,3 +215,28 @@ TEST_CASE("resident memory follows the head of the log, not its length") {
   while (sub->position() < topic->published()) (void)sub->try_poll(views);
   CHECK(resident_kib(first) == 0);
 }
+
+// Found by the recovery fuzz work: producers sized their claims by the
+// topic's current segment_bytes, not by the recovered tail segment's own
+// size, so a topic reopened with larger segments wrote past the end of the
+// old tail's mapping (SIGSEGV/SIGBUS), and one reopened with smaller
+// segments wasted the old tail's space past the new size.
+TEST_CASE("a topic reopened with another segment_bytes keeps every record, old and new") {
+  TempDir dir;
+  for (const std::size_t bytes : {std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{160} << 10}) {
+    auto engine = Engine::open(options_for(dir, false)).value();
+    TopicOptions t = small_segments(Durability::kAsync);
+    t.segment_bytes = bytes;
+    Topic* topic = engine->create_topic("resized", t).value();
+    const std::uint64_t before = topic->published();
+    // More than any one segment holds: the producers roll past the old tail.
+    const std::string payload(1000, 'r');
+    for (int i = 0; i < 1200; ++i) REQUIRE(topic->publish(payload + std::to_string(before + i)).ok());
+    const auto got = read_all(topic);
+    REQUIRE(got.size() == before + 1200);
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == payload + std::to_string(i));
+  }
+  auto engine = Engine::open(options_for(dir, false)).value();
+  Topic* topic = engine->create_topic("resized", small_segments(Durability::kAsync)).value();
+  CHECK(read_all(topic).size() == 3600);
+}

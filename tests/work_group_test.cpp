@@ -335,3 +335,46 @@ TEST_CASE("stop ends a dispatcher that is waiting for records") {
   CHECK(seen.load(std::memory_order_relaxed) == 1);  // relaxed: after stop() joined the thread
   CHECK(dispatcher.handled() == 1);
 }
+
+// Found by tests/stress_engine_test.cpp: a publish that sealed the head
+// segment and was then refused its roll by close() left a sealed segment with
+// no successor. A consumer whose next sequence lay past it was told "maybe
+// ready" forever, so its polls never reported closed and its thread never
+// ended.
+TEST_CASE("a work group reports closed after close cut a segment roll short") {
+  auto engine = Engine::open().value();
+  TopicOptions o;
+  o.max_payload_bytes = 1024;
+  o.segment_bytes = 160u << 10;
+  o.ring_bytes = 2 * o.segment_bytes;
+  Topic* topic = engine->create_topic("cut", o).value();
+  // A blocking subscriber that never reads: the ring fills, and the publish
+  // that seals the second segment waits in its roll for space.
+  SubscriberOptions holder;
+  holder.start = StartAt::earliest();
+  auto stuck = topic->subscribe(holder).value();
+  auto consumer = topic->work_group("workers").value()->consumer().value();
+  std::thread producer([&] {
+    while (topic->publish(std::string(900, 'c')).ok()) {
+    }
+  });
+  // Wait until the producer is parked in its roll (published stops moving).
+  for (std::uint64_t last = ~std::uint64_t{0}; last != topic->published();) {
+    last = topic->published();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  engine->close();
+  producer.join();
+
+  Delivery d[64];
+  std::uint64_t acked = 0;
+  PollResult r;
+  for (int polls = 0; polls < 100'000; ++polls) {
+    r = consumer->try_poll(d);
+    for (std::size_t i = 0; i < r.count; ++i) consumer->ack(d[i]);
+    acked += r.count;
+    if (r.closed) break;
+  }
+  CHECK(r.closed);
+  CHECK(acked == topic->published());
+}

@@ -1,0 +1,175 @@
+// Writes a seed corpus for each fuzz target: well-formed inputs built with
+// the format's own encoder, so the fuzzers start from valid records,
+// segments and logs and mutate from there.
+//   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/{record,envelope,segment_scan,recovery}/seed-N
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "persistence/format.h"
+
+namespace {
+
+using namespace conduit;
+namespace fs = std::filesystem;
+
+std::string encode(const Message& m, std::uint64_t seq, bool with_crc) {
+  const std::size_t n = format::encoded_size(m);
+  std::string out(format::align_up(n), '\0');
+  auto* p = reinterpret_cast<std::byte*>(out.data());
+  const std::uint32_t length = format::encode_record(p, m, seq, 1'700'000'000'000'000'000 + static_cast<std::int64_t>(seq), with_crc);
+  format::store<std::uint32_t>(p, length);
+  return out;
+}
+
+template <class T>
+void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+// A padding record filling `bytes` (the rest of a segment).
+std::string padding(std::size_t bytes) {
+  std::string s(bytes, '\0');
+  format::store<std::uint32_t>(reinterpret_cast<std::byte*>(s.data()),
+                               format::kPaddingFlag | static_cast<std::uint32_t>(bytes));
+  return s;
+}
+
+const Header kHeaders[] = {{"tenant", "acme"}, {"region", "eu"}};
+
+std::vector<Message> sample_messages() {
+  std::vector<Message> ms(4);
+  ms[0].payload = "hi";
+  ms[0].key = "k";
+  ms[0].headers = std::span<const Header>(kHeaders, 1);
+  ms[1].payload = "";
+  ms[2].payload = "order 42";
+  ms[2].id = "id-1";
+  ms[2].correlation_id = "corr";
+  ms[2].reply_to = "replies";
+  ms[2].trace_id = "trace";
+  ms[2].content_type = "text/plain";
+  ms[2].schema_version = 3;
+  ms[2].headers = kHeaders;
+  ms[3].payload = std::string_view("0123456789abcdef0123456789abcdef0123456789");
+  return ms;
+}
+
+// Records `first`.. encoded back to back (a segment body after its header).
+std::string body(std::uint64_t first, std::size_t count, bool with_crc) {
+  const auto ms = sample_messages();
+  std::string s;
+  for (std::size_t i = 0; i < count; ++i) s += encode(ms[i % ms.size()], first + i, with_crc);
+  return s;
+}
+
+void write(const fs::path& dir, int n, const std::string& bytes) {
+  fs::create_directories(dir);
+  std::ofstream(dir / ("seed-" + std::to_string(n)), std::ios::binary) << bytes;
+}
+
+// The envelope target's input grammar (see fuzz_envelope.cpp).
+std::string envelope_input(const Message& m, std::uint64_t seq) {
+  std::string s;
+  put<std::uint64_t>(s, seq);                       // segment header: first sequence
+  put<std::int64_t>(s, 1'700'000'000'000'000'000);  // created
+  put<std::uint64_t>(s, 8u << 20);                  // capacity
+  put<std::uint32_t>(s, 1);                         // flags
+  put<std::uint8_t>(s, 17);                         // flipped byte, mask
+  put<std::uint8_t>(s, 0x40);
+  for (std::string_view f : {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type}) {
+    put<std::uint8_t>(s, static_cast<std::uint8_t>(f.size()));
+    s += f;
+  }
+  put<std::uint8_t>(s, static_cast<std::uint8_t>(m.headers.size()));
+  for (const Header& h : m.headers) {
+    put<std::uint8_t>(s, static_cast<std::uint8_t>(h.name.size()));
+    s += h.name;
+    put<std::uint8_t>(s, static_cast<std::uint8_t>(h.value.size()));
+    s += h.value;
+  }
+  put<std::uint32_t>(s, m.schema_version);
+  put<std::uint64_t>(s, seq);
+  put<std::int64_t>(s, 1'700'000'000'000'000'000);
+  put<std::uint32_t>(s, 0x11000005);  // flip
+  s += m.payload;
+  return s;
+}
+
+// The recovery target's input: one segment file.
+void recovery_segment(std::string& s, std::uint8_t first_seq, const std::string& seg_body) {
+  put<std::uint8_t>(s, first_seq);
+  put<std::uint16_t>(s, static_cast<std::uint16_t>(seg_body.size()));
+  s += seg_body;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  const fs::path out = argv[1];
+  const auto ms = sample_messages();
+
+  for (std::size_t i = 0; i < ms.size(); ++i) write(out / "record", static_cast<int>(i), encode(ms[i], 5 + i, true));
+
+  for (std::size_t i = 0; i < ms.size(); ++i) write(out / "envelope", static_cast<int>(i), envelope_input(ms[i], 7 * i));
+
+  // segment_scan: mode byte (bit 0: CRCs, the rest: first sequence >> 1), then the body.
+  write(out / "segment_scan", 0, std::string(1, char(1 | (3 << 1))) + body(3, 5, true) + std::string(64, '\0'));
+  write(out / "segment_scan", 1, std::string(1, char(0)) + body(0, 3, false) + std::string(16, '\0'));
+  {
+    std::string b = body(0, 3, true);
+    b += padding(64);
+    write(out / "segment_scan", 2, std::string(1, char(1)) + b);
+  }
+  {
+    std::string b = body(0, 4, true);
+    b.resize(b.size() - 5);  // a torn last record
+    write(out / "segment_scan", 3, std::string(1, char(1)) + b + std::string(8, '\0'));
+  }
+
+  // recovery: mode (segments - 1 in bits 0-1), durable, then each segment.
+  {
+    std::string s;
+    put<std::uint8_t>(s, 1);  // two segments
+    put<std::uint8_t>(s, 4);  // durable: records below 4
+    recovery_segment(s, 0, body(0, 3, true) + padding(32));
+    recovery_segment(s, 3, body(3, 4, true) + std::string(128, '\0'));
+    write(out / "recovery", 0, s);
+  }
+  {
+    std::string s;
+    put<std::uint8_t>(s, 0);  // one segment with a torn tail above the durable watermark
+    put<std::uint8_t>(s, 2);
+    std::string b = body(0, 4, true);
+    b.resize(b.size() - 9);
+    recovery_segment(s, 0, b + std::string(64, '\0'));
+    write(out / "recovery", 1, s);
+  }
+  {
+    std::string s;
+    put<std::uint8_t>(s, 2);  // three segments, the last an unfinished roll (no header)
+    put<std::uint8_t>(s, 5);
+    recovery_segment(s, 0, body(0, 2, true) + padding(24));
+    recovery_segment(s, 2, body(2, 4, true) + padding(40));
+    recovery_segment(s, 6, std::string());
+    write(out / "recovery", 2, s);
+  }
+  {
+    std::string s;
+    put<std::uint8_t>(s, 0);  // corruption below the durable watermark
+    put<std::uint8_t>(s, 4);
+    std::string b = body(0, 4, true);
+    b[20] ^= 1;
+    recovery_segment(s, 0, b);
+    write(out / "recovery", 3, s);
+  }
+  std::printf("seeds written to %s\n", out.c_str());
+  return 0;
+}

@@ -1,0 +1,71 @@
+// What every fuzz target asserts about a record the format accepted: its
+// decoded fields lie inside it, and encoding them again gives its bytes back.
+#pragma once
+
+#include <conduit/message.h>
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "persistence/format.h"
+#include "tools/fuzz/fuzz_support.h"
+
+namespace conduit::fuzz {
+
+// A Message over the six envelope strings in their on-disk order (id, key,
+// correlation id, reply-to, trace id, content type).
+template <class Str>
+Message make_message(std::string_view payload, const Str (&strings)[6], std::uint32_t schema,
+                     std::span<const Header> headers) {
+  Message m;
+  m.payload = payload;
+  m.id = strings[0];
+  m.key = strings[1];
+  m.correlation_id = strings[2];
+  m.reply_to = strings[3];
+  m.trace_id = strings[4];
+  m.content_type = strings[5];
+  m.schema_version = schema;
+  m.headers = headers;
+  return m;
+}
+
+// `record` holds a record of `length` bytes that record_fields_consistent()
+// accepted. Decodes it through RecordView, checks every view stays inside the
+// record, and re-encodes it: the bytes from the sequence to the end match.
+inline void check_accepted_record(const std::byte* record, std::uint32_t length) {
+  const RecordView v(record);
+  const std::byte* end = record + length;
+  FUZZ_CHECK(v.size_bytes() == length);
+  const std::string_view strings[] = {v.id(), v.key(), v.correlation_id(), v.reply_to(), v.trace_id(), v.content_type()};
+  for (std::string_view s : strings) FUZZ_CHECK(within(s.data(), s.size(), record, end));
+  const std::string_view payload = v.payload();
+  FUZZ_CHECK(within(payload.data(), payload.size(), record, end));
+  FUZZ_CHECK(reinterpret_cast<const std::byte*>(payload.data()) + payload.size() == end);
+  std::vector<Header> headers(v.header_count());
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    headers[i] = v.header(i);
+    FUZZ_CHECK(within(headers[i].name.data(), headers[i].name.size(), record, end));
+    FUZZ_CHECK(within(headers[i].value.data(), headers[i].value.size(), record, end));
+    // find_header returns the first header of that name.
+    const auto found = v.find_header(headers[i].name);
+    FUZZ_CHECK(found.has_value());
+    FUZZ_CHECK(within(found->data(), found->size(), record, end));
+  }
+
+  const Message m = make_message(payload, strings, v.schema_version(), headers);
+  FUZZ_CHECK(format::encoded_size(m) == length);
+  std::vector<std::byte> again(format::align_up(length));
+  const std::uint32_t n = format::encode_record(again.data(), m, v.sequence(), v.timestamp_ns(), false);
+  FUZZ_CHECK(n == length);
+  // The record flags (always 0 when written) are not checked by the reader;
+  // everything else must round-trip.
+  for (std::size_t i = format::rec::kSequence; i < length; ++i) {
+    if (i == format::rec::kFlags || i == format::rec::kFlags + 1) continue;
+    FUZZ_CHECK(again[i] == record[i]);
+  }
+}
+
+}  // namespace conduit::fuzz
