@@ -36,9 +36,19 @@ class DataDirLock {
 //   0 magic "CNDTCTL1"   8 version u32   12 flags u32 (bit 0: closed cleanly)
 //  16 durable u64: every record below it was fdatasync'ed
 //  24 published u64: every record below it is complete in the mapping
+// What a reader in another process sees in a control file (read_only()).
+struct ControlSnapshot {
+  bool clean = false;            // the last owner closed cleanly (and no engine has it open now)
+  std::uint64_t durable = 0;
+  std::uint64_t published = 0;   // as of the last sync round
+};
+
 class ControlFile {
  public:
   static Result<std::unique_ptr<ControlFile>> open(const std::string& topic_dir);
+  // Reads TOPIC_DIR/control without creating, locking or writing anything
+  // (O_RDONLY); kNotFound when there is none. Any thread, any process.
+  static Result<ControlSnapshot> read_only(const std::string& topic_dir);
   ~ControlFile();
   // What the previous owner left: was it closed cleanly, and how far durable.
   bool was_clean() const noexcept { return was_clean_; }

@@ -256,7 +256,10 @@ constexpr std::size_t kPositionBytes = 24;
 }  // namespace
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
-  const std::string path = dir_ + "/cursors/" + key;
+  return read_position_file(dir_ + "/cursors/" + key);
+}
+
+Result<std::optional<std::uint64_t>> read_position_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<std::uint64_t>{};
