@@ -130,6 +130,9 @@ std::int64_t json_int(const std::string& line, const std::string& name) {
   return std::stoll(line.substr(p + name.size() + 3));
 }
 
+// `s` as the tool writes it in JSON (these payloads are plain ASCII).
+std::string json_string_of(const std::string& s) { return "\"" + s + "\""; }
+
 constexpr std::int64_t kT0 = 1'700'000'000'000'000'000;  // 2023-11-14T22:13:20Z
 
 // A small log with every envelope field, stamped at fixed times; a named
@@ -484,4 +487,188 @@ TEST_CASE("no damage makes a command crash or hang") {
       CHECK((r.code == 0 || r.code == 1));
     }
   }
+}
+
+namespace {
+
+// A child process that runs an engine on `dir`: `body` gets the topic and
+// two ends of pipes to signal the parent (`tell`) and wait for it (`wait`).
+struct EngineChild {
+  pid_t pid = -1;
+  int from_child = -1, to_child = -1;
+
+  template <class Body>
+  EngineChild(const std::string& dir, Body body) {
+    int up[2], down[2];
+    REQUIRE(::pipe(up) == 0);
+    REQUIRE(::pipe(down) == 0);
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(up[0]);
+      ::close(down[1]);
+      int rc = 1;
+      {
+        EngineOptions eo;
+        eo.data_dir = dir;
+        auto engine = Engine::open(eo);
+        if (engine.ok()) {
+          TopicOptions to;
+          to.durability = Durability::kAsync;
+          to.segment_bytes = 192 << 10;
+          to.max_payload_bytes = 16 << 10;
+          auto topic = (*engine)->create_topic("live", to);
+          if (topic.ok()) rc = body(*topic, up[1], down[0]);
+          else std::fprintf(stderr, "child: %s\n", topic.status().to_string().c_str());
+        } else {
+          std::fprintf(stderr, "child: %s\n", engine.status().to_string().c_str());
+        }
+      }
+      ::_exit(rc);
+    }
+    ::close(up[1]);
+    ::close(down[0]);
+    from_child = up[0];
+    to_child = down[1];
+  }
+  // Waits (up to 30 s) for the child's next signal byte.
+  void await_signal() {
+    pollfd p{from_child, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30000) == 1);
+    char c;
+    REQUIRE(::read(from_child, &c, 1) == 1);
+  }
+  void signal() { REQUIRE(::write(to_child, "g", 1) == 1); }
+  int finish() {
+    ::close(to_child);
+    ::close(from_child);
+    return wait_code(pid);
+  }
+};
+
+// In the child: one byte to the parent, or a wait for one from it.
+bool tell(int fd) { return ::write(fd, "r", 1) == 1; }
+bool wait_for(int fd) {
+  char c;
+  return ::read(fd, &c, 1) == 1;
+}
+
+std::string live_payload(std::uint64_t seq) { return "live-" + std::to_string(seq) + std::string(seq % 3 == 0 ? 12000 : 100, 'q'); }
+
+std::int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+TEST_CASE("tail -f sees records that an engine in another process appends, across segment rolls") {
+  TempDir dir;
+  constexpr std::uint64_t kRecords = 100;  // three segments: the large records roll them
+  EngineChild child(dir.str(), [](Topic* t, int tell_fd, int wait_fd) {
+    if (!t->publish(live_payload(0)).ok() || !tell(tell_fd) || !wait_for(wait_fd)) return 1;
+    for (std::uint64_t i = 1; i < kRecords; ++i) {
+      if (!t->publish(live_payload(i)).ok()) return 1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return wait_for(wait_fd) ? 0 : 1;  // stay open until the parent has read everything
+  });
+  child.await_signal();
+  const std::string err_path = dir.str() + "/../conduit-log-tail-err-" + std::to_string(::getpid());
+  int fd = -1;
+  const pid_t tail = spawn({"tail", "-f", "--from", "0", "--json", "--limit", std::to_string(kRecords), dir.str(), "live"},
+                           &fd, err_path);
+  std::string buffered;
+  std::vector<std::int64_t> latency_us;
+  std::uint64_t next = 0;
+  bool started = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (next < kRecords && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    const std::int64_t now = wall_ns();
+    buffered.append(buf, static_cast<std::size_t>(n));
+    for (std::size_t eol; (eol = buffered.find('\n')) != std::string::npos; buffered.erase(0, eol + 1)) {
+      const std::string line = buffered.substr(0, eol);
+      REQUIRE(json_int(line, "seq") == static_cast<std::int64_t>(next));
+      REQUIRE(line.find("\"payload\":" + json_string_of(live_payload(next))) != std::string::npos);
+      if (next > 0) latency_us.push_back((now - json_int(line, "timestamp_ns")) / 1000);
+      ++next;
+    }
+    if (!started && next >= 1) {
+      started = true;
+      child.signal();  // now publish the rest, while tail follows
+    }
+  }
+  CHECK(next == kRecords);
+  CHECK(wait_code(tail) == 0);  // --limit reached
+  CHECK(persistence::list_segments(dir.str() + "/topics/live")->size() >= 3);  // it followed two rolls
+  ::close(fd);
+  fs::remove(err_path);
+  child.signal();
+  CHECK(child.finish() == 0);
+  REQUIRE(!latency_us.empty());
+  std::sort(latency_us.begin(), latency_us.end());
+  const std::int64_t median = latency_us[latency_us.size() / 2], worst = latency_us.back();
+  MESSAGE("publish-to-tail-output latency over " << latency_us.size() << " records: median " << median
+                                                 << " us, max " << worst << " us");
+  // The documented expectation is 50 ms (the tool polls every 1 ms); the
+  // median is asserted against it, the maximum only reported, since a
+  // shared machine can stall one process for longer now and then.
+  CHECK(median < 50'000);
+}
+
+TEST_CASE("a log that an engine in another process is writing reads correctly, lock held and all") {
+  TempDir dir;
+  constexpr std::uint64_t kHalf = 600;
+  EngineChild child(dir.str(), [](Topic* t, int tell_fd, int wait_fd) {
+    for (std::uint64_t i = 0; i < kHalf; ++i)
+      if (!t->publish(live_payload(i)).ok()) return 1;
+    if (!tell(tell_fd) || !wait_for(wait_fd)) return 1;
+    for (std::uint64_t i = kHalf; i < 2 * kHalf; ++i) {
+      if (!t->publish(live_payload(i)).ok()) return 1;
+      if (i % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return tell(tell_fd) && wait_for(wait_fd) ? 0 : 1;
+  });
+  child.await_signal();
+  // The engine holds the LOCK and is idle: exactly the first half.
+  auto check_prefix = [&](const Run& r) {
+    REQUIRE(r.code == 0);
+    std::uint64_t seq = 0;
+    std::size_t pos = 0;
+    for (std::size_t eol; (eol = r.out.find('\n', pos)) != std::string::npos; pos = eol + 1, ++seq) {
+      const std::string line = r.out.substr(pos, eol - pos);
+      REQUIRE(json_int(line, "seq") == static_cast<std::int64_t>(seq));
+      REQUIRE(line.find("\"payload\":" + json_string_of(live_payload(seq))) != std::string::npos);
+    }
+    return seq;
+  };
+  CHECK(check_prefix(run_tool({"dump", dir.str(), "live", "--json"})) == kHalf);
+  const Run v = run_tool({"verify", dir.str()});
+  CHECK(v.code == 0);
+  CHECK(v.out.find("600 records (0..599): ok") != std::string::npos);
+  const Run l = run_tool({"ls", dir.str()});
+  CHECK(l.out.find("(open, or not closed cleanly)") != std::string::npos);
+  // The second half is published while dump and verify read.
+  child.signal();
+  int reads = 0, partial = 0;
+  for (bool done = false; !done;) {
+    pollfd p{child.from_child, POLLIN, 0};
+    done = ::poll(&p, 1, 0) == 1;  // the child has published everything
+    const std::uint64_t n = check_prefix(run_tool({"dump", dir.str(), "live", "--json", "--payload", "text"}));
+    CHECK(n >= kHalf);
+    partial += n < 2 * kHalf ? 1 : 0;
+    ++reads;
+    const Run vv = run_tool({"verify", dir.str(), "live"});
+    CHECK_MESSAGE(vv.code == 0, vv.out);
+  }
+  MESSAGE(reads << " dumps while the log grew, " << partial << " of them saw it part-written");
+  CHECK(persistence::list_segments(dir.str() + "/topics/live")->size() > 10);
+  CHECK(check_prefix(run_tool({"dump", dir.str(), "live", "--json"})) == 2 * kHalf);
+  child.await_signal();
+  child.signal();
+  CHECK(child.finish() == 0);
 }
