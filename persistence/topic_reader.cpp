@@ -29,18 +29,23 @@ Result<TopicReader::Step> TopicReader::open_segment() {
     auto listed = list_segments(dir_);
     if (!listed.ok()) return listed.status();
     const auto& files = *listed;
-    // The segment holding pos_: the last one that starts at or before it.
-    auto it = std::upper_bound(files.begin(), files.end(), pos_,
-                               [](std::uint64_t seq, const auto& f) { return seq < f.first; });
+    auto it = files.begin();
     if (sealed_) {
-      // seg_ ended at pos_: the next segment starts there, or retention
-      // deleted it and the oldest one left starts later.
-      if (it != files.begin() && std::prev(it)->first == pos_) --it;
+      // seg_ is read to its end: the next segment starts at its end, or
+      // retention deleted that one and the oldest one left starts later.
+      const std::uint64_t end = seg_->first_seq() + index_;
+      it = std::lower_bound(files.begin(), files.end(), end,
+                            [](const auto& f, std::uint64_t seq) { return f.first < seq; });
+      if (it != files.end() && it->first == seg_->first_seq()) ++it;  // seg_ itself, had it no records
       if (it == files.end()) return Step{};  // the roll has not created it yet
-    } else if (it != files.begin()) {
-      --it;
+    } else {
+      // The segment holding pos_: the last one that starts at or before it
+      // (or the oldest, when retention deleted pos_).
+      it = std::upper_bound(files.begin(), files.end(), pos_,
+                            [](std::uint64_t seq, const auto& f) { return seq < f.first; });
+      if (it != files.begin()) --it;
+      if (it == files.end()) return Step{};  // no segment yet
     }
-    if (it == files.end()) return Step{};  // no segment yet
     if (it->first > pos_) {
       Step gap;
       gap.kind = Step::kGap;
@@ -86,7 +91,7 @@ Result<TopicReader::Step> TopicReader::next() {
     const std::size_t cap = seg_->capacity();
     const std::uint64_t seq = seg_->first_seq() + index_;
     if (off_ >= cap) {
-      sealed_ = true;
+      sealed_ = true;  // open_segment() finds the next one from seg_'s end
       pos_ = std::max(pos_, seq);
       continue;
     }

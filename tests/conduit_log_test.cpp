@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -498,7 +499,7 @@ struct EngineChild {
   int from_child = -1, to_child = -1;
 
   template <class Body>
-  EngineChild(const std::string& dir, Body body) {
+  EngineChild(const std::string& dir, Body body, std::size_t retain_bytes = 0) {
     int up[2], down[2];
     REQUIRE(::pipe(up) == 0);
     REQUIRE(::pipe(down) == 0);
@@ -517,6 +518,7 @@ struct EngineChild {
           to.durability = Durability::kAsync;
           to.segment_bytes = 192 << 10;
           to.max_payload_bytes = 16 << 10;
+          to.retain_bytes = retain_bytes;
           auto topic = (*engine)->create_topic("live", to);
           if (topic.ok()) rc = body(*topic, up[1], down[0]);
           else std::fprintf(stderr, "child: %s\n", topic.status().to_string().c_str());
@@ -671,4 +673,76 @@ TEST_CASE("a log that an engine in another process is writing reads correctly, l
   child.await_signal();
   child.signal();
   CHECK(child.finish() == 0);
+}
+
+TEST_CASE("tail -f reports the exact gap when retention deletes segments it has not read yet") {
+  TempDir dir;
+  constexpr std::uint64_t kFirst = 10, kTotal = 310;
+  EngineChild child(
+      dir.str(),
+      [](Topic* t, int tell_fd, int wait_fd) {
+        const std::string big(4000, 'b');
+        for (std::uint64_t i = 0; i < kFirst; ++i)
+          if (!t->publish(big).ok()) return 1;
+        if (!tell(tell_fd) || !wait_for(wait_fd)) return 1;
+        for (std::uint64_t i = kFirst; i < kTotal; ++i)
+          if (!t->publish(big).ok()) return 1;
+        return tell(tell_fd) && wait_for(wait_fd) ? 0 : 1;
+      },
+      /*retain_bytes=*/400 << 10);
+  child.await_signal();
+  const std::string err_path = dir.str() + "/../conduit-log-gap-err-" + std::to_string(::getpid());
+  int fd = -1;
+  const pid_t tail = spawn({"tail", "-f", "--from", "0", "--json", "--payload", "none", dir.str(), "live"}, &fd, err_path);
+  std::string buffered;
+  std::vector<std::string> lines;
+  auto read_until = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) break;
+      buffered.append(buf, static_cast<std::size_t>(n));
+      for (std::size_t eol; (eol = buffered.find('\n')) != std::string::npos; buffered.erase(0, eol + 1))
+        lines.push_back(buffered.substr(0, eol));
+    }
+  };
+  read_until([&] { return lines.size() >= kFirst; });
+  REQUIRE(lines.size() == kFirst);
+  // Stopped, tail keeps its mapping of the first segment while retention
+  // deletes the segments after it; resumed, it must say what it missed.
+  REQUIRE(::kill(tail, SIGSTOP) == 0);
+  child.signal();
+  child.await_signal();
+  const auto segments = persistence::list_segments(dir.str() + "/topics/live");
+  REQUIRE(segments.ok());
+  const std::uint64_t oldest = segments->front().first;
+  REQUIRE(oldest > kFirst);  // retention deleted the first segment and more
+  REQUIRE(::kill(tail, SIGCONT) == 0);
+  read_until([&] { return !lines.empty() && lines.back().find("\"seq\":" + std::to_string(kTotal - 1) + ",") != std::string::npos; });
+  ::kill(tail, SIGTERM);
+  wait_code(tail);
+  ::close(fd);
+  fs::remove(err_path);
+  child.signal();
+  CHECK(child.finish() == 0);
+  // Records 0.. up to the end of the first segment, one gap line, then
+  // every record from the oldest segment left to the end.
+  std::uint64_t expect = 0;
+  int gaps = 0;
+  for (const std::string& line : lines) {
+    if (line.starts_with("{\"gap_from\":")) {
+      ++gaps;
+      CHECK(json_int(line, "gap_from") == static_cast<std::int64_t>(expect));
+      CHECK(json_int(line, "gap_to") == static_cast<std::int64_t>(oldest));
+      expect = oldest;
+      continue;
+    }
+    REQUIRE(json_int(line, "seq") == static_cast<std::int64_t>(expect));
+    ++expect;
+  }
+  CHECK(gaps == 1);
+  CHECK(expect == kTotal);
 }
