@@ -29,6 +29,7 @@
 
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
+#include "persistence/topic_reader.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -745,4 +746,33 @@ TEST_CASE("tail -f reports the exact gap when retention deletes segments it has 
   }
   CHECK(gaps == 1);
   CHECK(expect == kTotal);
+}
+
+TEST_CASE("a TopicReader asked for a sequence not yet written finds it once the log reaches it, rolls and all") {
+  TempDir dir;
+  EngineOptions eo;
+  eo.data_dir = dir.str();
+  auto engine = Engine::open(eo).value();
+  TopicOptions to;
+  to.durability = Durability::kAsync;
+  to.segment_bytes = 160 << 10;
+  to.max_payload_bytes = 2048;
+  Topic* t = engine->create_topic("ledger", to).value();
+  for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(t->publish(payload_of(i)).ok());
+  auto reader = persistence::TopicReader::open(dir.str() + "/topics/ledger").value();
+  reader->seek(300);
+  REQUIRE(reader->next().value().kind == persistence::TopicReader::Step::kEnd);
+  for (std::uint64_t i = 5; i < 350; ++i) {
+    REQUIRE(t->publish(payload_of(i)).ok());
+    if (i % 50 == 0 && i < 300) REQUIRE(reader->next().value().kind == persistence::TopicReader::Step::kEnd);  // not yet
+  }
+  REQUIRE(persistence::list_segments(dir.str() + "/topics/ledger")->size() == 3);
+  for (std::uint64_t want = 300; want < 350; ++want) {
+    auto step = reader->next();
+    REQUIRE(step.ok());
+    REQUIRE(step->kind == persistence::TopicReader::Step::kRecord);
+    CHECK(step->record.sequence() == want);
+    CHECK(step->record.payload() == payload_of(want));
+  }
+  CHECK(reader->next().value().kind == persistence::TopicReader::Step::kEnd);
 }
