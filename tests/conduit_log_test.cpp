@@ -137,17 +137,27 @@ std::string json_string_of(const std::string& s) { return "\"" + s + "\""; }
 
 constexpr std::int64_t kT0 = 1'700'000'000'000'000'000;  // 2023-11-14T22:13:20Z
 
+// An engine on `dir` and its async topic `name` of 160 KiB segments.
+struct OpenTopic {
+  std::unique_ptr<Engine> engine;
+  Topic* topic = nullptr;
+  OpenTopic(const TempDir& dir, const char* name, std::size_t max_payload) {
+    EngineOptions eo;
+    eo.data_dir = dir.str();
+    engine = Engine::open(eo).value();
+    TopicOptions to;
+    to.durability = Durability::kAsync;
+    to.segment_bytes = 160 << 10;
+    to.max_payload_bytes = max_payload;
+    topic = engine->create_topic(name, to).value();
+  }
+};
+
 // A small log with every envelope field, stamped at fixed times; a named
 // subscriber at 2 and a work group at 1.
 void make_small_log(const TempDir& dir) {
-  EngineOptions eo;
-  eo.data_dir = dir.str();
-  auto engine = Engine::open(eo).value();
-  TopicOptions to;
-  to.durability = Durability::kAsync;
-  to.segment_bytes = 160 << 10;
-  to.max_payload_bytes = 1024;
-  Topic* t = engine->create_topic("orders", to).value();
+  OpenTopic open(dir, "orders", 1024);
+  Topic* t = open.topic;
   Header h1[] = {{"tenant", "acme"}, {"region", "eu"}};
   Message m;
   m.payload = "order 42";
@@ -344,14 +354,8 @@ struct ThreeSegments {
   std::vector<std::string> segs;
   ThreeSegments() {
     {
-      EngineOptions eo;
-      eo.data_dir = dir.str();
-      auto engine = Engine::open(eo).value();
-      TopicOptions to;
-      to.durability = Durability::kAsync;
-      to.segment_bytes = 160 << 10;
-      to.max_payload_bytes = 2048;
-      Topic* t = engine->create_topic("ledger", to).value();
+      OpenTopic open(dir, "ledger", 2048);
+      Topic* t = open.topic;
       for (std::uint64_t i = 0; i < kDamageRecords; ++i) REQUIRE(t->publish(payload_of(i)).value() == i);
     }
     auto listed = persistence::list_segments(dir.str() + "/topics/ledger");
@@ -750,14 +754,8 @@ TEST_CASE("tail -f reports the exact gap when retention deletes segments it has 
 
 TEST_CASE("a TopicReader asked for a sequence not yet written finds it once the log reaches it, rolls and all") {
   TempDir dir;
-  EngineOptions eo;
-  eo.data_dir = dir.str();
-  auto engine = Engine::open(eo).value();
-  TopicOptions to;
-  to.durability = Durability::kAsync;
-  to.segment_bytes = 160 << 10;
-  to.max_payload_bytes = 2048;
-  Topic* t = engine->create_topic("ledger", to).value();
+  OpenTopic open(dir, "ledger", 2048);
+  Topic* t = open.topic;
   for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(t->publish(payload_of(i)).ok());
   auto reader = persistence::TopicReader::open(dir.str() + "/topics/ledger").value();
   reader->seek(300);
