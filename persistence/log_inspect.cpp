@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 #include "persistence/disk_io.h"
@@ -73,6 +74,21 @@ std::optional<VerifyProblem> header_problem(const std::string& path, std::uint64
   return std::nullopt;
 }
 
+// A problem from a Status whose message names `path` ("PATH offset N: what"
+// or "PATH: what"): the path and offset become fields, not text.
+VerifyProblem problem_from(const std::string& path, const Status& s) {
+  std::string what = s.message();
+  std::size_t offset = 0;
+  if (what.starts_with(path + " offset ")) {
+    const std::size_t p = path.size() + 8;
+    offset = std::strtoull(what.c_str() + p, nullptr, 10);
+    what.erase(0, what.find(": ", p) == std::string::npos ? 0 : what.find(": ", p) + 2);
+  } else if (what.starts_with(path + ": ")) {
+    what.erase(0, path.size() + 2);
+  }
+  return {path, offset, what};
+}
+
 bool bytes_zero(const std::byte* p, std::size_t n) {
   return std::all_of(p, p + n, [](std::byte b) { return b == std::byte{0}; });
 }
@@ -93,7 +109,7 @@ Scanned scan_file(const std::string& path, std::uint64_t first, bool last) {
   if (s.header) return s;
   auto f = SegmentFile::open(path, false);
   if (!f.ok()) {
-    s.header = VerifyProblem{path, 0, f.status().message()};
+    s.header = problem_from(path, f.status());
     return s;
   }
   s.file = std::move(f).value();
@@ -188,7 +204,7 @@ TopicVerification verify_topic(const std::string& topic_dir) {
     return v;
   }
   auto control = ControlFile::read_only(topic_dir);
-  if (!control.ok()) v.problems.push_back({topic_dir + "/control", 0, control.status().message()});
+  if (!control.ok()) v.problems.push_back(problem_from(topic_dir + "/control", control.status()));
   const std::uint64_t durable = control.ok() ? control->durable : 0;
 
   bool known = false;        // whether `expected` is known

@@ -455,6 +455,11 @@ TEST_CASE("verify passes an intact log and names the file and offset of each kin
     poke(log.segs[2], 150000, "garbage");
     expect_problem(log, log.segs[2] + " offset 150000: garbage: non-zero bytes after the end of the log");
   }
+  SUBCASE("a damaged control file") {
+    const std::string control = log.dir.str() + "/topics/ledger/control";
+    poke(control, 0, "garbage!");
+    expect_problem(log, control + " offset 0: not a conduit control file (or an unknown version)");
+  }
   SUBCASE("a garbage file named as a segment") {
     const std::string junk = log.dir.str() + "/topics/ledger/" + persistence::segment_file_name(100000);
     std::mt19937 rng(7);
