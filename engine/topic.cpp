@@ -35,6 +35,10 @@ std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
 Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
   if (Status s = validate_topic_name(name); !s.ok())
     return Status::InvalidArgument("work group name: " + s.message());
+  // cursors/group-NAME.state holds a group's state: a group named "x.state"
+  // would have its position file collide with the state file of group "x".
+  if (name.ends_with(".state") || name.ends_with(".tmp"))
+    return Status::InvalidArgument("work group name '" + std::string(name) + "': may not end in .state or .tmp");
   if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
     return Status::InvalidArgument("work group '" + std::string(name) + "': max_in_flight must be a power of two in 64..2^24");
   const std::string where = "work group '" + std::string(name) + "': ";

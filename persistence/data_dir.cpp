@@ -135,6 +135,30 @@ bool ControlFile::closed_cleanly() const noexcept {
               .load(std::memory_order_acquire) & 1u) != 0;
 }
 
+Result<ControlSnapshot> ControlFile::read_only(const std::string& topic_dir) {
+  const std::string path = topic_dir + "/control";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(path + ": no control file");
+    return Status::IOError("open " + path + ": " + errno_text(errno));
+  }
+  std::byte buf[32] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return Status::IOError("read " + path + ": " + errno_text(err));
+  if (n != static_cast<ssize_t>(sizeof buf) || format::load<std::uint64_t>(buf) != kControlMagic ||
+      format::load<std::uint32_t>(buf + 8) != 1)
+    return Status::Corruption(path + " offset 0: not a conduit control file (or an unknown version)");
+  // A plain read: the owner stores these words with release through its
+  // mapping; pread copies each aligned 8-byte word whole from the page cache.
+  ControlSnapshot snap;
+  snap.clean = (format::load<std::uint32_t>(buf + kFlags) & 1u) != 0;
+  snap.durable = format::load<std::uint64_t>(buf + kDurable);
+  snap.published = format::load<std::uint64_t>(buf + kPublished);
+  return snap;
+}
+
 ControlFile::~ControlFile() {
   ::munmap(base_, kControlBytes);
   ::close(fd_);

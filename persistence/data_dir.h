@@ -43,6 +43,14 @@ class DataDirLock {
 // 128 parked readers u32: how many are parked on it, a hint for the writer
 // (Fields from 32 on were zero, "reserved", in files made before them; a
 // zero there reads as generation 0 and nobody parked.)
+
+// What a reader in another process sees in a control file (read_only()).
+struct ControlSnapshot {
+  bool clean = false;            // the last owner closed cleanly (and no engine has it open now)
+  std::uint64_t durable = 0;
+  std::uint64_t published = 0;   // as of the last sync round
+};
+
 class ControlFile {
  public:
   // The engine's open: creates the file if needed and adds 1 to the
@@ -53,6 +61,10 @@ class ControlFile {
   // readers; read-only otherwise (then it is never woken early, see
   // SharedParkingLot). kNotFound when the topic has no control file.
   static Result<std::unique_ptr<ControlFile>> open_for_reader(const std::string& topic_dir);
+
+  // Reads TOPIC_DIR/control without creating, locking or writing anything
+  // (O_RDONLY); kNotFound when there is none. Any thread, any process.
+  static Result<ControlSnapshot> read_only(const std::string& topic_dir);
   ~ControlFile();
   // What the previous owner left: was it closed cleanly, and how far durable.
   bool was_clean() const noexcept { return was_clean_; }

@@ -318,7 +318,10 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
 }  // namespace
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
-  const std::string path = dir_ + "/cursors/" + key;
+  return read_position_file(dir_ + "/cursors/" + key);
+}
+
+Result<std::optional<std::uint64_t>> read_position_file(const std::string& path) {
   auto file = read_file(path);
   if (!file.ok()) return file.status();
   if (!file->has_value()) return std::optional<std::uint64_t>{};

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "conduit/options.h"
@@ -34,6 +35,10 @@ struct FileStorageOptions {
   std::chrono::nanoseconds park_timeout{500'000};
   const std::atomic<bool>* closed = nullptr;     // the engine's closed flag
 };
+
+// Reads a committed position file (TOPIC_DIR/cursors/sub-NAME or
+// group-NAME) read-only; nullopt when there is none.
+Result<std::optional<std::uint64_t>> read_position_file(const std::string& path);
 
 class FileTopicStorage final : public detail::TopicStorage {
  public:

@@ -1,6 +1,7 @@
 // The one reader of segment bytes that checks everything: used by recovery,
-// and (later) by conduit-log verify. It reports each problem; the caller
-// decides what a problem means (a torn tail to truncate, or corruption).
+// by the read-only TopicReader (persistence/topic_reader.h) and by
+// conduit-log verify. It reports each problem; the caller decides what a
+// problem means (a torn tail to truncate, or corruption).
 //
 // Thread safety: a function over bytes; no shared state.
 #pragma once
@@ -25,6 +26,21 @@ struct SegmentScan {
   bool sealed = false;             // ended in a padding record (or exactly at capacity)
   std::optional<ScanProblem> problem;  // why the scan stopped early, if it did
 };
+
+// What is at `offset` of a segment, given the length word read there (with
+// acquire: format::load_length).
+struct RecordCheck {
+  enum Kind { kEnd, kPadding, kRecord, kBad } kind = kEnd;
+  std::uint32_t length = 0;  // unpadded; the padding's length for kPadding
+  std::string what;          // kBad: why
+};
+
+// Checks one record of a segment starting at `first_seq`: its length fits
+// the segment, its CRC (when `with_crc`), that its sequence is `expected`,
+// and that its field lengths add up. kEnd for a zero word; kPadding for a
+// padding record that ends exactly at `capacity`.
+RecordCheck check_record(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint32_t word,
+                         std::uint64_t expected, bool with_crc);
 
 // Walks the records of a segment that starts at `first_seq`, from its
 // header to the first zero length, padding, or problem. `on_record` sees

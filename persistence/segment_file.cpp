@@ -165,6 +165,15 @@ Status SegmentFile::zero_from(std::size_t offset) {
   return Status::OK();
 }
 
+bool segment_header_is_zero(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::byte buf[format::kSegmentHeaderSize] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  return n >= 0 && std::all_of(buf, buf + n, [](std::byte b) { return b == std::byte{0}; });
+}
+
 Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return Status::IOError("opendir " + dir + ": " + errno_text(errno));

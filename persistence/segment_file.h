@@ -75,6 +75,9 @@ std::string segment_file_name(std::uint64_t first_seq);
 // Segment files in `dir`, sorted by first sequence. Other files are ignored;
 // a ".seg" file whose name is not a sequence is an error.
 Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const std::string& dir);
+// True when the file's first 64 bytes (its header) are all zero: a roll
+// has renamed the zero-filled spare but not written the header yet. Read-only.
+bool segment_header_is_zero(const std::string& path);
 // mkdir -p with mode 0700 for what it creates.
 Status make_dirs(const std::string& path);
 

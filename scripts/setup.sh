@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(g++ cmake make pkg-config
+packages=(g++ cmake make pkg-config jq
           libconcurrentqueue-dev libmimalloc-dev liburing-dev
           libbenchmark-dev doctest-dev
           clang libclang-rt-14-dev)  # the fuzz targets: clang and its libFuzzer runtime

@@ -378,3 +378,12 @@ TEST_CASE("a work group reports closed after close cut a segment roll short") {
   CHECK(r.closed);
   CHECK(acked == topic->published());
 }
+
+TEST_CASE("a work group name is checked like a topic name, and may not end in .state or .tmp") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  CHECK(topic->work_group("bad/name").status().code() == Code::kInvalidArgument);
+  CHECK(topic->work_group("billing.state").status().code() == Code::kInvalidArgument);  // its state file's name
+  CHECK(topic->work_group("billing.tmp").status().code() == Code::kInvalidArgument);
+  CHECK(topic->work_group("billing.v2").ok());
+}
