@@ -7,6 +7,7 @@
 #include <ctime>
 #include <new>
 
+#include "engine/trace.h"
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
 
@@ -165,6 +166,12 @@ void TopicCore::rebuild_dedup_locked() {
 }
 
 Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept {
+  // A scope with an empty id hides outer ones and adds nothing.
+  if (current_trace != nullptr && m.trace_id.empty() && !current_trace->empty()) [[unlikely]] {
+    Message traced = m;
+    traced.trace_id = *current_trace;
+    return publish(traced, nowait);
+  }
   if (dedup_ != nullptr && !m.id.empty()) [[unlikely]]
     return publish_once(m, nowait);
   return append(m, nowait);

@@ -5,4 +5,6 @@
 #include "conduit/engine.h"
 #include "conduit/message.h"
 #include "conduit/options.h"
+#include "conduit/request_reply.h"
 #include "conduit/status.h"
+#include "conduit/trace.h"
