@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/temp_dir.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
+using conduit::test::payloads;
 using conduit::test::TempDir;
 
 namespace {
@@ -28,15 +29,6 @@ TopicOptions dedup_options(std::size_t max_ids, std::chrono::nanoseconds max_age
   t.dedup.max_ids = max_ids;
   t.dedup.max_age = max_age;
   return t;
-}
-
-std::vector<std::string> payloads(Topic* topic) {
-  auto sub = topic->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value();
-  std::vector<std::string> got;
-  RecordView views[64];
-  for (PollResult r; (r = sub->try_poll(views)).count != 0;)
-    for (std::size_t i = 0; i < r.count; ++i) got.emplace_back(views[i].payload());
-  return got;
 }
 
 }  // namespace

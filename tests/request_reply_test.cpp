@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/helpers.h"
+
 using namespace conduit;
 using namespace std::chrono_literals;
+using conduit::test::text;
 
 namespace {
 
@@ -31,12 +34,6 @@ struct Responder {
     return got;
   }
 };
-
-Message text(std::string_view payload) {
-  Message m;
-  m.payload = payload;
-  return m;
-}
 
 }  // namespace
 

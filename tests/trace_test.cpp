@@ -7,17 +7,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/helpers.h"
+
 using namespace conduit;
 
 namespace {
 
 std::vector<std::string> traces(Topic* t) {
-  auto sub = t->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value();
-  std::vector<std::string> got;
-  RecordView views[64];
-  for (PollResult r; (r = sub->try_poll(views)).count != 0;)
-    for (std::size_t i = 0; i < r.count; ++i) got.emplace_back(views[i].trace_id());
-  return got;
+  return test::collect(t, [](const RecordView& r) { return std::string(r.trace_id()); });
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // conduit — everything: #include <conduit/conduit.h>
 #pragma once
 
+#include "conduit/delay.h"
 #include "conduit/dispatcher.h"
 #include "conduit/engine.h"
 #include "conduit/message.h"

@@ -145,6 +145,10 @@ class Subscriber {
   // which resumes from it after a reopen. kInvalidArgument without a name,
   // kUnsupported on a memory-only topic. The poll thread.
   Status commit();
+  // Stores `seq` instead of position(), for a reader that finished records
+  // out of order: it commits the oldest one it has not finished.
+  // kInvalidArgument when `seq` > position(). The poll thread.
+  Status commit(std::uint64_t seq);
 
  private:
   friend class Topic;
