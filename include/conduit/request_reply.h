@@ -38,6 +38,8 @@ struct RequesterOptions {
   // Empty: "conduit.replies.<16 hex digits>", a fresh name per requester.
   // Its subscriber loses the oldest replies rather than block responders
   // when the requester does not poll; a lost reply's request times out.
+  // Topics are never removed from an engine: make requesters long-lived (or
+  // give several, one after another, the same name), not one per request.
   std::string reply_topic;
   // The clock timeouts are measured on; empty: std::chrono::steady_clock.
   // Tests pass a manual one.
