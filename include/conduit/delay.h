@@ -18,7 +18,9 @@
 // if it was released after that oldest one but before the restart
 // (at-least-once). Give such messages an id and turn on the target's dedup
 // window (TopicOptions::dedup) and the repeat is dropped: exactly once on
-// the target, as long as the window still holds the id.
+// the target, as long as the window still holds the id. The delay topic
+// has the target's options, retention included: a delayed record that
+// retention deletes before the pump has read it is never released.
 //
 // Thread safety: publish_at/publish_after are thread-safe; pump() and the
 // rest are for one thread at a time. The Engine outlives its pumps.
