@@ -29,7 +29,8 @@ namespace {
 
 bool same_options(const TopicOptions& a, const TopicOptions& b) {
   return a.durability == b.durability && a.segment_bytes == b.segment_bytes && a.ring_bytes == b.ring_bytes &&
-         a.max_payload_bytes == b.max_payload_bytes;
+         a.max_payload_bytes == b.max_payload_bytes && a.dedup.max_ids == b.dedup.max_ids &&
+         a.dedup.max_age == b.dedup.max_age;
 }
 
 }  // namespace
@@ -127,6 +128,8 @@ Result<Topic*> Engine::topic(std::string_view name) {
   if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
   return it->second->handle();
 }
+
+std::int64_t Engine::now_ns() const { return state_->shared.now(); }
 
 void Engine::close() {
   // Release pairs with the acquire in TopicCore::closed(); acquire orders a

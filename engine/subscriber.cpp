@@ -137,9 +137,14 @@ std::uint64_t Subscriber::lag() const noexcept {
 std::uint64_t Subscriber::lost() const noexcept { return core_->lost_.load(std::memory_order_relaxed); }  // relaxed: a counter
 const SubscriberOptions& Subscriber::options() const noexcept { return core_->options_; }
 
-Status Subscriber::commit() {
+Status Subscriber::commit() { return commit(position()); }
+
+Status Subscriber::commit(std::uint64_t seq) {
   if (core_->options_.name.empty()) return Status::InvalidArgument("only a named subscriber can commit its position");
-  return core_->topic_->storage().store_position("sub-" + core_->options_.name, position());
+  if (seq > position())
+    return Status::InvalidArgument("subscriber '" + core_->options_.name + "' cannot commit " + std::to_string(seq) +
+                                   ", past its position " + std::to_string(position()));
+  return core_->topic_->storage().store_position("sub-" + core_->options_.name, seq);
 }
 
 Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) {

@@ -3,8 +3,11 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
+#include <new>
 
+#include "engine/trace.h"
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
 
@@ -34,6 +37,8 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
   options.segment_bytes = (options.segment_bytes + kPage - 1) / kPage * kPage;
   const std::size_t largest_record =
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
+  if (options.dedup.max_ids > (1u << 24) || options.dedup.max_age.count() < 0)
+    return Status::InvalidArgument(topic_error(name, "dedup.max_ids must be at most 2^24 and dedup.max_age not negative"));
   if (options.segment_bytes < kMinSegmentBytes || options.segment_bytes > kMaxSegmentBytes)
     return Status::InvalidArgument(topic_error(name, "segment_bytes must be within 64 KiB .. 512 MiB"));
   if (options.segment_bytes < format::kSegmentHeaderSize + 2 * largest_record)
@@ -56,7 +61,8 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
       remote_readers_(storage_->remote_readers()),
-      handle_(this) {}
+      handle_(this),
+      dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {}
 
 TopicCore::~TopicCore() {
   // The storage's final sync reads our watermarks: run it while the segments
@@ -85,6 +91,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     if (!segments_.empty()) segments_.back()->set_next(seg->get());
     segments_.push_back(std::move(seg).value());
   }
+  rebuild_dedup_locked();
   RecoveredSegment& last = recovered.back();
   std::shared_ptr<Segment> tail = segments_.back();
   if (!last.sealed && tail->capacity() != options_.segment_bytes) {
@@ -150,7 +157,67 @@ Status TopicCore::await_durable(std::uint64_t seq, std::chrono::nanoseconds time
   return storage_->await_durable(seq, deadline_after(timeout));
 }
 
+void TopicCore::rebuild_dedup_locked() {
+  if (!dedup_) return;
+  // The window as the last publishes left it: every id in the log, oldest
+  // first (remember() keeps the newest max_ids; find() checks ages). One
+  // pass over the record headers, after recovery's CRC pass over the same
+  // bytes.
+  for (const auto& seg : segments_) {
+    const std::size_t cap = seg->capacity();
+    std::size_t off = format::kSegmentHeaderSize;
+    while (off < cap) {
+      const std::uint32_t len = format::load_length(seg->base() + off);
+      if (len == 0 || (len & format::kPaddingFlag)) break;
+      const RecordView r(seg->base() + off);
+      if (!r.id().empty()) dedup_->remember(r.id(), r.sequence(), r.timestamp_ns());
+      off += format::align_up(len & format::kLengthMask);
+    }
+  }
+}
+
 Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept {
+  // A scope with an empty id hides outer ones and adds nothing.
+  if (current_trace != nullptr && m.trace_id.empty() && !current_trace->empty()) [[unlikely]] {
+    Message traced = m;
+    traced.trace_id = *current_trace;
+    return publish(traced, nowait);
+  }
+  if (dedup_ != nullptr && !m.id.empty()) [[unlikely]]
+    return publish_once(m, nowait);
+  return append(m, nowait);
+}
+
+Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noexcept {
+  Message stamped = m;
+  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = wall_clock_ns();
+  std::uint64_t seq = 0;
+  {
+    // Held across the append: a racing publish of the same id waits here
+    // and then finds this one's sequence. Only publishes with an id on a
+    // topic with dedup on take it.
+    std::lock_guard lk(dedup_->mutex());
+    if (auto first = dedup_->find(stamped.id, stamped.timestamp_ns)) {
+      seq = *first;
+    } else {
+      auto r = append(stamped, true);
+      if (!r.ok()) return r;
+      seq = *r;
+      try {
+        dedup_->remember(stamped.id, seq, stamped.timestamp_ns);
+      } catch (const std::bad_alloc&) {
+        // The record is published; only its id is missing from the window.
+        std::fprintf(stderr, "conduit: topic '%s': out of memory for the dedup window\n", name_.c_str());
+      }
+    }
+  }
+  // A repeat completes like the first would have: durable on a kSync topic.
+  if (sync_ && !nowait)
+    if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
+  return seq;
+}
+
+Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept {
   if (m.payload.size() > options_.max_payload_bytes)
     return Status::TooLarge(topic_error(name_, "payload of " + std::to_string(m.payload.size()) +
                                                    " bytes is over max_payload_bytes (" +

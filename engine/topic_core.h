@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "conduit/engine.h"
+#include "engine/dedup_window.h"
 #include "engine/segment.h"
 #include "engine/wait.h"
 
@@ -80,7 +81,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
                                                  std::unique_ptr<TopicStorage> storage, TopicShared* shared);
   ~TopicCore();
 
-  // Appends; on a kSync topic waits for durability unless `nowait`.
+  // Appends; on a kSync topic waits for durability unless `nowait`. With
+  // dedup on and an id set, a repeat within the window appends nothing and
+  // returns the first's sequence. Without a trace id, takes the thread's
+  // TraceScope's.
   Result<std::uint64_t> publish(const Message& m, bool nowait = false) noexcept;
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
@@ -135,6 +139,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status start();
   Status start_empty();
   Status start_from(std::vector<RecoveredSegment> recovered);
+  void rebuild_dedup_locked();  // mu_ held, before any publish
+  Result<std::uint64_t> append(const Message& m, bool nowait) noexcept;
+  Result<std::uint64_t> publish_once(const Message& m, bool nowait) noexcept;
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;
@@ -153,6 +160,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
   SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only topics
   Topic handle_;
+  std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
 
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};

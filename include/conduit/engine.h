@@ -67,6 +67,10 @@ class Engine {
   // The existing topic, or kNotFound. Thread-safe.
   Result<Topic*> topic(std::string_view name);
 
+  // The engine's clock, ns since the Unix epoch: EngineOptions::clock, or
+  // the wall clock. Record timestamps, work-group timers and DelayPump use it.
+  std::int64_t now_ns() const;
+
   // Wakes every waiter and refuses new publishes. Idempotent. Thread-safe.
   void close();
   bool closed() const noexcept;
@@ -145,6 +149,10 @@ class Subscriber {
   // which resumes from it after a reopen. kInvalidArgument without a name,
   // kUnsupported on a memory-only topic. The poll thread.
   Status commit();
+  // Stores `seq` instead of position(), for a reader that finished records
+  // out of order: it commits the oldest one it has not finished.
+  // kInvalidArgument when `seq` > position(). The poll thread.
+  Status commit(std::uint64_t seq);
 
  private:
   friend class Topic;

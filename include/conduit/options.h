@@ -31,6 +31,18 @@ enum class SlowPolicy : std::uint8_t {
   kLoseOldest,  // producers go on; the subscriber is told exactly how many it lost
 };
 
+// Idempotent publish (off by default: then publish never looks at ids).
+// While on, a publish whose Message::id equals the id of a record published
+// to the same topic within the window is dropped and returns that record's
+// sequence. The window holds the last `max_ids` ids, and of those only ids
+// whose record is at most `max_age` older than the new message (timestamps
+// compared: Message::timestamp_ns, else the engine's wall-clock stamp). A
+// persisted topic rebuilds the window from its log on open.
+struct DedupOptions {
+  std::size_t max_ids = 0;          // 0: off. At most 2^24.
+  std::chrono::nanoseconds max_age{0};  // 0: by count only
+};
+
 struct TopicOptions {
   Durability durability = Durability::kMemory;
   // Bytes per segment (header included), rounded up to 4 KiB. Within
@@ -54,6 +66,7 @@ struct TopicOptions {
   // told the exact number of records it lost.
   std::size_t retain_bytes = 0;
   std::chrono::seconds retain_age{0};
+  DedupOptions dedup;  // idempotent publish; off by default
 };
 
 // Where a new subscriber starts.

@@ -1,0 +1,170 @@
+// Request-reply: correlation ids, deadlines, and the responder's helper.
+#include <charconv>
+#include <cstdio>
+#include <random>
+
+#include "conduit/request_reply.h"
+
+namespace conduit {
+namespace {
+
+constexpr std::size_t kReplyBatch = 64;
+constexpr std::chrono::milliseconds kWaitSlice{1};
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::uint64_t fresh_nonce() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Requester>> Requester::open(Engine& engine, RequesterOptions options) {
+  const std::uint64_t nonce = fresh_nonce();
+  if (options.reply_topic.empty()) options.reply_topic = "conduit.replies." + hex64(nonce);
+  auto topic = engine.topic(options.reply_topic);
+  if (!topic.ok() && topic.status().code() == Code::kNotFound) topic = engine.create_topic(options.reply_topic);
+  if (!topic.ok()) return topic.status();
+  SubscriberOptions so;
+  so.start = StartAt::latest();
+  so.slow = SlowPolicy::kLoseOldest;
+  auto sub = (*topic)->subscribe(so);
+  if (!sub.ok()) return sub.status();
+  return std::unique_ptr<Requester>(new Requester(*topic, std::move(sub).value(), std::move(options), nonce));
+}
+
+Requester::Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options,
+                     std::uint64_t nonce)
+    : reply_topic_(reply_topic), replies_(std::move(replies)), options_(std::move(options)), prefix_(hex64(nonce) + "-") {}
+
+Requester::~Requester() = default;
+
+std::chrono::steady_clock::time_point Requester::now() const {
+  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono::nanoseconds timeout) {
+  if (timeout <= std::chrono::nanoseconds::zero()) return Status::InvalidArgument("request timeout must be positive");
+  const std::uint64_t number = next_;
+  const std::string correlation = prefix_ + std::to_string(number);
+  request.correlation_id = correlation;
+  request.reply_to = reply_topic_->name();
+  auto seq = topic.publish(request);
+  if (!seq.ok()) return seq.status();
+  ++next_;  // only a published request uses up its number
+  const auto deadline = now() + timeout;
+  deadlines_.emplace(number, deadline);
+  by_deadline_.emplace(deadline, number);
+  return number;
+}
+
+void Requester::take(std::span<const RecordView> views) {
+  for (const RecordView& v : views) {
+    const std::string_view corr = v.correlation_id();
+    std::uint64_t number = 0;
+    bool ours = corr.starts_with(prefix_);
+    if (ours) {
+      const char* end = corr.data() + corr.size();
+      const auto parsed = std::from_chars(corr.data() + prefix_.size(), end, number);
+      ours = parsed.ec == std::errc{} && parsed.ptr == end;
+    }
+    auto it = ours ? deadlines_.find(number) : deadlines_.end();
+    if (it == deadlines_.end()) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+      continue;
+    }
+    deadlines_.erase(it);  // its by_deadline_ entry is skipped when it comes up
+    Reply reply;
+    reply.request = number;
+    reply.sequence = v.sequence();
+    reply.payload = v.payload();
+    reply.trace_id = v.trace_id();
+    reply.correlation_id = corr;
+    done_.push_back(std::move(reply));
+  }
+}
+
+void Requester::drain_replies() {
+  RecordView views[kReplyBatch];
+  for (;;) {
+    const PollResult r = replies_->try_poll(views);
+    take(std::span<const RecordView>(views, r.count));
+    if (r.count == 0 && r.lost == 0) return;
+  }
+}
+
+void Requester::wait_for_replies(std::chrono::nanoseconds wait) {
+  RecordView views[kReplyBatch];
+  const PollResult r = replies_->poll(views, wait);
+  take(std::span<const RecordView>(views, r.count));
+}
+
+void Requester::expire(std::chrono::steady_clock::time_point t) {
+  while (!by_deadline_.empty() && by_deadline_.top().first <= t) {
+    const auto [deadline, number] = by_deadline_.top();
+    by_deadline_.pop();
+    auto it = deadlines_.find(number);
+    if (it == deadlines_.end() || it->second != deadline) continue;  // answered already
+    deadlines_.erase(it);
+    Reply reply;
+    reply.request = number;
+    reply.status = Status::TimedOut("request " + std::to_string(number) + " to reply topic '" + reply_topic_->name() +
+                                    "': no reply in time");
+    done_.push_back(std::move(reply));
+  }
+}
+
+std::size_t Requester::poll(std::span<Reply> out, std::chrono::nanoseconds wait) {
+  // Replies first: a reply that arrived before the deadline was checked wins.
+  drain_replies();
+  expire(now());
+  if (done_.empty() && wait > std::chrono::nanoseconds::zero() && !deadlines_.empty()) {
+    wait_for_replies(wait);
+    drain_replies();
+    expire(now());
+  }
+  std::size_t n = 0;
+  while (n < out.size() && !done_.empty()) {
+    out[n++] = std::move(done_.front());
+    done_.pop_front();
+  }
+  return n;
+}
+
+Result<Reply> Requester::request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout) {
+  Message m;
+  m.payload = payload;
+  auto number = send(topic, m, timeout);
+  if (!number.ok()) return number.status();
+  for (;;) {
+    drain_replies();
+    expire(now());
+    for (auto it = done_.begin(); it != done_.end(); ++it)
+      if (it->request == *number) {
+        Reply r = std::move(*it);
+        done_.erase(it);
+        if (!r.status.ok()) return r.status;
+        return r;
+      }
+    // Real time, a slice at a time: the deadline is on the requester's clock.
+    wait_for_replies(kWaitSlice);
+  }
+}
+
+Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply) {
+  if (request.reply_to().empty() || request.correlation_id().empty())
+    return Status::InvalidArgument("record " + std::to_string(request.sequence()) +
+                                   " is not a request: it needs a reply_to and a correlation id");
+  auto topic = engine.topic(request.reply_to());
+  if (!topic.ok()) return topic.status();
+  reply.correlation_id = request.correlation_id();
+  if (reply.trace_id.empty()) reply.trace_id = request.trace_id();
+  return (*topic)->publish(reply);
+}
+
+}  // namespace conduit

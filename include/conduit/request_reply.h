@@ -1,0 +1,111 @@
+// conduit — request-reply over topics.
+//
+// A Requester owns a reply topic and one subscriber on it. send() publishes
+// a request with a fresh correlation id and reply_to set to that topic;
+// poll() hands back each request once: with the first reply that carries its
+// correlation id, or with kTimedOut once its timeout passed. Many requests
+// may be in flight from one thread. A reply whose correlation id matches no
+// request in flight (unknown, already answered, or expired) is counted and
+// dropped, never handed to another request: correlation ids are the
+// requester's random nonce plus a number it never reuses.
+//
+// The responder side reads requests like any record and answers with
+// publish_reply(), which copies the correlation id and trace id.
+//
+// Thread safety: a Requester is used by one thread at a time; counters may
+// be read from any thread. publish_reply is thread-safe. The Engine must
+// outlive its Requesters.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "conduit/engine.h"
+
+namespace conduit {
+
+struct RequesterOptions {
+  // The topic replies come to; created memory-only if it does not exist.
+  // Empty: "conduit.replies.<16 hex digits>", a fresh name per requester.
+  // Its subscriber loses the oldest replies rather than block responders
+  // when the requester does not poll; a lost reply's request times out.
+  // Topics are never removed from an engine: make requesters long-lived (or
+  // give several, one after another, the same name), not one per request.
+  std::string reply_topic;
+  // The clock timeouts are measured on; empty: std::chrono::steady_clock.
+  // Tests pass a manual one.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+};
+
+// One finished request.
+struct Reply {
+  std::uint64_t request = 0;  // what send() returned
+  Status status;              // OK with the reply below, or kTimedOut
+  std::uint64_t sequence = 0; // the reply record's sequence on the reply topic
+  std::string payload;        // copies: they outlive the reply topic's ring
+  std::string trace_id;
+  std::string correlation_id;
+};
+
+class Requester {
+ public:
+  static Result<std::unique_ptr<Requester>> open(Engine& engine, RequesterOptions options = {});
+  ~Requester();
+  Requester(const Requester&) = delete;
+  Requester& operator=(const Requester&) = delete;
+
+  // Publishes `request` on `topic` with a fresh correlation id and reply_to
+  // set (the message's own are replaced); returns the request's number,
+  // which its Reply carries. `timeout` must be positive. Fails like
+  // Topic::publish, and then nothing is in flight. One thread.
+  Result<std::uint64_t> send(Topic& topic, Message request, std::chrono::nanoseconds timeout);
+  // Up to out.size() finished requests, oldest first; waits up to `wait`
+  // for one when none is ready. One thread.
+  std::size_t poll(std::span<Reply> out, std::chrono::nanoseconds wait = {});
+  // send() and wait (on the requester's clock) for that request's reply or
+  // timeout. Other requests that finish meanwhile are kept for poll().
+  Result<Reply> request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout);
+
+  std::size_t in_flight() const noexcept { return deadlines_.size(); }
+  // Replies dropped: no request in flight had their correlation id (never
+  // sent by this requester, already answered, or already timed out). Any thread.
+  std::uint64_t dropped_replies() const noexcept { return dropped_.load(std::memory_order_relaxed); }  // relaxed: a counter
+  const std::string& reply_topic() const noexcept { return reply_topic_->name(); }
+
+ private:
+  Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options, std::uint64_t nonce);
+  std::chrono::steady_clock::time_point now() const;
+  void take(std::span<const RecordView> views);  // matches replies to requests
+  void drain_replies();                         // takes every reply there is
+  void wait_for_replies(std::chrono::nanoseconds wait);
+  void expire(std::chrono::steady_clock::time_point now);
+
+  using Deadline = std::pair<std::chrono::steady_clock::time_point, std::uint64_t>;
+  Topic* reply_topic_;
+  std::unique_ptr<Subscriber> replies_;
+  RequesterOptions options_;
+  std::string prefix_;  // "<nonce hex>-": every correlation id starts with it
+  std::uint64_t next_ = 1;
+  std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> deadlines_;  // in flight
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> by_deadline_;  // may hold answered ones
+  std::deque<Reply> done_;  // finished, not yet handed out
+  std::atomic<std::uint64_t> dropped_{0};
+};
+
+// Answers `request` (a record read from a request topic): publishes `reply`
+// on the request's reply_to topic with its correlation id, and its trace id
+// unless `reply` has one. kInvalidArgument when the request has no reply_to
+// or no correlation id; kNotFound when the reply topic does not exist; else
+// as Topic::publish. Thread-safe.
+Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply);
+
+}  // namespace conduit

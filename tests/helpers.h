@@ -1,0 +1,38 @@
+// Small helpers shared by the delivery tests (dedup, request-reply, trace,
+// delay): a temporary directory, a message from a payload, and every record
+// of a topic read through a fresh subscriber.
+#pragma once
+
+#include <conduit/conduit.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/temp_dir.h"
+
+namespace conduit::test {
+
+inline Message text(std::string_view payload) {
+  Message m;
+  m.payload = payload;
+  return m;
+}
+
+// f(record) for every record of `topic` from the earliest retained one.
+template <class F>
+auto collect(Topic* topic, F f) {
+  auto sub = topic->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value();
+  std::vector<decltype(f(RecordView()))> got;
+  RecordView views[64];
+  for (PollResult r; (r = sub->try_poll(views)).count != 0;)
+    for (std::size_t i = 0; i < r.count; ++i) got.push_back(f(views[i]));
+  return got;
+}
+
+inline std::vector<std::string> payloads(Topic* topic) {
+  return collect(topic, [](const RecordView& r) { return std::string(r.payload()); });
+}
+
+}  // namespace conduit::test
