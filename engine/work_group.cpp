@@ -178,6 +178,11 @@ bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& cached) const noexce
   if (due != kNever && now() >= due) return true;
   // Relaxed: a hint; claim() re-checks with acquire.
   const std::uint64_t seq = next_.load(std::memory_order_relaxed);
+  // Window full: nothing new goes out until an ack moves the floor, and
+  // advance_floor() wakes parked consumers then. Without this a consumer
+  // polling a full window would never park, and spin until its timeout.
+  // Relaxed: a hint, as above.
+  if (seq >= floor_.load(std::memory_order_relaxed) + options_.max_in_flight) return false;
   std::shared_ptr<Segment> seg = cached;
   if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) {
     // Not in the consumer's segment: look it up. No segment (past a sealed
@@ -334,7 +339,10 @@ void GroupCore::advance_floor() noexcept {
     // Release pairs with the acquire loads of floor_ (claim(), hold_position()).
     if (floor_.compare_exchange_weak(f, f + 1, std::memory_order_release, std::memory_order_acquire)) ++f;
   }
-  if (f != before) topic_->notify_progress();
+  if (f != before) {
+    topic_->notify_progress();
+    topic_->readers_lot().wake_if_parked();  // consumers waiting on a full window
+  }
 }
 
 WorkGroupStats GroupCore::stats() const noexcept {

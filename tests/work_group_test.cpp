@@ -387,3 +387,28 @@ TEST_CASE("a work group name is checked like a topic name, and may not end in .s
   CHECK(topic->work_group("billing.tmp").status().code() == Code::kInvalidArgument);
   CHECK(topic->work_group("billing.v2").ok());
 }
+
+TEST_CASE("a consumer waiting on a full window gets the next record once another consumer acks") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  WorkGroupOptions o;
+  o.max_in_flight = 64;
+  WorkGroup* group = topic->work_group("g", o).value();
+  for (int i = 0; i < 65; ++i) REQUIRE(topic->publish("r" + std::to_string(i)).ok());
+  auto holder = group->consumer().value();
+  std::vector<Delivery> held(64);
+  REQUIRE(holder->poll(held, std::chrono::seconds(5)).count == 64);  // the whole window
+
+  ConsumerOptions parks;
+  parks.wait = WaitStrategy::kPark;
+  auto waiter = group->consumer(parks).value();
+  std::vector<Delivery> got(1);
+  CHECK(waiter->try_poll(got).count == 0);  // full: record 64 cannot go out
+  PollResult r;
+  std::thread t([&] { r = waiter->poll(got, std::chrono::seconds(10)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(holder->ack(held[0]));
+  t.join();
+  REQUIRE(r.count == 1);
+  CHECK(got[0].sequence == 64);
+}
