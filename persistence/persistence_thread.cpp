@@ -23,6 +23,11 @@ void PersistenceThread::remove(FileTopicStorage* topic) {
   std::erase(topics_, topic);
 }
 
+void PersistenceThread::final_round(FileTopicStorage* topic) {
+  std::lock_guard round(round_mu_);
+  topic->sync_round(*io_);
+}
+
 void PersistenceThread::wake() {
   {
     std::lock_guard lk(mu_);

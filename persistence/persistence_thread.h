@@ -1,8 +1,8 @@
 // The engine's one persistence thread: it owns the DiskIo (io_uring, or the
 // syscall fallback) and runs the sync rounds of every persisted topic.
 //
-// Thread safety: add/remove/wake/stop from any thread. Sync rounds run on
-// the thread only.
+// Thread safety: add/remove/wake/stop/final_round from any thread. Sync
+// rounds run on the thread, or under round_mu_ in final_round().
 #pragma once
 
 #include <chrono>
@@ -27,7 +27,9 @@ class PersistenceThread {
   // A sync publisher is waiting: run a round now.
   void wake();
   void stop();
-  DiskIo& io() noexcept { return *io_; }
+  // Runs `topic`'s last sync round on the caller's thread, between this
+  // thread's rounds: a DiskIo (one io_uring) is used by one thread at a time.
+  void final_round(FileTopicStorage* topic);
 
  private:
   void run();
