@@ -95,6 +95,7 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
   if (options.durability != Durability::kMemory && !state_->disk)
     return Status::InvalidArgument("topic '" + std::string(name) +
                                    "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
+  if (options.segment_bytes == 0) options.segment_bytes = detail::default_segment_bytes(options.durability);
   std::lock_guard lk(state_->mu);
   if (auto it = state_->topics.find(name); it != state_->topics.end()) {
     if (!same_options(it->second->options(), options))

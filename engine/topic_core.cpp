@@ -34,6 +34,7 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
                                                    std::unique_ptr<TopicStorage> storage, TopicShared* shared) {
   if (options.max_payload_bytes > kMaxPayloadLimit)
     return Status::InvalidArgument(topic_error(name, "max_payload_bytes above 256 MiB"));
+  if (options.segment_bytes == 0) options.segment_bytes = default_segment_bytes(options.durability);
   options.segment_bytes = (options.segment_bytes + kPage - 1) / kPage * kPage;
   const std::size_t largest_record =
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);

@@ -35,6 +35,12 @@
 
 namespace conduit::detail {
 
+// TopicOptions::segment_bytes 0 means this. Persisted segments are files,
+// where a roll costs a file creation and its fallocate: larger.
+constexpr std::size_t default_segment_bytes(Durability d) noexcept {
+  return d == Durability::kMemory ? std::size_t{8} << 20 : std::size_t{64} << 20;
+}
+
 inline constexpr int kTailOffsetBits = 40;
 inline constexpr std::uint64_t kTailOffsetMask = (std::uint64_t{1} << kTailOffsetBits) - 1;
 inline constexpr std::uint64_t kTailOneRecord = std::uint64_t{1} << kTailOffsetBits;

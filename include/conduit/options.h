@@ -51,7 +51,8 @@ struct TopicOptions {
   // envelope's limit). With a 1 KiB max_payload_bytes that is 132 KiB.
   // Memory-only segments of 4 MiB or more sit on transparent huge pages
   // where the kernel allows them (fewer page faults when publishing).
-  std::size_t segment_bytes = 8u << 20;
+  // 0 (the default): 8 MiB for a memory-only topic, 64 MiB for a persisted one.
+  std::size_t segment_bytes = 0;
   // Memory-only topics: bytes of records kept in memory (the ring), rounded up
   // to whole segments, at least two. Subscribers that fall further behind
   // block producers or lose records (their SlowPolicy).
