@@ -22,6 +22,7 @@ if [[ ! -x "$build/conduit-bench" ]]; then
 fi
 
 start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 args=(run --bench "$build/conduit-bench" --out "$out" --duration "${DURATION:-2}")
 [[ -n ${SERIES:-} ]] && args+=(--series "$SERIES")
 [[ -n ${BENCH_DIR:-} ]] && args+=(--dir "$BENCH_DIR")
@@ -34,7 +35,9 @@ python3 tools/bench-plot "${args[@]}" || status=$?
   echo
   echo "$(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) cores," \
        "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  python3 tools/bench-plot table "$out"
+  echo
+  echo "Load average (1/5/15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \
+       "(other work on the machine shows here)."  python3 tools/bench-plot table "$out"
 } >"$out/summary.md"
 
 if command -v gnuplot >/dev/null; then
