@@ -39,14 +39,18 @@ void pin_to_core(int index) {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
 void run_clock(const Config& cfg, const std::vector<ProgressSlot>& slots, const char* label, bool show) {
   const auto start = std::chrono::steady_clock::now();
   const auto end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                std::chrono::duration<double>(cfg.duration_s));
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
-    if (now >= end) break;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(500)));
+    // Relaxed: see g_interrupted.
+    if (now >= end || g_interrupted.load(std::memory_order_relaxed)) break;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(100)));
     if (show) {
       std::uint64_t published = 0;
       // Relaxed: a progress figure, not a synchronisation.

@@ -176,8 +176,14 @@ struct ReaderTally {
   }
 };
 
-// The main thread while producers run: sleeps for the scenario's duration,
-// printing a progress line on stderr when `show`. Returns when it is time to stop.
+// Set by the SIGINT handler: the current run stops early and no further
+// run starts. Lock-free, so a relaxed store from the handler is safe;
+// nothing else is ordered by it.
+extern std::atomic<bool> g_interrupted;
+
+// The main thread while producers run: sleeps for the scenario's duration
+// (or until g_interrupted), printing a progress line on stderr when `show`.
+// Returns when it is time to stop.
 void run_clock(const Config& cfg, const std::vector<ProgressSlot>& slots, const char* label, bool show);
 
 struct LatencyStats {

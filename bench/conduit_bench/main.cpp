@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -53,6 +54,10 @@ class ScratchDir {
   fs::path path_;
 };
 
+extern "C" void on_interrupt(int) {
+  g_interrupted.store(true, std::memory_order_relaxed);  // relaxed: see g_interrupted
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,8 +74,15 @@ int main(int argc, char** argv) {
   }
   if (cfg.progress < 0) cfg.progress = ::isatty(STDERR_FILENO) && cfg.duration_s >= 3 ? 1 : 0;
 
+  // Ctrl-C ends the run early; what was measured is reported and the data
+  // directory removed.
+  std::signal(SIGINT, on_interrupt);
+  auto interrupted = [] { return g_interrupted.load(std::memory_order_relaxed); };  // relaxed: see g_interrupted
+
   Report report;
   report.cfg = cfg;
+  report.conduit.system = "conduit";
+  report.conduit.error = "interrupted before it started";
   ScratchDir scratch;
   const bool persisted = cfg.durability != Durability::kMemory;
   if (persisted) {
@@ -90,20 +102,20 @@ int main(int argc, char** argv) {
         report.baseline = run_queue(cfg);
         report.baseline_note = "same producers, readers and payload copy over moodycamel queues";
       }
-      report.conduit = run_conduit(cfg, engine_dir);
+      if (!interrupted()) report.conduit = run_conduit(cfg, engine_dir);
       break;
     case Durability::kSync:
       if (cfg.baseline) {
         report.baseline = run_raw_sync(cfg, scratch.path().string());
         report.baseline_note = "one pwrite+fdatasync per record on the same disk";
       }
-      report.conduit = run_conduit(cfg, engine_dir);
+      if (!interrupted()) report.conduit = run_conduit(cfg, engine_dir);
       break;
     case Durability::kAsync:
-      report.conduit = run_conduit(cfg, engine_dir);
+      if (!interrupted()) report.conduit = run_conduit(cfg, engine_dir);
       if (cfg.baseline && open_loop) {
         report.baseline_note = "none in open loop: the offered rate sets the throughput";
-      } else if (cfg.baseline) {
+      } else if (cfg.baseline && !interrupted()) {
         // The raw writer writes next to a log the engine has closed but not
         // yet deleted; its pages are written back by then (await_durable).
         report.baseline = run_raw_async(cfg, scratch.path().string(), report.conduit.published);
@@ -122,6 +134,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "conduit-bench: %s\n",
                  !e.empty() ? e.c_str()
                             : (report.baseline->error.empty() ? report.baseline->verify_note : report.baseline->error).c_str());
+  }
+  if (interrupted()) {
+    std::fprintf(stderr, "conduit-bench: interrupted; the figures cover the part that ran\n");
+    return 130;
   }
   return ok ? 0 : 1;
 }

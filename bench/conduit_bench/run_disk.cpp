@@ -20,10 +20,16 @@ RunResult run_raw_sync(const Config& cfg, const std::string& dir) {
       res.error = log.error();
       return res;
     }
-    const auto d = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
-    res.seconds = log.run_for(d, [&](Clock::duration lat) {
-      res.durable.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(lat).count()));
-    });
+    // In slices of at most 100 ms, so that Ctrl-C ends it early.
+    const double slice = 0.1;
+    for (double left = cfg.duration_s; left > 0 && log.error().empty(); left -= slice) {
+      // Relaxed: see g_interrupted.
+      if (g_interrupted.load(std::memory_order_relaxed)) break;
+      const auto d = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(left, slice)));
+      res.seconds += log.run_for(d, [&](Clock::duration lat) {
+        res.durable.hist.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(lat).count()));
+      });
+    }
     if (!log.error().empty()) res.error = log.error();
   }
   std::error_code ec;
