@@ -58,6 +58,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "disk_baselines.h"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -81,17 +83,13 @@
 namespace {
 
 using namespace conduit;
-using Clock = std::chrono::steady_clock;
+using namespace conduit::bench;
 namespace fs = std::filesystem;
 
 constexpr std::size_t kSegmentBytes = 64u << 20;
-constexpr std::size_t kRawChunk = 1u << 20;  // raw async: bytes per io_uring WRITE
-constexpr unsigned kRawDepth = 4;            // raw async: WRITEs in flight
 constexpr int kSyncSlices = 4;  // sync: turns each side takes
 constexpr auto kSyncSlice = std::chrono::milliseconds(500);
 constexpr auto kDurableTimeout = std::chrono::minutes(2);
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -101,41 +99,7 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   return end != v && n > 0 ? n : fallback;
 }
 
-std::string errno_text() { return std::string(std::strerror(errno)); }
-
-// Page faults of the whole process (publishers and the persistence thread).
-std::uint64_t minor_faults() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<std::uint64_t>(u.ru_minflt);
-}
-
-// Runs `f` on a new thread and returns its result (see the header comment:
-// no timed loop inherits another's dirty-page throttling).
-template <class F>
-std::invoke_result_t<F&> on_fresh_thread(F f) {
-  std::invoke_result_t<F&> result{};
-  std::thread t([&] { result = f(); });
-  t.join();
-  return result;
-}
-
 // ------------------------------------------------------- data directory ---
-
-const char* fs_type_name(long type) {
-  switch (static_cast<unsigned long>(type)) {
-    case 0xEF53: return "ext4";  // ext2/3/4 share the magic
-    case 0x58465342: return "xfs";
-    case 0x01021994: return "tmpfs";
-    case 0x794c7630: return "overlay";
-    case 0x9123683E: return "btrfs";
-    case 0xF2F52010: return "f2fs";
-    case 0x2FC12FC1: return "zfs";
-    case 0x6969: return "nfs";
-    case 0x65735546: return "fuse";
-    default: return "unknown";
-  }
-}
 
 // The directory every benchmark works under; created on first use and
 // removed at exit if this program created it.
@@ -246,18 +210,6 @@ void label(benchmark::State& state, const Opened& o) {
   state.SetLabel(BenchRoot::get().fs_name() + ", " + o.engine->disk_io_description());
 }
 
-// A payload whose first 8 bytes carry the record's number.
-struct PayloadBuffer {
-  explicit PayloadBuffer(std::size_t n) : bytes(n) {
-    for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>('a' + i % 26);
-  }
-  std::string_view stamp(std::uint64_t i) {
-    std::memcpy(bytes.data(), &i, std::min(sizeof i, bytes.size()));
-    return {bytes.data(), bytes.size()};
-  }
-  std::vector<char> bytes;
-};
-
 // ------------------------------------------------------------ sync publish ---
 
 // Latency samples (microseconds) and the time they were taken over.
@@ -291,46 +243,6 @@ LatencyRun summarize(Samples s) {
 double micros_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
 }
-
-// The raw baseline: pwrite of 64 B at the next offset of a preallocated
-// file, then fdatasync, in a loop on one (fresh) thread.
-class RawSyncLog {
- public:
-  explicit RawSyncLog(const fs::path& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(kSegmentBytes)) != 0 || ::fdatasync(fd_) != 0)
-      error_ = "open/fallocate " + path.string() + ": " + errno_text();
-  }
-  ~RawSyncLog() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  const std::string& error() const { return error_; }
-
-  void run_for(Clock::duration d, Samples& into) {
-    on_fresh_thread([&] {
-      const auto t0 = Clock::now();
-      while (Clock::now() - t0 < d && error_.empty() && off_ + 64 <= kSegmentBytes) {
-        const auto s = Clock::now();
-        const std::string_view p = src_.stamp(off_ / 64);
-        if (::pwrite(fd_, p.data(), p.size(), static_cast<off_t>(off_)) != static_cast<ssize_t>(p.size()) ||
-            ::fdatasync(fd_) != 0)
-          error_ = "pwrite/fdatasync " + path_.string() + ": " + errno_text();
-        into.us.push_back(micros_since(s));
-        off_ += 64;
-      }
-      into.seconds += seconds_since(t0);
-      return 0;
-    });
-    if (!error_.empty()) into.error = error_;
-  }
-
- private:
-  fs::path path_;
-  int fd_ = -1;
-  std::uint64_t off_ = 0;
-  PayloadBuffer src_{64};
-  std::string error_;
-};
 
 // `publishers` threads doing blocking publish of 64 B into a kSync topic
 // for `d`; each call's time is one latency sample.
@@ -376,14 +288,17 @@ void BM_SyncPublish(benchmark::State& state) {
   const int publishers = static_cast<int>(state.range(0));
   for (auto _ : state) {
     Scratch dir("sync");
-    RawSyncLog raw_log(dir.path() / "raw.log");
+    RawSyncLog raw_log(dir.path() / "raw.log", 64, kSegmentBytes);
     if (!raw_log.error().empty()) return state.SkipWithError(raw_log.error().c_str());
     Opened o = open_topic(dir, Durability::kSync);
     if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
     label(state, o);
     Samples raw, one, many;
     for (int slice = 0; slice < kSyncSlices; ++slice) {
-      raw_log.run_for(kSyncSlice, raw);
+      raw.seconds += raw_log.run_for(kSyncSlice, [&](Clock::duration lat) {
+        raw.us.push_back(std::chrono::duration<double, std::micro>(lat).count());
+      });
+      if (!raw_log.error().empty()) raw.error = raw_log.error();
       conduit_sync_run_for(o.topic, 1, kSyncSlice, one);
       if (publishers != 1) conduit_sync_run_for(o.topic, publishers, kSyncSlice, many);
     }
@@ -409,97 +324,6 @@ BENCHMARK(BM_SyncPublish)->ArgName("publishers")->Arg(1)->Arg(4)->Arg(16)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ----------------------------------------------------------- async publish ---
-
-struct RawAsyncResult {
-  double seconds = 0;
-  double final_sync_seconds = 0;
-  std::uint64_t faults = 0;
-  std::string error;
-};
-
-// Sequential io_uring WRITEs of `records` payloads of `payload` bytes,
-// copied into 1 MiB buffers (kRawDepth in flight), into a file preallocated
-// to the total; then one fdatasync. Timed from open to the sync's completion.
-RawAsyncResult raw_async_write(const fs::path& path, std::size_t payload, std::uint64_t records) {
-  RawAsyncResult r;
-  const std::uint64_t total = payload * records;
-  std::vector<std::unique_ptr<char[]>> bufs;
-  for (unsigned i = 0; i < kRawDepth; ++i) {
-    bufs.emplace_back(new char[kRawChunk]);
-    std::memset(bufs.back().get(), 0, kRawChunk);  // faulted in before the clock starts
-  }
-  io_uring ring{};
-  if (const int rc = io_uring_queue_init(2 * kRawDepth, &ring, 0); rc < 0) {
-    r.error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
-    return r;
-  }
-  PayloadBuffer src(payload);
-  const std::uint64_t faults0 = minor_faults();
-  const auto t0 = Clock::now();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(total)) != 0) {
-    r.error = "open/fallocate " + path.string() + ": " + errno_text();
-    io_uring_queue_exit(&ring);
-    if (fd >= 0) ::close(fd);
-    return r;
-  }
-  std::array<bool, kRawDepth> busy{};
-  unsigned in_flight = 0;
-  auto reap_one = [&]() -> bool {
-    io_uring_cqe* cqe = nullptr;
-    if (const int rc = io_uring_wait_cqe(&ring, &cqe); rc < 0) {
-      r.error = std::string("io_uring_wait_cqe: ") + std::strerror(-rc);
-      return false;
-    }
-    const bool ok = cqe->res >= 0;
-    if (!ok) r.error = std::string("io_uring write/fsync ") + path.string() + ": " + std::strerror(-cqe->res);
-    const auto idx = io_uring_cqe_get_data64(cqe);
-    if (idx < kRawDepth) busy[idx] = false;
-    io_uring_cqe_seen(&ring, cqe);
-    --in_flight;
-    return ok;
-  };
-  auto submit = [&](unsigned b, std::size_t len, std::uint64_t offset) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_write(sqe, fd, bufs[b].get(), static_cast<unsigned>(len), offset);
-    io_uring_sqe_set_data64(sqe, b);
-    busy[b] = true;
-    ++in_flight;
-    io_uring_submit(&ring);
-  };
-  unsigned cur = 0;
-  std::size_t fill = 0;
-  std::uint64_t file_off = 0;
-  for (std::uint64_t i = 0; i < records && r.error.empty(); ++i) {
-    std::memcpy(bufs[cur].get() + fill, src.stamp(i).data(), payload);
-    fill += payload;
-    if (fill + payload > kRawChunk || i + 1 == records) {
-      submit(cur, fill, file_off);
-      file_off += fill;
-      fill = 0;
-      cur = (cur + 1) % kRawDepth;
-      while (busy[cur] && r.error.empty()) reap_one();
-    }
-  }
-  while (in_flight > 0 && reap_one()) {
-  }
-  const auto sync0 = Clock::now();
-  if (r.error.empty()) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, kRawDepth);
-    ++in_flight;
-    io_uring_submit(&ring);
-    reap_one();
-  }
-  r.seconds = seconds_since(t0);
-  r.final_sync_seconds = seconds_since(sync0);
-  r.faults = minor_faults() - faults0;
-  ::close(fd);
-  io_uring_queue_exit(&ring);
-  if (file_off != total && r.error.empty()) r.error = "raw writer wrote the wrong number of bytes";
-  return r;
-}
 
 struct ConduitAsyncResult {
   double seconds = 0;

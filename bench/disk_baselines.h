@@ -1,0 +1,230 @@
+// Raw disk baselines shared by bench/wal_bench.cpp and conduit-bench: what
+// the same disk does without conduit, measured in the same run.
+//
+//   RawSyncLog       pwrite of one payload at the next offset of a
+//                    preallocated file, then fdatasync, in a loop (the
+//                    baseline of a kSync topic).
+//   raw_async_write  sequential io_uring WRITEs of payloads copied into
+//                    1 MiB buffers (kRawDepth in flight) into a preallocated
+//                    file, then one fdatasync (the baseline of a kAsync topic).
+//
+// Thread safety: each object or call is used by one thread. Each timed loop
+// runs on a fresh thread (on_fresh_thread), so that none inherits another's
+// dirty-page throttling (balance_dirty_pages keeps per-thread state).
+#pragma once
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace conduit::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+inline std::string errno_text() { return std::string(std::strerror(errno)); }
+
+// Page faults of the whole process (all threads).
+inline std::uint64_t minor_faults() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::uint64_t>(u.ru_minflt);
+}
+
+// Runs `f` on a new thread and returns its result (see the header comment).
+template <class F>
+std::invoke_result_t<F&> on_fresh_thread(F f) {
+  std::invoke_result_t<F&> result{};
+  std::thread t([&] { result = f(); });
+  t.join();
+  return result;
+}
+
+// The name of a filesystem from statfs()'s f_type.
+inline const char* fs_type_name(long type) {
+  switch (static_cast<unsigned long>(type)) {
+    case 0xEF53: return "ext4";  // ext2/3/4 share the magic
+    case 0x58465342: return "xfs";
+    case 0x01021994: return "tmpfs";
+    case 0x794c7630: return "overlay";
+    case 0x9123683E: return "btrfs";
+    case 0xF2F52010: return "f2fs";
+    case 0x2FC12FC1: return "zfs";
+    case 0x6969: return "nfs";
+    case 0x65735546: return "fuse";
+    default: return "unknown";
+  }
+}
+
+// A payload whose first 8 bytes carry the record's number.
+struct PayloadBuffer {
+  explicit PayloadBuffer(std::size_t n) : bytes(n) {
+    for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>('a' + i % 26);
+  }
+  std::string_view stamp(std::uint64_t i) {
+    std::memcpy(bytes.data(), &i, std::min(sizeof i, bytes.size()));
+    return {bytes.data(), bytes.size()};
+  }
+  std::vector<char> bytes;
+};
+
+// The raw sync baseline: pwrite(payload) + fdatasync per record into a file
+// preallocated to `file_bytes`.
+class RawSyncLog {
+ public:
+  RawSyncLog(const std::filesystem::path& path, std::size_t payload, std::size_t file_bytes)
+      : path_(path), payload_(payload), file_bytes_(file_bytes), src_(payload) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(file_bytes)) != 0 || ::fdatasync(fd_) != 0)
+      error_ = "open/fallocate " + path.string() + ": " + errno_text();
+  }
+  ~RawSyncLog() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawSyncLog(const RawSyncLog&) = delete;
+  RawSyncLog& operator=(const RawSyncLog&) = delete;
+  const std::string& error() const { return error_; }
+
+  // Writes and syncs for `d` (or until the file is full) on a fresh thread;
+  // calls record(latency) for each record. Returns the seconds it ran.
+  template <class Record>
+  double run_for(Clock::duration d, Record&& record) {
+    return on_fresh_thread([&] {
+      const auto t0 = Clock::now();
+      while (Clock::now() - t0 < d && error_.empty() && off_ + payload_ <= file_bytes_) {
+        const auto s = Clock::now();
+        const std::string_view p = src_.stamp(off_ / payload_);
+        if (::pwrite(fd_, p.data(), p.size(), static_cast<off_t>(off_)) != static_cast<ssize_t>(p.size()) ||
+            ::fdatasync(fd_) != 0)
+          error_ = "pwrite/fdatasync " + path_.string() + ": " + errno_text();
+        record(Clock::now() - s);
+        off_ += payload_;
+      }
+      return seconds_since(t0);
+    });
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::size_t payload_, file_bytes_;
+  int fd_ = -1;
+  std::uint64_t off_ = 0;
+  PayloadBuffer src_;
+  std::string error_;
+};
+
+inline constexpr std::size_t kRawChunk = 1u << 20;  // raw async: bytes per io_uring WRITE
+inline constexpr unsigned kRawDepth = 4;            // raw async: WRITEs in flight
+
+struct RawAsyncResult {
+  double seconds = 0;
+  double final_sync_seconds = 0;
+  std::uint64_t faults = 0;
+  std::string error;
+};
+
+// Sequential io_uring WRITEs of `records` payloads of `payload` bytes (at
+// most kRawChunk), copied into kRawChunk buffers (kRawDepth in flight), into
+// a file preallocated to the total; then one fdatasync. Timed from open to
+// the sync's completion.
+inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::size_t payload,
+                                      std::uint64_t records) {
+  RawAsyncResult r;
+  const std::uint64_t total = payload * records;
+  std::vector<std::unique_ptr<char[]>> bufs;
+  for (unsigned i = 0; i < kRawDepth; ++i) {
+    bufs.emplace_back(new char[kRawChunk]);
+    std::memset(bufs.back().get(), 0, kRawChunk);  // faulted in before the clock starts
+  }
+  io_uring ring{};
+  if (const int rc = io_uring_queue_init(2 * kRawDepth, &ring, 0); rc < 0) {
+    r.error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    return r;
+  }
+  PayloadBuffer src(payload);
+  const std::uint64_t faults0 = minor_faults();
+  const auto t0 = Clock::now();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(std::max<std::uint64_t>(total, 1))) != 0) {
+    r.error = "open/fallocate " + path.string() + ": " + errno_text();
+    io_uring_queue_exit(&ring);
+    if (fd >= 0) ::close(fd);
+    return r;
+  }
+  std::array<bool, kRawDepth> busy{};
+  unsigned in_flight = 0;
+  auto reap_one = [&]() -> bool {
+    io_uring_cqe* cqe = nullptr;
+    if (const int rc = io_uring_wait_cqe(&ring, &cqe); rc < 0) {
+      r.error = std::string("io_uring_wait_cqe: ") + std::strerror(-rc);
+      return false;
+    }
+    const bool ok = cqe->res >= 0;
+    if (!ok) r.error = std::string("io_uring write/fsync ") + path.string() + ": " + std::strerror(-cqe->res);
+    const auto idx = io_uring_cqe_get_data64(cqe);
+    if (idx < kRawDepth) busy[idx] = false;
+    io_uring_cqe_seen(&ring, cqe);
+    --in_flight;
+    return ok;
+  };
+  auto submit = [&](unsigned b, std::size_t len, std::uint64_t offset) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_write(sqe, fd, bufs[b].get(), static_cast<unsigned>(len), offset);
+    io_uring_sqe_set_data64(sqe, b);
+    busy[b] = true;
+    ++in_flight;
+    io_uring_submit(&ring);
+  };
+  unsigned cur = 0;
+  std::size_t fill = 0;
+  std::uint64_t file_off = 0;
+  for (std::uint64_t i = 0; i < records && r.error.empty(); ++i) {
+    std::memcpy(bufs[cur].get() + fill, src.stamp(i).data(), payload);
+    fill += payload;
+    if (fill + payload > kRawChunk || i + 1 == records) {
+      submit(cur, fill, file_off);
+      file_off += fill;
+      fill = 0;
+      cur = (cur + 1) % kRawDepth;
+      while (busy[cur] && r.error.empty()) reap_one();
+    }
+  }
+  while (in_flight > 0 && reap_one()) {
+  }
+  const auto sync0 = Clock::now();
+  if (r.error.empty()) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, kRawDepth);
+    ++in_flight;
+    io_uring_submit(&ring);
+    reap_one();
+  }
+  r.seconds = seconds_since(t0);
+  r.final_sync_seconds = seconds_since(sync0);
+  r.faults = minor_faults() - faults0;
+  ::close(fd);
+  io_uring_queue_exit(&ring);
+  if (file_off != total && r.error.empty()) r.error = "raw writer wrote the wrong number of bytes";
+  return r;
+}
+
+}  // namespace conduit::bench

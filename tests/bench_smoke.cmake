@@ -1,0 +1,97 @@
+# conduit-bench smoke test (ctest conduit_bench_smoke): a short memory run
+# and a short sync run with --json, whose JSON must parse and hold the
+# expected fields; bad options must exit 2 with a message. No timing is
+# asserted. Usage: cmake -DBENCH=path/to/conduit-bench -DWORK_DIR=dir -P bench_smoke.cmake
+cmake_minimum_required(VERSION 3.22)
+
+function(fail msg)
+  message(FATAL_ERROR "conduit_bench_smoke: ${msg}")
+endfunction()
+
+# Runs conduit-bench with ARGN; sets OUT, ERR and RC in the caller.
+function(run_bench)
+  execute_process(COMMAND ${BENCH} ${ARGN} WORKING_DIRECTORY ${WORK_DIR}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+  set(OUT "${out}" PARENT_SCOPE)
+  set(ERR "${err}" PARENT_SCOPE)
+  set(RC "${rc}" PARENT_SCOPE)
+endfunction()
+
+# Fails unless the JSON member at the path (ARGN) exists and is not null.
+function(expect_member json)
+  string(JSON value ERROR_VARIABLE error GET "${json}" ${ARGN})
+  if(error OR value STREQUAL "null" OR value STREQUAL "")
+    fail("JSON has no ${ARGN}: ${error}")
+  endif()
+endfunction()
+
+function(expect_run json which)
+  foreach(field system ok verified seconds published msgs_per_s)
+    expect_member("${json}" ${which} ${field})
+  endforeach()
+  string(JSON ok GET "${json}" ${which} ok)
+  string(JSON verified GET "${json}" ${which} verified)
+  if(NOT ok OR NOT verified)
+    string(JSON e GET "${json}" ${which} error)
+    fail("${which} run not ok (${e}) or not verified")
+  endif()
+  string(JSON published GET "${json}" ${which} published)
+  if(published LESS 1)
+    fail("${which} published nothing")
+  endif()
+endfunction()
+
+# 1. Memory, fan-out and a work group, closed loop, with its moodycamel baseline.
+run_bench(--json --duration 0.5 --subscribers 1 --group-consumers 1 --payload 64)
+if(NOT RC EQUAL 0)
+  fail("memory run exited ${RC}: ${ERR}")
+endif()
+foreach(path "machine;kernel" "machine;cores" "machine;date_utc" "config;payload" "config;durability"
+             "conduit;latency;publish_to_receive;p99_ns" "conduit;latency;publish_to_receive;p99.99_ns"
+             "conduit;latency;publish_to_receive;max_ns" "baseline;latency;publish_to_receive;p50_ns"
+             "ratios;throughput" "ratios;p99")
+  expect_member("${OUT}" ${path})
+endforeach()
+expect_run("${OUT}" conduit)
+expect_run("${OUT}" baseline)
+string(JSON system GET "${OUT}" baseline system)
+if(NOT system STREQUAL "moodycamel")
+  fail("memory baseline is '${system}', not moodycamel")
+endif()
+string(JSON deliveries GET "${OUT}" conduit deliveries)
+string(JSON published GET "${OUT}" conduit published)
+math(EXPR both "${published} * 2")
+if(NOT deliveries EQUAL both)
+  fail("conduit delivered ${deliveries} for ${published} published to a subscriber and a work group")
+endif()
+
+# 2. Sync durability, open loop, on a data directory under WORK_DIR: the
+# publish->durable latency and the raw fdatasync baseline.
+run_bench(--json --duration 0.5 --durability sync --rate 2000 --dir ${WORK_DIR}/bench-smoke-data)
+if(NOT RC EQUAL 0)
+  fail("sync run exited ${RC}: ${ERR}")
+endif()
+expect_member("${OUT}" conduit latency publish_to_durable p99_ns)
+expect_member("${OUT}" baseline latency publish_to_durable p99_ns)
+expect_member("${OUT}" ratios p99)
+expect_run("${OUT}" conduit)
+string(JSON mode GET "${OUT}" config mode)
+if(NOT mode STREQUAL "open")
+  fail("--rate did not make an open-loop run")
+endif()
+file(GLOB leftovers ${WORK_DIR}/bench-smoke-data/*)
+if(leftovers)
+  fail("the data directory was not removed: ${leftovers}")
+endif()
+
+# 3. Bad options: a message naming the problem, the usage, exit status 2.
+foreach(args "--bogus" "--producers;zero" "--payload;8" "--durability;disk" "--duration" "--rate;-5"
+             "--retain-bytes;1M")
+  run_bench(${args})
+  if(NOT RC EQUAL 2)
+    fail("'${args}' exited ${RC}, not 2")
+  endif()
+  if(NOT ERR MATCHES "conduit-bench: " OR NOT ERR MATCHES "usage: conduit-bench")
+    fail("'${args}' gave no clear message and usage: ${ERR}")
+  endif()
+endforeach()
