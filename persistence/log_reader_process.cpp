@@ -81,6 +81,7 @@ class LogReaderCore {
   std::size_t off_ = 0;    // offset of the record with sequence seq_ in seg_
   std::uint64_t seq_ = 0;
   std::optional<std::uint64_t> want_first_;  // after a padding record: the next file's first sequence
+  std::optional<std::uint64_t> left_first_;  // and the first sequence of the file that padding ended
   std::chrono::steady_clock::time_point retry_at_{};
 };
 
@@ -93,8 +94,11 @@ Result<std::unique_ptr<SegmentFile>> LogReaderCore::open_segment(std::optional<s
     if (list->empty()) return std::unique_ptr<SegmentFile>();
     std::size_t pick = list->size();
     if (exact) {
+      // The next file after the one just read to its padding: it starts at
+      // *exact, and never is that file again (a segment whose padding comes
+      // first holds no record, and starts at *exact itself).
       for (std::size_t i = 0; i < list->size() && pick == list->size(); ++i)
-        if ((*list)[i].first >= *exact) pick = i;
+        if ((*list)[i].first >= *exact && (!left_first_ || (*list)[i].first > *left_first_)) pick = i;
       if (pick == list->size()) return std::unique_ptr<SegmentFile>();  // not created yet
     } else {
       for (std::size_t i = 0; i < list->size(); ++i)
@@ -210,12 +214,14 @@ Result<std::uint64_t> LogReaderCore::first_at_or_after(std::int64_t ns) {
 
 Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
   PollResult r;
+  int segments_opened = 0;
   if (const std::uint64_t g = control_->generation(); g != generation_) {
     // An engine opened the log since we last looked: keep our place, but
     // look the segment up again.
     generation_ = g;
     seg_.reset();
     want_first_.reset();
+    left_first_.reset();
   }
   while (r.count < out.size()) {
     if (!seg_) {
@@ -246,7 +252,10 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
     if (len & format::kPaddingFlag) {
       if (r.count != 0) break;  // one poll's views come from one segment
       want_first_ = seq_;
+      left_first_ = seg_->first_seq();
       seg_.reset();
+      // Empty segments one after another: hand back and go on next poll.
+      if (++segments_opened > 4) break;
       continue;
     }
     const std::size_t size = format::align_up(len);

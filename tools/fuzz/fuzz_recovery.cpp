@@ -22,6 +22,7 @@
 #include "persistence/format.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
+#include "tools/fuzz/crafted_topic.h"
 #include "tools/fuzz/fuzz_support.h"
 #include "tools/fuzz/record_checks.h"
 
@@ -62,36 +63,7 @@ struct Cleanup {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static Cleanup cleanup;  // removes the scratch directory at exit
   fuzz::ByteReader in(data, size);
-  const auto mode = in.take<std::uint8_t>();
-  const std::size_t segments = 1 + (mode & 3) % 3;
-  const bool raw_first_header = (mode & 4) != 0;
-  const std::uint64_t durable = in.take<std::uint8_t>();
-
-  fs::remove_all(topic_dir());
-  fs::create_directories(topic_dir());
-  {
-    auto control = persistence::ControlFile::open(topic_dir().string());
-    FUZZ_CHECK(control.ok());
-    (*control)->set_durable(durable);
-  }
-  for (std::size_t i = 0; i < segments; ++i) {
-    const std::uint64_t first_seq = in.take<std::uint8_t>();
-    const std::size_t body_len = in.take<std::uint16_t>();
-    const std::string_view body = in.bytes(body_len);
-    std::string file;
-    if (i == 0 && raw_first_header) {
-      file = std::string(body);
-    } else {
-      file.resize(format::kSegmentHeaderSize);
-      format::SegmentHeader h;
-      h.first_seq = first_seq;
-      h.capacity = format::kSegmentHeaderSize + body.size();
-      h.flags = format::kSegmentFlagCrc;
-      format::encode_segment_header(reinterpret_cast<std::byte*>(file.data()), h);
-      file += body;
-    }
-    std::ofstream(topic_dir() / persistence::segment_file_name(first_seq), std::ios::binary) << file;
-  }
+  const std::uint64_t durable = fuzz::write_crafted_topic(in, topic_dir());
   const auto before = segment_files();
 
   persistence::FileStorageOptions options;

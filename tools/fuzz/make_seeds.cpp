@@ -1,7 +1,7 @@
 // Writes a seed corpus for each fuzz target: well-formed inputs built with
 // the format's own encoder, so the fuzzers start from valid records,
 // segments and logs and mutate from there.
-//   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/{record,envelope,segment_scan,recovery}/seed-N
+//   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/{record,envelope,segment_scan,recovery,inspect}/seed-N
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
     recovery_segment(s, 0, b);
     write(out / "recovery", 3, s);
   }
+  // inspect reads the same crafted topic directories as recovery.
+  std::filesystem::copy(out / "recovery", out / "inspect",
+                        std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
   std::printf("seeds written to %s\n", out.c_str());
   return 0;
 }

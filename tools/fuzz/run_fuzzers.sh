@@ -9,7 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds=${1:-60}
-targets=(record envelope segment_scan recovery)
+targets=(record envelope segment_scan recovery inspect)
 
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
       -DCONDUIT_BUILD_TESTS=ON -DCONDUIT_BUILD_BENCH=OFF -DCONDUIT_BUILD_TOOLS=OFF \
