@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/envelope.h"
 #include "engine/work_group_core.h"
 
 namespace conduit::detail {
@@ -68,16 +69,7 @@ bool GroupCore::send_dead_letter(std::uint64_t seq, const char* reason, Failure 
   headers.push_back({dlq_header::kFirstFailure, first});
   headers.push_back({dlq_header::kLastFailureTime, last_time});
 
-  Message m;
-  m.payload = v.payload();
-  m.id = v.id();
-  m.key = v.key();
-  m.correlation_id = v.correlation_id();
-  m.reply_to = v.reply_to();
-  m.trace_id = v.trace_id();
-  m.content_type = v.content_type();
-  m.schema_version = v.schema_version();
-  m.headers = headers;
+  const Message m = republish_message(v, headers);
   Result<std::uint64_t> r = dlq->publish(m);
   if (!r.ok()) {
     std::lock_guard lk(dlq_mu_);

@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "engine/envelope.h"
+
 namespace conduit {
 namespace {
 
@@ -79,16 +81,7 @@ Status DelayPump::release(const Held& h) {
   headers.reserve(r.header_count());
   for (std::size_t i = 0; i < r.header_count(); ++i)
     if (r.header(i).name != kNotBeforeHeader) headers.push_back(r.header(i));
-  Message m;
-  m.payload = r.payload();
-  m.id = r.id();
-  m.key = r.key();
-  m.correlation_id = r.correlation_id();
-  m.reply_to = r.reply_to();
-  m.trace_id = r.trace_id();
-  m.content_type = r.content_type();
-  m.schema_version = r.schema_version();
-  m.headers = headers;
+  const Message m = detail::republish_message(r, headers);
   auto seq = target_->publish(m);
   if (!seq.ok()) return seq.status();
   released_up_to_ = *seq;
