@@ -271,6 +271,7 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
       format::commit_length(seg->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
     seg->seal(tail_before >> kTailOffsetBits);
   }
+  std::shared_ptr<Segment> settled;  // declared before lk: released after the unlock
   std::unique_lock lk(mu_);
   // Roll while `slot` is the head and its segment is sealed. Slots are
   // reused: after any unlock (or before the lock) `slot` may be the head
@@ -316,11 +317,9 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // Release pairs with the acquire fetch_add in publish() on this slot.
     fresh->tail.store(format::kSegmentHeaderSize, std::memory_order_release);
     segments_.push_back(*next);
-    // The segment before the one just sealed is settled: let go of its
-    // pages in this process (file mappings only; readers fault them back
-    // in from the page cache), so resident memory follows the head, not the
-    // length of the log.
-    if (segments_.size() >= 3) segments_[segments_.size() - 3]->drop_resident_pages();
+    // The segment before the one just sealed is settled: its pages are let
+    // go below, after the lock (see there).
+    if (segments_.size() >= 3) settled = segments_[segments_.size() - 3];
     seg->set_next(next->get());
     // Release pairs with the acquire of head_ in publish().
     head_.store(fresh, std::memory_order_release);
@@ -328,6 +327,13 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
     apply_retention_locked();
   }
+  lk.unlock();
+  // Let go of the settled segment's pages in this process (file mappings
+  // only; readers fault them back in from the page cache), so resident
+  // memory follows the head, not the length of the log. Outside the lock:
+  // zapping a large mapping's page tables takes a while, and producers
+  // rolling meanwhile need the lock. The shared_ptr keeps it mapped.
+  if (settled) settled->drop_resident_pages();
   return Status::OK();
 }
 
