@@ -287,7 +287,6 @@ TopicVerification verify_topic(const std::string& topic_dir) {
   auto files = dir_entries(cursors, is_position_file);
   if (files.ok())
     for (const std::string& f : *files) {
-      if (f.ends_with(".tmp")) continue;
       auto pos = read_position_file(cursors + "/" + f);
       if (!pos.ok()) v.problems.push_back({cursors + "/" + f, 0, "not an intact position file"});
       else if (*pos && **pos > v.end_seq && !listed->empty())

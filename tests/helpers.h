@@ -1,6 +1,6 @@
-// Small helpers shared by the delivery tests (dedup, request-reply, trace,
-// delay): a temporary directory, a message from a payload, and every record
-// of a topic read through a fresh subscriber.
+// Small helpers shared by tests: a temporary directory, a message from a
+// payload, every record of a topic read through a fresh subscriber, and a
+// memory-only topic with the smallest ring.
 #pragma once
 
 #include <conduit/conduit.h>
@@ -13,6 +13,16 @@
 #include "tests/temp_dir.h"
 
 namespace conduit::test {
+
+// Two segments of 160 KiB: the smallest ring a topic can have with this
+// max_payload_bytes (a segment holds two of the largest records).
+inline TopicOptions small_ring() {
+  TopicOptions o;
+  o.max_payload_bytes = 1024;
+  o.segment_bytes = 160u << 10;
+  o.ring_bytes = 2 * o.segment_bytes;
+  return o;
+}
 
 inline Message text(std::string_view payload) {
   Message m;

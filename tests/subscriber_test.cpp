@@ -11,20 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/helpers.h"
+
 using namespace conduit;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Two segments of 160 KiB: the smallest ring a topic can have with this
-// max_payload_bytes (a segment holds two of the largest records).
-TopicOptions small_ring() {
-  TopicOptions o;
-  o.max_payload_bytes = 1024;
-  o.segment_bytes = 160u << 10;
-  o.ring_bytes = 2 * o.segment_bytes;
-  return o;
-}
+using conduit::test::small_ring;
 
 SubscriberOptions options(StartAt start, SlowPolicy slow, WaitStrategy wait = WaitStrategy::kAdaptive) {
   SubscriberOptions o;

@@ -15,19 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/helpers.h"
+
 using namespace conduit;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Two segments of 160 KiB: the smallest ring for this max_payload_bytes.
-TopicOptions small_ring() {
-  TopicOptions o;
-  o.max_payload_bytes = 1024;
-  o.segment_bytes = 160u << 10;
-  o.ring_bytes = 2 * o.segment_bytes;
-  return o;
-}
+using conduit::test::small_ring;
 
 void publish_numbers(Topic* topic, std::uint64_t from, std::uint64_t to) {
   for (std::uint64_t i = from; i < to; ++i) REQUIRE(topic->publish(std::to_string(i)).value() == i);
