@@ -111,6 +111,8 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
     fo.flush_interval = state_->options.flush_interval;
     fo.flush_bytes = state_->options.flush_bytes;
     fo.park_timeout = state_->options.park_timeout;
+    fo.verify_on_open = state_->options.verify_on_open;
+    fo.read_only_on_corruption = state_->options.read_only_on_corruption;
     auto files = persistence::FileTopicStorage::open(state_->options.data_dir + "/topics/" + std::string(name), fo,
                                                      state_->disk.get());
     if (!files.ok()) return files.status();

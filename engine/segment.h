@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "conduit/engine.h"
 #include "conduit/status.h"
 #include "engine/alloc.h"
 #include "engine/wait.h"
@@ -49,6 +50,15 @@ struct RecoveredSegment {
   std::size_t end_offset = 0;    // where the next record goes, when not sealed
 };
 
+// Where one segment of the log stands (what a clean close records).
+struct SegmentExtent {
+  std::uint64_t first_seq = 0;
+  std::uint64_t records = 0;
+  std::size_t end_offset = 0;  // where the next record goes; the capacity when sealed
+  std::size_t capacity = 0;
+  bool sealed = false;
+};
+
 // What the engine tells storage about its log: how far it is complete.
 class WatermarkSource {
  public:
@@ -62,6 +72,9 @@ class WatermarkSource {
   // change), or 0 when the topic no longer has that segment. `below` must
   // not exceed the published watermark.
   virtual std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const = 0;
+  // Every segment, oldest first, each as far as the published watermark;
+  // empty when a record is claimed past it (the log is still moving).
+  virtual std::vector<SegmentExtent> segment_extents() const = 0;
 };
 
 // Where a topic's segments come from and go to. The engine's side of the
@@ -73,6 +86,9 @@ class TopicStorage {
   virtual Result<std::vector<RecoveredSegment>> recover() { return std::vector<RecoveredSegment>{}; }
   // Called once before any publish.
   virtual void attach(WatermarkSource*) {}
+  // How recover() went; OK read_only unless the log opened read-only (then
+  // nothing may be written: create_segment and the stores fail with it).
+  virtual RecoveryStats recovery_stats() const { return {}; }
   // Every record below it is durable (fdatasync'ed). Memory-only storage:
   // there is no disk, so this is the published watermark's business, not ours.
   virtual std::uint64_t durable() const noexcept { return 0; }

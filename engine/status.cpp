@@ -16,6 +16,7 @@ const char* code_name(Code code) noexcept {
     case Code::kBusy: return "Busy";
     case Code::kTimedOut: return "TimedOut";
     case Code::kUnsupported: return "Unsupported";
+    case Code::kReadOnly: return "ReadOnly";
   }
   return "Unknown";
 }

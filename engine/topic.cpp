@@ -31,6 +31,7 @@ std::uint64_t Topic::durable() const noexcept { return core_->durable(); }
 std::uint64_t Topic::published() const noexcept { return core_->published(); }
 std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
 std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
+RecoveryStats Topic::recovery_stats() const { return core_->storage().recovery_stats(); }
 
 Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
   if (Status s = validate_topic_name(name); !s.ok())

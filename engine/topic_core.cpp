@@ -75,6 +75,8 @@ TopicCore::~TopicCore() {
 Status TopicCore::start() {
   auto recovered = storage_->recover();
   if (!recovered.ok()) return recovered.status();
+  if (Status ro = storage_->recovery_stats().read_only; !ro.ok())
+    read_only_ = Status::ReadOnly(topic_error(name_, "opened read-only: " + ro.message()));
   Status s = recovered->empty() ? start_empty() : start_from(std::move(recovered).value());
   if (s.ok()) storage_->attach(this);
   return s;
@@ -95,7 +97,8 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   rebuild_dedup_locked();
   RecoveredSegment& last = recovered.back();
   std::shared_ptr<Segment> tail = segments_.back();
-  if (!last.sealed && tail->capacity() != options_.segment_bytes) {
+  const bool writable = read_only_.ok();  // a read-only log is left exactly as it is
+  if (writable && !last.sealed && tail->capacity() != options_.segment_bytes) {
     // Written with another segment_bytes: producers size their claims by
     // options_.segment_bytes, so close this tail with a padding record (as
     // a full segment ends) and continue in a new segment of the new size.
@@ -112,7 +115,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     // Relaxed: published by head_'s release below.
     published_.store(last.first_seq + last.records, std::memory_order_relaxed);
   }
-  if (last.sealed) {
+  if (writable && last.sealed) {
     // The tail is full: start the next segment now.
     auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes);
     if (!mem.ok()) return mem.status();
@@ -125,12 +128,13 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   slots_.push_back(std::make_unique<AppendSlot>());
   AppendSlot* slot = slots_.back().get();
   slot->segment.store(tail.get(), std::memory_order_relaxed);  // published by head_ below
-  const std::uint64_t records = last.sealed ? 0 : last.records;
-  const std::uint64_t offset = last.sealed ? format::kSegmentHeaderSize : last.end_offset;
+  const bool fresh = last.sealed && writable;  // the tail is the segment just created
+  const std::uint64_t records = fresh ? 0 : last.records;
+  const std::uint64_t offset = fresh ? format::kSegmentHeaderSize : last.sealed ? tail->capacity() : last.end_offset;
   slot->tail.store(records << kTailOffsetBits | offset, std::memory_order_relaxed);  // likewise
   // Release pairs with the acquire of head_ in publish().
   head_.store(slot, std::memory_order_release);
-  apply_retention_locked();
+  if (writable) apply_retention_locked();
   return Status::OK();
 }
 
@@ -228,6 +232,7 @@ Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept 
     return Status::InvalidArgument(
         topic_error(name_, "envelope too large (a field over 65535 bytes, or all fields but the payload over 64 KiB)"));
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
+  if (!read_only_.ok()) [[unlikely]] return read_only_;
   const std::uint64_t need = format::align_up(length);
   const std::int64_t ts = m.timestamp_ns != 0 ? m.timestamp_ns : shared_->now();
   const std::uint64_t capacity = options_.segment_bytes;
@@ -359,6 +364,10 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
   auto record_ts = [](const Segment& s, std::uint64_t i) {
     return format::load<std::int64_t>(s.base() + s.offset_of(i) + format::rec::kTimestamp);
   };
+  // A segment's first record sits right after its header: no index needed.
+  auto first_ts = [](const Segment& s) {
+    return format::load<std::int64_t>(s.base() + format::kSegmentHeaderSize + format::rec::kTimestamp);
+  };
   auto committed = [&](const Segment& s) -> std::uint64_t {
     const std::uint64_t sealed = s.sealed_count();
     if (sealed != kNotSealed) return sealed;
@@ -366,17 +375,17 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
     while (n < s.max_records() && s.offset_of(n) != 0) ++n;
     return n;
   };
-  for (auto& s : segments_)
-    if (!s->indexed()) s->build_index(s->sealed_count());
   // The last segment whose first record is stamped before `time_ns`...
   std::size_t lo = 0, hi = segments_.size();
   while (hi - lo > 1) {
     const std::size_t mid = (lo + hi) / 2;
-    if (committed(*segments_[mid]) != 0 && record_ts(*segments_[mid], 0) < time_ns) lo = mid;
+    if (committed(*segments_[mid]) != 0 && first_ts(*segments_[mid]) < time_ns) lo = mid;
     else hi = mid;
   }
-  // ...then the first record in it stamped at or after.
-  const Segment& s = *segments_[lo];
+  // ...then the first record in it stamped at or after. Only that segment
+  // needs its index (a recovered one gets it now).
+  Segment& s = *segments_[lo];
+  if (!s.indexed()) s.build_index(s.sealed_count());
   std::uint64_t a = 0, b = committed(s);
   while (a < b) {
     const std::uint64_t mid = (a + b) / 2;
@@ -477,6 +486,26 @@ std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t belo
   }
   // Every record below `below` is committed, so the last one's index entry is set.
   return record_end(seg.offset_of(below - 1 - seg.first_seq()));
+}
+
+std::vector<SegmentExtent> TopicCore::segment_extents() const {
+  std::lock_guard lk(mu_);
+  std::lock_guard sl(scan_mu_);
+  const std::uint64_t done = advance_published_locked();
+  std::vector<SegmentExtent> out;
+  for (const auto& s : segments_) {
+    const std::uint64_t sealed = s->sealed_count();
+    if (sealed != kNotSealed) {
+      if (s->first_seq() + sealed > done) return {};  // sealed past the published watermark
+      out.push_back({s->first_seq(), sealed, s->capacity(), s->capacity(), true});
+      continue;
+    }
+    // The one open segment is the scanner's, the last, and holds nothing past it.
+    if (s != scan_seg_ || s != segments_.back()) return {};
+    if (scan_off_ < s->capacity() && format::load_length(s->base() + scan_off_) != 0) return {};
+    out.push_back({s->first_seq(), done - s->first_seq(), scan_off_, s->capacity(), false});
+  }
+  return out;
 }
 
 std::uint64_t TopicCore::earliest() const noexcept {

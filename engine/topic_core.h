@@ -96,6 +96,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
   std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const override;
+  std::vector<SegmentExtent> segment_extents() const override;
   std::uint64_t published_bytes() const noexcept override {
     (void)published();
     // Relaxed: a threshold check; published() above ordered the scan.
@@ -167,6 +168,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only topics
   Topic handle_;
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
+  Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
 
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};

@@ -70,13 +70,16 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open(const std::string& topic_
   } else {
     clean = (format::load<std::uint32_t>(base + kFlags) & 1u) != 0;
   }
+  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean, true));
+}
+
+void ControlFile::begin_session() noexcept {
   // Relaxed: readers in other processes only compare it with what they saw.
-  word64(base, kGeneration).fetch_add(1, std::memory_order_relaxed);
+  word64(base_, kGeneration).fetch_add(1, std::memory_order_relaxed);
   // Forget readers that died while parked (SharedParkingLot::withdraw).
   // Relaxed: a hint, as every use of the count.
-  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base + kParkedReaders))
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kParkedReaders))
       .store(0, std::memory_order_relaxed);
-  return std::unique_ptr<ControlFile>(new ControlFile(fd, base, path, clean, true));
 }
 
 Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(const std::string& topic_dir) {

@@ -53,9 +53,12 @@ struct ControlSnapshot {
 
 class ControlFile {
  public:
-  // The engine's open: creates the file if needed and adds 1 to the
-  // generation.
+  // The engine's open: creates the file if needed; changes nothing in an
+  // existing one until begin_session().
   static Result<std::unique_ptr<ControlFile>> open(const std::string& topic_dir);
+  // The engine is about to write the log: adds 1 to the generation and
+  // forgets parked readers. Not called for a log opened read-only.
+  void begin_session() noexcept;
   // Another process's open (a LogReader): never creates, never changes the
   // log. Maps the file writable when it may, to count itself among parked
   // readers; read-only otherwise (then it is never woken early, see

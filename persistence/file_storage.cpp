@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "persistence/clean_record.h"
 #include "persistence/crc32c.h"
 #include "persistence/format.h"
 
@@ -13,6 +14,62 @@
 #include "persistence/persistence_thread.h"
 
 namespace conduit::persistence {
+
+namespace {
+
+// A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
+constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
+constexpr std::size_t kPositionBytes = 24;
+// A state file: magic "CNDTSTA1", u64 length, the bytes, CRC32C of all before it.
+constexpr std::uint64_t kStateMagic = 0x3141545354444e43ull;
+constexpr std::size_t kStateHead = 16;
+
+// Replaces dir/name with `bytes` atomically and durably: write a temporary
+// file, fdatasync it, rename it over, fsync the directory.
+Status replace_file(const std::string& dir, const std::string& name, const void* bytes, std::size_t size) {
+  if (Status s = make_dirs(dir); !s.ok()) return s;
+  const std::string path = dir + "/" + name, tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
+  const bool written = ::pwrite(fd, bytes, size, 0) == static_cast<ssize_t>(size) && ::fdatasync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+// The whole file; nullopt when it does not exist.
+Result<std::optional<std::string>> read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>{};
+    return Status::IOError("open " + path + ": " + errno_text(errno));
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("read " + path + ": " + errno_text(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return std::optional<std::string>{std::move(out)};
+}
+
+}  // namespace
+
 
 Result<std::unique_ptr<FileTopicStorage>> FileTopicStorage::open(std::string dir, FileStorageOptions options,
                                                                  PersistenceThread* thread) {
@@ -31,6 +88,7 @@ FileTopicStorage::~FileTopicStorage() { (void)close(); }
 
 Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(std::uint64_t first_seq,
                                                                                 std::size_t capacity) {
+  if (!stats_.read_only.ok()) return stats_.read_only;
   {
     // Adopt (rename away from ".spare") under files_mu_: prepare_spare()
     // finds no spare only once the name is free again, so its O_TRUNC open
@@ -60,6 +118,14 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   if (!listed.ok()) return listed.status();
   // Every record below the last durable watermark was fdatasync'ed.
   const std::uint64_t durable = control_->durable();
+  stats_.segments = listed->size();
+  if (control_->was_clean() && !options_.verify_on_open && !listed->empty())
+    if (auto trusted = recover_clean(*listed, durable)) return std::move(*trusted);
+
+  // Nothing is written until the scan has decided what the log is: a log
+  // damaged below the durable watermark may be opened read-only, untouched.
+  std::optional<Status> damage;           // corruption below the durable watermark
+  bool unfinished_roll = false;           // the last file is a roll cut short: remove it
   std::vector<std::unique_ptr<SegmentFile>> files;
   for (auto& [first, path] : *listed) {
     auto f = SegmentFile::open(path, true);
@@ -69,27 +135,40 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
       // then nothing in it was ever durable. A bad header on a segment that
       // holds durable records is corruption, and its file is kept.
       if (&path == &listed->back().second && f.status().code() == Code::kCorruption && first >= durable) {
-        ::unlink(path.c_str());
+        unfinished_roll = true;
         break;
       }
-      return f.status();
+      if (f.status().code() != Code::kCorruption || files.empty()) return f.status();
+      damage = f.status();
+      break;
     }
-    if ((*f)->first_seq() != first)
-      return Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
+    if ((*f)->first_seq() != first) {
+      damage = Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
+      if (files.empty()) return *damage;
+      break;
+    }
     files.push_back(std::move(f).value());
   }
+  if (damage && !options_.read_only_on_corruption) return *damage;
   std::vector<detail::RecoveredSegment> out;
-  if (files.empty()) return out;
+  if (files.empty()) {
+    begin_writing();
+    if (unfinished_roll) ::unlink(listed->back().second.c_str());
+    return out;
+  }
 
   // Scan every segment, not only those above the durable watermark: a
   // record that went bad on disk after its fdatasync must be reported here,
-  // or readers would be handed it. Costs one CRC pass over the log per open.
-  std::size_t keep = files.size();
+  // or readers would be handed it. Costs one CRC pass over the log per open
+  // after a crash (or with verify_on_open); a clean close skips it.
+  std::optional<std::size_t> zero_tail_at;  // the torn tail's intact end, in out.back()
   for (std::size_t i = 0; i < files.size(); ++i) {
     detail::RecoveredSegment r;
     r.first_seq = files[i]->first_seq();
     const bool last = i + 1 == files.size();
     const SegmentScan scan = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
+    stats_.records_checked += scan.records;
+    stats_.bytes_checked += scan.end_offset - format::kSegmentHeaderSize;
     r.records = scan.records;
     r.sealed = scan.sealed;
     r.end_offset = scan.end_offset;
@@ -98,17 +177,16 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
     if (!continues) {
       // The log ends in this segment. Below the durable watermark that is
       // corruption; above it, a torn tail of records never acknowledged.
-      if (end < durable) {
+      if (end < durable && !damage) {
         const std::string what = scan.problem ? scan.problem->what : "the log ends here";
-        return Status::Corruption(files[i]->path() + " offset " + std::to_string(scan.end_offset) + ": " + what +
-                                  " (sequence " + std::to_string(end) + ", below the durable watermark " +
-                                  std::to_string(durable) + ")");
+        damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(scan.end_offset) + ": " + what +
+                                    " (sequence " + std::to_string(end) + ", below the durable watermark " +
+                                    std::to_string(durable) + ")");
+        if (!options_.read_only_on_corruption) return *damage;
       }
-      // Zero what follows the intact prefix: a torn record, or records
-      // committed after a hole that were never durable.
-      if (!scan.sealed)
-        if (Status s = files[i]->zero_from(r.end_offset); !s.ok()) return s;
-      keep = i + 1;
+      // What follows the intact prefix (a torn record, or records committed
+      // after a hole that were never durable) is zeroed below.
+      if (!scan.sealed) zero_tail_at = r.end_offset;
     }
     // The scan touched every page; only the tail needs to stay resident.
     if (continues) files[i]->drop_resident_pages();
@@ -116,13 +194,35 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
     out.push_back(std::move(r));
     if (!continues) break;
   }
-  for (std::size_t i = keep; i < files.size(); ++i) {
-    if (files[i]) {
-      const std::string path = files[i]->path();
-      files[i].reset();
-      if (::unlink(path.c_str()) != 0) return Status::IOError("unlink " + path + ": " + errno_text(errno));
+
+  if (damage) {
+    // Read-only up to the damage: map what is kept read-only, change nothing.
+    for (auto& r : out) {
+      auto ro = SegmentFile::open(static_cast<SegmentFile*>(r.memory.get())->path(), false);
+      if (!ro.ok()) return ro.status();
+      r.memory = std::move(ro).value();
     }
+    stats_.read_only = Status::ReadOnly(damage->message());
+    durable_.store(out.back().first_seq + out.back().records, std::memory_order_release);  // pairs with durable()
+    return out;
   }
+  begin_writing();
+  if (zero_tail_at)
+    if (Status s = static_cast<SegmentFile*>(out.back().memory.get())->zero_from(*zero_tail_at); !s.ok()) return s;
+  // Later segments are not part of the log: records after a hole, never durable.
+  for (std::size_t i = out.size(); i < files.size(); ++i) {
+    const std::string path = files[i]->path();
+    files[i].reset();
+    if (::unlink(path.c_str()) != 0) return Status::IOError("unlink " + path + ": " + errno_text(errno));
+  }
+  if (unfinished_roll) ::unlink(listed->back().second.c_str());
+  track_recovered(out, durable);
+  return out;
+}
+
+void FileTopicStorage::begin_writing() { control_->begin_session(); }
+
+void FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
   // The tail segment (and any not known durable) may hold unsynced bytes.
   {
     std::lock_guard lk(files_mu_);
@@ -133,12 +233,60 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   }
   const std::uint64_t end = out.back().first_seq + out.back().records;
   durable_.store(std::min(durable, end), std::memory_order_release);  // pairs with durable()
+}
+
+std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_clean(
+    const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable) {
+  // Trusted only when it is the record of the last session's close (its
+  // generation), agrees with the control file, and lists exactly the
+  // segment files there are. Any doubt: scan.
+  const std::string path = dir_ + "/" + kCleanRecordName;
+  auto bytes = read_file(path);
+  if (!bytes.ok() || !bytes->has_value()) return std::nullopt;
+  auto rec = decode_clean_record(**bytes, path);
+  if (!rec.ok() || rec->generation != control_->generation() || rec->durable != durable ||
+      rec->segments.size() != listed.size())
+    return std::nullopt;
+  std::vector<detail::RecoveredSegment> out;
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    const CleanSegment& c = rec->segments[i];
+    const bool last = i + 1 == listed.size();
+    if (c.first_seq != listed[i].first || (!last && (!c.sealed || rec->segments[i + 1].first_seq != c.first_seq + c.records)))
+      return std::nullopt;
+    auto f = SegmentFile::open(listed[i].second, true);  // checks the header (one page)
+    if (!f.ok() || (*f)->first_seq() != c.first_seq || (*f)->capacity() != c.capacity || c.end_offset > c.capacity ||
+        c.end_offset < format::kSegmentHeaderSize || c.end_offset % format::kAlign != 0)
+      return std::nullopt;
+    const std::byte* base = (*f)->base();
+    // Cheap sanity, no CRC: the first record is the one named, and nothing
+    // was committed past the recorded end of the open tail.
+    if (c.records != 0 && format::load<std::uint64_t>(base + format::kSegmentHeaderSize + format::rec::kSequence) != c.first_seq)
+      return std::nullopt;
+    if (!c.sealed && c.end_offset + 4 <= c.capacity && format::load_length(base + c.end_offset) != 0) return std::nullopt;
+    if (!last) (*f)->drop_resident_pages();
+    detail::RecoveredSegment r;
+    r.first_seq = c.first_seq;
+    r.records = c.records;
+    r.sealed = c.sealed;
+    r.end_offset = c.end_offset;
+    r.memory = std::move(f).value();
+    out.push_back(std::move(r));
+  }
+  if (out.back().first_seq + out.back().records != durable) return std::nullopt;
+  // Spend the record before anything is written: once the flag is cleared
+  // on disk, a crash from here on is recovered by a scan.
+  begin_writing();
+  if (!control_->mark_open().ok()) return std::nullopt;
+  ::unlink(path.c_str());
+  stats_.clean = true;
+  track_recovered(out, durable);
   return out;
 }
 
 void FileTopicStorage::attach(detail::WatermarkSource* source) {
   source_ = source;
-  (void)control_->mark_open();
+  if (!stats_.read_only.ok()) return;  // nothing to sync, nothing to write
+  if (!stats_.clean) (void)control_->mark_open();  // recover_clean() did
   thread_->add(this);
 }
 
@@ -219,6 +367,7 @@ void FileTopicStorage::sync_round(DiskIo& io) {
 
 Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) {
   if (durable() > seq) return Status::OK();
+  if (!stats_.read_only.ok()) return stats_.read_only;
   // Acquire pairs with the release increment in sync_round().
   const std::uint64_t failures_before = failed_rounds_.load(std::memory_order_acquire);
   // Relaxed: the wake below carries the request.
@@ -244,7 +393,7 @@ Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_cl
 Status FileTopicStorage::close() {
   // acq_rel: the first caller does the work; it pairs with await_durable()'s acquire.
   if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::OK();
-  if (source_ == nullptr) return Status::OK();
+  if (source_ == nullptr || !stats_.read_only.ok()) return Status::OK();
   thread_->remove(this);
   {
     // An unused spare is not part of the log.
@@ -258,66 +407,28 @@ Status FileTopicStorage::close() {
   thread_->final_round(this);
   durable_lot_.wake_all();
   if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
+  // The record first, then the flag: a crash between them leaves the flag
+  // clear, and the next open scans. A record that cannot be written is
+  // only a slower next open.
+  if (Status s = write_clean_record(); !s.ok())
+    std::fprintf(stderr, "conduit: %s: no clean-close record, the next open scans the log: %s\n", dir_.c_str(),
+                 s.to_string().c_str());
   return control_->mark_clean(durable());
 }
 
-}  // namespace conduit::persistence
-
-namespace conduit::persistence {
-namespace {
-
-// A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
-constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
-constexpr std::size_t kPositionBytes = 24;
-// A state file: magic "CNDTSTA1", u64 length, the bytes, CRC32C of all before it.
-constexpr std::uint64_t kStateMagic = 0x3141545354444e43ull;
-constexpr std::size_t kStateHead = 16;
-
-// Replaces dir/name with `bytes` atomically and durably: write a temporary
-// file, fdatasync it, rename it over, fsync the directory.
-Status replace_file(const std::string& dir, const std::string& name, const void* bytes, std::size_t size) {
-  if (Status s = make_dirs(dir); !s.ok()) return s;
-  const std::string path = dir + "/" + name, tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
-  const bool written = ::pwrite(fd, bytes, size, 0) == static_cast<ssize_t>(size) && ::fdatasync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
-  return Status::OK();
-}
-
-// The whole file; nullopt when it does not exist.
-Result<std::optional<std::string>> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>{};
-    return Status::IOError("open " + path + ": " + errno_text(errno));
+Status FileTopicStorage::write_clean_record() {
+  CleanRecord rec;
+  rec.generation = control_->generation();
+  rec.durable = durable();
+  for (const detail::SegmentExtent& e : source_->segment_extents())
+    rec.segments.push_back({e.first_seq, e.records, e.end_offset, e.capacity, e.sealed});
+  if (rec.segments.empty() || rec.segments.back().first_seq + rec.segments.back().records != rec.durable) {
+    ::unlink((dir_ + "/" + kCleanRecordName).c_str());  // a stale one is refused by its generation anyway
+    return Status::Busy(dir_ + ": records were still being published at close");
   }
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::IOError("read " + path + ": " + errno_text(err));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return std::optional<std::string>{std::move(out)};
+  const std::string bytes = encode_clean_record(rec);
+  return replace_file(dir_, kCleanRecordName, bytes.data(), bytes.size());
 }
-
-}  // namespace
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
   return read_position_file(dir_ + "/cursors/" + key);
@@ -335,6 +446,7 @@ Result<std::optional<std::uint64_t>> read_position_file(const std::string& path)
 }
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {
+  if (!stats_.read_only.ok()) return stats_.read_only;
   std::byte buf[kPositionBytes] = {};
   format::store<std::uint64_t>(buf, kPositionMagic);
   format::store<std::uint64_t>(buf + 8, seq);
@@ -356,6 +468,7 @@ Result<std::optional<std::string>> FileTopicStorage::load_state(const std::strin
 }
 
 Status FileTopicStorage::store_state(const std::string& key, std::string_view bytes) {
+  if (!stats_.read_only.ok()) return stats_.read_only;
   std::string buf(kStateHead + bytes.size() + 4, '\0');
   auto* p = reinterpret_cast<std::byte*>(buf.data());
   format::store<std::uint64_t>(p, kStateMagic);
@@ -366,6 +479,7 @@ Status FileTopicStorage::store_state(const std::string& key, std::string_view by
 }
 
 void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {
+  if (!stats_.read_only.ok()) return;
   {
     std::lock_guard lk(files_mu_);
     std::erase_if(dirty_, [&](const DirtyFile& d) { return d.first_seq == first_seq; });

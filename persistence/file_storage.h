@@ -34,6 +34,8 @@ struct FileStorageOptions {
   std::size_t flush_bytes = 4u << 20;            // async: or once this many bytes are published (0: never)
   std::chrono::nanoseconds park_timeout{500'000};
   const std::atomic<bool>* closed = nullptr;     // the engine's closed flag
+  bool verify_on_open = false;                   // EngineOptions::verify_on_open
+  bool read_only_on_corruption = false;          // EngineOptions::read_only_on_corruption
 };
 
 // Reads a committed position file (TOPIC_DIR/cursors/sub-NAME or
@@ -52,6 +54,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   detail::SharedParkingLot* remote_readers() noexcept override { return &control_->readers_lot(); }
   Result<std::vector<detail::RecoveredSegment>> recover() override;
   void attach(detail::WatermarkSource* source) override;
+  RecoveryStats recovery_stats() const override { return stats_; }
   std::uint64_t durable() const noexcept override {
     // Acquire pairs with the release in sync_round().
     return durable_.load(std::memory_order_acquire);
@@ -75,6 +78,19 @@ class FileTopicStorage final : public detail::TopicStorage {
   FileTopicStorage(std::string dir, FileStorageOptions options, PersistenceThread* thread,
                    std::unique_ptr<ControlFile> control);
 
+  // The log as the clean-close record describes it, or nullopt (then the
+  // caller scans it): used only when the control file says the last close
+  // was clean, and only after checking the record against the files.
+  std::optional<std::vector<detail::RecoveredSegment>> recover_clean(
+      const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable);
+  // The files recovery keeps may now be written: bumps the control file's
+  // generation (readers in other processes look again).
+  void begin_writing();
+  // Writes TOPIC_DIR/clean for the log as it is now (close, after the final sync).
+  Status write_clean_record();
+  // recover()'s end for a writable log: which files to sync, and durable.
+  void track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable);
+
   struct DirtyFile {
     std::uint64_t first_seq;
     std::shared_ptr<FileHandle> file;
@@ -85,6 +101,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   PersistenceThread* thread_;
   std::unique_ptr<ControlFile> control_;
   detail::WatermarkSource* source_ = nullptr;
+  RecoveryStats stats_;  // written by recover(), before the topic is shared
   std::chrono::steady_clock::time_point last_sync_{};  // the persistence thread's
   std::uint64_t bytes_at_last_sync_ = 0;               // the persistence thread's
 

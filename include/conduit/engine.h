@@ -48,6 +48,19 @@ struct PollResult {
   bool closed = false;
 };
 
+// How a persisted topic's log was opened (Topic::recovery_stats). All zero
+// for a memory-only topic and for a new log.
+struct RecoveryStats {
+  // The log was taken from its clean-close record: no record was read.
+  bool clean = false;
+  std::uint64_t segments = 0;         // segment files opened
+  std::uint64_t records_checked = 0;  // records whose length, CRC32C, sequence and fields were checked
+  std::uint64_t bytes_checked = 0;    // the bytes of those records
+  // OK, or why the topic is read-only (EngineOptions::read_only_on_corruption):
+  // kReadOnly naming the damaged file and offset.
+  Status read_only;
+};
+
 class Engine {
  public:
   // An engine; with options.data_dir set, persisted topics live there and
@@ -112,6 +125,8 @@ class Topic {
   std::uint64_t claimed() const noexcept;
   // Oldest sequence still held (memory ring or retention). Thread-safe.
   std::uint64_t earliest() const noexcept;
+  // How the log was opened; fixed once the topic exists. Thread-safe.
+  RecoveryStats recovery_stats() const;
 
   // A new subscriber with its own cursor. Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});

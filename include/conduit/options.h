@@ -160,6 +160,20 @@ struct EngineOptions {
   // timed behaviour deterministically. Called from any thread; must be
   // thread-safe and should not go backwards (timers then fire late).
   std::function<std::int64_t()> clock;
+  // Persisted topics, on open. After a clean close a topic trusts the
+  // clean-close record its close wrote and reads none of its records; after
+  // a crash it checks every record (length, CRC32C, sequence, fields).
+  // verify_on_open checks every record on every open, so that bytes gone bad
+  // on disk since the close are reported at open (conduit-log verify does
+  // the same check offline).
+  bool verify_on_open = false;
+  // Persisted topics whose log is damaged below the durable watermark (or in
+  // a segment header after the first) fail to open with kCorruption naming
+  // the file and offset. With this set they open read-only instead: every
+  // intact record before the damage can be read, publish and commit fail
+  // with kReadOnly naming the damage, and no file is changed.
+  // Topic::recovery_stats() says which happened.
+  bool read_only_on_corruption = false;
 };
 
 }  // namespace conduit

@@ -24,6 +24,7 @@ enum class Code : std::uint8_t {
   kBusy,             // held by someone else (e.g. a locked data directory)
   kTimedOut,
   kUnsupported,
+  kReadOnly,         // the topic was opened read-only (its log is damaged; the message says where)
 };
 
 const char* code_name(Code code) noexcept;
@@ -43,6 +44,7 @@ class [[nodiscard]] Status {
   static Status Busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
   static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
   static Status Unsupported(std::string msg) { return {Code::kUnsupported, std::move(msg)}; }
+  static Status ReadOnly(std::string msg) { return {Code::kReadOnly, std::move(msg)}; }
 
   bool ok() const noexcept { return code_ == Code::kOk; }
   Code code() const noexcept { return code_; }
