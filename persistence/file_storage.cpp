@@ -220,7 +220,12 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   return out;
 }
 
-void FileTopicStorage::begin_writing() { control_->begin_session(); }
+void FileTopicStorage::begin_writing() {
+  control_->begin_session();
+  // A clean-close record describes the log only until it is written again.
+  // Removing it is tidiness: a stale one is refused by its generation.
+  ::unlink((dir_ + "/" + kCleanRecordName).c_str());
+}
 
 void FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
   // The tail segment (and any not known durable) may hold unsynced bytes.
@@ -277,7 +282,6 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
   // on disk, a crash from here on is recovered by a scan.
   begin_writing();
   if (!control_->mark_open().ok()) return std::nullopt;
-  ::unlink(path.c_str());
   stats_.clean = true;
   track_recovered(out, durable);
   return out;

@@ -84,7 +84,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::optional<std::vector<detail::RecoveredSegment>> recover_clean(
       const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable);
   // The files recovery keeps may now be written: bumps the control file's
-  // generation (readers in other processes look again).
+  // generation (readers in other processes look again) and removes the
+  // clean-close record.
   void begin_writing();
   // Writes TOPIC_DIR/clean for the log as it is now (close, after the final sync).
   Status write_clean_record();
