@@ -38,8 +38,11 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
 PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
   PollResult r;
   std::uint64_t seq = next_;
-  // Durable-only readers stop at the durable watermark.
-  const std::uint64_t limit = options_.durable_only ? topic_->durable() : ~std::uint64_t{0};
+  // Durable-only readers stop at the durable watermark; so does every reader
+  // of a read-only log (it ends there, at the damage: the bytes after the
+  // last intact record are not zero).
+  const bool bounded = options_.durable_only || topic_->read_only();
+  const std::uint64_t limit = bounded ? topic_->durable() : ~std::uint64_t{0};
   while (r.count < out.size() && seq < limit) {
     if (!seg_) {
       std::uint64_t lost = 0;
@@ -96,7 +99,7 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
 
 // Whether a poll could return something now (a cheap check for waiting).
 bool SubscriberCore::ready() const noexcept {
-  if (options_.durable_only && next_ >= topic_->durable()) return false;
+  if ((options_.durable_only || topic_->read_only()) && next_ >= topic_->durable()) return false;
   // No segment: past a sealed one whose successor is not there yet (the
   // producer that rolls wakes readers), or a durable-only reader that stopped
   // at the durable watermark before looking one up (let try_poll look).

@@ -75,8 +75,12 @@ TopicCore::~TopicCore() {
 Status TopicCore::start() {
   auto recovered = storage_->recover();
   if (!recovered.ok()) return recovered.status();
-  if (Status ro = storage_->recovery_stats().read_only; !ro.ok())
+  if (Status ro = storage_->recovery_stats().read_only; !ro.ok()) {
     read_only_ = Status::ReadOnly(topic_error(name_, "opened read-only: " + ro.message()));
+    // Waking readers in other processes writes to the control file; a
+    // read-only log has nothing new for them anyway.
+    remote_readers_ = nullptr;
+  }
   Status s = recovered->empty() ? start_empty() : start_from(std::move(recovered).value());
   if (s.ok()) storage_->attach(this);
   return s;

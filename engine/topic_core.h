@@ -94,6 +94,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Result<std::uint64_t> publish(const Message& m, bool nowait = false) noexcept;
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
+  // The log opened read-only (damaged): it ends at durable(). Fixed after start.
+  bool read_only() const noexcept { return !read_only_.ok(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
   std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const override;
   std::vector<SegmentExtent> segment_extents() const override;
@@ -165,7 +167,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool crc_;
   bool sync_;
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
-  SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only topics
+  SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only and read-only topics
   Topic handle_;
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
   Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start

@@ -379,3 +379,127 @@ TEST_CASE("garbage after the last record is never delivered, and is zeroed on op
     expect_log_of(log, kRecords);
   }
 }
+
+// ---- read_only_on_corruption: open read-only up to the damage ----
+
+namespace {
+
+// Every file under the data directory and its bytes.
+std::map<fs::path, std::string> snapshot(const TempDir& dir) {
+  std::map<fs::path, std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir.path))
+    if (e.is_regular_file()) files[e.path()] = read_file(e.path());
+  return files;
+}
+
+EngineOptions read_only_options(const TempDir& dir) {
+  EngineOptions o = engine_options(dir);
+  o.read_only_on_corruption = true;
+  return o;
+}
+
+// Opening with read_only_on_corruption must give a read-only topic whose
+// reason names `file` and `offset`, holding exactly records [0, intact);
+// every write is refused with kReadOnly, and no file changes.
+void expect_read_only(const Log& log, const fs::path& file, std::size_t offset, std::uint64_t intact) {
+  const auto before = snapshot(log.dir);
+  {
+    auto engine = Engine::open(read_only_options(log.dir)).value();
+    auto topic = engine->create_topic(kTopic, topic_options());
+    REQUIRE_MESSAGE(topic.ok(), topic.status().to_string());
+    Topic* t = *topic;
+    const RecoveryStats stats = t->recovery_stats();
+    CAPTURE(stats.read_only.to_string());
+    REQUIRE(stats.read_only.code() == Code::kReadOnly);
+    CHECK(stats.read_only.message().find(file.string()) != std::string::npos);
+    CHECK(stats.read_only.message().find("offset " + std::to_string(offset)) != std::string::npos);
+    CHECK(t->published() == intact);
+    CHECK(t->earliest() == 0);
+
+    SubscriberOptions named;
+    named.name = "auditor";
+    named.start = StartAt::earliest();
+    auto sub = t->subscribe(named).value();
+    std::vector<RecordView> views(64);
+    std::uint64_t next = 0;
+    for (PollResult r; (r = sub->try_poll(views)).count != 0;)
+      for (std::size_t i = 0; i < r.count; ++i, ++next) {
+        REQUIRE(views[i].sequence() == next);
+        REQUIRE(views[i].payload() == payload_for(next));
+      }
+    CHECK(next == intact);
+
+    const auto published = t->publish("more");
+    REQUIRE_FALSE(published.ok());
+    CHECK(published.status().code() == Code::kReadOnly);
+    CHECK(published.status().message().find(kTopic) != std::string::npos);
+    CHECK(published.status().message().find(file.string()) != std::string::npos);
+    Message m;
+    m.payload = "more";
+    CHECK(t->publish_nowait(m).status().code() == Code::kReadOnly);
+    CHECK(t->published() == intact);
+    CHECK(t->await_durable(intact, std::chrono::milliseconds(1)).code() == Code::kReadOnly);
+    CHECK(sub->commit().code() == Code::kReadOnly);
+  }
+  const auto after = snapshot(log.dir);
+  CHECK(after.size() == before.size());
+  for (auto& [path, bytes] : before) {
+    CAPTURE(path);
+    REQUIRE(after.count(path) == 1);
+    CHECK(after.at(path) == bytes);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("with read_only_on_corruption a record damaged below the durable watermark opens the log read-only up to it") {
+  Log log;
+  SUBCASE("in the first segment") {
+    const fs::path& first = log.segments.front();
+    const std::vector<RecordAt> records = walk_records(log.pristine.at(first));
+    REQUIRE(records.size() > 20);
+    log.damage(first, [&](std::string& f) { f[records[10].offset + records[10].length - 1] ^= 0x40; });
+    expect_read_only(log, first, records[10].offset, records[10].seq);
+  }
+  SUBCASE("in the tail") {
+    const RecordAt& victim = log.tail_records[log.tail_records.size() - 2];
+    log.damage(log.tail(), [&](std::string& f) { f[victim.offset + format::rec::kStrings] ^= 0x01; });
+    expect_read_only(log, log.tail(), victim.offset, victim.seq);
+  }
+  SUBCASE("its first record") {
+    const fs::path& second = log.segments[1];
+    const std::vector<RecordAt> records = walk_records(log.pristine.at(second));
+    log.damage(second, [&](std::string& f) { f[records[0].offset + format::rec::kCrc] ^= 0x01; });
+    expect_read_only(log, second, records[0].offset, records[0].seq);
+  }
+}
+
+TEST_CASE("with read_only_on_corruption a damaged segment header after the first opens the log read-only before it") {
+  Log log;
+  const fs::path& second = log.segments[1];
+  const std::uint64_t first_of_second = walk_records(log.pristine.at(second)).front().seq;
+  log.damage(second, [](std::string& f) { f[format::seg::kMagic] ^= 0x20; });
+  expect_read_only(log, second, 0, first_of_second);
+}
+
+TEST_CASE("with read_only_on_corruption a log without damage below the durable watermark opens writable") {
+  Log log;
+  SUBCASE("intact") {}
+  SUBCASE("with a torn tail, cut back as usual") {
+    log.damage(log.tail(), [&](std::string& f) { f[log.tail_records.back().offset + format::rec::kStrings] ^= 0x01; });
+    forget_durable(log.dir);
+  }
+  auto engine = Engine::open(read_only_options(log.dir)).value();
+  Topic* t = engine->create_topic(kTopic, topic_options()).value();
+  CHECK(t->recovery_stats().read_only.ok());
+  const std::uint64_t end = t->published();
+  CHECK(end >= kRecords - 1);
+  CHECK(t->publish("after").value() == end);
+}
+
+TEST_CASE("without read_only_on_corruption nothing is read-only: the damaged log is refused") {
+  Log log;
+  const RecordAt& victim = log.tail_records[log.tail_records.size() - 2];
+  log.damage(log.tail(), [&](std::string& f) { f[victim.offset + format::rec::kStrings] ^= 0x01; });
+  expect_open_error(log, Code::kCorruption, log.tail(), victim.offset);
+}
