@@ -70,7 +70,6 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
 
 }  // namespace
 
-
 Result<std::unique_ptr<FileTopicStorage>> FileTopicStorage::open(std::string dir, FileStorageOptions options,
                                                                  PersistenceThread* thread) {
   if (Status s = make_dirs(dir); !s.ok()) return s;
