@@ -287,7 +287,7 @@ TEST_CASE("nats-server killed and restarted while both bridges run loses nothing
   std::vector<std::string> want;
   for (int i = 0; i < kRecords; ++i) want.push_back("r" + std::to_string(i));
   CHECK(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
-  CHECK(sorted(client.payloads("S")) == sorted(want));
+  CHECK(sorted(client.payloads("S", "conduit.src")) == sorted(want));
   CHECK(dst->published() == static_cast<std::uint64_t>(kRecords));
   CHECK(sorted(test::payloads(dst)) == sorted(want));
 }

@@ -146,15 +146,26 @@ class NatsClient {
     REQUIRE(js_GetMsg(&m, js_, stream.c_str(), seq, nullptr, nullptr) == NATS_OK);
     return m;
   }
-  // Every payload in the stream, in stream order.
-  std::vector<std::string> payloads(const std::string& stream) {
+  // Every payload in the stream, in stream order (a pull consumer that
+  // needs no acks, deleted afterwards: one request per batch, not per message).
+  std::vector<std::string> payloads(const std::string& stream, const std::string& subject) {
     std::vector<std::string> out;
     const std::uint64_t n = stream_count(stream);
-    for (std::uint64_t seq = 1; seq <= n; ++seq) {
-      natsMsg* m = get(stream, seq);
-      out.emplace_back(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
-      natsMsg_Destroy(m);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.Config.AckPolicy = js_AckNone;
+    natsSubscription* sub = nullptr;
+    REQUIRE(js_PullSubscribe(&sub, js_, subject.c_str(), "test-reader", nullptr, &so, nullptr) == NATS_OK);
+    while (out.size() < n) {
+      natsMsgList list{};
+      REQUIRE(natsSubscription_Fetch(&list, sub, 1024, 5000, nullptr) == NATS_OK);
+      for (int i = 0; i < list.Count; ++i)
+        out.emplace_back(natsMsg_GetData(list.Msgs[i]), static_cast<std::size_t>(natsMsg_GetDataLength(list.Msgs[i])));
+      natsMsgList_Destroy(&list);
     }
+    REQUIRE(natsSubscription_Unsubscribe(sub) == NATS_OK);  // deletes the consumer
+    natsSubscription_Destroy(sub);
     return out;
   }
   void publish(const std::string& subject, const std::string& payload, const std::string& id = {}) {

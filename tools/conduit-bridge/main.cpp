@@ -126,13 +126,18 @@ int main(int argc, char** argv) {
     }
   }
   int rc = 0;
-  for (auto& b : outs) {
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    auto& b = outs[i];
     if (conduit::Status s = b->stop(); !s.ok()) {
       std::fprintf(stderr, "conduit-bridge: %s\n", s.to_string().c_str());
       rc = 1;
     }
+    print_stats("outbound", c.outbound[i].topic, b->stats());
   }
-  for (auto& b : ins) (void)b->stop();
+  for (std::size_t i = 0; i < ins.size(); ++i) {
+    (void)ins[i]->stop();
+    print_stats("inbound", c.inbound[i].topic, ins[i]->stats());
+  }
   std::fprintf(stderr, "conduit-bridge: stopped\n");
   return rc;
 }
