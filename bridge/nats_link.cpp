@@ -14,6 +14,7 @@ Result<std::unique_ptr<NatsLink>> NatsLink::connect(const NatsOptions& options, 
   if (s == NATS_OK) s = natsOptions_SetURL(opts, options.url.c_str());
   if (s == NATS_OK) s = natsOptions_SetName(opts, options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, options.connect_timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, options.send_asap);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, options.max_reconnects);
   if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(opts, &NatsLink::reconnect_delay, link.get());
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &NatsLink::on_disconnected, link.get());

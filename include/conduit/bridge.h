@@ -42,6 +42,9 @@ struct NatsOptions {
   int max_reconnects = -1;
   // JetStream API requests (stream and consumer look-ups) wait this long.
   std::chrono::milliseconds request_timeout{5000};
+  // Write each publish to the socket at once (lower latency, one write per
+  // message) instead of letting libnats' flusher batch them (more throughput).
+  bool send_asap = false;
 };
 
 struct OutboundOptions {
