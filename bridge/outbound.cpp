@@ -190,7 +190,8 @@ void Outbound::State::run() {
         Counters::add(counters.in_flight, 1);
         publish(msg.value());
       }
-      if (r.count == 0 && !window.empty()) drain(/*wait=*/true);
+      if (r.closed) link->set_error("conduit: the engine was closed; nothing more to forward");
+      if (r.count == 0 && (r.closed || !window.empty())) drain(/*wait=*/true);
     }
     commit_prefix(false);
   }
