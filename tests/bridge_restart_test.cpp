@@ -46,7 +46,12 @@ pid_t run_bridge(const std::string& config, const TempDir& dir) {
   return spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
 }
 
-std::string id(int i) { return "r" + std::to_string(i); }
+// "r<i>". (Not "r" + std::to_string(i): GCC 12 warns -Wrestrict on it.)
+std::string id(int i) {
+  std::string s = std::to_string(i);
+  s.insert(s.begin(), 'r');
+  return s;
+}
 
 std::vector<std::string> all_ids() {
   std::vector<std::string> v;
