@@ -181,13 +181,15 @@ void Outbound::State::run() {
         link->set_error("conduit: '" + options.topic + "' lost " + std::to_string(r.lost) +
                         " records before the bridge read them (retention)");
       for (std::size_t i = 0; i < r.count; ++i) {
-        auto msg = detail::to_nats(views[i], options.topic, options.subject.c_str());
-        if (!msg.ok()) {
-          link->set_error(msg.status().to_string());
-          continue;  // cannot happen short of memory; the record stays unacked
-        }
+        // In the window first: a record that could not be made into a
+        // message stays unacked there, so the commit never passes it.
         window.push_back(Slot{views[i].sequence(), false});
         Counters::add(counters.in_flight, 1);
+        auto msg = detail::to_nats(views[i], options.topic, options.subject.c_str());
+        if (!msg.ok()) {
+          link->set_error(msg.status().to_string());  // out of memory, short of a libnats bug
+          continue;
+        }
         publish(msg.value());
       }
       if (r.closed) link->set_error("conduit: the engine was closed; nothing more to forward");
