@@ -267,7 +267,9 @@ TEST_CASE("nats-server killed and restarted while both bridges run loses nothing
   Topic* dst = engine->create_topic("dst", persisted(Durability::kSync, 1u << 16)).value();
   constexpr int kRecords = 3000;
 
-  auto out = bridge::Outbound::start(*engine, outbound(server, "src", "S", "conduit.src"));
+  auto out_options = outbound(server, "src", "S", "conduit.src");
+  out_options.max_in_flight = 64;
+  auto out = bridge::Outbound::start(*engine, out_options);
   REQUIRE_MESSAGE(out.ok(), out.status().to_string());
   auto in = bridge::Inbound::start(*engine, inbound(server, "S", "conduit.src", "dst"));
   REQUIRE_MESSAGE(in.ok(), in.status().to_string());
@@ -287,6 +289,11 @@ TEST_CASE("nats-server killed and restarted while both bridges run loses nothing
   server.stop(SIGKILL);  // records in flight both ways
   REQUIRE(eventually([&] { return !out.value()->stats().connected && !in.value()->stats().connected; }));
   publish_range(kRecords / 3, 2 * kRecords / 3);  // while the server is down
+  // No acks come: the window fills to its bound and stops there.
+  CHECK(eventually([&] { return out.value()->stats().in_flight == 64; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(out.value()->stats().in_flight == 64);
+  CHECK(out.value()->stats().lag > 64);
   server.start();
   publish_range(2 * kRecords / 3, kRecords);
 
