@@ -63,21 +63,31 @@ class NatsLink {
   void fill(BridgeStats* stats) const noexcept;
 
  private:
-  explicit NatsLink(NatsOptions options) : options_(std::move(options)) {}
-  static void on_disconnected(natsConnection* nc, void* self);
-  static void on_reconnected(natsConnection* nc, void* self);
-  static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
+  // What libnats' connection callbacks touch. They run on libnats' own
+  // thread and may still run after natsConnection_Destroy returns, so it
+  // keeps itself alive (`self`) until the closed callback, the last one.
+  struct Shared {
+    NatsOptions options;
+    // Written by the callback thread, read by stats(); relaxed: each is a
+    // number on its own and orders nothing else.
+    std::atomic<std::uint64_t> disconnects{0};
+    std::atomic<std::uint64_t> reconnects{0};
+    std::atomic<bool> connected{false};
+    mutable std::mutex error_mu;
+    std::string last_error;
+    std::shared_ptr<Shared> self;  // released by on_closed
+    void set_error(std::string text);
+  };
 
-  NatsOptions options_;
+  NatsLink() = default;
+  static void on_disconnected(natsConnection* nc, void* shared);
+  static void on_reconnected(natsConnection* nc, void* shared);
+  static void on_closed(natsConnection* nc, void* shared);
+  static int64_t reconnect_delay(natsConnection* nc, int attempts, void* shared);
+
+  std::shared_ptr<Shared> shared_;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
-  // Counters: written by libnats' callback thread, read by stats(); relaxed,
-  // each is a number on its own and orders nothing else.
-  std::atomic<std::uint64_t> disconnects_{0};
-  std::atomic<std::uint64_t> reconnects_{0};
-  std::atomic<bool> connected_{false};
-  mutable std::mutex error_mu_;
-  std::string last_error_;
 };
 
 }  // namespace conduit::bridge::detail
