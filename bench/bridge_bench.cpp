@@ -19,9 +19,9 @@
 //       /send_asap:0 leaves publishes to libnats' flusher, which batches
 //       them (about 1 ms); /send_asap:1 writes each at once.
 //
-// CONDUIT_BENCH_BRIDGE_RECORDS sets N (default 50000). nats-server must be on
-// PATH. Each benchmark runs once (Iterations(1)); the time column is the
-// bridge's.
+// CONDUIT_BENCH_BRIDGE_RECORDS sets N (default 50000). nats-server is
+// $NATS_SERVER, /usr/sbin/nats-server or the one on PATH. Each benchmark
+// runs once (Iterations(1)); the time column is the bridge's.
 #include <benchmark/benchmark.h>
 #include <conduit/bridge.h>
 #include <conduit/conduit.h>
@@ -73,14 +73,19 @@ class Server {
     pid_ = ::fork();
     if (pid_ == 0) {
       if (std::freopen(log.c_str(), "w", stdout) == nullptr || std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
-      ::execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd", store.c_str(),
+      // Debian puts it in /usr/sbin, off a normal user's PATH.
+      const char* env = std::getenv("NATS_SERVER");
+      const char* program = env != nullptr && *env != '\0'                  ? env
+                            : ::access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server"
+                                                                            : "nats-server";
+      ::execlp(program, "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd", store.c_str(),
                static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 500 && natsConnection_ConnectTo(&nc_, url().c_str()) != NATS_OK; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (nc_ == nullptr || natsConnection_JetStream(&js_, nc_, nullptr) != NATS_OK) {
-      std::fprintf(stderr, "bridge_bench: nats-server did not start (is it on PATH?); see %s\n", log.c_str());
+      std::fprintf(stderr, "bridge_bench: nats-server did not start (set NATS_SERVER?); see %s\n", log.c_str());
       std::exit(1);
     }
   }

@@ -16,6 +16,7 @@
 #include <nats/nats.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,14 @@
 #include "tests/temp_dir.h"
 
 namespace conduit::test {
+
+// $NATS_SERVER, else Debian's /usr/sbin/nats-server (not on a normal
+// user's PATH), else whatever `nats-server` PATH finds.
+inline std::string nats_server_program() {
+  if (const char* env = std::getenv("NATS_SERVER"); env != nullptr && *env != '\0') return env;
+  if (::access("/usr/sbin/nats-server", X_OK) == 0) return "/usr/sbin/nats-server";
+  return "nats-server";
+}
 
 inline int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -90,7 +99,7 @@ class NatsServer {
   std::string log() const { return (dir_.path / "nats-server.log").string(); }
 
   void start() {
-    pid_ = spawn({"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd",
+    pid_ = spawn({nats_server_program(), "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd",
                   (dir_.path / "store").string()},
                  log());
     REQUIRE_MESSAGE(eventually([&] { return port_open(port_); }), "nats-server did not start; see " << log());
