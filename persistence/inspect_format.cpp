@@ -11,6 +11,7 @@
 
 namespace conduit::inspect {
 
+static_assert(kFormatVersion == format::kVersion);
 static_assert(kSegmentHeaderBytes == format::kSegmentHeaderSize);
 static_assert(kRecordHeaderBytes == format::kRecordHeaderSize);
 static_assert(kRecordAlign == format::kAlign);

@@ -44,6 +44,7 @@ std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc
 bool crc32c_hardware() noexcept;
 
 // ------------------------------------------------------------ records ---
+inline constexpr std::uint32_t kFormatVersion = 1;  // of the log format this build reads and writes
 inline constexpr std::size_t kSegmentHeaderBytes = 64;
 inline constexpr std::size_t kRecordHeaderBytes = 48;
 inline constexpr std::size_t kRecordAlign = 8;     // records start 8-byte aligned
@@ -77,7 +78,7 @@ Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_cr
 // ----------------------------------------------------------- segments ---
 // A segment's header fields.
 struct SegmentHeader {
-  std::uint32_t version = 1;
+  std::uint32_t version = kFormatVersion;
   std::uint64_t first_seq = 0;   // the sequence of its first record
   std::int64_t created_ns = 0;   // ns since the Unix epoch
   std::uint64_t capacity = 0;    // bytes in the segment, header included
