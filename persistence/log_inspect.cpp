@@ -169,6 +169,9 @@ std::uint64_t TopicSummary::records() const noexcept {
 
 Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic) {
   const std::string topic_dir = data_dir + "/topics/" + topic;
+  struct stat st {};
+  if (::stat(topic_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::NotFound(topic_dir + ": no such topic directory");
   TopicSummary t;
   t.name = topic;
   auto listed = list_segments(topic_dir);
