@@ -41,6 +41,8 @@ class SegmentMemory {
   // bytes: file mappings only (the page cache keeps the pages; the next
   // touch maps them again). Anonymous memory would lose its bytes: no-op.
   virtual void drop_resident_pages() noexcept {}
+  // The same for the whole pages within [from, to) (page-aligned offsets).
+  virtual void drop_resident_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
 };
 
 // A segment found on open, as recovery left it.
@@ -77,6 +79,13 @@ class WatermarkSource {
   // Every segment, oldest first, each as far as the published watermark;
   // empty when a record is claimed past it (the log is still moving).
   virtual std::vector<SegmentExtent> segment_extents() const = 0;
+  // Drops this process's page-table entries for the whole pages of that
+  // segment from offset `from` (page-aligned) up to its settled bytes below
+  // `below`; returns the offset dropped up to (`from` when there was no
+  // whole page more). The writer's mapping then holds no entry for bytes
+  // the kernel is about to write back, which it would otherwise write-protect
+  // one page at a time, each with its own TLB shootdown to the writers' cores.
+  virtual std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) = 0;
 };
 
 // Where a topic's segments come from and go to. The engine's side of the
@@ -213,6 +222,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
 
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
   void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
+  void drop_resident_range(std::size_t from, std::size_t to) noexcept { mem_->drop_resident_range(from, to); }
 
   // The segment after this one, set once when the topic rolls. Valid to
   // follow only while this one is not yet dropped from the topic.
