@@ -227,44 +227,57 @@ bool GroupCore::end_hand_out(const Delivery& d, std::uint64_t state) noexcept {
   // Acquire pairs with hand_out's release: this thread now owns the slot's
   // attempts and first-failure time. Release orders the end of the hand-out
   // before the slot's reuse (via acked_ and the floor) or its redelivery.
+  // Acquire on failure too: see the zombie below.
   if (word_[d.sequence & mask_].compare_exchange_strong(w, d.lease << 2 | state, std::memory_order_acq_rel,
-                                                        std::memory_order_relaxed))
+                                                        std::memory_order_acquire))
     return true;
   stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   // A late answer to a timed-out hand-out: its view no longer needs its
-  // segment. Relaxed: a hint; a zombie is added before the answer can be
-  // late (the timeout's CAS), by run_timers on whichever thread.
-  if (zombie_floor_.load(std::memory_order_relaxed) != kNoZombie)
-    end_zombies([&](const Zombie& z) { return z.seq == d.sequence && z.lease == d.lease; });
+  // segment. Its zombie was added before the timeout's CAS, which the
+  // failed CAS above read (acquire), so it is in the list now.
+  end_zombies([&](const Zombie& z) { return z.seq == d.sequence && z.lease == d.lease; });
   return false;
 }
 
-void GroupCore::add_zombie(const Zombie& z) noexcept {
+void GroupCore::add_zombie(Zombie z) noexcept {
+  // While the hand-out is out the floor holds z.seq, so the topic still
+  // has its segment (if it was answered meanwhile, the caller's CAS fails
+  // and ends this zombie again).
+  std::uint64_t lost = 0;
+  z.segment = topic_->segment_for(z.seq, &lost);
+  if (lost != 0) return;  // answered and dropped already: the CAS will fail
   std::lock_guard lk(zombies_mu_);
-  zombies_.push_back(z);
-  // Release pairs with the acquire in hold_position().
-  if (z.seq < zombie_floor_.load(std::memory_order_relaxed)) zombie_floor_.store(z.seq, std::memory_order_release);
+  // A consumer destroyed meanwhile holds no view any more.
+  if (std::find(consumers_.begin(), consumers_.end(), z.owner) == consumers_.end()) return;
+  zombies_.push_back(std::move(z));
 }
 
 template <class Match>
 void GroupCore::end_zombies(Match match) noexcept {
-  {
-    std::lock_guard lk(zombies_mu_);
-    const std::size_t before = zombies_.size();
-    std::erase_if(zombies_, match);
-    if (zombies_.size() == before) return;
-    std::uint64_t lowest = kNoZombie;
-    for (const Zombie& z : zombies_) lowest = std::min(lowest, z.seq);
-    // Release pairs with the acquire in hold_position().
-    zombie_floor_.store(lowest, std::memory_order_release);
+  std::vector<Zombie, MiAllocator<Zombie>> gone;  // segments let go outside the lock
+  std::lock_guard lk(zombies_mu_);
+  for (auto it = zombies_.begin(); it != zombies_.end();) {
+    if (match(*it)) {
+      gone.push_back(std::move(*it));
+      it = zombies_.erase(it);
+    } else {
+      ++it;
+    }
   }
-  topic_->notify_progress();  // producers waiting for ring space
+}
+
+void GroupCore::adopt(const void* owner) {
+  std::lock_guard lk(zombies_mu_);
+  consumers_.push_back(owner);
 }
 
 void GroupCore::abandon(const void* owner) noexcept {
-  // Relaxed: a hint, as in end_hand_out().
-  if (zombie_floor_.load(std::memory_order_relaxed) != kNoZombie)
-    end_zombies([&](const Zombie& z) { return z.owner == owner; });
+  std::vector<Zombie, MiAllocator<Zombie>> gone;  // segments let go outside the lock
+  std::lock_guard lk(zombies_mu_);
+  std::erase(consumers_, owner);
+  for (Zombie& z : zombies_)
+    if (z.owner == owner) gone.push_back(std::move(z));
+  std::erase_if(zombies_, [&](const Zombie& z) { return z.owner == owner; });
 }
 
 void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
@@ -372,7 +385,7 @@ void GroupCore::schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) 
 }
 
 void GroupCore::run_timers(std::int64_t now) noexcept {
-  std::vector<Zombie, MiAllocator<Zombie>> expired;
+  std::vector<std::uint64_t, MiAllocator<std::uint64_t>> expired;
   bool queued = false;
   {
     std::unique_lock lk(timers_mu_, std::try_to_lock);
@@ -406,10 +419,17 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
           earliest = std::min(earliest, dl);
           continue;
         }
+        // Its consumer may still read the record: its zombie holds the
+        // segment from before the CAS, so a late answer (whose CAS fails
+        // after this one) always finds it. Rare: only timeouts get here.
+        const std::uint64_t lease = w >> 2;
+        add_zombie({held, lease, owner, nullptr});
         // acq_rel as in fail(): the timed-out hand-out is now ours to redeliver.
         if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kWaiting, std::memory_order_acq_rel,
                                              std::memory_order_relaxed))
-          expired.push_back({held, w >> 2, owner});
+          expired.push_back(held);
+        else
+          end_zombies([&](const Zombie& z) { return z.seq == held && z.lease == lease; });
       }
       next_scan_ = earliest;
     }
@@ -418,12 +438,9 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
     next_due_.store(std::min(heap_due, next_scan_), std::memory_order_relaxed);
   }
   if (queued) topic_->readers_lot().wake_if_parked();
-  for (const Zombie& z : expired) {
+  for (std::uint64_t seq : expired) {
     timed_out_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    // Its consumer may still read the record: hold its segment until that
-    // consumer answers or goes (before the failure can move the floor).
-    add_zombie(z);
-    after_failure(z.seq, Failure::kAckTimeout, -1, {}, now, false);
+    after_failure(seq, Failure::kAckTimeout, -1, {}, now, false);
   }
 }
 
@@ -526,7 +543,7 @@ Status GroupCore::commit_locked() {
 // One consumer: its cached segment and its wait strategy.
 class ConsumerCore : public MiAllocated {
  public:
-  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) {}
+  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) { group_->adopt(this); }
   ~ConsumerCore() { group_->abandon(this); }
   GroupCore* group_;
   ConsumerOptions options_;

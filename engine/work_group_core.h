@@ -27,11 +27,12 @@
 //     memory, and a delivered view stays valid until its ack or nack.
 //   - Record views outlive the ack timeout (the rule for views): a
 //     hand-out that timed out becomes a "zombie" (seq, lease, consumer)
-//     and hold_position() is min(floor_, the lowest zombie), so its
-//     segment stays even after the record was redelivered, acked elsewhere
-//     and the floor passed it. The zombie ends when its consumer acks,
-//     nacks or fails that delivery (refused as stale) or is destroyed.
-//     zombies_ is guarded by zombies_mu_; zombie_floor_ is written under it.
+//     that owns a reference to the record's segment, taken while the floor
+//     still held it. Retention and the ring may drop the segment from the
+//     topic after the record was redelivered and acked elsewhere (nobody
+//     waits for a zombie), but its memory stays mapped until the zombie
+//     ends: when its consumer acks, nacks or fails that delivery (refused
+//     as stale) or is destroyed. zombies_ is guarded by zombies_mu_.
 //   - Persisted topics (journal_ set): every ack, failure and dead letter
 //     appends one journal entry after its change to the slots; commit()
 //     rotates the journal, then snapshots, then retires the old
@@ -70,12 +71,8 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   ~GroupCore() override;
 
   std::uint64_t hold_position() const noexcept override {
-    // Acquire pairs with the release CAS in advance_floor(). The floor is
-    // read first: a floor past a timed-out record was moved after its
-    // zombie was added, so this load sees the zombie too.
-    const std::uint64_t floor = floor_.load(std::memory_order_acquire);
-    // Acquire pairs with the release stores in add_zombie()/end_zombies().
-    return std::min(floor, zombie_floor_.load(std::memory_order_acquire));
+    // Acquire pairs with the release CAS in advance_floor().
+    return floor_.load(std::memory_order_acquire);
   }
   void start_at(std::uint64_t seq) noexcept override;
   // After attach, before any consumer exists: a start below `earliest` (a
@@ -93,7 +90,9 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // (negative: the group's backoff), or dead-lettered when `why` is
   // kRejected or the attempts are used up. false: `d` was stale.
   bool fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept;
-  // The consumer `owner` is gone: its timed-out deliveries no longer hold segments.
+  // A consumer `owner` came (adopt) or went (abandon): once gone, its
+  // timed-out deliveries no longer hold segments.
+  void adopt(const void* owner);
   void abandon(const void* owner) noexcept;
   // Records skipped by skip_to() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
@@ -120,11 +119,12 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   struct Zombie {
     std::uint64_t seq, lease;
     const void* owner;
+    std::shared_ptr<Segment> segment;  // keeps the record's memory
   };
   bool deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d) noexcept;
   // Marks the slot out for `d` (a new lease), with its attempts and deadline.
   void hand_out(std::size_t i, std::int64_t deadline, const void* owner, Delivery* d) noexcept;
-  void add_zombie(const Zombie& z) noexcept;
+  void add_zombie(Zombie z) noexcept;
   // Ends the zombies `match` picks.
   template <class Match>
   void end_zombies(Match match) noexcept;
@@ -145,7 +145,6 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   void run_timers(std::int64_t now) noexcept;
   // Done (acked or dead-lettered): the floor may move.
   void finish(std::uint64_t seq) noexcept;
-  static constexpr std::uint64_t kNoZombie = std::numeric_limits<std::uint64_t>::max();
   void advance_floor() noexcept;
   // Publishes the record of `seq` to the dead-letter topic with the
   // conduit.dlq.* headers; false (said once on stderr) when that failed.
@@ -197,9 +196,9 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::atomic<bool> journal_said_{false};  // a journal failure was reported on stderr
   std::mutex commit_mu_;                   // one commit at a time
 
-  alignas(64) std::atomic<std::uint64_t> zombie_floor_{kNoZombie};
   std::mutex zombies_mu_;
   std::vector<Zombie, MiAllocator<Zombie>> zombies_;  // guarded by zombies_mu_
+  std::vector<const void*, MiAllocator<const void*>> consumers_;  // live consumers; guarded by zombies_mu_
 
   std::mutex dlq_mu_;
   Topic* dlq_ = nullptr;       // guarded by dlq_mu_

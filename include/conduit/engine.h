@@ -234,9 +234,10 @@ class Consumer {
   // delivery's record stays valid until this consumer acks, nacks, fails or
   // dead-letters it, even past its ack timeout (the answer is then refused,
   // but the record was kept for it), or until the consumer is destroyed. A
-  // timed-out delivery never answered keeps its segment from retention (and,
-  // on a memory-only topic, its ring space). Also runs the group's due
-  // timers (nack delays, backoff, ack timeouts). One thread.
+  // timed-out delivery never answered keeps its segment's memory (and, when
+  // persisted, its deleted file's space) but no producer or retention waits
+  // for it. Also runs the group's due timers (nack delays, backoff, ack
+  // timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
