@@ -96,6 +96,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
   std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const override;
+  std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) override;
   std::uint64_t published_bytes() const noexcept override {
     (void)published();
     // Relaxed: a threshold check; published() above ordered the scan.
@@ -154,8 +155,14 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
   AppendSlot* free_slot_locked();
+  // A segment for the roll: the spare one reused, else a new one.
+  Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);
   void apply_retention_locked();
   std::uint64_t first_at_or_after_locked(std::int64_t time_ns) const;
+  // settled_bytes() for a segment found under mu_.
+  static std::size_t settled_bytes_of(const Segment& seg, std::uint64_t below);
+  // The segment that starts at `first_seq`, or null; mu_ held.
+  const std::shared_ptr<Segment>* find_segment_locked(std::uint64_t first_seq) const;
 
   std::string name_;
   TopicOptions options_;
@@ -179,6 +186,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::deque<std::shared_ptr<Segment>> segments_;      // guarded by mu_, oldest first
   std::vector<std::unique_ptr<AppendSlot>> slots_;     // guarded by mu_
   std::vector<RetentionHolder*> holders_;              // guarded by mu_
+  std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 

@@ -84,6 +84,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   struct DirtyFile {
     std::uint64_t first_seq;
     std::shared_ptr<FileHandle> file;
+    std::size_t dropped = 0;  // pages below this offset are out of the writer's mapping
   };
 
   std::string dir_;

@@ -156,6 +156,12 @@ SegmentFile::~SegmentFile() { ::munmap(base_, capacity_); }
 
 void SegmentFile::drop_resident_pages() noexcept { (void)::madvise(base_, capacity_, MADV_DONTNEED); }
 
+void SegmentFile::drop_resident_range(std::size_t from, std::size_t to) noexcept {
+  // A shared file mapping: the page cache keeps the bytes (and their dirty
+  // state); only this process's page-table entries go.
+  if (from < to && to <= capacity_) (void)::madvise(base_ + from, to - from, MADV_DONTNEED);
+}
+
 Status SegmentFile::zero_from(std::size_t offset) {
   if (offset >= capacity_) return Status::OK();
   const auto off = static_cast<off_t>(offset), len = static_cast<off_t>(capacity_ - offset);
