@@ -41,10 +41,11 @@ Result<std::vector<std::string>> dir_entries(const std::string& dir, Keep keep) 
 }
 
 // A committed position in cursors/: "sub-NAME" or "group-NAME", not a
-// temporary file being written nor a work group's state file (NAME.state).
+// temporary file being written nor a work group's state file (NAME.state)
+// or journal (NAME.journal-GENERATION).
 bool is_position_file(const std::string& name) {
   return (name.starts_with("sub-") || name.starts_with("group-")) && !name.ends_with(".tmp") &&
-         !name.ends_with(".state");
+         !name.ends_with(".state") && name.find(".journal-") == std::string::npos;
 }
 
 // Why a segment file's header does not check out (read with pread, so a

@@ -43,6 +43,15 @@ Status make_dirs(const std::string& path) {
   return Status::OK();
 }
 
+Status sync_dir(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
+  return Status::OK();
+}
+
 Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir, std::uint64_t first_seq,
                                                          std::size_t capacity, bool with_crc) {
   const std::string path = dir + "/" + segment_file_name(first_seq);

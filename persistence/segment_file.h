@@ -81,5 +81,7 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const s
 bool segment_header_is_zero(const std::string& path);
 // mkdir -p with mode 0700 for what it creates.
 Status make_dirs(const std::string& path);
+// fsync of the directory: the names created or renamed in it are durable.
+Status sync_dir(const std::string& dir);
 
 }  // namespace conduit::persistence
