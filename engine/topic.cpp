@@ -31,6 +31,7 @@ std::uint64_t Topic::durable() const noexcept { return core_->durable(); }
 std::uint64_t Topic::published() const noexcept { return core_->published(); }
 std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
 std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
+TopicStats Topic::stats() const noexcept { return core_->stats(); }
 
 Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
   if (Status s = validate_topic_name(name); !s.ok())
@@ -54,6 +55,7 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
   detail::GroupState restored;
+  bool restored_any = false;  // a committed state or position was found
   if (core_->options().durability != Durability::kMemory) {
     // The group's state file (floor and records done above it) wins over
     // the plain position file.
@@ -65,10 +67,14 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
       if (!decoded.ok()) return decoded.status();
       restored = std::move(decoded).value();
       options.start = StartAt::at(restored.floor);
+      restored_any = true;
     } else {
       auto stored = core_->storage().load_position(key);
       if (!stored.ok()) return stored.status();
-      if (stored->has_value()) options.start = StartAt::at(**stored);
+      if (stored->has_value()) {
+        options.start = StartAt::at(**stored);
+        restored_any = true;
+      }
     }
   }
   auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored));
@@ -76,7 +82,12 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   // Attached, the group holds retention: earliest() cannot pass its start now.
   group->skip_to(core_->earliest());
   core_->groups().push_back(std::move(group));
-  return core_->groups().back()->handle();
+  detail::GroupCore* g = core_->groups().back().get();
+  if (core_->options().retain_until_consumed && !restored_any) {
+    // Interest retention: a new group counts from its start on.
+    if (Status s = g->commit(); !s.ok()) return s;
+  }
+  return g->handle();
 }
 
 }  // namespace conduit

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -119,6 +120,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // it in between. Unregister with remove_holder() when it goes away.
   std::uint64_t attach(StartAt at, RetentionHolder* h);
   void remove_holder(RetentionHolder* h);
+  // Interest retention: a named subscriber or work group stored `seq` as its
+  // committed position under `key` ("sub-NAME", "group-NAME"); segments
+  // everyone has consumed may go now.
+  void note_committed(const std::string& key, std::uint64_t seq);
+  TopicStats stats() const noexcept;
   // A holder moved: wake producers waiting for ring space.
   void notify_progress() noexcept { space_.wake_if_parked(); }
 
@@ -179,6 +185,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::deque<std::shared_ptr<Segment>> segments_;      // guarded by mu_, oldest first
   std::vector<std::unique_ptr<AppendSlot>> slots_;     // guarded by mu_
   std::vector<RetentionHolder*> holders_;              // guarded by mu_
+  // Interest retention: committed positions by key; guarded by mu_.
+  std::map<std::string, std::uint64_t, std::less<>> interest_;
+  std::uint64_t cap_deletions_ = 0;     // guarded by mu_
+  std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
   std::mutex groups_mu_;  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 

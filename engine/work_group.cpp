@@ -398,7 +398,9 @@ Status GroupCore::commit() {
   const GroupState g = snapshot();
   if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
   // The plain floor too, for readers of the position files.
-  return storage.store_position("group-" + name_, g.floor);
+  if (Status s = storage.store_position("group-" + name_, g.floor); !s.ok()) return s;
+  topic_->note_committed("group-" + name_, g.floor);
+  return Status::OK();
 }
 
 // One consumer: its cached segment and its wait strategy.

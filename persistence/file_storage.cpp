@@ -1,5 +1,6 @@
 #include "persistence/file_storage.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -332,6 +333,30 @@ Result<std::optional<std::uint64_t>> read_position_file(const std::string& path)
       format::load<std::uint32_t>(buf + 16) != crc32c::value(buf, 16))
     return Status::Corruption(path + " offset 0: not an intact position file");
   return std::optional<std::uint64_t>{format::load<std::uint64_t>(buf + 8)};
+}
+
+Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::load_positions() {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  const std::string dir = dir_ + "/cursors";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return out;
+    return Status::IOError("opendir " + dir + ": " + errno_text(errno));
+  }
+  std::vector<std::string> keys;
+  while (dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    // Position files only: not ".", "..", state files or temporaries.
+    if (name.starts_with(".") || name.ends_with(".state") || name.ends_with(".tmp")) continue;
+    keys.emplace_back(name);
+  }
+  ::closedir(d);
+  for (auto& key : keys) {
+    auto seq = read_position_file(dir + "/" + key);
+    if (!seq.ok()) return seq.status();
+    if (seq->has_value()) out.emplace_back(std::move(key), **seq);
+  }
+  return out;
 }
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {

@@ -48,6 +48,18 @@ struct PollResult {
   bool closed = false;
 };
 
+// A topic's counters. A snapshot: each field is read on its own. Any thread.
+struct TopicStats {
+  std::uint64_t earliest = 0;   // oldest sequence still held
+  std::uint64_t published = 0;  // every record below it is complete
+  std::uint64_t segments = 0;   // segments held (in memory or as files)
+  // Interest retention: deletions by hard_cap_bytes of records that some
+  // named subscriber or work group had not consumed (committed), and how
+  // many such records they took (counted once per record).
+  std::uint64_t cap_deletions = 0;
+  std::uint64_t cap_lost_records = 0;
+};
+
 class Engine {
  public:
   // An engine; with options.data_dir set, persisted topics live there and
@@ -112,6 +124,8 @@ class Topic {
   std::uint64_t claimed() const noexcept;
   // Oldest sequence still held (memory ring or retention). Thread-safe.
   std::uint64_t earliest() const noexcept;
+  // Counters (retention among them). Thread-safe.
+  TopicStats stats() const noexcept;
 
   // A new subscriber with its own cursor. Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
