@@ -8,8 +8,10 @@ namespace detail {
 class SubscriberCore final : public MiAllocated, public RetentionHolder {
  public:
   SubscriberCore(TopicCore* topic, SubscriberOptions options) : topic_(topic), options_(std::move(options)) {}
+  // Counted among the topic's users (add_user() succeeded before).
   ~SubscriberCore() override {
     if (options_.slow == SlowPolicy::kBlock) topic_->remove_holder(this);
+    topic_->remove_user();
   }
 
   std::uint64_t hold_position() const noexcept override {
@@ -165,6 +167,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
   }
   if (options.durable_only && core_->options().durability == Durability::kMemory)
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
+  if (Status s = core_->add_user(); !s.ok()) return s;
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;

@@ -52,6 +52,8 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
       return Status::InvalidArgument(where + "dead_letter_topic: " + s.message());
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
   std::lock_guard lk(core_->groups_mutex());
+  // Under groups_mutex(): retire() takes it too, so no group joins a deleted topic.
+  if (core_->deleted()) return Status::NotFound("topic '" + core_->name() + "' was deleted");
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
   detail::GroupState restored;

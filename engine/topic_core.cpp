@@ -290,6 +290,8 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
   // segment, never the claim's. A sealed head needs rolling; an open one
   // takes claims. head_ and a slot's segment change only under mu_ (relaxed).
   for (;;) {
+    // First: once deleted, the slot's segment may be gone (retire()).
+    if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
     if (head_.load(std::memory_order_relaxed) != slot) break;  // someone else rolled
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (seg->sealed_count() == kNotSealed) {
@@ -405,7 +407,7 @@ TopicStats TopicCore::stats() const noexcept {
   TopicStats st;
   st.published = published();
   std::lock_guard lk(mu_);
-  st.earliest = segments_.front()->first_seq();
+  st.earliest = segments_.empty() ? st.published : segments_.front()->first_seq();
   st.segments = segments_.size();
   st.cap_deletions = cap_deletions_;
   st.cap_lost_records = cap_lost_records_;
@@ -470,6 +472,7 @@ std::uint64_t TopicCore::published() const noexcept {
 std::uint64_t TopicCore::advance_published_locked() const {
   // Relaxed: only this function, under scan_mu_, stores published_.
   std::uint64_t seq = published_.load(std::memory_order_relaxed);
+  if (!scan_seg_) return seq;  // deleted: the segments are gone
   for (;;) {
     const std::size_t cap = scan_seg_->capacity();
     std::uint32_t len = scan_off_ < cap ? format::load_length(scan_seg_->base() + scan_off_) : format::kPaddingFlag;
@@ -498,6 +501,7 @@ std::uint64_t TopicCore::advance_published_locked() const {
 
 std::uint64_t TopicCore::claimed() const noexcept {
   std::lock_guard lk(mu_);
+  if (segments_.empty()) return published();  // deleted
   return claimed_locked();
 }
 
@@ -538,6 +542,7 @@ std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t belo
 
 std::uint64_t TopicCore::earliest() const noexcept {
   std::lock_guard lk(mu_);
+  if (segments_.empty()) return published();  // deleted
   return segments_.front()->first_seq();
 }
 
@@ -579,6 +584,63 @@ void TopicCore::remove_holder(RetentionHolder* h) {
     std::erase(holders_, h);
   }
   space_.wake_all();
+}
+
+Status TopicCore::add_user() {
+  std::lock_guard lk(mu_);
+  if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
+  ++users_;
+  return Status::OK();
+}
+
+void TopicCore::remove_user() {
+  std::lock_guard lk(mu_);
+  --users_;
+}
+
+Status TopicCore::retire() {
+  Segment* head = nullptr;
+  {
+    // In the documented order: groups_mu_, commit_mu_, mu_.
+    std::lock_guard gl(groups_mu_);
+    std::lock_guard cl(commit_mu_);
+    std::lock_guard lk(mu_);
+    if (users_ != 0)
+      return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+    // Release pairs with the acquire in deleted(): from here on roll_past()
+    // refuses, add_user() refuses, and a group's commit writes nothing.
+    deleted_.store(true, std::memory_order_release);
+    // Seal the head so that every later claim crosses its end and lands in
+    // roll_past(), which now refuses. Acquire: as a producer's claim.
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
+    head = slot->segment.load(std::memory_order_relaxed);       // likewise
+    const std::uint64_t capacity = options_.segment_bytes;
+    const std::uint64_t t = slot->tail.fetch_add(capacity + 1, std::memory_order_acquire);
+    const std::uint64_t off = t & kTailOffsetMask;
+    if (off <= capacity) {
+      // We crossed first: close the segment as a crossing producer would.
+      if (off < capacity)
+        format::commit_length(head->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+      head->seal(t >> kTailOffsetBits);
+    }
+  }
+  // A producer that crossed before us seals it without any lock; producers
+  // that claimed room before the seal finish their records without one.
+  while (head->sealed_count() == kNotSealed) sched_yield();
+  while (published() < head->end_seq()) sched_yield();
+  wake_all();
+  // The final sync (a persisted topic): wakes sync publishers, lets go of the files.
+  (void)storage_->close();
+  std::deque<std::shared_ptr<Segment>> gone;  // freed after the locks
+  std::shared_ptr<Segment> scanned;
+  {
+    std::lock_guard lk(mu_);
+    gone.swap(segments_);
+    interest_.clear();
+    std::lock_guard sl(scan_mu_);
+    scanned = std::move(scan_seg_);
+  }
+  return Status::OK();
 }
 
 void TopicCore::wake_all() noexcept {

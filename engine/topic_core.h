@@ -139,6 +139,22 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   ParkingLot& readers_lot() noexcept { return readers_; }
   void wake_all() noexcept;  // on close
 
+  // Deletion (Engine::delete_topic). Subscribers and consumers count as
+  // users: add_user() fails with kNotFound once the topic is deleted.
+  Status add_user();
+  void remove_user();
+  bool deleted() const noexcept {
+    // Acquire pairs with the release in retire().
+    return deleted_.load(std::memory_order_acquire);
+  }
+  // Marks the topic deleted (kBusy while it has users): later publishes fail
+  // with kNotFound, publishes already claimed complete, the storage closes,
+  // and the segments go. The object stays (handles to it stay valid).
+  Status retire();
+  // Held by a work group's commit, and by retire() while it marks the topic
+  // deleted: no commit writes into a deleted topic's directory.
+  std::mutex& commit_mutex() noexcept { return commit_mu_; }
+
   Topic* handle() noexcept { return &handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
   std::mutex& groups_mutex() noexcept { return groups_mu_; }
@@ -189,6 +205,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::map<std::string, std::uint64_t, std::less<>> interest_;
   std::uint64_t cap_deletions_ = 0;     // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
+  std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
+  int users_ = 0;                     // guarded by mu_: open subscribers and consumers
+  std::mutex commit_mu_;              // taken after groups_mu_, before mu_
   std::mutex groups_mu_;  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 

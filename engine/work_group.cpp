@@ -394,6 +394,10 @@ GroupState GroupCore::snapshot() const {
 }
 
 Status GroupCore::commit() {
+  // Under the topic's commit mutex: a deleted topic's directory is not
+  // written again (nor made again by the write).
+  std::lock_guard lk(topic_->commit_mutex());
+  if (topic_->deleted()) return Status::NotFound("work group '" + name_ + "': topic '" + topic_->name() + "' was deleted");
   TopicStorage& storage = topic_->storage();
   const GroupState g = snapshot();
   if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
@@ -406,7 +410,11 @@ Status GroupCore::commit() {
 // One consumer: its cached segment and its wait strategy.
 class ConsumerCore : public MiAllocated {
  public:
+  // Counted among the topic's users (add_user() succeeded before).
   ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) {}
+  ~ConsumerCore() { group_->topic()->remove_user(); }
+  ConsumerCore(const ConsumerCore&) = delete;
+  ConsumerCore& operator=(const ConsumerCore&) = delete;
   GroupCore* group_;
   ConsumerOptions options_;
   std::shared_ptr<Segment> seg_;
@@ -426,6 +434,7 @@ Status WorkGroup::commit() { return core_->commit(); }
 
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
+  if (Status s = core_->topic()->add_user(); !s.ok()) return s;
   return std::unique_ptr<Consumer>(new Consumer(std::make_unique<detail::ConsumerCore>(core_, std::move(options))));
 }
 

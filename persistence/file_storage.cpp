@@ -258,6 +258,12 @@ Status FileTopicStorage::close() {
   // it on the one DiskIo (two threads on one io_uring raced: TSan, stress test).
   thread_->final_round(this);
   durable_lot_.wake_all();
+  {
+    // Nothing is synced after this: let go of the files (a deleted topic's
+    // disk space comes back once nothing holds them open).
+    std::lock_guard lk(files_mu_);
+    dirty_.clear();
+  }
   if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
   return control_->mark_clean(durable());
 }

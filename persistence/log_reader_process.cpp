@@ -18,6 +18,7 @@
 #include "conduit/reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +38,7 @@ namespace detail {
 namespace {
 using persistence::SegmentFile;
 constexpr auto kFileRetry = std::chrono::microseconds(50);  // how often to look for a segment file not there yet
+constexpr auto kDeletedCheck = std::chrono::milliseconds(5);  // how often an idle reader checks for deletion
 }  // namespace
 
 class LogReaderCore {
@@ -64,6 +66,11 @@ class LogReaderCore {
   std::uint64_t lost_ = 0;
   std::uint64_t next_ = 0;  // the next sequence to hand out
 
+  // kNotFound once the topic was deleted (its control file is gone, or is
+  // another file: the topic was created again). Looks at most every
+  // kDeletedCheck while the reader finds nothing new.
+  Status check_not_deleted(bool now);
+
  private:
   // The segment to read `next_` from: the file starting exactly at
   // `*exact` (after a padding record), else the last one starting at or
@@ -83,7 +90,29 @@ class LogReaderCore {
   std::optional<std::uint64_t> want_first_;  // after a padding record: the next file's first sequence
   std::optional<std::uint64_t> left_first_;  // and the first sequence of the file that padding ended
   std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::steady_clock::time_point deleted_check_at_{};
+  ino_t control_ino_ = 0;  // the control file this reader opened
+  dev_t control_dev_ = 0;
 };
+
+Status LogReaderCore::check_not_deleted(bool now) {
+  const auto t = std::chrono::steady_clock::now();
+  if (!now && t < deleted_check_at_) return Status::OK();
+  deleted_check_at_ = t + kDeletedCheck;
+  struct stat st {};
+  const std::string path = topic_dir_ + "/control";
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::NotFound("topic '" + topic_ + "' was deleted");
+    return Status::IOError("stat " + path + ": " + persistence::errno_text(errno));
+  }
+  if (control_ino_ == 0) {
+    control_ino_ = st.st_ino;
+    control_dev_ = st.st_dev;
+  } else if (st.st_ino != control_ino_ || st.st_dev != control_dev_) {
+    return Status::NotFound("topic '" + topic_ + "' was deleted (and created again: open a new reader)");
+  }
+  return Status::OK();
+}
 
 Result<std::unique_ptr<SegmentFile>> LogReaderCore::open_segment(std::optional<std::uint64_t> exact,
                                                                  std::uint64_t* lost) {
@@ -125,6 +154,7 @@ Result<std::unique_ptr<SegmentFile>> LogReaderCore::open_segment(std::optional<s
 }
 
 Status LogReaderCore::start() {
+  if (Status s = check_not_deleted(true); !s.ok()) return s;
   if (!options_.name.empty()) {
     auto stored = load_position();
     if (!stored.ok()) return stored.status();
@@ -230,6 +260,7 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
       auto seg = open_segment(want_first_, &lost);
       if (!seg.ok()) {
         if (r.count != 0) break;  // hand out what we have; the error comes next time
+        if (Status s = check_not_deleted(true); !s.ok()) return s;
         return seg.status();
       }
       if (!*seg) {
@@ -272,6 +303,8 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
     off_ += size;
     ++seq_;
   }
+  if (r.count == 0 && r.lost == 0)
+    if (Status s = check_not_deleted(false); !s.ok()) return s;
   return r;
 }
 

@@ -78,6 +78,16 @@ class Engine {
   Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
   // The existing topic, or kNotFound. Thread-safe.
   Result<Topic*> topic(std::string_view name);
+  // Deletes the topic: its records, and for a persisted topic its directory
+  // (segments, control file, committed positions, work-group state), so a
+  // topic created again under the name starts empty. kNotFound: no such
+  // topic. kBusy: subscribers or consumers of it are still open (destroy
+  // them first; nothing is deleted). Publishes already under way complete;
+  // later ones, and every other call through its Topic* and WorkGroup*
+  // handles that needs its records, fail with kNotFound. The handles stay
+  // valid (they are freed with the engine); so does a LogReader in another
+  // process, whose polls then fail with kNotFound. Thread-safe.
+  Status delete_topic(std::string_view name);
 
   // The engine's clock, ns since the Unix epoch: EngineOptions::clock, or
   // the wall clock. Record timestamps, work-group timers and DelayPump use it.
