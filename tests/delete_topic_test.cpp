@@ -204,3 +204,24 @@ TEST_CASE("a reader in another process is told its topic was deleted, and a re-c
   REQUIRE(engine->delete_topic("feed").ok());
   CHECK(LogReader::open(dir.path.string(), "feed").status().code() == Code::kNotFound);
 }
+
+TEST_CASE("a work group whose dead-letter topic was deleted dead-letters into the topic created again") {
+  auto engine = Engine::open().value();
+  Topic* t = engine->create_topic("orders").value();
+  WorkGroupOptions o;
+  o.dead_letter_topic = "parked";
+  auto c = t->work_group("w", o).value()->consumer().value();
+  publish_n(t, 2);
+  Delivery d[2];
+  REQUIRE(c->try_poll(d).count == 2);
+  REQUIRE(c->dead_letter(d[0], "first"));
+  REQUIRE(engine->delete_topic("parked").ok());
+  REQUIRE(c->dead_letter(d[1], "second"));
+  Topic* parked = engine->topic("parked").value();
+  auto sub = parked->subscribe({.start = StartAt::earliest()}).value();
+  RecordView v[4];
+  PollResult r = sub->try_poll(v);
+  REQUIRE(r.count == 1);
+  CHECK(v[0].find_header(dlq_header::kError) == "second");
+  CHECK(v[0].payload() == "r1");
+}
