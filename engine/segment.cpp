@@ -2,9 +2,11 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "persistence/format.h"
@@ -66,6 +68,14 @@ class MemoryStorage final : public TopicStorage {
     format::encode_segment_header(*base, h);
     return std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
   }
+  bool reuse_segment(SegmentMemory& mem, std::uint64_t first_seq) override {
+    format::SegmentHeader h;
+    h.first_seq = first_seq;
+    h.capacity = mem.capacity();
+    h.flags = 0;
+    format::encode_segment_header(mem.base(), h);
+    return true;
+  }
   bool records_have_crc() const noexcept override { return false; }
 };
 
@@ -99,6 +109,47 @@ void Segment::build_index(std::uint64_t records) noexcept {
     set_offset(i, static_cast<std::uint32_t>(off));
     off += format::align_up(format::load_length(base_ + off) & format::kLengthMask);
   }
+  indexed_ = true;
+}
+
+// Owns one reader's pin; every copy of that reader's pointer shares it.
+struct Segment::Pin : MiAllocated {
+  explicit Pin(std::shared_ptr<Segment> s) : segment(std::move(s)) {
+    // Relaxed: taken under the topic's lock, which the reuse check holds too.
+    segment->pins_.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Pin() {
+    // Release pairs with the acquire in Segment::pinned().
+    segment->pins_.fetch_sub(1, std::memory_order_release);
+  }
+  std::shared_ptr<Segment> segment;
+};
+
+std::shared_ptr<Segment> Segment::pin(std::shared_ptr<Segment> s) {
+  Segment* raw = s.get();
+  try {
+    auto owner = std::allocate_shared<Pin>(MiAllocator<Pin>(), s);
+    return std::shared_ptr<Segment>(std::move(owner), raw);  // aliasing: shares the pin's lifetime
+  } catch (const std::bad_alloc&) {
+    // Unpinned, the reference still counts in use_count(), which the ring
+    // checks too: the segment is then not reused while it is held.
+    return s;
+  }
+}
+
+void Segment::reuse(std::uint64_t first_seq) noexcept {
+  // Sealed: it was dropped only once full and passed by every holder.
+  const std::uint64_t used = std::min<std::uint64_t>(sealed_count(), max_records_);
+  // Relaxed, like the rest of the reset: the topic publishes the segment
+  // again with a release store before anyone can look at it.
+  for (std::uint64_t i = 0; i < used; ++i) index_[i].store(0, std::memory_order_relaxed);
+  // Zero bytes mean "no record here" (the length word is the commit): clear
+  // the records. In memory already backed, this is cheaper than the fresh
+  // pages the kernel would zero on first touch, and no mapping changes.
+  std::memset(base_ + format::kSegmentHeaderSize, 0, capacity_ - format::kSegmentHeaderSize);
+  first_seq_ = first_seq;
+  sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
+  next_.store(nullptr, std::memory_order_relaxed);              // likewise
   indexed_ = true;
 }
 

@@ -7,7 +7,9 @@
 //   index entries and sealed_count are written once each with release and
 //   read with acquire. A reader keeps a segment alive by holding its
 //   shared_ptr; a segment dropped from its topic is freed when the last
-//   reader lets go.
+//   reader lets go. Readers hold it through a pin (Segment::pin): a
+//   memory-only ring reuses a dropped segment, zeroed, only once it has no
+//   pin and no other owner.
 //   TopicStorage: called by one thread at a time (under the topic's lock).
 #pragma once
 
@@ -110,6 +112,14 @@ class TopicStorage {
     (void)key, (void)bytes;
     return Status::Unsupported("a memory-only topic keeps no state");
   }
+  // Memory-only storage: make `mem`, a dropped segment nobody reads any more,
+  // the segment starting at `first_seq` (its header rewritten; the record
+  // bytes stay as they were, stale: readers go by the segment's index).
+  // false: this storage does not reuse segments (files are never reused).
+  virtual bool reuse_segment(SegmentMemory& mem, std::uint64_t first_seq) {
+    (void)mem, (void)first_seq;
+    return false;
+  }
   // Retention dropped the segment starting at `first_seq` from the topic
   // (readers may still hold its memory): delete what backs it.
   virtual void segment_dropped(std::uint64_t first_seq) { (void)first_seq; }
@@ -172,6 +182,25 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     return n == kNotSealed ? kNotSealed : first_seq_ + n;
   }
 
+  // A reader's reference: the segment, kept alive and pinned until the last
+  // copy of the returned pointer is gone. Readers get segments only this
+  // way (TopicCore::segment_for), so a memory-only ring can tell when
+  // nobody reads a dropped segment any more and reuse it.
+  static std::shared_ptr<Segment> pin(std::shared_ptr<Segment> s);
+  bool pinned() const noexcept {
+    // Acquire pairs with the release in the last pin's drop: that reader's
+    // reads of the segment happen before whatever the caller does next.
+    return pins_.load(std::memory_order_acquire) != 0;
+  }
+
+  // Makes this sealed segment, dropped from its topic and held by nobody
+  // else, start again at `first_seq` with an empty index; the storage has
+  // rewritten its header (TopicStorage::reuse_segment). Called under the
+  // topic's lock; the topic publishes it to producers and readers as it
+  // does a new segment (release stores of the slot's tail and of next()).
+  void reuse(std::uint64_t first_seq) noexcept;
+  SegmentMemory& memory() noexcept { return *mem_; }
+
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
   void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
 
@@ -200,6 +229,8 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   std::size_t max_records_;
   std::atomic<std::uint64_t> sealed_count_{kNotSealed};
   std::atomic<Segment*> next_{nullptr};
+  struct Pin;
+  std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
   bool indexed_ = true;  // guarded by the topic's lock
 };
 

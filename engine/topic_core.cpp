@@ -307,6 +307,11 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
     if (ring_segments_ != 0 && segments_.size() >= ring_segments_) {
       if (droppable_locked(*segments_.front())) {
+        // Read by nobody (no reader's pin; pins are only taken under mu_)
+        // and held by nobody else (the scanner passed it and never comes
+        // back): keep it to reuse as the next segment, which spares the
+        // kernel zeroing fresh pages and a mapping per roll.
+        if (!segments_.front()->pinned() && segments_.front().use_count() == 1) spare_ = std::move(segments_.front());
         segments_.pop_front();
         continue;
       }
@@ -319,9 +324,7 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
       lk.lock();
       continue;
     }
-    auto mem = storage_->create_segment(seg->end_seq(), options_.segment_bytes);
-    if (!mem.ok()) return mem.status();
-    auto next = Segment::make(std::move(mem).value(), seg->end_seq());
+    auto next = next_segment_locked(seg->end_seq());
     if (!next.ok()) return next.status();
     AppendSlot* fresh = free_slot_locked();
     slot->retired_end = seg->end_seq();
@@ -348,6 +351,18 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
   // rolling meanwhile need the lock. The shared_ptr keeps it mapped.
   if (settled) settled->drop_resident_pages();
   return Status::OK();
+}
+
+Result<std::shared_ptr<Segment>> TopicCore::next_segment_locked(std::uint64_t first_seq) {
+  if (spare_ != nullptr && spare_->capacity() == options_.segment_bytes &&
+      storage_->reuse_segment(spare_->memory(), first_seq)) {
+    spare_->reuse(first_seq);
+    return std::move(spare_);
+  }
+  spare_.reset();
+  auto mem = storage_->create_segment(first_seq, options_.segment_bytes);
+  if (!mem.ok()) return mem.status();
+  return Segment::make(std::move(mem).value(), first_seq);
 }
 
 void TopicCore::apply_retention_locked() {
@@ -474,25 +489,29 @@ std::uint64_t TopicCore::advance_published_locked() const {
   std::uint64_t seq = published_.load(std::memory_order_relaxed);
   if (!scan_seg_) return seq;  // deleted: the segments are gone
   for (;;) {
-    const std::size_t cap = scan_seg_->capacity();
-    std::uint32_t len = scan_off_ < cap ? format::load_length(scan_seg_->base() + scan_off_) : format::kPaddingFlag;
-    if (len == 0) break;
-    if (len & format::kPaddingFlag) {
-      Segment* next = scan_seg_->next();
-      if (next == nullptr) break;
-      // `next` is not dropped: the scanner has not passed it yet.
-      scan_seg_ = next->shared_from_this();
-      scan_off_ = format::kSegmentHeaderSize;
-      continue;
+    const Segment& s = *scan_seg_;
+    // A producer sets its record's index entry last, after the record's
+    // length: count a record only once its entry is set, so no segment is
+    // dropped (or reused) before its last producer is done with it. The walk
+    // reads the index, not the records: 4 bytes per record, and a reused
+    // memory-only segment has stale bytes past its last commit.
+    std::uint64_t i = seq - s.first_seq();
+    const std::uint64_t from = i;
+    while (s.offset_of(i) != 0) ++i;
+    if (i != from) {
+      const std::uint32_t last = s.offset_of(i - 1);
+      const std::size_t end = last + format::align_up(format::load_length(s.base() + last) & format::kLengthMask);
+      // Relaxed: only this function, under scan_mu_, writes it; readers want a threshold.
+      published_bytes_.fetch_add(end - scan_off_, std::memory_order_relaxed);
+      scan_off_ = end;
+      seq = s.first_seq() + i;
     }
-    // A producer writes its record's index entry after the length: count the
-    // record only then, so no segment is dropped (and unmapped) before its
-    // last producer is done with it.
-    if (scan_seg_->offset_of(seq - scan_seg_->first_seq()) == 0) break;
-    ++seq;
-    scan_off_ += format::align_up(len & format::kLengthMask);
-    // Relaxed: only this function, under scan_mu_, writes it; readers want a threshold.
-    published_bytes_.fetch_add(format::align_up(len & format::kLengthMask), std::memory_order_relaxed);
+    if (seq < s.end_seq()) break;  // open (kNotSealed), or a record not committed yet
+    Segment* next = s.next();
+    if (next == nullptr) break;
+    // `next` is not dropped: the scanner has not passed it yet.
+    scan_seg_ = next->shared_from_this();
+    scan_off_ = format::kSegmentHeaderSize;
   }
   // Release pairs with acquire loads of published_ by other threads.
   published_.store(seq, std::memory_order_release);
@@ -555,14 +574,14 @@ std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t
     // A segment recovered at open is indexed when a reader first needs it,
     // on this path too: else the reader waits at its first record forever.
     if (!front->indexed()) front->build_index(front->sealed_count());
-    return front;
+    return Segment::pin(front);
   }
   auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,
                              [](std::uint64_t s, const std::shared_ptr<Segment>& g) { return s < g->first_seq(); });
   const auto& s = *(it - 1);
   if (seq >= s->end_seq()) return nullptr;  // sealed, and the next one is not there yet
   if (!s->indexed()) s->build_index(s->sealed_count());
-  return s;
+  return Segment::pin(s);
 }
 
 std::uint64_t TopicCore::attach(StartAt at, RetentionHolder* h) {
@@ -632,10 +651,11 @@ Status TopicCore::retire() {
   // The final sync (a persisted topic): wakes sync publishers, lets go of the files.
   (void)storage_->close();
   std::deque<std::shared_ptr<Segment>> gone;  // freed after the locks
-  std::shared_ptr<Segment> scanned;
+  std::shared_ptr<Segment> scanned, spare;
   {
     std::lock_guard lk(mu_);
     gone.swap(segments_);
+    spare = std::move(spare_);
     interest_.clear();
     std::lock_guard sl(scan_mu_);
     scanned = std::move(scan_seg_);

@@ -176,6 +176,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
   AppendSlot* free_slot_locked();
+  // A segment for the roll: the spare one reused, else a new one.
+  Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);
   void apply_retention_locked();
   std::uint64_t first_at_or_after_locked(std::int64_t time_ns) const;
 
@@ -208,6 +210,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
   int users_ = 0;                     // guarded by mu_: open subscribers and consumers
   std::mutex commit_mu_;              // taken after groups_mu_, before mu_
+  std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 
