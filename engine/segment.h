@@ -41,6 +41,8 @@ class SegmentMemory {
   // bytes: file mappings only (the page cache keeps the pages; the next
   // touch maps them again). Anonymous memory would lose its bytes: no-op.
   virtual void drop_resident_pages() noexcept {}
+  // The same for the whole pages within [from, to) (page-aligned offsets).
+  virtual void drop_resident_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
 };
 
 // A segment found on open, as recovery left it.
@@ -65,6 +67,44 @@ class WatermarkSource {
   // change), or 0 when the topic no longer has that segment. `below` must
   // not exceed the published watermark.
   virtual std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const = 0;
+  // Drops this process's page-table entries for the whole pages of that
+  // segment from offset `from` (page-aligned) up to its settled bytes below
+  // `below`; returns the offset dropped up to (`from` when there was no
+  // whole page more). The writer's mapping then holds no entry for bytes
+  // the kernel is about to write back, which it would otherwise write-protect
+  // one page at a time, each with its own TLB shootdown to the writers' cores.
+  virtual std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) = 0;
+};
+
+// An append-only journal of small fixed-size entries beside a state file
+// (a work group's acks and failures between two commits of its state).
+// Entries are kJournalEntryBytes each; the storage frames them (CRC).
+//
+// Thread safety: append/await_durable/rotate/retire from any thread.
+// Compaction protocol (the owner's, e.g. GroupCore::commit): rotate(),
+// then take and store a state that covers every change whose entry was
+// appended before rotate() returned, then retire(that generation).
+class StateJournal {
+ public:
+  static constexpr std::size_t kEntryBytes = 32;
+  virtual ~StateJournal() = default;
+  // Writes one entry and returns its ticket (tickets grow by one per entry).
+  // Not durable yet: see await_durable(). An error loses nothing already
+  // written; the entry is not in the journal.
+  virtual Result<std::uint64_t> append(const std::byte* entry) noexcept = 0;
+  // Waits until the entry with `ticket` (and every earlier one) is durable:
+  // fdatasync'ed by the persistence thread (shared with the topic's sync
+  // round), or covered by a stored state (retire()). Its error otherwise
+  // (a failed sync, kClosed).
+  virtual Status await_durable(std::uint64_t ticket) noexcept = 0;
+  // Entries appended from now on go to a fresh generation; returns it.
+  virtual Result<std::uint64_t> rotate() = 0;
+  // A stored state covers every entry of generations below `generation`:
+  // their files go, and their entries count as durable.
+  virtual void retire(std::uint64_t generation) = 0;
+  // A journal file filled up and more than one generation is live: the
+  // owner should store its state (and retire) soon.
+  virtual bool wants_compaction() const noexcept = 0;
 };
 
 // Where a topic's segments come from and go to. The engine's side of the
@@ -111,6 +151,15 @@ class TopicStorage {
   virtual Status store_state(const std::string& key, std::string_view bytes) {
     (void)key, (void)bytes;
     return Status::Unsupported("a memory-only topic keeps no state");
+  }
+  // The journal stored under `key` (beside the state file of that key):
+  // `entries` receives every intact entry its files hold, oldest generation
+  // first, and appends go to a fresh generation. nullptr for memory-only
+  // storage (nothing to journal).
+  virtual Result<std::shared_ptr<StateJournal>> open_journal(const std::string& key,
+                                                             std::vector<std::string>* entries) {
+    (void)key, (void)entries;
+    return std::shared_ptr<StateJournal>{};
   }
   // Memory-only storage: make `mem`, a dropped segment nobody reads any more,
   // the segment starting at `first_seq` (its header rewritten; the record
@@ -203,6 +252,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
 
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
   void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
+  void drop_resident_range(std::size_t from, std::size_t to) noexcept { mem_->drop_resident_range(from, to); }
 
   // The segment after this one, set once when the topic rolls. Valid to
   // follow only while this one is not yet dropped from the topic.

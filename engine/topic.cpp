@@ -38,8 +38,10 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
     return Status::InvalidArgument("work group name: " + s.message());
   // cursors/group-NAME.state holds a group's state: a group named "x.state"
   // would have its position file collide with the state file of group "x".
-  if (name.ends_with(".state") || name.ends_with(".tmp"))
-    return Status::InvalidArgument("work group name '" + std::string(name) + "': may not end in .state or .tmp");
+  // Its journal files are cursors/group-NAME.journal-GENERATION.
+  if (name.ends_with(".state") || name.ends_with(".tmp") || name.find(".journal-") != std::string_view::npos)
+    return Status::InvalidArgument("work group name '" + std::string(name) +
+                                   "': may not end in .state or .tmp, nor hold .journal-");
   if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
     return Status::InvalidArgument("work group '" + std::string(name) + "': max_in_flight must be a power of two in 64..2^24");
   const std::string where = "work group '" + std::string(name) + "': ";
@@ -57,7 +59,7 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
   detail::GroupState restored;
-  bool restored_any = false;  // a committed state or position was found
+  std::shared_ptr<detail::StateJournal> journal;
   if (core_->options().durability != Durability::kMemory) {
     // The group's state file (floor and records done above it) wins over
     // the plain position file.
@@ -69,27 +71,40 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
       if (!decoded.ok()) return decoded.status();
       restored = std::move(decoded).value();
       options.start = StartAt::at(restored.floor);
-      restored_any = true;
     } else {
       auto stored = core_->storage().load_position(key);
       if (!stored.ok()) return stored.status();
-      if (stored->has_value()) {
-        options.start = StartAt::at(**stored);
-        restored_any = true;
-      }
+      if (stored->has_value()) options.start = StartAt::at(**stored);
+    }
+    // Acks and failures since that state was stored (a crash skips the
+    // commit at close). Entries exist only once a state was stored: the
+    // group stores one below before any consumer can ack.
+    std::vector<std::string> entries;
+    auto opened = core_->storage().open_journal(key, &entries);
+    if (!opened.ok()) return opened.status();
+    journal = std::move(opened).value();
+    if (!entries.empty()) {
+      restored.merge(entries);
+      options.start = StartAt::at(restored.floor);
     }
   }
-  auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored));
+  auto group =
+      std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored), journal);
   core_->attach(options.start, group.get());
   // Attached, the group holds retention: earliest() cannot pass its start now.
   group->skip_to(core_->earliest());
-  core_->groups().push_back(std::move(group));
-  detail::GroupCore* g = core_->groups().back().get();
-  if (core_->options().retain_until_consumed && !restored_any) {
-    // Interest retention: a new group counts from its start on.
-    if (Status s = g->commit(); !s.ok()) return s;
+  if (journal) {
+    // Compacts what the journal replayed into the state file, and gives a
+    // journal's entries a state to apply to.
+    if (Status s = group->commit(); !s.ok()) {
+      core_->remove_holder(group.get());
+      return s;
+    }
   }
-  return g->handle();
+  core_->groups().push_back(std::move(group));
+  // (A persisted group has committed above: with interest retention, a new
+  // group counts from its start on.)
+  return core_->groups().back()->handle();
 }
 
 }  // namespace conduit

@@ -538,12 +538,20 @@ std::uint64_t TopicCore::claimed_locked() const noexcept {
   return seg->first_seq() + sealed;
 }
 
-std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t below) const {
-  std::lock_guard lk(mu_);
+const std::shared_ptr<Segment>* TopicCore::find_segment_locked(std::uint64_t first_seq) const {
   auto it = std::lower_bound(segments_.begin(), segments_.end(), first_seq,
                              [](const std::shared_ptr<Segment>& g, std::uint64_t s) { return g->first_seq() < s; });
-  if (it == segments_.end() || (*it)->first_seq() != first_seq) return 0;
-  Segment& seg = **it;
+  if (it == segments_.end() || (*it)->first_seq() != first_seq) return nullptr;
+  return &*it;
+}
+
+std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t below) const {
+  std::lock_guard lk(mu_);
+  const auto* seg = find_segment_locked(first_seq);
+  return seg == nullptr ? 0 : settled_bytes_of(**seg, below);
+}
+
+std::size_t TopicCore::settled_bytes_of(const Segment& seg, std::uint64_t below) {
   if (below >= seg.end_seq()) return seg.capacity();  // sealed and wholly below: padding and all
   if (below <= seg.first_seq()) return format::kSegmentHeaderSize;
   auto record_end = [&](std::size_t off) {
@@ -557,6 +565,21 @@ std::size_t TopicCore::settled_bytes(std::uint64_t first_seq, std::uint64_t belo
   }
   // Every record below `below` is committed, so the last one's index entry is set.
   return record_end(seg.offset_of(below - 1 - seg.first_seq()));
+}
+
+std::size_t TopicCore::drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) {
+  std::shared_ptr<Segment> seg;  // keeps the mapping alive once the lock is let go
+  std::size_t to = 0;
+  {
+    std::lock_guard lk(mu_);
+    const auto* found = find_segment_locked(first_seq);
+    if (found == nullptr) return from;
+    seg = *found;
+    to = settled_bytes_of(*seg, below) & ~(kPage - 1);
+  }
+  if (to <= from) return from;
+  seg->drop_resident_range(from, to);
+  return to;
 }
 
 std::uint64_t TopicCore::earliest() const noexcept {

@@ -97,6 +97,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   std::uint64_t published_watermark() const noexcept override { return published(); }
   std::size_t settled_bytes(std::uint64_t first_seq, std::uint64_t below) const override;
+  std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) override;
   std::uint64_t published_bytes() const noexcept override {
     (void)published();
     // Relaxed: a threshold check; published() above ordered the scan.
@@ -180,6 +181,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);
   void apply_retention_locked();
   std::uint64_t first_at_or_after_locked(std::int64_t time_ns) const;
+  // settled_bytes() for a segment found under mu_.
+  static std::size_t settled_bytes_of(const Segment& seg, std::uint64_t below);
+  // The segment that starts at `first_seq`, or null; mu_ held.
+  const std::shared_ptr<Segment>* find_segment_locked(std::uint64_t first_seq) const;
 
   std::string name_;
   TopicOptions options_;

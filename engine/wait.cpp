@@ -14,37 +14,18 @@
 
 namespace conduit::detail {
 
-void ParkingLot::wake_all() noexcept {
-  // Release pairs with the acquire in ticket(): a parker that reads the new
-  // epoch also sees what the waker published before waking.
-  epoch_.fetch_add(1, std::memory_order_release);
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&epoch_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+void futex_wake_all(std::uint32_t* word, bool shared) noexcept {
+  // A shared word is in a shared file mapping: the kernel keys its futex by
+  // the file page, so parkers in other processes wake.
+  syscall(SYS_futex, word, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-void ParkingLot::park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept {
+void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout, bool shared) noexcept {
   if (timeout.count() <= 0) return;
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
   ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
-  // The kernel compares the epoch with `ticket` atomically with going to
-  // sleep, so a wake_all() after ticket() was read is never slept through.
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&epoch_), FUTEX_WAIT_PRIVATE, ticket, &ts, nullptr, 0);
-}
-
-void SharedParkingLot::wake_all() noexcept {
-  // Release pairs with the acquire in ticket(), in whichever process parks.
-  std::atomic_ref<std::uint32_t>(*epoch_).fetch_add(1, std::memory_order_release);
-  // Not FUTEX_PRIVATE: the word is in a shared file mapping, and the kernel
-  // keys the futex by the file page, so parkers in other processes wake.
-  syscall(SYS_futex, epoch_, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-
-void SharedParkingLot::park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept {
-  if (timeout.count() <= 0) return;
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000'000);
-  syscall(SYS_futex, epoch_, FUTEX_WAIT, ticket, &ts, nullptr, 0);
+  syscall(SYS_futex, word, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
 }
 
 void backoff_cpu_relax() noexcept {

@@ -1,7 +1,9 @@
 // Waiting: futex parking and the per-reader wait strategies.
 //
 // Thread safety
-//   ParkingLot: any number of threads park on it; any thread wakes it.
+//   ParkingLot (one process) and SharedParkingLot (words in shared memory,
+//   parkers in any process): any number of threads park on it; any thread
+//   wakes it.
 //   A waker calls wake_if_parked() after making its change visible; a parker
 //   re-checks its condition after announcing itself. The announcement and the
 //   re-check are not fenced against the waker's change (that would put a full
@@ -21,62 +23,61 @@ namespace conduit::detail {
 void backoff_cpu_relax() noexcept;  // a pause instruction
 void backoff_yield() noexcept;      // sched_yield
 
-class ParkingLot {
+// The futex calls under every parking lot. `shared`: the word is in memory
+// mapped by several processes (no FUTEX_PRIVATE).
+void futex_wake_all(std::uint32_t* word, bool shared) noexcept;
+void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout, bool shared) noexcept;
+
+// The parking protocol, over two 32-bit words that `Words` keeps: the epoch
+// (the futex word; wake_all() adds 1) and the number of parked threads (a
+// hint for wakers). Words::epoch() and Words::parked() give them;
+// Words::kShared says whether other processes map them. parked() may be
+// null: such a parker never announces itself, so nobody wakes it early and
+// each park lasts its whole timeout.
+template <class Words>
+class BasicParkingLot {
  public:
+  template <class... Args>
+  explicit BasicParkingLot(Args... args) noexcept : words_(args...) {}
+  BasicParkingLot(const BasicParkingLot&) = delete;
+  BasicParkingLot& operator=(const BasicParkingLot&) = delete;
+
   // Cheap when nobody is parked: one relaxed load of a rarely written line.
   void wake_if_parked() noexcept {
+    std::uint32_t* parked = words_.parked();
     // Relaxed: a stale 0 only delays a parker until its timeout (see above).
-    if (parked_.load(std::memory_order_relaxed) != 0) wake_all();
+    if (parked != nullptr && std::atomic_ref<std::uint32_t>(*parked).load(std::memory_order_relaxed) != 0) wake_all();
   }
-  void wake_all() noexcept;
-  // Sleeps until woken or `timeout`, unless woken since `ticket()` was read.
-  void park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept;
+  void wake_all() noexcept {
+    // Release pairs with the acquire in ticket() (in whichever process
+    // parks): a parker that reads the new epoch also sees what the waker
+    // published before waking.
+    std::atomic_ref<std::uint32_t>(*words_.epoch()).fetch_add(1, std::memory_order_release);
+    futex_wake_all(words_.epoch(), Words::kShared);
+  }
+  // Sleeps until woken or `timeout`, unless woken since `ticket()` was read:
+  // the kernel compares the epoch with `ticket` atomically with going to
+  // sleep, so a wake_all() after ticket() was read is never slept through.
+  void park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept {
+    futex_wait(words_.epoch(), ticket, timeout, Words::kShared);
+  }
   std::uint32_t ticket() const noexcept {
     // Acquire pairs with the release increment in wake_all().
-    return epoch_.load(std::memory_order_acquire);
+    return std::atomic_ref<std::uint32_t>(*words_.epoch()).load(std::memory_order_acquire);
   }
   void announce() noexcept {
     // Relaxed: the counter is only a hint for wakers (see the header comment).
-    parked_.fetch_add(1, std::memory_order_relaxed);
+    if (std::uint32_t* parked = words_.parked()) std::atomic_ref<std::uint32_t>(*parked).fetch_add(1, std::memory_order_relaxed);
   }
-  void withdraw() noexcept { parked_.fetch_sub(1, std::memory_order_relaxed); }
-
- private:
-  alignas(64) std::atomic<std::uint32_t> epoch_{0};
-  alignas(64) std::atomic<std::uint32_t> parked_{0};
-};
-
-// A parking lot whose two words live in memory shared between processes (a
-// topic's mapped control file): the writer process wakes readers parked in
-// other processes. Same protocol as ParkingLot, with process-shared futex
-// calls. `parked` may be null for a reader that cannot write the shared
-// memory: it never announces itself, so nobody wakes it and each park lasts
-// its whole timeout.
-class SharedParkingLot {
- public:
-  SharedParkingLot(std::uint32_t* epoch, std::uint32_t* parked) noexcept : epoch_(epoch), parked_(parked) {}
-  void wake_if_parked() noexcept {
-    // Relaxed: a stale 0 only delays a parker until its timeout (as above).
-    if (std::atomic_ref<std::uint32_t>(*parked_).load(std::memory_order_relaxed) != 0) wake_all();
-  }
-  void wake_all() noexcept;
-  void park(std::uint32_t ticket, std::chrono::nanoseconds timeout) noexcept;
-  std::uint32_t ticket() const noexcept {
-    // Acquire pairs with the release increment in wake_all().
-    return std::atomic_ref<std::uint32_t>(*epoch_).load(std::memory_order_acquire);
-  }
-  void announce() noexcept {
-    // Relaxed: a hint for wakers, as in ParkingLot.
-    if (parked_ != nullptr) std::atomic_ref<std::uint32_t>(*parked_).fetch_add(1, std::memory_order_relaxed);
-  }
-  // Never below zero: the engine resets the count when it opens the topic
-  // (a reader killed while parked must not leave it raised for good), so a
-  // reader parked across that reset withdraws from a count that no longer
-  // includes it. The count heals; a reader missed meanwhile wakes on its
-  // timeout.
+  // Never below zero: the engine resets a shared count when it opens the
+  // topic (a reader killed while parked must not leave it raised for good),
+  // so a reader parked across that reset withdraws from a count that no
+  // longer includes it. The count heals; a reader missed meanwhile wakes on
+  // its timeout.
   void withdraw() noexcept {
-    if (parked_ == nullptr) return;
-    std::atomic_ref<std::uint32_t> parked(*parked_);
+    std::uint32_t* word = words_.parked();
+    if (word == nullptr) return;
+    std::atomic_ref<std::uint32_t> parked(*word);
     // Relaxed: as announce().
     std::uint32_t n = parked.load(std::memory_order_relaxed);
     while (n != 0 && !parked.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
@@ -84,9 +85,33 @@ class SharedParkingLot {
   }
 
  private:
+  Words words_;
+};
+
+// A thread-shared lot's words, each on its own cache line. Mutable: they
+// change under const readers, always through std::atomic_ref.
+struct PrivateLotWords {
+  static constexpr bool kShared = false;
+  std::uint32_t* epoch() const noexcept { return &epoch_; }
+  std::uint32_t* parked() const noexcept { return &parked_; }
+  alignas(64) mutable std::uint32_t epoch_ = 0;
+  alignas(64) mutable std::uint32_t parked_ = 0;
+};
+
+// A process-shared lot's words, in memory shared between processes (a
+// topic's mapped control file): the writer process wakes readers parked in
+// other processes.
+struct SharedLotWords {
+  static constexpr bool kShared = true;
+  SharedLotWords(std::uint32_t* epoch, std::uint32_t* parked) noexcept : epoch_(epoch), parked_(parked) {}
+  std::uint32_t* epoch() const noexcept { return epoch_; }
+  std::uint32_t* parked() const noexcept { return parked_; }
   std::uint32_t* epoch_;
   std::uint32_t* parked_;
 };
+
+using ParkingLot = BasicParkingLot<PrivateLotWords>;
+using SharedParkingLot = BasicParkingLot<SharedLotWords>;
 
 // Drives one wait with a strategy: call idle() each time the condition was
 // found false; it spins, yields or parks as the strategy says. Returns false

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 #include "engine/work_group_core.h"
@@ -23,7 +24,8 @@ double uniform01() noexcept {
 
 }  // namespace
 
-GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored)
+GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored,
+                     std::shared_ptr<StateJournal> journal)
     : topic_(topic),
       name_(std::move(name)),
       options_(std::move(options)),
@@ -36,7 +38,10 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
       seq_(options_.max_in_flight),
       attempts_(options_.max_in_flight),
       deadline_(options_.max_in_flight),
-      first_failure_(options_.max_in_flight) {
+      first_failure_(options_.max_in_flight),
+      owner_(options_.max_in_flight),
+      journal_(std::move(journal)),
+      journal_waits_(topic->options().durability == Durability::kSync) {
   if (!restored_.entries.empty()) restored_end_ = restored_.entries.back().seq + 1;
   if (options_.ack_timeout.count() > 0) {
     // Ack deadlines are checked every ack_timeout at least (run_timers()).
@@ -81,9 +86,10 @@ bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, 
   return true;
 }
 
-void GroupCore::hand_out(std::size_t i, std::int64_t deadline, Delivery* d) noexcept {
+void GroupCore::hand_out(std::size_t i, std::int64_t deadline, const void* owner, Delivery* d) noexcept {
   // Relaxed stores: published by the release store of the word below.
   seq_[i].store(d->sequence, std::memory_order_relaxed);
+  owner_[i].store(owner, std::memory_order_relaxed);
   attempts_[i].store(d->attempt, std::memory_order_relaxed);
   deadline_[i].store(deadline, std::memory_order_relaxed);
   // Relaxed: nobody else writes an idle or waiting word; this thread won the
@@ -100,7 +106,7 @@ const GroupState::Entry* GroupCore::restored(std::uint64_t seq) const noexcept {
   return it != restored_.entries.end() && it->seq == seq ? &*it : nullptr;
 }
 
-std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg) noexcept {
+std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept {
   // Relaxed: a hint; run_timers() works under timers_mu_.
   const std::int64_t due = next_due_.load(std::memory_order_relaxed);
   const bool timeouts = options_.ack_timeout.count() > 0;
@@ -125,7 +131,7 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
       redeliver_.enqueue(seq);  // cannot happen while the floor holds it; never drop a record
       break;
     }
-    hand_out(i, deadline, &out[n]);
+    hand_out(i, deadline, owner, &out[n]);
     ++n;
     // Relaxed: a statistic.
     redelivered_.fetch_add(1, std::memory_order_relaxed);
@@ -160,15 +166,36 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
           finish(seq);
           continue;
         }
-        d.attempt = e->failed_attempts + 1;
-        // Relaxed: published by hand_out's release.
+        // Relaxed: published by hand_out's (or restore_waiting's) release.
         first_failure_[i].store(e->first_failure_ns, std::memory_order_relaxed);
+        if (e->not_before_ns != 0) {
+          // A nack delay or backoff that was pending at the crash or close.
+          const std::int64_t at = now();
+          if (e->not_before_ns > at) {
+            restore_waiting(seq, *e, at);
+            continue;
+          }
+        }
+        d.attempt = e->failed_attempts + 1;
       }
     }
-    hand_out(i, deadline, &d);
+    hand_out(i, deadline, owner, &d);
     out[n++] = d;
   }
   return n;
+}
+
+void GroupCore::restore_waiting(std::uint64_t seq, const GroupState::Entry& e, std::int64_t now) noexcept {
+  const std::size_t i = seq & mask_;
+  // Relaxed: published by the release store of the word; the redelivery
+  // that reads them dequeues after the timer's enqueue.
+  attempts_[i].store(e.failed_attempts, std::memory_order_relaxed);
+  deadline_[i].store(e.not_before_ns, std::memory_order_relaxed);
+  // Relaxed load: this thread won `seq` by the claim CAS; nobody else
+  // writes its idle word. Release pairs with the acquire in snapshot().
+  const std::uint64_t w = word_[i].load(std::memory_order_relaxed);
+  word_[i].store((w & ~kStateMask) | kWaiting, std::memory_order_release);
+  schedule(seq, e.not_before_ns, now);
 }
 
 bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& cached) const noexcept {
@@ -200,27 +227,97 @@ bool GroupCore::end_hand_out(const Delivery& d, std::uint64_t state) noexcept {
   // Acquire pairs with hand_out's release: this thread now owns the slot's
   // attempts and first-failure time. Release orders the end of the hand-out
   // before the slot's reuse (via acked_ and the floor) or its redelivery.
+  // Acquire on failure too: see the zombie below.
   if (word_[d.sequence & mask_].compare_exchange_strong(w, d.lease << 2 | state, std::memory_order_acq_rel,
-                                                        std::memory_order_relaxed))
+                                                        std::memory_order_acquire))
     return true;
   stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  // A late answer to a timed-out hand-out: its view no longer needs its
+  // segment. Its zombie was added before the timeout's CAS, which the
+  // failed CAS above read (acquire), so it is in the list now.
+  end_zombies([&](const Zombie& z) { return z.seq == d.sequence && z.lease == d.lease; });
   return false;
+}
+
+void GroupCore::add_zombie(Zombie z) noexcept {
+  // While the hand-out is out the floor holds z.seq, so the topic still
+  // has its segment (if it was answered meanwhile, the caller's CAS fails
+  // and ends this zombie again).
+  std::uint64_t lost = 0;
+  z.segment = topic_->segment_for(z.seq, &lost);
+  if (lost != 0) return;  // answered and dropped already: the CAS will fail
+  std::lock_guard lk(zombies_mu_);
+  // A consumer destroyed meanwhile holds no view any more.
+  if (std::find(consumers_.begin(), consumers_.end(), z.owner) == consumers_.end()) return;
+  zombies_.push_back(std::move(z));
+}
+
+template <class Match>
+void GroupCore::end_zombies(Match match) noexcept {
+  std::vector<Zombie, MiAllocator<Zombie>> gone;  // segments let go outside the lock
+  std::lock_guard lk(zombies_mu_);
+  for (auto it = zombies_.begin(); it != zombies_.end();) {
+    if (match(*it)) {
+      gone.push_back(std::move(*it));
+      it = zombies_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void GroupCore::adopt(const void* owner) {
+  std::lock_guard lk(zombies_mu_);
+  consumers_.push_back(owner);
+}
+
+void GroupCore::abandon(const void* owner) noexcept {
+  std::vector<Zombie, MiAllocator<Zombie>> gone;  // segments let go outside the lock
+  std::lock_guard lk(zombies_mu_);
+  std::erase(consumers_, owner);
+  for (Zombie& z : zombies_)
+    if (z.owner == owner) gone.push_back(std::move(z));
+  std::erase_if(zombies_, [&](const Zombie& z) { return z.owner == owner; });
+}
+
+void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
+  std::byte entry[StateJournal::kEntryBytes];
+  GroupState::encode_entry(e, entry);
+  auto ticket = journal_->append(entry);
+  Status s = ticket.status();
+  if (ticket.ok() && journal_->wants_compaction()) {
+    // A journal file filled up: store the state so the old ones can go.
+    // One compaction at a time; a busy lock means one is under way.
+    std::unique_lock lk(commit_mu_, std::try_to_lock);
+    if (lk.owns_lock()) s = commit_locked();
+  }
+  if (s.ok() && wait) s = journal_->await_durable(*ticket);
+  // acq_rel: one thread says it.
+  if (!s.ok() && !journal_said_.exchange(true, std::memory_order_acq_rel))
+    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': an ack or failure is not durable: %s\n",
+                 name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
 }
 
 bool GroupCore::ack(const Delivery& d) noexcept {
   if (!end_hand_out(d, kIdle)) return false;
   finish(d.sequence);
+  if (journal_) [[unlikely]] {
+    GroupState::Entry e;
+    e.seq = d.sequence;
+    e.done = true;
+    journal(e, journal_waits_);
+  }
   return true;
 }
 
 bool GroupCore::fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept {
   if (!end_hand_out(d, kWaiting)) return false;
-  after_failure(d.sequence, why, delay_ns, error, now());
+  after_failure(d.sequence, why, delay_ns, error, now(), true);
   return true;
 }
 
 void GroupCore::after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
-                              std::int64_t now) noexcept {
+                              std::int64_t now, bool by_caller) noexcept {
   const std::size_t i = seq & mask_;
   // Relaxed: this thread owns the waiting slot (see fail()).
   const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed);
@@ -234,13 +331,32 @@ void GroupCore::after_failure(std::uint64_t seq, Failure why, std::int64_t delay
       const std::uint64_t w = word_[i].load(std::memory_order_relaxed);
       word_[i].store((w & ~kStateMask) | kIdle, std::memory_order_relaxed);
       finish(seq);
+      if (journal_) {
+        GroupState::Entry e;
+        e.seq = seq;
+        e.done = true;
+        journal(e, by_caller && journal_waits_);
+      }
       return;
     }
     // The dead-letter topic refused it (send_dead_letter said why): the
     // record stays in the group and goes out again later.
     delay_ns = std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000);
   }
-  schedule(seq, now + (delay_ns >= 0 ? delay_ns : backoff_ns(attempt)), now);
+  const std::int64_t due = now + (delay_ns >= 0 ? delay_ns : backoff_ns(attempt));
+  // Relaxed: read by snapshot() after the word (best effort, like the
+  // rest of a snapshot) and by nobody else while the slot waits.
+  deadline_[i].store(due, std::memory_order_relaxed);
+  if (journal_) {
+    // Before schedule(): once queued the slot may go out again at once.
+    GroupState::Entry e;
+    e.seq = seq;
+    e.failed_attempts = attempt;
+    e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);  // relaxed: this thread's store
+    e.not_before_ns = due;
+    journal(e, by_caller && journal_waits_);
+  }
+  schedule(seq, due, now);
 }
 
 std::int64_t GroupCore::backoff_ns(std::uint32_t failed_attempt) const noexcept {
@@ -298,14 +414,22 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
         // Relaxed: ordered after the word's acquire; the CAS validates them.
         const std::int64_t dl = deadline_[i].load(std::memory_order_relaxed);
         const std::uint64_t held = seq_[i].load(std::memory_order_relaxed);
+        const void* owner = owner_[i].load(std::memory_order_relaxed);
         if (dl > now) {
           earliest = std::min(earliest, dl);
           continue;
         }
+        // Its consumer may still read the record: its zombie holds the
+        // segment from before the CAS, so a late answer (whose CAS fails
+        // after this one) always finds it. Rare: only timeouts get here.
+        const std::uint64_t lease = w >> 2;
+        add_zombie({held, lease, owner, nullptr});
         // acq_rel as in fail(): the timed-out hand-out is now ours to redeliver.
         if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kWaiting, std::memory_order_acq_rel,
                                              std::memory_order_relaxed))
           expired.push_back(held);
+        else
+          end_zombies([&](const Zombie& z) { return z.seq == held && z.lease == lease; });
       }
       next_scan_ = earliest;
     }
@@ -314,9 +438,9 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
     next_due_.store(std::min(heap_due, next_scan_), std::memory_order_relaxed);
   }
   if (queued) topic_->readers_lot().wake_if_parked();
-  for (std::uint64_t s : expired) {
+  for (std::uint64_t seq : expired) {
     timed_out_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    after_failure(s, Failure::kAckTimeout, -1, {}, now);
+    after_failure(seq, Failure::kAckTimeout, -1, {}, now, false);
   }
 }
 
@@ -379,6 +503,7 @@ GroupState GroupCore::snapshot() const {
       const std::uint32_t attempts = attempts_[i].load(std::memory_order_relaxed);
       e.failed_attempts = state == kWaiting ? attempts : state == kOut && attempts > 0 ? attempts - 1 : 0;
       e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);
+      if (state == kWaiting) e.not_before_ns = deadline_[i].load(std::memory_order_relaxed);
       if (e.failed_attempts == 0) continue;
     }
     g.entries.push_back(e);
@@ -396,11 +521,25 @@ GroupState GroupCore::snapshot() const {
 Status GroupCore::commit() {
   // Under the topic's commit mutex: a deleted topic's directory is not
   // written again (nor made again by the write).
-  std::lock_guard lk(topic_->commit_mutex());
+  std::lock_guard tl(topic_->commit_mutex());
   if (topic_->deleted()) return Status::NotFound("work group '" + name_ + "': topic '" + topic_->name() + "' was deleted");
+  std::lock_guard lk(commit_mu_);
+  return commit_locked();
+}
+
+Status GroupCore::commit_locked() {
   TopicStorage& storage = topic_->storage();
+  // Every entry appended before the rotation is for a change made before
+  // it, which the snapshot below sees.
+  std::uint64_t generation = 0;
+  if (journal_) {
+    auto r = journal_->rotate();
+    if (!r.ok()) return r.status();
+    generation = *r;
+  }
   const GroupState g = snapshot();
   if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
+  if (journal_) journal_->retire(generation);
   // The plain floor too, for readers of the position files.
   if (Status s = storage.store_position("group-" + name_, g.floor); !s.ok()) return s;
   topic_->note_committed("group-" + name_, g.floor);
@@ -411,8 +550,11 @@ Status GroupCore::commit() {
 class ConsumerCore : public MiAllocated {
  public:
   // Counted among the topic's users (add_user() succeeded before).
-  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) {}
-  ~ConsumerCore() { group_->topic()->remove_user(); }
+  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) { group_->adopt(this); }
+  ~ConsumerCore() {
+    group_->abandon(this);
+    group_->topic()->remove_user();
+  }
   ConsumerCore(const ConsumerCore&) = delete;
   ConsumerCore& operator=(const ConsumerCore&) = delete;
   GroupCore* group_;
@@ -444,7 +586,7 @@ Consumer::~Consumer() = default;
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
   r.lost = core_->group_->take_lost();
-  r.count = core_->group_->claim(out, core_->seg_);
+  r.count = core_->group_->claim(out, core_->seg_, core_.get());
   // Closed only once no publish is still in flight (see Subscriber::try_poll).
   if (r.count == 0 && core_->group_->topic()->closed())
     r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claimed();

@@ -25,10 +25,26 @@
 //     read by the thread that next wins it (acquire).
 //   - floor_ holds the ring (RetentionHolder): an unacked record stays in
 //     memory, and a delivered view stays valid until its ack or nack.
+//   - Record views outlive the ack timeout (the rule for views): a
+//     hand-out that timed out becomes a "zombie" (seq, lease, consumer)
+//     that owns a reference to the record's segment, taken while the floor
+//     still held it. Retention and the ring may drop the segment from the
+//     topic after the record was redelivered and acked elsewhere (nobody
+//     waits for a zombie), but its memory stays mapped until the zombie
+//     ends: when its consumer acks, nacks or fails that delivery (refused
+//     as stale) or is destroyed. zombies_ is guarded by zombies_mu_.
+//   - Persisted topics (journal_ set): every ack, failure and dead letter
+//     appends one journal entry after its change to the slots; commit()
+//     rotates the journal, then snapshots, then retires the old
+//     generations, so an entry retired is always in the stored state. On a
+//     kSync topic ack/nack/fail/dead_letter return only once their entry is
+//     durable; ack timeouts append without waiting (synced within the
+//     flush interval).
 #pragma once
 
 #include <concurrentqueue/concurrentqueue.h>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -49,7 +65,9 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   enum class Failure : std::uint8_t { kNack, kAckTimeout, kError, kRejected };
 
   // `restored`: the state a persisted group committed (empty otherwise).
-  GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored);
+  // `journal`: where acks and failures go between commits (null: none).
+  GroupCore(TopicCore* topic, std::string name, WorkGroupOptions options, GroupState restored,
+            std::shared_ptr<StateJournal> journal = {});
   ~GroupCore() override;
 
   std::uint64_t hold_position() const noexcept override {
@@ -64,13 +82,18 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
 
   // Hands out up to out.size() deliveries; `seg` is the consumer's cached
   // segment for new sequences. Runs due timers first.
-  std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg) noexcept;
+  // `owner` names the consumer (for abandon()).
+  std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
   bool ack(const Delivery& d) noexcept;
   // Ends the hand-out `d` as failed: delivered again after `delay_ns`
   // (negative: the group's backoff), or dead-lettered when `why` is
   // kRejected or the attempts are used up. false: `d` was stale.
   bool fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept;
+  // A consumer `owner` came (adopt) or went (abandon): once gone, its
+  // timed-out deliveries no longer hold segments.
+  void adopt(const void* owner);
+  void abandon(const void* owner) noexcept;
   // Records skipped by skip_to() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
   WorkGroupStats stats() const noexcept;
@@ -93,15 +116,30 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
     bool operator>(const Timer& o) const noexcept { return due > o.due; }
   };
 
+  struct Zombie {
+    std::uint64_t seq, lease;
+    const void* owner;
+    std::shared_ptr<Segment> segment;  // keeps the record's memory
+  };
   bool deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d) noexcept;
   // Marks the slot out for `d` (a new lease), with its attempts and deadline.
-  void hand_out(std::size_t i, std::int64_t deadline, Delivery* d) noexcept;
+  void hand_out(std::size_t i, std::int64_t deadline, const void* owner, Delivery* d) noexcept;
+  void add_zombie(Zombie z) noexcept;
+  // Ends the zombies `match` picks.
+  template <class Match>
+  void end_zombies(Match match) noexcept;
+  // A restored failed record not due before `not_before`: waits in the slot.
+  void restore_waiting(std::uint64_t seq, const GroupState::Entry& e, std::int64_t now) noexcept;
+  // Appends `e` to the journal; waits for it to be durable when `wait`.
+  void journal(const GroupState::Entry& e, bool wait) noexcept;
+  Status commit_locked();  // commit_mu_ held
   // The CAS out(d.lease) -> state(d.lease); false (counted stale) when `d`
   // no longer holds the slot.
   bool end_hand_out(const Delivery& d, std::uint64_t state) noexcept;
   // After the CAS out -> waiting: redeliver later, or dead-letter.
+  // `by_caller`: a consumer's nack/fail (waits for the journal on kSync).
   void after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
-                     std::int64_t now) noexcept;
+                     std::int64_t now, bool by_caller) noexcept;
   void schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) noexcept;
   std::int64_t backoff_ns(std::uint32_t failed_attempt) const noexcept;
   void run_timers(std::int64_t now) noexcept;
@@ -144,13 +182,23 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   Slots<std::uint64_t> word_;           // lease << 2 | state
   Slots<std::uint64_t> seq_;            // the sequence of the slot's current hand-out
   Slots<std::uint32_t> attempts_;       // deliveries so far of the slot's record
-  Slots<std::int64_t> deadline_;        // when the current hand-out times out
+  Slots<std::int64_t> deadline_;        // out: when the hand-out times out; waiting: when it is due again
   Slots<std::int64_t> first_failure_;   // 0: no failure yet
+  Slots<const void*> owner_;            // the consumer of the current hand-out
   moodycamel::ConcurrentQueue<std::uint64_t, MiQueueTraits> redeliver_;
 
   std::mutex timers_mu_;
   std::vector<Timer, MiAllocator<Timer>> timers_;  // guarded by timers_mu_: a min-heap on due
   std::int64_t next_scan_ = kNever;                 // guarded by timers_mu_
+
+  std::shared_ptr<StateJournal> journal_;  // fixed after construction
+  bool journal_waits_ = false;             // kSync topic: acks wait for their entry to be durable
+  std::atomic<bool> journal_said_{false};  // a journal failure was reported on stderr
+  std::mutex commit_mu_;                   // one commit at a time
+
+  std::mutex zombies_mu_;
+  std::vector<Zombie, MiAllocator<Zombie>> zombies_;  // guarded by zombies_mu_
+  std::vector<const void*, MiAllocator<const void*>> consumers_;  // live consumers; guarded by zombies_mu_
 
   std::mutex dlq_mu_;
   Topic* dlq_ = nullptr;       // guarded by dlq_mu_

@@ -209,16 +209,6 @@ namespace {
 
 constexpr std::string_view kTombstone = ".deleted-";
 
-Status sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(err));
-  return Status::OK();
-}
-
 Status remove_tree(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);

@@ -158,11 +158,14 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
   spare_ = std::move(spare).value();
 }
 
-bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) const noexcept {
+bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) {
   // Relaxed: a hint; a round re-reads the watermarks.
   if (sync_wanted_.load(std::memory_order_relaxed)) return true;
-  if (options_.durability != Durability::kAsync) return false;
-  if (now - last_sync_ >= options_.flush_interval) return true;
+  const bool interval = now - last_sync_ >= options_.flush_interval;
+  // A sync topic's publishes and acks ask for their rounds; journal entries
+  // nobody waits for (ack timeouts) are synced on the interval.
+  if (options_.durability != Durability::kAsync) return interval && journals_pending();
+  if (interval) return true;
   return options_.flush_bytes != 0 && source_->published_bytes() - bytes_at_last_sync_ >= options_.flush_bytes;
 }
 
@@ -172,26 +175,73 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   last_sync_ = std::chrono::steady_clock::now();
   bytes_at_last_sync_ = source_->published_bytes();
   const std::uint64_t target = source_->published_watermark();
-  if (target <= durable()) return;
+  const bool records = target > durable();
   std::vector<int> fds;
   std::vector<std::string> names;
   std::vector<std::uint64_t> firsts;
+  std::vector<std::size_t> dropped;
+  // Journal files go into the same batch: acks share the records' fdatasync.
+  std::vector<std::pair<FileJournal*, std::vector<FileJournal::Pending>>> journals;
   {
     std::lock_guard lk(files_mu_);
-    for (auto& d : dirty_) {
-      fds.push_back(d.file->fd());
-      names.push_back(d.file->path());
-      firsts.push_back(d.first_seq);
+    if (records)
+      for (auto& d : dirty_) {
+        fds.push_back(d.file->fd());
+        names.push_back(d.file->path());
+        firsts.push_back(d.first_seq);
+        dropped.push_back(d.dropped);
+      }
+    for (auto& j : journals_) {
+      std::vector<FileJournal::Pending> p;
+      j->pending(&p);
+      if (!p.empty()) journals.emplace_back(j.get(), std::move(p));
     }
   }
+  const std::size_t segment_files = fds.size();
+  // Take the settled pages out of the writer's mapping first, in one call
+  // per file: writing back a page that is mapped writable write-protects it
+  // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
+  for (std::size_t i = 0; i < segment_files; ++i)
+    dropped[i] = source_->drop_settled_pages(firsts[i], target, dropped[i]);
+  if (segment_files != 0) {
+    std::lock_guard lk(files_mu_);
+    for (auto& d : dirty_)
+      for (std::size_t i = 0; i < firsts.size(); ++i)
+        if (d.first_seq == firsts[i]) d.dropped = std::max(d.dropped, dropped[i]);
+  }
+  for (auto& [j, pending] : journals)
+    for (auto& p : pending) {
+      fds.push_back(p.file->fd());
+      names.push_back(p.file->path());
+    }
+  if (fds.empty()) return;
   Status s = io.datasync(fds, names);
+  if (!journals.empty()) {
+    // Only the entries written before the batch count: later ones wait for the next.
+    std::size_t k = segment_files;
+    for (auto& [j, pending] : journals) {
+      if (s.ok()) {
+        j->synced(pending);
+        k += pending.size();
+        continue;
+      }
+      // As for segments below: make the written entries dirty again.
+      for (auto& p : pending) {
+        if (Status r = io.redirty(fds[k], FileJournal::bytes_of(p.appended), names[k]); !r.ok())
+          s = Status::IOError(s.message() + "; " + r.message());
+        ++k;
+      }
+      j->sync_failed(s);
+    }
+  }
+  if (!records) return;
   if (!s.ok()) {
     // The kernel may have marked the pages that failed to write as clean:
     // dirty them again so that a later round really writes them, and a
     // later success really means they are on disk.
     // Only bytes below `target` are rewritten: they are settled, while
     // producers may be writing past them in the same mapping.
-    for (std::size_t i = 0; i < fds.size(); ++i) {
+    for (std::size_t i = 0; i < segment_files; ++i) {
       const std::size_t settled = source_->settled_bytes(firsts[i], target);
       if (settled == 0) continue;  // retention dropped it meanwhile
       if (Status r = io.redirty(fds[i], settled, names[i]); !r.ok()) s = Status::IOError(s.message() + "; " + r.message());
@@ -292,12 +342,7 @@ Status replace_file(const std::string& dir, const std::string& name, const void*
   ::close(fd);
   if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
-  return Status::OK();
+  return sync_dir(dir);
 }
 
 // The whole file; nullopt when it does not exist.
@@ -352,8 +397,10 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::loa
   std::vector<std::string> keys;
   while (dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
-    // Position files only: not ".", "..", state files or temporaries.
-    if (name.starts_with(".") || name.ends_with(".state") || name.ends_with(".tmp")) continue;
+    // Position files only: not ".", "..", state files, journals or temporaries.
+    if (name.starts_with(".") || name.ends_with(".state") || name.ends_with(".tmp") ||
+        name.find(".journal-") != std::string_view::npos)
+      continue;
     keys.emplace_back(name);
   }
   ::closedir(d);
@@ -394,6 +441,30 @@ Status FileTopicStorage::store_state(const std::string& key, std::string_view by
   std::copy(bytes.begin(), bytes.end(), buf.begin() + kStateHead);
   format::store<std::uint32_t>(p + kStateHead + bytes.size(), crc32c::value(p, kStateHead + bytes.size()));
   return replace_file(dir_ + "/cursors", key, buf.data(), buf.size());
+}
+
+Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(const std::string& key,
+                                                                             std::vector<std::string>* entries) {
+  FileJournal::Hooks hooks;
+  hooks.want_sync = [this] {
+    // Relaxed: the wake carries the request.
+    sync_wanted_.store(true, std::memory_order_relaxed);
+    thread_->wake();
+  };
+  hooks.closed = &closed_;
+  hooks.park_timeout = options_.park_timeout;
+  auto j = FileJournal::open(dir_ + "/cursors", key, entries, std::move(hooks));
+  if (!j.ok()) return j.status();
+  std::lock_guard lk(files_mu_);
+  journals_.push_back(*j);
+  return std::shared_ptr<detail::StateJournal>(std::move(j).value());
+}
+
+bool FileTopicStorage::journals_pending() {
+  std::vector<FileJournal::Pending> p;
+  std::lock_guard lk(files_mu_);
+  for (auto& j : journals_) j->pending(&p);
+  return !p.empty();
 }
 
 void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {

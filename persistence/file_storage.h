@@ -22,6 +22,7 @@
 #include "engine/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
+#include "persistence/journal_file.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {
@@ -64,10 +65,15 @@ class FileTopicStorage final : public detail::TopicStorage {
   Result<std::optional<std::string>> load_state(const std::string& key) override;
   Status store_state(const std::string& key, std::string_view bytes) override;
   void segment_dropped(std::uint64_t first_seq) override;
+  // Journals live in cursors/ and are synced with the topic's sync rounds.
+  Result<std::shared_ptr<detail::StateJournal>> open_journal(const std::string& key,
+                                                             std::vector<std::string>* entries) override;
 
   // The persistence thread's side.
-  bool sync_due(std::chrono::steady_clock::time_point now) const noexcept;
+  bool sync_due(std::chrono::steady_clock::time_point now);
   void sync_round(DiskIo& io);
+  // Whether a journal holds entries not synced yet.
+  bool journals_pending();
   // Prepares the next segment file (reserved through `io`, mapped) so that
   // a roll only renames it. Cheap when one is ready.
   void prepare_spare(DiskIo& io);
@@ -79,6 +85,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   struct DirtyFile {
     std::uint64_t first_seq;
     std::shared_ptr<FileHandle> file;
+    std::size_t dropped = 0;  // pages below this offset are out of the writer's mapping
   };
 
   std::string dir_;
@@ -93,6 +100,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
   std::unique_ptr<SegmentFile> spare_;  // guarded by files_mu_
   std::size_t segment_bytes_ = 0;       // guarded by files_mu_; known after the first segment
+  std::vector<std::shared_ptr<FileJournal>> journals_;  // guarded by files_mu_
 
   alignas(64) std::atomic<std::uint64_t> durable_{0};
   std::atomic<std::uint64_t> failed_rounds_{0};

@@ -1,4 +1,5 @@
-#include "persistence/log_inspect.h"
+// conduit/inspect.h's data directory half: summaries and verification.
+#include "conduit/inspect.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
 
-namespace conduit::persistence {
+namespace conduit::inspect {
+using namespace persistence;
+
 namespace {
 
 // Names of the entries of `dir` that pass `keep`, sorted.
@@ -38,52 +41,54 @@ Result<std::vector<std::string>> dir_entries(const std::string& dir, Keep keep) 
 }
 
 // A committed position in cursors/: "sub-NAME" or "group-NAME", not a
-// temporary file being written nor a work group's state file (NAME.state).
+// temporary file being written nor a work group's state file (NAME.state)
+// or journal (NAME.journal-GENERATION).
 bool is_position_file(const std::string& name) {
   return (name.starts_with("sub-") || name.starts_with("group-")) && !name.ends_with(".tmp") &&
-         !name.ends_with(".state");
+         !name.ends_with(".state") && name.find(".journal-") == std::string::npos;
 }
 
 // Why a segment file's header does not check out (read with pread, so a
 // damaged or short file is never mapped), or nullopt when it does.
-std::optional<VerifyProblem> header_problem(const std::string& path, std::uint64_t name_first) {
+std::optional<Damage> header_problem(const std::string& path, std::uint64_t name_first, format::SegmentHeader* out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return VerifyProblem{path, 0, "cannot open: " + errno_text(errno)};
+  if (fd < 0) return Damage{path, 0, "cannot open: " + errno_text(errno)};
   struct stat st {};
   std::byte buf[format::kSegmentHeaderSize] = {};
   const bool read_ok = ::fstat(fd, &st) == 0 && ::pread(fd, buf, sizeof buf, 0) >= 0;
   const int err = errno;
   ::close(fd);
-  if (!read_ok) return VerifyProblem{path, 0, "cannot read: " + errno_text(err)};
+  if (!read_ok) return Damage{path, 0, "cannot read: " + errno_text(err)};
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size < format::kSegmentHeaderSize)
-    return VerifyProblem{path, 0, "truncated: the file is " + std::to_string(size) + " bytes, shorter than a segment header"};
+    return Damage{path, 0, "truncated: the file is " + std::to_string(size) + " bytes, shorter than a segment header"};
   format::SegmentHeader h;
   switch (format::decode_segment_header(buf, &h)) {
     case format::HeaderCheck::kOk: break;
-    case format::HeaderCheck::kBadMagic: return VerifyProblem{path, format::seg::kMagic, "bad segment header: not a conduit segment (magic)"};
-    case format::HeaderCheck::kBadCrc: return VerifyProblem{path, format::seg::kHeaderCrc, "bad segment header: CRC32C mismatch"};
+    case format::HeaderCheck::kBadMagic: return Damage{path, format::seg::kMagic, "bad segment header: not a conduit segment (magic)"};
+    case format::HeaderCheck::kBadCrc: return Damage{path, format::seg::kHeaderCrc, "bad segment header: CRC32C mismatch"};
     case format::HeaderCheck::kBadVersion:
-      return VerifyProblem{path, format::seg::kVersion, "segment format version " + std::to_string(h.version) +
+      return Damage{path, format::seg::kVersion, "segment format version " + std::to_string(h.version) +
                                                             " is not one this build reads (" + std::to_string(format::kVersion) + ")"};
-    case format::HeaderCheck::kBadLength: return VerifyProblem{path, format::seg::kHeaderLen, "bad segment header: header length"};
+    case format::HeaderCheck::kBadLength: return Damage{path, format::seg::kHeaderLen, "bad segment header: header length"};
   }
   if (h.capacity != size) {
     if (size < h.capacity)
-      return VerifyProblem{path, size, "truncated: the file is " + std::to_string(size) + " bytes, its header says " +
+      return Damage{path, size, "truncated: the file is " + std::to_string(size) + " bytes, its header says " +
                                            std::to_string(h.capacity)};
-    return VerifyProblem{path, format::seg::kCapacity, "the header says " + std::to_string(h.capacity) +
+    return Damage{path, format::seg::kCapacity, "the header says " + std::to_string(h.capacity) +
                                                            " bytes but the file is " + std::to_string(size)};
   }
+  *out = h;
   if (h.first_seq != name_first)
-    return VerifyProblem{path, format::seg::kFirstSeq, "the header says first sequence " + std::to_string(h.first_seq) +
+    return Damage{path, format::seg::kFirstSeq, "the header says first sequence " + std::to_string(h.first_seq) +
                                                            ", the file name " + std::to_string(name_first)};
   return std::nullopt;
 }
 
 // A problem from a Status whose message names `path` ("PATH offset N: what"
 // or "PATH: what"): the path and offset become fields, not text.
-VerifyProblem problem_from(const std::string& path, const Status& s) {
+Damage problem_from(const std::string& path, const Status& s) {
   std::string what = s.message();
   std::size_t offset = 0;
   if (what.starts_with(path + " offset ")) {
@@ -102,8 +107,9 @@ bool bytes_zero(const std::byte* p, std::size_t n) {
 
 struct Scanned {
   std::unique_ptr<SegmentFile> file;  // null when the header failed
-  std::optional<VerifyProblem> header;
-  SegmentScan scan;
+  std::optional<Damage> header;
+  format::SegmentHeader fields;
+  persistence::SegmentScan scan;
   std::int64_t min_ts = 0, max_ts = 0;
 };
 
@@ -112,7 +118,7 @@ struct Scanned {
 // again (a few times) so that a live append is not taken for garbage.
 Scanned scan_file(const std::string& path, std::uint64_t first, bool last) {
   Scanned s;
-  s.header = header_problem(path, first);
+  s.header = header_problem(path, first, &s.fields);
   if (s.header) return s;
   auto f = SegmentFile::open(path, false);
   if (!f.ok()) {
@@ -123,7 +129,7 @@ Scanned scan_file(const std::string& path, std::uint64_t first, bool last) {
   const std::byte* base = s.file->base();
   for (int pass = 0; pass < 4; ++pass) {
     bool any = false;
-    s.scan = scan_segment(base, s.file->capacity(), first, s.file->with_crc(), [&](std::uint64_t, std::size_t off) {
+    s.scan = persistence::scan_segment(base, s.file->capacity(), first, s.file->with_crc(), [&](std::uint64_t, std::size_t off) {
       const auto ts = format::load<std::int64_t>(base + off + format::rec::kTimestamp);
       s.min_ts = any ? std::min(s.min_ts, ts) : ts;
       s.max_ts = any ? std::max(s.max_ts, ts) : ts;
@@ -138,7 +144,7 @@ Scanned scan_file(const std::string& path, std::uint64_t first, bool last) {
 
 }  // namespace
 
-Result<std::vector<std::string>> list_topic_names(const std::string& data_dir) {
+Result<std::vector<std::string>> list_topics(const std::string& data_dir) {
   struct stat st {};
   if (::stat(data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Status::NotFound(data_dir + ": no such data directory");
@@ -162,18 +168,24 @@ std::uint64_t TopicSummary::records() const noexcept {
   return n;
 }
 
-Result<TopicSummary> summarize_topic(const std::string& topic_dir) {
+Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic) {
+  const std::string topic_dir = data_dir + "/topics/" + topic;
+  struct stat st {};
+  if (::stat(topic_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::NotFound(topic_dir + ": no such topic directory");
   TopicSummary t;
-  t.name = topic_dir.substr(topic_dir.find_last_of('/') + 1);
+  t.name = topic;
   auto listed = list_segments(topic_dir);
   if (!listed.ok()) return listed.status();
-  if (auto c = ControlFile::read_only(topic_dir); c.ok()) t.control = *c;
+  if (auto c = ControlFile::read_only(topic_dir); c.ok()) t.control = ControlState{c->clean, c->durable, c->published};
   for (std::size_t i = 0; i < listed->size(); ++i) {
     const auto& [first, path] = (*listed)[i];
     Scanned s = scan_file(path, first, i + 1 == listed->size());
     SegmentSummary seg;
     seg.path = path;
     seg.first_seq = first;
+    seg.created_ns = s.fields.created_ns;
+    seg.with_crc = (s.fields.flags & format::kSegmentFlagCrc) != 0;
     if (s.header) {
       seg.problem = s.header->to_string();
     } else {
@@ -201,7 +213,8 @@ Result<TopicSummary> summarize_topic(const std::string& topic_dir) {
   return t;
 }
 
-TopicVerification verify_topic(const std::string& topic_dir) {
+TopicVerification verify_topic(const std::string& data_dir, const std::string& topic) {
+  const std::string topic_dir = data_dir + "/topics/" + topic;
   TopicVerification v;
   auto listed = list_segments(topic_dir);
   if (!listed.ok()) {
@@ -296,4 +309,4 @@ TopicVerification verify_topic(const std::string& topic_dir) {
   return v;
 }
 
-}  // namespace conduit::persistence
+}  // namespace conduit::inspect

@@ -1,5 +1,5 @@
 // The one reader of segment bytes that checks everything: used by recovery,
-// by the read-only TopicReader (persistence/topic_reader.h) and by
+// by the read-only TopicReader (conduit/inspect.h) and by
 // conduit-log verify. It reports each problem; the caller decides what a
 // problem means (a torn tail to truncate, or corruption).
 //

@@ -9,7 +9,8 @@
 // file named by the sequence after the padding. Until the writer has created
 // it (or while its header is still being written) the reader waits; if a
 // later file exists instead, retention deleted the ones between, and the
-// difference in sequences is what the reader lost.
+// difference in sequences is what the reader lost. Which file to read is
+// persistence::SegmentFollower's business, shared with inspect::TopicReader.
 //
 // Writer restarts: recovery keeps every committed record and continues the
 // log after them, so the cursor stays right; on a new generation in the
@@ -31,6 +32,7 @@
 #include "persistence/disk_io.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
+#include "persistence/segment_follower.h"
 
 namespace conduit {
 namespace detail {
@@ -51,7 +53,10 @@ class LogReaderCore {
         options_(std::move(options)),
         control_(std::move(control)),
         generation_(control_->generation()),
-        opened_generation_(generation_) {}
+        opened_generation_(generation_),
+        // A newest file whose header does not check out is a roll still
+        // writing it: wait, as for a file not there yet.
+        follower_(topic_dir_, persistence::SegmentFollower::BadNewest::kWait) {}
 
   Status start();
   Result<PollResult> try_poll(std::span<RecordView> out);
@@ -72,11 +77,6 @@ class LogReaderCore {
   Status check_not_deleted(bool now);
 
  private:
-  // The segment to read `next_` from: the file starting exactly at
-  // `*exact` (after a padding record), else the last one starting at or
-  // before next_. Null when it is not there yet. Adds a retention gap to
-  // *lost (and moves next_ past it).
-  Result<std::unique_ptr<SegmentFile>> open_segment(std::optional<std::uint64_t> exact, std::uint64_t* lost);
   // Where the log ends now: the sequence after the last committed record.
   Result<std::uint64_t> end_of_log();
   // The first record stamped at or after `ns`, or end_of_log().
@@ -84,11 +84,9 @@ class LogReaderCore {
   std::string position_path() const { return data_dir_ + "/readers/" + topic_ + "/" + options_.name; }
   Result<std::optional<std::uint64_t>> load_position() const;
 
-  std::unique_ptr<SegmentFile> seg_;
-  std::size_t off_ = 0;    // offset of the record with sequence seq_ in seg_
+  persistence::SegmentFollower follower_;  // the segment being read
+  std::size_t off_ = 0;    // offset of the record with sequence seq_ in it
   std::uint64_t seq_ = 0;
-  std::optional<std::uint64_t> want_first_;  // after a padding record: the next file's first sequence
-  std::optional<std::uint64_t> left_first_;  // and the first sequence of the file that padding ended
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::steady_clock::time_point deleted_check_at_{};
   ino_t control_ino_ = 0;  // the control file this reader opened
@@ -112,45 +110,6 @@ Status LogReaderCore::check_not_deleted(bool now) {
     return Status::NotFound("topic '" + topic_ + "' was deleted (and created again: open a new reader)");
   }
   return Status::OK();
-}
-
-Result<std::unique_ptr<SegmentFile>> LogReaderCore::open_segment(std::optional<std::uint64_t> exact,
-                                                                 std::uint64_t* lost) {
-  *lost = 0;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto list = persistence::list_segments(topic_dir_);
-    if (!list.ok()) return list.status();
-    if (list->empty()) return std::unique_ptr<SegmentFile>();
-    std::size_t pick = list->size();
-    if (exact) {
-      // The next file after the one just read to its padding: it starts at
-      // *exact, and never is that file again (a segment whose padding comes
-      // first holds no record, and starts at *exact itself).
-      for (std::size_t i = 0; i < list->size() && pick == list->size(); ++i)
-        if ((*list)[i].first >= *exact && (!left_first_ || (*list)[i].first > *left_first_)) pick = i;
-      if (pick == list->size()) return std::unique_ptr<SegmentFile>();  // not created yet
-    } else {
-      for (std::size_t i = 0; i < list->size(); ++i)
-        if ((*list)[i].first <= next_) pick = i;
-      if (pick == list->size()) pick = 0;  // everything at next_ was deleted
-    }
-    const auto& [first, path] = (*list)[pick];
-    auto seg = SegmentFile::open(path, false);
-    if (!seg.ok()) {
-      if (::access(path.c_str(), F_OK) != 0) continue;  // retention deleted it since the listing: look again
-      // The newest file may still be getting its header (a segment being
-      // rolled in): not there yet. An older file that does not open is a
-      // real problem.
-      if (pick + 1 == list->size()) return std::unique_ptr<SegmentFile>();
-      return seg.status();
-    }
-    if (first > next_) {
-      *lost = first - next_;
-      next_ = first;
-    }
-    return seg;
-  }
-  return std::unique_ptr<SegmentFile>();
 }
 
 Status LogReaderCore::start() {
@@ -249,51 +208,49 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
     // An engine opened the log since we last looked: keep our place, but
     // look the segment up again.
     generation_ = g;
-    seg_.reset();
-    want_first_.reset();
-    left_first_.reset();
+    follower_.reset();
   }
   while (r.count < out.size()) {
-    if (!seg_) {
+    const SegmentFile* seg = follower_.segment();
+    if (seg == nullptr) {
       if (std::chrono::steady_clock::now() < retry_at_) break;
-      std::uint64_t lost = 0;
-      auto seg = open_segment(want_first_, &lost);
-      if (!seg.ok()) {
+      auto found = follower_.open(next_);
+      if (!found.ok()) {
         if (r.count != 0) break;  // hand out what we have; the error comes next time
         if (Status s = check_not_deleted(true); !s.ok()) return s;
-        return seg.status();
+        return found.status();
       }
-      if (!*seg) {
+      if (found->kind == persistence::SegmentFollower::Found::kNotYet) {
         retry_at_ = std::chrono::steady_clock::now() + kFileRetry;
         break;
       }
-      if (lost != 0) {
+      if (found->kind == persistence::SegmentFollower::Found::kGap) {
+        const std::uint64_t lost = found->gap_to - next_;
         r.lost += lost;
         lost_ += lost;
+        next_ = found->gap_to;
+        follower_.reset();  // the next poll opens the segment at next_
+        break;  // the loss first, on its own, as Subscriber does
       }
-      seg_ = std::move(seg).value();
-      want_first_.reset();
+      seg = follower_.segment();
       off_ = format::kSegmentHeaderSize;
-      seq_ = seg_->first_seq();
-      if (lost != 0) break;  // the loss first, on its own, as Subscriber does
+      seq_ = seg->first_seq();
     }
-    const std::byte* p = seg_->base() + off_;
-    const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
+    const std::byte* p = seg->base() + off_;
+    const std::uint32_t len = off_ < seg->capacity() ? format::load_length(p) : format::kPaddingFlag;
     if (len == 0) break;  // not written yet
     if (len & format::kPaddingFlag) {
       if (r.count != 0) break;  // one poll's views come from one segment
-      want_first_ = seq_;
-      left_first_ = seg_->first_seq();
-      seg_.reset();
+      follower_.finished(seq_);
       // Empty segments one after another: hand back and go on next poll.
       if (++segments_opened > 4) break;
       continue;
     }
     const std::size_t size = format::align_up(len);
-    if (len < format::kRecordHeaderSize || size > seg_->capacity() - off_ ||
+    if (len < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
         format::load<std::uint64_t>(p + format::rec::kSequence) != seq_) {
       if (r.count != 0) break;
-      return Status::Corruption(seg_->path() + " offset " + std::to_string(off_) + ": expected record " +
+      return Status::Corruption(seg->path() + " offset " + std::to_string(off_) + ": expected record " +
                                 std::to_string(seq_) + " (length " + std::to_string(len) + ")");
     }
     if (seq_ >= next_) {
@@ -310,9 +267,10 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
 
 bool LogReaderCore::ready() const noexcept {
   if (control_->generation() != generation_) return true;
-  if (!seg_) return std::chrono::steady_clock::now() >= retry_at_;
-  if (off_ >= seg_->capacity()) return true;
-  return format::load_length(seg_->base() + off_) != 0;
+  const SegmentFile* seg = follower_.segment();
+  if (seg == nullptr) return std::chrono::steady_clock::now() >= retry_at_;
+  if (off_ >= seg->capacity()) return true;
+  return format::load_length(seg->base() + off_) != 0;
 }
 
 Result<std::optional<std::uint64_t>> LogReaderCore::load_position() const {

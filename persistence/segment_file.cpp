@@ -43,6 +43,15 @@ Status make_dirs(const std::string& path) {
   return Status::OK();
 }
 
+Status sync_dir(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IOError("open " + dir + ": " + errno_text(errno));
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IOError("fsync " + dir + ": " + errno_text(errno));
+  return Status::OK();
+}
+
 Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir, std::uint64_t first_seq,
                                                          std::size_t capacity, bool with_crc) {
   const std::string path = dir + "/" + segment_file_name(first_seq);
@@ -146,6 +155,12 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, 
 SegmentFile::~SegmentFile() { ::munmap(base_, capacity_); }
 
 void SegmentFile::drop_resident_pages() noexcept { (void)::madvise(base_, capacity_, MADV_DONTNEED); }
+
+void SegmentFile::drop_resident_range(std::size_t from, std::size_t to) noexcept {
+  // A shared file mapping: the page cache keeps the bytes (and their dirty
+  // state); only this process's page-table entries go.
+  if (from < to && to <= capacity_) (void)::madvise(base_ + from, to - from, MADV_DONTNEED);
+}
 
 Status SegmentFile::zero_from(std::size_t offset) {
   if (offset >= capacity_) return Status::OK();

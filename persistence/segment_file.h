@@ -54,6 +54,7 @@ class SegmentFile final : public detail::SegmentMemory {
   // MADV_DONTNEED on the shared file mapping: the pages stay in the page
   // cache (dirty ones stay dirty and are still written by the next sync).
   void drop_resident_pages() noexcept override;
+  void drop_resident_range(std::size_t from, std::size_t to) noexcept override;
   std::uint64_t first_seq() const noexcept { return first_seq_; }
   bool with_crc() const noexcept { return with_crc_; }
   const std::shared_ptr<FileHandle>& file() const noexcept { return file_; }
@@ -80,5 +81,7 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const s
 bool segment_header_is_zero(const std::string& path);
 // mkdir -p with mode 0700 for what it creates.
 Status make_dirs(const std::string& path);
+// fsync of the directory: the names created or renamed in it are durable.
+Status sync_dir(const std::string& dir);
 
 }  // namespace conduit::persistence

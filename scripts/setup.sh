@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(g++ cmake make pkg-config jq
           libconcurrentqueue-dev libmimalloc-dev liburing-dev
           libbenchmark-dev doctest-dev
+          nats-server libnats-dev  # conduit::bridge (libnats) and its tests (a real JetStream server)
           clang libclang-rt-14-dev)  # the fuzz targets: clang and its libFuzzer runtime
 
 sudo=()

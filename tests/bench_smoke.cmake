@@ -1,7 +1,9 @@
 # conduit-bench smoke test (ctest conduit_bench_smoke): a short memory run
 # and a short sync run with --json, whose JSON must parse and hold the
 # expected fields; bad options must exit 2 with a message. No timing is
-# asserted. Usage: cmake -DBENCH=path/to/conduit-bench -DWORK_DIR=dir -P bench_smoke.cmake
+# asserted. With -DMICRO_BENCH=path/to/micro_bench, also runs every
+# micro-benchmark once, briefly, and checks each reported its rates.
+# Usage: cmake -DBENCH=path/to/conduit-bench [-DMICRO_BENCH=...] -DWORK_DIR=dir -P bench_smoke.cmake
 cmake_minimum_required(VERSION 3.22)
 
 function(fail msg)
@@ -95,3 +97,39 @@ foreach(args "--bogus" "--producers;zero" "--payload;8" "--durability;disk" "--d
     fail("'${args}' gave no clear message and usage: ${ERR}")
   endif()
 endforeach()
+
+# 4. The micro-benchmarks: each family runs (a few ms each) without an error
+# and reports bytes/s and items/s.
+if(DEFINED MICRO_BENCH)
+  execute_process(COMMAND ${MICRO_BENCH} --benchmark_min_time=0.001 --benchmark_format=json
+                  WORKING_DIRECTORY ${WORK_DIR}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+  if(NOT rc EQUAL 0)
+    fail("micro_bench exited ${rc}: ${err}")
+  endif()
+  string(JSON count LENGTH "${out}" benchmarks)
+  set(seen "")
+  math(EXPR last "${count} - 1")
+  foreach(i RANGE ${last})
+    string(JSON name GET "${out}" benchmarks ${i} name)
+    string(JSON error ERROR_VARIABLE no_error GET "${out}" benchmarks ${i} error_occurred)
+    if(NOT no_error AND error)
+      string(JSON message GET "${out}" benchmarks ${i} error_message)
+      # The one benchmark a CPU may not have hardware for.
+      if(NOT name MATCHES "^BM_Crc32cHardware")
+        fail("${name}: ${message}")
+      endif()
+      continue()
+    endif()
+    expect_member("${out}" benchmarks ${i} bytes_per_second)
+    expect_member("${out}" benchmarks ${i} items_per_second)
+    string(REGEX REPLACE "/.*" "" family "${name}")
+    list(APPEND seen ${family})
+  endforeach()
+  foreach(family BM_RecordEncode BM_RecordDecodeVerify BM_Crc32cPortable BM_EnvelopeEncode BM_EnvelopeDecode
+                 BM_ClaimPublish BM_CursorPollBatch)
+    if(NOT family IN_LIST seen)
+      fail("micro_bench did not run ${family}")
+    endif()
+  endforeach()
+endif()

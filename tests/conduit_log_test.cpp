@@ -29,7 +29,7 @@
 
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
-#include "persistence/topic_reader.h"
+#include "conduit/inspect.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -762,20 +762,20 @@ TEST_CASE("a TopicReader asked for a sequence not yet written finds it once the 
   OpenTopic open(dir, "ledger", 2048);
   Topic* t = open.topic;
   for (std::uint64_t i = 0; i < 5; ++i) REQUIRE(t->publish(payload_of(i)).ok());
-  auto reader = persistence::TopicReader::open(dir.str() + "/topics/ledger").value();
+  auto reader = inspect::TopicReader::open(dir.str(), "ledger").value();
   reader->seek(300);
-  REQUIRE(reader->next().value().kind == persistence::TopicReader::Step::kEnd);
+  REQUIRE(reader->next().value().kind == inspect::TopicReader::Step::kEnd);
   for (std::uint64_t i = 5; i < 350; ++i) {
     REQUIRE(t->publish(payload_of(i)).ok());
-    if (i % 50 == 0 && i < 300) REQUIRE(reader->next().value().kind == persistence::TopicReader::Step::kEnd);  // not yet
+    if (i % 50 == 0 && i < 300) REQUIRE(reader->next().value().kind == inspect::TopicReader::Step::kEnd);  // not yet
   }
   REQUIRE(persistence::list_segments(dir.str() + "/topics/ledger")->size() == 3);
   for (std::uint64_t want = 300; want < 350; ++want) {
     auto step = reader->next();
     REQUIRE(step.ok());
-    REQUIRE(step->kind == persistence::TopicReader::Step::kRecord);
+    REQUIRE(step->kind == inspect::TopicReader::Step::kRecord);
     CHECK(step->record.sequence() == want);
     CHECK(step->record.payload() == payload_of(want));
   }
-  CHECK(reader->next().value().kind == persistence::TopicReader::Step::kEnd);
+  CHECK(reader->next().value().kind == inspect::TopicReader::Step::kEnd);
 }

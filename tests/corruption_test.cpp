@@ -23,6 +23,7 @@
 #include "persistence/data_dir.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -177,21 +178,7 @@ void expect_log_of(const Log& log, std::uint64_t expected) {
     REQUIRE_MESSAGE(topic.ok(), topic.status().to_string());
     Topic* t = *topic;
     REQUIRE(t->published() == expected);
-    SubscriberOptions from_start;
-    from_start.start = StartAt::earliest();
-    auto sub = t->subscribe(from_start).value();
-    std::vector<RecordView> views(64);
-    std::uint64_t next = 0;
-    for (;;) {
-      PollResult r = sub->try_poll(views);
-      REQUIRE(r.lost == 0);
-      for (std::size_t i = 0; i < r.count; ++i, ++next) {
-        REQUIRE(views[i].sequence() == next);
-        REQUIRE(views[i].payload() == payload_for(next));
-      }
-      if (r.count == 0) break;
-    }
-    REQUIRE(next == expected);
+    REQUIRE(test::read_dense_log(t, payload_for) == expected);
     REQUIRE(t->publish(payload_for(expected)).value() == expected);
   }
   const std::string tail = read_file(log.tail());

@@ -30,7 +30,7 @@
 #include "persistence/format.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
-#include "tests/temp_dir.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -86,23 +86,7 @@ Result<std::uint64_t> publish(detail::TopicCore& t, std::uint64_t seq) {
 }
 
 // Every record, in order from 0, with the payload its sequence gives it.
-void expect_dense_log(detail::TopicCore& t, std::uint64_t n) {
-  SubscriberOptions from_start;
-  from_start.start = StartAt::earliest();
-  auto sub = t.handle()->subscribe(from_start).value();
-  std::vector<RecordView> views(64);
-  std::uint64_t next = 0;
-  for (;;) {
-    PollResult r = sub->try_poll(views);
-    REQUIRE(r.lost == 0);
-    for (std::size_t i = 0; i < r.count; ++i, ++next) {
-      REQUIRE(views[i].sequence() == next);
-      REQUIRE(views[i].payload() == payload_for(next));
-    }
-    if (r.count == 0) break;
-  }
-  CHECK(next == n);
-}
+void expect_dense_log(detail::TopicCore& t, std::uint64_t n) { CHECK(test::read_dense_log(t.handle(), payload_for) == n); }
 
 }  // namespace
 

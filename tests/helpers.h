@@ -1,9 +1,13 @@
 // Small helpers shared by tests: a temporary directory, a message from a
-// payload, every record of a topic read through a fresh subscriber, and a
-// memory-only topic with the smallest ring.
+// payload, every record of a topic read through a fresh subscriber (and the
+// check that they are a dense log), and a memory-only topic with the
+// smallest ring.
 #pragma once
 
 #include <conduit/conduit.h>
+#include <doctest/doctest.h>
+
+#include <cstdint>
 
 #include <filesystem>
 #include <string>
@@ -46,6 +50,25 @@ auto collect(Topic* topic, F f) {
   for (PollResult r; (r = sub->try_poll(views)).count != 0;)
     for (std::size_t i = 0; i < r.count; ++i) got.push_back(f(views[i]));
   return got;
+}
+
+// Reads `topic` from the earliest record with a fresh subscriber and
+// requires a dense log: sequences 0, 1, 2, ... in order, none lost, each
+// with payload_for(sequence) as its payload. Returns how many records.
+template <class PayloadFor>
+std::uint64_t read_dense_log(Topic* topic, PayloadFor payload_for) {
+  auto sub = topic->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value();
+  RecordView views[64];
+  std::uint64_t next = 0;
+  for (;;) {
+    const PollResult r = sub->try_poll(views);
+    REQUIRE(r.lost == 0);
+    for (std::size_t i = 0; i < r.count; ++i, ++next) {
+      REQUIRE(views[i].sequence() == next);
+      REQUIRE(views[i].payload() == payload_for(next));
+    }
+    if (r.count == 0) return next;
+  }
 }
 
 inline std::vector<std::string> payloads(Topic* topic) {

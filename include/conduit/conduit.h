@@ -4,6 +4,7 @@
 #include "conduit/delay.h"
 #include "conduit/dispatcher.h"
 #include "conduit/engine.h"
+#include "conduit/inspect.h"
 #include "conduit/message.h"
 #include "conduit/options.h"
 #include "conduit/reader.h"

@@ -234,9 +234,11 @@ class WorkGroup {
   std::uint64_t lag() const noexcept;
   // Stores the group's state durably (persisted topics): the ack floor, the
   // records acked or dead-lettered above it, and the attempts of those that
-  // failed. A reopened group resumes from it: records not done are delivered
-  // again, done ones never. Engine close commits every persisted group.
-  // Thread-safe.
+  // failed with when each is due again (a nack delay holds across a reopen,
+  // on EngineOptions::clock). A reopened group resumes from it and from the
+  // journal of what happened since (see Consumer::ack): records not done are
+  // delivered again, done ones never. Folds that journal into the state
+  // file. Engine close commits every persisted group. Thread-safe.
   Status commit();
 
   WorkGroup(const WorkGroup&) = delete;
@@ -253,16 +255,24 @@ class Consumer {
   ~Consumer();
 
   // Up to out.size() deliveries (redeliveries first), without waiting. Each
-  // delivery's record stays valid until it is acked or nacked, or until its
-  // ack timeout passes (then it may be redelivered, acked elsewhere and
-  // dropped): set ack_timeout above the longest handling time. Also runs
-  // the group's due timers (nack delays, backoff, ack timeouts). One thread.
+  // delivery's record stays valid until this consumer acks, nacks, fails or
+  // dead-letters it, even past its ack timeout (the answer is then refused,
+  // but the record was kept for it), or until the consumer is destroyed. A
+  // timed-out delivery never answered keeps its segment's memory (and, when
+  // persisted, its deleted file's space) but no producer or retention waits
+  // for it. Also runs the group's due timers (nack delays, backoff, ack
+  // timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
   // Done with it: it will not be delivered again. false: the delivery was no
   // longer this consumer's (its ack timeout passed, or it was acked or
-  // nacked already); nothing changed. One thread (the consumer's).
+  // nacked already); nothing changed. On a persisted topic the ack is
+  // journaled (DATA_DIR/.../cursors/group-NAME.journal-*): on a kSync topic
+  // ack, nack, fail and dead_letter return only once that is durable (a
+  // failed sync is said once on stderr; the ack still holds in memory); on
+  // kAsync it is synced within the flush interval. After a crash, an ack
+  // made durable is never delivered again. One thread (the consumer's).
   bool ack(const Delivery& d) noexcept;
   // Not done: it goes back to the group and is delivered again (perhaps to
   // another consumer) after the group's backoff, or after `delay` when one

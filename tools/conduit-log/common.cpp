@@ -1,9 +1,9 @@
 #include <sys/stat.h>
 
 #include <conduit/engine.h>
+#include <conduit/inspect.h>
 
 #include "commands.h"
-#include "persistence/log_inspect.h"
 
 namespace conduit_log {
 
@@ -17,7 +17,7 @@ std::string topic_dir_of(const std::string& data_dir, const std::string& topic, 
     *error = s.message();
     return "";
   }
-  auto names = conduit::persistence::list_topic_names(data_dir);
+  auto names = conduit::inspect::list_topics(data_dir);
   if (!names.ok()) {
     *error = names.status().message();
     return "";
@@ -35,7 +35,7 @@ std::vector<std::string> topics_of(const std::string& data_dir, const std::strin
     if (topic_dir_of(data_dir, *topic, error).empty()) return {};
     return {*topic};
   }
-  auto listed = conduit::persistence::list_topic_names(data_dir);
+  auto listed = conduit::inspect::list_topics(data_dir);
   if (!listed.ok()) {
     *error = listed.status().message();
     return {};

@@ -6,17 +6,16 @@
 #include <string>
 #include <vector>
 
+#include <conduit/inspect.h>
 #include <conduit/message.h>
 
 #include "commands.h"
-#include "persistence/log_inspect.h"
-#include "persistence/topic_reader.h"
 
 namespace conduit_log {
 namespace {
 
 using conduit::RecordView;
-using conduit::persistence::TopicReader;
+using conduit::inspect::TopicReader;
 
 constexpr const char* kDumpHelp =
     "usage: conduit-log dump DIR TOPIC [--from SEQ | --since TIME] [--limit N] [filters]\n"
@@ -204,8 +203,8 @@ void print_gap(const Options& o, const Style& st, std::uint64_t from, std::uint6
 }
 
 // Where the log ends now: one past its last intact record.
-conduit::Result<std::uint64_t> end_of_log(const std::string& topic_dir) {
-  auto t = conduit::persistence::summarize_topic(topic_dir);
+conduit::Result<std::uint64_t> end_of_log(const std::string& data_dir, const std::string& topic) {
+  auto t = conduit::inspect::summarize_topic(data_dir, topic);
   if (!t.ok()) return t.status();
   return t->end_seq();
 }
@@ -254,15 +253,15 @@ int run_records(const char* cmd, const char* help, bool tail, int argc, char** a
   Options o;
   if (std::string e = read_options(args, &o); !e.empty()) return fail(cmd, e, kExitUsage);
   std::string error;
-  const std::string dir = topic_dir_of(args.positional[0], args.positional[1], &error);
-  if (dir.empty()) return fail(cmd, error, kExitProblem);
-  auto reader = TopicReader::open(dir);
+  const std::string &data_dir = args.positional[0], &topic = args.positional[1];
+  if (topic_dir_of(data_dir, topic, &error).empty()) return fail(cmd, error, kExitProblem);
+  auto reader = TopicReader::open(data_dir, topic);
   if (!reader.ok()) return fail(cmd, reader.status().to_string(), kExitProblem);
   bool asked = o.from.has_value();
   if (o.from) {
     (*reader)->seek(*o.from);
   } else if (tail && !o.since) {
-    auto end = end_of_log(dir);
+    auto end = end_of_log(data_dir, topic);
     if (!end.ok()) return fail(cmd, end.status().to_string(), kExitProblem);
     (*reader)->seek(*end > o.lines ? *end - o.lines : 0);
     asked = false;

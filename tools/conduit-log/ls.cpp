@@ -2,13 +2,14 @@
 #include <cstdio>
 #include <string>
 
+#include <conduit/inspect.h>
+
 #include "commands.h"
-#include "persistence/log_inspect.h"
 
 namespace conduit_log {
 namespace {
 
-using conduit::persistence::TopicSummary;
+using conduit::inspect::TopicSummary;
 
 constexpr const char* kHelp =
     "usage: conduit-log ls DIR [TOPIC] [--json] [--color auto|always|never]\n"
@@ -129,7 +130,7 @@ int run_ls(int argc, char** argv) {
   if (!error.empty()) return fail("ls", error, kExitProblem);
   std::vector<TopicSummary> topics;
   for (const std::string& n : names) {
-    auto t = conduit::persistence::summarize_topic(data_dir + "/topics/" + n);
+    auto t = conduit::inspect::summarize_topic(data_dir, n);
     if (!t.ok()) return fail("ls", t.status().to_string(), kExitProblem);
     topics.push_back(std::move(t).value());
   }

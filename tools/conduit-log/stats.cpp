@@ -6,13 +6,14 @@
 #include <string>
 #include <vector>
 
+#include <conduit/inspect.h>
+
 #include "commands.h"
-#include "persistence/topic_reader.h"
 
 namespace conduit_log {
 namespace {
 
-using conduit::persistence::TopicReader;
+using conduit::inspect::TopicReader;
 
 constexpr const char* kHelp =
     "usage: conduit-log stats DIR TOPIC [--slices N] [--top N] [--json] [--color auto|always|never]\n"
@@ -47,9 +48,8 @@ int run_stats(int argc, char** argv) {
       *out = *n;
     }
   std::string error;
-  const std::string dir = topic_dir_of(args.positional[0], args.positional[1], &error);
-  if (dir.empty()) return fail("stats", error, kExitProblem);
-  auto reader = TopicReader::open(dir);
+  if (topic_dir_of(args.positional[0], args.positional[1], &error).empty()) return fail("stats", error, kExitProblem);
+  auto reader = TopicReader::open(args.positional[0], args.positional[1]);
   if (!reader.ok()) return fail("stats", reader.status().to_string(), kExitProblem);
 
   std::uint64_t records = 0, payload_bytes = 0, first_seq = 0, last_seq = 0;

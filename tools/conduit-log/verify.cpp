@@ -2,8 +2,9 @@
 #include <cstdio>
 #include <string>
 
+#include <conduit/inspect.h>
+
 #include "commands.h"
-#include "persistence/log_inspect.h"
 
 namespace conduit_log {
 namespace {
@@ -40,7 +41,7 @@ int run_verify(int argc, char** argv) {
   j.begin_object().key("topics").begin_array();
   std::size_t problems = 0;
   for (const std::string& n : names) {
-    const auto v = conduit::persistence::verify_topic(data_dir + "/topics/" + n);
+    const auto v = conduit::inspect::verify_topic(data_dir, n);
     problems += v.problems.size();
     if (json) {
       j.begin_object().key("name").str(n).key("segments").num(v.segments).key("records").num(v.records)

@@ -2,14 +2,14 @@
 // (strings, user headers, payload) and a segment header; each is encoded,
 // decoded and compared, and one flipped byte must always be caught by the CRC.
 // The input's first 64 bytes are also parsed as a raw segment header.
+#include <conduit/inspect.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "persistence/format.h"
-#include "persistence/log_reader.h"
-#include "tools/fuzz/fuzz_support.h"
-#include "tools/fuzz/record_checks.h"
+#include "fuzz_support.h"
+#include "record_checks.h"
 
 namespace {
 
@@ -21,40 +21,39 @@ using namespace conduit;
 // to slow every run).
 std::string take_string(fuzz::ByteReader& in) {
   const auto len = in.take<std::uint8_t>();
-  if (len >= 0xfe) return std::string(format::kMaxFieldBytes + (len - 0xfe), static_cast<char>(in.take<std::uint8_t>()));
+  if (len >= 0xfe) return std::string(inspect::kMaxFieldBytes + (len - 0xfe), static_cast<char>(in.take<std::uint8_t>()));
   return std::string(in.bytes(len));
 }
 
 void check_segment_header(fuzz::ByteReader& in) {
-  format::SegmentHeader h;
+  inspect::SegmentHeader h;
   h.first_seq = in.take<std::uint64_t>();
   h.created_ns = in.take<std::int64_t>();
   h.capacity = in.take<std::uint64_t>();
-  h.flags = in.take<std::uint32_t>();
-  std::byte buf[format::kSegmentHeaderSize];
-  format::encode_segment_header(buf, h);
-  format::SegmentHeader back;
-  FUZZ_CHECK(format::decode_segment_header(buf, &back) == format::HeaderCheck::kOk);
-  FUZZ_CHECK(back.version == format::kVersion && back.first_seq == h.first_seq &&
-             back.created_ns == h.created_ns && back.capacity == h.capacity && back.flags == h.flags);
+  h.with_crc = (in.take<std::uint32_t>() & 1u) != 0;
+  std::byte buf[inspect::kSegmentHeaderBytes];
+  inspect::encode_segment_header(buf, h);
+  auto back = inspect::decode_segment_header(buf);
+  FUZZ_CHECK(back.ok());
+  FUZZ_CHECK(back->version == inspect::kFormatVersion && back->first_seq == h.first_seq &&
+             back->created_ns == h.created_ns && back->capacity == h.capacity && back->with_crc == h.with_crc);
   // Any one changed byte is caught (CRC32C detects every error burst of up to 32 bits).
-  const std::size_t at = in.take<std::uint8_t>() % format::kSegmentHeaderSize;
+  const std::size_t at = in.take<std::uint8_t>() % inspect::kSegmentHeaderBytes;
   const auto x = static_cast<std::byte>(in.take<std::uint8_t>() | 1);
   buf[at] ^= x;
-  FUZZ_CHECK(format::decode_segment_header(buf, &back) != format::HeaderCheck::kOk);
+  FUZZ_CHECK(!inspect::decode_segment_header(buf).ok());
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // The raw header parser over the input's own bytes.
-  if (size >= format::kSegmentHeaderSize) {
-    std::vector<std::byte> raw(format::kSegmentHeaderSize);
+  if (size >= inspect::kSegmentHeaderBytes) {
+    std::vector<std::byte> raw(inspect::kSegmentHeaderBytes);
     std::memcpy(raw.data(), data, raw.size());
-    format::SegmentHeader h;
-    const format::HeaderCheck c = format::decode_segment_header(raw.data(), &h);
-    FUZZ_CHECK(format::header_check_name(c) != nullptr);
-    if (c == format::HeaderCheck::kOk) FUZZ_CHECK(h.version == format::kVersion);
+    auto h = inspect::decode_segment_header(raw);
+    if (h.ok()) FUZZ_CHECK(h->version == inspect::kFormatVersion);
+    else FUZZ_CHECK(h.status().code() == Code::kCorruption && !h.status().message().empty());
   }
 
   fuzz::ByteReader in(data, size);
@@ -79,21 +78,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Message m = fuzz::make_message(payload, strings, schema, headers);
 
   bool over_limit = false;
-  for (const std::string& s : strings) over_limit |= s.size() > format::kMaxFieldBytes;
+  for (const std::string& s : strings) over_limit |= s.size() > inspect::kMaxFieldBytes;
   for (std::size_t i = 0; i < header_count; ++i)
-    over_limit |= names[i].size() > format::kMaxFieldBytes || values[i].size() > format::kMaxFieldBytes;
-  const std::size_t n = format::encoded_size(m);
+    over_limit |= names[i].size() > inspect::kMaxFieldBytes || values[i].size() > inspect::kMaxFieldBytes;
+  const std::size_t n = inspect::record_size(m);
   FUZZ_CHECK((n == 0) == over_limit);
-  if (n == 0) return 0;
+  if (n == 0) {
+    std::byte small[inspect::kRecordHeaderBytes];
+    FUZZ_CHECK(inspect::encode_record(small, m, sequence, timestamp).status().code() == Code::kInvalidArgument);
+    return 0;
+  }
 
   // Encode into a segment, as a producer would, and read it back.
-  const std::size_t capacity = format::kSegmentHeaderSize + format::align_up(n) + format::kAlign;
+  const std::size_t capacity = inspect::kSegmentHeaderBytes + inspect::padded_size(n) + inspect::kRecordAlign;
   std::vector<std::byte> seg(capacity);
-  const std::uint32_t length = format::encode_record(seg.data() + format::kSegmentHeaderSize, m, sequence, timestamp, true);
-  FUZZ_CHECK(length == n);
-  format::commit_length(seg.data() + format::kSegmentHeaderSize, length);
-  const std::byte* rec = seg.data() + format::kSegmentHeaderSize;
-  FUZZ_CHECK(format::record_fields_consistent(rec, length));
+  const auto body = std::span<std::byte>(seg).subspan(inspect::kSegmentHeaderBytes);
+  auto encoded = inspect::encode_record(body, m, sequence, timestamp, true);
+  FUZZ_CHECK(encoded.ok() && *encoded == n);
+  const auto length = static_cast<std::uint32_t>(n);
+  const std::byte* rec = body.data();
+  FUZZ_CHECK(inspect::decode_record(body, true).ok());
   fuzz::check_accepted_record(rec, length);
 
   const RecordView v(rec);
@@ -112,13 +116,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   std::uint64_t seen = 0;
-  auto scan = persistence::scan_segment(seg.data(), capacity, sequence, true, [&](std::uint64_t, std::size_t) { ++seen; });
-  FUZZ_CHECK(!scan.problem && seen == 1 && scan.records == 1);
+  auto scan = inspect::scan_segment(seg, sequence, true, [&](RecordView, std::uint64_t, std::size_t) { ++seen; });
+  FUZZ_CHECK(!scan.damage && seen == 1 && scan.records == 1);
 
   // One changed byte after the CRC field: the scan must refuse the record.
-  const std::size_t at = format::rec::kSequence + flip % (length - format::rec::kSequence);
-  seg[format::kSegmentHeaderSize + at] ^= static_cast<std::byte>((flip >> 24) | 1);
-  scan = persistence::scan_segment(seg.data(), capacity, sequence, true, nullptr);
-  FUZZ_CHECK(scan.problem.has_value() && scan.records == 0);
+  const std::size_t at = fuzz::kRecordSequenceOffset + flip % (length - fuzz::kRecordSequenceOffset);
+  body[at] ^= static_cast<std::byte>((flip >> 24) | 1);
+  scan = inspect::scan_segment(seg, sequence, true);
+  FUZZ_CHECK(scan.damage.has_value() && scan.records == 0);
+  FUZZ_CHECK(!inspect::decode_record(body, true).ok());
   return 0;
 }

@@ -6,6 +6,7 @@
 // records, in sequence, each one a record the format accepts.
 #include <unistd.h>
 
+#include <conduit/inspect.h>
 #include <conduit/reader.h>
 
 #include <cstdint>
@@ -13,11 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "persistence/log_inspect.h"
-#include "persistence/topic_reader.h"
-#include "tools/fuzz/crafted_topic.h"
-#include "tools/fuzz/fuzz_support.h"
-#include "tools/fuzz/record_checks.h"
+#include "crafted_topic.h"
+#include "fuzz_support.h"
+#include "record_checks.h"
 
 namespace {
 
@@ -47,19 +46,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const fs::path topic_dir = data_dir() / "topics" / "t";
   (void)fuzz::write_crafted_topic(in, topic_dir);
 
-  const persistence::TopicVerification v = persistence::verify_topic(topic_dir.string());
+  const inspect::TopicVerification v = inspect::verify_topic(data_dir().string(), "t");
   for (const auto& p : v.problems) FUZZ_CHECK(!p.what.empty());
-  auto summary = persistence::summarize_topic(topic_dir.string());
+  auto summary = inspect::summarize_topic(data_dir().string(), "t");
   FUZZ_CHECK(summary.ok() || !summary.status().message().empty());
 
   // conduit-log's reader: records in order (a gap may stand for deleted
   // segments), each one accepted by the format.
   std::vector<std::uint64_t> seen;
-  if (auto reader = persistence::TopicReader::open(topic_dir.string()); reader.ok()) {
+  if (auto reader = inspect::TopicReader::open(data_dir().string(), "t"); reader.ok()) {
     for (int step = 0; step < kMaxSteps; ++step) {
       auto s = (*reader)->next();
-      if (!s.ok() || s->kind == persistence::TopicReader::Step::kEnd) break;
-      if (s->kind == persistence::TopicReader::Step::kGap) {
+      if (!s.ok() || s->kind == inspect::TopicReader::Step::kEnd) break;
+      if (s->kind == inspect::TopicReader::Step::kGap) {
         FUZZ_CHECK(s->gap_to > s->gap_from);
         continue;
       }

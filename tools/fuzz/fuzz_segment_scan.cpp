@@ -3,13 +3,13 @@
 // sequence; the rest are the segment's bytes after its 64-byte header. The
 // scan must stay inside the segment, report only intact records in sequence
 // order, and end where it says.
+#include <conduit/inspect.h>
+
 #include <cstdint>
 #include <vector>
 
-#include "persistence/format.h"
-#include "persistence/log_reader.h"
-#include "tools/fuzz/fuzz_support.h"
-#include "tools/fuzz/record_checks.h"
+#include "fuzz_support.h"
+#include "record_checks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace conduit;
@@ -18,37 +18,39 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool with_crc = (mode & 1) != 0;
   const std::uint64_t first_seq = mode >> 1;
   const std::string_view body = in.rest();
-  // The header is not the scan's business (SegmentFile::open checks it);
-  // zeros stand in for it. Exactly as many bytes as the segment has.
-  const std::size_t capacity = format::kSegmentHeaderSize + body.size();
+  // The header is not the scan's business (inspect::decode_segment_header
+  // checks it); zeros stand in for it. Exactly as many bytes as the segment
+  // has.
+  const std::size_t capacity = inspect::kSegmentHeaderBytes + body.size();
   std::vector<std::byte> seg(capacity);
-  if (!body.empty()) std::memcpy(seg.data() + format::kSegmentHeaderSize, body.data(), body.size());
+  if (!body.empty()) std::memcpy(seg.data() + inspect::kSegmentHeaderBytes, body.data(), body.size());
 
   std::uint64_t expected_index = 0;
-  std::size_t next_offset = format::kSegmentHeaderSize;
-  const auto scan = persistence::scan_segment(seg.data(), capacity, first_seq, with_crc,
-                                              [&](std::uint64_t index, std::size_t offset) {
+  std::size_t next_offset = inspect::kSegmentHeaderBytes;
+  const auto scan = inspect::scan_segment(seg, first_seq, with_crc,
+                                          [&](RecordView view, std::uint64_t index, std::size_t offset) {
     FUZZ_CHECK(index == expected_index);
     FUZZ_CHECK(offset == next_offset);
-    FUZZ_CHECK(offset % format::kAlign == 0);
+    FUZZ_CHECK(offset % inspect::kRecordAlign == 0);
     const std::byte* rec = seg.data() + offset;
-    const std::uint32_t length = format::load_length(rec);
-    FUZZ_CHECK((length & format::kPaddingFlag) == 0);
-    FUZZ_CHECK(offset + format::align_up(length) <= capacity);
-    FUZZ_CHECK(format::record_fields_consistent(rec, length));
-    FUZZ_CHECK(format::load<std::uint64_t>(rec + format::rec::kSequence) == first_seq + index);
-    if (with_crc) FUZZ_CHECK(format::load<std::uint32_t>(rec + format::rec::kCrc) == format::record_crc(rec, length));
+    FUZZ_CHECK(view.data() == rec);
+    // The scan's verdict, reached again through the one-record decode.
+    auto again = inspect::decode_record(std::span<const std::byte>(seg).subspan(offset), with_crc);
+    FUZZ_CHECK(again.ok() && again->data() == rec);
+    const std::uint32_t length = view.size_bytes();
+    FUZZ_CHECK(offset + inspect::padded_size(length) <= capacity);
+    FUZZ_CHECK(view.sequence() == first_seq + index);
     fuzz::check_accepted_record(rec, length);
     ++expected_index;
-    next_offset = offset + format::align_up(length);
+    next_offset = offset + inspect::padded_size(length);
   });
   FUZZ_CHECK(scan.records == expected_index);
   FUZZ_CHECK(scan.end_offset <= capacity);
-  if (scan.problem) {
+  if (scan.damage) {
     FUZZ_CHECK(!scan.sealed);
-    FUZZ_CHECK(scan.problem->offset == next_offset && scan.end_offset == next_offset);
-    FUZZ_CHECK(scan.problem->sequence == first_seq + scan.records);
-    FUZZ_CHECK(!scan.problem->what.empty());
+    FUZZ_CHECK(scan.damage->offset == next_offset && scan.end_offset == next_offset);
+    FUZZ_CHECK(scan.damage_sequence == first_seq + scan.records);
+    FUZZ_CHECK(!scan.damage->what.empty());
   } else if (scan.sealed) {
     FUZZ_CHECK(scan.end_offset == capacity);
   } else {

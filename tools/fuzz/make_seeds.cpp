@@ -2,14 +2,16 @@
 // the format's own encoder, so the fuzzers start from valid records,
 // segments and logs and mutate from there.
 //   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/{record,envelope,segment_scan,recovery,inspect}/seed-N
+#include <conduit/inspect.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "persistence/format.h"
 
 namespace {
 
@@ -17,11 +19,10 @@ using namespace conduit;
 namespace fs = std::filesystem;
 
 std::string encode(const Message& m, std::uint64_t seq, bool with_crc) {
-  const std::size_t n = format::encoded_size(m);
-  std::string out(format::align_up(n), '\0');
-  auto* p = reinterpret_cast<std::byte*>(out.data());
-  const std::uint32_t length = format::encode_record(p, m, seq, 1'700'000'000'000'000'000 + static_cast<std::int64_t>(seq), with_crc);
-  format::store<std::uint32_t>(p, length);
+  std::string out(inspect::padded_size(inspect::record_size(m)), '\0');
+  const auto n = inspect::encode_record(std::as_writable_bytes(std::span(out)), m, seq,
+                                        1'700'000'000'000'000'000 + static_cast<std::int64_t>(seq), with_crc);
+  if (!n.ok()) std::abort();  // the sample messages are all within the limits
   return out;
 }
 
@@ -33,8 +34,7 @@ void put(std::string& s, T v) {
 // A padding record filling `bytes` (the rest of a segment).
 std::string padding(std::size_t bytes) {
   std::string s(bytes, '\0');
-  format::store<std::uint32_t>(reinterpret_cast<std::byte*>(s.data()),
-                               format::kPaddingFlag | static_cast<std::uint32_t>(bytes));
+  if (!inspect::encode_padding(std::as_writable_bytes(std::span(s))).ok()) std::abort();  // bytes: a multiple of 8
   return s;
 }
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/fuzz/fuzz_support.h"
+#include "fuzz_support.h"
 
 namespace fs = std::filesystem;
 

@@ -1,0 +1,219 @@
+// Micro-benchmarks of the building blocks, public headers only: a record's
+// encoding and its checked decoding (conduit/inspect.h, the functions the
+// engine's log runs), CRC32C with the CPU's instruction and with the table
+// fallback, the envelope with every field set, and the engine's two hot
+// paths on one thread: claim+publish into a memory-only topic, and a
+// subscriber's poll of a batch.
+//
+// Every benchmark reports bytes/s and items/s (records, or CRC calls). One
+// thread each; nothing runs beside the benchmark thread (the engine's own
+// threads are idle for memory-only topics). bench/README.md says how the
+// figures were taken.
+#include <benchmark/benchmark.h>
+#include <conduit/conduit.h>
+#include <conduit/inspect.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace conduit;
+
+std::string payload_of(std::size_t n) { return std::string(n, 'p'); }
+
+constexpr Header kHeaders[] = {{"tenant", "acme"}, {"region", "eu-west-1"}, {"priority", "high"}};
+
+// Every envelope field set, as a request with tracing and user headers.
+Message full_envelope(const std::string& payload) {
+  Message m;
+  m.payload = payload;
+  m.id = "order-000000000042";
+  m.key = "customer-7";
+  m.correlation_id = "req-5f0c2a";
+  m.reply_to = "orders.replies";
+  m.trace_id = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  m.content_type = "application/json";
+  m.schema_version = 3;
+  m.headers = kHeaders;
+  return m;
+}
+
+void set_rates(benchmark::State& state, std::size_t bytes_per_item) {
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes_per_item));
+}
+
+// ---------------------------------------------- records and envelope ---
+
+// Encodes `m` again and again into one buffer.
+void encode_loop(benchmark::State& state, const Message& m) {
+  const std::size_t n = inspect::record_size(m);
+  std::vector<std::byte> buf(inspect::padded_size(n));
+  std::uint64_t seq = 0;
+  for (auto _ : state) {
+    auto r = inspect::encode_record(buf, m, seq++, 1'700'000'000'000'000'000, true);
+    benchmark::DoNotOptimize(r);
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, n);
+}
+
+// Decodes (length, fields, CRC32C) the record of `m` again and again, and
+// hands each view to `read`.
+template <class Read>
+void decode_loop(benchmark::State& state, const Message& m, Read read) {
+  const std::size_t n = inspect::record_size(m);
+  std::vector<std::byte> buf(inspect::padded_size(n));
+  if (!inspect::encode_record(buf, m, 7, 1'700'000'000'000'000'000, true).ok()) {
+    state.SkipWithError("encode failed");
+    return;
+  }
+  for (auto _ : state) {
+    auto v = inspect::decode_record(buf, true);
+    if (!v.ok()) {
+      state.SkipWithError("decode refused the record");
+      return;
+    }
+    benchmark::DoNotOptimize(read(*v));
+  }
+  set_rates(state, n);
+}
+
+void BM_RecordEncode(benchmark::State& state) {
+  const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
+  Message m;
+  m.payload = payload;
+  encode_loop(state, m);
+}
+BENCHMARK(BM_RecordEncode)->Arg(64)->Arg(1024)->Arg(16384);
+
+void BM_RecordDecodeVerify(benchmark::State& state) {
+  const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
+  Message m;
+  m.payload = payload;
+  decode_loop(state, m, [](const RecordView& v) { return v.payload().size(); });
+}
+BENCHMARK(BM_RecordDecodeVerify)->Arg(64)->Arg(1024)->Arg(16384);
+
+void BM_EnvelopeEncode(benchmark::State& state) {
+  const std::string payload = payload_of(64);
+  encode_loop(state, full_envelope(payload));
+}
+BENCHMARK(BM_EnvelopeEncode);
+
+// Checked decode, then every field read (RecordView decodes lazily).
+void BM_EnvelopeDecode(benchmark::State& state) {
+  const std::string payload = payload_of(64);
+  decode_loop(state, full_envelope(payload), [](const RecordView& v) {
+    std::size_t sum = v.payload().size() + v.id().size() + v.key().size() + v.correlation_id().size() +
+                      v.reply_to().size() + v.trace_id().size() + v.content_type().size() + v.schema_version() +
+                      static_cast<std::size_t>(v.sequence() + v.timestamp_ns());
+    for (std::size_t i = 0; i < v.header_count(); ++i) sum += v.header(i).name.size() + v.header(i).value.size();
+    return sum + v.find_header("priority").value_or("").size();
+  });
+}
+BENCHMARK(BM_EnvelopeDecode);
+
+// -------------------------------------------------------------- CRC32C ---
+
+template <std::uint32_t (*Crc)(std::span<const std::byte>, std::uint32_t) noexcept>
+void crc_loop(benchmark::State& state) {
+  std::vector<std::byte> buf(static_cast<std::size_t>(state.range(0)), std::byte{0x5a});
+  std::uint32_t crc = 0;
+  for (auto _ : state) {
+    crc = Crc(buf, crc);
+    benchmark::DoNotOptimize(crc);
+  }
+  set_rates(state, buf.size());
+}
+
+void BM_Crc32cHardware(benchmark::State& state) {
+  if (!inspect::crc32c_hardware()) {
+    state.SkipWithError("this CPU has no CRC32C instruction");
+    return;
+  }
+  crc_loop<inspect::crc32c>(state);
+}
+BENCHMARK(BM_Crc32cHardware)->Arg(64)->Arg(1024)->Arg(16384);
+
+void BM_Crc32cPortable(benchmark::State& state) { crc_loop<inspect::crc32c_portable>(state); }
+BENCHMARK(BM_Crc32cPortable)->Arg(64)->Arg(1024)->Arg(16384);
+
+// -------------------------------------------------------------- engine ---
+
+// A memory-only engine with one topic (8 MiB segments, a 64 MiB ring).
+struct MemoryTopic {
+  std::unique_ptr<Engine> engine;
+  Topic* topic = nullptr;
+  MemoryTopic() {
+    engine = Engine::open().value();
+    topic = engine->create_topic("bench").value();
+  }
+  ~MemoryTopic() { engine->close(); }
+};
+
+// Claim, encode, commit and publish of one record, no subscriber: what a
+// producer pays per message on a memory-only topic. Second argument 0: the
+// message carries its timestamp, so the clock is not measured; 1: the
+// engine stamps it (a wall-clock read per publish, as by default).
+void BM_ClaimPublish(benchmark::State& state) {
+  MemoryTopic t;
+  const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
+  Message m;
+  m.payload = payload;
+  if (state.range(1) == 0) m.timestamp_ns = 1'700'000'000'000'000'000;
+  for (auto _ : state) {
+    auto seq = t.topic->publish(m);
+    if (!seq.ok()) {
+      state.SkipWithError(seq.status().to_string().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(*seq);
+  }
+  set_rates(state, inspect::record_size(m));
+}
+BENCHMARK(BM_ClaimPublish)->ArgNames({"payload", "clock"})->Args({64, 0})->Args({1024, 0})->Args({64, 1});
+
+// A subscriber's try_poll of a batch of 64 records already in the ring,
+// each record's payload touched. Items are records; when the subscriber
+// reaches the end, a new one starts from the earliest (not timed).
+void BM_CursorPollBatch(benchmark::State& state) {
+  constexpr std::size_t kBatch = 64;
+  constexpr std::uint64_t kRecords = 1u << 17;  // 64 B payloads: about 14 MiB of the 64 MiB ring
+  MemoryTopic t;
+  const std::string payload = payload_of(64);
+  for (std::uint64_t i = 0; i < kRecords; ++i)
+    if (!t.topic->publish(payload).ok()) {
+      state.SkipWithError("publish failed");
+      return;
+    }
+  SubscriberOptions o;
+  o.start = StartAt::earliest();
+  auto sub = t.topic->subscribe(o).value();
+  std::vector<RecordView> out(kBatch);
+  std::uint64_t records = 0, bytes = 0;
+  for (auto _ : state) {
+    PollResult r = sub->try_poll(out);
+    if (r.count == 0) {
+      state.PauseTiming();
+      sub.reset();
+      sub = t.topic->subscribe(o).value();
+      state.ResumeTiming();
+      continue;
+    }
+    for (std::size_t i = 0; i < r.count; ++i) {
+      bytes += out[i].size_bytes();
+      benchmark::DoNotOptimize(out[i].payload().data());
+    }
+    records += r.count;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(records));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_CursorPollBatch);
+
+}  // namespace

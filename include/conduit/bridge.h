@@ -1,0 +1,170 @@
+// conduit — bridges between conduit topics and NATS JetStream
+// (library conduit::bridge; the core library knows nothing of NATS).
+//
+// Outbound forwards a persisted topic to a JetStream subject through a named
+// subscriber: records are published asynchronously, at most max_in_flight
+// unacknowledged, and the subscriber commits only the prefix of records
+// JetStream acknowledged. Each record's id is its Nats-Msg-Id, so records
+// sent again after a restart fall in JetStream's duplicate window.
+// Inbound pulls from a durable JetStream consumer into a topic whose dedup
+// window is on, and acks each message only once its record is durable (sync
+// topics) or written (async and memory topics). doc/bridge.md has the header
+// mapping, the commit rule and the failure behaviour.
+//
+// Thread safety
+//   start() runs the bridge on its own thread; stats() and last_error() may
+//   be called from any thread; stop() and the destructor from one thread.
+//   The Engine must outlive the bridge.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conduit/engine.h"
+#include "conduit/options.h"
+#include "conduit/status.h"
+
+namespace conduit::bridge {
+
+// The connection to nats-server.
+struct NatsOptions {
+  std::string url = "nats://127.0.0.1:4222";  // comma-separated for several servers
+  std::string name = "conduit-bridge";        // connection name the server shows
+  std::chrono::milliseconds connect_timeout{2000};
+  // After a lost connection, attempt n waits reconnect_wait * 2^(n-1), at
+  // most reconnect_wait_max; -1 max_reconnects: try forever.
+  std::chrono::milliseconds reconnect_wait{50};
+  std::chrono::milliseconds reconnect_wait_max{2000};
+  int max_reconnects = -1;
+  // JetStream API requests (stream and consumer look-ups) wait this long.
+  std::chrono::milliseconds request_timeout{5000};
+  // Write each publish to the socket at once (lower latency, one write per
+  // message) instead of letting libnats' flusher batch them (more throughput).
+  bool send_asap = false;
+};
+
+struct OutboundOptions {
+  NatsOptions nats;
+  std::string topic;       // a persisted conduit topic (it must exist)
+  std::string subscriber;  // the named subscriber whose position is the bridge's
+  StartAt start = StartAt::earliest();  // first run only; then the committed position
+  bool durable_only = false;  // forward only records below the durable watermark
+  std::string stream;         // JetStream stream
+  std::string subject;        // subject the records are published to
+  // Create the stream (file storage, this subject) when it does not exist.
+  bool create_stream = true;
+  // Records published and not yet acknowledged by JetStream, at most. 1..65536.
+  std::uint32_t max_in_flight = 1024;
+  // A publish not acknowledged within this is sent again (same Nats-Msg-Id).
+  std::chrono::milliseconds ack_timeout{2000};
+  // The subscriber's position is committed at most this often (and on stop).
+  std::chrono::milliseconds commit_interval{50};
+};
+
+struct InboundOptions {
+  NatsOptions nats;
+  std::string stream;   // JetStream stream (it must exist)
+  std::string subject;  // the consumer's filter subject
+  std::string durable;  // durable pull consumer, created when missing
+  std::string topic;    // conduit topic (it must exist, with TopicOptions::dedup on)
+  std::uint32_t batch = 256;  // messages per fetch, 1..65536
+  // JetStream delivers a message again when it is not acked within this.
+  std::chrono::milliseconds ack_wait{30000};
+  std::uint32_t max_ack_pending = 8192;
+  std::chrono::milliseconds fetch_wait{100};  // one fetch waits at most this
+};
+
+// A snapshot of a bridge's counters; read one by one, so they need not add
+// up exactly while the bridge runs. Any thread.
+struct BridgeStats {
+  // Outbound: records JetStream acknowledged. Inbound: messages acked to
+  // JetStream (their records are in the topic).
+  std::uint64_t forwarded = 0;
+  // Outbound: acknowledgements JetStream flagged as duplicates (records sent
+  // again after a restart or a timeout). Inbound: messages delivered again
+  // by JetStream (NumDelivered > 1).
+  std::uint64_t duplicates = 0;
+  // Outbound: published, not yet acknowledged. Inbound: fetched, not yet acked.
+  std::uint64_t in_flight = 0;
+  // Outbound: records of the topic not yet acknowledged (published - the
+  // committable position). Inbound: messages in the stream the consumer has
+  // not been handed yet (JetStream's NumPending at the last fetch).
+  std::uint64_t lag = 0;
+  // Outbound: the subscriber's last committed position. Inbound: the stream
+  // sequence of the last message acked.
+  std::uint64_t committed = 0;
+  std::uint64_t retries = 0;      // outbound publishes sent again; inbound failed batches
+  std::uint64_t disconnects = 0;  // connections to nats-server lost
+  std::uint64_t reconnects = 0;
+  bool connected = false;
+};
+
+class Outbound {
+ public:
+  // Connects, looks up (or creates) the stream, subscribes to the topic and
+  // starts forwarding. kIOError naming the URL when nats-server cannot be
+  // reached; kNotFound for a missing topic or stream; kInvalidArgument for
+  // bad options or a memory-only topic.
+  static Result<std::unique_ptr<Outbound>> start(Engine& engine, OutboundOptions options);
+  // stop().
+  ~Outbound();
+  // Stops polling the topic, waits up to ack_timeout for the records in
+  // flight, and commits the acknowledged prefix. Idempotent. Not concurrent
+  // with itself.
+  Status stop();
+  BridgeStats stats() const noexcept;
+  std::string last_error() const;  // the latest NATS or conduit error; empty if none
+
+  struct State;
+
+ private:
+  explicit Outbound(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+class Inbound {
+ public:
+  // Connects, creates (or binds to) the durable consumer and starts pulling.
+  // kIOError when nats-server cannot be reached; kNotFound for a missing
+  // topic or stream; kInvalidArgument when the topic's dedup window is off.
+  static Result<std::unique_ptr<Inbound>> start(Engine& engine, InboundOptions options);
+  ~Inbound();
+  // Finishes the batch at hand (records published and acked) and stops.
+  Status stop();
+  BridgeStats stats() const noexcept;
+  std::string last_error() const;
+
+  struct State;
+
+ private:
+  explicit Inbound(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// The command-line tool's configuration file, parsed by a library function so
+// that tests can reach it. Format: `key = value` lines, `#` comments, and one
+// `[outbound NAME]` or `[inbound NAME]` section per bridge; keys before the
+// first section are global. doc/bridge.md lists the keys.
+struct TopicSpec {
+  std::string name;
+  Durability durability = Durability::kSync;
+  std::size_t dedup_ids = 0;  // 0: the bridge's default (65536 for inbound)
+};
+
+struct Config {
+  std::string data_dir;  // the engine's directory (required)
+  std::vector<OutboundOptions> outbound;
+  std::vector<InboundOptions> inbound;
+  std::vector<TopicSpec> topics;  // created (or checked) before the bridges start
+  std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats line
+};
+
+// kInvalidArgument naming the line for an unknown key, a bad value or a
+// missing required key.
+Result<Config> parse_config(std::string_view text);
+
+}  // namespace conduit::bridge

@@ -1,0 +1,216 @@
+// conduit — looking at a log without an engine.
+//
+// Read-only inspection of a data directory (what conduit-log is built on):
+// the topics and their segments with their header fields, every record of a
+// topic with the file and offset it lies at, and a verification that names
+// the file and offset of each problem. Every file is opened O_RDONLY and
+// mapped PROT_READ; the directory's LOCK is never taken and nothing is
+// written, so an engine may be running on the directory meanwhile.
+//
+// And the format's building blocks over plain buffers, for tests, fuzz
+// targets and benchmarks: CRC32C, a record's encoding and its checked
+// decoding, a segment header, and the scan of a segment's bytes. The layout
+// itself is doc/log-format.md; these functions are its only implementation.
+//
+// Thread safety: the free functions share no state (any thread, any
+// process). One thread at a time per TopicReader; different TopicReaders are
+// independent. An engine in another process may append to the log being
+// read: a record is read only once its length word, loaded with acquire, is
+// non-zero (the writer's commit).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conduit/message.h"
+#include "conduit/status.h"
+
+namespace conduit::inspect {
+
+// ------------------------------------------------------------- CRC32C ---
+// CRC32C (Castagnoli) of `data`, continuing from `crc` (0 to start): the
+// checksum of every record and segment header. Uses the CPU's instruction
+// when it has one (crc32c_hardware()), a table otherwise; both give the same
+// values. crc32c_portable always uses the table.
+std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+bool crc32c_hardware() noexcept;
+
+// ------------------------------------------------------------ records ---
+inline constexpr std::uint32_t kFormatVersion = 1;  // of the log format this build reads and writes
+inline constexpr std::size_t kSegmentHeaderBytes = 64;
+inline constexpr std::size_t kRecordHeaderBytes = 48;
+inline constexpr std::size_t kRecordAlign = 8;     // records start 8-byte aligned
+inline constexpr std::size_t kMaxFieldBytes = 0xffff;  // each envelope string, and the header count
+
+// Bytes `m` takes as a record, unpadded; 0 when a field is over its limit.
+std::size_t record_size(const Message& m) noexcept;
+// What a record of `n` bytes occupies in a segment (n rounded up to 8).
+constexpr std::size_t padded_size(std::size_t n) noexcept { return (n + kRecordAlign - 1) & ~(kRecordAlign - 1); }
+
+// Writes `m` as a whole record (length word included) at the start of
+// `out`, stamped with `sequence` and `timestamp_ns` (m.timestamp_ns is not
+// looked at), zero padding included; returns its unpadded length.
+// kInvalidArgument when a field is over its limit or `out` is shorter than
+// padded_size(record_size(m)). `with_crc`: false writes 0 as the CRC, as
+// memory-only topics do.
+Result<std::size_t> encode_record(std::span<std::byte> out, const Message& m, std::uint64_t sequence,
+                                  std::int64_t timestamp_ns, bool with_crc = true) noexcept;
+// Writes a padding record over all of `out` (which a segment's end is):
+// readers move on to the next segment there. kInvalidArgument when `out`
+// is shorter than 8 bytes or not a multiple of 8.
+Status encode_padding(std::span<std::byte> out) noexcept;
+
+// Checks the record at the start of `bytes` (which must hold at least its
+// padded length) and returns a view of it, valid as long as `bytes` is:
+// its length fits, its field lengths add up, and (when `check_crc`) its
+// CRC32C matches. kCorruption saying what is wrong; kNotFound for a zero
+// length word (no record there) or padding.
+Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_crc = true);
+
+// ----------------------------------------------------------- segments ---
+// A segment's header fields.
+struct SegmentHeader {
+  std::uint32_t version = kFormatVersion;
+  std::uint64_t first_seq = 0;   // the sequence of its first record
+  std::int64_t created_ns = 0;   // ns since the Unix epoch
+  std::uint64_t capacity = 0;    // bytes in the segment, header included
+  bool with_crc = true;          // records carry CRCs (persisted topics do)
+};
+// Writes the 64 header bytes (magic and header CRC included) to `out`,
+// which holds at least kSegmentHeaderBytes.
+void encode_segment_header(std::span<std::byte> out, const SegmentHeader& h) noexcept;
+// Reads and checks the header at the start of `bytes`: kCorruption naming
+// what is wrong (too short, magic, version, header length, CRC).
+Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
+
+// A problem found in a log, where it is.
+struct Damage {
+  std::string file;         // "" for a buffer (scan_segment)
+  std::size_t offset = 0;   // in the file
+  std::string what;
+  std::string to_string() const { return file + " offset " + std::to_string(offset) + ": " + what; }
+};
+
+struct SegmentScan {
+  std::uint64_t records = 0;     // intact records from the start
+  std::size_t end_offset = 0;    // first byte after the last intact record
+  bool sealed = false;           // ended in padding (or exactly at the end)
+  std::optional<Damage> damage;  // why the scan stopped early, if it did
+  std::uint64_t damage_sequence = 0;  // with damage: the sequence expected there
+};
+// Walks the records of a whole segment (`segment` is its bytes, header
+// included; the header itself is not checked) whose first record is
+// `first_seq`: from the header to the first zero length word, padding, or
+// problem. Checks each record as decode_record does and that its sequence
+// is the next one. `on_record` sees each intact record, its index in the
+// segment and its offset.
+SegmentScan scan_segment(std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
+                         const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
+
+// ----------------------------------------------------- data directory ---
+// Names of the persisted topics of DATA_DIR, sorted. kNotFound when it has
+// no topics directory.
+Result<std::vector<std::string>> list_topics(const std::string& data_dir);
+
+struct SegmentSummary {
+  std::string path;
+  std::uint64_t first_seq = 0;
+  std::int64_t created_ns = 0;
+  bool with_crc = true;
+  std::uint64_t records = 0;     // intact records from the start
+  std::size_t used_bytes = 0;    // header and records, up to the end of the last intact one
+  std::size_t capacity = 0;
+  bool sealed = false;
+  std::int64_t min_ts = 0, max_ts = 0;  // record timestamps (records > 0)
+  std::string problem;           // "" or "FILE offset N: what"
+};
+
+// The topic's control file (doc/log-format.md).
+struct ControlState {
+  bool clean = false;            // the last engine closed it cleanly, and none has it open
+  std::uint64_t durable = 0;     // every record below it was synced to disk
+  std::uint64_t published = 0;   // as of the last sync round
+};
+
+// A subscriber's or work group's committed position.
+struct NamedPosition {
+  std::string kind;  // "subscriber" or "work group"
+  std::string name;
+  std::optional<std::uint64_t> position;  // nullopt: the position file is damaged
+};
+
+struct TopicSummary {
+  std::string name;
+  std::optional<ControlState> control;    // nullopt: missing or damaged
+  std::vector<SegmentSummary> segments;   // oldest first
+  std::vector<NamedPosition> positions;   // sorted by kind, name
+  std::uint64_t first_seq() const noexcept { return segments.empty() ? 0 : segments.front().first_seq; }
+  std::uint64_t end_seq() const noexcept;  // one past the last intact record
+  std::uint64_t records() const noexcept;
+};
+
+// Segments (each scanned up to its first problem), watermarks and committed
+// positions of TOPIC. Fails only when its directory cannot be listed
+// (kNotFound: no such topic).
+Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
+
+struct TopicVerification {
+  std::uint64_t segments = 0;
+  std::uint64_t records = 0;
+  std::uint64_t first_seq = 0, end_seq = 0;
+  std::vector<Damage> problems;     // empty: the log is intact
+  std::vector<std::string> notes;   // worth knowing, not problems
+};
+
+// Checks every segment header (magic, version, CRC, length, capacity
+// against the file size, first sequence against the file name), every
+// record (length, CRC32C, sequence, field lengths), the sequence continuity
+// across segments, that nothing but zeros follows the end of the log, and
+// the control file and position files. Reports every problem it finds.
+TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
+
+// ------------------------------------------------------- TopicReader ---
+// A cursor over one topic's records, with where each lies. It follows the
+// log while an engine appends to it (segment rolls included), reports
+// records that retention deleted as a gap, and turns a record that fails
+// its checks (length, CRC, sequence, fields) into kCorruption naming the
+// file and offset. For batches and waiting, use LogReader (conduit/reader.h).
+class TopicReader {
+ public:
+  // kNotFound when TOPIC has no directory in DATA_DIR.
+  static Result<std::unique_ptr<TopicReader>> open(const std::string& data_dir, const std::string& topic);
+  ~TopicReader();
+  TopicReader(const TopicReader&) = delete;
+  TopicReader& operator=(const TopicReader&) = delete;
+
+  struct Step {
+    enum Kind { kEnd, kRecord, kGap } kind = kEnd;
+    RecordView record;           // kRecord: valid until next() is called again
+    std::uint64_t gap_from = 0;  // kGap: records [gap_from, gap_to) are not in
+    std::uint64_t gap_to = 0;    // the log any more (retention deleted them)
+    std::string file;            // kRecord: the segment file and the record's
+    std::size_t offset = 0;      // offset in it
+  };
+  // The record at position() (then position() moves past it), a gap before
+  // it, or kEnd when the log has nothing there yet: call again to follow.
+  Result<Step> next();
+  // next() continues at `seq` (or at the gap before it).
+  void seek(std::uint64_t seq) noexcept;
+  std::uint64_t position() const noexcept;
+
+  struct State;  // the segment being read (persistence/topic_reader.cpp)
+
+ private:
+  explicit TopicReader(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace conduit::inspect
