@@ -71,6 +71,15 @@ bool GroupCore::send_dead_letter(std::uint64_t seq, const char* reason, Failure 
 
   const Message m = republish_message(v, headers);
   Result<std::uint64_t> r = dlq->publish(m);
+  if (!r.ok() && r.status().code() == Code::kNotFound) {
+    // The dead-letter topic was deleted (Engine::delete_topic): look it up,
+    // or create it, again.
+    {
+      std::lock_guard lk(dlq_mu_);
+      if (dlq_ == dlq) dlq_ = nullptr;
+    }
+    if (Topic* again = dead_letter_topic(); again != nullptr) r = again->publish(m);
+  }
   if (!r.ok()) {
     std::lock_guard lk(dlq_mu_);
     if (!dlq_said_) {

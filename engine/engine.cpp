@@ -1,5 +1,6 @@
 // Engine: the registry of topics, and close().
 #include <map>
+#include <vector>
 #include <mutex>
 
 #include <cstdio>
@@ -21,6 +22,9 @@ struct EngineState {
   std::string disk_io;
   std::mutex mu;
   std::map<std::string, std::unique_ptr<TopicCore>, std::less<>> topics;  // guarded by mu
+  // Deleted topics: emptied, kept until the engine goes so handles stay valid.
+  std::vector<std::unique_ptr<TopicCore>> deleted;  // guarded by mu
+  std::uint64_t deletions = 0;                      // guarded by mu: names tombstones
 };
 
 }  // namespace detail
@@ -58,6 +62,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     auto lock = persistence::DataDirLock::acquire(options.data_dir);
     if (!lock.ok()) return lock.status();
     state->lock = std::move(lock).value();
+    // Tombstones of topics whose deletion a crash interrupted.
+    if (Status s = persistence::remove_tombstones(options.data_dir + "/topics"); !s.ok()) return s;
     std::string why;
     // CONDUIT_FORCE_SYSCALL_IO=1 forces the fallback for a whole test run.
     const char* env = std::getenv("CONDUIT_FORCE_SYSCALL_IO");
@@ -84,6 +90,7 @@ Engine::~Engine() {
   // Topics (and their segments) go with state_, before the persistence
   // thread. Subscribers and consumers must be destroyed before their engine.
   state_->topics.clear();
+  state_->deleted.clear();
   state_->disk.reset();
 }
 
@@ -130,6 +137,24 @@ Result<Topic*> Engine::topic(std::string_view name) {
   auto it = state_->topics.find(name);
   if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
   return it->second->handle();
+}
+
+Status Engine::delete_topic(std::string_view name) {
+  if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("topic " + s.message());
+  if (closed()) return Status::Closed("engine is closed");
+  std::lock_guard lk(state_->mu);
+  auto it = state_->topics.find(name);
+  if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
+  detail::TopicCore& core = *it->second;
+  if (Status s = core.retire(); !s.ok()) return s;
+  std::unique_ptr<detail::TopicCore> gone = std::move(it->second);
+  state_->topics.erase(it);
+  state_->deleted.push_back(std::move(gone));
+  if (core.options().durability == Durability::kMemory) return Status::OK();
+  // Renamed away first (one durable step), then removed: a crash in
+  // between leaves a tombstone that the next open removes, never half a topic.
+  return persistence::remove_topic_dir(state_->options.data_dir + "/topics", std::string(name),
+                                       ++state_->deletions);
 }
 
 std::int64_t Engine::now_ns() const { return state_->shared.now(); }

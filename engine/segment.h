@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "conduit/engine.h"
 #include "conduit/status.h"
@@ -151,6 +152,11 @@ class TopicStorage {
   virtual Status store_position(const std::string& key, std::uint64_t seq) {
     (void)key, (void)seq;
     return Status::Unsupported("a memory-only topic keeps no positions");
+  }
+  // Every stored position, as (key, sequence) pairs (interest retention
+  // reads them on open). Memory-only storage keeps none.
+  virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> load_positions() {
+    return std::vector<std::pair<std::string, std::uint64_t>>{};
   }
   // Small durable blobs by key (a work group's state), replaced atomically;
   // load: nullopt when none was stored. Memory-only storage keeps none.

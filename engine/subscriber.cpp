@@ -8,8 +8,10 @@ namespace detail {
 class SubscriberCore final : public MiAllocated, public RetentionHolder {
  public:
   SubscriberCore(TopicCore* topic, SubscriberOptions options) : topic_(topic), options_(std::move(options)) {}
+  // Counted among the topic's users (add_user() succeeded before).
   ~SubscriberCore() override {
     if (options_.slow == SlowPolicy::kBlock) topic_->remove_holder(this);
+    topic_->remove_user();
   }
 
   std::uint64_t hold_position() const noexcept override {
@@ -147,28 +149,39 @@ Status Subscriber::commit(std::uint64_t seq) {
   if (seq > position())
     return Status::InvalidArgument("subscriber '" + core_->options_.name + "' cannot commit " + std::to_string(seq) +
                                    ", past its position " + std::to_string(position()));
-  return core_->topic_->storage().store_position("sub-" + core_->options_.name, seq);
+  const std::string key = "sub-" + core_->options_.name;
+  if (Status s = core_->topic_->storage().store_position(key, seq); !s.ok()) return s;
+  core_->topic_->note_committed(key, seq);
+  return Status::OK();
 }
 
 Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) {
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
+  bool stored_position = false;
   if (!options.name.empty()) {
     if (Status s = validate_topic_name(options.name); !s.ok())
       return Status::InvalidArgument("subscriber name: " + s.message());
     if (core_->options().durability != Durability::kMemory) {
       auto stored = core_->storage().load_position("sub-" + options.name);
       if (!stored.ok()) return stored.status();
-      if (stored->has_value()) options.start = StartAt::at(**stored);
+      stored_position = stored->has_value();
+      if (stored_position) options.start = StartAt::at(**stored);
     }
   }
   if (options.durable_only && core_->options().durability == Durability::kMemory)
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
+  if (Status s = core_->add_user(); !s.ok()) return s;
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
   if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;
   core->set_start(core_->attach(core->options_.start, holds ? core.get() : nullptr));
-  return std::unique_ptr<Subscriber>(new Subscriber(std::move(core)));
+  std::unique_ptr<Subscriber> sub(new Subscriber(std::move(core)));
+  if (core_->options().retain_until_consumed && !sub->options().name.empty() && !stored_position) {
+    // Interest retention: a new named subscriber counts from its start on.
+    if (Status s = sub->commit(); !s.ok()) return s;
+  }
+  return sub;
 }
 
 }  // namespace conduit

@@ -32,6 +32,7 @@ std::uint64_t Topic::published() const noexcept { return core_->published(); }
 std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
 std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
 RecoveryStats Topic::recovery_stats() const { return core_->storage().recovery_stats(); }
+TopicStats Topic::stats() const noexcept { return core_->stats(); }
 
 Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
   if (Status s = validate_topic_name(name); !s.ok())
@@ -54,6 +55,8 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
       return Status::InvalidArgument(where + "dead_letter_topic: " + s.message());
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
   std::lock_guard lk(core_->groups_mutex());
+  // Under groups_mutex(): retire() takes it too, so no group joins a deleted topic.
+  if (core_->deleted()) return Status::NotFound("topic '" + core_->name() + "' was deleted");
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
   detail::GroupState restored;
@@ -100,6 +103,8 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
     }
   }
   core_->groups().push_back(std::move(group));
+  // (A persisted group has committed above: with interest retention, a new
+  // group counts from its start on.)
   return core_->groups().back()->handle();
 }
 

@@ -40,6 +40,10 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
   if (options.dedup.max_ids > (1u << 24) || options.dedup.max_age.count() < 0)
     return Status::InvalidArgument(topic_error(name, "dedup.max_ids must be at most 2^24 and dedup.max_age not negative"));
+  if (options.durability == Durability::kMemory && (options.retain_until_consumed || options.hard_cap_bytes != 0))
+    return Status::InvalidArgument(topic_error(name, "retain_until_consumed and hard_cap_bytes need a persisted topic"));
+  if (options.hard_cap_bytes != 0 && options.hard_cap_bytes < 2 * options.segment_bytes)
+    return Status::InvalidArgument(topic_error(name, "hard_cap_bytes must be at least two segments (2 * segment_bytes)"));
   if (options.segment_bytes < kMinSegmentBytes || options.segment_bytes > kMaxSegmentBytes)
     return Status::InvalidArgument(topic_error(name, "segment_bytes must be within 64 KiB .. 512 MiB"));
   if (options.segment_bytes < format::kSegmentHeaderSize + 2 * largest_record)
@@ -80,6 +84,13 @@ Status TopicCore::start() {
     // Waking readers in other processes writes to the control file; a
     // read-only log has nothing new for them anyway.
     remote_readers_ = nullptr;
+  }
+  if (options_.retain_until_consumed) {
+    // The interest that outlived the last engine: committed positions.
+    auto positions = storage_->load_positions();
+    if (!positions.ok()) return positions.status();
+    std::lock_guard lk(mu_);
+    for (auto& [key, seq] : *positions) interest_[key] = seq;
   }
   Status s = recovered->empty() ? start_empty() : start_from(std::move(recovered).value());
   if (s.ok()) storage_->attach(this);
@@ -288,6 +299,8 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
   // segment, never the claim's. A sealed head needs rolling; an open one
   // takes claims. head_ and a slot's segment change only under mu_ (relaxed).
   for (;;) {
+    // First: once deleted, the slot's segment may be gone (retire()).
+    if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
     if (head_.load(std::memory_order_relaxed) != slot) break;  // someone else rolled
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (seg->sealed_count() == kNotSealed) {
@@ -362,21 +375,67 @@ Result<std::shared_ptr<Segment>> TopicCore::next_segment_locked(std::uint64_t fi
 }
 
 void TopicCore::apply_retention_locked() {
-  if (options_.retain_bytes == 0 && options_.retain_age.count() == 0) return;
+  const bool interest = options_.retain_until_consumed;
+  if (!interest && options_.retain_bytes == 0 && options_.retain_age.count() == 0 && options_.hard_cap_bytes == 0)
+    return;
   const std::int64_t now = wall_clock_ns();
   const auto age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retain_age).count();
+  // The oldest committed interest: every record below it is consumed.
+  std::uint64_t consumed = ~std::uint64_t{0};
+  for (const auto& [key, seq] : interest_) consumed = std::min(consumed, seq);
+  std::uint64_t cut_from = 0, cut_to = 0, cut_lost = 0;  // what the hard cap took from the interest
   while (segments_.size() > 1) {
     const Segment& oldest = *segments_.front();
-    const bool over_bytes = options_.retain_bytes != 0 && segments_.size() * options_.segment_bytes > options_.retain_bytes;
+    if (!droppable_locked(oldest)) break;
+    const std::uint64_t first = oldest.first_seq(), end = oldest.end_seq();
+    const std::size_t held = segments_.size() * options_.segment_bytes;
+    const bool over_bytes = options_.retain_bytes != 0 && held > options_.retain_bytes;
     // Every record of a segment was published before the next one was
     // created, so the next one's creation time bounds the oldest's age.
     const auto next_created = format::load<std::int64_t>(segments_[1]->base() + format::seg::kCreated);
     const bool too_old = age_ns != 0 && next_created != 0 && now - next_created > age_ns;
-    if ((!over_bytes && !too_old) || !droppable_locked(oldest)) return;
-    const std::uint64_t first = oldest.first_seq();
+    // With interest on and no byte/age rule, consumed is enough.
+    const bool by_rule = over_bytes || too_old || (interest && options_.retain_bytes == 0 && age_ns == 0);
+    const bool everyone_done = !interest || consumed >= end;
+    const bool over_cap = options_.hard_cap_bytes != 0 && held > options_.hard_cap_bytes;
+    if (!(by_rule && everyone_done) && !over_cap) break;
+    if (interest && consumed < end) {
+      // The cap wins over interest: count what was not consumed yet.
+      if (cut_lost == 0) cut_from = std::max(first, consumed);
+      cut_to = end;
+      cut_lost += end - std::max(first, consumed);
+    }
     segments_.pop_front();
     storage_->segment_dropped(first);
   }
+  if (cut_lost == 0) return;
+  ++cap_deletions_;
+  cap_lost_records_ += cut_lost;
+  std::string behind;
+  for (const auto& [key, seq] : interest_)
+    if (seq < cut_to) behind += " " + key + "@" + std::to_string(seq);
+  std::fprintf(stderr,
+               "conduit: topic '%s': hard_cap_bytes (%zu) deleted records %llu..%llu not yet consumed by:%s\n",
+               name_.c_str(), options_.hard_cap_bytes, static_cast<unsigned long long>(cut_from),
+               static_cast<unsigned long long>(cut_to - 1), behind.c_str());
+}
+
+void TopicCore::note_committed(const std::string& key, std::uint64_t seq) {
+  if (!options_.retain_until_consumed) return;
+  std::lock_guard lk(mu_);
+  interest_[key] = seq;
+  apply_retention_locked();
+}
+
+TopicStats TopicCore::stats() const noexcept {
+  TopicStats st;
+  st.published = published();
+  std::lock_guard lk(mu_);
+  st.earliest = segments_.empty() ? st.published : segments_.front()->first_seq();
+  st.segments = segments_.size();
+  st.cap_deletions = cap_deletions_;
+  st.cap_lost_records = cap_lost_records_;
+  return st;
 }
 
 std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
@@ -441,6 +500,7 @@ std::uint64_t TopicCore::published() const noexcept {
 std::uint64_t TopicCore::advance_published_locked() const {
   // Relaxed: only this function, under scan_mu_, stores published_.
   std::uint64_t seq = published_.load(std::memory_order_relaxed);
+  if (!scan_seg_) return seq;  // deleted: the segments are gone
   for (;;) {
     const Segment& s = *scan_seg_;
     // A producer sets its record's index entry last, after the record's
@@ -473,6 +533,7 @@ std::uint64_t TopicCore::advance_published_locked() const {
 
 std::uint64_t TopicCore::claimed() const noexcept {
   std::lock_guard lk(mu_);
+  if (segments_.empty()) return published();  // deleted
   return claimed_locked();
 }
 
@@ -556,6 +617,7 @@ std::size_t TopicCore::drop_settled_pages(std::uint64_t first_seq, std::uint64_t
 
 std::uint64_t TopicCore::earliest() const noexcept {
   std::lock_guard lk(mu_);
+  if (segments_.empty()) return published();  // deleted
   return segments_.front()->first_seq();
 }
 
@@ -597,6 +659,66 @@ void TopicCore::remove_holder(RetentionHolder* h) {
     std::erase(holders_, h);
   }
   space_.wake_all();
+}
+
+Status TopicCore::add_user() {
+  std::lock_guard lk(mu_);
+  if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
+  ++users_;
+  return Status::OK();
+}
+
+void TopicCore::remove_user() {
+  std::lock_guard lk(mu_);
+  --users_;
+}
+
+Status TopicCore::retire() {
+  // A log opened read-only is left exactly as it is, deletion included.
+  if (!read_only_.ok()) return read_only_;
+  Segment* head = nullptr;
+  {
+    // In the documented order: groups_mu_, commit_mu_, mu_.
+    std::lock_guard gl(groups_mu_);
+    std::lock_guard cl(commit_mu_);
+    std::lock_guard lk(mu_);
+    if (users_ != 0)
+      return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+    // Release pairs with the acquire in deleted(): from here on roll_past()
+    // refuses, add_user() refuses, and a group's commit writes nothing.
+    deleted_.store(true, std::memory_order_release);
+    // Seal the head so that every later claim crosses its end and lands in
+    // roll_past(), which now refuses. Acquire: as a producer's claim.
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
+    head = slot->segment.load(std::memory_order_relaxed);       // likewise
+    const std::uint64_t capacity = options_.segment_bytes;
+    const std::uint64_t t = slot->tail.fetch_add(capacity + 1, std::memory_order_acquire);
+    const std::uint64_t off = t & kTailOffsetMask;
+    if (off <= capacity) {
+      // We crossed first: close the segment as a crossing producer would.
+      if (off < capacity)
+        format::commit_length(head->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+      head->seal(t >> kTailOffsetBits);
+    }
+  }
+  // A producer that crossed before us seals it without any lock; producers
+  // that claimed room before the seal finish their records without one.
+  while (head->sealed_count() == kNotSealed) sched_yield();
+  while (published() < head->end_seq()) sched_yield();
+  wake_all();
+  // The final sync (a persisted topic): wakes sync publishers, lets go of the files.
+  (void)storage_->close();
+  std::deque<std::shared_ptr<Segment>> gone;  // freed after the locks
+  std::shared_ptr<Segment> scanned, spare;
+  {
+    std::lock_guard lk(mu_);
+    gone.swap(segments_);
+    spare = std::move(spare_);
+    interest_.clear();
+    std::lock_guard sl(scan_mu_);
+    scanned = std::move(scan_seg_);
+  }
+  return Status::OK();
 }
 
 void TopicCore::wake_all() noexcept {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -123,6 +124,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // it in between. Unregister with remove_holder() when it goes away.
   std::uint64_t attach(StartAt at, RetentionHolder* h);
   void remove_holder(RetentionHolder* h);
+  // Interest retention: a named subscriber or work group stored `seq` as its
+  // committed position under `key` ("sub-NAME", "group-NAME"); segments
+  // everyone has consumed may go now.
+  void note_committed(const std::string& key, std::uint64_t seq);
+  TopicStats stats() const noexcept;
   // A holder moved: wake producers waiting for ring space.
   void notify_progress() noexcept { space_.wake_if_parked(); }
 
@@ -136,6 +142,22 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   const TopicShared& shared() const noexcept { return *shared_; }
   ParkingLot& readers_lot() noexcept { return readers_; }
   void wake_all() noexcept;  // on close
+
+  // Deletion (Engine::delete_topic). Subscribers and consumers count as
+  // users: add_user() fails with kNotFound once the topic is deleted.
+  Status add_user();
+  void remove_user();
+  bool deleted() const noexcept {
+    // Acquire pairs with the release in retire().
+    return deleted_.load(std::memory_order_acquire);
+  }
+  // Marks the topic deleted (kBusy while it has users): later publishes fail
+  // with kNotFound, publishes already claimed complete, the storage closes,
+  // and the segments go. The object stays (handles to it stay valid).
+  Status retire();
+  // Held by a work group's commit, and by retire() while it marks the topic
+  // deleted: no commit writes into a deleted topic's directory.
+  std::mutex& commit_mutex() noexcept { return commit_mu_; }
 
   Topic* handle() noexcept { return &handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
@@ -190,6 +212,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::deque<std::shared_ptr<Segment>> segments_;      // guarded by mu_, oldest first
   std::vector<std::unique_ptr<AppendSlot>> slots_;     // guarded by mu_
   std::vector<RetentionHolder*> holders_;              // guarded by mu_
+  // Interest retention: committed positions by key; guarded by mu_.
+  std::map<std::string, std::uint64_t, std::less<>> interest_;
+  std::uint64_t cap_deletions_ = 0;     // guarded by mu_
+  std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
+  std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
+  int users_ = 0;                     // guarded by mu_: open subscribers and consumers
+  std::mutex commit_mu_;              // taken after groups_mu_, before mu_
   std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_

@@ -519,6 +519,10 @@ GroupState GroupCore::snapshot() const {
 }
 
 Status GroupCore::commit() {
+  // Under the topic's commit mutex: a deleted topic's directory is not
+  // written again (nor made again by the write).
+  std::lock_guard tl(topic_->commit_mutex());
+  if (topic_->deleted()) return Status::NotFound("work group '" + name_ + "': topic '" + topic_->name() + "' was deleted");
   std::lock_guard lk(commit_mu_);
   return commit_locked();
 }
@@ -537,14 +541,22 @@ Status GroupCore::commit_locked() {
   if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
   if (journal_) journal_->retire(generation);
   // The plain floor too, for readers of the position files.
-  return storage.store_position("group-" + name_, g.floor);
+  if (Status s = storage.store_position("group-" + name_, g.floor); !s.ok()) return s;
+  topic_->note_committed("group-" + name_, g.floor);
+  return Status::OK();
 }
 
 // One consumer: its cached segment and its wait strategy.
 class ConsumerCore : public MiAllocated {
  public:
+  // Counted among the topic's users (add_user() succeeded before).
   ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) { group_->adopt(this); }
-  ~ConsumerCore() { group_->abandon(this); }
+  ~ConsumerCore() {
+    group_->abandon(this);
+    group_->topic()->remove_user();
+  }
+  ConsumerCore(const ConsumerCore&) = delete;
+  ConsumerCore& operator=(const ConsumerCore&) = delete;
   GroupCore* group_;
   ConsumerOptions options_;
   std::shared_ptr<Segment> seg_;
@@ -564,6 +576,7 @@ Status WorkGroup::commit() { return core_->commit(); }
 
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
+  if (Status s = core_->topic()->add_user(); !s.ok()) return s;
   return std::unique_ptr<Consumer>(new Consumer(std::make_unique<detail::ConsumerCore>(core_, std::move(options))));
 }
 

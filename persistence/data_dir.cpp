@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
+#include <string_view>
+#include <vector>
 
 #include "persistence/disk_io.h"
 #include "persistence/format.h"
@@ -200,6 +203,48 @@ Status ControlFile::mark_clean(std::uint64_t durable) {
   set_published(durable);
   set_flags(1);
   return sync();
+}
+
+}  // namespace conduit::persistence
+
+namespace conduit::persistence {
+namespace {
+
+constexpr std::string_view kTombstone = ".deleted-";
+
+Status remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return Status::IOError("remove " + path + ": " + ec.message());
+  return Status::OK();
+}
+
+}  // namespace
+
+Status remove_topic_dir(const std::string& topics_dir, const std::string& name, std::uint64_t n) {
+  const std::string from = topics_dir + "/" + name;
+  const std::string to = topics_dir + "/" + std::string(kTombstone) + name + "-" + std::to_string(n);
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    if (errno == ENOENT) return Status::OK();  // never had a directory
+    return Status::IOError("rename " + from + " to " + to + ": " + errno_text(errno));
+  }
+  if (Status s = sync_dir(topics_dir); !s.ok()) return s;
+  return remove_tree(to);
+}
+
+Status remove_tombstones(const std::string& topics_dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(topics_dir, ec);
+  if (ec) return ec == std::errc::no_such_file_or_directory ? Status::OK()
+                                                            : Status::IOError("open " + topics_dir + ": " + ec.message());
+  std::vector<std::string> tombstones;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().starts_with(kTombstone)) tombstones.push_back(it->path().string());
+  }
+  if (ec) return Status::IOError("list " + topics_dir + ": " + ec.message());
+  for (const auto& t : tombstones)
+    if (Status s = remove_tree(t); !s.ok()) return s;
+  return Status::OK();
 }
 
 }  // namespace conduit::persistence

@@ -4,6 +4,7 @@
 //          DIR/topics/NAME/              0700, one per persisted topic
 //          DIR/topics/NAME/control       4 KiB, mapped: watermarks, clean flag
 //          DIR/topics/NAME/*.seg         segments (segment_file.h)
+//          DIR/topics/.deleted-NAME-N/   a deleted topic being removed
 //
 // Thread safety: DataDirLock is immutable. ControlFile fields are atomics in
 // mapped memory: written by the persistence thread (durable, clean) and the
@@ -18,6 +19,12 @@
 #include "engine/wait.h"
 
 namespace conduit::persistence {
+
+// Deletes TOPICS_DIR/NAME: renames it to a tombstone (".deleted-NAME-N",
+// never a topic name) and syncs TOPICS_DIR, then removes the tombstone.
+Status remove_topic_dir(const std::string& topics_dir, const std::string& name, std::uint64_t n);
+// Removes tombstones a crash left in TOPICS_DIR (absent: nothing to do).
+Status remove_tombstones(const std::string& topics_dir);
 
 class DataDirLock {
  public:

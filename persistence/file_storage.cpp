@@ -1,5 +1,6 @@
 #include "persistence/file_storage.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -454,6 +455,12 @@ Status FileTopicStorage::close() {
   // it on the one DiskIo (two threads on one io_uring raced: TSan, stress test).
   thread_->final_round(this);
   durable_lot_.wake_all();
+  {
+    // Nothing is synced after this: let go of the files (a deleted topic's
+    // disk space comes back once nothing holds them open).
+    std::lock_guard lk(files_mu_);
+    dirty_.clear();
+  }
   if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
   // The record first, then the flag: a crash between them leaves the flag
   // clear, and the next open scans. A record that cannot be written is
@@ -491,6 +498,32 @@ Result<std::optional<std::uint64_t>> read_position_file(const std::string& path)
       format::load<std::uint32_t>(buf + 16) != crc32c::value(buf, 16))
     return Status::Corruption(path + " offset 0: not an intact position file");
   return std::optional<std::uint64_t>{format::load<std::uint64_t>(buf + 8)};
+}
+
+Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::load_positions() {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  const std::string dir = dir_ + "/cursors";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return out;
+    return Status::IOError("opendir " + dir + ": " + errno_text(errno));
+  }
+  std::vector<std::string> keys;
+  while (dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    // Position files only: not ".", "..", state files, journals or temporaries.
+    if (name.starts_with(".") || name.ends_with(".state") || name.ends_with(".tmp") ||
+        name.find(".journal-") != std::string_view::npos)
+      continue;
+    keys.emplace_back(name);
+  }
+  ::closedir(d);
+  for (auto& key : keys) {
+    auto seq = read_position_file(dir + "/" + key);
+    if (!seq.ok()) return seq.status();
+    if (seq->has_value()) out.emplace_back(std::move(key), **seq);
+  }
+  return out;
 }
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {

@@ -64,6 +64,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   Status close() override;
   Result<std::optional<std::uint64_t>> load_position(const std::string& key) override;
   Status store_position(const std::string& key, std::uint64_t seq) override;
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> load_positions() override;
   Result<std::optional<std::string>> load_state(const std::string& key) override;
   Status store_state(const std::string& key, std::string_view bytes) override;
   void segment_dropped(std::uint64_t first_seq) override;

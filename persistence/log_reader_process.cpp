@@ -19,6 +19,7 @@
 #include "conduit/reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,6 +40,7 @@ namespace detail {
 namespace {
 using persistence::SegmentFile;
 constexpr auto kFileRetry = std::chrono::microseconds(50);  // how often to look for a segment file not there yet
+constexpr auto kDeletedCheck = std::chrono::milliseconds(5);  // how often an idle reader checks for deletion
 }  // namespace
 
 class LogReaderCore {
@@ -69,6 +71,11 @@ class LogReaderCore {
   std::uint64_t lost_ = 0;
   std::uint64_t next_ = 0;  // the next sequence to hand out
 
+  // kNotFound once the topic was deleted (its control file is gone, or is
+  // another file: the topic was created again). Looks at most every
+  // kDeletedCheck while the reader finds nothing new.
+  Status check_not_deleted(bool now);
+
  private:
   // Where the log ends now: the sequence after the last committed record.
   Result<std::uint64_t> end_of_log();
@@ -81,9 +88,32 @@ class LogReaderCore {
   std::size_t off_ = 0;    // offset of the record with sequence seq_ in it
   std::uint64_t seq_ = 0;
   std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::steady_clock::time_point deleted_check_at_{};
+  ino_t control_ino_ = 0;  // the control file this reader opened
+  dev_t control_dev_ = 0;
 };
 
+Status LogReaderCore::check_not_deleted(bool now) {
+  const auto t = std::chrono::steady_clock::now();
+  if (!now && t < deleted_check_at_) return Status::OK();
+  deleted_check_at_ = t + kDeletedCheck;
+  struct stat st {};
+  const std::string path = topic_dir_ + "/control";
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::NotFound("topic '" + topic_ + "' was deleted");
+    return Status::IOError("stat " + path + ": " + persistence::errno_text(errno));
+  }
+  if (control_ino_ == 0) {
+    control_ino_ = st.st_ino;
+    control_dev_ = st.st_dev;
+  } else if (st.st_ino != control_ino_ || st.st_dev != control_dev_) {
+    return Status::NotFound("topic '" + topic_ + "' was deleted (and created again: open a new reader)");
+  }
+  return Status::OK();
+}
+
 Status LogReaderCore::start() {
+  if (Status s = check_not_deleted(true); !s.ok()) return s;
   if (!options_.name.empty()) {
     auto stored = load_position();
     if (!stored.ok()) return stored.status();
@@ -187,6 +217,7 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
       auto found = follower_.open(next_);
       if (!found.ok()) {
         if (r.count != 0) break;  // hand out what we have; the error comes next time
+        if (Status s = check_not_deleted(true); !s.ok()) return s;
         return found.status();
       }
       if (found->kind == persistence::SegmentFollower::Found::kNotYet) {
@@ -229,6 +260,8 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
     off_ += size;
     ++seq_;
   }
+  if (r.count == 0 && r.lost == 0)
+    if (Status s = check_not_deleted(false); !s.ok()) return s;
   return r;
 }
 

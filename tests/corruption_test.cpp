@@ -427,6 +427,7 @@ void expect_read_only(const Log& log, const fs::path& file, std::size_t offset, 
     CHECK(t->published() == intact);
     CHECK(t->await_durable(intact, std::chrono::milliseconds(1)).code() == Code::kReadOnly);
     CHECK(sub->commit().code() == Code::kReadOnly);
+    CHECK(engine->delete_topic(kTopic).code() == Code::kReadOnly);
   }
   const auto after = snapshot(log.dir);
   CHECK(after.size() == before.size());

@@ -28,6 +28,13 @@ inline TopicOptions small_ring() {
   return o;
 }
 
+// Segment files in a persisted topic's directory.
+inline int segment_files(const std::filesystem::path& topic_dir) {
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(topic_dir)) n += e.path().extension() == ".seg";
+  return n;
+}
+
 inline Message text(std::string_view payload) {
   Message m;
   m.payload = payload;

@@ -10,13 +10,17 @@
 // ring and block this single thread's publishes). "reopen" closes the engine
 // and opens it again on the same data directory: memory topics are gone,
 // persisted ones keep every record, named subscribers and work groups resume
-// from their committed positions.
+// from their committed positions. "delete" deletes a topic: refused (kBusy)
+// while the model has subscribers or a consumer on it, unless the op first
+// drops them; a deleted topic forgets its records and committed positions,
+// and a topic created again under its name starts empty.
 //
 // CONDUIT_MODEL_SEED=N runs that seed alone; CONDUIT_MODEL_RUNS=N runs more.
 #include <doctest/doctest.h>
 
 #include <conduit/conduit.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -49,12 +53,12 @@ TopicOptions topic_options(int t) {
   return o;
 }
 
-enum class OpKind { kCreate, kPublish, kSubscribe, kPoll, kDrop, kCommit, kGroupPoll, kAck, kNack, kGroupCommit, kReopen };
+enum class OpKind { kCreate, kPublish, kSubscribe, kPoll, kDrop, kCommit, kGroupPoll, kAck, kNack, kGroupCommit, kReopen, kDelete };
 
 struct Op {
   OpKind kind;
   int topic = 0;         // create, publish, subscribe, group ops
-  std::uint32_t a = 0;   // publish: count; subscribe: start kind; poll: max; ack/nack: which
+  std::uint32_t a = 0;   // publish: count; subscribe: start kind; poll: max; ack/nack: which; delete: 1 drops users first
   std::uint32_t b = 0;   // publish: payload size; subscribe: sequence offset / name
   std::uint32_t who = 0; // poll/drop/commit: which subscriber; group ops: which group
 };
@@ -62,7 +66,7 @@ struct Op {
 std::string describe(const Op& op) {
   std::ostringstream s;
   const char* names[] = {"create", "publish", "subscribe", "poll", "drop", "commit", "group_poll",
-                         "ack", "nack", "group_commit", "reopen"};
+                         "ack", "nack", "group_commit", "reopen", "delete"};
   s << names[static_cast<int>(op.kind)] << "(topic=" << op.topic << " a=" << op.a << " b=" << op.b
     << " who=" << op.who << ")";
   return s.str();
@@ -74,7 +78,8 @@ Op random_op(std::mt19937_64& rng) {
   const std::uint32_t r = pick(100);
   op.topic = static_cast<int>(pick(kTopics));
   op.who = pick(8);
-  if (r < 6) op.kind = OpKind::kCreate;
+  if (r < 4) op.kind = OpKind::kCreate;
+  else if (r < 6) op.kind = OpKind::kDelete, op.a = pick(3) == 0 ? 0 : 1;
   else if (r < 30) op.kind = OpKind::kPublish, op.a = 1 + pick(40), op.b = pick(2) == 0 ? pick(4097) : pick(200);
   else if (r < 40) op.kind = OpKind::kSubscribe, op.a = pick(4), op.b = pick(40);
   else if (r < 60) op.kind = OpKind::kPoll, op.a = 1 + pick(40);
@@ -146,7 +151,8 @@ struct Model {
 // What the runs exercised, summed over every run (printed at the end, so
 // that a model test which quietly skips everything shows it).
 struct Coverage {
-  std::uint64_t steps = 0, published = 0, polled = 0, lost = 0, delivered = 0, redelivered = 0, reopens = 0;
+  std::uint64_t steps = 0, published = 0, polled = 0, lost = 0, delivered = 0, redelivered = 0, reopens = 0,
+                deletes = 0, busy = 0;
 };
 Coverage g_coverage;
 
@@ -363,6 +369,38 @@ std::optional<std::string> Harness::step(const Op& op) {
       m_.group_committed[g.model.topic][g.model.name] = snapshot(g.model);
       break;
     }
+    case OpKind::kDelete: {
+      if (op.a == 1) {
+        std::erase_if(subs_, [&](const Sub& x) { return x.model.topic == t; });
+        std::erase_if(groups_, [&](const Group& x) { return x.model.topic == t; });
+      }
+      const Status st = engine_->delete_topic(kTopicNames[t]);
+      if (!topics_[t]) {
+        MODEL_EXPECT(st.code() == Code::kNotFound, "deleting a topic not created: " << st.to_string());
+        break;
+      }
+      const bool used = std::any_of(subs_.begin(), subs_.end(), [&](const Sub& x) { return x.model.topic == t; }) ||
+                        std::any_of(groups_.begin(), groups_.end(), [&](const Group& x) { return x.model.topic == t; });
+      if (used) {
+        MODEL_EXPECT(st.code() == Code::kBusy, "deleting a topic in use: " << st.to_string());
+        ++g_coverage.busy;
+        break;
+      }
+      MODEL_EXPECT(st.ok(), st.to_string());
+      const std::uint64_t n = m_.records[t].size();
+      MODEL_EXPECT(topics_[t]->published() == n, "deleted topic's handle says published " << topics_[t]->published());
+      auto late = topics_[t]->publish("late");
+      MODEL_EXPECT(late.status().code() == Code::kNotFound, "publish after delete: " << late.status().to_string());
+      MODEL_EXPECT(engine_->topic(kTopicNames[t]).status().code() == Code::kNotFound, "deleted topic still found");
+      ++g_coverage.deletes;
+      topics_[t] = nullptr;
+      m_.created[t] = false;
+      m_.records[t].clear();
+      m_.earliest_seen[t] = 0;
+      m_.committed[t].clear();
+      m_.group_committed[t].clear();
+      break;
+    }
     case OpKind::kReopen:
       ++g_coverage.reopens;
       // The engine's close commits every work group's state.
@@ -515,11 +553,14 @@ TEST_CASE("the engine matches the reference model under random operation sequenc
   const Coverage& c = g_coverage;
   MESSAGE("model runs: " << runs << ", steps " << c.steps << ", records published " << c.published << ", read "
                          << c.polled << ", lost (reported) " << c.lost << ", work group deliveries " << c.delivered
-                         << " (redeliveries " << c.redelivered << "), reopens " << c.reopens);
+                         << " (redeliveries " << c.redelivered << "), reopens " << c.reopens << ", deletes "
+                         << c.deletes << " (refused busy " << c.busy << ")");
   // The runs must reach what they are meant to test.
   CHECK(c.lost > 0);
   CHECK(c.redelivered > 0);
   CHECK(c.reopens > 0);
+  CHECK(c.deletes > 0);
+  CHECK(c.busy > 0);
 }
 
 TEST_CASE("the shrinker keeps only the operations a failure needs") {

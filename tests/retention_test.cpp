@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/temp_dir.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using conduit::test::TempDir;
+using conduit::test::segment_files;
 
 EngineOptions engine_options(const TempDir& dir) {
   EngineOptions o;
@@ -30,12 +31,6 @@ TopicOptions persisted(std::size_t retain_bytes = 0) {
   t.max_payload_bytes = 1024;
   t.retain_bytes = retain_bytes;
   return t;
-}
-
-int segment_files(const fs::path& topic_dir) {
-  int n = 0;
-  for (auto& e : fs::directory_iterator(topic_dir)) n += e.path().extension() == ".seg";
-  return n;
 }
 
 }  // namespace

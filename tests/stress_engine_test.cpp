@@ -7,6 +7,9 @@
 //     lose-oldest), reads a while and leaves, again and again;
 //   - a work group of two consumers per topic acks, and nacks at random;
 //   - a thread creates new topics while another races it for the same names;
+//   - a thread creates topics and deletes them again (same few names), with
+//     a subscriber open for a while (deletion refused with kBusy then), while
+//     another thread publishes into whichever of them exists;
 //   - the engine is closed while the producers are still publishing.
 // Invariants: a reader sees each topic's records in sequence order with no
 // gap but a reported loss; each producer's records in its own order; what a
@@ -14,7 +17,10 @@
 // was published (on the sync topic, at least that: a record whose fdatasync
 // was cut short by close is published but its publish failed); a work group
 // acks every published sequence exactly once however often it was nacked;
-// two creators of one topic name get the same topic.
+// two creators of one topic name get the same topic; a re-created topic
+// starts empty; a publish racing a deletion either returns a sequence that
+// the deleted topic had published, or fails with kNotFound; after the
+// deletion every publish fails with kNotFound.
 //
 // Short by default (CI runs it in Release, under TSan and under ASan). For a
 // long run by hand: stress_engine_test --duration=SECONDS, or
@@ -72,7 +78,7 @@ class Failures {
 
 struct Totals {
   std::atomic<std::uint64_t> published{0}, read{0}, lost{0}, acks{0}, nacks{0}, subscriptions{0}, topics_created{0},
-      rounds{0};
+      rounds{0}, topics_deleted{0}, deletes_refused{0};
 };
 
 // Payload: "producer:counter:" and filler.
@@ -305,8 +311,72 @@ void run_round(std::uint64_t seed, std::chrono::milliseconds length, Totals& tot
     });
   }
 
+  // Topics created and deleted while a publisher races the deletion.
+  std::atomic<Topic*> doomed{nullptr};
+  std::atomic<bool> stop_doomed{false};
+  threads.emplace_back([&] {
+    std::uint64_t ok = 0;
+    Topic* last = nullptr;
+    std::uint64_t last_seq = 0;  // one past the largest sequence published to `last`
+    // Acquire pairs with the release store below.
+    while (!stop_doomed.load(std::memory_order_acquire)) {
+      Topic* t = doomed.load(std::memory_order_acquire);  // pairs with the deleter's release store
+      if (t == nullptr) {
+        std::this_thread::yield();
+        continue;
+      }
+      if (t != last) last = t, last_seq = 0;
+      std::this_thread::yield();  // leave the cores to the round's producers
+      auto r = t->publish(stamp(0, ok, 16));
+      if (r.ok()) {
+        ++ok;
+        last_seq = *r + 1;
+        // A sequence the topic published; a deleted topic keeps its count.
+        if (t->published() < last_seq) f.add("a publish returned a sequence its topic never published");
+      } else if (r.status().code() != Code::kNotFound && r.status().code() != Code::kClosed) {
+        f.add("publish racing delete_topic: " + r.status().to_string());
+      }
+    }
+    totals.published.fetch_add(ok, std::memory_order_relaxed);  // relaxed: a statistic
+  });
+  threads.emplace_back([&] {
+    std::mt19937_64 rng(seed * 131 + 7);
+    for (int i = 0; !engine->closed(); ++i) {
+      const std::string name = "doomed-" + std::to_string(i % 3);
+      auto r = engine->create_topic(name, topic_options(static_cast<int>(rng() % 2)));
+      if (!r.ok()) {
+        if (r.status().code() != Code::kClosed) f.add("create_topic " + name + ": " + r.status().to_string());
+        break;
+      }
+      Topic* t = *r;
+      if (t->published() != 0) f.add(name + " created again did not start empty");
+      doomed.store(t, std::memory_order_release);  // pairs with the publisher's acquire
+      totals.topics_created.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      if (rng() % 2 == 0) {
+        auto sub = t->subscribe({.slow = SlowPolicy::kLoseOldest});
+        if (sub.ok()) {
+          std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+          const Status busy = engine->delete_topic(name);
+          if (busy.code() == Code::kBusy) totals.deletes_refused.fetch_add(1, std::memory_order_relaxed);  // a statistic
+          else if (busy.code() != Code::kClosed) f.add("delete_topic with a subscriber open: " + busy.to_string());
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
+      const Status s = engine->delete_topic(name);
+      if (!s.ok()) {
+        if (s.code() != Code::kClosed) f.add("delete_topic " + name + ": " + s.to_string());
+        break;
+      }
+      totals.topics_deleted.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      const Code late = t->publish("late").status().code();
+      if (late != Code::kNotFound && !(late == Code::kClosed && engine->closed()))
+        f.add("a publish after delete_topic did not fail with kNotFound");
+    }
+  });
+
   std::this_thread::sleep_for(length);
   engine->close();  // while the producers publish
+  stop_doomed.store(true, std::memory_order_release);  // pairs with the racing publisher's acquire
   // Release pairs with the acquire in drained_by().
   closed_at_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_release);
   stop_churn.store(true, std::memory_order_release);  // release: pairs with the churn thread's acquire
@@ -377,10 +447,13 @@ TEST_CASE("randomized rounds of producers, churning subscribers, nacking work gr
                      << " publishes, " << totals.read.load() << " records read by full readers, "
                      << totals.acks.load() << " acks, " << totals.nacks.load() << " nacks, "
                      << totals.subscriptions.load() << " churn subscriptions (" << totals.lost.load()
-                     << " records reported lost), " << totals.topics_created.load() << " topics created");
+                     << " records reported lost), " << totals.topics_created.load() << " topics created, "
+                     << totals.topics_deleted.load() << " deleted (" << totals.deletes_refused.load()
+                     << " refused while in use)");
   INFO("seed " << seed << " (CONDUIT_STRESS_SEED=" << seed << "): " << f.count() << " failures, the first: "
                << f.first());
   CHECK(f.count() == 0);
   CHECK(totals.published.load() > 0);
   CHECK(totals.nacks.load() > 0);
+  CHECK(totals.topics_deleted.load() > 0);
 }

@@ -61,6 +61,18 @@ struct RecoveryStats {
   Status read_only;
 };
 
+// A topic's counters. A snapshot: each field is read on its own. Any thread.
+struct TopicStats {
+  std::uint64_t earliest = 0;   // oldest sequence still held
+  std::uint64_t published = 0;  // every record below it is complete
+  std::uint64_t segments = 0;   // segments held (in memory or as files)
+  // Interest retention: deletions by hard_cap_bytes of records that some
+  // named subscriber or work group had not consumed (committed), and how
+  // many such records they took (counted once per record).
+  std::uint64_t cap_deletions = 0;
+  std::uint64_t cap_lost_records = 0;
+};
+
 class Engine {
  public:
   // An engine; with options.data_dir set, persisted topics live there and
@@ -79,6 +91,16 @@ class Engine {
   Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
   // The existing topic, or kNotFound. Thread-safe.
   Result<Topic*> topic(std::string_view name);
+  // Deletes the topic: its records, and for a persisted topic its directory
+  // (segments, control file, committed positions, work-group state), so a
+  // topic created again under the name starts empty. kNotFound: no such
+  // topic. kBusy: subscribers or consumers of it are still open (destroy
+  // them first; nothing is deleted). Publishes already under way complete;
+  // later ones, and every other call through its Topic* and WorkGroup*
+  // handles that needs its records, fail with kNotFound. The handles stay
+  // valid (they are freed with the engine); so does a LogReader in another
+  // process, whose polls then fail with kNotFound. Thread-safe.
+  Status delete_topic(std::string_view name);
 
   // The engine's clock, ns since the Unix epoch: EngineOptions::clock, or
   // the wall clock. Record timestamps, work-group timers and DelayPump use it.
@@ -127,6 +149,8 @@ class Topic {
   std::uint64_t earliest() const noexcept;
   // How the log was opened; fixed once the topic exists. Thread-safe.
   RecoveryStats recovery_stats() const;
+  // Counters (retention among them). Thread-safe.
+  TopicStats stats() const noexcept;
 
   // A new subscriber with its own cursor. Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});

@@ -67,6 +67,23 @@ struct TopicOptions {
   // told the exact number of records it lost.
   std::size_t retain_bytes = 0;
   std::chrono::seconds retain_age{0};
+  // Persisted topics: interest retention. When on, the oldest segment is
+  // deleted only once every named subscriber's and every work group's
+  // committed position (Subscriber::commit, WorkGroup::commit; on disk, so
+  // it holds across a reopen) is at or past its end, and retain_bytes /
+  // retain_age also let it go (with both 0: as soon as it is consumed).
+  // Open work groups also hold what they have not acked. Unnamed
+  // subscribers never hold records. A named subscriber or group counts from
+  // its first subscribe / work_group() on such a topic (its start is
+  // committed then). With no named subscriber or group, nothing is kept.
+  bool retain_until_consumed = false;
+  // Persisted topics: a hard cap on the log's bytes (whole segments; at
+  // least two segments' worth). While the log holds more, the oldest
+  // segment is deleted even when a named subscriber or group has not
+  // consumed it (an open work group's unacked records excepted): the cap
+  // wins. Such a deletion is counted in Topic::stats(), said once on stderr,
+  // and the subscriber or group is told the exact gap. 0: no cap.
+  std::size_t hard_cap_bytes = 0;
   DedupOptions dedup;  // idempotent publish; off by default
 };
 
