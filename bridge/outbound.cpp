@@ -6,11 +6,13 @@
 // subscriber and the retry list belong to the bridge thread alone.
 //
 // Lifetime: on_ack's closure is the State. Neither jsCtx_Destroy nor
-// natsConnection_Destroy waits for an ack handler that is running: the
-// handler runs on the delivery thread of the context's reply subscription,
-// which libnats detaches and never joins (it keeps only the jsCtx itself
-// alive, through that subscription's on-complete callback). So stop() ends
-// the handler's calls itself before anything is freed; see quiesce().
+// natsConnection_Destroy promises to wait for an ack handler that is
+// running: it runs on the delivery thread of the context's reply
+// subscription, which libnats detaches rather than joins (it keeps only the
+// jsCtx alive, through that subscription's on-complete callback). libnats
+// 3.4.1's natsConnection_Close was seen to return after the calls under way,
+// but nothing says so. So stop() ends the handler's calls itself before
+// anything is freed; see quiesce().
 #include <algorithm>
 #include <charconv>
 #include <condition_variable>
