@@ -353,6 +353,13 @@ void FileTopicStorage::sync_round(DiskIo& io) {
     }
   }
   const std::size_t segment_files = fds.size();
+  // Each segment is synced only as far as its records below the target
+  // reach: the pages past them, mapped ahead of the producers (populate_ahead),
+  // are left dirty and mapped, not written as zeros and write-protected.
+  // Measured before the drop below: it reads the last record's length word,
+  // and a read of a dropped page would map it again (with its neighbours).
+  std::vector<std::size_t> lengths;
+  for (std::size_t i = 0; i < segment_files; ++i) lengths.push_back(source_->settled_bytes(firsts[i], target));
   // Take the settled pages out of the writer's mapping first, in one call
   // per file: writing back a page that is mapped writable write-protects it
   // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
@@ -364,11 +371,6 @@ void FileTopicStorage::sync_round(DiskIo& io) {
       for (std::size_t i = 0; i < firsts.size(); ++i)
         if (d.first_seq == firsts[i]) d.dropped = std::max(d.dropped, dropped[i]);
   }
-  // Each segment is synced only as far as its records below the target
-  // reach: the pages past them, mapped ahead of the producers (populate_ahead),
-  // are left dirty and mapped, not written as zeros and write-protected.
-  std::vector<std::size_t> lengths;
-  for (std::size_t i = 0; i < segment_files; ++i) lengths.push_back(source_->settled_bytes(firsts[i], target));
   for (auto& [j, pending] : journals)
     for (auto& p : pending) {
       fds.push_back(p.file->fd());
