@@ -14,9 +14,13 @@
 //       the raw side writes the same payload bytes with sequential io_uring
 //       WRITEs of 1 MiB batches (kRawDepth in flight) into a preallocated
 //       file and ends with one fdatasync. Both sides end with one sync.
+//       "The same bytes" (issue 3) are the payload bytes: the raw side
+//       writes exactly records x payload bytes, no framing.
 //       ratio_vs_raw = conduit payload bytes/s ÷ raw bytes/s (goal >= 0.8).
 //       log_ratio_vs_raw counts conduit's on-disk record bytes instead
-//       (48-byte record header, 8-byte alignment): the machinery alone.
+//       (48-byte record header, 8-byte alignment: 112 log bytes per 64 B
+//       payload): the machinery alone. publisher_faults_per_MiB: page
+//       faults of the publishing thread itself per MiB of log.
 //   BM_CatchUp                  publishes ~10M 64 B records into a kAsync
 //       topic, then a subscriber from earliest reads them all from the
 //       mapped segments; GB/s of record bytes, against a raw scan of the
