@@ -41,9 +41,12 @@ std::uint64_t thread_faults() {
 
 // Writes a zero over a zero (past the records, zero means "no record") on
 // each page of [from, to) and returns this thread's page faults meanwhile.
-// A read of each page first, not counted: under AddressSanitizer the first
+// A read of each page first, not counted: under a sanitizer the first
 // check of an address faults in its shadow memory (a read maps a page
 // read-only, so a page not mapped writable still faults on the write).
+// Sanitizers' own bookkeeping may still fault now and then: the checks
+// allow kNoise faults where 0 is expected (a page each would be hundreds).
+constexpr std::uint64_t kNoise = 4;
 std::uint64_t faults_writing(std::byte* base, std::size_t from, std::size_t to) {
   for (std::size_t off = from; off < to; off += kPage) (void)*static_cast<volatile std::byte*>(base + off);
   const std::uint64_t before = thread_faults();
@@ -125,9 +128,10 @@ TEST_CASE("populate_head maps the head segment's pages from the producers' tail 
   CHECK(again.to == mark.to);
 
   const std::size_t first_page = (tail + kPage - 1) / kPage * kPage;
-  CHECK(faults_writing(base, first_page, mark.to) == 0);
-  // Far past the window, nothing was mapped: the same writes fault there.
-  CHECK(faults_writing(base, 6u << 20, (6u << 20) + 16 * kPage) > 0);
+  CHECK(faults_writing(base, first_page, mark.to) <= kNoise);
+  // Far past the window, nothing was mapped: the same writes fault there,
+  // one write-protect fault per page after the read.
+  CHECK(faults_writing(base, 6u << 20, (6u << 20) + 64 * kPage) >= 32);
 
   // Never past the segment's end.
   const auto whole = t.core->populate_head({}, 64u << 20);
@@ -158,7 +162,7 @@ TEST_CASE("a sync round on io_uring leaves the pages mapped past the records wri
   // Writeback of these pages would have write-protected them (the next
   // write a fault each); a round that syncs only [0, records) leaves them.
   const std::size_t from = (tail + kPage - 1) / kPage * kPage + kPage;  // clear of the records' last page
-  CHECK(faults_writing(base, from, mark.to) == 0);
+  CHECK(faults_writing(base, from, mark.to) <= kNoise);
 }
 
 TEST_CASE("the syscall fallback syncs whole files: its round covers the records too") {
