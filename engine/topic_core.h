@@ -66,6 +66,16 @@ class RetentionHolder {
   virtual std::uint64_t hold_position() const noexcept = 0;
   // Called once, under the topic's lock, with the holder's first position.
   virtual void start_at(std::uint64_t seq) noexcept = 0;
+  // The hard cap (TopicOptions::hard_cap_bytes) may take records from this
+  // holder (a work group); others (blocking subscribers) are never cut.
+  virtual bool cuttable() const noexcept { return false; }
+  // The hard cap deletes `seg` (records below `end`) although this holder
+  // holds it: every record below `end` not done yet is lost to the holder,
+  // which moves past `end` and keeps `seg`'s memory for views still out.
+  // Called under the topic's lock; returns how many records were lost.
+  virtual std::uint64_t cut(std::uint64_t /*end*/, const std::shared_ptr<Segment>& /*seg*/) noexcept { return 0; }
+  // How the stderr line of a cut names it ("work group 'NAME'").
+  virtual std::string describe() const { return {}; }
 };
 
 std::int64_t wall_clock_ns() noexcept;
@@ -177,6 +187,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;
+  // The hard cap may take the oldest segment (records below `end`) from every holder still holding it.
+  bool cuttable_locked(std::uint64_t end) const;
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
   AppendSlot* free_slot_locked();
