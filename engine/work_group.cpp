@@ -659,9 +659,10 @@ GroupState GroupCore::snapshot() const {
       const std::uint64_t state = word_[i].load(std::memory_order_acquire) & kStateMask;
       // Relaxed: ordered by the word's acquire above.
       const std::uint32_t attempts = attempts_[i].load(std::memory_order_relaxed);
-      // Busy: a failure or redelivery under way counts as still out.
-      const bool out = state == kOut || state == kBusy;
-      e.failed_attempts = state == kWaiting ? attempts : out && attempts > 0 ? attempts - 1 : 0;
+      // Busy (a failure or a redelivery under way): its attempts so far
+      // count as failed, due at once (the failure journals its own entry).
+      const bool failed = state == kWaiting || state == kBusy;
+      e.failed_attempts = failed ? attempts : state == kOut && attempts > 0 ? attempts - 1 : 0;
       e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);
       if (state == kWaiting) e.not_before_ns = deadline_[i].load(std::memory_order_relaxed);
       if (e.failed_attempts == 0) continue;
