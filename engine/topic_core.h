@@ -13,8 +13,10 @@
 //     the padding record and seals the segment with the count that fit.
 //   - A segment is dropped from the ring only when the published scanner
 //     has passed its end (no producer is still writing into it) and every
-//     holder (blocking subscriber, work group) has passed it. Lose-oldest
-//     subscribers still reading it keep it alive through their shared_ptr.
+//     holder (blocking subscriber, work group) has passed it, or (persisted,
+//     over hard_cap_bytes) every holder of it was cut (RetentionHolder::cut).
+//     Lose-oldest subscribers still reading it keep it alive through their
+//     shared_ptr; cut work groups, through their unanswered deliveries'.
 //   - A retired append slot is reused only once its segment is fully
 //     committed, so a producer that claimed in it can still find its segment.
 #pragma once

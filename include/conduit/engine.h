@@ -278,10 +278,12 @@ class Consumer {
   // delivery's record stays valid until this consumer acks, nacks, fails or
   // dead-letters it, even past its ack timeout (the answer is then refused,
   // but the record was kept for it), or until the consumer is destroyed. A
-  // timed-out delivery never answered keeps its segment's memory (and, when
-  // persisted, its deleted file's space) but no producer or retention waits
-  // for it. Also runs the group's due timers (nack delays, backoff, ack
-  // timeouts). One thread.
+  // timed-out delivery never answered, or one whose record the topic's
+  // hard_cap_bytes took, keeps its segment's memory (and, when persisted,
+  // its deleted file's space) but no producer or retention waits for it.
+  // PollResult::lost counts the group's records the hard cap took before
+  // they were acked (reported once, to one consumer). Also runs the
+  // group's due timers (nack delays, backoff, ack timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
