@@ -41,26 +41,26 @@ Topic* GroupCore::dead_letter_topic() noexcept {
   return nullptr;
 }
 
-bool GroupCore::send_dead_letter(std::uint64_t seq, const char* reason, Failure last, std::string_view error,
-                                 std::int64_t now) noexcept {
+bool GroupCore::send_dead_letter(const Failed& f, std::string_view error) noexcept {
   Topic* dlq = dead_letter_topic();
   if (dlq == nullptr) return false;
-  // The floor holds the record: its segment is still in the topic.
+  // The floor holds the record: its segment is still in the topic, unless
+  // the hard cap took it (then carry_out() finds the slot taken too).
   std::uint64_t lost = 0;
+  const std::uint64_t seq = f.seq;
   auto seg = topic_->segment_for(seq, &lost);
   if (!seg || lost != 0) return false;
   const RecordView v(seg->base() + seg->offset_of(seq - seg->first_seq()));
-  const std::size_t i = seq & mask_;
-  // Relaxed: this thread owns the waiting slot (see fail()).
-  const std::string attempts = std::to_string(attempts_[i].load(std::memory_order_relaxed));
-  const std::string first = std::to_string(first_failure_[i].load(std::memory_order_relaxed));
-  const std::string last_time = std::to_string(now), sequence = std::to_string(seq);
+  // From the failure, not the slot: the slot is not this thread's while it sends.
+  const std::string attempts = std::to_string(f.attempt);
+  const std::string first = std::to_string(f.first_failure);
+  const std::string last_time = std::to_string(f.now), sequence = std::to_string(seq);
 
   std::vector<Header> headers;
   headers.reserve(v.header_count() + 9);
   for (std::size_t k = 0; k < v.header_count(); ++k) headers.push_back(v.header(k));
-  headers.push_back({dlq_header::kReason, reason});
-  headers.push_back({dlq_header::kLastFailure, failure_name(last)});
+  headers.push_back({dlq_header::kReason, f.reason});
+  headers.push_back({dlq_header::kLastFailure, failure_name(f.why)});
   if (!error.empty()) headers.push_back({dlq_header::kError, error.substr(0, kMaxErrorBytes)});
   headers.push_back({dlq_header::kAttempts, attempts});
   headers.push_back({dlq_header::kTopic, topic_->name()});

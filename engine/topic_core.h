@@ -13,8 +13,10 @@
 //     the padding record and seals the segment with the count that fit.
 //   - A segment is dropped from the ring only when the published scanner
 //     has passed its end (no producer is still writing into it) and every
-//     holder (blocking subscriber, work group) has passed it. Lose-oldest
-//     subscribers still reading it keep it alive through their shared_ptr.
+//     holder (blocking subscriber, work group) has passed it, or (persisted,
+//     over hard_cap_bytes) every holder of it was cut (RetentionHolder::cut).
+//     Lose-oldest subscribers still reading it keep it alive through their
+//     shared_ptr; cut work groups, through their unanswered deliveries'.
 //   - A retired append slot is reused only once its segment is fully
 //     committed, so a producer that claimed in it can still find its segment.
 #pragma once
@@ -66,6 +68,16 @@ class RetentionHolder {
   virtual std::uint64_t hold_position() const noexcept = 0;
   // Called once, under the topic's lock, with the holder's first position.
   virtual void start_at(std::uint64_t seq) noexcept = 0;
+  // The hard cap (TopicOptions::hard_cap_bytes) may take records from this
+  // holder (a work group); others (blocking subscribers) are never cut.
+  virtual bool cuttable() const noexcept { return false; }
+  // The hard cap deletes `seg` (records below `end`) although this holder
+  // holds it: every record below `end` not done yet is lost to the holder,
+  // which moves past `end` and keeps `seg`'s memory for views still out.
+  // Called under the topic's lock; returns how many records were lost.
+  virtual std::uint64_t cut(std::uint64_t /*end*/, const std::shared_ptr<Segment>& /*seg*/) noexcept { return 0; }
+  // How the stderr line of a cut names it ("work group 'NAME'").
+  virtual std::string describe() const { return {}; }
 };
 
 std::int64_t wall_clock_ns() noexcept;
@@ -178,6 +190,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;
+  // The hard cap may take the oldest segment (records below `end`) from every holder still holding it.
+  bool cuttable_locked(std::uint64_t end) const;
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
   AppendSlot* free_slot_locked();

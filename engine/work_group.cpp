@@ -1,3 +1,5 @@
+#include <sched.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -67,12 +69,116 @@ void GroupCore::skip_to(std::uint64_t earliest) noexcept {
   next_.store(earliest, std::memory_order_relaxed);
   floor_.store(earliest, std::memory_order_relaxed);
   lost_.store(earliest - start, std::memory_order_relaxed);
+  lost_total_.store(earliest - start, std::memory_order_relaxed);
 }
 
 std::uint64_t GroupCore::take_lost() noexcept {
   // Relaxed check first: almost always 0. acq_rel exchange: one poll takes it.
   if (lost_.load(std::memory_order_relaxed) == 0) return 0;
   return lost_.exchange(0, std::memory_order_acq_rel);
+}
+
+std::uint64_t GroupCore::cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept {
+  // 1. No new claim below `end`: next_ jumps there. Claims made before are
+  //    the slots of [floor, claimed), distinct (claimed <= floor + window).
+  //    acq_rel: acquire pairs with the consumers' claim CASes (their slots'
+  //    hand-outs are then visible below, or come after); release: as theirs.
+  std::uint64_t claimed = next_.load(std::memory_order_acquire);
+  while (claimed < end &&
+         !next_.compare_exchange_weak(claimed, end, std::memory_order_acq_rel, std::memory_order_acquire)) {
+  }
+  // 2. End each claimed record below `end`. Acquire pairs with the release
+  //    CAS in advance_floor(): everything below `from` is done.
+  const std::uint64_t from = floor_.load(std::memory_order_acquire);
+  std::uint64_t lost = 0;
+  for (std::uint64_t s = from; s < std::min(claimed, end); ++s) lost += cut_slot(s, seg) ? 1 : 0;
+  // 3. Move the floor: over [from, claimed) (each slot now done or ended)...
+  advance_floor();
+  if (claimed < end) {
+    // ...then over [claimed, end), never handed out: all lost. The floor
+    // stopped at `claimed` (its slot holds an older sequence), and only
+    // this thread moves it past. Until this store next_ may be more than a
+    // window above the floor: claims wait (window full), and the scans
+    // (timers, stats, snapshot) look at one window from the floor only.
+    lost += end - claimed;
+    std::uint64_t f = claimed;
+    // Release pairs with the acquire loads of floor_ (claim(), hold_position()).
+    floor_.compare_exchange_strong(f, end, std::memory_order_release, std::memory_order_relaxed);
+    advance_floor();
+    topic_->notify_progress();
+    topic_->readers_lot().wake_if_parked();  // consumers waiting on a full window
+  }
+  if (lost == 0) return 0;
+  // Relaxed: counters; the poll that takes lost_ reports it.
+  lost_.fetch_add(lost, std::memory_order_relaxed);
+  lost_total_.fetch_add(lost, std::memory_order_relaxed);
+  // Relaxed: hints read by claim() and try_poll(); their work is locked.
+  purge_timers_.store(true, std::memory_order_relaxed);
+  commit_wanted_.store(true, std::memory_order_relaxed);
+  return lost;
+}
+
+bool GroupCore::cut_slot(std::uint64_t seq, const std::shared_ptr<Segment>& seg) noexcept {
+  const std::size_t i = seq & mask_;
+  for (;;) {
+    // Acquire pairs with finish()'s release: done (acked, dead-lettered).
+    if (acked_[i].load(std::memory_order_acquire) == seq + 1) return false;
+    // Acquire pairs with the releases that moved the slot to out/waiting.
+    std::uint64_t w = word_[i].load(std::memory_order_acquire);
+    const std::uint64_t state = w & kStateMask;
+    if (state == kOut) {
+      // Its consumer may still read the record: a zombie keeps `seg` mapped
+      // until it answers (refused) or goes, as for an ack timeout.
+      // Relaxed: ordered after the word's acquire; the CAS validates it.
+      const void* owner = owner_[i].load(std::memory_order_relaxed);
+      add_zombie({seq, w >> 2, owner, Segment::pin(seg)});
+    }
+    if (state == kOut || state == kWaiting) {
+      // acq_rel: acquire as an ack's CAS (the slot is ours now); release
+      // orders the end before acked_ below and the floor's move.
+      if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kIdle, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+        // Release pairs with the acquire load in advance_floor().
+        acked_[i].store(seq + 1, std::memory_order_release);
+        return true;
+      }
+      if (state == kOut) end_zombies([&](const Zombie& z) { return z.seq == seq && z.lease == (w >> 2); });
+      continue;  // answered meanwhile: look again
+    }
+    // Busy (a failure or a redelivery under way), or claimed and not handed
+    // out yet, or acked with finish() to come: a few stores away, by a
+    // thread that takes no lock we hold. Wait for it.
+    sched_yield();
+  }
+}
+
+void GroupCore::purge_cut_timers() noexcept {
+  std::unique_lock lk(timers_mu_, std::try_to_lock);
+  if (!lk.owns_lock()) return;  // another consumer runs the timers; this poll or the next comes back
+  // acq_rel: one purge per flag; acquire pairs with nothing in particular
+  // beyond the slots' own acquire loads below.
+  if (!purge_timers_.exchange(false, std::memory_order_acq_rel)) return;
+  std::erase_if(timers_, [&](const Timer& t) {
+    const std::size_t i = t.seq & mask_;
+    // Acquire pairs with cut()'s CAS; relaxed seq_: as in the redelivery.
+    const std::uint64_t w = word_[i].load(std::memory_order_acquire);
+    return (w & kStateMask) != kWaiting || seq_[i].load(std::memory_order_relaxed) != t.seq;
+  });
+  std::make_heap(timers_.begin(), timers_.end(), std::greater<>{});
+  scheduled_.store(timers_.size(), std::memory_order_relaxed);  // relaxed: a statistic, written under timers_mu_
+  const std::int64_t heap_due = timers_.empty() ? kNever : timers_.front().due;
+  // Relaxed: a hint (see schedule()).
+  next_due_.store(std::min(heap_due, next_scan_), std::memory_order_relaxed);
+}
+
+void GroupCore::commit_after_cut() noexcept {
+  // Relaxed check first: almost always false. acq_rel exchange: one poll commits.
+  if (!commit_wanted_.load(std::memory_order_relaxed) || !commit_wanted_.exchange(false, std::memory_order_acq_rel))
+    return;
+  if (!journal_) return;  // not persisted
+  if (Status s = commit(); !s.ok() && s.code() != Code::kNotFound)
+    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': storing its state after the hard cap's cut: %s\n",
+                 name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
 }
 
 bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt,
@@ -115,20 +221,36 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
     t = now();
     if (t >= due) run_timers(t);
   }
+  // Relaxed: a hint; the purge works under timers_mu_.
+  if (purge_timers_.load(std::memory_order_relaxed)) [[unlikely]] purge_cut_timers();
   const std::int64_t deadline = timeouts ? t + options_.ack_timeout.count() : kNever;
   std::size_t n = 0;
   std::uint64_t seq = 0;
   // Redeliveries first. Their records are held by the floor, so their
-  // segment is still in the topic.
+  // segment is still in the topic, unless the hard cap took them.
   while (n < out.size() && redeliver_.try_dequeue(seq)) {
     std::uint64_t lost = 0;
     auto s = topic_->segment_for(seq, &lost);
+    if (lost != 0) continue;  // the hard cap took it: cut() ended its slot, and counted it
     const std::size_t i = seq & mask_;
-    // Relaxed: the failure that queued `seq` wrote it before the enqueue,
-    // which the dequeue synchronizes with.
+    // Acquire pairs with the release that left the slot waiting
+    // (settle_failure(), restore_waiting()) and with cut()'s CAS.
+    std::uint64_t w = word_[i].load(std::memory_order_acquire);
+    // Relaxed: written before that release; the CAS below checks the word
+    // did not change since, so seq_ is this wait's. Another sequence in the
+    // slot, or no wait: the hard cap took `seq` (and the floor moved on).
+    if ((w & kStateMask) != kWaiting || seq_[i].load(std::memory_order_relaxed) != seq) continue;
+    // Acquire: this thread now owns the slot's fields (see the invariants).
+    if (!word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kBusy, std::memory_order_acquire,
+                                          std::memory_order_relaxed))
+      continue;  // cut() took it meanwhile
+    // Relaxed: ordered by the CAS's acquire.
     const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed) + 1;
-    if (!s || lost != 0 || !deliver(seq, s, attempt, &out[n])) {
-      redeliver_.enqueue(seq);  // cannot happen while the floor holds it; never drop a record
+    if (!s || !deliver(seq, s, attempt, &out[n])) {
+      // Cannot happen while the slot waits (its record was delivered
+      // before); never drop a record: put it back.
+      word_[i].store(w, std::memory_order_release);  // release: as settle_failure()'s
+      redeliver_.enqueue(seq);
       break;
     }
     hand_out(i, deadline, owner, &out[n]);
@@ -189,6 +311,7 @@ void GroupCore::restore_waiting(std::uint64_t seq, const GroupState::Entry& e, s
   const std::size_t i = seq & mask_;
   // Relaxed: published by the release store of the word; the redelivery
   // that reads them dequeues after the timer's enqueue.
+  seq_[i].store(seq, std::memory_order_relaxed);
   attempts_[i].store(e.failed_attempts, std::memory_order_relaxed);
   deadline_[i].store(e.not_before_ns, std::memory_order_relaxed);
   // Relaxed load: this thread won `seq` by the claim CAS; nobody else
@@ -243,9 +366,11 @@ void GroupCore::add_zombie(Zombie z) noexcept {
   // While the hand-out is out the floor holds z.seq, so the topic still
   // has its segment (if it was answered meanwhile, the caller's CAS fails
   // and ends this zombie again).
-  std::uint64_t lost = 0;
-  z.segment = topic_->segment_for(z.seq, &lost);
-  if (lost != 0) return;  // answered and dropped already: the CAS will fail
+  if (!z.segment) {  // cut() passes the segment it drops (it holds the topic's lock)
+    std::uint64_t lost = 0;
+    z.segment = topic_->segment_for(z.seq, &lost);
+    if (lost != 0) return;  // answered and dropped already: the CAS will fail
+  }
   std::lock_guard lk(zombies_mu_);
   // A consumer destroyed meanwhile holds no view any more.
   if (std::find(consumers_.begin(), consumers_.end(), z.owner) == consumers_.end()) return;
@@ -311,52 +436,79 @@ bool GroupCore::ack(const Delivery& d) noexcept {
 }
 
 bool GroupCore::fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept {
-  if (!end_hand_out(d, kWaiting)) return false;
-  after_failure(d.sequence, why, delay_ns, error, now(), true);
+  if (!end_hand_out(d, kBusy)) return false;
+  const std::int64_t t = now();
+  carry_out(settle_failure(d.sequence, why, delay_ns, t), error, true);
   return true;
 }
 
-void GroupCore::after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
-                              std::int64_t now, bool by_caller) noexcept {
+GroupCore::Failed GroupCore::settle_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns,
+                                            std::int64_t now) noexcept {
   const std::size_t i = seq & mask_;
-  // Relaxed: this thread owns the waiting slot (see fail()).
-  const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed);
-  if (attempt <= 1) first_failure_[i].store(now, std::memory_order_relaxed);
-  const bool used_up = options_.max_attempts != 0 && attempt >= options_.max_attempts;
+  Failed f;
+  f.seq = seq;
+  f.why = why;
+  f.now = now;
+  // Relaxed: this thread owns the busy slot (see end_hand_out()).
+  f.attempt = attempts_[i].load(std::memory_order_relaxed);
+  if (f.attempt <= 1) first_failure_[i].store(now, std::memory_order_relaxed);
+  f.first_failure = first_failure_[i].load(std::memory_order_relaxed);
+  const bool used_up = options_.max_attempts != 0 && f.attempt >= options_.max_attempts;
   const bool at_once = why == Failure::kRejected ||
                        (why == Failure::kError && options_.on_failure == WorkGroupOptions::OnFailure::kDeadLetter);
-  if (at_once || used_up) {
-    if (send_dead_letter(seq, used_up && !at_once ? "max-attempts" : "rejected", why, error, now)) {
-      // Relaxed: finish()'s release store of acked_ publishes it.
-      const std::uint64_t w = word_[i].load(std::memory_order_relaxed);
-      word_[i].store((w & ~kStateMask) | kIdle, std::memory_order_relaxed);
-      finish(seq);
-      if (journal_) {
-        GroupState::Entry e;
-        e.seq = seq;
-        e.done = true;
-        journal(e, by_caller && journal_waits_);
+  f.dead_letter = at_once || used_up;
+  f.reason = used_up && !at_once ? "max-attempts" : "rejected";
+  f.due = now + (delay_ns >= 0 ? delay_ns : backoff_ns(f.attempt));
+  if (!f.dead_letter) deadline_[i].store(f.due, std::memory_order_relaxed);  // relaxed: as above
+  // Relaxed load: the busy word is this thread's. Release pairs with the
+  // acquire of the word by the redelivery, cut() and snapshot().
+  f.word = (word_[i].load(std::memory_order_relaxed) & ~kStateMask) | kWaiting;
+  word_[i].store(f.word, std::memory_order_release);
+  return f;
+}
+
+void GroupCore::carry_out(const Failed& f, std::string_view error, bool by_caller) noexcept {
+  const std::size_t i = f.seq & mask_;
+  std::int64_t due = f.due;
+  if (f.dead_letter) {
+    if (send_dead_letter(f, error)) {
+      // acq_rel: as an ack's CAS. It fails when the hard cap took the
+      // record while it was sent (cut() counted it lost; it is in the
+      // dead-letter topic all the same).
+      std::uint64_t w = f.word;
+      if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kIdle, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+        finish(f.seq);
+        if (journal_) {
+          GroupState::Entry e;
+          e.seq = f.seq;
+          e.done = true;
+          journal(e, by_caller && journal_waits_);
+        }
       }
       return;
     }
     // The dead-letter topic refused it (send_dead_letter said why): the
-    // record stays in the group and goes out again later.
-    delay_ns = std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000);
+    // record stays in the group and goes out again later. Win the slot
+    // back to write its deadline; acquire: as the redelivery's CAS.
+    std::uint64_t w = f.word;
+    if (!word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kBusy, std::memory_order_acquire,
+                                          std::memory_order_relaxed))
+      return;  // the hard cap took it meanwhile
+    due = f.now + std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000);
+    deadline_[i].store(due, std::memory_order_relaxed);  // relaxed: published by the release below
+    word_[i].store(f.word, std::memory_order_release);   // release: as settle_failure()'s
   }
-  const std::int64_t due = now + (delay_ns >= 0 ? delay_ns : backoff_ns(attempt));
-  // Relaxed: read by snapshot() after the word (best effort, like the
-  // rest of a snapshot) and by nobody else while the slot waits.
-  deadline_[i].store(due, std::memory_order_relaxed);
   if (journal_) {
     // Before schedule(): once queued the slot may go out again at once.
     GroupState::Entry e;
-    e.seq = seq;
-    e.failed_attempts = attempt;
-    e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);  // relaxed: this thread's store
+    e.seq = f.seq;
+    e.failed_attempts = f.attempt;
+    e.first_failure_ns = f.first_failure;
     e.not_before_ns = due;
     journal(e, by_caller && journal_waits_);
   }
-  schedule(seq, due, now);
+  schedule(f.seq, due, f.now);
 }
 
 std::int64_t GroupCore::backoff_ns(std::uint32_t failed_attempt) const noexcept {
@@ -385,7 +537,7 @@ void GroupCore::schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) 
 }
 
 void GroupCore::run_timers(std::int64_t now) noexcept {
-  std::vector<std::uint64_t, MiAllocator<std::uint64_t>> expired;
+  std::vector<Failed, MiAllocator<Failed>> expired;
   bool queued = false;
   {
     std::unique_lock lk(timers_mu_, std::try_to_lock);
@@ -424,10 +576,12 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
         // after this one) always finds it. Rare: only timeouts get here.
         const std::uint64_t lease = w >> 2;
         add_zombie({held, lease, owner, nullptr});
-        // acq_rel as in fail(): the timed-out hand-out is now ours to redeliver.
-        if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kWaiting, std::memory_order_acq_rel,
+        // acq_rel as in fail(): the timed-out hand-out is now ours to
+        // redeliver. Settled at once (no lock), so that cut() never waits
+        // for this scan, which takes the topic's lock in add_zombie().
+        if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kBusy, std::memory_order_acq_rel,
                                              std::memory_order_relaxed))
-          expired.push_back(held);
+          expired.push_back(settle_failure(held, Failure::kAckTimeout, -1, now));
         else
           end_zombies([&](const Zombie& z) { return z.seq == held && z.lease == lease; });
       }
@@ -438,9 +592,9 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
     next_due_.store(std::min(heap_due, next_scan_), std::memory_order_relaxed);
   }
   if (queued) topic_->readers_lot().wake_if_parked();
-  for (std::uint64_t seq : expired) {
+  for (const Failed& f : expired) {
     timed_out_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    after_failure(seq, Failure::kAckTimeout, -1, {}, now, false);
+    carry_out(f, {}, false);
   }
 }
 
@@ -479,7 +633,9 @@ WorkGroupStats GroupCore::stats() const noexcept {
   s.timed_out = timed_out_.load(std::memory_order_relaxed);
   s.stale = stale_.load(std::memory_order_relaxed);
   s.pending_redelivery = redeliver_.size_approx() + scheduled_.load(std::memory_order_relaxed);
-  for (std::uint64_t q = s.ack_floor; q < s.next; ++q)
+  s.lost = lost_total_.load(std::memory_order_relaxed);
+  // One window at most (cut() may leave next_ further ahead for a moment).
+  for (std::uint64_t q = s.ack_floor; q < std::min(s.next, s.ack_floor + options_.max_in_flight); ++q)
     if ((word_[q & mask_].load(std::memory_order_relaxed) & kStateMask) == kOut) ++s.in_flight;
   const std::uint64_t published = topic_->published();
   s.depth = (published > s.next ? published - s.next : 0) + s.pending_redelivery;
@@ -491,7 +647,9 @@ GroupState GroupCore::snapshot() const {
   // Acquire pairs with the release CASes on next_ and floor_.
   const std::uint64_t end = next_.load(std::memory_order_acquire);
   const std::uint64_t from = floor_.load(std::memory_order_acquire);
-  for (std::uint64_t s = from; s < end; ++s) {
+  // One window at most: cut() may leave next_ further ahead for a moment,
+  // over sequences never handed out.
+  for (std::uint64_t s = from; s < std::min(end, from + options_.max_in_flight); ++s) {
     const std::size_t i = s & mask_;
     GroupState::Entry e;
     e.seq = s;
@@ -501,7 +659,10 @@ GroupState GroupCore::snapshot() const {
       const std::uint64_t state = word_[i].load(std::memory_order_acquire) & kStateMask;
       // Relaxed: ordered by the word's acquire above.
       const std::uint32_t attempts = attempts_[i].load(std::memory_order_relaxed);
-      e.failed_attempts = state == kWaiting ? attempts : state == kOut && attempts > 0 ? attempts - 1 : 0;
+      // Busy (a failure or a redelivery under way): its attempts so far
+      // count as failed, due at once (the failure journals its own entry).
+      const bool failed = state == kWaiting || state == kBusy;
+      e.failed_attempts = failed ? attempts : state == kOut && attempts > 0 ? attempts - 1 : 0;
       e.first_failure_ns = first_failure_[i].load(std::memory_order_relaxed);
       if (state == kWaiting) e.not_before_ns = deadline_[i].load(std::memory_order_relaxed);
       if (e.failed_attempts == 0) continue;
@@ -585,6 +746,7 @@ Consumer::~Consumer() = default;
 
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
+  core_->group_->commit_after_cut();
   r.lost = core_->group_->take_lost();
   r.count = core_->group_->claim(out, core_->seg_, core_.get());
   // Closed only once no publish is still in flight (see Subscriber::try_poll).

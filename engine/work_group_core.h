@@ -7,24 +7,38 @@
 //   whichever consumer polls once one is due (one at a time: timers_mu_).
 //   stats() from any thread.
 //   Each window slot i = s % window has a lease word: (lease << 2 | state),
-//   state idle/done, out (held by the consumer with that lease) or waiting
-//   (nacked or timed out, due for redelivery). Invariants:
+//   state idle/done, out (held by the consumer with that lease), waiting
+//   (nacked or timed out, due for redelivery) or busy (one thread is ending
+//   a failed hand-out or redelivering it: a few stores, no lock, no wait).
+//   Invariants:
 //   - A sequence is handed out once by the CAS (next_ s -> s+1), and again
-//     only from redeliver_, where it is at most once, while it is waiting.
+//     only from redeliver_, where it is at most once, while it is waiting:
+//     the redelivery wins the slot by the CAS waiting -> busy, after checking
+//     that the slot still holds that sequence (seq_).
 //   - Only the CAS out(l) -> done(l) or out(l) -> waiting(l) ends a
 //     hand-out; a late ack or nack with lease l (the record was handed out
 //     again as l+1) finds another word and is refused. Leases of a slot only
 //     grow, so a stale lease never matches again.
-//   - acked_[s % window] == s + 1 once s is done (acked or dead-lettered);
+//   - acked_[s % window] == s + 1 once s is done (acked, dead-lettered or
+//     lost to the hard cap);
 //     floor_ only moves over done sequences, so every sequence below floor_
 //     is done.
 //   - next_ < floor_ + window: the slot of s is reused only after s - window
-//     was done and passed, so a slot never holds two live sequences.
+//     was done and passed, so a slot never holds two live sequences. (cut()
+//     breaks this for a moment under the topic's lock: see there.)
+//   - The hard cap (cut(), under the topic's lock) ends every record below
+//     its cut that is not done: out by the CAS out -> idle (a late answer is
+//     refused, and a zombie keeps the segment for its view), waiting by the
+//     CAS waiting -> idle (a queued or scheduled entry for it is dropped when
+//     it comes up: its slot no longer waits with that sequence). A busy
+//     slot, or one claimed and not handed out yet, it waits out (a few
+//     stores away, none under a lock the cut holds).
 //   - A slot's attempts, deadline and first-failure time are written by the
 //     thread that moves it to out or waiting, before the word (release), and
 //     read by the thread that next wins it (acquire).
 //   - floor_ holds the ring (RetentionHolder): an unacked record stays in
-//     memory, and a delivered view stays valid until its ack or nack.
+//     memory, and a delivered view stays valid until its ack or nack
+//     (persisted topics: the hard cap may take the record; the view stays).
 //   - Record views outlive the ack timeout (the rule for views): a
 //     hand-out that timed out becomes a "zombie" (seq, lease, consumer)
 //     that owns a reference to the record's segment, taken while the floor
@@ -94,8 +108,15 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // timed-out deliveries no longer hold segments.
   void adopt(const void* owner);
   void abandon(const void* owner) noexcept;
-  // Records skipped by skip_to() and not yet reported (then 0).
+  // Records skipped by skip_to() or cut() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
+  // RetentionHolder: the hard cap may take records from the group.
+  bool cuttable() const noexcept override { return true; }
+  std::uint64_t cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept override;
+  std::string describe() const override { return "work group '" + name_ + "'"; }
+  // After a cut, the next poll stores the group's state (persisted topics),
+  // so that a reopen does not report the gap again. Any consumer thread.
+  void commit_after_cut() noexcept;
   WorkGroupStats stats() const noexcept;
   // The state to persist: floor, and done/failed records above it. Acks
   // that return after it started may be missing (they come again).
@@ -108,7 +129,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   WorkGroup* handle() noexcept { return &handle_; }
 
  private:
-  static constexpr std::uint64_t kIdle = 0, kOut = 1, kWaiting = 2, kStateMask = 3;
+  static constexpr std::uint64_t kIdle = 0, kOut = 1, kWaiting = 2, kBusy = 3, kStateMask = 3;
   static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
   struct Timer {
     std::int64_t due;
@@ -116,6 +137,16 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
     bool operator>(const Timer& o) const noexcept { return due > o.due; }
   };
 
+  // A failed hand-out, decided (settle_failure) and not carried out yet.
+  struct Failed {
+    std::uint64_t seq = 0;
+    std::uint64_t word = 0;  // the waiting word the failure left in the slot
+    Failure why = Failure::kNack;
+    bool dead_letter = false;
+    const char* reason = "";
+    std::uint32_t attempt = 0;
+    std::int64_t first_failure = 0, due = 0, now = 0;
+  };
   struct Zombie {
     std::uint64_t seq, lease;
     const void* owner;
@@ -136,10 +167,17 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // The CAS out(d.lease) -> state(d.lease); false (counted stale) when `d`
   // no longer holds the slot.
   bool end_hand_out(const Delivery& d, std::uint64_t state) noexcept;
-  // After the CAS out -> waiting: redeliver later, or dead-letter.
+  // After the CAS out -> busy: decides (dead letter, or when to deliver
+  // again), writes the slot's fields and lets the slot go (waiting). No lock.
+  Failed settle_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::int64_t now) noexcept;
+  // Then: dead-letters the record or schedules it, and journals that.
   // `by_caller`: a consumer's nack/fail (waits for the journal on kSync).
-  void after_failure(std::uint64_t seq, Failure why, std::int64_t delay_ns, std::string_view error,
-                     std::int64_t now, bool by_caller) noexcept;
+  void carry_out(const Failed& f, std::string_view error, bool by_caller) noexcept;
+  // cut(): ends the hand-out or wait of `seq` (below the cut). true: it was
+  // not done (lost); false: it was done already.
+  bool cut_slot(std::uint64_t seq, const std::shared_ptr<Segment>& seg) noexcept;
+  // Drops the timers of records the hard cap took (after a cut).
+  void purge_cut_timers() noexcept;
   void schedule(std::uint64_t seq, std::int64_t due, std::int64_t now) noexcept;
   std::int64_t backoff_ns(std::uint32_t failed_attempt) const noexcept;
   void run_timers(std::int64_t now) noexcept;
@@ -148,8 +186,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   void advance_floor() noexcept;
   // Publishes the record of `seq` to the dead-letter topic with the
   // conduit.dlq.* headers; false (said once on stderr) when that failed.
-  bool send_dead_letter(std::uint64_t seq, const char* reason, Failure last, std::string_view error,
-                        std::int64_t now) noexcept;
+  bool send_dead_letter(const Failed& f, std::string_view error) noexcept;
   Topic* dead_letter_topic() noexcept;
   // A restored record at `seq` (seq < restored_end_): nullptr when none.
   const GroupState::Entry* restored(std::uint64_t seq) const noexcept;
@@ -169,7 +206,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::int64_t> next_due_{kNever};
   // Statistics; relaxed counters.
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
-  std::atomic<std::uint64_t> lost_{0};  // set by skip_to(), taken by one poll
+  std::atomic<std::uint64_t> lost_{0};  // added to by skip_to() and cut(), taken by one poll
+  std::atomic<std::uint64_t> lost_total_{0};  // every record lost (stats)
+  std::atomic<bool> purge_timers_{false};     // cut() left timers of records it took
+  std::atomic<bool> commit_wanted_{false};    // cut() moved the floor: store the state
   std::atomic<std::uint64_t> acked_count_{0};
   std::atomic<std::uint64_t> dead_lettered_{0};
   std::atomic<std::uint64_t> timed_out_{0};

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,16 @@ inline TopicOptions small_ring() {
 inline int segment_files(const std::filesystem::path& topic_dir) {
   int n = 0;
   for (auto& e : std::filesystem::directory_iterator(topic_dir)) n += e.path().extension() == ".seg";
+  return n;
+}
+
+// Mappings in this process of a segment file (e.g.
+// "00000000000000000000.seg") that was deleted from its directory.
+inline int deleted_segment_maps(const std::string& file_name) {
+  std::ifstream maps("/proc/self/maps");
+  int n = 0;
+  for (std::string line; std::getline(maps, line);)
+    n += line.find(file_name + " (deleted)") != std::string::npos ? 1 : 0;
   return n;
 }
 

@@ -9,9 +9,9 @@
 
 #include <conduit/conduit.h>
 
-#include <fstream>
 #include <string>
 
+#include "tests/helpers.h"
 #include "tests/manual_clock.h"
 #include "tests/temp_dir.h"
 
@@ -61,13 +61,7 @@ std::uint64_t ack_all(Consumer& c) {
 }
 
 // Mappings of segment 0's file, deleted from the topic directory.
-int deleted_first_segment_maps() {
-  std::ifstream maps("/proc/self/maps");
-  int n = 0;
-  for (std::string line; std::getline(maps, line);)
-    n += line.find("00000000000000000000.seg (deleted)") != std::string::npos ? 1 : 0;
-  return n;
-}
+int deleted_first_segment_maps() { return conduit::test::deleted_segment_maps("00000000000000000000.seg"); }
 
 // `slow` takes the first record (published now) and times out; `other`
 // gets it again and acks it. Returns what `slow` still holds.

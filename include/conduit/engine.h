@@ -237,6 +237,11 @@ struct WorkGroupStats {
   std::uint64_t dead_lettered = 0;  // records sent to the dead-letter topic
   std::uint64_t timed_out = 0;    // deliveries whose ack timeout passed
   std::uint64_t stale = 0;        // acks/nacks refused: the delivery had timed out or was done
+  // Records the group lost without acking them: retention had deleted them
+  // before the group was opened (reported at once), or the topic's
+  // hard_cap_bytes took them from the open group. Each is reported once in
+  // PollResult::lost of some consumer's poll and never delivered again.
+  std::uint64_t lost = 0;
 };
 
 class WorkGroup {
@@ -273,16 +278,21 @@ class Consumer {
   // delivery's record stays valid until this consumer acks, nacks, fails or
   // dead-letters it, even past its ack timeout (the answer is then refused,
   // but the record was kept for it), or until the consumer is destroyed. A
-  // timed-out delivery never answered keeps its segment's memory (and, when
-  // persisted, its deleted file's space) but no producer or retention waits
-  // for it. Also runs the group's due timers (nack delays, backoff, ack
-  // timeouts). One thread.
+  // timed-out delivery never answered, or one whose record the topic's
+  // hard_cap_bytes took, keeps its segment's memory (and, when persisted,
+  // its deleted file's space) but no producer or retention waits for it.
+  // PollResult::lost counts the group's records the hard cap took before
+  // they were acked (reported once, to one consumer). Also runs the
+  // group's due timers (nack delays, backoff, ack timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
   // Done with it: it will not be delivered again. false: the delivery was no
   // longer this consumer's (its ack timeout passed, or it was acked or
-  // nacked already); nothing changed. On a persisted topic the ack is
+  // nacked already, or the topic's hard_cap_bytes took its record: then the
+  // record was counted lost, WorkGroupStats::lost and a poll's
+  // PollResult::lost, and is never delivered again); nothing changed, and
+  // the view stays readable until this call. On a persisted topic the ack is
   // journaled (DATA_DIR/.../cursors/group-NAME.journal-*): on a kSync topic
   // ack, nack, fail and dead_letter return only once that is durable (a
   // failed sync is said once on stderr; the ack still holds in memory); on

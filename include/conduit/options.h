@@ -80,9 +80,10 @@ struct TopicOptions {
   // Persisted topics: a hard cap on the log's bytes (whole segments; at
   // least two segments' worth). While the log holds more, the oldest
   // segment is deleted even when a named subscriber or group has not
-  // consumed it (an open work group's unacked records excepted): the cap
-  // wins. Such a deletion is counted in Topic::stats(), said once on stderr,
-  // and the subscriber or group is told the exact gap. 0: no cap.
+  // consumed it, or an open work group has not acked it: the cap wins. Such
+  // a deletion is counted in Topic::stats(), said once on stderr, and the
+  // subscriber or group is told the exact gap (an open group's unacked
+  // records in it are lost to it; see Consumer::ack). 0: no cap.
   std::size_t hard_cap_bytes = 0;
   DedupOptions dedup;  // idempotent publish; off by default
 };
