@@ -202,13 +202,12 @@ std::uint64_t reader_position_after_open(const fs::path& data_dir) {
 // ------------------------------------------------------------ work groups ---
 
 // The group "workers", with the smallest in-flight window (this test needs
-// ten records; the default window's state is 64 Ki slots a group).
+// 13 records; the default window's state is 64 Ki slots a group).
 WorkGroup* workers(Topic* topic) {
   WorkGroupOptions o;
   o.max_in_flight = 64;
   return topic->work_group("workers", o).value();
 }
-
 
 // Every delivery a consumer is handed now, by sequence.
 std::map<std::uint64_t, Delivery> take_all(Consumer& c) {
@@ -267,10 +266,6 @@ std::function<std::string()> group_snapshot(const FaultyTopic& t, const GroupTar
     return s;
   };
 }
-
-}  // namespace
-
-namespace {
 
 // One file in a scratch directory, written through a fault-injecting DiskIo.
 struct ScratchFile {
