@@ -20,18 +20,14 @@
 //       them (about 1 ms); /send_asap:1 writes each at once.
 //
 // CONDUIT_BENCH_BRIDGE_RECORDS sets N (default 50000). nats-server is
-// $NATS_SERVER, /usr/sbin/nats-server or the one on PATH. Each benchmark
-// runs once (Iterations(1)); the time column is the bridge's.
+// $NATS_SERVER, /usr/sbin/nats-server or the one on PATH, started as the
+// bridge tests start it (tests/support/nats_server.h). Each benchmark runs
+// once (Iterations(1)); the time column is the bridge's.
 #include <benchmark/benchmark.h>
 #include <conduit/bridge.h>
 #include <conduit/conduit.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -40,6 +36,7 @@
 #include <thread>
 
 #include "histogram.h"
+#include "tests/support/nats_server.h"
 
 namespace {
 
@@ -53,64 +50,29 @@ std::uint64_t records() {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// nats-server on a free loopback port, for the whole program.
+// nats-server on a free loopback port (tests/support/nats_server.h), and a
+// plain client of it, for the whole program.
 class Server {
  public:
   Server() {
-    char tmpl[] = "/tmp/conduit-bridge-bench-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    port_ = ntohs(a.sin_port);
-    const std::string port = std::to_string(port_), store = (dir_ / "store").string();
-    const std::string log = (dir_ / "nats-server.log").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (std::freopen(log.c_str(), "w", stdout) == nullptr || std::freopen(log.c_str(), "a", stderr) == nullptr) _exit(126);
-      // Debian puts it in /usr/sbin, off a normal user's PATH.
-      const char* env = std::getenv("NATS_SERVER");
-      const char* program = env != nullptr && *env != '\0'                  ? env
-                            : ::access("/usr/sbin/nats-server", X_OK) == 0 ? "/usr/sbin/nats-server"
-                                                                            : "nats-server";
-      ::execlp(program, "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(), "-sd", store.c_str(),
-               static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 500 && natsConnection_ConnectTo(&nc_, url().c_str()) != NATS_OK; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (nc_ == nullptr || natsConnection_JetStream(&js_, nc_, nullptr) != NATS_OK) {
-      std::fprintf(stderr, "bridge_bench: nats-server did not start (set NATS_SERVER?); see %s\n", log.c_str());
+    if (!process_.start() || natsConnection_ConnectTo(&nc_, url().c_str()) != NATS_OK ||
+        natsConnection_JetStream(&js_, nc_, nullptr) != NATS_OK) {
+      std::fprintf(stderr, "bridge_bench: nats-server did not start (set NATS_SERVER?); see %s\n",
+                   process_.log().c_str());
       std::exit(1);
     }
   }
   ~Server() {
     jsCtx_Destroy(js_);
     natsConnection_Destroy(nc_);
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
-    std::filesystem::remove_all(dir_);
+    process_.stop(SIGTERM);
   }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-  const std::filesystem::path& dir() const { return dir_; }
+  std::string url() const { return process_.url(); }
+  const std::filesystem::path& dir() const { return process_.dir(); }
   jsCtx* js() const { return js_; }
 
   void add_stream(const std::string& name, const std::string& subject) {
-    jsStreamConfig sc;
-    jsStreamConfig_Init(&sc);
-    const char* subjects[] = {subject.c_str()};
-    sc.Name = name.c_str();
-    sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
-    sc.Storage = js_FileStorage;
-    jsStreamInfo* si = nullptr;
-    if (js_AddStream(&si, js_, &sc, nullptr, nullptr) != NATS_OK) std::abort();
-    jsStreamInfo_Destroy(si);
+    if (conduit::test::add_stream(js_, name, subject) != NATS_OK) std::abort();
   }
   // Publishes n 64-byte messages asynchronously, 1024 in flight; seconds taken.
   double publish(const std::string& subject, std::uint64_t n, const std::string& id_prefix) {
@@ -130,9 +92,7 @@ class Server {
   }
 
  private:
-  std::filesystem::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  conduit::test::NatsServerProcess process_;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
 };

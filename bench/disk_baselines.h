@@ -49,6 +49,13 @@ inline std::uint64_t minor_faults() {
   return static_cast<std::uint64_t>(u.ru_minflt);
 }
 
+// Page faults of the calling thread only.
+inline std::uint64_t thread_minor_faults() {
+  rusage u{};
+  ::getrusage(RUSAGE_THREAD, &u);
+  return static_cast<std::uint64_t>(u.ru_minflt);
+}
+
 // Runs `f` on a new thread and returns its result (see the header comment).
 template <class F>
 std::invoke_result_t<F&> on_fresh_thread(F f) {

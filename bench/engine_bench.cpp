@@ -168,12 +168,19 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 // ------------------------------------------------------------ conduit 1P/1S ---
 // The same payloads through Topic::publish to one blocking subscriber that
 // polls (with its wait strategy) in batches of kPollBatch on a second thread.
-void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait) {
+// `linger`: SubscriberOptions::linger with min_batch kPollBatch (0: off, the
+// default): the subscriber waits up to that long for a full batch.
+void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger) {
   auto engine = open_engine();
   if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
   auto topic = (*engine)->create_topic("bench");
   if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
-  auto sub = (*topic)->subscribe({.name = "s0", .start = StartAt::earliest(), .slow = SlowPolicy::kBlock, .wait = wait});
+  auto sub = (*topic)->subscribe({.name = "s0",
+                                  .start = StartAt::earliest(),
+                                  .slow = SlowPolicy::kBlock,
+                                  .wait = wait,
+                                  .min_batch = linger.count() != 0 ? kPollBatch : 0,
+                                  .linger = linger});
   if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
 
   Progress progress;
@@ -208,8 +215,12 @@ void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait) {
   consumer.join();
   finish(state, progress);
 }
-BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Conduit_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin, WaitStrategy::kBusySpin, std::chrono::microseconds(0))->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, adaptive, WaitStrategy::kAdaptive, std::chrono::microseconds(0))->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_20us, WaitStrategy::kBusySpin, std::chrono::microseconds(20))
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_100us, WaitStrategy::kBusySpin, std::chrono::microseconds(100))
+    ->UseRealTime();
 
 // ---------------------------------------------------------------- fan-out ---
 // One publisher, state.range(0) blocking subscribers, all polled round-robin

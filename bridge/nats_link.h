@@ -44,6 +44,12 @@ struct Counters {
   }
 };
 
+// Tests only: the outbound ack handler sleeps this many microseconds before
+// it touches its bridge, which holds it open across a bridge's destruction
+// (tests/concurrency_bridge_outbound_test.cpp). 0, and one relaxed load per
+// ack, otherwise.
+extern std::atomic<std::uint32_t> g_ack_handler_delay_us;
+
 class NatsLink {
  public:
   // Connects to options.url; `js_options` (may be null) configures the

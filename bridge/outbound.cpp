@@ -4,6 +4,15 @@
 // commits; libnats' thread runs on_ack, which only queues what it learnt
 // (under mu) for the bridge thread. The window of records in flight, the
 // subscriber and the retry list belong to the bridge thread alone.
+//
+// Lifetime: on_ack's closure is the State. Neither jsCtx_Destroy nor
+// natsConnection_Destroy promises to wait for an ack handler that is
+// running: it runs on the delivery thread of the context's reply
+// subscription, which libnats detaches rather than joins (it keeps only the
+// jsCtx alive, through that subscription's on-complete callback). libnats
+// 3.4.1's natsConnection_Close was seen to return after the calls under way,
+// but nothing says so. So stop() ends the handler's calls itself before
+// anything is freed; see quiesce().
 #include <algorithm>
 #include <charconv>
 #include <condition_variable>
@@ -54,7 +63,12 @@ struct Outbound::State {
   // records; lag holds the ack floor here (stats() turns it into a lag).
   detail::Counters counters;
 
-  // The connection goes first: on_ack may run on libnats' thread until then.
+  // True once quiesce() proved that on_ack runs no more (or nothing was
+  // ever published); until then the State must not be freed.
+  bool quiesced = false;
+
+  // After stop() quiesced libnats, or before anything was published (a
+  // start() that failed), on_ack cannot run.
   ~State() {
     link.reset();
     for (natsMsg* m : failed) natsMsg_Destroy(m);
@@ -63,13 +77,19 @@ struct Outbound::State {
 
   static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
   void run();
+  std::size_t quiesce();
   void drain(bool wait);
   void publish(natsMsg* msg);
   void commit_prefix(bool force);
   jsPubOptions pub_options() const;
 };
 
+std::atomic<std::uint32_t> detail::g_ack_handler_delay_us{0};
+
 void Outbound::State::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  // Relaxed: a test's setting, read on its own; it orders nothing.
+  if (const std::uint32_t us = detail::g_ack_handler_delay_us.load(std::memory_order_relaxed); us != 0)
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
   auto* st = static_cast<State*>(closure);
   if (pa != nullptr) {
     const char* seq_text = nullptr;
@@ -204,6 +224,42 @@ void Outbound::State::run() {
   commit_prefix(true);
 }
 
+// Called once the bridge thread has ended, so nothing publishes any more.
+// Takes back from libnats the publishes still awaiting an ack and returns
+// their number; afterwards libnats calls on_ack no more. Why, from libnats'
+// js.c (3.4; the same in later releases): the reply handler takes the
+// message out of the context's pending map under the context's lock, calls
+// on_ack without the lock, then decrements the pending count under the lock
+// and wakes js_PublishAsyncComplete's waiters at zero; a reply (or a
+// MaxWait timeout) whose message is no longer in the map is dropped without
+// a call. js_PublishAsyncGetPendingList empties the map and takes its
+// messages off the count under the same lock. So after it, no call can
+// start, the count is the number of calls under way, and
+// js_PublishAsyncComplete returning NATS_OK means each of them has returned
+// (and the context's mutex orders their writes before ours).
+//
+// The records taken back were not committed (the window keeps them
+// unacked): the next start publishes them again under the same
+// Nats-Msg-Id, and JetStream drops any that did arrive.
+std::size_t Outbound::State::quiesce() {
+  std::size_t taken = 0;
+  natsMsgList pending{};
+  if (js_PublishAsyncGetPendingList(&pending, link->js()) == NATS_OK) {
+    taken = static_cast<std::size_t>(pending.Count);
+    natsMsgList_Destroy(&pending);  // destroys the messages too
+  }
+  // on_ack takes two short locks and returns: seconds are far beyond need.
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 10000;
+  const natsStatus s = js_PublishAsyncComplete(link->js(), &po);
+  if (s == NATS_OK)
+    quiesced = true;
+  else
+    link->set_error(nats_error("outbound bridge: waiting for libnats' ack handler to return", s).message());
+  return taken;
+}
+
 Result<std::unique_ptr<Outbound>> Outbound::start(Engine& engine, OutboundOptions options) {
   if (options.subject.empty() || options.stream.empty())
     return Status::InvalidArgument("outbound bridge: stream and subject are required");
@@ -268,7 +324,13 @@ Result<std::unique_ptr<Outbound>> Outbound::start(Engine& engine, OutboundOption
 
 Outbound::Outbound(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-Outbound::~Outbound() { (void)stop(); }
+Outbound::~Outbound() {
+  (void)stop();
+  // Not proven quiet (quiesce() timed out; on_ack never blocks for long, so
+  // this should not happen): a State that on_ack may still use is leaked
+  // rather than freed under it.
+  if (state_ && !state_->quiesced) (void)state_.release();
+}
 
 Status Outbound::stop() {
   if (!state_ || !state_->thread.joinable()) return Status::OK();
@@ -278,20 +340,17 @@ Status Outbound::stop() {
   }
   state_->cv.notify_one();
   state_->thread.join();
-  // Publishes still unacked are dropped with the context; their records were
-  // not committed and go out again (same Nats-Msg-Id) on the next start.
+  const std::size_t taken = state_->quiesce();
+  if (!state_->quiesced) return Status::IOError(state_->link->last_error());
   state_->link->close();
-  {
-    std::lock_guard lock(state_->mu);  // on_ack may be finishing on libnats' thread
-    for (natsMsg* m : state_->failed) natsMsg_Destroy(m);
-    state_->failed.clear();
-  }
+  for (natsMsg* m : state_->failed) natsMsg_Destroy(m);  // on_ack runs no more: no lock needed
+  state_->failed.clear();
   for (natsMsg* m : state_->retry) natsMsg_Destroy(m);
   state_->retry.clear();
   const std::uint64_t left = Counters::get(state_->counters.in_flight);
   if (left != 0)
-    return Status::TimedOut("outbound bridge: " + std::to_string(left) +
-                            " records were not acknowledged in time; they will be sent again on restart");
+    return Status::TimedOut("outbound bridge: " + std::to_string(left) + " records were not acknowledged in time (" +
+                            std::to_string(taken) + " still awaiting an ack); they will be sent again on restart");
   return Status::OK();
 }
 

@@ -44,6 +44,9 @@ class SegmentMemory {
   virtual void drop_resident_pages() noexcept {}
   // The same for the whole pages within [from, to) (page-aligned offsets).
   virtual void drop_resident_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
+  // Maps the pages within [from, to) writable now, so that the producer's
+  // first write to them does not fault (file mappings; no-op elsewhere).
+  virtual void populate_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
 };
 
 // A segment found on open, as recovery left it.
@@ -87,6 +90,15 @@ class WatermarkSource {
   // the kernel is about to write back, which it would otherwise write-protect
   // one page at a time, each with its own TLB shootdown to the writers' cores.
   virtual std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) = 0;
+  // Maps the head segment's pages writable from the producers' tail to
+  // `ahead` bytes past it (see SegmentMemory::populate_range), skipping what
+  // `last` (this call's previous answer) says is mapped already. Returns
+  // the head's first sequence and the offset mapped up to.
+  struct PopulatedMark {
+    std::uint64_t first_seq = 0;
+    std::size_t to = 0;
+  };
+  virtual PopulatedMark populate_head(PopulatedMark last, std::size_t ahead) { (void)ahead; return last; }
 };
 
 // An append-only journal of small fixed-size entries beside a state file
@@ -269,6 +281,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
   void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
   void drop_resident_range(std::size_t from, std::size_t to) noexcept { mem_->drop_resident_range(from, to); }
+  void populate_range(std::size_t from, std::size_t to) noexcept { mem_->populate_range(from, to); }
 
   // The segment after this one, set once when the topic rolls. Valid to
   // follow only while this one is not yet dropped from the topic.

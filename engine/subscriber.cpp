@@ -25,8 +25,18 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
     pos_.store(seq, std::memory_order_relaxed);
   }
 
-  PollResult try_poll(std::span<RecordView> out) noexcept;
+  // Reads into out[have, out.size()) after a poll that returned `have`
+  // records from the current segment: stops at the segment's end or a loss,
+  // so that the earlier views stay pinned (have > 0), and counts from there.
+  PollResult try_poll(std::span<RecordView> out, std::size_t have = 0) noexcept;
+  // poll()'s batching (SubscriberOptions::min_batch and linger).
+  void linger(std::span<RecordView> out, PollResult& r) noexcept;
   bool ready() const noexcept;
+  // Whether the next record is past the segment being read (or no segment is).
+  bool at_segment_end() const noexcept {
+    if (!seg_ || off_ == 0 || off_ >= seg_->capacity()) return true;
+    return (format::load_length(seg_->base() + off_) & format::kPaddingFlag) != 0;
+  }
 
   TopicCore* topic_;
   SubscriberOptions options_;
@@ -37,8 +47,9 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   std::atomic<std::uint64_t> lost_{0};
 };
 
-PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
+PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have) noexcept {
   PollResult r;
+  r.count = have;
   std::uint64_t seq = next_;
   // Durable-only readers stop at the durable watermark; so does every reader
   // of a read-only log (it ends there, at the damage: the bytes after the
@@ -99,6 +110,36 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out) noexcept {
   return r;
 }
 
+void SubscriberCore::linger(std::span<RecordView> out, PollResult& r) noexcept {
+  const std::size_t want = std::min(options_.min_batch, out.size());
+  if (r.count >= want || options_.linger.count() <= 0) return;
+  // A few looks over the linger: each one at the head costs the producer a
+  // cache-line transfer, so look rarely, but often enough to return soon
+  // after the batch is there.
+  constexpr int kLooks = 4;
+  const auto step = options_.linger / kLooks;
+  auto next = std::chrono::steady_clock::now();
+  for (int look = 0; look < kLooks && r.count < want; ++look) {
+    next += step;
+    while (std::chrono::steady_clock::now() < next) {
+      if (topic_->closed()) return;  // hand over what we have; the next poll sees the close
+      if (options_.wait == WaitStrategy::kBusySpin) {
+        for (int i = 0; i < 16; ++i) backoff_cpu_relax();
+      } else {
+        backoff_yield();
+      }
+    }
+    const PollResult more = try_poll(out, r.count);
+    if (more.count == r.count) {
+      // Nothing new: at a segment's end (the rest would need the next
+      // segment, which this batch cannot span) the batch is done.
+      if (at_segment_end()) return;
+      continue;
+    }
+    r.count = more.count;
+  }
+}
+
 // Whether a poll could return something now (a cheap check for waiting).
 bool SubscriberCore::ready() const noexcept {
   if ((options_.durable_only || topic_->read_only()) && next_ >= topic_->durable()) return false;
@@ -121,6 +162,7 @@ PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept { return cor
 
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = core_->try_poll(out);
+  if (r.count != 0) core_->linger(out, r);
   if (r.count != 0 || r.lost != 0 || r.closed) return r;
   detail::TopicCore* topic = core_->topic_;
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
@@ -128,6 +170,7 @@ PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds 
   auto ready = [&] { return topic->closed() || core_->ready(); };
   while (backoff.idle(ready)) {
     r = core_->try_poll(out);
+    if (r.count != 0) core_->linger(out, r);
     if (r.count != 0 || r.lost != 0 || r.closed) return r;
   }
   return r;

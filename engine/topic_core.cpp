@@ -615,6 +615,28 @@ std::size_t TopicCore::drop_settled_pages(std::uint64_t first_seq, std::uint64_t
   return to;
 }
 
+WatermarkSource::PopulatedMark TopicCore::populate_head(PopulatedMark last, std::size_t ahead) {
+  std::shared_ptr<Segment> seg;  // keeps the mapping alive once the lock is let go
+  std::size_t from = 0, to = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (segments_.empty()) return last;  // deleted
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);
+    // Relaxed, both: a hint of where the producers are; a stale one only
+    // maps pages a little early or late. Under mu_ no roll replaces the head.
+    if (slot->segment.load(std::memory_order_relaxed) != segments_.back().get()) return last;
+    seg = segments_.back();
+    const std::uint64_t tail = slot->tail.load(std::memory_order_relaxed) & kTailOffsetMask;
+    if (tail >= seg->capacity()) return last;  // crossed its end: the roll is coming
+    from = tail & ~(kPage - 1);
+    if (last.first_seq == seg->first_seq()) from = std::max(from, last.to);
+    to = std::min(seg->capacity(), (tail + ahead + kPage - 1) & ~(kPage - 1));
+  }
+  if (to <= from) return {seg->first_seq(), from};
+  seg->populate_range(from, to);
+  return {seg->first_seq(), to};
+}
+
 std::uint64_t TopicCore::earliest() const noexcept {
   std::lock_guard lk(mu_);
   if (segments_.empty()) return published();  // deleted

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -58,7 +59,9 @@ namespace {
 
 class SyscallDiskIo final : public DiskIo {
  public:
-  Status datasync(std::span<const int> fds, std::span<const std::string> names) override {
+  Status datasync(std::span<const int> fds, std::span<const std::string> names,
+                  std::span<const std::size_t> /*lengths: fdatasync has no range*/,
+                  const std::function<void()>& /*while_waiting: fdatasync blocks*/) override {
     Status first;
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (::fdatasync(fds[i]) != 0 && first.ok()) first = Status::IOError("fdatasync " + names[i] + ": " + errno_text(errno));
@@ -78,7 +81,8 @@ class UringDiskIo final : public DiskIo {
   ~UringDiskIo() override { io_uring_queue_exit(&ring_); }
   int init() noexcept { return io_uring_queue_init(kEntries, &ring_, 0); }
 
-  Status datasync(std::span<const int> fds, std::span<const std::string> names) override {
+  Status datasync(std::span<const int> fds, std::span<const std::string> names,
+                  std::span<const std::size_t> lengths, const std::function<void()>& while_waiting) override {
     Status first;
     std::size_t done = 0;
     while (done < fds.size()) {
@@ -86,9 +90,13 @@ class UringDiskIo final : public DiskIo {
       for (std::size_t i = 0; i < batch; ++i) {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         io_uring_prep_fsync(sqe, fds[done + i], IORING_FSYNC_DATASYNC);
+        // A range [0, len): the kernel syncs [off, off + len] (vfs_fsync_range);
+        // len 0 is the whole file, and so is a length the 32-bit field cannot hold.
+        const std::size_t len = done + i < lengths.size() ? lengths[done + i] : 0;
+        if (len <= UINT32_MAX) sqe->len = static_cast<std::uint32_t>(len);
         io_uring_sqe_set_data64(sqe, done + i);
       }
-      Status s = submit_and_reap(batch, names, "fdatasync ");
+      Status s = submit_and_reap(batch, names, "fdatasync ", while_waiting);
       if (first.ok()) first = s;
       done += batch;
     }
@@ -110,13 +118,21 @@ class UringDiskIo final : public DiskIo {
  private:
   // Submits what is queued and waits for `n` completions; io_uring's -errno
   // becomes a Status here, and only here.
-  Status submit_and_reap(std::size_t n, std::span<const std::string> names, const char* what) {
-    int rc = io_uring_submit_and_wait(&ring_, static_cast<unsigned>(n));
+  Status submit_and_reap(std::size_t n, std::span<const std::string> names, const char* what,
+                         const std::function<void()>& while_waiting = {}) {
+    int rc = while_waiting ? io_uring_submit(&ring_) : io_uring_submit_and_wait(&ring_, static_cast<unsigned>(n));
     if (rc < 0) return Status::IOError(std::string("io_uring submit: ") + errno_text(-rc));
     Status first;
     for (std::size_t got = 0; got < n;) {
       io_uring_cqe* cqe = nullptr;
-      rc = io_uring_wait_cqe(&ring_, &cqe);
+      if (while_waiting) {
+        while_waiting();
+        __kernel_timespec wait{0, 250'000};
+        rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &wait);
+        if (rc == -ETIME || rc == -EINTR) continue;
+      } else {
+        rc = io_uring_wait_cqe(&ring_, &cqe);
+      }
       if (rc < 0) return Status::IOError(std::string("io_uring wait: ") + errno_text(-rc));
       const auto idx = io_uring_cqe_get_data64(cqe);
       if (cqe->res < 0 && first.ok()) {
@@ -168,10 +184,12 @@ bool FaultInjectingDiskIo::take_fault(Op op, int* err) noexcept {
   return true;
 }
 
-Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names) {
+Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names,
+                                      std::span<const std::size_t> lengths,
+                                      const std::function<void()>& while_waiting) {
   if (int err = 0; take_fault(Op::kDatasync, &err))
     return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err));
-  return inner_->datasync(fds, names);
+  return inner_->datasync(fds, names, lengths, while_waiting);
 }
 
 Status FaultInjectingDiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {

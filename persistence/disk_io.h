@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -32,7 +33,16 @@ class DiskIo {
   virtual ~DiskIo() = default;
   // fdatasync of every file in `fds`, as one batch; the first failure is
   // returned (naming the file), after every operation has completed.
-  virtual Status datasync(std::span<const int> fds, std::span<const std::string> names) = 0;
+  // `lengths[i]`, when given and not 0, limits file i's sync to its first
+  // lengths[i] bytes (its data there and the metadata to find it, as
+  // fdatasync; io_uring's fsync takes a range). A backend without ranges
+  // syncs the whole file, which covers it. Dirty pages past the range (a
+  // segment's pages mapped ahead of its producers) are then not written.
+  // `while_waiting`, when set, is called again and again (every 250 µs at
+  // most) while a backend that can wait without blocking (io_uring) waits
+  // for the batch: the persistence thread's other work goes on meanwhile.
+  virtual Status datasync(std::span<const int> fds, std::span<const std::string> names,
+                          std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) = 0;
   // Reserves `bytes` for the file (fallocate mode 0).
   virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;
   // After a failed fdatasync: makes the pages of the file's first `bytes`
@@ -89,7 +99,8 @@ class FaultInjectingDiskIo final : public DiskIo {
   explicit FaultInjectingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
   void fail_next(Op op, int err, int count = 1) noexcept;
   void fail_next_write(WriteFault fault);
-  Status datasync(std::span<const int> fds, std::span<const std::string> names) override;
+  Status datasync(std::span<const int> fds, std::span<const std::string> names,
+                  std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) override;
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
   // Counts, then rewrites through this object's write_some() (so a write
   // fault can hit it too).

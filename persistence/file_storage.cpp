@@ -286,8 +286,17 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
     return io.preallocate(fd, n, path);
   });
   if (!spare.ok()) return;  // the roll will create its segment itself, and report any error
+  // Its first pages, before any producer can reach them: right after the
+  // roll they write there before the next tick maps more. Not synced until
+  // adopted, and then only as far as its records reach.
+  (*spare)->populate_range(0, std::min(kPopulateAhead, bytes));
   std::lock_guard lk(files_mu_);
   spare_ = std::move(spare).value();
+}
+
+void FileTopicStorage::populate_ahead() {
+  if (source_ == nullptr || closed_.load(std::memory_order_relaxed)) return;  // relaxed: a hint
+  populated_ = source_->populate_head(populated_, kPopulateAhead);
 }
 
 bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) {
@@ -330,6 +339,13 @@ void FileTopicStorage::sync_round(DiskIo& io) {
     }
   }
   const std::size_t segment_files = fds.size();
+  // Each segment is synced only as far as its records below the target
+  // reach: the pages past them, mapped ahead of the producers (populate_ahead),
+  // are left dirty and mapped, not written as zeros and write-protected.
+  // Measured before the drop below: it reads the last record's length word,
+  // and a read of a dropped page would map it again (with its neighbours).
+  std::vector<std::size_t> lengths;
+  for (std::size_t i = 0; i < segment_files; ++i) lengths.push_back(source_->settled_bytes(firsts[i], target));
   // Take the settled pages out of the writer's mapping first, in one call
   // per file: writing back a page that is mapped writable write-protects it
   // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
@@ -345,9 +361,16 @@ void FileTopicStorage::sync_round(DiskIo& io) {
     for (auto& p : pending) {
       fds.push_back(p.file->fd());
       names.push_back(p.file->path());
+      lengths.push_back(0);  // the whole file
     }
   if (fds.empty()) return;
-  Status s = io.datasync(fds, names);
+  // While the batch is out, keep mapping pages ahead of the producers: a
+  // sync takes milliseconds, in which a producer passes megabytes.
+  Status s = io.datasync(fds, names, lengths, [this] { populate_ahead(); });
+  // A backend that synced whole files (the syscall fallback) wrote the pages
+  // ahead too and write-protected them: the next call maps them from the
+  // tail again (cheap where they are still writable).
+  populated_.to = 0;
   if (!journals.empty()) {
     // Only the entries written before the batch count: later ones wait for the next.
     std::size_t k = segment_files;

@@ -83,6 +83,14 @@ class FileTopicStorage final : public detail::TopicStorage {
   // Prepares the next segment file (reserved through `io`, mapped) so that
   // a roll only renames it. Cheap when one is ready.
   void prepare_spare(DiskIo& io);
+  // Maps the head segment's pages from the producers' tail to
+  // kPopulateAhead past it writable (MADV_POPULATE_WRITE), so that the
+  // producers do not take a page fault per page; called every tick and
+  // while a sync round waits. Rounds sync each segment only up to its
+  // records (DiskIo::datasync's lengths), so these pages stay dirty and
+  // mapped: they are neither written as zeros nor write-protected.
+  void populate_ahead();
+  static constexpr std::size_t kPopulateAhead = std::size_t{4} << 20;
 
  private:
   FileTopicStorage(std::string dir, FileStorageOptions options, PersistenceThread* thread,
@@ -116,6 +124,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   RecoveryStats stats_;  // written by recover(), before the topic is shared
   std::chrono::steady_clock::time_point last_sync_{};  // the persistence thread's
   std::uint64_t bytes_at_last_sync_ = 0;               // the persistence thread's
+  detail::WatermarkSource::PopulatedMark populated_;   // the persistence thread's (under its round lock)
 
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first

@@ -18,7 +18,20 @@ std::size_t headers_bytes(const Message& m) noexcept {
 
 }  // namespace
 
+namespace {
+// No envelope field but the payload: the common case, encoded without
+// walking the fields.
+bool bare(const Message& m) noexcept {
+  return (m.id.size() | m.key.size() | m.correlation_id.size() | m.reply_to.size() | m.trace_id.size() |
+          m.content_type.size() | m.headers.size()) == 0;
+}
+// Writes the string lengths, header count and flags, then the strings and
+// headers; returns where the payload goes.
+std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept;
+}  // namespace
+
 std::size_t encoded_size(const Message& m) noexcept {
+  if (bare(m)) return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
   const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   std::size_t n = kRecordHeaderSize + m.payload.size() + headers_bytes(m);
   for (std::string_view s : strings) {
@@ -34,11 +47,29 @@ std::size_t encoded_size(const Message& m) noexcept {
 
 std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
                             std::int64_t timestamp_ns, bool with_crc) noexcept {
-  const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   store<std::uint64_t>(dst + rec::kSequence, sequence);
   store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
   store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
   store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
+  std::byte* p = dst + rec::kStrings;
+  if (bare(m)) {
+    // Six string lengths, the header count and the flags: all zero.
+    store<std::uint64_t>(dst + rec::kIdLen, 0);
+    store<std::uint64_t>(dst + rec::kTraceLen, 0);
+  } else {
+    p = encode_envelope(dst, m);
+  }
+  if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());
+  p += m.payload.size();
+  const auto length = static_cast<std::uint32_t>(p - dst);
+  if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(p, 0, pad);
+  store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
+  return length;
+}
+
+namespace {
+std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept {
+  const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   std::byte* p = dst + rec::kStrings;
   for (std::size_t i = 0; i < 6; ++i) {
     store<std::uint16_t>(dst + kStringLenOffsets[i], static_cast<std::uint16_t>(strings[i].size()));
@@ -55,13 +86,9 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
     if (!h.value.empty()) std::memcpy(p + 4 + h.name.size(), h.value.data(), h.value.size());
     p += 4 + h.name.size() + h.value.size();
   }
-  if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());
-  p += m.payload.size();
-  const auto length = static_cast<std::uint32_t>(p - dst);
-  std::memset(p, 0, align_up(length) - length);
-  store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
-  return length;
+  return p;
 }
+}  // namespace
 
 std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept {
   return crc32c::value(record + rec::kSequence, length - rec::kSequence);

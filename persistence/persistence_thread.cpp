@@ -64,6 +64,7 @@ void PersistenceThread::run() {
     for (FileTopicStorage* t : topics) {
       if (t->sync_due(now)) t->sync_round(*io_);
       t->prepare_spare(*io_);
+      t->populate_ahead();
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -98,12 +99,12 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
     ::unlink(path.c_str());
     return Status::IOError("mmap " + path + ": " + errno_text(errno));
   }
-  // Not prefaulted. MADV_POPULATE_READ maps the pages read-only, so each
-  // producer's first write still faults (write-protect, page_mkwrite), and
-  // that fault measured dearer than a first touch of an unmapped page:
-  // async publish ran 1.5x slower with it (bench/wal_bench, 2-core VM, ext4,
-  // Linux 6.18). MADV_POPULATE_WRITE would dirty the whole segment, and its
-  // first sync would write all of it.
+  // Not populated here: FileTopicStorage::prepare_spare populates its first
+  // pages, and populate_ahead the rest just ahead of the producers.
+  // MADV_POPULATE_READ would map the pages read-only, so each producer's
+  // first write still faults (write-protect, page_mkwrite), and that fault
+  // measured dearer than a first touch of an unmapped page: async publish
+  // ran 1.5x slower with it (bench/wal_bench, 2-core VM, ext4, Linux 6.18).
   return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
 }
 
@@ -160,6 +161,20 @@ void SegmentFile::drop_resident_range(std::size_t from, std::size_t to) noexcept
   // A shared file mapping: the page cache keeps the bytes (and their dirty
   // state); only this process's page-table entries go.
   if (from < to && to <= capacity_) (void)::madvise(base_ + from, to - from, MADV_DONTNEED);
+}
+
+namespace {
+#ifndef MADV_POPULATE_WRITE
+constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
+#endif
+std::atomic<bool> populate_unsupported{false};
+}  // namespace
+
+void SegmentFile::populate_range(std::size_t from, std::size_t to) noexcept {
+  // Relaxed, both: a process-wide hint; a race only costs one more EINVAL.
+  if (from >= to || to > capacity_ || populate_unsupported.load(std::memory_order_relaxed)) return;
+  if (::madvise(base_ + from, to - from, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    populate_unsupported.store(true, std::memory_order_relaxed);
 }
 
 Status SegmentFile::zero_from(std::size_t offset) {

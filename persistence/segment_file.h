@@ -55,6 +55,10 @@ class SegmentFile final : public detail::SegmentMemory {
   // cache (dirty ones stay dirty and are still written by the next sync).
   void drop_resident_pages() noexcept override;
   void drop_resident_range(std::size_t from, std::size_t to) noexcept override;
+  // MADV_POPULATE_WRITE: allocates, zeroes and maps the pages writable (and
+  // marks them dirty). A kernel without it (before 5.14) answers EINVAL;
+  // then this does nothing, from the first such answer on.
+  void populate_range(std::size_t from, std::size_t to) noexcept override;
   std::uint64_t first_seq() const noexcept { return first_seq_; }
   bool with_crc() const noexcept { return with_crc_; }
   const std::shared_ptr<FileHandle>& file() const noexcept { return file_; }

@@ -21,6 +21,7 @@ using conduit::test::eventually;
 using conduit::test::kill_and_wait;
 using conduit::test::NatsClient;
 using conduit::test::NatsServer;
+using conduit::test::rid;
 using conduit::test::spawn;
 using conduit::test::TempDir;
 
@@ -46,16 +47,9 @@ pid_t run_bridge(const std::string& config, const TempDir& dir) {
   return spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
 }
 
-// "r<i>". (Not "r" + std::to_string(i): GCC 12 warns -Wrestrict on it.)
-std::string id(int i) {
-  std::string s = std::to_string(i);
-  s.insert(s.begin(), 'r');
-  return s;
-}
-
 std::vector<std::string> all_ids() {
   std::vector<std::string> v;
-  for (int i = 0; i < kRecords; ++i) v.push_back(id(i));
+  for (int i = 0; i < kRecords; ++i) v.push_back(rid(i));
   std::sort(v.begin(), v.end());
   return v;
 }
@@ -71,7 +65,7 @@ TEST_CASE("outbound: the bridge killed mid-stream and restarted loses nothing an
     t.durability = Durability::kAsync;
     Topic* src = engine->create_topic("src", t).value();
     for (int i = 0; i < kRecords; ++i) {
-      const std::string s = id(i);
+      const std::string s = rid(i);
       Message m;
       m.id = s;
       m.payload = s;
@@ -126,7 +120,7 @@ TEST_CASE("inbound: the bridge killed mid-stream and restarted loses nothing and
     // Async publishes with a bounded window: the stream is filled quickly.
     for (int i = 0; i < kRecords; ++i) {
       natsMsg* m = nullptr;
-      const std::string s = id(i);
+      const std::string s = rid(i);
       REQUIRE(natsMsg_Create(&m, "ext.in", nullptr, s.data(), static_cast<int>(s.size())) == NATS_OK);
       REQUIRE(natsMsgHeader_Set(m, "Nats-Msg-Id", s.c_str()) == NATS_OK);
       REQUIRE(js_PublishMsgAsync(client.js(), &m, nullptr) == NATS_OK);

@@ -20,6 +20,7 @@ using namespace conduit;
 using conduit::test::eventually;
 using conduit::test::NatsClient;
 using conduit::test::NatsServer;
+using conduit::test::rid;
 using conduit::test::TempDir;
 
 namespace {
@@ -62,13 +63,6 @@ bridge::InboundOptions inbound(const NatsServer& server, std::string stream, std
   o.ack_wait = std::chrono::milliseconds(500);
   o.fetch_wait = std::chrono::milliseconds(50);
   return o;
-}
-
-// "r<i>". (Not "r" + std::to_string(i): GCC 12 warns -Wrestrict on it.)
-std::string rid(int i) {
-  std::string s = std::to_string(i);
-  s.insert(s.begin(), 'r');
-  return s;
 }
 
 std::string header(natsMsg* m, const char* name) {

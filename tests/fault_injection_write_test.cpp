@@ -351,10 +351,10 @@ TEST_CASE("write faults are armed apart from sync and reservation faults, and on
 
   f.io.fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
   CHECK(f.write(bytes).ok());
-  CHECK_FALSE(f.io.datasync(fds, names).ok());
+  CHECK_FALSE(f.io.datasync(fds, names, {}).ok());
 
   f.io.fail_next_write({EIO, WriteFault::kNone, "", 1});
-  CHECK(f.io.datasync(fds, names).ok());
+  CHECK(f.io.datasync(fds, names, {}).ok());
   CHECK(f.io.preallocate(f.fd, 4096, f.path).ok());
   CHECK_FALSE(f.write(bytes).ok());
 

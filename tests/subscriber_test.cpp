@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <conduit/conduit.h>
+#include <conduit/inspect.h>
 
 #include <atomic>
 #include <chrono>
@@ -393,4 +394,72 @@ TEST_CASE("a subscriber that starts at a sequence past the end waits for it, acr
   CHECK(r.lost == 0);
   CHECK(out[0].sequence() == start);
   CHECK(out[0].payload() == payload_of(start));
+}
+
+// ------------------------------------------------------------------ linger ---
+
+namespace {
+SubscriberOptions lingering(std::size_t min_batch, std::chrono::nanoseconds linger) {
+  SubscriberOptions o = options(StartAt::earliest(), SlowPolicy::kBlock);
+  o.min_batch = min_batch;
+  o.linger = linger;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("a lingering poll that found some records waits for the rest of its batch") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe(lingering(8, 2s)).value();
+  for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  PollResult r;
+  RecordView out[16];
+  std::thread poller([&] { r = sub->poll(out, 10s); });
+  // position() moves once the poll has taken the first three: it is lingering.
+  while (sub->position() < 3) std::this_thread::yield();
+  for (std::uint64_t i = 3; i < 8; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  poller.join();
+  REQUIRE(r.count == 8);  // without lingering: 3
+  for (std::uint64_t i = 0; i < 8; ++i) CHECK(out[i].payload() == payload_of(i));
+}
+
+TEST_CASE("a lingering poll returns what it has when the linger ends") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  auto sub = topic->subscribe(lingering(8, 20ms)).value();
+  for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  RecordView out[16];
+  PollResult r = sub->poll(out, 10s);
+  CHECK(r.count == 3);
+  CHECK(r.lost == 0);
+  CHECK(sub->position() == 3);
+}
+
+TEST_CASE("a lingering poll never spans a segment boundary") {
+  auto engine = Engine::open().value();
+  TopicOptions o = small_ring();
+  o.ring_bytes = 4 * o.segment_bytes;
+  Topic* topic = engine->create_topic("t", o).value();
+  auto sub = topic->subscribe(lingering(100'000, 200ms)).value();
+  const std::uint64_t total = 3000;  // 112-byte records: about two segments of 160 KiB
+  for (std::uint64_t i = 0; i < total; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
+  std::vector<RecordView> out(total);
+  PollResult first = sub->poll(out, 10s);
+  REQUIRE(first.count > 0);
+  REQUIRE(first.count < total);
+  // Every view of the batch is from the first segment, and all of it: as
+  // many records as fit after the segment header.
+  Message m;
+  const std::string p = payload_of(0);
+  m.payload = p;
+  const std::size_t per_segment =
+      (o.segment_bytes - inspect::kSegmentHeaderBytes) / inspect::padded_size(inspect::record_size(m));
+  CHECK(first.count == per_segment);
+  for (std::uint64_t i = 0; i < first.count; ++i) REQUIRE(out[i].sequence() == i);
+  std::uint64_t next = first.count;
+  while (next < total) {
+    PollResult r = sub->poll(out, 10s);
+    REQUIRE(r.count > 0);
+    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(out[k].sequence() == next++);
+  }
 }

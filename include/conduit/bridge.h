@@ -113,8 +113,11 @@ class Outbound {
   // stop().
   ~Outbound();
   // Stops polling the topic, waits up to ack_timeout for the records in
-  // flight, and commits the acknowledged prefix. Idempotent. Not concurrent
-  // with itself.
+  // flight, and commits the acknowledged prefix. The publishes still
+  // unacknowledged are taken back from libnats (their records were not
+  // committed: the next start sends them again, same Nats-Msg-Id); when it
+  // returns, libnats calls into the bridge no more. kTimedOut when records
+  // were left unacknowledged. Idempotent. Not concurrent with itself.
   Status stop();
   BridgeStats stats() const noexcept;
   std::string last_error() const;  // the latest NATS or conduit error; empty if none

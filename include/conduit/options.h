@@ -113,6 +113,18 @@ struct SubscriberOptions {
   WaitStrategy wait = WaitStrategy::kAdaptive;
   // Persisted topics: see only records below the durable watermark.
   bool durable_only = false;
+  // Batching, a trade of latency for throughput (as a broker consumer's
+  // minimum fetch size and maximum fetch wait): once poll() has found at
+  // least one record but fewer than min(min_batch, out.size()), it waits up
+  // to `linger` (counted from when it found the first) for more, looking
+  // again only a few times meanwhile, and returns what it has then. Each
+  // look at the head of the log takes the cache line the producer is
+  // writing, so a subscriber that keeps up record by record slows the
+  // producer down; lingering lets the producer run ahead (bench/README.md
+  // has the figures). A batch never spans a segment boundary or a loss.
+  // try_poll() never lingers. 0 (either): off, the default.
+  std::size_t min_batch = 0;
+  std::chrono::nanoseconds linger{0};
 };
 
 struct WorkGroupOptions {
