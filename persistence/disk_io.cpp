@@ -15,7 +15,7 @@ namespace conduit::persistence {
 std::string errno_text(int err) { return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")"; }
 
 Status DiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
-  std::vector<char> buf(1u << 20);
+  std::vector<std::byte> buf(1u << 20);
   for (off_t off = 0; static_cast<std::size_t>(off) < bytes;) {
     const std::size_t want = std::min(buf.size(), bytes - static_cast<std::size_t>(off));
     const ssize_t n = ::pread(fd, buf.data(), want, off);
@@ -24,17 +24,35 @@ Status DiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
       return Status::IOError("pread " + name + " (to write it again after a failed fdatasync): " + errno_text(errno));
     }
     if (n == 0) return Status::OK();
-    for (ssize_t done = 0; done < n;) {
-      const ssize_t w = ::pwrite(fd, buf.data() + done, static_cast<std::size_t>(n - done), off + done);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Status::IOError("pwrite " + name + " (to write it again after a failed fdatasync): " + errno_text(errno));
-      }
-      done += w;
-    }
+    if (Status s = write_at(fd, std::span(buf.data(), static_cast<std::size_t>(n)), static_cast<std::uint64_t>(off), name);
+        !s.ok())
+      return Status::IOError(s.message() + " (writing it again after a failed fdatasync)");
     off += n;
   }
   return Status::OK();
+}
+
+Status DiskIo::write_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const std::string& name) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const std::int64_t n = write_some(fd, bytes.data() + done, bytes.size() - done, offset + done, name);
+    if (n == -EINTR) continue;
+    if (n <= 0) {
+      // A regular file's pwrite writes nothing only when it cannot: say so
+      // rather than loop.
+      const std::string why = n == 0 ? "the write made no progress" : errno_text(static_cast<int>(-n));
+      return Status::IOError("write " + name + ": " + why + ", after " + std::to_string(done) + " of " +
+                             std::to_string(bytes.size()) + " bytes at offset " + std::to_string(offset));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return Status::OK();
+}
+
+std::int64_t DiskIo::write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
+                                const std::string& /*name*/) {
+  const ssize_t n = ::pwrite(fd, bytes, size, static_cast<off_t>(offset));
+  return n < 0 ? -std::int64_t{errno} : std::int64_t{n};
 }
 
 namespace {
@@ -92,6 +110,9 @@ class UringDiskIo final : public DiskIo {
     const std::string names[] = {name};
     return submit_and_reap(1, names, "fallocate ");
   }
+  // write_some(): the base class's pwrite. The control files' writes are
+  // small, rare and made on the committing thread, while this ring is the
+  // persistence thread's alone (see disk_io.h).
   const char* name() const noexcept override { return "io_uring"; }
 
  private:
@@ -174,7 +195,45 @@ Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const 
 Status FaultInjectingDiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
   last_redirty_bytes_.store(bytes, std::memory_order_relaxed);  // relaxed: see last_redirty_bytes()
   redirtied_.fetch_add(1, std::memory_order_relaxed);            // relaxed: a counter (see redirtied())
-  return inner_->redirty(fd, bytes, name);
+  return DiskIo::redirty(fd, bytes, name);
+}
+
+void FaultInjectingDiskIo::fail_next_write(WriteFault fault) {
+  std::lock_guard lk(write_mu_);
+  write_fault_ = std::move(fault);
+  cont_fd_ = -1;
+}
+
+int FaultInjectingDiskIo::writes_faulted() const {
+  std::lock_guard lk(write_mu_);
+  return writes_faulted_;
+}
+
+std::int64_t FaultInjectingDiskIo::write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
+                                              const std::string& name) {
+  std::size_t keep = size;
+  {
+    std::lock_guard lk(write_mu_);
+    if (cont_fd_ == fd && cont_offset_ == offset) {
+      // The step after a short write: the disk is full now (or, err 0, not).
+      cont_fd_ = -1;
+      if (cont_err_ != 0) return -std::int64_t{cont_err_};
+    } else if (write_fault_.count > 0 &&
+               (write_fault_.name_part.empty() || name.find(write_fault_.name_part) != std::string::npos)) {
+      --write_fault_.count;
+      ++writes_faulted_;
+      if (write_fault_.short_bytes >= size) {
+        if (write_fault_.err != 0) return -std::int64_t{write_fault_.err};
+      } else {
+        keep = write_fault_.short_bytes;
+        if (keep == 0) return 0;  // nothing written, no error: no progress
+        cont_fd_ = fd;
+        cont_offset_ = offset + keep;
+        cont_err_ = write_fault_.err;
+      }
+    }
+  }
+  return inner_->write_some(fd, bytes, keep, offset, name);
 }
 
 Status FaultInjectingDiskIo::preallocate(int fd, std::size_t bytes, const std::string& name) {

@@ -5,16 +5,22 @@
 // In conduit's log design producers write records straight into the mapped
 // segment (see DESIGN.md, "the log is the ring"); what goes to the kernel is
 // the durability work: fdatasync of the files written since the last one,
-// batched into one submission, and preallocation of the next segment.
+// batched into one submission, and preallocation of the next segment. The
+// small control files (committed positions, work-group states, journal
+// headers, the clean-close record) are written with write_at().
 //
 // Thread safety: one DiskIo is used by one thread (the engine's persistence
-// thread), except make_disk_io(), which any thread may call.
+// thread), except write_at()/write_some(), which any thread may call (the
+// threads that commit positions and states), and make_disk_io().
 #pragma once
 
 #include <atomic>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 
@@ -45,8 +51,21 @@ class DiskIo {
   // this the next fdatasync could succeed without writing them
   // ("fsyncgate"). The caller passes only bytes that nobody is writing (the
   // producers of the mapping may be writing past them). An error path: plain
-  // pread/pwrite, not batched.
+  // pread, then write_at(); not batched.
   virtual Status redirty(int fd, std::size_t bytes, const std::string& name);
+  // Writes every byte of `bytes` at `offset`. A short write goes on from
+  // where it stopped; a write that fails, or writes nothing, is kIOError
+  // naming `name`, the errno and how many bytes were written before it.
+  // Thread-safe.
+  Status write_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const std::string& name);
+  // One write_at() step: one pwrite(2) of up to `size` bytes; the count
+  // written (perhaps fewer than asked) or -errno. Every backend uses the
+  // syscall, io_uring's too: these writes are few and small (a control
+  // file, a journal header), are made by whichever thread commits, and the
+  // ring belongs to the persistence thread. `name` is for fault injection.
+  // Thread-safe.
+  virtual std::int64_t write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
+                                  const std::string& name);
   virtual const char* name() const noexcept = 0;
 };
 
@@ -58,17 +77,38 @@ std::unique_ptr<DiskIo> make_syscall_disk_io();
 // Tests: fails the next operations of one kind with the given errno
 // (ENOSPC, EIO), then passes them through again. Kinds are separate so that
 // a fault meant for a sync is not taken by the persistence thread's
-// preparation of the next segment. fail_next() may be called from any
-// thread while the persistence thread uses the object.
+// preparation of the next segment, nor by a control file's write.
+// fail_next() and fail_next_write() may be called from any thread while
+// other threads use the object.
 class FaultInjectingDiskIo final : public DiskIo {
  public:
   enum class Op : std::uint8_t { kDatasync, kPreallocate };
+  // A fault for the next write_at() calls on files whose name contains
+  // `name_part` (empty: any file).
+  struct WriteFault {
+    static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    int err = ENOSPC;  // the errno; 0: no error, only the short write below
+    // Not kNone: the call first writes only its first `short_bytes` bytes
+    // (they reach the file) and reports that short count; the write that
+    // continues it then fails with `err`, as on a disk that just filled up.
+    // With err 0 the continuation goes through: a legitimate short write.
+    std::size_t short_bytes = kNone;
+    std::string name_part;
+    int count = 1;  // write_at() calls to fault
+  };
   explicit FaultInjectingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
   void fail_next(Op op, int err, int count = 1) noexcept;
+  void fail_next_write(WriteFault fault);
   Status datasync(std::span<const int> fds, std::span<const std::string> names,
                   std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) override;
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
+  // Counts, then rewrites through this object's write_some() (so a write
+  // fault can hit it too).
   Status redirty(int fd, std::size_t bytes, const std::string& name) override;
+  std::int64_t write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
+                          const std::string& name) override;
+  // write_at() calls a write fault was taken by so far.
+  int writes_faulted() const;
   const char* name() const noexcept override { return "fault-injecting"; }
   // Files redirty() was called on so far.
   int redirtied() const noexcept {
@@ -90,6 +130,14 @@ class FaultInjectingDiskIo final : public DiskIo {
   bool take_fault(Op op, int* err) noexcept;
   std::unique_ptr<DiskIo> inner_;
   Fault faults_[2];
+  mutable std::mutex write_mu_;
+  WriteFault write_fault_{0, WriteFault::kNone, {}, 0};  // guarded by write_mu_; count 0: none armed
+  // A short write was reported: the write_at() step that continues it
+  // (this fd, at this offset) fails with cont_err_. Guarded by write_mu_.
+  int cont_fd_ = -1;
+  std::uint64_t cont_offset_ = 0;
+  int cont_err_ = 0;
+  int writes_faulted_ = 0;  // guarded by write_mu_
   std::atomic<int> redirtied_{0};
   std::atomic<std::size_t> last_redirty_bytes_{0};
 };

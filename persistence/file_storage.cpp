@@ -13,6 +13,7 @@
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
+#include "persistence/replace_file.h"
 
 namespace conduit::persistence {
 
@@ -24,21 +25,6 @@ constexpr std::size_t kPositionBytes = 24;
 // A state file: magic "CNDTSTA1", u64 length, the bytes, CRC32C of all before it.
 constexpr std::uint64_t kStateMagic = 0x3141545354444e43ull;
 constexpr std::size_t kStateHead = 16;
-
-// Replaces dir/name with `bytes` atomically and durably: write a temporary
-// file, fdatasync it, rename it over, fsync the directory.
-Status replace_file(const std::string& dir, const std::string& name, const void* bytes, std::size_t size) {
-  if (Status s = make_dirs(dir); !s.ok()) return s;
-  const std::string path = dir + "/" + name, tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
-  const bool written = ::pwrite(fd, bytes, size, 0) == static_cast<ssize_t>(size) && ::fdatasync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!written) return Status::IOError("write " + tmp + ": " + errno_text(err));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("rename " + tmp + ": " + errno_text(errno));
-  return sync_dir(dir);
-}
 
 // The whole file; nullopt when it does not exist.
 Result<std::optional<std::string>> read_file(const std::string& path) {
@@ -487,11 +473,17 @@ Status FileTopicStorage::close() {
   if (durable() < source_->published_watermark()) return Status::IOError(dir_ + ": final sync failed");
   // The record first, then the flag: a crash between them leaves the flag
   // clear, and the next open scans. A record that cannot be written is
-  // only a slower next open.
-  if (Status s = write_clean_record(); !s.ok())
+  // only a slower next open: it is written whole or not at all
+  // (replace_file), and without one for this generation the open scans.
+  Status record = write_clean_record();
+  if (!record.ok())
     std::fprintf(stderr, "conduit: %s: no clean-close record, the next open scans the log: %s\n", dir_.c_str(),
-                 s.to_string().c_str());
-  return control_->mark_clean(durable());
+                 record.to_string().c_str());
+  if (Status s = control_->mark_clean(durable()); !s.ok()) return s;
+  // Busy (records still being published) is expected at some closes.
+  if (record.code() == Code::kIOError)
+    return Status::IOError(record.message() + "; the next open checks every record");
+  return Status::OK();
 }
 
 Status FileTopicStorage::write_clean_record() {
@@ -505,7 +497,7 @@ Status FileTopicStorage::write_clean_record() {
     return Status::Busy(dir_ + ": records were still being published at close");
   }
   const std::string bytes = encode_clean_record(rec);
-  return replace_file(dir_, kCleanRecordName, bytes.data(), bytes.size());
+  return replace_file(thread_->io(), dir_, kCleanRecordName, std::as_bytes(std::span(bytes)));
 }
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
@@ -555,7 +547,7 @@ Status FileTopicStorage::store_position(const std::string& key, std::uint64_t se
   format::store<std::uint64_t>(buf, kPositionMagic);
   format::store<std::uint64_t>(buf + 8, seq);
   format::store<std::uint32_t>(buf + 16, crc32c::value(buf, 16));
-  return replace_file(dir_ + "/cursors", key, buf, sizeof buf);
+  return replace_file(thread_->io(), dir_ + "/cursors", key, buf);
 }
 
 Result<std::optional<std::string>> FileTopicStorage::load_state(const std::string& key) {
@@ -579,7 +571,7 @@ Status FileTopicStorage::store_state(const std::string& key, std::string_view by
   format::store<std::uint64_t>(p + 8, bytes.size());
   std::copy(bytes.begin(), bytes.end(), buf.begin() + kStateHead);
   format::store<std::uint32_t>(p + kStateHead + bytes.size(), crc32c::value(p, kStateHead + bytes.size()));
-  return replace_file(dir_ + "/cursors", key, buf.data(), buf.size());
+  return replace_file(thread_->io(), dir_ + "/cursors", key, std::as_bytes(std::span(buf)));
 }
 
 Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(const std::string& key,
@@ -592,6 +584,7 @@ Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(con
   };
   hooks.closed = &closed_;
   hooks.park_timeout = options_.park_timeout;
+  hooks.io = &thread_->io();
   auto j = FileJournal::open(dir_ + "/cursors", key, entries, std::move(hooks));
   if (!j.ok()) return j.status();
   std::lock_guard lk(files_mu_);

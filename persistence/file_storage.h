@@ -61,6 +61,9 @@ class FileTopicStorage final : public detail::TopicStorage {
     return durable_.load(std::memory_order_acquire);
   }
   Status await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) override;
+  // Final sync, clean-close record, clean flag. kIOError when the final
+  // sync failed, or when the record could not be written (the flag is set
+  // all the same; the next open finds no record and checks every record).
   Status close() override;
   Result<std::optional<std::uint64_t>> load_position(const std::string& key) override;
   Status store_position(const std::string& key, std::uint64_t seq) override;

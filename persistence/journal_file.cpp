@@ -115,6 +115,7 @@ Result<std::shared_ptr<FileJournal>> FileJournal::open(const std::string& dir, c
                                                        std::vector<std::string>* entries, Hooks hooks,
                                                        std::size_t file_bytes) {
   if (file_bytes < kHeaderBytes + kFrameBytes) return Status::InvalidArgument("journal files too small");
+  if (hooks.io == nullptr) return Status::InvalidArgument("a journal needs a DiskIo to write its headers");
   if (Status s = make_dirs(dir); !s.ok()) return s;
   auto listed = list_generations(dir, key);
   if (!listed.ok()) return listed.status();
@@ -141,26 +142,43 @@ Result<std::shared_ptr<FileJournal::Generation>> FileJournal::create_locked(std:
   g->path = dir_ + "/" + journal_file_name(key_, number);
   g->first_ticket = next_ticket_;
   g->capacity = file_bytes_;
-  const int fd = ::open(g->path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + g->path + ": " + errno_text(errno));
-  g->file = std::make_shared<FileHandle>(fd, g->path);
+  // Made under a temporary name and renamed once its header is whole and
+  // durable: under its own name a generation always has an intact header.
+  // A header write cut short (or a crash) leaves only the temporary, which
+  // no reader lists and the next creation of this generation truncates.
+  const std::string tmp = g->path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
+  auto file = std::make_shared<FileHandle>(fd, g->path);
   auto fail = [&](const std::string& what, int err) {
-    ::unlink(g->path.c_str());
-    return Status::IOError(what + " " + g->path + ": " + errno_text(err));
+    ::unlink(tmp.c_str());
+    return Status::IOError(what + ": " + errno_text(err));
   };
   // Reserved up front, so that writes through the mapping never meet a full
   // disk (SIGBUS); a new generation is rare (one per file of entries).
-  if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(file_bytes_)); rc != 0) return fail("fallocate", rc);
-  void* p = ::mmap(nullptr, file_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return fail("mmap", errno);
-  g->base = static_cast<std::byte*>(p);
-  format::store<std::uint64_t>(g->base, kJournalMagic);
-  format::store<std::uint64_t>(g->base + 8, number);
-  format::store<std::uint32_t>(g->base + 16, kJournalVersion);
-  format::store<std::uint32_t>(g->base + 60, crc32c::value(g->base, 60));
+  if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(file_bytes_)); rc != 0)
+    return fail("fallocate " + tmp, rc);
+  std::byte header[kHeaderBytes] = {};
+  format::store<std::uint64_t>(header, kJournalMagic);
+  format::store<std::uint64_t>(header + 8, number);
+  format::store<std::uint32_t>(header + 16, kJournalVersion);
+  format::store<std::uint32_t>(header + 60, crc32c::value(header, 60));
+  if (Status s = hooks_.io->write_at(fd, header, 0, tmp); !s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
   // The header and the file's name are durable before any entry counts on them.
-  if (::fdatasync(fd) != 0) return fail("fdatasync", errno);
-  if (Status s = sync_dir(dir_); !s.ok()) return s;
+  if (::fdatasync(fd) != 0) return fail("fdatasync " + tmp, errno);
+  if (::rename(tmp.c_str(), g->path.c_str()) != 0) return fail("rename " + tmp + " to " + g->path, errno);
+  if (Status s = sync_dir(dir_); !s.ok()) return s;  // an intact, empty generation is left: harmless
+  void* p = ::mmap(nullptr, file_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    ::unlink(g->path.c_str());
+    return Status::IOError("mmap " + g->path + ": " + errno_text(err));
+  }
+  g->base = static_cast<std::byte*>(p);
+  g->file = std::move(file);
   return g;
 }
 

@@ -1,5 +1,7 @@
 // A state journal on files: TOPIC_DIR/cursors/KEY.journal-GENERATION (20
-// digits), one file per generation, preallocated and mapped MAP_SHARED.
+// digits), one file per generation, preallocated and mapped MAP_SHARED. A
+// generation is made as KEY.journal-GENERATION.tmp, its header written
+// through the DiskIo seam, and renamed once that header is durable.
 // Appenders copy an entry into the mapping; the persistence thread makes it
 // durable with the topic's next sync round (one batched fdatasync through
 // the engine's DiskIo, io_uring or the syscall fallback). Format in
@@ -32,6 +34,7 @@
 
 #include "engine/segment.h"
 #include "engine/wait.h"
+#include "persistence/disk_io.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {
@@ -45,6 +48,7 @@ class FileJournal final : public detail::StateJournal {
     std::function<void()> want_sync;          // asks the persistence thread for a round now
     const std::atomic<bool>* closed = nullptr;  // the storage's closed flag
     std::chrono::nanoseconds park_timeout{500'000};
+    DiskIo* io = nullptr;  // writes each generation's header (write_at); required
   };
 
   // Reads every generation of `key` in `dir` into `entries` and starts a

@@ -30,6 +30,7 @@
 #include "engine/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
+#include "persistence/replace_file.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "persistence/segment_follower.h"
@@ -293,27 +294,12 @@ Result<std::optional<std::uint64_t>> LogReaderCore::load_position() const {
 
 Status LogReaderCore::commit() {
   if (options_.name.empty()) return Status::InvalidArgument("only a named reader can commit its position");
-  const std::string dir = data_dir_ + "/readers/" + topic_;
-  if (Status s = persistence::make_dirs(dir); !s.ok()) return s;
-  const std::string path = position_path(), tmp = path + ".tmp";
+  // Through the same seam as the engine's control files (plain syscalls
+  // here: a reader process has no persistence thread).
+  const std::unique_ptr<persistence::DiskIo> io = persistence::make_syscall_disk_io();
   const std::string text = std::to_string(next_) + "\n";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + tmp + ": " + persistence::errno_text(errno));
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const int write_errno = errno;
-  const bool synced = written && ::fdatasync(fd) == 0;
-  const int sync_errno = errno;
-  ::close(fd);
-  if (!written) return Status::IOError("write " + tmp + ": " + persistence::errno_text(write_errno));
-  if (!synced) return Status::IOError("fdatasync " + tmp + ": " + persistence::errno_text(sync_errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IOError("rename " + tmp + " to " + path + ": " + persistence::errno_text(errno));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);  // the rename itself; best effort, the file is already whole
-    ::close(dfd);
-  }
-  return Status::OK();
+  return persistence::replace_file(*io, data_dir_ + "/readers/" + topic_, options_.name,
+                                   std::as_bytes(std::span(text)));
 }
 
 }  // namespace detail

@@ -30,6 +30,9 @@ class PersistenceThread {
   // Runs `topic`'s last sync round on the caller's thread, between this
   // thread's rounds: a DiskIo (one io_uring) is used by one thread at a time.
   void final_round(FileTopicStorage* topic);
+  // The thread's DiskIo, for its write_at() (thread-safe): the control
+  // files that committing threads write go through the same seam.
+  DiskIo& io() noexcept { return *io_; }
 
  private:
   void run();

@@ -3,8 +3,9 @@
 // is an error value naming the file; nothing is published that should not
 // be, and the log goes on without a gap once the fault clears.
 //
-// Built from the engine's parts (as Engine::create_topic wires them) so the
-// persistence thread's DiskIo can be a FaultInjectingDiskIo.
+// Built from the engine's parts (tests/faulty_topic.h) so the persistence
+// thread's DiskIo can be a FaultInjectingDiskIo. Control files' write
+// faults (short writes among them): tests/fault_injection_write_test.cpp.
 #include <doctest/doctest.h>
 
 #include <conduit/conduit.h>
@@ -30,6 +31,7 @@
 #include "persistence/format.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
+#include "tests/faulty_topic.h"
 #include "tests/helpers.h"
 
 using namespace conduit;
@@ -38,43 +40,10 @@ using persistence::FaultInjectingDiskIo;
 
 namespace {
 
+using conduit::test::FaultyTopic;
 using conduit::test::TempDir;
 
-constexpr std::size_t kSegmentBytes = 160 << 10;
-
-// One persisted topic over a persistence thread whose disk work can fail.
-struct FaultyTopic {
-  TempDir dir;
-  FaultInjectingDiskIo* faults = nullptr;
-  std::unique_ptr<persistence::PersistenceThread> thread;
-  detail::TopicShared shared;
-  std::unique_ptr<detail::TopicCore> core;
-
-  // `no_spare`: every preallocation fails from the start, so no spare
-  // segment is ever prepared and each roll creates its segment itself.
-  explicit FaultyTopic(Durability d, bool no_spare = false) {
-    auto io = std::make_unique<FaultInjectingDiskIo>(persistence::make_syscall_disk_io());
-    faults = io.get();
-    if (no_spare) faults->fail_next(FaultInjectingDiskIo::Op::kPreallocate, ENOSPC, INT_MAX);
-    thread = std::make_unique<persistence::PersistenceThread>(std::move(io), std::chrono::milliseconds(10));
-    persistence::FileStorageOptions fo;
-    fo.durability = d;
-    auto storage = persistence::FileTopicStorage::open(topic_dir().string(), fo, thread.get());
-    REQUIRE_MESSAGE(storage.ok(), storage.status().to_string());
-    TopicOptions options;
-    options.durability = d;
-    options.segment_bytes = kSegmentBytes;
-    options.max_payload_bytes = 4096;
-    auto made = detail::TopicCore::make("faulty", options, std::move(storage).value(), &shared);
-    REQUIRE_MESSAGE(made.ok(), made.status().to_string());
-    core = std::move(made).value();
-  }
-  ~FaultyTopic() {
-    core.reset();  // its final sync runs on the persistence thread's DiskIo
-    thread.reset();
-  }
-  fs::path topic_dir() const { return dir.path / "topics" / "faulty"; }
-};
+constexpr std::size_t kSegmentBytes = conduit::test::kFaultySegmentBytes;
 
 std::string payload_for(std::uint64_t seq) { return "rec-" + std::to_string(seq) + std::string(1500, 'p'); }
 
@@ -284,10 +253,11 @@ TEST_CASE("an async topic whose fdatasyncs fail with ENOSPC keeps publishing, ho
   expect_dense_log(*t.core, 50);
 }
 
-// Records reach the log through the mapping, never write(); the one write()
-// is a committed position's (to a temporary file, then renamed). A position
-// file cut short on disk, as a short write or a damaged block leaves it, must
-// be reported, never read as some other position.
+// Records reach the log through the mapping, never write(); a committed
+// position is written whole to a temporary file, then renamed (a write that
+// fails or stops short: fault_injection_write_test.cpp). A position file cut
+// short on disk, as a damaged block leaves it, must be reported, never read
+// as some other position.
 TEST_CASE("a committed position file cut short is reported as corruption naming it, not read as a position") {
   TempDir dir;
   EngineOptions eo;
