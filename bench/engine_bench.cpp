@@ -121,6 +121,20 @@ void finish(benchmark::State& state, const Progress& progress) {
   if (progress.bad.load(std::memory_order_relaxed)) state.SkipWithError("consumer saw a record out of order");
 }
 
+// One iteration's publishes: kMessages payloads numbered from `sent` on,
+// which counts those published. Stops at the first failure, which it reports.
+void publish_batch(benchmark::State& state, Topic* t, std::uint64_t& sent) {
+  Payload p;
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    stamp(p, sent);
+    if (auto r = t->publish(as_view(p)); !r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      return;
+    }
+    ++sent;
+  }
+}
+
 // ---------------------------------------------------------------- baseline ---
 // Raw moodycamel 1 producer / 1 consumer: the producer enqueues one item at a
 // time with its producer token (as publish() takes one message at a time);
@@ -198,17 +212,9 @@ void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait, std::chrono::mi
   });
 
   Topic* t = *topic;
-  Payload p;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    for (std::uint64_t i = 0; i < kMessages; ++i) {
-      stamp(p, sent);
-      if (auto r = t->publish(as_view(p)); !r.ok()) {
-        state.SkipWithError(r.status().to_string().c_str());
-        break;
-      }
-      ++sent;
-    }
+    publish_batch(state, t, sent);
     progress.wait_for(sent);
   }
   (*engine)->close();
@@ -272,17 +278,9 @@ void BM_Conduit_FanOut(benchmark::State& state) {
   });
 
   Topic* t = *topic;
-  Payload p;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    for (std::uint64_t i = 0; i < kMessages; ++i) {
-      stamp(p, sent);
-      if (auto r = t->publish(as_view(p)); !r.ok()) {
-        state.SkipWithError(r.status().to_string().c_str());
-        break;
-      }
-      ++sent;
-    }
+    publish_batch(state, t, sent);
     progress.wait_for(sent * fan);
   }
   (*engine)->close();
@@ -361,17 +359,9 @@ void BM_Conduit_WorkGroup2(benchmark::State& state) {
 
   Topic* t = *topic;
   WorkGroup* g = *group;
-  Payload p;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    for (std::uint64_t i = 0; i < kMessages; ++i) {
-      stamp(p, sent);
-      if (auto r = t->publish(as_view(p)); !r.ok()) {
-        state.SkipWithError(r.status().to_string().c_str());
-        break;
-      }
-      ++sent;
-    }
+    publish_batch(state, t, sent);
     // With 2 consumer threads the publisher has no core of its own: it
     // yields while it waits rather than spin.
     if (two_threads) {
