@@ -73,6 +73,34 @@ TEST_CASE("the hardware path equals the portable path for every length and align
   }
 }
 
+// The hardware path runs inputs of 384 bytes or more as three interleaved
+// streams (blocks of 3 x 128 and 3 x 1024 bytes) joined by a zero-byte shift;
+// every length around those block sizes, from every alignment, must still
+// give the portable value.
+TEST_CASE("the hardware path equals the portable path across its three-stream block sizes") {
+  if (!crc32c::hardware_available()) {
+    MESSAGE("SSE4.2 CRC32 not available on this CPU; nothing to compare");
+    return;
+  }
+  INFO("seed " << kSeed);
+  std::mt19937 rng(kSeed);
+  const std::vector<unsigned char> buf = random_bytes(3 * 3072 + 64, rng);
+  std::vector<std::size_t> lengths;
+  for (std::size_t block : {384u, 768u, 3072u, 3072u + 384u, 6144u, 9216u})
+    for (std::size_t len = block - 9; len <= block + 9; ++len) lengths.push_back(len);
+  std::uniform_int_distribution<std::size_t> any(0, 3 * 3072);
+  for (int i = 0; i < 200; ++i) lengths.push_back(any(rng));
+  for (std::size_t offset = 0; offset < 8; ++offset) {
+    for (std::size_t len : lengths) {
+      const unsigned char* p = buf.data() + offset;
+      const std::uint32_t start = static_cast<std::uint32_t>(len * 2654435761u);  // also from a non-zero value
+      if (crc32c::extend_portable(0, p, len) != crc32c::extend_hardware(0, p, len) ||
+          crc32c::extend_portable(start, p, len) != crc32c::extend_hardware(start, p, len))
+        FAIL_CHECK("offset " << offset << " length " << len);
+    }
+  }
+}
+
 TEST_CASE("extending piece by piece gives the same value as one call over the whole buffer") {
   INFO("seed " << kSeed);
   std::mt19937 rng(kSeed + 1);
