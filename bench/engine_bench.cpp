@@ -123,7 +123,7 @@ void finish(benchmark::State& state, const Progress& progress) {
 
 // One iteration's publishes: kMessages payloads numbered from `sent` on,
 // which counts those published. Stops at the first failure, which it reports.
-void publish_batch(benchmark::State& state, Topic* t, std::uint64_t& sent) {
+void publish_singly(benchmark::State& state, Topic* t, std::uint64_t& sent) {
   Payload p;
   for (std::uint64_t i = 0; i < kMessages; ++i) {
     stamp(p, sent);
@@ -135,12 +135,28 @@ void publish_batch(benchmark::State& state, Topic* t, std::uint64_t& sent) {
   }
 }
 
+// The same, `per_call` messages per Topic::publish_batch call.
+void publish_in_batches(benchmark::State& state, Topic* t, std::uint64_t& sent, std::size_t per_call) {
+  std::vector<Payload> payloads(per_call);
+  std::vector<Message> batch(per_call);
+  for (std::size_t i = 0; i < per_call; ++i) batch[i].payload = as_view(payloads[i]);
+  for (std::uint64_t i = 0; i < kMessages; i += per_call) {
+    for (std::size_t k = 0; k < per_call; ++k) stamp(payloads[k], sent + k);
+    if (const PublishBatchResult r = t->publish_batch(batch); !r.ok()) {
+      state.SkipWithError(r.status.to_string().c_str());
+      return;
+    }
+    sent += per_call;
+  }
+}
+
 // ---------------------------------------------------------------- baseline ---
-// Raw moodycamel 1 producer / 1 consumer: the producer enqueues one item at a
-// time with its producer token (as publish() takes one message at a time);
-// the consumer takes up to kPollBatch with try_dequeue_bulk and its consumer
-// token. Both are the queue's fast paths.
-void BM_Moodycamel_1P1C(benchmark::State& state) {
+// Raw moodycamel 1 producer / 1 consumer: the producer enqueues `per_call`
+// items at a time with its producer token (1: enqueue, as publish() takes
+// one message at a time; more: enqueue_bulk); the consumer takes up to
+// kPollBatch with try_dequeue_bulk and its consumer token. Both are the
+// queue's fast paths.
+void run_moodycamel(benchmark::State& state, std::size_t per_call) {
   moodycamel::ConcurrentQueue<Payload> queue;
   Progress progress;
   std::thread consumer([&] {
@@ -161,12 +177,14 @@ void BM_Moodycamel_1P1C(benchmark::State& state) {
   });
 
   moodycamel::ProducerToken token(queue);
-  Payload p;
+  std::vector<Payload> batch(per_call);
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    for (std::uint64_t i = 0; i < kMessages; ++i) {
-      stamp(p, sent++);
-      if (!queue.enqueue(token, p)) {
+    for (std::uint64_t i = 0; i < kMessages; i += per_call) {
+      for (Payload& p : batch) stamp(p, sent++);
+      const bool ok = per_call == 1 ? queue.enqueue(token, batch[0])
+                                    : queue.enqueue_bulk(token, batch.begin(), batch.size());
+      if (!ok) {
         state.SkipWithError("enqueue failed (out of memory)");
         break;
       }
@@ -177,14 +195,17 @@ void BM_Moodycamel_1P1C(benchmark::State& state) {
   consumer.join();
   finish(state, progress);
 }
+void BM_Moodycamel_1P1C(benchmark::State& state) { run_moodycamel(state, 1); }
 BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 
 // ------------------------------------------------------------ conduit 1P/1S ---
-// The same payloads through Topic::publish to one blocking subscriber that
-// polls (with its wait strategy) in batches of kPollBatch on a second thread.
-// `linger`: SubscriberOptions::linger with min_batch kPollBatch (0: off, the
+// The same payloads through Topic::publish (per_call 1) or publish_batch
+// (more) to one blocking subscriber that polls (with its wait strategy) in
+// batches of kPollBatch on a second thread. `linger`:
+// SubscriberOptions::linger with min_batch kPollBatch (0: off, the
 // default): the subscriber waits up to that long for a full batch.
-void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger) {
+void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger,
+                      std::size_t per_call) {
   auto engine = open_engine();
   if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
   auto topic = (*engine)->create_topic("bench");
@@ -214,12 +235,19 @@ void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait, std::chrono::mi
   Topic* t = *topic;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    publish_batch(state, t, sent);
+    if (per_call == 1) {
+      publish_singly(state, t, sent);
+    } else {
+      publish_in_batches(state, t, sent, per_call);
+    }
     progress.wait_for(sent);
   }
   (*engine)->close();
   consumer.join();
   finish(state, progress);
+}
+void BM_Conduit_1P1S(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger) {
+  run_conduit_1p1s(state, wait, linger, 1);
 }
 BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin, WaitStrategy::kBusySpin, std::chrono::microseconds(0))->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conduit_1P1S, adaptive, WaitStrategy::kAdaptive, std::chrono::microseconds(0))->UseRealTime();
@@ -227,6 +255,23 @@ BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_20us, WaitStrategy::kBusySpi
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_100us, WaitStrategy::kBusySpin, std::chrono::microseconds(100))
     ->UseRealTime();
+
+// ------------------------------------------------------------ batches 1P/1S ---
+// The same traffic published kPublishBatch at a time: moodycamel's
+// enqueue_bulk against Topic::publish_batch (one claim and one clock read
+// per call), with the consumers above. Neither is the 1P/1S figure of
+// issue 2 (one message per call).
+constexpr std::size_t kPublishBatch = kPollBatch;
+static_assert(kMessages % kPublishBatch == 0);
+
+void BM_MoodycamelBulk_1P1C(benchmark::State& state) { run_moodycamel(state, kPublishBatch); }
+BENCHMARK(BM_MoodycamelBulk_1P1C)->UseRealTime();
+
+void BM_ConduitBatch_1P1S(benchmark::State& state, WaitStrategy wait) {
+  run_conduit_1p1s(state, wait, std::chrono::microseconds(0), kPublishBatch);
+}
+BENCHMARK_CAPTURE(BM_ConduitBatch_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConduitBatch_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
 
 // ---------------------------------------------------------------- fan-out ---
 // One publisher, state.range(0) blocking subscribers, all polled round-robin
@@ -280,7 +325,7 @@ void BM_Conduit_FanOut(benchmark::State& state) {
   Topic* t = *topic;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    publish_batch(state, t, sent);
+    publish_singly(state, t, sent);
     progress.wait_for(sent * fan);
   }
   (*engine)->close();
@@ -361,7 +406,7 @@ void BM_Conduit_WorkGroup2(benchmark::State& state) {
   WorkGroup* g = *group;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    publish_batch(state, t, sent);
+    publish_singly(state, t, sent);
     // With 2 consumer threads the publisher has no core of its own: it
     // yields while it waits rather than spin.
     if (two_threads) {

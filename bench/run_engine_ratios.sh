@@ -94,6 +94,8 @@ ratio("conduit 1P/1S busy-spin / moodycamel 1P/1C", "BM_Conduit_1P1S/busy_spin/"
 ratio("conduit 1P/1S adaptive / moodycamel 1P/1C", "BM_Conduit_1P1S/adaptive/", base, 0.8)
 ratio("  the same, linger 20 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_20us/", base, None)
 ratio("  the same, linger 100 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_100us/", base, None)
+ratio("batches of 64: publish_batch busy-spin", "BM_ConduitBatch_1P1S/busy_spin/", "BM_MoodycamelBulk_1P1C", None)
+ratio("  / enqueue_bulk; adaptive", "BM_ConduitBatch_1P1S/adaptive/", "BM_MoodycamelBulk_1P1C", None)
 ratio("fan-out 8 / fan-out 1", "BM_Conduit_FanOut/subscribers:8/", "BM_Conduit_FanOut/subscribers:1/", 0.7)
 sys.exit(0 if ok else 1)
 EOF

@@ -9,8 +9,9 @@
 //       see the same disk. group_commit_vs_1 = N-publisher throughput ÷
 //       1-publisher throughput (goal >= 8 at 16); p99_vs_raw = p99 ÷ raw
 //       p99 (goal <= 3).
-//   BM_AsyncPublish/payload:N   one thread publishes N-byte payloads into a
-//       kAsync topic (64 MiB segments) and ends with await_durable(last);
+//   BM_AsyncPublish/payload:N/batch:B   one thread publishes N-byte payloads
+//       into a kAsync topic (64 MiB segments), one publish() each (B = 1) or
+//       B per publish_batch(), and ends with await_durable(last);
 //       the raw side writes the same payload bytes with sequential io_uring
 //       WRITEs of 1 MiB batches (kRawDepth in flight) into a preallocated
 //       file and ends with one fdatasync. Both sides end with one sync.
@@ -339,19 +340,36 @@ struct ConduitAsyncResult {
 
 // Publishes `records` payloads of `payload` bytes, then waits until the last
 // one is durable. Timed from the first publish to that.
-ConduitAsyncResult conduit_async_publish(Topic* topic, std::size_t payload, std::uint64_t records) {
+// `batch` > 1: publish_batch calls of that many messages (a shorter last one).
+ConduitAsyncResult conduit_async_publish(Topic* topic, std::size_t payload, std::uint64_t records,
+                                         std::size_t batch = 1) {
   ConduitAsyncResult r;
-  PayloadBuffer src(payload);
+  std::vector<PayloadBuffer> src(batch, PayloadBuffer(payload));
+  std::vector<Message> messages(batch);
+  std::vector<std::uint64_t> seqs(batch);
   std::uint64_t last = 0;
   const std::uint64_t faults0 = minor_faults(), own0 = thread_minor_faults();
   const auto t0 = Clock::now();
-  for (std::uint64_t i = 0; i < records; ++i) {
-    auto p = topic->publish(src.stamp(i));
+  for (std::uint64_t i = 0; i < records;) {
+    if (batch == 1) {
+      auto p = topic->publish(src[0].stamp(i));
+      if (!p.ok()) {
+        r.error = p.status().to_string();
+        return r;
+      }
+      last = *p;
+      ++i;
+      continue;
+    }
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(batch, records - i));
+    for (std::size_t k = 0; k < n; ++k) messages[k].payload = src[k].stamp(i + k);
+    const PublishBatchResult p = topic->publish_batch(std::span(messages).first(n), seqs);
     if (!p.ok()) {
-      r.error = p.status().to_string();
+      r.error = p.status.to_string();
       return r;
     }
-    last = *p;
+    last = seqs[n - 1];
+    i += n;
   }
   const auto sync0 = Clock::now();
   if (Status s = topic->await_durable(last, kDurableTimeout); !s.ok()) r.error = s.to_string();
@@ -364,6 +382,7 @@ ConduitAsyncResult conduit_async_publish(Topic* topic, std::size_t payload, std:
 
 void BM_AsyncPublish(benchmark::State& state) {
   const auto payload = static_cast<std::size_t>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
   const std::uint64_t total = env_u64("CONDUIT_BENCH_ASYNC_MIB", 256) << 20;
   const std::uint64_t records = total / payload;
   const double bytes = static_cast<double>(records * payload);
@@ -380,7 +399,7 @@ void BM_AsyncPublish(benchmark::State& state) {
     Opened o = open_topic(dir, Durability::kAsync);
     if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
     label(state, o);
-    const ConduitAsyncResult c = on_fresh_thread([&] { return conduit_async_publish(o.topic, payload, records); });
+    const ConduitAsyncResult c = on_fresh_thread([&] { return conduit_async_publish(o.topic, payload, records, batch); });
     if (!c.error.empty()) return state.SkipWithError(c.error.c_str());
     state.SetIterationTime(c.seconds);
 
@@ -409,7 +428,8 @@ void BM_AsyncPublish(benchmark::State& state) {
     state.counters["raw_faults_per_MiB"] = static_cast<double>(raw.faults) / (bytes / (1 << 20));
   }
 }
-BENCHMARK(BM_AsyncPublish)->ArgName("payload")->Arg(64)->Arg(1024)->Arg(16384)
+BENCHMARK(BM_AsyncPublish)->ArgNames({"payload", "batch"})
+    ->Args({64, 1})->Args({1024, 1})->Args({16384, 1})->Args({64, 64})->Args({1024, 64})
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- catch-up ---

@@ -23,6 +23,9 @@ Result<std::uint64_t> Topic::publish(std::string_view payload) noexcept {
   m.payload = payload;
   return core_->publish(m);
 }
+PublishBatchResult Topic::publish_batch(std::span<const Message> messages, std::span<std::uint64_t> sequences) noexcept {
+  return core_->publish_batch(messages, sequences);
+}
 Result<std::uint64_t> Topic::publish_nowait(const Message& message) noexcept { return core_->publish(message, true); }
 Status Topic::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
   return core_->await_durable(seq, timeout);

@@ -28,7 +28,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conduit/engine.h"
@@ -47,6 +49,9 @@ constexpr std::size_t default_segment_bytes(Durability d) noexcept {
 inline constexpr int kTailOffsetBits = 40;
 inline constexpr std::uint64_t kTailOffsetMask = (std::uint64_t{1} << kTailOffsetBits) - 1;
 inline constexpr std::uint64_t kTailOneRecord = std::uint64_t{1} << kTailOffsetBits;
+// Records one claim may take (publish_batch splits larger batches), far
+// below what the tail's record count (24 bits) holds.
+inline constexpr std::size_t kMaxClaimRecords = 4096;
 
 // Where producers append. Reused across segments (see the invariants).
 struct alignas(64) AppendSlot : MiAllocated {
@@ -105,6 +110,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // returns the first's sequence. Without a trace id, takes the thread's
   // TraceScope's.
   Result<std::uint64_t> publish(const Message& m, bool nowait = false) noexcept;
+  // Topic::publish_batch.
+  PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   // The log opened read-only (damaged): it ends at durable(). Fixed after start.
@@ -186,6 +193,18 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status start_from(std::vector<RecoveredSegment> recovered);
   void rebuild_dedup_locked();  // mu_ held, before any publish
   Result<std::uint64_t> append(const Message& m, bool nowait) noexcept;
+  // Whether `m` can be published (payload and envelope within their
+  // limits); if so *length = its encoded size. unpublishable() says why
+  // not (kTooLarge, kInvalidArgument); `which` starts its text.
+  [[gnu::always_inline]] bool publishable(const Message& m, std::size_t* length) const noexcept;
+  Status unpublishable(const Message& m, std::string_view which) const;
+  // Claims room for every message of `ms` (checked; `bytes` their aligned
+  // sizes, at most half a segment) with one fetch_add and writes them with
+  // consecutive sequences; returns the first. Rolls when they do not fit.
+  // N: 1 for publish() (its loops fold away), std::dynamic_extent for batches.
+  template <std::size_t N>
+  [[gnu::always_inline]] Result<std::uint64_t> claim_and_write(std::span<const Message, N> ms,
+                                                               std::uint64_t bytes) noexcept;
   Result<std::uint64_t> publish_once(const Message& m, bool nowait) noexcept;
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;

@@ -118,6 +118,14 @@ class Engine {
 // Checks a topic name against the rules above; OK or kInvalidArgument.
 Status validate_topic_name(std::string_view name);
 
+// What Topic::publish_batch did: messages [0, published) were appended, in
+// order; `status` is OK when all were, else why the rest were not.
+struct PublishBatchResult {
+  std::size_t published = 0;
+  Status status;
+  bool ok() const noexcept { return status.ok(); }
+};
+
 class Topic {
  public:
   const std::string& name() const noexcept;
@@ -132,6 +140,20 @@ class Topic {
   // fails with the sync's error if it could not be made durable.
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // Appends the messages in order, as one claim per run of them that fits
+  // half a segment: one atomic operation and at most one clock read per
+  // claim instead of per message (the records of a claim share the
+  // timestamp, unless a message carries its own). The records of one claim
+  // have consecutive sequences; other producers' records may fall between
+  // claims. When `sequences` is given (at least messages.size() long),
+  // sequences[i] is message i's. Every message is checked first: one too
+  // large or malformed fails the batch with its index in the error and
+  // nothing is published. A later failure (kClosed, a disk error) leaves
+  // the first `published` appended. On a dedup topic, or inside a
+  // TraceScope, messages go one at a time, as publish(). On a kSync topic,
+  // returns once the last is durable. Thread-safe, as publish().
+  PublishBatchResult publish_batch(std::span<const Message> messages,
+                                   std::span<std::uint64_t> sequences = {}) noexcept;
   // Like publish, but never waits for the disk: the completion is
   // await_durable(seq). One thread may keep many sync publishes in flight.
   Result<std::uint64_t> publish_nowait(const Message& message) noexcept;

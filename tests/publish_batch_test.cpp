@@ -1,0 +1,157 @@
+// Topic::publish_batch: many messages per claim, in order, all or (on a bad
+// message) none; split across segments; durable on a kSync topic.
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/helpers.h"
+
+namespace conduit::test {
+namespace {
+
+std::vector<std::string> numbered(std::size_t n, std::size_t size = 16) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string p = "m" + std::to_string(i) + ":";
+    p.resize(std::max(size, p.size()), 'x');
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<Message> messages_of(const std::vector<std::string>& payloads) {
+  std::vector<Message> ms;
+  for (const std::string& p : payloads) ms.push_back(text(p));
+  return ms;
+}
+
+}  // namespace
+
+TEST_CASE("a batch is appended in order with consecutive sequences, every envelope field kept") {
+  auto engine = Engine::open().value();
+  Topic* t = engine->create_topic("batch").value();
+  REQUIRE(t->publish("before").ok());
+  const auto sent = numbered(100);
+  std::vector<Message> ms = messages_of(sent);
+  const Header headers[] = {{"h", "v"}};
+  ms[7].key = "k7";
+  ms[7].correlation_id = "c7";
+  ms[7].reply_to = "replies";
+  ms[7].content_type = "text/plain";
+  ms[7].schema_version = 3;
+  ms[7].headers = headers;
+  ms[9].timestamp_ns = 1234;
+  std::vector<std::uint64_t> seqs(ms.size());
+  const PublishBatchResult r = t->publish_batch(ms, seqs);
+  REQUIRE(r.ok());
+  CHECK(r.published == ms.size());
+  for (std::size_t i = 0; i < seqs.size(); ++i) CHECK(seqs[i] == i + 1);
+
+  std::vector<std::string> want{"before"};
+  want.insert(want.end(), sent.begin(), sent.end());
+  CHECK(payloads(t) == want);
+  auto sub = t->subscribe({.name = {}, .start = StartAt::at(8)}).value();
+  RecordView v[3];
+  REQUIRE(sub->try_poll(v).count == 3);
+  CHECK(v[0].key() == "k7");
+  CHECK(v[0].correlation_id() == "c7");
+  CHECK(v[0].reply_to() == "replies");
+  CHECK(v[0].content_type() == "text/plain");
+  CHECK(v[0].schema_version() == 3);
+  CHECK(v[0].find_header("h") == std::optional<std::string_view>("v"));
+  // The records of one claim share the engine's stamp; a message's own
+  // timestamp is kept.
+  CHECK(v[1].timestamp_ns() == v[0].timestamp_ns());
+  CHECK(v[0].timestamp_ns() != 0);
+  CHECK(v[2].timestamp_ns() == 1234);
+}
+
+TEST_CASE("a batch with one message too large publishes none of it and names that message") {
+  auto engine = Engine::open().value();
+  TopicOptions o;
+  o.max_payload_bytes = 100;
+  Topic* t = engine->create_topic("batch", o).value();
+  const std::string big(101, 'b');
+  std::vector<Message> ms = messages_of(numbered(5));
+  ms[3] = text(big);
+  const PublishBatchResult r = t->publish_batch(ms);
+  CHECK(r.status.code() == Code::kTooLarge);
+  CHECK(r.published == 0);
+  CHECK(r.status.message().find("message 3 of the batch") != std::string::npos);
+  CHECK(t->claimed() == 0);
+  CHECK(payloads(t).empty());
+}
+
+TEST_CASE("a sequences span shorter than the batch is refused before anything is published") {
+  auto engine = Engine::open().value();
+  Topic* t = engine->create_topic("batch").value();
+  std::vector<Message> ms = messages_of(numbered(4));
+  std::vector<std::uint64_t> seqs(3);
+  const PublishBatchResult r = t->publish_batch(ms, seqs);
+  CHECK(r.status.code() == Code::kInvalidArgument);
+  CHECK(t->claimed() == 0);
+}
+
+TEST_CASE("a batch larger than a segment is split across segments and read back whole, in order") {
+  auto engine = Engine::open().value();
+  TopicOptions o = small_ring();
+  o.ring_bytes = 8 * o.segment_bytes;
+  Topic* t = engine->create_topic("batch", o).value();
+  // 600 records of about 1 KiB: nearly four 160 KiB segments.
+  const auto sent = numbered(600, 1000);
+  std::vector<std::uint64_t> seqs(sent.size());
+  const PublishBatchResult r = t->publish_batch(messages_of(sent), seqs);
+  REQUIRE(r.ok());
+  CHECK(r.published == sent.size());
+  for (std::size_t i = 0; i < seqs.size(); ++i) REQUIRE(seqs[i] == i);
+  CHECK(t->stats().segments >= 4);
+  CHECK(read_dense_log(t, [&](std::uint64_t seq) { return sent[seq]; }) == sent.size());
+}
+
+TEST_CASE("publish_batch after close fails with kClosed and publishes nothing") {
+  auto engine = Engine::open().value();
+  Topic* t = engine->create_topic("batch").value();
+  engine->close();
+  const PublishBatchResult r = t->publish_batch(messages_of(numbered(3)));
+  CHECK(r.status.code() == Code::kClosed);
+  CHECK(r.published == 0);
+}
+
+TEST_CASE("on a dedup topic a batch drops the repeats of ids already published") {
+  auto engine = Engine::open().value();
+  TopicOptions o;
+  o.dedup.max_ids = 100;
+  Topic* t = engine->create_topic("batch", o).value();
+  std::vector<Message> ms = messages_of({"a", "b", "a again"});
+  ms[0].id = "A";
+  ms[1].id = "B";
+  ms[2].id = "A";
+  std::vector<std::uint64_t> seqs(3);
+  const PublishBatchResult r = t->publish_batch(ms, seqs);
+  REQUIRE(r.ok());
+  CHECK(seqs[0] == 0);
+  CHECK(seqs[1] == 1);
+  CHECK(seqs[2] == 0);  // the first "A"'s sequence
+  CHECK(payloads(t) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("on a kSync topic publish_batch returns once the whole batch is durable, and it survives a reopen") {
+  TempDir dir;
+  const auto sent = numbered(300, 200);
+  {
+    auto engine = Engine::open({.data_dir = dir.path.string()}).value();
+    Topic* t = engine->create_topic("batch", {.durability = Durability::kSync}).value();
+    std::vector<std::uint64_t> seqs(sent.size());
+    const PublishBatchResult r = t->publish_batch(messages_of(sent), seqs);
+    REQUIRE(r.ok());
+    CHECK(t->durable() > seqs.back());
+  }
+  auto engine = Engine::open({.data_dir = dir.path.string()}).value();
+  Topic* t = engine->create_topic("batch", {.durability = Durability::kSync}).value();
+  CHECK(read_dense_log(t, [&](std::uint64_t seq) { return sent[seq]; }) == sent.size());
+}
+
+}  // namespace conduit::test
