@@ -22,6 +22,8 @@ std::vector<std::string> numbered(std::size_t n, std::size_t size = 16) {
   return out;
 }
 
+// Messages viewing `payloads`, which must outlive them (hence no temporaries).
+std::vector<Message> messages_of(std::vector<std::string>&& payloads) = delete;
 std::vector<Message> messages_of(const std::vector<std::string>& payloads) {
   std::vector<Message> ms;
   for (const std::string& p : payloads) ms.push_back(text(p));
@@ -75,7 +77,8 @@ TEST_CASE("a batch with one message too large publishes none of it and names tha
   o.max_payload_bytes = 100;
   Topic* t = engine->create_topic("batch", o).value();
   const std::string big(101, 'b');
-  std::vector<Message> ms = messages_of(numbered(5));
+  const auto sent = numbered(5);
+  std::vector<Message> ms = messages_of(sent);
   ms[3] = text(big);
   const PublishBatchResult r = t->publish_batch(ms);
   CHECK(r.status.code() == Code::kTooLarge);
@@ -88,7 +91,8 @@ TEST_CASE("a batch with one message too large publishes none of it and names tha
 TEST_CASE("a sequences span shorter than the batch is refused before anything is published") {
   auto engine = Engine::open().value();
   Topic* t = engine->create_topic("batch").value();
-  std::vector<Message> ms = messages_of(numbered(4));
+  const auto sent = numbered(4);
+  std::vector<Message> ms = messages_of(sent);
   std::vector<std::uint64_t> seqs(3);
   const PublishBatchResult r = t->publish_batch(ms, seqs);
   CHECK(r.status.code() == Code::kInvalidArgument);
@@ -115,7 +119,8 @@ TEST_CASE("publish_batch after close fails with kClosed and publishes nothing") 
   auto engine = Engine::open().value();
   Topic* t = engine->create_topic("batch").value();
   engine->close();
-  const PublishBatchResult r = t->publish_batch(messages_of(numbered(3)));
+  const auto sent = numbered(3);
+  const PublishBatchResult r = t->publish_batch(messages_of(sent));
   CHECK(r.status.code() == Code::kClosed);
   CHECK(r.published == 0);
 }
@@ -125,7 +130,8 @@ TEST_CASE("on a dedup topic a batch drops the repeats of ids already published")
   TopicOptions o;
   o.dedup.max_ids = 100;
   Topic* t = engine->create_topic("batch", o).value();
-  std::vector<Message> ms = messages_of({"a", "b", "a again"});
+  const std::vector<std::string> sent{"a", "b", "a again"};
+  std::vector<Message> ms = messages_of(sent);
   ms[0].id = "A";
   ms[1].id = "B";
   ms[2].id = "A";
