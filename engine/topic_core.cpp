@@ -8,6 +8,7 @@
 #include <new>
 
 #include "engine/trace.h"
+#include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
 
@@ -23,12 +24,6 @@ constexpr std::size_t kPage = 4096;
 std::string topic_error(const std::string& topic, const std::string& what) { return "topic '" + topic + "': " + what; }
 
 }  // namespace
-
-std::int64_t wall_clock_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOptions options,
                                                    std::unique_ptr<TopicStorage> storage, TopicShared* shared) {

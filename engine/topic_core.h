@@ -37,6 +37,7 @@
 #include "engine/dedup_window.h"
 #include "engine/segment.h"
 #include "engine/wait.h"
+#include "engine/wall_clock.h"
 
 namespace conduit::detail {
 
@@ -84,8 +85,6 @@ class RetentionHolder {
   // How the stderr line of a cut names it ("work group 'NAME'").
   virtual std::string describe() const { return {}; }
 };
-
-std::int64_t wall_clock_ns() noexcept;
 
 // What every topic of one engine shares. Written before the first topic
 // exists, read-only afterwards (closed aside).
