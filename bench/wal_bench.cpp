@@ -9,6 +9,9 @@
 //       see the same disk. group_commit_vs_1 = N-publisher throughput ÷
 //       1-publisher throughput (goal >= 8 at 16); p99_vs_raw = p99 ÷ raw
 //       p99 (goal <= 3).
+//   BM_SyncAck/per_call:N       a work group on a kSync topic, one consumer
+//       taking 64 deliveries at a time and acking them one by one (N = 1:
+//       a journal sync wait each) or in one Consumer::ack(span) (N = 64).
 //   BM_AsyncPublish/payload:N/batch:B   one thread publishes N-byte payloads
 //       into a kAsync topic (64 MiB segments), one publish() each (B = 1) or
 //       B per publish_batch(), and ends with await_durable(last);
@@ -329,6 +332,49 @@ void BM_SyncPublish(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SyncPublish)->ArgName("publishers")->Arg(1)->Arg(4)->Arg(16)
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ------------------------------------------------------------- sync acks ---
+// A work group on a kSync topic: one consumer takes 64 deliveries at a time
+// and acks them one by one (per_call 1: each ack waits for its journal entry
+// to be durable) or with one Consumer::ack(span) (per_call 64: one wait).
+// Acks per second over kSyncSlice, after the records were published.
+void BM_SyncAck(benchmark::State& state) {
+  const auto per_call = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t kTake = 64;
+  for (auto _ : state) {
+    Scratch dir("sync-ack");
+    Opened o = open_topic(dir, Durability::kSync);
+    if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+    label(state, o);
+    // Acks/s over the slice, or until these run out, whichever comes first.
+    std::vector<std::string> payloads(200000, std::string(64, 'a'));
+    std::vector<Message> batch(payloads.size());
+    for (std::size_t i = 0; i < payloads.size(); ++i) batch[i].payload = payloads[i];
+    if (const PublishBatchResult r = o.topic->publish_batch(batch); !r.ok())
+      return state.SkipWithError(r.status.to_string().c_str());
+    auto group = o.topic->work_group("g");
+    if (!group.ok()) return state.SkipWithError(group.status().to_string().c_str());
+    auto consumer = (*group)->consumer();
+    if (!consumer.ok()) return state.SkipWithError(consumer.status().to_string().c_str());
+    std::array<Delivery, kTake> out;
+    std::uint64_t acked = 0;
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < kSyncSlice) {
+      const PollResult r = (*consumer)->try_poll(out);
+      if (r.count == 0) break;  // all acked
+      if (per_call == 1) {
+        for (std::size_t k = 0; k < r.count; ++k) acked += (*consumer)->ack(out[k]) ? 1 : 0;
+      } else {
+        acked += (*consumer)->ack(std::span<const Delivery>(out.data(), r.count));
+      }
+    }
+    const double secs = seconds_since(t0);
+    state.SetIterationTime(secs);
+    state.counters["acks_per_s"] = static_cast<double>(acked) / secs;
+  }
+}
+BENCHMARK(BM_SyncAck)->ArgName("per_call")->Arg(1)->Arg(64)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ----------------------------------------------------------- async publish ---

@@ -405,7 +405,7 @@ void GroupCore::abandon(const void* owner) noexcept {
   std::erase_if(zombies_, [&](const Zombie& z) { return z.owner == owner; });
 }
 
-void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
+std::optional<std::uint64_t> GroupCore::journal_append(const GroupState::Entry& e) noexcept {
   std::byte entry[StateJournal::kEntryBytes];
   GroupState::encode_entry(e, entry);
   auto ticket = journal_->append(entry);
@@ -416,11 +416,27 @@ void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
     std::unique_lock lk(commit_mu_, std::try_to_lock);
     if (lk.owns_lock()) s = commit_locked();
   }
-  if (s.ok() && wait) s = journal_->await_durable(*ticket);
+  if (!s.ok()) {
+    say_not_durable(s);
+    return std::nullopt;
+  }
+  return *ticket;
+}
+
+void GroupCore::journal_wait(std::uint64_t ticket) noexcept {
+  if (Status s = journal_->await_durable(ticket); !s.ok()) say_not_durable(s);
+}
+
+void GroupCore::say_not_durable(const Status& s) noexcept {
   // acq_rel: one thread says it.
-  if (!s.ok() && !journal_said_.exchange(true, std::memory_order_acq_rel))
+  if (!journal_said_.exchange(true, std::memory_order_acq_rel))
     std::fprintf(stderr, "conduit: work group '%s' of topic '%s': an ack or failure is not durable: %s\n",
                  name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
+}
+
+void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
+  const auto ticket = journal_append(e);
+  if (ticket && wait) journal_wait(*ticket);
 }
 
 bool GroupCore::ack(const Delivery& d) noexcept {
@@ -433,6 +449,25 @@ bool GroupCore::ack(const Delivery& d) noexcept {
     journal(e, journal_waits_);
   }
   return true;
+}
+
+std::size_t GroupCore::ack(std::span<const Delivery> ds) noexcept {
+  std::size_t acked = 0;
+  std::optional<std::uint64_t> last;  // the journal ticket to wait for
+  for (const Delivery& d : ds) {
+    if (!end_hand_out(d, kIdle)) continue;
+    finish(d.sequence);
+    ++acked;
+    if (journal_) [[unlikely]] {
+      GroupState::Entry e;
+      e.seq = d.sequence;
+      e.done = true;
+      if (auto t = journal_append(e)) last = t;
+    }
+  }
+  // Tickets are durable in order: waiting for the last covers every one.
+  if (last && journal_waits_) journal_wait(*last);
+  return acked;
 }
 
 bool GroupCore::fail(const Delivery& d, Failure why, std::int64_t delay_ns, std::string_view error) noexcept {
@@ -772,6 +807,7 @@ PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds time
 using Failure = detail::GroupCore::Failure;
 
 bool Consumer::ack(const Delivery& d) noexcept { return core_->group_->ack(d); }
+std::size_t Consumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->group_->ack(deliveries); }
 bool Consumer::nack(const Delivery& d) noexcept { return core_->group_->fail(d, Failure::kNack, -1, {}); }
 bool Consumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
   return core_->group_->fail(d, Failure::kNack, std::max<std::int64_t>(delay.count(), 0), {});

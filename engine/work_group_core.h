@@ -63,6 +63,8 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,6 +102,8 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
   bool ack(const Delivery& d) noexcept;
+  // Consumer::ack(span): each in turn, one wait for the journal at the end.
+  std::size_t ack(std::span<const Delivery> ds) noexcept;
   // Ends the hand-out `d` as failed: delivered again after `delay_ns`
   // (negative: the group's backoff), or dead-lettered when `why` is
   // kRejected or the attempts are used up. false: `d` was stale.
@@ -163,6 +167,11 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   void restore_waiting(std::uint64_t seq, const GroupState::Entry& e, std::int64_t now) noexcept;
   // Appends `e` to the journal; waits for it to be durable when `wait`.
   void journal(const GroupState::Entry& e, bool wait) noexcept;
+  // The two halves: the append (its ticket; nullopt when it failed, which
+  // is said once on stderr) and the wait for a ticket to be durable.
+  std::optional<std::uint64_t> journal_append(const GroupState::Entry& e) noexcept;
+  void journal_wait(std::uint64_t ticket) noexcept;
+  void say_not_durable(const Status& s) noexcept;  // once per group, on stderr
   Status commit_locked();  // commit_mu_ held
   // The CAS out(d.lease) -> state(d.lease); false (counted stale) when `d`
   // no longer holds the slot.

@@ -199,32 +199,71 @@ std::size_t journal_files(const TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("acks and failures after the last commit survive a crash, nack delays included") {
+namespace {
+
+// For a kSync and a kAsync topic: a child process publishes `n` records,
+// takes them all with one consumer, runs `child(opened, consumer, out)` and
+// crashes; then `reopened(opened, clock)` checks the group opened again.
+template <class Child, class Reopened>
+void after_a_crash(std::size_t n, Child child, Reopened reopened) {
   for (Durability d : {Durability::kSync, Durability::kAsync}) {
     CAPTURE(static_cast<int>(d));
     TempDir dir;
     conduit::test::ManualClock clock;
     in_crashing_child([&] {
       Opened a = open(dir, clock, {}, d);
-      for (int i = 0; i < 8; ++i)
+      for (std::size_t i = 0; i < n; ++i)
         if (!a.topic->publish("job").ok()) ::_exit(1);
       auto c = a.group->consumer().value();
-      Delivery out[8];
-      if (c->try_poll(out).count != 8) ::_exit(2);
-      if (!c->ack(out[0]) || !c->ack(out[1])) ::_exit(3);
-      if (!a.group->commit().ok()) ::_exit(4);  // floor 2 stored; the rest only journaled
-      if (!c->ack(out[2]) || !c->ack(out[5]) || !c->nack(out[3], 1h) || !c->dead_letter(out[6], "bad")) ::_exit(5);
-      // out[4] and out[7] stay in flight.
+      std::vector<Delivery> out(n);
+      if (c->try_poll(out).count != n) ::_exit(2);
+      child(a, *c, out);
       crash();
     });
     Opened b = open(dir, clock, {}, d);
-    CHECK(b.group->stats().ack_floor == 3);
-    auto c = b.group->consumer().value();
-    CHECK(drain(*c, true) == std::map<std::uint64_t, std::uint32_t>{{4, 1}, {7, 1}});
-    clock.advance(1h);
-    CHECK(drain(*c, true) == std::map<std::uint64_t, std::uint32_t>{{3, 2}});
-    CHECK(b.group->stats().ack_floor == 8);
+    reopened(b, clock);
   }
+}
+
+}  // namespace
+
+TEST_CASE("acks and failures after the last commit survive a crash, nack delays included") {
+  after_a_crash(
+      8,
+      [](Opened& a, Consumer& c, std::vector<Delivery>& out) {
+        if (!c.ack(out[0]) || !c.ack(out[1])) ::_exit(3);
+        if (!a.group->commit().ok()) ::_exit(4);  // floor 2 stored; the rest only journaled
+        if (!c.ack(out[2]) || !c.ack(out[5]) || !c.nack(out[3], 1h) || !c.dead_letter(out[6], "bad")) ::_exit(5);
+        // out[4] and out[7] stay in flight.
+      },
+      [](Opened& b, conduit::test::ManualClock& clock) {
+        CHECK(b.group->stats().ack_floor == 3);
+        auto c = b.group->consumer().value();
+        CHECK(drain(*c, true) == std::map<std::uint64_t, std::uint32_t>{{4, 1}, {7, 1}});
+        clock.advance(1h);
+        CHECK(drain(*c, true) == std::map<std::uint64_t, std::uint32_t>{{3, 2}});
+        CHECK(b.group->stats().ack_floor == 8);
+      });
+}
+
+TEST_CASE("a batch of acks after the last commit survives a crash") {
+  after_a_crash(
+      40,
+      [](Opened& a, Consumer& c, std::vector<Delivery>& out) {
+        if (!a.group->commit().ok()) ::_exit(3);  // floor 0 stored; the acks below only journaled
+        // Every delivery but 10 and 20..24, in one call.
+        std::vector<Delivery> done;
+        for (std::size_t k = 0; k < out.size(); ++k)
+          if (k != 10 && (k < 20 || k > 24)) done.push_back(out[k]);
+        if (c.ack(done) != done.size()) ::_exit(4);
+      },
+      [](Opened& b, conduit::test::ManualClock&) {
+        CHECK(b.group->stats().ack_floor == 10);
+        auto c = b.group->consumer().value();
+        CHECK(drain(*c, true) ==
+              std::map<std::uint64_t, std::uint32_t>{{10, 1}, {20, 1}, {21, 1}, {22, 1}, {23, 1}, {24, 1}});
+        CHECK(b.group->stats().ack_floor == 40);
+      });
 }
 
 TEST_CASE("a nack delay survives a restart and is kept by a second reopen before it is due") {

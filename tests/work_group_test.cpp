@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -129,6 +130,31 @@ TEST_CASE("a work group's stats report the next sequence and the ack floor") {
   CHECK(group->stats().ack_floor == 4);
   CHECK(group->lag() == 6);
   CHECK(group->stats().next == 4);
+}
+
+TEST_CASE("acking a batch of deliveries at once acks those still the consumer's and counts them") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  WorkGroup* group = topic->work_group("g").value();
+  auto a = group->consumer().value();
+  auto b = group->consumer().value();
+  publish_numbers(topic, 0, 10);
+  Delivery out[8];
+  REQUIRE(a->try_poll(out).count == 8);  // sequences 0..7
+  CHECK(a->ack(out[1]));
+  CHECK(a->nack(out[2]));  // no longer a's: goes back to the group
+  Delivery again[1];
+  REQUIRE(b->try_poll(again).count == 1);
+  CHECK(again[0].sequence == 2);
+
+  // 1 was acked already and 2 was nacked: six of the eight are acked now.
+  CHECK(a->ack(std::span<const Delivery>(out, 8)) == 6);
+  CHECK(group->stats().ack_floor == 2);  // 2 is b's, in flight
+  CHECK(group->stats().in_flight == 1);
+  CHECK(b->ack(std::span<const Delivery>(again, 1)) == 1);
+  CHECK(group->stats().ack_floor == 8);
+  CHECK(a->ack(std::span<const Delivery>(out, 8)) == 0);  // all answered: nothing changes
+  CHECK(a->ack(std::span<const Delivery>()) == 0);
 }
 
 TEST_CASE("a work group is created once per name and later calls return it") {

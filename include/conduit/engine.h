@@ -321,6 +321,12 @@ class Consumer {
   // kAsync it is synced within the flush interval. After a crash, an ack
   // made durable is never delivered again. One thread (the consumer's).
   bool ack(const Delivery& d) noexcept;
+  // ack() of each delivery in turn, but on a kSync topic one wait for the
+  // journal at the end instead of one per delivery (the entries are made
+  // durable together). Returns how many were this consumer's and are acked
+  // now; the rest changed nothing, as when ack() returns false. One thread
+  // (the consumer's).
+  std::size_t ack(std::span<const Delivery> deliveries) noexcept;
   // Not done: it goes back to the group and is delivered again (perhaps to
   // another consumer) after the group's backoff, or after `delay` when one
   // is given. Once max_attempts deliveries failed, the record goes to the
