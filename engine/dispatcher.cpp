@@ -53,9 +53,12 @@ void Dispatcher::run_subscriber(std::size_t batch) {
 
 void Dispatcher::run_consumer(std::size_t batch) {
   std::vector<Delivery> deliveries(batch == 0 ? 1 : batch);
+  std::vector<Delivery> acks;
+  acks.reserve(deliveries.size());
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
     PollResult r = consumer_->poll(deliveries, kStopCheck);
+    acks.clear();
     for (std::size_t i = 0; i < r.count; ++i) {
       const Delivery& d = deliveries[i];
       Outcome outcome;
@@ -71,14 +74,14 @@ void Dispatcher::run_consumer(std::size_t batch) {
         continue;
       }
       switch (outcome) {
-        case Outcome::kAck:
-          // A refused ack (the ack timeout passed) is not counted as handled.
-          if (consumer_->ack(d)) handled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
-          break;
+        case Outcome::kAck: acks.push_back(d); break;
         case Outcome::kNack: consumer_->nack(d); break;
         case Outcome::kDeadLetter: consumer_->dead_letter(d); break;
       }
     }
+    // The batch's acks together: one journal wait on a kSync topic. A
+    // refused ack (the ack timeout passed) is not counted as handled.
+    if (!acks.empty()) handled_.fetch_add(consumer_->ack(acks), std::memory_order_relaxed);  // relaxed: a counter
     if (r.closed) return;
   }
 }

@@ -287,6 +287,32 @@ TEST_CASE("a dispatcher nacks what its handler throws on, and every record is ac
   CHECK(group->stats().redelivered == 2 * (kRecords / 3));
 }
 
+TEST_CASE("a dispatcher on a kSync topic acks every record, a polled batch at a time") {
+  conduit::test::TempDir dir;
+  auto engine = Engine::open({.data_dir = dir.path.string()}).value();
+  Topic* topic = engine->create_topic("t", {.durability = Durability::kSync}).value();
+  WorkGroup* group = topic->work_group("g").value();
+  constexpr std::uint64_t kRecords = 1000;
+  std::atomic<std::uint64_t> seen{0};
+  Dispatcher dispatcher(group->consumer().value(), [&](const Delivery& d) {
+    seen.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+    return d.sequence % 10 == 7 && d.attempt == 1 ? Outcome::kNack : Outcome::kAck;
+  });
+  std::vector<std::string> payloads(kRecords, "job");
+  std::vector<Message> batch(kRecords);
+  for (std::size_t i = 0; i < kRecords; ++i) batch[i].payload = payloads[i];
+  REQUIRE(topic->publish_batch(batch).ok());
+  // Every ack durable before the close (a close cuts a journal wait short).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (dispatcher.handled() < kRecords && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  engine->close();
+  dispatcher.join();
+  CHECK(dispatcher.handled() == kRecords);
+  CHECK(seen.load(std::memory_order_relaxed) == kRecords + kRecords / 10);
+  CHECK(group->stats().ack_floor == kRecords);
+}
+
 TEST_CASE("a dispatcher whose handler returns nack sees the record again") {
   auto engine = Engine::open().value();
   Topic* topic = engine->create_topic("t").value();

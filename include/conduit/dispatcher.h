@@ -35,7 +35,11 @@ class Dispatcher {
   // handler are counted in failed() and the record is skipped.
   Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch = 64);
   // Takes the consumer; acks, nacks or dead-letters each delivery by the
-  // handler's outcome. A handler that throws is counted in failed(), and the
+  // handler's outcome. The acks of one polled batch (up to `batch`
+  // deliveries) go together once its last handler returned
+  // (Consumer::ack(span): one journal wait on a kSync topic), so a batch's
+  // handlers together should finish well within the group's ack_timeout.
+  // A handler that throws is counted in failed(), and the
   // delivery goes to Consumer::fail with the exception's text: a nack with
   // backoff or a dead letter at once, as the group's on_failure says. The
   // group is never wedged by a throwing handler.
