@@ -69,8 +69,11 @@ bool kernel_clocksource_is_tsc() noexcept {
 }
 
 TscWallClock::TscWallClock(bool use_tsc, std::chrono::nanoseconds renew_after,
-                           std::chrono::nanoseconds calibrate_over) noexcept
-    : use_tsc_(use_tsc), renew_after_ns_(renew_after.count()), calibrate_over_ns_(calibrate_over.count()) {
+                           std::chrono::nanoseconds calibrate_over, bool (*still_tsc)()) noexcept
+    : use_tsc_(use_tsc),
+      still_tsc_(still_tsc),
+      renew_after_ns_(renew_after.count()),
+      calibrate_over_ns_(calibrate_over.count()) {
   if (use_tsc_ && !paired(CLOCK_MONOTONIC, &cal_tsc_, &cal_mono_ns_)) cal_tsc_ = 0;
 }
 
@@ -142,6 +145,13 @@ void TscWallClock::renew(std::uint64_t seen) noexcept {
   std::uint64_t expected = seen;
   if (!version_.compare_exchange_strong(expected, seen + 1, std::memory_order_relaxed)) return;
   std::atomic_thread_fence(std::memory_order_release);
+  if (++renewals_ % kRecheckRenewals == 0 && !still_tsc_()) {
+    // The kernel no longer trusts the TSC: back to 0, where now() reads the
+    // kernel clock; calibrating_ stays taken, so nobody calibrates again.
+    // Release pairs with the acquire load of version_ in now().
+    version_.store(0, std::memory_order_release);
+    return;
+  }
   std::uint64_t tsc = 0;
   std::int64_t ns = 0;
   if (paired(CLOCK_REALTIME, &tsc, &ns)) {

@@ -10,8 +10,9 @@
 // takes a new one, so a clock set or slewed by NTP shows within that; in
 // between the TSC runs at the rate measured against CLOCK_MONOTONIC over
 // the first `calibrate_over`, which keeps it within a few microseconds of
-// CLOCK_REALTIME. Until calibrated, and where the clocksource is not the
-// TSC, now() is clock_gettime. Like CLOCK_REALTIME, it may step back (by as
+// CLOCK_REALTIME. Until calibrated, where the clocksource is not the TSC,
+// and once the kernel stops using the TSC (asked at most about once a second), now()
+// is clock_gettime. Like CLOCK_REALTIME, it may step back (by as
 // much as that drift when an anchor is renewed).
 //
 // Thread safety: any thread. The anchor is a sequence lock; a reader that
@@ -32,9 +33,14 @@ bool kernel_clocksource_is_tsc() noexcept;
 
 class TscWallClock {
  public:
-  // `use_tsc` false: now() is always the kernel clock.
+  // `use_tsc` false: now() is always the kernel clock. Every
+  // kRecheckRenewals-th renewal (about a second apart by default) asks
+  // `still_tsc` again; once it says no (the kernel gave up on the TSC, as it
+  // may at run time), now() is the kernel clock for good.
+  static constexpr unsigned kRecheckRenewals = 20;
   TscWallClock(bool use_tsc, std::chrono::nanoseconds renew_after = std::chrono::milliseconds(50),
-               std::chrono::nanoseconds calibrate_over = std::chrono::milliseconds(20)) noexcept;
+               std::chrono::nanoseconds calibrate_over = std::chrono::milliseconds(20),
+               bool (*still_tsc)() = kernel_clocksource_is_tsc) noexcept;
 
   std::int64_t now() noexcept;
 
@@ -50,6 +56,8 @@ class TscWallClock {
   void renew(std::uint64_t seen) noexcept;
 
   const bool use_tsc_;
+  bool (*const still_tsc_)();
+  unsigned renewals_ = 0;  // written only by the renewing thread, under the lock (odd version)
   const std::int64_t renew_after_ns_;
   const std::int64_t calibrate_over_ns_;
   // Calibration: the first sample, set in the constructor; then the rate.
@@ -58,7 +66,8 @@ class TscWallClock {
   std::atomic<bool> calibrating_{false};  // taken by the thread that calibrates (for good once it did)
   std::uint64_t mult_ = 0;         // ns per tick << 32; written before version_ leaves 0
   std::uint64_t renew_ticks_ = 0;  // renew_after in ticks; likewise
-  // The anchor, a sequence lock: 0 until calibrated, odd while renewed.
+  // The anchor, a sequence lock: 0 until calibrated (and once the TSC was
+  // given up), odd while renewed.
   alignas(64) std::atomic<std::uint64_t> version_{0};
   std::atomic<std::uint64_t> anchor_tsc_{0};
   std::atomic<std::int64_t> anchor_ns_{0};

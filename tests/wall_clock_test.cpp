@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -53,6 +54,31 @@ TEST_CASE("a TSC clock calibrates and then stays within microseconds of CLOCK_RE
   CHECK_FALSE(clock.calibrated());
   stays_with_the_kernel_clock(clock, 200ms, 10'000);
   CHECK(clock.calibrated());
+}
+
+namespace {
+std::atomic<bool> fake_tsc_trusted{true};
+bool fake_clocksource_is_tsc() { return fake_tsc_trusted.load(std::memory_order_relaxed); }  // relaxed: one thread
+}  // namespace
+
+TEST_CASE("a TSC clock goes back to the kernel clock for good once the kernel gives up on the TSC") {
+  if (!kernel_clocksource_is_tsc()) {
+    MESSAGE("the kernel's clocksource is not the TSC here: the engine uses clock_gettime");
+    return;
+  }
+  fake_tsc_trusted.store(true, std::memory_order_relaxed);  // relaxed: one thread
+  TscWallClock clock(true, 1ms, 1ms, fake_clocksource_is_tsc);
+  stays_with_the_kernel_clock(clock, 30ms, 10'000);
+  REQUIRE(clock.calibrated());
+  fake_tsc_trusted.store(false, std::memory_order_relaxed);
+  // Renewals every millisecond; the clocksource is asked at every
+  // kRecheckRenewals-th of them.
+  stays_with_the_kernel_clock(clock, std::chrono::milliseconds(3 * TscWallClock::kRecheckRenewals), 10'000);
+  CHECK_FALSE(clock.calibrated());
+  CHECK(stays_with_the_kernel_clock(clock, 10ms, 0) > 0);  // the kernel clock itself, exactly
+  fake_tsc_trusted.store(true, std::memory_order_relaxed);
+  stays_with_the_kernel_clock(clock, 30ms, 0);  // and it does not come back
+  CHECK_FALSE(clock.calibrated());
 }
 
 }  // namespace conduit::detail
