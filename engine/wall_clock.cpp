@@ -122,16 +122,12 @@ void TscWallClock::calibrate() noexcept {
   if (mult < (std::uint64_t{1} << 32) / 10 || mult > (std::uint64_t{10} << 32)) return;
   mult_ = mult;
   renew_ticks_ = static_cast<std::uint64_t>((static_cast<U128>(renew_after_ns_) << 32) / mult);
-  std::uint64_t anchor_tsc = 0;
-  std::int64_t anchor_ns = 0;
-  if (!paired(CLOCK_REALTIME, &anchor_tsc, &anchor_ns)) {
+  if (!take_anchor()) {
     // Release pairs with the acquire exchange above: the next thread to
     // take the flag writes mult_ after these writes.
     calibrating_.store(false, std::memory_order_release);
     return;
   }
-  anchor_tsc_.store(anchor_tsc, std::memory_order_relaxed);  // relaxed: published by the release below
-  anchor_ns_.store(anchor_ns, std::memory_order_relaxed);
   // Release pairs with the acquire loads of version_ in now() and
   // calibrated(): a reader that sees version 2 sees mult_ and this anchor.
   version_.store(2, std::memory_order_release);
@@ -152,15 +148,21 @@ void TscWallClock::renew(std::uint64_t seen) noexcept {
     version_.store(0, std::memory_order_release);
     return;
   }
+  // Without a new pairing the old anchor stays, and the next caller tries again.
+  (void)take_anchor();
+  // Release pairs with the acquire load of version_ in now().
+  version_.store(seen + 2, std::memory_order_release);
+}
+
+bool TscWallClock::take_anchor() noexcept {
   std::uint64_t tsc = 0;
   std::int64_t ns = 0;
-  if (paired(CLOCK_REALTIME, &tsc, &ns)) {
-    anchor_tsc_.store(tsc, std::memory_order_relaxed);  // relaxed: ordered by the fence above and the release below
-    anchor_ns_.store(ns, std::memory_order_relaxed);
-  }
-  // Release pairs with the acquire load of version_ in now(). Without a new
-  // pairing the old anchor stays, and the next caller tries again.
-  version_.store(seen + 2, std::memory_order_release);
+  if (!paired(CLOCK_REALTIME, &tsc, &ns)) return false;
+  // Relaxed: published by the caller's release store of version_ (after,
+  // in renew(), the release fence that follows the odd version).
+  anchor_tsc_.store(tsc, std::memory_order_relaxed);
+  anchor_ns_.store(ns, std::memory_order_relaxed);
+  return true;
 }
 
 std::int64_t wall_clock_ns() noexcept {

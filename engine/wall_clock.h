@@ -11,9 +11,9 @@
 // between the TSC runs at the rate measured against CLOCK_MONOTONIC over
 // the first `calibrate_over`, which keeps it within a few microseconds of
 // CLOCK_REALTIME. Until calibrated, where the clocksource is not the TSC,
-// and once the kernel stops using the TSC (asked at most about once a second), now()
-// is clock_gettime. Like CLOCK_REALTIME, it may step back (by as
-// much as that drift when an anchor is renewed).
+// and once the kernel stops using the TSC (asked at most about once a
+// second), now() is clock_gettime. Like CLOCK_REALTIME, it may step back
+// (by as much as that drift when an anchor is renewed).
 //
 // Thread safety: any thread. The anchor is a sequence lock; a reader that
 // meets a renewal in progress reads the kernel clock instead of waiting.
@@ -54,6 +54,9 @@ class TscWallClock {
   std::int64_t slow_now() noexcept;  // the kernel clock; calibrates or renews when due
   void calibrate() noexcept;
   void renew(std::uint64_t seen) noexcept;
+  // Pairs the TSC with CLOCK_REALTIME into the anchor; false (anchor
+  // unchanged) when no tight pairing could be had. Version odd or 0.
+  [[nodiscard]] bool take_anchor() noexcept;
 
   const bool use_tsc_;
   bool (*const still_tsc_)();

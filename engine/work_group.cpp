@@ -439,18 +439,6 @@ void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {
   if (ticket && wait) journal_wait(*ticket);
 }
 
-bool GroupCore::ack(const Delivery& d) noexcept {
-  if (!end_hand_out(d, kIdle)) return false;
-  finish(d.sequence);
-  if (journal_) [[unlikely]] {
-    GroupState::Entry e;
-    e.seq = d.sequence;
-    e.done = true;
-    journal(e, journal_waits_);
-  }
-  return true;
-}
-
 std::size_t GroupCore::ack(std::span<const Delivery> ds) noexcept {
   std::size_t acked = 0;
   std::optional<std::uint64_t> last;  // the journal ticket to wait for
@@ -806,7 +794,7 @@ PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds time
 
 using Failure = detail::GroupCore::Failure;
 
-bool Consumer::ack(const Delivery& d) noexcept { return core_->group_->ack(d); }
+bool Consumer::ack(const Delivery& d) noexcept { return core_->group_->ack(std::span<const Delivery>(&d, 1)) == 1; }
 std::size_t Consumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->group_->ack(deliveries); }
 bool Consumer::nack(const Delivery& d) noexcept { return core_->group_->fail(d, Failure::kNack, -1, {}); }
 bool Consumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {

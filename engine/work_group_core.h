@@ -101,8 +101,8 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // `owner` names the consumer (for abandon()).
   std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
-  bool ack(const Delivery& d) noexcept;
-  // Consumer::ack(span): each in turn, one wait for the journal at the end.
+  // Consumer::ack, of one delivery or many: each in turn, then (kSync) one
+  // wait for the journal. Returns how many were acked.
   std::size_t ack(std::span<const Delivery> ds) noexcept;
   // Ends the hand-out `d` as failed: delivered again after `delay_ns`
   // (negative: the group's backoff), or dead-lettered when `why` is

@@ -161,14 +161,12 @@ void check_every_record_once(const std::vector<Reading>& readings,
   }
 }
 
-}  // namespace
-
 // `producers` threads publish `per_producer` stamped records each (with
 // `batches`, the even-numbered ones through publish_batch) to a small ring
 // read by `subscribers` blocking subscribers, each polling with its own batch
 // size: every subscriber must get every record once, in order.
-static void every_record_reaches_every_subscriber(std::size_t producers, std::size_t subscribers,
-                                           std::uint64_t per_producer, bool batches) {
+void every_record_reaches_every_subscriber(std::size_t producers, std::size_t subscribers, std::uint64_t per_producer,
+                                           bool batches) {
   const std::uint64_t total = producers * per_producer;
   auto engine = Engine::open().value();
   Topic* topic = engine->create_topic("t", small_ring()).value();
@@ -192,6 +190,8 @@ static void every_record_reaches_every_subscriber(std::size_t producers, std::si
   CHECK(topic->published() == total);
   check_every_record_once(readings, subs, total);
 }
+
+}  // namespace
 
 TEST_CASE("every blocking subscriber receives every record of every producer exactly once and in order") {
   every_record_reaches_every_subscriber(4, 4, 50000 / kScale, false);
