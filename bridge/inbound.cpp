@@ -32,14 +32,19 @@ struct Inbound::State {
   void run();
   // Publishes the batch and makes it durable (sync topics); false when a
   // record could not be stored: nothing of the batch is acked then.
-  bool store(natsMsgList& list);
+  bool store(natsMsgList& list, int count);
+  // How many of a fetch's messages to use: list.Count, but never more than
+  // the batch asked for. Under a server restart libnats 3.4.1 was seen (ASan,
+  // bridge_roundtrip_test) returning a Count past the batch-sized array it
+  // allocated; reading further would take garbage for messages.
+  int usable(const natsMsgList& list) const { return std::min(list.Count, static_cast<int>(options.batch)); }
 };
 
-bool Inbound::State::store(natsMsgList& list) {
+bool Inbound::State::store(natsMsgList& list, int count) {
   const bool sync = topic->options().durability == Durability::kSync;
   detail::Envelope env;
   std::uint64_t last = 0;
-  for (int i = 0; i < list.Count; ++i) {
+  for (int i = 0; i < count; ++i) {
     natsMsg* m = list.Msgs[i];
     jsMsgMetaData* meta = nullptr;
     std::string fallback;
@@ -90,9 +95,10 @@ void Inbound::State::run() {
       continue;
     }
     backoff = std::chrono::milliseconds(0);
-    Counters::set(counters.in_flight, static_cast<std::uint64_t>(list.Count));
-    if (store(list)) {
-      for (int i = 0; i < list.Count; ++i) {
+    const int count = usable(list);
+    Counters::set(counters.in_flight, static_cast<std::uint64_t>(count));
+    if (store(list, count)) {
+      for (int i = 0; i < count; ++i) {
         jsMsgMetaData* meta = nullptr;
         if (natsMsg_GetMetaData(&meta, list.Msgs[i]) == NATS_OK) {
           Counters::set(counters.committed, meta->Sequence.Stream);
@@ -107,7 +113,7 @@ void Inbound::State::run() {
       // Not acked: JetStream delivers them again after ack_wait. Nak asks
       // for it now; the records already stored fall in the dedup window.
       Counters::add(counters.retries, 1);
-      for (int i = 0; i < list.Count; ++i) (void)natsMsg_Nak(list.Msgs[i], nullptr);
+      for (int i = 0; i < count; ++i) (void)natsMsg_Nak(list.Msgs[i], nullptr);
       backoff = std::clamp(backoff * 2, options.nats.reconnect_wait, options.nats.reconnect_wait_max);
       std::this_thread::sleep_for(backoff);
     }
