@@ -104,6 +104,9 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
                                    "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
   if (options.segment_bytes == 0) options.segment_bytes = detail::default_segment_bytes(options.durability);
   std::lock_guard lk(state_->mu);
+  // Again under mu: a close() that got it first stopped claims only on the
+  // topics it saw.
+  if (closed()) return Status::Closed("engine is closed");
   if (auto it = state_->topics.find(name); it != state_->topics.end()) {
     if (!same_options(it->second->options(), options))
       return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options");
@@ -164,6 +167,8 @@ void Engine::close() {
   // second close after the first. Only the first one commits and syncs.
   if (state_->shared.closed.exchange(true, std::memory_order_acq_rel)) return;
   std::lock_guard lk(state_->mu);
+  // Every topic first: readers that saw the flag wait for this to say closed.
+  for (auto& [name, topic] : state_->topics) topic->stop_claims();
   for (auto& [name, topic] : state_->topics) {
     topic->wake_all();
     if (topic->options().durability != Durability::kMemory) topic->commit_groups();

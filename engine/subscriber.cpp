@@ -104,9 +104,10 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
   // Release pairs with hold_position() and lag readers.
   pos_.store(seq, std::memory_order_release);
   if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);  // relaxed: a counter
-  // Closed only once no publish is still in flight: one that claimed its
-  // sequence before close() returns OK, and its record must be read.
-  if (r.count == 0 && r.lost == 0 && topic_->closed()) r.closed = !ready() && seq >= topic_->claimed();
+  // Closed only once no publish can still succeed: one that claimed its
+  // sequence before close() stopped claims returns OK, and its record must
+  // be read (claims_end() stays kNotSealed until then).
+  if (r.count == 0 && r.lost == 0 && topic_->closed()) r.closed = !ready() && seq >= topic_->claims_end();
   return r;
 }
 

@@ -383,6 +383,9 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
   for (;;) {
     // First: once deleted, the slot's segment may be gone (retire()).
     if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
+    // Before the crossed-but-not-sealed wait: stop_claims() leaves the head
+    // crossed and unsealed, and no claim past its end counts once closed.
+    if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
     if (head_.load(std::memory_order_relaxed) != slot) break;  // someone else rolled
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (seg->sealed_count() == kNotSealed) {
@@ -395,7 +398,6 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
       lk.lock();
       continue;
     }
-    if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
     if (ring_segments_ != 0 && segments_.size() >= ring_segments_) {
       if (droppable_locked(*segments_.front())) {
         // Read by nobody (no reader's pin; pins are only taken under mu_)
@@ -644,6 +646,7 @@ std::uint64_t TopicCore::claimed() const noexcept {
 }
 
 std::uint64_t TopicCore::claimed_locked() const noexcept {
+  if (claims_end_ != kNotSealed) return claims_end_;  // closed: the tail counts refused claims too
   AppendSlot* slot = head_.load(std::memory_order_relaxed);
   Segment* seg = slot->segment.load(std::memory_order_relaxed);
   // Relaxed: a snapshot; claims in flight may or may not be counted.
@@ -810,6 +813,8 @@ Status TopicCore::retire() {
     std::lock_guard gl(groups_mu_);
     std::lock_guard cl(commit_mu_);
     std::lock_guard lk(mu_);
+    // After stop_claims() the head is crossed but never sealed.
+    if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
     if (users_ != 0)
       return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
     // Release pairs with the acquire in deleted(): from here on roll_past()
@@ -847,6 +852,44 @@ Status TopicCore::retire() {
     scanned = std::move(scan_seg_);
   }
   return Status::OK();
+}
+
+void TopicCore::stop_claims() noexcept {
+  std::uint64_t end = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (claims_end_ != kNotSealed) return;
+    if (segments_.empty()) {
+      claims_end_ = published();  // deleted: retire() refused every later claim and waited for the rest
+      return;
+    }
+    // Push the head's tail past its end, as retire() does but without
+    // sealing the segment (the log on disk stays as it is): every later
+    // claim crosses, lands in roll_past() and is refused there, because the
+    // closed flag was set before this. Acquire: as a producer's claim.
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
+    Segment* head = slot->segment.load(std::memory_order_relaxed);  // likewise
+    const std::uint64_t t = slot->tail.fetch_add(options_.segment_bytes + 1, std::memory_order_acquire);
+    if ((t & kTailOffsetMask) <= options_.segment_bytes) {
+      end = head->first_seq() + (t >> kTailOffsetBits);
+    } else {
+      // A producer crossed first and is sealing it without any lock; no
+      // roll follows (roll_past() refuses once closed).
+      std::uint64_t sealed;
+      while ((sealed = head->sealed_count()) == kNotSealed) sched_yield();
+      end = head->first_seq() + sealed;
+    }
+    claims_end_ = end;
+  }
+  // Producers that claimed before the push finish their records without any
+  // lock; the final sync after this covers them.
+  while (published() < end) sched_yield();
+}
+
+std::uint64_t TopicCore::claims_end() const noexcept {
+  std::lock_guard lk(mu_);
+  if (claims_end_ == kNotSealed && segments_.empty()) return published();  // deleted
+  return claims_end_;
 }
 
 void TopicCore::wake_all() noexcept {

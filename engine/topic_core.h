@@ -131,6 +131,14 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   std::uint64_t published() const noexcept;  // advances the scanner
   std::uint64_t claimed() const noexcept;
+  // Engine close, after the closed flag is set: no claim succeeds from here
+  // on, and this returns once every claim that did is published. Until then
+  // a producer that saw the flag clear may still be about to claim, so
+  // readers wait for claims_end(), not for the flag.
+  void stop_claims() noexcept;
+  // One past the last sequence ever claimed, once stop_claims() ran (or the
+  // topic was deleted); kNotSealed before.
+  std::uint64_t claims_end() const noexcept;
   std::uint64_t earliest() const noexcept;
 
   // The segment holding `seq`; when `seq` was dropped, the oldest retained
@@ -233,6 +241,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Topic handle_;
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
   Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
+  std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
 
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};

@@ -774,7 +774,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   r.count = core_->group_->claim(out, core_->seg_, core_.get());
   // Closed only once no publish is still in flight (see Subscriber::try_poll).
   if (r.count == 0 && core_->group_->topic()->closed())
-    r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claimed();
+    r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claims_end();
   return r;
 }
 

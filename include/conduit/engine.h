@@ -106,7 +106,13 @@ class Engine {
   // the wall clock. Record timestamps, work-group timers and DelayPump use it.
   std::int64_t now_ns() const;
 
-  // Wakes every waiter and refuses new publishes. Idempotent. Thread-safe.
+  // Wakes every waiter and refuses new publishes. A publish racing close()
+  // either fails with kClosed and claims nothing, or returns its sequence,
+  // in which case its record is complete before close() returns (in the
+  // final sync of a persisted topic) and every subscriber reading to the
+  // close sees it. (A kSync publish whose wait for durability close() cut
+  // short fails with kClosed although its record was claimed, as a publish
+  // interrupted by a crash.) Idempotent. Thread-safe.
   void close();
   bool closed() const noexcept;
 
