@@ -7,18 +7,19 @@
 
 #include "bridge/envelope_headers.h"
 #include "bridge/nats_link.h"
+#include "bridge/pull_consumer.h"
 #include "conduit/bridge.h"
 
 namespace conduit::bridge {
 
 using detail::Counters;
-using detail::nats_error;
+using detail::Delivery;
 
 struct Inbound::State {
   InboundOptions options;
   Topic* topic = nullptr;
   std::unique_ptr<detail::NatsLink> link;
-  natsSubscription* sub = nullptr;
+  std::unique_ptr<detail::PullConsumer> consumer;  // destroyed before `link`
   std::thread thread;
   // Set by stop(), read by the bridge thread between batches: relaxed is
   // enough, the join orders everything after it.
@@ -26,40 +27,31 @@ struct Inbound::State {
 
   detail::Counters counters;  // written by the bridge thread
 
-  ~State() {
-    if (sub != nullptr) natsSubscription_Destroy(sub);
-  }
   void run();
   // Publishes the batch and makes it durable (sync topics); false when a
   // record could not be stored: nothing of the batch is acked then.
-  bool store(natsMsgList& list, int count);
-  // How many of a fetch's messages to use: list.Count, but never more than
-  // the batch asked for. Under a server restart libnats 3.4.1 was seen (ASan,
-  // bridge_roundtrip_test) returning a Count past the batch-sized array it
-  // allocated; reading further would take garbage for messages.
-  int usable(const natsMsgList& list) const { return std::min(list.Count, static_cast<int>(options.batch)); }
+  bool store(std::vector<Delivery>& batch);
+  // Acks the batch (true) or naks it; updates the counters.
+  void settle(std::vector<Delivery>& batch, bool stored);
 };
 
-bool Inbound::State::store(natsMsgList& list, int count) {
+bool Inbound::State::store(std::vector<Delivery>& batch) {
   const bool sync = topic->options().durability == Durability::kSync;
   detail::Envelope env;
   std::uint64_t last = 0;
-  for (int i = 0; i < count; ++i) {
-    natsMsg* m = list.Msgs[i];
-    jsMsgMetaData* meta = nullptr;
+  for (Delivery& d : batch) {
     std::string fallback;
-    if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+    if (d.meta) {
       // No Nats-Msg-Id: the stream position names the message for dedup.
-      fallback = "jetstream:" + std::string(meta->Stream) + ":" + std::to_string(meta->Sequence.Stream);
-      if (meta->NumDelivered > 1) Counters::add(counters.duplicates, 1);
-      Counters::set(counters.lag, meta->NumPending);
-      jsMsgMetaData_Destroy(meta);
+      fallback = "jetstream:" + std::string(d.meta->stream) + ":" + std::to_string(d.meta->stream_seq);
+      if (d.meta->delivered > 1) Counters::add(counters.duplicates, 1);
+      Counters::set(counters.lag, d.meta->pending);
     }
-    if (Status s = detail::from_nats(m, fallback, &env); !s.ok()) {
+    if (Status s = detail::from_nats(d.msg.get(), fallback, &env); !s.ok()) {
       // A message no decoder can read would come back forever: terminate it
       // so JetStream stops delivering it, and say so.
       link->set_error("inbound: message " + fallback + " dropped: " + s.to_string());
-      natsMsg_Term(m, nullptr);
+      (void)consumer->settle(d, detail::kTerm);
       continue;
     }
     Message msg = env.message();
@@ -79,46 +71,44 @@ bool Inbound::State::store(natsMsgList& list, int count) {
   return true;
 }
 
-void Inbound::State::run() {
-  std::chrono::milliseconds backoff{0};
-  while (!stopping.load(std::memory_order_relaxed)) {  // see `stopping`
-    natsMsgList list{};
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = natsSubscription_Fetch(&list, sub, static_cast<int>(options.batch),
-                                          options.fetch_wait.count(), &jerr);
-    if (s == NATS_TIMEOUT) continue;  // nothing to fetch
-    if (s != NATS_OK) {
-      link->set_error(nats_error("fetch from '" + options.durable + "'", s).message());
-      natsMsgList_Destroy(&list);
-      backoff = std::clamp(backoff * 2, options.nats.reconnect_wait, options.nats.reconnect_wait_max);
-      std::this_thread::sleep_for(backoff);
+void Inbound::State::settle(std::vector<Delivery>& batch, bool stored) {
+  // Fire and forget: a lost ack means a redelivery, which the topic's dedup
+  // window drops. Not stored: a nak asks JetStream to deliver the batch
+  // again now rather than after ack_wait; the records already stored fall in
+  // the dedup window. Terminated deliveries are settled already.
+  for (Delivery& d : batch) {
+    if (!stored) {
+      (void)consumer->settle(d, detail::kNak);
       continue;
     }
-    backoff = std::chrono::milliseconds(0);
-    const int count = usable(list);
-    Counters::set(counters.in_flight, static_cast<std::uint64_t>(count));
-    if (store(list, count)) {
-      for (int i = 0; i < count; ++i) {
-        jsMsgMetaData* meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, list.Msgs[i]) == NATS_OK) {
-          Counters::set(counters.committed, meta->Sequence.Stream);
-          jsMsgMetaData_Destroy(meta);
-        }
-        // Fire and forget: a lost ack means a redelivery, which the topic's
-        // dedup window drops.
-        if (natsMsg_Ack(list.Msgs[i], nullptr) == NATS_OK)
-          Counters::add(counters.forwarded, 1);
-      }
-    } else {
-      // Not acked: JetStream delivers them again after ack_wait. Nak asks
-      // for it now; the records already stored fall in the dedup window.
-      Counters::add(counters.retries, 1);
-      for (int i = 0; i < count; ++i) (void)natsMsg_Nak(list.Msgs[i], nullptr);
-      backoff = std::clamp(backoff * 2, options.nats.reconnect_wait, options.nats.reconnect_wait_max);
-      std::this_thread::sleep_for(backoff);
+    if (consumer->settle(d, detail::kAck) != NATS_OK) continue;
+    Counters::add(counters.forwarded, 1);
+    if (d.meta) Counters::set(counters.committed, d.meta->stream_seq);
+  }
+  if (!stored) Counters::add(counters.retries, 1);
+}
+
+void Inbound::State::run() {
+  std::chrono::milliseconds backoff{0};
+  std::vector<Delivery> batch;
+  batch.reserve(options.batch);
+  while (!stopping.load(std::memory_order_relaxed)) {  // see `stopping`
+    const Status fetched = consumer->fetch(options.batch, options.fetch_wait, &batch);
+    if (!fetched.ok()) link->set_error(fetched.message());
+    bool stored = true;
+    if (!batch.empty()) {
+      Counters::set(counters.in_flight, batch.size());
+      stored = store(batch);
+      settle(batch, stored);
+      Counters::set(counters.in_flight, 0);
+      batch.clear();
     }
-    Counters::set(counters.in_flight, 0);
-    natsMsgList_Destroy(&list);
+    if (fetched.ok() && stored) {
+      backoff = std::chrono::milliseconds(0);
+      continue;
+    }
+    backoff = std::clamp(backoff * 2, options.nats.reconnect_wait, options.nats.reconnect_wait_max);
+    std::this_thread::sleep_for(backoff);
   }
 }
 
@@ -136,23 +126,12 @@ Result<std::unique_ptr<Inbound>> Inbound::start(Engine& engine, InboundOptions o
   auto st = std::make_unique<State>();
   st->options = std::move(options);
   st->topic = topic.value();
-  const InboundOptions& o = st->options;
-  auto link = detail::NatsLink::connect(o.nats, nullptr);
+  auto link = detail::NatsLink::connect(st->options.nats, nullptr);
   if (!link.ok()) return link.status();
   st->link = std::move(link).value();
-
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = o.stream.c_str();
-  so.Config.AckPolicy = js_AckExplicit;
-  so.Config.DeliverPolicy = js_DeliverAll;
-  so.Config.AckWait = std::chrono::nanoseconds(o.ack_wait).count();
-  so.Config.MaxAckPending = o.max_ack_pending;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_PullSubscribe(&st->sub, st->link->js(), o.subject.c_str(),
-                                  o.durable.c_str(), nullptr, &so, &jerr);
-  if (s == NATS_NOT_FOUND) return Status::NotFound("nats: stream '" + o.stream + "' does not exist");
-  if (s != NATS_OK) return nats_error("pull consumer '" + o.durable + "' on stream '" + o.stream + "'", s);
+  auto consumer = detail::PullConsumer::open(*st->link, st->options);
+  if (!consumer.ok()) return consumer.status();
+  st->consumer = std::move(consumer).value();
 
   State* raw = st.get();
   st->thread = std::thread([raw] { raw->run(); });

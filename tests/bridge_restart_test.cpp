@@ -47,13 +47,6 @@ pid_t run_bridge(const std::string& config, const TempDir& dir) {
   return spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
 }
 
-std::vector<std::string> all_ids() {
-  std::vector<std::string> v;
-  for (int i = 0; i < kRecords; ++i) v.push_back(rid(i));
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("outbound: the bridge killed mid-stream and restarted loses nothing and duplicates nothing") {
@@ -100,7 +93,7 @@ commit_interval_ms = 5
   CHECK(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
   auto got = client.payloads("S", "conduit.src");
   std::sort(got.begin(), got.end());
-  CHECK(got == all_ids());
+  CHECK(got == test::sorted_rids(kRecords));
   MESSAGE("stream had " << at_kill << " at the kill; bridge log " << dir.path / "bridge.log");
 
   // The subscriber's committed position covers every record.
@@ -116,21 +109,8 @@ TEST_CASE("inbound: the bridge killed mid-stream and restarted loses nothing and
   TempDir dir;
   NatsClient client(server.url());
   client.add_stream("S", "ext.>");
-  {
-    // Async publishes with a bounded window: the stream is filled quickly.
-    for (int i = 0; i < kRecords; ++i) {
-      natsMsg* m = nullptr;
-      const std::string s = rid(i);
-      REQUIRE(natsMsg_Create(&m, "ext.in", nullptr, s.data(), static_cast<int>(s.size())) == NATS_OK);
-      REQUIRE(natsMsgHeader_Set(m, "Nats-Msg-Id", s.c_str()) == NATS_OK);
-      REQUIRE(js_PublishMsgAsync(client.js(), &m, nullptr) == NATS_OK);
-    }
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 20000;
-    REQUIRE(js_PublishAsyncComplete(client.js(), &po) == NATS_OK);
-    REQUIRE(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
-  }
+  client.publish_rids("ext.in", 0, kRecords);
+  REQUIRE(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
   const std::string config = write_config(dir, "url = " + server.url() + R"(
 [topic dst]
 durability = sync
@@ -164,6 +144,6 @@ ack_wait_ms = 300
   auto payloads = test::payloads(dst);
   std::sort(ids.begin(), ids.end());
   std::sort(payloads.begin(), payloads.end());
-  CHECK(ids == all_ids());
-  CHECK(payloads == all_ids());
+  CHECK(ids == test::sorted_rids(kRecords));
+  CHECK(payloads == test::sorted_rids(kRecords));
 }

@@ -311,3 +311,101 @@ TEST_CASE("nats-server killed and restarted while both bridges run loses nothing
   CHECK(dst->published() == static_cast<std::uint64_t>(kRecords));
   CHECK(sorted(test::payloads(dst)) == sorted(want));
 }
+
+namespace {
+
+std::vector<std::string> sorted_payloads(Topic* t) {
+  auto v = test::payloads(t);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("pull requests answered after the inbound bridge gave up on them deliver every message once") {
+  // The server paused while the bridge pulls: its pull requests (batch 8)
+  // pile up unanswered and reach the server together on resume, after the
+  // bridge gave up on them. libnats 3.4.1's Fetch, whose requests shared one
+  // reply subject, found their deliveries queued and wrote past its array;
+  // the bridge's own requests each have their own reply subject.
+  NatsServer server;
+  TempDir dir;
+  auto engine = open_engine(dir);
+  Topic* dst = engine->create_topic("dst", persisted(Durability::kSync, 1u << 16)).value();
+  NatsClient client(server.url());
+  client.add_stream("S", "ext.>");
+  constexpr int kMessages = 3000;
+  client.publish_rids("ext.in", 0, kMessages);
+
+  auto options = inbound(server, "S", "ext.>", "dst");
+  options.batch = 8;
+  auto in = bridge::Inbound::start(*engine, options);
+  REQUIRE_MESSAGE(in.ok(), in.status().to_string());
+  REQUIRE(eventually([&] { return dst->published() > 0; }));
+  server.pause();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // about 12 fetches go unanswered
+  server.resume();
+
+  REQUIRE_MESSAGE(eventually([&] { return client.unacked("S", "to-conduit") == 0; }, std::chrono::seconds(30)),
+                  client.unacked("S", "to-conduit") << " not acked; inbound: " << in.value()->last_error());
+  CHECK(in.value()->stop().ok());
+  CHECK(dst->published() == static_cast<std::uint64_t>(kMessages));
+  CHECK(sorted_payloads(dst) == test::sorted_rids(kMessages));
+  CHECK(in.value()->stats().forwarded >= static_cast<std::uint64_t>(kMessages));  // redeliveries acked again
+  CHECK(in.value()->stats().in_flight == 0);
+}
+
+TEST_CASE("messages published while the inbound bridge is stopped all arrive once when it starts again") {
+  NatsServer server;
+  TempDir dir;
+  auto engine = open_engine(dir);
+  Topic* dst = engine->create_topic("dst", persisted(Durability::kAsync, 1u << 16)).value();
+  NatsClient client(server.url());
+  client.add_stream("S", "ext.>");
+  auto options = inbound(server, "S", "ext.>", "dst");
+  options.batch = 8;
+
+  client.publish_rids("ext.in", 0, 20);
+  auto first = bridge::Inbound::start(*engine, options);
+  REQUIRE_MESSAGE(first.ok(), first.status().to_string());
+  REQUIRE(eventually([&] { return client.unacked("S", "to-conduit") == 0; }));
+  CHECK(first.value()->stop().ok());
+
+  client.publish_rids("ext.in", 20, 500);  // many batches' worth while no bridge runs
+  CHECK(client.unacked("S", "to-conduit") == 500);
+  auto second = bridge::Inbound::start(*engine, options);  // binds the same durable consumer
+  REQUIRE_MESSAGE(second.ok(), second.status().to_string());
+  REQUIRE_MESSAGE(eventually([&] { return client.unacked("S", "to-conduit") == 0; }),
+                  client.unacked("S", "to-conduit") << " not acked; inbound: " << second.value()->last_error());
+  CHECK(second.value()->stop().ok());
+  CHECK(dst->published() == 520u);
+  CHECK(sorted_payloads(dst) == test::sorted_rids(520));
+  const bridge::BridgeStats s = second.value()->stats();
+  CHECK(s.forwarded == 500);
+  CHECK(s.committed == 520);  // stream sequence of the last message acked
+  CHECK(s.lag == 0);
+  CHECK(s.in_flight == 0);
+}
+
+TEST_CASE("an existing durable consumer configured otherwise is refused, naming the difference") {
+  NatsServer server;
+  TempDir dir;
+  auto engine = open_engine(dir);
+  REQUIRE(engine->create_topic("dst", persisted(Durability::kAsync, 64)).ok());
+  NatsClient client(server.url());
+  client.add_stream("S", "ext.>");
+  auto options = inbound(server, "S", "ext.>", "dst");
+  REQUIRE(bridge::Inbound::start(*engine, options).ok());  // creates it, ack wait 500ms
+
+  options.ack_wait = std::chrono::milliseconds(900);
+  auto in = bridge::Inbound::start(*engine, options);
+  REQUIRE_FALSE(in.ok());
+  CHECK(in.status().code() == Code::kInvalidArgument);
+  CHECK(in.status().message().find("ack wait is 500ms, not 900ms") != std::string::npos);
+  options.ack_wait = std::chrono::milliseconds(500);
+  options.subject = "ext.other";
+  CHECK(bridge::Inbound::start(*engine, options).status().message().find("filter subject is 'ext.>'") !=
+        std::string::npos);
+  options.stream = "MISSING";
+  CHECK(bridge::Inbound::start(*engine, options).status().code() == Code::kNotFound);
+}

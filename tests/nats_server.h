@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +21,15 @@ inline std::string rid(int i) {
   std::string s = std::to_string(i);
   s.insert(s.begin(), 'r');
   return s;
+}
+
+// rid(0) .. rid(n - 1), sorted as strings: what a stream or topic holding
+// them once each gives back, sorted.
+inline std::vector<std::string> sorted_rids(int n) {
+  std::vector<std::string> v;
+  for (int i = 0; i < n; ++i) v.push_back(rid(i));
+  std::sort(v.begin(), v.end());
+  return v;
 }
 
 class NatsServer : public NatsServerProcess {
@@ -91,6 +101,22 @@ class NatsClient {
     REQUIRE(js_Publish(&pa, js_, subject.c_str(), payload.data(), static_cast<int>(payload.size()), &po,
                        nullptr) == NATS_OK);
     jsPubAck_Destroy(pa);
+  }
+  // rid(from) .. rid(from + n - 1) on `subject`, each its own payload and
+  // Nats-Msg-Id; published asynchronously (the stream fills quickly), all
+  // acknowledged when it returns.
+  void publish_rids(const std::string& subject, int from, int n) {
+    for (int i = from; i < from + n; ++i) {
+      natsMsg* m = nullptr;
+      const std::string s = rid(i);
+      REQUIRE(natsMsg_Create(&m, subject.c_str(), nullptr, s.data(), static_cast<int>(s.size())) == NATS_OK);
+      REQUIRE(natsMsgHeader_Set(m, "Nats-Msg-Id", s.c_str()) == NATS_OK);
+      REQUIRE(js_PublishMsgAsync(js_, &m, nullptr) == NATS_OK);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 20000;
+    REQUIRE(js_PublishAsyncComplete(js_, &po) == NATS_OK);
   }
   // Messages of the durable consumer not yet acked (pending + ack pending).
   std::uint64_t unacked(const std::string& stream, const std::string& durable) {
