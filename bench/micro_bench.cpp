@@ -2,8 +2,8 @@
 // encoding and its checked decoding (conduit/inspect.h, the functions the
 // engine's log runs), CRC32C with the CPU's instruction and with the table
 // fallback, the envelope with every field set, and the engine's two hot
-// paths on one thread: claim+publish into a memory-only topic, and a
-// subscriber's poll of a batch.
+// paths on one thread: claim+publish into a memory-only topic (and the
+// slowest of those publishes), and a subscriber's poll of a batch.
 //
 // Every benchmark reports bytes/s and items/s (records, or CRC calls). One
 // thread each; nothing runs beside the benchmark thread (the engine's own
@@ -13,6 +13,8 @@
 #include <conduit/conduit.h>
 #include <conduit/inspect.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -177,6 +179,55 @@ void BM_ClaimPublish(benchmark::State& state) {
   set_rates(state, inspect::record_size(m));
 }
 BENCHMARK(BM_ClaimPublish)->ArgNames({"payload", "clock"})->Args({64, 0})->Args({1024, 0})->Args({64, 1});
+
+// The same publishes, each one timed (steady_clock around it, so every
+// figure includes two clock reads), into a ring of two 8 MiB segments that
+// has already come round: every 8 MiB of records the topic rolls into its
+// oldest segment again, which must be cleared of the last lap's bytes.
+// Counters over all iterations: over_100us (publishes that took longer),
+// rolls (segments the timed publishes started), max_us, p99_99_ns.
+void BM_PublishWorstCase(benchmark::State& state) {
+  constexpr std::size_t kPerIteration = 1u << 20;  // 64 B payloads: 112 MiB of records, 14 rolls
+  auto engine = Engine::open().value();
+  TopicOptions o;
+  o.segment_bytes = 8u << 20;
+  o.ring_bytes = 2 * o.segment_bytes;
+  Topic* topic = engine->create_topic("bench", o).value();
+  const std::string payload = payload_of(64);
+  Message m;
+  m.payload = payload;
+  m.timestamp_ns = 1'700'000'000'000'000'000;
+  for (std::size_t i = 0; i < kPerIteration / 2; ++i) (void)topic->publish(m);  // round the ring once, untimed
+  std::vector<std::uint32_t> ns(kPerIteration);
+  std::uint64_t over = 0, first = topic->published();
+  double p9999 = 0, max_us = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < kPerIteration; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      auto seq = topic->publish(m);
+      const auto took = std::chrono::steady_clock::now() - start;
+      if (!seq.ok()) {
+        state.SkipWithError(seq.status().to_string().c_str());
+        return;
+      }
+      ns[i] = static_cast<std::uint32_t>(std::min<std::int64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(), UINT32_MAX));
+    }
+    over += static_cast<std::uint64_t>(std::count_if(ns.begin(), ns.end(), [](std::uint32_t n) { return n > 100'000; }));
+    std::sort(ns.begin(), ns.end());
+    p9999 = std::max(p9999, static_cast<double>(ns[ns.size() - ns.size() / 10000 - 1]));
+    max_us = std::max(max_us, ns.back() / 1e3);
+  }
+  const std::uint64_t records_per_segment = (o.segment_bytes - 64) / inspect::padded_size(inspect::record_size(m));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration * inspect::record_size(m)));
+  state.counters["over_100us"] = static_cast<double>(over);
+  state.counters["rolls"] = static_cast<double>((topic->published() - first) / records_per_segment);
+  state.counters["p99_99_ns"] = p9999;
+  state.counters["max_us"] = max_us;
+  engine->close();
+}
+BENCHMARK(BM_PublishWorstCase)->Iterations(3)->Unit(benchmark::kMillisecond);
 
 // A subscriber's try_poll of a batch of 64 records already in the ring,
 // each record's payload touched. Items are records; when the subscriber

@@ -274,6 +274,8 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
       Segment* seg = slot->segment.load(std::memory_order_relaxed);
       const std::uint64_t idx = t >> kTailOffsetBits;
       const std::uint64_t seq = seg->first_seq() + idx;
+      // The claim and the length word after it (see Segment::ensure_zeroed).
+      seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
@@ -369,8 +371,10 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // It seals without mu_, so claimed_locked() may wait for the count.
     // Relaxed: ordered by the acquire fetch_add in publish().
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
-    if (off < capacity)
+    if (off < capacity) {
+      seg->ensure_zeroed(off + sizeof(std::uint32_t));  // no later clear may cover the padding
       format::commit_length(seg->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+    }
     seg->seal(tail_before >> kTailOffsetBits);
   }
   std::shared_ptr<Segment> settled;  // declared before lk: released after the unlock
@@ -829,8 +833,10 @@ Status TopicCore::retire() {
     const std::uint64_t off = t & kTailOffsetMask;
     if (off <= capacity) {
       // We crossed first: close the segment as a crossing producer would.
-      if (off < capacity)
+      if (off < capacity) {
+        head->ensure_zeroed(off + sizeof(std::uint32_t));  // as a crossing producer does
         format::commit_length(head->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+      }
       head->seal(t >> kTailOffsetBits);
     }
   }
