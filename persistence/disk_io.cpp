@@ -187,9 +187,33 @@ bool FaultInjectingDiskIo::take_fault(Op op, int* err) noexcept {
 Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names,
                                       std::span<const std::size_t> lengths,
                                       const std::function<void()>& while_waiting) {
+  {
+    std::unique_lock lk(hold_mu_);
+    ++datasyncs_waiting_;
+    hold_cv_.wait(lk, [&] { return !held_; });
+    --datasyncs_waiting_;
+  }
   if (int err = 0; take_fault(Op::kDatasync, &err))
     return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err));
   return inner_->datasync(fds, names, lengths, while_waiting);
+}
+
+void FaultInjectingDiskIo::hold_datasyncs() {
+  std::lock_guard lk(hold_mu_);
+  held_ = true;
+}
+
+void FaultInjectingDiskIo::release_datasyncs() {
+  {
+    std::lock_guard lk(hold_mu_);
+    held_ = false;
+  }
+  hold_cv_.notify_all();
+}
+
+int FaultInjectingDiskIo::datasyncs_waiting() const {
+  std::lock_guard lk(hold_mu_);
+  return datasyncs_waiting_;
 }
 
 Status FaultInjectingDiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {

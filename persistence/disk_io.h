@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -109,6 +110,12 @@ class FaultInjectingDiskIo final : public DiskIo {
                           const std::string& name) override;
   // write_at() calls a write fault was taken by so far.
   int writes_faulted() const;
+  // While held, datasync() calls wait (before syncing) until released; how
+  // many wait now. For tests that need a sync to be in progress at a
+  // chosen moment.
+  void hold_datasyncs();
+  void release_datasyncs();
+  int datasyncs_waiting() const;
   const char* name() const noexcept override { return "fault-injecting"; }
   // Files redirty() was called on so far.
   int redirtied() const noexcept {
@@ -138,6 +145,10 @@ class FaultInjectingDiskIo final : public DiskIo {
   std::uint64_t cont_offset_ = 0;
   int cont_err_ = 0;
   int writes_faulted_ = 0;  // guarded by write_mu_
+  mutable std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool held_ = false;          // guarded by hold_mu_
+  int datasyncs_waiting_ = 0;  // guarded by hold_mu_
   std::atomic<int> redirtied_{0};
   std::atomic<std::size_t> last_redirty_bytes_{0};
 };

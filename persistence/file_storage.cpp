@@ -434,7 +434,7 @@ Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_cl
   detail::Backoff backoff(WaitStrategy::kPark, durable_lot_, options_.park_timeout, deadline);
   auto ready = [&] {
     return durable() > seq || failed_rounds_.load(std::memory_order_acquire) != failures_before ||
-           closed_.load(std::memory_order_acquire);
+           final_synced_.load(std::memory_order_acquire);
   };
   for (;;) {
     if (durable() > seq) return Status::OK();
@@ -442,8 +442,12 @@ Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_cl
       std::lock_guard lk(error_mu_);
       return last_error_;
     }
-    // Acquire pairs with the release in close().
-    if (closed_.load(std::memory_order_acquire)) return Status::Closed(dir_ + ": topic closed before the record was durable");
+    // Acquire pairs with the release in close(): the last round's durable
+    // watermark is visible to the durable() read after it.
+    if (final_synced_.load(std::memory_order_acquire)) {
+      if (durable() > seq) return Status::OK();
+      return Status::Closed(dir_ + ": topic closed before the record was durable");
+    }
     if (!backoff.idle(ready)) return Status::TimedOut(dir_ + ": record " + std::to_string(seq) + " not durable in time");
   }
 }
@@ -451,7 +455,11 @@ Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_cl
 Status FileTopicStorage::close() {
   // acq_rel: the first caller does the work; it pairs with await_durable()'s acquire.
   if (closed_.exchange(true, std::memory_order_acq_rel)) return Status::OK();
-  if (source_ == nullptr || !stats_.read_only.ok()) return Status::OK();
+  if (source_ == nullptr || !stats_.read_only.ok()) {
+    final_synced_.store(true, std::memory_order_release);  // pairs with await_durable()'s acquire
+    durable_lot_.wake_all();
+    return Status::OK();
+  }
   thread_->remove(this);
   {
     // An unused spare is not part of the log.
@@ -463,6 +471,9 @@ Status FileTopicStorage::close() {
   // It may be syncing other topics meanwhile; final_round() takes turns with
   // it on the one DiskIo (two threads on one io_uring raced: TSan, stress test).
   thread_->final_round(this);
+  // Release pairs with await_durable()'s acquire: waiters whose records that
+  // round made durable see durable() first and return OK.
+  final_synced_.store(true, std::memory_order_release);
   durable_lot_.wake_all();
   {
     // Nothing is synced after this: let go of the files (a deleted topic's

@@ -136,6 +136,10 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::atomic<std::uint64_t> failed_rounds_{0};
   std::atomic<bool> sync_wanted_{false};
   std::atomic<bool> closed_{false};
+  // Set once close() has made its last sync round (or found none to make):
+  // await_durable() waits for it, so a record that round made durable is
+  // reported durable, not closed.
+  std::atomic<bool> final_synced_{false};
   std::mutex error_mu_;
   Status last_error_;  // guarded by error_mu_
   detail::ParkingLot durable_lot_;

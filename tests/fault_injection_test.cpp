@@ -22,6 +22,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -285,4 +287,34 @@ TEST_CASE("a committed position file cut short is reported as corruption naming 
   REQUIRE_FALSE(sub.ok());
   CHECK(sub.status().code() == Code::kCorruption);
   CHECK(sub.status().message().find(position.string()) != std::string::npos);
+}
+
+TEST_CASE("a sync publish still waiting when the engine closes returns once close's last fdatasync made it durable") {
+  FaultyTopic t(Durability::kSync);
+  REQUIRE(publish(*t.core, 0).value() == 0);
+  t.faults->hold_datasyncs();
+  std::optional<Result<std::uint64_t>> waited;
+  std::thread publisher([&] { waited = publish(*t.core, 1); });
+  // The persistence thread's round for record 1 is held inside fdatasync.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (t.faults->datasyncs_waiting() == 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(t.faults->datasyncs_waiting() == 1);
+  // Engine::close()'s steps for this topic, on another thread: its last
+  // round waits for the held one.
+  std::thread closer([&] {
+    t.shared.closed.store(true, std::memory_order_release);  // as Engine::close(); read by the topic's acquire
+    t.core->stop_claims();
+    (void)t.core->close_storage();
+  });
+  // Far longer than the waiter's park timeout (500 us): a waiter that took
+  // the storage's close for an answer would have failed with kClosed by now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  t.faults->release_datasyncs();
+  closer.join();
+  publisher.join();
+  REQUIRE(waited.has_value());
+  REQUIRE_MESSAGE(waited->ok(), waited->status().to_string());
+  CHECK(waited->value() == 1);
+  CHECK(t.core->durable() == 2);
 }

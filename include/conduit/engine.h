@@ -110,9 +110,10 @@ class Engine {
   // either fails with kClosed and claims nothing, or returns its sequence,
   // in which case its record is complete before close() returns (in the
   // final sync of a persisted topic) and every subscriber reading to the
-  // close sees it. (A kSync publish whose wait for durability close() cut
-  // short fails with kClosed although its record was claimed, as a publish
-  // interrupted by a crash.) Idempotent. Thread-safe.
+  // close sees it; on a kSync topic close()'s last fdatasync covers it, and
+  // the publish returns once it is durable (or fails with that sync's
+  // error, its record claimed, as one interrupted by a crash). Idempotent.
+  // Thread-safe.
   void close();
   bool closed() const noexcept;
 
