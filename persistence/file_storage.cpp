@@ -593,7 +593,7 @@ Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(con
     sync_wanted_.store(true, std::memory_order_relaxed);
     thread_->wake();
   };
-  hooks.closed = &closed_;
+  hooks.closed = &final_synced_;
   hooks.park_timeout = options_.park_timeout;
   hooks.io = &thread_->io();
   auto j = FileJournal::open(dir_ + "/cursors", key, entries, std::move(hooks));

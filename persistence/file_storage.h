@@ -137,8 +137,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::atomic<bool> sync_wanted_{false};
   std::atomic<bool> closed_{false};
   // Set once close() has made its last sync round (or found none to make):
-  // await_durable() waits for it, so a record that round made durable is
-  // reported durable, not closed.
+  // await_durable() and the journals' waits stop waiting then, so a record
+  // or journal entry that round made durable is reported durable, not closed.
   std::atomic<bool> final_synced_{false};
   std::mutex error_mu_;
   Status last_error_;  // guarded by error_mu_

@@ -280,7 +280,7 @@ Status FileJournal::await_durable(std::uint64_t ticket) noexcept {
   const std::uint64_t failures_before = failed_rounds_.load(std::memory_order_acquire);
   hooks_.want_sync();
   detail::Backoff backoff(WaitStrategy::kPark, lot_, hooks_.park_timeout, std::chrono::steady_clock::time_point::max());
-  // Acquire loads as above; closed: pairs with the release exchange in the storage's close().
+  // Acquire loads as above; closed: pairs with the release store in the storage's close().
   auto durable = [&] { return durable_ticket_.load(std::memory_order_acquire) > ticket; };
   auto failed = [&] { return failed_rounds_.load(std::memory_order_acquire) != failures_before; };
   auto closed = [&] { return hooks_.closed != nullptr && hooks_.closed->load(std::memory_order_acquire); };
@@ -290,7 +290,11 @@ Status FileJournal::await_durable(std::uint64_t ticket) noexcept {
       std::lock_guard lk(mu_);
       return last_error_;
     }
-    if (closed()) return Status::Closed(dir_ + "/" + key_ + ": closed before the journal entry was durable");
+    if (closed()) {
+      // The last round's watermark is visible now (the acquire above).
+      if (durable()) return Status::OK();
+      return Status::Closed(dir_ + "/" + key_ + ": closed before the journal entry was durable");
+    }
     (void)backoff.idle([&] { return durable() || failed() || closed(); });
   }
 }

@@ -46,7 +46,9 @@ class FileJournal final : public detail::StateJournal {
 
   struct Hooks {
     std::function<void()> want_sync;          // asks the persistence thread for a round now
-    const std::atomic<bool>* closed = nullptr;  // the storage's closed flag
+    // Set once the storage's close() made its last sync round: waiters stop
+    // waiting then (what that round synced is durable).
+    const std::atomic<bool>* closed = nullptr;
     std::chrono::nanoseconds park_timeout{500'000};
     DiskIo* io = nullptr;  // writes each generation's header (write_at); required
   };

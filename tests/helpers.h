@@ -1,14 +1,16 @@
 // Small helpers shared by tests: a temporary directory, a message from a
 // payload, every record of a topic read through a fresh subscriber (and the
-// check that they are a dense log), and a memory-only topic with the
-// smallest ring.
+// check that they are a dense log), a memory-only topic with the smallest
+// ring, and what a call writes to stderr.
 #pragma once
 
 #include <conduit/conduit.h>
 #include <doctest/doctest.h>
 
-#include <cstdint>
+#include <unistd.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -84,6 +86,25 @@ std::uint64_t read_dense_log(Topic* topic, PayloadFor payload_for) {
 
 inline std::vector<std::string> payloads(Topic* topic) {
   return collect(topic, [](const RecordView& r) { return std::string(r.payload()); });
+}
+
+// What the code under test writes to stderr while `f` runs.
+template <class F>
+std::string stderr_of(F f) {
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  std::FILE* tmp = std::tmpfile();
+  REQUIRE(tmp != nullptr);
+  ::dup2(::fileno(tmp), 2);
+  f();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::rewind(tmp);
+  std::string out;
+  for (int ch; (ch = std::fgetc(tmp)) != EOF;) out.push_back(static_cast<char>(ch));
+  std::fclose(tmp);
+  return out;
 }
 
 }  // namespace conduit::test

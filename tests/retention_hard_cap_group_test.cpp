@@ -28,6 +28,7 @@ namespace {
 
 using conduit::test::TempDir;
 using conduit::test::segment_files;
+using conduit::test::stderr_of;
 
 constexpr std::size_t kSegment = 256 << 10;  // about 250 records of ~1 KB
 constexpr std::size_t kCapSegments = 3;
@@ -125,25 +126,6 @@ std::uint64_t publish_and_ack(Fixture& f, Consumer& c, int rounds) {
 }
 
 int deleted_first_segment_maps() { return conduit::test::deleted_segment_maps("00000000000000000000.seg"); }
-
-// What the code under test writes to stderr while `f` runs.
-template <class F>
-std::string stderr_of(F f) {
-  std::fflush(stderr);
-  const int saved = ::dup(2);
-  std::FILE* tmp = std::tmpfile();
-  REQUIRE(tmp != nullptr);
-  ::dup2(::fileno(tmp), 2);
-  f();
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::rewind(tmp);
-  std::string out;
-  for (int ch; (ch = std::fgetc(tmp)) != EOF;) out.push_back(static_cast<char>(ch));
-  std::fclose(tmp);
-  return out;
-}
 
 // A consumer that never acks, on a capped topic, while producers go on.
 void never_acking_consumer_is_capped(bool interest) {
