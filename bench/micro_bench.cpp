@@ -218,7 +218,7 @@ void BM_PublishWorstCase(benchmark::State& state) {
     p9999 = std::max(p9999, static_cast<double>(ns[ns.size() - ns.size() / 10000 - 1]));
     max_us = std::max(max_us, ns.back() / 1e3);
   }
-  const std::uint64_t records_per_segment = (o.segment_bytes - 64) / inspect::padded_size(inspect::record_size(m));
+  const std::uint64_t records_per_segment = (o.segment_bytes - inspect::kSegmentHeaderBytes) / inspect::padded_size(inspect::record_size(m));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration * inspect::record_size(m)));
   state.counters["over_100us"] = static_cast<double>(over);

@@ -652,16 +652,18 @@ std::uint64_t TopicCore::claimed() const noexcept {
 std::uint64_t TopicCore::claimed_locked() const noexcept {
   if (claims_end_ != kNotSealed) return claims_end_;  // closed: the tail counts refused claims too
   AppendSlot* slot = head_.load(std::memory_order_relaxed);
-  Segment* seg = slot->segment.load(std::memory_order_relaxed);
   // Relaxed: a snapshot; claims in flight may or may not be counted.
-  const std::uint64_t t = slot->tail.load(std::memory_order_relaxed);
-  std::uint64_t sealed = seg->sealed_count();
-  if (sealed == kNotSealed && (t & kTailOffsetMask) <= options_.segment_bytes)
-    return seg->first_seq() + (t >> kTailOffsetBits);
+  return claims_end_of(*slot->segment.load(std::memory_order_relaxed), slot->tail.load(std::memory_order_relaxed));
+}
+
+std::uint64_t TopicCore::claims_end_of(const Segment& seg, std::uint64_t tail) const noexcept {
+  std::uint64_t sealed = seg.sealed_count();
+  if (sealed == kNotSealed && (tail & kTailOffsetMask) <= options_.segment_bytes)
+    return seg.first_seq() + (tail >> kTailOffsetBits);
   // Crossed: the tail also counts claims that did not fit; the crosser is
   // sealing the segment with the count that did (it does not need mu_).
-  while ((sealed = seg->sealed_count()) == kNotSealed) sched_yield();
-  return seg->first_seq() + sealed;
+  while ((sealed = seg.sealed_count()) == kNotSealed) sched_yield();
+  return seg.first_seq() + sealed;
 }
 
 const std::shared_ptr<Segment>* TopicCore::find_segment_locked(std::uint64_t first_seq) const {
@@ -876,15 +878,9 @@ void TopicCore::stop_claims() noexcept {
     AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
     Segment* head = slot->segment.load(std::memory_order_relaxed);  // likewise
     const std::uint64_t t = slot->tail.fetch_add(options_.segment_bytes + 1, std::memory_order_acquire);
-    if ((t & kTailOffsetMask) <= options_.segment_bytes) {
-      end = head->first_seq() + (t >> kTailOffsetBits);
-    } else {
-      // A producer crossed first and is sealing it without any lock; no
-      // roll follows (roll_past() refuses once closed).
-      std::uint64_t sealed;
-      while ((sealed = head->sealed_count()) == kNotSealed) sched_yield();
-      end = head->first_seq() + sealed;
-    }
+    // If a producer crossed first, no roll follows its seal (roll_past()
+    // refuses once closed).
+    end = claims_end_of(*head, t);
     claims_end_ = end;
   }
   // Producers that claimed before the push finish their records without any

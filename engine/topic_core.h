@@ -220,6 +220,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool cuttable_locked(std::uint64_t end) const;
   std::uint64_t advance_published_locked() const;  // scan_mu_ held
   std::uint64_t claimed_locked() const noexcept;
+  // One past the last sequence claimed in `seg` (the head) when its slot's
+  // tail read `tail`; waits for the crosser's seal if the tail crossed.
+  std::uint64_t claims_end_of(const Segment& seg, std::uint64_t tail) const noexcept;
   AppendSlot* free_slot_locked();
   // A segment for the roll: the spare one reused, else a new one.
   Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);

@@ -7,7 +7,6 @@
 #include <conduit/bridge.h>
 #include <conduit/conduit.h>
 
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -91,9 +90,7 @@ commit_interval_ms = 5
   CHECK(WEXITSTATUS(status) == 0);
 
   CHECK(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
-  auto got = client.payloads("S", "conduit.src");
-  std::sort(got.begin(), got.end());
-  CHECK(got == test::sorted_rids(kRecords));
+  CHECK(test::sorted(client.payloads("S", "conduit.src")) == test::sorted_rids(kRecords));
   MESSAGE("stream had " << at_kill << " at the kill; bridge log " << dir.path / "bridge.log");
 
   // The subscriber's committed position covers every record.
@@ -140,10 +137,7 @@ ack_wait_ms = 300
   t.dedup.max_ids = 65536;
   Topic* dst = engine->create_topic("dst", t).value();
   CHECK(dst->published() == static_cast<std::uint64_t>(kRecords));
-  auto ids = test::collect(dst, [](const RecordView& r) { return std::string(r.id()); });
-  auto payloads = test::payloads(dst);
-  std::sort(ids.begin(), ids.end());
-  std::sort(payloads.begin(), payloads.end());
-  CHECK(ids == test::sorted_rids(kRecords));
-  CHECK(payloads == test::sorted_rids(kRecords));
+  CHECK(test::sorted(test::collect(dst, [](const RecordView& r) { return std::string(r.id()); })) ==
+        test::sorted_rids(kRecords));
+  CHECK(test::sorted(test::payloads(dst)) == test::sorted_rids(kRecords));
 }

@@ -6,7 +6,6 @@
 #include <conduit/bridge.h>
 #include <conduit/conduit.h>
 
-#include <algorithm>
 #include <atomic>
 #include <set>
 #include <string>
@@ -300,27 +299,11 @@ TEST_CASE("nats-server killed and restarted while both bridges run loses nothing
   CHECK(out.value()->stats().reconnects >= 1);
 
   NatsClient client(server.url());
-  auto sorted = [](std::vector<std::string> v) {
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  std::vector<std::string> want;
-  for (int i = 0; i < kRecords; ++i) want.push_back(rid(i));
   CHECK(client.stream_count("S") == static_cast<std::uint64_t>(kRecords));
-  CHECK(sorted(client.payloads("S", "conduit.src")) == sorted(want));
+  CHECK(test::sorted(client.payloads("S", "conduit.src")) == test::sorted_rids(kRecords));
   CHECK(dst->published() == static_cast<std::uint64_t>(kRecords));
-  CHECK(sorted(test::payloads(dst)) == sorted(want));
+  CHECK(test::sorted(test::payloads(dst)) == test::sorted_rids(kRecords));
 }
-
-namespace {
-
-std::vector<std::string> sorted_payloads(Topic* t) {
-  auto v = test::payloads(t);
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
-}  // namespace
 
 TEST_CASE("pull requests answered after the inbound bridge gave up on them deliver every message once") {
   // The server paused while the bridge pulls: its pull requests (batch 8)
@@ -350,7 +333,7 @@ TEST_CASE("pull requests answered after the inbound bridge gave up on them deliv
                   client.unacked("S", "to-conduit") << " not acked; inbound: " << in.value()->last_error());
   CHECK(in.value()->stop().ok());
   CHECK(dst->published() == static_cast<std::uint64_t>(kMessages));
-  CHECK(sorted_payloads(dst) == test::sorted_rids(kMessages));
+  CHECK(test::sorted(test::payloads(dst)) == test::sorted_rids(kMessages));
   CHECK(in.value()->stats().forwarded >= static_cast<std::uint64_t>(kMessages));  // redeliveries acked again
   CHECK(in.value()->stats().in_flight == 0);
 }
@@ -379,7 +362,7 @@ TEST_CASE("messages published while the inbound bridge is stopped all arrive onc
                   client.unacked("S", "to-conduit") << " not acked; inbound: " << second.value()->last_error());
   CHECK(second.value()->stop().ok());
   CHECK(dst->published() == 520u);
-  CHECK(sorted_payloads(dst) == test::sorted_rids(520));
+  CHECK(test::sorted(test::payloads(dst)) == test::sorted_rids(520));
   const bridge::BridgeStats s = second.value()->stats();
   CHECK(s.forwarded == 500);
   CHECK(s.committed == 520);  // stream sequence of the last message acked

@@ -23,13 +23,17 @@ inline std::string rid(int i) {
   return s;
 }
 
+inline std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 // rid(0) .. rid(n - 1), sorted as strings: what a stream or topic holding
 // them once each gives back, sorted.
 inline std::vector<std::string> sorted_rids(int n) {
   std::vector<std::string> v;
   for (int i = 0; i < n; ++i) v.push_back(rid(i));
-  std::sort(v.begin(), v.end());
-  return v;
+  return sorted(std::move(v));
 }
 
 class NatsServer : public NatsServerProcess {
