@@ -205,10 +205,10 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 // SubscriberOptions::linger with min_batch kPollBatch (0: off, the
 // default): the subscriber waits up to that long for a full batch.
 void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger,
-                      std::size_t per_call) {
+                      std::size_t per_call, bool single_producer = false) {
   auto engine = open_engine();
   if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
-  auto topic = (*engine)->create_topic("bench");
+  auto topic = (*engine)->create_topic("bench", {.single_producer = single_producer});
   if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
   auto sub = (*topic)->subscribe({.name = "s0",
                                   .start = StartAt::earliest(),
@@ -255,6 +255,14 @@ BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_20us, WaitStrategy::kBusySpi
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_100us, WaitStrategy::kBusySpin, std::chrono::microseconds(100))
     ->UseRealTime();
+
+// The same with TopicOptions::single_producer: the publishing thread claims
+// with a plain store instead of a locked add.
+void BM_Conduit_1P1S_SingleProducer(benchmark::State& state, WaitStrategy wait) {
+  run_conduit_1p1s(state, wait, std::chrono::microseconds(0), 1, true);
+}
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_SingleProducer, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_SingleProducer, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
 
 // ------------------------------------------------------------ batches 1P/1S ---
 // The same traffic published kPublishBatch at a time: moodycamel's

@@ -92,6 +92,8 @@ def ratio(label, num, den, goal):
 base = "BM_Moodycamel_1P1C"
 ratio("conduit 1P/1S busy-spin / moodycamel 1P/1C", "BM_Conduit_1P1S/busy_spin/", base, 0.8)
 ratio("conduit 1P/1S adaptive / moodycamel 1P/1C", "BM_Conduit_1P1S/adaptive/", base, 0.8)
+ratio("  single_producer topic, busy-spin", "BM_Conduit_1P1S_SingleProducer/busy_spin/", base, None)
+ratio("  single_producer topic, adaptive", "BM_Conduit_1P1S_SingleProducer/adaptive/", base, None)
 ratio("  the same, linger 20 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_20us/", base, None)
 ratio("  the same, linger 100 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_100us/", base, None)
 ratio("batches of 64: publish_batch busy-spin", "BM_ConduitBatch_1P1S/busy_spin/", "BM_MoodycamelBulk_1P1C", None)

@@ -30,7 +30,9 @@ Topic* GroupCore::dead_letter_topic() noexcept {
   const std::string name =
       options_.dead_letter_topic.empty() ? topic_->name() + ".dlq" : options_.dead_letter_topic;
   Engine* engine = topic_->shared().engine;
-  Result<Topic*> t = engine->create_topic(name, topic_->options());
+  TopicOptions options = topic_->options();
+  options.single_producer = false;  // every consumer of the group may publish to it
+  Result<Topic*> t = engine->create_topic(name, options);
   if (!t.ok() && t.status().code() == Code::kAlreadyExists) t = engine->topic(name);
   if (t.ok()) return dlq_ = *t;
   if (!dlq_said_) {

@@ -34,7 +34,7 @@ namespace {
 bool same_options(const TopicOptions& a, const TopicOptions& b) {
   return a.durability == b.durability && a.segment_bytes == b.segment_bytes && a.ring_bytes == b.ring_bytes &&
          a.max_payload_bytes == b.max_payload_bytes && a.dedup.max_ids == b.dedup.max_ids &&
-         a.dedup.max_age == b.dedup.max_age;
+         a.dedup.max_age == b.dedup.max_age && a.single_producer == b.single_producer;
 }
 
 }  // namespace

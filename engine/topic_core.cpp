@@ -57,6 +57,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
       shared_(shared),
       crc_(storage_->records_have_crc()),
       sync_(options.durability == Durability::kSync),
+      single_(options.single_producer && process_barrier_available()),
       ring_segments_(options.durability == Durability::kMemory
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
@@ -254,6 +255,27 @@ template <std::size_t N>
 inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
   if (!read_only_.ok()) [[unlikely]] return read_only_;
+  // A single_producer topic's own thread claims with a plain store while
+  // nobody is stopping it (see SoleProducer); `done` clears its mark on
+  // every way out, after the record is committed.
+  bool sole = false;
+  if (single_) {
+    if (foreign_publisher()) [[unlikely]]
+      return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
+    // Relaxed, both: the stopper's membarrier orders them (SoleProducer).
+    // The signal fence only keeps the compiler from swapping the two.
+    sole_.in_claim.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    sole = !sole_.stopping.load(std::memory_order_relaxed);
+  }
+  struct ClaimDone {
+    SoleProducer* sole;
+    ~ClaimDone() {
+      // Release pairs with the acquire in stop_sole_producer(): the stopper
+      // sees this claim's tail store and record before it adds to the tail.
+      if (sole != nullptr) sole->in_claim.store(0, std::memory_order_release);
+    }
+  } done{single_ ? &sole_ : nullptr};
   // One clock read for the claim: its records are published together.
   std::int64_t now = 0;
   for (const Message& m : ms)
@@ -267,7 +289,18 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
     AppendSlot* slot = head_.load(std::memory_order_acquire);
     // Acquire pairs with the release reset of the tail when the slot got its
     // segment, so `segment` below is the one this claim belongs to.
-    const std::uint64_t t = slot->tail.fetch_add(kTailOneRecord * ms.size() + bytes, std::memory_order_acquire);
+    const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
+    std::uint64_t t;
+    if (sole) {
+      t = slot->tail.load(std::memory_order_acquire);
+      // Relaxed: no other thread adds to this tail until it has stopped us
+      // and waited for this claim (SoleProducer); readers of the tail
+      // (claimed_locked, populate_head) take it as a count, and each
+      // record's commit orders its bytes for them.
+      slot->tail.store(t + add, std::memory_order_relaxed);
+    } else {
+      t = slot->tail.fetch_add(add, std::memory_order_acquire);
+    }
     std::uint64_t off = t & kTailOffsetMask;
     if (off + bytes <= capacity) {
       // Relaxed: ordered by the acquire above (see the tail's comment).
@@ -291,6 +324,28 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
     }
     if (Status s = roll_past(slot, t); !s.ok()) return s;
   }
+}
+
+bool TopicCore::foreign_publisher() noexcept {
+  // Any per-thread address tells threads apart while they live.
+  static thread_local char token;
+  const auto me = reinterpret_cast<std::uintptr_t>(&token);
+  // Relaxed: the owner is set once, and each thread only compares it with
+  // its own token; the CAS alone decides which thread is first.
+  std::uintptr_t owner = sole_.owner.load(std::memory_order_relaxed);
+  if (owner == me) [[likely]] return false;
+  return !(owner == 0 && sole_.owner.compare_exchange_strong(owner, me, std::memory_order_relaxed));
+}
+
+void TopicCore::stop_sole_producer() noexcept {
+  if (!single_) return;
+  // Seq_cst store, then the process-wide barrier: the publisher's next look
+  // at the flag sees it, or its mark is visible to the wait below.
+  sole_.stopping.store(true, std::memory_order_seq_cst);
+  process_barrier();
+  // Acquire pairs with the release that ends a claim. The claim finishes
+  // without us: it takes mu_ at most to roll, which we do not hold.
+  while (sole_.in_claim.load(std::memory_order_acquire) != 0) sched_yield();
 }
 
 Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept {
@@ -813,6 +868,20 @@ void TopicCore::remove_user() {
 Status TopicCore::retire() {
   // A log opened read-only is left exactly as it is, deletion included.
   if (!read_only_.ok()) return read_only_;
+  auto in_use = [this] {  // mu_ held
+    return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+  };
+  if (single_) {
+    // The single producer is stopped before the locks (its claim in
+    // progress may need mu_ to roll). Stopped, it claims with the locked
+    // add for good, so a delete that open users refuse should not stop it:
+    // look for them first (one opened in between still costs it that).
+    {
+      std::lock_guard lk(mu_);
+      if (users_ != 0) return in_use();
+    }
+    stop_sole_producer();
+  }
   Segment* head = nullptr;
   {
     // In the documented order: groups_mu_, commit_mu_, mu_.
@@ -821,8 +890,7 @@ Status TopicCore::retire() {
     std::lock_guard lk(mu_);
     // After stop_claims() the head is crossed but never sealed.
     if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
-    if (users_ != 0)
-      return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+    if (users_ != 0) return in_use();
     // Release pairs with the acquire in deleted(): from here on roll_past()
     // refuses, add_user() refuses, and a group's commit writes nothing.
     deleted_.store(true, std::memory_order_release);
@@ -863,6 +931,7 @@ Status TopicCore::retire() {
 }
 
 void TopicCore::stop_claims() noexcept {
+  stop_sole_producer();  // before mu_: its claim in progress may need it to roll
   std::uint64_t end = 0;
   {
     std::lock_guard lk(mu_);

@@ -66,6 +66,27 @@ struct alignas(64) AppendSlot : MiAllocated {
   std::uint64_t retired_end = kNotSealed;
 };
 
+// A TopicOptions::single_producer topic's publishing thread and the threads
+// that stop its claims (close, delete). One cache line, written by the
+// publisher on every publish and by the others only when they stop it.
+//
+// The publisher marks itself inside a claim (`in_claim`), then reads
+// `stopping` with no fence between the two; a stopper sets `stopping`,
+// then runs membarrier(2), which makes the publisher's core execute a full
+// barrier. After it, either the publisher's mark is visible to the stopper
+// (which waits for it to clear) or the publisher's read of `stopping`
+// comes after the barrier and sees it set (and claims with the locked add,
+// as every topic does, or not at all). Either way, once the stopper has
+// waited, no plain-store claim can overwrite the stopper's locked add to
+// the tail. The fence the locked add would cost on every publish is paid
+// once, by the stopper.
+struct alignas(64) SoleProducer {
+  // The publisher's thread (see thread_token()); 0 until the first publish.
+  std::atomic<std::uintptr_t> owner{0};
+  std::atomic<std::uint32_t> in_claim{0};
+  std::atomic<bool> stopping{false};
+};
+
 // Anything whose position keeps records from being dropped from the ring.
 class RetentionHolder {
  public:
@@ -213,6 +234,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   [[gnu::always_inline]] Result<std::uint64_t> claim_and_write(std::span<const Message, N> ms,
                                                                std::uint64_t bytes) noexcept;
   Result<std::uint64_t> publish_once(const Message& m, bool nowait) noexcept;
+  // single_producer: refuses a publish from a thread other than the first
+  // one to publish (its text for kInvalidArgument; empty when allowed).
+  bool foreign_publisher() noexcept;
+  // close() and retire(): after this, the single producer claims with the
+  // locked add (or not at all) and no claim of its is half done. No-op for
+  // other topics. Call without mu_ (the producer may be rolling).
+  void stop_sole_producer() noexcept;
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;
@@ -239,6 +267,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   TopicShared* shared_;
   bool crc_;
   bool sync_;
+  bool single_;  // options_.single_producer, and membarrier(2) works here
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
   SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only and read-only topics
   Topic handle_;
@@ -246,6 +275,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
 
+  SoleProducer sole_;  // used when single_
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};
   mutable std::atomic<std::uint64_t> published_bytes_{0};  // written under scan_mu_

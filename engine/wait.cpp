@@ -1,11 +1,16 @@
 #include "engine/wait.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,6 +23,26 @@ void futex_wake_all(std::uint32_t* word, bool shared) noexcept {
   // A shared word is in a shared file mapping: the kernel keys its futex by
   // the file page, so parkers in other processes wake.
   syscall(SYS_futex, word, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+bool process_barrier_available() noexcept {
+  // Registered once per process; the guard of a function-local static is thread-safe.
+  static const bool available = [] {
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) return true;
+    std::fprintf(stderr, "conduit: membarrier(2) refused (%s): single_producer topics claim with a locked add\n",
+                 std::strerror(errno));
+    return false;
+  }();
+  return available;
+}
+
+void process_barrier() noexcept {
+  // Cannot fail once registered (the arguments are fixed); a failure would
+  // be a kernel bug, and the stopper's correctness rests on this barrier.
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+    std::fprintf(stderr, "conduit: membarrier(2) failed after registering: %s\n", std::strerror(errno));
+    std::abort();
+  }
 }
 
 void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout, bool shared) noexcept {

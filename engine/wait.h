@@ -28,6 +28,14 @@ void backoff_yield() noexcept;      // sched_yield
 void futex_wake_all(std::uint32_t* word, bool shared) noexcept;
 void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout, bool shared) noexcept;
 
+// membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED: whether this process may
+// use it (registered on the first call; a refusal is said once on stderr),
+// and the barrier itself: every thread of this process that is running
+// executes a full memory barrier before it returns (the others pass one
+// when they are scheduled again). Only after process_barrier_available().
+bool process_barrier_available() noexcept;
+void process_barrier() noexcept;
+
 // The parking protocol, over two 32-bit words that `Words` keeps: the epoch
 // (the futex word; wake_all() adds 1) and the number of parked threads (a
 // hint for wakers). Words::epoch() and Words::parked() give them;

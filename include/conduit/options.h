@@ -86,6 +86,17 @@ struct TopicOptions {
   // records in it are lost to it; see Consumer::ack). 0: no cap.
   std::size_t hard_cap_bytes = 0;
   DedupOptions dedup;  // idempotent publish; off by default
+  // Every publish comes from one thread: the first to publish; a publish
+  // from any other thread fails with kInvalidArgument and writes nothing.
+  // That thread's claim is then a plain load and store of the tail instead
+  // of a locked add, which on x86 waits for every earlier store of the
+  // publishing core to reach its cache first (doc/design-choices.md,
+  // "One producer"). Needs membarrier(2) (Linux 4.14+), through which
+  // close() and delete_topic() stop that thread's claims; where it is
+  // refused, such topics claim as the others do and the engine says so
+  // once on stderr. Off by default. Dead-letter topics made from this
+  // topic's options have it off (several consumers publish to them).
+  bool single_producer = false;
 };
 
 // Where a new subscriber starts.
