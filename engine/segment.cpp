@@ -101,7 +101,20 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       capacity_(mem_->capacity()),
       first_seq_(first_seq),
       index_(index),
-      max_records_(max_records) {}
+      max_records_(max_records),
+      zeroed_(capacity_) {}  // new memory is zero-filled (TopicStorage::create_segment)
+
+void Segment::zero_to(std::size_t end) noexcept {
+  std::lock_guard lk(zero_mu_);
+  // Relaxed: stored only under zero_mu_ (or before the segment is shared).
+  const std::size_t from = zeroed_.load(std::memory_order_relaxed);
+  if (from >= end) return;  // another producer cleared it meanwhile
+  // Above `from` nothing of this lap is written yet: every producer waits
+  // here for its claim's end before writing.
+  const std::size_t to = std::min(capacity_, std::max(end, from + kZeroChunk));
+  std::memset(base_ + from, 0, to - from);
+  zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+}
 
 void Segment::build_index(std::uint64_t records) noexcept {
   std::size_t off = format::kSegmentHeaderSize;
@@ -143,10 +156,13 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   // Relaxed, like the rest of the reset: the topic publishes the segment
   // again with a release store before anyone can look at it.
   for (std::uint64_t i = 0; i < used; ++i) index_[i].store(0, std::memory_order_relaxed);
-  // The record bytes stay as the last lap left them: readers find records
-  // through the index (an entry is set only once its record is committed),
-  // never by a zero length word, so stale bytes past the last commit are
-  // never read.
+  // Zero bytes mean "no record here": the first chunk now, for readers that
+  // start at the first record; the rest as producers get there
+  // (ensure_zeroed). Clearing memory already backed is cheaper than the
+  // fresh pages the kernel would zero on first touch, and no mapping changes.
+  // Relaxed, as the rest of the reset; no producer can reach zero_to() yet.
+  zeroed_.store(format::kSegmentHeaderSize, std::memory_order_relaxed);
+  zero_to(format::kSegmentHeaderSize + kZeroChunk);
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
   next_.store(nullptr, std::memory_order_relaxed);              // likewise

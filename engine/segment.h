@@ -8,8 +8,7 @@
 //   read with acquire. A reader keeps a segment alive by holding its
 //   shared_ptr; a segment dropped from its topic is freed when the last
 //   reader lets go. Readers hold it through a pin (Segment::pin): a
-//   memory-only ring reuses a dropped segment (its index cleared, its record
-//   bytes left stale: readers go by the index) only once it has no
+//   memory-only ring reuses a dropped segment, zeroed, only once it has no
 //   pin and no other owner.
 //   TopicStorage: called by one thread at a time (under the topic's lock).
 #pragma once
@@ -277,9 +276,26 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // rewritten its header (TopicStorage::reuse_segment). Called under the
   // topic's lock; the topic publishes it to producers and readers as it
   // does a new segment (release stores of the slot's tail and of next()).
-  // Its record bytes are not cleared: in-process readers find records only
-  // through the index (offset_of), never by walking to a zero length word.
+  // Only the first kZeroChunk bytes are cleared here; see ensure_zeroed().
   void reuse(std::uint64_t first_seq) noexcept;
+
+  // Zero bytes mean "no record here" (a record's length word is its commit),
+  // so a reader must find zeros wherever it looks next. Below zeroed_ the
+  // bytes are zero or this lap's records; new memory is zero throughout, a
+  // reused segment holds the last lap's bytes above it. A producer calls
+  // this for the end of its claim plus the next length word before writing:
+  // every position a reader looks at (the end of a committed record) is
+  // then below zeroed_, and a clear happens only above everything written.
+  // The clearing goes a chunk at a time just ahead of the producers, rather
+  // than all of a segment under the topic's lock when the ring comes round
+  // (a stall for producers and for readers changing segment).
+  static constexpr std::size_t kZeroChunk = 64u << 10;
+  void ensure_zeroed(std::size_t end) noexcept {
+    // Acquire pairs with the release in zero_to(): the cleared bytes are
+    // cleared before this producer writes (and, through its commit, for
+    // the readers that follow it).
+    if (zeroed_.load(std::memory_order_acquire) < end) [[unlikely]] zero_to(end);
+  }
   SegmentMemory& memory() noexcept { return *mem_; }
 
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
@@ -315,6 +331,9 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   struct Pin;
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
   bool indexed_ = true;  // guarded by the topic's lock
+  void zero_to(std::size_t end) noexcept;
+  std::mutex zero_mu_;  // one clearer at a time (once per kZeroChunk, reused segments only)
+  std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock
 };
 
 }  // namespace conduit::detail

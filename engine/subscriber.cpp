@@ -1,5 +1,6 @@
 // Subscribers: one cursor each, reading records in place.
 #include "engine/topic_core.h"
+#include "persistence/format.h"
 
 namespace conduit {
 namespace detail {
@@ -32,11 +33,15 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   void linger(std::span<RecordView> out, PollResult& r) noexcept;
   bool ready() const noexcept;
   // Whether the next record is past the segment being read (or no segment is).
-  bool at_segment_end() const noexcept { return !seg_ || next_ >= seg_->end_seq(); }
+  bool at_segment_end() const noexcept {
+    if (!seg_ || off_ == 0 || off_ >= seg_->capacity()) return true;
+    return (format::load_length(seg_->base() + off_) & format::kPaddingFlag) != 0;
+  }
 
   TopicCore* topic_;
   SubscriberOptions options_;
   std::shared_ptr<Segment> seg_;  // the segment being read; nullptr: look it up
+  std::uint32_t off_ = 0;         // offset of next_ in seg_; 0: not known yet
   std::uint64_t next_ = 0;        // reader-local copy of pos_
   alignas(64) std::atomic<std::uint64_t> pos_{0};
   std::atomic<std::uint64_t> lost_{0};
@@ -62,22 +67,27 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
         r.lost += lost;
       }
       seg_ = std::move(s);
+      off_ = 0;
     }
-    // Records are found through the segment's index, not by walking their
-    // lengths: the index entries of a batch are a few adjacent words, and
-    // the records they point at are independent loads the CPU overlaps,
-    // where each length word would depend on the one before (a cache miss
-    // each, one after the other, while the producer is writing them).
-    const std::uint32_t off = seg_->offset_of(seq - seg_->first_seq());
-    if (off == 0) {
-      if (seq < seg_->end_seq()) break;  // not published yet
-      // Past the segment's last record: the next one starts the next
-      // segment. One poll reads from one segment, so its views stay pinned
-      // by seg_.
+    if (off_ == 0) {
+      off_ = seg_->offset_of(seq - seg_->first_seq());
+      if (off_ == 0) {
+        if (seq < seg_->end_seq()) break;  // not published yet
+        // seg_ was the open head when we found it, and it was sealed before
+        // `seq` fit: that record is the next segment's first.
+        seg_.reset();
+        continue;
+      }
+    }
+    const std::byte* p = seg_->base() + off_;
+    const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
+    if (len == 0) break;
+    if (len & format::kPaddingFlag) {
+      // One poll reads from one segment, so its views stay pinned by seg_.
       if (r.count != 0) break;
       // Read to its end: its pages need not stay resident for us (a no-op
       // for memory-only topics; other readers fault them back if they need).
-      if (seq > seg_->first_seq()) seg_->drop_resident_pages();
+      seg_->drop_resident_pages();
       seg_.reset();
       if (options_.slow == SlowPolicy::kBlock) {
         // Release pairs with hold_position(): producers may drop what we left.
@@ -86,7 +96,8 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
       }
       continue;
     }
-    out[r.count++] = RecordView(seg_->base() + off);
+    out[r.count++] = RecordView(p);
+    off_ += static_cast<std::uint32_t>(format::align_up(len & format::kLengthMask));
     ++seq;
   }
   next_ = seq;
@@ -137,9 +148,10 @@ bool SubscriberCore::ready() const noexcept {
   // producer that rolls wakes readers), or a durable-only reader that stopped
   // at the durable watermark before looking one up (let try_poll look).
   if (!seg_) return options_.durable_only;
-  // The next record is committed (its index entry is set), or it is past
-  // this segment (let try_poll move on).
-  return seg_->offset_of(next_ - seg_->first_seq()) != 0 || next_ >= seg_->end_seq();
+  // Waiting for the record at next_, whose offset is not known yet.
+  if (off_ == 0) return next_ >= seg_->end_seq() || seg_->offset_of(next_ - seg_->first_seq()) != 0;
+  if (off_ >= seg_->capacity()) return true;  // at the end: let try_poll move on
+  return format::load_length(seg_->base() + off_) != 0;
 }
 
 }  // namespace detail

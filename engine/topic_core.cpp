@@ -307,6 +307,8 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
       Segment* seg = slot->segment.load(std::memory_order_relaxed);
       const std::uint64_t idx = t >> kTailOffsetBits;
       const std::uint64_t seq = seg->first_seq() + idx;
+      // The claim and the length word after it (see Segment::ensure_zeroed).
+      seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
@@ -425,6 +427,7 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
     // Relaxed: ordered by the acquire fetch_add in publish().
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     if (off < capacity) {
+      seg->ensure_zeroed(off + sizeof(std::uint32_t));  // no later clear may cover the padding
       format::commit_length(seg->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
     }
     seg->seal(tail_before >> kTailOffsetBits);
@@ -901,6 +904,7 @@ Status TopicCore::retire() {
     if (off <= capacity) {
       // We crossed first: close the segment as a crossing producer would.
       if (off < capacity) {
+        head->ensure_zeroed(off + sizeof(std::uint32_t));  // as a crossing producer does
         format::commit_length(head->base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
       }
       head->seal(t >> kTailOffsetBits);

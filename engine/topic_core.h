@@ -6,12 +6,8 @@
 //   Readers (subscribers, work-group consumers) read committed records in
 //   place and call segment_for() (under mu_) when they change segment.
 //   Invariants:
-//   - A record is committed by its length word (release), then its index
-//     entry is set (release). In-process readers find records through the
-//     index (acquire) and stop at a zero entry; a reused memory-only
-//     segment holds stale bytes past its last commit, which nobody reads.
-//     Readers of the files (LogReader, recovery, conduit-log) walk the
-//     length words instead: files are never reused, so they end in zeros.
+//   - A record is visible once its length word is committed (release);
+//     readers acquire-load it and stop at 0.
 //   - The head slot's tail packs (records claimed << 40 | bytes claimed).
 //     The producer whose claim first crosses the end ("the crosser") writes
 //     the padding record and seals the segment with the count that fit.

@@ -206,23 +206,14 @@ TEST_CASE("resident memory follows the head of the log, not its length") {
   // writer let its pages go when it rolled two segments past it.
   CHECK(resident_kib(first) == 0);
 
-  // A subscriber that reads it through brings its pages back while it reads
-  // (the records it is handed: a poll finds them through the index, the
-  // reader's look at each record maps its page), and lets them go when it
-  // moves on.
+  // A subscriber that reads it through brings its pages back while it reads,
+  // and lets them go when it moves on.
   auto sub = topic->subscribe({.start = StartAt::earliest()}).value();
   std::vector<RecordView> views(64);
-  std::size_t payload_bytes = 0;
-  auto read = [&] {
-    const PollResult r = sub->try_poll(views);
-    for (std::size_t i = 0; i < r.count; ++i) payload_bytes += views[i].payload().size();
-    return r.count;
-  };
-  while (sub->position() < 100) REQUIRE(read() > 0);
+  while (sub->position() < 100) REQUIRE(sub->try_poll(views).count > 0);
   CHECK(resident_kib(first) > 0);
-  while (sub->position() < topic->published()) (void)read();
+  while (sub->position() < topic->published()) (void)sub->try_poll(views);
   CHECK(resident_kib(first) == 0);
-  CHECK(payload_bytes == topic->published() * payload.size());
 }
 
 TEST_CASE("a sync takes the settled pages of the segment being written out of the writer's mapping") {
