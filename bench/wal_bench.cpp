@@ -191,7 +191,7 @@ struct Opened {
   std::string error;
 };
 
-Opened open_topic(const Scratch& dir, Durability durability) {
+Opened open_topic(const Scratch& dir, Durability durability, bool single_producer = false) {
   Opened o;
   EngineOptions eo;
   eo.data_dir = (dir.path() / "engine").string();
@@ -208,6 +208,7 @@ Opened open_topic(const Scratch& dir, Durability durability) {
   TopicOptions to;
   to.durability = durability;
   to.segment_bytes = kSegmentBytes;
+  to.single_producer = single_producer;
   auto topic = o.engine->create_topic("wal", to);
   if (!topic.ok()) {
     o.error = topic.status().to_string();
@@ -438,6 +439,7 @@ double median(std::vector<double> v) {
 void BM_AsyncPublish(benchmark::State& state) {
   const auto payload = static_cast<std::size_t>(state.range(0));
   const auto batch = static_cast<std::size_t>(state.range(1));
+  const bool single_producer = state.range(2) != 0;
   const std::uint64_t total = env_u64("CONDUIT_BENCH_ASYNC_MIB", 256) << 20;
   const std::uint64_t pairs = env_u64("CONDUIT_BENCH_ASYNC_PAIRS", 3);
   const std::uint64_t records = total / payload;
@@ -458,7 +460,7 @@ void BM_AsyncPublish(benchmark::State& state) {
       if (!raw.error.empty()) return state.SkipWithError(raw.error.c_str());
 
       Scratch dir("async-conduit");
-      Opened o = open_topic(dir, Durability::kAsync);
+      Opened o = open_topic(dir, Durability::kAsync, single_producer);
       if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
       label(state, o);
       c = on_fresh_thread([&] { return conduit_async_publish(o.topic, payload, records, batch); });
@@ -499,8 +501,9 @@ void BM_AsyncPublish(benchmark::State& state) {
     state.counters["raw_faults_per_MiB"] = static_cast<double>(raw.faults) / (bytes / (1 << 20));
   }
 }
-BENCHMARK(BM_AsyncPublish)->ArgNames({"payload", "batch"})
-    ->Args({64, 1})->Args({1024, 1})->Args({16384, 1})->Args({64, 64})->Args({1024, 64})
+BENCHMARK(BM_AsyncPublish)->ArgNames({"payload", "batch", "single_producer"})
+    ->Args({64, 1, 0})->Args({1024, 1, 0})->Args({16384, 1, 0})->Args({64, 64, 0})->Args({1024, 64, 0})
+    ->Args({64, 1, 1})
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- catch-up ---

@@ -251,31 +251,10 @@ Status TopicCore::unpublishable(const Message& m, std::string_view which) const 
 
 // Defined before its two callers, which inline it: as a call, with the
 // Result passed back through memory, it cost publish() about 2 ns.
-template <std::size_t N>
-inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+template <std::size_t N, bool Sole>
+inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
   if (!read_only_.ok()) [[unlikely]] return read_only_;
-  // A single_producer topic's own thread claims with a plain store while
-  // nobody is stopping it (see SoleProducer); `done` clears its mark on
-  // every way out, after the record is committed.
-  bool sole = false;
-  if (single_) {
-    if (foreign_publisher()) [[unlikely]]
-      return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
-    // Relaxed, both: the stopper's membarrier orders them (SoleProducer).
-    // The signal fence only keeps the compiler from swapping the two.
-    sole_.in_claim.store(1, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    sole = !sole_.stopping.load(std::memory_order_relaxed);
-  }
-  struct ClaimDone {
-    SoleProducer* sole;
-    ~ClaimDone() {
-      // Release pairs with the acquire in stop_sole_producer(): the stopper
-      // sees this claim's tail store and record before it adds to the tail.
-      if (sole != nullptr) sole->in_claim.store(0, std::memory_order_release);
-    }
-  } done{single_ ? &sole_ : nullptr};
   // One clock read for the claim: its records are published together.
   std::int64_t now = 0;
   for (const Message& m : ms)
@@ -291,7 +270,7 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
     // segment, so `segment` below is the one this claim belongs to.
     const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
     std::uint64_t t;
-    if (sole) {
+    if constexpr (Sole) {
       t = slot->tail.load(std::memory_order_acquire);
       // Relaxed: no other thread adds to this tail until it has stopped us
       // and waited for this claim (SoleProducer); readers of the tail
@@ -326,15 +305,43 @@ inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message,
   }
 }
 
-bool TopicCore::foreign_publisher() noexcept {
+template <std::size_t N>
+inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+  // The single_producer path is its own function, so that the shared one
+  // stays as it was (inlined, with no branch on the claim's kind).
+  if (single_) [[unlikely]] return claim_sole(ms, bytes);
+  return claim_and_write_as<N, false>(ms, bytes);
+}
+
+template <std::size_t N>
+Result<std::uint64_t> TopicCore::claim_sole(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+  const SoleClaim how = enter_sole_claim();
+  if (how == SoleClaim::kForeign) [[unlikely]]
+    return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
+  // A plain-store claim while nobody is stopping us (SoleProducer), else
+  // the locked add, as every other topic.
+  Result<std::uint64_t> r =
+      how == SoleClaim::kSole ? claim_and_write_as<N, true>(ms, bytes) : claim_and_write_as<N, false>(ms, bytes);
+  // Release pairs with the acquire in stop_sole_producer(): the stopper sees
+  // this claim's tail store and records before it adds to the tail.
+  sole_.in_claim.store(0, std::memory_order_release);
+  return r;
+}
+
+TopicCore::SoleClaim TopicCore::enter_sole_claim() noexcept {
   // Any per-thread address tells threads apart while they live.
   static thread_local char token;
   const auto me = reinterpret_cast<std::uintptr_t>(&token);
   // Relaxed: the owner is set once, and each thread only compares it with
   // its own token; the CAS alone decides which thread is first.
   std::uintptr_t owner = sole_.owner.load(std::memory_order_relaxed);
-  if (owner == me) [[likely]] return false;
-  return !(owner == 0 && sole_.owner.compare_exchange_strong(owner, me, std::memory_order_relaxed));
+  if (owner != me && !(owner == 0 && sole_.owner.compare_exchange_strong(owner, me, std::memory_order_relaxed)))
+    return SoleClaim::kForeign;
+  // Relaxed, both: the stopper's membarrier orders them (SoleProducer).
+  // The signal fence only keeps the compiler from swapping the two.
+  sole_.in_claim.store(1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return sole_.stopping.load(std::memory_order_relaxed) ? SoleClaim::kStopping : SoleClaim::kSole;
 }
 
 void TopicCore::stop_sole_producer() noexcept {

@@ -233,10 +233,23 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   template <std::size_t N>
   [[gnu::always_inline]] Result<std::uint64_t> claim_and_write(std::span<const Message, N> ms,
                                                                std::uint64_t bytes) noexcept;
+  // The claim itself. Sole: with a plain load and store of the tail (this
+  // thread is a single_producer topic's owner and nobody is stopping it).
+  template <std::size_t N, bool Sole>
+  [[gnu::always_inline]] Result<std::uint64_t> claim_and_write_as(std::span<const Message, N> ms,
+                                                                  std::uint64_t bytes) noexcept;
+  // claim_and_write() on a single_producer topic: marks the claim (see
+  // SoleProducer), claims, clears the mark.
+  template <std::size_t N>
+  [[gnu::noinline]] Result<std::uint64_t> claim_sole(std::span<const Message, N> ms, std::uint64_t bytes) noexcept;
   Result<std::uint64_t> publish_once(const Message& m, bool nowait) noexcept;
-  // single_producer: refuses a publish from a thread other than the first
-  // one to publish (its text for kInvalidArgument; empty when allowed).
-  bool foreign_publisher() noexcept;
+  // single_producer: how this thread's claim goes. kForeign: another thread
+  // published first (refused, nothing marked). Otherwise the claim is
+  // marked in sole_.in_claim (cleared by the caller): kSole claims with a
+  // plain store; kStopping with the locked add (close or delete is stopping
+  // the producer). kShared: not a single_producer topic.
+  enum class SoleClaim { kShared, kSole, kStopping, kForeign };
+  [[gnu::noinline]] SoleClaim enter_sole_claim() noexcept;
   // close() and retire(): after this, the single producer claims with the
   // locked add (or not at all) and no claim of its is half done. No-op for
   // other topics. Call without mu_ (the producer may be rolling).
