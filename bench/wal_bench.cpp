@@ -232,7 +232,7 @@ struct Samples {
 };
 
 struct LatencyRun {
-  double ops_per_s = 0, p50_us = 0, p99_us = 0, max_us = 0;
+  double ops_per_s = 0, p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
 };
 
 // Nearest-rank percentile of a sorted vector.
@@ -247,6 +247,7 @@ LatencyRun summarize(Samples s) {
   LatencyRun r;
   r.ops_per_s = s.seconds > 0 ? static_cast<double>(s.us.size()) / s.seconds : 0;
   r.p50_us = percentile(s.us, 0.50);
+  r.p90_us = percentile(s.us, 0.90);
   r.p99_us = percentile(s.us, 0.99);
   r.max_us = s.us.empty() ? 0 : s.us.back();
   return r;
@@ -322,10 +323,12 @@ void BM_SyncPublish(benchmark::State& state) {
     state.SetIterationTime(kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
     state.counters["ops_per_s"] = cn.ops_per_s;
     state.counters["p50_us"] = cn.p50_us;
+    state.counters["p90_us"] = cn.p90_us;
     state.counters["p99_us"] = cn.p99_us;
     state.counters["max_us"] = cn.max_us;
     state.counters["raw_ops_per_s"] = r.ops_per_s;
     state.counters["raw_p50_us"] = r.p50_us;
+    state.counters["raw_p90_us"] = r.p90_us;
     state.counters["raw_p99_us"] = r.p99_us;
     state.counters["p99_vs_raw"] = r.p99_us > 0 ? cn.p99_us / r.p99_us : 0;
     state.counters["one_ops_per_s"] = c1.ops_per_s;

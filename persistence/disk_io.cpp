@@ -114,6 +114,7 @@ class UringDiskIo final : public DiskIo {
   // small, rare and made on the committing thread, while this ring is the
   // persistence thread's alone (see disk_io.h).
   const char* name() const noexcept override { return "io_uring"; }
+  bool syncs_ranges() const noexcept override { return true; }  // IORING_OP_FSYNC takes a range
 
  private:
   // Submits what is queued and waits for `n` completions; io_uring's -errno

@@ -44,6 +44,10 @@ class DiskIo {
   // for the batch: the persistence thread's other work goes on meanwhile.
   virtual Status datasync(std::span<const int> fds, std::span<const std::string> names,
                           std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) = 0;
+  // Whether datasync() honours `lengths` (io_uring). Where it does not, a
+  // sync writes every dirty page of the file, pages mapped ahead of the
+  // producers included (FileTopicStorage then maps none ahead).
+  virtual bool syncs_ranges() const noexcept { return false; }
   // Reserves `bytes` for the file (fallocate mode 0).
   virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;
   // After a failed fdatasync: makes the pages of the file's first `bytes`
@@ -117,6 +121,7 @@ class FaultInjectingDiskIo final : public DiskIo {
   void release_datasyncs();
   int datasyncs_waiting() const;
   const char* name() const noexcept override { return "fault-injecting"; }
+  bool syncs_ranges() const noexcept override { return inner_->syncs_ranges(); }
   // Files redirty() was called on so far.
   int redirtied() const noexcept {
     // Relaxed: a counter, read by the test thread after the round it waited for.

@@ -96,6 +96,15 @@ struct PersistedTopic {
   }
 };
 
+// The io_uring backend, or null (said in a message) where it cannot be set up.
+std::unique_ptr<persistence::DiskIo> io_uring_backend() {
+  std::string why;
+  auto io = persistence::make_disk_io(false, &why);
+  if (why.empty()) return io;
+  MESSAGE("io_uring is not available (" << why << "): the syscall fallback syncs whole files");
+  return nullptr;
+}
+
 void publish_records(detail::TopicCore& core, int n) {
   const std::string payload(1000, 'r');
   for (int i = 0; i < n; ++i) {
@@ -143,12 +152,8 @@ TEST_CASE("a sync round on io_uring leaves the pages mapped past the records wri
     MESSAGE("MADV_POPULATE_WRITE is not supported by this kernel: nothing to test");
     return;
   }
-  std::string why;
-  auto io = persistence::make_disk_io(false, &why);
-  if (!why.empty()) {
-    MESSAGE("io_uring is not available (" << why << "): the syscall fallback syncs whole files");
-    return;
-  }
+  auto io = io_uring_backend();
+  if (!io) return;
   PersistedTopic t(std::move(io));
   publish_records(*t.core, 100);
   const std::uint64_t published = t.core->published();
@@ -172,4 +177,27 @@ TEST_CASE("the syscall fallback syncs whole files: its round covers the records 
   (void)t.core->populate_head({}, 1u << 20);
   t.thread->final_round(t.storage);
   CHECK(t.core->durable() == published);
+}
+
+TEST_CASE("the storage maps pages ahead only on a backend that syncs ranges") {
+  if (!populate_supported()) {
+    MESSAGE("MADV_POPULATE_WRITE is not supported by this kernel: nothing to test");
+    return;
+  }
+  // A backend that syncs whole files would write those pages (zeros) in
+  // every round: on the syscall fallback nothing is mapped ahead, and the
+  // producer's writes past its tail fault as on a fresh mapping.
+  PersistedTopic fallback(persistence::make_syscall_disk_io());
+  publish_records(*fallback.core, 100);
+  fallback.storage->populate_ahead();
+  const std::size_t tail = fallback.core->settled_bytes(0, fallback.core->published());
+  const std::size_t first_page = (tail + kPage - 1) / kPage * kPage;
+  CHECK(faults_writing(fallback.head_base(), first_page, first_page + 64 * kPage) >= 32);
+
+  auto io = io_uring_backend();
+  if (!io) return;  // only the fallback was checked
+  PersistedTopic ranged(std::move(io));
+  publish_records(*ranged.core, 100);
+  ranged.storage->populate_ahead();
+  CHECK(faults_writing(ranged.head_base(), first_page, first_page + 64 * kPage) <= kNoise);
 }
