@@ -344,15 +344,19 @@ TopicCore::SoleClaim TopicCore::enter_sole_claim() noexcept {
   return sole_.stopping.load(std::memory_order_relaxed) ? SoleClaim::kStopping : SoleClaim::kSole;
 }
 
-void TopicCore::stop_sole_producer() noexcept {
-  if (!single_) return;
+bool TopicCore::stop_sole_producer(const std::function<bool()>& give_up) {
+  if (!single_) return true;
   // Seq_cst store, then the process-wide barrier: the publisher's next look
   // at the flag sees it, or its mark is visible to the wait below.
   sole_.stopping.store(true, std::memory_order_seq_cst);
   process_barrier();
   // Acquire pairs with the release that ends a claim. The claim finishes
   // without us: it takes mu_ at most to roll, which we do not hold.
-  while (sole_.in_claim.load(std::memory_order_acquire) != 0) sched_yield();
+  while (sole_.in_claim.load(std::memory_order_acquire) != 0) {
+    if (give_up && give_up()) return false;
+    sched_yield();
+  }
+  return true;
 }
 
 Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept {
@@ -883,11 +887,16 @@ Status TopicCore::retire() {
     // progress may need mu_ to roll). Stopped, it claims with the locked
     // add for good, so a delete that open users refuse should not stop it:
     // look for them first (one opened in between still costs it that).
-    {
+    // Its claim may also be waiting for ring space that a subscriber opened
+    // meanwhile holds: the delete is refused then, without waiting for it.
+    auto users_open = [this] {
       std::lock_guard lk(mu_);
-      if (users_ != 0) return in_use();
+      return users_ != 0;
+    };
+    if (users_open() || !stop_sole_producer(users_open)) {
+      std::lock_guard lk(mu_);
+      return in_use();
     }
-    stop_sole_producer();
   }
   Segment* head = nullptr;
   {
@@ -938,7 +947,7 @@ Status TopicCore::retire() {
 }
 
 void TopicCore::stop_claims() noexcept {
-  stop_sole_producer();  // before mu_: its claim in progress may need it to roll
+  (void)stop_sole_producer({});  // before mu_: its claim in progress may need it to roll
   std::uint64_t end = 0;
   {
     std::lock_guard lk(mu_);

@@ -250,10 +250,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // the producer). kShared: not a single_producer topic.
   enum class SoleClaim { kShared, kSole, kStopping, kForeign };
   [[gnu::noinline]] SoleClaim enter_sole_claim() noexcept;
-  // close() and retire(): after this, the single producer claims with the
-  // locked add (or not at all) and no claim of its is half done. No-op for
-  // other topics. Call without mu_ (the producer may be rolling).
-  void stop_sole_producer() noexcept;
+  // close() and retire(): after this returns true, the single producer
+  // claims with the locked add (or not at all) and no claim of its is half
+  // done. false: `give_up` (asked while waiting for a claim in progress)
+  // said to stop waiting; the producer is left claiming with the locked add
+  // from its next claim on, and the tail must not be touched. True at once
+  // for other topics. Call without mu_ (the producer may be rolling).
+  bool stop_sole_producer(const std::function<bool()>& give_up);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   bool droppable_locked(const Segment& oldest) const;

@@ -209,3 +209,24 @@ TEST_CASE("the dead-letter topic of a single_producer topic takes publishes from
   CHECK_FALSE(dlq->options().single_producer);
   CHECK(dlq->published() == 1);
 }
+
+TEST_CASE("delete_topic does not wait for a single producer blocked on a full ring") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t", single_ring()).value();
+  auto sub = topic->subscribe({.name = {}, .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  std::uint64_t told = 0;
+  Code last = Code::kOk;
+  std::thread producer = publish_until_refused(topic, told, last);
+  // The ring (two 160 KiB segments) fills and the producer waits for the
+  // subscriber, its claim in progress.
+  while (topic->claimed() < 4000) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(20ms);
+  CHECK(engine->delete_topic("t").code() == Code::kBusy);
+  // The producer goes on once the subscriber reads; close() then stops it.
+  std::vector<RecordView> views(256);
+  while (sub->position() < 8000) REQUIRE(sub->poll(views, 1s).count > 0);
+  engine->close();
+  producer.join();
+  CHECK(last == Code::kClosed);
+  CHECK(told >= 8000);
+}
