@@ -37,9 +37,13 @@ bool process_barrier_available() noexcept {
 }
 
 void process_barrier() noexcept {
-  // Cannot fail once registered (the arguments are fixed); a failure would
-  // be a kernel bug, and the stopper's correctness rests on this barrier.
-  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+  // EPERM: this process is not registered, which it was (a child forked
+  // after the registration, should the kernel not carry it over): register
+  // again. Anything else cannot happen with these arguments, and the
+  // stopper's correctness rests on this barrier.
+  if (errno != EPERM || syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0 ||
+      syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
     std::fprintf(stderr, "conduit: membarrier(2) failed after registering: %s\n", std::strerror(errno));
     std::abort();
   }
