@@ -81,7 +81,8 @@ struct alignas(64) AppendSlot : MiAllocated {
 // the tail. The fence the locked add would cost on every publish is paid
 // once, by the stopper.
 struct alignas(64) SoleProducer {
-  // The publisher's thread (see thread_token()); 0 until the first publish.
+  // The publisher's thread (the address of a thread_local, see
+  // enter_sole_claim()); 0 until the first publish.
   std::atomic<std::uintptr_t> owner{0};
   std::atomic<std::uint32_t> in_claim{0};
   std::atomic<bool> stopping{false};
@@ -247,8 +248,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // published first (refused, nothing marked). Otherwise the claim is
   // marked in sole_.in_claim (cleared by the caller): kSole claims with a
   // plain store; kStopping with the locked add (close or delete is stopping
-  // the producer). kShared: not a single_producer topic.
-  enum class SoleClaim { kShared, kSole, kStopping, kForeign };
+  // the producer).
+  enum class SoleClaim { kSole, kStopping, kForeign };
   [[gnu::noinline]] SoleClaim enter_sole_claim() noexcept;
   // close() and retire(): after this returns true, the single producer
   // claims with the locked add (or not at all) and no claim of its is half

@@ -379,7 +379,7 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   // the page the producers are in was written (the last record ends in it)
   // and write-protected: map that one writable again, so that the next
   // publish does not take the fault with its record claimed.
-  if (s.ok() && segment_files != 0 && thread_->io().syncs_ranges() && !closed_.load(std::memory_order_relaxed))
+  if (s.ok() && segment_files != 0 && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
     (void)source_->populate_head({}, 1);  // relaxed: a hint, as in populate_ahead()
   if (!journals.empty()) {
     // Only the entries written before the batch count: later ones wait for the next.
