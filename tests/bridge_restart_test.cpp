@@ -8,6 +8,7 @@
 #include <conduit/conduit.h>
 
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,6 +47,13 @@ pid_t run_bridge(const std::string& config, const TempDir& dir) {
   return spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
 }
 
+// What the bridge wrote (its stdout and stderr, both runs), for a failure's
+// message: the directory is gone once the test ends.
+std::string bridge_log(const TempDir& dir) {
+  std::ifstream in(dir.path / "bridge.log");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 }  // namespace
 
 TEST_CASE("outbound: the bridge killed mid-stream and restarted loses nothing and duplicates nothing") {
@@ -77,7 +85,8 @@ commit_interval_ms = 5
 )");
   NatsClient client(server.url());
   pid_t bridge = run_bridge(config, dir);
-  REQUIRE(eventually([&] { return client.stream_count("S") >= kRecords / 4; }));
+  REQUIRE_MESSAGE(eventually([&] { return client.stream_count("S") >= kRecords / 4; }),
+                  "stream has " << client.stream_count("S") << "; bridge log:\n" << bridge_log(dir));
   kill_and_wait(bridge, SIGKILL);
   const std::uint64_t at_kill = client.stream_count("S");
   CHECK(at_kill < static_cast<std::uint64_t>(kRecords));  // it really was mid-stream
@@ -85,7 +94,8 @@ commit_interval_ms = 5
   bridge = run_bridge(config, dir);
   const bool all = eventually([&] { return client.stream_count("S") >= kRecords; });
   const int status = kill_and_wait(bridge, SIGTERM);  // a clean stop commits the position
-  REQUIRE_MESSAGE(all, "stream has " << client.stream_count("S") << " of " << kRecords);
+  REQUIRE_MESSAGE(all, "stream has " << client.stream_count("S") << " of " << kRecords << "; bridge log:\n"
+                                      << bridge_log(dir));
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 
@@ -121,14 +131,15 @@ batch = 128
 ack_wait_ms = 300
 )");
   pid_t bridge = run_bridge(config, dir);
-  REQUIRE(eventually([&] { return client.unacked("S", "to-conduit") <= 3u * kRecords / 4; }));
+  REQUIRE_MESSAGE(eventually([&] { return client.unacked("S", "to-conduit") <= 3u * kRecords / 4; }),
+                  client.unacked("S", "to-conduit") << " messages not acked; bridge log:\n" << bridge_log(dir));
   kill_and_wait(bridge, SIGKILL);
   CHECK(client.unacked("S", "to-conduit") > 0);  // it really was mid-stream
 
   bridge = run_bridge(config, dir);
   const bool all = eventually([&] { return client.unacked("S", "to-conduit") == 0; });
   const int status = kill_and_wait(bridge, SIGTERM);
-  REQUIRE_MESSAGE(all, client.unacked("S", "to-conduit") << " messages not acked");
+  REQUIRE_MESSAGE(all, client.unacked("S", "to-conduit") << " messages not acked; bridge log:\n" << bridge_log(dir));
   CHECK(WIFEXITED(status));
 
   auto engine = open_engine(dir.path / "data");
