@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/wait.h"
 #include "persistence/clean_record.h"
 #include "persistence/crc32c.h"
 #include "persistence/format.h"
@@ -18,6 +19,11 @@
 namespace conduit::persistence {
 
 namespace {
+
+// gather_publishers(): the log stayed the same this long, or the wait went
+// on this long: the round starts.
+constexpr std::chrono::microseconds kGatherQuiet{10};
+constexpr std::chrono::microseconds kGatherMax{100};
 
 // A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
 constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
@@ -303,6 +309,35 @@ void FileTopicStorage::populate_ahead() {
   populated_ = source_->populate_head(populated_, kPopulateAhead);
 }
 
+void FileTopicStorage::gather_publishers() {
+  // Group commit on a machine with fewer cores than publishers: the round
+  // before woke its waiters all at once, and the first of them to publish
+  // again wakes this thread while the others still wait for a core. A
+  // round started then holds one or two records and the rest wait for the
+  // next: two syncs each. So wait, briefly, until as many publishers came
+  // back as the last round synced for, or the log stops growing. One
+  // publisher is back before this runs, and does not wait at all.
+  using namespace std::chrono;
+  // Relaxed, here and below: counts for a heuristic; the round reads the
+  // watermarks it syncs on its own.
+  auto back = [&] { return sync_arrivals_.load(std::memory_order_relaxed) - arrivals_at_round_end_; };
+  if (back() < last_round_waiters_) {
+    const auto start = steady_clock::now();
+    auto changed = start;
+    std::uint64_t seen = source_->published_watermark();
+    while (back() < last_round_waiters_) {
+      detail::backoff_yield();  // a publisher queued on this core runs
+      const auto now = steady_clock::now();
+      if (const std::uint64_t w = source_->published_watermark(); w != seen) {
+        seen = w;
+        changed = now;
+      }
+      if (now - changed > kGatherQuiet || now - start > kGatherMax) break;
+    }
+  }
+  last_round_waiters_ = sync_waiters_.load(std::memory_order_relaxed);
+}
+
 bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) {
   // Relaxed: a hint; a round re-reads the watermarks.
   if (sync_wanted_.load(std::memory_order_relaxed)) return true;
@@ -316,7 +351,7 @@ bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) {
 
 void FileTopicStorage::sync_round(DiskIo& io) {
   // Relaxed: the flag only asks for a round; the watermarks carry the data.
-  sync_wanted_.store(false, std::memory_order_relaxed);
+  if (sync_wanted_.exchange(false, std::memory_order_relaxed)) gather_publishers();
   last_sync_ = std::chrono::steady_clock::now();
   bytes_at_last_sync_ = source_->published_bytes();
   const std::uint64_t target = source_->published_watermark();
@@ -425,6 +460,8 @@ void FileTopicStorage::sync_round(DiskIo& io) {
     std::lock_guard lk(files_mu_);
     while (dirty_.size() > 1 && dirty_[1].first_seq <= target) dirty_.pop_front();
   }
+  // Relaxed: a count for gather_publishers().
+  arrivals_at_round_end_ = sync_arrivals_.load(std::memory_order_relaxed);
   // Release pairs with the acquire in durable(): a waiter that sees it
   // knows its record reached the disk.
   durable_.store(target, std::memory_order_release);
@@ -436,6 +473,13 @@ void FileTopicStorage::sync_round(DiskIo& io) {
 Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) {
   if (durable() > seq) return Status::OK();
   if (!stats_.read_only.ok()) return stats_.read_only;
+  // Relaxed: a count for gather_publishers(), nothing more.
+  sync_waiters_.fetch_add(1, std::memory_order_relaxed);
+  sync_arrivals_.fetch_add(1, std::memory_order_relaxed);
+  struct Leave {
+    std::atomic<std::uint32_t>& n;
+    ~Leave() { n.fetch_sub(1, std::memory_order_relaxed); }  // relaxed: as above
+  } leave{sync_waiters_};
   // Acquire pairs with the release increment in sync_round().
   const std::uint64_t failures_before = failed_rounds_.load(std::memory_order_acquire);
   // Relaxed: the wake below carries the request.

@@ -78,6 +78,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   // The persistence thread's side.
   bool sync_due(std::chrono::steady_clock::time_point now);
   void sync_round(DiskIo& io);
+  // Before a round a publisher asked for: gives the publishers the last
+  // round let go a moment to publish again (see the definition).
+  void gather_publishers();
   // Whether a journal holds entries not synced yet.
   bool journals_pending();
   // Prepares the next segment file (reserved through `io`, mapped) so that
@@ -135,6 +138,14 @@ class FileTopicStorage final : public detail::TopicStorage {
   alignas(64) std::atomic<std::uint64_t> durable_{0};
   std::atomic<std::uint64_t> failed_rounds_{0};
   std::atomic<bool> sync_wanted_{false};
+  // For gather_publishers(): threads in await_durable() now, and calls of
+  // it so far; how many waited when the last round started, and the calls
+  // when it ended (those two: only rounds touch them, and rounds take turns
+  // under the persistence thread's round lock).
+  std::atomic<std::uint32_t> sync_waiters_{0};
+  std::atomic<std::uint64_t> sync_arrivals_{0};
+  std::uint32_t last_round_waiters_ = 0;
+  std::uint64_t arrivals_at_round_end_ = 0;
   std::atomic<bool> closed_{false};
   // Set once close() has made its last sync round (or found none to make):
   // await_durable() and the journals' waits stop waiting then, so a record
