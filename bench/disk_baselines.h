@@ -3,7 +3,9 @@
 //
 //   RawSyncLog       pwrite of one payload at the next offset of a
 //                    preallocated file, then fdatasync, in a loop (the
-//                    baseline of a kSync topic).
+//                    baseline of a kSync topic); or, through_mapping, a
+//                    store of it into a shared mapping of the file instead
+//                    of the pwrite (how conduit's producers write).
 //   raw_async_write  sequential io_uring WRITEs of payloads copied into
 //                    1 MiB buffers (kRawDepth in flight) into a preallocated
 //                    file, then one fdatasync (the baseline of a kAsync topic).
@@ -15,6 +17,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -94,16 +97,28 @@ struct PayloadBuffer {
 };
 
 // The raw sync baseline: pwrite(payload) + fdatasync per record into a file
-// preallocated to `file_bytes`.
+// preallocated to `file_bytes` (through_mapping: a store into a shared
+// mapping of the file instead of the pwrite).
 class RawSyncLog {
  public:
-  RawSyncLog(const std::filesystem::path& path, std::size_t payload, std::size_t file_bytes)
+  RawSyncLog(const std::filesystem::path& path, std::size_t payload, std::size_t file_bytes,
+             bool through_mapping = false)
       : path_(path), payload_(payload), file_bytes_(file_bytes), src_(payload) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(file_bytes)) != 0 || ::fdatasync(fd_) != 0)
+    if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(file_bytes)) != 0 || ::fdatasync(fd_) != 0) {
       error_ = "open/fallocate " + path.string() + ": " + errno_text();
+      return;
+    }
+    if (through_mapping) {
+      void* m = ::mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+      if (m == MAP_FAILED)
+        error_ = "mmap " + path.string() + ": " + errno_text();
+      else
+        map_ = static_cast<char*>(m);
+    }
   }
   ~RawSyncLog() {
+    if (map_ != nullptr) ::munmap(map_, file_bytes_);
     if (fd_ >= 0) ::close(fd_);
   }
   RawSyncLog(const RawSyncLog&) = delete;
@@ -119,9 +134,11 @@ class RawSyncLog {
       while (Clock::now() - t0 < d && error_.empty() && off_ + payload_ <= file_bytes_) {
         const auto s = Clock::now();
         const std::string_view p = src_.stamp(off_ / payload_);
-        if (::pwrite(fd_, p.data(), p.size(), static_cast<off_t>(off_)) != static_cast<ssize_t>(p.size()) ||
-            ::fdatasync(fd_) != 0)
-          error_ = "pwrite/fdatasync " + path_.string() + ": " + errno_text();
+        if (map_ != nullptr)
+          std::memcpy(map_ + off_, p.data(), p.size());
+        else if (::pwrite(fd_, p.data(), p.size(), static_cast<off_t>(off_)) != static_cast<ssize_t>(p.size()))
+          error_ = "pwrite " + path_.string() + ": " + errno_text();
+        if (error_.empty() && ::fdatasync(fd_) != 0) error_ = "fdatasync " + path_.string() + ": " + errno_text();
         record(Clock::now() - s);
         off_ += payload_;
       }
@@ -133,6 +150,7 @@ class RawSyncLog {
   std::filesystem::path path_;
   std::size_t payload_, file_bytes_;
   int fd_ = -1;
+  char* map_ = nullptr;  // through_mapping only
   std::uint64_t off_ = 0;
   PayloadBuffer src_;
   std::string error_;

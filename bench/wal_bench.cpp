@@ -9,6 +9,13 @@
 //       see the same disk. group_commit_vs_1 = N-publisher throughput ÷
 //       1-publisher throughput (goal >= 8 at 16); p99_vs_raw = p99 ÷ raw
 //       p99 (goal <= 3).
+//   BM_RawSyncMapping/bytes:N   no conduit: the raw sync loop writing N
+//       bytes per fdatasync with pwrite, and the same loop storing them into
+//       a shared mapping of its file (as conduit's producers write), taking
+//       turns in the same slices. 112 = one 64 B record, 1792 = the sixteen
+//       of a 16-publisher round. mapped_p99_vs_pwrite = mapped p99 ÷ pwrite
+//       p99: the part of p99_vs_raw above that writing through a mapping
+//       costs before any conduit code runs.
 //   BM_SyncAck/per_call:N       a work group on a kSync topic, one consumer
 //       taking 64 deliveries at a time and acking them one by one (N = 1:
 //       a journal sync wait each) or in one Consumer::ack(span) (N = 64).
@@ -336,6 +343,47 @@ void BM_SyncPublish(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_SyncPublish)->ArgName("publishers")->Arg(1)->Arg(4)->Arg(16)
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------- raw sync, two ways ---
+// No conduit: the raw sync loop with `bytes` per fdatasync, once writing
+// them with pwrite and once storing them into a shared mapping of the file,
+// taking turns in kSyncSlices slices. 112 bytes is one 64 B record; 1792 is
+// sixteen, what a round of 16 sync publishers writes. The ratio says what
+// writing through the mapping (as conduit's producers do) costs the sync.
+void BM_RawSyncMapping(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    Scratch dir("rawmap");
+    RawSyncLog written(dir.path() / "pwrite.log", bytes, kSegmentBytes);
+    RawSyncLog mapped(dir.path() / "mapped.log", bytes, kSegmentBytes, true);
+    for (const RawSyncLog* l : {&written, &mapped})
+      if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
+    Samples w, m;
+    auto into = [](Samples& s) {
+      return [&s](Clock::duration lat) { s.us.push_back(std::chrono::duration<double, std::micro>(lat).count()); };
+    };
+    for (int slice = 0; slice < kSyncSlices; ++slice) {
+      w.seconds += written.run_for(kSyncSlice, into(w));
+      m.seconds += mapped.run_for(kSyncSlice, into(m));
+    }
+    for (const RawSyncLog* l : {&written, &mapped})
+      if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
+    const LatencyRun rw = summarize(std::move(w));
+    const LatencyRun rm = summarize(std::move(m));
+    state.SetIterationTime(2 * kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
+    state.counters["pwrite_ops_per_s"] = rw.ops_per_s;
+    state.counters["pwrite_p50_us"] = rw.p50_us;
+    state.counters["pwrite_p90_us"] = rw.p90_us;
+    state.counters["pwrite_p99_us"] = rw.p99_us;
+    state.counters["mapped_ops_per_s"] = rm.ops_per_s;
+    state.counters["mapped_p50_us"] = rm.p50_us;
+    state.counters["mapped_p90_us"] = rm.p90_us;
+    state.counters["mapped_p99_us"] = rm.p99_us;
+    state.counters["mapped_p99_vs_pwrite"] = rw.p99_us > 0 ? rm.p99_us / rw.p99_us : 0;
+  }
+}
+BENCHMARK(BM_RawSyncMapping)->ArgName("bytes")->Arg(112)->Arg(1792)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ------------------------------------------------------------- sync acks ---
