@@ -260,6 +260,19 @@ LatencyRun summarize(Samples s) {
   return r;
 }
 
+// ops_per_s, p50_us, p90_us and p99_us of `r`, each name after `prefix`.
+void latency_counters(benchmark::State& state, const std::string& prefix, const LatencyRun& r) {
+  state.counters[prefix + "ops_per_s"] = r.ops_per_s;
+  state.counters[prefix + "p50_us"] = r.p50_us;
+  state.counters[prefix + "p90_us"] = r.p90_us;
+  state.counters[prefix + "p99_us"] = r.p99_us;
+}
+
+// A RawSyncLog::run_for callback that keeps each latency in `s`, in µs.
+auto keep_latency(Samples& s) {
+  return [&s](Clock::duration lat) { s.us.push_back(std::chrono::duration<double, std::micro>(lat).count()); };
+}
+
 double micros_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
 }
@@ -315,9 +328,7 @@ void BM_SyncPublish(benchmark::State& state) {
     label(state, o);
     Samples raw, one, many;
     for (int slice = 0; slice < kSyncSlices; ++slice) {
-      raw.seconds += raw_log.run_for(kSyncSlice, [&](Clock::duration lat) {
-        raw.us.push_back(std::chrono::duration<double, std::micro>(lat).count());
-      });
+      raw.seconds += raw_log.run_for(kSyncSlice, keep_latency(raw));
       if (!raw_log.error().empty()) raw.error = raw_log.error();
       conduit_sync_run_for(o.topic, 1, kSyncSlice, one);
       if (publishers != 1) conduit_sync_run_for(o.topic, publishers, kSyncSlice, many);
@@ -328,15 +339,9 @@ void BM_SyncPublish(benchmark::State& state) {
     const LatencyRun c1 = summarize(std::move(one));
     const LatencyRun cn = publishers == 1 ? c1 : summarize(std::move(many));
     state.SetIterationTime(kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
-    state.counters["ops_per_s"] = cn.ops_per_s;
-    state.counters["p50_us"] = cn.p50_us;
-    state.counters["p90_us"] = cn.p90_us;
-    state.counters["p99_us"] = cn.p99_us;
+    latency_counters(state, "", cn);
     state.counters["max_us"] = cn.max_us;
-    state.counters["raw_ops_per_s"] = r.ops_per_s;
-    state.counters["raw_p50_us"] = r.p50_us;
-    state.counters["raw_p90_us"] = r.p90_us;
-    state.counters["raw_p99_us"] = r.p99_us;
+    latency_counters(state, "raw_", r);
     state.counters["p99_vs_raw"] = r.p99_us > 0 ? cn.p99_us / r.p99_us : 0;
     state.counters["one_ops_per_s"] = c1.ops_per_s;
     state.counters["group_commit_vs_1"] = c1.ops_per_s > 0 ? cn.ops_per_s / c1.ops_per_s : 0;
@@ -360,26 +365,17 @@ void BM_RawSyncMapping(benchmark::State& state) {
     for (const RawSyncLog* l : {&written, &mapped})
       if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
     Samples w, m;
-    auto into = [](Samples& s) {
-      return [&s](Clock::duration lat) { s.us.push_back(std::chrono::duration<double, std::micro>(lat).count()); };
-    };
     for (int slice = 0; slice < kSyncSlices; ++slice) {
-      w.seconds += written.run_for(kSyncSlice, into(w));
-      m.seconds += mapped.run_for(kSyncSlice, into(m));
+      w.seconds += written.run_for(kSyncSlice, keep_latency(w));
+      m.seconds += mapped.run_for(kSyncSlice, keep_latency(m));
     }
     for (const RawSyncLog* l : {&written, &mapped})
       if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
     const LatencyRun rw = summarize(std::move(w));
     const LatencyRun rm = summarize(std::move(m));
     state.SetIterationTime(2 * kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
-    state.counters["pwrite_ops_per_s"] = rw.ops_per_s;
-    state.counters["pwrite_p50_us"] = rw.p50_us;
-    state.counters["pwrite_p90_us"] = rw.p90_us;
-    state.counters["pwrite_p99_us"] = rw.p99_us;
-    state.counters["mapped_ops_per_s"] = rm.ops_per_s;
-    state.counters["mapped_p50_us"] = rm.p50_us;
-    state.counters["mapped_p90_us"] = rm.p90_us;
-    state.counters["mapped_p99_us"] = rm.p99_us;
+    latency_counters(state, "pwrite_", rw);
+    latency_counters(state, "mapped_", rm);
     state.counters["mapped_p99_vs_pwrite"] = rw.p99_us > 0 ? rm.p99_us / rw.p99_us : 0;
   }
 }
