@@ -3,9 +3,10 @@
 //
 //   RawSyncLog       pwrite of one payload at the next offset of a
 //                    preallocated file, then fdatasync, in a loop (the
-//                    baseline of a kSync topic); or, through_mapping, a
-//                    store of it into a shared mapping of the file instead
-//                    of the pwrite (how conduit's producers write).
+//                    baseline of a kSync topic); or (RawWrite) a store of
+//                    it into a shared mapping of the file instead of the
+//                    pwrite (how conduit's producers write), with or
+//                    without MADV_RANDOM on the mapping.
 //   raw_async_write  sequential io_uring WRITEs of payloads copied into
 //                    1 MiB buffers (kRawDepth in flight) into a preallocated
 //                    file, then one fdatasync (the baseline of a kAsync topic).
@@ -26,6 +27,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -96,25 +98,41 @@ struct PayloadBuffer {
   std::vector<char> bytes;
 };
 
+// Bytes this thread has caused to be written to storage so far (Linux
+// /proc/thread-self/io write_bytes: counted when a page is dirtied, a whole
+// folio at a time), or 0 where the kernel does not say.
+inline std::uint64_t thread_dirtied_bytes() {
+  std::FILE* f = std::fopen("/proc/thread-self/io", "r");
+  if (f == nullptr) return 0;
+  char line[128];
+  unsigned long long v = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "write_bytes: %llu", &v) == 1) break;
+  std::fclose(f);
+  return v;
+}
+
+// How RawSyncLog writes each payload.
+enum class RawWrite { kPwrite, kMapped, kMappedRandom };
+
 // The raw sync baseline: pwrite(payload) + fdatasync per record into a file
-// preallocated to `file_bytes` (through_mapping: a store into a shared
-// mapping of the file instead of the pwrite).
+// preallocated to `file_bytes` (or a store into a shared mapping of the
+// file instead of the pwrite; kMappedRandom: with MADV_RANDOM on it).
 class RawSyncLog {
  public:
   RawSyncLog(const std::filesystem::path& path, std::size_t payload, std::size_t file_bytes,
-             bool through_mapping = false)
+             RawWrite how = RawWrite::kPwrite)
       : path_(path), payload_(payload), file_bytes_(file_bytes), src_(payload) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd_ < 0 || ::posix_fallocate(fd_, 0, static_cast<off_t>(file_bytes)) != 0 || ::fdatasync(fd_) != 0) {
       error_ = "open/fallocate " + path.string() + ": " + errno_text();
       return;
     }
-    if (through_mapping) {
+    if (how != RawWrite::kPwrite) {
       void* m = ::mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-      if (m == MAP_FAILED)
-        error_ = "mmap " + path.string() + ": " + errno_text();
-      else
-        map_ = static_cast<char*>(m);
+      if (m == MAP_FAILED || (how == RawWrite::kMappedRandom && ::madvise(m, file_bytes, MADV_RANDOM) != 0))
+        error_ = "mmap/madvise " + path.string() + ": " + errno_text();
+      if (m != MAP_FAILED) map_ = static_cast<char*>(m);
     }
   }
   ~RawSyncLog() {
@@ -124,12 +142,20 @@ class RawSyncLog {
   RawSyncLog(const RawSyncLog&) = delete;
   RawSyncLog& operator=(const RawSyncLog&) = delete;
   const std::string& error() const { return error_; }
+  // Bytes the loop dirtied (thread_dirtied_bytes()) over every run_for() so far.
+  std::uint64_t dirtied_bytes() const { return dirtied_; }
 
   // Writes and syncs for `d` (or until the file is full) on a fresh thread;
   // calls record(latency) for each record. Returns the seconds it ran.
   template <class Record>
   double run_for(Clock::duration d, Record&& record) {
     return on_fresh_thread([&] {
+      const std::uint64_t dirtied0 = thread_dirtied_bytes();
+      struct Count {
+        RawSyncLog& log;
+        std::uint64_t from;
+        ~Count() { log.dirtied_ += thread_dirtied_bytes() - from; }
+      } count{*this, dirtied0};
       const auto t0 = Clock::now();
       while (Clock::now() - t0 < d && error_.empty() && off_ + payload_ <= file_bytes_) {
         const auto s = Clock::now();
@@ -150,7 +176,8 @@ class RawSyncLog {
   std::filesystem::path path_;
   std::size_t payload_, file_bytes_;
   int fd_ = -1;
-  char* map_ = nullptr;  // through_mapping only
+  char* map_ = nullptr;  // the mapped ways only
+  std::uint64_t dirtied_ = 0;
   std::uint64_t off_ = 0;
   PayloadBuffer src_;
   std::string error_;

@@ -10,12 +10,14 @@
 //       1-publisher throughput (goal >= 8 at 16); p99_vs_raw = p99 ÷ raw
 //       p99 (goal <= 3).
 //   BM_RawSyncMapping/bytes:N   no conduit: the raw sync loop writing N
-//       bytes per fdatasync with pwrite, and the same loop storing them into
-//       a shared mapping of its file (as conduit's producers write), taking
-//       turns in the same slices. 112 = one 64 B record, 1792 = the sixteen
-//       of a 16-publisher round. mapped_p99_vs_pwrite = mapped p99 ÷ pwrite
-//       p99: the part of p99_vs_raw above that writing through a mapping
-//       costs before any conduit code runs.
+//       bytes per fdatasync with pwrite (pwrite_), the same loop storing
+//       them into a shared mapping of its file (mapped_, as conduit's
+//       producers write), and that with MADV_RANDOM on the mapping (random_,
+//       as conduit maps a segment it appends to), taking turns in the same
+//       slices. 112 = one 64 B record, 1792 = the sixteen of a 16-publisher
+//       round. *_kib_per_sync: KiB the loop dirtied per sync
+//       (/proc/thread-self/io write_bytes, which counts whole folios);
+//       *_p99_vs_pwrite: that way's p99 ÷ the pwrite loop's.
 //   BM_SyncAck/per_call:N       a work group on a kSync topic, one consumer
 //       taking 64 deliveries at a time and acking them one by one (N = 1:
 //       a journal sync wait each) or in one Consumer::ack(span) (N = 64).
@@ -360,23 +362,32 @@ void BM_RawSyncMapping(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     Scratch dir("rawmap");
-    RawSyncLog written(dir.path() / "pwrite.log", bytes, kSegmentBytes);
-    RawSyncLog mapped(dir.path() / "mapped.log", bytes, kSegmentBytes, true);
-    for (const RawSyncLog* l : {&written, &mapped})
-      if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
-    Samples w, m;
-    for (int slice = 0; slice < kSyncSlices; ++slice) {
-      w.seconds += written.run_for(kSyncSlice, keep_latency(w));
-      m.seconds += mapped.run_for(kSyncSlice, keep_latency(m));
+    struct Way {
+      const char* name;
+      RawSyncLog log;
+      Samples samples;
+    };
+    Way ways[] = {{"pwrite_", {dir.path() / "pwrite.log", bytes, kSegmentBytes, RawWrite::kPwrite}, {}},
+                  {"mapped_", {dir.path() / "mapped.log", bytes, kSegmentBytes, RawWrite::kMapped}, {}},
+                  {"random_", {dir.path() / "random.log", bytes, kSegmentBytes, RawWrite::kMappedRandom}, {}}};
+    for (const Way& w : ways)
+      if (!w.log.error().empty()) return state.SkipWithError(w.log.error().c_str());
+    for (int slice = 0; slice < kSyncSlices; ++slice)
+      for (Way& w : ways) w.samples.seconds += w.log.run_for(kSyncSlice, keep_latency(w.samples));
+    double p99[3] = {};
+    for (int i = 0; i < 3; ++i) {
+      Way& w = ways[i];
+      if (!w.log.error().empty()) return state.SkipWithError(w.log.error().c_str());
+      const std::size_t syncs = w.samples.us.size();
+      const LatencyRun r = summarize(std::move(w.samples));
+      latency_counters(state, w.name, r);
+      p99[i] = r.p99_us;
+      state.counters[std::string(w.name) + "kib_per_sync"] =
+          syncs > 0 ? static_cast<double>(w.log.dirtied_bytes()) / 1024.0 / static_cast<double>(syncs) : 0;
     }
-    for (const RawSyncLog* l : {&written, &mapped})
-      if (!l->error().empty()) return state.SkipWithError(l->error().c_str());
-    const LatencyRun rw = summarize(std::move(w));
-    const LatencyRun rm = summarize(std::move(m));
-    state.SetIterationTime(2 * kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
-    latency_counters(state, "pwrite_", rw);
-    latency_counters(state, "mapped_", rm);
-    state.counters["mapped_p99_vs_pwrite"] = rw.p99_us > 0 ? rm.p99_us / rw.p99_us : 0;
+    state.SetIterationTime(3 * kSyncSlices * std::chrono::duration<double>(kSyncSlice).count());
+    state.counters["mapped_p99_vs_pwrite"] = p99[0] > 0 ? p99[1] / p99[0] : 0;
+    state.counters["random_p99_vs_pwrite"] = p99[0] > 0 ? p99[2] / p99[0] : 0;
   }
 }
 BENCHMARK(BM_RawSyncMapping)->ArgName("bytes")->Arg(112)->Arg(1792)
