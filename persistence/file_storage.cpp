@@ -91,7 +91,7 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
       }
     }
   }
-  auto file = SegmentFile::create(dir_, first_seq, capacity, true);
+  auto file = SegmentFile::create(dir_, first_seq, capacity, true, zero_segments());
   if (!file.ok()) return file.status();
   {
     std::lock_guard lk(files_mu_);
@@ -288,9 +288,16 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
     if (spare_ || segment_bytes_ == 0 || closed_.load(std::memory_order_relaxed)) return;  // relaxed: a hint
     bytes = segment_bytes_;
   }
-  auto spare = SegmentFile::create_spare(dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) {
-    return io.preallocate(fd, n, path);
-  });
+  const bool zeroed = zero_segments();
+  auto spare = SegmentFile::create_spare(
+      dir_, bytes,
+      [&io, zeroed](int fd, std::size_t n, const std::string& path) {
+        Status s = io.preallocate(fd, n, path);
+        if (!zeroed || !s.ok()) return s;
+        if (s = io.write_zeros(fd, n, path); s.ok()) SegmentFile::evict_zeros(fd, n);
+        return s;
+      },
+      zeroed);
   if (!spare.ok()) return;  // the roll will create its segment itself, and report any error
   // Its first pages, before any producer can reach them: right after the
   // roll they write there before the next tick maps more. Not synced until

@@ -108,6 +108,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   // generation (readers in other processes look again) and removes the
   // clean-close record.
   void begin_writing();
+  // A kSync topic's new segments are written with zeros before use
+  // (SegmentFile::map_for_appends() says why); others are only reserved.
+  bool zero_segments() const noexcept { return options_.durability == Durability::kSync; }
   // Writes TOPIC_DIR/clean for the log as it is now (close, after the final sync).
   Status write_clean_record();
   // recover()'s end for a writable log: which files to sync, and durable.

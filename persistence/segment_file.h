@@ -35,15 +35,23 @@ class FileHandle {
 class SegmentFile final : public detail::SegmentMemory {
  public:
   // Creates (or replaces) the file, reserves `capacity` bytes, maps it and
-  // writes the segment header.
+  // writes the segment header. `zeroed`: first writes zeros over it and
+  // makes them durable (see zeroed_for_sync()), for a kSync topic.
   static Result<std::unique_ptr<SegmentFile>> create(const std::string& dir, std::uint64_t first_seq,
-                                                     std::size_t capacity, bool with_crc);
+                                                     std::size_t capacity, bool with_crc, bool zeroed = false);
   // A spare: DIR/.spare, reserved through `reserve` (the persistence
   // thread's io_uring) and mapped, with no header yet. adopt() makes it the
-  // segment starting at `first_seq`.
+  // segment starting at `first_seq`. `zeroed`: `reserve` wrote zeros over
+  // it and synced them (see zeroed_for_sync()).
   static Result<std::unique_ptr<SegmentFile>> create_spare(
       const std::string& dir, std::size_t capacity,
-      const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve);
+      const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve, bool zeroed = false);
+  // What a kSync topic's segment gets before it is mapped: after its zeros
+  // were written and synced, drops them from the page cache (evict_zeros),
+  // and after the mapping, MADV_RANDOM on it (map_for_appends). The reasons
+  // are in the definition.
+  static void evict_zeros(int fd, std::size_t bytes) noexcept;
+  static void map_for_appends(void* base, std::size_t bytes) noexcept;
   Status adopt(const std::string& dir, std::uint64_t first_seq);
   // Maps an existing segment and checks its header. `writable`: PROT_WRITE.
   static Result<std::unique_ptr<SegmentFile>> open(const std::string& path, bool writable);
@@ -53,6 +61,8 @@ class SegmentFile final : public detail::SegmentMemory {
   std::size_t capacity() const noexcept override { return capacity_; }
   // MADV_DONTNEED on the shared file mapping: the pages stay in the page
   // cache (dirty ones stay dirty and are still written by the next sync).
+  // Only segments no producer writes any more are dropped whole, so read-
+  // around comes back on (MADV_NORMAL; see map_for_appends()).
   void drop_resident_pages() noexcept override;
   void drop_resident_range(std::size_t from, std::size_t to) noexcept override;
   // MADV_POPULATE_WRITE: allocates, zeroes and maps the pages writable (and

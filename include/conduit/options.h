@@ -22,7 +22,9 @@ enum class WaitStrategy : std::uint8_t {
 enum class Durability : std::uint8_t {
   kMemory,  // no log on disk; the in-memory segments are all there is
   kAsync,   // written to the log, fdatasync later (on a timer or size)
-  kSync,    // publish completes only once fdatasync covers the record
+  kSync,    // publish completes only once fdatasync covers the record;
+            // its segment files are written with zeros before use, so a
+            // sync has no unwritten extent to convert (a journal commit)
 };
 
 // What a memory-only topic does when a subscriber is a whole ring behind.
