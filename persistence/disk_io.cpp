@@ -57,9 +57,9 @@ const std::byte* zero_chunk() {
 }
 }  // namespace
 
-Status write_zeros_with_pwrite(int fd, std::size_t bytes, const std::string& name) {
-  for (std::size_t off = 0; off < bytes; off += kZeroChunk) {
-    const std::size_t n = std::min(kZeroChunk, bytes - off);
+Status write_zeros_with_pwrite(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) {
+  for (std::size_t off = from; off < to; off += kZeroChunk) {
+    const std::size_t n = std::min(kZeroChunk, to - off);
     for (std::size_t done = 0; done < n;) {
       const ssize_t w = ::pwrite(fd, zero_chunk() + done, n - done, static_cast<off_t>(off + done));
       if (w < 0 && errno == EINTR) continue;
@@ -67,12 +67,13 @@ Status write_zeros_with_pwrite(int fd, std::size_t bytes, const std::string& nam
       done += static_cast<std::size_t>(w);
     }
   }
-  if (::fdatasync(fd) != 0) return Status::IOError("fdatasync " + name + " (after writing zeros): " + errno_text(errno));
+  if (then_sync && ::fdatasync(fd) != 0)
+    return Status::IOError("fdatasync " + name + " (after writing zeros): " + errno_text(errno));
   return Status::OK();
 }
 
-Status DiskIo::write_zeros(int fd, std::size_t bytes, const std::string& name) {
-  return write_zeros_with_pwrite(fd, bytes, name);
+Status DiskIo::write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) {
+  return write_zeros_with_pwrite(fd, from, to, name, then_sync);
 }
 
 std::int64_t DiskIo::write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
@@ -136,16 +137,16 @@ class UringDiskIo final : public DiskIo {
     const std::string names[] = {name};
     return submit_and_reap(1, names, "fallocate ");
   }
-  Status write_zeros(int fd, std::size_t bytes, const std::string& name) override {
+  Status write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) override {
     // 1 MiB WRITEs from one zero buffer, kZeroDepth in flight.
     constexpr unsigned kZeroDepth = 8;
     const std::string names[] = {name};
-    std::size_t off = 0;
-    while (off < bytes) {
+    std::size_t off = from;
+    while (off < to) {
       unsigned n = 0;
-      for (; n < kZeroDepth && off < bytes; ++n, off += kZeroChunk) {
+      for (; n < kZeroDepth && off < to; ++n, off += kZeroChunk) {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-        io_uring_prep_write(sqe, fd, zero_chunk(), static_cast<unsigned>(std::min(kZeroChunk, bytes - off)), off);
+        io_uring_prep_write(sqe, fd, zero_chunk(), static_cast<unsigned>(std::min(kZeroChunk, to - off)), off);
         io_uring_sqe_set_data64(sqe, 0);
       }
       // A short write into reserved blocks does not happen on a regular
@@ -153,6 +154,7 @@ class UringDiskIo final : public DiskIo {
       // which costs speed, not data.
       if (Status s = submit_and_reap(n, names, "write zeros "); !s.ok()) return s;
     }
+    if (!then_sync) return Status::OK();
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
     io_uring_sqe_set_data64(sqe, 0);

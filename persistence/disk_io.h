@@ -50,11 +50,12 @@ class DiskIo {
   virtual bool syncs_ranges() const noexcept { return false; }
   // Reserves `bytes` for the file (fallocate mode 0).
   virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;
-  // Writes zeros over the file's first `bytes` (reserved before) and syncs
-  // them, so that its extents are written ones: a later fdatasync of data
-  // stored there has no unwritten extent to convert (see
-  // SegmentFile::map_for_appends()). The base class: write_zeros_with_pwrite().
-  virtual Status write_zeros(int fd, std::size_t bytes, const std::string& name);
+  // Writes zeros over [from, to) of the file (reserved before), then, when
+  // `then_sync`, syncs the file: its extents become written ones, and a
+  // later fdatasync of data stored there has no unwritten extent to convert
+  // (see SegmentFile::map_for_appends()). The base class:
+  // write_zeros_with_pwrite().
+  virtual Status write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync);
   // After a failed fdatasync: makes the pages of the file's first `bytes`
   // dirty again by writing those bytes (read back from the page cache) over
   // themselves. Linux marks pages clean after a writeback error, so without
@@ -81,7 +82,7 @@ class DiskIo {
 
 // DiskIo::write_zeros() with pwrite(2), 1 MiB at a time, then fdatasync(2)
 // (any thread).
-Status write_zeros_with_pwrite(int fd, std::size_t bytes, const std::string& name);
+Status write_zeros_with_pwrite(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync);
 
 // io_uring when it can be set up (and `force_fallback` is false); otherwise
 // the syscall fallback. `why_fallback` says why the fallback was chosen.
@@ -118,8 +119,8 @@ class FaultInjectingDiskIo final : public DiskIo {
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
   // Not a fault point (its sync included): forwarded as it is, so that a
   // spare being zeroed never takes a fault meant for a sync round.
-  Status write_zeros(int fd, std::size_t bytes, const std::string& name) override {
-    return inner_->write_zeros(fd, bytes, name);
+  Status write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) override {
+    return inner_->write_zeros(fd, from, to, name, then_sync);
   }
   // Counts, then rewrites through this object's write_some() (so a write
   // fault can hit it too).

@@ -288,23 +288,52 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
     if (spare_ || segment_bytes_ == 0 || closed_.load(std::memory_order_relaxed)) return;  // relaxed: a hint
     bytes = segment_bytes_;
   }
-  const bool zeroed = zero_segments();
-  auto spare = SegmentFile::create_spare(
-      dir_, bytes,
-      [&io, zeroed](int fd, std::size_t n, const std::string& path) {
-        Status s = io.preallocate(fd, n, path);
-        if (!zeroed || !s.ok()) return s;
-        if (s = io.write_zeros(fd, n, path); s.ok()) SegmentFile::evict_zeros(fd, n);
-        return s;
-      },
-      zeroed);
-  if (!spare.ok()) return;  // the roll will create its segment itself, and report any error
+  std::unique_ptr<SegmentFile> spare;
+  if (zero_segments()) {
+    spare = zero_spare_step(io, bytes);
+    if (!spare) return;  // more zeros next time
+  } else {
+    auto made = reserve_spare(io, bytes);
+    if (!made.ok()) return;  // the roll will create its segment itself, and report any error
+    spare = std::move(made).value();
+  }
   // Its first pages, before any producer can reach them: right after the
   // roll they write there before the next tick maps more. Not synced until
   // adopted, and then only as far as its records reach (see populate_ahead()).
-  if (io.syncs_ranges()) (*spare)->populate_range(0, std::min(kPopulateAhead, bytes));
+  if (io.syncs_ranges()) spare->populate_range(0, std::min(kPopulateAhead, spare->capacity()));
   std::lock_guard lk(files_mu_);
-  spare_ = std::move(spare).value();
+  spare_ = std::move(spare);
+}
+
+Result<std::unique_ptr<SegmentFile>> FileTopicStorage::reserve_spare(DiskIo& io, std::size_t bytes) {
+  return SegmentFile::create_spare(dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) {
+    return io.preallocate(fd, n, path);
+  });
+}
+
+std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::size_t bytes) {
+  // A kSync topic's spare is written with zeros kZeroStep at a time, one
+  // step per call: the persistence thread's rounds, every topic's, wait
+  // behind one step, not behind a whole segment of zeros.
+  if (!zeroing_) {
+    auto made = reserve_spare(io, bytes);
+    if (!made.ok()) return nullptr;  // the roll will create (and zero) its segment itself
+    zeroing_ = std::move(made).value();
+    zeroed_ = 0;
+  }
+  const std::size_t capacity = zeroing_->capacity();
+  const std::size_t to = std::min(capacity, zeroed_ + kZeroStep);
+  const int fd = zeroing_->file()->fd();
+  if (Status s = io.write_zeros(fd, zeroed_, to, zeroing_->path(), to == capacity); !s.ok()) {
+    ::unlink(zeroing_->path().c_str());  // a spare is not part of the log
+    zeroing_.reset();
+    return nullptr;
+  }
+  zeroed_ = to;
+  if (to != capacity) return nullptr;
+  SegmentFile::evict_zeros(fd, capacity);
+  SegmentFile::map_for_appends(zeroing_->base(), capacity);
+  return std::move(zeroing_);
 }
 
 void FileTopicStorage::populate_ahead() {
@@ -527,6 +556,8 @@ Status FileTopicStorage::close() {
     std::lock_guard lk(files_mu_);
     if (spare_) ::unlink(spare_->path().c_str());
     spare_.reset();
+    if (zeroing_) ::unlink(zeroing_->path().c_str());  // the persistence thread let go of it (remove())
+    zeroing_.reset();
   }
   // A last round on this thread: the persistence thread no longer knows us.
   // It may be syncing other topics meanwhile; final_round() takes turns with

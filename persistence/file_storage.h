@@ -83,9 +83,14 @@ class FileTopicStorage final : public detail::TopicStorage {
   void gather_publishers();
   // Whether a journal holds entries not synced yet.
   bool journals_pending();
-  // Prepares the next segment file (reserved through `io`, mapped) so that
-  // a roll only renames it. Cheap when one is ready.
+  // Prepares the next segment file (reserved through `io`, mapped; a kSync
+  // topic's also written with zeros, one step per call) so that a roll
+  // only renames it. Cheap when one is ready.
   void prepare_spare(DiskIo& io);
+  // DIR/.spare, reserved through `io` and mapped.
+  Result<std::unique_ptr<SegmentFile>> reserve_spare(DiskIo& io, std::size_t bytes);
+  // One step of zeroing a kSync topic's spare; the spare once it is done.
+  std::unique_ptr<SegmentFile> zero_spare_step(DiskIo& io, std::size_t bytes);
   // Maps the head segment's pages from the producers' tail to
   // kPopulateAhead past it writable (MADV_POPULATE_WRITE), so that the
   // producers do not take a page fault per page; called every tick and
@@ -135,6 +140,11 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
   std::unique_ptr<SegmentFile> spare_;  // guarded by files_mu_
+  // A kSync topic's spare while its zeros are written, and how far: the
+  // persistence thread's (close() takes them after remove()).
+  std::unique_ptr<SegmentFile> zeroing_;
+  std::size_t zeroed_ = 0;
+  static constexpr std::size_t kZeroStep = std::size_t{1} << 20;
   std::size_t segment_bytes_ = 0;       // guarded by files_mu_; known after the first segment
   std::vector<std::shared_ptr<FileJournal>> journals_;  // guarded by files_mu_
 

@@ -87,7 +87,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
     return Status::IOError("fallocate " + path + " (" + std::to_string(capacity) + " bytes): " + errno_text(rc));
   }
   if (zeroed) {
-    if (Status s = write_zeros_with_pwrite(fd, capacity, path); !s.ok()) {
+    if (Status s = write_zeros_with_pwrite(fd, 0, capacity, path, true); !s.ok()) {
       ::unlink(path.c_str());
       return s;
     }
@@ -114,7 +114,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
 
 Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
     const std::string& dir, std::size_t capacity,
-    const std::function<Status(int, std::size_t, const std::string&)>& reserve, bool zeroed) {
+    const std::function<Status(int, std::size_t, const std::string&)>& reserve) {
   const std::string path = dir + "/.spare";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + path + ": " + errno_text(errno));
@@ -128,7 +128,6 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
     ::unlink(path.c_str());
     return Status::IOError("mmap " + path + ": " + errno_text(errno));
   }
-  if (zeroed) map_for_appends(p, capacity);
   // Not populated here: FileTopicStorage::prepare_spare populates its first
   // pages, and populate_ahead the rest just ahead of the producers.
   // MADV_POPULATE_READ would map the pages read-only, so each producer's

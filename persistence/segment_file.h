@@ -36,16 +36,15 @@ class SegmentFile final : public detail::SegmentMemory {
  public:
   // Creates (or replaces) the file, reserves `capacity` bytes, maps it and
   // writes the segment header. `zeroed`: first writes zeros over it and
-  // makes them durable (see zeroed_for_sync()), for a kSync topic.
+  // makes them durable (evict_zeros(), map_for_appends()), for a kSync topic.
   static Result<std::unique_ptr<SegmentFile>> create(const std::string& dir, std::uint64_t first_seq,
                                                      std::size_t capacity, bool with_crc, bool zeroed = false);
   // A spare: DIR/.spare, reserved through `reserve` (the persistence
   // thread's io_uring) and mapped, with no header yet. adopt() makes it the
-  // segment starting at `first_seq`. `zeroed`: `reserve` wrote zeros over
-  // it and synced them (see zeroed_for_sync()).
+  // segment starting at `first_seq`.
   static Result<std::unique_ptr<SegmentFile>> create_spare(
       const std::string& dir, std::size_t capacity,
-      const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve, bool zeroed = false);
+      const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve);
   // What a kSync topic's segment gets before it is mapped: after its zeros
   // were written and synced, drops them from the page cache (evict_zeros),
   // and after the mapping, MADV_RANDOM on it (map_for_appends). The reasons
