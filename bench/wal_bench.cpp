@@ -352,12 +352,13 @@ void BM_SyncPublish(benchmark::State& state) {
 BENCHMARK(BM_SyncPublish)->ArgName("publishers")->Arg(1)->Arg(4)->Arg(16)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
-// ---------------------------------------------------- raw sync, two ways ---
-// No conduit: the raw sync loop with `bytes` per fdatasync, once writing
-// them with pwrite and once storing them into a shared mapping of the file,
-// taking turns in kSyncSlices slices. 112 bytes is one 64 B record; 1792 is
-// sixteen, what a round of 16 sync publishers writes. The ratio says what
-// writing through the mapping (as conduit's producers do) costs the sync.
+// -------------------------------------------------- raw sync, three ways ---
+// No conduit: the raw sync loop with `bytes` per fdatasync, writing them
+// with pwrite, storing them into a shared mapping of the file, and the same
+// with MADV_RANDOM on the mapping, taking turns in kSyncSlices slices. 112
+// bytes is one 64 B record; 1792 is sixteen, what a round of 16 sync
+// publishers writes. The ratios say what writing through the mapping (as
+// conduit's producers do) costs the sync.
 void BM_RawSyncMapping(benchmark::State& state) {
   const auto bytes = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {

@@ -57,23 +57,12 @@ const std::byte* zero_chunk() {
 }
 }  // namespace
 
-Status write_zeros_with_pwrite(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) {
-  for (std::size_t off = from; off < to; off += kZeroChunk) {
-    const std::size_t n = std::min(kZeroChunk, to - off);
-    for (std::size_t done = 0; done < n;) {
-      const ssize_t w = ::pwrite(fd, zero_chunk() + done, n - done, static_cast<off_t>(off + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return Status::IOError("write zeros " + name + ": " + (w == 0 ? std::string("no progress") : errno_text(errno)));
-      done += static_cast<std::size_t>(w);
-    }
-  }
+Status DiskIo::write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) {
+  for (std::size_t off = from; off < to; off += kZeroChunk)
+    if (Status s = write_at(fd, std::span(zero_chunk(), std::min(kZeroChunk, to - off)), off, name); !s.ok()) return s;
   if (then_sync && ::fdatasync(fd) != 0)
     return Status::IOError("fdatasync " + name + " (after writing zeros): " + errno_text(errno));
   return Status::OK();
-}
-
-Status DiskIo::write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) {
-  return write_zeros_with_pwrite(fd, from, to, name, then_sync);
 }
 
 std::int64_t DiskIo::write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,

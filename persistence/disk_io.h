@@ -53,8 +53,8 @@ class DiskIo {
   // Writes zeros over [from, to) of the file (reserved before), then, when
   // `then_sync`, syncs the file: its extents become written ones, and a
   // later fdatasync of data stored there has no unwritten extent to convert
-  // (see SegmentFile::map_for_appends()). The base class:
-  // write_zeros_with_pwrite().
+  // (see SegmentFile::map_for_appends()). The base class writes 1 MiB at a
+  // time through write_at(), then calls fdatasync(2): any thread may use it.
   virtual Status write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync);
   // After a failed fdatasync: makes the pages of the file's first `bytes`
   // dirty again by writing those bytes (read back from the page cache) over
@@ -79,10 +79,6 @@ class DiskIo {
                                   const std::string& name);
   virtual const char* name() const noexcept = 0;
 };
-
-// DiskIo::write_zeros() with pwrite(2), 1 MiB at a time, then fdatasync(2)
-// (any thread).
-Status write_zeros_with_pwrite(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync);
 
 // io_uring when it can be set up (and `force_fallback` is false); otherwise
 // the syscall fallback. `why_fallback` says why the fallback was chosen.

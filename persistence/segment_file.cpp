@@ -87,7 +87,8 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
     return Status::IOError("fallocate " + path + " (" + std::to_string(capacity) + " bytes): " + errno_text(rc));
   }
   if (zeroed) {
-    if (Status s = write_zeros_with_pwrite(fd, 0, capacity, path, true); !s.ok()) {
+    // On the caller's thread: the syscalls, not the persistence thread's ring.
+    if (Status s = make_syscall_disk_io()->write_zeros(fd, 0, capacity, path, true); !s.ok()) {
       ::unlink(path.c_str());
       return s;
     }
