@@ -44,7 +44,9 @@ std::string write_config(const TempDir& dir, const std::string& body) {
 }
 
 pid_t run_bridge(const std::string& config, const TempDir& dir) {
-  return spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
+  const pid_t pid = spawn({CONDUIT_BRIDGE_PATH, config}, (dir.path / "bridge.log").string());
+  REQUIRE(pid > 0);
+  return pid;
 }
 
 // What the bridge wrote (its stdout and stderr, both runs), for a failure's

@@ -30,6 +30,7 @@
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "conduit/inspect.h"
+#include "tests/support/spawn.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -54,22 +55,15 @@ struct Run {
 // Starts the tool with `args`; its stdout is a pipe (*out_fd), stderr a file.
 pid_t spawn(const std::vector<std::string>& args, int* out_fd, const std::string& err_path) {
   int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(fds[1], STDOUT_FILENO);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(err, STDERR_FILENO);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    std::vector<char*> argv{const_cast<char*>(CONDUIT_LOG_PATH)};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(CONDUIT_LOG_PATH, argv.data());
-    ::_exit(127);
-  }
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(err >= 0);
+  std::vector<std::string> argv{CONDUIT_LOG_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = conduit::test::spawn_with(argv, fds[1], err);
+  ::close(err);
   ::close(fds[1]);
+  REQUIRE(pid > 0);
   *out_fd = fds[0];
   return pid;
 }

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/spawn.h"
 #include "tests/temp_dir.h"
 
 namespace conduit::test {
@@ -58,24 +59,20 @@ inline bool port_open(int port) {
   return ok;
 }
 
-// Runs `argv` with stdout and stderr appended to `log`; returns its pid.
+// Runs `argv` with stdout and stderr appended to `log`; returns its pid,
+// -1 when it could not be started.
 inline pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  const pid_t pid = spawn_with(argv, fd, fd);
+  ::close(fd);
   return pid;
 }
 
-// Waits for `pid` after sending `sig`; returns its wait status.
+// Waits for `pid` after sending `sig`; returns its wait status (-1 for no
+// process: kill(-1) would signal every process we may signal).
 inline int kill_and_wait(pid_t pid, int sig) {
+  if (pid <= 0) return -1;
   ::kill(pid, sig);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -110,7 +107,7 @@ class NatsServerProcess {
     pid_ = spawn({nats_server_program(), "-js", "-a", "127.0.0.1", "-p", std::to_string(port_), "-sd",
                   (dir_.path / "store").string()},
                  log());
-    return eventually([&] { return port_open(port_); });
+    return pid_ > 0 && eventually([&] { return port_open(port_); });
   }
   // SIGKILL by default: the server gets no chance to say goodbye to its clients.
   void stop(int sig = SIGKILL) {
