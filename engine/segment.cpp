@@ -102,7 +102,11 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       first_seq_(first_seq),
       index_(index),
       max_records_(max_records),
-      zeroed_(capacity_) {}  // new memory is zero-filled (TopicStorage::create_segment)
+      // New memory is zero-filled (TopicStorage::create_segment); a kSync
+      // topic's recovered tail may not be ready yet (SegmentMemory::ready_bytes).
+      zeroed_(mem_->ready_bytes()) {}
+
+void SegmentMemory::zero_range(std::size_t from, std::size_t to) noexcept { std::memset(base() + from, 0, to - from); }
 
 void Segment::zero_to(std::size_t end) noexcept {
   std::lock_guard lk(zero_mu_);
@@ -111,9 +115,24 @@ void Segment::zero_to(std::size_t end) noexcept {
   if (from >= end) return;  // another producer cleared it meanwhile
   // Above `from` nothing of this lap is written yet: every producer waits
   // here for its claim's end before writing.
-  const std::size_t to = std::min(capacity_, std::max(end, from + kZeroChunk));
-  std::memset(base_ + from, 0, to - from);
+  const std::size_t to = std::min(capacity_, std::max(end, from + mem_->zero_chunk()));
+  mem_->zero_range(from, to);
   zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+}
+
+ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
+  until = std::min(until, capacity_);
+  std::lock_guard lk(zero_mu_);
+  // Relaxed: stored only under zero_mu_. Nothing above it is written yet
+  // (see zero_to()).
+  std::size_t to = zeroed_.load(std::memory_order_relaxed);
+  if (to < until) {
+    const std::size_t from = to;
+    to = std::min(capacity_, from + step);
+    mem_->zero_range(from, to);
+    zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+  }
+  return to >= capacity_ ? ZeroAhead::kDone : to >= until ? ZeroAhead::kAhead : ZeroAhead::kMore;
 }
 
 void Segment::build_index(std::uint64_t records) noexcept {
@@ -162,7 +181,7 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   // fresh pages the kernel would zero on first touch, and no mapping changes.
   // Relaxed, as the rest of the reset; no producer can reach zero_to() yet.
   zeroed_.store(format::kSegmentHeaderSize, std::memory_order_relaxed);
-  zero_to(format::kSegmentHeaderSize + kZeroChunk);
+  zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
   next_.store(nullptr, std::memory_order_relaxed);              // likewise

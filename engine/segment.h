@@ -48,6 +48,19 @@ class SegmentMemory {
   // Maps the pages within [from, to) writable now, so that the producer's
   // first write to them does not fault (file mappings; no-op elsewhere).
   virtual void populate_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
+  // Zero bytes mean "no record here" (Segment::ensure_zeroed). How far from
+  // the start the bytes are ready for producers when the segment is made:
+  // all of them, except where zero_range() still has work to do (a kSync
+  // topic's file segment whose zeros are written as the log grows).
+  virtual std::size_t ready_bytes() const noexcept { return capacity(); }
+  // Makes [from, to) ready: every byte zero, and whatever else the memory
+  // needs before producers store there. Called under the segment's zero
+  // lock, above every byte written. Anonymous memory clears it; a file
+  // writes zeros to disk (persistence/segment_file.h).
+  virtual void zero_range(std::size_t from, std::size_t to) noexcept;
+  // How much a producer that finds the ready bytes behind it makes ready
+  // at once (at least).
+  virtual std::size_t zero_chunk() const noexcept { return std::size_t{64} << 10; }
 };
 
 // A segment found on open, as recovery left it.
@@ -67,6 +80,10 @@ struct SegmentExtent {
   std::size_t capacity = 0;
   bool sealed = false;
 };
+
+// Where a segment's ready bytes stand after Segment::zero_ahead(): all of
+// the segment is ready; ready as far as asked for now; not yet.
+enum class ZeroAhead { kDone, kAhead, kMore };
 
 // What the engine tells storage about its log: how far it is complete.
 class WatermarkSource {
@@ -100,6 +117,12 @@ class WatermarkSource {
     std::size_t to = 0;
   };
   virtual PopulatedMark populate_head(PopulatedMark last, std::size_t ahead) { (void)ahead; return last; }
+  // Makes the head segment's bytes ready for producers up to `ahead` bytes
+  // past their tail, at most `step` bytes a call (Segment::zero_ahead).
+  virtual ZeroAhead zero_head(std::size_t ahead, std::size_t step) {
+    (void)ahead, (void)step;
+    return ZeroAhead::kDone;
+  }
 };
 
 // An append-only journal of small fixed-size entries beside a state file
@@ -276,7 +299,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // rewritten its header (TopicStorage::reuse_segment). Called under the
   // topic's lock; the topic publishes it to producers and readers as it
   // does a new segment (release stores of the slot's tail and of next()).
-  // Only the first kZeroChunk bytes are cleared here; see ensure_zeroed().
+  // Only the first zero chunk is cleared here; see ensure_zeroed().
   void reuse(std::uint64_t first_seq) noexcept;
 
   // Zero bytes mean "no record here" (a record's length word is its commit),
@@ -288,8 +311,10 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // then below zeroed_, and a clear happens only above everything written.
   // The clearing goes a chunk at a time just ahead of the producers, rather
   // than all of a segment under the topic's lock when the ring comes round
-  // (a stall for producers and for readers changing segment).
-  static constexpr std::size_t kZeroChunk = 64u << 10;
+  // (a stall for producers and for readers changing segment). A file whose
+  // zeros are still being written (SegmentMemory::ready_bytes) starts with
+  // zeroed_ there: the bytes above read as zero already, but must not be
+  // stored into before zero_range() has written them.
   void ensure_zeroed(std::size_t end) noexcept {
     // Acquire pairs with the release in zero_to(): the cleared bytes are
     // cleared before this producer writes (and, through its commit, for
@@ -297,6 +322,10 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     if (zeroed_.load(std::memory_order_acquire) < end) [[unlikely]] zero_to(end);
   }
   SegmentMemory& memory() noexcept { return *mem_; }
+  // Makes at most `step` more bytes above zeroed_ ready, ahead of the
+  // producers, if zeroed_ is below `until` (the persistence thread's zero
+  // thread, for a file whose zeros are still being written).
+  ZeroAhead zero_ahead(std::size_t until, std::size_t step) noexcept;
 
   // See SegmentMemory::drop_resident_pages(). Readers may go on reading.
   void drop_resident_pages() noexcept { mem_->drop_resident_pages(); }
@@ -332,7 +361,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
   bool indexed_ = true;  // guarded by the topic's lock
   void zero_to(std::size_t end) noexcept;
-  std::mutex zero_mu_;  // one clearer at a time (once per kZeroChunk, reused segments only)
+  std::mutex zero_mu_;  // one clearer at a time (once per zero chunk: reused and zeroing segments only)
   std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock
 };
 

@@ -818,6 +818,26 @@ WatermarkSource::PopulatedMark TopicCore::populate_head(PopulatedMark last, std:
   return {seg->first_seq(), to};
 }
 
+ZeroAhead TopicCore::zero_head(std::size_t ahead, std::size_t step) {
+  std::shared_ptr<Segment> seg;  // keeps the mapping alive once the lock is let go
+  std::size_t until = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (segments_.empty()) return ZeroAhead::kDone;  // deleted
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);
+    // Relaxed, both: a hint of where the producers are (as populate_head);
+    // a producer that gets past the zeros writes its own (zero_to()).
+    if (slot->segment.load(std::memory_order_relaxed) != segments_.back().get()) return ZeroAhead::kAhead;
+    seg = segments_.back();
+    const std::uint64_t tail = slot->tail.load(std::memory_order_relaxed) & kTailOffsetMask;
+    // Crossed its end: nothing more is written there, and the next head
+    // comes from a zeroed spare or a zeroed roll.
+    if (tail >= seg->capacity()) return ZeroAhead::kDone;
+    until = tail + ahead;
+  }
+  return seg->zero_ahead(until, step);
+}
+
 std::uint64_t TopicCore::earliest() const noexcept {
   std::lock_guard lk(mu_);
   if (segments_.empty()) return published();  // deleted

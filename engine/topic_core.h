@@ -142,6 +142,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::vector<SegmentExtent> segment_extents() const override;
   std::size_t drop_settled_pages(std::uint64_t first_seq, std::uint64_t below, std::size_t from) override;
   PopulatedMark populate_head(PopulatedMark last, std::size_t ahead) override;
+  ZeroAhead zero_head(std::size_t ahead, std::size_t step) override;
   std::uint64_t published_bytes() const noexcept override {
     (void)published();
     // Relaxed: a threshold check; published() above ordered the scan.

@@ -215,6 +215,13 @@ void FileTopicStorage::begin_writing() {
 }
 
 void FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
+  // Producers append to an open tail: a kSync topic's gets zeros ahead of
+  // them, as a segment it creates does.
+  if (zero_segments() && !out.back().sealed) {
+    auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
+    tail->prepare_for_appends(out.back().end_offset);
+    zeros_pending_.store(tail->ready_bytes() < tail->capacity(), std::memory_order_relaxed);  // relaxed: before add()
+  }
   // The tail segment (and any not known durable) may hold unsynced bytes.
   {
     std::lock_guard lk(files_mu_);
@@ -322,7 +329,7 @@ std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::
     zeroed_ = 0;
   }
   const std::size_t capacity = zeroing_->capacity();
-  const std::size_t to = std::min(capacity, zeroed_ + kZeroStep);
+  const std::size_t to = std::min(capacity, zeroed_ + SegmentFile::kZeroStep);
   const int fd = zeroing_->file()->fd();
   if (Status s = io.write_zeros(fd, zeroed_, to, zeroing_->path(), to == capacity); !s.ok()) {
     ::unlink(zeroing_->path().c_str());  // a spare is not part of the log
@@ -331,9 +338,17 @@ std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::
   }
   zeroed_ = to;
   if (to != capacity) return nullptr;
-  SegmentFile::evict_zeros(fd, capacity);
+  SegmentFile::evict_zeros(fd, 0, capacity);
   SegmentFile::map_for_appends(zeroing_->base(), capacity);
   return std::move(zeroing_);
+}
+
+detail::ZeroAhead FileTopicStorage::zero_head_step() {
+  if (!zeros_pending() || source_ == nullptr || closed_.load(std::memory_order_relaxed))  // relaxed: a hint
+    return detail::ZeroAhead::kDone;
+  const detail::ZeroAhead z = source_->zero_head(kZeroAhead, kZeroAheadStep);
+  if (z == detail::ZeroAhead::kDone) zeros_pending_.store(false, std::memory_order_relaxed);  // relaxed: see zeros_pending()
+  return z;
 }
 
 void FileTopicStorage::populate_ahead() {

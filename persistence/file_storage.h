@@ -89,6 +89,23 @@ class FileTopicStorage final : public detail::TopicStorage {
   void prepare_spare(DiskIo& io);
   // DIR/.spare, reserved through `io` and mapped.
   Result<std::unique_ptr<SegmentFile>> reserve_spare(DiskIo& io, std::size_t bytes);
+  // One step of writing zeros ahead of the producers in a kSync topic's
+  // recovered tail (SegmentFile::prepare_for_appends, zero_range), while
+  // they are less than kZeroAhead ahead of the producers' tail. On the
+  // persistence thread's second thread (PersistenceThread::run_zeros), so
+  // that no round waits behind a step. Each step's sync converts the
+  // step's extents, a journal commit that the head's next sync round may
+  // wait for too: few large steps, spread over the segment's life, rather
+  // than many small ones bunched at its start. Once it answers kDone,
+  // zeros_pending() is false.
+  detail::ZeroAhead zero_head_step();
+  // Set by recover() when the tail needs zeros ahead of the producers.
+  bool zeros_pending() const noexcept { return zeros_pending_.load(std::memory_order_relaxed); }  // relaxed: a flag, set before add()
+  // A kSync topic's new segments are written with zeros before use
+  // (SegmentFile::map_for_appends() says why); others are only reserved.
+  bool zero_segments() const noexcept { return options_.durability == Durability::kSync; }
+  static constexpr std::size_t kZeroAhead = std::size_t{8} << 20;
+  static constexpr std::size_t kZeroAheadStep = std::size_t{4} << 20;
   // One step of zeroing a kSync topic's spare; the spare once it is done.
   std::unique_ptr<SegmentFile> zero_spare_step(DiskIo& io, std::size_t bytes);
   // Maps the head segment's pages from the producers' tail to
@@ -113,9 +130,6 @@ class FileTopicStorage final : public detail::TopicStorage {
   // generation (readers in other processes look again) and removes the
   // clean-close record.
   void begin_writing();
-  // A kSync topic's new segments are written with zeros before use
-  // (SegmentFile::map_for_appends() says why); others are only reserved.
-  bool zero_segments() const noexcept { return options_.durability == Durability::kSync; }
   // Writes TOPIC_DIR/clean for the log as it is now (close, after the final sync).
   Status write_clean_record();
   // recover()'s end for a writable log: which files to sync, and durable.
@@ -144,7 +158,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   // persistence thread's (close() takes them after remove()).
   std::unique_ptr<SegmentFile> zeroing_;
   std::size_t zeroed_ = 0;
-  static constexpr std::size_t kZeroStep = std::size_t{1} << 20;
+  std::atomic<bool> zeros_pending_{false};  // see zeros_pending()
   std::size_t segment_bytes_ = 0;       // guarded by files_mu_; known after the first segment
   std::vector<std::shared_ptr<FileJournal>> journals_;  // guarded by files_mu_
 

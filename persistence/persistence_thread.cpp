@@ -16,10 +16,16 @@ PersistenceThread::~PersistenceThread() { stop(); }
 void PersistenceThread::add(FileTopicStorage* topic) {
   std::lock_guard lk(mu_);
   topics_.push_back(topic);
+  if (topic->zeros_pending() && !zero_running_ && !stopping_) {
+    // One that ended has let go of mu_ for good: the join does not wait on us.
+    if (zero_thread_.joinable()) zero_thread_.join();
+    zero_running_ = true;
+    zero_thread_ = std::thread([this] { run_zeros(); });
+  }
 }
 
 void PersistenceThread::remove(FileTopicStorage* topic) {
-  std::scoped_lock lk(round_mu_, mu_);
+  std::scoped_lock lk(round_mu_, zero_round_mu_, mu_);
   std::erase(topics_, topic);
 }
 
@@ -42,7 +48,9 @@ void PersistenceThread::stop() {
     stopping_ = true;
   }
   cv_.notify_one();
+  zero_cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (zero_thread_.joinable()) zero_thread_.join();
 }
 
 void PersistenceThread::run() {
@@ -65,6 +73,32 @@ void PersistenceThread::run() {
       if (t->sync_due(now)) t->sync_round(*io_);
       t->prepare_spare(*io_);
       t->populate_ahead();
+    }
+  }
+}
+
+void PersistenceThread::run_zeros() {
+  std::vector<FileTopicStorage*> topics;
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      zero_cv_.wait_for(lk, tick_, [this] { return stopping_; });
+      if (stopping_) return;
+    }
+    // remove() takes zero_round_mu_, so no topic in the copy goes away.
+    std::lock_guard zeros(zero_round_mu_);
+    {
+      std::lock_guard lk(mu_);
+      topics = topics_;
+    }
+    for (FileTopicStorage* t : topics)
+      while (t->zero_head_step() == detail::ZeroAhead::kMore) {
+      }
+    std::lock_guard lk(mu_);
+    // Ends once no topic, including one added since the copy, needs zeros.
+    if (std::none_of(topics_.begin(), topics_.end(), [](FileTopicStorage* t) { return t->zeros_pending(); })) {
+      zero_running_ = false;
+      return;
     }
   }
 }

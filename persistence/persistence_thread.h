@@ -1,8 +1,13 @@
 // The engine's one persistence thread: it owns the DiskIo (io_uring, or the
 // syscall fallback) and runs the sync rounds of every persisted topic.
+// Beside it, while a kSync topic's recovered tail still has unwritten
+// extents, a second thread writes zeros there ahead of the producers
+// (FileTopicStorage::zero_head_step), so that no sync round waits behind
+// those writes; it ends when no topic needs more.
 //
 // Thread safety: add/remove/wake/stop/final_round from any thread. Sync
-// rounds run on the thread, or under round_mu_ in final_round().
+// rounds run on the thread, or under round_mu_ in final_round(); zero
+// steps under zero_round_mu_.
 #pragma once
 
 #include <chrono>
@@ -36,6 +41,7 @@ class PersistenceThread {
 
  private:
   void run();
+  void run_zeros();
   std::unique_ptr<DiskIo> io_;
   std::chrono::milliseconds tick_;
   std::mutex mu_;
@@ -45,6 +51,10 @@ class PersistenceThread {
   std::vector<FileTopicStorage*> topics_;  // guarded by mu_
   std::mutex round_mu_;  // held while a round runs, so remove() waits for it
   std::thread thread_;
+  std::mutex zero_round_mu_;  // held while zeros are written, so remove() waits for them
+  std::condition_variable zero_cv_;  // with mu_: stopping_
+  std::thread zero_thread_;  // started (under mu_) by add() of a topic with zeros pending
+  bool zero_running_ = false;  // guarded by mu_: zero_thread_ has not yet decided to end
 };
 
 }  // namespace conduit::persistence

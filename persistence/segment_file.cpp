@@ -3,6 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>  // after segment_file.h: its BLOCK_SIZE macro breaks concurrentqueue.h
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,11 +56,59 @@ Status sync_dir(const std::string& dir) {
   return Status::OK();
 }
 
-void SegmentFile::evict_zeros(int fd, std::size_t bytes) noexcept {
+void SegmentFile::evict_zeros(int fd, std::size_t from, std::size_t to) noexcept {
   // Written with large writes, the zeros sit in the page cache as large
   // folios; a store into any page of one dirties all of it, and every sync
-  // round would write the whole folio again. Clean after the sync, they go.
-  (void)::posix_fadvise(fd, 0, static_cast<off_t>(bytes), POSIX_FADV_DONTNEED);
+  // round would write the whole folio again. Clean after the sync, they go
+  // (pages mapped somewhere stay).
+  (void)::posix_fadvise(fd, static_cast<off_t>(from), static_cast<off_t>(to - from), POSIX_FADV_DONTNEED);
+}
+
+namespace {
+
+// Whether [from, to) of the file may hold an unwritten extent: true unless
+// FIEMAP says none does (a filesystem without FIEMAP: true).
+bool may_be_unwritten(int fd, std::size_t from, std::size_t to) noexcept {
+  constexpr unsigned kMax = 64;
+  alignas(fiemap) char buf[sizeof(fiemap) + kMax * sizeof(fiemap_extent)] = {};
+  auto* fm = reinterpret_cast<fiemap*>(buf);
+  fm->fm_start = from;
+  fm->fm_length = to - from;
+  fm->fm_extent_count = kMax;
+  if (::ioctl(fd, FS_IOC_FIEMAP, fm) != 0) return true;
+  if (fm->fm_mapped_extents == kMax) return true;  // more than it could list: do not guess
+  for (unsigned i = 0; i < fm->fm_mapped_extents; ++i)
+    if (fm->fm_extents[i].fe_flags & FIEMAP_EXTENT_UNWRITTEN) return true;
+  return false;
+}
+
+// The syscalls, whoever calls (create_topic's caller, a producer, the zero
+// thread): not the persistence thread's ring. Stateless; made once, never freed.
+DiskIo& syscall_io() {
+  static DiskIo* io = make_syscall_disk_io().release();
+  return *io;
+}
+
+}  // namespace
+
+void SegmentFile::zero_range(std::size_t from, std::size_t to) noexcept {
+  const int fd = file_->fd();
+  if (Status s = syscall_io().write_zeros(fd, from, to, path(), true); !s.ok()) {
+    if (!zero_failed_)
+      std::fprintf(stderr, "conduit: %s; its sync rounds may be slower (no data is lost)\n", s.to_string().c_str());
+    zero_failed_ = true;
+    return;
+  }
+  evict_zeros(fd, from, to);
+}
+
+void SegmentFile::prepare_for_appends(std::size_t end) noexcept {
+  constexpr std::size_t kPage = 4096;
+  const std::size_t page = std::min(capacity_, (end + kPage - 1) & ~(kPage - 1));
+  drop_resident_range(page, capacity_);
+  evict_zeros(file_->fd(), page, capacity_);
+  map_for_appends(base_, capacity_);
+  if (may_be_unwritten(file_->fd(), end, capacity_)) ready_ = end;
 }
 
 void SegmentFile::map_for_appends(void* base, std::size_t bytes) noexcept {
@@ -87,12 +138,16 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
     return Status::IOError("fallocate " + path + " (" + std::to_string(capacity) + " bytes): " + errno_text(rc));
   }
   if (zeroed) {
-    // On the caller's thread: the syscalls, not the persistence thread's ring.
-    if (Status s = make_syscall_disk_io()->write_zeros(fd, 0, capacity, path, true); !s.ok()) {
+    // On the caller's thread: the syscalls, not the persistence thread's
+    // ring. All of it now: zeros written ahead of the producers while they
+    // publish (as for a recovered tail, prepare_for_appends()) cost a new
+    // topic's 16 sync publishers 2 to 4% of their rate over its first
+    // segment (doc/design-choices.md), where this costs create_topic().
+    if (Status s = syscall_io().write_zeros(fd, 0, capacity, path, true); !s.ok()) {
       ::unlink(path.c_str());
       return s;
     }
-    evict_zeros(fd, capacity);
+    evict_zeros(fd, 0, capacity);
   }
   void* p = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {

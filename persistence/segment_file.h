@@ -49,8 +49,14 @@ class SegmentFile final : public detail::SegmentMemory {
   // were written and synced, drops them from the page cache (evict_zeros),
   // and after the mapping, MADV_RANDOM on it (map_for_appends). The reasons
   // are in the definition.
-  static void evict_zeros(int fd, std::size_t bytes) noexcept;
+  static void evict_zeros(int fd, std::size_t from, std::size_t to) noexcept;
   static void map_for_appends(void* base, std::size_t bytes) noexcept;
+  // A kSync topic's recovered tail, before producers append at `end`: the
+  // pages recovery's scan mapped above it go (read around, in large
+  // folios), the mapping reads page by page (map_for_appends()), and the
+  // bytes from `end` on are written with zeros ahead of the producers
+  // unless the file has no unwritten extent there (FIEMAP).
+  void prepare_for_appends(std::size_t end) noexcept;
   Status adopt(const std::string& dir, std::uint64_t first_seq);
   // Maps an existing segment and checks its header. `writable`: PROT_WRITE.
   static Result<std::unique_ptr<SegmentFile>> open(const std::string& path, bool writable);
@@ -68,6 +74,15 @@ class SegmentFile final : public detail::SegmentMemory {
   // marks them dirty). A kernel without it (before 5.14) answers EINVAL;
   // then this does nothing, from the first such answer on.
   void populate_range(std::size_t from, std::size_t to) noexcept override;
+  // Below ready_bytes() the file is written (zeros, synced, or records);
+  // above it, a kSync topic's segment still has unwritten extents, and
+  // zero_range() writes zeros there (pwrite, fdatasync, evict_zeros())
+  // before producers store into it. A failure to write them costs speed,
+  // not data (the bytes read as zero either way): it is reported once.
+  std::size_t ready_bytes() const noexcept override { return ready_; }
+  void zero_range(std::size_t from, std::size_t to) noexcept override;
+  std::size_t zero_chunk() const noexcept override { return kZeroStep; }
+  static constexpr std::size_t kZeroStep = std::size_t{1} << 20;
   std::uint64_t first_seq() const noexcept { return first_seq_; }
   bool with_crc() const noexcept { return with_crc_; }
   const std::shared_ptr<FileHandle>& file() const noexcept { return file_; }
@@ -77,10 +92,12 @@ class SegmentFile final : public detail::SegmentMemory {
 
  private:
   SegmentFile(std::shared_ptr<FileHandle> f, std::byte* base, std::size_t capacity, std::uint64_t first, bool crc)
-      : file_(std::move(f)), base_(base), capacity_(capacity), first_seq_(first), with_crc_(crc) {}
+      : file_(std::move(f)), base_(base), capacity_(capacity), ready_(capacity), first_seq_(first), with_crc_(crc) {}
   std::shared_ptr<FileHandle> file_;
   std::byte* base_;
   std::size_t capacity_;
+  std::size_t ready_;  // set before the segment is shared; see ready_bytes()
+  bool zero_failed_ = false;  // under the segment's zero lock (zero_range())
   std::uint64_t first_seq_;
   bool with_crc_;
 };

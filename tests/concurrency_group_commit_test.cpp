@@ -41,9 +41,7 @@ int publish_sync(Topic* t, int publishers, int each, int first_thread) {
 
 void come_and_go(bool fallback) {
   TempDir dir;
-  EngineOptions o;
-  o.data_dir = dir.path.string();
-  o.force_syscall_io = fallback;
+  const EngineOptions o = test::engine_options(dir, fallback);
   TopicOptions sync;
   sync.durability = Durability::kSync;
   sync.segment_bytes = 256u << 10;

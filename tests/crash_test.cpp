@@ -40,7 +40,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/temp_dir.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -121,13 +121,6 @@ TopicOptions topic_options(Durability d) {
   return t;
 }
 
-EngineOptions engine_options(const TempDir& dir, bool fallback) {
-  EngineOptions o;
-  o.data_dir = dir.path.string();
-  o.force_syscall_io = fallback;
-  return o;
-}
-
 // Child exit codes other than death by SIGKILL; each one fails the test.
 enum ChildExit : int { kOpenFailed = 10, kCreateFailed, kPublishFailed, kPipeFailed, kRanTooLong, kReaderFailed };
 
@@ -139,7 +132,7 @@ enum ChildExit : int { kOpenFailed = 10, kCreateFailed, kPublishFailed, kPipeFai
 [[noreturn]] void run_child(const TempDir& dir, bool fallback, Durability d, int iteration, int ack_fd) {
   // Never outlive a parent that died (a failed REQUIRE, say).
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  auto engine = Engine::open(engine_options(dir, fallback));
+  auto engine = Engine::open(test::engine_options(dir, fallback));
   if (!engine.ok()) ::_exit(kOpenFailed);
   auto topic = (*engine)->create_topic(kTopic, topic_options(d));
   if (!topic.ok()) ::_exit(kCreateFailed);
@@ -235,7 +228,7 @@ struct LogSoFar {
 // Reopens the log and checks it against the acks of this iteration.
 void verify_after_crash(const TempDir& dir, bool fallback, Durability d, const std::vector<Ack>& acks, LogSoFar* log,
                         std::string* disk_io) {
-  auto engine = Engine::open(engine_options(dir, fallback));
+  auto engine = Engine::open(test::engine_options(dir, fallback));
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
   *disk_io = (*engine)->disk_io_description();
   auto topic = (*engine)->create_topic(kTopic, topic_options(d));

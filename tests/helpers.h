@@ -31,6 +31,15 @@ inline TopicOptions small_ring() {
   return o;
 }
 
+// An engine on `dir`; `fallback` forces the syscall backend instead of
+// io_uring (EngineOptions::force_syscall_io).
+inline EngineOptions engine_options(const TempDir& dir, bool fallback) {
+  EngineOptions o;
+  o.data_dir = dir.path.string();
+  o.force_syscall_io = fallback;
+  return o;
+}
+
 // Segment files in a persisted topic's directory.
 inline int segment_files(const std::filesystem::path& topic_dir) {
   int n = 0;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "persistence/segment_file.h"
-#include "tests/temp_dir.h"
+#include "tests/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using conduit::test::TempDir;
-
-EngineOptions options_for(const TempDir& dir, bool fallback) {
-  EngineOptions o;
-  o.data_dir = dir.path.string();
-  o.force_syscall_io = fallback;
-  return o;
-}
 
 TopicOptions small_segments(Durability d) {
   TopicOptions t;
@@ -61,11 +54,11 @@ TEST_CASE("records published across many segment rolls all come back after a reo
     TempDir dir;
     const int n = 20000;
     {
-      auto engine = Engine::open(options_for(dir, fallback)).value();
+      auto engine = Engine::open(test::engine_options(dir, fallback)).value();
       Topic* t = engine->create_topic("orders", small_segments(Durability::kAsync)).value();
       for (int i = 0; i < n; ++i) REQUIRE(t->publish("record-" + std::to_string(i)).ok());
     }
-    auto engine = Engine::open(options_for(dir, fallback)).value();
+    auto engine = Engine::open(test::engine_options(dir, fallback)).value();
     Topic* t = engine->create_topic("orders", small_segments(Durability::kAsync)).value();
     CHECK(t->published() == n);
     auto got = read_all(t);
@@ -78,8 +71,8 @@ TEST_CASE("records published across many segment rolls all come back after a reo
 
 TEST_CASE("a second engine on the same data directory is refused with kBusy") {
   TempDir dir;
-  auto first = Engine::open(options_for(dir, false)).value();
-  auto second = Engine::open(options_for(dir, false));
+  auto first = Engine::open(test::engine_options(dir, false)).value();
+  auto second = Engine::open(test::engine_options(dir, false));
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().code() == Code::kBusy);
   CHECK(second.status().message().find(dir.path.string()) != std::string::npos);
@@ -89,7 +82,7 @@ TEST_CASE("a sync publish returns only once the record is durable") {
   for (bool fallback : {false, true}) {
     CAPTURE(fallback);
     TempDir dir;
-    auto engine = Engine::open(options_for(dir, fallback)).value();
+    auto engine = Engine::open(test::engine_options(dir, fallback)).value();
     Topic* t = engine->create_topic("payments", small_segments(Durability::kSync)).value();
     for (int i = 0; i < 50; ++i) {
       const std::uint64_t seq = t->publish("p" + std::to_string(i)).value();
@@ -117,7 +110,7 @@ TEST_CASE("a persisted topic needs a data directory") {
 TEST_CASE("segment files are 0600 and topic directories 0700") {
   TempDir dir;
   {
-    auto engine = Engine::open(options_for(dir, false)).value();
+    auto engine = Engine::open(test::engine_options(dir, false)).value();
     Topic* t = engine->create_topic("perm", small_segments(Durability::kAsync)).value();
     REQUIRE(t->publish("x").ok());
   }
@@ -134,7 +127,7 @@ TEST_CASE("segment files are 0600 and topic directories 0700") {
 
 TEST_CASE("a durable-only subscriber sees a record only once it is durable") {
   TempDir dir;
-  EngineOptions o = options_for(dir, false);
+  EngineOptions o = test::engine_options(dir, false);
   o.flush_interval = std::chrono::milliseconds(3600 * 1000);  // no timed syncs: only the ones we ask for
   auto engine = Engine::open(o).value();
   Topic* t = engine->create_topic("audit", small_segments(Durability::kSync)).value();
@@ -153,7 +146,7 @@ TEST_CASE("a durable-only subscriber sees a record only once it is durable") {
 
 TEST_CASE("an async topic syncs once flush_bytes were published, without waiting for the interval") {
   TempDir dir;
-  EngineOptions o = options_for(dir, false);
+  EngineOptions o = test::engine_options(dir, false);
   o.flush_interval = std::chrono::milliseconds(3600 * 1000);
   o.flush_bytes = 64 << 10;
   auto engine = Engine::open(o).value();
@@ -196,7 +189,7 @@ long resident_kib(const std::string& path) {
 
 TEST_CASE("resident memory follows the head of the log, not its length") {
   TempDir dir;
-  auto engine = Engine::open(options_for(dir, false)).value();
+  auto engine = Engine::open(test::engine_options(dir, false)).value();
   Topic* topic = engine->create_topic("rss", small_segments(Durability::kAsync)).value();
   const std::string payload(1000, 'r');
   // Enough for five segments of 256 KiB.
@@ -225,7 +218,7 @@ TEST_CASE("resident memory follows the head of the log, not its length") {
 
 TEST_CASE("a sync takes the settled pages of the segment being written out of the writer's mapping") {
   TempDir dir;
-  auto engine = Engine::open(options_for(dir, false)).value();
+  auto engine = Engine::open(test::engine_options(dir, false)).value();
   TopicOptions o = small_segments(Durability::kAsync);
   o.segment_bytes = 1u << 20;
   Topic* topic = engine->create_topic("head", o).value();
@@ -263,7 +256,7 @@ TEST_CASE("a sync takes the settled pages of the segment being written out of th
 TEST_CASE("a topic reopened with another segment_bytes keeps every record, old and new") {
   TempDir dir;
   for (const std::size_t bytes : {std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{160} << 10}) {
-    auto engine = Engine::open(options_for(dir, false)).value();
+    auto engine = Engine::open(test::engine_options(dir, false)).value();
     TopicOptions t = small_segments(Durability::kAsync);
     t.segment_bytes = bytes;
     Topic* topic = engine->create_topic("resized", t).value();
@@ -275,7 +268,7 @@ TEST_CASE("a topic reopened with another segment_bytes keeps every record, old a
     REQUIRE(got.size() == before + 1200);
     for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == payload + std::to_string(i));
   }
-  auto engine = Engine::open(options_for(dir, false)).value();
+  auto engine = Engine::open(test::engine_options(dir, false)).value();
   Topic* topic = engine->create_topic("resized", small_segments(Durability::kAsync)).value();
   CHECK(read_all(topic).size() == 3600);
 }
