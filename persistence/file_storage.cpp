@@ -21,9 +21,12 @@ namespace conduit::persistence {
 namespace {
 
 // gather_publishers(): the log stayed the same this long, or the wait went
-// on this long: the round starts.
-constexpr std::chrono::microseconds kGatherQuiet{10};
-constexpr std::chrono::microseconds kGatherMax{100};
+// on this long: the round starts. 10 and 100 us until 2026-12-06: on 2
+// cores a publisher still waiting for one often let 10 us pass, missed the
+// round and waited for the next (doc/design-choices.md, "Group commit with
+// more publishers than cores").
+constexpr std::chrono::microseconds kGatherQuiet{20};
+constexpr std::chrono::microseconds kGatherMax{200};
 
 // A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
 constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
