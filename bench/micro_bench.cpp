@@ -187,7 +187,7 @@ BENCHMARK(BM_ClaimPublish)->ArgNames({"payload", "clock"})->Args({64, 0})->Args(
 // Counters over all iterations: over_100us (publishes that took longer),
 // rolls (segments the timed publishes started), max_us, p99_99_ns.
 void BM_PublishWorstCase(benchmark::State& state) {
-  constexpr std::size_t kPerIteration = 1u << 20;  // 64 B payloads: 112 MiB of records, 14 rolls
+  constexpr std::size_t kPerIteration = 1u << 20;  // 64 B payloads: 88 MiB of records, 11 rolls
   auto engine = Engine::open().value();
   TopicOptions o;
   o.segment_bytes = 8u << 20;

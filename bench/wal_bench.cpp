@@ -16,9 +16,10 @@
 //       them into a shared mapping of its file (mapped_, as conduit's
 //       producers write), and that with MADV_RANDOM on the mapping (random_,
 //       as conduit maps a segment it appends to), taking turns in the same
-//       slices. 112 = one 64 B record, 1792 = the sixteen of a 16-publisher
-//       round. *_kib_per_sync: KiB the loop dirtied per sync
-//       (/proc/thread-self/io write_bytes, which counts whole folios);
+//       slices. 88 = one 64 B record, 1408 = the sixteen of a 16-publisher
+//       round (112 and 1792 before the short record form). *_kib_per_sync:
+//       KiB the loop dirtied per sync (/proc/thread-self/io write_bytes,
+//       which counts whole folios);
 //       *_p99_vs_pwrite: that way's p99 ÷ the pwrite loop's.
 //   BM_SyncAck/per_call:N       a work group on a kSync topic, one consumer
 //       taking 64 deliveries at a time and acking them one by one (N = 1:
@@ -36,9 +37,10 @@
 //       (ratio_min, ratio_max beside it).
 //       ratio_vs_raw = conduit payload bytes/s ÷ raw bytes/s (goal >= 0.8).
 //       log_ratio_vs_raw counts conduit's on-disk record bytes instead
-//       (48-byte record header, 8-byte alignment: 112 log bytes per 64 B
-//       payload): the machinery alone. publisher_faults_per_MiB: page
-//       faults of the publishing thread itself per MiB of log.
+//       (a bare 64 B payload is a short-form record, 24-byte header: 88 log
+//       bytes; 112 with the full 48-byte header): the machinery alone.
+//       publisher_faults_per_MiB: page faults of the publishing thread
+//       itself per MiB of log.
 //   BM_CatchUp                  publishes ~10M 64 B records into a kAsync
 //       topic, then a subscriber from earliest reads them all from the
 //       mapped segments; GB/s of record bytes, against a raw scan of the
@@ -373,8 +375,8 @@ BENCHMARK(BM_SyncPublish)->ArgNames({"publishers", "reopened"})
 // -------------------------------------------------- raw sync, three ways ---
 // No conduit: the raw sync loop with `bytes` per fdatasync, writing them
 // with pwrite, storing them into a shared mapping of the file, and the same
-// with MADV_RANDOM on the mapping, taking turns in kSyncSlices slices. 112
-// bytes is one 64 B record; 1792 is sixteen, what a round of 16 sync
+// with MADV_RANDOM on the mapping, taking turns in kSyncSlices slices. 88
+// bytes is one 64 B record; 1408 is sixteen, what a round of 16 sync
 // publishers writes. The ratios say what writing through the mapping (as
 // conduit's producers do) costs the sync.
 void BM_RawSyncMapping(benchmark::State& state) {
@@ -409,7 +411,7 @@ void BM_RawSyncMapping(benchmark::State& state) {
     state.counters["random_p99_vs_pwrite"] = p99[0] > 0 ? p99[2] / p99[0] : 0;
   }
 }
-BENCHMARK(BM_RawSyncMapping)->ArgName("bytes")->Arg(112)->Arg(1792)
+BENCHMARK(BM_RawSyncMapping)->ArgName("bytes")->Arg(88)->Arg(1408)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ------------------------------------------------------------- sync acks ---
@@ -647,7 +649,7 @@ double raw_mmap_read(const fs::path& topic_dir, std::uint64_t bytes, std::uint64
 
 void BM_CatchUp(benchmark::State& state) {
   constexpr std::size_t kPayload = 64;
-  constexpr std::size_t kLogRecord = 112;  // 48-byte header + 64 B, checked below
+  constexpr std::size_t kLogRecord = 88;  // short-form header (24 bytes) + 64 B, checked below
   std::uint64_t records = env_u64("CONDUIT_BENCH_CATCHUP_RECORDS", 10'000'000);
   for (auto _ : state) {
     Scratch dir("catchup");
@@ -700,7 +702,7 @@ void BM_CatchUp(benchmark::State& state) {
     const double secs = seconds_since(t0);
     const Rss after = rss_now();
     if (!in_order) return state.SkipWithError("the subscriber read records out of order");
-    if (record_bytes != records * kLogRecord) return state.SkipWithError("64 B records are not 112 log bytes");
+    if (record_bytes != records * kLogRecord) return state.SkipWithError("64 B records are not 88 log bytes");
     state.SetIterationTime(secs);
     benchmark::DoNotOptimize(sum);
 

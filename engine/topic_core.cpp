@@ -291,11 +291,11 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
-        const std::uint32_t length =
+        const std::uint32_t word =
             format::encode_record(dst, m, seq + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, crc_);
-        format::commit_length(dst, length);
+        format::commit_length(dst, word);
         seg->set_offset(idx + i, static_cast<std::uint32_t>(off));
-        off += format::align_up(length);
+        off += format::align_up(word & format::kLengthMask);
       }
       readers_.wake_if_parked();
       if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();

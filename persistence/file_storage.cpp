@@ -206,7 +206,7 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
     if (::unlink(path.c_str()) != 0) return Status::IOError("unlink " + path + ": " + errno_text(errno));
   }
   if (unfinished_roll) ::unlink(listed->back().second.c_str());
-  track_recovered(out, durable);
+  if (Status s = track_recovered(out, durable); !s.ok()) return s;
   return out;
 }
 
@@ -217,9 +217,11 @@ void FileTopicStorage::begin_writing() {
   ::unlink((dir_ + "/" + kCleanRecordName).c_str());
 }
 
-void FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
-  // Producers append to an open tail: a kSync topic's gets zeros ahead of
-  // them, as a segment it creates does.
+Status FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
+  // Producers append to an open tail: it says the format they write, and a
+  // kSync topic's gets zeros ahead of them, as a segment it creates does.
+  if (!out.back().sealed)
+    if (Status s = static_cast<SegmentFile*>(out.back().memory.get())->relabel_for_appends(); !s.ok()) return s;
   if (zero_segments() && !out.back().sealed) {
     auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
     tail->prepare_for_appends(out.back().end_offset);
@@ -235,6 +237,7 @@ void FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& ou
   }
   const std::uint64_t end = out.back().first_seq + out.back().records;
   durable_.store(std::min(durable, end), std::memory_order_release);  // pairs with durable()
+  return Status::OK();
 }
 
 std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_clean(
@@ -280,7 +283,7 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
   begin_writing();
   if (!control_->mark_open().ok()) return std::nullopt;
   stats_.clean = true;
-  track_recovered(out, durable);
+  if (!track_recovered(out, durable).ok()) return std::nullopt;  // the scan meets it again and says why
   return out;
 }
 

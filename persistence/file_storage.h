@@ -133,7 +133,7 @@ class FileTopicStorage final : public detail::TopicStorage {
   // Writes TOPIC_DIR/clean for the log as it is now (close, after the final sync).
   Status write_clean_record();
   // recover()'s end for a writable log: which files to sync, and durable.
-  void track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable);
+  Status track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable);
 
   struct DirtyFile {
     std::uint64_t first_seq;

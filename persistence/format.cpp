@@ -19,19 +19,14 @@ std::size_t headers_bytes(const Message& m) noexcept {
 }  // namespace
 
 namespace {
-// No envelope field but the payload: the common case, encoded without
-// walking the fields.
-bool bare(const Message& m) noexcept {
-  return (m.id.size() | m.key.size() | m.correlation_id.size() | m.reply_to.size() | m.trace_id.size() |
-          m.content_type.size() | m.headers.size()) == 0;
-}
 // Writes the string lengths, header count and flags, then the strings and
 // headers; returns where the payload goes.
 std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept;
 }  // namespace
 
 std::size_t encoded_size(const Message& m) noexcept {
-  if (bare(m)) return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
+  if (short_form(m)) return m.payload.size() <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + m.payload.size() : 0;
+  if (envelope_empty(m)) return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
   const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   std::size_t n = kRecordHeaderSize + m.payload.size() + headers_bytes(m);
   for (std::string_view s : strings) {
@@ -49,10 +44,17 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
                             std::int64_t timestamp_ns, bool with_crc) noexcept {
   store<std::uint64_t>(dst + rec::kSequence, sequence);
   store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
+  if (short_form(m)) {
+    std::memcpy(dst + kShortHeaderSize, m.payload.data(), m.payload.size());
+    const auto length = static_cast<std::uint32_t>(kShortHeaderSize + m.payload.size());
+    if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(dst + length, 0, pad);
+    store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
+    return length | kShortFlag;
+  }
   store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
   store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
   std::byte* p = dst + rec::kStrings;
-  if (bare(m)) {
+  if (envelope_empty(m)) {
     // Six string lengths, the header count and the flags: all zero.
     store<std::uint64_t>(dst + rec::kIdLen, 0);
     store<std::uint64_t>(dst + rec::kTraceLen, 0);
@@ -95,7 +97,8 @@ std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept
 }
 
 bool record_fields_consistent(const std::byte* record, std::uint32_t length) noexcept {
-  if (length < kRecordHeaderSize) return false;
+  if (length < kRecordHeaderSize) return false;  // either form (see kShortMinPayload)
+  if (load<std::uint32_t>(record + rec::kLength) & kShortFlag) return true;  // the payload is the rest
   std::size_t n = kRecordHeaderSize + load<std::uint32_t>(record + rec::kPayloadLen);
   for (std::size_t off : kStringLenOffsets) n += load<std::uint16_t>(record + off);
   if (n > length) return false;
@@ -129,7 +132,7 @@ HeaderCheck decode_segment_header(const std::byte* src, SegmentHeader* out) noex
   if (load<std::uint64_t>(src + seg::kMagic) != kSegmentMagic) return HeaderCheck::kBadMagic;
   if (load<std::uint32_t>(src + seg::kHeaderCrc) != crc32c::value(src, seg::kHeaderCrc)) return HeaderCheck::kBadCrc;
   out->version = load<std::uint32_t>(src + seg::kVersion);
-  if (out->version != kVersion) return HeaderCheck::kBadVersion;
+  if (out->version < kOldestVersion || out->version > kVersion) return HeaderCheck::kBadVersion;
   if (load<std::uint32_t>(src + seg::kHeaderLen) != kSegmentHeaderSize) return HeaderCheck::kBadLength;
   out->first_seq = load<std::uint64_t>(src + seg::kFirstSeq);
   out->created_ns = load<std::int64_t>(src + seg::kCreated);
@@ -148,5 +151,7 @@ const char* header_check_name(HeaderCheck c) noexcept {
   }
   return "?";
 }
+
+std::string versions_read() { return std::to_string(kOldestVersion) + " to " + std::to_string(kVersion); }
 
 }  // namespace conduit::format

@@ -1,4 +1,4 @@
-// conduit log format, version 1. The one place the on-disk (and in-memory)
+// conduit log format, version 2. The one place the on-disk (and in-memory)
 // layout is written down; doc/log-format.md spells it out with an example.
 //
 // A topic's log is a list of segments. A segment is one contiguous region (a
@@ -28,10 +28,11 @@
 //   +-----------------------------------------------+---------------+
 //   (header CRC32C is at 60 and covers bytes [0, 60))
 //
-// Record (at offset 64 and after, each starting 8-byte aligned):
+// Record (at offset 64 and after, each starting 8-byte aligned), in one of
+// two forms. The full form:
 //
 //   +-------------------------------+-------------------------------+
-//  0|P|      length (31 bits)       |   CRC32C of bytes [8, length) |
+//  0|P|S|    length (30 bits)       |   CRC32C of bytes [8, length) |
 //   +-------------------------------+-------------------------------+
 //  8|                           sequence                            |
 //   +---------------------------------------------------------------+
@@ -49,6 +50,30 @@
 //   | then the payload. The record is padded with zeros to 8 bytes. |
 //   +---------------------------------------------------------------+
 //
+// The short form (S set; version 2): a record with no envelope field, schema
+// version 0 and a payload of at least 24 bytes. The payload follows the
+// timestamp and is length - 24 bytes; every envelope field reads as empty
+// and the schema version as 0:
+//
+//   +-------------------------------+-------------------------------+
+//  0|0|1|    length (30 bits)       |   CRC32C of bytes [8, length) |
+//   +-------------------------------+-------------------------------+
+//  8|                           sequence                            |
+//   +---------------------------------------------------------------+
+// 16|                 timestamp, ns since the Unix epoch            |
+//   +---------------------------------------------------------------+
+// 24| payload, padded with zeros to 8 bytes                         |
+//   +---------------------------------------------------------------+
+//
+// The 24-byte floor on the payload keeps every record at least 48 bytes
+// long, the bound a segment's record index and record count are sized by.
+// A 64 B payload takes 88 bytes instead of 112: most of a small record's
+// cost is its bytes (bench/README.md, "Short records"). A version 2 reader
+// reads version 1 segments (no S bit is ever set there: no record or
+// padding of version 1 reaches 1 GiB); a version 1 reader refuses version
+// 2 segments by their header, and the engine relabels a version 1 open
+// tail as version 2 before it appends to it.
+//
 // `length` counts the whole record, this header included, before padding.
 // The length word is the commit: a writer fills every other byte, then
 // stores the length with release order; a reader acquire-loads it and stops
@@ -62,6 +87,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "conduit/message.h"
 
@@ -71,12 +97,16 @@ static_assert(std::endian::native == std::endian::little,
               "conduit's format helpers assume a little-endian host");
 
 inline constexpr std::uint64_t kSegmentMagic = 0x3147455354444e43ull;  // "CNDTSEG1"
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;         // written
+inline constexpr std::uint32_t kOldestVersion = 1;   // the oldest read
 inline constexpr std::size_t kSegmentHeaderSize = 64;
 inline constexpr std::size_t kRecordHeaderSize = 48;
+inline constexpr std::size_t kShortHeaderSize = 24;
+inline constexpr std::size_t kShortMinPayload = kRecordHeaderSize - kShortHeaderSize;
 inline constexpr std::size_t kAlign = 8;
 inline constexpr std::uint32_t kPaddingFlag = 0x8000'0000u;
-inline constexpr std::uint32_t kLengthMask = 0x7fff'ffffu;
+inline constexpr std::uint32_t kShortFlag = 0x4000'0000u;
+inline constexpr std::uint32_t kLengthMask = 0x3fff'ffffu;
 inline constexpr std::uint32_t kSegmentFlagCrc = 1u;
 inline constexpr std::size_t kMaxFieldBytes = 0xffff;
 
@@ -125,17 +155,30 @@ inline std::uint32_t load_length(const std::byte* record) noexcept {
 // Bytes the encoded record takes, unpadded; 0 if a field is over its limit.
 std::size_t encoded_size(const Message& m) noexcept;
 
+// No envelope field but the payload (and the schema version): the common
+// case, encoded without walking the fields.
+inline bool envelope_empty(const Message& m) noexcept {
+  return (m.id.size() | m.key.size() | m.correlation_id.size() | m.reply_to.size() | m.trace_id.size() |
+          m.content_type.size() | m.headers.size()) == 0;
+}
+// True when `m` is written in the short form (see above).
+inline bool short_form(const Message& m) noexcept {
+  return m.payload.size() >= kShortMinPayload && m.schema_version == 0 && envelope_empty(m);
+}
+
 // Writes every byte of the record except the length word (left as it is, 0
-// for a fresh log) and returns the length to commit. `dst` has room for
-// align_up(encoded_size(m)) bytes; the padding bytes are zeroed.
+// for a fresh log) and returns the word to commit: the length, with
+// kShortFlag for the short form (word & kLengthMask is the length). `dst`
+// has room for align_up(encoded_size(m)) bytes; the padding bytes are zeroed.
 std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
                             std::int64_t timestamp_ns, bool with_crc) noexcept;
 
 // CRC of a committed record (the value its crc field should hold).
 std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept;
 
-// Field-level check of a record whose length is known: the lengths inside add
-// up to `length`. Does not look at the CRC.
+// Field-level check of a record whose length is known (its length word says
+// which form it is): the lengths inside add up to `length`. Does not look at
+// the CRC.
 bool record_fields_consistent(const std::byte* record, std::uint32_t length) noexcept;
 
 struct SegmentHeader {
@@ -149,5 +192,7 @@ void encode_segment_header(std::byte* dst, const SegmentHeader& h) noexcept;
 enum class HeaderCheck { kOk, kBadMagic, kBadVersion, kBadCrc, kBadLength };
 HeaderCheck decode_segment_header(const std::byte* src, SegmentHeader* out) noexcept;
 const char* header_check_name(HeaderCheck c) noexcept;
+// "1 to 2": the segment format versions this build reads, for errors.
+std::string versions_read();
 
 }  // namespace conduit::format

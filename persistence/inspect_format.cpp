@@ -11,9 +11,9 @@
 
 namespace conduit::inspect {
 
-static_assert(kFormatVersion == format::kVersion);
+static_assert(kFormatVersion == format::kVersion && kOldestFormatVersion == format::kOldestVersion);
 static_assert(kSegmentHeaderBytes == format::kSegmentHeaderSize);
-static_assert(kRecordHeaderBytes == format::kRecordHeaderSize);
+static_assert(kRecordHeaderBytes == format::kRecordHeaderSize && kShortRecordHeaderBytes == format::kShortHeaderSize);
 static_assert(kRecordAlign == format::kAlign);
 static_assert(kMaxFieldBytes == format::kMaxFieldBytes);
 
@@ -36,9 +36,9 @@ Result<std::size_t> encode_record(std::span<std::byte> out, const Message& m, st
   if (out.size() < format::align_up(n))
     return Status::InvalidArgument("record of " + std::to_string(n) + " bytes does not fit in " +
                                    std::to_string(out.size()));
-  const std::uint32_t length = format::encode_record(out.data(), m, sequence, timestamp_ns, with_crc);
-  format::store<std::uint32_t>(out.data(), length);  // a private buffer: no reader to publish to
-  return std::size_t{length};
+  const std::uint32_t word = format::encode_record(out.data(), m, sequence, timestamp_ns, with_crc);
+  format::store<std::uint32_t>(out.data(), word);  // a private buffer: no reader to publish to
+  return std::size_t{word & format::kLengthMask};
 }
 
 Status encode_padding(std::span<std::byte> out) noexcept {

@@ -69,7 +69,7 @@ std::optional<Damage> header_problem(const std::string& path, std::uint64_t name
     case format::HeaderCheck::kBadCrc: return Damage{path, format::seg::kHeaderCrc, "bad segment header: CRC32C mismatch"};
     case format::HeaderCheck::kBadVersion:
       return Damage{path, format::seg::kVersion, "segment format version " + std::to_string(h.version) +
-                                                            " is not one this build reads (" + std::to_string(format::kVersion) + ")"};
+                                                            " is not one this build reads (" + format::versions_read() + ")"};
     case format::HeaderCheck::kBadLength: return Damage{path, format::seg::kHeaderLen, "bad segment header: header length"};
   }
   if (h.capacity != size) {

@@ -163,7 +163,7 @@ Result<std::uint64_t> LogReaderCore::end_of_log() {
     while (off < (*seg)->capacity()) {
       const std::uint32_t len = format::load_length(base + off);
       if (len == 0 || (len & format::kPaddingFlag) != 0) break;
-      off += format::align_up(len);
+      off += format::align_up(len & format::kLengthMask);
       ++seq;
     }
     return seq;
@@ -193,7 +193,7 @@ Result<std::uint64_t> LogReaderCore::first_at_or_after(std::int64_t ns) {
       const std::uint32_t len = format::load_length(base + off);
       if (len == 0 || (len & format::kPaddingFlag) != 0) break;
       if (format::load<std::int64_t>(base + off + format::rec::kTimestamp) >= ns) return seq;
-      off += format::align_up(len);
+      off += format::align_up(len & format::kLengthMask);
       ++seq;
     }
     if (i + 1 < list->size()) return (*list)[i + 1].first;
@@ -247,8 +247,8 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
       if (++segments_opened > 4) break;
       continue;
     }
-    const std::size_t size = format::align_up(len);
-    if (len < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
+    const std::size_t size = format::align_up(len & format::kLengthMask);
+    if ((len & format::kLengthMask) < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
         format::load<std::uint64_t>(p + format::rec::kSequence) != seq_) {
       if (r.count != 0) break;
       return Status::Corruption(seg->path() + " offset " + std::to_string(off_) + ": expected record " +

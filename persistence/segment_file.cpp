@@ -211,6 +211,19 @@ Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq) {
   return Status::OK();
 }
 
+Status SegmentFile::relabel_for_appends() {
+  format::SegmentHeader h;
+  if (format::decode_segment_header(base_, &h) != format::HeaderCheck::kOk)
+    return Status::Corruption(path() + " offset 0: the segment header no longer checks");
+  if (h.version == format::kVersion) return Status::OK();
+  h.version = format::kVersion;
+  format::encode_segment_header(base_, h);
+  if (::msync(base_, format::kSegmentHeaderSize, MS_SYNC) != 0)
+    return Status::IOError("msync " + path() + " (its header, relabelled as format version " +
+                           std::to_string(format::kVersion) + "): " + errno_text(errno));
+  return Status::OK();
+}
+
 Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, bool writable) {
   const int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
@@ -231,7 +244,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, 
                                                                : "header capacity differs from the file size";
     if (check == format::HeaderCheck::kBadVersion)
       return Status::Unsupported(path + " offset 8: segment format version " + std::to_string(h.version) +
-                                 " is not one this build reads (" + std::to_string(format::kVersion) + ")");
+                                 " is not one this build reads (" + format::versions_read() + ")");
     return Status::Corruption(path + " offset 0: " + why);
   }
   return std::unique_ptr<SegmentFile>(

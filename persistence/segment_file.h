@@ -58,6 +58,12 @@ class SegmentFile final : public detail::SegmentMemory {
   // unless the file has no unwritten extent there (FIEMAP).
   void prepare_for_appends(std::size_t end) noexcept;
   Status adopt(const std::string& dir, std::uint64_t first_seq);
+  // An open tail written by an older format version, before producers
+  // append to it: rewrites its header's version to format::kVersion and
+  // makes that durable, so a build that reads only the older version
+  // refuses the segment rather than cutting its newer records off as a torn
+  // tail. Nothing to do for a current header.
+  Status relabel_for_appends();
   // Maps an existing segment and checks its header. `writable`: PROT_WRITE.
   static Result<std::unique_ptr<SegmentFile>> open(const std::string& path, bool writable);
   ~SegmentFile() override;

@@ -241,10 +241,10 @@ TEST_CASE("golden output of ls, dump, tail and stats on a small log") {
   CHECK(r.code == 0);
   CHECK(replace_all(r.out, dir.str(), "DIR") == R"(DIR: 1 topic
 topic orders  (closed cleanly)
-  records     0..3 (4 records in 1 segment, 688 of 163840 bytes)
+  records     0..3 (4 records in 1 segment, 664 of 163840 bytes)
   time        2023-11-14T22:13:20.000000000Z .. 2023-11-14T22:13:24.000000000Z
   watermarks  durable 4, published 4 (as of the last sync)
-  segment     00000000000000000000.seg  0..3  4 records  688 of 163840 bytes
+  segment     00000000000000000000.seg  0..3  4 records  664 of 163840 bytes
   work group  billing  position 1  lag 3
   subscriber  audit  position 2  lag 2
 )");
@@ -259,7 +259,7 @@ topic orders  (closed cleanly)
     order 43\nsecond line
 #2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7
     \x00\x01\xffA
-#3  2023-11-14T22:13:24.000000000Z  348 bytes
+#3  2023-11-14T22:13:24.000000000Z  324 bytes
     )" + zs + "\n");
   r = run_tool({"dump", dir.str(), "orders", "--key", "customer-7", "--payload", "hex", "--from", "1"});
   CHECK(r.code == 0);
@@ -281,7 +281,7 @@ topic orders  (closed cleanly)
   CHECK(r.code == 0);
   CHECK(r.out == R"(#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7
     AAH/QQ==
-#3  2023-11-14T22:13:24.000000000Z  348 bytes
+#3  2023-11-14T22:13:24.000000000Z  324 bytes
     )" + repeat("enp6", 100) + "\n");  // base64 of "zzz" is "enp6"
   r = run_tool({"stats", dir.str(), "orders", "--slices", "4"});
   CHECK(r.code == 0);
@@ -431,7 +431,7 @@ TEST_CASE("verify passes an intact log and names the file and offset of each kin
   }
   SUBCASE("a record with the wrong sequence (and a CRC that matches it)") {
     std::string rec = peek(mid, 64, 8 + 48);
-    const auto len = format::load<std::uint32_t>(reinterpret_cast<const std::byte*>(rec.data()));
+    const auto len = format::load<std::uint32_t>(reinterpret_cast<const std::byte*>(rec.data())) & format::kLengthMask;
     rec = peek(mid, 64, len);
     format::store<std::uint64_t>(reinterpret_cast<std::byte*>(rec.data()) + 8, mid_first + 7);
     format::store<std::uint32_t>(reinterpret_cast<std::byte*>(rec.data()) + 4,

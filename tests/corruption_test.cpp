@@ -109,8 +109,9 @@ std::vector<RecordAt> walk_records(const std::string& segment) {
   while (off + format::kRecordHeaderSize <= segment.size()) {
     const auto word = format::load<std::uint32_t>(bytes_of(segment) + off);
     if (word == 0 || (word & format::kPaddingFlag) != 0) break;
-    out.push_back({format::load<std::uint64_t>(bytes_of(segment) + off + format::rec::kSequence), off, word});
-    off += format::align_up(word);
+    const std::uint32_t length = word & format::kLengthMask;
+    out.push_back({format::load<std::uint64_t>(bytes_of(segment) + off + format::rec::kSequence), off, length});
+    off += format::align_up(length);
   }
   return out;
 }

@@ -103,7 +103,7 @@ TEST_CASE("a reader starts at earliest, a sequence, latest or a time, and follow
   TempDir dir;
   auto engine = open_engine(dir);
   Topic* topic = engine->create_topic(kTopic, small_segments()).value();
-  constexpr std::uint64_t kCount = 5000;  // about four segments of 160 KiB
+  constexpr std::uint64_t kCount = 10000;  // 56-byte records: about 3.4 segments of 160 KiB
   for (std::uint64_t i = 0; i < kCount; ++i) {
     const std::string payload = payload_of(i);  // Message holds views: keep the bytes alive
     Message m;
@@ -165,7 +165,7 @@ TEST_CASE("retention deletes segments a reader has not read: it is told exactly 
   REQUIRE(read_in_order(*reader, 0, 10) == 10);
   // Enough for several segments: the one the reader is in and those after
   // it are deleted (the reader keeps its mapping of the current one).
-  constexpr std::uint64_t kTotal = 8000;
+  constexpr std::uint64_t kTotal = 12000;  // about four segments
   for (std::uint64_t i = 100; i < kTotal; ++i) REQUIRE(topic->publish(payload_of(i)).ok());
   const std::uint64_t earliest = topic->earliest();
   REQUIRE(earliest > 2000);

@@ -44,9 +44,11 @@ std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc
 bool crc32c_hardware() noexcept;
 
 // ------------------------------------------------------------ records ---
-inline constexpr std::uint32_t kFormatVersion = 1;  // of the log format this build reads and writes
+inline constexpr std::uint32_t kFormatVersion = 2;        // of the log format this build writes
+inline constexpr std::uint32_t kOldestFormatVersion = 1;  // the oldest it reads
 inline constexpr std::size_t kSegmentHeaderBytes = 64;
-inline constexpr std::size_t kRecordHeaderBytes = 48;
+inline constexpr std::size_t kRecordHeaderBytes = 48;  // full form; also every record's least size
+inline constexpr std::size_t kShortRecordHeaderBytes = 24;  // short form: no envelope, payload >= 24 B
 inline constexpr std::size_t kRecordAlign = 8;     // records start 8-byte aligned
 inline constexpr std::size_t kMaxFieldBytes = 0xffff;  // each envelope string, and the header count
 
