@@ -84,6 +84,8 @@ class MemoryStorage final : public TopicStorage {
 std::unique_ptr<TopicStorage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
 
 Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq) {
+  // No record is shorter than a full header (the short form's payload floor,
+  // format.h), and readers refuse one that is.
   const std::size_t max_records = (mem->capacity() - format::kSegmentHeaderSize) / format::kRecordHeaderSize + 1;
   auto index = map_anonymous(max_records * sizeof(std::atomic<std::uint32_t>));
   if (!index.ok()) return index.status();
