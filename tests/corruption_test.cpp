@@ -46,7 +46,9 @@ fs::path scratch_base() { return fs::is_directory("/dev/shm") ? fs::path("/dev/s
 
 constexpr const char* kTopic = "ledger";
 constexpr std::uint64_t kRecords = 300;
-constexpr std::uint64_t kSmallTail = 3;  // the last records are small: the torn-tail table covers every byte of them
+// The last records are small, so that the torn-tail table covers every byte
+// of them, and take both record forms (format.h) in turn.
+constexpr std::uint64_t kSmallTail = 4;
 
 TopicOptions topic_options() {
   TopicOptions t;
@@ -68,10 +70,11 @@ EngineOptions engine_options(const TempDir& dir) {
 fs::path topic_dir(const TempDir& dir) { return dir.path / "topics" / kTopic; }
 
 // Record `seq`'s payload; it ends in a non-zero byte, so zeroing any suffix
-// of a record changes it.
+// of a record changes it. Every payload has no envelope: at 24 bytes or
+// more it is a short-form record, below that a full-form one.
 std::string payload_for(std::uint64_t seq) {
   std::string p = "rec-" + std::to_string(seq);
-  if (seq >= kRecords - kSmallTail) return p;
+  if (seq >= kRecords - kSmallTail) return seq % 2 == 0 ? p + std::string(20, 's') + "!" : p;
   p.append(1000 + (seq * 7919) % 400, static_cast<char>('a' + seq % 26));
   return p + "!";
 }
@@ -140,6 +143,12 @@ struct Log {
     tail_records = walk_records(pristine.at(segments.back()));
     REQUIRE(tail_records.size() > kSmallTail);
     REQUIRE(tail_records.back().seq == kRecords - 1);
+    // The small tail alternates the two record forms.
+    for (std::size_t i = tail_records.size() - kSmallTail; i < tail_records.size(); ++i) {
+      const std::string& tail = pristine.at(segments.back());
+      const bool is_short = (format::load<std::uint32_t>(bytes_of(tail) + tail_records[i].offset) & format::kShortFlag) != 0;
+      REQUIRE(is_short == (tail_records[i].seq % 2 == 0));
+    }
   }
 
   // Puts every file back as the clean close left it (and removes any other).
