@@ -10,6 +10,9 @@
 //   raw_async_write  sequential io_uring WRITEs of payloads copied into
 //                    1 MiB buffers (kRawDepth in flight) into a preallocated
 //                    file, then one fdatasync (the baseline of a kAsync topic).
+//   raw_async_mapped the same payloads stored through a shared mapping of a
+//                    preallocated file, then one fdatasync: what any log
+//                    written through a mapping can reach.
 //
 // Thread safety: each object or call is used by one thread. Each timed loop
 // runs on a fresh thread (on_fresh_thread), so that none inherits another's
@@ -24,6 +27,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -193,6 +197,23 @@ struct RawAsyncResult {
   std::string error;
 };
 
+// Creates `path` (replacing it) preallocated to `bytes` (at least 1); the
+// fd, or -1 with `error` set.
+inline int open_preallocated(const std::filesystem::path& path, std::uint64_t bytes, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = "open " + path.string() + ": " + errno_text();
+    return -1;
+  }
+  // posix_fallocate returns its error; it does not set errno.
+  if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(std::max<std::uint64_t>(bytes, 1))); rc != 0) {
+    *error = "fallocate " + path.string() + ": " + std::strerror(rc);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Sequential io_uring WRITEs of `records` payloads of `payload` bytes (at
 // most kRawChunk), copied into kRawChunk buffers (kRawDepth in flight), into
 // a file preallocated to the total; then one fdatasync. Timed from open to
@@ -214,11 +235,9 @@ inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::si
   PayloadBuffer src(payload);
   const std::uint64_t faults0 = minor_faults();
   const auto t0 = Clock::now();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(std::max<std::uint64_t>(total, 1))) != 0) {
-    r.error = "open/fallocate " + path.string() + ": " + errno_text();
+  const int fd = open_preallocated(path, total, &r.error);
+  if (fd < 0) {
     io_uring_queue_exit(&ring);
-    if (fd >= 0) ::close(fd);
     return r;
   }
   std::array<bool, kRawDepth> busy{};
@@ -276,6 +295,75 @@ inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::si
   ::close(fd);
   io_uring_queue_exit(&ring);
   if (file_off != total && r.error.empty()) r.error = "raw writer wrote the wrong number of bytes";
+  return r;
+}
+
+// No io_uring and no conduit: `records` payloads of `payload` bytes stored
+// one by one through a shared mapping of a file preallocated to the total,
+// each `stride` bytes after the last (stride > payload: the first
+// stride - payload bytes, at most 24, get a header of the record's index, as
+// a log's framing would), then one fdatasync. Timed from open to the sync's
+// end. What a log that writes through a mapping can reach on this machine,
+// whatever its code: every new page of the file is zeroed by the kernel when
+// the stores first touch it. `ahead`: a second thread maps the pages
+// kMappedAhead ahead of the stores (MADV_POPULATE_WRITE), as conduit's
+// persistence thread does, so that the zeroing runs beside the stores.
+inline constexpr std::size_t kMappedAhead = 4u << 20;
+inline RawAsyncResult raw_async_mapped(const std::filesystem::path& path, std::size_t payload,
+                                       std::uint64_t records, std::size_t stride, bool ahead = false) {
+  RawAsyncResult r;
+  const std::size_t header = stride - payload;
+  if (stride < payload || header > 24) {
+    r.error = "raw_async_mapped: stride must be payload to payload + 24";
+    return r;
+  }
+  const std::uint64_t total = stride * records;
+  PayloadBuffer src(payload);
+  const std::uint64_t faults0 = minor_faults();
+  const auto t0 = Clock::now();
+  const int fd = open_preallocated(path, total, &r.error);
+  if (fd < 0) return r;
+  void* m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    r.error = "mmap " + path.string() + ": " + errno_text();
+    ::close(fd);
+    return r;
+  }
+  auto* base = static_cast<char*>(m);
+  // Where the stores are. Relaxed, both sides: a hint of how far to map,
+  // no data is read through it (the stores fault in what is not mapped).
+  std::atomic<std::uint64_t> at{0};
+  std::atomic<bool> done{false};
+  std::thread mapper;
+  if (ahead)
+    mapper = std::thread([&] {
+      std::uint64_t mapped = 0;
+      while (!done.load(std::memory_order_relaxed) && mapped < total) {
+        const std::uint64_t want = std::min<std::uint64_t>(total, (at.load(std::memory_order_relaxed) + kMappedAhead) & ~std::uint64_t{4095});
+        if (want > mapped) {
+          (void)::madvise(base + mapped, want - mapped, MADV_POPULATE_WRITE);
+          mapped = want;
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    });
+  for (std::uint64_t i = 0; i < records; ++i) {
+    char* dst = base + i * stride;
+    const std::uint64_t head[3] = {i, i, i};
+    std::memcpy(dst, head, header);
+    std::memcpy(dst + header, src.stamp(i).data(), payload);
+    if ((i & 1023) == 0) at.store(i * stride, std::memory_order_relaxed);
+  }
+  done.store(true, std::memory_order_relaxed);
+  if (mapper.joinable()) mapper.join();
+  const auto sync0 = Clock::now();
+  if (::fdatasync(fd) != 0) r.error = "fdatasync " + path.string() + ": " + errno_text();
+  r.seconds = seconds_since(t0);
+  r.final_sync_seconds = seconds_since(sync0);
+  r.faults = minor_faults() - faults0;
+  ::munmap(m, total);
+  ::close(fd);
   return r;
 }
 

@@ -41,6 +41,14 @@
 //       bytes; 112 with the full 48-byte header): the machinery alone.
 //       publisher_faults_per_MiB: page faults of the publishing thread
 //       itself per MiB of log.
+//   BM_AsyncMappedCeiling/payload:N   no conduit: BM_AsyncPublish's raw loop
+//       against the same payloads stored through a shared mapping of a
+//       preallocated file (then one fdatasync): packed (mapped_packed_),
+//       packed with pages mapped ahead by a second thread (mapped_packed_
+//       ahead_), and that at the stride of conduit's short records
+//       (mapped_framed_ahead_); payload bytes/s ratios to the raw loop,
+//       medians of CONDUIT_BENCH_ASYNC_PAIRS turns: the ceiling a log
+//       written through a mapping has on this machine.
 //   BM_CatchUp                  publishes ~10M 64 B records into a kAsync
 //       topic, then a subscriber from earliest reads them all from the
 //       mapped segments; GB/s of record bytes, against a raw scan of the
@@ -50,8 +58,8 @@
 //
 // Every benchmark runs once (Iterations(1)) for a bounded time; the whole
 // program took 47 s on a 2-core VM on 2026-12-06 (three times that with 3
-// repetitions). The
-// time column is conduit's. Sync runs first, before the async runs have
+// repetitions), about 7 s more since BM_AsyncMappedCeiling. The time
+// column is conduit's (BM_AsyncMappedCeiling's: the raw loop's). Sync runs first, before the async runs have
 // pushed gigabytes through the disk, and each timed loop, raw or conduit,
 // runs on a thread of its own, so that none inherits another's dirty-page
 // throttling (balance_dirty_pages keeps per-thread state). On a shared VM
@@ -583,6 +591,61 @@ void BM_AsyncPublish(benchmark::State& state) {
 BENCHMARK(BM_AsyncPublish)->ArgNames({"payload", "batch", "single_producer"})
     ->Args({64, 1, 0})->Args({1024, 1, 0})->Args({16384, 1, 0})->Args({64, 64, 0})->Args({1024, 64, 0})
     ->Args({64, 1, 1})
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// ------------------------------------------------- the mapping's ceiling ---
+// No conduit: the raw io_uring loop of BM_AsyncPublish against the same
+// payloads stored through a shared mapping (raw_async_mapped): packed
+// (payload bytes only), packed with a second thread mapping the pages ahead
+// of the stores (as conduit's persistence thread does), and that at the
+// stride of conduit's records (a bare payload's short record: a 24-byte
+// header and 8-byte alignment); all taking turns CONDUIT_BENCH_ASYNC_PAIRS
+// times. Each ratio is payload bytes/s over
+// the raw loop's, the median of the turns': what a log written through a
+// mapping can reach on this machine, whatever its code.
+void BM_AsyncMappedCeiling(benchmark::State& state) {
+  const auto payload = static_cast<std::size_t>(state.range(0));
+  const std::size_t stride = (24 + payload + 7) / 8 * 8;
+  const std::uint64_t total = env_u64("CONDUIT_BENCH_ASYNC_MIB", 256) << 20;
+  const std::uint64_t pairs = env_u64("CONDUIT_BENCH_ASYNC_PAIRS", 3);
+  const std::uint64_t records = total / payload;
+  for (auto _ : state) {
+    std::vector<double> packed, packed_ahead, framed_ahead, raw_s;
+    for (std::uint64_t pair = 0; pair < pairs; ++pair) {
+      RawAsyncResult raw, p, pa, fa;
+      {
+        Scratch dir("ceiling-raw");
+        raw = on_fresh_thread([&] { return raw_async_write(dir.path() / "raw.log", payload, records); });
+      }
+      {
+        Scratch dir("ceiling-packed");
+        p = on_fresh_thread([&] { return raw_async_mapped(dir.path() / "packed.log", payload, records, payload); });
+      }
+      {
+        Scratch dir("ceiling-packed-ahead");
+        pa = on_fresh_thread([&] { return raw_async_mapped(dir.path() / "packed.log", payload, records, payload, true); });
+      }
+      {
+        Scratch dir("ceiling-framed-ahead");
+        fa = on_fresh_thread([&] { return raw_async_mapped(dir.path() / "framed.log", payload, records, stride, true); });
+      }
+      for (const RawAsyncResult* x : {&raw, &p, &pa, &fa})
+        if (!x->error.empty()) return state.SkipWithError(x->error.c_str());
+      raw_s.push_back(raw.seconds);
+      packed.push_back(raw.seconds / p.seconds);
+      packed_ahead.push_back(raw.seconds / pa.seconds);
+      framed_ahead.push_back(raw.seconds / fa.seconds);
+    }
+    state.SetIterationTime(median(raw_s));
+    state.counters["pairs"] = static_cast<double>(pairs);
+    state.counters["raw_bytes_per_s"] = static_cast<double>(records * payload) / median(raw_s);
+    state.counters["mapped_packed_vs_raw"] = median(packed);
+    state.counters["mapped_packed_ahead_vs_raw"] = median(packed_ahead);
+    state.counters["mapped_framed_ahead_vs_raw"] = median(framed_ahead);
+    state.counters["framed_stride"] = static_cast<double>(stride);
+  }
+}
+BENCHMARK(BM_AsyncMappedCeiling)->ArgName("payload")->Arg(64)->Arg(1024)
     ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- catch-up ---
