@@ -333,6 +333,7 @@ inline RawAsyncResult raw_async_mapped(const std::filesystem::path& path, std::s
   // Where the stores are. Relaxed, both sides: a hint of how far to map,
   // no data is read through it (the stores fault in what is not mapped).
   std::atomic<std::uint64_t> at{0};
+  // Relaxed, both sides: a stop request only; join() orders what follows.
   std::atomic<bool> done{false};
   std::thread mapper;
   if (ahead)
