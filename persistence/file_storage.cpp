@@ -220,12 +220,13 @@ void FileTopicStorage::begin_writing() {
 Status FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& out, std::uint64_t durable) {
   // Producers append to an open tail: it says the format they write, and a
   // kSync topic's gets zeros ahead of them, as a segment it creates does.
-  if (!out.back().sealed)
-    if (Status s = static_cast<SegmentFile*>(out.back().memory.get())->relabel_for_appends(); !s.ok()) return s;
-  if (zero_segments() && !out.back().sealed) {
+  if (!out.back().sealed) {
     auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
-    tail->prepare_for_appends(out.back().end_offset);
-    zeros_pending_.store(tail->ready_bytes() < tail->capacity(), std::memory_order_relaxed);  // relaxed: before add()
+    if (Status s = tail->relabel_for_appends(); !s.ok()) return s;
+    if (zero_segments()) {
+      tail->prepare_for_appends(out.back().end_offset);
+      zeros_pending_.store(tail->ready_bytes() < tail->capacity(), std::memory_order_relaxed);  // relaxed: before add()
+    }
   }
   // The tail segment (and any not known durable) may hold unsynced bytes.
   {

@@ -44,29 +44,28 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
                             std::int64_t timestamp_ns, bool with_crc) noexcept {
   store<std::uint64_t>(dst + rec::kSequence, sequence);
   store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
-  if (short_form(m)) {
-    std::memcpy(dst + kShortHeaderSize, m.payload.data(), m.payload.size());
-    const auto length = static_cast<std::uint32_t>(kShortHeaderSize + m.payload.size());
-    if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(dst + length, 0, pad);
-    store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
-    return length | kShortFlag;
-  }
-  store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
-  store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
-  std::byte* p = dst + rec::kStrings;
-  if (envelope_empty(m)) {
-    // Six string lengths, the header count and the flags: all zero.
-    store<std::uint64_t>(dst + rec::kIdLen, 0);
-    store<std::uint64_t>(dst + rec::kTraceLen, 0);
-  } else {
-    p = encode_envelope(dst, m);
+  // Where the payload goes, and the form's bit for the length word.
+  std::byte* p = dst + kShortHeaderSize;
+  std::uint32_t form = kShortFlag;
+  if (!short_form(m)) {
+    form = 0;
+    store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
+    store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
+    p = dst + rec::kStrings;
+    if (envelope_empty(m)) {
+      // Six string lengths, the header count and the flags: all zero.
+      store<std::uint64_t>(dst + rec::kIdLen, 0);
+      store<std::uint64_t>(dst + rec::kTraceLen, 0);
+    } else {
+      p = encode_envelope(dst, m);
+    }
   }
   if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());
   p += m.payload.size();
   const auto length = static_cast<std::uint32_t>(p - dst);
   if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(p, 0, pad);
   store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
-  return length;
+  return length | form;
 }
 
 namespace {

@@ -247,12 +247,13 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
       if (++segments_opened > 4) break;
       continue;
     }
-    const std::size_t size = format::align_up(len & format::kLengthMask);
-    if ((len & format::kLengthMask) < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
+    const std::uint32_t length = len & format::kLengthMask;
+    const std::size_t size = format::align_up(length);
+    if (length < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
         format::load<std::uint64_t>(p + format::rec::kSequence) != seq_) {
       if (r.count != 0) break;
       return Status::Corruption(seg->path() + " offset " + std::to_string(off_) + ": expected record " +
-                                std::to_string(seq_) + " (length " + std::to_string(len) + ")");
+                                std::to_string(seq_) + " (length " + std::to_string(length) + ")");
     }
     if (seq_ >= next_) {
       out[r.count++] = RecordView(p);

@@ -144,8 +144,8 @@ struct Log {
     REQUIRE(tail_records.size() > kSmallTail);
     REQUIRE(tail_records.back().seq == kRecords - 1);
     // The small tail alternates the two record forms.
+    const std::string& tail = pristine.at(segments.back());
     for (std::size_t i = tail_records.size() - kSmallTail; i < tail_records.size(); ++i) {
-      const std::string& tail = pristine.at(segments.back());
       const bool is_short = (format::load<std::uint32_t>(bytes_of(tail) + tail_records[i].offset) & format::kShortFlag) != 0;
       REQUIRE(is_short == (tail_records[i].seq % 2 == 0));
     }
