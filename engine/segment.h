@@ -185,6 +185,12 @@ class TopicStorage {
     (void)key;
     return std::optional<std::uint64_t>{};
   }
+  // Returns once every record below `end` is durable (a persisted topic;
+  // nothing to wait for in memory).
+  virtual Status make_durable_below(std::uint64_t end) {
+    (void)end;
+    return Status::OK();
+  }
   virtual Status store_position(const std::string& key, std::uint64_t seq) {
     (void)key, (void)seq;
     return Status::Unsupported("a memory-only topic keeps no positions");

@@ -1,4 +1,6 @@
 // Subscribers: one cursor each, reading records in place.
+#include <utility>
+
 #include "engine/topic_core.h"
 #include "persistence/format.h"
 
@@ -45,11 +47,13 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   std::uint64_t next_ = 0;        // reader-local copy of pos_
   alignas(64) std::atomic<std::uint64_t> pos_{0};
   std::atomic<std::uint64_t> lost_{0};
+  std::uint64_t rewound_ = 0;  // reader-local: told at the next poll (PollResult::rewound)
 };
 
 PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have) noexcept {
   PollResult r;
   r.count = have;
+  r.rewound = std::exchange(rewound_, 0);
   std::uint64_t seq = next_;
   // Durable-only readers stop at the durable watermark; so does every reader
   // of a read-only log (it ends there, at the damage: the bytes after the
@@ -164,7 +168,7 @@ PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept { return cor
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = core_->try_poll(out);
   if (r.count != 0) core_->linger(out, r);
-  if (r.count != 0 || r.lost != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
   detail::TopicCore* topic = core_->topic_;
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));
@@ -172,7 +176,7 @@ PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds 
   while (backoff.idle(ready)) {
     r = core_->try_poll(out);
     if (r.count != 0) core_->linger(out, r);
-    if (r.count != 0 || r.lost != 0 || r.closed) return r;
+    if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
   }
   return r;
 }
@@ -216,6 +220,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
   if (Status s = core_->add_user(); !s.ok()) return s;
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
+  if (stored_position) core->rewound_ = core_->take_rewound("sub-" + core->options_.name);
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
   if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;

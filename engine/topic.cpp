@@ -64,6 +64,7 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
     if (g->name() == name) return g->handle();
   detail::GroupState restored;
   std::shared_ptr<detail::StateJournal> journal;
+  std::uint64_t rewound = 0;
   if (core_->options().durability != Durability::kMemory) {
     // The group's state file (floor and records done above it) wins over
     // the plain position file.
@@ -91,9 +92,21 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
       restored.merge(entries);
       options.start = StartAt::at(restored.floor);
     }
+    // Nothing stored may name a record past the recovered end: those were
+    // never durable (an older build's state, or a disk that lost synced
+    // data), and new records take their sequences now.
+    const std::uint64_t end = core_->recovered_end();
+    rewound = core_->take_rewound(key);
+    if (restored.floor > end) {
+      rewound = std::max(rewound, restored.floor - end);
+      restored.floor = end;
+      options.start = StartAt::at(end);
+    }
+    std::erase_if(restored.entries, [end](const detail::GroupState::Entry& e) { return e.seq >= end; });
   }
   auto group =
       std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored), journal);
+  group->set_rewound(rewound);
   core_->attach(options.start, group.get());
   // Attached, the group holds retention: earliest() cannot pass its start now.
   group->skip_to(core_->earliest());

@@ -89,8 +89,38 @@ Status TopicCore::start() {
     for (auto& [key, seq] : *positions) interest_[key] = seq;
   }
   Status s = recovered->empty() ? start_empty() : start_from(std::move(recovered).value());
-  if (s.ok()) storage_->attach(this);
-  return s;
+  if (!s.ok()) return s;
+  storage_->attach(this);
+  recovered_end_ = published();
+  return read_only_.ok() ? set_back_positions() : Status::OK();
+}
+
+Status TopicCore::set_back_positions() {
+  if (options_.durability == Durability::kMemory) return Status::OK();
+  auto positions = storage_->load_positions();
+  if (!positions.ok()) return positions.status();
+  for (auto& [key, seq] : *positions) {
+    if (seq <= recovered_end_) continue;
+    // Stored again at the end (durable: it is below it), and told to the
+    // reader at its first poll (PollResult::rewound).
+    if (Status s = storage_->store_position(key, recovered_end_); !s.ok()) return s;
+    std::fprintf(stderr, "conduit: topic '%s': %s's committed position %llu was past the end of the log (%llu); set back\n",
+                 name_.c_str(), key.c_str(), static_cast<unsigned long long>(seq),
+                 static_cast<unsigned long long>(recovered_end_));
+    std::lock_guard lk(mu_);
+    rewound_[key] = seq - recovered_end_;
+    if (auto it = interest_.find(key); it != interest_.end()) it->second = recovered_end_;
+  }
+  return Status::OK();
+}
+
+std::uint64_t TopicCore::take_rewound(const std::string& key) {
+  std::lock_guard lk(mu_);
+  auto it = rewound_.find(key);
+  if (it == rewound_.end()) return 0;
+  const std::uint64_t n = it->second;
+  rewound_.erase(it);
+  return n;
 }
 
 Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {

@@ -154,6 +154,12 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   std::uint64_t published() const noexcept;  // advances the scanner
   std::uint64_t claimed() const noexcept;
+  // Where the log ended when this engine opened it (set by start()).
+  std::uint64_t recovered_end() const noexcept { return recovered_end_; }
+  // A committed position start() found past the recovered end (a power cut
+  // took records that were never durable; written by an older build) was
+  // set back to it: by how many sequences, once (0 afterwards, or if none).
+  std::uint64_t take_rewound(const std::string& key);
   // Engine close, after the closed flag is set: no claim succeeds from here
   // on, and this returns once every claim that did is published. Until then
   // a producer that saw the flag clear may still be about to claim, so
@@ -219,6 +225,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
  private:
   TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage, TopicShared* shared);
   Status start();
+  // start()'s last step: committed positions past the recovered end.
+  Status set_back_positions();
   Status start_empty();
   Status start_from(std::vector<RecoveredSegment> recovered);
   void rebuild_dedup_locked();  // mu_ held, before any publish
@@ -307,6 +315,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::vector<RetentionHolder*> holders_;              // guarded by mu_
   // Interest retention: committed positions by key; guarded by mu_.
   std::map<std::string, std::uint64_t, std::less<>> interest_;
+  std::map<std::string, std::uint64_t, std::less<>> rewound_;  // guarded by mu_; see take_rewound()
+  std::uint64_t recovered_end_ = 0;  // written by start(), before the topic is shared
   std::uint64_t cap_deletions_ = 0;     // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
   std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_

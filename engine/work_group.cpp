@@ -722,6 +722,10 @@ Status GroupCore::commit_locked() {
     generation = *r;
   }
   const GroupState g = snapshot();
+  // No state names a record past what is durable (doc/durability.md): the
+  // floor, and every entry above it, are durable first.
+  const std::uint64_t named_end = g.entries.empty() ? g.floor : std::max(g.floor, g.entries.back().seq + 1);
+  if (Status s = storage.make_durable_below(named_end); !s.ok()) return s;
   if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
   if (journal_) journal_->retire(generation);
   // The plain floor too, for readers of the position files.
@@ -771,6 +775,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   PollResult r;
   core_->group_->commit_after_cut();
   r.lost = core_->group_->take_lost();
+  r.rewound = core_->group_->take_rewound();
   r.count = core_->group_->claim(out, core_->seg_, core_.get());
   // Closed only once no publish is still in flight (see Subscriber::try_poll).
   if (r.count == 0 && core_->group_->topic()->closed())
@@ -780,7 +785,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = try_poll(out);
-  if (r.count != 0 || r.lost != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
   detail::TopicCore* topic = core_->group_->topic();
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));

@@ -114,6 +114,14 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   void abandon(const void* owner) noexcept;
   // Records skipped by skip_to() or cut() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
+  // Before any consumer: the stored floor was set back by `n` (PollResult::rewound).
+  void set_rewound(std::uint64_t n) noexcept { rewound_.store(n, std::memory_order_relaxed); }  // relaxed: before sharing
+  // The set-back not yet reported (then 0): one poll takes it.
+  std::uint64_t take_rewound() noexcept {
+    // Relaxed check first: almost always 0. acq_rel exchange: one poll takes it.
+    if (rewound_.load(std::memory_order_relaxed) == 0) return 0;
+    return rewound_.exchange(0, std::memory_order_acq_rel);
+  }
   // RetentionHolder: the hard cap may take records from the group.
   bool cuttable() const noexcept override { return true; }
   std::uint64_t cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept override;
@@ -217,6 +225,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> lost_{0};  // added to by skip_to() and cut(), taken by one poll
   std::atomic<std::uint64_t> lost_total_{0};  // every record lost (stats)
+  std::atomic<std::uint64_t> rewound_{0};     // see set_rewound()
   std::atomic<bool> purge_timers_{false};     // cut() left timers of records it took
   std::atomic<bool> commit_wanted_{false};    // cut() moved the floor: store the state
   std::atomic<std::uint64_t> acked_count_{0};

@@ -66,6 +66,13 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open(const std::string& topic_
   if (magic == 0) {
     format::store<std::uint64_t>(base, kControlMagic);
     format::store<std::uint32_t>(base + 8, 1);
+    // A new control file: its name reaches the disk with the directory.
+    // (Its words do with the msync of mark_open().)
+    if (Status s = sync_dir(topic_dir); !s.ok()) {
+      ::munmap(p, kControlBytes);
+      ::close(fd);
+      return s;
+    }
   } else if (magic != kControlMagic || format::load<std::uint32_t>(base + 8) != 1) {
     ::munmap(p, kControlBytes);
     ::close(fd);

@@ -1,4 +1,5 @@
 #include "persistence/disk_io.h"
+#include "persistence/segment_file.h"
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -13,6 +14,8 @@
 namespace conduit::persistence {
 
 std::string errno_text(int err) { return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")"; }
+
+Status DiskIo::sync_directory(const std::string& dir) { return sync_dir(dir); }
 
 Status DiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
   std::vector<std::byte> buf(1u << 20);

@@ -77,6 +77,10 @@ class DiskIo {
   // Thread-safe.
   virtual std::int64_t write_some(int fd, const std::byte* bytes, std::size_t size, std::uint64_t offset,
                                   const std::string& name);
+  // fsync(2) of directory `dir`: names created or renamed in it reach the
+  // disk (a new segment file's, before any record in it is durable). Rare
+  // (once per segment roll): the syscall on every backend.
+  virtual Status sync_directory(const std::string& dir);
   virtual const char* name() const noexcept = 0;
 };
 
@@ -131,6 +135,7 @@ class FaultInjectingDiskIo final : public DiskIo {
   void hold_datasyncs();
   void release_datasyncs();
   int datasyncs_waiting() const;
+  Status sync_directory(const std::string& dir) override { return inner_->sync_directory(dir); }
   const char* name() const noexcept override { return "fault-injecting"; }
   bool syncs_ranges() const noexcept override { return inner_->syncs_ranges(); }
   // Files redirty() was called on so far.

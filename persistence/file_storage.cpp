@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "engine/wait.h"
 #include "persistence/clean_record.h"
@@ -15,6 +16,7 @@
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/replace_file.h"
+#include "persistence/torn_pieces.h"
 
 namespace conduit::persistence {
 
@@ -89,7 +91,8 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
     if (spare_ && spare_->capacity() == capacity) {
       std::unique_ptr<SegmentFile> spare = std::move(spare_);
       if (spare->adopt(dir_, first_seq).ok()) {
-        dirty_.push_back({first_seq, spare->file()});
+        dirty_.push_back({first_seq, spare->file(), spare->capacity()});
+        dir_dirty_ = true;  // the rename
         return std::unique_ptr<detail::SegmentMemory>(std::move(spare));
       }
     }
@@ -98,7 +101,8 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
   if (!file.ok()) return file.status();
   {
     std::lock_guard lk(files_mu_);
-    dirty_.push_back({first_seq, (*file)->file()});
+    dirty_.push_back({first_seq, (*file)->file(), (*file)->capacity()});
+    dir_dirty_ = true;  // the new name
   }
   return std::unique_ptr<detail::SegmentMemory>(std::move(file).value());
 }
@@ -106,7 +110,9 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
 Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   auto listed = list_segments(dir_);
   if (!listed.ok()) return listed.status();
-  // Every record below the last durable watermark was fdatasync'ed.
+  // A durable point: every record below it was durable once. The control
+  // file's watermark lags the real one (it is not synced with the rounds),
+  // so it is a lower bound, which is all the checks below need.
   const std::uint64_t durable = control_->durable();
   stats_.segments = listed->size();
   if (control_->was_clean() && !options_.verify_on_open && !listed->empty())
@@ -115,17 +121,19 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   // Nothing is written until the scan has decided what the log is: a log
   // damaged below the durable watermark may be opened read-only, untouched.
   std::optional<Status> damage;           // corruption below the durable watermark
-  bool unfinished_roll = false;           // the last file is a roll cut short: remove it
+  std::size_t cut_files_from = listed->size();  // files from here on are past the log's end
   std::vector<std::unique_ptr<SegmentFile>> files;
   for (auto& [first, path] : *listed) {
     auto f = SegmentFile::open(path, true);
     if (!f.ok()) {
-      // A last segment whose header never reached the disk is an unfinished
-      // roll, but only when it starts at or above the durable watermark:
-      // then nothing in it was ever durable. A bad header on a segment that
+      // A segment whose header never reached the disk (a roll cut short, or
+      // one whose first record was never durable) is past the log's end,
+      // but only when it starts at or above the durable watermark: then
+      // nothing in it was ever durable. A bad header on a segment that
       // holds durable records is corruption, and its file is kept.
-      if (&path == &listed->back().second && f.status().code() == Code::kCorruption && first >= durable) {
-        unfinished_roll = true;
+      if (f.status().code() == Code::kCorruption && first >= durable &&
+          (!files.empty() || &path == &listed->back().second)) {
+        cut_files_from = files.size();
         break;
       }
       if (f.status().code() != Code::kCorruption || files.empty()) return f.status();
@@ -143,7 +151,10 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   std::vector<detail::RecoveredSegment> out;
   if (files.empty()) {
     begin_writing();
-    if (unfinished_roll) ::unlink(listed->back().second.c_str());
+    TornPieces torn(dir_, control_->generation());
+    for (std::size_t i = cut_files_from; i < listed->size(); ++i)
+      if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
+    if (Status s = torn.finish(0); !s.ok()) return s;
     return out;
   }
 
@@ -152,6 +163,7 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   // or readers would be handed it. Costs one CRC pass over the log per open
   // after a crash (or with verify_on_open); a clean close skips it.
   std::optional<std::size_t> zero_tail_at;  // the torn tail's intact end, in out.back()
+  std::vector<std::size_t> repairs;         // indexes in `out` of segments to seal with padding
   for (std::size_t i = 0; i < files.size(); ++i) {
     detail::RecoveredSegment r;
     r.first_seq = files[i]->first_seq();
@@ -163,7 +175,15 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
     r.sealed = scan.sealed;
     r.end_offset = scan.end_offset;
     const std::uint64_t end = r.first_seq + r.records;
-    const bool continues = scan.sealed && !last && files[i + 1]->first_seq() == end;
+    const bool next_follows = !last && files[i + 1]->first_seq() == end;
+    // A segment whose padding never reached the disk, followed by one that
+    // goes on from its last record: the roll happened, only its padding is
+    // missing. Sealed again below, not taken for the end of the log.
+    if (next_follows && !scan.sealed) {
+      repairs.push_back(out.size());
+      r.sealed = true;
+    }
+    const bool continues = next_follows;
     if (!continues) {
       // The log ends in this segment. Below the durable watermark that is
       // corruption; above it, a torn tail of records never acknowledged.
@@ -175,8 +195,9 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
         if (!options_.read_only_on_corruption) return *damage;
       }
       // What follows the intact prefix (a torn record, or records committed
-      // after a hole that were never durable) is zeroed below.
+      // after a hole that were never durable) is moved aside and zeroed below.
       if (!scan.sealed) zero_tail_at = r.end_offset;
+      cut_files_from = std::min(cut_files_from, i + 1);
     }
     // The scan touched every page; only the tail needs to stay resident.
     if (continues) files[i]->drop_resident_pages();
@@ -197,15 +218,23 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
     return out;
   }
   begin_writing();
-  if (zero_tail_at)
-    if (Status s = static_cast<SegmentFile*>(out.back().memory.get())->zero_from(*zero_tail_at); !s.ok()) return s;
-  // Later segments are not part of the log: records after a hole, never durable.
-  for (std::size_t i = out.size(); i < files.size(); ++i) {
-    const std::string path = files[i]->path();
-    files[i].reset();
-    if (::unlink(path.c_str()) != 0) return Status::IOError("unlink " + path + ": " + errno_text(errno));
+  for (const std::size_t i : repairs) {
+    auto* seg = static_cast<SegmentFile*>(out[i].memory.get());
+    if (Status s = seg->seal_at(out[i].end_offset); !s.ok()) return s;
   }
-  if (unfinished_roll) ::unlink(listed->back().second.c_str());
+  // Recovery keeps what it cuts off (torn_pieces.h): the tail's bytes past
+  // the intact end, and every segment file past the end, go aside first.
+  TornPieces torn(dir_, control_->generation());
+  auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
+  if (zero_tail_at)
+    if (Status s = torn.copy_tail(*tail, *zero_tail_at); !s.ok()) return s;
+  for (std::size_t i = cut_files_from; i < listed->size(); ++i) {
+    if (i < files.size()) files[i].reset();
+    if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
+  }
+  if (Status s = torn.finish(out.back().first_seq + out.back().records); !s.ok()) return s;
+  if (zero_tail_at)
+    if (Status s = tail->zero_from(*zero_tail_at); !s.ok()) return s;
   if (Status s = track_recovered(out, durable); !s.ok()) return s;
   return out;
 }
@@ -233,7 +262,7 @@ Status FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& 
     std::lock_guard lk(files_mu_);
     for (auto& r : out) {
       auto* f = static_cast<SegmentFile*>(r.memory.get());
-      if (r.first_seq + r.records >= durable || &r == &out.back()) dirty_.push_back({r.first_seq, f->file()});
+      if (r.first_seq + r.records >= durable || &r == &out.back()) dirty_.push_back({r.first_seq, f->file(), f->capacity()});
     }
   }
   const std::uint64_t end = out.back().first_seq + out.back().records;
@@ -407,52 +436,68 @@ bool FileTopicStorage::sync_due(std::chrono::steady_clock::time_point now) {
   return options_.flush_bytes != 0 && source_->published_bytes() - bytes_at_last_sync_ >= options_.flush_bytes;
 }
 
+FileTopicStorage::PendingJournals FileTopicStorage::pending_journals() {
+  PendingJournals out;
+  std::lock_guard lk(files_mu_);
+  for (auto& j : journals_) {
+    std::vector<FileJournal::Pending> p;
+    j->pending(&p);
+    if (!p.empty()) out.emplace_back(j.get(), std::move(p));
+  }
+  return out;
+}
+
 void FileTopicStorage::sync_round(DiskIo& io) {
   // Relaxed: the flag only asks for a round; the watermarks carry the data.
   if (sync_wanted_.exchange(false, std::memory_order_relaxed)) gather_publishers();
   last_sync_ = std::chrono::steady_clock::now();
   bytes_at_last_sync_ = source_->published_bytes();
+  // The order of the next three steps is the durability invariant's
+  // (file_storage.h). Journals first: an entry is appended only after the
+  // record it names was published, so every entry taken here names a record
+  // below the target read next, and this round syncs both or neither.
+  PendingJournals journals = pending_journals();
   const std::uint64_t target = source_->published_watermark();
   const bool records = target > durable();
-  std::vector<int> fds;
-  std::vector<std::string> names;
-  std::vector<std::uint64_t> firsts;
-  std::vector<std::size_t> dropped;
-  // Journal files go into the same batch: acks share the records' fdatasync.
-  std::vector<std::pair<FileJournal*, std::vector<FileJournal::Pending>>> journals;
-  {
+  // Segment files after the target: a segment holding a record below it was
+  // created, renamed into place and listed (create_segment, under
+  // files_mu_) before that record could be claimed, so it is listed here,
+  // and so is the directory change that named it.
+  std::vector<RoundFile> files;
+  bool sync_directory = false;
+  if (records) {
     std::lock_guard lk(files_mu_);
-    if (records)
-      for (auto& d : dirty_) {
-        fds.push_back(d.file->fd());
-        names.push_back(d.file->path());
-        firsts.push_back(d.first_seq);
-        dropped.push_back(d.dropped);
-      }
-    for (auto& j : journals_) {
-      std::vector<FileJournal::Pending> p;
-      j->pending(&p);
-      if (!p.empty()) journals.emplace_back(j.get(), std::move(p));
-    }
+    for (auto& d : dirty_) files.push_back({d.file, d.first_seq, d.capacity, d.dropped});
+    sync_directory = std::exchange(dir_dirty_, false);
   }
-  const std::size_t segment_files = fds.size();
   // Each segment is synced only as far as its records below the target
   // reach: the pages past them, mapped ahead of the producers (populate_ahead),
-  // are left dirty and mapped, not written as zeros and write-protected.
-  // Measured before the drop below: it reads the last record's length word,
-  // and a read of a dropped page would map it again (with its neighbours).
-  std::vector<std::size_t> lengths;
-  for (std::size_t i = 0; i < segment_files; ++i) lengths.push_back(source_->settled_bytes(firsts[i], target));
+  // are left dirty and mapped, not written as zeros and write-protected. A
+  // segment the target passed whole is synced whole: its padding record too,
+  // which a producer may have written after an earlier round synced the
+  // records before it. Measured before the drop below: it reads the last
+  // record's length word, and a read of a dropped page would map it again.
+  for (RoundFile& f : files) {
+    f.length = source_->settled_bytes(f.first_seq, target);
+    f.whole = f.length != 0 && f.length == f.capacity;
+  }
   // Take the settled pages out of the writer's mapping first, in one call
   // per file: writing back a page that is mapped writable write-protects it
   // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
-  for (std::size_t i = 0; i < segment_files; ++i)
-    dropped[i] = source_->drop_settled_pages(firsts[i], target, dropped[i]);
-  if (segment_files != 0) {
+  for (RoundFile& f : files) f.dropped = source_->drop_settled_pages(f.first_seq, target, f.dropped);
+  if (!files.empty()) {
     std::lock_guard lk(files_mu_);
     for (auto& d : dirty_)
-      for (std::size_t i = 0; i < firsts.size(); ++i)
-        if (d.first_seq == firsts[i]) d.dropped = std::max(d.dropped, dropped[i]);
+      for (const RoundFile& f : files)
+        if (d.file == f.file) d.dropped = std::max(d.dropped, f.dropped);
+  }
+  std::vector<int> fds;
+  std::vector<std::string> names;
+  std::vector<std::size_t> lengths;
+  for (const RoundFile& f : files) {
+    fds.push_back(f.file->fd());
+    names.push_back(f.file->path());
+    lengths.push_back(f.length);
   }
   for (auto& [j, pending] : journals)
     for (auto& p : pending) {
@@ -464,6 +509,9 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   // While the batch is out, keep mapping pages ahead of the producers: a
   // sync takes milliseconds, in which a producer passes megabytes.
   Status s = io.datasync(fds, names, lengths, [this] { populate_ahead(); });
+  // A new segment's name: a rename (or create) reaches the disk with its
+  // directory, not with the file. Rare: once per roll.
+  if (s.ok() && sync_directory) s = io.sync_directory(dir_);
   // The pages mapped ahead stay as they were (a ranged sync leaves them
   // alone; a backend without ranges maps none ahead), so the next
   // populate_ahead() goes on from where the last one stopped. Walking the
@@ -472,38 +520,15 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   // the page the producers are in was written (the last record ends in it)
   // and write-protected: map that one writable again, so that the next
   // publish does not take the fault with its record claimed.
-  if (s.ok() && segment_files != 0 && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
+  if (s.ok() && !files.empty() && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
     (void)source_->populate_head({}, 1);  // relaxed: a hint, as in populate_ahead()
-  if (!journals.empty()) {
-    // Only the entries written before the batch count: later ones wait for the next.
-    std::size_t k = segment_files;
-    for (auto& [j, pending] : journals) {
-      if (s.ok()) {
-        j->synced(pending);
-        k += pending.size();
-        continue;
-      }
-      // As for segments below: make the written entries dirty again.
-      for (auto& p : pending) {
-        if (Status r = io.redirty(fds[k], FileJournal::bytes_of(p.appended), names[k]); !r.ok())
-          s = Status::IOError(s.message() + "; " + r.message());
-        ++k;
-      }
-      j->sync_failed(s);
-    }
-  }
-  if (!records) return;
   if (!s.ok()) {
-    // The kernel may have marked the pages that failed to write as clean:
-    // dirty them again so that a later round really writes them, and a
-    // later success really means they are on disk.
-    // Only bytes below `target` are rewritten: they are settled, while
-    // producers may be writing past them in the same mapping.
-    for (std::size_t i = 0; i < segment_files; ++i) {
-      const std::size_t settled = source_->settled_bytes(firsts[i], target);
-      if (settled == 0) continue;  // retention dropped it meanwhile
-      if (Status r = io.redirty(fds[i], settled, names[i]); !r.ok()) s = Status::IOError(s.message() + "; " + r.message());
+    if (sync_directory) {
+      std::lock_guard lk(files_mu_);
+      dir_dirty_ = true;
     }
+    s = redirty_failed(io, files, target, journals, std::move(s));
+    if (!records) return;
     {
       std::lock_guard lk(error_mu_);
       last_error_ = s;
@@ -513,10 +538,16 @@ void FileTopicStorage::sync_round(DiskIo& io) {
     durable_lot_.wake_all();
     return;
   }
+  // Only the entries written before the batch count: later ones wait for the next.
+  for (auto& [j, pending] : journals) j->synced(pending);
+  if (!records) return;
   {
-    // Files wholly below the target are durable now; the last one stays.
+    // Files synced whole are durable now, padding and all; the others stay,
+    // whatever was added meanwhile.
     std::lock_guard lk(files_mu_);
-    while (dirty_.size() > 1 && dirty_[1].first_seq <= target) dirty_.pop_front();
+    std::erase_if(dirty_, [&](const DirtyFile& d) {
+      return std::any_of(files.begin(), files.end(), [&](const RoundFile& f) { return f.whole && f.file == d.file; });
+    });
   }
   // Relaxed: a count for gather_publishers().
   arrivals_at_round_end_ = sync_arrivals_.load(std::memory_order_relaxed);
@@ -526,6 +557,28 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   control_->set_durable(target);
   control_->set_published(target);
   durable_lot_.wake_all();
+}
+
+Status FileTopicStorage::redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
+                                        PendingJournals& journals, Status s) {
+  // The kernel may have marked the pages that failed to write as clean:
+  // dirty them again so that a later round really writes them, and a
+  // later success really means they are on disk. Only bytes below `target`
+  // are rewritten: they are settled, while producers may be writing past
+  // them in the same mapping.
+  for (const RoundFile& f : files) {
+    const std::size_t settled = source_->settled_bytes(f.first_seq, target);
+    if (settled == 0) continue;  // retention dropped it meanwhile
+    if (Status r = io.redirty(f.file->fd(), settled, f.file->path()); !r.ok())
+      s = Status::IOError(s.message() + "; " + r.message());
+  }
+  for (auto& [j, pending] : journals) {
+    for (auto& p : pending)
+      if (Status r = io.redirty(p.file->fd(), FileJournal::bytes_of(p.appended), p.file->path()); !r.ok())
+        s = Status::IOError(s.message() + "; " + r.message());
+    j->sync_failed(s);
+  }
+  return s;
 }
 
 Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_clock::time_point deadline) {
@@ -668,6 +721,10 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::loa
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {
   if (!stats_.read_only.ok()) return stats_.read_only;
+  // A committed position never points past what is durable: the log is made
+  // durable up to it first (doc/durability.md). Else a power cut could leave
+  // a reader resuming past the recovered end, where new records then go.
+  if (Status s = make_durable_below(seq); !s.ok()) return s;
   std::byte buf[kPositionBytes] = {};
   format::store<std::uint64_t>(buf, kPositionMagic);
   format::store<std::uint64_t>(buf + 8, seq);
@@ -686,6 +743,11 @@ Result<std::optional<std::string>> FileTopicStorage::load_state(const std::strin
       format::load<std::uint32_t>(p + f.size() - 4) != crc32c::value(p, f.size() - 4))
     return Status::Corruption(path + " offset 0: not an intact state file");
   return std::optional<std::string>{f.substr(kStateHead, f.size() - kStateHead - 4)};
+}
+
+Status FileTopicStorage::make_durable_below(std::uint64_t end) {
+  if (end == 0 || durable() >= end) return Status::OK();
+  return await_durable(end - 1, std::chrono::steady_clock::time_point::max());
 }
 
 Status FileTopicStorage::store_state(const std::string& key, std::string_view bytes) {

@@ -5,8 +5,12 @@
 //   create_segment(): under the topic's lock (one thread at a time).
 //   sync_due()/sync_round(): the persistence thread only.
 //   durable()/await_durable(): any thread.
-//   Invariant: durable only grows, and only to a published watermark read
-//   before a successful fdatasync of every file written so far.
+//   Invariant (doc/durability.md): durable only grows, and moves to T only
+//   once the disk holds everything a reader of the recovered log needs to
+//   find every record below T: each such record; the header of its
+//   segment, and the padding of every segment before it; each segment
+//   file's directory entry. A journal entry (an ack) becomes durable in a
+//   round only with the record it names.
 #pragma once
 
 #include <atomic>
@@ -66,7 +70,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   // all the same; the next open finds no record and checks every record).
   Status close() override;
   Result<std::optional<std::uint64_t>> load_position(const std::string& key) override;
+  // Waits until every record below `seq` is durable, then stores it.
   Status store_position(const std::string& key, std::uint64_t seq) override;
+  Status make_durable_below(std::uint64_t end) override;
   Result<std::vector<std::pair<std::string, std::uint64_t>>> load_positions() override;
   Result<std::optional<std::string>> load_state(const std::string& key) override;
   Status store_state(const std::string& key, std::string_view bytes) override;
@@ -138,8 +144,23 @@ class FileTopicStorage final : public detail::TopicStorage {
   struct DirtyFile {
     std::uint64_t first_seq;
     std::shared_ptr<FileHandle> file;
+    std::size_t capacity;     // a round that synced this many bytes synced all of it, padding included
     std::size_t dropped = 0;  // pages below this offset are out of the writer's mapping
   };
+  // One segment file in a round: how far the round syncs it.
+  struct RoundFile {
+    std::shared_ptr<FileHandle> file;  // matches its DirtyFile once files_mu_ was let go
+    std::uint64_t first_seq;
+    std::size_t capacity;
+    std::size_t dropped;
+    std::size_t length = 0;  // bytes below the round's target (DiskIo::datasync's length)
+    bool whole = false;      // the whole file, padding included: it leaves dirty_ once synced
+  };
+  using PendingJournals = std::vector<std::pair<FileJournal*, std::vector<FileJournal::Pending>>>;
+  PendingJournals pending_journals();
+  // After a failed batch: dirties again what it should have written.
+  Status redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
+                        PendingJournals& journals, Status s);
 
   std::string dir_;
   FileStorageOptions options_;
@@ -153,6 +174,9 @@ class FileTopicStorage final : public detail::TopicStorage {
 
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
+  // Guarded by files_mu_: a segment file was created or renamed into dir_
+  // since the last round that synced the directory.
+  bool dir_dirty_ = false;
   std::unique_ptr<SegmentFile> spare_;  // guarded by files_mu_
   // A kSync topic's spare while its zeros are written, and how far: the
   // persistence thread's (close() takes them after remove()).

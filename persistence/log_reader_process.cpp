@@ -22,10 +22,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "engine/wait.h"
 #include "persistence/data_dir.h"
@@ -71,6 +73,7 @@ class LogReaderCore {
   std::uint64_t opened_generation_;  // when this reader opened
   std::uint64_t lost_ = 0;
   std::uint64_t next_ = 0;  // the next sequence to hand out
+  std::uint64_t rewound_ = 0;  // told at the next poll (PollResult::rewound)
 
   // kNotFound once the topic was deleted (its control file is gone, or is
   // another file: the topic was created again). Looks at most every
@@ -118,7 +121,18 @@ Status LogReaderCore::start() {
   if (!options_.name.empty()) {
     auto stored = load_position();
     if (!stored.ok()) return stored.status();
-    if (stored->has_value()) options_.start = StartAt::at(**stored);
+    if (stored->has_value()) {
+      options_.start = StartAt::at(**stored);
+      // Past the end of the log: records that were never durable, gone in
+      // a power cut (commit() stores no more than the durable watermark,
+      // but an older build's did). Resume at the end and say so.
+      auto end = end_of_log();
+      if (!end.ok()) return end.status();
+      if (**stored > *end) {
+        rewound_ = **stored - *end;
+        options_.start = StartAt::at(*end);
+      }
+    }
   }
   switch (options_.start.kind) {
     case StartAt::Kind::kEarliest: next_ = 0; break;  // the first poll moves it to the oldest file
@@ -204,6 +218,7 @@ Result<std::uint64_t> LogReaderCore::first_at_or_after(std::int64_t ns) {
 
 Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
   PollResult r;
+  r.rewound = std::exchange(rewound_, 0);
   int segments_opened = 0;
   if (const std::uint64_t g = control_->generation(); g != generation_) {
     // An engine opened the log since we last looked: keep our place, but
@@ -298,7 +313,10 @@ Status LogReaderCore::commit() {
   // Through the same seam as the engine's control files (plain syscalls
   // here: a reader process has no persistence thread).
   const std::unique_ptr<persistence::DiskIo> io = persistence::make_syscall_disk_io();
-  const std::string text = std::to_string(next_) + "\n";
+  // No further than the durable watermark: a reader cannot make the log
+  // durable, and a position past it could outlive the records after a
+  // power cut (doc/durability.md).
+  const std::string text = std::to_string(std::min(next_, control_->durable())) + "\n";
   return persistence::replace_file(*io, data_dir_ + "/readers/" + topic_, options_.name,
                                    std::as_bytes(std::span(text)));
 }
@@ -328,13 +346,13 @@ Result<PollResult> LogReader::try_poll(std::span<RecordView> out) { return core_
 
 Result<PollResult> LogReader::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) {
   auto r = core_->try_poll(out);
-  if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+  if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
   detail::BasicBackoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
                                                          core_->options_.park_timeout,
                                                          detail::deadline_after(timeout));
   while (backoff.idle([&] { return core_->ready(); })) {
     r = core_->try_poll(out);
-    if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+    if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
   }
   return r;
 }

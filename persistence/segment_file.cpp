@@ -38,8 +38,16 @@ Status make_dirs(const std::string& path) {
     pos = path.find('/', pos + 1);
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+    if (::mkdir(partial.c_str(), 0700) != 0) {
+      if (errno == EEXIST) continue;
       return Status::IOError("mkdir " + partial + ": " + errno_text(errno));
+    }
+    // A new directory's name is on disk once its parent is synced: without
+    // this a power cut could take a topic's whole directory, records that
+    // were durable included (doc/durability.md).
+    const std::size_t slash = partial.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : partial.substr(0, slash);
+    if (Status s = sync_dir(parent); !s.ok()) return s;
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -293,6 +301,17 @@ Status SegmentFile::zero_from(std::size_t offset) {
     }
   }
   if (::fdatasync(file_->fd()) != 0) return Status::IOError("fdatasync " + path() + ": " + errno_text(errno));
+  return Status::OK();
+}
+
+Status SegmentFile::seal_at(std::size_t offset) {
+  if (offset >= capacity_) return Status::OK();  // ends exactly at its capacity: nothing to write
+  format::commit_length(base_ + offset, format::kPaddingFlag | static_cast<std::uint32_t>(capacity_ - offset));
+  constexpr std::size_t kPage = 4096;
+  const std::size_t page = offset & ~(kPage - 1);
+  if (::msync(base_ + page, kPage, MS_SYNC) != 0)
+    return Status::IOError("msync " + path() + " (the padding record recovery wrote at offset " +
+                           std::to_string(offset) + "): " + errno_text(errno));
   return Status::OK();
 }
 

@@ -95,6 +95,10 @@ class SegmentFile final : public detail::SegmentMemory {
   const std::string& path() const noexcept { return file_->path(); }
   // Zeroes [offset, capacity): what recovery does to a torn tail.
   Status zero_from(std::size_t offset);
+  // Writes the padding record at `offset` (the end of the records) that a
+  // roll writes, and syncs it: recovery's repair of a segment whose padding
+  // never reached the disk although the next segment continues it.
+  Status seal_at(std::size_t offset);
 
  private:
   SegmentFile(std::shared_ptr<FileHandle> f, std::byte* base, std::size_t capacity, std::uint64_t first, bool crc)

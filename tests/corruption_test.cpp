@@ -9,6 +9,7 @@
 
 #include <conduit/conduit.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -181,6 +182,15 @@ void forget_durable(const TempDir& dir) {
   REQUIRE((*control)->mark_open().ok());
 }
 
+// The files in TOPIC_DIR/torn/ (what recovery moved aside), by name.
+std::map<std::string, std::string> torn_files(const TempDir& dir) {
+  std::map<std::string, std::string> out;
+  const fs::path torn = topic_dir(dir) / "torn";
+  if (fs::is_directory(torn))
+    for (auto& e : fs::directory_iterator(torn)) out[e.path().filename().string()] = read_file(e.path());
+  return out;
+}
+
 // Reopens; the log must hold exactly records [0, expected), intact, and go
 // on at `expected`. Afterwards the tail file holds those records, the new
 // one, and zeros: nothing of the damage is left behind.
@@ -319,6 +329,75 @@ TEST_CASE("a last segment whose header never reached the disk, above the durable
   write_file(unfinished, std::string(topic_options().segment_bytes, '\0'));
   expect_log_of(log, kRecords);
   CHECK_FALSE(fs::exists(unfinished));
+  // Moved aside, not deleted.
+  const auto torn = torn_files(log.dir);
+  REQUIRE(torn.size() == 1);
+  CHECK(torn.begin()->first.ends_with("-" + unfinished.filename().string()));
+}
+
+TEST_CASE("a segment whose padding never reached the disk, followed by one that continues it, is repaired, not cut") {
+  // What a power cut left when a round synced a segment's records, not yet
+  // its padding, and later rounds synced the segments after it.
+  Log log;
+  for (std::size_t i = 0; i + 1 < log.segments.size(); ++i) {
+    CAPTURE(log.segments[i]);
+    log.restore();
+    forget_durable(log.dir);  // nothing says durable: only the next segment's records show the roll happened
+    const std::vector<RecordAt> records = walk_records(log.pristine.at(log.segments[i]));
+    const std::size_t padding_at = end_of(records.back());
+    log.damage(log.segments[i], [&](std::string& f) {
+      REQUIRE((format::load<std::uint32_t>(bytes_of(f) + padding_at) & format::kPaddingFlag) != 0);
+      std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(padding_at), 4, '\0');
+    });
+    expect_log_of(log, kRecords);
+    // Sealed again, as the roll had left it.
+    CHECK(read_file(log.segments[i]) == log.pristine.at(log.segments[i]));
+    CHECK(torn_files(log.dir).empty());
+  }
+}
+
+TEST_CASE("records after a hole are moved aside, never deleted, and named once on stderr") {
+  // A hole in the middle segment: its third record never reached the disk,
+  // and nothing says it was durable. The log ends before it; the records
+  // after it in that segment, and the whole last segment, go to torn/.
+  Log log;
+  forget_durable(log.dir);
+  const fs::path& middle = log.segments[1];
+  const std::vector<RecordAt> records = walk_records(log.pristine.at(middle));
+  const RecordAt hole = records[2];
+  log.damage(middle, [&](std::string& f) { std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(hole.offset), 4, '\0'); });
+  const std::string damaged = read_file(middle);
+  std::string err;
+  {
+    std::unique_ptr<Engine> engine;
+    err = test::stderr_of([&] {
+      engine = Engine::open(engine_options(log.dir)).value();
+      auto topic = engine->create_topic(kTopic, topic_options());
+      REQUIRE_MESSAGE(topic.ok(), topic.status().to_string());
+      REQUIRE((*topic)->published() == hole.seq);
+      REQUIRE(test::read_dense_log(*topic, payload_for) == hole.seq);
+      REQUIRE((*topic)->publish(payload_for(hole.seq)).value() == hole.seq);  // the log goes on
+    });
+  }
+  CAPTURE(err);
+  const auto torn = torn_files(log.dir);
+  REQUIRE(torn.size() == 2);
+  // The last segment, renamed whole.
+  const std::string last_name = log.segments.back().filename().string();
+  auto whole = std::find_if(torn.begin(), torn.end(), [&](auto& kv) { return kv.first.ends_with("-" + last_name); });
+  REQUIRE(whole != torn.end());
+  CHECK(whole->second == log.pristine.at(log.segments.back()));
+  CHECK_FALSE(fs::exists(log.segments.back()));
+  // The middle segment's bytes from the hole on, up to its last non-zero byte.
+  const std::string piece_suffix = "-" + middle.filename().string() + ".at-" + std::to_string(hole.offset);
+  auto piece = std::find_if(torn.begin(), torn.end(), [&](auto& kv) { return kv.first.ends_with(piece_suffix); });
+  REQUIRE(piece != torn.end());
+  const std::size_t last_byte = damaged.find_last_not_of('\0');
+  CHECK(piece->second == damaged.substr(hole.offset, last_byte + 1 - hole.offset));
+  // Named once.
+  CHECK(err.find(whole->first) != std::string::npos);
+  CHECK(err.find(piece->first) != std::string::npos);
+  CHECK(err.find("moved aside") == err.rfind("moved aside"));
 }
 
 TEST_CASE("a segment written by an unknown format version is refused with kUnsupported naming the file") {

@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,6 +53,12 @@ struct FaultyTopic {
   }
   // In `dir`, reopening what is there.
   FaultyTopic(std::filesystem::path dir, Durability d) { start(std::move(dir), d, false); }
+  // In a fresh temporary data directory, with `wrap` put between the fault
+  // injection and the real backend (to watch what reaches the disk).
+  using Wrap = std::function<std::unique_ptr<persistence::DiskIo>(std::unique_ptr<persistence::DiskIo>)>;
+  FaultyTopic(Durability d, const Wrap& wrap) : own_dir(std::make_unique<TempDir>()) {
+    start(own_dir->path, d, false, wrap);
+  }
   ~FaultyTopic() {
     core.reset();  // its final sync runs on the persistence thread's DiskIo
     thread.reset();
@@ -60,13 +67,13 @@ struct FaultyTopic {
   Topic* topic() const { return core->handle(); }
 
  private:
-  void start(std::filesystem::path dir, Durability d, bool no_spare) {
+  void start(std::filesystem::path dir, Durability d, bool no_spare, const Wrap& wrap = {}) {
     data_dir = std::move(dir);
     // io_uring unless CONDUIT_FORCE_SYSCALL_IO=1, as an engine chooses.
     const char* env = std::getenv("CONDUIT_FORCE_SYSCALL_IO");
     std::string why;
-    auto io = std::make_unique<persistence::FaultInjectingDiskIo>(
-        persistence::make_disk_io(env != nullptr && std::string_view(env) == "1", &why));
+    auto real = persistence::make_disk_io(env != nullptr && std::string_view(env) == "1", &why);
+    auto io = std::make_unique<persistence::FaultInjectingDiskIo>(wrap ? wrap(std::move(real)) : std::move(real));
     faults = io.get();
     if (no_spare) faults->fail_next(persistence::FaultInjectingDiskIo::Op::kPreallocate, ENOSPC, INT_MAX);
     thread = std::make_unique<persistence::PersistenceThread>(std::move(io), std::chrono::milliseconds(10));

@@ -44,6 +44,14 @@ struct PollResult {
   // Records this reader lost just before out[0] (lose-oldest policy or
   // retention); 0 when nothing was lost.
   std::uint64_t lost = 0;
+  // Told once, at the first poll after the engine opened the log: the
+  // committed position this reader (named subscriber, work group, named
+  // LogReader) resumed from was past the end of the recovered log, and was
+  // set back to that end by this many sequences. Records published from
+  // there on are new ones. Cannot happen to positions this build committed
+  // (commit() makes the log durable up to the position first); a log
+  // written by an older build, or a disk that lost synced data, can show it.
+  std::uint64_t rewound = 0;
   // The engine is closed and everything published before was read.
   bool closed = false;
 };
@@ -214,8 +222,11 @@ class Subscriber {
   std::uint64_t lost() const noexcept;
   const SubscriberOptions& options() const noexcept;
   // Stores position() durably for a named subscriber of a persisted topic,
-  // which resumes from it after a reopen. kInvalidArgument without a name,
-  // kUnsupported on a memory-only topic. The poll thread.
+  // which resumes from it after a reopen. The log is made durable up to the
+  // position first (on a kAsync topic this waits for a sync round), so a
+  // committed position never points past what survives a power cut.
+  // kInvalidArgument without a name, kUnsupported on a memory-only topic.
+  // The poll thread.
   Status commit();
   // Stores `seq` instead of position(), for a reader that finished records
   // out of order: it commits the oldest one it has not finished.
@@ -287,7 +298,9 @@ class WorkGroup {
   // on EngineOptions::clock). A reopened group resumes from it and from the
   // journal of what happened since (see Consumer::ack): records not done are
   // delivered again, done ones never. Folds that journal into the state
-  // file. Engine close commits every persisted group. Thread-safe.
+  // file. Like Subscriber::commit, makes the log durable up to every record
+  // the state names first. Engine close commits every persisted group.
+  // Thread-safe.
   Status commit();
 
   WorkGroup(const WorkGroup&) = delete;

@@ -81,7 +81,11 @@ class LogReader {
   // Whether the engine that writes the log closed it cleanly (no writer now).
   bool writer_closed() const noexcept;
   // Named readers: writes position() to the reader's own file (atomically:
-  // a temporary file, fsync, rename).
+  // a temporary file, fsync, rename), but no further than the log's durable
+  // watermark: a reader cannot make the log durable, and a position past it
+  // could outlive the records after a power cut. A reader that opens on a
+  // stored position past the end of the log resumes at the end and is told
+  // at its first poll (PollResult::rewound).
   Status commit();
 
  private:
