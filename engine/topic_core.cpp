@@ -98,7 +98,9 @@ Status TopicCore::start() {
 Status TopicCore::set_back_positions() {
   if (options_.durability == Durability::kMemory) return Status::OK();
   auto positions = storage_->load_positions();
-  if (!positions.ok()) return positions.status();
+  // A damaged position file is its reader's error, told when it opens
+  // (subscribe(), work_group()): not a reason to refuse the topic.
+  if (!positions.ok()) return positions.status().code() == Code::kCorruption ? Status::OK() : positions.status();
   for (auto& [key, seq] : *positions) {
     if (seq <= recovered_end_) continue;
     // Stored again at the end (durable: it is below it), and told to the
