@@ -273,9 +273,9 @@ topic orders  (closed cleanly)
   CHECK(r.out == "#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7\n");
   r = run_tool({"dump", dir.str(), "orders", "--json", "--limit", "3"});
   CHECK(r.code == 0);
-  CHECK(r.out == R"({"seq":0,"timestamp_ns":1700000000000000000,"time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
-{"seq":1,"timestamp_ns":1700000001000000000,"time":"2023-11-14T22:13:21.000000000Z","size":85,"id":"","key":"customer-8","correlation_id":"","reply_to":"replies","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":20,"payload":"order 43\nsecond line"}
-{"seq":2,"timestamp_ns":1700000002500000000,"time":"2023-11-14T22:13:22.500000000Z","size":62,"id":"","key":"customer-7","correlation_id":"","reply_to":"","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":4,"payload_base64":"AAH/QQ=="}
+  CHECK(r.out == R"({"seq":0,"timestamp_ns":1700000000000000000,"timestamp_ns_str":"1700000000000000000","time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
+{"seq":1,"timestamp_ns":1700000001000000000,"timestamp_ns_str":"1700000001000000000","time":"2023-11-14T22:13:21.000000000Z","size":85,"id":"","key":"customer-8","correlation_id":"","reply_to":"replies","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":20,"payload":"order 43\nsecond line"}
+{"seq":2,"timestamp_ns":1700000002500000000,"timestamp_ns_str":"1700000002500000000","time":"2023-11-14T22:13:22.500000000Z","size":62,"id":"","key":"customer-7","correlation_id":"","reply_to":"","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":4,"payload_base64":"AAH/QQ=="}
 )");
   r = run_tool({"tail", "-n", "2", dir.str(), "orders", "--payload", "base64"});
   CHECK(r.code == 0);
@@ -334,6 +334,115 @@ TEST_CASE("JSON output of every command pipes into jq") {
   CHECK(jq("ls " + d + " --json", ".topics[0].positions[] | \"\\(.name) \\(.lag)\"") == "billing 3\naudit 2\n");
   CHECK(jq("verify " + d + " --json", ".ok") == "true\n");
   CHECK(jq("stats " + d + " orders --json", ".largest_keys[0].key, .records_per_second") == "customer-8\n1\n");
+
+  // jq reads numbers as doubles: a timestamp that is not a multiple of 256
+  // ns comes out rounded; timestamp_ns_str and time stay exact.
+  TempDir exact;
+  {
+    OpenTopic open(exact, "stamps", 1024);
+    Message m;
+    m.payload = "x";
+    m.timestamp_ns = kT0 + 123'456'789;
+    REQUIRE(open.topic->publish(m).ok());
+  }
+  const std::string e = exact.str();
+  CHECK(jq("dump " + e + " stamps --json", ".timestamp_ns_str, .time") ==
+        "1700000000123456789\n2023-11-14T22:13:20.123456789Z\n");
+}
+
+TEST_CASE("small CLI gaps: -n1, --version, a file for DIR, --from past the end, an empty header name") {
+  TempDir dir;
+  make_small_log(dir);
+  const std::string d = dir.str();
+  // A short option's value may follow it directly.
+  const Run n1 = run_tool({"tail", "-n1", d, "orders", "--payload", "none"});
+  CHECK(n1.code == 0);
+  CHECK(n1.out == "#3  2023-11-14T22:13:24.000000000Z  324 bytes\n");
+  CHECK(n1.out == run_tool({"tail", "-n", "1", d, "orders", "--payload", "none"}).out);
+  CHECK(run_tool({"tail", "-x1", d, "orders"}).err.find("unknown option '-x1'") != std::string::npos);
+
+  const Run v = run_tool({"--version"});
+  CHECK(v.code == 0);
+  const std::string formats = "(log format " + std::to_string(inspect::kFormatVersion) + "; reads formats " +
+                              std::to_string(inspect::kOldestFormatVersion) + " to " +
+                              std::to_string(inspect::kFormatVersion) + ")\n";
+  CHECK(v.out.starts_with("conduit-log "));
+  CHECK(v.out.ends_with(formats));
+  CHECK(v.out.find_first_of("0123456789") == std::string("conduit-log ").size());  // the version number
+
+  // A file where the data directory goes: not "no such data directory".
+  const std::string file = d + "/topics/orders/control";
+  for (const char* cmd : {"ls", "verify"}) {
+    const Run r = run_tool({cmd, file});
+    CHECK(r.code == 1);
+    CHECK(r.err == std::string("conduit-log ") + cmd + ": " + file +
+                       ": not a directory (conduit-log takes an engine's data directory)\n");
+  }
+  CHECK(run_tool({"dump", file, "orders"}).err.find(file + ": not a directory") != std::string::npos);
+
+  // --from at or past the end: nothing on stdout, where the log ends on stderr.
+  for (const char* from : {"4", "10"}) {
+    CAPTURE(from);
+    const Run r = run_tool({"dump", d, "orders", "--from", from});
+    CHECK(r.code == 0);
+    CHECK(r.out.empty());
+    CHECK(r.err == std::string("conduit-log dump: --from ") + from +
+                       " is past the end: the log of 'orders' ends at 4 (records 0..3)\n");
+  }
+  const Run last = run_tool({"dump", d, "orders", "--from", "3", "--payload", "none"});
+  CHECK(last.out == "#3  2023-11-14T22:13:24.000000000Z  324 bytes\n");
+  CHECK(last.err.empty());
+  CHECK(run_tool({"tail", d, "orders", "--from", "7"}).err.find("ends at 4 (records 0..3)") != std::string::npos);
+
+  for (const char* header : {"=x", "", "="}) {
+    CAPTURE(header);
+    const Run r = run_tool({"dump", d, "orders", "--header", header});
+    CHECK(r.code == 2);
+    CHECK(r.err == std::string("conduit-log dump: --header needs a name (NAME or NAME=VALUE), not '") + header + "'\n");
+  }
+}
+
+TEST_CASE("stats: no slices for records that share one timestamp, and short spans keep their digits") {
+  TempDir dir;
+  auto publish_at = [](Topic* t, std::initializer_list<std::int64_t> offsets) {
+    for (std::int64_t off : offsets) {
+      Message m;
+      m.payload = "same";
+      m.timestamp_ns = kT0 + off;
+      REQUIRE(t->publish(m).ok());
+    }
+  };
+  {
+    OpenTopic one(dir, "one", 1024);
+    publish_at(one.topic, {0, 0, 0, 0, 0});
+    TopicOptions to;
+    to.durability = Durability::kAsync;
+    to.segment_bytes = 160 << 10;
+    to.max_payload_bytes = 1024;
+    publish_at(one.engine->create_topic("short", to).value(), {0, 300, 700});
+    publish_at(one.engine->create_topic("tiny", to).value(), {0, 1, 3});
+  }
+  Run r = run_tool({"stats", dir.str(), "one"});
+  CHECK(r.code == 0);
+  CHECK(r.out == R"(topic one: 5 records (0..4), 20 payload bytes
+time range  2023-11-14T22:13:20.000000000Z (every record has this timestamp)
+rate        n/a (no time passes between the records)
+
+payload size (bytes)     records
+  4..7                        5  ########################################
+
+largest keys (payload bytes)
+  (no record has a key)
+)");
+  r = run_tool({"stats", dir.str(), "one", "--json"});
+  CHECK(r.out.find("\"span_ns\":0,\"records_per_second\":null,\"slice_ns\":null,") != std::string::npos);
+  CHECK(r.out.find("\"slices\":[]") != std::string::npos);
+
+  r = run_tool({"stats", dir.str(), "short"});
+  CHECK(r.out.find("(700.0 ns)\n") != std::string::npos);
+  CHECK(r.out.find("records per second, 10 slices of 70.0 ns\n") != std::string::npos);
+  r = run_tool({"stats", dir.str(), "tiny", "--slices", "10"});
+  CHECK(r.out.find("records per second, 3 slices of 1.0 ns (not 10: timestamps are whole ns)\n") != std::string::npos);
 }
 
 namespace {

@@ -33,12 +33,20 @@ constexpr const char* kDumpHelp =
     "                       only records whose field equals the value\n"
     "  --header NAME[=VAL]  only records with that header (and value); repeatable\n"
     "  --payload MODE       text (default: printable, \\xNN escapes), hex, base64, none\n"
-    "  --json               one JSON object per line: seq, timestamp_ns, time,\n"
-    "                       size, id, key, correlation_id, reply_to, trace_id,\n"
+    "  --json               one JSON object per line: seq, timestamp_ns,\n"
+    "                       timestamp_ns_str, time, size, id, key,\n"
+    "                       correlation_id, reply_to, trace_id,\n"
     "                       content_type, schema_version, headers [{name,value}],\n"
     "                       and payload (valid UTF-8 text; else payload_base64),\n"
     "                       payload_hex or payload_base64 by --payload. A gap is a\n"
-    "                       line {\"gap_from\":A,\"gap_to\":B}.\n";
+    "                       line {\"gap_from\":A,\"gap_to\":B}. jq (1.6) and JavaScript\n"
+    "                       read numbers as doubles, which round timestamp_ns\n"
+    "                       (ns since the epoch, above 2^53) to about 256 ns:\n"
+    "                       timestamp_ns_str (the same integer as a string) and\n"
+    "                       time (RFC 3339 UTC, 9 fraction digits) are exact.\n"
+    "\n"
+    "A --from past the end of the log prints nothing and says on stderr where\n"
+    "the log ends.\n";
 
 constexpr const char* kTailHelp =
     "usage: conduit-log tail [-f] [-n N] DIR TOPIC [--from SEQ] [--limit N] [filters]\n"
@@ -54,7 +62,8 @@ constexpr const char* kTailHelp =
     "\n"
     "  -f, --follow   keep following the log\n"
     "  -n, --lines N  start N records before the end (default 10)\n"
-    "  --from SEQ     start at sequence SEQ instead\n"
+    "  --from SEQ     start at sequence SEQ instead; past the end of the log it\n"
+    "                 says on stderr where the log ends (and with -f waits)\n"
     "Filters, --payload and --json are as for 'conduit-log dump'.\n";
 
 const FlagSpec kRecordFlags[] = {{"--from", true},     {"--since", true},          {"--limit", true},
@@ -111,6 +120,7 @@ std::string read_options(const Args& a, Options* o) {
   if (auto it = a.flags.find("--header"); it != a.flags.end())
     for (const std::string& h : it->second) {
       const auto eq = h.find('=');
+      if (eq == 0 || h.empty()) return "--header needs a name (NAME or NAME=VALUE), not '" + h + "'";
       if (eq == std::string::npos) o->headers.emplace_back(h, std::nullopt);
       else o->headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
     }
@@ -135,6 +145,7 @@ void print_json(const Options& o, const RecordView& r) {
   j.begin_object();
   j.key("seq").num(r.sequence());
   j.key("timestamp_ns").inum(r.timestamp_ns());
+  j.key("timestamp_ns_str").str(std::to_string(r.timestamp_ns()));  // exact where a reader's numbers are doubles
   j.key("time").str(format_time(r.timestamp_ns()));
   j.key("size").num(r.size_bytes());
   j.key("id").str(r.id());
@@ -209,6 +220,22 @@ conduit::Result<std::uint64_t> end_of_log(const std::string& data_dir, const std
   return t->end_seq();
 }
 
+// With --from at or past the end of the log, says so on stderr (nothing on
+// stdout would otherwise look like an empty filter); "" when not past it.
+conduit::Result<std::string> past_the_end(const char* cmd, const Options& o, const std::string& data_dir,
+                                          const std::string& topic) {
+  if (!o.from) return std::string();
+  auto t = conduit::inspect::summarize_topic(data_dir, topic);
+  if (!t.ok()) return t.status();
+  if (*o.from < t->end_seq()) return std::string();
+  const std::string held = t->records() == 0 ? "holds no records"
+                                             : "ends at " + std::to_string(t->end_seq()) + " (records " +
+                                                   std::to_string(t->first_seq()) + ".." +
+                                                   std::to_string(t->end_seq() - 1) + ")";
+  return std::string("conduit-log ") + cmd + ": --from " + std::to_string(*o.from) + " is past the end: the log of '" +
+         topic + "' " + held + (o.follow ? "; waiting for it" : "");
+}
+
 // Prints records from the reader's position until the end of the log (or
 // --limit); with `follow`, waits for more. `report_first_gap`: a gap before
 // the first record is news only when the caller asked for those records.
@@ -257,6 +284,12 @@ int run_records(const char* cmd, const char* help, bool tail, int argc, char** a
   if (topic_dir_of(data_dir, topic, &error).empty()) return fail(cmd, error, kExitProblem);
   auto reader = TopicReader::open(data_dir, topic);
   if (!reader.ok()) return fail(cmd, reader.status().to_string(), kExitProblem);
+  auto past = past_the_end(cmd, o, data_dir, topic);
+  if (!past.ok()) return fail(cmd, past.status().to_string(), kExitProblem);
+  if (!past->empty()) {
+    std::fprintf(stderr, "%s\n", past->c_str());
+    if (!o.follow) return kExitOk;
+  }
   bool asked = o.from.has_value();
   if (o.from) {
     (*reader)->seek(*o.from);
