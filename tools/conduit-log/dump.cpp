@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <conduit/message.h>
 
 #include "commands.h"
+#include "topic_identity.h"
 
 namespace conduit_log {
 namespace {
@@ -59,6 +61,14 @@ constexpr const char* kTailHelp =
     "publish; it follows segment rolls and reports records that retention\n"
     "deleted before they were read as a gap. Read-only: it never takes the\n"
     "engine's lock and never writes.\n"
+    "\n"
+    "A topic deleted while -f follows it: tail says so on stderr and waits for\n"
+    "a topic of that name; once there is one (at once when it was created\n"
+    "again) it says so on stderr and follows the new topic from its first\n"
+    "record, whose sequences start again at 0. Records of the old topic still\n"
+    "mapped are printed first; nothing of the new one passes for the old one's.\n"
+    "Without -f, as for dump, a topic deleted while it is read ends the command\n"
+    "with exit 1 and a message.\n"
     "\n"
     "  -f, --follow   keep following the log\n"
     "  -n, --lines N  start N records before the end (default 10)\n"
@@ -236,21 +246,79 @@ conduit::Result<std::string> past_the_end(const char* cmd, const Options& o, con
          topic + "' " + held + (o.follow ? "; waiting for it" : "");
 }
 
+// The topic being read, and which incarnation of it (topic_identity.h).
+struct Source {
+  std::string data_dir, topic, topic_dir;
+  TopicIdentity identity;
+  std::unique_ptr<TopicReader> reader;
+  std::string checked_file;  // the segment file last seen to belong to the pinned topic
+};
+
+// The topic was deleted (and perhaps created again) under the reader.
+// Without -f that ends the command with an error; with -f, a notice on
+// stderr, a wait until the topic exists again, and a new reader from its
+// first record. -1 to go on, else the exit code.
+int follow_new_topic(const char* cmd, const Options& o, Source& src, TopicIdentity::Now now) {
+  const std::string what =
+      "topic '" + src.topic + "' was deleted" + (now == TopicIdentity::Now::kReplaced ? " and created again" : "");
+  std::fflush(stdout);
+  if (!o.follow) return fail(cmd, what + " while it was being read", kExitProblem);
+  if (now == TopicIdentity::Now::kGone)
+    std::fprintf(stderr, "conduit-log %s: %s; waiting for it to be created again\n", cmd, what.c_str());
+  for (std::string error;; error.clear()) {
+    if (src.identity.pin(src.topic_dir, &error)) {
+      auto reader = TopicReader::open(src.data_dir, src.topic);
+      if (reader.ok()) {
+        src.reader = std::move(reader).value();
+        break;
+      }
+    }
+    const timespec pause{0, 10'000'000};
+    ::nanosleep(&pause, nullptr);
+  }
+  src.checked_file.clear();
+  std::fprintf(stderr, "conduit-log %s: %s: following the new topic from its first record\n", cmd,
+               now == TopicIdentity::Now::kGone ? ("topic '" + src.topic + "' was created again").c_str() : what.c_str());
+  return -1;
+}
+
 // Prints records from the reader's position until the end of the log (or
 // --limit); with `follow`, waits for more. `report_first_gap`: a gap before
 // the first record is news only when the caller asked for those records.
-int print_records(const char* cmd, const Options& o, const Style& st, TopicReader& reader, bool report_first_gap) {
+//
+// The topic's identity is looked at before anything from a segment file
+// not yet checked is printed (after the reader opened it: a file opened
+// while the pinned directory was still at the path is the pinned topic's),
+// before a gap, at the end of the log and on an error, so a deleted topic is
+// noticed every time, whichever of those the reader was at.
+int print_records(const char* cmd, const Options& o, const Style& st, Source& src, bool report_first_gap) {
   std::uint64_t printed = 0;
   bool first = true;
+  int rc = -1;
+  // True when the topic is not the pinned one any more; rc then says how to go on.
+  auto moved = [&] {
+    const TopicIdentity::Now now = src.identity.check();
+    if (now == TopicIdentity::Now::kSame) return false;
+    rc = follow_new_topic(cmd, o, src, now);
+    first = true;
+    report_first_gap = true;  // the new topic's records are all asked for
+    return true;
+  };
   for (;;) {
     if (o.limit && printed >= *o.limit) break;
-    auto step = reader.next();
+    auto step = src.reader->next();
+    if (!step.ok() || step->kind != TopicReader::Step::kRecord || step->file != src.checked_file) {
+      if (step.ok() && step->kind == TopicReader::Step::kEnd && !o.follow) break;
+      if (moved()) {
+        if (rc >= 0) return rc;
+        continue;
+      }
+    }
     if (!step.ok()) {
       std::fflush(stdout);
       return fail(cmd, step.status().to_string(), kExitProblem);
     }
     if (step->kind == TopicReader::Step::kEnd) {
-      if (!o.follow) break;
       std::fflush(stdout);
       const timespec pause{0, 1'000'000};  // 1 ms: see kTailHelp
       ::nanosleep(&pause, nullptr);
@@ -261,6 +329,7 @@ int print_records(const char* cmd, const Options& o, const Style& st, TopicReade
       first = false;
       continue;
     }
+    src.checked_file = step->file;
     first = false;
     if (!matches(o, step->record)) continue;
     if (o.json) print_json(o, step->record);
@@ -281,9 +350,15 @@ int run_records(const char* cmd, const char* help, bool tail, int argc, char** a
   if (std::string e = read_options(args, &o); !e.empty()) return fail(cmd, e, kExitUsage);
   std::string error;
   const std::string &data_dir = args.positional[0], &topic = args.positional[1];
-  if (topic_dir_of(data_dir, topic, &error).empty()) return fail(cmd, error, kExitProblem);
+  Source src;
+  src.data_dir = data_dir;
+  src.topic = topic;
+  src.topic_dir = topic_dir_of(data_dir, topic, &error);
+  if (src.topic_dir.empty()) return fail(cmd, error, kExitProblem);
+  if (!src.identity.pin(src.topic_dir, &error)) return fail(cmd, error, kExitProblem);
   auto reader = TopicReader::open(data_dir, topic);
   if (!reader.ok()) return fail(cmd, reader.status().to_string(), kExitProblem);
+  src.reader = std::move(reader).value();
   auto past = past_the_end(cmd, o, data_dir, topic);
   if (!past.ok()) return fail(cmd, past.status().to_string(), kExitProblem);
   if (!past->empty()) {
@@ -292,14 +367,14 @@ int run_records(const char* cmd, const char* help, bool tail, int argc, char** a
   }
   bool asked = o.from.has_value();
   if (o.from) {
-    (*reader)->seek(*o.from);
+    src.reader->seek(*o.from);
   } else if (tail && !o.since) {
     auto end = end_of_log(data_dir, topic);
     if (!end.ok()) return fail(cmd, end.status().to_string(), kExitProblem);
-    (*reader)->seek(*end > o.lines ? *end - o.lines : 0);
+    src.reader->seek(*end > o.lines ? *end - o.lines : 0);
     asked = false;
   }
-  return print_records(cmd, o, style, **reader, asked);
+  return print_records(cmd, o, style, src, asked);
 }
 
 }  // namespace
