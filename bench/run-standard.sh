@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The standard benchmark suite: every scaling series of tools/bench-plot,
-# each run against its same-run baseline, then the plots (when gnuplot is
-# installed) and a Markdown summary. About 3 minutes on a 2-core machine
-# (38 runs of 2 s per side); the limit it is held to is 10.
+# each point run REPEATS times against its same-run baseline, then the
+# plots (when gnuplot is installed: scripts/setup.sh installs it) and a
+# Markdown summary. 38 points x 3 runs of 1 s per side: 228 s of runs on a
+# 2-core machine, plus starting each; the limit it is held to is 10 minutes.
 #
 # Usage: bench/run-standard.sh [build-dir] [out-dir]
 #   build-dir  where conduit-bench is built (default: build; built if missing)
 #   out-dir    where the JSON, plots and summary.md go (default: bench-results)
-# DURATION (seconds per side, default 2) and SERIES (comma-separated subset)
-# override the defaults; BENCH_DIR is passed to conduit-bench --dir.
+# DURATION (seconds per side, default 1), REPEATS (runs per point, default
+# 3) and SERIES (comma-separated subset) override the defaults; BENCH_DIR is
+# passed to conduit-bench --dir.
 # Exits 1 when a run failed, 2 on a usage error.
 set -euo pipefail
 
@@ -23,7 +25,7 @@ fi
 
 start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-args=(run --bench "$build/conduit-bench" --out "$out" --duration "${DURATION:-2}")
+args=(run --bench "$build/conduit-bench" --out "$out" --duration "${DURATION:-1}" --repeats "${REPEATS:-3}")
 [[ -n ${SERIES:-} ]] && args+=(--series "$SERIES")
 [[ -n ${BENCH_DIR:-} ]] && args+=(--dir "$BENCH_DIR")
 status=0
@@ -37,7 +39,8 @@ python3 tools/bench-plot "${args[@]}" || status=$?
        "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo
   echo "Load average (1/5/15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \
-       "(other work on the machine shows here)."  python3 tools/bench-plot table "$out"
+       "(other work on the machine shows here)."
+  python3 tools/bench-plot table "$out"
 } >"$out/summary.md"
 
 if command -v gnuplot >/dev/null; then

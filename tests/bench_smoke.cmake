@@ -27,6 +27,15 @@ function(expect_member json)
   endif()
 endfunction()
 
+# Fails unless the JSON member at the path (ARGN) is null (string(JSON)
+# gives a null as "" or "null", depending on the CMake version).
+function(expect_null json what)
+  string(JSON value ERROR_VARIABLE error GET "${json}" ${ARGN})
+  if(error OR NOT (value STREQUAL "null" OR value STREQUAL ""))
+    fail("${what}: ${ARGN} is '${value}' ${error}")
+  endif()
+endfunction()
+
 function(expect_run json which)
   foreach(field system ok verified seconds published msgs_per_s)
     expect_member("${json}" ${which} ${field})
@@ -51,8 +60,20 @@ endif()
 foreach(path "machine;kernel" "machine;cores" "machine;date_utc" "config;payload" "config;durability"
              "conduit;latency;publish_to_receive;p99_ns" "conduit;latency;publish_to_receive;p99.99_ns"
              "conduit;latency;publish_to_receive;max_ns" "baseline;latency;publish_to_receive;p50_ns"
-             "ratios;throughput" "ratios;p99")
+             "ratios;throughput" "ratios;latency_note")
   expect_member("${OUT}" ${path})
+endforeach()
+# Closed loop, publish->receive is the backlog: no latency ratio.
+foreach(p p50 p99 p99.9)
+  expect_null("${OUT}" "closed-loop memory run printed a latency ratio" ratios ${p})
+endforeach()
+# Each run's peak RSS is at least its RSS, read at the same moment.
+foreach(which conduit baseline)
+  string(JSON rss GET "${OUT}" ${which} memory rss_mib)
+  string(JSON peak GET "${OUT}" ${which} memory peak_rss_mib)
+  if(NOT rss GREATER 0 OR peak LESS rss)
+    fail("${which}: peak RSS ${peak} MiB below RSS ${rss} MiB")
+  endif()
 endforeach()
 expect_run("${OUT}" conduit)
 expect_run("${OUT}" baseline)
@@ -86,7 +107,21 @@ if(leftovers)
   fail("the data directory was not removed: ${leftovers}")
 endif()
 
-# 3. Bad options: a message naming the problem, the usage, exit status 2.
+# 3. No subscriber and no work group: no queue to compare with, so no
+# baseline and no ratio, in the JSON and in the table.
+run_bench(--json --duration 0.3 --subscribers 0)
+if(NOT RC EQUAL 0)
+  fail("--subscribers 0 run exited ${RC}: ${ERR}")
+endif()
+expect_run("${OUT}" conduit)
+expect_null("${OUT}" "--subscribers 0 ran a baseline over queues nobody reads" baseline)
+expect_null("${OUT}" "--subscribers 0 compared with queues nobody reads" ratios throughput)
+run_bench(--duration 0.3 --subscribers 0)
+if(NOT RC EQUAL 0 OR OUT MATCHES "moodycamel" OR NOT OUT MATCHES "conduit / baseline \\(none[^)]*\\): n/a")
+  fail("--subscribers 0 table: ${OUT}")
+endif()
+
+# 4. Bad options: a message naming the problem, the usage, exit status 2.
 foreach(args "--bogus" "--producers;zero" "--payload;8" "--durability;disk" "--duration" "--rate;-5"
              "--retain-bytes;1M")
   run_bench(${args})
@@ -98,7 +133,7 @@ foreach(args "--bogus" "--producers;zero" "--payload;8" "--durability;disk" "--d
   endif()
 endforeach()
 
-# 4. The micro-benchmarks: each family runs (a few ms each) without an error
+# 5. The micro-benchmarks: each family runs (a few ms each) without an error
 # and reports bytes/s and items/s.
 if(DEFINED MICRO_BENCH)
   execute_process(COMMAND ${MICRO_BENCH} --benchmark_min_time=0.001 --benchmark_format=json

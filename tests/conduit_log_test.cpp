@@ -30,81 +30,12 @@
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "conduit/inspect.h"
-#include "tests/support/spawn.h"
+#include "tests/support/conduit_log_tool.h"
 
 using namespace conduit;
-namespace fs = std::filesystem;
+using namespace conduit::test::log_tool;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "conduit-log-test-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-};
-
-struct Run {
-  int code = -1;  // exit code; -SIGNAL when killed by a signal
-  std::string out, err;
-};
-
-// Starts the tool with `args`; its stdout is a pipe (*out_fd), stderr a file.
-pid_t spawn(const std::vector<std::string>& args, int* out_fd, const std::string& err_path) {
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  REQUIRE(err >= 0);
-  std::vector<std::string> argv{CONDUIT_LOG_PATH};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const pid_t pid = conduit::test::spawn_with(argv, fds[1], err);
-  ::close(err);
-  ::close(fds[1]);
-  REQUIRE(pid > 0);
-  *out_fd = fds[0];
-  return pid;
-}
-
-int wait_code(pid_t pid) {
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Runs the tool to completion; a run over 60 s is killed (a hang fails).
-Run run_tool(const std::vector<std::string>& args) {
-  const std::string err_path = (fs::temp_directory_path() / ("conduit-log-err-" + std::to_string(::getpid()))).string();
-  int fd = -1;
-  const pid_t pid = spawn(args, &fd, err_path);
-  Run r;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) > 0) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      r.out.append(buf, static_cast<std::size_t>(n));
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-  }
-  ::close(fd);
-  r.code = wait_code(pid);
-  r.err = slurp(err_path);
-  fs::remove(err_path);
-  return r;
-}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
@@ -118,13 +49,6 @@ std::string repeat(const std::string& s, int n) {
 }
 
 std::size_t count_lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
-
-// The number after "\"NAME\":" in a JSON line (the tool's own output).
-std::int64_t json_int(const std::string& line, const std::string& name) {
-  const std::size_t p = line.find("\"" + name + "\":");
-  REQUIRE(p != std::string::npos);
-  return std::stoll(line.substr(p + name.size() + 3));
-}
 
 // `s` as the tool writes it in JSON (these payloads are plain ASCII).
 std::string json_string_of(const std::string& s) { return "\"" + s + "\""; }
@@ -273,9 +197,9 @@ topic orders  (closed cleanly)
   CHECK(r.out == "#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7\n");
   r = run_tool({"dump", dir.str(), "orders", "--json", "--limit", "3"});
   CHECK(r.code == 0);
-  CHECK(r.out == R"({"seq":0,"timestamp_ns":1700000000000000000,"time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
-{"seq":1,"timestamp_ns":1700000001000000000,"time":"2023-11-14T22:13:21.000000000Z","size":85,"id":"","key":"customer-8","correlation_id":"","reply_to":"replies","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":20,"payload":"order 43\nsecond line"}
-{"seq":2,"timestamp_ns":1700000002500000000,"time":"2023-11-14T22:13:22.500000000Z","size":62,"id":"","key":"customer-7","correlation_id":"","reply_to":"","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":4,"payload_base64":"AAH/QQ=="}
+  CHECK(r.out == R"({"seq":0,"timestamp_ns":1700000000000000000,"timestamp_ns_str":"1700000000000000000","time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
+{"seq":1,"timestamp_ns":1700000001000000000,"timestamp_ns_str":"1700000001000000000","time":"2023-11-14T22:13:21.000000000Z","size":85,"id":"","key":"customer-8","correlation_id":"","reply_to":"replies","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":20,"payload":"order 43\nsecond line"}
+{"seq":2,"timestamp_ns":1700000002500000000,"timestamp_ns_str":"1700000002500000000","time":"2023-11-14T22:13:22.500000000Z","size":62,"id":"","key":"customer-7","correlation_id":"","reply_to":"","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":4,"payload_base64":"AAH/QQ=="}
 )");
   r = run_tool({"tail", "-n", "2", dir.str(), "orders", "--payload", "base64"});
   CHECK(r.code == 0);
@@ -334,6 +258,115 @@ TEST_CASE("JSON output of every command pipes into jq") {
   CHECK(jq("ls " + d + " --json", ".topics[0].positions[] | \"\\(.name) \\(.lag)\"") == "billing 3\naudit 2\n");
   CHECK(jq("verify " + d + " --json", ".ok") == "true\n");
   CHECK(jq("stats " + d + " orders --json", ".largest_keys[0].key, .records_per_second") == "customer-8\n1\n");
+
+  // jq reads numbers as doubles: a timestamp that is not a multiple of 256
+  // ns comes out rounded; timestamp_ns_str and time stay exact.
+  TempDir exact;
+  {
+    OpenTopic open(exact, "stamps", 1024);
+    Message m;
+    m.payload = "x";
+    m.timestamp_ns = kT0 + 123'456'789;
+    REQUIRE(open.topic->publish(m).ok());
+  }
+  const std::string e = exact.str();
+  CHECK(jq("dump " + e + " stamps --json", ".timestamp_ns_str, .time") ==
+        "1700000000123456789\n2023-11-14T22:13:20.123456789Z\n");
+}
+
+TEST_CASE("small CLI gaps: -n1, --version, a file for DIR, --from past the end, an empty header name") {
+  TempDir dir;
+  make_small_log(dir);
+  const std::string d = dir.str();
+  // A short option's value may follow it directly.
+  const Run n1 = run_tool({"tail", "-n1", d, "orders", "--payload", "none"});
+  CHECK(n1.code == 0);
+  CHECK(n1.out == "#3  2023-11-14T22:13:24.000000000Z  324 bytes\n");
+  CHECK(n1.out == run_tool({"tail", "-n", "1", d, "orders", "--payload", "none"}).out);
+  CHECK(run_tool({"tail", "-x1", d, "orders"}).err.find("unknown option '-x1'") != std::string::npos);
+
+  const Run v = run_tool({"--version"});
+  CHECK(v.code == 0);
+  const std::string formats = "(log format " + std::to_string(inspect::kFormatVersion) + "; reads formats " +
+                              std::to_string(inspect::kOldestFormatVersion) + " to " +
+                              std::to_string(inspect::kFormatVersion) + ")\n";
+  CHECK(v.out.starts_with("conduit-log "));
+  CHECK(v.out.ends_with(formats));
+  CHECK(v.out.find_first_of("0123456789") == std::string("conduit-log ").size());  // the version number
+
+  // A file where the data directory goes: not "no such data directory".
+  const std::string file = d + "/topics/orders/control";
+  for (const char* cmd : {"ls", "verify"}) {
+    const Run r = run_tool({cmd, file});
+    CHECK(r.code == 1);
+    CHECK(r.err == std::string("conduit-log ") + cmd + ": " + file +
+                       ": not a directory (conduit-log takes an engine's data directory)\n");
+  }
+  CHECK(run_tool({"dump", file, "orders"}).err.find(file + ": not a directory") != std::string::npos);
+
+  // --from at or past the end: nothing on stdout, where the log ends on stderr.
+  for (const char* from : {"4", "10"}) {
+    CAPTURE(from);
+    const Run r = run_tool({"dump", d, "orders", "--from", from});
+    CHECK(r.code == 0);
+    CHECK(r.out.empty());
+    CHECK(r.err == std::string("conduit-log dump: --from ") + from +
+                       " is past the end: the log of 'orders' ends at 4 (records 0..3)\n");
+  }
+  const Run last = run_tool({"dump", d, "orders", "--from", "3", "--payload", "none"});
+  CHECK(last.out == "#3  2023-11-14T22:13:24.000000000Z  324 bytes\n");
+  CHECK(last.err.empty());
+  CHECK(run_tool({"tail", d, "orders", "--from", "7"}).err.find("ends at 4 (records 0..3)") != std::string::npos);
+
+  for (const char* header : {"=x", "", "="}) {
+    CAPTURE(header);
+    const Run r = run_tool({"dump", d, "orders", "--header", header});
+    CHECK(r.code == 2);
+    CHECK(r.err == std::string("conduit-log dump: --header needs a name (NAME or NAME=VALUE), not '") + header + "'\n");
+  }
+}
+
+TEST_CASE("stats: no slices for records that share one timestamp, and short spans keep their digits") {
+  TempDir dir;
+  auto publish_at = [](Topic* t, std::initializer_list<std::int64_t> offsets) {
+    for (std::int64_t off : offsets) {
+      Message m;
+      m.payload = "same";
+      m.timestamp_ns = kT0 + off;
+      REQUIRE(t->publish(m).ok());
+    }
+  };
+  {
+    OpenTopic one(dir, "one", 1024);
+    publish_at(one.topic, {0, 0, 0, 0, 0});
+    TopicOptions to;
+    to.durability = Durability::kAsync;
+    to.segment_bytes = 160 << 10;
+    to.max_payload_bytes = 1024;
+    publish_at(one.engine->create_topic("short", to).value(), {0, 300, 700});
+    publish_at(one.engine->create_topic("tiny", to).value(), {0, 1, 3});
+  }
+  Run r = run_tool({"stats", dir.str(), "one"});
+  CHECK(r.code == 0);
+  CHECK(r.out == R"(topic one: 5 records (0..4), 20 payload bytes
+time range  2023-11-14T22:13:20.000000000Z (every record has this timestamp)
+rate        n/a (no time passes between the records)
+
+payload size (bytes)     records
+  4..7                        5  ########################################
+
+largest keys (payload bytes)
+  (no record has a key)
+)");
+  r = run_tool({"stats", dir.str(), "one", "--json"});
+  CHECK(r.out.find("\"span_ns\":0,\"records_per_second\":null,\"slice_ns\":null,") != std::string::npos);
+  CHECK(r.out.find("\"slices\":[]") != std::string::npos);
+
+  r = run_tool({"stats", dir.str(), "short"});
+  CHECK(r.out.find("(700.0 ns)\n") != std::string::npos);
+  CHECK(r.out.find("records per second, 10 slices of 70.0 ns\n") != std::string::npos);
+  r = run_tool({"stats", dir.str(), "tiny", "--slices", "10"});
+  CHECK(r.out.find("records per second, 3 slices of 1.0 ns (not 10: timestamps are whole ns)\n") != std::string::npos);
 }
 
 namespace {
@@ -496,69 +529,6 @@ TEST_CASE("no damage makes a command crash or hang") {
 
 namespace {
 
-// A child process that runs an engine on `dir`: `body` gets the topic and
-// two ends of pipes to signal the parent (`tell`) and wait for it (`wait`).
-struct EngineChild {
-  pid_t pid = -1;
-  int from_child = -1, to_child = -1;
-
-  template <class Body>
-  EngineChild(const std::string& dir, Body body, std::size_t retain_bytes = 0) {
-    int up[2], down[2];
-    REQUIRE(::pipe(up) == 0);
-    REQUIRE(::pipe(down) == 0);
-    pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(up[0]);
-      ::close(down[1]);
-      int rc = 1;
-      {
-        EngineOptions eo;
-        eo.data_dir = dir;
-        auto engine = Engine::open(eo);
-        if (engine.ok()) {
-          TopicOptions to;
-          to.durability = Durability::kAsync;
-          to.segment_bytes = 192 << 10;
-          to.max_payload_bytes = 16 << 10;
-          to.retain_bytes = retain_bytes;
-          auto topic = (*engine)->create_topic("live", to);
-          if (topic.ok()) rc = body(*topic, up[1], down[0]);
-          else std::fprintf(stderr, "child: %s\n", topic.status().to_string().c_str());
-        } else {
-          std::fprintf(stderr, "child: %s\n", engine.status().to_string().c_str());
-        }
-      }
-      ::_exit(rc);
-    }
-    ::close(up[1]);
-    ::close(down[0]);
-    from_child = up[0];
-    to_child = down[1];
-  }
-  // Waits (up to 30 s) for the child's next signal byte.
-  void await_signal() {
-    pollfd p{from_child, POLLIN, 0};
-    REQUIRE(::poll(&p, 1, 30000) == 1);
-    char c;
-    REQUIRE(::read(from_child, &c, 1) == 1);
-  }
-  void signal() { REQUIRE(::write(to_child, "g", 1) == 1); }
-  int finish() {
-    ::close(to_child);
-    ::close(from_child);
-    return wait_code(pid);
-  }
-};
-
-// In the child: one byte to the parent, or a wait for one from it.
-bool tell(int fd) { return ::write(fd, "r", 1) == 1; }
-bool wait_for(int fd) {
-  char c;
-  return ::read(fd, &c, 1) == 1;
-}
-
 std::string live_payload(std::uint64_t seq) { return "live-" + std::to_string(seq) + std::string(seq % 3 == 0 ? 12000 : 100, 'q'); }
 
 std::int64_t wall_ns() {
@@ -698,21 +668,9 @@ TEST_CASE("tail -f reports the exact gap when retention deletes segments it has 
   const std::string err_path = dir.str() + "/../conduit-log-gap-err-" + std::to_string(::getpid());
   int fd = -1;
   const pid_t tail = spawn({"tail", "-f", "--from", "0", "--json", "--payload", "none", dir.str(), "live"}, &fd, err_path);
-  std::string buffered;
-  std::vector<std::string> lines;
-  auto read_until = [&](const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[65536];
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      buffered.append(buf, static_cast<std::size_t>(n));
-      for (std::size_t eol; (eol = buffered.find('\n')) != std::string::npos; buffered.erase(0, eol + 1))
-        lines.push_back(buffered.substr(0, eol));
-    }
-  };
+  LineReader out{fd};
+  std::vector<std::string>& lines = out.lines;
+  auto read_until = [&](const std::function<bool()>& done) { out.read_until(done); };
   read_until([&] { return lines.size() >= kFirst; });
   REQUIRE(lines.size() == kFirst);
   // Stopped, tail keeps its mapping of the first segment while retention

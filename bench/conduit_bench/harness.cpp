@@ -3,12 +3,13 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -76,17 +77,31 @@ void add_tallies(RunResult& r, const std::vector<ReaderTally>& tallies, std::int
   r.seconds = static_cast<double>(last - start) / 1e9;
 }
 
+void reset_peak_rss(RunResult& r) {
+  // Writing 5 to clear_refs (Linux 4.0 and later) sets VmHWM back to the
+  // current RSS, so the peak read at the end is this run's own.
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  r.peak_rss_own = static_cast<bool>(out);
+}
+
 void measure_rss(RunResult& r) {
-  std::ifstream in("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0, shared = 0;
-  in >> size >> resident >> shared;
-  const double page_mib = static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1 << 20);
-  r.rss_mib = static_cast<double>(resident) * page_mib;
-  r.rss_file_mib = static_cast<double>(shared) * page_mib;
-  r.rss_anon_mib = r.rss_mib - r.rss_file_mib;
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  r.peak_rss_mib = static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB
+  // One read of /proc/self/status: VmHWM there is at least VmRSS of the
+  // same read (the kernel takes the larger). getrusage's ru_maxrss and
+  // statm may count differently and then put the peak below the current.
+  std::ifstream in("/proc/self/status");
+  double rss_kib = 0, anon_kib = 0, file_kib = 0, shmem_kib = 0, peak_kib = 0;
+  const std::pair<const char*, double*> fields[] = {
+      {"VmRSS:", &rss_kib}, {"RssAnon:", &anon_kib}, {"RssFile:", &file_kib}, {"RssShmem:", &shmem_kib},
+      {"VmHWM:", &peak_kib}};
+  for (std::string line; std::getline(in, line);)
+    for (const auto& [name, out] : fields)
+      if (line.rfind(name, 0) == 0) *out = std::strtod(line.c_str() + std::strlen(name), nullptr);  // "  1234 kB"
+  r.rss_mib = rss_kib / 1024;
+  r.rss_anon_mib = anon_kib / 1024;
+  r.rss_file_mib = (file_kib + shmem_kib) / 1024;
+  r.peak_rss_mib = peak_kib / 1024;
 }
 
 std::uint64_t disk_usage(const std::string& dir) {

@@ -207,6 +207,7 @@ struct RunResult {
   LatencyStats durable;  // publish (intended) -> durable watermark seen
   // Memory, measured when the producers stop (before the drain).
   double rss_mib = 0, rss_anon_mib = 0, rss_file_mib = 0, peak_rss_mib = 0;
+  bool peak_rss_own = false;        // the peak is this run's (else the process's so far)
   std::uint64_t log_bytes = 0;      // bytes the data directory takes on disk
   std::uint64_t stalled_lag = 0;    // records behind, of a stalled subscriber
   std::string disk_io;              // conduit's description of its disk path
@@ -228,7 +229,10 @@ RunResult run_raw_async(const Config& cfg, const std::string& dir, std::uint64_t
 // r.seconds runs from `start` to the last delivery or `last`, the later.
 void add_tallies(RunResult& r, const std::vector<ReaderTally>& tallies, std::int64_t start, std::int64_t last);
 
-// Resident memory now: total, anonymous, file-backed/shared (MiB); the peak.
+// Starts the run's peak RSS at the current RSS (when the kernel allows).
+void reset_peak_rss(RunResult& r);
+// Resident memory now: total, anonymous, file-backed and shared memory
+// (MiB), and the peak (VmHWM), all from one read of /proc/self/status.
 void measure_rss(RunResult& r);
 // Bytes the files under `dir` take on disk.
 std::uint64_t disk_usage(const std::string& dir);

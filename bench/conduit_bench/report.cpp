@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "../disk_baselines.h"
 
@@ -80,6 +81,7 @@ std::string run_json(const RunResult& r) {
        ", \"publish_to_durable\": " + latency_json(r.durable) + "}";
   s += ", \"memory\": {\"rss_mib\": " + json_number(r.rss_mib) + ", \"rss_anon_mib\": " + json_number(r.rss_anon_mib) +
        ", \"rss_file_mib\": " + json_number(r.rss_file_mib) + ", \"peak_rss_mib\": " + json_number(r.peak_rss_mib) +
+       ", \"peak_rss_scope\": " + json_string(r.peak_rss_own ? "run" : "process") +
        ", \"log_bytes\": " + std::to_string(r.log_bytes) + ", \"stalled_lag\": " + std::to_string(r.stalled_lag) + "}";
   if (!r.disk_io.empty()) s += ", \"disk_io\": " + json_string(r.disk_io);
   return s + "}";
@@ -115,8 +117,8 @@ void print_run(const RunResult& r) {
     std::printf(" max %s  (n=%" PRIu64 ")\n", us(l->hist.max()).c_str(), l->hist.count());
   }
   if (r.rss_mib > 0)
-    std::printf("  RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB", r.rss_mib, r.rss_anon_mib, r.rss_file_mib,
-                r.peak_rss_mib);
+    std::printf("  RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB%s", r.rss_mib, r.rss_anon_mib, r.rss_file_mib,
+                r.peak_rss_mib, r.peak_rss_own ? "" : " (the process's so far)");
   if (r.log_bytes != 0) std::printf(", log on disk %.1f MiB", static_cast<double>(r.log_bytes) / (1 << 20));
   if (r.stalled_lag != 0) std::printf(", stalled subscriber lag %" PRIu64, r.stalled_lag);
   if (r.rss_mib > 0) std::printf("\n");
@@ -170,6 +172,12 @@ void compute_ratios(Report& r) {
   r.throughput_unit = "msgs_per_s";
   if (closed_loop) r.throughput_ratio = ratio(msgs_per_s(c), msgs_per_s(b));
   const bool memory = r.cfg.durability == Durability::kMemory;
+  if (memory && closed_loop) {
+    // A closed-loop producer runs ahead of its readers, so publish->receive
+    // is the backlog behind a full ring, whose size differs on each side.
+    r.latency_note = "none in closed loop: publish->receive is the backlog, not the path; use --rate";
+    return;
+  }
   r.latency_kind = memory ? "publish_to_receive" : "publish_to_durable";
   const LatencyStats& lc = memory ? c.receive : c.durable;
   const LatencyStats& lb = memory ? b.receive : b.durable;
@@ -195,19 +203,24 @@ void print_table(const Report& r) {
   std::printf("\nconduit / %s", r.baseline ? r.baseline->system.c_str() : "baseline");
   if (!r.baseline_note.empty()) std::printf(" (%s)", r.baseline_note.c_str());
   std::printf(":");
-  bool any = false;
-  if (r.throughput_ratio) {
-    std::printf(" throughput (%s) %.3f", r.throughput_unit.c_str(), *r.throughput_ratio);
-    any = true;
-  }
-  if (r.p50_ratio) {
-    std::printf("%s %s p50 %.2f, p99 %.2f", any ? ";" : "", r.latency_kind.c_str(), *r.p50_ratio,
-                r.p99_ratio.value_or(0));
-    if (r.p999_ratio) std::printf(", p99.9 %.2f", *r.p999_ratio);
-    any = true;
-  }
-  if (!any) std::printf(" n/a");
-  std::printf("\n");
+  // Three significant digits: a ratio far from 1 keeps its size (0.0042,
+  // not 0.00). Each figure printed is there; none stands in for a missing one.
+  auto join = [](const std::vector<std::pair<std::string, std::optional<double>>>& figures) {
+    std::string out;
+    for (const auto& [what, v] : figures) {
+      if (!v) continue;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3g", *v);
+      out += (out.empty() ? "" : ", ") + what + " " + buf;
+    }
+    return out;
+  };
+  const std::string throughput = join({{"throughput (" + r.throughput_unit + ")", r.throughput_ratio}});
+  std::string latency = join({{"p50", r.p50_ratio}, {"p99", r.p99_ratio}, {"p99.9", r.p999_ratio}});
+  if (!latency.empty()) latency = r.latency_kind + " " + latency;
+  const std::string both = throughput + (throughput.empty() || latency.empty() ? "" : "; ") + latency;
+  std::printf(" %s\n", both.empty() ? "n/a" : both.c_str());
+  if (!r.latency_note.empty()) std::printf("latency ratios: %s\n", r.latency_note.c_str());
 }
 
 void print_json(const Report& r) {
@@ -235,7 +248,8 @@ void print_json(const Report& r) {
        ", \"throughput\": " + json_opt(r.throughput_ratio) +
        ", \"latency_kind\": " + (r.latency_kind.empty() ? "null" : json_string(r.latency_kind)) +
        ", \"p50\": " + json_opt(r.p50_ratio) + ", \"p99\": " + json_opt(r.p99_ratio) +
-       ", \"p99.9\": " + json_opt(r.p999_ratio) + "}\n}\n";
+       ", \"p99.9\": " + json_opt(r.p999_ratio) +
+       ", \"latency_note\": " + (r.latency_note.empty() ? "null" : json_string(r.latency_note)) + "}\n}\n";
   std::fputs(s.c_str(), stdout);
 }
 

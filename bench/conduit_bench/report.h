@@ -27,6 +27,7 @@ struct Report {
   std::string throughput_unit;  // "msgs_per_s" or "payload_bytes_per_s"
   std::optional<double> p50_ratio, p99_ratio, p999_ratio;
   std::string latency_kind;  // "publish_to_receive" or "publish_to_durable"
+  std::string latency_note;  // why there are no latency ratios, when that is not plain
 };
 
 Machine describe_machine(const std::string& data_dir);

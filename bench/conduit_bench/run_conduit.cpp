@@ -157,6 +157,7 @@ RunResult run_conduit(const Config& cfg, const std::string& data_dir) {
   RunResult res;
   res.system = "conduit";
   res.payload_bytes = cfg.payload;
+  reset_peak_rss(res);
   EngineOptions eo;
   eo.data_dir = data_dir;
   auto engine = Engine::open(eo);

@@ -179,6 +179,7 @@ RunResult run_sized(const Config& cfg) {
   RunResult res;
   res.system = "moodycamel";
   res.payload_bytes = cfg.payload;
+  reset_peak_rss(res);
   const auto T = static_cast<std::size_t>(cfg.topics);
   const auto S = static_cast<std::size_t>(cfg.subscribers);
   Queues<N> qs;

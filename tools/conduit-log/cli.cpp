@@ -36,6 +36,13 @@ std::optional<Args> parse_args(int argc, char** argv, int first, std::span<const
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
       inline_value = true;
+    } else if (!arg.starts_with("--") && arg.size() > 2) {
+      // "-n1" is "-n 1", for a short option that takes a value.
+      if (const FlagSpec* f = find(arg.substr(0, 2)); f != nullptr && f->takes_value) {
+        name = arg.substr(0, 2);
+        value = arg.substr(2);
+        inline_value = true;
+      }
     }
     const FlagSpec* f = find(name);
     if (f == nullptr) {

@@ -32,7 +32,8 @@ struct Args {
   }
 };
 
-// Parses argv[first..] against `spec` (plus --help and --color). On error
+// Parses argv[first..] against `spec` (plus --help and --color). A short
+// option's value may follow it directly ("-n1" is "-n 1"). On error
 // returns nullopt and sets *error.
 std::optional<Args> parse_args(int argc, char** argv, int first, std::span<const FlagSpec> spec, std::string* error);
 

@@ -1,11 +1,30 @@
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <conduit/engine.h>
 #include <conduit/inspect.h>
 
 #include "commands.h"
 
 namespace conduit_log {
+namespace {
+
+// DATA_DIR's topics, after saying plainly what DATA_DIR is when it is not a
+// directory (inspect::list_topics calls every such path missing).
+conduit::Result<std::vector<std::string>> list_topics(const std::string& data_dir) {
+  struct stat st {};
+  if (::stat(data_dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return conduit::Status::NotFound(data_dir + ": no such data directory");
+    return conduit::Status::IOError(data_dir + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode))
+    return conduit::Status::InvalidArgument(data_dir + ": not a directory (conduit-log takes an engine's data directory)");
+  return conduit::inspect::list_topics(data_dir);
+}
+
+}  // namespace
 
 int fail(const char* cmd, const std::string& what, int code) {
   std::fprintf(stderr, "conduit-log %s: %s\n", cmd, what.c_str());
@@ -17,7 +36,7 @@ std::string topic_dir_of(const std::string& data_dir, const std::string& topic, 
     *error = s.message();
     return "";
   }
-  auto names = conduit::inspect::list_topics(data_dir);
+  auto names = list_topics(data_dir);
   if (!names.ok()) {
     *error = names.status().message();
     return "";
@@ -35,7 +54,7 @@ std::vector<std::string> topics_of(const std::string& data_dir, const std::strin
     if (topic_dir_of(data_dir, *topic, error).empty()) return {};
     return {*topic};
   }
-  auto listed = conduit::inspect::list_topics(data_dir);
+  auto listed = list_topics(data_dir);
   if (!listed.ok()) {
     *error = listed.status().message();
     return {};

@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <conduit/message.h>
 
 #include "commands.h"
+#include "topic_identity.h"
 
 namespace conduit_log {
 namespace {
@@ -33,12 +35,20 @@ constexpr const char* kDumpHelp =
     "                       only records whose field equals the value\n"
     "  --header NAME[=VAL]  only records with that header (and value); repeatable\n"
     "  --payload MODE       text (default: printable, \\xNN escapes), hex, base64, none\n"
-    "  --json               one JSON object per line: seq, timestamp_ns, time,\n"
-    "                       size, id, key, correlation_id, reply_to, trace_id,\n"
+    "  --json               one JSON object per line: seq, timestamp_ns,\n"
+    "                       timestamp_ns_str, time, size, id, key,\n"
+    "                       correlation_id, reply_to, trace_id,\n"
     "                       content_type, schema_version, headers [{name,value}],\n"
     "                       and payload (valid UTF-8 text; else payload_base64),\n"
     "                       payload_hex or payload_base64 by --payload. A gap is a\n"
-    "                       line {\"gap_from\":A,\"gap_to\":B}.\n";
+    "                       line {\"gap_from\":A,\"gap_to\":B}. jq (1.6) and JavaScript\n"
+    "                       read numbers as doubles, which round timestamp_ns\n"
+    "                       (ns since the epoch, above 2^53) to about 256 ns:\n"
+    "                       timestamp_ns_str (the same integer as a string) and\n"
+    "                       time (RFC 3339 UTC, 9 fraction digits) are exact.\n"
+    "\n"
+    "A --from past the end of the log prints nothing and says on stderr where\n"
+    "the log ends.\n";
 
 constexpr const char* kTailHelp =
     "usage: conduit-log tail [-f] [-n N] DIR TOPIC [--from SEQ] [--limit N] [filters]\n"
@@ -52,9 +62,18 @@ constexpr const char* kTailHelp =
     "deleted before they were read as a gap. Read-only: it never takes the\n"
     "engine's lock and never writes.\n"
     "\n"
+    "A topic deleted while -f follows it: tail says so on stderr and waits for\n"
+    "a topic of that name; once there is one (at once when it was created\n"
+    "again) it says so on stderr and follows the new topic from its first\n"
+    "record, whose sequences start again at 0. Records of the old topic still\n"
+    "mapped are printed first; nothing of the new one passes for the old one's.\n"
+    "Without -f, as for dump, a topic deleted while it is read ends the command\n"
+    "with exit 1 and a message.\n"
+    "\n"
     "  -f, --follow   keep following the log\n"
     "  -n, --lines N  start N records before the end (default 10)\n"
-    "  --from SEQ     start at sequence SEQ instead\n"
+    "  --from SEQ     start at sequence SEQ instead; past the end of the log it\n"
+    "                 says on stderr where the log ends (and with -f waits)\n"
     "Filters, --payload and --json are as for 'conduit-log dump'.\n";
 
 const FlagSpec kRecordFlags[] = {{"--from", true},     {"--since", true},          {"--limit", true},
@@ -111,6 +130,7 @@ std::string read_options(const Args& a, Options* o) {
   if (auto it = a.flags.find("--header"); it != a.flags.end())
     for (const std::string& h : it->second) {
       const auto eq = h.find('=');
+      if (eq == 0 || h.empty()) return "--header needs a name (NAME or NAME=VALUE), not '" + h + "'";
       if (eq == std::string::npos) o->headers.emplace_back(h, std::nullopt);
       else o->headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
     }
@@ -135,6 +155,7 @@ void print_json(const Options& o, const RecordView& r) {
   j.begin_object();
   j.key("seq").num(r.sequence());
   j.key("timestamp_ns").inum(r.timestamp_ns());
+  j.key("timestamp_ns_str").str(std::to_string(r.timestamp_ns()));  // exact where a reader's numbers are doubles
   j.key("time").str(format_time(r.timestamp_ns()));
   j.key("size").num(r.size_bytes());
   j.key("id").str(r.id());
@@ -209,21 +230,95 @@ conduit::Result<std::uint64_t> end_of_log(const std::string& data_dir, const std
   return t->end_seq();
 }
 
+// With --from at or past the end of the log, says so on stderr (nothing on
+// stdout would otherwise look like an empty filter); "" when not past it.
+conduit::Result<std::string> past_the_end(const char* cmd, const Options& o, const std::string& data_dir,
+                                          const std::string& topic) {
+  if (!o.from) return std::string();
+  auto t = conduit::inspect::summarize_topic(data_dir, topic);
+  if (!t.ok()) return t.status();
+  if (*o.from < t->end_seq()) return std::string();
+  const std::string held = t->records() == 0 ? "holds no records"
+                                             : "ends at " + std::to_string(t->end_seq()) + " (records " +
+                                                   std::to_string(t->first_seq()) + ".." +
+                                                   std::to_string(t->end_seq() - 1) + ")";
+  return std::string("conduit-log ") + cmd + ": --from " + std::to_string(*o.from) + " is past the end: the log of '" +
+         topic + "' " + held + (o.follow ? "; waiting for it" : "");
+}
+
+// The topic being read, and which incarnation of it (topic_identity.h).
+struct Source {
+  std::string data_dir, topic, topic_dir;
+  TopicIdentity identity;
+  std::unique_ptr<TopicReader> reader;
+  std::string checked_file;  // the segment file last seen to belong to the pinned topic
+};
+
+// The topic was deleted (and perhaps created again) under the reader.
+// Without -f that ends the command with an error; with -f, a notice on
+// stderr, a wait until the topic exists again, and a new reader from its
+// first record. -1 to go on, else the exit code.
+int follow_new_topic(const char* cmd, const Options& o, Source& src, TopicIdentity::Now now) {
+  const std::string what =
+      "topic '" + src.topic + "' was deleted" + (now == TopicIdentity::Now::kReplaced ? " and created again" : "");
+  std::fflush(stdout);
+  if (!o.follow) return fail(cmd, what + " while it was being read", kExitProblem);
+  if (now == TopicIdentity::Now::kGone)
+    std::fprintf(stderr, "conduit-log %s: %s; waiting for it to be created again\n", cmd, what.c_str());
+  for (std::string error;; error.clear()) {
+    if (src.identity.pin(src.topic_dir, &error)) {
+      auto reader = TopicReader::open(src.data_dir, src.topic);
+      if (reader.ok()) {
+        src.reader = std::move(reader).value();
+        break;
+      }
+    }
+    const timespec pause{0, 10'000'000};
+    ::nanosleep(&pause, nullptr);
+  }
+  src.checked_file.clear();
+  std::fprintf(stderr, "conduit-log %s: %s: following the new topic from its first record\n", cmd,
+               now == TopicIdentity::Now::kGone ? ("topic '" + src.topic + "' was created again").c_str() : what.c_str());
+  return -1;
+}
+
 // Prints records from the reader's position until the end of the log (or
 // --limit); with `follow`, waits for more. `report_first_gap`: a gap before
 // the first record is news only when the caller asked for those records.
-int print_records(const char* cmd, const Options& o, const Style& st, TopicReader& reader, bool report_first_gap) {
+//
+// The topic's identity is looked at before anything from a segment file
+// not yet checked is printed (after the reader opened it: a file opened
+// while the pinned directory was still at the path is the pinned topic's),
+// before a gap, at the end of the log and on an error, so a deleted topic is
+// noticed every time, whichever of those the reader was at.
+int print_records(const char* cmd, const Options& o, const Style& st, Source& src, bool report_first_gap) {
   std::uint64_t printed = 0;
   bool first = true;
+  int rc = -1;
+  // True when the topic is not the pinned one any more; rc then says how to go on.
+  auto moved = [&] {
+    const TopicIdentity::Now now = src.identity.check();
+    if (now == TopicIdentity::Now::kSame) return false;
+    rc = follow_new_topic(cmd, o, src, now);
+    first = true;
+    report_first_gap = true;  // the new topic's records are all asked for
+    return true;
+  };
   for (;;) {
     if (o.limit && printed >= *o.limit) break;
-    auto step = reader.next();
+    auto step = src.reader->next();
+    if (!step.ok() || step->kind != TopicReader::Step::kRecord || step->file != src.checked_file) {
+      if (step.ok() && step->kind == TopicReader::Step::kEnd && !o.follow) break;
+      if (moved()) {
+        if (rc >= 0) return rc;
+        continue;
+      }
+    }
     if (!step.ok()) {
       std::fflush(stdout);
       return fail(cmd, step.status().to_string(), kExitProblem);
     }
     if (step->kind == TopicReader::Step::kEnd) {
-      if (!o.follow) break;
       std::fflush(stdout);
       const timespec pause{0, 1'000'000};  // 1 ms: see kTailHelp
       ::nanosleep(&pause, nullptr);
@@ -234,6 +329,7 @@ int print_records(const char* cmd, const Options& o, const Style& st, TopicReade
       first = false;
       continue;
     }
+    src.checked_file = step->file;
     first = false;
     if (!matches(o, step->record)) continue;
     if (o.json) print_json(o, step->record);
@@ -254,19 +350,31 @@ int run_records(const char* cmd, const char* help, bool tail, int argc, char** a
   if (std::string e = read_options(args, &o); !e.empty()) return fail(cmd, e, kExitUsage);
   std::string error;
   const std::string &data_dir = args.positional[0], &topic = args.positional[1];
-  if (topic_dir_of(data_dir, topic, &error).empty()) return fail(cmd, error, kExitProblem);
+  Source src;
+  src.data_dir = data_dir;
+  src.topic = topic;
+  src.topic_dir = topic_dir_of(data_dir, topic, &error);
+  if (src.topic_dir.empty()) return fail(cmd, error, kExitProblem);
+  if (!src.identity.pin(src.topic_dir, &error)) return fail(cmd, error, kExitProblem);
   auto reader = TopicReader::open(data_dir, topic);
   if (!reader.ok()) return fail(cmd, reader.status().to_string(), kExitProblem);
+  src.reader = std::move(reader).value();
+  auto past = past_the_end(cmd, o, data_dir, topic);
+  if (!past.ok()) return fail(cmd, past.status().to_string(), kExitProblem);
+  if (!past->empty()) {
+    std::fprintf(stderr, "%s\n", past->c_str());
+    if (!o.follow) return kExitOk;
+  }
   bool asked = o.from.has_value();
   if (o.from) {
-    (*reader)->seek(*o.from);
+    src.reader->seek(*o.from);
   } else if (tail && !o.since) {
     auto end = end_of_log(data_dir, topic);
     if (!end.ok()) return fail(cmd, end.status().to_string(), kExitProblem);
-    (*reader)->seek(*end > o.lines ? *end - o.lines : 0);
+    src.reader->seek(*end > o.lines ? *end - o.lines : 0);
     asked = false;
   }
-  return print_records(cmd, o, style, **reader, asked);
+  return print_records(cmd, o, style, src, asked);
 }
 
 }  // namespace

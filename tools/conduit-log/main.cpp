@@ -11,7 +11,13 @@
 #include <cstring>
 #include <string_view>
 
+#include <conduit/inspect.h>
+
 #include "commands.h"
+
+#ifndef CONDUIT_VERSION
+#error "CONDUIT_VERSION (the project's version) is set by CMakeLists.txt"
+#endif
 
 namespace {
 
@@ -28,7 +34,8 @@ constexpr const char* kHelp =
     "  verify DIR [TOPIC]     every CRC, header and sequence; exit 0 clean, 1 not\n"
     "  stats DIR TOPIC        payload sizes, rate over time, largest keys\n"
     "\n"
-    "'conduit-log COMMAND --help' says more. Exit codes: 0 done (verify: clean),\n"
+    "'conduit-log COMMAND --help' says more; 'conduit-log --version' gives the\n"
+    "version and the log formats it reads. Exit codes: 0 done (verify: clean),\n"
     "1 a problem found or an error, 2 bad usage.\n";
 
 // A segment file cut shorter while it is mapped makes reads past its new end
@@ -54,6 +61,12 @@ int main(int argc, char** argv) {
   const std::string_view cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(kHelp, stdout);
+    return conduit_log::kExitOk;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("conduit-log %s (log format %u; reads formats %u to %u)\n", CONDUIT_VERSION,
+                conduit::inspect::kFormatVersion, conduit::inspect::kOldestFormatVersion,
+                conduit::inspect::kFormatVersion);
     return conduit_log::kExitOk;
   }
   if (cmd == "ls") return conduit_log::run_ls(argc, argv);

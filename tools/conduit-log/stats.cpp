@@ -20,7 +20,8 @@ constexpr const char* kHelp =
     "\n"
     "Reads every record of TOPIC and prints: the payload size histogram\n"
     "(power-of-two buckets), the records per second over the log's time range\n"
-    "(first to last timestamp) and in N equal slices of it (default 10), and\n"
+    "(first to last timestamp) and in N equal slices of it (default 10; none\n"
+    "when every record has the same timestamp, and none shorter than 1 ns), and\n"
     "the keys with the most payload bytes (default top 10). Read-only.\n";
 
 const FlagSpec kFlags[] = {{"--json", false}, {"--slices", true}, {"--top", true}};
@@ -30,6 +31,16 @@ struct KeyStats {
 };
 
 // Bucket b holds sizes in [2^(b-1), 2^b); bucket 0 holds size 0.
+// "4.000 s", "2.500 ms", "120.000 us", "7 ns": a short span keeps its digits.
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s >= 1) std::snprintf(buf, sizeof buf, "%.3f s", s);
+  else if (s >= 1e-3) std::snprintf(buf, sizeof buf, "%.3f ms", s * 1e3);
+  else if (s >= 1e-6) std::snprintf(buf, sizeof buf, "%.3f us", s * 1e6);
+  else std::snprintf(buf, sizeof buf, "%.1f ns", s * 1e9);
+  return buf;
+}
+
 unsigned bucket_of(std::uint64_t size) { return static_cast<unsigned>(std::bit_width(size)); }
 std::uint64_t bucket_low(unsigned b) { return b == 0 ? 0 : 1ull << (b - 1); }
 std::uint64_t bucket_high(unsigned b) { return b == 0 ? 0 : (1ull << b) - 1; }
@@ -81,40 +92,44 @@ int run_stats(int argc, char** argv) {
   }
   const double span_s = static_cast<double>(hi - lo) / 1e9;
   const double rate = span_s > 0 ? static_cast<double>(records) / span_s : 0;
+  // Timestamps are whole ns: no slice is shorter than 1 ns, and a log whose
+  // records share one timestamp has no slices at all.
+  const std::uint64_t asked_slices = slices;
+  slices = std::min<std::uint64_t>(slices, static_cast<std::uint64_t>(hi - lo));
   std::vector<std::uint64_t> per_slice(slices, 0);
   for (std::int64_t t : stamps) {
     const auto i = hi > lo ? static_cast<std::uint64_t>(static_cast<double>(t - lo) / static_cast<double>(hi - lo) *
                                                         static_cast<double>(slices))
                            : 0;
-    ++per_slice[std::min(i, slices - 1)];
+    if (slices > 0) ++per_slice[std::min(i, slices - 1)];
   }
   std::vector<std::pair<std::string, KeyStats>> largest(keys.begin(), keys.end());
   std::sort(largest.begin(), largest.end(), [](const auto& a, const auto& b) {
     return a.second.bytes != b.second.bytes ? a.second.bytes > b.second.bytes : a.first < b.first;
   });
   if (largest.size() > top) largest.resize(top);
-  const double slice_s = span_s / static_cast<double>(slices);
+  const double slice_s = slices > 0 ? span_s / static_cast<double>(slices) : 0;
 
   if (args.has("--json")) {
     Json j;
     j.begin_object().key("topic").str(args.positional[1]).key("records").num(records).key("payload_bytes").num(payload_bytes);
     if (records) j.key("first_seq").num(first_seq).key("last_seq").num(last_seq).key("first_timestamp_ns").inum(lo)
         .key("last_timestamp_ns").inum(hi);
-    j.key("span_seconds").dbl(span_s).key("records_per_second");
+    j.key("span_seconds").dbl(span_s).key("span_ns").inum(hi - lo).key("records_per_second");
     if (span_s > 0) j.dbl(rate);
+    else j.null();
+    j.key("slice_ns");
+    if (slices > 0) j.dbl(slice_s * 1e9);
     else j.null();
     j.key("payload_size_histogram").begin_array();
     for (unsigned b = 0; b < histogram.size(); ++b)
       if (histogram[b]) j.begin_object().key("min").num(bucket_low(b)).key("max").num(bucket_high(b)).key("records")
           .num(histogram[b]).end_object();
     j.end_array().key("slices").begin_array();
-    for (std::uint64_t i = 0; i < slices && records; ++i) {
+    for (std::uint64_t i = 0; i < slices; ++i)
       j.begin_object().key("start_ns").inum(lo + static_cast<std::int64_t>(slice_s * 1e9 * static_cast<double>(i)))
-          .key("records").num(per_slice[i]).key("records_per_second");
-      if (slice_s > 0) j.dbl(static_cast<double>(per_slice[i]) / slice_s);
-      else j.null();
-      j.end_object();
-    }
+          .key("records").num(per_slice[i]).key("records_per_second").dbl(static_cast<double>(per_slice[i]) / slice_s)
+          .end_object();
     j.end_array().key("largest_keys").begin_array();
     for (const auto& [k, s] : largest)
       j.begin_object().key("key").str(k).key("records").num(s.records).key("payload_bytes").num(s.bytes).end_object();
@@ -131,9 +146,14 @@ int run_stats(int argc, char** argv) {
   }
   std::printf(" (%llu..%llu), %llu payload bytes\n", static_cast<unsigned long long>(first_seq),
               static_cast<unsigned long long>(last_seq), static_cast<unsigned long long>(payload_bytes));
-  std::printf("time range  %s .. %s (%.3f s)\n", format_time(lo).c_str(), format_time(hi).c_str(), span_s);
-  if (span_s > 0) std::printf("rate        %.3f records/s over the range\n", rate);
-  else std::printf("rate        n/a (every record has the same timestamp)\n");
+  if (span_s > 0) {
+    std::printf("time range  %s .. %s (%s)\n", format_time(lo).c_str(), format_time(hi).c_str(),
+                format_seconds(span_s).c_str());
+    std::printf("rate        %.3f records/s over the range\n", rate);
+  } else {
+    std::printf("time range  %s (every record has this timestamp)\n", format_time(lo).c_str());
+    std::printf("rate        n/a (no time passes between the records)\n");
+  }
   std::printf("\npayload size (bytes)     records\n");
   const std::uint64_t most = *std::max_element(histogram.begin(), histogram.end());
   for (unsigned b = 0; b < histogram.size(); ++b) {
@@ -143,8 +163,11 @@ int run_stats(int argc, char** argv) {
     std::printf("  %-20s %8llu  %s%s%s\n", range.c_str(), static_cast<unsigned long long>(histogram[b]), st.cyan(),
                 std::string(std::max<std::size_t>(bar, 1), '#').c_str(), st.reset());
   }
-  if (span_s > 0) {
-    std::printf("\nrecords per second, %llu slices of %.3f s\n", static_cast<unsigned long long>(slices), slice_s);
+  if (slices > 0) {
+    std::printf("\nrecords per second, %llu slices of %s", static_cast<unsigned long long>(slices),
+                format_seconds(slice_s).c_str());
+    if (slices < asked_slices) std::printf(" (not %llu: timestamps are whole ns)", static_cast<unsigned long long>(asked_slices));
+    std::printf("\n");
     for (std::uint64_t i = 0; i < slices; ++i)
       std::printf("  %s  %8llu records  %12.3f/s\n",
                   format_time(lo + static_cast<std::int64_t>(slice_s * 1e9 * static_cast<double>(i))).c_str(),
