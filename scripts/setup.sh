@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(g++ cmake make pkg-config jq
+packages=(g++ cmake make pkg-config jq python3
           libconcurrentqueue-dev libmimalloc-dev liburing-dev
           libbenchmark-dev doctest-dev
           nats-server libnats-dev  # conduit::bridge (libnats) and its tests (a real JetStream server)
