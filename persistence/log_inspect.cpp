@@ -225,13 +225,25 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
   if (!control.ok()) v.problems.push_back(problem_from(topic_dir + "/control", control.status()));
   const std::uint64_t durable = control.ok() ? control->durable : 0;
 
+  // A last segment whose header is still all zeros, at or above the
+  // durable watermark, is a roll in progress: its file was created (or the
+  // spare renamed to its name) and the header is written next; or a crash
+  // cut that roll short and the engine's recovery drops it. It holds no
+  // record yet, so the log ends in the segment before it, where producers
+  // that claimed space before the roll may still be writing (a hole before
+  // the padding) and its name says nothing about continuity: no gap, no
+  // missing padding is reported against it.
+  const bool rolling = !listed->empty() && listed->back().first >= durable &&
+                       segment_header_is_zero(listed->back().second);
+  const std::size_t log_files = listed->size() - (rolling ? 1 : 0);
+
   bool known = false;        // whether `expected` is known
   std::uint64_t expected = 0;  // where the next segment should start
   bool prev_sealed = true;
   std::string prev_path;
-  for (std::size_t i = 0; i < listed->size(); ++i) {
+  for (std::size_t i = 0; i < log_files; ++i) {
     const auto& [first, path] = (*listed)[i];
-    const bool last = i + 1 == listed->size();
+    const bool last = i + 1 == log_files;
     ++v.segments;
     if (i == 0) v.first_seq = first;
     if (known && !prev_sealed)
@@ -245,10 +257,6 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
     Scanned s = scan_file(path, first, last);
     prev_path = path;
     if (s.header) {
-      if (last && first >= durable && segment_header_is_zero(path)) {
-        v.notes.push_back(path + ": no header yet: a roll in progress, or one cut short (recovery removes the file)");
-        continue;
-      }
       v.problems.push_back(*s.header);
       known = false;
       prev_sealed = true;
@@ -289,6 +297,12 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
         }
       }
     }
+  }
+  if (rolling) {
+    const auto& [first, path] = listed->back();
+    if (++v.segments == 1) v.first_seq = first;
+    v.notes.push_back(path + ": no header yet: a roll in progress, or one a crash cut short (no part of the log; "
+                             "recovery drops it)");
   }
   if (control.ok() && !listed->empty() && durable > v.end_seq)
     v.problems.push_back({topic_dir + "/control", 16, "the durable watermark is " + std::to_string(durable) +

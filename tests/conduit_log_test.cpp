@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "persistence/data_dir.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "conduit/inspect.h"
@@ -494,6 +495,59 @@ TEST_CASE("verify passes an intact log and names the file and offset of each kin
     for (char& c : bytes) c = static_cast<char>(rng());
     std::ofstream(junk, std::ios::binary) << bytes;
     expect_problem(log, junk + " offset 0: bad segment header: not a conduit segment (magic)");
+  }
+}
+
+TEST_CASE("verify calls a last segment whose header is still zeros a roll in progress, not a gap") {
+  // As a roll looks between creating the new file (or renaming the spare to
+  // its name) and writing its header: the segment before it ends in its
+  // padding record, but two producers that claimed space before the roll
+  // have not committed their records yet (a hole before the padding), so
+  // the new file's name is past the last committed record. The engine that
+  // rolls has the log open: its control file says "not clean".
+  ThreeSegments log;
+  const std::string topic_dir = log.dir.str() + "/topics/ledger";
+  REQUIRE(persistence::ControlFile::open(topic_dir).value()->mark_open().ok());
+  const std::string& tail = log.segs[2];
+  const auto summary = inspect::summarize_topic(log.dir.str(), "ledger").value();
+  REQUIRE(summary.end_seq() == kDamageRecords);
+  const std::size_t end = summary.segments[2].used_bytes, capacity = summary.segments[2].capacity;
+  const std::size_t padding_at = end + 2 * 1088;  // two claims of a 1000-byte payload's record
+  std::string word(4, '\0');
+  format::store<std::uint32_t>(reinterpret_cast<std::byte*>(word.data()),
+                               format::kPaddingFlag | static_cast<std::uint32_t>(capacity - padding_at));
+  poke(tail, padding_at, word);
+  const std::string rolling = topic_dir + "/" + persistence::segment_file_name(kDamageRecords + 2);
+  std::ofstream(rolling, std::ios::binary) << std::string(capacity, '\0');
+
+  const Run v = run_tool({"verify", log.dir.str(), "ledger"});
+  CHECK_MESSAGE(v.code == 0, v.out);
+  CHECK(v.out.starts_with("topic ledger: 4 segments, 400 records (0..399): ok\n"));
+  CHECK(v.out.find(rolling + ": no header yet: a roll in progress") != std::string::npos);
+  CHECK(v.out.find("gap") == std::string::npos);
+  CHECK(v.out.find("padding") == std::string::npos);
+  const Run j = run_tool({"verify", log.dir.str(), "ledger", "--json"});
+  CHECK(j.code == 0);
+  CHECK(j.out.find("\"problems\":[]") != std::string::npos);
+  CHECK(j.out.find("\"ok\":true") != std::string::npos);
+
+  SUBCASE("a file after it makes the zeros damage again") {
+    // Not the last segment: a header that never reached the disk under a
+    // later segment is lost data, whatever its name.
+    fs::copy_file(log.segs[0], topic_dir + "/" + persistence::segment_file_name(kDamageRecords + 500));
+    const Run w = run_tool({"verify", log.dir.str(), "ledger"});
+    CHECK(w.code == 1);
+    CHECK_MESSAGE(w.out.find(rolling + " offset 0: bad segment header") != std::string::npos, w.out);
+  }
+  SUBCASE("a durable watermark above its name makes the zeros damage again") {
+    // Records at or above its first sequence were durable: its header was
+    // synced, so zeros there are lost data, not a roll in progress.
+    auto control = persistence::ControlFile::open(topic_dir).value();
+    control->set_durable(kDamageRecords + 3);
+    REQUIRE(control->mark_open().ok());
+    const Run w = run_tool({"verify", log.dir.str(), "ledger"});
+    CHECK(w.code == 1);
+    CHECK_MESSAGE(w.out.find(rolling + " offset 0: bad segment header") != std::string::npos, w.out);
   }
 }
 

@@ -177,6 +177,9 @@ struct TopicVerification {
 // record (length, CRC32C, sequence, field lengths), the sequence continuity
 // across segments, that nothing but zeros follows the end of the log, and
 // the control file and position files. Reports every problem it finds.
+// A last segment whose header is still all zeros, at or above the durable
+// watermark, is a roll in progress (or one a crash cut short): a note, not
+// a problem, and the log ends in the segment before it.
 TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
 
 // ------------------------------------------------------- TopicReader ---

@@ -18,7 +18,11 @@ constexpr const char* kHelp =
     "sequence, field lengths), sequence continuity across segments, that only\n"
     "zeros follow the end of the log, and the control and position files.\n"
     "Prints each problem as 'FILE offset N: what'. Exit 0 when everything is\n"
-    "intact, 1 when anything is not. Read-only; safe beside a running engine.\n"
+    "intact, 1 when anything is not, 2 for bad arguments. Notes are not\n"
+    "problems and leave the exit code 0: what a running (or killed) engine\n"
+    "leaves mid-write, such as a record being written after the last one, or\n"
+    "a last segment whose header is still zeros (a roll in progress).\n"
+    "Read-only; safe beside a running engine.\n"
     "\n"
     "  --json   one JSON object: topics [{name, segments, records, first_seq,\n"
     "           end_seq, problems [{file, offset, what}], notes}], ok\n";
