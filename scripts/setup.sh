@@ -10,7 +10,8 @@ packages=(g++ cmake make pkg-config jq
           libconcurrentqueue-dev libmimalloc-dev liburing-dev
           libbenchmark-dev doctest-dev
           nats-server libnats-dev  # conduit::bridge (libnats) and its tests (a real JetStream server)
-          clang libclang-rt-14-dev)  # the fuzz targets: clang and its libFuzzer runtime
+          clang libclang-rt-14-dev  # the fuzz targets: clang and its libFuzzer runtime
+          e2fsprogs mount util-linux)  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
