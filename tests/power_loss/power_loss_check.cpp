@@ -139,9 +139,13 @@ struct Opened {
   Topic* topics[kTopics] = {nullptr, nullptr};
 };
 
-bool open_engine(const std::string& data_dir, const std::string& phase, Opened* o, Failures* f) {
+// Opens the engine and both topics; false (and a failure) when it cannot.
+// With `read_only`, a damaged topic opens read-only
+// (EngineOptions::read_only_on_corruption) instead of failing.
+bool open_engine(const std::string& data_dir, const std::string& phase, bool read_only, Opened* o, Failures* f) {
   EngineOptions eo;
   eo.data_dir = data_dir;
+  eo.read_only_on_corruption = read_only;
   auto engine = Engine::open(eo);
   if (!engine.ok()) {
     f->add("open", phase + ": Engine::open: " + engine.status().to_string());
@@ -156,7 +160,7 @@ bool open_engine(const std::string& data_dir, const std::string& phase, Opened* 
     }
     o->topics[t] = *topic;
     const Status ro = (*topic)->recovery_stats().read_only;
-    if (!ro.ok()) f->add("open", phase + ": topic " + topic_name(t) + " opened read-only: " + ro.to_string());
+    if (!ro.ok() && !read_only) f->add("open", phase + ": topic " + topic_name(t) + " opened read-only: " + ro.to_string());
   }
   return true;
 }
@@ -304,7 +308,9 @@ struct State {
 // Named subscribers resume within the recovered log, and no earlier than
 // what their last reported commit stored (at least the part of it that was
 // durable then); they read on to its end and commit there.
-void check_subscribers(Opened& o, State* st, std::unique_ptr<Subscriber> (&subs)[kTopics]) {
+// With `read_only` (the topics could only be opened so), only where they
+// resume is checked.
+void check_subscribers(Opened& o, State* st, bool read_only, std::unique_ptr<Subscriber> (&subs)[kTopics]) {
   Failures& f = st->f;
   for (std::uint32_t t = 0; t < kTopics; ++t) {
     const std::vector<std::uint64_t>& tags = st->tags[t];
@@ -332,6 +338,7 @@ void check_subscribers(Opened& o, State* st, std::unique_ptr<Subscriber> (&subs)
       f.add("commit-lost", where + " resumes at " + u(pos) + last);
       continue;
     }
+    if (read_only) continue;
     std::vector<RecordView> views(256);
     for (int idle = 0; subs[t]->position() < end && idle < 20;) {
       const PollResult r = subs[t]->poll(views, std::chrono::milliseconds(50));
@@ -404,15 +411,30 @@ std::unique_ptr<Consumer> check_group(Opened& o, State* st) {
 }
 
 // Phase A: the log as the cut left it; then the check appends. false: the
-// engine could not open it (nothing more to check).
+// engine could not open it for writing (phase B has nothing to check).
 bool after_the_cut(const std::string& data_dir, State* st) {
   Opened o;
-  if (!open_engine(data_dir, "after the cut", &o, &st->f)) return false;
+  if (!open_engine(data_dir, "after the cut", false, &o, &st->f)) {
+    // The log the engine refused may still hold every promised record:
+    // open it read-only to tell a refusal from a loss, and check what can
+    // be read.
+    o.engine.reset();
+    Opened ro;
+    if (!open_engine(data_dir, "after the cut, read-only", true, &ro, &st->f)) return false;
+    const std::string phase = "after the cut (read-only)";
+    for (std::uint32_t t = 0; t < kTopics; ++t) st->tags[t] = read_log(ro.topics[t], t, phase, &st->f);
+    std::printf("note: opened read-only, the log of topic %s ends at %zu, of topic %s at %zu; the checks ran on that\n",
+                kSyncTopic, st->tags[kSync].size(), kAsyncTopic, st->tags[kAsync].size());
+    check_promises(st->p, st->tags, &st->f);
+    std::unique_ptr<Subscriber> subs[kTopics];
+    check_subscribers(ro, st, true, subs);
+    return false;
+  }
   st->disk_io = o.engine->disk_io_description();
   for (std::uint32_t t = 0; t < kTopics; ++t) st->tags[t] = read_log(o.topics[t], t, "after the cut", &st->f);
   check_promises(st->p, st->tags, &st->f);
   std::unique_ptr<Subscriber> subs[kTopics];
-  check_subscribers(o, st, subs);
+  check_subscribers(o, st, false, subs);
   std::unique_ptr<Consumer> consumer = check_group(o, st);
   append_more(o, st->appended, &st->f);
   // Readers go before their engine (then `o` closes it).
@@ -428,7 +450,7 @@ void after_reopening(const std::string& data_dir, State* st) {
   const std::string phase = "after appending and reopening";
   Failures& f = st->f;
   Opened o;
-  if (!open_engine(data_dir, phase, &o, &f)) return;
+  if (!open_engine(data_dir, phase, false, &o, &f)) return;
   std::vector<std::uint64_t> now[kTopics];
   for (std::uint32_t t = 0; t < kTopics; ++t) {
     const std::string where = phase + ", topic " + topic_name(t);

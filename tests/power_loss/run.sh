@@ -59,7 +59,17 @@ for tool in mkfs.ext4 losetup mount umount mountpoint cp truncate flock; do
   command -v "$tool" >/dev/null || cannot "$tool is missing (packages e2fsprogs, util-linux, coreutils)"
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/conduit-power-loss.XXXXXX") || cannot "mktemp failed"
+# The images live on tmpfs where there is one (POWERLOSS_SCRATCH chooses
+# another place): a flush of a loop device then costs the host's disk
+# nothing, so the cycles measure conduit, not that disk, and the copy holds
+# what it would hold anyway (what reached the device). What failed cycles
+# keep goes to TMPDIR.
+scratch=${POWERLOSS_SCRATCH:-}
+if [[ -z $scratch ]]; then
+  if [[ -d /dev/shm && -w /dev/shm && $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]]; then scratch=/dev/shm; else scratch=${TMPDIR:-/tmp}; fi
+fi
+work=$(mktemp -d "$scratch/conduit-power-loss.XXXXXX") || cannot "mktemp in $scratch failed"
+kept_dir=$(mktemp -d "${TMPDIR:-/tmp}/conduit-power-loss-failed.XXXXXX") || cannot "mktemp in ${TMPDIR:-/tmp} failed"
 lane_pids=()
 
 # Unmounts and detaches everything, and keeps only what failed cycles kept.
@@ -73,8 +83,8 @@ cleanup() {
   for img in "$work"/lane*/*.img; do
     for dev in $(losetup -n -O NAME -j "$img" 2>/dev/null); do losetup -d "$dev"; done
   done
-  rm -rf "$work"/lane* "$work/print.lock"
-  rmdir "$work" 2>/dev/null
+  rm -rf "$work"
+  rmdir "$kept_dir" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -102,22 +112,25 @@ detach() {
 # it afterwards (discard punches the freed blocks out of the backing file,
 # so copies stay a few MiB). commit=300: ext4 commits its journal when the
 # engine syncs, not every 5 s on its own, so nothing the engine left
-# unsynced reaches the image by chance. If this machine cannot do that, say why.
+# unsynced reaches the image by chance. Odd lanes use 1 KiB blocks, even
+# ones 4 KiB: with blocks smaller than a page, ext4 writes a page out in
+# pieces (other code, other orders). If this machine cannot do all that,
+# say why.
 for ((l = 0; l < lanes; l++)); do
   d=$work/lane$l
   mkdir -p "$d/live" "$d/copy"
-  truncate -s 192M "$d/live.img" || cannot "truncate in $work failed"
-  out=$(mkfs.ext4 -q -F -b 4096 -E nodiscard "$d/live.img" 2>&1) || cannot "mkfs.ext4 failed: $out"
+  truncate -s 192M "$d/live.img" || cannot "truncate in $scratch failed"
+  out=$(mkfs.ext4 -q -F -b $(( l % 2 ? 1024 : 4096 )) -E nodiscard "$d/live.img" 2>&1) || cannot "mkfs.ext4 failed: $out"
   why=$(attach "$d/live.img" "$d/live" commit=300,discard) || cannot "a loop device cannot be attached and mounted here: $why"
 done
 
 # A cycle's mode and kill delay follow from its seed: even seeds io_uring,
 # odd the fallback; one kill in five within the first 60 ms (the engine
 # opening, the topics being created, the first rolls), the rest spread over
-# 60..760 ms (a topic rolls every few tens of ms).
+# 60..1000 ms (a topic rolls every few tens of ms).
 delay_ms_for() {
   local h=$(( ($1 * 6364136223846793005 + 1442695040888963407) >> 33 & 0x7fffffff ))
-  if (( h % 5 == 0 )); then echo $(( 5 + (h / 5) % 55 )); else echo $(( 60 + (h / 5) % 700 )); fi
+  if (( h % 5 == 0 )); then echo $(( 5 + (h / 5) % 55 )); else echo $(( 60 + (h / 5) % 940 )); fi
 }
 # us FROM TO: microseconds between two $EPOCHREALTIME values.
 us() { echo $(( ${2/./} - ${1/./} )); }
@@ -165,22 +178,22 @@ cut_and_check() {
   times="$(us "$t0" "$t1") $(us "$t1" "$t2") $(( $(us "$t2" "$t3") + $(us "$t4" "$EPOCHREALTIME") )) $(us "$t3" "$t4")"
 }
 
-# report LANE_DIR SEED LABEL: keeps the image and logs of a failed cut (ten
-# at most) and prints why, in one piece.
+# report LANE_DIR SEED LABEL CHECKS: keeps the image and logs of a failed
+# cut and prints why, in one piece; after ten, one line each.
 report() {
-  local d=$1 seed=$2 label=$3 keep="" k out=$1/report
+  local d=$1 seed=$2 label=$3 checks=$4 keep="" k out=$1/report
   for ((k = 0; k < 10; k++)); do
-    if mkdir "$work/failed-$k" 2>/dev/null; then keep=$work/failed-$k; break; fi
+    if mkdir "$kept_dir/failed-$k" 2>/dev/null; then keep=$kept_dir/failed-$k; break; fi
   done
+  if [[ -z $keep ]]; then
+    flock "$work/print.lock" echo "power-loss: $label FAILED: $checks (not kept: ten are kept already)"
+    return
+  fi
   {
     say "$label FAILED"
-    if [[ -n $keep ]]; then
-      mv "$d/cut.img" "$keep/" 2>/dev/null
-      cp "$d/ack" "$d/run.err" "$d/check.out" "$d/check.err" "$keep/" 2>/dev/null
-      say "  image kept as cut: $keep/cut.img, log in cycle-$seed/ (ack file and outputs beside it; mount a copy, README.md)"
-    else
-      say "  (image not kept: ten are kept already)"
-    fi
+    mv "$d/cut.img" "$keep/" 2>/dev/null
+    cp "$d/ack" "$d/run.err" "$d/check.out" "$d/check.err" "$keep/" 2>/dev/null
+    say "  image kept as cut: $keep/cut.img, log in cycle-$seed/ (ack file and outputs beside it; mount a copy, README.md)"
     [[ -n $why ]] && say "  $why"
     [[ -s $d/check.out ]] && sed -n '1,12s/^/  /p' "$d/check.out"
     [[ -s $d/check.err ]] && { echo "  check stderr:"; sed -n '1,6s/^/    /p' "$d/check.err"; }
@@ -191,6 +204,7 @@ report() {
 
 # lane L: cycles L, L + lanes, ... Each appends a line to lane L's results:
 #   seed mode when checks|ok sync-acked async-acked group-acked async-watermark
+#   block-size
 #   run-us copy-us mount-us check-us
 lane() {
   local l=$1 d=$work/lane$1 i seed delay_ms mode env_mode when bad io a b c e
@@ -198,7 +212,7 @@ lane() {
     seed=$((seed_base + i))
     delay_ms=$(delay_ms_for "$seed")
     if (( seed % 2 == 0 )); then mode=io_uring env_mode=CONDUIT_FORCE_SYSCALL_IO=0; else mode=fallback env_mode=CONDUIT_FORCE_SYSCALL_IO=1; fi
-    if (( delay_ms < 60 )); then when=early; elif (( delay_ms < 400 )); then when=mid; else when=late; fi
+    if (( delay_ms < 60 )); then when=early; elif (( delay_ms < 500 )); then when=mid; else when=late; fi
     cut_and_check "$d" "$delay_ms" "$seed" "$env_mode"
     bad=""
     a=0 b=0 c=0 e=0
@@ -219,14 +233,14 @@ lane() {
       fi
       read -r a b c e < <(sed -n 's/.* sync_acked=\([0-9]*\) .* async_acked=\([0-9]*\) async_watermark=\([0-9]*\) group_acked=\([0-9]*\) .*/\1 \2 \4 \3/p' "$d/check.out")
     fi
-    [[ -n $bad ]] && report "$d" "$seed" "cycle $((i + 1)) (seed $seed, $mode, kill after $delay_ms ms; replay: $0 $build 1 --seed $seed)"
-    echo "$seed $mode $when ${bad:-ok} ${a:-0} ${b:-0} ${c:-0} ${e:-0} $times" >>"$d/results"
+    [[ -n $bad ]] && report "$d" "$seed" "cycle $((i + 1)) (seed $seed, $mode, kill after $delay_ms ms; replay: $0 $build 1 --seed $seed)" "$bad"
+    echo "$seed $mode $when ${bad:-ok} ${a:-0} ${b:-0} ${c:-0} ${e:-0} $times $(( l % 2 ? 1 : 4 ))" >>"$d/results"
     rm -f "$d/cut.img" "$d/copy.img"
   done
 }
 
 start=$SECONDS
-say "$cycles $( ((process_crash)) && echo "process-crash " )cycles in $lanes lanes, seeds $seed_base..$((seed_base + cycles - 1)), in $work"
+say "$cycles $( ((process_crash)) && echo "process-crash " )cycles in $lanes lanes, seeds $seed_base..$((seed_base + cycles - 1)), images in $work"
 for ((l = 0; l < lanes; l++)); do
   lane "$l" &
   lane_pids+=($!)
@@ -277,17 +291,18 @@ for ((i = 0; i < control_tries; i++)); do
   else
     why="control: the check passed on a log whose writer skipped its syncs"
   fi
-  report "$d" "$seed" "control try $((i + 1)) (seed $seed)"
+  report "$d" "$seed" "control try $((i + 1)) (seed $seed)" control
 done
 
 # The summary, from the lanes' results.
 cat "$work"/lane*/results | awk -v cycles="$cycles" -v secs="$cycle_seconds" -v lanes="$lanes" -v base="$seed_base" '
-  { n[$2]++; w[$3]++; if ($4 != "ok") { f++; fm[$2]++; fw[$3]++; k = split($4, c, ","); for (j = 1; j <= k; j++) fc[c[j]]++ }
+  { n[$2]++; w[$3]++; b[$13]++; if ($4 != "ok") { f++; fm[$2]++; fw[$3]++; fb[$13]++; k = split($4, c, ","); for (j = 1; j <= k; j++) fc[c[j]]++ }
     s += $5; as += $6; g += $7; wm += $8; tr += $9; tc += $10; tm += $11; tk += $12; all++ }
   END {
     printf "power-loss: %d cycles in %d s (%d lanes, seeds from %d): %d passed, %d failed\n", all, secs, lanes, base, all - f, f
     printf "power-loss:   io_uring %d cycles, %d failed; syscall fallback %d cycles, %d failed\n", n["io_uring"], fm["io_uring"], n["fallback"], fm["fallback"]
-    printf "power-loss:   kills early (<60 ms) / mid / late (>=400 ms): %d / %d / %d cycles, %d / %d / %d failed\n", w["early"], w["mid"], w["late"], fw["early"], fw["mid"], fw["late"]
+    printf "power-loss:   ext4 with 4 KiB blocks %d cycles, %d failed; with 1 KiB blocks %d cycles, %d failed\n", b[4], fb[4], b[1], fb[1]
+    printf "power-loss:   kills early (<60 ms) / mid / late (>=500 ms): %d / %d / %d cycles, %d / %d / %d failed\n", w["early"], w["mid"], w["late"], fw["early"], fw["mid"], fw["late"]
     printf "power-loss:   lane time: worker runs %d s, image copies %d s, mounts %d s, checks %d s\n", tr / 1e6, tc / 1e6, tm / 1e6, tk / 1e6
     printf "power-loss:   held to, over the passing cycles: %d acknowledged sync records, %d awaited async records, async durable watermarks summing to %d, %d work-group acks\n", s, as, wm, g
     if (f) { line = ""; for (c2 in fc) line = line " " c2 "=" fc[c2]; print "power-loss:   failed checks (cycles):" line }
