@@ -11,7 +11,8 @@ packages=(g++ cmake make pkg-config jq python3
           libbenchmark-dev doctest-dev
           nats-server libnats-dev  # conduit::bridge (libnats) and its tests (a real JetStream server)
           clang libclang-rt-14-dev  # the fuzz targets: clang and its libFuzzer runtime
-          gnuplot-nox)  # tools/bench-plot plot (bench/run-standard.sh's plots)
+          gnuplot-nox  # tools/bench-plot plot (bench/run-standard.sh's plots)
+          e2fsprogs mount util-linux)  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
