@@ -299,7 +299,7 @@ cat "$work"/lane*/results | awk -v cycles="$cycles" -v secs="$cycle_seconds" -v 
   { n[$2]++; w[$3]++; b[$13]++; if ($4 != "ok") { f++; fm[$2]++; fw[$3]++; fb[$13]++; k = split($4, c, ","); for (j = 1; j <= k; j++) fc[c[j]]++ }
     s += $5; as += $6; g += $7; wm += $8; tr += $9; tc += $10; tm += $11; tk += $12; all++ }
   END {
-    printf "power-loss: %d cycles in %d s (%d lanes, seeds from %d): %d passed, %d failed\n", all, secs, lanes, base, all - f, f
+    printf "power-loss: %d cycles in %d s (%d lanes, seeds from %s): %d passed, %d failed\n", all, secs, lanes, base, all - f, f
     printf "power-loss:   io_uring %d cycles, %d failed; syscall fallback %d cycles, %d failed\n", n["io_uring"], fm["io_uring"], n["fallback"], fm["fallback"]
     printf "power-loss:   ext4 with 4 KiB blocks %d cycles, %d failed; with 1 KiB blocks %d cycles, %d failed\n", b[4], fb[4], b[1], fb[1]
     printf "power-loss:   kills early (<60 ms) / mid / late (>=500 ms): %d / %d / %d cycles, %d / %d / %d failed\n", w["early"], w["mid"], w["late"], fw["early"], fw["mid"], fw["late"]
