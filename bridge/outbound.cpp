@@ -197,6 +197,13 @@ void Outbound::State::run() {
       std::span<RecordView> out(views.data(), std::min<std::size_t>(views.size(), room));
       const PollResult r = window.empty() ? subscriber->poll(out, std::chrono::milliseconds(20))
                                           : subscriber->try_poll(out);
+      if (!r.status.ok()) {
+        // A record that failed its check stays where it is, and so does the
+        // bridge: said on the link, looked at again no more than a poll's
+        // wait later.
+        link->set_error("conduit: '" + options.topic + "': " + r.status.to_string());
+        if (window.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
       if (r.lost != 0)
         link->set_error("conduit: '" + options.topic + "' lost " + std::to_string(r.lost) +
                         " records before the bridge read them (retention)");

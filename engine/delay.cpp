@@ -92,6 +92,7 @@ Result<std::size_t> DelayPump::pump() {
   RecordView views[kReadBatch];
   for (;;) {
     const PollResult r = cursor_->try_poll(views);
+    if (!r.status.ok()) return r.status;  // a record that failed its check: held until it is dealt with
     for (std::size_t i = 0; i < r.count; ++i) {
       const std::int64_t due = due_of(views[i]);
       const auto* p = reinterpret_cast<const char*>(views[i].data());

@@ -22,6 +22,16 @@ Dispatcher::Dispatcher(std::unique_ptr<Consumer> consumer, DeliveryHandler handl
 
 Dispatcher::~Dispatcher() { stop(); }
 
+Status Dispatcher::error() const {
+  std::lock_guard lk(error_mu_);
+  return error_;
+}
+
+void Dispatcher::end_with(Status s) {
+  std::lock_guard lk(error_mu_);
+  error_ = std::move(s);
+}
+
 void Dispatcher::stop() {
   // Release pairs with the acquire in the run loops.
   stop_.store(true, std::memory_order_release);
@@ -37,6 +47,7 @@ void Dispatcher::run_subscriber(std::size_t batch) {
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
     PollResult r = subscriber_->poll(views, kStopCheck);
+    if (!r.status.ok()) return end_with(std::move(r.status));
     // Relaxed: counters read for monitoring.
     if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);
     for (std::size_t i = 0; i < r.count; ++i) {
@@ -58,6 +69,7 @@ void Dispatcher::run_consumer(std::size_t batch) {
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
     PollResult r = consumer_->poll(deliveries, kStopCheck);
+    if (!r.status.ok()) return end_with(std::move(r.status));
     acks.clear();
     for (std::size_t i = 0; i < r.count; ++i) {
       const Delivery& d = deliveries[i];

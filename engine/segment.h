@@ -70,6 +70,10 @@ struct RecoveredSegment {
   std::uint64_t records = 0;     // intact records
   bool sealed = false;           // full: ends in padding
   std::size_t end_offset = 0;    // where the next record goes, when not sealed
+  // Set (to the file's path) when these records were read from disk
+  // unchecked: an open that took the log from its clean-close record. They
+  // are checked before any reader hands one out (Segment::check_through).
+  std::string unchecked_path;
 };
 
 // Where one segment of the log stands (what a clean close records).
@@ -352,6 +356,32 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   void mark_unindexed() noexcept { indexed_ = false; }
   void build_index(std::uint64_t records) noexcept;
 
+  // A record is handed out to a reader (subscriber, work group) only once
+  // this process has checked it (CRC32C, length, sequence, fields) or
+  // wrote it itself. Only records read from disk unchecked
+  // (RecoveredSegment::unchecked_path) start unchecked; recovery's scan
+  // checked the others. Whether record `i` (0-based) may go out as it is:
+  bool checked(std::uint64_t i) const noexcept {
+    // Acquire pairs with the release in check_through(): the check of every
+    // record below the value read happened before.
+    return i < checked_.load(std::memory_order_acquire);
+  }
+  // Checks the unchecked records from the first not checked yet through
+  // record `i`, persistence::kCheckAhead bytes at a time (the reader reads
+  // the rest of the chunk next, from cache), once for all readers: they
+  // take turns. OK, also for a record past the unchecked ones (written by this
+  // process); or kCorruption naming the file and offset of the first bad
+  // record at or before `i`, the same to every reader that gets there.
+  // Records before it stay good. Any thread.
+  Status check_through(std::uint64_t i);
+  // Checks every unchecked record now; returns how many records from the
+  // start are good (all: the maximum), the rest lying at or after a bad one.
+  std::uint64_t check_all();
+  // Marks the first `records` records, read from `path`, unchecked; when
+  // `sealed`, also what ends them (padding, or the segment's end). Before
+  // the segment is shared.
+  void mark_unchecked(std::string path, std::uint64_t records, bool sealed);
+
  private:
   Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
           std::size_t max_records);
@@ -366,6 +396,22 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   struct Pin;
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
   bool indexed_ = true;  // guarded by the topic's lock
+  // Records below it are checked (see checked()); all of them unless
+  // mark_unchecked() ran. Stored only under unchecked_->mu.
+  std::atomic<std::uint64_t> checked_{std::numeric_limits<std::uint64_t>::max()};
+  struct Unchecked {
+    std::string path;
+    std::uint64_t records = 0;  // records [0, records) came unchecked
+    bool sealed = false;        // and the padding (or end) after them
+    std::mutex mu;              // one checker at a time
+    std::size_t next_offset = 0;  // guarded by mu: where record checked_ starts
+    Status error;                 // guarded by mu: the bad record's, once found
+  };
+  std::unique_ptr<Unchecked> unchecked_;  // set by mark_unchecked()
+  // check_through() found the record after the first `good` ones bad:
+  // keeps `error` for every reader from there on; OK when `i` is below it.
+  // unchecked_->mu held.
+  Status fail_check(std::uint64_t good, Status error, std::uint64_t i);
   void zero_to(std::size_t end) noexcept;
   std::mutex zero_mu_;  // one clearer at a time (once per zero chunk: reused and zeroing segments only)
   std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock

@@ -85,6 +85,16 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
     }
     const std::byte* p = seg_->base() + off_;
     const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
+    // A record read from disk goes out only once checked (CRC32C and the
+    // rest; Segment::check_through); and a zero or padding word where such
+    // a record should be is not taken for the end of the segment.
+    if (const std::uint64_t i = seq - seg_->first_seq(); !seg_->checked(i)) [[unlikely]] {
+      Status s = seg_->check_through(i);
+      if (!s.ok()) {
+        if (r.count == 0 && r.lost == 0) r.status = std::move(s);  // else first what came before it
+        break;
+      }
+    }
     if (len == 0) break;
     if (len & format::kPaddingFlag) {
       // One poll reads from one segment, so its views stay pinned by seg_.
@@ -168,7 +178,7 @@ PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept { return cor
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = core_->try_poll(out);
   if (r.count != 0) core_->linger(out, r);
-  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   detail::TopicCore* topic = core_->topic_;
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));
@@ -176,7 +186,7 @@ PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds 
   while (backoff.idle(ready)) {
     r = core_->try_poll(out);
     if (r.count != 0) core_->linger(out, r);
-    if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
+    if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   }
   return r;
 }

@@ -11,6 +11,7 @@
 #include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
+#include "persistence/log_reader.h"
 
 namespace conduit::detail {
 namespace {
@@ -131,6 +132,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     auto seg = Segment::make(std::move(r.memory), r.first_seq);
     if (!seg.ok()) return seg.status();
     if (r.sealed) (*seg)->seal(r.records);
+    if (!r.unchecked_path.empty()) (*seg)->mark_unchecked(std::move(r.unchecked_path), r.records, r.sealed);
     // The tail is indexed now; older segments when a reader first needs them.
     if (&r == &recovered.back()) (*seg)->build_index(r.records);
     else (*seg)->mark_unindexed();
@@ -210,13 +212,17 @@ void TopicCore::rebuild_dedup_locked() {
   // The window as the last publishes left it: every id in the log, oldest
   // first (remember() keeps the newest max_ids; find() checks ages). One
   // pass over the record headers, after recovery's CRC pass over the same
-  // bytes.
+  // bytes (when it made one).
   for (const auto& seg : segments_) {
     const std::size_t cap = seg->capacity();
     std::size_t off = format::kSegmentHeaderSize;
-    while (off < cap) {
+    for (std::uint64_t seq = seg->first_seq(); off < cap; ++seq) {
       const std::uint32_t len = format::load_length(seg->base() + off);
-      if (len == 0 || (len & format::kPaddingFlag)) break;
+      // A log taken from its clean-close record was not read at open: its
+      // ids are read only where the record's framing holds, so that bad
+      // lengths cannot send the walk astray (readers check the rest).
+      if (persistence::check_record(seg->base(), cap, off, len, seq, false).kind != persistence::RecordCheck::kRecord)
+        break;
       const RecordView r(seg->base() + off);
       if (!r.id().empty()) dedup_->remember(r.id(), r.sequence(), r.timestamp_ns());
       off += format::align_up(len & format::kLengthMask);
@@ -674,7 +680,10 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
   // needs its index (a recovered one gets it now).
   Segment& s = *segments_[lo];
   if (!s.indexed()) s.build_index(s.sealed_count());
-  std::uint64_t a = 0, b = committed(s);
+  // Only checked records' timestamps: after a bad length, offsets are wrong
+  // and their timestamps garbage. A bad record ends the search; the reader
+  // starting there gets its error.
+  std::uint64_t a = 0, b = std::min(committed(s), s.check_all());
   while (a < b) {
     const std::uint64_t mid = (a + b) / 2;
     if (record_ts(s, mid) < time_ns) a = mid + 1;

@@ -182,9 +182,17 @@ void GroupCore::commit_after_cut() noexcept {
 }
 
 bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt,
-                        Delivery* d) noexcept {
+                        Delivery* d, Status* error) noexcept {
+  const std::uint64_t i = seq - seg->first_seq();
+  // A record read from disk goes out only once checked (CRC32C and the rest).
+  if (!seg->checked(i)) [[unlikely]] {
+    if (Status s = seg->check_through(i); !s.ok()) {
+      *error = std::move(s);
+      return false;
+    }
+  }
   // Every record's producer sets its index entry after committing it.
-  const std::uint32_t off = seg->offset_of(seq - seg->first_seq());
+  const std::uint32_t off = seg->offset_of(i);
   if (off == 0) return false;
   d->record = RecordView(seg->base() + off);
   d->sequence = seq;
@@ -212,7 +220,8 @@ const GroupState::Entry* GroupCore::restored(std::uint64_t seq) const noexcept {
   return it != restored_.entries.end() && it->seq == seq ? &*it : nullptr;
 }
 
-std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept {
+std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner,
+                             Status* error) noexcept {
   // Relaxed: a hint; run_timers() works under timers_mu_.
   const std::int64_t due = next_due_.load(std::memory_order_relaxed);
   const bool timeouts = options_.ack_timeout.count() > 0;
@@ -246,7 +255,7 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
       continue;  // cut() took it meanwhile
     // Relaxed: ordered by the CAS's acquire.
     const std::uint32_t attempt = attempts_[i].load(std::memory_order_relaxed) + 1;
-    if (!s || !deliver(seq, s, attempt, &out[n])) {
+    if (!s || !deliver(seq, s, attempt, &out[n], error)) {
       // Cannot happen while the slot waits (its record was delivered
       // before); never drop a record: put it back.
       word_[i].store(w, std::memory_order_release);  // release: as settle_failure()'s
@@ -275,7 +284,7 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
       }
     }
     Delivery d;
-    if (!deliver(seq, seg, 1, &d)) break;  // not published yet
+    if (!deliver(seq, seg, 1, &d, error)) break;  // not published yet, or a bad record (next_ stays on it)
     // acq_rel: acquire pairs with other consumers' releases; release makes
     // the claim visible before this consumer reads the record.
     if (!next_.compare_exchange_weak(seq, seq + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
@@ -304,6 +313,7 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
     hand_out(i, deadline, owner, &d);
     out[n++] = d;
   }
+  if (n != 0) *error = Status::OK();  // those first; the bad record stops the next poll
   return n;
 }
 
@@ -776,7 +786,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   core_->group_->commit_after_cut();
   r.lost = core_->group_->take_lost();
   r.rewound = core_->group_->take_rewound();
-  r.count = core_->group_->claim(out, core_->seg_, core_.get());
+  r.count = core_->group_->claim(out, core_->seg_, core_.get(), &r.status);
   // Closed only once no publish is still in flight (see Subscriber::try_poll).
   if (r.count == 0 && core_->group_->topic()->closed())
     r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claims_end();
@@ -785,14 +795,14 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   PollResult r = try_poll(out);
-  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed) return r;
+  if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   detail::TopicCore* topic = core_->group_->topic();
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));
   auto ready = [&] { return topic->closed() || core_->group_->maybe_ready(core_->seg_); };
   while (backoff.idle(ready)) {
     r = try_poll(out);
-    if (r.count != 0 || r.closed) return r;
+    if (r.count != 0 || r.closed || !r.status.ok()) return r;
   }
   return r;
 }

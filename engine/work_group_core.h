@@ -98,8 +98,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
 
   // Hands out up to out.size() deliveries; `seg` is the consumer's cached
   // segment for new sequences. Runs due timers first.
-  // `owner` names the consumer (for abandon()).
-  std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner) noexcept;
+  // `owner` names the consumer (for abandon()). *error: why the next
+  // record cannot go out (it failed its check; Segment::check_through),
+  // set only when nothing was handed out.
+  std::size_t claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner, Status* error) noexcept;
   bool maybe_ready(const std::shared_ptr<Segment>& seg) const noexcept;
   // Consumer::ack, of one delivery or many: each in turn, then (kSync) one
   // wait for the journal. Returns how many were acked.
@@ -164,7 +166,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
     const void* owner;
     std::shared_ptr<Segment> segment;  // keeps the record's memory
   };
-  bool deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d) noexcept;
+  // Fills `d` with record `seq` of `seg`. false: not published yet, or
+  // (*error set) a record read from disk that failed its check.
+  bool deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d,
+               Status* error) noexcept;
   // Marks the slot out for `d` (a new lease), with its attempts and deadline.
   void hand_out(std::size_t i, std::int64_t deadline, const void* owner, Delivery* d) noexcept;
   void add_zombie(Zombie z) noexcept;

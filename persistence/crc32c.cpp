@@ -3,6 +3,7 @@
 // caller passes back the previous result (0 to start) and pieces compose.
 #include "persistence/crc32c.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -162,12 +163,41 @@ std::uint32_t extend_hardware(std::uint32_t crc, const void* data, std::size_t n
   return ~static_cast<std::uint32_t>(c);
 }
 
+namespace {
+
+// kLanes inputs at once: their common length in lockstep (independent
+// chains, so the instruction issues every cycle), then each one's rest.
+__attribute__((target("sse4.2"))) void lanes_hardware(const void* const* data, const std::size_t* n,
+                                                      std::uint32_t* out) noexcept {
+  const unsigned char* p[kLanes];
+  std::uint64_t c[kLanes];
+  std::size_t common = n[0];
+  for (std::size_t i = 0; i < kLanes; ++i) {
+    p[i] = static_cast<const unsigned char*>(data[i]);
+    c[i] = 0xFFFFFFFFu;
+    common = std::min(common, n[i]);
+  }
+  common &= ~std::size_t{7};
+  for (std::size_t k = 0; k < common; k += 8)
+    for (std::size_t i = 0; i < kLanes; ++i) c[i] = _mm_crc32_u64(c[i], load_word(p[i] + k));
+  for (std::size_t i = 0; i < kLanes; ++i)
+    out[i] = extend_hardware(~static_cast<std::uint32_t>(c[i]), p[i] + common, n[i] - common);
+}
+
+}  // namespace
+
 bool hardware_available() noexcept {
   __builtin_cpu_init();  // idempotent; required if called before static constructors ran
   return __builtin_cpu_supports("sse4.2");
 }
 
 #else  // no hardware path on this architecture
+
+namespace {
+void lanes_hardware(const void* const* data, const std::size_t* n, std::uint32_t* out) noexcept {
+  for (std::size_t i = 0; i < kLanes; ++i) out[i] = extend_portable(0, data[i], n[i]);
+}
+}  // namespace
 
 std::uint32_t extend_hardware(std::uint32_t crc, const void* data, std::size_t n) noexcept {
   return extend_portable(crc, data, n);
@@ -181,6 +211,14 @@ std::uint32_t extend(std::uint32_t crc, const void* data, std::size_t n) noexcep
   // Detected once; the guard of a function-local static is thread-safe.
   static const bool use_hardware = hardware_available();
   return use_hardware ? extend_hardware(crc, data, n) : extend_portable(crc, data, n);
+}
+
+void values(const void* const* data, const std::size_t* n, std::uint32_t* out, std::size_t count) noexcept {
+  static const bool use_hardware = hardware_available();  // as extend()
+  std::size_t i = 0;
+  if (use_hardware)
+    for (; i + kLanes <= count; i += kLanes) lanes_hardware(data + i, n + i, out + i);
+  for (; i < count; ++i) out[i] = extend(0, data[i], n[i]);
 }
 
 }  // namespace conduit::crc32c

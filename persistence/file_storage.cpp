@@ -304,6 +304,7 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
     r.records = c.records;
     r.sealed = c.sealed;
     r.end_offset = c.end_offset;
+    r.unchecked_path = listed[i].second;  // no record was read: readers check them (Segment::check_through)
     r.memory = std::move(f).value();
     out.push_back(std::move(r));
   }

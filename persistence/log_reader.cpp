@@ -1,7 +1,9 @@
 #include "persistence/log_reader.h"
 
 #include <cstring>
+#include <optional>
 
+#include "persistence/crc32c.h"
 #include "persistence/format.h"
 
 namespace conduit::persistence {
@@ -57,6 +59,66 @@ std::uint32_t length_word_at(const std::byte* base, std::size_t capacity, std::s
 }
 
 }  // namespace
+
+RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint64_t expected,
+                       std::uint64_t max_records, std::size_t until, bool with_crc) {
+  RunCheck run;
+  std::size_t off = offset;
+  for (;;) {
+    // Up to kLanes records whose framing checks out (length, sequence,
+    // fields: cheap), then their CRCs together. Anything else at `off`
+    // gets check_record()'s verdict, after the CRCs of those before it.
+    const void* data[crc32c::kLanes];
+    std::size_t bytes[crc32c::kLanes];
+    std::size_t at[crc32c::kLanes];
+    std::uint32_t words[crc32c::kLanes];
+    std::size_t k = 0;
+    std::optional<RecordCheck> stop;
+    while (k < crc32c::kLanes) {
+      const std::uint64_t seq = expected + run.records + k;
+      if (run.records + k >= max_records || off >= until) {
+        stop = RecordCheck{RecordCheck::kRecord, 0, {}};
+        break;
+      }
+      if (off >= capacity) {
+        stop = RecordCheck{RecordCheck::kPadding, 0, {}};
+        break;
+      }
+      const std::uint32_t word = length_word_at(base, capacity, off);
+      const std::uint32_t len = word & format::kLengthMask;
+      if (word == 0 || (word & format::kPaddingFlag) != 0 || len < format::kRecordHeaderSize ||
+          format::align_up(len) > capacity - off ||
+          format::load<std::uint64_t>(base + off + format::rec::kSequence) != seq ||
+          !format::record_fields_consistent(base + off, len)) {
+        stop = check_record(base, capacity, off, word, seq, with_crc);
+        break;
+      }
+      data[k] = base + off + format::rec::kSequence;
+      bytes[k] = len - format::rec::kSequence;
+      at[k] = off;
+      words[k] = word;
+      ++k;
+      off += format::align_up(len);
+    }
+    if (with_crc && k != 0) {
+      std::uint32_t crc[crc32c::kLanes];
+      crc32c::values(data, bytes, crc, k);
+      for (std::size_t i = 0; i < k; ++i) {
+        if (crc[i] == format::load<std::uint32_t>(base + at[i] + format::rec::kCrc)) continue;
+        run.records += i;
+        run.end_offset = at[i];
+        run.stop = check_record(base, capacity, at[i], words[i], expected + run.records, with_crc);
+        return run;
+      }
+    }
+    run.records += k;
+    if (stop) {
+      run.end_offset = off;
+      run.stop = std::move(*stop);
+      return run;
+    }
+  }
+}
 
 SegmentScan scan_segment(const std::byte* base, std::size_t capacity, std::uint64_t first_seq, bool with_crc,
                          const std::function<void(std::uint64_t, std::size_t)>& on_record) {

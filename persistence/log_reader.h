@@ -1,7 +1,9 @@
 // The one reader of segment bytes that checks everything: used by recovery,
-// by the read-only TopicReader (conduit/inspect.h) and by
-// conduit-log verify. It reports each problem; the caller decides what a
-// problem means (a torn tail to truncate, or corruption).
+// by the read-only TopicReader (conduit/inspect.h), by conduit-log verify,
+// and before a record read from disk unchecked is handed out (LogReader,
+// and the engine's readers of a log taken from its clean-close record). It
+// reports each problem; the caller decides what a problem means (a torn
+// tail to truncate, or corruption).
 //
 // Thread safety: a function over bytes; no shared state.
 #pragma once
@@ -41,6 +43,27 @@ struct RecordCheck {
 // padding record that ends exactly at `capacity`.
 RecordCheck check_record(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint32_t word,
                          std::uint64_t expected, bool with_crc);
+
+// What check_records() found: `records` intact records from where it
+// started, the first byte after them, and what is there: kEnd (a zero
+// length word: nothing more is written), kPadding (padding, or the
+// segment's end), kBad (with why), or kRecord when a limit ended the run.
+struct RunCheck {
+  std::uint64_t records = 0;
+  std::size_t end_offset = 0;
+  RecordCheck stop;
+};
+
+// Checks records as check_record() does each, from the one at `offset`
+// (sequence `expected`) on, until `max_records` are checked or the next
+// starts at or past `until`. The CRCs of neighbouring records run side by
+// side (crc32c::values): for small records one at a time, the CRC
+// instruction's latency was most of the check.
+RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint64_t expected,
+                       std::uint64_t max_records, std::size_t until, bool with_crc);
+// How far ahead of a reader its records are checked at once: the reader
+// then reads them from cache, and the per-call costs are spread thin.
+inline constexpr std::size_t kCheckAhead = std::size_t{64} << 10;
 
 // Walks the records of a segment that starts at `first_seq`, from its
 // header to the first zero length, padding, or problem. `on_record` sees

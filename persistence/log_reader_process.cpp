@@ -34,6 +34,7 @@
 #include "persistence/disk_io.h"
 #include "persistence/replace_file.h"
 #include "persistence/format.h"
+#include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
 #include "persistence/segment_follower.h"
 
@@ -91,6 +92,7 @@ class LogReaderCore {
   persistence::SegmentFollower follower_;  // the segment being read
   std::size_t off_ = 0;    // offset of the record with sequence seq_ in it
   std::uint64_t seq_ = 0;
+  std::size_t checked_to_ = 0;  // in the segment: records below this offset passed check_records()
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::steady_clock::time_point deleted_check_at_{};
   ino_t control_ino_ = 0;  // the control file this reader opened
@@ -251,6 +253,7 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
       seg = follower_.segment();
       off_ = format::kSegmentHeaderSize;
       seq_ = seg->first_seq();
+      checked_to_ = off_;
     }
     const std::byte* p = seg->base() + off_;
     const std::uint32_t len = off_ < seg->capacity() ? format::load_length(p) : format::kPaddingFlag;
@@ -271,6 +274,18 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
                                 std::to_string(seq_) + " (length " + std::to_string(length) + ")");
     }
     if (seq_ >= next_) {
+      // Every record goes out checked: this process wrote none of them.
+      if (off_ >= checked_to_) {
+        const persistence::RunCheck run =
+            persistence::check_records(seg->base(), seg->capacity(), off_, seq_, ~std::uint64_t{0},
+                                       off_ + persistence::kCheckAhead, seg->with_crc());
+        checked_to_ = run.end_offset;  // the records before it are good
+        if (run.records == 0) {
+          if (r.count != 0) break;  // hand out what we have; the error comes next time
+          return Status::Corruption(seg->path() + " offset " + std::to_string(off_) + ": " + run.stop.what +
+                                    " (sequence " + std::to_string(seq_) + ")");
+        }
+      }
       out[r.count++] = RecordView(p);
       next_ = seq_ + 1;
     }

@@ -135,3 +135,31 @@ TEST_CASE("a single flipped bit changes the crc32c") {
     buf[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
   }
 }
+
+// values() runs its inputs kLanes at a time side by side, over their common
+// length and then each one's rest: lengths equal and unequal, short and
+// long, any alignment and any count must give each input's own value.
+TEST_CASE("values() gives every input its own crc32c, whatever the lengths, alignments and count") {
+  INFO("seed " << kSeed);
+  std::mt19937 rng(kSeed + 3);
+  const std::vector<unsigned char> buf = random_bytes(8192, rng);
+  std::uniform_int_distribution<std::size_t> start(0, 4096);
+  for (int round = 0; round < 300; ++round) {
+    std::uniform_int_distribution<std::size_t> count_of(0, 3 * crc32c::kLanes + 1);
+    const std::size_t count = count_of(rng);
+    // Half the rounds have one length for all (as a run of equal records).
+    std::uniform_int_distribution<std::size_t> length(0, round % 3 == 0 ? 4000 : 200);
+    const std::size_t same = length(rng);
+    std::vector<const void*> data(count);
+    std::vector<std::size_t> n(count);
+    std::vector<std::uint32_t> out(count, 0);
+    for (std::size_t i = 0; i < count; ++i) {
+      data[i] = buf.data() + start(rng);
+      n[i] = round % 2 == 0 ? same : length(rng);
+    }
+    crc32c::values(data.data(), n.data(), out.data(), count);
+    for (std::size_t i = 0; i < count; ++i)
+      if (out[i] != crc32c::extend_portable(0, data[i], n[i]))
+        FAIL_CHECK("round " << round << " input " << i << " of " << count << ", length " << n[i]);
+  }
+}

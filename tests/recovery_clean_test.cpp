@@ -20,6 +20,7 @@
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "tests/helpers.h"
+#include "tests/stamped_log.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;
@@ -30,36 +31,7 @@ using conduit::test::TempDir;
 
 constexpr const char* kTopic = "orders";
 constexpr std::uint64_t kRecords = 600;  // with 1 KiB payloads: four segments of 160 KiB
-constexpr std::int64_t kStampStep = 1'000'000;
-
-EngineOptions options_for(const fs::path& dir, bool verify = false) {
-  EngineOptions o;
-  o.data_dir = dir.string();
-  o.verify_on_open = verify;
-  return o;
-}
-
-TopicOptions topic_options() {
-  TopicOptions t;
-  t.durability = Durability::kAsync;
-  t.segment_bytes = 160 << 10;
-  t.max_payload_bytes = 4096;
-  return t;
-}
-
-std::string payload_for(std::uint64_t seq) { return std::string(1000, static_cast<char>('a' + seq % 26)) + std::to_string(seq); }
-std::int64_t stamp_for(std::uint64_t seq) { return 1'700'000'000'000'000'000 + static_cast<std::int64_t>(seq) * kStampStep; }
-
-// Publishes records [from, to), each stamped stamp_for(seq).
-void publish_range(Topic* t, std::uint64_t from, std::uint64_t to) {
-  for (std::uint64_t i = from; i < to; ++i) {
-    const std::string payload = payload_for(i);  // Message::payload is a view
-    Message m;
-    m.payload = payload;
-    m.timestamp_ns = stamp_for(i);
-    REQUIRE(t->publish(m).value() == i);
-  }
-}
+using namespace conduit::test::stamped;
 
 // Reads the log from its earliest record; every record must be the one
 // published. Returns one past the last.

@@ -4,13 +4,15 @@
 // Thread safety: the handler runs on the dispatcher's thread only. stop()
 // and the destructor may be called from any one thread; they return once the
 // thread has ended. The dispatcher ends by itself when the engine closes
-// and everything published before was handled.
+// and everything published before was handled, or when a poll fails
+// (PollResult::status: a record that failed its check), as error() says.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "conduit/engine.h"
@@ -56,10 +58,14 @@ class Dispatcher {
   std::uint64_t handled() const noexcept { return handled_.load(std::memory_order_relaxed); }  // relaxed: a counter
   std::uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }    // relaxed: a counter
   std::uint64_t lost() const noexcept { return lost_.load(std::memory_order_relaxed); }        // relaxed: a counter
+  // OK, or the failed poll's status that ended the thread (the records
+  // before the bad one were handled). Any thread.
+  Status error() const;
 
  private:
   void run_subscriber(std::size_t batch);
   void run_consumer(std::size_t batch);
+  void end_with(Status s);  // the thread, as it ends: error()
 
   std::unique_ptr<Subscriber> subscriber_;
   std::unique_ptr<Consumer> consumer_;
@@ -69,6 +75,9 @@ class Dispatcher {
   std::atomic<std::uint64_t> handled_{0};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::uint64_t> lost_{0};
+  // Set once by the thread before it ends.
+  mutable std::mutex error_mu_;
+  Status error_;  // guarded by error_mu_
   std::thread thread_;
 };
 

@@ -54,6 +54,14 @@ struct PollResult {
   std::uint64_t rewound = 0;
   // The engine is closed and everything published before was read.
   bool closed = false;
+  // OK, or why the next record cannot be handed out (Subscriber, Consumer;
+  // a LogReader returns its errors as the Result's status instead):
+  // kCorruption naming the file and offset of a record that failed its
+  // check (CRC32C, length, sequence, field lengths). count is 0 then;
+  // every record before the bad one was handed out, and every later poll
+  // stops at it with the same error. Only records read from disk can fail:
+  // see the README's "Recovery" for when they are checked.
+  Status status;
 };
 
 // How a persisted topic's log was opened (Topic::recovery_stats). All zero

@@ -66,8 +66,12 @@ class LogReader {
   LogReader& operator=(const LogReader&) = delete;
 
   // Up to out.size() records, in sequence order. Views stay valid until the
-  // next poll. An error (a segment that cannot be opened, a record whose
-  // sequence is not the expected one) leaves the position where it was.
+  // next poll. Every record is checked before it is returned (CRC32C,
+  // length, sequence, field lengths: this process wrote none of them). An
+  // error (a segment that cannot be opened; kCorruption naming the file and
+  // offset of a record that failed its check) comes once the records
+  // before it were returned, and leaves the position where it was: every
+  // later poll stops there with the same error.
   Result<PollResult> try_poll(std::span<RecordView> out);
   // As try_poll, waiting up to `timeout` for something to read.
   Result<PollResult> poll(std::span<RecordView> out, std::chrono::nanoseconds timeout);
