@@ -10,6 +10,12 @@
 //   reader lets go. Readers hold it through a pin (Segment::pin): a
 //   memory-only ring reuses a dropped segment, zeroed, only once it has no
 //   pin and no other owner.
+//   A segment read from disk unchecked (a log taken from its clean-close
+//   record): readers check its records a chunk at a time, taking turns
+//   under the segment's own check mutex; the check sets the records' index
+//   entries (the same values again where the tail's were built at open).
+//   How far it got (checked_) is stored with release and read with acquire
+//   (checked()).
 //   TopicStorage: called by one thread at a time (under the topic's lock).
 #pragma once
 
