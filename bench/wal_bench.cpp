@@ -55,10 +55,19 @@
 //       same bytes through a read-only mmap of the same files (populated
 //       before its clock starts); RSS before, midway and after
 //       (/proc/self/statm).
+//   BM_CatchUpReopened          the same log closed cleanly and reopened,
+//       read from the start: with each record checked before it is handed
+//       out (opened from the clean-close record) against the same read
+//       with the check done at open instead (verify_on_open), alternating;
+//       check_cost = checked / prechecked reading time (median of pairs,
+//       with the pairs' min and max);
+//       then a LogReader's catch-up over the same files (it checks every
+//       record), once, with no engine open.
 //
 // Every benchmark runs once (Iterations(1)) for a bounded time; the whole
 // program took 47 s on a 2-core VM on 2026-12-06 (three times that with 3
-// repetitions), about 7 s more since BM_AsyncMappedCeiling. The time
+// repetitions), about 7 s more since BM_AsyncMappedCeiling and 15 to 25 s
+// more since BM_CatchUpReopened. The time
 // column is conduit's (BM_AsyncMappedCeiling's: the raw loop's). Sync runs first, before the async runs have
 // pushed gigabytes through the disk, and each timed loop, raw or conduit,
 // runs on a thread of its own, so that none inherits another's dirty-page
@@ -71,7 +80,8 @@
 // run in its own directory, removed when it ends; the filesystem type is in
 // the context block and in each label. CONDUIT_BENCH_ASYNC_MIB (payload MiB
 // per async side, default 256) and CONDUIT_BENCH_CATCHUP_RECORDS (default
-// 10000000) set the sizes; the catch-up scales itself down when the disk
+// 10000000) set the sizes (CONDUIT_BENCH_CATCHUP_PAIRS, default 3, the
+// reopened catch-up's pairs); the catch-up scales itself down when the disk
 // has less than 3x its log. CONDUIT_BENCH_FLUSH_MS / CONDUIT_BENCH_FLUSH_BYTES
 // override the engine's flush_interval / flush_bytes (diagnostics: huge
 // values leave an async run with its final sync only).
@@ -213,10 +223,12 @@ struct Opened {
   std::string error;
 };
 
-Opened open_topic(const Scratch& dir, Durability durability, bool single_producer = false) {
+Opened open_topic(const Scratch& dir, Durability durability, bool single_producer = false,
+                  bool verify_on_open = false) {
   Opened o;
   EngineOptions eo;
   eo.data_dir = (dir.path() / "engine").string();
+  eo.verify_on_open = verify_on_open;
   // Diagnostics only: how much of the async cost is the sync rounds that
   // run while the producer writes (see the header comment).
   eo.flush_interval = std::chrono::milliseconds(env_u64("CONDUIT_BENCH_FLUSH_MS", eo.flush_interval.count()));
@@ -710,81 +722,191 @@ double raw_mmap_read(const fs::path& topic_dir, std::uint64_t bytes, std::uint64
   return secs;
 }
 
-void BM_CatchUp(benchmark::State& state) {
-  constexpr std::size_t kPayload = 64;
-  constexpr std::size_t kLogRecord = inspect::padded_size(inspect::kShortRecordHeaderBytes + kPayload);  // checked below
+constexpr std::size_t kCatchUpPayload = 64;
+constexpr std::size_t kCatchUpLogRecord = inspect::padded_size(inspect::kShortRecordHeaderBytes + kCatchUpPayload);
+
+// CONDUIT_BENCH_CATCHUP_RECORDS, scaled down when the disk under `dir`
+// cannot hold three times their log.
+std::uint64_t catchup_records(const Scratch& dir) {
   std::uint64_t records = env_u64("CONDUIT_BENCH_CATCHUP_RECORDS", 10'000'000);
+  struct statvfs sv {};
+  if (::statvfs(dir.path().c_str(), &sv) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+    const std::uint64_t fit = free_bytes / 3 / kCatchUpLogRecord;
+    if (fit < records) {
+      std::fprintf(stderr, "wal_bench: catch-up scaled down from %llu to %llu records (%llu MiB free)\n",
+                   static_cast<unsigned long long>(records), static_cast<unsigned long long>(fit),
+                   static_cast<unsigned long long>(free_bytes >> 20));
+      records = fit;
+    }
+  }
+  return records;
+}
+
+struct CatchUpRead {
+  double seconds = 0;
+  std::uint64_t record_bytes = 0;
+  Rss midway;
+  std::string error;
+};
+
+// A subscriber from the earliest record reads all `records` (the 64 B
+// payloads conduit_async_publish wrote), touching each payload's first and
+// last bytes; timed from its first poll to its last.
+CatchUpRead read_from_start(Topic* topic, std::uint64_t records) {
+  CatchUpRead c;
+  SubscriberOptions from_start;
+  from_start.start = StartAt::earliest();
+  auto sub = topic->subscribe(from_start);
+  if (!sub.ok()) {
+    c.error = sub.status().to_string();
+    return c;
+  }
+  std::array<RecordView, 1024> out;
+  std::uint64_t seen = 0, sum = 0;
+  bool in_order = true;
+  const auto t0 = Clock::now();
+  while (seen < records) {
+    const PollResult r = (*sub)->try_poll(out);
+    if (!r.status.ok()) {
+      c.error = r.status.to_string();
+      return c;
+    }
+    if (r.count == 0 && r.lost == 0) {
+      c.error = "the subscriber stopped before the end of the log";
+      return c;
+    }
+    for (std::size_t i = 0; i < r.count; ++i) {
+      const std::string_view p = out[i].payload();
+      std::uint64_t n;
+      std::memcpy(&n, p.data(), sizeof n);
+      in_order &= n == seen + i && out[i].sequence() == seen + i;
+      sum += static_cast<unsigned char>(p.back());
+      c.record_bytes += out[i].size_bytes();
+    }
+    if (seen < records / 2 && seen + r.count >= records / 2) c.midway = rss_now();
+    seen += r.count;
+  }
+  c.seconds = seconds_since(t0);
+  benchmark::DoNotOptimize(sum);
+  if (!in_order) c.error = "the subscriber read records out of order";
+  else if (c.record_bytes != records * kCatchUpLogRecord) c.error = "64 B records are not short-form records (88 log bytes)";
+  return c;
+}
+
+void BM_CatchUp(benchmark::State& state) {
   for (auto _ : state) {
     Scratch dir("catchup");
-    // Scale down when the disk cannot hold three times the log.
-    struct statvfs sv {};
-    if (::statvfs(dir.path().c_str(), &sv) == 0) {
-      const std::uint64_t free_bytes = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
-      const std::uint64_t fit = free_bytes / 3 / kLogRecord;
-      if (fit < records) {
-        std::fprintf(stderr, "wal_bench: catch-up scaled down from %llu to %llu records (%llu MiB free)\n",
-                     static_cast<unsigned long long>(records), static_cast<unsigned long long>(fit),
-                     static_cast<unsigned long long>(free_bytes >> 20));
-        records = fit;
-      }
-    }
+    const std::uint64_t records = catchup_records(dir);
     state.counters["records"] = static_cast<double>(records);
     const Rss before = rss_now();
     Opened o = open_topic(dir, Durability::kAsync);
     if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
     label(state, o);
 
-    const ConduitAsyncResult pub = on_fresh_thread([&] { return conduit_async_publish(o.topic, kPayload, records); });
+    const ConduitAsyncResult pub = on_fresh_thread([&] { return conduit_async_publish(o.topic, kCatchUpPayload, records); });
     if (!pub.error.empty()) return state.SkipWithError(pub.error.c_str());
     state.counters["publish_records_per_s"] = static_cast<double>(records) / pub.seconds;
     const Rss published = rss_now();
 
-    SubscriberOptions from_start;
-    from_start.start = StartAt::earliest();
-    auto sub = o.topic->subscribe(from_start);
-    if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
-    std::array<RecordView, 1024> out;
-    std::uint64_t seen = 0, record_bytes = 0, sum = 0;
-    Rss midway;
-    bool in_order = true;
-    const auto t0 = Clock::now();
-    while (seen < records) {
-      const PollResult r = (*sub)->try_poll(out);
-      if (r.count == 0 && r.lost == 0) return state.SkipWithError("the subscriber stopped before the end of the log");
-      for (std::size_t i = 0; i < r.count; ++i) {
-        const std::string_view p = out[i].payload();
-        std::uint64_t n;
-        std::memcpy(&n, p.data(), sizeof n);
-        in_order &= n == seen + i && out[i].sequence() == seen + i;
-        sum += static_cast<unsigned char>(p.back());
-        record_bytes += out[i].size_bytes();
-      }
-      if (seen < records / 2 && seen + r.count >= records / 2) midway = rss_now();
-      seen += r.count;
-    }
-    const double secs = seconds_since(t0);
+    const CatchUpRead c = read_from_start(o.topic, records);
+    if (!c.error.empty()) return state.SkipWithError(c.error.c_str());
     const Rss after = rss_now();
-    if (!in_order) return state.SkipWithError("the subscriber read records out of order");
-    if (record_bytes != records * kLogRecord) return state.SkipWithError("64 B records are not short-form records (88 log bytes)");
-    state.SetIterationTime(secs);
-    benchmark::DoNotOptimize(sum);
+    state.SetIterationTime(c.seconds);
 
     std::uint64_t raw_sum = 0;
-    const double raw_secs = raw_mmap_read(dir.path() / "engine" / "topics" / "wal", record_bytes, &raw_sum);
+    const double raw_secs = raw_mmap_read(dir.path() / "engine" / "topics" / "wal", c.record_bytes, &raw_sum);
     benchmark::DoNotOptimize(raw_sum);
     if (raw_secs <= 0) return state.SkipWithError("raw mmap read of the segment files failed");
 
-    const double gb = static_cast<double>(record_bytes) / 1e9;
-    state.counters["GB_per_s"] = gb / secs;
-    state.counters["records_per_s"] = static_cast<double>(records) / secs;
+    const double gb = static_cast<double>(c.record_bytes) / 1e9;
+    state.counters["GB_per_s"] = gb / c.seconds;
+    state.counters["records_per_s"] = static_cast<double>(records) / c.seconds;
     state.counters["raw_mmap_GB_per_s"] = gb / raw_secs;
-    state.counters["ratio_vs_raw"] = raw_secs / secs;
+    state.counters["ratio_vs_raw"] = raw_secs / c.seconds;
     rss_counters(state, "0_before", before);
     rss_counters(state, "1_published", published);
-    rss_counters(state, "2_midway", midway);
+    rss_counters(state, "2_midway", c.midway);
     rss_counters(state, "3_after", after);
   }
 }
 BENCHMARK(BM_CatchUp)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// The catch-up of a log this process did not write: published, closed
+// cleanly, reopened. Opened from its clean-close record, no record is read
+// at open and the subscriber checks each one before it hands it out
+// (Segment::check_through): "checked". Opened with verify_on_open, the
+// open checks every record and the subscriber none: "prechecked", the
+// same read with the check off. Each is the read as it happens: the
+// checked one sets a segment's index entries as it checks the records, the
+// prechecked one walks the segment for its index first (as every reopened
+// log was read before). The two alternate, CONDUIT_BENCH_CATCHUP_PAIRS
+// times (default 3), each on a fresh engine over the same files;
+// check_cost is the median of checked over prechecked reading time (1.10:
+// 10% slower), the time column the checked reads' median.
+void BM_CatchUpReopened(benchmark::State& state) {
+  const int pairs = static_cast<int>(env_u64("CONDUIT_BENCH_CATCHUP_PAIRS", 3));
+  for (auto _ : state) {
+    Scratch dir("catchup-reopened");
+    const std::uint64_t records = catchup_records(dir);
+    state.counters["records"] = static_cast<double>(records);
+    {
+      Opened o = open_topic(dir, Durability::kAsync);
+      if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+      label(state, o);
+      const ConduitAsyncResult pub =
+          on_fresh_thread([&] { return conduit_async_publish(o.topic, kCatchUpPayload, records); });
+      if (!pub.error.empty()) return state.SkipWithError(pub.error.c_str());
+    }  // a clean close
+    std::vector<double> checked, prechecked, verify_open, ratio;
+    std::uint64_t record_bytes = 0;
+    for (int pair = 0; pair < pairs; ++pair) {
+      for (const bool verify : {false, true}) {
+        const auto t0 = Clock::now();
+        Opened o = open_topic(dir, Durability::kAsync, false, verify);
+        const double open_secs = seconds_since(t0);
+        if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
+        const RecoveryStats rs = o.topic->recovery_stats();
+        if (rs.clean == verify || (verify && rs.records_checked != records))
+          return state.SkipWithError("the reopen did not go the way asked for (clean-close record, or full check)");
+        const CatchUpRead c = on_fresh_thread([&] { return read_from_start(o.topic, records); });
+        if (!c.error.empty()) return state.SkipWithError(c.error.c_str());
+        record_bytes = c.record_bytes;
+        (verify ? prechecked : checked).push_back(c.seconds);
+        if (verify) verify_open.push_back(open_secs);
+      }
+      ratio.push_back(checked.back() / prechecked.back());
+    }
+    // For comparison, no engine open: a LogReader (a reader in another
+    // process, which checks every record it returns) over the same files.
+    LogReaderOptions lo;
+    lo.start = StartAt::earliest();
+    auto reader = LogReader::open((dir.path() / "engine").string(), "wal", lo);
+    if (!reader.ok()) return state.SkipWithError(reader.status().to_string().c_str());
+    std::array<RecordView, 1024> views;
+    std::uint64_t seen = 0, sum = 0;
+    const auto t0 = Clock::now();
+    while (seen < records) {
+      auto r = (*reader)->try_poll(views);
+      if (!r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+      if (r->count == 0 && r->lost == 0) return state.SkipWithError("the LogReader stopped before the end of the log");
+      for (std::size_t i = 0; i < r->count; ++i) sum += static_cast<unsigned char>(views[i].payload().back());
+      seen += r->count;
+    }
+    const double log_reader_secs = seconds_since(t0);
+    benchmark::DoNotOptimize(sum);
+    state.SetIterationTime(median(checked));
+    const double gb = static_cast<double>(record_bytes) / 1e9;
+    state.counters["pairs"] = pairs;
+    state.counters["checked_GB_per_s"] = gb / median(checked);
+    state.counters["prechecked_GB_per_s"] = gb / median(prechecked);
+    state.counters["check_cost"] = median(ratio);
+    state.counters["check_cost_min"] = *std::min_element(ratio.begin(), ratio.end());
+    state.counters["check_cost_max"] = *std::max_element(ratio.begin(), ratio.end());
+    state.counters["verify_open_s"] = median(verify_open);
+    state.counters["log_reader_GB_per_s"] = gb / log_reader_secs;
+  }
+}
+BENCHMARK(BM_CatchUpReopened)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

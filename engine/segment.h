@@ -10,6 +10,12 @@
 //   reader lets go. Readers hold it through a pin (Segment::pin): a
 //   memory-only ring reuses a dropped segment, zeroed, only once it has no
 //   pin and no other owner.
+//   A segment read from disk unchecked (a log taken from its clean-close
+//   record): readers check its records a chunk at a time, taking turns
+//   under the segment's own check mutex; the check sets the records' index
+//   entries (the same values again where the tail's were built at open).
+//   How far it got (checked_) is stored with release and read with acquire
+//   (checked()).
 //   TopicStorage: called by one thread at a time (under the topic's lock).
 #pragma once
 
@@ -355,6 +361,15 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   bool indexed() const noexcept { return indexed_; }
   void mark_unindexed() noexcept { indexed_ = false; }
   void build_index(std::uint64_t records) noexcept;
+  // What the topic calls, under its lock, before a reader gets the segment:
+  // builds the index of a segment found on open, except where its records
+  // are unchecked. There check_through() sets each entry as it checks the
+  // record, and a reader checks a record before it reads its entry: one
+  // pass over the bytes where a walk for the index and then the check
+  // would take two. (indexed() stays false: settled_bytes walks lengths.)
+  void index_for_readers() noexcept {
+    if (!indexed_ && unchecked_ == nullptr) build_index(sealed_count());
+  }
 
   // A record is handed out to a reader (subscriber, work group) only once
   // this process has checked it (CRC32C, length, sequence, fields) or
@@ -363,7 +378,8 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // checked the others. Whether record `i` (0-based) may go out as it is:
   bool checked(std::uint64_t i) const noexcept {
     // Acquire pairs with the release in check_through(): the check of every
-    // record below the value read happened before.
+    // record below the value read, and the setting of its index entry,
+    // happened before.
     return i < checked_.load(std::memory_order_acquire);
   }
   // Checks the unchecked records from the first not checked yet through
@@ -374,6 +390,11 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // record at or before `i`, the same to every reader that gets there.
   // Records before it stay good. Any thread.
   Status check_through(std::uint64_t i);
+  // Record `i` is there, read from disk, and not checked yet: a reader
+  // waiting for it should poll (and check it) rather than wait.
+  bool unchecked_record(std::uint64_t i) const noexcept {
+    return unchecked_ != nullptr && i < unchecked_->records && !checked(i);
+  }
   // Checks every unchecked record now; returns how many records from the
   // start are good (all: the maximum), the rest lying at or after a bad one.
   std::uint64_t check_all();
@@ -396,8 +417,9 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   struct Pin;
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
   bool indexed_ = true;  // guarded by the topic's lock
-  // Records below it are checked (see checked()); all of them unless
-  // mark_unchecked() ran. Stored only under unchecked_->mu.
+  // Records below it are checked (see checked()), and their index entries
+  // set; all of them unless mark_unchecked() ran. Stored only under
+  // unchecked_->mu.
   std::atomic<std::uint64_t> checked_{std::numeric_limits<std::uint64_t>::max()};
   struct Unchecked {
     std::string path;

@@ -1,6 +1,7 @@
 // Segment::check_through(): the records of a segment read from disk
 // unchecked are checked before a reader hands one out, a chunk at a time
 // just ahead of the first reader to get there.
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -30,11 +31,17 @@ Status Segment::check_through(std::uint64_t i) {
   std::uint64_t done = checked_.load(std::memory_order_relaxed);
   if (i < done) return Status::OK();  // another reader checked it meanwhile
   if (!u->error.ok()) return u->error;
-  // A chunk at a time, until `i` is covered (at least one chunk).
+  // A chunk at a time, until `i` is covered (at least one chunk). No record
+  // is shorter than a full header, so this many start in one chunk at most.
+  constexpr std::size_t kChunkRecords = persistence::kCheckAhead / format::kRecordHeaderSize + 1;
+  std::uint32_t offsets[kChunkRecords];
   while (done <= i && done < u->records) {
-    const persistence::RunCheck run =
-        persistence::check_records(base_, capacity_, u->next_offset, first_seq_ + done, u->records - done,
-                                   u->next_offset + persistence::kCheckAhead, /*with_crc=*/true);
+    const persistence::RunCheck run = persistence::check_records(
+        base_, capacity_, u->next_offset, first_seq_ + done, std::min<std::uint64_t>(u->records - done, kChunkRecords),
+        u->next_offset + persistence::kCheckAhead, /*with_crc=*/true, offsets);
+    // Their index entries (see index_for_readers()), set before checked_
+    // moves past them.
+    for (std::size_t k = 0; k < run.records; ++k) set_offset(done + k, offsets[k]);
     done += run.records;
     u->next_offset = run.end_offset;
     if (run.stop.kind == persistence::RecordCheck::kRecord) continue;  // a limit: the chunk's, or the count's

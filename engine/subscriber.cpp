@@ -73,6 +73,17 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
       seg_ = std::move(s);
       off_ = 0;
     }
+    // A record read from disk goes out only once checked (CRC32C and the
+    // rest; Segment::check_through), and only then is its index entry
+    // sure to be set (Segment::index_for_readers); a zero or padding word
+    // where such a record should be is not taken for the segment's end.
+    if (const std::uint64_t i = seq - seg_->first_seq(); !seg_->checked(i)) [[unlikely]] {
+      Status s = seg_->check_through(i);
+      if (!s.ok()) {
+        if (r.count == 0 && r.lost == 0) r.status = std::move(s);  // else first what came before it
+        break;
+      }
+    }
     if (off_ == 0) {
       off_ = seg_->offset_of(seq - seg_->first_seq());
       if (off_ == 0) {
@@ -85,16 +96,6 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
     }
     const std::byte* p = seg_->base() + off_;
     const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
-    // A record read from disk goes out only once checked (CRC32C and the
-    // rest; Segment::check_through); and a zero or padding word where such
-    // a record should be is not taken for the end of the segment.
-    if (const std::uint64_t i = seq - seg_->first_seq(); !seg_->checked(i)) [[unlikely]] {
-      Status s = seg_->check_through(i);
-      if (!s.ok()) {
-        if (r.count == 0 && r.lost == 0) r.status = std::move(s);  // else first what came before it
-        break;
-      }
-    }
     if (len == 0) break;
     if (len & format::kPaddingFlag) {
       // One poll reads from one segment, so its views stay pinned by seg_.
@@ -162,8 +163,12 @@ bool SubscriberCore::ready() const noexcept {
   // producer that rolls wakes readers), or a durable-only reader that stopped
   // at the durable watermark before looking one up (let try_poll look).
   if (!seg_) return options_.durable_only;
-  // Waiting for the record at next_, whose offset is not known yet.
-  if (off_ == 0) return next_ >= seg_->end_seq() || seg_->offset_of(next_ - seg_->first_seq()) != 0;
+  // Waiting for the record at next_, whose offset is not known yet (or
+  // whose check is still to be done).
+  if (off_ == 0) {
+    const std::uint64_t i = next_ - seg_->first_seq();
+    return next_ >= seg_->end_seq() || seg_->offset_of(i) != 0 || seg_->unchecked_record(i);
+  }
   if (off_ >= seg_->capacity()) return true;  // at the end: let try_poll move on
   return format::load_length(seg_->base() + off_) != 0;
 }

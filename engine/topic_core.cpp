@@ -677,13 +677,14 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
     else hi = mid;
   }
   // ...then the first record in it stamped at or after. Only that segment
-  // needs its index (a recovered one gets it now).
+  // needs its index (a recovered one gets it now; an unchecked one as its
+  // records are checked, all of them here). Only checked records' stamps
+  // count: a bad record ends the search, and the reader starting there
+  // gets its error.
   Segment& s = *segments_[lo];
-  if (!s.indexed()) s.build_index(s.sealed_count());
-  // Only checked records' timestamps: after a bad length, offsets are wrong
-  // and their timestamps garbage. A bad record ends the search; the reader
-  // starting there gets its error.
-  std::uint64_t a = 0, b = std::min(committed(s), s.check_all());
+  s.index_for_readers();
+  const std::uint64_t good = s.check_all();
+  std::uint64_t a = 0, b = std::min(committed(s), good);
   while (a < b) {
     const std::uint64_t mid = (a + b) / 2;
     if (record_ts(s, mid) < time_ns) a = mid + 1;
@@ -893,14 +894,14 @@ std::shared_ptr<Segment> TopicCore::segment_for(std::uint64_t seq, std::uint64_t
     *lost = front->first_seq() - seq;
     // A segment recovered at open is indexed when a reader first needs it,
     // on this path too: else the reader waits at its first record forever.
-    if (!front->indexed()) front->build_index(front->sealed_count());
+    front->index_for_readers();
     return Segment::pin(front);
   }
   auto it = std::upper_bound(segments_.begin(), segments_.end(), seq,
                              [](std::uint64_t s, const std::shared_ptr<Segment>& g) { return s < g->first_seq(); });
   const auto& s = *(it - 1);
   if (seq >= s->end_seq()) return nullptr;  // sealed, and the next one is not there yet
-  if (!s->indexed()) s->build_index(s->sealed_count());
+  s->index_for_readers();
   return Segment::pin(s);
 }
 

@@ -352,7 +352,8 @@ bool GroupCore::maybe_ready(const std::shared_ptr<Segment>& cached) const noexce
     seg = topic_->segment_for(seq, &lost);
     if (!seg || lost != 0) return lost != 0;
   }
-  return seg->offset_of(seq - seg->first_seq()) != 0;
+  const std::uint64_t i = seq - seg->first_seq();
+  return seg->offset_of(i) != 0 || seg->unchecked_record(i);  // the latter: there, its entry set once checked
 }
 
 bool GroupCore::end_hand_out(const Delivery& d, std::uint64_t state) noexcept {

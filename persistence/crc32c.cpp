@@ -180,8 +180,10 @@ __attribute__((target("sse4.2"))) void lanes_hardware(const void* const* data, c
   common &= ~std::size_t{7};
   for (std::size_t k = 0; k < common; k += 8)
     for (std::size_t i = 0; i < kLanes; ++i) c[i] = _mm_crc32_u64(c[i], load_word(p[i] + k));
-  for (std::size_t i = 0; i < kLanes; ++i)
-    out[i] = extend_hardware(~static_cast<std::uint32_t>(c[i]), p[i] + common, n[i] - common);
+  for (std::size_t i = 0; i < kLanes; ++i) {
+    out[i] = ~static_cast<std::uint32_t>(c[i]);
+    if (n[i] != common) out[i] = extend_hardware(out[i], p[i] + common, n[i] - common);
+  }
 }
 
 }  // namespace

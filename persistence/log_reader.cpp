@@ -61,7 +61,7 @@ std::uint32_t length_word_at(const std::byte* base, std::size_t capacity, std::s
 }  // namespace
 
 RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint64_t expected,
-                       std::uint64_t max_records, std::size_t until, bool with_crc) {
+                       std::uint64_t max_records, std::size_t until, bool with_crc, std::uint32_t* offsets) {
   RunCheck run;
   std::size_t off = offset;
   for (;;) {
@@ -86,10 +86,11 @@ RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t 
       }
       const std::uint32_t word = length_word_at(base, capacity, off);
       const std::uint32_t len = word & format::kLengthMask;
+      // (A short-form record's fields always add up: the payload is the rest.)
       if (word == 0 || (word & format::kPaddingFlag) != 0 || len < format::kRecordHeaderSize ||
           format::align_up(len) > capacity - off ||
           format::load<std::uint64_t>(base + off + format::rec::kSequence) != seq ||
-          !format::record_fields_consistent(base + off, len)) {
+          ((word & format::kShortFlag) == 0 && !format::record_fields_consistent(base + off, len))) {
         stop = check_record(base, capacity, off, word, seq, with_crc);
         break;
       }
@@ -100,6 +101,8 @@ RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t 
       ++k;
       off += format::align_up(len);
     }
+    if (offsets != nullptr)  // all k; only those before a bad CRC below count
+      for (std::size_t i = 0; i < k; ++i) offsets[run.records + i] = static_cast<std::uint32_t>(at[i]);
     if (with_crc && k != 0) {
       std::uint32_t crc[crc32c::kLanes];
       crc32c::values(data, bytes, crc, k);

@@ -58,9 +58,11 @@ struct RunCheck {
 // (sequence `expected`) on, until `max_records` are checked or the next
 // starts at or past `until`. The CRCs of neighbouring records run side by
 // side (crc32c::values): for small records one at a time, the CRC
-// instruction's latency was most of the check.
+// instruction's latency was most of the check. `offsets`, when given (room
+// for max_records), receives each intact record's offset.
 RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint64_t expected,
-                       std::uint64_t max_records, std::size_t until, bool with_crc);
+                       std::uint64_t max_records, std::size_t until, bool with_crc,
+                       std::uint32_t* offsets = nullptr);
 // How far ahead of a reader its records are checked at once: the reader
 // then reads them from cache, and the per-call costs are spread thin.
 inline constexpr std::size_t kCheckAhead = std::size_t{64} << 10;

@@ -25,6 +25,7 @@
 #include "tests/stamped_log.h"
 
 using namespace conduit;
+
 namespace {
 
 using conduit::test::TempDir;
@@ -38,33 +39,7 @@ constexpr std::uint64_t kPerSegment = 158;
 constexpr std::uint64_t kBad = 200;       // in the second segment, not its first record
 constexpr std::uint64_t kBadInTail = 520;  // in the open tail
 
-// Where a record lies, read before anything is damaged.
-struct Place {
-  std::string file;
-  std::size_t offset = 0;
-  std::size_t size = 0;  // unpadded
-};
-
-Place place_of(const TempDir& dir, std::uint64_t seq) {
-  auto reader = inspect::TopicReader::open(dir.path.string(), kTopic).value();
-  reader->seek(seq);
-  auto step = reader->next();
-  REQUIRE_MESSAGE(step.ok(), step.status().to_string());
-  REQUIRE(step->kind == inspect::TopicReader::Step::kRecord);
-  REQUIRE(step->record.sequence() == seq);
-  return {step->file, step->offset, step->record.size_bytes()};
-}
-
-void xor_byte(const std::string& file, std::size_t offset, unsigned char mask) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  REQUIRE(f);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  REQUIRE(f.get(c));
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.put(static_cast<char>(static_cast<unsigned char>(c) ^ mask));
-  REQUIRE(f.flush());
-}
+Place place_of(const TempDir& dir, std::uint64_t seq) { return test::stamped::place_of(dir.path, kTopic, seq); }
 
 void zero_word(const std::string& file, std::size_t offset) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);

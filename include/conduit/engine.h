@@ -68,6 +68,8 @@ struct PollResult {
 // for a memory-only topic and for a new log.
 struct RecoveryStats {
   // The log was taken from its clean-close record: no record was read.
+  // Each is checked instead the first time a reader reaches it, before it
+  // is handed out (PollResult::status).
   bool clean = false;
   std::uint64_t segments = 0;         // segment files opened
   std::uint64_t records_checked = 0;  // records whose length, CRC32C, sequence and fields were checked
