@@ -7,6 +7,7 @@
 #include <ctime>
 #include <new>
 
+#include "engine/envelope.h"
 #include "engine/trace.h"
 #include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
@@ -244,9 +245,7 @@ Status TopicCore::unpublishable(const Message& m, std::string_view which) const 
     return Status::TooLarge(topic_error(name_, std::string(which) + "payload of " + std::to_string(m.payload.size()) +
                                                    " bytes is over max_payload_bytes (" +
                                                    std::to_string(options_.max_payload_bytes) + ")"));
-  return Status::InvalidArgument(topic_error(
-      name_, std::string(which) +
-                 "envelope too large (a field over 65535 bytes, or all fields but the payload over 64 KiB)"));
+  return Status::TooLarge(topic_error(name_, std::string(which) + envelope_too_large(m, kMaxEnvelopeBytes)));
 }
 
 // Defined before its two callers, which inline it: as a call, with the

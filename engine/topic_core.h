@@ -225,7 +225,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Result<std::uint64_t> append(const Message& m, bool nowait) noexcept;
   // Whether `m` can be published (payload and envelope within their
   // limits); if so *length = its encoded size. unpublishable() says why
-  // not (kTooLarge, kInvalidArgument); `which` starts its text.
+  // not (kTooLarge naming the field and its size); `which` starts its text.
   [[gnu::always_inline]] bool publishable(const Message& m, std::size_t* length) const noexcept;
   Status unpublishable(const Message& m, std::string_view which) const;
   // Claims room for every message of `ms` (checked; `bytes` their aligned

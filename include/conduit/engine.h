@@ -138,9 +138,10 @@ class Topic {
   const std::string& name() const noexcept;
   const TopicOptions& options() const noexcept;
 
-  // Appends the message; returns its sequence. Fails with kTooLarge (payload
-  // over max_payload_bytes, or a field over its limit: kInvalidArgument) or
-  // kClosed, and then publishes nothing. On a memory-only topic with a
+  // Appends the message; returns its sequence. Fails with kTooLarge (the
+  // payload over max_payload_bytes, or an envelope field over its limit, see
+  // Message; the message names the field and its size) or kClosed, and then
+  // publishes nothing. On a memory-only topic with a
   // blocking subscriber a ring behind, waits for it. Thread-safe, lock-free
   // except while the topic rolls to a new segment.
   // On a kSync topic, returns once the record is durable (fdatasync), and

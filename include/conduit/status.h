@@ -19,7 +19,7 @@ namespace conduit {
 enum class Code : std::uint8_t {
   kOk = 0,
   kInvalidArgument,  // bad name, bad option, malformed message
-  kTooLarge,         // message above the topic's max_payload_bytes
+  kTooLarge,         // a payload over max_payload_bytes, or an envelope field over its limit
   kClosed,           // the engine (or topic) was closed
   kNotFound,
   kAlreadyExists,
