@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "engine/topic_core.h"
+#include "engine/topic_options.h"
 #include "persistence/data_dir.h"
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
@@ -28,16 +29,6 @@ struct EngineState {
 };
 
 }  // namespace detail
-
-namespace {
-
-bool same_options(const TopicOptions& a, const TopicOptions& b) {
-  return a.durability == b.durability && a.segment_bytes == b.segment_bytes && a.ring_bytes == b.ring_bytes &&
-         a.max_payload_bytes == b.max_payload_bytes && a.dedup.max_ids == b.dedup.max_ids &&
-         a.dedup.max_age == b.dedup.max_age && a.single_producer == b.single_producer;
-}
-
-}  // namespace
 
 Status validate_topic_name(std::string_view name) {
   if (name.empty() || name.size() > 200)
@@ -102,14 +93,14 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
   if (options.durability != Durability::kMemory && !state_->disk)
     return Status::InvalidArgument("topic '" + std::string(name) +
                                    "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
-  if (options.segment_bytes == 0) options.segment_bytes = detail::default_segment_bytes(options.durability);
+  options = detail::normalized_options(options);
   std::lock_guard lk(state_->mu);
   // Again under mu: a close() that got it first stopped claims only on the
   // topics it saw.
   if (closed()) return Status::Closed("engine is closed");
   if (auto it = state_->topics.find(name); it != state_->topics.end()) {
-    if (!same_options(it->second->options(), options))
-      return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options");
+    if (std::string d = detail::options_difference(it->second->options(), options); !d.empty())
+      return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options: " + d);
     return it->second->handle();
   }
   std::unique_ptr<detail::TopicStorage> storage;

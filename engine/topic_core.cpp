@@ -8,6 +8,7 @@
 #include <new>
 
 #include "engine/envelope.h"
+#include "engine/topic_options.h"
 #include "engine/trace.h"
 #include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
@@ -30,8 +31,7 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
                                                    std::unique_ptr<TopicStorage> storage, TopicShared* shared) {
   if (options.max_payload_bytes > kMaxPayloadLimit)
     return Status::InvalidArgument(topic_error(name, "max_payload_bytes above 256 MiB"));
-  if (options.segment_bytes == 0) options.segment_bytes = default_segment_bytes(options.durability);
-  options.segment_bytes = (options.segment_bytes + kPage - 1) / kPage * kPage;
+  options = normalized_options(options);
   const std::size_t largest_record =
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
   if (options.dedup.max_ids > (1u << 24) || options.dedup.max_age.count() < 0)

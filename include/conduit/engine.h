@@ -85,9 +85,13 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Creates the topic, or returns the existing one when its options match
-  // (kAlreadyExists when they differ). Names: 1..200 characters of
-  // [A-Za-z0-9._-], not starting with '.'. Thread-safe.
+  // Creates the topic, or returns the existing one when its options match.
+  // Every option is compared (ring_bytes only for a memory-only topic;
+  // segment_bytes as the topic keeps it: 0 is the default, and it is
+  // rounded up to 4 KiB): kAlreadyExists naming the first that differs
+  // ("retain_bytes is 0, not 1048576": the topic's, then the one asked
+  // for). Names: 1..200 characters of [A-Za-z0-9._-], not starting with
+  // '.'. Thread-safe.
   Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
   // The existing topic, or kNotFound. Thread-safe.
   Result<Topic*> topic(std::string_view name);
