@@ -4,6 +4,8 @@
 #include <exception>
 #include <vector>
 
+#include "engine/handle_life.h"
+
 namespace conduit {
 namespace {
 // How long one poll waits before the thread looks at its stop flag again.
@@ -36,6 +38,11 @@ void Dispatcher::run_subscriber(std::size_t batch) {
   std::vector<RecordView> views(batch == 0 ? 1 : batch);
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
+    // The poll and its handlers inside the subscriber's call: an engine
+    // destroyed meanwhile waits for them (engine.h), so a handler may still
+    // use the engine's topics.
+    detail::HandleCall call(detail::life_of(*subscriber_));
+    if (!call) return;
     PollResult r = subscriber_->poll(views, kStopCheck);
     // Relaxed: counters read for monitoring.
     if (r.lost != 0) lost_.fetch_add(r.lost, std::memory_order_relaxed);
@@ -57,6 +64,8 @@ void Dispatcher::run_consumer(std::size_t batch) {
   acks.reserve(deliveries.size());
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
+    detail::HandleCall call(detail::life_of(*consumer_));  // as in run_subscriber()
+    if (!call) return;
     PollResult r = consumer_->poll(deliveries, kStopCheck);
     acks.clear();
     for (std::size_t i = 0; i < r.count; ++i) {

@@ -78,8 +78,13 @@ Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(st
 
 Engine::~Engine() {
   close();
-  // Topics (and their segments) go with state_, before the persistence
-  // thread. Subscribers and consumers must be destroyed before their engine.
+  // Handles may outlive the engine (engine.h): every open subscriber and
+  // consumer is cut loose first, then the topics (and their segments) go
+  // with state_, before the persistence thread.
+  std::vector<detail::TopicCore*> cores;
+  for (auto& [name, topic] : state_->topics) cores.push_back(topic.get());
+  for (auto& topic : state_->deleted) cores.push_back(topic.get());
+  detail::orphan_handles(cores);
   state_->topics.clear();
   state_->deleted.clear();
   state_->disk.reset();
@@ -152,6 +157,11 @@ Status Engine::delete_topic(std::string_view name) {
 }
 
 std::int64_t Engine::now_ns() const { return state_->shared.now(); }
+
+std::function<std::int64_t()> detail::clock_of(const Engine& e) {
+  if (e.state_->options.clock) return e.state_->options.clock;
+  return [] { return wall_clock_ns(); };
+}
 
 void Engine::close() {
   // Release pairs with the acquire in TopicCore::closed(); acquire orders a

@@ -63,7 +63,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
       remote_readers_(storage_->remote_readers()),
-      handle_(this),
+      handle_(new Topic(this, name_, options)),
       dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {}
 
 TopicCore::~TopicCore() {
@@ -71,6 +71,9 @@ TopicCore::~TopicCore() {
   // are still here (members declared after storage_ are destroyed first).
   // A no-op after close_storage(), which the engine calls on close.
   (void)storage_->close();
+  // Topic* handles may outlive the engine: the shell answers kClosed.
+  handle_->core_ = nullptr;
+  keep_forever(handle_);
 }
 
 Status TopicCore::start() {
@@ -883,23 +886,23 @@ void TopicCore::remove_holder(RetentionHolder* h) {
   space_.wake_all();
 }
 
-Status TopicCore::add_user() {
+Status TopicCore::add_user(HandleLife* life) {
   std::lock_guard lk(mu_);
   if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
-  ++users_;
+  users_.push_back(life);
   return Status::OK();
 }
 
-void TopicCore::remove_user() {
+void TopicCore::remove_user(HandleLife* life) {
   std::lock_guard lk(mu_);
-  --users_;
+  std::erase(users_, life);
 }
 
 Status TopicCore::retire() {
   // A log opened read-only is left exactly as it is, deletion included.
   if (!read_only_.ok()) return read_only_;
   auto in_use = [this] {  // mu_ held
-    return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+    return Status::Busy(topic_error(name_, std::to_string(users_.size()) + " subscribers or consumers are still open"));
   };
   if (single_) {
     // The single producer is stopped before the locks (its claim in
@@ -910,7 +913,7 @@ Status TopicCore::retire() {
     // meanwhile holds: the delete is refused then, without waiting for it.
     auto users_open = [this] {
       std::lock_guard lk(mu_);
-      return users_ != 0;
+      return !users_.empty();
     };
     if (users_open() || !stop_sole_producer(users_open)) {
       std::lock_guard lk(mu_);
@@ -925,7 +928,7 @@ Status TopicCore::retire() {
     std::lock_guard lk(mu_);
     // After stop_claims() the head is crossed but never sealed.
     if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
-    if (users_ != 0) return in_use();
+    if (!users_.empty()) return in_use();
     // Release pairs with the acquire in deleted(): from here on roll_past()
     // refuses, add_user() refuses, and a group's commit writes nothing.
     deleted_.store(true, std::memory_order_release);

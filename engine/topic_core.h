@@ -35,6 +35,7 @@
 
 #include "conduit/engine.h"
 #include "engine/dedup_window.h"
+#include "engine/handle_life.h"
 #include "engine/segment.h"
 #include "engine/wait.h"
 #include "engine/wall_clock.h"
@@ -195,8 +196,14 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   // Deletion (Engine::delete_topic). Subscribers and consumers count as
   // users: add_user() fails with kNotFound once the topic is deleted.
-  Status add_user();
-  void remove_user();
+  // Each is named by its HandleLife, which the engine's destructor orphans
+  // (orphan_handles()) before it frees the topic.
+  Status add_user(HandleLife* life);
+  void remove_user(HandleLife* life);
+  std::vector<HandleLife*> open_users() const;
+  // Every segment the topic and its groups' zombies hold (for consumers
+  // that outlive the engine: their views stay valid).
+  std::vector<std::shared_ptr<Segment>> held_segments();
   bool deleted() const noexcept {
     // Acquire pairs with the release in retire().
     return deleted_.load(std::memory_order_acquire);
@@ -209,7 +216,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // deleted: no commit writes into a deleted topic's directory.
   std::mutex& commit_mutex() noexcept { return commit_mu_; }
 
-  Topic* handle() noexcept { return &handle_; }
+  Topic* handle() noexcept { return handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
   std::mutex& groups_mutex() noexcept { return groups_mu_; }
   std::vector<std::unique_ptr<class GroupCore>>& groups() noexcept { return groups_; }
@@ -288,7 +295,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool single_;  // options_.single_producer, and membarrier(2) works here
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
   SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only and read-only topics
-  Topic handle_;
+  Topic* handle_;  // kept past this object (keep_forever), its core_ then null
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
   Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
@@ -310,7 +317,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t cap_deletions_ = 0;     // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
   std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
-  int users_ = 0;                     // guarded by mu_: open subscribers and consumers
+  std::vector<HandleLife*> users_;    // guarded by mu_: open subscribers and consumers
   std::mutex commit_mu_;              // taken after groups_mu_, before mu_
   std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held

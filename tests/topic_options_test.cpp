@@ -13,14 +13,6 @@ using namespace conduit;
 
 namespace {
 
-TopicOptions persisted() {
-  TopicOptions o;
-  o.durability = Durability::kAsync;
-  o.segment_bytes = 256u << 10;
-  o.max_payload_bytes = 4096;
-  return o;
-}
-
 struct Change {
   const char* expected;  // the error's tail
   std::function<void(TopicOptions&)> apply;
@@ -31,11 +23,11 @@ struct Change {
 TEST_CASE("create_topic again with any one option changed is AlreadyExists naming that option") {
   test::TempDir dir;
   auto engine = Engine::open(test::engine_options(dir, false)).value();
-  REQUIRE(engine->create_topic("t", persisted()).ok());
+  REQUIRE(engine->create_topic("t", test::small_async()).ok());
   const Change changes[] = {
       {"durability is kAsync, not kSync", [](TopicOptions& o) { o.durability = Durability::kSync; }},
       {"segment_bytes is 262144, not 524288", [](TopicOptions& o) { o.segment_bytes = 512u << 10; }},
-      {"max_payload_bytes is 4096, not 8192", [](TopicOptions& o) { o.max_payload_bytes = 8192; }},
+      {"max_payload_bytes is 1024, not 2048", [](TopicOptions& o) { o.max_payload_bytes = 2048; }},
       {"retain_bytes is 0, not 1048576", [](TopicOptions& o) { o.retain_bytes = 1u << 20; }},
       {"retain_age is 0 s, not 60 s", [](TopicOptions& o) { o.retain_age = std::chrono::seconds(60); }},
       {"retain_until_consumed is false, not true", [](TopicOptions& o) { o.retain_until_consumed = true; }},
@@ -46,7 +38,7 @@ TEST_CASE("create_topic again with any one option changed is AlreadyExists namin
   };
   for (const Change& c : changes) {
     CAPTURE(c.expected);
-    TopicOptions o = persisted();
+    TopicOptions o = test::small_async();
     c.apply(o);
     const Status s = engine->create_topic("t", o).status();
     CHECK(s.code() == Code::kAlreadyExists);

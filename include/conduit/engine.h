@@ -2,18 +2,32 @@
 //
 // Thread safety
 //   Engine: open/create_topic/topic/close are thread-safe.
-//   Topic: publish is thread-safe (any number of producers, lock-free). The
-//     Topic object lives until its Engine is destroyed.
+//   Topic: publish is thread-safe (any number of producers, lock-free).
 //   Subscriber, Consumer: one thread at a time each (a cursor has one
 //     reader); different subscribers/consumers run on different threads.
 //     position()/lag()/lost() may be read from any thread.
 //   WorkGroup: consumer() is thread-safe; stats from any thread.
 //   close() wakes every waiter; afterwards publish fails with kClosed and
 //   polls return closed once they have read what was published before.
+//
+// Handles that outlive the engine
+//   Every handle may outlive its Engine and be used or destroyed after it:
+//   Topic* and WorkGroup* stay valid pointers for the rest of the process
+//   (a small shell of each, with its name and options, is kept), and
+//   through them, and through a Subscriber, Consumer, Dispatcher, Requester
+//   or DelayPump, every call fails with kClosed (a poll returns
+//   PollResult::closed, ack/nack false, counters 0). Destroying the engine
+//   waits for a Subscriber's or Consumer's call in progress (a Dispatcher's
+//   poll and the handlers of its batch) to end first. Record views a
+//   Subscriber or Consumer handed out stay readable until it is destroyed.
+//   Not covered: another thread calling the Engine, or a Topic or
+//   WorkGroup, while the Engine is being destroyed (outside a Dispatcher's
+//   handler): stop such threads first.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,10 +47,22 @@ class ConsumerCore;
 struct EngineState;
 }  // namespace detail
 
+class Engine;
 class Topic;
 class Subscriber;
 class WorkGroup;
 class Consumer;
+
+namespace detail {
+class HandleLife;
+// The engine's clock as a function that stays valid after the engine (for
+// a DelayPump that outlives it).
+std::function<std::int64_t()> clock_of(const Engine& e);
+// A Dispatcher runs its handlers inside its subscriber's or consumer's call
+// (engine/handle_life.h).
+HandleLife& life_of(Subscriber& s) noexcept;
+HandleLife& life_of(Consumer& c) noexcept;
+}  // namespace detail
 
 // What a poll returned. Records are in out[0, count).
 struct PollResult {
@@ -81,7 +107,9 @@ class Engine {
   // How the write-ahead log reaches the disk: "io_uring", or the syscall
   // fallback with the reason it was chosen. Empty for a memory-only engine.
   std::string disk_io_description() const;
-  ~Engine();  // closes and frees every topic
+  // Closes, waits for calls in progress on its subscribers and consumers,
+  // and frees every topic; handles left open then answer kClosed (top).
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -102,7 +130,7 @@ class Engine {
   // them first; nothing is deleted). Publishes already under way complete;
   // later ones, and every other call through its Topic* and WorkGroup*
   // handles that needs its records, fail with kNotFound. The handles stay
-  // valid (they are freed with the engine); so does a LogReader in another
+  // valid (after the engine too: see the top); so does a LogReader in another
   // process, whose polls then fail with kNotFound. Thread-safe.
   Status delete_topic(std::string_view name);
 
@@ -122,6 +150,7 @@ class Engine {
   bool closed() const noexcept;
 
  private:
+  friend std::function<std::int64_t()> detail::clock_of(const Engine& e);
   explicit Engine(std::unique_ptr<detail::EngineState> state);
   std::unique_ptr<detail::EngineState> state_;
 };
@@ -196,8 +225,13 @@ class Topic {
 
  private:
   friend class detail::TopicCore;
-  explicit Topic(detail::TopicCore* core) : core_(core) {}
+  Topic(detail::TopicCore* core, std::string name, const TopicOptions& options)
+      : core_(core), name_(std::move(name)), options_(options) {}
+  Status gone() const;  // kClosed: the engine was destroyed
+  // Null once the engine is destroyed (the shell stays; see the top).
   detail::TopicCore* core_;
+  std::string name_;
+  TopicOptions options_;
 };
 
 class Subscriber {
@@ -229,6 +263,7 @@ class Subscriber {
 
  private:
   friend class Topic;
+  friend detail::HandleLife& detail::life_of(Subscriber& s) noexcept;
   explicit Subscriber(std::unique_ptr<detail::SubscriberCore> core);
   std::unique_ptr<detail::SubscriberCore> core_;
 };
@@ -300,8 +335,10 @@ class WorkGroup {
 
  private:
   friend class detail::GroupCore;
-  explicit WorkGroup(detail::GroupCore* core) : core_(core) {}
+  WorkGroup(detail::GroupCore* core, std::string name) : core_(core), name_(std::move(name)) {}
+  // Null once the engine is destroyed (the shell stays; see the top).
   detail::GroupCore* core_;
+  std::string name_;
 };
 
 class Consumer {
@@ -355,6 +392,7 @@ class Consumer {
 
  private:
   friend class WorkGroup;
+  friend detail::HandleLife& detail::life_of(Consumer& c) noexcept;
   explicit Consumer(std::unique_ptr<detail::ConsumerCore> core);
   std::unique_ptr<detail::ConsumerCore> core_;
 };
