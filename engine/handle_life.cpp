@@ -62,7 +62,9 @@ void orphan_handles(std::span<TopicCore* const> topics) {
 
 std::vector<HandleLife*> TopicCore::open_users() const {
   std::lock_guard lk(mu_);
-  return users_;
+  std::vector<HandleLife*> out;
+  for (const User& u : users_) out.push_back(u.life);
+  return out;
 }
 
 std::vector<std::shared_ptr<Segment>> TopicCore::held_segments() {

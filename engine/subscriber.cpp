@@ -20,6 +20,14 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
     return pos_.load(std::memory_order_acquire);
   }
   void start_at(std::uint64_t seq) noexcept override { set_start(seq); }
+  std::string describe() const override {
+    return options_.name.empty() ? "an unnamed subscriber" : "subscriber '" + options_.name + "'";
+  }
+  ReaderInfo reader_info() const override {
+    // kBlock only where it holds the ring (subscribe() made the rest lose-oldest).
+    return {.kind = ReaderInfo::Kind::kSubscriber, .name = options_.name, .position = hold_position(), .lag = 0,
+            .holds_ring = options_.slow == SlowPolicy::kBlock};
+  }
   void set_start(std::uint64_t seq) noexcept {
     next_ = seq;
     // Relaxed: published to other threads by the topic's lock (attach()).
@@ -237,7 +245,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
   if (options.durable_only && core_->options().durability == Durability::kMemory)
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
-  if (Status s = core_->add_user(&core->life_); !s.ok()) return s;
+  if (Status s = core_->add_user(&core->life_, core.get()); !s.ok()) return s;
   core->counted_ = true;
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;

@@ -480,11 +480,18 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
         segments_.pop_front();
         continue;
       }
-      // A blocking holder is a whole ring behind: wait for it to move.
+      // A blocking holder is a whole ring behind: wait for it to move, or
+      // (a bounded publish) give up. Nothing is claimed: the seal is done.
+      auto wait = park_timeout();
+      if (const auto deadline = ring_wait_deadline; deadline != std::chrono::steady_clock::time_point::max()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return ring_full_locked(deadline != std::chrono::steady_clock::time_point::min());
+        wait = std::min<std::chrono::nanoseconds>(wait, deadline - now);
+      }
       const std::uint32_t ticket = space_.ticket();
       space_.announce();
       lk.unlock();
-      space_.park(ticket, park_timeout());
+      space_.park(ticket, wait);
       space_.withdraw();
       lk.lock();
       continue;
@@ -886,16 +893,16 @@ void TopicCore::remove_holder(RetentionHolder* h) {
   space_.wake_all();
 }
 
-Status TopicCore::add_user(HandleLife* life) {
+Status TopicCore::add_user(HandleLife* life, const RetentionHolder* reader) {
   std::lock_guard lk(mu_);
   if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
-  users_.push_back(life);
+  users_.push_back({life, reader});
   return Status::OK();
 }
 
 void TopicCore::remove_user(HandleLife* life) {
   std::lock_guard lk(mu_);
-  std::erase(users_, life);
+  std::erase_if(users_, [life](const User& u) { return u.life == life; });
 }
 
 Status TopicCore::retire() {

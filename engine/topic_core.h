@@ -105,9 +105,20 @@ class RetentionHolder {
   // which moves past `end` and keeps `seg`'s memory for views still out.
   // Called under the topic's lock; returns how many records were lost.
   virtual std::uint64_t cut(std::uint64_t /*end*/, const std::shared_ptr<Segment>& /*seg*/) noexcept { return 0; }
-  // How the stderr line of a cut names it ("work group 'NAME'").
+  // How the stderr line of a cut, or a bounded publish's error, names it
+  // ("work group 'NAME'", "subscriber 'NAME'").
   virtual std::string describe() const { return {}; }
+  // Topic::readers(): kind, name, position (lag and holds_ring are the
+  // topic's to fill in).
+  virtual ReaderInfo reader_info() const { return {}; }
 };
+
+// A bounded publish (Topic::try_publish, Topic::publish with a timeout):
+// how long the calling thread's publish may wait for ring space. max(): as
+// long as it takes; min(): not at all. Set around the call; read only when
+// the ring is full.
+inline thread_local std::chrono::steady_clock::time_point ring_wait_deadline =
+    std::chrono::steady_clock::time_point::max();
 
 // What every topic of one engine shares. Written before the first topic
 // exists, read-only afterwards (closed aside).
@@ -198,8 +209,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // users: add_user() fails with kNotFound once the topic is deleted.
   // Each is named by its HandleLife, which the engine's destructor orphans
   // (orphan_handles()) before it frees the topic.
-  Status add_user(HandleLife* life);
+  // `reader`: a subscriber (Topic::readers() lists it); null for a consumer.
+  Status add_user(HandleLife* life, const RetentionHolder* reader = nullptr);
   void remove_user(HandleLife* life);
+  std::vector<ReaderInfo> readers();
   std::vector<HandleLife*> open_users() const;
   // Every segment the topic and its groups' zombies hold (for consumers
   // that outlive the engine: their views stay valid).
@@ -268,6 +281,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool stop_sole_producer(const std::function<bool()>& give_up);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
+  // A bounded publish found the ring full past its deadline: kBusy (no wait
+  // allowed) or kTimedOut, naming the holder furthest behind. mu_ held.
+  Status ring_full_locked(bool waited) const;
   bool droppable_locked(const Segment& oldest) const;
   // The hard cap may take the oldest segment (records below `end`) from every holder still holding it.
   bool cuttable_locked(std::uint64_t end) const;
@@ -317,7 +333,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t cap_deletions_ = 0;     // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
   std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
-  std::vector<HandleLife*> users_;    // guarded by mu_: open subscribers and consumers
+  struct User {
+    HandleLife* life;
+    const RetentionHolder* reader;  // the subscriber; null for a consumer
+  };
+  std::vector<User> users_;           // guarded by mu_: open subscribers and consumers
   std::mutex commit_mu_;              // taken after groups_mu_, before mu_
   std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held

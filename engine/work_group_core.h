@@ -118,6 +118,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   bool cuttable() const noexcept override { return true; }
   std::uint64_t cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept override;
   std::string describe() const override { return "work group '" + name_ + "'"; }
+  ReaderInfo reader_info() const override {
+    return {.kind = ReaderInfo::Kind::kWorkGroup, .name = name_, .position = hold_position(), .lag = 0,
+            .holds_ring = topic_->options().durability == Durability::kMemory};
+  }
   // After a cut, the next poll stores the group's state (persisted topics),
   // so that a reopen does not report the gap again. Any consumer thread.
   void commit_after_cut() noexcept;

@@ -21,15 +21,7 @@
 using namespace conduit;
 using namespace std::chrono_literals;
 
-namespace {
-
-Message text(const char* payload) {
-  Message m;
-  m.payload = payload;
-  return m;
-}
-
-}  // namespace
+using test::text;
 
 TEST_CASE("a Subscriber outliving its engine: polls say closed, commit is kClosed, views stay readable") {
   for (const bool on_disk : {false, true}) {

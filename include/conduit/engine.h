@@ -32,6 +32,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "conduit/message.h"
 #include "conduit/options.h"
@@ -155,6 +156,18 @@ class Engine {
   std::unique_ptr<detail::EngineState> state_;
 };
 
+// One reader of a topic (Topic::readers): an open subscriber or a work group.
+struct ReaderInfo {
+  enum class Kind : std::uint8_t { kSubscriber, kWorkGroup };
+  Kind kind = Kind::kSubscriber;
+  std::string name;            // empty: an unnamed subscriber
+  std::uint64_t position = 0;  // a subscriber's next sequence; a group's ack floor
+  std::uint64_t lag = 0;       // published() - position
+  // It can make producers wait: a blocking (kBlock) subscriber or a work
+  // group of a memory-only topic, which a whole ring behind holds the ring.
+  bool holds_ring = false;
+};
+
 // Checks a topic name against the rules above; OK or kInvalidArgument.
 Status validate_topic_name(std::string_view name);
 
@@ -181,6 +194,19 @@ class Topic {
   // fails with the sync's error if it could not be made durable.
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // publish() that never waits: when the ring is full (a memory-only topic
+  // whose blocking subscriber or work group is a whole ring behind) it fails
+  // with kBusy naming that reader and its lag ("topic 't': ring full:
+  // subscriber 'audit' is 131072 records behind (at 0, published 131072)"),
+  // and publishes nothing. On a kSync topic it does not wait for the disk
+  // either: as publish_nowait, the completion is await_durable(seq).
+  // Thread-safe.
+  Result<std::uint64_t> try_publish(const Message& message) noexcept;
+  // publish() that waits at most `timeout` for ring space, then fails as
+  // try_publish does but with kTimedOut. (A kSync publish then waits for
+  // its fdatasync as publish() does; publish_nowait + await_durable bound
+  // that too.) Thread-safe.
+  Result<std::uint64_t> publish(const Message& message, std::chrono::nanoseconds timeout) noexcept;
   // Appends the messages in order, as one claim per run of them that fits
   // half a segment: one atomic operation and at most one clock read per
   // claim instead of per message (the records of a claim share the
@@ -214,6 +240,11 @@ class Topic {
   RecoveryStats recovery_stats() const;
   // Counters (retention among them). Thread-safe.
   TopicStats stats() const noexcept;
+  // Every open subscriber and every work group, with its position and lag,
+  // subscribers first (in the order they subscribed): which reader keeps
+  // producers waiting is the one with holds_ring and a lag of a ring.
+  // Thread-safe.
+  std::vector<ReaderInfo> readers() const;
 
   // A new subscriber with its own cursor. Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
