@@ -34,7 +34,8 @@ Result<std::unique_ptr<DelayPump>> DelayPump::open(Engine& engine, Topic& target
   auto cursor = (*delay)->subscribe(so);
   if (!cursor.ok()) return cursor.status();
   // No clock of its own: the engine's (EngineOptions::clock, or the wall clock).
-  if (!options.clock) options.clock = [&engine] { return engine.now_ns(); };
+  // A copy, not the engine: a pump may outlive it (engine.h).
+  if (!options.clock) options.clock = detail::clock_of(engine);
   return std::unique_ptr<DelayPump>(new DelayPump(&target, *delay, std::move(cursor).value(), std::move(options)));
 }
 

@@ -4,6 +4,8 @@
 #include <exception>
 #include <vector>
 
+#include "engine/handle_life.h"
+
 namespace conduit {
 namespace {
 // How long one poll waits before the thread looks at its stop flag again.
@@ -46,6 +48,11 @@ void Dispatcher::run_subscriber(std::size_t batch) {
   std::vector<RecordView> views(batch == 0 ? 1 : batch);
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
+    // The poll and its handlers inside the subscriber's call: an engine
+    // destroyed meanwhile waits for them (engine.h), so a handler may still
+    // use the engine's topics.
+    detail::HandleCall call(detail::life_of(*subscriber_));
+    if (!call) return;
     PollResult r = subscriber_->poll(views, kStopCheck);
     if (!r.status.ok()) return end_with(std::move(r.status));
     // Relaxed: counters read for monitoring.
@@ -68,6 +75,8 @@ void Dispatcher::run_consumer(std::size_t batch) {
   acks.reserve(deliveries.size());
   // Acquire pairs with the release in stop().
   while (!stop_.load(std::memory_order_acquire)) {
+    detail::HandleCall call(detail::life_of(*consumer_));  // as in run_subscriber()
+    if (!call) return;
     PollResult r = consumer_->poll(deliveries, kStopCheck);
     if (!r.status.ok()) return end_with(std::move(r.status));
     acks.clear();

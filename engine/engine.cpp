@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "engine/topic_core.h"
+#include "engine/topic_options.h"
 #include "persistence/data_dir.h"
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
@@ -28,16 +29,6 @@ struct EngineState {
 };
 
 }  // namespace detail
-
-namespace {
-
-bool same_options(const TopicOptions& a, const TopicOptions& b) {
-  return a.durability == b.durability && a.segment_bytes == b.segment_bytes && a.ring_bytes == b.ring_bytes &&
-         a.max_payload_bytes == b.max_payload_bytes && a.dedup.max_ids == b.dedup.max_ids &&
-         a.dedup.max_age == b.dedup.max_age && a.single_producer == b.single_producer;
-}
-
-}  // namespace
 
 Status validate_topic_name(std::string_view name) {
   if (name.empty() || name.size() > 200)
@@ -87,8 +78,13 @@ Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(st
 
 Engine::~Engine() {
   close();
-  // Topics (and their segments) go with state_, before the persistence
-  // thread. Subscribers and consumers must be destroyed before their engine.
+  // Handles may outlive the engine (engine.h): every open subscriber and
+  // consumer is cut loose first, then the topics (and their segments) go
+  // with state_, before the persistence thread.
+  std::vector<detail::TopicCore*> cores;
+  for (auto& [name, topic] : state_->topics) cores.push_back(topic.get());
+  for (auto& topic : state_->deleted) cores.push_back(topic.get());
+  detail::orphan_handles(cores);
   state_->topics.clear();
   state_->deleted.clear();
   state_->disk.reset();
@@ -102,14 +98,14 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
   if (options.durability != Durability::kMemory && !state_->disk)
     return Status::InvalidArgument("topic '" + std::string(name) +
                                    "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
-  if (options.segment_bytes == 0) options.segment_bytes = detail::default_segment_bytes(options.durability);
+  options = detail::normalized_options(options);
   std::lock_guard lk(state_->mu);
   // Again under mu: a close() that got it first stopped claims only on the
   // topics it saw.
   if (closed()) return Status::Closed("engine is closed");
   if (auto it = state_->topics.find(name); it != state_->topics.end()) {
-    if (!same_options(it->second->options(), options))
-      return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options");
+    if (std::string d = detail::options_difference(it->second->options(), options); !d.empty())
+      return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options: " + d);
     return it->second->handle();
   }
   std::unique_ptr<detail::TopicStorage> storage;
@@ -161,6 +157,11 @@ Status Engine::delete_topic(std::string_view name) {
 }
 
 std::int64_t Engine::now_ns() const { return state_->shared.now(); }
+
+std::function<std::int64_t()> detail::clock_of(const Engine& e) {
+  if (e.state_->options.clock) return e.state_->options.clock;
+  return [] { return wall_clock_ns(); };
+}
 
 void Engine::close() {
   // Release pairs with the acquire in TopicCore::closed(); acquire orders a

@@ -1,6 +1,8 @@
 // Status rendering: "CodeName: message", or "OK".
 #include "conduit/status.h"
 
+#include <utility>
+
 namespace conduit {
 
 const char* code_name(Code code) noexcept {
@@ -28,5 +30,9 @@ std::string Status::to_string() const {
   out += message_;
   return out;
 }
+
+Error::Error(Status status) : std::runtime_error(status.to_string()), status_(std::move(status)) {}
+
+void detail::throw_error(const Status& status) { throw Error(status); }
 
 }  // namespace conduit

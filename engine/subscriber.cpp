@@ -10,10 +10,11 @@ namespace detail {
 class SubscriberCore final : public MiAllocated, public RetentionHolder {
  public:
   SubscriberCore(TopicCore* topic, SubscriberOptions options) : topic_(topic), options_(std::move(options)) {}
-  // Counted among the topic's users (add_user() succeeded before).
   ~SubscriberCore() override {
+    // Once orphaned, the topic is gone (engine/handle_life.h).
+    if (!counted_ || life_.orphaned()) return;
     if (options_.slow == SlowPolicy::kBlock) topic_->remove_holder(this);
-    topic_->remove_user();
+    topic_->remove_user(&life_);
   }
 
   std::uint64_t hold_position() const noexcept override {
@@ -21,6 +22,14 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
     return pos_.load(std::memory_order_acquire);
   }
   void start_at(std::uint64_t seq) noexcept override { set_start(seq); }
+  std::string describe() const override {
+    return options_.name.empty() ? "an unnamed subscriber" : "subscriber '" + options_.name + "'";
+  }
+  ReaderInfo reader_info() const override {
+    // kBlock only where it holds the ring (subscribe() made the rest lose-oldest).
+    return {.kind = ReaderInfo::Kind::kSubscriber, .name = options_.name, .position = hold_position(), .lag = 0,
+            .holds_ring = options_.slow == SlowPolicy::kBlock};
+  }
   void set_start(std::uint64_t seq) noexcept {
     next_ = seq;
     // Relaxed: published to other threads by the topic's lock (attach()).
@@ -48,6 +57,8 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::uint64_t> pos_{0};
   std::atomic<std::uint64_t> lost_{0};
   std::uint64_t rewound_ = 0;  // reader-local: told at the next poll (PollResult::rewound)
+  HandleLife life_;
+  bool counted_ = false;  // among the topic's users (add_user() succeeded)
 };
 
 PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have) noexcept {
@@ -175,12 +186,25 @@ bool SubscriberCore::ready() const noexcept {
 
 }  // namespace detail
 
+detail::HandleLife& detail::life_of(Subscriber& s) noexcept { return s.core_->life_; }
+
 Subscriber::Subscriber(std::unique_ptr<detail::SubscriberCore> core) : core_(std::move(core)) {}
 Subscriber::~Subscriber() = default;
 
-PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept { return core_->try_poll(out); }
+namespace {
+// What a poll of a handle whose engine was destroyed returns.
+constexpr PollResult kEngineGone{.count = 0, .lost = 0, .closed = true};
+}  // namespace
+
+PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept {
+  detail::HandleCall call(core_->life_);
+  if (!call) return kEngineGone;
+  return core_->try_poll(out);
+}
 
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
+  detail::HandleCall call(core_->life_);
+  if (!call) return kEngineGone;
   PollResult r = core_->try_poll(out);
   if (r.count != 0) core_->linger(out, r);
   if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
@@ -198,6 +222,7 @@ PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds 
 
 std::uint64_t Subscriber::position() const noexcept { return core_->hold_position(); }
 std::uint64_t Subscriber::lag() const noexcept {
+  if (core_->life_.orphaned()) return 0;
   const std::uint64_t published = core_->topic_->published();
   const std::uint64_t pos = position();
   return published > pos ? published - pos : 0;
@@ -208,6 +233,10 @@ const SubscriberOptions& Subscriber::options() const noexcept { return core_->op
 Status Subscriber::commit() { return commit(position()); }
 
 Status Subscriber::commit(std::uint64_t seq) {
+  detail::HandleCall call(core_->life_);
+  if (!call)
+    return Status::Closed(core_->options_.name.empty() ? "subscriber: its engine was destroyed"
+                                                        : "subscriber '" + core_->options_.name + "': its engine was destroyed");
   if (core_->options_.name.empty()) return Status::InvalidArgument("only a named subscriber can commit its position");
   if (seq > position())
     return Status::InvalidArgument("subscriber '" + core_->options_.name + "' cannot commit " + std::to_string(seq) +
@@ -219,6 +248,7 @@ Status Subscriber::commit(std::uint64_t seq) {
 }
 
 Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) {
+  if (core_ == nullptr) return gone();
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
   bool stored_position = false;
   if (!options.name.empty()) {
@@ -233,8 +263,9 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
   }
   if (options.durable_only && core_->options().durability == Durability::kMemory)
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
-  if (Status s = core_->add_user(); !s.ok()) return s;
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
+  if (Status s = core_->add_user(&core->life_, core.get()); !s.ok()) return s;
+  core->counted_ = true;
   if (stored_position) core->rewound_ = core_->take_rewound("sub-" + core->options_.name);
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;

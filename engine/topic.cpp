@@ -15,29 +15,43 @@ void detail::TopicCore::commit_groups() {
                    name_.c_str(), s.to_string().c_str());
 }
 
-const std::string& Topic::name() const noexcept { return core_->name(); }
-const TopicOptions& Topic::options() const noexcept { return core_->options(); }
-Result<std::uint64_t> Topic::publish(const Message& message) noexcept { return core_->publish(message); }
+const std::string& Topic::name() const noexcept { return name_; }
+const TopicOptions& Topic::options() const noexcept { return options_; }
+Status Topic::gone() const { return Status::Closed("topic '" + name_ + "': its engine was destroyed"); }
+// Each call checks core_ first: null once the engine is destroyed (engine.h).
+Result<std::uint64_t> Topic::publish(const Message& message) noexcept {
+  if (core_ == nullptr) [[unlikely]] return gone();
+  return core_->publish(message);
+}
 Result<std::uint64_t> Topic::publish(std::string_view payload) noexcept {
+  if (core_ == nullptr) [[unlikely]] return gone();
   Message m;
   m.payload = payload;
   return core_->publish(m);
 }
 PublishBatchResult Topic::publish_batch(std::span<const Message> messages, std::span<std::uint64_t> sequences) noexcept {
+  if (core_ == nullptr) [[unlikely]] return {.published = 0, .status = gone()};
   return core_->publish_batch(messages, sequences);
 }
-Result<std::uint64_t> Topic::publish_nowait(const Message& message) noexcept { return core_->publish(message, true); }
+Result<std::uint64_t> Topic::publish_nowait(const Message& message) noexcept {
+  if (core_ == nullptr) [[unlikely]] return gone();
+  return core_->publish(message, true);
+}
 Status Topic::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
+  if (core_ == nullptr) return gone();
   return core_->await_durable(seq, timeout);
 }
-std::uint64_t Topic::durable() const noexcept { return core_->durable(); }
-std::uint64_t Topic::published() const noexcept { return core_->published(); }
-std::uint64_t Topic::claimed() const noexcept { return core_->claimed(); }
-std::uint64_t Topic::earliest() const noexcept { return core_->earliest(); }
-RecoveryStats Topic::recovery_stats() const { return core_->storage().recovery_stats(); }
-TopicStats Topic::stats() const noexcept { return core_->stats(); }
+std::uint64_t Topic::durable() const noexcept { return core_ == nullptr ? 0 : core_->durable(); }
+std::uint64_t Topic::published() const noexcept { return core_ == nullptr ? 0 : core_->published(); }
+std::uint64_t Topic::claimed() const noexcept { return core_ == nullptr ? 0 : core_->claimed(); }
+std::uint64_t Topic::earliest() const noexcept { return core_ == nullptr ? 0 : core_->earliest(); }
+RecoveryStats Topic::recovery_stats() const {
+  return core_ == nullptr ? RecoveryStats{} : core_->storage().recovery_stats();
+}
+TopicStats Topic::stats() const noexcept { return core_ == nullptr ? TopicStats{} : core_->stats(); }
 
 Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
+  if (core_ == nullptr) return gone();
   if (Status s = validate_topic_name(name); !s.ok())
     return Status::InvalidArgument("work group name: " + s.message());
   // cursors/group-NAME.state holds a group's state: a group named "x.state"

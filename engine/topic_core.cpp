@@ -7,6 +7,8 @@
 #include <ctime>
 #include <new>
 
+#include "engine/envelope.h"
+#include "engine/topic_options.h"
 #include "engine/trace.h"
 #include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
@@ -30,8 +32,7 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
                                                    std::unique_ptr<TopicStorage> storage, TopicShared* shared) {
   if (options.max_payload_bytes > kMaxPayloadLimit)
     return Status::InvalidArgument(topic_error(name, "max_payload_bytes above 256 MiB"));
-  if (options.segment_bytes == 0) options.segment_bytes = default_segment_bytes(options.durability);
-  options.segment_bytes = (options.segment_bytes + kPage - 1) / kPage * kPage;
+  options = normalized_options(options);
   const std::size_t largest_record =
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
   if (options.dedup.max_ids > (1u << 24) || options.dedup.max_age.count() < 0)
@@ -63,7 +64,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
                          ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
                          : 0),
       remote_readers_(storage_->remote_readers()),
-      handle_(this),
+      handle_(new Topic(this, name_, options)),
       dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {}
 
 TopicCore::~TopicCore() {
@@ -71,6 +72,9 @@ TopicCore::~TopicCore() {
   // are still here (members declared after storage_ are destroyed first).
   // A no-op after close_storage(), which the engine calls on close.
   (void)storage_->close();
+  // Topic* handles may outlive the engine: the shell answers kClosed.
+  handle_->core_ = nullptr;
+  keep_forever(handle_);
 }
 
 Status TopicCore::start() {
@@ -282,9 +286,7 @@ Status TopicCore::unpublishable(const Message& m, std::string_view which) const 
     return Status::TooLarge(topic_error(name_, std::string(which) + "payload of " + std::to_string(m.payload.size()) +
                                                    " bytes is over max_payload_bytes (" +
                                                    std::to_string(options_.max_payload_bytes) + ")"));
-  return Status::InvalidArgument(topic_error(
-      name_, std::string(which) +
-                 "envelope too large (a field over 65535 bytes, or all fields but the payload over 64 KiB)"));
+  return Status::TooLarge(topic_error(name_, std::string(which) + envelope_too_large(m, kMaxEnvelopeBytes)));
 }
 
 // Defined before its two callers, which inline it: as a call, with the
@@ -516,11 +518,18 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
         segments_.pop_front();
         continue;
       }
-      // A blocking holder is a whole ring behind: wait for it to move.
+      // A blocking holder is a whole ring behind: wait for it to move, or
+      // (a bounded publish) give up. Nothing is claimed: the seal is done.
+      auto wait = park_timeout();
+      if (const auto deadline = ring_wait_deadline; deadline != std::chrono::steady_clock::time_point::max()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) return ring_full_locked(deadline != std::chrono::steady_clock::time_point::min());
+        wait = std::min<std::chrono::nanoseconds>(wait, deadline - now);
+      }
       const std::uint32_t ticket = space_.ticket();
       space_.announce();
       lk.unlock();
-      space_.park(ticket, park_timeout());
+      space_.park(ticket, wait);
       space_.withdraw();
       lk.lock();
       continue;
@@ -926,23 +935,23 @@ void TopicCore::remove_holder(RetentionHolder* h) {
   space_.wake_all();
 }
 
-Status TopicCore::add_user() {
+Status TopicCore::add_user(HandleLife* life, const RetentionHolder* reader) {
   std::lock_guard lk(mu_);
   if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
-  ++users_;
+  users_.push_back({life, reader});
   return Status::OK();
 }
 
-void TopicCore::remove_user() {
+void TopicCore::remove_user(HandleLife* life) {
   std::lock_guard lk(mu_);
-  --users_;
+  std::erase_if(users_, [life](const User& u) { return u.life == life; });
 }
 
 Status TopicCore::retire() {
   // A log opened read-only is left exactly as it is, deletion included.
   if (!read_only_.ok()) return read_only_;
   auto in_use = [this] {  // mu_ held
-    return Status::Busy(topic_error(name_, std::to_string(users_) + " subscribers or consumers are still open"));
+    return Status::Busy(topic_error(name_, std::to_string(users_.size()) + " subscribers or consumers are still open"));
   };
   if (single_) {
     // The single producer is stopped before the locks (its claim in
@@ -953,7 +962,7 @@ Status TopicCore::retire() {
     // meanwhile holds: the delete is refused then, without waiting for it.
     auto users_open = [this] {
       std::lock_guard lk(mu_);
-      return users_ != 0;
+      return !users_.empty();
     };
     if (users_open() || !stop_sole_producer(users_open)) {
       std::lock_guard lk(mu_);
@@ -968,7 +977,7 @@ Status TopicCore::retire() {
     std::lock_guard lk(mu_);
     // After stop_claims() the head is crossed but never sealed.
     if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
-    if (users_ != 0) return in_use();
+    if (!users_.empty()) return in_use();
     // Release pairs with the acquire in deleted(): from here on roll_past()
     // refuses, add_user() refuses, and a group's commit writes nothing.
     deleted_.store(true, std::memory_order_release);

@@ -35,6 +35,7 @@
 
 #include "conduit/engine.h"
 #include "engine/dedup_window.h"
+#include "engine/handle_life.h"
 #include "engine/segment.h"
 #include "engine/wait.h"
 #include "engine/wall_clock.h"
@@ -104,9 +105,20 @@ class RetentionHolder {
   // which moves past `end` and keeps `seg`'s memory for views still out.
   // Called under the topic's lock; returns how many records were lost.
   virtual std::uint64_t cut(std::uint64_t /*end*/, const std::shared_ptr<Segment>& /*seg*/) noexcept { return 0; }
-  // How the stderr line of a cut names it ("work group 'NAME'").
+  // How the stderr line of a cut, or a bounded publish's error, names it
+  // ("work group 'NAME'", "subscriber 'NAME'").
   virtual std::string describe() const { return {}; }
+  // Topic::readers(): kind, name, position (lag and holds_ring are the
+  // topic's to fill in).
+  virtual ReaderInfo reader_info() const { return {}; }
 };
+
+// A bounded publish (Topic::try_publish, Topic::publish with a timeout):
+// how long the calling thread's publish may wait for ring space. max(): as
+// long as it takes; min(): not at all. Set around the call; read only when
+// the ring is full.
+inline thread_local std::chrono::steady_clock::time_point ring_wait_deadline =
+    std::chrono::steady_clock::time_point::max();
 
 // What every topic of one engine shares. Written before the first topic
 // exists, read-only afterwards (closed aside).
@@ -201,8 +213,16 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   // Deletion (Engine::delete_topic). Subscribers and consumers count as
   // users: add_user() fails with kNotFound once the topic is deleted.
-  Status add_user();
-  void remove_user();
+  // Each is named by its HandleLife, which the engine's destructor orphans
+  // (orphan_handles()) before it frees the topic.
+  // `reader`: a subscriber (Topic::readers() lists it); null for a consumer.
+  Status add_user(HandleLife* life, const RetentionHolder* reader = nullptr);
+  void remove_user(HandleLife* life);
+  std::vector<ReaderInfo> readers();
+  std::vector<HandleLife*> open_users() const;
+  // Every segment the topic and its groups' zombies hold (for consumers
+  // that outlive the engine: their views stay valid).
+  std::vector<std::shared_ptr<Segment>> held_segments();
   bool deleted() const noexcept {
     // Acquire pairs with the release in retire().
     return deleted_.load(std::memory_order_acquire);
@@ -215,7 +235,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // deleted: no commit writes into a deleted topic's directory.
   std::mutex& commit_mutex() noexcept { return commit_mu_; }
 
-  Topic* handle() noexcept { return &handle_; }
+  Topic* handle() noexcept { return handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
   std::mutex& groups_mutex() noexcept { return groups_mu_; }
   std::vector<std::unique_ptr<class GroupCore>>& groups() noexcept { return groups_; }
@@ -233,7 +253,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Result<std::uint64_t> append(const Message& m, bool nowait) noexcept;
   // Whether `m` can be published (payload and envelope within their
   // limits); if so *length = its encoded size. unpublishable() says why
-  // not (kTooLarge, kInvalidArgument); `which` starts its text.
+  // not (kTooLarge naming the field and its size); `which` starts its text.
   [[gnu::always_inline]] bool publishable(const Message& m, std::size_t* length) const noexcept;
   Status unpublishable(const Message& m, std::string_view which) const;
   // Claims room for every message of `ms` (checked; `bytes` their aligned
@@ -269,6 +289,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool stop_sole_producer(const std::function<bool()>& give_up);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
+  // A bounded publish found the ring full past its deadline: kBusy (no wait
+  // allowed) or kTimedOut, naming the holder furthest behind. mu_ held.
+  Status ring_full_locked(bool waited) const;
   bool droppable_locked(const Segment& oldest) const;
   // The hard cap may take the oldest segment (records below `end`) from every holder still holding it.
   bool cuttable_locked(std::uint64_t end) const;
@@ -296,7 +319,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool single_;  // options_.single_producer, and membarrier(2) works here
   std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
   SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only and read-only topics
-  Topic handle_;
+  Topic* handle_;  // kept past this object (keep_forever), its core_ then null
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
   Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
@@ -320,7 +343,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t cap_deletions_ = 0;     // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
   std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
-  int users_ = 0;                     // guarded by mu_: open subscribers and consumers
+  struct User {
+    HandleLife* life;
+    const RetentionHolder* reader;  // the subscriber; null for a consumer
+  };
+  std::vector<User> users_;           // guarded by mu_: open subscribers and consumers
   std::mutex commit_mu_;              // taken after groups_mu_, before mu_
   std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;  // taken before mu_ when both are held

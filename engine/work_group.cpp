@@ -32,7 +32,7 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
       name_(std::move(name)),
       options_(std::move(options)),
       mask_(options_.max_in_flight - 1),
-      handle_(this),
+      handle_(new WorkGroup(this, name_)),
       restored_(std::move(restored)),
       // Value-initialized to 0; published by the topic's lock in attach().
       acked_(options_.max_in_flight),
@@ -53,7 +53,16 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
   }
 }
 
-GroupCore::~GroupCore() = default;
+GroupCore::~GroupCore() {
+  // WorkGroup* handles may outlive the engine: the shell answers kClosed.
+  handle_->core_ = nullptr;
+  keep_forever(handle_);
+}
+
+void GroupCore::zombie_segments(std::vector<std::shared_ptr<Segment>>* out) {
+  std::lock_guard lk(zombies_mu_);
+  for (const Zombie& z : zombies_) out->push_back(z.segment);
+}
 
 void GroupCore::start_at(std::uint64_t seq) noexcept {
   // Relaxed: called under the topic's lock before any consumer exists.
@@ -748,41 +757,59 @@ Status GroupCore::commit_locked() {
 // One consumer: its cached segment and its wait strategy.
 class ConsumerCore : public MiAllocated {
  public:
-  // Counted among the topic's users (add_user() succeeded before).
-  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) { group_->adopt(this); }
+  ConsumerCore(GroupCore* g, ConsumerOptions o) : group_(g), options_(std::move(o)) {
+    life_.keeps_segments = true;
+    group_->adopt(this);
+  }
   ~ConsumerCore() {
+    // Once orphaned, the group and topic are gone (engine/handle_life.h).
+    if (life_.orphaned()) return;
     group_->abandon(this);
-    group_->topic()->remove_user();
+    if (counted_) group_->topic()->remove_user(&life_);
   }
   ConsumerCore(const ConsumerCore&) = delete;
   ConsumerCore& operator=(const ConsumerCore&) = delete;
   GroupCore* group_;
   ConsumerOptions options_;
   std::shared_ptr<Segment> seg_;
+  HandleLife life_;
+  bool counted_ = false;  // among the topic's users (add_user() succeeded)
 };
 
 }  // namespace detail
 
-const std::string& WorkGroup::name() const noexcept { return core_->name(); }
-WorkGroupStats WorkGroup::stats() const noexcept { return core_->stats(); }
+detail::HandleLife& detail::life_of(Consumer& c) noexcept { return c.core_->life_; }
+
+const std::string& WorkGroup::name() const noexcept { return name_; }
+WorkGroupStats WorkGroup::stats() const noexcept { return core_ == nullptr ? WorkGroupStats{} : core_->stats(); }
 std::uint64_t WorkGroup::lag() const noexcept {
+  if (core_ == nullptr) return 0;
   const std::uint64_t published = core_->topic()->published();
   const std::uint64_t floor = core_->hold_position();
   return published > floor ? published - floor : 0;
 }
 
-Status WorkGroup::commit() { return core_->commit(); }
+namespace {
+Status group_gone(const std::string& name) { return Status::Closed("work group '" + name + "': its engine was destroyed"); }
+}  // namespace
+
+Status WorkGroup::commit() { return core_ == nullptr ? group_gone(name_) : core_->commit(); }
 
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
+  if (core_ == nullptr) return group_gone(name_);
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
-  if (Status s = core_->topic()->add_user(); !s.ok()) return s;
-  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<detail::ConsumerCore>(core_, std::move(options))));
+  auto core = std::make_unique<detail::ConsumerCore>(core_, std::move(options));
+  if (Status s = core_->topic()->add_user(&core->life_); !s.ok()) return s;
+  core->counted_ = true;
+  return std::unique_ptr<Consumer>(new Consumer(std::move(core)));
 }
 
 Consumer::Consumer(std::unique_ptr<detail::ConsumerCore> core) : core_(std::move(core)) {}
 Consumer::~Consumer() = default;
 
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
+  detail::HandleCall call(core_->life_);
+  if (!call) return PollResult{.count = 0, .lost = 0, .closed = true};
   PollResult r;
   core_->group_->commit_after_cut();
   r.lost = core_->group_->take_lost();
@@ -795,6 +822,8 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
 }
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
+  detail::HandleCall call(core_->life_);
+  if (!call) return PollResult{.count = 0, .lost = 0, .closed = true};
   PollResult r = try_poll(out);
   if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   detail::TopicCore* topic = core_->group_->topic();
@@ -810,17 +839,29 @@ PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds time
 
 using Failure = detail::GroupCore::Failure;
 
-bool Consumer::ack(const Delivery& d) noexcept { return core_->group_->ack(std::span<const Delivery>(&d, 1)) == 1; }
-std::size_t Consumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->group_->ack(deliveries); }
-bool Consumer::nack(const Delivery& d) noexcept { return core_->group_->fail(d, Failure::kNack, -1, {}); }
+bool Consumer::ack(const Delivery& d) noexcept { return ack(std::span<const Delivery>(&d, 1)) == 1; }
+std::size_t Consumer::ack(std::span<const Delivery> deliveries) noexcept {
+  detail::HandleCall call(core_->life_);
+  return call ? core_->group_->ack(deliveries) : 0;
+}
+namespace {
+// nack, fail and dead_letter: a failure of `d`, once inside the consumer's call.
+bool end_delivery(detail::ConsumerCore& c, const Delivery& d, Failure why, std::int64_t delay_ns,
+                  std::string_view error) noexcept {
+  detail::HandleCall call(c.life_);
+  return call && c.group_->fail(d, why, delay_ns, error);
+}
+}  // namespace
+
+bool Consumer::nack(const Delivery& d) noexcept { return end_delivery(*core_, d, Failure::kNack, -1, {}); }
 bool Consumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
-  return core_->group_->fail(d, Failure::kNack, std::max<std::int64_t>(delay.count(), 0), {});
+  return end_delivery(*core_, d, Failure::kNack, std::max<std::int64_t>(delay.count(), 0), {});
 }
 bool Consumer::fail(const Delivery& d, std::string_view error) noexcept {
-  return core_->group_->fail(d, Failure::kError, -1, error);
+  return end_delivery(*core_, d, Failure::kError, -1, error);
 }
 bool Consumer::dead_letter(const Delivery& d, std::string_view error) noexcept {
-  return core_->group_->fail(d, Failure::kRejected, -1, error);
+  return end_delivery(*core_, d, Failure::kRejected, -1, error);
 }
 
 }  // namespace conduit

@@ -128,6 +128,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   bool cuttable() const noexcept override { return true; }
   std::uint64_t cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept override;
   std::string describe() const override { return "work group '" + name_ + "'"; }
+  ReaderInfo reader_info() const override {
+    return {.kind = ReaderInfo::Kind::kWorkGroup, .name = name_, .position = hold_position(), .lag = 0,
+            .holds_ring = topic_->options().durability == Durability::kMemory};
+  }
   // After a cut, the next poll stores the group's state (persisted topics),
   // so that a reopen does not report the gap again. Any consumer thread.
   void commit_after_cut() noexcept;
@@ -140,7 +144,9 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   TopicCore* topic() const noexcept { return topic_; }
   const std::string& name() const noexcept { return name_; }
   const WorkGroupOptions& options() const noexcept { return options_; }
-  WorkGroup* handle() noexcept { return &handle_; }
+  WorkGroup* handle() noexcept { return handle_; }
+  // The segments timed-out deliveries still hold (TopicCore::held_segments).
+  void zombie_segments(std::vector<std::shared_ptr<Segment>>* out);
 
  private:
   static constexpr std::uint64_t kIdle = 0, kOut = 1, kWaiting = 2, kBusy = 3, kStateMask = 3;
@@ -218,7 +224,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::string name_;
   WorkGroupOptions options_;
   std::uint64_t mask_;
-  WorkGroup handle_;
+  WorkGroup* handle_;  // kept past this object (keep_forever), its core_ then null
   GroupState restored_;          // immutable after construction
   std::uint64_t restored_end_ = 0;  // one past the last restored entry
   alignas(64) std::atomic<std::uint64_t> next_{0};

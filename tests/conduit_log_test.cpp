@@ -170,7 +170,7 @@ topic orders  (closed cleanly)
   time        2023-11-14T22:13:20.000000000Z .. 2023-11-14T22:13:24.000000000Z
   watermarks  durable 4, published 4 (as of the last sync)
   segment     00000000000000000000.seg  0..3  4 records  664 of 163840 bytes
-  work group  billing  position 1  lag 3
+  work group  billing  position 1  lag 3  (furthest behind)
   subscriber  audit  position 2  lag 2
 )");
   const std::string zs(300, 'z');

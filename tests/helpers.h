@@ -31,6 +31,15 @@ inline TopicOptions small_ring() {
   return o;
 }
 
+// A persisted (async) topic with small segments: 256 KiB, 1 KiB payloads.
+inline TopicOptions small_async() {
+  TopicOptions o;
+  o.durability = Durability::kAsync;
+  o.segment_bytes = 256u << 10;
+  o.max_payload_bytes = 1024;
+  return o;
+}
+
 // An engine on `dir`; `fallback` forces the syscall backend instead of
 // io_uring (EngineOptions::force_syscall_io).
 inline EngineOptions engine_options(const TempDir& dir, bool fallback) {

@@ -213,19 +213,47 @@ TEST_CASE("a payload of exactly max_payload_bytes is published") {
   CHECK(out[0].payload() == payload);
 }
 
-TEST_CASE("an envelope field over 65535 bytes fails with InvalidArgument and publishes nothing") {
+TEST_CASE("an envelope field over 65535 bytes fails with TooLarge naming the field and publishes nothing") {
   auto engine = Engine::open().value();
   Topic* topic = engine->create_topic("t").value();
   const std::string big(65536, 'k');
   Message m;
   m.payload = "p";
   m.key = big;
-  CHECK(topic->publish(m).status().code() == Code::kInvalidArgument);
+  Status s = topic->publish(m).status();
+  CHECK(s.code() == Code::kTooLarge);
+  CHECK(s.message() == "topic 't': key of 65536 bytes is over the field limit (65535)");
   m.key = {};
-  Header h[] = {{"name", big}};
+  Header h[] = {{"tenant", "a"}, {"name", big}};
   m.headers = h;
-  CHECK(topic->publish(m).status().code() == Code::kInvalidArgument);
+  s = topic->publish(m).status();
+  CHECK(s.code() == Code::kTooLarge);
+  CHECK(s.message() == "topic 't': header 1 'name': value of 65536 bytes is over the field limit (65535)");
   CHECK(topic->published() == 0);
+  CHECK(topic->claimed() == 0);
+}
+
+TEST_CASE("fields each within 65535 bytes but over 64 KiB together fail with TooLarge naming the sum and the largest") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  const std::string id(40000, 'i');
+  const std::string trace(30000, 't');
+  Message m;
+  m.payload = "p";
+  m.id = id;
+  m.trace_id = trace;
+  const Status s = topic->publish(m).status();
+  CHECK(s.code() == Code::kTooLarge);
+  CHECK(s.message() ==
+        "topic 't': envelope (every field but the payload) of 70000 bytes is over the limit (65536); "
+        "the largest field is id (40000 bytes)");
+  Message ok;
+  ok.payload = "ok";
+  std::vector<Message> batch(3, ok);
+  batch[2] = m;
+  const PublishBatchResult r = topic->publish_batch(batch);
+  CHECK(r.status.code() == Code::kTooLarge);
+  CHECK(r.status.message().starts_with("topic 't': message 2 of the batch: envelope (every field"));
   CHECK(topic->claimed() == 0);
 }
 

@@ -23,7 +23,8 @@
 // retention deletes before the pump has read it is never released.
 //
 // Thread safety: publish_at/publish_after are thread-safe; pump() and the
-// rest are for one thread at a time. The Engine outlives its pumps.
+// rest are for one thread at a time. A pump may outlive its Engine: its
+// publishes then fail with kClosed, and pump() releases nothing (engine.h).
 #pragma once
 
 #include <chrono>

@@ -4,8 +4,13 @@
 // Thread safety: the handler runs on the dispatcher's thread only. stop()
 // and the destructor may be called from any one thread; they return once the
 // thread has ended. The dispatcher ends by itself when the engine closes
-// and everything published before was handled, or when a poll fails
-// (PollResult::status: a record that failed its check), as error() says.
+// and everything published before was handled, when a poll fails
+// (PollResult::status: a record that failed its check), as error() says,
+// or when the engine is destroyed. Each poll and the handlers of its batch
+// run inside one call of the subscriber or consumer, so destroying the
+// engine waits for the batch in progress (a handler may use the engine's
+// topics until it returns; it must not wait for the thread destroying the
+// engine).
 #pragma once
 
 #include <atomic>

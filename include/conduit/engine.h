@@ -2,22 +2,37 @@
 //
 // Thread safety
 //   Engine: open/create_topic/topic/close are thread-safe.
-//   Topic: publish is thread-safe (any number of producers, lock-free). The
-//     Topic object lives until its Engine is destroyed.
+//   Topic: publish is thread-safe (any number of producers, lock-free).
 //   Subscriber, Consumer: one thread at a time each (a cursor has one
 //     reader); different subscribers/consumers run on different threads.
 //     position()/lag()/lost() may be read from any thread.
 //   WorkGroup: consumer() is thread-safe; stats from any thread.
 //   close() wakes every waiter; afterwards publish fails with kClosed and
 //   polls return closed once they have read what was published before.
+//
+// Handles that outlive the engine
+//   Every handle may outlive its Engine and be used or destroyed after it:
+//   Topic* and WorkGroup* stay valid pointers for the rest of the process
+//   (a small shell of each, with its name and options, is kept), and
+//   through them, and through a Subscriber, Consumer, Dispatcher, Requester
+//   or DelayPump, every call fails with kClosed (a poll returns
+//   PollResult::closed, ack/nack false, counters 0). Destroying the engine
+//   waits for a Subscriber's or Consumer's call in progress (a Dispatcher's
+//   poll and the handlers of its batch) to end first. Record views a
+//   Subscriber or Consumer handed out stay readable until it is destroyed.
+//   Not covered: another thread calling the Engine, or a Topic or
+//   WorkGroup, while the Engine is being destroyed (outside a Dispatcher's
+//   handler): stop such threads first.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "conduit/message.h"
 #include "conduit/options.h"
@@ -33,10 +48,22 @@ class ConsumerCore;
 struct EngineState;
 }  // namespace detail
 
+class Engine;
 class Topic;
 class Subscriber;
 class WorkGroup;
 class Consumer;
+
+namespace detail {
+class HandleLife;
+// The engine's clock as a function that stays valid after the engine (for
+// a DelayPump that outlives it).
+std::function<std::int64_t()> clock_of(const Engine& e);
+// A Dispatcher runs its handlers inside its subscriber's or consumer's call
+// (engine/handle_life.h).
+HandleLife& life_of(Subscriber& s) noexcept;
+HandleLife& life_of(Consumer& c) noexcept;
+}  // namespace detail
 
 // What a poll returned. Records are in out[0, count).
 struct PollResult {
@@ -99,13 +126,19 @@ class Engine {
   // How the write-ahead log reaches the disk: "io_uring", or the syscall
   // fallback with the reason it was chosen. Empty for a memory-only engine.
   std::string disk_io_description() const;
-  ~Engine();  // closes and frees every topic
+  // Closes, waits for calls in progress on its subscribers and consumers,
+  // and frees every topic; handles left open then answer kClosed (top).
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Creates the topic, or returns the existing one when its options match
-  // (kAlreadyExists when they differ). Names: 1..200 characters of
-  // [A-Za-z0-9._-], not starting with '.'. Thread-safe.
+  // Creates the topic, or returns the existing one when its options match.
+  // Every option is compared (ring_bytes only for a memory-only topic;
+  // segment_bytes as the topic keeps it: 0 is the default, and it is
+  // rounded up to 4 KiB): kAlreadyExists naming the first that differs
+  // ("retain_bytes is 0, not 1048576": the topic's, then the one asked
+  // for). Names: 1..200 characters of [A-Za-z0-9._-], not starting with
+  // '.'. Thread-safe.
   Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
   // The existing topic, or kNotFound. Thread-safe.
   Result<Topic*> topic(std::string_view name);
@@ -116,7 +149,7 @@ class Engine {
   // them first; nothing is deleted). Publishes already under way complete;
   // later ones, and every other call through its Topic* and WorkGroup*
   // handles that needs its records, fail with kNotFound. The handles stay
-  // valid (they are freed with the engine); so does a LogReader in another
+  // valid (after the engine too: see the top); so does a LogReader in another
   // process, whose polls then fail with kNotFound. Thread-safe.
   Status delete_topic(std::string_view name);
 
@@ -136,8 +169,21 @@ class Engine {
   bool closed() const noexcept;
 
  private:
+  friend std::function<std::int64_t()> detail::clock_of(const Engine& e);
   explicit Engine(std::unique_ptr<detail::EngineState> state);
   std::unique_ptr<detail::EngineState> state_;
+};
+
+// One reader of a topic (Topic::readers): an open subscriber or a work group.
+struct ReaderInfo {
+  enum class Kind : std::uint8_t { kSubscriber, kWorkGroup };
+  Kind kind = Kind::kSubscriber;
+  std::string name;            // empty: an unnamed subscriber
+  std::uint64_t position = 0;  // a subscriber's next sequence; a group's ack floor
+  std::uint64_t lag = 0;       // published() - position
+  // It can make producers wait: a blocking (kBlock) subscriber or a work
+  // group of a memory-only topic, which a whole ring behind holds the ring.
+  bool holds_ring = false;
 };
 
 // Checks a topic name against the rules above; OK or kInvalidArgument.
@@ -156,15 +202,29 @@ class Topic {
   const std::string& name() const noexcept;
   const TopicOptions& options() const noexcept;
 
-  // Appends the message; returns its sequence. Fails with kTooLarge (payload
-  // over max_payload_bytes, or a field over its limit: kInvalidArgument) or
-  // kClosed, and then publishes nothing. On a memory-only topic with a
+  // Appends the message; returns its sequence. Fails with kTooLarge (the
+  // payload over max_payload_bytes, or an envelope field over its limit, see
+  // Message; the message names the field and its size) or kClosed, and then
+  // publishes nothing. On a memory-only topic with a
   // blocking subscriber a ring behind, waits for it. Thread-safe, lock-free
   // except while the topic rolls to a new segment.
   // On a kSync topic, returns once the record is durable (fdatasync), and
   // fails with the sync's error if it could not be made durable.
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // publish() that never waits: when the ring is full (a memory-only topic
+  // whose blocking subscriber or work group is a whole ring behind) it fails
+  // with kBusy naming that reader and its lag ("topic 't': ring full:
+  // subscriber 'audit' is 131072 records behind (at 0, published 131072)"),
+  // and publishes nothing. On a kSync topic it does not wait for the disk
+  // either: as publish_nowait, the completion is await_durable(seq).
+  // Thread-safe.
+  Result<std::uint64_t> try_publish(const Message& message) noexcept;
+  // publish() that waits at most `timeout` for ring space, then fails as
+  // try_publish does but with kTimedOut. (A kSync publish then waits for
+  // its fdatasync as publish() does; publish_nowait + await_durable bound
+  // that too.) Thread-safe.
+  Result<std::uint64_t> publish(const Message& message, std::chrono::nanoseconds timeout) noexcept;
   // Appends the messages in order, as one claim per run of them that fits
   // half a segment: one atomic operation and at most one clock read per
   // claim instead of per message (the records of a claim share the
@@ -198,6 +258,11 @@ class Topic {
   RecoveryStats recovery_stats() const;
   // Counters (retention among them). Thread-safe.
   TopicStats stats() const noexcept;
+  // Every open subscriber and every work group, with its position and lag,
+  // subscribers first (in the order they subscribed): which reader keeps
+  // producers waiting is the one with holds_ring and a lag of a ring.
+  // Thread-safe.
+  std::vector<ReaderInfo> readers() const;
 
   // A new subscriber with its own cursor. Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
@@ -209,8 +274,13 @@ class Topic {
 
  private:
   friend class detail::TopicCore;
-  explicit Topic(detail::TopicCore* core) : core_(core) {}
+  Topic(detail::TopicCore* core, std::string name, const TopicOptions& options)
+      : core_(core), name_(std::move(name)), options_(options) {}
+  Status gone() const;  // kClosed: the engine was destroyed
+  // Null once the engine is destroyed (the shell stays; see the top).
   detail::TopicCore* core_;
+  std::string name_;
+  TopicOptions options_;
 };
 
 class Subscriber {
@@ -245,6 +315,7 @@ class Subscriber {
 
  private:
   friend class Topic;
+  friend detail::HandleLife& detail::life_of(Subscriber& s) noexcept;
   explicit Subscriber(std::unique_ptr<detail::SubscriberCore> core);
   std::unique_ptr<detail::SubscriberCore> core_;
 };
@@ -318,8 +389,10 @@ class WorkGroup {
 
  private:
   friend class detail::GroupCore;
-  explicit WorkGroup(detail::GroupCore* core) : core_(core) {}
+  WorkGroup(detail::GroupCore* core, std::string name) : core_(core), name_(std::move(name)) {}
+  // Null once the engine is destroyed (the shell stays; see the top).
   detail::GroupCore* core_;
+  std::string name_;
 };
 
 class Consumer {
@@ -373,6 +446,7 @@ class Consumer {
 
  private:
   friend class WorkGroup;
+  friend detail::HandleLife& detail::life_of(Consumer& c) noexcept;
   explicit Consumer(std::unique_ptr<detail::ConsumerCore> core);
   std::unique_ptr<detail::ConsumerCore> core_;
 };

@@ -21,7 +21,11 @@ struct Header {
 };
 
 // What to publish. Every field but the payload is optional; an empty string
-// means "absent". Strings are at most 65535 bytes each, headers at most 65535.
+// means "absent". Limits: each string, header name and header value at most
+// 65535 bytes; at most 65535 headers; all fields but the payload together at
+// most 64 KiB (each header counts 4 bytes more); the payload at most the
+// topic's max_payload_bytes. A publish over a limit fails with kTooLarge
+// naming the field and its size, and publishes nothing.
 struct Message {
   std::string_view payload;
   std::string_view id;              // unique message id (the dedup key)

@@ -13,8 +13,8 @@
 // publish_reply(), which copies the correlation id and trace id.
 //
 // Thread safety: a Requester is used by one thread at a time; counters may
-// be read from any thread. publish_reply is thread-safe. The Engine must
-// outlive its Requesters.
+// be read from any thread. publish_reply is thread-safe. A Requester may
+// outlive its Engine: its calls then fail with kClosed (engine.h).
 #pragma once
 
 #include <atomic>

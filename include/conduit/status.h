@@ -1,11 +1,15 @@
 // conduit — errors as values.
 //
 // Every operation that can fail returns a Status or a Result<T>; nothing is
-// thrown through the API. A Status names what failed (topic, file, offset) in
-// its message. Thread safety: values; no shared state.
+// thrown through the API, except by Result::value() (and `*`, `->`) called on
+// an error: that throws conduit::Error carrying the Status, so
+// `create_topic(...).value()` in a quick program fails with the reason. A
+// Status names what failed (topic, file, offset) in its message. Thread
+// safety: values; no shared state.
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -15,7 +19,7 @@ namespace conduit {
 enum class Code : std::uint8_t {
   kOk = 0,
   kInvalidArgument,  // bad name, bad option, malformed message
-  kTooLarge,         // message above the topic's max_payload_bytes
+  kTooLarge,         // a payload over max_payload_bytes, or an envelope field over its limit
   kClosed,           // the engine (or topic) was closed
   kNotFound,
   kAlreadyExists,
@@ -58,7 +62,24 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// A value or the Status that says why there is none.
+// What Result::value() throws when it holds an error: what() is
+// Status::to_string() ("NotFound: topic 'x' does not exist").
+class Error : public std::runtime_error {
+ public:
+  explicit Error(Status status);
+  const Status& status() const noexcept { return status_; }
+
+ private:
+  Status status_;
+};
+
+namespace detail {
+[[noreturn]] void throw_error(const Status& status);
+}  // namespace detail
+
+// A value or the Status that says why there is none. value(), `*` and `->`
+// on an error throw conduit::Error with that Status; check ok() first where
+// an error is expected.
 template <class T>
 class [[nodiscard]] Result {
  public:
@@ -67,16 +88,29 @@ class [[nodiscard]] Result {
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& value() & {
+    check();
+    return *std::get_if<0>(&v_);
+  }
+  const T& value() const& {
+    check();
+    return *std::get_if<0>(&v_);
+  }
+  T&& value() && {
+    check();
+    return std::move(*std::get_if<0>(&v_));
+  }
   T& operator*() & { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   // The error; Status::OK() when a value is held.
-  Status status() const { return ok() ? Status::OK() : std::get<1>(v_); }
+  Status status() const { return ok() ? Status::OK() : *std::get_if<1>(&v_); }
 
  private:
+  void check() const {
+    if (!ok()) [[unlikely]]
+      detail::throw_error(*std::get_if<1>(&v_));
+  }
   std::variant<T, Status> v_;
 };
 

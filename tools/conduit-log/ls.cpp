@@ -1,4 +1,5 @@
 // ls: what a data directory holds, topic by topic.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -17,7 +18,8 @@ constexpr const char* kHelp =
     "Lists the topics of the data directory DIR (or one TOPIC): their sequence\n"
     "range and record count, bytes, time range, watermarks (from each topic's\n"
     "control file), segments, and the named subscribers and work groups with\n"
-    "their committed positions and lag (records after the position). Read-only.\n"
+    "their committed positions and lag (records after the position; the one\n"
+    "furthest behind, which holds interest retention back, is marked). Read-only.\n"
     "\n"
     "  --json   one JSON object for the whole directory\n";
 
@@ -72,11 +74,15 @@ void print_text(const Style& st, const TopicSummary& t) {
                 s.capacity, s.sealed ? "  sealed" : "");
     if (!s.problem.empty()) std::printf("              %sproblem: %s%s\n", st.red(), s.problem.c_str(), st.reset());
   }
+  auto lag = [&t](std::uint64_t pos) { return t.end_seq() > pos ? t.end_seq() - pos : 0; };
+  std::uint64_t most = 0;
+  for (const auto& p : t.positions) most = std::max<std::uint64_t>(most, p.position ? lag(*p.position) : 0);
   for (const auto& p : t.positions) {
     std::printf("  %-11s %s  ", p.kind.c_str(), p.name.c_str());
     if (!p.position) std::printf("%sdamaged position file%s\n", st.red(), st.reset());
-    else std::printf("position %llu  lag %llu\n", static_cast<unsigned long long>(*p.position),
-                     static_cast<unsigned long long>(t.end_seq() > *p.position ? t.end_seq() - *p.position : 0));
+    else std::printf("position %llu  lag %llu%s\n", static_cast<unsigned long long>(*p.position),
+                     static_cast<unsigned long long>(lag(*p.position)),
+                     most != 0 && lag(*p.position) == most ? "  (furthest behind)" : "");
   }
 }
 
