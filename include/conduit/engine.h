@@ -259,9 +259,14 @@ class Topic {
   // Thread-safe.
   std::vector<ReaderInfo> readers() const;
 
-  // A new subscriber with its own cursor. Thread-safe.
+  // A new subscriber with its own cursor. By default it starts at the
+  // LATEST record: it sees only what is published after this call
+  // (SubscriberOptions::start; StartAt::earliest() for what the topic
+  // holds). Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
-  // The work group of that name, created on first use. Thread-safe.
+  // The work group of that name, created on first use. By default a new
+  // group starts at the EARLIEST record the topic holds, unlike a
+  // subscriber (WorkGroupOptions::start). Thread-safe.
   Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
 
   Topic(const Topic&) = delete;
