@@ -1,16 +1,20 @@
 // Engine: the registry of topics, and close().
+#include <filesystem>
 #include <map>
+#include <set>
 #include <vector>
 #include <mutex>
 
 #include <cstdio>
 #include <cstdlib>
 
+#include "conduit/inspect.h"
 #include "engine/topic_core.h"
 #include "engine/topic_options.h"
 #include "persistence/data_dir.h"
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
+#include "persistence/topic_options_file.h"
 
 namespace conduit {
 namespace detail {
@@ -27,6 +31,58 @@ struct EngineState {
   std::vector<std::unique_ptr<TopicCore>> deleted;  // guarded by mu
   std::uint64_t deletions = 0;                      // guarded by mu: names tombstones
 };
+
+std::string topic_dir(const EngineState& st, std::string_view name) {
+  return st.options.data_dir + "/topics/" + std::string(name);
+}
+
+// Opens (or creates) the topic and registers it; st.mu held. `stored`: its
+// options file holds `options` already; else it is written once the topic
+// opened (not into a log opened read-only, which no write may touch).
+Result<Topic*> open_topic_locked(EngineState& st, std::string_view name, const TopicOptions& options, bool stored) {
+  std::unique_ptr<TopicStorage> storage;
+  if (options.durability == Durability::kMemory) {
+    storage = make_memory_storage();
+  } else {
+    persistence::FileStorageOptions fo;
+    fo.durability = options.durability;
+    fo.flush_interval = st.options.flush_interval;
+    fo.flush_bytes = st.options.flush_bytes;
+    fo.park_timeout = st.options.park_timeout;
+    fo.verify_on_open = st.options.verify_on_open;
+    fo.read_only_on_corruption = st.options.read_only_on_corruption;
+    auto files = persistence::FileTopicStorage::open(topic_dir(st, name), fo, st.disk.get());
+    if (!files.ok()) return files.status();
+    storage = std::move(files).value();
+  }
+  auto core = TopicCore::make(std::string(name), options, std::move(storage), &st.shared);
+  if (!core.ok()) return core.status();
+  if (options.durability != Durability::kMemory && !stored && !(*core)->read_only())
+    if (Status s = persistence::store_topic_options(st.disk->io(), topic_dir(st, name), (*core)->options()); !s.ok())
+      return s;
+  Topic* handle = (*core)->handle();
+  st.topics.emplace(std::string(name), std::move(core).value());
+  return handle;
+}
+
+// The topic `st` has, or a persisted one in its data directory, opened with
+// its stored options; st.mu held.
+Result<Topic*> find_topic_locked(EngineState& st, std::string_view name) {
+  if (auto it = st.topics.find(name); it != st.topics.end()) return it->second->handle();
+  const std::string missing = "topic '" + std::string(name) + "' does not exist";
+  if (!st.disk || !validate_topic_name(name).ok()) return Status::NotFound(missing);
+  const std::string dir = topic_dir(st, name);
+  auto on_disk = persistence::load_topic_options(dir);
+  if (!on_disk.ok()) return on_disk.status();
+  if (!on_disk->has_value()) {
+    if (!std::filesystem::is_directory(dir)) return Status::NotFound(missing);
+    return Status::NotFound("topic '" + std::string(name) + "': " + dir +
+                            " has no stored options (written by an older build); create_topic opens it");
+  }
+  // Acquire pairs with the release in Engine::close().
+  if (st.shared.closed.load(std::memory_order_acquire)) return Status::Closed("engine is closed");
+  return open_topic_locked(st, name, **on_disk, true);
+}
 
 }  // namespace detail
 
@@ -108,42 +164,46 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
       return Status::AlreadyExists("topic '" + std::string(name) + "' exists with other options: " + d);
     return it->second->handle();
   }
-  std::unique_ptr<detail::TopicStorage> storage;
-  if (options.durability == Durability::kMemory) {
-    storage = detail::make_memory_storage();
-  } else {
-    persistence::FileStorageOptions fo;
-    fo.durability = options.durability;
-    fo.flush_interval = state_->options.flush_interval;
-    fo.flush_bytes = state_->options.flush_bytes;
-    fo.park_timeout = state_->options.park_timeout;
-    fo.verify_on_open = state_->options.verify_on_open;
-    fo.read_only_on_corruption = state_->options.read_only_on_corruption;
-    auto files = persistence::FileTopicStorage::open(state_->options.data_dir + "/topics/" + std::string(name), fo,
-                                                     state_->disk.get());
-    if (!files.ok()) return files.status();
-    storage = std::move(files).value();
+  // A persisted topic's options are stored with it: an existing one on disk
+  // is held to them, whether this engine has opened it yet or not.
+  bool stored = false;
+  if (state_->disk) {
+    auto on_disk = persistence::load_topic_options(detail::topic_dir(*state_, name));
+    if (!on_disk.ok()) return on_disk.status();
+    if (on_disk->has_value()) {
+      if (std::string d = detail::options_difference(**on_disk, options); !d.empty())
+        return Status::AlreadyExists("topic '" + std::string(name) + "' exists in " + state_->options.data_dir +
+                                     " with other options: " + d);
+      stored = true;
+    }
   }
-  auto core = detail::TopicCore::make(std::string(name), options, std::move(storage), &state_->shared);
-  if (!core.ok()) return core.status();
-  Topic* handle = (*core)->handle();
-  state_->topics.emplace(std::string(name), std::move(core).value());
-  return handle;
+  return detail::open_topic_locked(*state_, name, options, stored);
 }
 
 Result<Topic*> Engine::topic(std::string_view name) {
   std::lock_guard lk(state_->mu);
-  auto it = state_->topics.find(name);
-  if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
-  return it->second->handle();
+  return detail::find_topic_locked(*state_, name);
+}
+
+Result<std::vector<std::string>> Engine::topics() const {
+  std::set<std::string> names;
+  if (state_->disk) {
+    auto listed = inspect::list_topics(state_->options.data_dir);
+    if (!listed.ok() && listed.status().code() != Code::kNotFound) return listed.status();
+    if (listed.ok()) names.insert(listed->begin(), listed->end());
+  }
+  std::lock_guard lk(state_->mu);
+  for (const auto& [name, topic] : state_->topics) names.insert(name);
+  return std::vector<std::string>(names.begin(), names.end());
 }
 
 Status Engine::delete_topic(std::string_view name) {
   if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("topic " + s.message());
   if (closed()) return Status::Closed("engine is closed");
   std::lock_guard lk(state_->mu);
+  // A persisted topic this engine has not opened is opened to be deleted.
+  if (auto found = detail::find_topic_locked(*state_, name); !found.ok()) return found.status();
   auto it = state_->topics.find(name);
-  if (it == state_->topics.end()) return Status::NotFound("topic '" + std::string(name) + "' does not exist");
   detail::TopicCore& core = *it->second;
   if (Status s = core.retire(); !s.ok()) return s;
   std::unique_ptr<detail::TopicCore> gone = std::move(it->second);

@@ -74,9 +74,9 @@ TEST_CASE("outbound: the bridge killed mid-stream and restarted loses nothing an
       REQUIRE(src->publish(m).ok());
     }
   }
+  // No [topic src] section: the topic is persisted in data_dir, with its
+  // options, and the outbound bridge opens it by name.
   const std::string config = write_config(dir, "url = " + server.url() + R"(
-[topic src]
-durability = async
 [outbound src]
 topic = src
 subscriber = to-nats
@@ -107,9 +107,7 @@ commit_interval_ms = 5
 
   // The subscriber's committed position covers every record.
   auto engine = open_engine(dir.path / "data");
-  TopicOptions t;
-  t.durability = Durability::kAsync;
-  auto sub = engine->create_topic("src", t).value()->subscribe(SubscriberOptions{.name = "to-nats"}).value();
+  auto sub = engine->topic("src").value()->subscribe(SubscriberOptions{.name = "to-nats"}).value();
   CHECK(sub->position() == static_cast<std::uint64_t>(kRecords));
 }
 

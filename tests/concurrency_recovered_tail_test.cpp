@@ -70,6 +70,7 @@ void race_on_recovered_tail(bool fallback) {
     REQUIRE(*unwritten > 0);  // the async topic left its tail reserved only
   }
   o.durability = Durability::kSync;
+  test::forget_stored_options(dir, "t");  // reopened as a sync topic: not the options stored with it
   {
     auto engine = Engine::open(test::engine_options(dir, fallback)).value();
     Topic* t = engine->create_topic("t", o).value();

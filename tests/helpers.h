@@ -49,6 +49,13 @@ inline EngineOptions engine_options(const TempDir& dir, bool fallback) {
   return o;
 }
 
+// Makes a persisted topic's directory look like an older build's, without
+// its stored options: create_topic then opens it with the options it is
+// given (tests that reopen a topic with other options; Engine::create_topic).
+inline void forget_stored_options(const TempDir& dir, const std::string& topic) {
+  std::filesystem::remove(dir.path / "topics" / topic / "options");
+}
+
 // Segment files in a persisted topic's directory.
 inline int segment_files(const std::filesystem::path& topic_dir) {
   int n = 0;

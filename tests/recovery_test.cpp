@@ -256,6 +256,7 @@ TEST_CASE("a sync takes the settled pages of the segment being written out of th
 TEST_CASE("a topic reopened with another segment_bytes keeps every record, old and new") {
   TempDir dir;
   for (const std::size_t bytes : {std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{160} << 10}) {
+    test::forget_stored_options(dir, "resized");  // else the options stored with it hold
     auto engine = Engine::open(test::engine_options(dir, false)).value();
     TopicOptions t = small_segments(Durability::kAsync);
     t.segment_bytes = bytes;
@@ -268,6 +269,7 @@ TEST_CASE("a topic reopened with another segment_bytes keeps every record, old a
     REQUIRE(got.size() == before + 1200);
     for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == payload + std::to_string(i));
   }
+  test::forget_stored_options(dir, "resized");
   auto engine = Engine::open(test::engine_options(dir, false)).value();
   Topic* topic = engine->create_topic("resized", small_segments(Durability::kAsync)).value();
   CHECK(read_all(topic).size() == 3600);

@@ -137,15 +137,28 @@ class Engine {
   // segment_bytes as the topic keeps it: 0 is the default, and it is
   // rounded up to 4 KiB): kAlreadyExists naming the first that differs
   // ("retain_bytes is 0, not 1048576": the topic's, then the one asked
-  // for). Names: 1..200 characters of [A-Za-z0-9._-], not starting with
-  // '.'. Thread-safe.
+  // for). A persisted topic stores its options with it
+  // (DATA_DIR/topics/NAME/options, written whole, CRC-checked): one that
+  // exists in the data directory is held to them even before this engine
+  // opened it, and a topic of that name asked for memory-only is refused
+  // too. A topic directory of an older build, without that file, is opened
+  // with `options`, which are stored then. Names: 1..200 characters of
+  // [A-Za-z0-9._-], not starting with '.'. Thread-safe.
   Result<Topic*> create_topic(std::string_view name, TopicOptions options = {});
-  // The existing topic, or kNotFound. Thread-safe.
+  // The topic: one this engine has, or a persisted one in the data
+  // directory, opened with its stored options (so after a restart
+  // topic(name) finds it without create_topic). kNotFound when there is
+  // none, or when its directory has no stored options (an older build's:
+  // create_topic opens it). Thread-safe.
   Result<Topic*> topic(std::string_view name);
+  // The names of every topic: those this engine has open and those its data
+  // directory holds, sorted. Thread-safe.
+  Result<std::vector<std::string>> topics() const;
   // Deletes the topic: its records, and for a persisted topic its directory
-  // (segments, control file, committed positions, work-group state), so a
-  // topic created again under the name starts empty. kNotFound: no such
-  // topic. kBusy: subscribers or consumers of it are still open (destroy
+  // (segments, control file, stored options, committed positions,
+  // work-group state), so a topic created again under the name starts
+  // empty; a persisted topic this engine has not opened yet is found as
+  // topic() finds it. kNotFound: no such topic. kBusy: subscribers or consumers of it are still open (destroy
   // them first; nothing is deleted). Publishes already under way complete;
   // later ones, and every other call through its Topic* and WorkGroup*
   // handles that needs its records, fail with kNotFound. The handles stay
@@ -264,9 +277,14 @@ class Topic {
   // Thread-safe.
   std::vector<ReaderInfo> readers() const;
 
-  // A new subscriber with its own cursor. Thread-safe.
+  // A new subscriber with its own cursor. By default it starts at the
+  // LATEST record: it sees only what is published after this call
+  // (SubscriberOptions::start; StartAt::earliest() for what the topic
+  // holds). Thread-safe.
   Result<std::unique_ptr<Subscriber>> subscribe(SubscriberOptions options = {});
-  // The work group of that name, created on first use. Thread-safe.
+  // The work group of that name, created on first use. By default a new
+  // group starts at the EARLIEST record the topic holds, unlike a
+  // subscriber (WorkGroupOptions::start). Thread-safe.
   Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
 
   Topic(const Topic&) = delete;

@@ -122,7 +122,10 @@ struct SubscriberOptions {
   // committed position (Subscriber::commit) when one exists; `start` is used
   // only the first time. Same rules as topic names.
   std::string name;
-  StartAt start = StartAt::latest();       // earliest retained, latest, or a sequence
+  // Where it starts. THE DEFAULT IS latest(): only records published after
+  // subscribe() (WorkGroupOptions::start defaults to earliest() instead).
+  // earliest() for every record the topic still holds, at(seq), time(ns).
+  StartAt start = StartAt::latest();
   SlowPolicy slow = SlowPolicy::kBlock;    // memory-only topics
   WaitStrategy wait = WaitStrategy::kAdaptive;
   // Persisted topics: see only records below the durable watermark.
@@ -142,7 +145,9 @@ struct SubscriberOptions {
 };
 
 struct WorkGroupOptions {
-  // Where a new group starts; a persisted group with a committed ack floor
+  // Where a new group starts. THE DEFAULT IS earliest(): every record the
+  // topic still holds (SubscriberOptions::start defaults to latest()
+  // instead). A persisted group with a committed ack floor
   // (WorkGroup::commit) resumes from it instead.
   StartAt start = StartAt::earliest();
   // Records delivered but not yet acked, counted from the oldest unacked one.
