@@ -24,21 +24,30 @@ const char* failure_name(GroupCore::Failure f) noexcept {
 
 }  // namespace
 
-Topic* GroupCore::dead_letter_topic() noexcept {
-  std::lock_guard lk(dlq_mu_);
-  if (dlq_ != nullptr) return dlq_;
-  const std::string name =
-      options_.dead_letter_topic.empty() ? topic_->name() + ".dlq" : options_.dead_letter_topic;
-  Engine* engine = topic_->shared().engine;
-  TopicOptions options = topic_->options();
+bool dead_letters_possible(const WorkGroupOptions& o) noexcept {
+  return o.max_attempts != 0 || o.on_failure == WorkGroupOptions::OnFailure::kDeadLetter || !o.dead_letter_topic.empty();
+}
+
+Result<Topic*> open_dead_letter_topic(TopicCore& source, const WorkGroupOptions& o) {
+  const std::string name = o.dead_letter_topic.empty() ? source.name() + ".dlq" : o.dead_letter_topic;
+  Engine* engine = source.shared().engine;
+  TopicOptions options = source.options();
   options.single_producer = false;  // every consumer of the group may publish to it
   Result<Topic*> t = engine->create_topic(name, options);
   if (!t.ok() && t.status().code() == Code::kAlreadyExists) t = engine->topic(name);
+  if (t.ok() || t.status().code() != Code::kInvalidArgument) return t;
+  return Status::InvalidArgument("dead-letter topic '" + name + "': " + t.status().message());
+}
+
+Topic* GroupCore::dead_letter_topic() noexcept {
+  std::lock_guard lk(dlq_mu_);
+  if (dlq_ != nullptr) return dlq_;
+  Result<Topic*> t = open_dead_letter_topic(*topic_, options_);
   if (t.ok()) return dlq_ = *t;
   if (!dlq_said_) {
     dlq_said_ = true;
-    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': dead-letter topic '%s': %s; records stay in the group\n",
-                 name_.c_str(), topic_->name().c_str(), name.c_str(), t.status().to_string().c_str());
+    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': dead-letter topic: %s; records stay in the group\n",
+                 name_.c_str(), topic_->name().c_str(), t.status().to_string().c_str());
   }
   return nullptr;
 }

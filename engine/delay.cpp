@@ -46,7 +46,15 @@ DelayPump::DelayPump(Topic* target, Topic* delay, std::unique_ptr<Subscriber> cu
       options_(std::move(options)),
       persisted_(target->options().durability != Durability::kMemory) {}
 
-DelayPump::~DelayPump() = default;
+DelayPump::~DelayPump() { (void)close(); }
+
+Status DelayPump::close(std::chrono::nanoseconds timeout) {
+  if (!persisted_ || to_commit_.empty()) return Status::OK();
+  // Everything released so far durable on the target, then every entry is
+  // ready and commit_durable() commits the last one.
+  if (Status s = target_->await_durable(to_commit_.back().second, timeout); !s.ok()) return s;
+  return commit_durable(false);
+}
 
 std::int64_t DelayPump::now() const {
   if (options_.clock) return options_.clock();
@@ -108,19 +116,19 @@ Result<std::size_t> DelayPump::pump() {
     const std::uint64_t seq = by_due_.begin()->second;
     auto it = held_.find(seq);
     if (Status s = release(it->second); !s.ok()) {
-      commit_durable(released != 0);
+      (void)commit_durable(released != 0);  // retried by the next pump
       return s;
     }
     held_.erase(it);
     by_due_.erase(by_due_.begin());
     ++released;
   }
-  commit_durable(released != 0);
+  (void)commit_durable(released != 0);  // retried by the next pump
   return released;
 }
 
-void DelayPump::commit_durable(bool released_now) {
-  if (!persisted_) return;
+Status DelayPump::commit_durable(bool released_now) {
+  if (!persisted_) return Status::OK();
   // Everything below the oldest held record was released.
   const std::uint64_t floor = held_.empty() ? cursor_->position() : held_.begin()->first;
   if (released_now && (to_commit_.empty() || to_commit_.back().first < floor))
@@ -129,10 +137,12 @@ void DelayPump::commit_durable(bool released_now) {
   const std::uint64_t durable = target_->durable();
   std::size_t ready = 0;
   while (ready < to_commit_.size() && to_commit_[ready].second < durable) ++ready;
-  if (ready == 0) return;
+  if (ready == 0) return Status::OK();
   // A failed commit is retried by the next pump (the position file is
   // replaced atomically); until then a restart releases more again.
-  if (cursor_->commit(to_commit_[ready - 1].first).ok()) to_commit_.erase(to_commit_.begin(), to_commit_.begin() + ready);
+  Status s = cursor_->commit(to_commit_[ready - 1].first);
+  if (s.ok()) to_commit_.erase(to_commit_.begin(), to_commit_.begin() + ready);
+  return s;
 }
 
 }  // namespace conduit

@@ -82,9 +82,9 @@ void Dispatcher::run_consumer(std::size_t batch) {
     acks.clear();
     for (std::size_t i = 0; i < r.count; ++i) {
       const Delivery& d = deliveries[i];
-      Outcome outcome;
+      Decision decision;
       try {
-        outcome = delivery_handler_(d);
+        decision = delivery_handler_(d);
       } catch (const std::exception& e) {
         failed_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
         consumer_->fail(d, e.what());
@@ -94,10 +94,10 @@ void Dispatcher::run_consumer(std::size_t batch) {
         consumer_->fail(d, "unknown exception");
         continue;
       }
-      switch (outcome) {
+      switch (decision.outcome) {
         case Outcome::kAck: acks.push_back(d); break;
         case Outcome::kNack: consumer_->nack(d); break;
-        case Outcome::kDeadLetter: consumer_->dead_letter(d); break;
+        case Outcome::kDeadLetter: consumer_->dead_letter(d, decision.reason); break;
       }
     }
     // The batch's acks together: one journal wait on a kSync topic. A

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "conduit/engine.h"
 #include "engine/topic_core.h"
 #include "engine/wait.h"
 #include "engine/work_group_core.h"
@@ -22,6 +23,12 @@ bool use_process_barrier() noexcept {
 }
 
 }  // namespace
+
+PollResult engine_gone() noexcept {
+  PollResult r;
+  r.closed = true;
+  return r;
+}
 
 HandleLife::HandleLife() noexcept : asymmetric_(use_process_barrier()) {}
 

@@ -32,7 +32,15 @@
 
 #include "engine/segment.h"
 
+namespace conduit {
+struct PollResult;
+}
+
 namespace conduit::detail {
+
+// What a poll of a handle whose engine was destroyed returns: closed, with
+// nothing else set.
+PollResult engine_gone() noexcept;
 
 class HandleLife {
  public:

@@ -83,9 +83,17 @@ void Requester::take(std::span<const RecordView> views) {
     Reply reply;
     reply.request = number;
     reply.sequence = v.sequence();
+    reply.timestamp_ns = v.timestamp_ns();
     reply.payload = v.payload();
-    reply.trace_id = v.trace_id();
+    reply.id = v.id();
+    reply.key = v.key();
     reply.correlation_id = corr;
+    reply.trace_id = v.trace_id();
+    reply.content_type = v.content_type();
+    reply.schema_version = v.schema_version();
+    reply.headers.reserve(v.header_count());
+    for (std::size_t h = 0; h < v.header_count(); ++h)
+      reply.headers.emplace_back(v.header(h).name, v.header(h).value);
     done_.push_back(std::move(reply));
   }
 }
@@ -95,6 +103,7 @@ void Requester::drain_replies() {
   for (;;) {
     const PollResult r = replies_->try_poll(views);
     take(std::span<const RecordView>(views, r.count));
+    if (r.closed) finish_all(Status::Closed("reply topic '" + reply_topic_->name() + "': engine is closed"));
     if (r.count == 0 && r.lost == 0) return;
   }
 }
@@ -103,9 +112,23 @@ void Requester::wait_for_replies(std::chrono::nanoseconds wait) {
   RecordView views[kReplyBatch];
   const PollResult r = replies_->poll(views, wait);
   take(std::span<const RecordView>(views, r.count));
+  if (r.closed) {
+    finish_all(Status::Closed("reply topic '" + reply_topic_->name() + "': engine is closed"));
+    return;
+  }
   // A reply record that failed its check stops the reply subscriber there:
   // the requests still waiting time out. Wait as asked, not in a hot loop.
   if (!r.status.ok()) std::this_thread::sleep_for(wait);
+}
+
+void Requester::finish_all(const Status& why) {
+  for (const auto& [number, deadline] : deadlines_) {
+    Reply reply;
+    reply.request = number;
+    reply.status = why;
+    done_.push_back(std::move(reply));
+  }
+  deadlines_.clear();  // their by_deadline_ entries are skipped when they come up
 }
 
 void Requester::expire(std::chrono::steady_clock::time_point t) {
@@ -143,7 +166,11 @@ std::size_t Requester::poll(std::span<Reply> out, std::chrono::nanoseconds wait)
 Result<Reply> Requester::request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout) {
   Message m;
   m.payload = payload;
-  auto number = send(topic, m, timeout);
+  return request(topic, m, timeout);
+}
+
+Result<Reply> Requester::request(Topic& topic, Message message, std::chrono::nanoseconds timeout) {
+  auto number = send(topic, message, timeout);
   if (!number.ok()) return number.status();
   for (;;) {
     drain_replies();
@@ -152,8 +179,7 @@ Result<Reply> Requester::request(Topic& topic, std::string_view payload, std::ch
       if (it->request == *number) {
         Reply r = std::move(*it);
         done_.erase(it);
-        if (!r.status.ok()) return r.status;
-        return r;
+        return r;  // a timeout or close too: in its status, as poll() gives it
       }
     // Real time, a slice at a time: the deadline is on the requester's clock.
     wait_for_replies(kWaitSlice);

@@ -191,26 +191,15 @@ detail::HandleLife& detail::life_of(Subscriber& s) noexcept { return s.core_->li
 Subscriber::Subscriber(std::unique_ptr<detail::SubscriberCore> core) : core_(std::move(core)) {}
 Subscriber::~Subscriber() = default;
 
-namespace {
-// What a poll of a handle whose engine was destroyed returns. A function,
-// not a constexpr object: PollResult holds a Status (a std::string), which
-// clang does not take as a constant expression.
-PollResult engine_gone() {
-  PollResult r;
-  r.closed = true;
-  return r;
-}
-}  // namespace
-
 PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept {
   detail::HandleCall call(core_->life_);
-  if (!call) return engine_gone();
+  if (!call) return detail::engine_gone();
   return core_->try_poll(out);
 }
 
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
   detail::HandleCall call(core_->life_);
-  if (!call) return engine_gone();
+  if (!call) return detail::engine_gone();
   PollResult r = core_->try_poll(out);
   if (r.count != 0) core_->linger(out, r);
   if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;

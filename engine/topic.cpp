@@ -71,6 +71,14 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
     if (Status s = validate_topic_name(options.dead_letter_topic); !s.ok())
       return Status::InvalidArgument(where + "dead_letter_topic: " + s.message());
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
+  // The dead-letter topic exists from the start where dead letters can
+  // come unasked, so it can be subscribed to at once. Before the groups
+  // lock: creating it takes the engine's.
+  if (detail::dead_letters_possible(options) && !core_->deleted())
+    if (auto dlq = detail::open_dead_letter_topic(*core_, options); !dlq.ok()) {
+      if (dlq.status().code() != Code::kInvalidArgument) return dlq.status();
+      return Status::InvalidArgument(where + dlq.status().message());
+    }
   std::lock_guard lk(core_->groups_mutex());
   // Under groups_mutex(): retire() takes it too, so no group joins a deleted topic.
   if (core_->deleted()) return Status::NotFound("topic '" + core_->name() + "' was deleted");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <thread>
 
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
@@ -795,6 +796,29 @@ Status group_gone(const std::string& name) { return Status::Closed("work group '
 
 Status WorkGroup::commit() { return core_ == nullptr ? group_gone(name_) : core_->commit(); }
 
+Status WorkGroup::wait_drained(std::chrono::nanoseconds timeout) {
+  if (core_ == nullptr) return group_gone(name_);
+  detail::TopicCore* topic = core_->topic();
+  const std::uint64_t target = topic->published();
+  const auto deadline = detail::deadline_after(timeout);
+  // Consumers move the floor; nobody wakes this watcher: it looks every
+  // 100 us, then every millisecond.
+  for (int looks = 0;; ++looks) {
+    const std::uint64_t floor = core_->hold_position();
+    if (floor >= target) return Status::OK();
+    const std::string where = "work group '" + name_ + "' of topic '" + topic->name() + "': ";
+    if (topic->deleted()) return Status::NotFound(where + "the topic was deleted");
+    if (topic->closed()) return Status::Closed(where + "engine is closed");
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return Status::TimedOut(where + "not drained: " + std::to_string(target - floor) + " of the records published before " +
+                              std::to_string(target) + " are not acked or dead-lettered (ack floor " +
+                              std::to_string(floor) + ")");
+    const auto pause = looks < 100 ? std::chrono::microseconds(100) : std::chrono::microseconds(1000);
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
+  }
+}
+
 Result<std::unique_ptr<Consumer>> WorkGroup::consumer(ConsumerOptions options) {
   if (core_ == nullptr) return group_gone(name_);
   if (core_->topic()->closed()) return Status::Closed("work group '" + core_->name() + "': engine is closed");
@@ -809,7 +833,7 @@ Consumer::~Consumer() = default;
 
 PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   detail::HandleCall call(core_->life_);
-  if (!call) return PollResult{.count = 0, .lost = 0, .closed = true};
+  if (!call) return detail::engine_gone();
   PollResult r;
   core_->group_->commit_after_cut();
   r.lost = core_->group_->take_lost();
@@ -823,7 +847,7 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
 
 PollResult Consumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   detail::HandleCall call(core_->life_);
-  if (!call) return PollResult{.count = 0, .lost = 0, .closed = true};
+  if (!call) return detail::engine_gone();
   PollResult r = try_poll(out);
   if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   detail::TopicCore* topic = core_->group_->topic();

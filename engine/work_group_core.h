@@ -75,6 +75,13 @@
 
 namespace conduit::detail {
 
+// Whether a group with these options may dead-letter without being asked
+// (max_attempts, on_failure kDeadLetter, or a dead_letter_topic named).
+bool dead_letters_possible(const WorkGroupOptions& o) noexcept;
+// The group's dead-letter topic, created with the source's options if it
+// does not exist (an existing one is used as it is).
+Result<Topic*> open_dead_letter_topic(TopicCore& source, const WorkGroupOptions& o);
+
 class GroupCore final : public MiAllocated, public RetentionHolder {
  public:
   // Why a delivery failed; the dead-letter header names the last one.

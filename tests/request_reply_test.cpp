@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/helpers.h"
@@ -190,12 +192,73 @@ TEST_CASE("request() blocks until a responder thread answers, and the reply carr
   responder.stop();
 }
 
-TEST_CASE("request() with nobody answering returns kTimedOut") {
+TEST_CASE("request() with nobody answering gives a Reply whose status is kTimedOut, as poll() does") {
   auto engine = Engine::open().value();
   Topic* service = engine->create_topic("service").value();
   auto requester = Requester::open(*engine).value();
   auto reply = requester->request(*service, "anyone?", 5ms);
-  REQUIRE_FALSE(reply.ok());
-  CHECK(reply.status().code() == Code::kTimedOut);
+  REQUIRE(reply.ok());  // it was sent
+  CHECK(reply->status.code() == Code::kTimedOut);
+  CHECK(reply->payload.empty());
+  CHECK(requester->in_flight() == 0);
+  // poll() reports a timed-out request the same way.
+  const std::uint64_t n = requester->send(*service, text("again?"), 5ms).value();
+  Reply out[1];
+  REQUIRE(requester->poll(out, 10s) == 1);
+  CHECK(out[0].request == n);
+  CHECK(out[0].status.code() == Code::kTimedOut);
+  // Only a request that could not be sent fails the Result.
+  CHECK(requester->request(*service, "x", 0s).status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("request() takes a whole Message, and the Reply carries the reply's whole envelope") {
+  auto engine = Engine::open().value();
+  Topic* service = engine->create_topic("service").value();
+  Dispatcher responder(service->subscribe().value(), [&](const RecordView& r) {
+    const std::string answer = "re: " + std::string(r.payload()) + " as " + std::string(r.content_type()) + " for " +
+                               std::string(r.find_header("tenant").value_or("?"));
+    const Header headers[] = {{"status", "200"}, {"tenant", "acme"}};
+    Message m;
+    m.payload = answer;
+    m.content_type = "text/plain";
+    m.key = "k";
+    m.id = "reply-1";
+    m.schema_version = 3;
+    m.headers = headers;
+    (void)publish_reply(*engine, r, m);
+  });
+  auto requester = Requester::open(*engine).value();
+  const Header headers[] = {{"tenant", "acme"}};
+  Message request;
+  request.payload = "{}";
+  request.content_type = "application/json";
+  request.headers = headers;
+  auto reply = requester->request(*service, request, 60s);
+  REQUIRE(reply.ok());
+  REQUIRE(reply->status.ok());
+  CHECK(reply->payload == "re: {} as application/json for acme");
+  CHECK(reply->content_type == "text/plain");
+  CHECK(reply->key == "k");
+  CHECK(reply->id == "reply-1");
+  CHECK(reply->schema_version == 3);
+  CHECK(reply->timestamp_ns > 0);
+  CHECK(reply->headers == std::vector<std::pair<std::string, std::string>>{{"status", "200"}, {"tenant", "acme"}});
+  responder.stop();
+}
+
+TEST_CASE("requests in flight when the engine closes finish with kClosed, not at their timeout") {
+  auto engine = Engine::open().value();
+  Topic* service = engine->create_topic("service").value();
+  auto requester = Requester::open(*engine).value();
+  std::thread closer([&] {
+    std::this_thread::sleep_for(20ms);
+    engine->close();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto reply = requester->request(*service, "anyone?", 600s);
+  closer.join();
+  REQUIRE(reply.ok());
+  CHECK(reply->status.code() == Code::kClosed);
+  CHECK(std::chrono::steady_clock::now() - start < 300s);
   CHECK(requester->in_flight() == 0);
 }

@@ -16,7 +16,9 @@
 // released below it is durable on the target. After a reopen the pump
 // resumes there: nothing due is lost, and a record is released again only
 // if it was released after that oldest one but before the restart
-// (at-least-once). Give such messages an id and turn on the target's dedup
+// (at-least-once; a clean close(), which the destructor makes, commits
+// everything released first, so only a crash repeats any). Give such
+// messages an id and turn on the target's dedup
 // window (TopicOptions::dedup) and the repeat is dropped: exactly once on
 // the target, as long as the window still holds the id. The delay topic
 // has the target's options, retention included: a delayed record that
@@ -72,6 +74,14 @@ class DelayPump {
   // the target is durable. Returns how many it released; on an error, what
   // was released before it stays released. One thread.
   Result<std::size_t> pump();
+  // A clean close (persisted target): waits up to `timeout` until every
+  // record released is durable on the target, then commits the pump's
+  // position, so that a pump opened again releases none of them twice.
+  // kTimedOut (nothing more committed) when the target was not durable in
+  // time. The destructor calls it (ignoring its status); call it yourself
+  // to see the status, and before the engine is closed or destroyed (once
+  // it is destroyed there is nothing to commit to: kClosed). One thread.
+  Status close(std::chrono::nanoseconds timeout = std::chrono::seconds(10));
   // Records read and not yet due.
   std::size_t waiting() const noexcept { return by_due_.size(); }
   // The earliest due time among them.
@@ -86,7 +96,9 @@ class DelayPump {
   DelayPump(Topic* target, Topic* delay, std::unique_ptr<Subscriber> cursor, DelayOptions options);
   std::int64_t now() const;
   Status release(const Held& h);
-  void commit_durable(bool released_now);
+  // Commits the furthest position whose releases are durable on the
+  // target; the commit's status (OK when there was nothing to commit).
+  Status commit_durable(bool released_now);
 
   Topic* target_;
   Topic* delay_;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "conduit/engine.h"
@@ -32,17 +33,33 @@ enum class Outcome : std::uint8_t {
   kDeadLetter,  // to the dead-letter topic at once
 };
 
+// What a work-group handler returns: an Outcome (an Outcome converts to
+// one), and for a dead letter the reason, which goes into its
+// conduit.dlq.error header (Consumer::dead_letter).
+struct Decision {
+  Outcome outcome = Outcome::kAck;
+  std::string reason;  // kDeadLetter only; empty: no error header
+
+  Decision() = default;
+  Decision(Outcome o) : outcome(o) {}  // NOLINT: implicit, so handlers may return an Outcome
+  static Decision dead_letter(std::string why) {
+    Decision d(Outcome::kDeadLetter);
+    d.reason = std::move(why);
+    return d;
+  }
+};
+
 class Dispatcher {
  public:
   using RecordHandler = std::function<void(const RecordView&)>;
-  using DeliveryHandler = std::function<Outcome(const Delivery&)>;
+  using DeliveryHandler = std::function<Decision(const Delivery&)>;
 
   // Takes the subscriber; calls `handler` for each record in order. Losses
   // (lose-oldest, retention) are counted in lost(). Exceptions from the
   // handler are counted in failed() and the record is skipped.
   Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch = 64);
   // Takes the consumer; acks, nacks or dead-letters each delivery by the
-  // handler's outcome. The acks of one polled batch (up to `batch`
+  // handler's decision (Decision::dead_letter(reason) carries the reason). The acks of one polled batch (up to `batch`
   // deliveries) go together once its last handler returned
   // (Consumer::ack(span): one journal wait on a kSync topic), so a batch's
   // handlers together should finish well within the group's ack_timeout.

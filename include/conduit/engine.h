@@ -401,6 +401,13 @@ class WorkGroup {
   // the state names first. Engine close commits every persisted group.
   // Thread-safe.
   Status commit();
+  // Waits until the group is drained: every record published to the topic
+  // before this call is acked or dead-lettered (the ack floor reached the
+  // published watermark read at the call). kTimedOut after `timeout`,
+  // saying how many are left; kClosed once the engine is closed; kNotFound
+  // when the topic was deleted. It only watches: consumers do the work.
+  // Any thread.
+  Status wait_drained(std::chrono::nanoseconds timeout);
 
   WorkGroup(const WorkGroup&) = delete;
   WorkGroup& operator=(const WorkGroup&) = delete;

@@ -168,8 +168,11 @@ struct WorkGroupOptions {
   std::chrono::nanoseconds backoff_base{0};
   std::chrono::nanoseconds backoff_max = std::chrono::seconds(60);
   double backoff_jitter = 0.0;
-  // Where dead letters go; empty: "<topic>.dlq". Created on first use with
-  // the source topic's options (an existing topic of that name is used as is).
+  // Where dead letters go; empty: "<topic>.dlq". Created with the source
+  // topic's options (an existing topic of that name is used as is) when the
+  // group is, if dead letters can come unasked (max_attempts not 0,
+  // on_failure kDeadLetter, or this named), so it can be subscribed to at
+  // once; otherwise on the first Consumer::dead_letter.
   std::string dead_letter_topic;
   // What Consumer::fail (and so a dispatcher whose handler throws) does.
   enum class OnFailure : std::uint8_t {

@@ -2,9 +2,13 @@
 //
 // A Requester owns a reply topic and one subscriber on it. send() publishes
 // a request with a fresh correlation id and reply_to set to that topic;
-// poll() hands back each request once: with the first reply that carries its
-// correlation id, or with kTimedOut once its timeout passed. Many requests
-// may be in flight from one thread. A reply whose correlation id matches no
+// poll() hands back each request once, as a Reply: with the first reply that
+// carries its correlation id (status OK, the reply's whole envelope), or
+// with status kTimedOut once its timeout passed (kClosed when the engine
+// closed first). request() is send() and a wait for that one Reply, in the
+// same model: its Result fails only when the request could not be sent; a
+// timeout is the Reply's status. Many requests may be in flight from one
+// thread. A reply whose correlation id matches no
 // request in flight (unknown, already answered, or expired) is counted and
 // dropped, never handed to another request: correlation ids are the
 // requester's random nonce plus a number it never reuses.
@@ -27,6 +31,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "conduit/engine.h"
@@ -38,22 +43,33 @@ struct RequesterOptions {
   // Empty: "conduit.replies.<16 hex digits>", a fresh name per requester.
   // Its subscriber loses the oldest replies rather than block responders
   // when the requester does not poll; a lost reply's request times out.
-  // Topics are never removed from an engine: make requesters long-lived (or
-  // give several, one after another, the same name), not one per request.
+  // The topic stays in the engine after the requester is destroyed, until
+  // Engine::delete_topic(name) removes it: make requesters long-lived (or
+  // give several, one after another, the same name), not one per request,
+  // or delete each one's reply topic once it is destroyed.
   std::string reply_topic;
   // The clock timeouts are measured on; empty: std::chrono::steady_clock.
   // Tests pass a manual one.
   std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
-// One finished request.
+// One finished request: its outcome, and the reply's envelope, copied (it
+// outlives the reply topic's ring).
 struct Reply {
   std::uint64_t request = 0;  // what send() returned
-  Status status;              // OK with the reply below, or kTimedOut
+  // OK with the reply below; kTimedOut (no reply in time) or kClosed (the
+  // engine closed, or was destroyed, first) with the fields empty.
+  Status status;
   std::uint64_t sequence = 0; // the reply record's sequence on the reply topic
-  std::string payload;        // copies: they outlive the reply topic's ring
-  std::string trace_id;
+  std::int64_t timestamp_ns = 0;
+  std::string payload;
+  std::string id;
+  std::string key;
   std::string correlation_id;
+  std::string trace_id;
+  std::string content_type;
+  std::uint32_t schema_version = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // name, value; in order
 };
 
 class Requester {
@@ -71,8 +87,12 @@ class Requester {
   // Up to out.size() finished requests, oldest first; waits up to `wait`
   // for one when none is ready. One thread.
   std::size_t poll(std::span<Reply> out, std::chrono::nanoseconds wait = {});
-  // send() and wait (on the requester's clock) for that request's reply or
-  // timeout. Other requests that finish meanwhile are kept for poll().
+  // send() and wait (on the requester's clock) for that request's Reply:
+  // its status says whether a reply came (OK), the timeout passed
+  // (kTimedOut) or the engine closed (kClosed), as from poll(). The Result
+  // fails only as send() does (nothing is in flight then). Other requests
+  // that finish meanwhile are kept for poll(). One thread.
+  Result<Reply> request(Topic& topic, Message request, std::chrono::nanoseconds timeout);
   Result<Reply> request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout);
 
   std::size_t in_flight() const noexcept { return deadlines_.size(); }
@@ -88,6 +108,8 @@ class Requester {
   void drain_replies();                         // takes every reply there is
   void wait_for_replies(std::chrono::nanoseconds wait);
   void expire(std::chrono::steady_clock::time_point now);
+  // Every request in flight finishes with `why` (the replies' topic closed).
+  void finish_all(const Status& why);
 
   using Deadline = std::pair<std::chrono::steady_clock::time_point, std::uint64_t>;
   Topic* reply_topic_;
