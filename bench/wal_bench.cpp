@@ -30,8 +30,9 @@
 //       the raw side writes the same payload bytes with sequential io_uring
 //       WRITEs of 1 MiB batches (kRawDepth in flight) into a preallocated
 //       file and ends with one fdatasync. Both sides end with one sync.
-//       "The same bytes" (issue 3) are the payload bytes: the raw side
-//       writes exactly records x payload bytes, no framing.
+//       The goal (conduit at 0.8 of raw writes of the same bytes) counts
+//       payload bytes: the raw side writes exactly records x payload
+//       bytes, no framing.
 //       Raw and conduit take turns CONDUIT_BENCH_ASYNC_PAIRS times (default
 //       3); rates are medians, ratio_vs_raw the median of the pairs' ratios
 //       (ratio_min, ratio_max beside it).

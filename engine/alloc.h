@@ -1,5 +1,5 @@
-// Every heap allocation the engine makes goes through mimalloc (DESIGN.md,
-// "Each dependency's place"): engine objects derive from MiAllocated, arrays
+// Every heap allocation the engine makes goes through mimalloc, the one
+// allocator it depends on: engine objects derive from MiAllocated, arrays
 // and containers use MiAllocator, moodycamel queues use MiQueueTraits.
 // Sanitizer builds use the C allocator instead, so ASan and TSan see every
 // allocation (mimalloc is not instrumented).

@@ -2,8 +2,8 @@
 // (as leveldb's Env): an io_uring backend, a plain-syscall fallback, and a
 // fault-injecting wrapper for tests.
 //
-// In conduit's log design producers write records straight into the mapped
-// segment (see DESIGN.md, "the log is the ring"); what goes to the kernel is
+// Producers write records straight into the mapped segment (the log is the
+// ring: doc/architecture.md, doc/design-choices.md); what goes to the kernel is
 // the durability work: fdatasync of the files written since the last one,
 // batched into one submission, and preallocation of the next segment. The
 // small control files (committed positions, work-group states, journal
