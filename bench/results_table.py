@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""The README's results table: runs a fixed set of conduit-bench scenarios,
+each against the baseline conduit-bench measures in the same run, keeps
+every run's JSON in one file, and rewrites the table between the markers
+in README.md from it.
+
+  bench/results_table.py                      # run (about 2 minutes on 2 cores), then write the table
+  bench/results_table.py --duration 2 --repeats 5
+  bench/results_table.py --from-json          # rewrite the table from the kept JSON, no run
+  bench/results_table.py --check              # exit 1 when README.md's table is not what the JSON gives
+
+Each figure is the median over the repeats of conduit-bench's own ratio
+(conduit ÷ baseline within one run), with the range beside it. The repeats
+take turns over the scenarios (every scenario once, then again), so a slow
+minute on a shared machine is spread over all of them rather than landing
+on one. Python 3 standard library only. Exits 1 when a run failed or a
+check failed, 2 on a usage error.
+"""
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BEGIN = "<!-- results-table:begin -->"
+END = "<!-- results-table:end -->"
+
+MOODY = "moodycamel queue"
+RAW_SYNC = "one thread: pwrite + fdatasync"
+RAW_ASYNC = "io_uring writes of the same payload bytes"
+
+# (key, scenario, baseline, conduit-bench args, [(measure, ratio key, side figure)])
+# ratio key: a key of the JSON's "ratios"; side figure: how to print each
+# side's own value beside the ratio.
+MEM = ["--durability", "memory", "--payload", "64"]
+SCENARIOS = [
+    ("mem_1p1s", "memory, 1 producer → 1 subscriber, 64 B", MOODY, MEM,
+     [("throughput", "throughput", "msgs")]),
+    ("mem_fanout16", "memory, 1 producer → 16 subscribers, 64 B, one reader thread",
+     MOODY + ", one per subscriber (fan-out by copying)", MEM + ["--subscribers", "16", "--reader-threads", "1"],
+     [("throughput", "throughput", "msgs")]),
+    ("mem_group2", "memory, work group of 2 consumers, 64 B, acked", MOODY + " shared by the consumers",
+     MEM + ["--subscribers", "0", "--group-consumers", "2"], [("throughput", "throughput", "msgs")]),
+    ("mem_1k", "memory, 1 producer → 1 subscriber, 1 KiB", MOODY,
+     ["--durability", "memory", "--payload", "1K"], [("throughput", "throughput", "bytes")]),
+    ("mem_open100k", "memory, open loop at 100k msg/s, 64 B", MOODY, MEM + ["--rate", "100k"],
+     [("publish→receive p50", "p50", "p50"), ("publish→receive p99", "p99", "p99")]),
+    ("sync_1", "sync, 1 producer, 64 B", RAW_SYNC,
+     ["--durability", "sync", "--payload", "64", "--subscribers", "0", "--producers", "1"],
+     [("throughput", "throughput", "msgs"), ("publish→durable p99", "p99", "p99")]),
+    ("sync_16", "sync, 16 producers (group commit), 64 B", RAW_SYNC,
+     ["--durability", "sync", "--payload", "64", "--subscribers", "0", "--producers", "16"],
+     [("throughput", "throughput", "msgs"), ("publish→durable p99", "p99", "p99")]),
+    ("async_64", "async, 1 producer, 64 B", RAW_ASYNC,
+     ["--durability", "async", "--subscribers", "0", "--payload", "64"], [("payload bytes/s", "throughput", "bytes")]),
+    ("async_1k", "async, 1 producer, 1 KiB", RAW_ASYNC,
+     ["--durability", "async", "--subscribers", "0", "--payload", "1K"], [("payload bytes/s", "throughput", "bytes")]),
+]
+
+
+def side_figure(run, kind):
+    """One side's own figure, as text: throughput or a latency percentile."""
+    if run is None:
+        return None
+    if kind == "msgs":
+        return run["msgs_per_s"], lambda v: (f"{v / 1e6:.3g} M msg/s" if v >= 1e6 else
+                                             f"{v / 1e3:.3g} k msg/s" if v >= 1e3 else f"{v:.0f} msg/s")
+    if kind == "bytes":
+        return run["payload_bytes_per_s"], lambda v: f"{v / 1e9:.3g} GB/s" if v >= 1e9 else f"{v / 1e6:.3g} MB/s"
+    lat = run["latency"]["publish_to_receive"] or run["latency"]["publish_to_durable"]
+    if not lat:
+        return None
+    v = lat[f"{kind}_ns"]
+    return v, lambda ns: f"{ns / 1e3:.3g} µs" if ns < 1e6 else f"{ns / 1e6:.3g} ms"
+
+
+def fmt_ratio(v):
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+
+def run_all(args):
+    bench = args.bench
+    if not os.access(bench, os.X_OK):
+        print(f"results_table: no conduit-bench at {bench} (cmake --build build --target conduit-bench)",
+              file=sys.stderr)
+        return None
+    load_start = open("/proc/loadavg").read().split()[:3]
+    t0 = time.monotonic()
+    runs = {key: [] for key, *_ in SCENARIOS}
+    failed = 0
+    extra = ["--dir", args.dir] if args.dir else []
+    for rep in range(args.repeats):
+        for key, _, _, cmd, _ in SCENARIOS:
+            argv = [bench, "--json", "--no-progress", "--duration", str(args.duration)] + cmd + extra
+            print(f"results_table: [{rep + 1}/{args.repeats}] {key}", file=sys.stderr)
+            p = subprocess.run(argv, capture_output=True, text=True)
+            try:
+                out = json.loads(p.stdout)
+            except ValueError:
+                out = None
+            if p.returncode != 0 or out is None:
+                failed += 1
+                print(f"results_table: {key} exited {p.returncode}: {p.stderr.strip()[-400:]}", file=sys.stderr)
+                continue
+            runs[key].append(out)
+    meta = {
+        "command": " ".join(["python3", "bench/results_table.py"] + [shlex.quote(a) for a in args.passed]),
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "load_start": " ".join(load_start),
+        "load_end": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "wall_s": round(time.monotonic() - t0),
+    }
+    print(f"results_table: {sum(map(len, runs.values()))} runs in {meta['wall_s']} s, {failed} failed",
+          file=sys.stderr)
+    return {"meta": meta, "runs": runs}, failed
+
+
+def table(data, data_path):
+    """The Markdown between the markers, from the kept JSON."""
+    meta, runs = data["meta"], data["runs"]
+    first = next((r[0] for r in runs.values() if r), None)
+    if first is None:
+        raise ValueError("the JSON holds no run")
+    m = first["machine"]
+    # Memory-only runs have no data directory, so no filesystem of their own.
+    fs = next((r[0]["machine"]["filesystem"] for r in runs.values() if r and r[0]["machine"]["filesystem"]), "?")
+    runs_word = "run" if meta["repeats"] == 1 else "runs"
+    kept = os.path.relpath(data_path, ROOT) if os.path.abspath(data_path).startswith(ROOT + os.sep) else data_path
+    lines = [
+        f"Measured {m['date_utc'][:10]} on {m['cpu']}, **{m['cores']} cores**, kernel {m['kernel']}, "
+        f"data directories on {fs};\n"
+        f"load average {meta['load_start']} at the start, {meta['load_end']} at the end.\n"
+        f"Command: `{meta['command']}` "
+        f"({meta['repeats']} {runs_word} of {meta['duration_s']:g} s a side per scenario, {meta['wall_s']} s in all; "
+        f"every run's JSON in `{kept}`).\nEach ratio is conduit ÷ baseline within one run, "
+        "the median over the runs (their range in brackets): above 1 favours conduit for throughput, "
+        "below 1 for latency.",
+        "",
+        "| scenario | same-run baseline | measure | conduit ÷ baseline | conduit | baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, scenario, baseline, _, measures in SCENARIOS:
+        rs = runs.get(key, [])
+        for measure, rkey, kind in measures:
+            ratios = [r["ratios"][rkey] for r in rs if r["ratios"].get(rkey) is not None]
+            if not ratios:
+                lines.append(f"| {scenario} | {baseline} | {measure} | no run | | |")
+                continue
+            med = statistics.median(ratios)
+            cell = fmt_ratio(med) + (f" ({fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))})" if len(ratios) > 1 else "")
+            sides = []
+            for side in ("conduit", "baseline"):
+                vals = [side_figure(r[side], kind) for r in rs]
+                vals = [v for v in vals if v is not None]
+                sides.append(vals[0][1](statistics.median(v for v, _ in vals)) if vals else "")
+            lines.append(f"| {scenario} | {baseline} | {measure} | {cell} | {sides[0]} | {sides[1]} |")
+    return "\n".join(lines)
+
+
+def splice(readme_text, body):
+    b, e = readme_text.find(BEGIN), readme_text.find(END)
+    if b < 0 or e < b:
+        raise ValueError(f"README has no '{BEGIN}' ... '{END}' markers")
+    return readme_text[:b + len(BEGIN)] + "\n" + body + "\n" + readme_text[e:]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default="build/conduit-bench", help="the conduit-bench to run (default: build/conduit-bench)")
+    ap.add_argument("--duration", type=float, default=1.0, help="seconds per run, each side (default 1)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per scenario (default 3)")
+    ap.add_argument("--dir", help="passed to conduit-bench --dir (where data directories go)")
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "table.json"),
+                    help="the kept runs (default: bench/results/table.json)")
+    ap.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
+    ap.add_argument("--from-json", action="store_true", help="write the table from --json without running")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the README's table differs from --json's")
+    args = ap.parse_args()
+    args.passed = [a for a in sys.argv[1:] if a not in ("--from-json", "--check")]
+    if args.repeats < 1 or args.duration <= 0:
+        ap.error("--repeats and --duration must be positive")
+
+    failed = 0
+    if args.from_json or args.check:
+        with open(args.json) as f:
+            data = json.load(f)
+    else:
+        got = run_all(args)
+        if got is None:
+            return 2
+        data, failed = got
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+    with open(args.readme) as f:
+        text = f.read()
+    new = splice(text, table(data, args.json))
+    if args.check:
+        if new != text:
+            print(f"results_table: the table in {args.readme} is not the one {args.json} gives; "
+                  "rewrite it with bench/results_table.py --from-json", file=sys.stderr)
+            return 1
+        return 0
+    with open(args.readme, "w") as f:
+        f.write(new)
+    print(f"results_table: table written to {args.readme}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (OSError, ValueError, KeyError) as e:
+        print(f"results_table: {e}", file=sys.stderr)
+        sys.exit(1)
