@@ -12,7 +12,7 @@
 // Built with -DCONDUIT_DELIVERY_BENCH_PLAIN_ONLY it registers the two
 // BM_Publish_Plain* benchmarks only, and compiles against a conduit without
 // these features: that is how the A/B against the commit before them in
-// bench/README.md was taken.
+// bench/results/2026-11-23-delivery-and-bridge.md was taken.
 #include <benchmark/benchmark.h>
 #include <conduit/conduit.h>
 

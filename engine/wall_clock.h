@@ -2,7 +2,7 @@
 // timestamps and the engine's timers.
 //
 // clock_gettime(CLOCK_REALTIME) costs 25 to 40 ns on the VMs measured
-// (bench/README.md), up to half of a publish. Where the kernel itself keeps
+// (bench/results/2026-12-02-tsc-clock.md), up to half of a publish. Where the kernel itself keeps
 // time with the TSC (clocksource "tsc": it found the TSC invariant and in
 // step across CPUs), TscWallClock reads the TSC instead (about 11 ns there)
 // and scales it from an anchor, a TSC reading and CLOCK_REALTIME taken

@@ -87,7 +87,7 @@ struct PollResult {
   // check (CRC32C, length, sequence, field lengths). count is 0 then;
   // every record before the bad one was handed out, and every later poll
   // stops at it with the same error. Only records read from disk can fail:
-  // see the README's "Recovery" for when they are checked.
+  // the README's "Guarantees" says when they are checked.
   Status status;
 };
 
