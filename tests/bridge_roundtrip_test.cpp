@@ -1,4 +1,4 @@
-// The bridges against a real nats-server with JetStream (tests/nats_server.h):
+// The bridges against a real nats-server with JetStream (tests/support/nats_server.h):
 // every envelope field out and back, clear errors, and a server restart
 // while the bridges run.
 #include <doctest/doctest.h>
@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/helpers.h"
-#include "tests/nats_server.h"
+#include "tests/support/helpers.h"
+#include "tests/support/nats_server.h"
 
 using namespace conduit;
 using conduit::test::eventually;

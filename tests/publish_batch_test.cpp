@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 namespace conduit::test {
 namespace {
