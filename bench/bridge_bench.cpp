@@ -36,6 +36,8 @@
 #include <thread>
 
 #include "histogram.h"
+// The server and the stream set-up, without the tests' doctest checks.
+#define CONDUIT_NATS_SERVER_NO_CHECKS
 #include "tests/support/nats_server.h"
 
 namespace {

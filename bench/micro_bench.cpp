@@ -21,28 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/full_envelope.h"  // every envelope field set, as the tests' records
+
 namespace {
 
 using namespace conduit;
+using conduit::test::full_envelope;
 
 std::string payload_of(std::size_t n) { return std::string(n, 'p'); }
-
-constexpr Header kHeaders[] = {{"tenant", "acme"}, {"region", "eu-west-1"}, {"priority", "high"}};
-
-// Every envelope field set, as a request with tracing and user headers.
-Message full_envelope(const std::string& payload) {
-  Message m;
-  m.payload = payload;
-  m.id = "order-000000000042";
-  m.key = "customer-7";
-  m.correlation_id = "req-5f0c2a";
-  m.reply_to = "orders.replies";
-  m.trace_id = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  m.content_type = "application/json";
-  m.schema_version = 3;
-  m.headers = kHeaders;
-  return m;
-}
 
 void set_rates(benchmark::State& state, std::size_t bytes_per_item) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/helpers.h"
-#include "tests/nats_server.h"
+#include "tests/support/helpers.h"
+#include "tests/support/nats_server.h"
 
 using namespace conduit;
 using conduit::test::eventually;

@@ -1,4 +1,4 @@
-// The bridges against a real nats-server with JetStream (tests/nats_server.h):
+// The bridges against a real nats-server with JetStream (tests/support/nats_server.h):
 // every envelope field out and back, clear errors, and a server restart
 // while the bridges run.
 #include <doctest/doctest.h>
@@ -12,8 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "tests/helpers.h"
-#include "tests/nats_server.h"
+#include "tests/support/full_envelope.h"
+#include "tests/support/helpers.h"
+#include "tests/support/nats_server.h"
 
 using namespace conduit;
 using conduit::test::eventually;
@@ -97,15 +98,10 @@ TEST_CASE("every envelope field goes out as NATS headers and comes back intact")
                             {"empty", ""},
                             {"lines", "a\r\nb\tc"},
                             {"utf8", "caf\xc3\xa9 100%"}};
-  Message m;
-  m.payload = binary;
+  // Every field, some of them with what NATS headers must escape or keep.
+  Message m = test::full_envelope(binary);
   m.id = "order-1 %41";
-  m.key = "customer-7";
-  m.correlation_id = "corr-9";
-  m.reply_to = "replies";
-  m.trace_id = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   m.content_type = "application/json; charset=utf-8";
-  m.schema_version = 42;
   m.headers = headers;
   m.timestamp_ns = 1'700'000'000'123'456'789;
   REQUIRE(src->publish(m).ok());
@@ -123,11 +119,11 @@ TEST_CASE("every envelope field goes out as NATS headers and comes back intact")
   natsMsg* raw = client.get("S", 1);
   CHECK(std::string(natsMsg_GetData(raw), static_cast<std::size_t>(natsMsg_GetDataLength(raw))) == binary);
   CHECK(header(raw, "Nats-Msg-Id") == "order-1 %2541");
-  CHECK(header(raw, "Conduit-Key") == "customer-7");
-  CHECK(header(raw, "Conduit-Correlation-Id") == "corr-9");
-  CHECK(header(raw, "Conduit-Reply-To") == "replies");
+  CHECK(header(raw, "Conduit-Key") == m.key);
+  CHECK(header(raw, "Conduit-Correlation-Id") == m.correlation_id);
+  CHECK(header(raw, "Conduit-Reply-To") == m.reply_to);
   CHECK(header(raw, "Conduit-Content-Type") == "application/json; charset=utf-8");
-  CHECK(header(raw, "Conduit-Schema-Version") == "42");
+  CHECK(header(raw, "Conduit-Schema-Version") == std::to_string(m.schema_version));
   CHECK(header(raw, "Conduit-Timestamp") == "1700000000123456789");
   CHECK(header(raw, "Conduit-Sequence") == "0");
   natsMsg_Destroy(raw);

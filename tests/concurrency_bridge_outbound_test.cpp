@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "bridge/nats_link.h"
-#include "tests/nats_server.h"
+#include "tests/support/nats_server.h"
 
 using namespace conduit;
 using namespace conduit::test;

@@ -6,8 +6,8 @@
 // must come back intact, each producer's in order, and the tail must end
 // with no unwritten extent and mapped for appends ("rr"). On io_uring and
 // on the syscall fallback; label concurrency, so CI runs it under TSan.
-#include "tests/segment_probe.h"  // first: see its note on <linux/fs.h>
-#include "tests/helpers.h"
+#include "tests/support/segment_probe.h"  // first: see its note on <linux/fs.h>
+#include "tests/support/helpers.h"
 
 #include <atomic>
 #include <chrono>

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/helpers.h"
-#include "tests/stamped_log.h"
+#include "tests/support/helpers.h"
+#include "tests/support/stamped_log.h"
 
 using namespace conduit;
 

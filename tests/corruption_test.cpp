@@ -24,7 +24,7 @@
 #include "persistence/data_dir.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // Crashes during recovery. Each cycle: a child publishes and is killed
-// with SIGKILL (tests/crash_log.h), which leaves a log that needs recovery;
+// with SIGKILL (tests/support/crash_log.h), which leaves a log that needs recovery;
 // the parent may add what a crash at another moment leaves above the last
 // intact record (a record half written, a torn one, a padding record with
 // no segment after it, a roll cut short before the new segment's header or
@@ -30,7 +30,7 @@
 #include <utility>
 
 #include "persistence/segment_file.h"
-#include "tests/crash_log.h"
+#include "tests/support/crash_log.h"
 
 using namespace conduit;
 using namespace conduit::test::crash;

@@ -4,7 +4,7 @@
 // previous ones left, so recovery of a recovered log is exercised too. The
 // kill points come from a seed, printed on failure; CONDUIT_TEST_SEED=N
 // replays one. CONDUIT_CRASH_CYCLES=N sets the kill cycles per test case
-// (default 24; .ci/run sets it per pass, see tests/crash_log.h).
+// (default 24; .ci/run sets it per pass, see tests/support/crash_log.h).
 //
 // SIGKILL ends the process, not the machine: the page cache survives, so
 // these tests check recovery's logic (torn records, holes left by a
@@ -13,7 +13,7 @@
 // A named subscriber and a work group in the child commit their positions
 // as they read; after each crash those positions must not have moved back.
 // Kills that land inside recovery itself: tests/crash_recovery_test.cpp.
-#include "tests/crash_log.h"
+#include "tests/support/crash_log.h"
 
 using namespace conduit;
 using namespace conduit::test::crash;

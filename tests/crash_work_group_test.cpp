@@ -5,7 +5,7 @@
 // every record it did not start to ack still is. Each iteration goes on
 // from the state the previous one left. The kill points come from a seed,
 // printed on failure; CONDUIT_TEST_SEED=N replays one. CONDUIT_CRASH_CYCLES=N
-// sets the kill cycles (default 20; see tests/crash_log.h).
+// sets the kill cycles (default 20; see tests/support/crash_log.h).
 //
 // SIGKILL ends the process, not the machine: the page cache survives, so
 // this checks the journal's logic (entries written before the ack returned,
@@ -33,8 +33,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/crash_log.h"
-#include "tests/temp_dir.h"
+#include "tests/support/crash_log.h"
+#include "tests/support/temp_dir.h"
 
 using namespace conduit;
 

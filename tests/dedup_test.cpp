@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 using conduit::test::payloads;

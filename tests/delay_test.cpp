@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/helpers.h"
-#include "tests/manual_clock.h"
+#include "tests/support/helpers.h"
+#include "tests/support/manual_clock.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/manual_clock.h"
+#include "tests/support/manual_clock.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

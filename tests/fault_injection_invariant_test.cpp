@@ -32,7 +32,7 @@
 #include "persistence/disk_io.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
-#include "tests/faulty_topic.h"
+#include "tests/support/faulty_topic.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

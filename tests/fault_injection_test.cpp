@@ -3,7 +3,7 @@
 // is an error value naming the file; nothing is published that should not
 // be, and the log goes on without a gap once the fault clears.
 //
-// Built from the engine's parts (tests/faulty_topic.h) so the persistence
+// Built from the engine's parts (tests/support/faulty_topic.h) so the persistence
 // thread's DiskIo can be a FaultInjectingDiskIo. Control files' write
 // faults (short writes among them): tests/fault_injection_write_test.cpp.
 #include <doctest/doctest.h>
@@ -33,8 +33,9 @@
 #include "persistence/format.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
-#include "tests/faulty_topic.h"
-#include "tests/helpers.h"
+#include "tests/support/fault_injecting_disk_io.h"
+#include "tests/support/faulty_topic.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

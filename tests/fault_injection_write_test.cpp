@@ -36,8 +36,9 @@
 #include "engine/group_state.h"
 #include "persistence/disk_io.h"
 #include "persistence/journal_file.h"
-#include "tests/faulty_topic.h"
-#include "tests/helpers.h"
+#include "tests/support/fault_injecting_disk_io.h"
+#include "tests/support/faulty_topic.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

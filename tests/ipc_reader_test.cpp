@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "persistence/format.h"
-#include "tests/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

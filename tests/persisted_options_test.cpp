@@ -10,7 +10,7 @@
 #include <string>
 
 #include "persistence/topic_options_file.h"
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 

@@ -7,7 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/full_envelope.h"
+#include "tests/support/helpers.h"
 
 namespace conduit::test {
 namespace {
@@ -38,13 +39,7 @@ TEST_CASE("a batch is appended in order with consecutive sequences, every envelo
   REQUIRE(t->publish("before").ok());
   const auto sent = numbered(100);
   std::vector<Message> ms = messages_of(sent);
-  const Header headers[] = {{"h", "v"}};
-  ms[7].key = "k7";
-  ms[7].correlation_id = "c7";
-  ms[7].reply_to = "replies";
-  ms[7].content_type = "text/plain";
-  ms[7].schema_version = 3;
-  ms[7].headers = headers;
+  ms[7] = test::full_envelope(ms[7].payload);
   ms[9].timestamp_ns = 1234;
   std::vector<std::uint64_t> seqs(ms.size());
   const PublishBatchResult r = t->publish_batch(ms, seqs);
@@ -58,12 +53,15 @@ TEST_CASE("a batch is appended in order with consecutive sequences, every envelo
   auto sub = t->subscribe({.name = {}, .start = StartAt::at(8)}).value();
   RecordView v[3];
   REQUIRE(sub->try_poll(v).count == 3);
-  CHECK(v[0].key() == "k7");
-  CHECK(v[0].correlation_id() == "c7");
-  CHECK(v[0].reply_to() == "replies");
-  CHECK(v[0].content_type() == "text/plain");
-  CHECK(v[0].schema_version() == 3);
-  CHECK(v[0].find_header("h") == std::optional<std::string_view>("v"));
+  CHECK(v[0].id() == ms[7].id);
+  CHECK(v[0].key() == ms[7].key);
+  CHECK(v[0].correlation_id() == ms[7].correlation_id);
+  CHECK(v[0].reply_to() == ms[7].reply_to);
+  CHECK(v[0].trace_id() == ms[7].trace_id);
+  CHECK(v[0].content_type() == ms[7].content_type);
+  CHECK(v[0].schema_version() == ms[7].schema_version);
+  CHECK(v[0].header_count() == ms[7].headers.size());
+  CHECK(v[0].find_header("region") == std::optional<std::string_view>("eu-west-1"));
   // The records of one claim share the engine's stamp; a message's own
   // timestamp is kept.
   CHECK(v[1].timestamp_ns() == v[0].timestamp_ns());

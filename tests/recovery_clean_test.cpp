@@ -19,8 +19,8 @@
 #include "persistence/data_dir.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
-#include "tests/helpers.h"
-#include "tests/stamped_log.h"
+#include "tests/support/helpers.h"
+#include "tests/support/stamped_log.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

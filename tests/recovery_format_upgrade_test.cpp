@@ -15,7 +15,7 @@
 #include "persistence/clean_record.h"
 #include "persistence/format.h"
 #include "persistence/segment_file.h"
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "persistence/segment_file.h"
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/manual_clock.h"
-#include "tests/temp_dir.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/temp_dir.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

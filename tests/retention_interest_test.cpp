@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 namespace fs = std::filesystem;

@@ -11,9 +11,9 @@
 
 #include <string>
 
-#include "tests/helpers.h"
-#include "tests/manual_clock.h"
-#include "tests/temp_dir.h"
+#include "tests/support/helpers.h"
+#include "tests/support/manual_clock.h"
+#include "tests/support/temp_dir.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;

@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/full_envelope.h"
+
 using namespace conduit;
 
 namespace {
@@ -21,16 +23,9 @@ TEST_CASE("a published record reaches a subscriber with every envelope field int
   auto engine = Engine::open().value();
   Topic* topic = engine->create_topic("orders").value();
   auto sub = topic->subscribe(from(StartAt::earliest())).value();
+  // A header with an empty value too.
   Header headers[] = {{"tenant", "acme"}, {"retry", ""}};
-  Message m;
-  m.payload = "hello";
-  m.id = "msg-1";
-  m.key = "k";
-  m.correlation_id = "corr";
-  m.reply_to = "replies";
-  m.trace_id = "trace";
-  m.content_type = "text/plain";
-  m.schema_version = 7;
+  Message m = test::full_envelope("hello");
   m.headers = headers;
   m.timestamp_ns = 1234;
   REQUIRE(topic->publish(m).value() == 0);
@@ -39,13 +34,13 @@ TEST_CASE("a published record reaches a subscriber with every envelope field int
   REQUIRE(r.count == 1);
   CHECK(out[0].sequence() == 0);
   CHECK(out[0].payload() == "hello");
-  CHECK(out[0].id() == "msg-1");
-  CHECK(out[0].key() == "k");
-  CHECK(out[0].correlation_id() == "corr");
-  CHECK(out[0].reply_to() == "replies");
-  CHECK(out[0].trace_id() == "trace");
-  CHECK(out[0].content_type() == "text/plain");
-  CHECK(out[0].schema_version() == 7);
+  CHECK(out[0].id() == m.id);
+  CHECK(out[0].key() == m.key);
+  CHECK(out[0].correlation_id() == m.correlation_id);
+  CHECK(out[0].reply_to() == m.reply_to);
+  CHECK(out[0].trace_id() == m.trace_id);
+  CHECK(out[0].content_type() == m.content_type);
+  CHECK(out[0].schema_version() == m.schema_version);
   CHECK(out[0].timestamp_ns() == 1234);
   REQUIRE(out[0].header_count() == 2);
   CHECK(out[0].header(0).name == "tenant");

@@ -24,7 +24,7 @@
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 using namespace conduit;
 

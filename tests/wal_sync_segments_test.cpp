@@ -9,8 +9,8 @@
 
 #include <conduit/conduit.h>
 
-#include "tests/segment_probe.h"  // first: see its note on <linux/fs.h>
-#include "tests/helpers.h"
+#include "tests/support/segment_probe.h"  // first: see its note on <linux/fs.h>
+#include "tests/support/helpers.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/full_envelope.h"
 
 namespace {
 
@@ -38,22 +39,13 @@ std::string padding(std::size_t bytes) {
   return s;
 }
 
-const Header kHeaders[] = {{"tenant", "acme"}, {"region", "eu"}};
-
 std::vector<Message> sample_messages() {
   std::vector<Message> ms(4);
   ms[0].payload = "hi";
   ms[0].key = "k";
-  ms[0].headers = std::span<const Header>(kHeaders, 1);
+  ms[0].headers = std::span<const Header>(test::kEnvelopeHeaders, 1);
   ms[1].payload = "";
-  ms[2].payload = "order 42";
-  ms[2].id = "id-1";
-  ms[2].correlation_id = "corr";
-  ms[2].reply_to = "replies";
-  ms[2].trace_id = "trace";
-  ms[2].content_type = "text/plain";
-  ms[2].schema_version = 3;
-  ms[2].headers = kHeaders;
+  ms[2] = test::full_envelope("order 42");
   ms[3].payload = std::string_view("0123456789abcdef0123456789abcdef0123456789");
   return ms;
 }

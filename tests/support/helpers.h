@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace conduit::test {
 

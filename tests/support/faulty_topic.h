@@ -23,7 +23,8 @@
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
 #include "persistence/persistence_thread.h"
-#include "tests/temp_dir.h"
+#include "tests/support/fault_injecting_disk_io.h"
+#include "tests/support/temp_dir.h"
 
 namespace conduit::test {
 

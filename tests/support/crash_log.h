@@ -47,7 +47,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/helpers.h"
+#include "tests/support/helpers.h"
 
 namespace conduit::test::crash {
 
