@@ -9,7 +9,7 @@
 #include <new>
 #include <string>
 
-#include "persistence/format.h"
+#include "common/format.h"
 
 namespace conduit::detail {
 namespace {

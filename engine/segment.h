@@ -32,10 +32,10 @@
 #include <string_view>
 #include <utility>
 
+#include "common/wait.h"
 #include "conduit/engine.h"
 #include "conduit/status.h"
 #include "engine/alloc.h"
-#include "engine/wait.h"
 
 namespace conduit::detail {
 

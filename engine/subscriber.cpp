@@ -1,8 +1,8 @@
 // Subscribers: one cursor each, reading records in place.
 #include <utility>
 
+#include "common/format.h"
 #include "engine/topic_core.h"
-#include "persistence/format.h"
 
 namespace conduit {
 namespace detail {

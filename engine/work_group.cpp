@@ -5,8 +5,8 @@
 #include <functional>
 #include <thread>
 
+#include "common/format.h"
 #include "engine/work_group_core.h"
-#include "persistence/format.h"
 
 namespace conduit {
 namespace detail {

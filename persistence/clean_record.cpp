@@ -1,7 +1,7 @@
 #include "persistence/clean_record.h"
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 
 namespace conduit::persistence {
 namespace {

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {

@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <utility>
 
-#include "engine/wait.h"
+#include "common/crc32c.h"
+#include "common/format.h"
+#include "common/wait.h"
 #include "persistence/clean_record.h"
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"

@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "persistence/crc32c.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 
 namespace conduit::persistence {
 namespace {

@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "common/wait.h"
 #include "engine/segment.h"
-#include "engine/wait.h"
 #include "persistence/disk_io.h"
 #include "persistence/segment_file.h"
 

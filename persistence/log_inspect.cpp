@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/format.h"
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
 

@@ -29,12 +29,12 @@
 #include <optional>
 #include <utility>
 
-#include "engine/wait.h"
+#include "common/format.h"
+#include "common/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
-#include "persistence/replace_file.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
+#include "persistence/replace_file.h"
 #include "persistence/segment_file.h"
 #include "persistence/segment_follower.h"
 

@@ -16,8 +16,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 
 namespace conduit::persistence {
 

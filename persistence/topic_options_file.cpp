@@ -6,8 +6,8 @@
 #include <iterator>
 #include <span>
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 #include "persistence/replace_file.h"
 
 namespace conduit::persistence {

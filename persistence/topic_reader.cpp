@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "common/format.h"
 #include "conduit/inspect.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_follower.h"
 
