@@ -108,8 +108,6 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       // topic's recovered tail may not be ready yet (SegmentMemory::ready_bytes).
       zeroed_(mem_->ready_bytes()) {}
 
-void SegmentMemory::zero_range(std::size_t from, std::size_t to) noexcept { std::memset(base() + from, 0, to - from); }
-
 void Segment::zero_to(std::size_t end) noexcept {
   std::lock_guard lk(zero_mu_);
   // Relaxed: stored only under zero_mu_ (or before the segment is shared).

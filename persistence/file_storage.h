@@ -23,11 +23,11 @@
 
 #include "common/wait.h"
 #include "conduit/options.h"
-#include "engine/segment.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
 #include "persistence/journal_file.h"
 #include "persistence/segment_file.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 

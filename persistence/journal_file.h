@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "common/wait.h"
-#include "engine/segment.h"
 #include "persistence/disk_io.h"
 #include "persistence/segment_file.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 

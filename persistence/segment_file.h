@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "conduit/status.h"
-#include "engine/segment.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 
