@@ -88,12 +88,13 @@
 #include <cstring>
 #include <string>
 
+#include "common/disk_names.h"
 #include "common/little_endian.h"
 #include "conduit/message.h"
 
 namespace conduit::format {
 
-inline constexpr std::uint64_t kSegmentMagic = 0x3147455354444e43ull;  // "CNDTSEG1"
+using disk::kSegmentMagic;  // "CNDTSEG1" (common/disk_names.h)
 inline constexpr std::uint32_t kVersion = 2;         // written
 inline constexpr std::uint32_t kOldestVersion = 1;   // the oldest read
 inline constexpr std::size_t kSegmentHeaderSize = 64;

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/disk_names.h"
 #include "common/wait.h"
 #include "persistence/disk_io.h"
 #include "persistence/segment_file.h"
@@ -99,6 +100,6 @@ class FileJournal final : public detail::StateJournal {
   detail::ParkingLot lot_;
 };
 
-std::string journal_file_name(const std::string& key, std::uint64_t generation);
+using disk::journal_file_name;  // common/disk_names.h
 
 }  // namespace conduit::persistence
