@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/disk_names.h"
 #include "conduit/inspect.h"
 #include "engine/topic_core.h"
 #include "engine/topic_options.h"
@@ -33,7 +34,7 @@ struct EngineState {
 };
 
 std::string topic_dir(const EngineState& st, std::string_view name) {
-  return st.options.data_dir + "/topics/" + std::string(name);
+  return disk::topic_dir(st.options.data_dir, name);
 }
 
 // Opens (or creates) the topic and registers it; st.mu held. `stored`: its
@@ -110,7 +111,7 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     if (!lock.ok()) return lock.status();
     state->lock = std::move(lock).value();
     // Tombstones of topics whose deletion a crash interrupted.
-    if (Status s = persistence::remove_tombstones(options.data_dir + "/topics"); !s.ok()) return s;
+    if (Status s = persistence::remove_tombstones(disk::topics_dir(options.data_dir)); !s.ok()) return s;
     std::string why;
     // CONDUIT_FORCE_SYSCALL_IO=1 forces the fallback for a whole test run.
     const char* env = std::getenv("CONDUIT_FORCE_SYSCALL_IO");
@@ -212,7 +213,7 @@ Status Engine::delete_topic(std::string_view name) {
   if (core.options().durability == Durability::kMemory) return Status::OK();
   // Renamed away first (one durable step), then removed: a crash in
   // between leaves a tombstone that the next open removes, never half a topic.
-  return persistence::remove_topic_dir(state_->options.data_dir + "/topics", std::string(name),
+  return persistence::remove_topic_dir(disk::topics_dir(state_->options.data_dir), std::string(name),
                                        ++state_->deletions);
 }
 

@@ -1,8 +1,8 @@
 // Why an envelope is over its limits, in words that name the field.
 #include <string>
 
+#include "common/format.h"
 #include "engine/envelope.h"
-#include "persistence/format.h"
 
 namespace conduit::detail {
 namespace {
@@ -40,7 +40,7 @@ std::string envelope_too_large(const Message& m, std::size_t max_envelope_bytes)
       return which + ": name of " + std::to_string(h.name.size()) + " bytes is over the field limit (" + limit + ")";
     if (h.value.size() > format::kMaxFieldBytes)
       return which + ": value of " + std::to_string(h.value.size()) + " bytes is over the field limit (" + limit + ")";
-    // Each header takes its two u16 lengths too (persistence/format.h).
+    // Each header takes its two u16 lengths too (common/format.h).
     const std::size_t bytes = 4 + h.name.size() + h.value.size();
     total += bytes;
     if (bytes > largest_bytes) largest = which, largest_bytes = bytes;

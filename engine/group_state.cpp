@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "common/little_endian.h"
 #include "engine/segment.h"
-#include "persistence/format.h"
 
 namespace conduit::detail {
 namespace {

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <mutex>
 
+#include "common/wait.h"
 #include "conduit/engine.h"
 #include "engine/topic_core.h"
-#include "engine/wait.h"
 #include "engine/work_group_core.h"
 
 namespace conduit::detail {

@@ -9,7 +9,7 @@
 #include <new>
 #include <string>
 
-#include "persistence/format.h"
+#include "common/format.h"
 
 namespace conduit::detail {
 namespace {
@@ -107,8 +107,6 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       // New memory is zero-filled (TopicStorage::create_segment); a kSync
       // topic's recovered tail may not be ready yet (SegmentMemory::ready_bytes).
       zeroed_(mem_->ready_bytes()) {}
-
-void SegmentMemory::zero_range(std::size_t from, std::size_t to) noexcept { std::memset(base() + from, 0, to - from); }
 
 void Segment::zero_to(std::size_t end) noexcept {
   std::lock_guard lk(zero_mu_);

@@ -5,8 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "common/format.h"
 #include "engine/segment.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 
 namespace conduit::detail {

@@ -1,8 +1,9 @@
 // Subscribers: one cursor each, reading records in place.
 #include <utility>
 
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "engine/topic_core.h"
-#include "persistence/format.h"
 
 namespace conduit {
 namespace detail {
@@ -236,7 +237,7 @@ Status Subscriber::commit(std::uint64_t seq) {
   if (seq > position())
     return Status::InvalidArgument("subscriber '" + core_->options_.name + "' cannot commit " + std::to_string(seq) +
                                    ", past its position " + std::to_string(position()));
-  const std::string key = "sub-" + core_->options_.name;
+  const std::string key = disk::subscriber_key(core_->options_.name);
   if (Status s = core_->topic_->storage().store_position(key, seq); !s.ok()) return s;
   core_->topic_->note_committed(key, seq);
   return Status::OK();
@@ -250,7 +251,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
     if (Status s = validate_topic_name(options.name); !s.ok())
       return Status::InvalidArgument("subscriber name: " + s.message());
     if (core_->options().durability != Durability::kMemory) {
-      auto stored = core_->storage().load_position("sub-" + options.name);
+      auto stored = core_->storage().load_position(disk::subscriber_key(options.name));
       if (!stored.ok()) return stored.status();
       stored_position = stored->has_value();
       if (stored_position) options.start = StartAt::at(**stored);
@@ -261,7 +262,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   if (Status s = core_->add_user(&core->life_, core.get()); !s.ok()) return s;
   core->counted_ = true;
-  if (stored_position) core->rewound_ = core_->take_rewound("sub-" + core->options_.name);
+  if (stored_position) core->rewound_ = core_->take_rewound(disk::subscriber_key(core->options_.name));
   // Only blocking subscribers of memory-only topics hold the ring.
   const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
   if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;

@@ -2,6 +2,7 @@
 #include <bit>
 #include <cstdio>
 
+#include "common/disk_names.h"
 #include "engine/topic_core.h"
 #include "engine/work_group_core.h"
 
@@ -57,7 +58,7 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   // cursors/group-NAME.state holds a group's state: a group named "x.state"
   // would have its position file collide with the state file of group "x".
   // Its journal files are cursors/group-NAME.journal-GENERATION.
-  if (name.ends_with(".state") || name.ends_with(".tmp") || name.find(".journal-") != std::string_view::npos)
+  if (disk::is_cursor_side_file(name))
     return Status::InvalidArgument("work group name '" + std::string(name) +
                                    "': may not end in .state or .tmp, nor hold .journal-");
   if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
@@ -90,11 +91,11 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   if (core_->options().durability != Durability::kMemory) {
     // The group's state file (floor and records done above it) wins over
     // the plain position file.
-    const std::string key = "group-" + std::string(name);
-    auto state = core_->storage().load_state(key + ".state");
+    const std::string key = disk::group_key(name);
+    auto state = core_->storage().load_state(disk::state_file_name(key));
     if (!state.ok()) return state.status();
     if (state->has_value()) {
-      auto decoded = detail::GroupState::decode(**state, core_->name() + "/cursors/" + key + ".state");
+      auto decoded = detail::GroupState::decode(**state, disk::cursors_dir(core_->name()) + "/" + disk::state_file_name(key));
       if (!decoded.ok()) return decoded.status();
       restored = std::move(decoded).value();
       options.start = StartAt::at(restored.floor);

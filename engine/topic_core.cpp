@@ -7,12 +7,12 @@
 #include <ctime>
 #include <new>
 
+#include "common/format.h"
 #include "engine/envelope.h"
 #include "engine/topic_options.h"
 #include "engine/trace.h"
 #include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 
 namespace conduit::detail {

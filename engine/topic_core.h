@@ -33,11 +33,11 @@
 #include <string_view>
 #include <vector>
 
+#include "common/wait.h"
 #include "conduit/engine.h"
 #include "engine/dedup_window.h"
 #include "engine/handle_life.h"
 #include "engine/segment.h"
-#include "engine/wait.h"
 #include "engine/wall_clock.h"
 
 namespace conduit::detail {

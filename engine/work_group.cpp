@@ -5,8 +5,9 @@
 #include <functional>
 #include <thread>
 
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "engine/work_group_core.h"
-#include "persistence/format.h"
 
 namespace conduit {
 namespace detail {
@@ -747,11 +748,11 @@ Status GroupCore::commit_locked() {
   // floor, and every entry above it, are durable first.
   const std::uint64_t named_end = g.entries.empty() ? g.floor : std::max(g.floor, g.entries.back().seq + 1);
   if (Status s = storage.make_durable_below(named_end); !s.ok()) return s;
-  if (Status s = storage.store_state("group-" + name_ + ".state", g.encode()); !s.ok()) return s;
+  if (Status s = storage.store_state(disk::state_file_name(disk::group_key(name_)), g.encode()); !s.ok()) return s;
   if (journal_) journal_->retire(generation);
   // The plain floor too, for readers of the position files.
-  if (Status s = storage.store_position("group-" + name_, g.floor); !s.ok()) return s;
-  topic_->note_committed("group-" + name_, g.floor);
+  if (Status s = storage.store_position(disk::group_key(name_), g.floor); !s.ok()) return s;
+  topic_->note_committed(disk::group_key(name_), g.floor);
   return Status::OK();
 }
 

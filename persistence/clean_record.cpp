@@ -1,12 +1,13 @@
 #include "persistence/clean_record.h"
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/disk_names.h"
+#include "common/format.h"
 
 namespace conduit::persistence {
 namespace {
 
-constexpr std::uint64_t kCleanMagic = 0x314e4c4354444e43ull;  // "CNDTCLN1"
+using disk::kCleanMagic;
 constexpr std::uint32_t kCleanVersion = 1;
 constexpr std::size_t kHead = 32, kEntry = 40, kCrc = 4;
 

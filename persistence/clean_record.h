@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/disk_names.h"
 #include "conduit/status.h"
 
 namespace conduit::persistence {
@@ -36,7 +37,7 @@ struct CleanRecord {
   std::vector<CleanSegment> segments;  // oldest first
 };
 
-inline constexpr const char* kCleanRecordName = "clean";
+using disk::kCleanRecordName;  // TOPIC/clean
 
 std::string encode_clean_record(const CleanRecord& r);
 // kCorruption naming `path` when the bytes are not an intact record;

@@ -12,14 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {
 namespace {
 
-constexpr std::uint64_t kControlMagic = 0x314c544354444e43ull;  // "CNDTCTL1"
+using disk::kControlMagic;
 constexpr std::size_t kControlBytes = 4096;
 constexpr std::size_t kFlags = 12, kDurable = 16, kPublished = 24, kGeneration = 32, kWakeEpoch = 64,
                       kParkedReaders = 128;
@@ -32,7 +33,7 @@ std::atomic_ref<std::uint64_t> word64(std::byte* base, std::size_t off) {
 
 Result<std::unique_ptr<DataDirLock>> DataDirLock::acquire(const std::string& dir) {
   if (Status s = make_dirs(dir); !s.ok()) return s;
-  const std::string path = dir + "/LOCK";
+  const std::string path = dir + "/" + disk::kLockFileName;
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -48,7 +49,7 @@ Result<std::unique_ptr<DataDirLock>> DataDirLock::acquire(const std::string& dir
 DataDirLock::~DataDirLock() { ::close(fd_); }  // closing releases the flock
 
 Result<std::unique_ptr<ControlFile>> ControlFile::open(const std::string& topic_dir) {
-  const std::string path = topic_dir + "/control";
+  const std::string path = disk::topic_file(topic_dir, disk::kControlFileName);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("open " + path + ": " + errno_text(errno));
   if (const int rc = ::posix_fallocate(fd, 0, kControlBytes); rc != 0) {
@@ -93,7 +94,7 @@ void ControlFile::begin_session() noexcept {
 }
 
 Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(const std::string& topic_dir) {
-  const std::string path = topic_dir + "/control";
+  const std::string path = disk::topic_file(topic_dir, disk::kControlFileName);
   bool writable = true;
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM)) {
@@ -149,7 +150,7 @@ bool ControlFile::closed_cleanly() const noexcept {
 }
 
 Result<ControlSnapshot> ControlFile::read_only(const std::string& topic_dir) {
-  const std::string path = topic_dir + "/control";
+  const std::string path = disk::topic_file(topic_dir, disk::kControlFileName);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::NotFound(path + ": no control file");
@@ -217,8 +218,6 @@ Status ControlFile::mark_clean(std::uint64_t durable) {
 namespace conduit::persistence {
 namespace {
 
-constexpr std::string_view kTombstone = ".deleted-";
-
 Status remove_tree(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
@@ -230,7 +229,7 @@ Status remove_tree(const std::string& path) {
 
 Status remove_topic_dir(const std::string& topics_dir, const std::string& name, std::uint64_t n) {
   const std::string from = topics_dir + "/" + name;
-  const std::string to = topics_dir + "/" + std::string(kTombstone) + name + "-" + std::to_string(n);
+  const std::string to = topics_dir + "/" + disk::tombstone_name(name, n);
   if (::rename(from.c_str(), to.c_str()) != 0) {
     if (errno == ENOENT) return Status::OK();  // never had a directory
     return Status::IOError("rename " + from + " to " + to + ": " + errno_text(errno));
@@ -246,7 +245,7 @@ Status remove_tombstones(const std::string& topics_dir) {
                                                             : Status::IOError("open " + topics_dir + ": " + ec.message());
   std::vector<std::string> tombstones;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (it->path().filename().string().starts_with(kTombstone)) tombstones.push_back(it->path().string());
+    if (it->path().filename().string().starts_with(disk::kTombstonePrefix)) tombstones.push_back(it->path().string());
   }
   if (ec) return Status::IOError("list " + topics_dir + ": " + ec.message());
   for (const auto& t : tombstones)

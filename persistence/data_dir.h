@@ -15,8 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "common/wait.h"
 #include "conduit/status.h"
-#include "engine/wait.h"
 
 namespace conduit::persistence {
 
@@ -46,7 +46,7 @@ class DataDirLock {
 //  24 published u64: every record below it is complete in the mapping
 //  32 generation u64: +1 each time an engine opens the topic
 //  64 readers' wake epoch u32: the futex word readers in other processes
-//     park on; the writer adds 1 and wakes them (engine/wait.h)
+//     park on; the writer adds 1 and wakes them (common/wait.h)
 // 128 parked readers u32: how many are parked on it, a hint for the writer
 // (Fields from 32 on were zero, "reserved", in files made before them; a
 // zero there reads as generation 0 and nobody parked.)

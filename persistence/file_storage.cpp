@@ -8,10 +8,11 @@
 #include <cstdio>
 #include <utility>
 
-#include "engine/wait.h"
+#include "common/crc32c.h"
+#include "common/disk_names.h"
+#include "common/format.h"
+#include "common/wait.h"
 #include "persistence/clean_record.h"
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
@@ -31,10 +32,10 @@ constexpr std::chrono::microseconds kGatherQuiet{20};
 constexpr std::chrono::microseconds kGatherMax{200};
 
 // A position file: magic "CNDTPOS1", the sequence, CRC32C of those 16 bytes.
-constexpr std::uint64_t kPositionMagic = 0x31534f5054444e43ull;
+using disk::kPositionMagic;
 constexpr std::size_t kPositionBytes = 24;
 // A state file: magic "CNDTSTA1", u64 length, the bytes, CRC32C of all before it.
-constexpr std::uint64_t kStateMagic = 0x3141545354444e43ull;
+using disk::kStateMagic;
 constexpr std::size_t kStateHead = 16;
 
 // The whole file; nullopt when it does not exist.
@@ -680,7 +681,7 @@ Status FileTopicStorage::write_clean_record() {
 }
 
 Result<std::optional<std::uint64_t>> FileTopicStorage::load_position(const std::string& key) {
-  return read_position_file(dir_ + "/cursors/" + key);
+  return read_position_file(disk::cursors_dir(dir_) + "/" + key);
 }
 
 Result<std::optional<std::uint64_t>> read_position_file(const std::string& path) {
@@ -696,7 +697,7 @@ Result<std::optional<std::uint64_t>> read_position_file(const std::string& path)
 
 Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::load_positions() {
   std::vector<std::pair<std::string, std::uint64_t>> out;
-  const std::string dir = dir_ + "/cursors";
+  const std::string dir = disk::cursors_dir(dir_);
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return out;
@@ -706,9 +707,7 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::loa
   while (dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
     // Position files only: not ".", "..", state files, journals or temporaries.
-    if (name.starts_with(".") || name.ends_with(".state") || name.ends_with(".tmp") ||
-        name.find(".journal-") != std::string_view::npos)
-      continue;
+    if (name.starts_with(".") || disk::is_cursor_side_file(name)) continue;
     keys.emplace_back(name);
   }
   ::closedir(d);
@@ -730,11 +729,11 @@ Status FileTopicStorage::store_position(const std::string& key, std::uint64_t se
   format::store<std::uint64_t>(buf, kPositionMagic);
   format::store<std::uint64_t>(buf + 8, seq);
   format::store<std::uint32_t>(buf + 16, crc32c::value(buf, 16));
-  return replace_file(thread_->io(), dir_ + "/cursors", key, buf);
+  return replace_file(thread_->io(), disk::cursors_dir(dir_), key, buf);
 }
 
 Result<std::optional<std::string>> FileTopicStorage::load_state(const std::string& key) {
-  const std::string path = dir_ + "/cursors/" + key;
+  const std::string path = disk::cursors_dir(dir_) + "/" + key;
   auto file = read_file(path);
   if (!file.ok() || !file->has_value()) return file;
   const std::string& f = **file;
@@ -759,7 +758,7 @@ Status FileTopicStorage::store_state(const std::string& key, std::string_view by
   format::store<std::uint64_t>(p + 8, bytes.size());
   std::copy(bytes.begin(), bytes.end(), buf.begin() + kStateHead);
   format::store<std::uint32_t>(p + kStateHead + bytes.size(), crc32c::value(p, kStateHead + bytes.size()));
-  return replace_file(thread_->io(), dir_ + "/cursors", key, std::as_bytes(std::span(buf)));
+  return replace_file(thread_->io(), disk::cursors_dir(dir_), key, std::as_bytes(std::span(buf)));
 }
 
 Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(const std::string& key,
@@ -773,7 +772,7 @@ Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(con
   hooks.closed = &final_synced_;
   hooks.park_timeout = options_.park_timeout;
   hooks.io = &thread_->io();
-  auto j = FileJournal::open(dir_ + "/cursors", key, entries, std::move(hooks));
+  auto j = FileJournal::open(disk::cursors_dir(dir_), key, entries, std::move(hooks));
   if (!j.ok()) return j.status();
   std::lock_guard lk(files_mu_);
   journals_.push_back(*j);

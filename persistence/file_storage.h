@@ -21,13 +21,13 @@
 #include <optional>
 #include <string>
 
+#include "common/wait.h"
 #include "conduit/options.h"
-#include "engine/segment.h"
-#include "engine/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
 #include "persistence/journal_file.h"
 #include "persistence/segment_file.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 

@@ -4,9 +4,9 @@
 // is what the engine runs.
 #include <algorithm>
 
+#include "common/crc32c.h"
+#include "common/format.h"
 #include "conduit/inspect.h"
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 
 namespace conduit::inspect {

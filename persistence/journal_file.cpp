@@ -11,16 +11,16 @@
 #include <cstdio>
 #include <cstring>
 
-#include "persistence/crc32c.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 
 namespace conduit::persistence {
 namespace {
 
-constexpr std::uint64_t kJournalMagic = 0x314e524a54444e43ull;  // "CNDTJRN1"
+using disk::kJournalMagic;
 constexpr std::uint32_t kJournalVersion = 1;
-constexpr std::uint32_t kEntryMarker = 0x314e524a;               // "JRN1"
+constexpr std::uint32_t kEntryMarker = disk::kJournalEntryMarker;
 constexpr std::size_t kMarkerAt = detail::StateJournal::kEntryBytes, kCrcAt = kMarkerAt + 4;
 static_assert(kCrcAt + 4 == FileJournal::kFrameBytes);
 
@@ -33,7 +33,7 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> list_generations(cons
     if (errno == ENOENT) return out;
     return Status::IOError("opendir " + dir + ": " + errno_text(errno));
   }
-  const std::string prefix = key + ".journal-";
+  const std::string prefix = key + std::string(disk::kJournalInfix);
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     if (!name.starts_with(prefix) || name.size() != prefix.size() + 20) continue;
@@ -81,12 +81,6 @@ Status read_generation(const std::string& path, std::uint64_t generation, std::v
 }
 
 }  // namespace
-
-std::string journal_file_name(const std::string& key, std::uint64_t generation) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(generation));
-  return key + ".journal-" + buf;
-}
 
 struct FileJournal::Generation {
   std::uint64_t number = 0;
@@ -146,7 +140,7 @@ Result<std::shared_ptr<FileJournal::Generation>> FileJournal::create_locked(std:
   // durable: under its own name a generation always has an intact header.
   // A header write cut short (or a crash) leaves only the temporary, which
   // no reader lists and the next creation of this generation truncates.
-  const std::string tmp = g->path + ".tmp";
+  const std::string tmp = disk::tmp_path(g->path);
   const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno));
   auto file = std::make_shared<FileHandle>(fd, g->path);

@@ -32,10 +32,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/segment.h"
-#include "engine/wait.h"
+#include "common/disk_names.h"
+#include "common/wait.h"
 #include "persistence/disk_io.h"
 #include "persistence/segment_file.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 
@@ -99,6 +100,6 @@ class FileJournal final : public detail::StateJournal {
   detail::ParkingLot lot_;
 };
 
-std::string journal_file_name(const std::string& key, std::uint64_t generation);
+using disk::journal_file_name;  // common/disk_names.h
 
 }  // namespace conduit::persistence

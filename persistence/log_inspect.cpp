@@ -10,9 +10,10 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
 
@@ -44,8 +45,8 @@ Result<std::vector<std::string>> dir_entries(const std::string& dir, Keep keep) 
 // temporary file being written nor a work group's state file (NAME.state)
 // or journal (NAME.journal-GENERATION).
 bool is_position_file(const std::string& name) {
-  return (name.starts_with("sub-") || name.starts_with("group-")) && !name.ends_with(".tmp") &&
-         !name.ends_with(".state") && name.find(".journal-") == std::string::npos;
+  return (name.starts_with(disk::kSubscriberPrefix) || name.starts_with(disk::kGroupPrefix)) &&
+         !disk::is_cursor_side_file(name);
 }
 
 // Why a segment file's header does not check out (read with pread, so a
@@ -148,7 +149,7 @@ Result<std::vector<std::string>> list_topics(const std::string& data_dir) {
   struct stat st {};
   if (::stat(data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Status::NotFound(data_dir + ": no such data directory");
-  const std::string topics = data_dir + "/topics";
+  const std::string topics = disk::topics_dir(data_dir);
   auto names = dir_entries(topics, [&](const std::string& name) {
     struct stat t {};
     return name[0] != '.' && ::stat((topics + "/" + name).c_str(), &t) == 0 && S_ISDIR(t.st_mode);
@@ -169,7 +170,7 @@ std::uint64_t TopicSummary::records() const noexcept {
 }
 
 Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic) {
-  const std::string topic_dir = data_dir + "/topics/" + topic;
+  const std::string topic_dir = disk::topic_dir(data_dir, topic);
   struct stat st {};
   if (::stat(topic_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Status::NotFound(topic_dir + ": no such topic directory");
@@ -200,13 +201,13 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
     }
     t.segments.push_back(std::move(seg));
   }
-  const std::string cursors = topic_dir + "/cursors";
+  const std::string cursors = disk::cursors_dir(topic_dir);
   auto files = dir_entries(cursors, is_position_file);
   if (files.ok()) {
     for (const std::string& f : *files) {
-      const bool sub = f.starts_with("sub-");
+      const bool sub = f.starts_with(disk::kSubscriberPrefix);
       auto pos = read_position_file(cursors + "/" + f);
-      t.positions.push_back({sub ? "subscriber" : "work group", f.substr(sub ? 4 : 6),
+      t.positions.push_back({sub ? "subscriber" : "work group", f.substr((sub ? disk::kSubscriberPrefix : disk::kGroupPrefix).size()),
                              pos.ok() ? *pos : std::nullopt});
     }
   }
@@ -214,7 +215,7 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
 }
 
 TopicVerification verify_topic(const std::string& data_dir, const std::string& topic) {
-  const std::string topic_dir = data_dir + "/topics/" + topic;
+  const std::string topic_dir = disk::topic_dir(data_dir, topic);
   TopicVerification v;
   auto listed = list_segments(topic_dir);
   if (!listed.ok()) {
@@ -222,7 +223,7 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
     return v;
   }
   auto control = ControlFile::read_only(topic_dir);
-  if (!control.ok()) v.problems.push_back(problem_from(topic_dir + "/control", control.status()));
+  if (!control.ok()) v.problems.push_back(problem_from(disk::topic_file(topic_dir, disk::kControlFileName), control.status()));
   const std::uint64_t durable = control.ok() ? control->durable : 0;
 
   // A last segment whose header is still all zeros, at or above the
@@ -305,12 +306,12 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
                              "recovery drops it)");
   }
   if (control.ok() && !listed->empty() && durable > v.end_seq)
-    v.problems.push_back({topic_dir + "/control", 16, "the durable watermark is " + std::to_string(durable) +
+    v.problems.push_back({disk::topic_file(topic_dir, disk::kControlFileName), 16, "the durable watermark is " + std::to_string(durable) +
                                                           " but the intact log ends at " + std::to_string(v.end_seq)});
   if (control.ok() && !control->clean)
     v.notes.push_back("not closed cleanly: an engine has the topic open, or one stopped without closing it");
 
-  const std::string cursors = topic_dir + "/cursors";
+  const std::string cursors = disk::cursors_dir(topic_dir);
   auto files = dir_entries(cursors, is_position_file);
   if (files.ok())
     for (const std::string& f : *files) {

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <optional>
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 
 namespace conduit::persistence {
 

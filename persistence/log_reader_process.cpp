@@ -29,12 +29,13 @@
 #include <optional>
 #include <utility>
 
-#include "engine/wait.h"
+#include "common/disk_names.h"
+#include "common/format.h"
+#include "common/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
-#include "persistence/replace_file.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
+#include "persistence/replace_file.h"
 #include "persistence/segment_file.h"
 #include "persistence/segment_follower.h"
 
@@ -53,7 +54,7 @@ class LogReaderCore {
                 std::unique_ptr<persistence::ControlFile> control)
       : data_dir_(std::move(data_dir)),
         topic_(std::move(topic)),
-        topic_dir_(data_dir_ + "/topics/" + topic_),
+        topic_dir_(disk::topic_dir(data_dir_, topic_)),
         options_(std::move(options)),
         control_(std::move(control)),
         generation_(control_->generation()),
@@ -86,7 +87,7 @@ class LogReaderCore {
   Result<std::uint64_t> end_of_log();
   // The first record stamped at or after `ns`, or end_of_log().
   Result<std::uint64_t> first_at_or_after(std::int64_t ns);
-  std::string position_path() const { return data_dir_ + "/readers/" + topic_ + "/" + options_.name; }
+  std::string position_path() const { return disk::reader_positions_dir(data_dir_, topic_) + "/" + options_.name; }
   Result<std::optional<std::uint64_t>> load_position() const;
 
   persistence::SegmentFollower follower_;  // the segment being read
@@ -104,7 +105,7 @@ Status LogReaderCore::check_not_deleted(bool now) {
   if (!now && t < deleted_check_at_) return Status::OK();
   deleted_check_at_ = t + kDeletedCheck;
   struct stat st {};
-  const std::string path = topic_dir_ + "/control";
+  const std::string path = disk::topic_file(topic_dir_, disk::kControlFileName);
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::NotFound("topic '" + topic_ + "' was deleted");
     return Status::IOError("stat " + path + ": " + persistence::errno_text(errno));
@@ -332,7 +333,7 @@ Status LogReaderCore::commit() {
   // durable, and a position past it could outlive the records after a
   // power cut (doc/durability.md).
   const std::string text = std::to_string(std::min(next_, control_->durable())) + "\n";
-  return persistence::replace_file(*io, data_dir_ + "/readers/" + topic_, options_.name,
+  return persistence::replace_file(*io, disk::reader_positions_dir(data_dir_, topic_), options_.name,
                                    std::as_bytes(std::span(text)));
 }
 
@@ -346,7 +347,7 @@ Result<std::unique_ptr<LogReader>> LogReader::open(std::string_view data_dir, st
       return Status::InvalidArgument("reader name: " + s.message());
   }
   std::string dir(data_dir);
-  auto control = persistence::ControlFile::open_for_reader(dir + "/topics/" + std::string(topic));
+  auto control = persistence::ControlFile::open_for_reader(disk::topic_dir(dir, topic));
   if (!control.ok()) return control.status();
   auto core = std::make_unique<detail::LogReaderCore>(dir, std::string(topic), std::move(options),
                                                       std::move(control).value());

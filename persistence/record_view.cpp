@@ -1,6 +1,6 @@
 // RecordView's accessors: decoding of the record layout in format.h.
+#include "common/format.h"
 #include "conduit/message.h"
-#include "persistence/format.h"
 
 namespace conduit {
 namespace {

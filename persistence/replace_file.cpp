@@ -5,13 +5,14 @@
 
 #include <cerrno>
 
+#include "common/disk_names.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {
 
 Status replace_file(DiskIo& io, const std::string& dir, const std::string& name, std::span<const std::byte> bytes) {
   if (Status s = make_dirs(dir); !s.ok()) return s;
-  const std::string path = dir + "/" + name, tmp = path + ".tmp";
+  const std::string path = dir + "/" + name, tmp = disk::tmp_path(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + tmp + ": " + errno_text(errno) + " (" + path + " is unchanged)");
   Status s = io.write_at(fd, bytes, 0, tmp);

@@ -16,19 +16,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 
 namespace conduit::persistence {
 
 FileHandle::~FileHandle() {
   if (fd_ >= 0) ::close(fd_);
-}
-
-std::string segment_file_name(std::uint64_t first_seq) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%020llu.seg", static_cast<unsigned long long>(first_seq));
-  return buf;
 }
 
 Status make_dirs(const std::string& path) {
@@ -331,8 +325,8 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const s
   Status bad;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".seg") != 0) continue;
-    const std::string stem = name.substr(0, name.size() - 4);
+    if (!name.ends_with(disk::kSegmentSuffix)) continue;
+    const std::string stem = name.substr(0, name.size() - disk::kSegmentSuffix.size());
     if (stem.empty() || stem.size() > 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       bad = Status::Corruption(dir + "/" + name + ": segment file name is not a sequence");
       continue;

@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/disk_names.h"
 #include "conduit/status.h"
-#include "engine/segment.h"
+#include "persistence/storage.h"
 
 namespace conduit::persistence {
 
@@ -112,7 +113,7 @@ class SegmentFile final : public detail::SegmentMemory {
   bool with_crc_;
 };
 
-std::string segment_file_name(std::uint64_t first_seq);
+using disk::segment_file_name;  // common/disk_names.h
 // Segment files in `dir`, sorted by first sequence. Other files are ignored;
 // a ".seg" file whose name is not a sequence is an error.
 Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const std::string& dir);

@@ -6,14 +6,15 @@
 #include <iterator>
 #include <span>
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "persistence/replace_file.h"
 
 namespace conduit::persistence {
 namespace {
 
-constexpr std::uint64_t kOptionsMagic = 0x3154504f54444e43ull;  // "CNDTOPT1"
+using disk::kOptionsMagic;
 constexpr std::uint32_t kOptionsVersion = 1;
 constexpr std::size_t kBody = 76, kSize = kBody + 4;
 constexpr std::uint32_t kRetainUntilConsumed = 1u, kSingleProducer = 2u;

@@ -19,13 +19,14 @@
 #include <string>
 #include <string_view>
 
+#include "common/disk_names.h"
 #include "conduit/options.h"
 #include "conduit/status.h"
 #include "persistence/disk_io.h"
 
 namespace conduit::persistence {
 
-inline constexpr const char* kOptionsFileName = "options";
+using disk::kOptionsFileName;  // TOPIC/options
 
 std::string encode_topic_options(const TopicOptions& o);
 // kCorruption naming `path` and the offset when the bytes are not an intact

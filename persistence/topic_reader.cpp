@@ -4,8 +4,9 @@
 
 #include <algorithm>
 
+#include "common/disk_names.h"
+#include "common/format.h"
 #include "conduit/inspect.h"
-#include "persistence/format.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_follower.h"
 
@@ -23,7 +24,7 @@ struct TopicReader::State {
 };
 
 Result<std::unique_ptr<TopicReader>> TopicReader::open(const std::string& data_dir, const std::string& topic) {
-  std::string topic_dir = data_dir + "/topics/" + topic;
+  std::string topic_dir = disk::topic_dir(data_dir, topic);
   struct stat st {};
   if (::stat(topic_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Status::NotFound(topic_dir + ": no such topic directory");

@@ -12,10 +12,10 @@
 namespace conduit::persistence {
 
 std::string TornPieces::target(const std::string& file_name) const {
-  return topic_dir_ + "/" + kTornDirName + "/" + std::to_string(generation_) + "-" + file_name;
+  return disk::topic_file(topic_dir_, kTornDirName) + "/" + disk::torn_file_name(generation_, file_name);
 }
 
-Status TornPieces::ensure_dir() { return make_dirs(topic_dir_ + "/" + kTornDirName); }
+Status TornPieces::ensure_dir() { return make_dirs(disk::topic_file(topic_dir_, kTornDirName)); }
 
 Status TornPieces::copy_tail(const SegmentFile& seg, std::size_t offset) {
   const std::byte* base = seg.base();
@@ -32,7 +32,7 @@ Status TornPieces::copy_tail(const SegmentFile& seg, std::size_t offset) {
   if (end <= offset) return Status::OK();  // zeros only: nothing to keep
   if (Status s = ensure_dir(); !s.ok()) return s;
   const std::string name = seg.path().substr(seg.path().find_last_of('/') + 1);
-  const std::string path = target(name + ".at-" + std::to_string(offset));
+  const std::string path = target(disk::torn_tail_name(name, offset));
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + path + ": " + errno_text(errno));
   std::size_t done = offset;
@@ -68,7 +68,7 @@ Status TornPieces::move_file(const std::string& path) {
 
 Status TornPieces::finish(std::uint64_t log_end) {
   if (!renamed_) return Status::OK();
-  if (Status s = sync_dir(topic_dir_ + "/" + kTornDirName); !s.ok()) return s;
+  if (Status s = sync_dir(disk::topic_file(topic_dir_, kTornDirName)); !s.ok()) return s;
   if (Status s = sync_dir(topic_dir_); !s.ok()) return s;
   std::fprintf(stderr,
                "conduit: %s: the log ends at sequence %llu; what followed was never durable and was moved aside, "

@@ -12,12 +12,13 @@
 #include <cstdint>
 #include <string>
 
+#include "common/disk_names.h"
 #include "conduit/status.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::persistence {
 
-inline constexpr const char* kTornDirName = "torn";
+using disk::kTornDirName;  // TOPIC/torn/
 
 class TornPieces {
  public:

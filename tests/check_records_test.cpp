@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "persistence/format.h"
+#include "common/format.h"
 #include "persistence/log_reader.h"
 
 using namespace conduit;

@@ -27,10 +27,10 @@
 #include <thread>
 #include <vector>
 
-#include "persistence/data_dir.h"
-#include "persistence/format.h"
-#include "persistence/segment_file.h"
+#include "common/format.h"
 #include "conduit/inspect.h"
+#include "persistence/data_dir.h"
+#include "persistence/segment_file.h"
 #include "tests/support/conduit_log_tool.h"
 
 using namespace conduit;

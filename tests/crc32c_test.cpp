@@ -1,5 +1,5 @@
 // CRC32C: known vectors, and the hardware and portable paths agree.
-#include "persistence/crc32c.h"
+#include "common/crc32c.h"
 
 #include <doctest/doctest.h>
 

@@ -29,8 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/format.h"
 #include "persistence/disk_io.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "tests/support/faulty_topic.h"
 

@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "common/format.h"
 #include "engine/topic_core.h"
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
-#include "persistence/format.h"
 #include "persistence/persistence_thread.h"
 #include "persistence/segment_file.h"
 #include "tests/support/fault_injecting_disk_io.h"

@@ -1,4 +1,4 @@
-// The record and segment layout in persistence/format.h, byte for byte, as
+// The record and segment layout in common/format.h, byte for byte, as
 // doc/log-format.md draws it.
 #include <doctest/doctest.h>
 
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "persistence/crc32c.h"
-#include "persistence/format.h"
+#include "common/crc32c.h"
+#include "common/format.h"
 
 using namespace conduit;
 

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "persistence/format.h"
+#include "common/format.h"
 #include "tests/support/temp_dir.h"
 
 using namespace conduit;

@@ -15,9 +15,9 @@
 #include <tuple>
 #include <vector>
 
+#include "common/format.h"
 #include "persistence/clean_record.h"
 #include "persistence/data_dir.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "tests/support/helpers.h"
 #include "tests/support/stamped_log.h"

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/format.h"
 #include "persistence/clean_record.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "tests/support/helpers.h"
 

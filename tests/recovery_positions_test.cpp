@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "common/format.h"
 #include "persistence/data_dir.h"
-#include "persistence/format.h"
 #include "persistence/segment_file.h"
 #include "tests/support/helpers.h"
 

@@ -4,7 +4,7 @@
 // once into the topic's log by publish(). RecordView is the read side: a view
 // of one record in the log, valid for as long as the reader that produced it
 // says (see Subscriber::poll). Both are plain values; no thread safety needed.
-// The byte layout is persistence/format.h.
+// The byte layout is common/format.h.
 #pragma once
 
 #include <cstddef>

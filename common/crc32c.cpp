@@ -1,7 +1,7 @@
 // CRC32C (Castagnoli): reflected polynomial 0x82F63B78, register preset to
 // all ones and inverted on output. `extend` inverts on entry and exit, so the
 // caller passes back the previous result (0 to start) and pieces compose.
-#include "persistence/crc32c.h"
+#include "common/crc32c.h"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
-#include "persistence/format.h"
+#include "common/format.h"
 
-#include "persistence/crc32c.h"
+#include "common/crc32c.h"
 
 namespace conduit::format {
 namespace {

@@ -83,20 +83,18 @@
 #pragma once
 
 #include <atomic>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 
+#include "common/disk_names.h"
+#include "common/little_endian.h"
 #include "conduit/message.h"
 
 namespace conduit::format {
 
-static_assert(std::endian::native == std::endian::little,
-              "conduit's format helpers assume a little-endian host");
-
-inline constexpr std::uint64_t kSegmentMagic = 0x3147455354444e43ull;  // "CNDTSEG1"
+using disk::kSegmentMagic;  // "CNDTSEG1" (common/disk_names.h)
 inline constexpr std::uint32_t kVersion = 2;         // written
 inline constexpr std::uint32_t kOldestVersion = 1;   // the oldest read
 inline constexpr std::size_t kSegmentHeaderSize = 64;
@@ -127,18 +125,6 @@ static_assert(rec::kStrings == kRecordHeaderSize);
 static_assert(seg::kHeaderCrc + 4 == kSegmentHeaderSize);
 
 inline constexpr std::size_t align_up(std::size_t n) noexcept { return (n + kAlign - 1) & ~(kAlign - 1); }
-
-// Little-endian loads and stores (the host is little-endian; see above).
-template <class T>
-inline T load(const std::byte* p) noexcept {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-inline void store(std::byte* p, T v) noexcept {
-  std::memcpy(p, &v, sizeof v);
-}
 
 // The commit word of a record. Release pairs with the acquire in
 // load_length(): a reader that sees the length sees every byte before it.

@@ -1,4 +1,4 @@
-#include "engine/wait.h"
+#include "common/wait.h"
 
 #include <linux/futex.h>
 #include <linux/membarrier.h>
