@@ -289,6 +289,19 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool stop_sole_producer(const std::function<bool()>& give_up);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
+  // roll_past()'s steps. close_crossed: the first claim to cross the end
+  // of `seg` (its slot's tail read `tail_before`, an offset at most the
+  // capacity) pads and seals it; needs no lock. retire() closes it so too.
+  void close_crossed(Segment& seg, std::uint64_t tail_before) noexcept;
+  // The head `slot` still takes claims (its tail has not crossed). mu_ held.
+  bool head_open_locked(const AppendSlot& slot) const noexcept;
+  // A memory-only ring is full: drops its oldest segment (kept as the
+  // spare when nobody holds it) or waits for a holder to move, unlocking
+  // `lk` meanwhile. Not OK: a bounded publish ran out of time.
+  Status make_ring_room(std::unique_lock<std::mutex>& lk);
+  // Starts the segment after the sealed head `seg` in a free slot and makes
+  // it the head; *settled = the segment whose pages can go (or unchanged).
+  Status install_next_head_locked(AppendSlot* slot, Segment* seg, std::shared_ptr<Segment>* settled);
   // A bounded publish found the ring full past its deadline: kBusy (no wait
   // allowed) or kTimedOut, naming the holder furthest behind. mu_ held.
   Status ring_full_locked(bool waited) const;
