@@ -449,70 +449,88 @@ FileTopicStorage::PendingJournals FileTopicStorage::pending_journals() {
 }
 
 void FileTopicStorage::sync_round(DiskIo& io) {
+  begin_round();
+  SyncRound round = plan_round();
+  measure_segments(round);
+  drop_settled(round);
+  if (round.items.empty()) return;
+  if (Status s = sync_items(io, round); !s.ok()) {
+    fail_round(io, round, std::move(s));
+    return;
+  }
+  finish_round(round);
+}
+
+void FileTopicStorage::begin_round() {
   // Relaxed: the flag only asks for a round; the watermarks carry the data.
   if (sync_wanted_.exchange(false, std::memory_order_relaxed)) gather_publishers();
   last_sync_ = std::chrono::steady_clock::now();
   bytes_at_last_sync_ = source_->published_bytes();
+}
+
+FileTopicStorage::SyncRound FileTopicStorage::plan_round() {
+  SyncRound round;
   // The order of the next three steps is the durability invariant's
   // (file_storage.h). Journals first: an entry is appended only after the
   // record it names was published, so every entry taken here names a record
   // below the target read next, and this round syncs both or neither.
-  PendingJournals journals = pending_journals();
-  const std::uint64_t target = source_->published_watermark();
-  const bool records = target > durable();
+  round.journals = pending_journals();
+  round.target = source_->published_watermark();
+  round.records = round.target > durable();
   // Segment files after the target: a segment holding a record below it was
   // created, renamed into place and listed (create_segment, under
   // files_mu_) before that record could be claimed, so it is listed here,
   // and so is the directory change that named it.
-  std::vector<RoundFile> files;
-  bool sync_directory = false;
-  if (records) {
+  if (round.records) {
     std::lock_guard lk(files_mu_);
-    for (auto& d : dirty_) files.push_back({d.file, d.first_seq, d.capacity, d.dropped});
-    sync_directory = std::exchange(dir_dirty_, false);
+    for (auto& d : dirty_)
+      round.items.push_back({.file = d.file, .first_seq = d.first_seq, .capacity = d.capacity, .dropped = d.dropped});
+    round.sync_directory = std::exchange(dir_dirty_, false);
   }
+  round.segments = !round.items.empty();
+  for (auto& [j, pending] : round.journals)
+    for (auto& p : pending) round.items.push_back({.file = p.file, .journal = j, .appended = p.appended});
+  return round;
+}
+
+void FileTopicStorage::measure_segments(SyncRound& round) {
   // Each segment is synced only as far as its records below the target
   // reach: the pages past them, mapped ahead of the producers (populate_ahead),
   // are left dirty and mapped, not written as zeros and write-protected. A
   // segment the target passed whole is synced whole: its padding record too,
   // which a producer may have written after an earlier round synced the
-  // records before it. Measured before the drop below: it reads the last
+  // records before it. Measured before drop_settled(): it reads the last
   // record's length word, and a read of a dropped page would map it again.
-  for (RoundFile& f : files) {
-    f.length = source_->settled_bytes(f.first_seq, target);
+  for (SyncItem& f : round.items) {
+    if (f.journal != nullptr) continue;
+    f.length = source_->settled_bytes(f.first_seq, round.target);
     f.whole = f.length != 0 && f.length == f.capacity;
   }
+}
+
+void FileTopicStorage::drop_settled(SyncRound& round) {
   // Take the settled pages out of the writer's mapping first, in one call
   // per file: writing back a page that is mapped writable write-protects it
   // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
-  for (RoundFile& f : files) f.dropped = source_->drop_settled_pages(f.first_seq, target, f.dropped);
-  if (!files.empty()) {
-    std::lock_guard lk(files_mu_);
-    for (auto& d : dirty_)
-      for (const RoundFile& f : files)
-        if (d.file == f.file) d.dropped = std::max(d.dropped, f.dropped);
-  }
-  std::vector<int> fds;
-  std::vector<std::string> names;
-  std::vector<std::size_t> lengths;
-  for (const RoundFile& f : files) {
-    fds.push_back(f.file->fd());
-    names.push_back(f.file->path());
-    lengths.push_back(f.length);
-  }
-  for (auto& [j, pending] : journals)
-    for (auto& p : pending) {
-      fds.push_back(p.file->fd());
-      names.push_back(p.file->path());
-      lengths.push_back(0);  // the whole file
-    }
-  if (fds.empty()) return;
+  for (SyncItem& f : round.items)
+    if (f.journal == nullptr) f.dropped = source_->drop_settled_pages(f.first_seq, round.target, f.dropped);
+  if (!round.segments) return;
+  std::lock_guard lk(files_mu_);
+  for (auto& d : dirty_)
+    for (const SyncItem& f : round.items)
+      if (d.file == f.file) d.dropped = std::max(d.dropped, f.dropped);
+}
+
+Status FileTopicStorage::sync_items(DiskIo& io, const SyncRound& round) {
+  std::vector<SyncRange> batch;
+  batch.reserve(round.items.size());
+  for (const SyncItem& f : round.items) batch.push_back({f.file->fd(), f.file->path(), f.length});
   // While the batch is out, keep mapping pages ahead of the producers: a
   // sync takes milliseconds, in which a producer passes megabytes.
-  Status s = io.datasync(fds, names, lengths, [this] { populate_ahead(); });
+  Status s = io.datasync(batch, [this] { populate_ahead(); });
   // A new segment's name: a rename (or create) reaches the disk with its
   // directory, not with the file. Rare: once per roll.
-  if (s.ok() && sync_directory) s = io.sync_directory(dir_);
+  if (s.ok() && round.sync_directory) s = io.sync_directory(dir_);
   // The pages mapped ahead stay as they were (a ranged sync leaves them
   // alone; a backend without ranges maps none ahead), so the next
   // populate_ahead() goes on from where the last one stopped. Walking the
@@ -521,63 +539,68 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   // the page the producers are in was written (the last record ends in it)
   // and write-protected: map that one writable again, so that the next
   // publish does not take the fault with its record claimed.
-  if (s.ok() && !files.empty() && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
+  if (s.ok() && round.segments && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
     (void)source_->populate_head({}, 1);  // relaxed: a hint, as in populate_ahead()
-  if (!s.ok()) {
-    if (sync_directory) {
-      std::lock_guard lk(files_mu_);
-      dir_dirty_ = true;
-    }
-    s = redirty_failed(io, files, target, journals, std::move(s));
-    if (!records) return;
-    {
-      std::lock_guard lk(error_mu_);
-      last_error_ = s;
-    }
-    // Release pairs with the acquire in await_durable().
-    failed_rounds_.fetch_add(1, std::memory_order_release);
-    durable_lot_.wake_all();
-    return;
+  return s;
+}
+
+void FileTopicStorage::fail_round(DiskIo& io, SyncRound& round, Status s) {
+  if (round.sync_directory) {
+    std::lock_guard lk(files_mu_);
+    dir_dirty_ = true;
   }
+  s = redirty_failed(io, round, std::move(s));
+  if (!round.records) return;
+  {
+    std::lock_guard lk(error_mu_);
+    last_error_ = s;
+  }
+  // Release pairs with the acquire in await_durable().
+  failed_rounds_.fetch_add(1, std::memory_order_release);
+  durable_lot_.wake_all();
+}
+
+void FileTopicStorage::finish_round(const SyncRound& round) {
   // Only the entries written before the batch count: later ones wait for the next.
-  for (auto& [j, pending] : journals) j->synced(pending);
-  if (!records) return;
+  for (auto& [j, pending] : round.journals) j->synced(pending);
+  if (!round.records) return;
   {
     // Files synced whole are durable now, padding and all; the others stay,
     // whatever was added meanwhile.
     std::lock_guard lk(files_mu_);
     std::erase_if(dirty_, [&](const DirtyFile& d) {
-      return std::any_of(files.begin(), files.end(), [&](const RoundFile& f) { return f.whole && f.file == d.file; });
+      return std::any_of(round.items.begin(), round.items.end(),
+                         [&](const SyncItem& f) { return f.whole && f.file == d.file; });
     });
   }
   // Relaxed: a count for gather_publishers().
   arrivals_at_round_end_ = sync_arrivals_.load(std::memory_order_relaxed);
   // Release pairs with the acquire in durable(): a waiter that sees it
   // knows its record reached the disk.
-  durable_.store(target, std::memory_order_release);
-  control_->set_durable(target);
-  control_->set_published(target);
+  durable_.store(round.target, std::memory_order_release);
+  control_->set_durable(round.target);
+  control_->set_published(round.target);
   durable_lot_.wake_all();
 }
 
-Status FileTopicStorage::redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
-                                        PendingJournals& journals, Status s) {
+Status FileTopicStorage::redirty_failed(DiskIo& io, const SyncRound& round, Status s) {
   // The kernel may have marked the pages that failed to write as clean:
   // dirty them again so that a later round really writes them, and a
-  // later success really means they are on disk. Only bytes below `target`
-  // are rewritten: they are settled, while producers may be writing past
-  // them in the same mapping.
-  for (const RoundFile& f : files) {
-    const std::size_t settled = source_->settled_bytes(f.first_seq, target);
-    if (settled == 0) continue;  // retention dropped it meanwhile
-    if (Status r = io.redirty(f.file->fd(), settled, f.file->path()); !r.ok())
-      s = Status::IOError(s.message() + "; " + r.message());
-  }
-  for (auto& [j, pending] : journals) {
-    for (auto& p : pending)
-      if (Status r = io.redirty(p.file->fd(), FileJournal::bytes_of(p.appended), p.file->path()); !r.ok())
+  // later success really means they are on disk. Only bytes below the
+  // target are rewritten: they are settled, while producers may be writing
+  // past them in the same mapping.
+  const std::vector<SyncItem>& items = round.items;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const SyncItem& f = items[i];
+    // 0: a segment retention dropped meanwhile.
+    const std::size_t bytes =
+        f.journal != nullptr ? FileJournal::bytes_of(f.appended) : source_->settled_bytes(f.first_seq, round.target);
+    if (bytes != 0)
+      if (Status r = io.redirty(f.file->fd(), bytes, f.file->path()); !r.ok())
         s = Status::IOError(s.message() + "; " + r.message());
-    j->sync_failed(s);
+    // A journal hears of the failure once its files were written again.
+    if (f.journal != nullptr && (i + 1 == items.size() || items[i + 1].journal != f.journal))
+      f.journal->sync_failed(s);
   }
   return s;
 }

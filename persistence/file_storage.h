@@ -118,8 +118,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   // kPopulateAhead past it writable (MADV_POPULATE_WRITE), so that the
   // producers do not take a page fault per page; called every tick and
   // while a sync round waits. Rounds sync each segment only up to its
-  // records (DiskIo::datasync's lengths), so these pages stay dirty and
-  // mapped: they are neither written as zeros nor write-protected.
+  // records (SyncRange::length), so these pages stay dirty and mapped:
+  // they are neither written as zeros nor write-protected.
   void populate_ahead();
   static constexpr std::size_t kPopulateAhead = std::size_t{4} << 20;
 
@@ -147,20 +147,39 @@ class FileTopicStorage final : public detail::TopicStorage {
     std::size_t capacity;     // a round that synced this many bytes synced all of it, padding included
     std::size_t dropped = 0;  // pages below this offset are out of the writer's mapping
   };
-  // One segment file in a round: how far the round syncs it.
-  struct RoundFile {
-    std::shared_ptr<FileHandle> file;  // matches its DirtyFile once files_mu_ was let go
-    std::uint64_t first_seq;
-    std::size_t capacity;
-    std::size_t dropped;
-    std::size_t length = 0;  // bytes below the round's target (DiskIo::datasync's length)
-    bool whole = false;      // the whole file, padding included: it leaves dirty_ once synced
-  };
   using PendingJournals = std::vector<std::pair<FileJournal*, std::vector<FileJournal::Pending>>>;
   PendingJournals pending_journals();
+  // One file a round syncs: a segment file as far as the round's target
+  // reaches, or a journal file whole.
+  struct SyncItem {
+    std::shared_ptr<FileHandle> file;  // a segment's matches its DirtyFile once files_mu_ was let go
+    FileJournal* journal = nullptr;    // the journal whose entries the file holds; null: a segment
+    std::uint64_t first_seq = 0;       // a segment's
+    std::size_t capacity = 0;          // a segment's
+    std::size_t dropped = 0;           // a segment's: pages below this offset are out of the writer's mapping
+    std::uint64_t appended = 0;        // a journal's: entries written when collected
+    std::size_t length = 0;  // bytes below the round's target (SyncRange::length); 0 for a journal: the whole file
+    bool whole = false;      // a segment synced whole, padding included: it leaves dirty_ once synced
+  };
+  // A round: what it syncs and what it moves once the syncs succeed.
+  struct SyncRound {
+    PendingJournals journals;
+    std::uint64_t target = 0;     // the published watermark when the round started
+    bool records = false;         // target is past durable: segments to sync, durable to move
+    bool sync_directory = false;  // a segment name changed since the last directory sync
+    bool segments = false;        // items hold a segment file
+    std::vector<SyncItem> items;  // segment files first, oldest first, then journal files
+  };
+  // sync_round()'s steps, in order.
+  void begin_round();
+  SyncRound plan_round();
+  void measure_segments(SyncRound& round);
+  void drop_settled(SyncRound& round);
+  Status sync_items(DiskIo& io, const SyncRound& round);
+  void finish_round(const SyncRound& round);
+  void fail_round(DiskIo& io, SyncRound& round, Status s);
   // After a failed batch: dirties again what it should have written.
-  Status redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
-                        PendingJournals& journals, Status s);
+  Status redirty_failed(DiskIo& io, const SyncRound& round, Status s);
 
   std::string dir_;
   FileStorageOptions options_;
