@@ -10,9 +10,6 @@ namespace conduit::detail {
 Status TopicCore::retire() {
   // A log opened read-only is left exactly as it is, deletion included.
   if (!read_only_.ok()) return read_only_;
-  auto in_use = [this] {  // mu_ held
-    return Status::Busy(topic_error(name_, std::to_string(users_.size()) + " subscribers or consumers are still open"));
-  };
   if (single_) {
     // The single producer is stopped before the locks (its claim in
     // progress may need mu_ to roll). Stopped, it claims with the locked
@@ -26,30 +23,11 @@ Status TopicCore::retire() {
     };
     if (users_open() || !stop_sole_producer(users_open)) {
       std::lock_guard lk(mu_);
-      return in_use();
+      return in_use_locked();
     }
   }
   Segment* head = nullptr;
-  {
-    // In the documented order: groups_mu_, commit_mu_, mu_.
-    std::lock_guard gl(groups_mu_);
-    std::lock_guard cl(commit_mu_);
-    std::lock_guard lk(mu_);
-    // After stop_claims() the head is crossed but never sealed.
-    if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
-    if (!users_.empty()) return in_use();
-    // Release pairs with the acquire in deleted(): from here on roll_past()
-    // refuses, add_user() refuses, and a group's commit writes nothing.
-    deleted_.store(true, std::memory_order_release);
-    // Seal the head so that every later claim crosses its end and lands in
-    // roll_past(), which now refuses. Acquire: as a producer's claim.
-    AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
-    head = slot->segment.load(std::memory_order_relaxed);       // likewise
-    const std::uint64_t capacity = options_.segment_bytes;
-    const std::uint64_t t = slot->tail.fetch_add(capacity + 1, std::memory_order_acquire);
-    // If we crossed first, close the segment as a crossing producer would.
-    if ((t & kTailOffsetMask) <= capacity) close_crossed(*head, t);
-  }
+  if (Status s = mark_deleted(&head); !s.ok()) return s;
   // A producer that crossed before us seals it without any lock; producers
   // that claimed room before the seal finish their records without one.
   while (head->sealed_count() == kNotSealed) sched_yield();
@@ -67,6 +45,32 @@ Status TopicCore::retire() {
     std::lock_guard sl(scan_mu_);
     scanned = std::move(scan_seg_);
   }
+  return Status::OK();
+}
+
+Status TopicCore::in_use_locked() const {
+  return Status::Busy(topic_error(name_, std::to_string(users_.size()) + " subscribers or consumers are still open"));
+}
+
+Status TopicCore::mark_deleted(Segment** head) {
+  // In the documented order: groups_mu_, commit_mu_, mu_.
+  std::lock_guard gl(groups_mu_);
+  std::lock_guard cl(commit_mu_);
+  std::lock_guard lk(mu_);
+  // After stop_claims() the head is crossed but never sealed.
+  if (claims_end_ != kNotSealed) return Status::Closed(topic_error(name_, "engine is closed"));
+  if (!users_.empty()) return in_use_locked();
+  // Release pairs with the acquire in deleted(): from here on roll_past()
+  // refuses, add_user() refuses, and a group's commit writes nothing.
+  deleted_.store(true, std::memory_order_release);
+  // Seal the head so that every later claim crosses its end and lands in
+  // roll_past(), which now refuses. Acquire: as a producer's claim.
+  AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
+  *head = slot->segment.load(std::memory_order_relaxed);      // likewise
+  const std::uint64_t capacity = options_.segment_bytes;
+  const std::uint64_t t = slot->tail.fetch_add(capacity + 1, std::memory_order_acquire);
+  // If we crossed first, close the segment as a crossing producer would.
+  if ((t & kTailOffsetMask) <= capacity) close_crossed(**head, t);
   return Status::OK();
 }
 

@@ -59,7 +59,11 @@ void TopicCore::apply_retention_locked() {
     segments_.pop_front();
     storage_->segment_dropped(first);
   }
-  if (cut_lost == 0) return;
+  if (cut_lost != 0) report_cap_loss_locked(cut_from, cut_to, cut_lost, open_lost);
+}
+
+void TopicCore::report_cap_loss_locked(std::uint64_t cut_from, std::uint64_t cut_to, std::uint64_t cut_lost,
+                                       const std::map<std::string, std::uint64_t>& open_lost) {
   ++cap_deletions_;
   cap_lost_records_ += cut_lost;
   std::string behind;

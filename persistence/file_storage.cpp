@@ -120,10 +120,26 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
 
   // Nothing is written until the scan has decided what the log is: a log
   // damaged below the durable watermark may be opened read-only, untouched.
-  std::optional<Status> damage;           // corruption below the durable watermark
-  std::size_t cut_files_from = listed->size();  // files from here on are past the log's end
-  std::vector<std::unique_ptr<SegmentFile>> files;
-  for (auto& [first, path] : *listed) {
+  RecoveryScan scan;
+  scan.cut_files_from = listed->size();
+  if (Status s = open_listed(*listed, durable, scan); !s.ok()) return s;
+  if (scan.damage && !options_.read_only_on_corruption) return *scan.damage;
+  if (scan.files.empty()) {
+    if (Status s = cut_whole_log(*listed, scan.cut_files_from); !s.ok()) return s;
+    return std::move(scan.out);
+  }
+  if (Status s = scan_opened(durable, scan); !s.ok()) return s;
+  if (scan.damage) {
+    if (Status s = reopen_read_only(scan); !s.ok()) return s;
+    return std::move(scan.out);
+  }
+  if (Status s = write_recovered(*listed, durable, scan); !s.ok()) return s;
+  return std::move(scan.out);
+}
+
+Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                     std::uint64_t durable, RecoveryScan& scan) {
+  for (auto& [first, path] : listed) {
     auto f = SegmentFile::open(path, true);
     if (!f.ok()) {
       // A segment whose header never reached the disk (a roll cut short, or
@@ -132,93 +148,102 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
       // nothing in it was ever durable. A bad header on a segment that
       // holds durable records is corruption, and its file is kept.
       if (f.status().code() == Code::kCorruption && first >= durable &&
-          (!files.empty() || &path == &listed->back().second)) {
-        cut_files_from = files.size();
-        break;
+          (!scan.files.empty() || &path == &listed.back().second)) {
+        scan.cut_files_from = scan.files.size();
+        return Status::OK();
       }
-      if (f.status().code() != Code::kCorruption || files.empty()) return f.status();
-      damage = f.status();
-      break;
+      if (f.status().code() != Code::kCorruption || scan.files.empty()) return f.status();
+      scan.damage = f.status();
+      return Status::OK();
     }
     if ((*f)->first_seq() != first) {
-      damage = Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
-      if (files.empty()) return *damage;
-      break;
+      scan.damage =
+          Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
+      if (scan.files.empty()) return *scan.damage;
+      return Status::OK();
     }
-    files.push_back(std::move(f).value());
+    scan.files.push_back(std::move(f).value());
   }
-  if (damage && !options_.read_only_on_corruption) return *damage;
-  std::vector<detail::RecoveredSegment> out;
-  if (files.empty()) {
-    begin_writing();
-    TornPieces torn(dir_, control_->generation());
-    for (std::size_t i = cut_files_from; i < listed->size(); ++i)
-      if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
-    if (Status s = torn.finish(0); !s.ok()) return s;
-    return out;
-  }
+  return Status::OK();
+}
 
+Status FileTopicStorage::cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                       std::size_t cut_files_from) {
+  begin_writing();
+  TornPieces torn(dir_, control_->generation());
+  for (std::size_t i = cut_files_from; i < listed.size(); ++i)
+    if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
+  return torn.finish(0);
+}
+
+Status FileTopicStorage::scan_opened(std::uint64_t durable, RecoveryScan& scan) {
   // Scan every segment, not only those above the durable watermark: a
   // record that went bad on disk after its fdatasync must be reported here,
   // or readers would be handed it. Costs one CRC pass over the log per open
   // after a crash (or with verify_on_open); a clean close skips it.
-  std::optional<std::size_t> zero_tail_at;  // the torn tail's intact end, in out.back()
-  std::vector<std::size_t> repairs;         // indexes in `out` of segments to seal with padding
+  std::vector<std::unique_ptr<SegmentFile>>& files = scan.files;
   for (std::size_t i = 0; i < files.size(); ++i) {
     detail::RecoveredSegment r;
     r.first_seq = files[i]->first_seq();
     const bool last = i + 1 == files.size();
-    const SegmentScan scan = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
-    stats_.records_checked += scan.records;
-    stats_.bytes_checked += scan.end_offset - format::kSegmentHeaderSize;
-    r.records = scan.records;
-    r.sealed = scan.sealed;
-    r.end_offset = scan.end_offset;
+    const SegmentScan seg = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
+    stats_.records_checked += seg.records;
+    stats_.bytes_checked += seg.end_offset - format::kSegmentHeaderSize;
+    r.records = seg.records;
+    r.sealed = seg.sealed;
+    r.end_offset = seg.end_offset;
     const std::uint64_t end = r.first_seq + r.records;
     const bool next_follows = !last && files[i + 1]->first_seq() == end;
     // A segment whose padding never reached the disk, followed by one that
     // goes on from its last record: the roll happened, only its padding is
     // missing. Sealed again below, not taken for the end of the log.
-    if (next_follows && !scan.sealed) {
-      repairs.push_back(out.size());
+    if (next_follows && !seg.sealed) {
+      scan.repairs.push_back(scan.out.size());
       r.sealed = true;
     }
     const bool continues = next_follows;
     if (!continues) {
       // The log ends in this segment. Below the durable watermark that is
       // corruption; above it, a torn tail of records never acknowledged.
-      if (end < durable && !damage) {
-        const std::string what = scan.problem ? scan.problem->what : "the log ends here";
-        damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(scan.end_offset) + ": " + what +
-                                    " (sequence " + std::to_string(end) + ", below the durable watermark " +
-                                    std::to_string(durable) + ")");
-        if (!options_.read_only_on_corruption) return *damage;
+      if (end < durable && !scan.damage) {
+        const std::string what = seg.problem ? seg.problem->what : "the log ends here";
+        scan.damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(seg.end_offset) + ": " +
+                                         what + " (sequence " + std::to_string(end) +
+                                         ", below the durable watermark " + std::to_string(durable) + ")");
+        if (!options_.read_only_on_corruption) return *scan.damage;
       }
       // What follows the intact prefix (a torn record, or records committed
       // after a hole that were never durable) is moved aside and zeroed below.
-      if (!scan.sealed) zero_tail_at = r.end_offset;
-      cut_files_from = std::min(cut_files_from, i + 1);
+      if (!seg.sealed) scan.zero_tail_at = r.end_offset;
+      scan.cut_files_from = std::min(scan.cut_files_from, i + 1);
     }
     // The scan touched every page; only the tail needs to stay resident.
     if (continues) files[i]->drop_resident_pages();
     r.memory = std::move(files[i]);
-    out.push_back(std::move(r));
+    scan.out.push_back(std::move(r));
     if (!continues) break;
   }
+  return Status::OK();
+}
 
-  if (damage) {
-    // Read-only up to the damage: map what is kept read-only, change nothing.
-    for (auto& r : out) {
-      auto ro = SegmentFile::open(static_cast<SegmentFile*>(r.memory.get())->path(), false);
-      if (!ro.ok()) return ro.status();
-      r.memory = std::move(ro).value();
-    }
-    stats_.read_only = Status::ReadOnly(damage->message());
-    durable_.store(out.back().first_seq + out.back().records, std::memory_order_release);  // pairs with durable()
-    return out;
+Status FileTopicStorage::reopen_read_only(RecoveryScan& scan) {
+  // Read-only up to the damage: map what is kept read-only, change nothing.
+  for (auto& r : scan.out) {
+    auto ro = SegmentFile::open(static_cast<SegmentFile*>(r.memory.get())->path(), false);
+    if (!ro.ok()) return ro.status();
+    r.memory = std::move(ro).value();
   }
+  stats_.read_only = Status::ReadOnly(scan.damage->message());
+  const detail::RecoveredSegment& last = scan.out.back();
+  durable_.store(last.first_seq + last.records, std::memory_order_release);  // pairs with durable()
+  return Status::OK();
+}
+
+Status FileTopicStorage::write_recovered(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                         std::uint64_t durable, RecoveryScan& scan) {
+  std::vector<detail::RecoveredSegment>& out = scan.out;
   begin_writing();
-  for (const std::size_t i : repairs) {
+  for (const std::size_t i : scan.repairs) {
     auto* seg = static_cast<SegmentFile*>(out[i].memory.get());
     if (Status s = seg->seal_at(out[i].end_offset); !s.ok()) return s;
   }
@@ -226,17 +251,16 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   // the intact end, and every segment file past the end, go aside first.
   TornPieces torn(dir_, control_->generation());
   auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
-  if (zero_tail_at)
-    if (Status s = torn.copy_tail(*tail, *zero_tail_at); !s.ok()) return s;
-  for (std::size_t i = cut_files_from; i < listed->size(); ++i) {
-    if (i < files.size()) files[i].reset();
-    if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
+  if (scan.zero_tail_at)
+    if (Status s = torn.copy_tail(*tail, *scan.zero_tail_at); !s.ok()) return s;
+  for (std::size_t i = scan.cut_files_from; i < listed.size(); ++i) {
+    if (i < scan.files.size()) scan.files[i].reset();
+    if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
   }
   if (Status s = torn.finish(out.back().first_seq + out.back().records); !s.ok()) return s;
-  if (zero_tail_at)
-    if (Status s = tail->zero_from(*zero_tail_at); !s.ok()) return s;
-  if (Status s = track_recovered(out, durable); !s.ok()) return s;
-  return out;
+  if (scan.zero_tail_at)
+    if (Status s = tail->zero_from(*scan.zero_tail_at); !s.ok()) return s;
+  return track_recovered(out, durable);
 }
 
 void FileTopicStorage::begin_writing() {

@@ -132,6 +132,28 @@ class FileTopicStorage final : public detail::TopicStorage {
   // was clean, and only after checking the record against the files.
   std::optional<std::vector<detail::RecoveredSegment>> recover_clean(
       const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable);
+  // What recover()'s scan decided, before anything is written.
+  struct RecoveryScan {
+    std::vector<std::unique_ptr<SegmentFile>> files;  // the listed files opened, in order, up to the damage or the cut
+    std::size_t cut_files_from = 0;                   // listed files from here on are past the log's end
+    std::optional<Status> damage;                     // corruption below the durable watermark
+    std::vector<detail::RecoveredSegment> out;        // the log as it is kept
+    std::optional<std::size_t> zero_tail_at;          // the torn tail's intact end, in out.back()
+    std::vector<std::size_t> repairs;                 // indexes in `out` of segments to seal with padding
+  };
+  // recover()'s steps after the clean-close shortcut, in order. open_listed:
+  // opens the listed files up to the first that is past the end or damaged.
+  Status open_listed(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable,
+                     RecoveryScan& scan);
+  // No segment is kept: the listed files from `cut_files_from` go aside.
+  Status cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::size_t cut_files_from);
+  // Checks every record of the opened files; decides where the log ends.
+  Status scan_opened(std::uint64_t durable, RecoveryScan& scan);
+  // Damaged below the durable watermark: the kept files mapped read-only.
+  Status reopen_read_only(RecoveryScan& scan);
+  // Seals the repaired segments, moves aside what is cut, zeroes the torn tail.
+  Status write_recovered(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable,
+                         RecoveryScan& scan);
   // The files recovery keeps may now be written: bumps the control file's
   // generation (readers in other processes look again) and removes the
   // clean-close record.
