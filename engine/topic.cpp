@@ -51,8 +51,10 @@ RecoveryStats Topic::recovery_stats() const {
 }
 TopicStats Topic::stats() const noexcept { return core_ == nullptr ? TopicStats{} : core_->stats(); }
 
-Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
-  if (core_ == nullptr) return gone();
+namespace {
+
+// Topic::work_group()'s checks of the name and the options.
+Status check_group_options(std::string_view name, const WorkGroupOptions& options) {
   if (Status s = validate_topic_name(name); !s.ok())
     return Status::InvalidArgument("work group name: " + s.message());
   // cursors/group-NAME.state holds a group's state: a group named "x.state"
@@ -71,6 +73,65 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   if (!options.dead_letter_topic.empty())
     if (Status s = validate_topic_name(options.dead_letter_topic); !s.ok())
       return Status::InvalidArgument(where + "dead_letter_topic: " + s.message());
+  return Status::OK();
+}
+
+// A persisted group's state as the last engine left it.
+struct RestoredGroup {
+  detail::GroupState state;
+  std::shared_ptr<detail::StateJournal> journal;
+  std::uint64_t rewound = 0;  // by how much the stored floor was set back (PollResult::rewound)
+};
+
+// Reads a persisted group's state file (or position file) and journal;
+// sets options->start from them.
+Result<RestoredGroup> restore_group(detail::TopicCore& core, std::string_view name, WorkGroupOptions* options) {
+  RestoredGroup g;
+  // The group's state file (floor and records done above it) wins over
+  // the plain position file.
+  const std::string key = disk::group_key(name);
+  auto state = core.storage().load_state(disk::state_file_name(key));
+  if (!state.ok()) return state.status();
+  if (state->has_value()) {
+    auto decoded = detail::GroupState::decode(**state, disk::cursors_dir(core.name()) + "/" + disk::state_file_name(key));
+    if (!decoded.ok()) return decoded.status();
+    g.state = std::move(decoded).value();
+    options->start = StartAt::at(g.state.floor);
+  } else {
+    auto stored = core.storage().load_position(key);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) options->start = StartAt::at(**stored);
+  }
+  // Acks and failures since that state was stored (a crash skips the
+  // commit at close). Entries exist only once a state was stored: the
+  // group stores one at creation, before any consumer can ack.
+  std::vector<std::string> entries;
+  auto opened = core.storage().open_journal(key, &entries);
+  if (!opened.ok()) return opened.status();
+  g.journal = std::move(opened).value();
+  if (!entries.empty()) {
+    g.state.merge(entries);
+    options->start = StartAt::at(g.state.floor);
+  }
+  // Nothing stored may name a record past the recovered end: those were
+  // never durable (an older build's state, or a disk that lost synced
+  // data), and new records take their sequences now.
+  const std::uint64_t end = core.recovered_end();
+  g.rewound = core.take_rewound(key);
+  if (g.state.floor > end) {
+    g.rewound = std::max(g.rewound, g.state.floor - end);
+    g.state.floor = end;
+    options->start = StartAt::at(end);
+  }
+  std::erase_if(g.state.entries, [end](const detail::GroupState::Entry& e) { return e.seq >= end; });
+  return g;
+}
+
+}  // namespace
+
+Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions options) {
+  if (core_ == nullptr) return gone();
+  if (Status s = check_group_options(name, options); !s.ok()) return s;
   if (core_->closed()) return Status::Closed("topic '" + core_->name() + "': engine is closed");
   // The dead-letter topic exists from the start where dead letters can
   // come unasked, so it can be subscribed to at once. Before the groups
@@ -78,62 +139,26 @@ Result<WorkGroup*> Topic::work_group(std::string_view name, WorkGroupOptions opt
   if (detail::dead_letters_possible(options) && !core_->deleted())
     if (auto dlq = detail::open_dead_letter_topic(*core_, options); !dlq.ok()) {
       if (dlq.status().code() != Code::kInvalidArgument) return dlq.status();
-      return Status::InvalidArgument(where + dlq.status().message());
+      return Status::InvalidArgument("work group '" + std::string(name) + "': " + dlq.status().message());
     }
   std::lock_guard lk(core_->groups_mutex());
   // Under groups_mutex(): retire() takes it too, so no group joins a deleted topic.
   if (core_->deleted()) return Status::NotFound("topic '" + core_->name() + "' was deleted");
   for (auto& g : core_->groups())
     if (g->name() == name) return g->handle();
-  detail::GroupState restored;
-  std::shared_ptr<detail::StateJournal> journal;
-  std::uint64_t rewound = 0;
+  RestoredGroup restored;
   if (core_->options().durability != Durability::kMemory) {
-    // The group's state file (floor and records done above it) wins over
-    // the plain position file.
-    const std::string key = disk::group_key(name);
-    auto state = core_->storage().load_state(disk::state_file_name(key));
-    if (!state.ok()) return state.status();
-    if (state->has_value()) {
-      auto decoded = detail::GroupState::decode(**state, disk::cursors_dir(core_->name()) + "/" + disk::state_file_name(key));
-      if (!decoded.ok()) return decoded.status();
-      restored = std::move(decoded).value();
-      options.start = StartAt::at(restored.floor);
-    } else {
-      auto stored = core_->storage().load_position(key);
-      if (!stored.ok()) return stored.status();
-      if (stored->has_value()) options.start = StartAt::at(**stored);
-    }
-    // Acks and failures since that state was stored (a crash skips the
-    // commit at close). Entries exist only once a state was stored: the
-    // group stores one below before any consumer can ack.
-    std::vector<std::string> entries;
-    auto opened = core_->storage().open_journal(key, &entries);
-    if (!opened.ok()) return opened.status();
-    journal = std::move(opened).value();
-    if (!entries.empty()) {
-      restored.merge(entries);
-      options.start = StartAt::at(restored.floor);
-    }
-    // Nothing stored may name a record past the recovered end: those were
-    // never durable (an older build's state, or a disk that lost synced
-    // data), and new records take their sequences now.
-    const std::uint64_t end = core_->recovered_end();
-    rewound = core_->take_rewound(key);
-    if (restored.floor > end) {
-      rewound = std::max(rewound, restored.floor - end);
-      restored.floor = end;
-      options.start = StartAt::at(end);
-    }
-    std::erase_if(restored.entries, [end](const detail::GroupState::Entry& e) { return e.seq >= end; });
+    auto r = restore_group(*core_, name, &options);
+    if (!r.ok()) return r.status();
+    restored = std::move(r).value();
   }
-  auto group =
-      std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored), journal);
-  group->set_rewound(rewound);
+  auto group = std::make_unique<detail::GroupCore>(core_, std::string(name), options, std::move(restored.state),
+                                                   restored.journal);
+  group->set_rewound(restored.rewound);
   core_->attach(options.start, group.get());
   // Attached, the group holds retention: earliest() cannot pass its start now.
   group->skip_to(core_->earliest());
-  if (journal) {
+  if (restored.journal) {
     // Compacts what the journal replayed into the state file, and gives a
     // journal's entries a state to apply to.
     if (Status s = group->commit(); !s.ok()) {

@@ -224,7 +224,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // that outlive the engine: their views stay valid).
   std::vector<std::shared_ptr<Segment>> held_segments();
   bool deleted() const noexcept {
-    // Acquire pairs with the release in retire().
+    // Acquire pairs with the release in mark_deleted() (retire()).
     return deleted_.load(std::memory_order_acquire);
   }
   // Marks the topic deleted (kBusy while it has users): later publishes fail
@@ -289,6 +289,25 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool stop_sole_producer(const std::function<bool()>& give_up);
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
+  // roll_past()'s steps. close_crossed: the first claim to cross the end
+  // of `seg` (its slot's tail read `tail_before`, an offset at most the
+  // capacity) pads and seals it; needs no lock. retire() closes it so too.
+  void close_crossed(Segment& seg, std::uint64_t tail_before) noexcept;
+  // The head `slot` still takes claims (its tail has not crossed). mu_ held.
+  bool head_open_locked(const AppendSlot& slot) const noexcept;
+  // A memory-only ring is full: drops its oldest segment (kept as the
+  // spare when nobody holds it) or waits for a holder to move, unlocking
+  // `lk` meanwhile. Not OK: a bounded publish ran out of time.
+  Status make_ring_room(std::unique_lock<std::mutex>& lk);
+  // Starts the segment after the sealed head `seg` in a free slot and makes
+  // it the head; *settled = the segment whose pages can go (or unchanged).
+  Status install_next_head_locked(AppendSlot* slot, Segment* seg, std::shared_ptr<Segment>* settled);
+  // retire()'s refusal while subscribers or consumers are open. mu_ held.
+  Status in_use_locked() const;
+  // retire()'s step under the locks: refuses (closed, or open users), or
+  // marks the topic deleted and pushes the head's tail past its end (*head:
+  // that segment, sealed by us or by the producer that crossed first).
+  Status mark_deleted(Segment** head);
   // A bounded publish found the ring full past its deadline: kBusy (no wait
   // allowed) or kTimedOut, naming the holder furthest behind. mu_ held.
   Status ring_full_locked(bool waited) const;
@@ -304,6 +323,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // A segment for the roll: the spare one reused, else a new one.
   Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);
   void apply_retention_locked();
+  // apply_retention_locked()'s report on stderr of what the hard cap took:
+  // records [cut_from, cut_to), cut_lost of them not consumed yet, and by
+  // open work group (open_lost).
+  void report_cap_loss_locked(std::uint64_t cut_from, std::uint64_t cut_to, std::uint64_t cut_lost,
+                              const std::map<std::string, std::uint64_t>& open_lost);
   std::uint64_t first_at_or_after_locked(std::int64_t time_ns) const;
   // settled_bytes() for a segment found under mu_.
   static std::size_t settled_bytes_of(const Segment& seg, std::uint64_t below);

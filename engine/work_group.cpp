@@ -233,6 +233,14 @@ const GroupState::Entry* GroupCore::restored(std::uint64_t seq) const noexcept {
 
 std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& seg, const void* owner,
                              Status* error) noexcept {
+  const std::int64_t deadline = prepare_claim();
+  std::size_t n = claim_redeliveries(out, deadline, owner, error);
+  n += claim_next(out.subspan(n), seg, deadline, owner, error);
+  if (n != 0) *error = Status::OK();  // those first; the bad record stops the next poll
+  return n;
+}
+
+std::int64_t GroupCore::prepare_claim() noexcept {
   // Relaxed: a hint; run_timers() works under timers_mu_.
   const std::int64_t due = next_due_.load(std::memory_order_relaxed);
   const bool timeouts = options_.ack_timeout.count() > 0;
@@ -243,7 +251,11 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
   }
   // Relaxed: a hint; the purge works under timers_mu_.
   if (purge_timers_.load(std::memory_order_relaxed)) [[unlikely]] purge_cut_timers();
-  const std::int64_t deadline = timeouts ? t + options_.ack_timeout.count() : kNever;
+  return timeouts ? t + options_.ack_timeout.count() : kNever;
+}
+
+std::size_t GroupCore::claim_redeliveries(std::span<Delivery> out, std::int64_t deadline, const void* owner,
+                                          Status* error) noexcept {
   std::size_t n = 0;
   std::uint64_t seq = 0;
   // Redeliveries first. Their records are held by the floor, so their
@@ -278,22 +290,18 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
     // Relaxed: a statistic.
     redelivered_.fetch_add(1, std::memory_order_relaxed);
   }
+  return n;
+}
+
+std::size_t GroupCore::claim_next(std::span<Delivery> out, std::shared_ptr<Segment>& seg, std::int64_t deadline,
+                                  const void* owner, Status* error) noexcept {
+  std::size_t n = 0;
   while (n < out.size()) {
     // Acquire pairs with the release CAS below by other consumers.
-    seq = next_.load(std::memory_order_acquire);
+    std::uint64_t seq = next_.load(std::memory_order_acquire);
     // Acquire pairs with the release CAS in advance_floor().
     if (seq >= floor_.load(std::memory_order_acquire) + options_.max_in_flight) break;  // window full
-    if (!seg || seq < seg->first_seq() || seq >= seg->end_seq()) {
-      std::uint64_t lost = 0;
-      seg = topic_->segment_for(seq, &lost);
-      if (!seg) break;
-      if (lost != 0) {
-        // `seq` is stale: since we read it, other consumers claimed and
-        // acked past it and the ring dropped it. The next poll reads next_ again.
-        seg.reset();
-        break;
-      }
-    }
+    if (!segment_holding(seq, seg)) break;
     Delivery d;
     if (!deliver(seq, seg, 1, &d, error)) break;  // not published yet, or a bad record (next_ stays on it)
     // acq_rel: acquire pairs with other consumers' releases; release makes
@@ -301,31 +309,49 @@ std::size_t GroupCore::claim(std::span<Delivery> out, std::shared_ptr<Segment>& 
     if (!next_.compare_exchange_weak(seq, seq + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
     const std::size_t i = seq & mask_;
     if (seq < restored_end_) [[unlikely]] {
-      // Catching up after a reopen: done records never go out again; failed
-      // ones keep their attempts.
-      if (const GroupState::Entry* e = restored(seq)) {
-        if (e->done) {
-          finish(seq);
-          continue;
-        }
-        // Relaxed: published by hand_out's (or restore_waiting's) release.
-        first_failure_[i].store(e->first_failure_ns, std::memory_order_relaxed);
-        if (e->not_before_ns != 0) {
-          // A nack delay or backoff that was pending at the crash or close.
-          const std::int64_t at = now();
-          if (e->not_before_ns > at) {
-            restore_waiting(seq, *e, at);
-            continue;
-          }
-        }
-        d.attempt = e->failed_attempts + 1;
-      }
+      if (!resume_restored(seq, i, &d)) continue;  // done, or waiting again
     }
     hand_out(i, deadline, owner, &d);
     out[n++] = d;
   }
-  if (n != 0) *error = Status::OK();  // those first; the bad record stops the next poll
   return n;
+}
+
+bool GroupCore::segment_holding(std::uint64_t seq, std::shared_ptr<Segment>& seg) const noexcept {
+  if (seg && seq >= seg->first_seq() && seq < seg->end_seq()) return true;
+  std::uint64_t lost = 0;
+  seg = topic_->segment_for(seq, &lost);
+  if (!seg) return false;
+  if (lost != 0) {
+    // `seq` is stale: since we read it, other consumers claimed and
+    // acked past it and the ring dropped it. The next poll reads next_ again.
+    seg.reset();
+    return false;
+  }
+  return true;
+}
+
+bool GroupCore::resume_restored(std::uint64_t seq, std::size_t i, Delivery* d) noexcept {
+  // Catching up after a reopen: done records never go out again; failed
+  // ones keep their attempts.
+  const GroupState::Entry* e = restored(seq);
+  if (e == nullptr) return true;
+  if (e->done) {
+    finish(seq);
+    return false;
+  }
+  // Relaxed: published by hand_out's (or restore_waiting's) release.
+  first_failure_[i].store(e->first_failure_ns, std::memory_order_relaxed);
+  if (e->not_before_ns != 0) {
+    // A nack delay or backoff that was pending at the crash or close.
+    const std::int64_t at = now();
+    if (e->not_before_ns > at) {
+      restore_waiting(seq, *e, at);
+      return false;
+    }
+  }
+  d->attempt = e->failed_attempts + 1;
+  return true;
 }
 
 void GroupCore::restore_waiting(std::uint64_t seq, const GroupState::Entry& e, std::int64_t now) noexcept {

@@ -185,6 +185,21 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
                Status* error) noexcept;
   // Marks the slot out for `d` (a new lease), with its attempts and deadline.
   void hand_out(std::size_t i, std::int64_t deadline, const void* owner, Delivery* d) noexcept;
+  // claim()'s steps. prepare_claim: runs the timers that are due and a
+  // pending purge; returns the deadline of what this claim hands out.
+  std::int64_t prepare_claim() noexcept;
+  // Waiting records whose time came, into `out`; how many.
+  std::size_t claim_redeliveries(std::span<Delivery> out, std::int64_t deadline, const void* owner,
+                                 Status* error) noexcept;
+  // New sequences from next_, into `out`, within the in-flight window; how many.
+  std::size_t claim_next(std::span<Delivery> out, std::shared_ptr<Segment>& seg, std::int64_t deadline,
+                         const void* owner, Status* error) noexcept;
+  // Points `seg` at the segment holding `seq`. false: not there yet, or
+  // `seq` is stale (the ring dropped it; `seg` then null).
+  bool segment_holding(std::uint64_t seq, std::shared_ptr<Segment>& seg) const noexcept;
+  // `seq` (slot `i`), claimed below restored_end_: sets `d`'s attempt from
+  // the restored state. false: it does not go out now (done, or waiting).
+  bool resume_restored(std::uint64_t seq, std::size_t i, Delivery* d) noexcept;
   void add_zombie(Zombie z) noexcept;
   // Ends the zombies `match` picks.
   template <class Match>

@@ -78,12 +78,12 @@ namespace {
 
 class SyscallDiskIo final : public DiskIo {
  public:
-  Status datasync(std::span<const int> fds, std::span<const std::string> names,
-                  std::span<const std::size_t> /*lengths: fdatasync has no range*/,
+  // Each file whole: fdatasync has no range.
+  Status datasync(std::span<const SyncRange> files,
                   const std::function<void()>& /*while_waiting: fdatasync blocks*/) override {
     Status first;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (::fdatasync(fds[i]) != 0 && first.ok()) first = Status::IOError("fdatasync " + names[i] + ": " + errno_text(errno));
+    for (const SyncRange& f : files) {
+      if (::fdatasync(f.fd) != 0 && first.ok()) first = Status::IOError("fdatasync " + f.name + ": " + errno_text(errno));
     }
     return first;
   }
@@ -95,27 +95,33 @@ class SyscallDiskIo final : public DiskIo {
   const char* name() const noexcept override { return "syscalls (fdatasync/fallocate)"; }
 };
 
+// UringDiskIo::submit_and_reap's name_of for an operation on one file.
+auto only(const std::string& name) {
+  return [&name](std::uint64_t) -> const std::string& { return name; };
+}
+
 class UringDiskIo final : public DiskIo {
  public:
   ~UringDiskIo() override { io_uring_queue_exit(&ring_); }
   int init() noexcept { return io_uring_queue_init(kEntries, &ring_, 0); }
 
-  Status datasync(std::span<const int> fds, std::span<const std::string> names,
-                  std::span<const std::size_t> lengths, const std::function<void()>& while_waiting) override {
+  Status datasync(std::span<const SyncRange> files, const std::function<void()>& while_waiting) override {
     Status first;
     std::size_t done = 0;
-    while (done < fds.size()) {
-      const std::size_t batch = std::min<std::size_t>(fds.size() - done, kEntries);
+    while (done < files.size()) {
+      const std::size_t batch = std::min<std::size_t>(files.size() - done, kEntries);
       for (std::size_t i = 0; i < batch; ++i) {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-        io_uring_prep_fsync(sqe, fds[done + i], IORING_FSYNC_DATASYNC);
+        io_uring_prep_fsync(sqe, files[done + i].fd, IORING_FSYNC_DATASYNC);
         // A range [0, len): the kernel syncs [off, off + len] (vfs_fsync_range);
         // len 0 is the whole file, and so is a length the 32-bit field cannot hold.
-        const std::size_t len = done + i < lengths.size() ? lengths[done + i] : 0;
+        const std::size_t len = files[done + i].length;
         if (len <= UINT32_MAX) sqe->len = static_cast<std::uint32_t>(len);
         io_uring_sqe_set_data64(sqe, done + i);
       }
-      Status s = submit_and_reap(batch, names, "fdatasync ", while_waiting);
+      Status s = submit_and_reap(
+          batch, [&](std::uint64_t idx) -> const std::string& { return files[idx].name; }, "fdatasync ",
+          while_waiting);
       if (first.ok()) first = s;
       done += batch;
     }
@@ -126,13 +132,11 @@ class UringDiskIo final : public DiskIo {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     io_uring_prep_fallocate(sqe, fd, 0, 0, static_cast<off_t>(bytes));
     io_uring_sqe_set_data64(sqe, 0);
-    const std::string names[] = {name};
-    return submit_and_reap(1, names, "fallocate ");
+    return submit_and_reap(1, only(name), "fallocate ");
   }
   Status write_zeros(int fd, std::size_t from, std::size_t to, const std::string& name, bool then_sync) override {
     // 1 MiB WRITEs from one zero buffer, kZeroDepth in flight.
     constexpr unsigned kZeroDepth = 8;
-    const std::string names[] = {name};
     std::size_t off = from;
     while (off < to) {
       unsigned n = 0;
@@ -144,13 +148,13 @@ class UringDiskIo final : public DiskIo {
       // A short write into reserved blocks does not happen on a regular
       // file; were it to, the bytes left unwritten stay unwritten extents,
       // which costs speed, not data.
-      if (Status s = submit_and_reap(n, names, "write zeros "); !s.ok()) return s;
+      if (Status s = submit_and_reap(n, only(name), "write zeros "); !s.ok()) return s;
     }
     if (!then_sync) return Status::OK();
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
     io_uring_sqe_set_data64(sqe, 0);
-    return submit_and_reap(1, names, "fdatasync (after writing zeros) ");
+    return submit_and_reap(1, only(name), "fdatasync (after writing zeros) ");
   }
   // write_some(): the base class's pwrite. The control files' writes are
   // small, rare and made on the committing thread, while this ring is the
@@ -160,8 +164,10 @@ class UringDiskIo final : public DiskIo {
 
  private:
   // Submits what is queued and waits for `n` completions; io_uring's -errno
-  // becomes a Status here, and only here.
-  Status submit_and_reap(std::size_t n, std::span<const std::string> names, const char* what,
+  // becomes a Status here, and only here. `name_of(user data)`: the file
+  // an operation was on, for its error.
+  template <class NameOf>
+  Status submit_and_reap(std::size_t n, const NameOf& name_of, const char* what,
                          const std::function<void()>& while_waiting = {}) {
     int rc = while_waiting ? io_uring_submit(&ring_) : io_uring_submit_and_wait(&ring_, static_cast<unsigned>(n));
     if (rc < 0) return Status::IOError(std::string("io_uring submit: ") + errno_text(-rc));
@@ -178,10 +184,7 @@ class UringDiskIo final : public DiskIo {
       }
       if (rc < 0) return Status::IOError(std::string("io_uring wait: ") + errno_text(-rc));
       const auto idx = io_uring_cqe_get_data64(cqe);
-      if (cqe->res < 0 && first.ok()) {
-        const std::string& file = idx < names.size() ? names[idx] : names[0];
-        first = Status::IOError(what + file + ": " + errno_text(-cqe->res));
-      }
+      if (cqe->res < 0 && first.ok()) first = Status::IOError(what + name_of(idx) + ": " + errno_text(-cqe->res));
       io_uring_cqe_seen(&ring_, cqe);
       ++got;
     }

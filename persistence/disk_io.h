@@ -26,24 +26,30 @@
 
 namespace conduit::persistence {
 
+// One file of a DiskIo::datasync() batch, and how much of it to sync.
+struct SyncRange {
+  int fd = -1;
+  std::string name;  // for errors
+  // When not 0, limits the sync to the file's first `length` bytes (its
+  // data there and the metadata to find it, as fdatasync; io_uring's fsync
+  // takes a range). A backend without ranges syncs the whole file, which
+  // covers it. Dirty pages past the range (a segment's pages mapped ahead
+  // of its producers) are then not written. 0: the whole file.
+  std::size_t length = 0;
+};
+
 class DiskIo {
  public:
   virtual ~DiskIo() = default;
-  // fdatasync of every file in `fds`, as one batch; the first failure is
+  // fdatasync of every file in `files`, as one batch; the first failure is
   // returned (naming the file), after every operation has completed.
-  // `lengths[i]`, when given and not 0, limits file i's sync to its first
-  // lengths[i] bytes (its data there and the metadata to find it, as
-  // fdatasync; io_uring's fsync takes a range). A backend without ranges
-  // syncs the whole file, which covers it. Dirty pages past the range (a
-  // segment's pages mapped ahead of its producers) are then not written.
   // `while_waiting`, when set, is called again and again (every 250 µs at
   // most) while a backend that can wait without blocking (io_uring) waits
   // for the batch: the persistence thread's other work goes on meanwhile.
-  virtual Status datasync(std::span<const int> fds, std::span<const std::string> names,
-                          std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) = 0;
-  // Whether datasync() honours `lengths` (io_uring). Where it does not, a
-  // sync writes every dirty page of the file, pages mapped ahead of the
-  // producers included (FileTopicStorage then maps none ahead).
+  virtual Status datasync(std::span<const SyncRange> files, const std::function<void()>& while_waiting = {}) = 0;
+  // Whether datasync() honours SyncRange::length (io_uring). Where it does
+  // not, a sync writes every dirty page of the file, pages mapped ahead of
+  // the producers included (FileTopicStorage then maps none ahead).
   virtual bool syncs_ranges() const noexcept { return false; }
   // Reserves `bytes` for the file (fallocate mode 0).
   virtual Status preallocate(int fd, std::size_t bytes, const std::string& name) = 0;

@@ -121,10 +121,26 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
 
   // Nothing is written until the scan has decided what the log is: a log
   // damaged below the durable watermark may be opened read-only, untouched.
-  std::optional<Status> damage;           // corruption below the durable watermark
-  std::size_t cut_files_from = listed->size();  // files from here on are past the log's end
-  std::vector<std::unique_ptr<SegmentFile>> files;
-  for (auto& [first, path] : *listed) {
+  RecoveryScan scan;
+  scan.cut_files_from = listed->size();
+  if (Status s = open_listed(*listed, durable, scan); !s.ok()) return s;
+  if (scan.damage && !options_.read_only_on_corruption) return *scan.damage;
+  if (scan.files.empty()) {
+    if (Status s = cut_whole_log(*listed, scan.cut_files_from); !s.ok()) return s;
+    return std::move(scan.out);
+  }
+  if (Status s = scan_opened(durable, scan); !s.ok()) return s;
+  if (scan.damage) {
+    if (Status s = reopen_read_only(scan); !s.ok()) return s;
+    return std::move(scan.out);
+  }
+  if (Status s = write_recovered(*listed, durable, scan); !s.ok()) return s;
+  return std::move(scan.out);
+}
+
+Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                     std::uint64_t durable, RecoveryScan& scan) {
+  for (auto& [first, path] : listed) {
     auto f = SegmentFile::open(path, true);
     if (!f.ok()) {
       // A segment whose header never reached the disk (a roll cut short, or
@@ -133,93 +149,102 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
       // nothing in it was ever durable. A bad header on a segment that
       // holds durable records is corruption, and its file is kept.
       if (f.status().code() == Code::kCorruption && first >= durable &&
-          (!files.empty() || &path == &listed->back().second)) {
-        cut_files_from = files.size();
-        break;
+          (!scan.files.empty() || &path == &listed.back().second)) {
+        scan.cut_files_from = scan.files.size();
+        return Status::OK();
       }
-      if (f.status().code() != Code::kCorruption || files.empty()) return f.status();
-      damage = f.status();
-      break;
+      if (f.status().code() != Code::kCorruption || scan.files.empty()) return f.status();
+      scan.damage = f.status();
+      return Status::OK();
     }
     if ((*f)->first_seq() != first) {
-      damage = Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
-      if (files.empty()) return *damage;
-      break;
+      scan.damage =
+          Status::Corruption(path + " offset 16: header says first sequence " + std::to_string((*f)->first_seq()));
+      if (scan.files.empty()) return *scan.damage;
+      return Status::OK();
     }
-    files.push_back(std::move(f).value());
+    scan.files.push_back(std::move(f).value());
   }
-  if (damage && !options_.read_only_on_corruption) return *damage;
-  std::vector<detail::RecoveredSegment> out;
-  if (files.empty()) {
-    begin_writing();
-    TornPieces torn(dir_, control_->generation());
-    for (std::size_t i = cut_files_from; i < listed->size(); ++i)
-      if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
-    if (Status s = torn.finish(0); !s.ok()) return s;
-    return out;
-  }
+  return Status::OK();
+}
 
+Status FileTopicStorage::cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                       std::size_t cut_files_from) {
+  begin_writing();
+  TornPieces torn(dir_, control_->generation());
+  for (std::size_t i = cut_files_from; i < listed.size(); ++i)
+    if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
+  return torn.finish(0);
+}
+
+Status FileTopicStorage::scan_opened(std::uint64_t durable, RecoveryScan& scan) {
   // Scan every segment, not only those above the durable watermark: a
   // record that went bad on disk after its fdatasync must be reported here,
   // or readers would be handed it. Costs one CRC pass over the log per open
   // after a crash (or with verify_on_open); a clean close skips it.
-  std::optional<std::size_t> zero_tail_at;  // the torn tail's intact end, in out.back()
-  std::vector<std::size_t> repairs;         // indexes in `out` of segments to seal with padding
+  std::vector<std::unique_ptr<SegmentFile>>& files = scan.files;
   for (std::size_t i = 0; i < files.size(); ++i) {
     detail::RecoveredSegment r;
     r.first_seq = files[i]->first_seq();
     const bool last = i + 1 == files.size();
-    const SegmentScan scan = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
-    stats_.records_checked += scan.records;
-    stats_.bytes_checked += scan.end_offset - format::kSegmentHeaderSize;
-    r.records = scan.records;
-    r.sealed = scan.sealed;
-    r.end_offset = scan.end_offset;
+    const SegmentScan seg = scan_segment(files[i]->base(), files[i]->capacity(), r.first_seq, true, nullptr);
+    stats_.records_checked += seg.records;
+    stats_.bytes_checked += seg.end_offset - format::kSegmentHeaderSize;
+    r.records = seg.records;
+    r.sealed = seg.sealed;
+    r.end_offset = seg.end_offset;
     const std::uint64_t end = r.first_seq + r.records;
     const bool next_follows = !last && files[i + 1]->first_seq() == end;
     // A segment whose padding never reached the disk, followed by one that
     // goes on from its last record: the roll happened, only its padding is
     // missing. Sealed again below, not taken for the end of the log.
-    if (next_follows && !scan.sealed) {
-      repairs.push_back(out.size());
+    if (next_follows && !seg.sealed) {
+      scan.repairs.push_back(scan.out.size());
       r.sealed = true;
     }
     const bool continues = next_follows;
     if (!continues) {
       // The log ends in this segment. Below the durable watermark that is
       // corruption; above it, a torn tail of records never acknowledged.
-      if (end < durable && !damage) {
-        const std::string what = scan.problem ? scan.problem->what : "the log ends here";
-        damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(scan.end_offset) + ": " + what +
-                                    " (sequence " + std::to_string(end) + ", below the durable watermark " +
-                                    std::to_string(durable) + ")");
-        if (!options_.read_only_on_corruption) return *damage;
+      if (end < durable && !scan.damage) {
+        const std::string what = seg.problem ? seg.problem->what : "the log ends here";
+        scan.damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(seg.end_offset) + ": " +
+                                         what + " (sequence " + std::to_string(end) +
+                                         ", below the durable watermark " + std::to_string(durable) + ")");
+        if (!options_.read_only_on_corruption) return *scan.damage;
       }
       // What follows the intact prefix (a torn record, or records committed
       // after a hole that were never durable) is moved aside and zeroed below.
-      if (!scan.sealed) zero_tail_at = r.end_offset;
-      cut_files_from = std::min(cut_files_from, i + 1);
+      if (!seg.sealed) scan.zero_tail_at = r.end_offset;
+      scan.cut_files_from = std::min(scan.cut_files_from, i + 1);
     }
     // The scan touched every page; only the tail needs to stay resident.
     if (continues) files[i]->drop_resident_pages();
     r.memory = std::move(files[i]);
-    out.push_back(std::move(r));
+    scan.out.push_back(std::move(r));
     if (!continues) break;
   }
+  return Status::OK();
+}
 
-  if (damage) {
-    // Read-only up to the damage: map what is kept read-only, change nothing.
-    for (auto& r : out) {
-      auto ro = SegmentFile::open(static_cast<SegmentFile*>(r.memory.get())->path(), false);
-      if (!ro.ok()) return ro.status();
-      r.memory = std::move(ro).value();
-    }
-    stats_.read_only = Status::ReadOnly(damage->message());
-    durable_.store(out.back().first_seq + out.back().records, std::memory_order_release);  // pairs with durable()
-    return out;
+Status FileTopicStorage::reopen_read_only(RecoveryScan& scan) {
+  // Read-only up to the damage: map what is kept read-only, change nothing.
+  for (auto& r : scan.out) {
+    auto ro = SegmentFile::open(static_cast<SegmentFile*>(r.memory.get())->path(), false);
+    if (!ro.ok()) return ro.status();
+    r.memory = std::move(ro).value();
   }
+  stats_.read_only = Status::ReadOnly(scan.damage->message());
+  const detail::RecoveredSegment& last = scan.out.back();
+  durable_.store(last.first_seq + last.records, std::memory_order_release);  // pairs with durable()
+  return Status::OK();
+}
+
+Status FileTopicStorage::write_recovered(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
+                                         std::uint64_t durable, RecoveryScan& scan) {
+  std::vector<detail::RecoveredSegment>& out = scan.out;
   begin_writing();
-  for (const std::size_t i : repairs) {
+  for (const std::size_t i : scan.repairs) {
     auto* seg = static_cast<SegmentFile*>(out[i].memory.get());
     if (Status s = seg->seal_at(out[i].end_offset); !s.ok()) return s;
   }
@@ -227,17 +252,16 @@ Result<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover() {
   // the intact end, and every segment file past the end, go aside first.
   TornPieces torn(dir_, control_->generation());
   auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
-  if (zero_tail_at)
-    if (Status s = torn.copy_tail(*tail, *zero_tail_at); !s.ok()) return s;
-  for (std::size_t i = cut_files_from; i < listed->size(); ++i) {
-    if (i < files.size()) files[i].reset();
-    if (Status s = torn.move_file((*listed)[i].second); !s.ok()) return s;
+  if (scan.zero_tail_at)
+    if (Status s = torn.copy_tail(*tail, *scan.zero_tail_at); !s.ok()) return s;
+  for (std::size_t i = scan.cut_files_from; i < listed.size(); ++i) {
+    if (i < scan.files.size()) scan.files[i].reset();
+    if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
   }
   if (Status s = torn.finish(out.back().first_seq + out.back().records); !s.ok()) return s;
-  if (zero_tail_at)
-    if (Status s = tail->zero_from(*zero_tail_at); !s.ok()) return s;
-  if (Status s = track_recovered(out, durable); !s.ok()) return s;
-  return out;
+  if (scan.zero_tail_at)
+    if (Status s = tail->zero_from(*scan.zero_tail_at); !s.ok()) return s;
+  return track_recovered(out, durable);
 }
 
 void FileTopicStorage::begin_writing() {
@@ -450,70 +474,88 @@ FileTopicStorage::PendingJournals FileTopicStorage::pending_journals() {
 }
 
 void FileTopicStorage::sync_round(DiskIo& io) {
+  begin_round();
+  SyncRound round = plan_round();
+  measure_segments(round);
+  drop_settled(round);
+  if (round.items.empty()) return;
+  if (Status s = sync_items(io, round); !s.ok()) {
+    fail_round(io, round, std::move(s));
+    return;
+  }
+  finish_round(round);
+}
+
+void FileTopicStorage::begin_round() {
   // Relaxed: the flag only asks for a round; the watermarks carry the data.
   if (sync_wanted_.exchange(false, std::memory_order_relaxed)) gather_publishers();
   last_sync_ = std::chrono::steady_clock::now();
   bytes_at_last_sync_ = source_->published_bytes();
+}
+
+FileTopicStorage::SyncRound FileTopicStorage::plan_round() {
+  SyncRound round;
   // The order of the next three steps is the durability invariant's
   // (file_storage.h). Journals first: an entry is appended only after the
   // record it names was published, so every entry taken here names a record
   // below the target read next, and this round syncs both or neither.
-  PendingJournals journals = pending_journals();
-  const std::uint64_t target = source_->published_watermark();
-  const bool records = target > durable();
+  round.journals = pending_journals();
+  round.target = source_->published_watermark();
+  round.records = round.target > durable();
   // Segment files after the target: a segment holding a record below it was
   // created, renamed into place and listed (create_segment, under
   // files_mu_) before that record could be claimed, so it is listed here,
   // and so is the directory change that named it.
-  std::vector<RoundFile> files;
-  bool sync_directory = false;
-  if (records) {
+  if (round.records) {
     std::lock_guard lk(files_mu_);
-    for (auto& d : dirty_) files.push_back({d.file, d.first_seq, d.capacity, d.dropped});
-    sync_directory = std::exchange(dir_dirty_, false);
+    for (auto& d : dirty_)
+      round.items.push_back({.file = d.file, .first_seq = d.first_seq, .capacity = d.capacity, .dropped = d.dropped});
+    round.sync_directory = std::exchange(dir_dirty_, false);
   }
+  round.segments = !round.items.empty();
+  for (auto& [j, pending] : round.journals)
+    for (auto& p : pending) round.items.push_back({.file = p.file, .journal = j, .appended = p.appended});
+  return round;
+}
+
+void FileTopicStorage::measure_segments(SyncRound& round) {
   // Each segment is synced only as far as its records below the target
   // reach: the pages past them, mapped ahead of the producers (populate_ahead),
   // are left dirty and mapped, not written as zeros and write-protected. A
   // segment the target passed whole is synced whole: its padding record too,
   // which a producer may have written after an earlier round synced the
-  // records before it. Measured before the drop below: it reads the last
+  // records before it. Measured before drop_settled(): it reads the last
   // record's length word, and a read of a dropped page would map it again.
-  for (RoundFile& f : files) {
-    f.length = source_->settled_bytes(f.first_seq, target);
+  for (SyncItem& f : round.items) {
+    if (f.journal != nullptr) continue;
+    f.length = source_->settled_bytes(f.first_seq, round.target);
     f.whole = f.length != 0 && f.length == f.capacity;
   }
+}
+
+void FileTopicStorage::drop_settled(SyncRound& round) {
   // Take the settled pages out of the writer's mapping first, in one call
   // per file: writing back a page that is mapped writable write-protects it
   // with a TLB shootdown of its own (most of an async topic's cost, on a VM).
-  for (RoundFile& f : files) f.dropped = source_->drop_settled_pages(f.first_seq, target, f.dropped);
-  if (!files.empty()) {
-    std::lock_guard lk(files_mu_);
-    for (auto& d : dirty_)
-      for (const RoundFile& f : files)
-        if (d.file == f.file) d.dropped = std::max(d.dropped, f.dropped);
-  }
-  std::vector<int> fds;
-  std::vector<std::string> names;
-  std::vector<std::size_t> lengths;
-  for (const RoundFile& f : files) {
-    fds.push_back(f.file->fd());
-    names.push_back(f.file->path());
-    lengths.push_back(f.length);
-  }
-  for (auto& [j, pending] : journals)
-    for (auto& p : pending) {
-      fds.push_back(p.file->fd());
-      names.push_back(p.file->path());
-      lengths.push_back(0);  // the whole file
-    }
-  if (fds.empty()) return;
+  for (SyncItem& f : round.items)
+    if (f.journal == nullptr) f.dropped = source_->drop_settled_pages(f.first_seq, round.target, f.dropped);
+  if (!round.segments) return;
+  std::lock_guard lk(files_mu_);
+  for (auto& d : dirty_)
+    for (const SyncItem& f : round.items)
+      if (d.file == f.file) d.dropped = std::max(d.dropped, f.dropped);
+}
+
+Status FileTopicStorage::sync_items(DiskIo& io, const SyncRound& round) {
+  std::vector<SyncRange> batch;
+  batch.reserve(round.items.size());
+  for (const SyncItem& f : round.items) batch.push_back({f.file->fd(), f.file->path(), f.length});
   // While the batch is out, keep mapping pages ahead of the producers: a
   // sync takes milliseconds, in which a producer passes megabytes.
-  Status s = io.datasync(fds, names, lengths, [this] { populate_ahead(); });
+  Status s = io.datasync(batch, [this] { populate_ahead(); });
   // A new segment's name: a rename (or create) reaches the disk with its
   // directory, not with the file. Rare: once per roll.
-  if (s.ok() && sync_directory) s = io.sync_directory(dir_);
+  if (s.ok() && round.sync_directory) s = io.sync_directory(dir_);
   // The pages mapped ahead stay as they were (a ranged sync leaves them
   // alone; a backend without ranges maps none ahead), so the next
   // populate_ahead() goes on from where the last one stopped. Walking the
@@ -522,63 +564,68 @@ void FileTopicStorage::sync_round(DiskIo& io) {
   // the page the producers are in was written (the last record ends in it)
   // and write-protected: map that one writable again, so that the next
   // publish does not take the fault with its record claimed.
-  if (s.ok() && !files.empty() && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
+  if (s.ok() && round.segments && io.syncs_ranges() && !closed_.load(std::memory_order_relaxed))
     (void)source_->populate_head({}, 1);  // relaxed: a hint, as in populate_ahead()
-  if (!s.ok()) {
-    if (sync_directory) {
-      std::lock_guard lk(files_mu_);
-      dir_dirty_ = true;
-    }
-    s = redirty_failed(io, files, target, journals, std::move(s));
-    if (!records) return;
-    {
-      std::lock_guard lk(error_mu_);
-      last_error_ = s;
-    }
-    // Release pairs with the acquire in await_durable().
-    failed_rounds_.fetch_add(1, std::memory_order_release);
-    durable_lot_.wake_all();
-    return;
+  return s;
+}
+
+void FileTopicStorage::fail_round(DiskIo& io, SyncRound& round, Status s) {
+  if (round.sync_directory) {
+    std::lock_guard lk(files_mu_);
+    dir_dirty_ = true;
   }
+  s = redirty_failed(io, round, std::move(s));
+  if (!round.records) return;
+  {
+    std::lock_guard lk(error_mu_);
+    last_error_ = s;
+  }
+  // Release pairs with the acquire in await_durable().
+  failed_rounds_.fetch_add(1, std::memory_order_release);
+  durable_lot_.wake_all();
+}
+
+void FileTopicStorage::finish_round(const SyncRound& round) {
   // Only the entries written before the batch count: later ones wait for the next.
-  for (auto& [j, pending] : journals) j->synced(pending);
-  if (!records) return;
+  for (auto& [j, pending] : round.journals) j->synced(pending);
+  if (!round.records) return;
   {
     // Files synced whole are durable now, padding and all; the others stay,
     // whatever was added meanwhile.
     std::lock_guard lk(files_mu_);
     std::erase_if(dirty_, [&](const DirtyFile& d) {
-      return std::any_of(files.begin(), files.end(), [&](const RoundFile& f) { return f.whole && f.file == d.file; });
+      return std::any_of(round.items.begin(), round.items.end(),
+                         [&](const SyncItem& f) { return f.whole && f.file == d.file; });
     });
   }
   // Relaxed: a count for gather_publishers().
   arrivals_at_round_end_ = sync_arrivals_.load(std::memory_order_relaxed);
   // Release pairs with the acquire in durable(): a waiter that sees it
   // knows its record reached the disk.
-  durable_.store(target, std::memory_order_release);
-  control_->set_durable(target);
-  control_->set_published(target);
+  durable_.store(round.target, std::memory_order_release);
+  control_->set_durable(round.target);
+  control_->set_published(round.target);
   durable_lot_.wake_all();
 }
 
-Status FileTopicStorage::redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
-                                        PendingJournals& journals, Status s) {
+Status FileTopicStorage::redirty_failed(DiskIo& io, const SyncRound& round, Status s) {
   // The kernel may have marked the pages that failed to write as clean:
   // dirty them again so that a later round really writes them, and a
-  // later success really means they are on disk. Only bytes below `target`
-  // are rewritten: they are settled, while producers may be writing past
-  // them in the same mapping.
-  for (const RoundFile& f : files) {
-    const std::size_t settled = source_->settled_bytes(f.first_seq, target);
-    if (settled == 0) continue;  // retention dropped it meanwhile
-    if (Status r = io.redirty(f.file->fd(), settled, f.file->path()); !r.ok())
-      s = Status::IOError(s.message() + "; " + r.message());
-  }
-  for (auto& [j, pending] : journals) {
-    for (auto& p : pending)
-      if (Status r = io.redirty(p.file->fd(), FileJournal::bytes_of(p.appended), p.file->path()); !r.ok())
+  // later success really means they are on disk. Only bytes below the
+  // target are rewritten: they are settled, while producers may be writing
+  // past them in the same mapping.
+  const std::vector<SyncItem>& items = round.items;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const SyncItem& f = items[i];
+    // 0: a segment retention dropped meanwhile.
+    const std::size_t bytes =
+        f.journal != nullptr ? FileJournal::bytes_of(f.appended) : source_->settled_bytes(f.first_seq, round.target);
+    if (bytes != 0)
+      if (Status r = io.redirty(f.file->fd(), bytes, f.file->path()); !r.ok())
         s = Status::IOError(s.message() + "; " + r.message());
-    j->sync_failed(s);
+    // A journal hears of the failure once its files were written again.
+    if (f.journal != nullptr && (i + 1 == items.size() || items[i + 1].journal != f.journal))
+      f.journal->sync_failed(s);
   }
   return s;
 }

@@ -118,8 +118,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   // kPopulateAhead past it writable (MADV_POPULATE_WRITE), so that the
   // producers do not take a page fault per page; called every tick and
   // while a sync round waits. Rounds sync each segment only up to its
-  // records (DiskIo::datasync's lengths), so these pages stay dirty and
-  // mapped: they are neither written as zeros nor write-protected.
+  // records (SyncRange::length), so these pages stay dirty and mapped:
+  // they are neither written as zeros nor write-protected.
   void populate_ahead();
   static constexpr std::size_t kPopulateAhead = std::size_t{4} << 20;
 
@@ -132,6 +132,28 @@ class FileTopicStorage final : public detail::TopicStorage {
   // was clean, and only after checking the record against the files.
   std::optional<std::vector<detail::RecoveredSegment>> recover_clean(
       const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable);
+  // What recover()'s scan decided, before anything is written.
+  struct RecoveryScan {
+    std::vector<std::unique_ptr<SegmentFile>> files;  // the listed files opened, in order, up to the damage or the cut
+    std::size_t cut_files_from = 0;                   // listed files from here on are past the log's end
+    std::optional<Status> damage;                     // corruption below the durable watermark
+    std::vector<detail::RecoveredSegment> out;        // the log as it is kept
+    std::optional<std::size_t> zero_tail_at;          // the torn tail's intact end, in out.back()
+    std::vector<std::size_t> repairs;                 // indexes in `out` of segments to seal with padding
+  };
+  // recover()'s steps after the clean-close shortcut, in order. open_listed:
+  // opens the listed files up to the first that is past the end or damaged.
+  Status open_listed(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable,
+                     RecoveryScan& scan);
+  // No segment is kept: the listed files from `cut_files_from` go aside.
+  Status cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::size_t cut_files_from);
+  // Checks every record of the opened files; decides where the log ends.
+  Status scan_opened(std::uint64_t durable, RecoveryScan& scan);
+  // Damaged below the durable watermark: the kept files mapped read-only.
+  Status reopen_read_only(RecoveryScan& scan);
+  // Seals the repaired segments, moves aside what is cut, zeroes the torn tail.
+  Status write_recovered(const std::vector<std::pair<std::uint64_t, std::string>>& listed, std::uint64_t durable,
+                         RecoveryScan& scan);
   // The files recovery keeps may now be written: bumps the control file's
   // generation (readers in other processes look again) and removes the
   // clean-close record.
@@ -147,20 +169,39 @@ class FileTopicStorage final : public detail::TopicStorage {
     std::size_t capacity;     // a round that synced this many bytes synced all of it, padding included
     std::size_t dropped = 0;  // pages below this offset are out of the writer's mapping
   };
-  // One segment file in a round: how far the round syncs it.
-  struct RoundFile {
-    std::shared_ptr<FileHandle> file;  // matches its DirtyFile once files_mu_ was let go
-    std::uint64_t first_seq;
-    std::size_t capacity;
-    std::size_t dropped;
-    std::size_t length = 0;  // bytes below the round's target (DiskIo::datasync's length)
-    bool whole = false;      // the whole file, padding included: it leaves dirty_ once synced
-  };
   using PendingJournals = std::vector<std::pair<FileJournal*, std::vector<FileJournal::Pending>>>;
   PendingJournals pending_journals();
+  // One file a round syncs: a segment file as far as the round's target
+  // reaches, or a journal file whole.
+  struct SyncItem {
+    std::shared_ptr<FileHandle> file;  // a segment's matches its DirtyFile once files_mu_ was let go
+    FileJournal* journal = nullptr;    // the journal whose entries the file holds; null: a segment
+    std::uint64_t first_seq = 0;       // a segment's
+    std::size_t capacity = 0;          // a segment's
+    std::size_t dropped = 0;           // a segment's: pages below this offset are out of the writer's mapping
+    std::uint64_t appended = 0;        // a journal's: entries written when collected
+    std::size_t length = 0;  // bytes below the round's target (SyncRange::length); 0 for a journal: the whole file
+    bool whole = false;      // a segment synced whole, padding included: it leaves dirty_ once synced
+  };
+  // A round: what it syncs and what it moves once the syncs succeed.
+  struct SyncRound {
+    PendingJournals journals;
+    std::uint64_t target = 0;     // the published watermark when the round started
+    bool records = false;         // target is past durable: segments to sync, durable to move
+    bool sync_directory = false;  // a segment name changed since the last directory sync
+    bool segments = false;        // items hold a segment file
+    std::vector<SyncItem> items;  // segment files first, oldest first, then journal files
+  };
+  // sync_round()'s steps, in order.
+  void begin_round();
+  SyncRound plan_round();
+  void measure_segments(SyncRound& round);
+  void drop_settled(SyncRound& round);
+  Status sync_items(DiskIo& io, const SyncRound& round);
+  void finish_round(const SyncRound& round);
+  void fail_round(DiskIo& io, SyncRound& round, Status s);
   // After a failed batch: dirties again what it should have written.
-  Status redirty_failed(DiskIo& io, const std::vector<RoundFile>& files, std::uint64_t target,
-                        PendingJournals& journals, Status s);
+  Status redirty_failed(DiskIo& io, const SyncRound& round, Status s);
 
   std::string dir_;
   FileStorageOptions options_;

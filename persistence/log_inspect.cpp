@@ -214,6 +214,94 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
   return t;
 }
 
+namespace {
+
+// verify_topic()'s walk over the segments: what the one before left.
+struct SegmentWalk {
+  bool known = false;          // whether `expected` is known
+  std::uint64_t expected = 0;  // where the next segment should start
+  bool prev_sealed = true;
+  std::string prev_path;
+};
+
+// Non-zero bytes past the end of the records of an unsealed segment:
+// garbage, or (the log's last segment, above the durable watermark, while
+// an engine may be writing) a record being written.
+void check_after_end(const Scanned& s, const std::string& path, bool may_be_writing, TopicVerification& v) {
+  const std::byte* base = s.file->base();
+  const std::size_t cap = s.file->capacity(), endoff = s.scan.end_offset;
+  if (bytes_zero(base + endoff, cap - endoff)) return;
+  const std::byte* nz = std::find_if(base + endoff, base + cap, [](std::byte b) { return b != std::byte{0}; });
+  const auto at = static_cast<std::size_t>(nz - base);
+  if (may_be_writing) {
+    // Not closed cleanly: an engine is writing (a record is filled in
+    // before its length word commits it) or died mid-write (a torn
+    // tail its recovery zeroes). Neither is damage to the log.
+    v.notes.push_back(path + " offset " + std::to_string(at) +
+                      ": bytes after the last committed record: a record being written, or a torn tail");
+  } else {
+    v.problems.push_back({path, at,
+                          "garbage: non-zero bytes after the end of the log (which is at offset " +
+                              std::to_string(endoff) + ")"});
+  }
+}
+
+// One segment of verify_topic()'s walk: its place after the one before,
+// its records, and the bytes past them.
+void verify_segment(const std::string& path, std::uint64_t first, bool last, std::uint64_t durable,
+                    bool engine_may_write, SegmentWalk& w, TopicVerification& v) {
+  ++v.segments;
+  if (w.known && !w.prev_sealed)
+    v.problems.push_back({w.prev_path, 0, "the segment has no padding record at its end, yet a later segment follows"});
+  if (w.known && first != w.expected)
+    v.problems.push_back({path, format::seg::kFirstSeq,
+                          first > w.expected ? "sequence gap: records " + std::to_string(w.expected) + " to " +
+                                                   std::to_string(first - 1) + " are missing before this segment"
+                                             : "overlap: this segment starts at " + std::to_string(first) +
+                                                   ", the one before ends at " + std::to_string(w.expected)});
+  Scanned s = scan_file(path, first, last);
+  w.prev_path = path;
+  if (s.header) {
+    v.problems.push_back(*s.header);
+    w.known = false;
+    w.prev_sealed = true;
+    return;
+  }
+  v.records += s.scan.records;
+  const std::uint64_t end = first + s.scan.records;
+  v.end_seq = end;
+  w.expected = end;
+  w.known = true;
+  w.prev_sealed = s.scan.sealed;
+  if (s.scan.problem) {
+    std::string what = s.scan.problem->what + " (sequence " + std::to_string(s.scan.problem->sequence) + ")";
+    if (last && end >= durable)
+      what += "; a torn tail above the durable watermark " + std::to_string(durable) +
+              ": the engine's recovery will cut the log here";
+    v.problems.push_back({path, s.scan.problem->offset, what});
+    w.prev_sealed = true;  // already reported; no second report for the same end
+    w.known = false;
+    return;
+  }
+  if (!s.scan.sealed) check_after_end(s, path, last && end >= durable && engine_may_write, v);
+}
+
+// The committed positions: intact, and not past the end of the log.
+void check_positions(const std::string& topic_dir, bool has_log, TopicVerification& v) {
+  const std::string cursors = disk::cursors_dir(topic_dir);
+  auto files = dir_entries(cursors, is_position_file);
+  if (files.ok())
+    for (const std::string& f : *files) {
+      auto pos = read_position_file(cursors + "/" + f);
+      if (!pos.ok()) v.problems.push_back({cursors + "/" + f, 0, "not an intact position file"});
+      else if (*pos && **pos > v.end_seq && has_log)
+        v.notes.push_back(cursors + "/" + f + ": position " + std::to_string(**pos) + " is past the end of the log " +
+                          std::to_string(v.end_seq));
+    }
+}
+
+}  // namespace
+
 TopicVerification verify_topic(const std::string& data_dir, const std::string& topic) {
   const std::string topic_dir = disk::topic_dir(data_dir, topic);
   TopicVerification v;
@@ -238,66 +326,13 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
                        segment_header_is_zero(listed->back().second);
   const std::size_t log_files = listed->size() - (rolling ? 1 : 0);
 
-  bool known = false;        // whether `expected` is known
-  std::uint64_t expected = 0;  // where the next segment should start
-  bool prev_sealed = true;
-  std::string prev_path;
+  // Not closed cleanly: an engine may be writing past the durable watermark.
+  const bool engine_may_write = control.ok() && !control->clean;
+  SegmentWalk walk;
   for (std::size_t i = 0; i < log_files; ++i) {
     const auto& [first, path] = (*listed)[i];
-    const bool last = i + 1 == log_files;
-    ++v.segments;
     if (i == 0) v.first_seq = first;
-    if (known && !prev_sealed)
-      v.problems.push_back({prev_path, 0, "the segment has no padding record at its end, yet a later segment follows"});
-    if (known && first != expected)
-      v.problems.push_back({path, format::seg::kFirstSeq,
-                            first > expected ? "sequence gap: records " + std::to_string(expected) + " to " +
-                                                    std::to_string(first - 1) + " are missing before this segment"
-                                              : "overlap: this segment starts at " + std::to_string(first) +
-                                                    ", the one before ends at " + std::to_string(expected)});
-    Scanned s = scan_file(path, first, last);
-    prev_path = path;
-    if (s.header) {
-      v.problems.push_back(*s.header);
-      known = false;
-      prev_sealed = true;
-      continue;
-    }
-    v.records += s.scan.records;
-    const std::uint64_t end = first + s.scan.records;
-    v.end_seq = end;
-    expected = end;
-    known = true;
-    prev_sealed = s.scan.sealed;
-    if (s.scan.problem) {
-      std::string what = s.scan.problem->what + " (sequence " + std::to_string(s.scan.problem->sequence) + ")";
-      if (last && end >= durable)
-        what += "; a torn tail above the durable watermark " + std::to_string(durable) +
-                ": the engine's recovery will cut the log here";
-      v.problems.push_back({path, s.scan.problem->offset, what});
-      prev_sealed = true;  // already reported; no second report for the same end
-      known = false;
-      continue;
-    }
-    if (!s.scan.sealed) {
-      const std::byte* base = s.file->base();
-      const std::size_t cap = s.file->capacity(), endoff = s.scan.end_offset;
-      if (!bytes_zero(base + endoff, cap - endoff)) {
-        const std::byte* nz = std::find_if(base + endoff, base + cap, [](std::byte b) { return b != std::byte{0}; });
-        const auto at = static_cast<std::size_t>(nz - base);
-        if (last && end >= durable && control.ok() && !control->clean) {
-          // Not closed cleanly: an engine is writing (a record is filled in
-          // before its length word commits it) or died mid-write (a torn
-          // tail its recovery zeroes). Neither is damage to the log.
-          v.notes.push_back(path + " offset " + std::to_string(at) +
-                            ": bytes after the last committed record: a record being written, or a torn tail");
-        } else {
-          v.problems.push_back({path, at,
-                                "garbage: non-zero bytes after the end of the log (which is at offset " +
-                                    std::to_string(endoff) + ")"});
-        }
-      }
-    }
+    verify_segment(path, first, i + 1 == log_files, durable, engine_may_write, walk, v);
   }
   if (rolling) {
     const auto& [first, path] = listed->back();
@@ -311,16 +346,7 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
   if (control.ok() && !control->clean)
     v.notes.push_back("not closed cleanly: an engine has the topic open, or one stopped without closing it");
 
-  const std::string cursors = disk::cursors_dir(topic_dir);
-  auto files = dir_entries(cursors, is_position_file);
-  if (files.ok())
-    for (const std::string& f : *files) {
-      auto pos = read_position_file(cursors + "/" + f);
-      if (!pos.ok()) v.problems.push_back({cursors + "/" + f, 0, "not an intact position file"});
-      else if (*pos && **pos > v.end_seq && !listed->empty())
-        v.notes.push_back(cursors + "/" + f + ": position " + std::to_string(**pos) + " is past the end of the log " +
-                          std::to_string(v.end_seq));
-    }
+  check_positions(topic_dir, !listed->empty(), v);
   return v;
 }
 

@@ -46,18 +46,16 @@ class WatchingDiskIo final : public DiskIo {
  public:
   explicit WatchingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
 
-  Status datasync(std::span<const int> fds, std::span<const std::string> names, std::span<const std::size_t> lengths,
-                  const std::function<void()>& while_waiting) override {
+  Status datasync(std::span<const persistence::SyncRange> files, const std::function<void()>& while_waiting) override {
     check_now();  // durable moves only after a round: check before the next one
-    Status s = inner_->datasync(fds, names, lengths, while_waiting);
+    Status s = inner_->datasync(files, while_waiting);
     if (!s.ok()) return s;
     std::lock_guard lk(mu_);
-    for (std::size_t i = 0; i < fds.size(); ++i) {
+    for (const persistence::SyncRange& f : files) {
       struct stat st {};
-      if (::fstat(fds[i], &st) != 0) continue;
-      const std::size_t len = inner_->syncs_ranges() && i < lengths.size() && lengths[i] != 0
-                                  ? lengths[i]
-                                  : static_cast<std::size_t>(st.st_size);
+      if (::fstat(f.fd, &st) != 0) continue;
+      const std::size_t len =
+          inner_->syncs_ranges() && f.length != 0 ? f.length : static_cast<std::size_t>(st.st_size);
       auto& synced = synced_[st.st_ino];
       synced = std::max(synced, len);
     }

@@ -347,15 +347,14 @@ TEST_CASE("a write that fails, stops short or makes no progress is kIOError nami
 TEST_CASE("write faults are armed apart from sync and reservation faults, and only for the files named") {
   ScratchFile f;
   const std::string bytes(16, 'x');
-  const int fds[] = {f.fd};
-  const std::string names[] = {f.path};
+  const persistence::SyncRange files[] = {{f.fd, f.path, 0}};
 
   f.io.fail_next(FaultInjectingDiskIo::Op::kDatasync, EIO);
   CHECK(f.write(bytes).ok());
-  CHECK_FALSE(f.io.datasync(fds, names, {}).ok());
+  CHECK_FALSE(f.io.datasync(files).ok());
 
   f.io.fail_next_write({EIO, WriteFault::kNone, "", 1});
-  CHECK(f.io.datasync(fds, names, {}).ok());
+  CHECK(f.io.datasync(files).ok());
   CHECK(f.io.preallocate(f.fd, 4096, f.path).ok());
   CHECK_FALSE(f.write(bytes).ok());
 

@@ -20,9 +20,7 @@ bool FaultInjectingDiskIo::take_fault(Op op, int* err) noexcept {
   return true;
 }
 
-Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const std::string> names,
-                                      std::span<const std::size_t> lengths,
-                                      const std::function<void()>& while_waiting) {
+Status FaultInjectingDiskIo::datasync(std::span<const SyncRange> files, const std::function<void()>& while_waiting) {
   {
     std::unique_lock lk(hold_mu_);
     ++datasyncs_waiting_;
@@ -30,8 +28,8 @@ Status FaultInjectingDiskIo::datasync(std::span<const int> fds, std::span<const 
     --datasyncs_waiting_;
   }
   if (int err = 0; take_fault(Op::kDatasync, &err))
-    return Status::IOError("fdatasync " + (names.empty() ? std::string("?") : names[0]) + ": " + errno_text(err));
-  return inner_->datasync(fds, names, lengths, while_waiting);
+    return Status::IOError("fdatasync " + (files.empty() ? std::string("?") : files[0].name) + ": " + errno_text(err));
+  return inner_->datasync(files, while_waiting);
 }
 
 void FaultInjectingDiskIo::hold_datasyncs() {

@@ -44,8 +44,7 @@ class FaultInjectingDiskIo final : public DiskIo {
   explicit FaultInjectingDiskIo(std::unique_ptr<DiskIo> inner) : inner_(std::move(inner)) {}
   void fail_next(Op op, int err, int count = 1) noexcept;
   void fail_next_write(WriteFault fault);
-  Status datasync(std::span<const int> fds, std::span<const std::string> names,
-                  std::span<const std::size_t> lengths, const std::function<void()>& while_waiting = {}) override;
+  Status datasync(std::span<const SyncRange> files, const std::function<void()>& while_waiting = {}) override;
   Status preallocate(int fd, std::size_t bytes, const std::string& name) override;
   // Not a fault point (its sync included): forwarded as it is, so that a
   // spare being zeroed never takes a fault meant for a sync round.

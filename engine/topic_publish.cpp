@@ -1,0 +1,254 @@
+// Publishing: the checks, the claim on the head's tail and the record
+// writes, batches, dedup, and the single_producer claim.
+#include <sched.h>
+
+#include <cstdio>
+#include <new>
+
+#include "engine/envelope.h"
+#include "engine/topic_core.h"
+#include "engine/topic_core_internal.h"
+#include "engine/trace.h"
+#include "engine/wall_clock.h"
+#include "common/format.h"
+
+namespace conduit::detail {
+
+Status TopicCore::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
+  return storage_->await_durable(seq, deadline_after(timeout));
+}
+
+Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept {
+  // A scope with an empty id hides outer ones and adds nothing.
+  if (current_trace != nullptr && m.trace_id.empty() && !current_trace->empty()) [[unlikely]] {
+    Message traced = m;
+    traced.trace_id = *current_trace;
+    return publish(traced, nowait);
+  }
+  if (dedup_ != nullptr && !m.id.empty()) [[unlikely]]
+    return publish_once(m, nowait);
+  return append(m, nowait);
+}
+
+Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noexcept {
+  Message stamped = m;
+  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = wall_clock_ns();
+  std::uint64_t seq = 0;
+  {
+    // Held across the append: a racing publish of the same id waits here
+    // and then finds this one's sequence. Only publishes with an id on a
+    // topic with dedup on take it.
+    std::lock_guard lk(dedup_->mutex());
+    if (auto first = dedup_->find(stamped.id, stamped.timestamp_ns)) {
+      seq = *first;
+    } else {
+      auto r = append(stamped, true);
+      if (!r.ok()) return r;
+      seq = *r;
+      try {
+        dedup_->remember(stamped.id, seq, stamped.timestamp_ns);
+      } catch (const std::bad_alloc&) {
+        // The record is published; only its id is missing from the window.
+        std::fprintf(stderr, "conduit: topic '%s': out of memory for the dedup window\n", name_.c_str());
+      }
+    }
+  }
+  // A repeat completes like the first would have: durable on a kSync topic.
+  if (sync_ && !nowait)
+    if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
+  return seq;
+}
+
+inline bool TopicCore::publishable(const Message& m, std::size_t* length) const noexcept {
+  if (m.payload.size() > options_.max_payload_bytes) return false;
+  *length = format::encoded_size(m);
+  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+}
+
+Status TopicCore::unpublishable(const Message& m, std::string_view which) const {
+  if (m.payload.size() > options_.max_payload_bytes)
+    return Status::TooLarge(topic_error(name_, std::string(which) + "payload of " + std::to_string(m.payload.size()) +
+                                                   " bytes is over max_payload_bytes (" +
+                                                   std::to_string(options_.max_payload_bytes) + ")"));
+  return Status::TooLarge(topic_error(name_, std::string(which) + envelope_too_large(m, kMaxEnvelopeBytes)));
+}
+
+// Defined before its two callers, which inline it: as a call, with the
+// Result passed back through memory, it cost publish() about 2 ns.
+template <std::size_t N, bool Sole>
+inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+  if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
+  if (!read_only_.ok()) [[unlikely]] return read_only_;
+  // One clock read for the claim: its records are published together.
+  std::int64_t now = 0;
+  for (const Message& m : ms)
+    if (m.timestamp_ns == 0) {
+      now = shared_->now();
+      break;
+    }
+  const std::uint64_t capacity = options_.segment_bytes;
+  for (;;) {
+    // Acquire pairs with the release store of head_ when the topic rolls.
+    AppendSlot* slot = head_.load(std::memory_order_acquire);
+    // Acquire pairs with the release reset of the tail when the slot got its
+    // segment, so `segment` below is the one this claim belongs to.
+    const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
+    std::uint64_t t;
+    if constexpr (Sole) {
+      t = slot->tail.load(std::memory_order_acquire);
+      // Relaxed: no other thread adds to this tail until it has stopped us
+      // and waited for this claim (SoleProducer); readers of the tail
+      // (claimed_locked, populate_head) take it as a count, and each
+      // record's commit orders its bytes for them.
+      slot->tail.store(t + add, std::memory_order_relaxed);
+    } else {
+      t = slot->tail.fetch_add(add, std::memory_order_acquire);
+    }
+    std::uint64_t off = t & kTailOffsetMask;
+    if (off + bytes <= capacity) {
+      // Relaxed: ordered by the acquire above (see the tail's comment).
+      Segment* seg = slot->segment.load(std::memory_order_relaxed);
+      const std::uint64_t idx = t >> kTailOffsetBits;
+      const std::uint64_t seq = seg->first_seq() + idx;
+      // The claim and the length word after it (see Segment::ensure_zeroed).
+      seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
+      for (std::size_t i = 0; i < ms.size(); ++i) {
+        const Message& m = ms[i];
+        std::byte* dst = seg->base() + off;
+        const std::uint32_t word =
+            format::encode_record(dst, m, seq + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, crc_);
+        format::commit_length(dst, word);
+        seg->set_offset(idx + i, static_cast<std::uint32_t>(off));
+        off += format::align_up(word & format::kLengthMask);
+      }
+      readers_.wake_if_parked();
+      if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
+      return seq;
+    }
+    if (Status s = roll_past(slot, t); !s.ok()) return s;
+  }
+}
+
+template <std::size_t N>
+inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+  // The single_producer path is its own function, so that the shared one
+  // stays as it was (inlined, with no branch on the claim's kind).
+  if (single_) [[unlikely]] return claim_sole(ms, bytes);
+  return claim_and_write_as<N, false>(ms, bytes);
+}
+
+template <std::size_t N>
+Result<std::uint64_t> TopicCore::claim_sole(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+  const SoleClaim how = enter_sole_claim();
+  if (how == SoleClaim::kForeign) [[unlikely]]
+    return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
+  // A plain-store claim while nobody is stopping us (SoleProducer), else
+  // the locked add, as every other topic.
+  Result<std::uint64_t> r =
+      how == SoleClaim::kSole ? claim_and_write_as<N, true>(ms, bytes) : claim_and_write_as<N, false>(ms, bytes);
+  // Release pairs with the acquire in stop_sole_producer(): the stopper sees
+  // this claim's tail store and records before it adds to the tail.
+  sole_.in_claim.store(0, std::memory_order_release);
+  return r;
+}
+
+TopicCore::SoleClaim TopicCore::enter_sole_claim() noexcept {
+  // Any per-thread address tells threads apart while they live.
+  static thread_local char token;
+  const auto me = reinterpret_cast<std::uintptr_t>(&token);
+  // Relaxed: the owner is set once, and each thread only compares it with
+  // its own token; the CAS alone decides which thread is first.
+  std::uintptr_t owner = sole_.owner.load(std::memory_order_relaxed);
+  if (owner != me && !(owner == 0 && sole_.owner.compare_exchange_strong(owner, me, std::memory_order_relaxed)))
+    return SoleClaim::kForeign;
+  // Relaxed, both: the stopper's membarrier orders them (SoleProducer).
+  // The signal fence only keeps the compiler from swapping the two.
+  sole_.in_claim.store(1, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return sole_.stopping.load(std::memory_order_relaxed) ? SoleClaim::kStopping : SoleClaim::kSole;
+}
+
+bool TopicCore::stop_sole_producer(const std::function<bool()>& give_up) {
+  if (!single_) return true;
+  // Seq_cst store, then the process-wide barrier: the publisher's next look
+  // at the flag sees it, or its mark is visible to the wait below.
+  sole_.stopping.store(true, std::memory_order_seq_cst);
+  process_barrier();
+  // Acquire pairs with the release that ends a claim. The claim finishes
+  // without us: it takes mu_ at most to roll, which we do not hold.
+  while (sole_.in_claim.load(std::memory_order_acquire) != 0) {
+    if (give_up && give_up()) return false;
+    sched_yield();
+  }
+  return true;
+}
+
+Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept {
+  std::size_t length = 0;
+  if (!publishable(m, &length)) [[unlikely]]
+    return unpublishable(m, {});
+  auto seq = claim_and_write(std::span<const Message, 1>(&m, 1), format::align_up(length));
+  if (seq.ok() && sync_ && !nowait) {
+    if (Status s = storage_->await_durable(*seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
+  }
+  return seq;
+}
+
+PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept {
+  PublishBatchResult r;
+  if (!seqs.empty() && seqs.size() < ms.size()) {
+    r.status = Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) +
+                                                              " sequences for " + std::to_string(ms.size()) +
+                                                              " messages"));
+    return r;
+  }
+  if (ms.empty()) return r;
+  std::uint64_t last = 0;
+  // Dedup and trace scopes look at each message: one at a time, as publish().
+  if (dedup_ != nullptr || (current_trace != nullptr && !current_trace->empty())) {
+    for (const Message& m : ms) {
+      auto seq = publish(m, true);
+      if (!seq.ok()) {
+        r.status = seq.status();
+        return r;
+      }
+      if (!seqs.empty()) seqs[r.published] = *seq;
+      last = *seq;
+      ++r.published;
+    }
+  } else {
+    // Every message is checked before any is claimed: a bad one publishes none.
+    std::size_t length = 0;
+    for (std::size_t i = 0; i < ms.size(); ++i)
+      if (!publishable(ms[i], &length)) [[unlikely]] {
+        r.status = unpublishable(ms[i], "message " + std::to_string(i) + " of the batch: ");
+        return r;
+      }
+    // Claims of at most half a segment (less its header), so that one always
+    // fits an empty segment; the largest single record does (make()).
+    const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;
+    while (r.published < ms.size()) {
+      const std::size_t first = r.published;
+      std::size_t end = first;
+      std::uint64_t bytes = 0;
+      while (end < ms.size() && end - first < kMaxClaimRecords) {
+        const std::uint64_t need = format::align_up(format::encoded_size(ms[end]));
+        if (end > first && bytes + need > most) break;
+        bytes += need;
+        ++end;
+      }
+      auto seq = claim_and_write(ms.subspan(first, end - first), bytes);
+      if (!seq.ok()) {
+        r.status = seq.status();
+        return r;
+      }
+      for (std::size_t i = first; i < end && !seqs.empty(); ++i) seqs[i] = *seq + (i - first);
+      last = *seq + (end - first - 1);
+      r.published = end;
+    }
+  }
+  if (sync_) r.status = storage_->await_durable(last, std::chrono::steady_clock::time_point::max());
+  return r;
+}
+
+}  // namespace conduit::detail
