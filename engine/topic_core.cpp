@@ -10,7 +10,6 @@
 #include "engine/envelope.h"
 #include "engine/topic_options.h"
 #include "engine/trace.h"
-#include "engine/wall_clock.h"
 #include "engine/work_group_core.h"
 #include "persistence/format.h"
 #include "persistence/log_reader.h"
@@ -166,7 +165,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   }
   if (writable && last.sealed) {
     // The tail is full: start the next segment now.
-    auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes);
+    auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes, shared_->now());
     if (!mem.ok()) return mem.status();
     auto next = Segment::make(std::move(mem).value(), tail->end_seq());
     if (!next.ok()) return next.status();
@@ -188,7 +187,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
 }
 
 Status TopicCore::start_empty() {
-  auto mem = storage_->create_segment(0, options_.segment_bytes);
+  auto mem = storage_->create_segment(0, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
   auto seg = Segment::make(std::move(mem).value(), 0);
   if (!seg.ok()) return seg.status();
@@ -248,7 +247,7 @@ Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept
 
 Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noexcept {
   Message stamped = m;
-  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = wall_clock_ns();
+  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = shared_->now();
   std::uint64_t seq = 0;
   {
     // Held across the append: a racing publish of the same id waits here
@@ -570,7 +569,7 @@ Result<std::shared_ptr<Segment>> TopicCore::next_segment_locked(std::uint64_t fi
     return std::move(spare_);
   }
   spare_.reset();
-  auto mem = storage_->create_segment(first_seq, options_.segment_bytes);
+  auto mem = storage_->create_segment(first_seq, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
   return Segment::make(std::move(mem).value(), first_seq);
 }
@@ -579,7 +578,7 @@ void TopicCore::apply_retention_locked() {
   const bool interest = options_.retain_until_consumed;
   if (!interest && options_.retain_bytes == 0 && options_.retain_age.count() == 0 && options_.hard_cap_bytes == 0)
     return;
-  const std::int64_t now = wall_clock_ns();
+  const std::int64_t now = shared_->now();
   const auto age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retain_age).count();
   // The oldest committed interest: every record below it is consumed.
   std::uint64_t consumed = ~std::uint64_t{0};
