@@ -182,6 +182,9 @@ class BasicBackoff {
 
 using Backoff = BasicBackoff<ParkingLot>;
 
+// A blocking call's deadline. Real (steady) time, not the engine's clock:
+// it bounds how long the calling thread sleeps, and an injected test clock
+// would not move while it sleeps. Timers and ages use the engine's clock.
 std::chrono::steady_clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept;
 
 }  // namespace conduit::detail

@@ -1,6 +1,7 @@
 // Request-reply: correlation ids, deadlines, and the responder's helper.
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -36,6 +37,9 @@ Result<std::unique_ptr<Requester>> Requester::open(Engine& engine, RequesterOpti
   so.slow = SlowPolicy::kLoseOldest;
   auto sub = (*topic)->subscribe(so);
   if (!sub.ok()) return sub.status();
+  // No clock of its own: the engine's. A copy, not the engine: a requester
+  // may outlive it (engine.h).
+  if (!options.clock) options.clock = detail::clock_of(engine);
   return std::unique_ptr<Requester>(new Requester(*topic, std::move(sub).value(), std::move(options), nonce));
 }
 
@@ -45,9 +49,7 @@ Requester::Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, Re
 
 Requester::~Requester() = default;
 
-std::chrono::steady_clock::time_point Requester::now() const {
-  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
-}
+std::int64_t Requester::now() const { return options_.clock(); }  // never empty: open() fills it in
 
 Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono::nanoseconds timeout) {
   if (timeout <= std::chrono::nanoseconds::zero()) return Status::InvalidArgument("request timeout must be positive");
@@ -58,7 +60,11 @@ Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono
   auto seq = topic.publish(request);
   if (!seq.ok()) return seq.status();
   ++next_;  // only a published request uses up its number
-  const auto deadline = now() + timeout;
+  const std::int64_t t = now();
+  // Saturated: a timeout past the clock's range never expires.
+  const std::int64_t deadline =
+      timeout.count() > std::numeric_limits<std::int64_t>::max() - t ? std::numeric_limits<std::int64_t>::max()
+                                                                      : t + timeout.count();
   deadlines_.emplace(number, deadline);
   by_deadline_.emplace(deadline, number);
   return number;
@@ -131,7 +137,7 @@ void Requester::finish_all(const Status& why) {
   deadlines_.clear();  // their by_deadline_ entries are skipped when they come up
 }
 
-void Requester::expire(std::chrono::steady_clock::time_point t) {
+void Requester::expire(std::int64_t t) {
   while (!by_deadline_.empty() && by_deadline_.top().first <= t) {
     const auto [deadline, number] = by_deadline_.top();
     by_deadline_.pop();

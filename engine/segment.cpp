@@ -58,7 +58,8 @@ class AnonymousMemory final : public SegmentMemory {
 
 class MemoryStorage final : public TopicStorage {
  public:
-  Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity) override {
+  Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
+                                                        std::int64_t /*created_ns*/) override {
     auto base = map_segment_memory(capacity);
     if (!base.ok()) return base.status();
     format::SegmentHeader h;

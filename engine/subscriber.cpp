@@ -146,7 +146,7 @@ void SubscriberCore::linger(std::span<RecordView> out, PollResult& r) noexcept {
   // after the batch is there.
   constexpr int kLooks = 4;
   const auto step = options_.linger / kLooks;
-  auto next = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::now();  // real time: this thread's pause (wait.h, deadline_after)
   for (int look = 0; look < kLooks && r.count < want; ++look) {
     next += step;
     while (std::chrono::steady_clock::now() < next) {

@@ -9,7 +9,6 @@
 #include "engine/topic_core.h"
 #include "engine/topic_core_internal.h"
 #include "engine/trace.h"
-#include "engine/wall_clock.h"
 #include "common/format.h"
 
 namespace conduit::detail {
@@ -32,7 +31,7 @@ Result<std::uint64_t> TopicCore::publish(const Message& m, bool nowait) noexcept
 
 Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noexcept {
   Message stamped = m;
-  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = wall_clock_ns();
+  if (stamped.timestamp_ns == 0) stamped.timestamp_ns = shared_->now();
   std::uint64_t seq = 0;
   {
     // Held across the append: a racing publish of the same id waits here

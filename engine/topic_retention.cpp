@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "engine/topic_core.h"
-#include "engine/wall_clock.h"
 #include "common/format.h"
 
 namespace conduit::detail {
@@ -13,7 +12,7 @@ void TopicCore::apply_retention_locked() {
   const bool interest = options_.retain_until_consumed;
   if (!interest && options_.retain_bytes == 0 && options_.retain_age.count() == 0 && options_.hard_cap_bytes == 0)
     return;
-  const std::int64_t now = wall_clock_ns();
+  const std::int64_t now = shared_->now();
   const auto age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retain_age).count();
   // The oldest committed interest: every record below it is consumed.
   std::uint64_t consumed = ~std::uint64_t{0};

@@ -130,7 +130,7 @@ Result<std::shared_ptr<Segment>> TopicCore::next_segment_locked(std::uint64_t fi
     return std::move(spare_);
   }
   spare_.reset();
-  auto mem = storage_->create_segment(first_seq, options_.segment_bytes);
+  auto mem = storage_->create_segment(first_seq, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
   return Segment::make(std::move(mem).value(), first_seq);
 }

@@ -99,7 +99,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   }
   if (writable && last.sealed) {
     // The tail is full: start the next segment now.
-    auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes);
+    auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes, shared_->now());
     if (!mem.ok()) return mem.status();
     auto next = Segment::make(std::move(mem).value(), tail->end_seq());
     if (!next.ok()) return next.status();
@@ -121,7 +121,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
 }
 
 Status TopicCore::start_empty() {
-  auto mem = storage_->create_segment(0, options_.segment_bytes);
+  auto mem = storage_->create_segment(0, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
   auto seg = Segment::make(std::move(mem).value(), 0);
   if (!seg.ok()) return seg.status();

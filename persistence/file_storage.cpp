@@ -80,7 +80,8 @@ FileTopicStorage::FileTopicStorage(std::string dir, FileStorageOptions options, 
 FileTopicStorage::~FileTopicStorage() { (void)close(); }
 
 Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(std::uint64_t first_seq,
-                                                                                std::size_t capacity) {
+                                                                                std::size_t capacity,
+                                                                                std::int64_t created_ns) {
   if (!stats_.read_only.ok()) return stats_.read_only;
   {
     // Adopt (rename away from ".spare") under files_mu_: prepare_spare()
@@ -91,14 +92,14 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
     segment_bytes_ = capacity;
     if (spare_ && spare_->capacity() == capacity) {
       std::unique_ptr<SegmentFile> spare = std::move(spare_);
-      if (spare->adopt(dir_, first_seq).ok()) {
+      if (spare->adopt(dir_, first_seq, created_ns).ok()) {
         dirty_.push_back({first_seq, spare->file(), spare->capacity()});
         dir_dirty_ = true;  // the rename
         return std::unique_ptr<detail::SegmentMemory>(std::move(spare));
       }
     }
   }
-  auto file = SegmentFile::create(dir_, first_seq, capacity, true, zero_segments());
+  auto file = SegmentFile::create(dir_, first_seq, capacity, created_ns, true, zero_segments());
   if (!file.ok()) return file.status();
   {
     std::lock_guard lk(files_mu_);

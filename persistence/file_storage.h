@@ -54,7 +54,8 @@ class FileTopicStorage final : public detail::TopicStorage {
                                                         PersistenceThread* thread);
   ~FileTopicStorage() override;
 
-  Result<std::unique_ptr<detail::SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity) override;
+  Result<std::unique_ptr<detail::SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
+                                                                std::int64_t created_ns) override;
   bool records_have_crc() const noexcept override { return true; }
   detail::SharedParkingLot* remote_readers() noexcept override { return &control_->readers_lot(); }
   Result<std::vector<detail::RecoveredSegment>> recover() override;
@@ -209,7 +210,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   std::unique_ptr<ControlFile> control_;
   detail::WatermarkSource* source_ = nullptr;
   RecoveryStats stats_;  // written by recover(), before the topic is shared
-  std::chrono::steady_clock::time_point last_sync_{};  // the persistence thread's
+  // The persistence thread's. Steady time, not the engine's clock:
+  // flush_interval paces fdatasync in real time, whatever a test clock says.
+  std::chrono::steady_clock::time_point last_sync_{};
   std::uint64_t bytes_at_last_sync_ = 0;               // the persistence thread's
   detail::WatermarkSource::PopulatedMark populated_;   // the persistence thread's (under its round lock)
 

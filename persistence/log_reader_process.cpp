@@ -94,6 +94,8 @@ class LogReaderCore {
   std::size_t off_ = 0;    // offset of the record with sequence seq_ in it
   std::uint64_t seq_ = 0;
   std::size_t checked_to_ = 0;  // in the segment: records below this offset passed check_records()
+  // Steady: they pace this reader's looks at the files; another process
+  // has no engine clock to read.
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::steady_clock::time_point deleted_check_at_{};
   ino_t control_ino_ = 0;  // the control file this reader opened

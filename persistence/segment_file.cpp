@@ -128,7 +128,8 @@ void SegmentFile::map_for_appends(void* base, std::size_t bytes) noexcept {
 }
 
 Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir, std::uint64_t first_seq,
-                                                         std::size_t capacity, bool with_crc, bool zeroed) {
+                                                         std::size_t capacity, std::int64_t created_ns, bool with_crc,
+                                                         bool zeroed) {
   const std::string path = dir + "/" + segment_file_name(first_seq);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + path + ": " + errno_text(errno));
@@ -160,12 +161,9 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create(const std::string& dir,
   auto* base = static_cast<std::byte*>(p);
   format::SegmentHeader h;
   h.first_seq = first_seq;
-  h.created_ns = 0;
+  h.created_ns = created_ns;
   h.capacity = capacity;
   h.flags = with_crc ? format::kSegmentFlagCrc : 0;
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  h.created_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
   format::encode_segment_header(base, h);
   return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), base, capacity, first_seq, with_crc));
 }
@@ -195,7 +193,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
   return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
 }
 
-Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq) {
+Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq, std::int64_t created_ns) {
   const std::string path = dir + "/" + segment_file_name(first_seq);
   if (::rename(file_->path().c_str(), path.c_str()) != 0)
     return Status::IOError("rename " + file_->path() + " to " + path + ": " + errno_text(errno));
@@ -206,9 +204,7 @@ Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq) {
   h.first_seq = first_seq;
   h.capacity = capacity_;
   h.flags = format::kSegmentFlagCrc;
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  h.created_ns = static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  h.created_ns = created_ns;
   format::encode_segment_header(base_, h);
   return Status::OK();
 }

@@ -36,13 +36,15 @@ class FileHandle {
 class SegmentFile final : public detail::SegmentMemory {
  public:
   // Creates (or replaces) the file, reserves `capacity` bytes, maps it and
-  // writes the segment header. `zeroed`: first writes zeros over it and
-  // makes them durable (evict_zeros(), map_for_appends()), for a kSync topic.
+  // writes the segment header, created at `created_ns` (the caller's clock:
+  // the engine's). `zeroed`: first writes zeros over it and makes them
+  // durable (evict_zeros(), map_for_appends()), for a kSync topic.
   static Result<std::unique_ptr<SegmentFile>> create(const std::string& dir, std::uint64_t first_seq,
-                                                     std::size_t capacity, bool with_crc, bool zeroed = false);
+                                                     std::size_t capacity, std::int64_t created_ns, bool with_crc,
+                                                     bool zeroed = false);
   // A spare: DIR/.spare, reserved through `reserve` (the persistence
   // thread's io_uring) and mapped, with no header yet. adopt() makes it the
-  // segment starting at `first_seq`.
+  // segment starting at `first_seq`, created at `created_ns`.
   static Result<std::unique_ptr<SegmentFile>> create_spare(
       const std::string& dir, std::size_t capacity,
       const std::function<Status(int fd, std::size_t bytes, const std::string& path)>& reserve);
@@ -58,7 +60,7 @@ class SegmentFile final : public detail::SegmentMemory {
   // bytes from `end` on are written with zeros ahead of the producers
   // unless the file has no unwritten extent there (FIEMAP).
   void prepare_for_appends(std::size_t end) noexcept;
-  Status adopt(const std::string& dir, std::uint64_t first_seq);
+  Status adopt(const std::string& dir, std::uint64_t first_seq, std::int64_t created_ns);
   // An open tail written by an older format version, before producers
   // append to it: rewrites its header's version to format::kVersion and
   // makes that durable, so a build that reads only the older version

@@ -230,8 +230,12 @@ class TopicStorage {
   // (readers may still hold its memory): delete what backs it.
   virtual void segment_dropped(std::uint64_t first_seq) { (void)first_seq; }
   // Zero-filled memory of `capacity` bytes with the segment header written.
-  virtual Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq,
-                                                                std::size_t capacity) = 0;
+  // `created_ns`: now on the engine's clock (EngineOptions::clock), for the
+  // header's creation time, which retention by age reads; storage reads no
+  // clock of its own. Memory-only storage leaves it 0 (retain_age is for
+  // persisted topics).
+  virtual Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
+                                                                std::int64_t created_ns) = 0;
   // Whether records carry a CRC32C (they do once they can meet a disk).
   virtual bool records_have_crc() const noexcept = 0;
   // Readers in other processes (LogReader) park here; publishers wake it.

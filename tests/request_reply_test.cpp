@@ -5,26 +5,19 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "tests/support/helpers.h"
+#include "tests/support/manual_clock.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;
 using conduit::test::text;
 
 namespace {
-
-struct ManualClock {
-  std::chrono::steady_clock::time_point t{std::chrono::seconds(1000)};
-  std::function<std::chrono::steady_clock::time_point()> fn() {
-    return [this] { return t; };
-  }
-};
 
 // The requests published so far on a topic, read by a responder.
 struct Responder {
@@ -96,14 +89,14 @@ TEST_CASE("a request with no reply before its timeout finishes with kTimedOut, a
   auto engine = Engine::open().value();
   Topic* service = engine->create_topic("service").value();
   Responder responder(service);
-  ManualClock clock;
-  auto requester = Requester::open(*engine, {.reply_topic = {}, .clock = clock.fn()}).value();
+  test::ManualClock clock;
+  auto requester = Requester::open(*engine, {.reply_topic = {}, .clock = clock.function()}).value();
   const std::uint64_t slow = requester->send(*service, text("slow"), 5s).value();
   const std::uint64_t fast = requester->send(*service, text("fast"), 60s).value();
   Reply out[4];
-  clock.t += 4s;
+  clock.advance(4s);
   CHECK(requester->poll(out) == 0);
-  clock.t += 1s;  // exactly the deadline
+  clock.advance(1s);  // exactly the deadline
   REQUIRE(requester->poll(out) == 1);
   CHECK(out[0].request == slow);
   CHECK(out[0].status.code() == Code::kTimedOut);

@@ -167,7 +167,8 @@ class Engine {
   Status delete_topic(std::string_view name);
 
   // The engine's clock, ns since the Unix epoch: EngineOptions::clock, or
-  // the wall clock. Record timestamps, work-group timers and DelayPump use it.
+  // the wall clock. Every timestamp, timer and retention age reads it
+  // (EngineOptions::clock says which).
   std::int64_t now_ns() const;
 
   // Wakes every waiter and refuses new publishes. A publish racing close()

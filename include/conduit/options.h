@@ -38,7 +38,8 @@ enum class SlowPolicy : std::uint8_t {
 // to the same topic within the window is dropped and returns that record's
 // sequence. The window holds the last `max_ids` ids, and of those only ids
 // whose record is at most `max_age` older than the new message (timestamps
-// compared: Message::timestamp_ns, else the engine's wall-clock stamp). A
+// compared: Message::timestamp_ns, else the engine's stamp, on
+// EngineOptions::clock). A
 // persisted topic rebuilds the window from its log on open.
 struct DedupOptions {
   std::size_t max_ids = 0;          // 0: off. At most 2^24.
@@ -205,11 +206,19 @@ struct EngineOptions {
   // How long a parked reader sleeps before it looks again on its own. A
   // safety net only: publishers wake parked readers.
   std::chrono::microseconds park_timeout{500};
-  // The engine's time: ns since the Unix epoch. Record timestamps, work-group
-  // ack timeouts, nack delays, backoff and dead-letter headers read it.
-  // Empty: the system's real-time clock. Tests inject a manual clock to run
-  // timed behaviour deterministically. Called from any thread; must be
-  // thread-safe and should not go backwards (timers then fire late).
+  // The engine's time: ns since the Unix epoch. Every timestamp, timer and
+  // age reads it: record timestamps (publish, publish_batch, and publishes
+  // through the dedup window), dedup max_age, segment creation times (in
+  // the segment headers) and retention by retain_age, work-group ack
+  // timeouts, nack delays, backoff and dead-letter headers, DelayPump due
+  // times, and Requester timeouts (unless DelayOptions / RequesterOptions
+  // name a clock of their own). Empty: the system's real-time clock (read
+  // fast, engine/wall_clock.h). Tests inject a manual clock to run timed
+  // behaviour deterministically. Not read: how long a blocking call waits
+  // (poll and publish timeouts, wait_drained, await_durable: real time, as
+  // the caller sleeps through it) and the persistence thread's flush_interval.
+  // Called from any thread; must be thread-safe and should not go backwards
+  // (timers then fire late).
   std::function<std::int64_t()> clock;
   // Persisted topics, on open. After a clean close a topic trusts the
   // clean-close record its close wrote and reads none of its records; after

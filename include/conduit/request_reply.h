@@ -48,9 +48,10 @@ struct RequesterOptions {
   // give several, one after another, the same name), not one per request,
   // or delete each one's reply topic once it is destroyed.
   std::string reply_topic;
-  // The clock timeouts are measured on; empty: std::chrono::steady_clock.
-  // Tests pass a manual one.
-  std::function<std::chrono::steady_clock::time_point()> clock;
+  // The clock timeouts are measured on, ns since the Unix epoch; empty: the
+  // engine's clock (Engine::now_ns(): EngineOptions::clock, else the wall
+  // clock), so a test clock injected into the engine drives them too.
+  std::function<std::int64_t()> clock;
 };
 
 // One finished request: its outcome, and the reply's envelope, copied (it
@@ -103,21 +104,21 @@ class Requester {
 
  private:
   Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options, std::uint64_t nonce);
-  std::chrono::steady_clock::time_point now() const;
+  std::int64_t now() const;
   void take(std::span<const RecordView> views);  // matches replies to requests
   void drain_replies();                         // takes every reply there is
   void wait_for_replies(std::chrono::nanoseconds wait);
-  void expire(std::chrono::steady_clock::time_point now);
+  void expire(std::int64_t now);
   // Every request in flight finishes with `why` (the replies' topic closed).
   void finish_all(const Status& why);
 
-  using Deadline = std::pair<std::chrono::steady_clock::time_point, std::uint64_t>;
+  using Deadline = std::pair<std::int64_t, std::uint64_t>;  // ns on the clock, request
   Topic* reply_topic_;
   std::unique_ptr<Subscriber> replies_;
   RequesterOptions options_;
   std::string prefix_;  // "<nonce hex>-": every correlation id starts with it
   std::uint64_t next_ = 1;
-  std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> deadlines_;  // in flight
+  std::unordered_map<std::uint64_t, std::int64_t> deadlines_;  // in flight
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> by_deadline_;  // may hold answered ones
   std::deque<Reply> done_;  // finished, not yet handed out
   std::atomic<std::uint64_t> dropped_{0};
