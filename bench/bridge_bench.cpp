@@ -220,7 +220,8 @@ void BM_Latency(benchmark::State& state) {
       po.MsgId = id.c_str();
       jsPubAck* pa = nullptr;
       const auto t0 = Clock::now();
-      if (js_Publish(&pa, server().js(), raw_subject.c_str(), payload.data(), 64, &po, nullptr) != NATS_OK) std::abort();
+      if (js_Publish(&pa, server().js(), raw_subject.c_str(), payload.data(), 64, &po, nullptr) != NATS_OK)
+        std::abort();
       raw.record(static_cast<std::uint64_t>((Clock::now() - t0).count()));
       jsPubAck_Destroy(pa);
     }
@@ -257,8 +258,20 @@ void BM_Latency(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_Outbound)->ArgName("send_asap")->Arg(0)->Arg(1)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Outbound)
+    ->ArgName("send_asap")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Inbound)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Latency)->ArgName("send_asap")->Arg(0)->Arg(1)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Latency)
+    ->ArgName("send_asap")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -45,9 +45,7 @@ namespace conduit::bench {
 
 using Clock = std::chrono::steady_clock;
 
-inline double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 inline std::string errno_text() { return std::string(std::strerror(errno)); }
 
@@ -218,8 +216,7 @@ inline int open_preallocated(const std::filesystem::path& path, std::uint64_t by
 // most kRawChunk), copied into kRawChunk buffers (kRawDepth in flight), into
 // a file preallocated to the total; then one fdatasync. Timed from open to
 // the sync's completion.
-inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::size_t payload,
-                                      std::uint64_t records) {
+inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::size_t payload, std::uint64_t records) {
   RawAsyncResult r;
   const std::uint64_t total = payload * records;
   std::vector<std::unique_ptr<char[]>> bufs;
@@ -278,8 +275,7 @@ inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::si
       while (busy[cur] && r.error.empty()) reap_one();
     }
   }
-  while (in_flight > 0 && reap_one()) {
-  }
+  while (in_flight > 0 && reap_one()) {}
   const auto sync0 = Clock::now();
   if (r.error.empty()) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
@@ -309,8 +305,8 @@ inline RawAsyncResult raw_async_write(const std::filesystem::path& path, std::si
 // kMappedAhead ahead of the stores (MADV_POPULATE_WRITE), as conduit's
 // persistence thread does, so that the zeroing runs beside the stores.
 inline constexpr std::size_t kMappedAhead = 4u << 20;
-inline RawAsyncResult raw_async_mapped(const std::filesystem::path& path, std::size_t payload,
-                                       std::uint64_t records, std::size_t stride, bool ahead = false) {
+inline RawAsyncResult raw_async_mapped(const std::filesystem::path& path, std::size_t payload, std::uint64_t records,
+                                       std::size_t stride, bool ahead = false) {
   RawAsyncResult r;
   const std::size_t header = stride - payload;
   if (stride < payload || header > 24) {
@@ -340,7 +336,8 @@ inline RawAsyncResult raw_async_mapped(const std::filesystem::path& path, std::s
     mapper = std::thread([&] {
       std::uint64_t mapped = 0;
       while (!done.load(std::memory_order_relaxed) && mapped < total) {
-        const std::uint64_t want = std::min<std::uint64_t>(total, (at.load(std::memory_order_relaxed) + kMappedAhead) & ~std::uint64_t{4095});
+        const std::uint64_t want =
+            std::min<std::uint64_t>(total, (at.load(std::memory_order_relaxed) + kMappedAhead) & ~std::uint64_t{4095});
         if (want > mapped) {
           (void)::madvise(base + mapped, want - mapped, MADV_POPULATE_WRITE);
           mapped = want;

@@ -182,8 +182,8 @@ void run_moodycamel(benchmark::State& state, std::size_t per_call) {
   for (auto _ : state) {
     for (std::uint64_t i = 0; i < kMessages; i += per_call) {
       for (Payload& p : batch) stamp(p, sent++);
-      const bool ok = per_call == 1 ? queue.enqueue(token, batch[0])
-                                    : queue.enqueue_bulk(token, batch.begin(), batch.size());
+      const bool ok =
+          per_call == 1 ? queue.enqueue(token, batch[0]) : queue.enqueue_bulk(token, batch.begin(), batch.size());
       if (!ok) {
         state.SkipWithError("enqueue failed (out of memory)");
         break;
@@ -294,8 +294,10 @@ void BM_Conduit_FanOut(benchmark::State& state) {
   if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
   std::vector<std::unique_ptr<Subscriber>> subs;
   for (std::size_t i = 0; i < fan; ++i) {
-    auto sub = (*topic)->subscribe({.name = numbered("s", i), .start = StartAt::earliest(),
-                                    .slow = SlowPolicy::kBlock, .wait = WaitStrategy::kBusySpin});
+    auto sub = (*topic)->subscribe({.name = numbered("s", i),
+                                    .start = StartAt::earliest(),
+                                    .slow = SlowPolicy::kBlock,
+                                    .wait = WaitStrategy::kBusySpin});
     if (!sub.ok()) return state.SkipWithError(sub.status().to_string().c_str());
     subs.push_back(std::move(sub).value());
   }

@@ -25,8 +25,8 @@ namespace conduit::bench {
 
 class Histogram {
  public:
-  static constexpr unsigned kSubBits = 7;                      // 128 buckets per power of two
-  static constexpr std::uint64_t kExact = 2u << kSubBits;      // values below this are exact
+  static constexpr unsigned kSubBits = 7;                  // 128 buckets per power of two
+  static constexpr std::uint64_t kExact = 2u << kSubBits;  // values below this are exact
   static constexpr std::size_t kBuckets = kExact + (64 - (kSubBits + 1)) * (1u << kSubBits);
 
   Histogram() : counts_(kBuckets, 0) {}
@@ -77,7 +77,7 @@ class Histogram {
   static std::size_t index_of(std::uint64_t v) noexcept {
     if (v < kExact) return static_cast<std::size_t>(v);
     const unsigned k = 63u - static_cast<unsigned>(std::countl_zero(v));  // k > kSubBits
-    const std::uint64_t sub = (v >> (k - kSubBits)) - (1u << kSubBits);  // 0..127
+    const std::uint64_t sub = (v >> (k - kSubBits)) - (1u << kSubBits);   // 0..127
     return static_cast<std::size_t>(kExact + (k - kSubBits - 1) * (1u << kSubBits) + sub);
   }
   static std::uint64_t lowest_of(std::size_t i) noexcept {

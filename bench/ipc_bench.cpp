@@ -70,8 +70,7 @@ void drive(std::int64_t pace_ns, Send&& send) {
     p.counter = i;
     if (pace_ns != 0) {
       p.due_ns = start + static_cast<std::int64_t>(i) * pace_ns;
-      while (mono_ns() < p.due_ns) {
-      }
+      while (mono_ns() < p.due_ns) {}
     } else {
       p.due_ns = mono_ns();
     }
@@ -154,8 +153,7 @@ void BM_Ipc_RawShmRing(benchmark::State& state) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       drive(pace, [&](const Payload& p) {
         // Acquire pairs with the reader's release of `consumed`: wait for room.
-        while (p.counter >= consumed->load(std::memory_order_acquire) + kSlots) {
-        }
+        while (p.counter >= consumed->load(std::memory_order_acquire) + kSlots) {}
         Slot& s = slots[p.counter % kSlots];
         s.payload = p;
         // Release pairs with the reader's acquire: the payload is in.
@@ -168,8 +166,7 @@ void BM_Ipc_RawShmRing(benchmark::State& state) {
     for (std::uint64_t i = 0; i < kMessages; ++i) {
       Slot& s = slots[i % kSlots];
       // Acquire pairs with the writer's release of seq.
-      while (s.seq.load(std::memory_order_acquire) != i + 1) {
-      }
+      while (s.seq.load(std::memory_order_acquire) != i + 1) {}
       r.take(std::string_view(reinterpret_cast<const char*>(&s.payload), sizeof(Payload)));
       // Release pairs with the writer's acquire: the slot may be reused.
       consumed->store(i + 1, std::memory_order_release);

@@ -196,15 +196,17 @@ void BM_PublishWorstCase(benchmark::State& state) {
         state.SkipWithError(seq.status().to_string().c_str());
         return;
       }
-      ns[i] = static_cast<std::uint32_t>(std::min<std::int64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(), UINT32_MAX));
+      ns[i] = static_cast<std::uint32_t>(
+          std::min<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(), UINT32_MAX));
     }
-    over += static_cast<std::uint64_t>(std::count_if(ns.begin(), ns.end(), [](std::uint32_t n) { return n > 100'000; }));
+    over +=
+        static_cast<std::uint64_t>(std::count_if(ns.begin(), ns.end(), [](std::uint32_t n) { return n > 100'000; }));
     std::sort(ns.begin(), ns.end());
     p9999 = std::max(p9999, static_cast<double>(ns[ns.size() - ns.size() / 10000 - 1]));
     max_us = std::max(max_us, ns.back() / 1e3);
   }
-  const std::uint64_t records_per_segment = (o.segment_bytes - inspect::kSegmentHeaderBytes) / inspect::padded_size(inspect::record_size(m));
+  const std::uint64_t records_per_segment =
+      (o.segment_bytes - inspect::kSegmentHeaderBytes) / inspect::padded_size(inspect::record_size(m));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration * inspect::record_size(m)));
   state.counters["over_100us"] = static_cast<double>(over);

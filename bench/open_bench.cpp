@@ -123,7 +123,10 @@ void BM_Open(benchmark::State& state) {
   state.counters["segments"] = static_cast<double>(stats.segments);
   state.counters["GiB_per_s"] = benchmark::Counter(static_cast<double>(stats.bytes_checked) / (1u << 30),
                                                    benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(mode == kClean ? "clean" : mode == kCrash ? "crash" : "verify") + (cold ? ", cold cache" : ", warm cache"));
+  state.SetLabel(std::string(mode == kClean   ? "clean"
+                             : mode == kCrash ? "crash"
+                                              : "verify") +
+                 (cold ? ", cold cache" : ", warm cache"));
 }
 
 BENCHMARK(BM_Open)
@@ -141,7 +144,8 @@ BENCHMARK(BM_Open)
 void BM_CreateTopic(benchmark::State& state) {
   const auto durability = static_cast<conduit::Durability>(state.range(0));
   const char* base = std::getenv("CONDUIT_BENCH_DIR");
-  const fs::path dir = fs::absolute(base != nullptr ? base : "conduit-bench-data") / ("create-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::absolute(base != nullptr ? base : "conduit-bench-data") / ("create-" + std::to_string(::getpid()));
   {
     auto engine = conduit::Engine::open(engine_options(dir, false)).value();
     conduit::TopicOptions t = topic_options();

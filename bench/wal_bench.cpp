@@ -389,9 +389,15 @@ void BM_SyncPublish(benchmark::State& state) {
     state.counters["group_commit_vs_1"] = c1.ops_per_s > 0 ? cn.ops_per_s / c1.ops_per_s : 0;
   }
 }
-BENCHMARK(BM_SyncPublish)->ArgNames({"publishers", "reopened"})
-    ->Args({1, 0})->Args({4, 0})->Args({16, 0})->Args({16, 1})
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SyncPublish)
+    ->ArgNames({"publishers", "reopened"})
+    ->Args({1, 0})
+    ->Args({4, 0})
+    ->Args({16, 0})
+    ->Args({16, 1})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // -------------------------------------------------- raw sync, three ways ---
 // No conduit: the raw sync loop with `bytes` per fdatasync, writing them
@@ -432,8 +438,13 @@ void BM_RawSyncMapping(benchmark::State& state) {
     state.counters["random_p99_vs_pwrite"] = p99[0] > 0 ? p99[2] / p99[0] : 0;
   }
 }
-BENCHMARK(BM_RawSyncMapping)->ArgName("bytes")->Arg(88)->Arg(1408)
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawSyncMapping)
+    ->ArgName("bytes")
+    ->Arg(88)
+    ->Arg(1408)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ------------------------------------------------------------- sync acks ---
 // A work group on a kSync topic: one consumer takes 64 deliveries at a time
@@ -475,8 +486,13 @@ void BM_SyncAck(benchmark::State& state) {
     state.counters["acks_per_s"] = static_cast<double>(acked) / secs;
   }
 }
-BENCHMARK(BM_SyncAck)->ArgName("per_call")->Arg(1)->Arg(64)
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SyncAck)
+    ->ArgName("per_call")
+    ->Arg(1)
+    ->Arg(64)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ----------------------------------------------------------- async publish ---
 
@@ -601,10 +617,17 @@ void BM_AsyncPublish(benchmark::State& state) {
     state.counters["raw_faults_per_MiB"] = static_cast<double>(raw.faults) / (bytes / (1 << 20));
   }
 }
-BENCHMARK(BM_AsyncPublish)->ArgNames({"payload", "batch", "single_producer"})
-    ->Args({64, 1, 0})->Args({1024, 1, 0})->Args({16384, 1, 0})->Args({64, 64, 0})->Args({1024, 64, 0})
+BENCHMARK(BM_AsyncPublish)
+    ->ArgNames({"payload", "batch", "single_producer"})
+    ->Args({64, 1, 0})
+    ->Args({1024, 1, 0})
+    ->Args({16384, 1, 0})
+    ->Args({64, 64, 0})
+    ->Args({1024, 64, 0})
     ->Args({64, 1, 1})
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ------------------------------------------------- the mapping's ceiling ---
 // No conduit: the raw io_uring loop of BM_AsyncPublish against the same
@@ -636,11 +659,13 @@ void BM_AsyncMappedCeiling(benchmark::State& state) {
       }
       {
         Scratch dir("ceiling-packed-ahead");
-        pa = on_fresh_thread([&] { return raw_async_mapped(dir.path() / "packed.log", payload, records, payload, true); });
+        pa = on_fresh_thread(
+            [&] { return raw_async_mapped(dir.path() / "packed.log", payload, records, payload, true); });
       }
       {
         Scratch dir("ceiling-framed-ahead");
-        fa = on_fresh_thread([&] { return raw_async_mapped(dir.path() / "framed.log", payload, records, stride, true); });
+        fa = on_fresh_thread(
+            [&] { return raw_async_mapped(dir.path() / "framed.log", payload, records, stride, true); });
       }
       for (const RawAsyncResult* x : {&raw, &p, &pa, &fa})
         if (!x->error.empty()) return state.SkipWithError(x->error.c_str());
@@ -658,8 +683,13 @@ void BM_AsyncMappedCeiling(benchmark::State& state) {
     state.counters["framed_stride"] = static_cast<double>(stride);
   }
 }
-BENCHMARK(BM_AsyncMappedCeiling)->ArgName("payload")->Arg(64)->Arg(1024)
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AsyncMappedCeiling)
+    ->ArgName("payload")
+    ->Arg(64)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- catch-up ---
 
@@ -790,8 +820,10 @@ CatchUpRead read_from_start(Topic* topic, std::uint64_t records) {
   }
   c.seconds = seconds_since(t0);
   benchmark::DoNotOptimize(sum);
-  if (!in_order) c.error = "the subscriber read records out of order";
-  else if (c.record_bytes != records * kCatchUpLogRecord) c.error = "64 B records are not short-form records (88 log bytes)";
+  if (!in_order)
+    c.error = "the subscriber read records out of order";
+  else if (c.record_bytes != records * kCatchUpLogRecord)
+    c.error = "64 B records are not short-form records (88 log bytes)";
   return c;
 }
 
@@ -805,7 +837,8 @@ void BM_CatchUp(benchmark::State& state) {
     if (o.topic == nullptr) return state.SkipWithError(o.error.c_str());
     label(state, o);
 
-    const ConduitAsyncResult pub = on_fresh_thread([&] { return conduit_async_publish(o.topic, kCatchUpPayload, records); });
+    const ConduitAsyncResult pub =
+        on_fresh_thread([&] { return conduit_async_publish(o.topic, kCatchUpPayload, records); });
     if (!pub.error.empty()) return state.SkipWithError(pub.error.c_str());
     state.counters["publish_records_per_s"] = static_cast<double>(records) / pub.seconds;
     const Rss published = rss_now();

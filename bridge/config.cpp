@@ -40,9 +40,12 @@ struct Parser {
     return s;
   }
   Status boolean(std::string_view key, std::string_view v, bool* out) const {
-    if (v == "true" || v == "yes" || v == "1") *out = true;
-    else if (v == "false" || v == "no" || v == "0") *out = false;
-    else return error(std::string(key) + " needs true or false, got '" + std::string(v) + "'");
+    if (v == "true" || v == "yes" || v == "1")
+      *out = true;
+    else if (v == "false" || v == "no" || v == "0")
+      *out = false;
+    else
+      return error(std::string(key) + " needs true or false, got '" + std::string(v) + "'");
     return Status::OK();
   }
 
@@ -66,18 +69,26 @@ struct Parser {
   Status key(std::string_view k, std::string_view v) {
     switch (section) {
       case Section::kGlobal:
-        if (k == "data_dir") config.data_dir = v;
-        else if (k == "url") global_url = v;
-        else if (k == "stats_interval_ms") return millis(k, v, &config.stats_interval);
-        else return error("unknown key '" + std::string(k) + "'");
+        if (k == "data_dir")
+          config.data_dir = v;
+        else if (k == "url")
+          global_url = v;
+        else if (k == "stats_interval_ms")
+          return millis(k, v, &config.stats_interval);
+        else
+          return error("unknown key '" + std::string(k) + "'");
         return Status::OK();
       case Section::kTopic: {
         TopicSpec& t = config.topics.back();
         if (k == "durability") {
-          if (v == "sync") t.durability = Durability::kSync;
-          else if (v == "async") t.durability = Durability::kAsync;
-          else if (v == "memory") t.durability = Durability::kMemory;
-          else return error("durability needs sync, async or memory, got '" + std::string(v) + "'");
+          if (v == "sync")
+            t.durability = Durability::kSync;
+          else if (v == "async")
+            t.durability = Durability::kAsync;
+          else if (v == "memory")
+            t.durability = Durability::kMemory;
+          else
+            return error("durability needs sync, async or memory, got '" + std::string(v) + "'");
           return Status::OK();
         }
         if (k == "dedup_ids") return number(k, v, &t.dedup_ids);
@@ -85,15 +96,24 @@ struct Parser {
       }
       case Section::kOutbound: {
         OutboundOptions& o = config.outbound.back();
-        if (k == "topic") o.topic = v;
-        else if (k == "subscriber") o.subscriber = v;
-        else if (k == "stream") o.stream = v;
-        else if (k == "subject") o.subject = v;
-        else if (k == "create_stream") return boolean(k, v, &o.create_stream);
-        else if (k == "durable_only") return boolean(k, v, &o.durable_only);
-        else if (k == "max_in_flight") return number(k, v, &o.max_in_flight);
-        else if (k == "ack_timeout_ms") return millis(k, v, &o.ack_timeout);
-        else if (k == "commit_interval_ms") return millis(k, v, &o.commit_interval);
+        if (k == "topic")
+          o.topic = v;
+        else if (k == "subscriber")
+          o.subscriber = v;
+        else if (k == "stream")
+          o.stream = v;
+        else if (k == "subject")
+          o.subject = v;
+        else if (k == "create_stream")
+          return boolean(k, v, &o.create_stream);
+        else if (k == "durable_only")
+          return boolean(k, v, &o.durable_only);
+        else if (k == "max_in_flight")
+          return number(k, v, &o.max_in_flight);
+        else if (k == "ack_timeout_ms")
+          return millis(k, v, &o.ack_timeout);
+        else if (k == "commit_interval_ms")
+          return millis(k, v, &o.commit_interval);
         else {
           bool has_url = false;
           Status s = nats_key(k, v, &o.nats, &has_url);
@@ -104,14 +124,22 @@ struct Parser {
       }
       case Section::kInbound: {
         InboundOptions& o = config.inbound.back();
-        if (k == "topic") o.topic = v;
-        else if (k == "durable") o.durable = v;
-        else if (k == "stream") o.stream = v;
-        else if (k == "subject") o.subject = v;
-        else if (k == "batch") return number(k, v, &o.batch);
-        else if (k == "max_ack_pending") return number(k, v, &o.max_ack_pending);
-        else if (k == "ack_wait_ms") return millis(k, v, &o.ack_wait);
-        else if (k == "fetch_wait_ms") return millis(k, v, &o.fetch_wait);
+        if (k == "topic")
+          o.topic = v;
+        else if (k == "durable")
+          o.durable = v;
+        else if (k == "stream")
+          o.stream = v;
+        else if (k == "subject")
+          o.subject = v;
+        else if (k == "batch")
+          return number(k, v, &o.batch);
+        else if (k == "max_ack_pending")
+          return number(k, v, &o.max_ack_pending);
+        else if (k == "ack_wait_ms")
+          return millis(k, v, &o.ack_wait);
+        else if (k == "fetch_wait_ms")
+          return millis(k, v, &o.fetch_wait);
         else {
           bool has_url = false;
           Status s = nats_key(k, v, &o.nats, &has_url);

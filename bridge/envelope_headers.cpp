@@ -214,7 +214,8 @@ Status nats_error(std::string_view what, natsStatus s) {
   std::string msg = "nats: " + std::string(what) + ": " + natsStatus_GetText(s);
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
-  if (text != nullptr && *text != '\0' && std::strcmp(text, natsStatus_GetText(s)) != 0) msg += std::string(" (") + text + ")";
+  if (text != nullptr && *text != '\0' && std::strcmp(text, natsStatus_GetText(s)) != 0)
+    msg += std::string(" (") + text + ")";
   return Status::IOError(std::move(msg));
 }
 

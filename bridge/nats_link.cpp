@@ -63,14 +63,14 @@ void NatsLink::close() noexcept {
 
 void NatsLink::on_disconnected(natsConnection*, void* p) {
   auto* s = static_cast<Shared*>(p);
-  s->connected.store(false, std::memory_order_relaxed);      // stats only
+  s->connected.store(false, std::memory_order_relaxed);    // stats only
   s->disconnects.fetch_add(1, std::memory_order_relaxed);  // stats only
   s->set_error("nats: disconnected from " + s->options.url + "; reconnecting");
 }
 
 void NatsLink::on_reconnected(natsConnection*, void* p) {
   auto* s = static_cast<Shared*>(p);
-  s->connected.store(true, std::memory_order_relaxed);     // stats only
+  s->connected.store(true, std::memory_order_relaxed);    // stats only
   s->reconnects.fetch_add(1, std::memory_order_relaxed);  // stats only
 }
 

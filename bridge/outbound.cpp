@@ -134,15 +134,14 @@ void Outbound::State::drain(bool wait) {
   std::vector<natsMsg*> fails;
   {
     std::unique_lock lock(mu);
-    if (wait && acked.empty() && failed.empty() && !stopping)
-      cv.wait_for(lock, std::chrono::milliseconds(20));
+    if (wait && acked.empty() && failed.empty() && !stopping) cv.wait_for(lock, std::chrono::milliseconds(20));
     acks.swap(acked);
     fails.swap(failed);
   }
   for (std::uint64_t seq : acks) {
     // The window is sorted by sequence; a sequence not in it was acked twice.
-    auto it = std::lower_bound(window.begin(), window.end(), seq,
-                               [](const Slot& s, std::uint64_t v) { return s.seq < v; });
+    auto it =
+        std::lower_bound(window.begin(), window.end(), seq, [](const Slot& s, std::uint64_t v) { return s.seq < v; });
     if (it != window.end() && it->seq == seq && !it->acked) {
       it->acked = true;
       Counters::add(counters.forwarded, 1);
@@ -191,12 +190,13 @@ void Outbound::State::run() {
       for (natsMsg* m : again) publish(m);
     }
 
-    const std::uint64_t room = options.max_in_flight - std::min<std::uint64_t>(
-        options.max_in_flight, Counters::get(counters.in_flight));  // own counter
+    const std::uint64_t room =
+        options.max_in_flight -
+        std::min<std::uint64_t>(options.max_in_flight, Counters::get(counters.in_flight));  // own counter
     if (room > 0 && retry.empty()) {
       std::span<RecordView> out(views.data(), std::min<std::size_t>(views.size(), room));
-      const PollResult r = window.empty() ? subscriber->poll(out, std::chrono::milliseconds(20))
-                                          : subscriber->try_poll(out);
+      const PollResult r =
+          window.empty() ? subscriber->poll(out, std::chrono::milliseconds(20)) : subscriber->try_poll(out);
       if (!r.status.ok()) {
         // A record that failed its check stays where it is, and so does the
         // bridge: said on the link, looked at again no more than a poll's

@@ -72,7 +72,7 @@ class PullConsumer {
   natsConnection* nc_ = nullptr;
   std::string inbox_;  // request n's reply subject is <inbox_>.<n>
   std::string durable_;
-  std::string next_subject_;  // where pull requests go
+  std::string next_subject_;    // where pull requests go
   std::uint64_t requests_ = 0;  // pull requests sent
 };
 

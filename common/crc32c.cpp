@@ -90,10 +90,8 @@ std::uint32_t extend_portable(std::uint32_t crc, const void* data, std::size_t n
   while (n >= 8) {
     const std::uint32_t lo = load_le32(p) ^ c;
     const std::uint32_t hi = load_le32(p + 4);
-    c = kTables[7][lo & 0xFFu] ^ kTables[6][(lo >> 8) & 0xFFu] ^
-        kTables[5][(lo >> 16) & 0xFFu] ^ kTables[4][lo >> 24] ^
-        kTables[3][hi & 0xFFu] ^ kTables[2][(hi >> 8) & 0xFFu] ^
-        kTables[1][(hi >> 16) & 0xFFu] ^ kTables[0][hi >> 24];
+    c = kTables[7][lo & 0xFFu] ^ kTables[6][(lo >> 8) & 0xFFu] ^ kTables[5][(lo >> 16) & 0xFFu] ^ kTables[4][lo >> 24] ^
+        kTables[3][hi & 0xFFu] ^ kTables[2][(hi >> 8) & 0xFFu] ^ kTables[1][(hi >> 16) & 0xFFu] ^ kTables[0][hi >> 24];
     p += 8;
     n -= 8;
   }
@@ -120,8 +118,8 @@ inline std::uint64_t load_word(const unsigned char* p) noexcept {
 
 // Consumes whole blocks of 3 * kPart bytes from [p, p+n), advancing both.
 template <std::size_t kPart>
-__attribute__((target("sse4.2"))) std::uint64_t three_streams(std::uint64_t c, const unsigned char*& p,
-                                                              std::size_t& n, const ZeroShift& shift) noexcept {
+__attribute__((target("sse4.2"))) std::uint64_t three_streams(std::uint64_t c, const unsigned char*& p, std::size_t& n,
+                                                              const ZeroShift& shift) noexcept {
   static_assert(kPart % 8 == 0);
   while (n >= 3 * kPart) {
     std::uint64_t a = c, b = 0, d = 0;
@@ -139,8 +137,8 @@ __attribute__((target("sse4.2"))) std::uint64_t three_streams(std::uint64_t c, c
 
 }  // namespace
 
-__attribute__((target("sse4.2")))
-std::uint32_t extend_hardware(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+__attribute__((target("sse4.2"))) std::uint32_t extend_hardware(std::uint32_t crc, const void* data,
+                                                                std::size_t n) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint64_t c = ~crc;
   // Single bytes up to an 8-byte boundary, so the wide loop's loads never

@@ -21,7 +21,8 @@ void values(const void* const* data, const std::size_t* n, std::uint32_t* out, s
 
 // The two implementations, exposed so tests can compare them.
 std::uint32_t extend_portable(std::uint32_t crc, const void* data, std::size_t n) noexcept;
-std::uint32_t extend_hardware(std::uint32_t crc, const void* data, std::size_t n) noexcept;  // needs hardware_available()
+std::uint32_t extend_hardware(std::uint32_t crc, const void* data,
+                              std::size_t n) noexcept;  // needs hardware_available()
 bool hardware_available() noexcept;
 
 }  // namespace conduit::crc32c

@@ -45,14 +45,14 @@ static_assert(kSegmentMagic == 0x3147455354444e43ull && kControlMagic == 0x314c5
               kJournalMagic == 0x314e524a54444e43ull && kJournalEntryMarker == (kJournalMagic >> 32));
 
 // ------------------------------------------------------------- names ---
-inline constexpr const char* kLockFileName = "LOCK";        // DATA_DIR/LOCK, flock()ed by the owning engine
-inline constexpr const char* kTopicsDirName = "topics";     // DATA_DIR/topics/TOPIC/
-inline constexpr const char* kReadersDirName = "readers";   // DATA_DIR/readers/TOPIC/NAME
-inline constexpr const char* kControlFileName = "control";  // TOPIC/control
-inline constexpr const char* kCleanRecordName = "clean";    // TOPIC/clean
-inline constexpr const char* kOptionsFileName = "options";  // TOPIC/options
-inline constexpr const char* kCursorsDirName = "cursors";   // TOPIC/cursors/
-inline constexpr const char* kTornDirName = "torn";         // TOPIC/torn/
+inline constexpr const char* kLockFileName = "LOCK";               // DATA_DIR/LOCK, flock()ed by the owning engine
+inline constexpr const char* kTopicsDirName = "topics";            // DATA_DIR/topics/TOPIC/
+inline constexpr const char* kReadersDirName = "readers";          // DATA_DIR/readers/TOPIC/NAME
+inline constexpr const char* kControlFileName = "control";         // TOPIC/control
+inline constexpr const char* kCleanRecordName = "clean";           // TOPIC/clean
+inline constexpr const char* kOptionsFileName = "options";         // TOPIC/options
+inline constexpr const char* kCursorsDirName = "cursors";          // TOPIC/cursors/
+inline constexpr const char* kTornDirName = "torn";                // TOPIC/torn/
 inline constexpr std::string_view kTombstonePrefix = ".deleted-";  // topics/.deleted-TOPIC-N
 inline constexpr std::string_view kSegmentSuffix = ".seg";
 inline constexpr std::string_view kTmpSuffix = ".tmp";
@@ -114,7 +114,8 @@ inline std::string torn_tail_name(std::string_view segment_file, std::uint64_t o
 // or a temporary one. A work group may not be named so that its position
 // file would be one of these.
 inline bool is_cursor_side_file(std::string_view name) {
-  return name.ends_with(kStateSuffix) || name.ends_with(kTmpSuffix) || name.find(kJournalInfix) != std::string_view::npos;
+  return name.ends_with(kStateSuffix) || name.ends_with(kTmpSuffix) ||
+         name.find(kJournalInfix) != std::string_view::npos;
 }
 
 }  // namespace conduit::disk

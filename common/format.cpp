@@ -25,8 +25,10 @@ std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept;
 }  // namespace
 
 std::size_t encoded_size(const Message& m) noexcept {
-  if (short_form(m)) return m.payload.size() <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + m.payload.size() : 0;
-  if (envelope_empty(m)) return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
+  if (short_form(m))
+    return m.payload.size() <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + m.payload.size() : 0;
+  if (envelope_empty(m))
+    return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
   const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   std::size_t n = kRecordHeaderSize + m.payload.size() + headers_bytes(m);
   for (std::string_view s : strings) {
@@ -40,8 +42,8 @@ std::size_t encoded_size(const Message& m) noexcept {
   return n;
 }
 
-std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
-                            std::int64_t timestamp_ns, bool with_crc) noexcept {
+std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence, std::int64_t timestamp_ns,
+                            bool with_crc) noexcept {
   store<std::uint64_t>(dst + rec::kSequence, sequence);
   store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
   // Where the payload goes, and the form's bit for the length word.
@@ -96,7 +98,7 @@ std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept
 }
 
 bool record_fields_consistent(const std::byte* record, std::uint32_t length) noexcept {
-  if (length < kRecordHeaderSize) return false;  // either form (see kShortMinPayload)
+  if (length < kRecordHeaderSize) return false;                              // either form (see kShortMinPayload)
   if (load<std::uint32_t>(record + rec::kLength) & kShortFlag) return true;  // the payload is the rest
   std::size_t n = kRecordHeaderSize + load<std::uint32_t>(record + rec::kPayloadLen);
   for (std::size_t off : kStringLenOffsets) n += load<std::uint16_t>(record + off);

@@ -94,9 +94,9 @@
 
 namespace conduit::format {
 
-using disk::kSegmentMagic;  // "CNDTSEG1" (common/disk_names.h)
-inline constexpr std::uint32_t kVersion = 2;         // written
-inline constexpr std::uint32_t kOldestVersion = 1;   // the oldest read
+using disk::kSegmentMagic;                          // "CNDTSEG1" (common/disk_names.h)
+inline constexpr std::uint32_t kVersion = 2;        // written
+inline constexpr std::uint32_t kOldestVersion = 1;  // the oldest read
 inline constexpr std::size_t kSegmentHeaderSize = 64;
 inline constexpr std::size_t kRecordHeaderSize = 48;
 inline constexpr std::size_t kShortHeaderSize = 24;
@@ -110,15 +110,14 @@ inline constexpr std::size_t kMaxFieldBytes = 0xffff;
 
 // Segment header field offsets.
 namespace seg {
-inline constexpr std::size_t kMagic = 0, kVersion = 8, kHeaderLen = 12, kFirstSeq = 16,
-                             kCreated = 24, kCapacity = 32, kFlags = 40, kHeaderCrc = 60;
+inline constexpr std::size_t kMagic = 0, kVersion = 8, kHeaderLen = 12, kFirstSeq = 16, kCreated = 24, kCapacity = 32,
+                             kFlags = 40, kHeaderCrc = 60;
 }  // namespace seg
 
 // Record header field offsets.
 namespace rec {
-inline constexpr std::size_t kLength = 0, kCrc = 4, kSequence = 8, kTimestamp = 16,
-                             kPayloadLen = 24, kSchema = 28, kIdLen = 32, kKeyLen = 34,
-                             kCorrLen = 36, kReplyLen = 38, kTraceLen = 40, kTypeLen = 42,
+inline constexpr std::size_t kLength = 0, kCrc = 4, kSequence = 8, kTimestamp = 16, kPayloadLen = 24, kSchema = 28,
+                             kIdLen = 32, kKeyLen = 34, kCorrLen = 36, kReplyLen = 38, kTraceLen = 40, kTypeLen = 42,
                              kHeaderCount = 44, kFlags = 46, kStrings = 48;
 }  // namespace rec
 static_assert(rec::kStrings == kRecordHeaderSize);
@@ -129,8 +128,7 @@ inline constexpr std::size_t align_up(std::size_t n) noexcept { return (n + kAli
 // The commit word of a record. Release pairs with the acquire in
 // load_length(): a reader that sees the length sees every byte before it.
 inline void commit_length(std::byte* record, std::uint32_t length) noexcept {
-  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(record))
-      .store(length, std::memory_order_release);
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(record)).store(length, std::memory_order_release);
 }
 inline std::uint32_t load_length(const std::byte* record) noexcept {
   // Acquire pairs with commit_length()'s release.
@@ -156,8 +154,8 @@ inline bool short_form(const Message& m) noexcept {
 // for a fresh log) and returns the word to commit: the length, with
 // kShortFlag for the short form (word & kLengthMask is the length). `dst`
 // has room for align_up(encoded_size(m)) bytes; the padding bytes are zeroed.
-std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence,
-                            std::int64_t timestamp_ns, bool with_crc) noexcept;
+std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence, std::int64_t timestamp_ns,
+                            bool with_crc) noexcept;
 
 // CRC of a committed record (the value its crc field should hold).
 std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept;

@@ -9,8 +9,7 @@
 
 namespace conduit::format {
 
-static_assert(std::endian::native == std::endian::little,
-              "conduit's format helpers assume a little-endian host");
+static_assert(std::endian::native == std::endian::little, "conduit's format helpers assume a little-endian host");
 
 template <class T>
 inline T load(const std::byte* p) noexcept {

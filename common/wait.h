@@ -75,7 +75,8 @@ class BasicParkingLot {
   }
   void announce() noexcept {
     // Relaxed: the counter is only a hint for wakers (see the header comment).
-    if (std::uint32_t* parked = words_.parked()) std::atomic_ref<std::uint32_t>(*parked).fetch_add(1, std::memory_order_relaxed);
+    if (std::uint32_t* parked = words_.parked())
+      std::atomic_ref<std::uint32_t>(*parked).fetch_add(1, std::memory_order_relaxed);
   }
   // Never below zero: the engine resets a shared count when it opens the
   // topic (a reader killed while parked must not leave it raised for good),
@@ -88,8 +89,7 @@ class BasicParkingLot {
     std::atomic_ref<std::uint32_t> parked(*word);
     // Relaxed: as announce().
     std::uint32_t n = parked.load(std::memory_order_relaxed);
-    while (n != 0 && !parked.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-    }
+    while (n != 0 && !parked.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {}
   }
 
  private:

@@ -16,7 +16,9 @@
 namespace conduit::detail {
 
 #if defined(CONDUIT_SANITIZE_THREAD) || defined(CONDUIT_SANITIZE_ADDRESS)
-inline void* heap_alloc(std::size_t n, std::size_t align) { return std::aligned_alloc(align, (n + align - 1) / align * align); }
+inline void* heap_alloc(std::size_t n, std::size_t align) {
+  return std::aligned_alloc(align, (n + align - 1) / align * align);
+}
 inline void heap_free(void* p) noexcept { std::free(p); }
 #else
 inline void* heap_alloc(std::size_t n, std::size_t align) { return mi_malloc_aligned(n, align); }
@@ -33,7 +35,9 @@ inline void* heap_alloc_or_throw(std::size_t n, std::size_t align) {
 // engine's heap.
 struct MiAllocated {
   static void* operator new(std::size_t n) { return heap_alloc_or_throw(n, alignof(std::max_align_t)); }
-  static void* operator new(std::size_t n, std::align_val_t a) { return heap_alloc_or_throw(n, static_cast<std::size_t>(a)); }
+  static void* operator new(std::size_t n, std::align_val_t a) {
+    return heap_alloc_or_throw(n, static_cast<std::size_t>(a));
+  }
   static void operator delete(void* p) noexcept { heap_free(p); }
   static void operator delete(void* p, std::align_val_t) noexcept { heap_free(p); }
 };
@@ -44,10 +48,14 @@ struct MiAllocator {
   MiAllocator() noexcept = default;
   template <class U>
   MiAllocator(const MiAllocator<U>&) noexcept {}  // NOLINT: converting, as allocators are
-  T* allocate(std::size_t n) { return static_cast<T*>(heap_alloc_or_throw(n * sizeof(T), alignof(T) < 16 ? 16 : alignof(T))); }
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(heap_alloc_or_throw(n * sizeof(T), alignof(T) < 16 ? 16 : alignof(T)));
+  }
   void deallocate(T* p, std::size_t) noexcept { heap_free(p); }
   template <class U>
-  bool operator==(const MiAllocator<U>&) const noexcept { return true; }
+  bool operator==(const MiAllocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 struct MiQueueTraits : moodycamel::ConcurrentQueueDefaultTraits {

@@ -25,7 +25,8 @@ const char* failure_name(GroupCore::Failure f) noexcept {
 }  // namespace
 
 bool dead_letters_possible(const WorkGroupOptions& o) noexcept {
-  return o.max_attempts != 0 || o.on_failure == WorkGroupOptions::OnFailure::kDeadLetter || !o.dead_letter_topic.empty();
+  return o.max_attempts != 0 || o.on_failure == WorkGroupOptions::OnFailure::kDeadLetter ||
+         !o.dead_letter_topic.empty();
 }
 
 Result<Topic*> open_dead_letter_topic(TopicCore& source, const WorkGroupOptions& o) {

@@ -61,9 +61,7 @@ void Dispatcher::run_subscriber(std::size_t batch) {
       try {
         record_handler_(views[i]);
         handled_.fetch_add(1, std::memory_order_relaxed);
-      } catch (...) {
-        failed_.fetch_add(1, std::memory_order_relaxed);
-      }
+      } catch (...) { failed_.fetch_add(1, std::memory_order_relaxed); }
     }
     if (r.closed) return;
   }

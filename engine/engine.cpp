@@ -23,8 +23,8 @@ namespace detail {
 struct EngineState {
   EngineOptions options;
   TopicShared shared;
-  std::unique_ptr<persistence::DataDirLock> lock;         // set when there is a data directory
-  std::unique_ptr<persistence::PersistenceThread> disk;   // likewise
+  std::unique_ptr<persistence::DataDirLock> lock;        // set when there is a data directory
+  std::unique_ptr<persistence::PersistenceThread> disk;  // likewise
   std::string disk_io;
   std::mutex mu;
   std::map<std::string, std::unique_ptr<TopicCore>, std::less<>> topics;  // guarded by mu
@@ -92,8 +92,8 @@ Status validate_topic_name(std::string_view name) {
     return Status::InvalidArgument("name must be 1..200 characters, got " + std::to_string(name.size()));
   if (name.front() == '.') return Status::InvalidArgument("name '" + std::string(name) + "' must not start with '.'");
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return Status::InvalidArgument("name '" + std::string(name) + "' has a character outside [A-Za-z0-9._-]");
   }
   return Status::OK();
@@ -153,8 +153,9 @@ Result<Topic*> Engine::create_topic(std::string_view name, TopicOptions options)
   if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("topic " + s.message());
   if (closed()) return Status::Closed("engine is closed");
   if (options.durability != Durability::kMemory && !state_->disk)
-    return Status::InvalidArgument("topic '" + std::string(name) +
-                                   "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
+    return Status::InvalidArgument(
+        "topic '" + std::string(name) +
+        "': persisted topics need an engine with a data directory (EngineOptions::data_dir)");
   options = detail::normalized_options(options);
   std::lock_guard lk(state_->mu);
   // Again under mu: a close() that got it first stopped claims only on the

@@ -18,16 +18,20 @@ std::string quoted(std::string_view name) {
 
 std::string envelope_too_large(const Message& m, std::size_t max_envelope_bytes) {
   const std::string limit = std::to_string(format::kMaxFieldBytes);
-  const std::pair<const char*, std::string_view> strings[] = {
-      {"id", m.id},         {"key", m.key},           {"correlation_id", m.correlation_id},
-      {"reply_to", m.reply_to}, {"trace_id", m.trace_id}, {"content_type", m.content_type}};
+  const std::pair<const char*, std::string_view> strings[] = {{"id", m.id},
+                                                              {"key", m.key},
+                                                              {"correlation_id", m.correlation_id},
+                                                              {"reply_to", m.reply_to},
+                                                              {"trace_id", m.trace_id},
+                                                              {"content_type", m.content_type}};
   // The largest field, named when only the sum is over the limit.
   std::string largest;
   std::size_t largest_bytes = 0;
   std::size_t total = 0;
   for (const auto& [field, value] : strings) {
     if (value.size() > format::kMaxFieldBytes)
-      return std::string(field) + " of " + std::to_string(value.size()) + " bytes is over the field limit (" + limit + ")";
+      return std::string(field) + " of " + std::to_string(value.size()) + " bytes is over the field limit (" + limit +
+             ")";
     total += value.size();
     if (value.size() > largest_bytes) largest = field, largest_bytes = value.size();
   }

@@ -31,7 +31,7 @@ struct GroupState {
     std::uint32_t failed_attempts = 0;  // deliveries of it that failed so far
     bool done = false;                  // acked or dead-lettered: never delivered again
     std::int64_t first_failure_ns = 0;
-    std::int64_t not_before_ns = 0;     // failed: not delivered again before this time
+    std::int64_t not_before_ns = 0;  // failed: not delivered again before this time
   };
   std::uint64_t floor = 0;
   std::vector<Entry> entries;  // sorted by seq, each >= floor

@@ -45,7 +45,10 @@ Result<std::unique_ptr<Requester>> Requester::open(Engine& engine, RequesterOpti
 
 Requester::Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options,
                      std::uint64_t nonce)
-    : reply_topic_(reply_topic), replies_(std::move(replies)), options_(std::move(options)), prefix_(hex64(nonce) + "-") {}
+    : reply_topic_(reply_topic),
+      replies_(std::move(replies)),
+      options_(std::move(options)),
+      prefix_(hex64(nonce) + "-") {}
 
 Requester::~Requester() = default;
 
@@ -62,9 +65,9 @@ Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono
   ++next_;  // only a published request uses up its number
   const std::int64_t t = now();
   // Saturated: a timeout past the clock's range never expires.
-  const std::int64_t deadline =
-      timeout.count() > std::numeric_limits<std::int64_t>::max() - t ? std::numeric_limits<std::int64_t>::max()
-                                                                      : t + timeout.count();
+  const std::int64_t deadline = timeout.count() > std::numeric_limits<std::int64_t>::max() - t
+                                    ? std::numeric_limits<std::int64_t>::max()
+                                    : t + timeout.count();
   deadlines_.emplace(number, deadline);
   by_deadline_.emplace(deadline, number);
   return number;
@@ -98,8 +101,7 @@ void Requester::take(std::span<const RecordView> views) {
     reply.content_type = v.content_type();
     reply.schema_version = v.schema_version();
     reply.headers.reserve(v.header_count());
-    for (std::size_t h = 0; h < v.header_count(); ++h)
-      reply.headers.emplace_back(v.header(h).name, v.header(h).value);
+    for (std::size_t h = 0; h < v.header_count(); ++h) reply.headers.emplace_back(v.header(h).name, v.header(h).value);
     done_.push_back(std::move(reply));
   }
 }

@@ -18,7 +18,8 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   // MAP_NORESERVE: pages are only backed once touched; a ring or an index is
   // mostly untouched until records arrive.
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return Status::IOError(std::string("mmap of ") + std::to_string(bytes) + " bytes: " + std::strerror(errno));
+  if (p == MAP_FAILED)
+    return Status::IOError(std::string("mmap of ") + std::to_string(bytes) + " bytes: " + std::strerror(errno));
   return static_cast<std::byte*>(p);
 }
 
@@ -185,7 +186,7 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
-  next_.store(nullptr, std::memory_order_relaxed);              // likewise
+  next_.store(nullptr, std::memory_order_relaxed);             // likewise
   indexed_ = true;
 }
 

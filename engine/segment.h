@@ -125,7 +125,8 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     // Acquire pairs with the release in zero_to(): the cleared bytes are
     // cleared before this producer writes (and, through its commit, for
     // the readers that follow it).
-    if (zeroed_.load(std::memory_order_acquire) < end) [[unlikely]] zero_to(end);
+    if (zeroed_.load(std::memory_order_acquire) < end) [[unlikely]]
+      zero_to(end);
   }
   SegmentMemory& memory() noexcept { return *mem_; }
   // Makes at most `step` more bytes above zeroed_ ready, ahead of the
@@ -206,16 +207,16 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   std::atomic<Segment*> next_{nullptr};
   struct Pin;
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())
-  bool indexed_ = true;  // guarded by the topic's lock
+  bool indexed_ = true;                 // guarded by the topic's lock
   // Records below it are checked (see checked()), and their index entries
   // set; all of them unless mark_unchecked() ran. Stored only under
   // unchecked_->mu.
   std::atomic<std::uint64_t> checked_{std::numeric_limits<std::uint64_t>::max()};
   struct Unchecked {
     std::string path;
-    std::uint64_t records = 0;  // records [0, records) came unchecked
-    bool sealed = false;        // and the padding (or end) after them
-    std::mutex mu;              // one checker at a time
+    std::uint64_t records = 0;    // records [0, records) came unchecked
+    bool sealed = false;          // and the padding (or end) after them
+    std::mutex mu;                // one checker at a time
     std::size_t next_offset = 0;  // guarded by mu: where record checked_ starts
     Status error;                 // guarded by mu: the bad record's, once found
   };
@@ -225,7 +226,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // unchecked_->mu held.
   Status fail_check(std::uint64_t good, Status error, std::uint64_t i);
   void zero_to(std::size_t end) noexcept;
-  std::mutex zero_mu_;  // one clearer at a time (once per zero chunk: reused and zeroing segments only)
+  std::mutex zero_mu_;               // one clearer at a time (once per zero chunk: reused and zeroing segments only)
   std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock
 };
 

@@ -45,11 +45,13 @@ Status Segment::check_through(std::uint64_t i) {
     done += run.records;
     u->next_offset = run.end_offset;
     if (run.stop.kind == persistence::RecordCheck::kRecord) continue;  // a limit: the chunk's, or the count's
-    const std::string what = run.stop.kind == persistence::RecordCheck::kBad ? run.stop.what
-                       : "the log ends here, " + std::to_string(u->records - done) +
-                             " records short of the count in the clean-close record";
-    return fail_check(done, Status::Corruption(u->path + " offset " + std::to_string(run.end_offset) + ": " + what +
-                                               " (sequence " + std::to_string(first_seq_ + done) + ")"),
+    const std::string what = run.stop.kind == persistence::RecordCheck::kBad
+                                 ? run.stop.what
+                                 : "the log ends here, " + std::to_string(u->records - done) +
+                                       " records short of the count in the clean-close record";
+    return fail_check(done,
+                      Status::Corruption(u->path + " offset " + std::to_string(run.end_offset) + ": " + what +
+                                         " (sequence " + std::to_string(first_seq_ + done) + ")"),
                       i);
   }
   if (done == u->records) {

@@ -28,7 +28,10 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   }
   ReaderInfo reader_info() const override {
     // kBlock only where it holds the ring (subscribe() made the rest lose-oldest).
-    return {.kind = ReaderInfo::Kind::kSubscriber, .name = options_.name, .position = hold_position(), .lag = 0,
+    return {.kind = ReaderInfo::Kind::kSubscriber,
+            .name = options_.name,
+            .position = hold_position(),
+            .lag = 0,
             .holds_ring = options_.slow == SlowPolicy::kBlock};
   }
   void set_start(std::uint64_t seq) noexcept {
@@ -223,7 +226,9 @@ std::uint64_t Subscriber::lag() const noexcept {
   const std::uint64_t pos = position();
   return published > pos ? published - pos : 0;
 }
-std::uint64_t Subscriber::lost() const noexcept { return core_->lost_.load(std::memory_order_relaxed); }  // relaxed: a counter
+std::uint64_t Subscriber::lost() const noexcept {
+  return core_->lost_.load(std::memory_order_relaxed);
+}  // relaxed: a counter
 const SubscriberOptions& Subscriber::options() const noexcept { return core_->options_; }
 
 Status Subscriber::commit() { return commit(position()); }
@@ -231,8 +236,9 @@ Status Subscriber::commit() { return commit(position()); }
 Status Subscriber::commit(std::uint64_t seq) {
   detail::HandleCall call(core_->life_);
   if (!call)
-    return Status::Closed(core_->options_.name.empty() ? "subscriber: its engine was destroyed"
-                                                        : "subscriber '" + core_->options_.name + "': its engine was destroyed");
+    return Status::Closed(core_->options_.name.empty()
+                              ? "subscriber: its engine was destroyed"
+                              : "subscriber '" + core_->options_.name + "': its engine was destroyed");
   if (core_->options_.name.empty()) return Status::InvalidArgument("only a named subscriber can commit its position");
   if (seq > position())
     return Status::InvalidArgument("subscriber '" + core_->options_.name + "' cannot commit " + std::to_string(seq) +

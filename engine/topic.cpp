@@ -21,21 +21,26 @@ const TopicOptions& Topic::options() const noexcept { return options_; }
 Status Topic::gone() const { return Status::Closed("topic '" + name_ + "': its engine was destroyed"); }
 // Each call checks core_ first: null once the engine is destroyed (engine.h).
 Result<std::uint64_t> Topic::publish(const Message& message) noexcept {
-  if (core_ == nullptr) [[unlikely]] return gone();
+  if (core_ == nullptr) [[unlikely]]
+    return gone();
   return core_->publish(message);
 }
 Result<std::uint64_t> Topic::publish(std::string_view payload) noexcept {
-  if (core_ == nullptr) [[unlikely]] return gone();
+  if (core_ == nullptr) [[unlikely]]
+    return gone();
   Message m;
   m.payload = payload;
   return core_->publish(m);
 }
-PublishBatchResult Topic::publish_batch(std::span<const Message> messages, std::span<std::uint64_t> sequences) noexcept {
-  if (core_ == nullptr) [[unlikely]] return {.published = 0, .status = gone()};
+PublishBatchResult Topic::publish_batch(std::span<const Message> messages,
+                                        std::span<std::uint64_t> sequences) noexcept {
+  if (core_ == nullptr) [[unlikely]]
+    return {.published = 0, .status = gone()};
   return core_->publish_batch(messages, sequences);
 }
 Result<std::uint64_t> Topic::publish_nowait(const Message& message) noexcept {
-  if (core_ == nullptr) [[unlikely]] return gone();
+  if (core_ == nullptr) [[unlikely]]
+    return gone();
   return core_->publish(message, true);
 }
 Status Topic::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
@@ -55,8 +60,7 @@ namespace {
 
 // Topic::work_group()'s checks of the name and the options.
 Status check_group_options(std::string_view name, const WorkGroupOptions& options) {
-  if (Status s = validate_topic_name(name); !s.ok())
-    return Status::InvalidArgument("work group name: " + s.message());
+  if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument("work group name: " + s.message());
   // cursors/group-NAME.state holds a group's state: a group named "x.state"
   // would have its position file collide with the state file of group "x".
   // Its journal files are cursors/group-NAME.journal-GENERATION.
@@ -64,7 +68,8 @@ Status check_group_options(std::string_view name, const WorkGroupOptions& option
     return Status::InvalidArgument("work group name '" + std::string(name) +
                                    "': may not end in .state or .tmp, nor hold .journal-");
   if (!std::has_single_bit(options.max_in_flight) || options.max_in_flight < 64 || options.max_in_flight > (1u << 24))
-    return Status::InvalidArgument("work group '" + std::string(name) + "': max_in_flight must be a power of two in 64..2^24");
+    return Status::InvalidArgument("work group '" + std::string(name) +
+                                   "': max_in_flight must be a power of two in 64..2^24");
   const std::string where = "work group '" + std::string(name) + "': ";
   if (options.ack_timeout.count() < 0 || options.backoff_base.count() < 0 || options.backoff_max.count() < 0)
     return Status::InvalidArgument(where + "ack_timeout, backoff_base and backoff_max must not be negative");
@@ -93,7 +98,8 @@ Result<RestoredGroup> restore_group(detail::TopicCore& core, std::string_view na
   auto state = core.storage().load_state(disk::state_file_name(key));
   if (!state.ok()) return state.status();
   if (state->has_value()) {
-    auto decoded = detail::GroupState::decode(**state, disk::cursors_dir(core.name()) + "/" + disk::state_file_name(key));
+    auto decoded =
+        detail::GroupState::decode(**state, disk::cursors_dir(core.name()) + "/" + disk::state_file_name(key));
     if (!decoded.ok()) return decoded.status();
     g.state = std::move(decoded).value();
     options->start = StartAt::at(g.state.floor);

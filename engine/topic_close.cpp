@@ -66,7 +66,7 @@ Status TopicCore::mark_deleted(Segment** head) {
   // Seal the head so that every later claim crosses its end and lands in
   // roll_past(), which now refuses. Acquire: as a producer's claim.
   AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
-  *head = slot->segment.load(std::memory_order_relaxed);      // likewise
+  *head = slot->segment.load(std::memory_order_relaxed);     // likewise
   const std::uint64_t capacity = options_.segment_bytes;
   const std::uint64_t t = slot->tail.fetch_add(capacity + 1, std::memory_order_acquire);
   // If we crossed first, close the segment as a crossing producer would.
@@ -88,7 +88,7 @@ void TopicCore::stop_claims() noexcept {
     // sealing the segment (the log on disk stays as it is): every later
     // claim crosses, lands in roll_past() and is refused there, because the
     // closed flag was set before this. Acquire: as a producer's claim.
-    AppendSlot* slot = head_.load(std::memory_order_relaxed);  // head_ changes only under mu_
+    AppendSlot* slot = head_.load(std::memory_order_relaxed);       // head_ changes only under mu_
     Segment* head = slot->segment.load(std::memory_order_relaxed);  // likewise
     const std::uint64_t t = slot->tail.fetch_add(options_.segment_bytes + 1, std::memory_order_acquire);
     // If a producer crossed first, no roll follows its seal (roll_past()

@@ -24,11 +24,14 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
   const std::size_t largest_record =
       format::align_up(format::kRecordHeaderSize + kMaxEnvelopeBytes + options.max_payload_bytes);
   if (options.dedup.max_ids > (1u << 24) || options.dedup.max_age.count() < 0)
-    return Status::InvalidArgument(topic_error(name, "dedup.max_ids must be at most 2^24 and dedup.max_age not negative"));
+    return Status::InvalidArgument(
+        topic_error(name, "dedup.max_ids must be at most 2^24 and dedup.max_age not negative"));
   if (options.durability == Durability::kMemory && (options.retain_until_consumed || options.hard_cap_bytes != 0))
-    return Status::InvalidArgument(topic_error(name, "retain_until_consumed and hard_cap_bytes need a persisted topic"));
+    return Status::InvalidArgument(
+        topic_error(name, "retain_until_consumed and hard_cap_bytes need a persisted topic"));
   if (options.hard_cap_bytes != 0 && options.hard_cap_bytes < 2 * options.segment_bytes)
-    return Status::InvalidArgument(topic_error(name, "hard_cap_bytes must be at least two segments (2 * segment_bytes)"));
+    return Status::InvalidArgument(
+        topic_error(name, "hard_cap_bytes must be at least two segments (2 * segment_bytes)"));
   if (options.segment_bytes < kMinSegmentBytes || options.segment_bytes > kMaxSegmentBytes)
     return Status::InvalidArgument(topic_error(name, "segment_bytes must be within 64 KiB .. 512 MiB"));
   if (options.segment_bytes < format::kSegmentHeaderSize + 2 * largest_record)
@@ -39,8 +42,7 @@ Result<std::unique_ptr<TopicCore>> TopicCore::make(std::string name, TopicOption
   return t;
 }
 
-TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage,
-                     TopicShared* shared)
+TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<TopicStorage> storage, TopicShared* shared)
     : name_(std::move(name)),
       options_(options),
       storage_(std::move(storage)),
@@ -48,9 +50,10 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
       crc_(storage_->records_have_crc()),
       sync_(options.durability == Durability::kSync),
       single_(options.single_producer && process_barrier_available()),
-      ring_segments_(options.durability == Durability::kMemory
-                         ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
-                         : 0),
+      ring_segments_(
+          options.durability == Durability::kMemory
+              ? std::max<std::size_t>(2, (options.ring_bytes + options.segment_bytes - 1) / options.segment_bytes)
+              : 0),
       remote_readers_(storage_->remote_readers()),
       handle_(new Topic(this, name_, options)),
       dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {}
@@ -95,8 +98,10 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
   std::size_t lo = 0, hi = segments_.size();
   while (hi - lo > 1) {
     const std::size_t mid = (lo + hi) / 2;
-    if (committed(*segments_[mid]) != 0 && first_ts(*segments_[mid]) < time_ns) lo = mid;
-    else hi = mid;
+    if (committed(*segments_[mid]) != 0 && first_ts(*segments_[mid]) < time_ns)
+      lo = mid;
+    else
+      hi = mid;
   }
   // ...then the first record in it stamped at or after. Only that segment
   // needs its index (a recovered one gets it now; an unchecked one as its
@@ -109,8 +114,10 @@ std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {
   std::uint64_t a = 0, b = std::min(committed(s), good);
   while (a < b) {
     const std::uint64_t mid = (a + b) / 2;
-    if (record_ts(s, mid) < time_ns) a = mid + 1;
-    else b = mid;
+    if (record_ts(s, mid) < time_ns)
+      a = mid + 1;
+    else
+      b = mid;
   }
   return s.first_seq() + a;
 }

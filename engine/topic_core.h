@@ -340,44 +340,44 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   TopicShared* shared_;
   bool crc_;
   bool sync_;
-  bool single_;  // options_.single_producer, and membarrier(2) works here
-  std::size_t ring_segments_;  // memory-only: segments kept; 0 = unbounded
-  SharedParkingLot* remote_readers_;  // readers in other processes; null for memory-only and read-only topics
-  Topic* handle_;  // kept past this object (keep_forever), its core_ then null
+  bool single_;                         // options_.single_producer, and membarrier(2) works here
+  std::size_t ring_segments_;           // memory-only: segments kept; 0 = unbounded
+  SharedParkingLot* remote_readers_;    // readers in other processes; null for memory-only and read-only topics
+  Topic* handle_;                       // kept past this object (keep_forever), its core_ then null
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
-  Status read_only_;  // not OK: the log opened read-only (publish fails with it); fixed after start
+  Status read_only_;                    // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
 
   SoleProducer sole_;  // used when single_
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};
   mutable std::atomic<std::uint64_t> published_bytes_{0};  // written under scan_mu_
-  ParkingLot readers_;  // readers waiting for records
-  ParkingLot space_;    // producers waiting for ring space
-  ParkingLot roll_;     // producers waiting for another producer's roll
+  ParkingLot readers_;                                     // readers waiting for records
+  ParkingLot space_;                                       // producers waiting for ring space
+  ParkingLot roll_;                                        // producers waiting for another producer's roll
 
   mutable std::mutex mu_;
-  std::deque<std::shared_ptr<Segment>> segments_;      // guarded by mu_, oldest first
-  std::vector<std::unique_ptr<AppendSlot>> slots_;     // guarded by mu_
-  std::vector<RetentionHolder*> holders_;              // guarded by mu_
+  std::deque<std::shared_ptr<Segment>> segments_;   // guarded by mu_, oldest first
+  std::vector<std::unique_ptr<AppendSlot>> slots_;  // guarded by mu_
+  std::vector<RetentionHolder*> holders_;           // guarded by mu_
   // Interest retention: committed positions by key; guarded by mu_.
   std::map<std::string, std::uint64_t, std::less<>> interest_;
   std::map<std::string, std::uint64_t, std::less<>> rewound_;  // guarded by mu_; see take_rewound()
-  std::uint64_t recovered_end_ = 0;  // written by start(), before the topic is shared
-  std::uint64_t cap_deletions_ = 0;     // guarded by mu_
-  std::uint64_t cap_lost_records_ = 0;  // guarded by mu_
-  std::atomic<bool> deleted_{false};  // set once, by retire(), under mu_
+  std::uint64_t recovered_end_ = 0;                            // written by start(), before the topic is shared
+  std::uint64_t cap_deletions_ = 0;                            // guarded by mu_
+  std::uint64_t cap_lost_records_ = 0;                         // guarded by mu_
+  std::atomic<bool> deleted_{false};                           // set once, by retire(), under mu_
   struct User {
     HandleLife* life;
     const RetentionHolder* reader;  // the subscriber; null for a consumer
   };
-  std::vector<User> users_;           // guarded by mu_: open subscribers and consumers
-  std::mutex commit_mu_;              // taken after groups_mu_, before mu_
-  std::shared_ptr<Segment> spare_;  // guarded by mu_: dropped from the ring, to reuse
-  std::mutex groups_mu_;  // taken before mu_ when both are held
+  std::vector<User> users_;                               // guarded by mu_: open subscribers and consumers
+  std::mutex commit_mu_;                                  // taken after groups_mu_, before mu_
+  std::shared_ptr<Segment> spare_;                        // guarded by mu_: dropped from the ring, to reuse
+  std::mutex groups_mu_;                                  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 
-  mutable std::mutex scan_mu_;  // taken after mu_ when both are held
+  mutable std::mutex scan_mu_;                 // taken after mu_ when both are held
   mutable std::shared_ptr<Segment> scan_seg_;  // guarded by scan_mu_
   mutable std::size_t scan_off_ = 0;           // guarded by scan_mu_
 };

@@ -75,9 +75,11 @@ Status TopicCore::unpublishable(const Message& m, std::string_view which) const 
 // Defined before its two callers, which inline it: as a call, with the
 // Result passed back through memory, it cost publish() about 2 ns.
 template <std::size_t N, bool Sole>
-inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
+inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Message, N> ms,
+                                                           std::uint64_t bytes) noexcept {
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
-  if (!read_only_.ok()) [[unlikely]] return read_only_;
+  if (!read_only_.ok()) [[unlikely]]
+    return read_only_;
   // One clock read for the claim: its records are published together.
   std::int64_t now = 0;
   for (const Message& m : ms)
@@ -132,7 +134,8 @@ template <std::size_t N>
 inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
   // The single_producer path is its own function, so that the shared one
   // stays as it was (inlined, with no branch on the claim's kind).
-  if (single_) [[unlikely]] return claim_sole(ms, bytes);
+  if (single_) [[unlikely]]
+    return claim_sole(ms, bytes);
   return claim_and_write_as<N, false>(ms, bytes);
 }
 
@@ -196,9 +199,9 @@ Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept 
 PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept {
   PublishBatchResult r;
   if (!seqs.empty() && seqs.size() < ms.size()) {
-    r.status = Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) +
-                                                              " sequences for " + std::to_string(ms.size()) +
-                                                              " messages"));
+    r.status =
+        Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) + " sequences for " +
+                                                       std::to_string(ms.size()) + " messages"));
     return r;
   }
   if (ms.empty()) return r;

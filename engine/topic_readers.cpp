@@ -72,6 +72,8 @@ Result<std::uint64_t> Topic::publish(const Message& message, std::chrono::nanose
   return core_->publish(message);
 }
 
-std::vector<ReaderInfo> Topic::readers() const { return core_ == nullptr ? std::vector<ReaderInfo>{} : core_->readers(); }
+std::vector<ReaderInfo> Topic::readers() const {
+  return core_ == nullptr ? std::vector<ReaderInfo>{} : core_->readers();
+}
 
 }  // namespace conduit

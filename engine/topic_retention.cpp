@@ -70,8 +70,7 @@ void TopicCore::report_cap_loss_locked(std::uint64_t cut_from, std::uint64_t cut
     if (seq < cut_to) behind += " " + key + "@" + std::to_string(seq);
   for (const auto& [who, n] : open_lost)
     behind += " " + who + " (open: " + std::to_string(n) + " not acked, lost to it)";
-  std::fprintf(stderr,
-               "conduit: topic '%s': hard_cap_bytes (%zu) deleted records %llu..%llu not yet consumed by:%s\n",
+  std::fprintf(stderr, "conduit: topic '%s': hard_cap_bytes (%zu) deleted records %llu..%llu not yet consumed by:%s\n",
                name_.c_str(), options_.hard_cap_bytes, static_cast<unsigned long long>(cut_from),
                static_cast<unsigned long long>(cut_to - 1), behind.c_str());
 }

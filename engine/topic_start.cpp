@@ -44,7 +44,8 @@ Status TopicCore::set_back_positions() {
     // Stored again at the end (durable: it is below it), and told to the
     // reader at its first poll (PollResult::rewound).
     if (Status s = storage_->store_position(key, recovered_end_); !s.ok()) return s;
-    std::fprintf(stderr, "conduit: topic '%s': %s's committed position %llu was past the end of the log (%llu); set back\n",
+    std::fprintf(stderr,
+                 "conduit: topic '%s': %s's committed position %llu was past the end of the log (%llu); set back\n",
                  name_.c_str(), key.c_str(), static_cast<unsigned long long>(seq),
                  static_cast<unsigned long long>(recovered_end_));
     std::lock_guard lk(mu_);
@@ -71,8 +72,10 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     if (r.sealed) (*seg)->seal(r.records);
     if (!r.unchecked_path.empty()) (*seg)->mark_unchecked(std::move(r.unchecked_path), r.records, r.sealed);
     // The tail is indexed now; older segments when a reader first needs them.
-    if (&r == &recovered.back()) (*seg)->build_index(r.records);
-    else (*seg)->mark_unindexed();
+    if (&r == &recovered.back())
+      (*seg)->build_index(r.records);
+    else
+      (*seg)->mark_unindexed();
     if (!segments_.empty()) segments_.back()->set_next(seg->get());
     segments_.push_back(std::move(seg).value());
   }
@@ -110,7 +113,7 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   slots_.push_back(std::make_unique<AppendSlot>());
   AppendSlot* slot = slots_.back().get();
   slot->segment.store(tail.get(), std::memory_order_relaxed);  // published by head_ below
-  const bool fresh = last.sealed && writable;  // the tail is the segment just created
+  const bool fresh = last.sealed && writable;                  // the tail is the segment just created
   const std::uint64_t records = fresh ? 0 : last.records;
   const std::uint64_t offset = fresh ? format::kSegmentHeaderSize : last.sealed ? tail->capacity() : last.end_offset;
   slot->tail.store(records << kTailOffsetBits | offset, std::memory_order_relaxed);  // likewise
@@ -128,7 +131,7 @@ Status TopicCore::start_empty() {
   std::lock_guard lk(mu_);
   segments_.push_back(*seg);
   slots_.push_back(std::make_unique<AppendSlot>());
-  slots_.back()->segment.store(seg->get(), std::memory_order_relaxed);  // published by head_ below
+  slots_.back()->segment.store(seg->get(), std::memory_order_relaxed);               // published by head_ below
   slots_.back()->tail.store(format::kSegmentHeaderSize, std::memory_order_relaxed);  // likewise
   {
     std::lock_guard sl(scan_mu_);

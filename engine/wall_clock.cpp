@@ -68,8 +68,8 @@ bool kernel_clocksource_is_tsc() noexcept {
 #endif
 }
 
-TscWallClock::TscWallClock(bool use_tsc, std::chrono::nanoseconds renew_after,
-                           std::chrono::nanoseconds calibrate_over, bool (*still_tsc)()) noexcept
+TscWallClock::TscWallClock(bool use_tsc, std::chrono::nanoseconds renew_after, std::chrono::nanoseconds calibrate_over,
+                           bool (*still_tsc)()) noexcept
     : use_tsc_(use_tsc),
       still_tsc_(still_tsc),
       renew_after_ns_(renew_after.count()),

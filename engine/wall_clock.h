@@ -67,8 +67,8 @@ class TscWallClock {
   std::uint64_t cal_tsc_ = 0;
   std::int64_t cal_mono_ns_ = 0;
   std::atomic<bool> calibrating_{false};  // taken by the thread that calibrates (for good once it did)
-  std::uint64_t mult_ = 0;         // ns per tick << 32; written before version_ leaves 0
-  std::uint64_t renew_ticks_ = 0;  // renew_after in ticks; likewise
+  std::uint64_t mult_ = 0;                // ns per tick << 32; written before version_ leaves 0
+  std::uint64_t renew_ticks_ = 0;         // renew_after in ticks; likewise
   // The anchor, a sequence lock: 0 until calibrated (and once the TSC was
   // given up), odd while renewed.
   alignas(64) std::atomic<std::uint64_t> version_{0};

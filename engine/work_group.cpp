@@ -96,8 +96,7 @@ std::uint64_t GroupCore::cut(std::uint64_t end, const std::shared_ptr<Segment>& 
   //    hand-outs are then visible below, or come after); release: as theirs.
   std::uint64_t claimed = next_.load(std::memory_order_acquire);
   while (claimed < end &&
-         !next_.compare_exchange_weak(claimed, end, std::memory_order_acq_rel, std::memory_order_acquire)) {
-  }
+         !next_.compare_exchange_weak(claimed, end, std::memory_order_acq_rel, std::memory_order_acquire)) {}
   // 2. End each claimed record below `end`. Acquire pairs with the release
   //    CAS in advance_floor(): everything below `from` is done.
   const std::uint64_t from = floor_.load(std::memory_order_acquire);
@@ -192,8 +191,8 @@ void GroupCore::commit_after_cut() noexcept {
                  name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
 }
 
-bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt,
-                        Delivery* d, Status* error) noexcept {
+bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d,
+                        Status* error) noexcept {
   const std::uint64_t i = seq - seg->first_seq();
   // A record read from disk goes out only once checked (CRC32C and the rest).
   if (!seg->checked(i)) [[unlikely]] {
@@ -250,7 +249,8 @@ std::int64_t GroupCore::prepare_claim() noexcept {
     if (t >= due) run_timers(t);
   }
   // Relaxed: a hint; the purge works under timers_mu_.
-  if (purge_timers_.load(std::memory_order_relaxed)) [[unlikely]] purge_cut_timers();
+  if (purge_timers_.load(std::memory_order_relaxed)) [[unlikely]]
+    purge_cut_timers();
   return timeouts ? t + options_.ack_timeout.count() : kNever;
 }
 
@@ -754,7 +754,8 @@ Status GroupCore::commit() {
   // Under the topic's commit mutex: a deleted topic's directory is not
   // written again (nor made again by the write).
   std::lock_guard tl(topic_->commit_mutex());
-  if (topic_->deleted()) return Status::NotFound("work group '" + name_ + "': topic '" + topic_->name() + "' was deleted");
+  if (topic_->deleted())
+    return Status::NotFound("work group '" + name_ + "': topic '" + topic_->name() + "' was deleted");
   std::lock_guard lk(commit_mu_);
   return commit_locked();
 }
@@ -818,7 +819,9 @@ std::uint64_t WorkGroup::lag() const noexcept {
 }
 
 namespace {
-Status group_gone(const std::string& name) { return Status::Closed("work group '" + name + "': its engine was destroyed"); }
+Status group_gone(const std::string& name) {
+  return Status::Closed("work group '" + name + "': its engine was destroyed");
+}
 }  // namespace
 
 Status WorkGroup::commit() { return core_ == nullptr ? group_gone(name_) : core_->commit(); }
@@ -838,9 +841,9 @@ Status WorkGroup::wait_drained(std::chrono::nanoseconds timeout) {
     if (topic->closed()) return Status::Closed(where + "engine is closed");
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
-      return Status::TimedOut(where + "not drained: " + std::to_string(target - floor) + " of the records published before " +
-                              std::to_string(target) + " are not acked or dead-lettered (ack floor " +
-                              std::to_string(floor) + ")");
+      return Status::TimedOut(where + "not drained: " + std::to_string(target - floor) +
+                              " of the records published before " + std::to_string(target) +
+                              " are not acked or dead-lettered (ack floor " + std::to_string(floor) + ")");
     const auto pause = looks < 100 ? std::chrono::microseconds(100) : std::chrono::microseconds(1000);
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
   }
@@ -868,7 +871,8 @@ PollResult Consumer::try_poll(std::span<Delivery> out) noexcept {
   r.count = core_->group_->claim(out, core_->seg_, core_.get(), &r.status);
   // Closed only once no publish is still in flight (see Subscriber::try_poll).
   if (r.count == 0 && core_->group_->topic()->closed())
-    r.closed = !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claims_end();
+    r.closed =
+        !core_->group_->maybe_ready(core_->seg_) && core_->group_->stats().next >= core_->group_->topic()->claims_end();
   return r;
 }
 

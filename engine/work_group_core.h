@@ -124,7 +124,9 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // Records skipped by skip_to() or cut() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
   // Before any consumer: the stored floor was set back by `n` (PollResult::rewound).
-  void set_rewound(std::uint64_t n) noexcept { rewound_.store(n, std::memory_order_relaxed); }  // relaxed: before sharing
+  void set_rewound(std::uint64_t n) noexcept {
+    rewound_.store(n, std::memory_order_relaxed);
+  }  // relaxed: before sharing
   // The set-back not yet reported (then 0): one poll takes it.
   std::uint64_t take_rewound() noexcept {
     // Relaxed check first: almost always 0. acq_rel exchange: one poll takes it.
@@ -136,7 +138,10 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::uint64_t cut(std::uint64_t end, const std::shared_ptr<Segment>& seg) noexcept override;
   std::string describe() const override { return "work group '" + name_ + "'"; }
   ReaderInfo reader_info() const override {
-    return {.kind = ReaderInfo::Kind::kWorkGroup, .name = name_, .position = hold_position(), .lag = 0,
+    return {.kind = ReaderInfo::Kind::kWorkGroup,
+            .name = name_,
+            .position = hold_position(),
+            .lag = 0,
             .holds_ring = topic_->options().durability == Durability::kMemory};
   }
   // After a cut, the next poll stores the group's state (persisted topics),
@@ -213,7 +218,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::optional<std::uint64_t> journal_append(const GroupState::Entry& e) noexcept;
   void journal_wait(std::uint64_t ticket) noexcept;
   void say_not_durable(const Status& s) noexcept;  // once per group, on stderr
-  Status commit_locked();  // commit_mu_ held
+  Status commit_locked();                          // commit_mu_ held
   // The CAS out(d.lease) -> state(d.lease); false (counted stale) when `d`
   // no longer holds the slot.
   bool end_hand_out(const Delivery& d, std::uint64_t state) noexcept;
@@ -246,8 +251,8 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::string name_;
   WorkGroupOptions options_;
   std::uint64_t mask_;
-  WorkGroup* handle_;  // kept past this object (keep_forever), its core_ then null
-  GroupState restored_;          // immutable after construction
+  WorkGroup* handle_;               // kept past this object (keep_forever), its core_ then null
+  GroupState restored_;             // immutable after construction
   std::uint64_t restored_end_ = 0;  // one past the last restored entry
   alignas(64) std::atomic<std::uint64_t> next_{0};
   alignas(64) std::atomic<std::uint64_t> floor_{0};
@@ -256,7 +261,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::int64_t> next_due_{kNever};
   // Statistics; relaxed counters.
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
-  std::atomic<std::uint64_t> lost_{0};  // added to by skip_to() and cut(), taken by one poll
+  std::atomic<std::uint64_t> lost_{0};        // added to by skip_to() and cut(), taken by one poll
   std::atomic<std::uint64_t> lost_total_{0};  // every record lost (stats)
   std::atomic<std::uint64_t> rewound_{0};     // see set_rewound()
   std::atomic<bool> purge_timers_{false};     // cut() left timers of records it took
@@ -270,17 +275,17 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   template <class T>
   using Slots = std::vector<std::atomic<T>, MiAllocator<std::atomic<T>>>;
   Slots<std::uint64_t> acked_;
-  Slots<std::uint64_t> word_;           // lease << 2 | state
-  Slots<std::uint64_t> seq_;            // the sequence of the slot's current hand-out
-  Slots<std::uint32_t> attempts_;       // deliveries so far of the slot's record
-  Slots<std::int64_t> deadline_;        // out: when the hand-out times out; waiting: when it is due again
-  Slots<std::int64_t> first_failure_;   // 0: no failure yet
-  Slots<const void*> owner_;            // the consumer of the current hand-out
+  Slots<std::uint64_t> word_;          // lease << 2 | state
+  Slots<std::uint64_t> seq_;           // the sequence of the slot's current hand-out
+  Slots<std::uint32_t> attempts_;      // deliveries so far of the slot's record
+  Slots<std::int64_t> deadline_;       // out: when the hand-out times out; waiting: when it is due again
+  Slots<std::int64_t> first_failure_;  // 0: no failure yet
+  Slots<const void*> owner_;           // the consumer of the current hand-out
   moodycamel::ConcurrentQueue<std::uint64_t, MiQueueTraits> redeliver_;
 
   std::mutex timers_mu_;
   std::vector<Timer, MiAllocator<Timer>> timers_;  // guarded by timers_mu_: a min-heap on due
-  std::int64_t next_scan_ = kNever;                 // guarded by timers_mu_
+  std::int64_t next_scan_ = kNever;                // guarded by timers_mu_
 
   std::shared_ptr<StateJournal> journal_;  // fixed after construction
   bool journal_waits_ = false;             // kSync topic: acks wait for their entry to be durable
@@ -288,12 +293,12 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   std::mutex commit_mu_;                   // one commit at a time
 
   std::mutex zombies_mu_;
-  std::vector<Zombie, MiAllocator<Zombie>> zombies_;  // guarded by zombies_mu_
+  std::vector<Zombie, MiAllocator<Zombie>> zombies_;              // guarded by zombies_mu_
   std::vector<const void*, MiAllocator<const void*>> consumers_;  // live consumers; guarded by zombies_mu_
 
   std::mutex dlq_mu_;
-  Topic* dlq_ = nullptr;       // guarded by dlq_mu_
-  bool dlq_said_ = false;      // guarded by dlq_mu_: a failure was reported on stderr
+  Topic* dlq_ = nullptr;   // guarded by dlq_mu_
+  bool dlq_said_ = false;  // guarded by dlq_mu_: a failure was reported on stderr
 };
 
 }  // namespace conduit::detail

@@ -106,7 +106,7 @@ Result<std::unique_ptr<ControlFile>> ControlFile::open_for_reader(const std::str
     if (err == ENOENT) return Status::NotFound("no topic log at " + topic_dir + " (" + path + " is missing)");
     return Status::IOError("open " + path + ": " + errno_text(err));
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < kControlBytes) {
     ::close(fd);
     return Status::Corruption(path + ": shorter than a control file (" + std::to_string(kControlBytes) + " bytes)");
@@ -146,7 +146,8 @@ std::uint64_t ControlFile::generation() const noexcept {
 bool ControlFile::closed_cleanly() const noexcept {
   // Acquire pairs with the release in set_flags().
   return (std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kFlags))
-              .load(std::memory_order_acquire) & 1u) != 0;
+              .load(std::memory_order_acquire) &
+          1u) != 0;
 }
 
 Result<ControlSnapshot> ControlFile::read_only(const std::string& topic_dir) {
@@ -193,7 +194,8 @@ void ControlFile::set_published(std::uint64_t seq) noexcept {
 
 void ControlFile::set_flags(std::uint32_t flags) noexcept {
   // Release pairs with the acquire in closed_cleanly() (another process).
-  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kFlags)).store(flags, std::memory_order_release);
+  std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(base_ + kFlags))
+      .store(flags, std::memory_order_release);
 }
 
 Status ControlFile::sync() {
@@ -241,8 +243,9 @@ Status remove_topic_dir(const std::string& topics_dir, const std::string& name, 
 Status remove_tombstones(const std::string& topics_dir) {
   std::error_code ec;
   std::filesystem::directory_iterator it(topics_dir, ec);
-  if (ec) return ec == std::errc::no_such_file_or_directory ? Status::OK()
-                                                            : Status::IOError("open " + topics_dir + ": " + ec.message());
+  if (ec)
+    return ec == std::errc::no_such_file_or_directory ? Status::OK()
+                                                      : Status::IOError("open " + topics_dir + ": " + ec.message());
   std::vector<std::string> tombstones;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (it->path().filename().string().starts_with(disk::kTombstonePrefix)) tombstones.push_back(it->path().string());

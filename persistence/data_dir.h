@@ -53,9 +53,9 @@ class DataDirLock {
 
 // What a reader in another process sees in a control file (read_only()).
 struct ControlSnapshot {
-  bool clean = false;            // the last owner closed cleanly (and no engine has it open now)
+  bool clean = false;  // the last owner closed cleanly (and no engine has it open now)
   std::uint64_t durable = 0;
-  std::uint64_t published = 0;   // as of the last sync round
+  std::uint64_t published = 0;  // as of the last sync round
 };
 
 class ControlFile {

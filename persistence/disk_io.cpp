@@ -27,7 +27,8 @@ Status DiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
       return Status::IOError("pread " + name + " (to write it again after a failed fdatasync): " + errno_text(errno));
     }
     if (n == 0) return Status::OK();
-    if (Status s = write_at(fd, std::span(buf.data(), static_cast<std::size_t>(n)), static_cast<std::uint64_t>(off), name);
+    if (Status s =
+            write_at(fd, std::span(buf.data(), static_cast<std::size_t>(n)), static_cast<std::uint64_t>(off), name);
         !s.ok())
       return Status::IOError(s.message() + " (writing it again after a failed fdatasync)");
     off += n;
@@ -83,7 +84,8 @@ class SyscallDiskIo final : public DiskIo {
                   const std::function<void()>& /*while_waiting: fdatasync blocks*/) override {
     Status first;
     for (const SyncRange& f : files) {
-      if (::fdatasync(f.fd) != 0 && first.ok()) first = Status::IOError("fdatasync " + f.name + ": " + errno_text(errno));
+      if (::fdatasync(f.fd) != 0 && first.ok())
+        first = Status::IOError("fdatasync " + f.name + ": " + errno_text(errno));
     }
     return first;
   }
@@ -120,8 +122,7 @@ class UringDiskIo final : public DiskIo {
         io_uring_sqe_set_data64(sqe, done + i);
       }
       Status s = submit_and_reap(
-          batch, [&](std::uint64_t idx) -> const std::string& { return files[idx].name; }, "fdatasync ",
-          while_waiting);
+          batch, [&](std::uint64_t idx) -> const std::string& { return files[idx].name; }, "fdatasync ", while_waiting);
       if (first.ok()) first = s;
       done += batch;
     }

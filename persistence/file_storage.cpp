@@ -209,9 +209,9 @@ Status FileTopicStorage::scan_opened(std::uint64_t durable, RecoveryScan& scan) 
       // corruption; above it, a torn tail of records never acknowledged.
       if (end < durable && !scan.damage) {
         const std::string what = seg.problem ? seg.problem->what : "the log ends here";
-        scan.damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(seg.end_offset) + ": " +
-                                         what + " (sequence " + std::to_string(end) +
-                                         ", below the durable watermark " + std::to_string(durable) + ")");
+        scan.damage = Status::Corruption(files[i]->path() + " offset " + std::to_string(seg.end_offset) + ": " + what +
+                                         " (sequence " + std::to_string(end) + ", below the durable watermark " +
+                                         std::to_string(durable) + ")");
         if (!options_.read_only_on_corruption) return *scan.damage;
       }
       // What follows the intact prefix (a torn record, or records committed
@@ -288,7 +288,8 @@ Status FileTopicStorage::track_recovered(std::vector<detail::RecoveredSegment>& 
     std::lock_guard lk(files_mu_);
     for (auto& r : out) {
       auto* f = static_cast<SegmentFile*>(r.memory.get());
-      if (r.first_seq + r.records >= durable || &r == &out.back()) dirty_.push_back({r.first_seq, f->file(), f->capacity()});
+      if (r.first_seq + r.records >= durable || &r == &out.back())
+        dirty_.push_back({r.first_seq, f->file(), f->capacity()});
     }
   }
   const std::uint64_t end = out.back().first_seq + out.back().records;
@@ -312,7 +313,8 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
   for (std::size_t i = 0; i < listed.size(); ++i) {
     const CleanSegment& c = rec->segments[i];
     const bool last = i + 1 == listed.size();
-    if (c.first_seq != listed[i].first || (!last && (!c.sealed || rec->segments[i + 1].first_seq != c.first_seq + c.records)))
+    if (c.first_seq != listed[i].first ||
+        (!last && (!c.sealed || rec->segments[i + 1].first_seq != c.first_seq + c.records)))
       return std::nullopt;
     auto f = SegmentFile::open(listed[i].second, true);  // checks the header (one page)
     if (!f.ok() || (*f)->first_seq() != c.first_seq || (*f)->capacity() != c.capacity || c.end_offset > c.capacity ||
@@ -321,9 +323,11 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
     const std::byte* base = (*f)->base();
     // Cheap sanity, no CRC: the first record is the one named, and nothing
     // was committed past the recorded end of the open tail.
-    if (c.records != 0 && format::load<std::uint64_t>(base + format::kSegmentHeaderSize + format::rec::kSequence) != c.first_seq)
+    if (c.records != 0 &&
+        format::load<std::uint64_t>(base + format::kSegmentHeaderSize + format::rec::kSequence) != c.first_seq)
       return std::nullopt;
-    if (!c.sealed && c.end_offset + 4 <= c.capacity && format::load_length(base + c.end_offset) != 0) return std::nullopt;
+    if (!c.sealed && c.end_offset + 4 <= c.capacity && format::load_length(base + c.end_offset) != 0)
+      return std::nullopt;
     if (!last) (*f)->drop_resident_pages();
     detail::RecoveredSegment r;
     r.first_seq = c.first_seq;
@@ -346,7 +350,7 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
 
 void FileTopicStorage::attach(detail::WatermarkSource* source) {
   source_ = source;
-  if (!stats_.read_only.ok()) return;  // nothing to sync, nothing to write
+  if (!stats_.read_only.ok()) return;              // nothing to sync, nothing to write
   if (!stats_.clean) (void)control_->mark_open();  // recover_clean() did
   thread_->add(this);
 }
@@ -376,9 +380,8 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
 }
 
 Result<std::unique_ptr<SegmentFile>> FileTopicStorage::reserve_spare(DiskIo& io, std::size_t bytes) {
-  return SegmentFile::create_spare(dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) {
-    return io.preallocate(fd, n, path);
-  });
+  return SegmentFile::create_spare(
+      dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) { return io.preallocate(fd, n, path); });
 }
 
 std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::size_t bytes) {
@@ -410,7 +413,8 @@ detail::ZeroAhead FileTopicStorage::zero_head_step() {
   if (!zeros_pending() || source_ == nullptr || closed_.load(std::memory_order_relaxed))  // relaxed: a hint
     return detail::ZeroAhead::kDone;
   const detail::ZeroAhead z = source_->zero_head(kZeroAhead, kZeroAheadStep);
-  if (z == detail::ZeroAhead::kDone) zeros_pending_.store(false, std::memory_order_relaxed);  // relaxed: see zeros_pending()
+  if (z == detail::ZeroAhead::kDone)
+    zeros_pending_.store(false, std::memory_order_relaxed);  // relaxed: see zeros_pending()
   return z;
 }
 
@@ -625,8 +629,7 @@ Status FileTopicStorage::redirty_failed(DiskIo& io, const SyncRound& round, Stat
       if (Status r = io.redirty(f.file->fd(), bytes, f.file->path()); !r.ok())
         s = Status::IOError(s.message() + "; " + r.message());
     // A journal hears of the failure once its files were written again.
-    if (f.journal != nullptr && (i + 1 == items.size() || items[i + 1].journal != f.journal))
-      f.journal->sync_failed(s);
+    if (f.journal != nullptr && (i + 1 == items.size() || items[i + 1].journal != f.journal)) f.journal->sync_failed(s);
   }
   return s;
 }
@@ -663,7 +666,8 @@ Status FileTopicStorage::await_durable(std::uint64_t seq, std::chrono::steady_cl
       if (durable() > seq) return Status::OK();
       return Status::Closed(dir_ + ": topic closed before the record was durable");
     }
-    if (!backoff.idle(ready)) return Status::TimedOut(dir_ + ": record " + std::to_string(seq) + " not durable in time");
+    if (!backoff.idle(ready))
+      return Status::TimedOut(dir_ + ": record " + std::to_string(seq) + " not durable in time");
   }
 }
 
@@ -709,8 +713,7 @@ Status FileTopicStorage::close() {
                  record.to_string().c_str());
   if (Status s = control_->mark_clean(durable()); !s.ok()) return s;
   // Busy (records still being published) is expected at some closes.
-  if (record.code() == Code::kIOError)
-    return Status::IOError(record.message() + "; the next open checks every record");
+  if (record.code() == Code::kIOError) return Status::IOError(record.message() + "; the next open checks every record");
   return Status::OK();
 }
 

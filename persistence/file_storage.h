@@ -38,9 +38,9 @@ struct FileStorageOptions {
   std::chrono::milliseconds flush_interval{10};  // async: fdatasync at least this often
   std::size_t flush_bytes = 4u << 20;            // async: or once this many bytes are published (0: never)
   std::chrono::nanoseconds park_timeout{500'000};
-  const std::atomic<bool>* closed = nullptr;     // the engine's closed flag
-  bool verify_on_open = false;                   // EngineOptions::verify_on_open
-  bool read_only_on_corruption = false;          // EngineOptions::read_only_on_corruption
+  const std::atomic<bool>* closed = nullptr;  // the engine's closed flag
+  bool verify_on_open = false;                // EngineOptions::verify_on_open
+  bool read_only_on_corruption = false;       // EngineOptions::read_only_on_corruption
 };
 
 // Reads a committed position file (TOPIC_DIR/cursors/sub-NAME or
@@ -107,7 +107,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   // zeros_pending() is false.
   detail::ZeroAhead zero_head_step();
   // Set by recover() when the tail needs zeros ahead of the producers.
-  bool zeros_pending() const noexcept { return zeros_pending_.load(std::memory_order_relaxed); }  // relaxed: a flag, set before add()
+  bool zeros_pending() const noexcept {
+    return zeros_pending_.load(std::memory_order_relaxed);
+  }  // relaxed: a flag, set before add()
   // A kSync topic's new segments are written with zeros before use
   // (SegmentFile::map_for_appends() says why); others are only reserved.
   bool zero_segments() const noexcept { return options_.durability == Durability::kSync; }
@@ -213,8 +215,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   // The persistence thread's. Steady time, not the engine's clock:
   // flush_interval paces fdatasync in real time, whatever a test clock says.
   std::chrono::steady_clock::time_point last_sync_{};
-  std::uint64_t bytes_at_last_sync_ = 0;               // the persistence thread's
-  detail::WatermarkSource::PopulatedMark populated_;   // the persistence thread's (under its round lock)
+  std::uint64_t bytes_at_last_sync_ = 0;              // the persistence thread's
+  detail::WatermarkSource::PopulatedMark populated_;  // the persistence thread's (under its round lock)
 
   std::mutex files_mu_;
   std::deque<DirtyFile> dirty_;  // guarded by files_mu_: files not yet fully durable, oldest first
@@ -226,8 +228,8 @@ class FileTopicStorage final : public detail::TopicStorage {
   // persistence thread's (close() takes them after remove()).
   std::unique_ptr<SegmentFile> zeroing_;
   std::size_t zeroed_ = 0;
-  std::atomic<bool> zeros_pending_{false};  // see zeros_pending()
-  std::size_t segment_bytes_ = 0;       // guarded by files_mu_; known after the first segment
+  std::atomic<bool> zeros_pending_{false};              // see zeros_pending()
+  std::size_t segment_bytes_ = 0;                       // guarded by files_mu_; known after the first segment
   std::vector<std::shared_ptr<FileJournal>> journals_;  // guarded by files_mu_
 
   alignas(64) std::atomic<std::uint64_t> durable_{0};

@@ -60,8 +60,7 @@ Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_cr
   const std::uint64_t seq = bytes.size() >= format::kRecordHeaderSize
                                 ? format::load<std::uint64_t>(bytes.data() + format::rec::kSequence)
                                 : 0;
-  const persistence::RecordCheck c =
-      persistence::check_record(bytes.data(), bytes.size(), 0, word, seq, check_crc);
+  const persistence::RecordCheck c = persistence::check_record(bytes.data(), bytes.size(), 0, word, seq, check_crc);
   if (c.kind != persistence::RecordCheck::kRecord) return Status::Corruption(c.what);
   return RecordView(bytes.data());
 }
@@ -95,10 +94,11 @@ SegmentScan scan_segment(std::span<const std::byte> segment, std::uint64_t first
     return out;
   }
   const std::byte* base = segment.data();
-  const persistence::SegmentScan s = persistence::scan_segment(
-      base, segment.size(), first_seq, with_crc, [&](std::uint64_t index, std::size_t offset) {
-        if (on_record) on_record(RecordView(base + offset), index, offset);
-      });
+  const persistence::SegmentScan s = persistence::scan_segment(base, segment.size(), first_seq, with_crc,
+                                                               [&](std::uint64_t index, std::size_t offset) {
+                                                                 if (on_record)
+                                                                   on_record(RecordView(base + offset), index, offset);
+                                                               });
   out.records = s.records;
   out.end_offset = s.end_offset;
   out.sealed = s.sealed;

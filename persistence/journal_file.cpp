@@ -59,13 +59,15 @@ Status read_generation(const std::string& path, std::uint64_t generation, std::v
   if (p == MAP_FAILED) return Status::IOError("mmap " + path + ": " + errno_text(errno));
   const auto* base = static_cast<const std::byte*>(p);
   Status result;
-  const bool zero_header = std::all_of(base, base + FileJournal::kHeaderBytes, [](std::byte b) { return b == std::byte{0}; });
+  const bool zero_header =
+      std::all_of(base, base + FileJournal::kHeaderBytes, [](std::byte b) { return b == std::byte{0}; });
   if (!zero_header) {
     if (format::load<std::uint64_t>(base) != kJournalMagic || format::load<std::uint64_t>(base + 8) != generation ||
         format::load<std::uint32_t>(base + 60) != crc32c::value(base, 60)) {
       result = Status::Corruption(path + " offset 0: not an intact journal header");
     } else if (const std::uint32_t v = format::load<std::uint32_t>(base + 16); v != kJournalVersion) {
-      result = Status::Unsupported(path + " offset 16: journal version " + std::to_string(v) + " is not one this build reads");
+      result = Status::Unsupported(path + " offset 16: journal version " + std::to_string(v) +
+                                   " is not one this build reads");
     } else {
       for (std::size_t off = FileJournal::kHeaderBytes; off + FileJournal::kFrameBytes <= size;
            off += FileJournal::kFrameBytes) {

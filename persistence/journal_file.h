@@ -46,7 +46,7 @@ class FileJournal final : public detail::StateJournal {
   static constexpr std::size_t kDefaultFileBytes = std::size_t{1} << 20;
 
   struct Hooks {
-    std::function<void()> want_sync;          // asks the persistence thread for a round now
+    std::function<void()> want_sync;  // asks the persistence thread for a round now
     // Set once the storage's close() made its last sync round: waiters stop
     // waiting then (what that round synced is durable).
     const std::atomic<bool>* closed = nullptr;
@@ -84,7 +84,7 @@ class FileJournal final : public detail::StateJournal {
   struct Generation;
   FileJournal(std::string dir, std::string key, Hooks hooks, std::size_t file_bytes);
   Result<std::shared_ptr<Generation>> create_locked(std::uint64_t number);  // mu_ held
-  void publish_durable_locked();                                           // mu_ held
+  void publish_durable_locked();                                            // mu_ held
 
   std::string dir_, key_;
   Hooks hooks_;
@@ -92,8 +92,8 @@ class FileJournal final : public detail::StateJournal {
   std::size_t per_file_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Generation>> generations_;  // guarded by mu_, oldest first; back() is current
-  std::uint64_t next_ticket_ = 0;                          // guarded by mu_
-  Status last_error_;                                      // guarded by mu_
+  std::uint64_t next_ticket_ = 0;                         // guarded by mu_
+  Status last_error_;                                     // guarded by mu_
   // Every entry with a smaller ticket is durable. Written under mu_.
   std::atomic<std::uint64_t> durable_ticket_{0};
   std::atomic<std::uint64_t> failed_rounds_{0};

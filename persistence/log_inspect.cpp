@@ -66,24 +66,30 @@ std::optional<Damage> header_problem(const std::string& path, std::uint64_t name
   format::SegmentHeader h;
   switch (format::decode_segment_header(buf, &h)) {
     case format::HeaderCheck::kOk: break;
-    case format::HeaderCheck::kBadMagic: return Damage{path, format::seg::kMagic, "bad segment header: not a conduit segment (magic)"};
-    case format::HeaderCheck::kBadCrc: return Damage{path, format::seg::kHeaderCrc, "bad segment header: CRC32C mismatch"};
+    case format::HeaderCheck::kBadMagic:
+      return Damage{path, format::seg::kMagic, "bad segment header: not a conduit segment (magic)"};
+    case format::HeaderCheck::kBadCrc:
+      return Damage{path, format::seg::kHeaderCrc, "bad segment header: CRC32C mismatch"};
     case format::HeaderCheck::kBadVersion:
-      return Damage{path, format::seg::kVersion, "segment format version " + std::to_string(h.version) +
-                                                            " is not one this build reads (" + format::versions_read() + ")"};
-    case format::HeaderCheck::kBadLength: return Damage{path, format::seg::kHeaderLen, "bad segment header: header length"};
+      return Damage{path, format::seg::kVersion,
+                    "segment format version " + std::to_string(h.version) + " is not one this build reads (" +
+                        format::versions_read() + ")"};
+    case format::HeaderCheck::kBadLength:
+      return Damage{path, format::seg::kHeaderLen, "bad segment header: header length"};
   }
   if (h.capacity != size) {
     if (size < h.capacity)
-      return Damage{path, size, "truncated: the file is " + std::to_string(size) + " bytes, its header says " +
-                                           std::to_string(h.capacity)};
-    return Damage{path, format::seg::kCapacity, "the header says " + std::to_string(h.capacity) +
-                                                           " bytes but the file is " + std::to_string(size)};
+      return Damage{
+          path, size,
+          "truncated: the file is " + std::to_string(size) + " bytes, its header says " + std::to_string(h.capacity)};
+    return Damage{path, format::seg::kCapacity,
+                  "the header says " + std::to_string(h.capacity) + " bytes but the file is " + std::to_string(size)};
   }
   *out = h;
   if (h.first_seq != name_first)
-    return Damage{path, format::seg::kFirstSeq, "the header says first sequence " + std::to_string(h.first_seq) +
-                                                           ", the file name " + std::to_string(name_first)};
+    return Damage{path, format::seg::kFirstSeq,
+                  "the header says first sequence " + std::to_string(h.first_seq) + ", the file name " +
+                      std::to_string(name_first)};
   return std::nullopt;
 }
 
@@ -130,12 +136,13 @@ Scanned scan_file(const std::string& path, std::uint64_t first, bool last) {
   const std::byte* base = s.file->base();
   for (int pass = 0; pass < 4; ++pass) {
     bool any = false;
-    s.scan = persistence::scan_segment(base, s.file->capacity(), first, s.file->with_crc(), [&](std::uint64_t, std::size_t off) {
-      const auto ts = format::load<std::int64_t>(base + off + format::rec::kTimestamp);
-      s.min_ts = any ? std::min(s.min_ts, ts) : ts;
-      s.max_ts = any ? std::max(s.max_ts, ts) : ts;
-      any = true;
-    });
+    s.scan = persistence::scan_segment(
+        base, s.file->capacity(), first, s.file->with_crc(), [&](std::uint64_t, std::size_t off) {
+          const auto ts = format::load<std::int64_t>(base + off + format::rec::kTimestamp);
+          s.min_ts = any ? std::min(s.min_ts, ts) : ts;
+          s.max_ts = any ? std::max(s.max_ts, ts) : ts;
+          any = true;
+        });
     const std::size_t end = s.scan.end_offset;
     if (!last || s.scan.problem || s.scan.sealed || end >= s.file->capacity() || format::load_length(base + end) == 0)
       break;
@@ -155,7 +162,8 @@ Result<std::vector<std::string>> list_topics(const std::string& data_dir) {
     return name[0] != '.' && ::stat((topics + "/" + name).c_str(), &t) == 0 && S_ISDIR(t.st_mode);
   });
   if (!names.ok() && names.status().code() == Code::kNotFound)
-    return Status::NotFound(data_dir + " has no topics/ directory: not a conduit data directory, or nothing persisted yet");
+    return Status::NotFound(data_dir +
+                            " has no topics/ directory: not a conduit data directory, or nothing persisted yet");
   return names;
 }
 
@@ -207,7 +215,8 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
     for (const std::string& f : *files) {
       const bool sub = f.starts_with(disk::kSubscriberPrefix);
       auto pos = read_position_file(cursors + "/" + f);
-      t.positions.push_back({sub ? "subscriber" : "work group", f.substr((sub ? disk::kSubscriberPrefix : disk::kGroupPrefix).size()),
+      t.positions.push_back({sub ? "subscriber" : "work group",
+                             f.substr((sub ? disk::kSubscriberPrefix : disk::kGroupPrefix).size()),
                              pos.ok() ? *pos : std::nullopt});
     }
   }
@@ -240,9 +249,9 @@ void check_after_end(const Scanned& s, const std::string& path, bool may_be_writ
     v.notes.push_back(path + " offset " + std::to_string(at) +
                       ": bytes after the last committed record: a record being written, or a torn tail");
   } else {
-    v.problems.push_back({path, at,
-                          "garbage: non-zero bytes after the end of the log (which is at offset " +
-                              std::to_string(endoff) + ")"});
+    v.problems.push_back(
+        {path, at,
+         "garbage: non-zero bytes after the end of the log (which is at offset " + std::to_string(endoff) + ")"});
   }
 }
 
@@ -293,7 +302,8 @@ void check_positions(const std::string& topic_dir, bool has_log, TopicVerificati
   if (files.ok())
     for (const std::string& f : *files) {
       auto pos = read_position_file(cursors + "/" + f);
-      if (!pos.ok()) v.problems.push_back({cursors + "/" + f, 0, "not an intact position file"});
+      if (!pos.ok())
+        v.problems.push_back({cursors + "/" + f, 0, "not an intact position file"});
       else if (*pos && **pos > v.end_seq && has_log)
         v.notes.push_back(cursors + "/" + f + ": position " + std::to_string(**pos) + " is past the end of the log " +
                           std::to_string(v.end_seq));
@@ -311,7 +321,8 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
     return v;
   }
   auto control = ControlFile::read_only(topic_dir);
-  if (!control.ok()) v.problems.push_back(problem_from(disk::topic_file(topic_dir, disk::kControlFileName), control.status()));
+  if (!control.ok())
+    v.problems.push_back(problem_from(disk::topic_file(topic_dir, disk::kControlFileName), control.status()));
   const std::uint64_t durable = control.ok() ? control->durable : 0;
 
   // A last segment whose header is still all zeros, at or above the
@@ -322,8 +333,8 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
   // that claimed space before the roll may still be writing (a hole before
   // the padding) and its name says nothing about continuity: no gap, no
   // missing padding is reported against it.
-  const bool rolling = !listed->empty() && listed->back().first >= durable &&
-                       segment_header_is_zero(listed->back().second);
+  const bool rolling =
+      !listed->empty() && listed->back().first >= durable && segment_header_is_zero(listed->back().second);
   const std::size_t log_files = listed->size() - (rolling ? 1 : 0);
 
   // Not closed cleanly: an engine may be writing past the durable watermark.
@@ -337,12 +348,14 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
   if (rolling) {
     const auto& [first, path] = listed->back();
     if (++v.segments == 1) v.first_seq = first;
-    v.notes.push_back(path + ": no header yet: a roll in progress, or one a crash cut short (no part of the log; "
-                             "recovery drops it)");
+    v.notes.push_back(path +
+                      ": no header yet: a roll in progress, or one a crash cut short (no part of the log; "
+                      "recovery drops it)");
   }
   if (control.ok() && !listed->empty() && durable > v.end_seq)
-    v.problems.push_back({disk::topic_file(topic_dir, disk::kControlFileName), 16, "the durable watermark is " + std::to_string(durable) +
-                                                          " but the intact log ends at " + std::to_string(v.end_seq)});
+    v.problems.push_back({disk::topic_file(topic_dir, disk::kControlFileName), 16,
+                          "the durable watermark is " + std::to_string(durable) + " but the intact log ends at " +
+                              std::to_string(v.end_seq)});
   if (control.ok() && !control->clean)
     v.notes.push_back("not closed cleanly: an engine has the topic open, or one stopped without closing it");
 

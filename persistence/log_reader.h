@@ -17,15 +17,15 @@
 namespace conduit::persistence {
 
 struct ScanProblem {
-  std::size_t offset = 0;  // in the segment
+  std::size_t offset = 0;      // in the segment
   std::uint64_t sequence = 0;  // the sequence expected there
   std::string what;
 };
 
 struct SegmentScan {
-  std::uint64_t records = 0;       // intact records from the start
-  std::size_t end_offset = 0;      // first byte after the last intact record
-  bool sealed = false;             // ended in a padding record (or exactly at capacity)
+  std::uint64_t records = 0;           // intact records from the start
+  std::size_t end_offset = 0;          // first byte after the last intact record
+  bool sealed = false;                 // ended in a padding record (or exactly at capacity)
   std::optional<ScanProblem> problem;  // why the scan stopped early, if it did
 };
 
@@ -61,8 +61,7 @@ struct RunCheck {
 // instruction's latency was most of the check. `offsets`, when given (room
 // for max_records), receives each intact record's offset.
 RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint64_t expected,
-                       std::uint64_t max_records, std::size_t until, bool with_crc,
-                       std::uint32_t* offsets = nullptr);
+                       std::uint64_t max_records, std::size_t until, bool with_crc, std::uint32_t* offsets = nullptr);
 // How far ahead of a reader its records are checked at once: the reader
 // then reads them from cache, and the per-call costs are spread thin.
 inline constexpr std::size_t kCheckAhead = std::size_t{64} << 10;

@@ -44,7 +44,7 @@ namespace detail {
 
 namespace {
 using persistence::SegmentFile;
-constexpr auto kFileRetry = std::chrono::microseconds(50);  // how often to look for a segment file not there yet
+constexpr auto kFileRetry = std::chrono::microseconds(50);    // how often to look for a segment file not there yet
 constexpr auto kDeletedCheck = std::chrono::milliseconds(5);  // how often an idle reader checks for deletion
 }  // namespace
 
@@ -74,7 +74,7 @@ class LogReaderCore {
   std::uint64_t generation_;         // the last one try_poll saw
   std::uint64_t opened_generation_;  // when this reader opened
   std::uint64_t lost_ = 0;
-  std::uint64_t next_ = 0;  // the next sequence to hand out
+  std::uint64_t next_ = 0;     // the next sequence to hand out
   std::uint64_t rewound_ = 0;  // told at the next poll (PollResult::rewound)
 
   // kNotFound once the topic was deleted (its control file is gone, or is
@@ -91,7 +91,7 @@ class LogReaderCore {
   Result<std::optional<std::uint64_t>> load_position() const;
 
   persistence::SegmentFollower follower_;  // the segment being read
-  std::size_t off_ = 0;    // offset of the record with sequence seq_ in it
+  std::size_t off_ = 0;                    // offset of the record with sequence seq_ in it
   std::uint64_t seq_ = 0;
   std::size_t checked_to_ = 0;  // in the segment: records below this offset passed check_records()
   // Steady: they pace this reader's looks at the files; another process
@@ -251,7 +251,7 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
         lost_ += lost;
         next_ = found->gap_to;
         follower_.reset();  // the next poll opens the segment at next_
-        break;  // the loss first, on its own, as Subscriber does
+        break;              // the loss first, on its own, as Subscriber does
       }
       seg = follower_.segment();
       off_ = format::kSegmentHeaderSize;
@@ -351,8 +351,8 @@ Result<std::unique_ptr<LogReader>> LogReader::open(std::string_view data_dir, st
   std::string dir(data_dir);
   auto control = persistence::ControlFile::open_for_reader(disk::topic_dir(dir, topic));
   if (!control.ok()) return control.status();
-  auto core = std::make_unique<detail::LogReaderCore>(dir, std::string(topic), std::move(options),
-                                                      std::move(control).value());
+  auto core =
+      std::make_unique<detail::LogReaderCore>(dir, std::string(topic), std::move(options), std::move(control).value());
   if (Status s = core->start(); !s.ok()) return s;
   return std::unique_ptr<LogReader>(new LogReader(std::move(core)));
 }
@@ -366,8 +366,7 @@ Result<PollResult> LogReader::poll(std::span<RecordView> out, std::chrono::nanos
   auto r = core_->try_poll(out);
   if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
   detail::BasicBackoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
-                                                         core_->options_.park_timeout,
-                                                         detail::deadline_after(timeout));
+                                                         core_->options_.park_timeout, detail::deadline_after(timeout));
   while (backoff.idle([&] { return core_->ready(); })) {
     r = core_->try_poll(out);
     if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;

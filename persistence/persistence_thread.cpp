@@ -92,8 +92,7 @@ void PersistenceThread::run_zeros() {
       topics = topics_;
     }
     for (FileTopicStorage* t : topics)
-      while (t->zero_head_step() == detail::ZeroAhead::kMore) {
-      }
+      while (t->zero_head_step() == detail::ZeroAhead::kMore) {}
     std::lock_guard lk(mu_);
     // Ends once no topic, including one added since the copy, needs zeros.
     if (std::none_of(topics_.begin(), topics_.end(), [](FileTopicStorage* t) { return t->zeros_pending(); })) {

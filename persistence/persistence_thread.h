@@ -46,15 +46,15 @@ class PersistenceThread {
   std::chrono::milliseconds tick_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool woken_ = false;      // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
+  bool woken_ = false;                     // guarded by mu_
+  bool stopping_ = false;                  // guarded by mu_
   std::vector<FileTopicStorage*> topics_;  // guarded by mu_
-  std::mutex round_mu_;  // held while a round runs, so remove() waits for it
+  std::mutex round_mu_;                    // held while a round runs, so remove() waits for it
   std::thread thread_;
-  std::mutex zero_round_mu_;  // held while zeros are written, so remove() waits for them
+  std::mutex zero_round_mu_;         // held while zeros are written, so remove() waits for them
   std::condition_variable zero_cv_;  // with mu_: stopping_
-  std::thread zero_thread_;  // started (under mu_) by add() of a topic with zeros pending
-  bool zero_running_ = false;  // guarded by mu_: zero_thread_ has not yet decided to end
+  std::thread zero_thread_;          // started (under mu_) by add() of a topic with zeros pending
+  bool zero_running_ = false;        // guarded by mu_: zero_thread_ has not yet decided to end
 };
 
 }  // namespace conduit::persistence

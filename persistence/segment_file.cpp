@@ -44,8 +44,7 @@ Status make_dirs(const std::string& path) {
     if (Status s = sync_dir(parent); !s.ok()) return s;
   }
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    return Status::IOError(path + " is not a directory");
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Status::IOError(path + " is not a directory");
   return Status::OK();
 }
 
@@ -190,7 +189,8 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::create_spare(
   // first write still faults (write-protect, page_mkwrite), and that fault
   // measured dearer than a first touch of an unmapped page: async publish
   // ran 1.5x slower with it (bench/wal_bench, 2-core VM, ext4, Linux 6.18).
-  return std::unique_ptr<SegmentFile>(new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
+  return std::unique_ptr<SegmentFile>(
+      new SegmentFile(std::move(handle), static_cast<std::byte*>(p), capacity, 0, true));
 }
 
 Status SegmentFile::adopt(const std::string& dir, std::uint64_t first_seq, std::int64_t created_ns) {
@@ -230,7 +230,8 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, 
   if (::fstat(fd, &st) != 0) return Status::IOError("stat " + path + ": " + errno_text(errno));
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size < format::kSegmentHeaderSize)
-    return Status::Corruption(path + " offset 0: file of " + std::to_string(size) + " bytes is shorter than a segment header");
+    return Status::Corruption(path + " offset 0: file of " + std::to_string(size) +
+                              " bytes is shorter than a segment header");
   void* p = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Status::IOError("mmap " + path + ": " + errno_text(errno));
   auto* base = static_cast<std::byte*>(p);
@@ -239,7 +240,7 @@ Result<std::unique_ptr<SegmentFile>> SegmentFile::open(const std::string& path, 
   if (check != format::HeaderCheck::kOk || h.capacity != size) {
     ::munmap(p, size);
     const std::string why = check != format::HeaderCheck::kOk ? format::header_check_name(check)
-                                                               : "header capacity differs from the file size";
+                                                              : "header capacity differs from the file size";
     if (check == format::HeaderCheck::kBadVersion)
       return Status::Unsupported(path + " offset 8: segment format version " + std::to_string(h.version) +
                                  " is not one this build reads (" + format::versions_read() + ")");
@@ -323,7 +324,8 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> list_segments(const s
     std::string name = e->d_name;
     if (!name.ends_with(disk::kSegmentSuffix)) continue;
     const std::string stem = name.substr(0, name.size() - disk::kSegmentSuffix.size());
-    if (stem.empty() || stem.size() > 20 || !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (stem.empty() || stem.size() > 20 ||
+        !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       bad = Status::Corruption(dir + "/" + name + ": segment file name is not a sequence");
       continue;
     }

@@ -109,7 +109,7 @@ class SegmentFile final : public detail::SegmentMemory {
   std::shared_ptr<FileHandle> file_;
   std::byte* base_;
   std::size_t capacity_;
-  std::size_t ready_;  // set before the segment is shared; see ready_bytes()
+  std::size_t ready_;         // set before the segment is shared; see ready_bytes()
   bool zero_failed_ = false;  // under the segment's zero lock (zero_range())
   std::uint64_t first_seq_;
   bool with_crc_;

@@ -62,9 +62,9 @@ class SegmentMemory {
 struct RecoveredSegment {
   std::unique_ptr<SegmentMemory> memory;
   std::uint64_t first_seq = 0;
-  std::uint64_t records = 0;     // intact records
-  bool sealed = false;           // full: ends in padding
-  std::size_t end_offset = 0;    // where the next record goes, when not sealed
+  std::uint64_t records = 0;   // intact records
+  bool sealed = false;         // full: ends in padding
+  std::size_t end_offset = 0;  // where the next record goes, when not sealed
   // Set (to the file's path) when these records were read from disk
   // unchecked: an open that took the log from its clean-close record. They
   // are checked before any reader hands one out (Segment::check_through).
@@ -115,7 +115,10 @@ class WatermarkSource {
     std::uint64_t first_seq = 0;
     std::size_t to = 0;
   };
-  virtual PopulatedMark populate_head(PopulatedMark last, std::size_t ahead) { (void)ahead; return last; }
+  virtual PopulatedMark populate_head(PopulatedMark last, std::size_t ahead) {
+    (void)ahead;
+    return last;
+  }
   // Makes the head segment's bytes ready for producers up to `ahead` bytes
   // past their tail, at most `step` bytes a call (Segment::zero_ahead).
   virtual ZeroAhead zero_head(std::size_t ahead, std::size_t step) {

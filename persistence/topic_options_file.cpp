@@ -34,8 +34,8 @@ std::string encode_topic_options(const TopicOptions& o) {
   format::store<std::uint64_t>(p + 48, o.hard_cap_bytes);
   format::store<std::uint64_t>(p + 56, o.dedup.max_ids);
   format::store<std::int64_t>(p + 64, o.dedup.max_age.count());
-  format::store<std::uint32_t>(p + 72, (o.retain_until_consumed ? kRetainUntilConsumed : 0u) |
-                                           (o.single_producer ? kSingleProducer : 0u));
+  format::store<std::uint32_t>(
+      p + 72, (o.retain_until_consumed ? kRetainUntilConsumed : 0u) | (o.single_producer ? kSingleProducer : 0u));
   format::store<std::uint32_t>(p + kBody, crc32c::value(p, kBody));
   return out;
 }
@@ -54,7 +54,8 @@ Result<TopicOptions> decode_topic_options(std::string_view bytes, const std::str
   const std::uint32_t durability = format::load<std::uint32_t>(p + 12);
   if (durability != static_cast<std::uint32_t>(Durability::kAsync) &&
       durability != static_cast<std::uint32_t>(Durability::kSync))
-    return Status::Corruption(path + " offset 12: durability " + std::to_string(durability) + " is not a persisted one");
+    return Status::Corruption(path + " offset 12: durability " + std::to_string(durability) +
+                              " is not a persisted one");
   TopicOptions o;
   o.durability = static_cast<Durability>(durability);
   o.segment_bytes = format::load<std::uint64_t>(p + 16);

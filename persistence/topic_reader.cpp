@@ -72,16 +72,12 @@ Result<TopicReader::Step> TopicReader::next() {
     const RecordCheck c =
         persistence::check_record(base, cap, s.off, format::load_length(base + s.off), seq, seg->with_crc());
     switch (c.kind) {
-      case RecordCheck::kEnd:
-        return Step{};
-      case RecordCheck::kPadding:
-        s.off = cap;
-        continue;
+      case RecordCheck::kEnd: return Step{};
+      case RecordCheck::kPadding: s.off = cap; continue;
       case RecordCheck::kBad:
         return Status::Corruption(seg->path() + " offset " + std::to_string(s.off) + ": " + c.what + " (sequence " +
                                   std::to_string(seq) + ")");
-      case RecordCheck::kRecord:
-        break;
+      case RecordCheck::kRecord: break;
     }
     const std::size_t at = s.off;
     s.off += format::align_up(c.length);

@@ -79,8 +79,7 @@ TEST_CASE("a publish blocked on a full ring with a timeout returns once the read
   std::thread reader([&] {
     std::this_thread::sleep_for(20ms);
     RecordView views[256];
-    while (sub->try_poll(views).count != 0) {
-    }
+    while (sub->try_poll(views).count != 0) {}
   });
   auto seq = t->publish(test::text("after"), 10s);
   reader.join();

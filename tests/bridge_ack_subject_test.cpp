@@ -39,10 +39,10 @@ TEST_CASE("the ack subject with domain and account hash is read, with or without
 }
 
 TEST_CASE("a subject that is not a JetStream ack subject is refused") {
-  for (std::string s : {"", "_INBOX.abc.1", "$JS.ACK.S.d.1.2.3.4",                  // too few tokens
-                        "$JS.ACK.S.d.1.2.3.4.5.6",                                // ten: neither form
-                        "$JS.NAK.S.d.1.2.3.4.5", "$JS.ACK.S.d.1.x.3.4.5",         // not a number
-                        "$JS.ACK.S.d.1.2.3.4.-5", "$JS.ACK.S..1.2.3.4.5",         // negative, empty token
+  for (std::string s : {"", "_INBOX.abc.1", "$JS.ACK.S.d.1.2.3.4",         // too few tokens
+                        "$JS.ACK.S.d.1.2.3.4.5.6",                         // ten: neither form
+                        "$JS.NAK.S.d.1.2.3.4.5", "$JS.ACK.S.d.1.x.3.4.5",  // not a number
+                        "$JS.ACK.S.d.1.2.3.4.-5", "$JS.ACK.S..1.2.3.4.5",  // negative, empty token
                         "$JS.ACK.S.d.1.2.3.4.5.", "$JS.ACK.S.d.18446744073709551616.2.3.4.5"}) {  // overflow
     CAPTURE(s);
     CHECK_FALSE(parse_ack_subject(s).has_value());

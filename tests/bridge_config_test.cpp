@@ -62,8 +62,7 @@ TEST_CASE("config errors name the line and what is wrong") {
   CHECK(unknown.status().message() == "config line 4: unknown key 'frobnicate'");
   CHECK(parse_config("data_dir = d\n[outbound x]\nmax_in_flight = lots\n").status().message() ==
         "config line 3: max_in_flight needs a number, got 'lots'");
-  CHECK(parse_config("data_dir = d\n[sideways x]\n").status().message().find("unknown section") !=
-        std::string::npos);
+  CHECK(parse_config("data_dir = d\n[sideways x]\n").status().message().find("unknown section") != std::string::npos);
   CHECK(parse_config("[outbound x]\ntopic = t\n").status().message() == "config: data_dir is required");
   CHECK(parse_config("data_dir = d\n[outbound x]\ntopic = t\n").status().message().find("needs topic, subscriber") !=
         std::string::npos);
@@ -77,8 +76,8 @@ TEST_CASE("percent encoding escapes only what a NATS header cannot hold, and dec
   CHECK(percent_encode(" a b ") == "%20a b%20");
   CHECK(percent_encode("100%\r\n") == "100%25%0D%0A");
   CHECK(percent_encode("a=b&c", true) == "a%3Db%26c");
-  for (std::string s : {std::string("plain"), std::string(" edge "), std::string("\0\x01\x7f%&=", 6),
-                        std::string("caf\xc3\xa9")}) {
+  for (std::string s :
+       {std::string("plain"), std::string(" edge "), std::string("\0\x01\x7f%&=", 6), std::string("caf\xc3\xa9")}) {
     CHECK(percent_decode(percent_encode(s, true)).value() == s);
     CHECK(percent_decode(percent_encode(s)).value() == s);
   }

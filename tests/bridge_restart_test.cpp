@@ -88,7 +88,8 @@ commit_interval_ms = 5
   NatsClient client(server.url());
   pid_t bridge = run_bridge(config, dir);
   REQUIRE_MESSAGE(eventually([&] { return client.stream_count("S") >= kRecords / 4; }),
-                  "stream has " << client.stream_count("S") << "; bridge log:\n" << bridge_log(dir));
+                  "stream has " << client.stream_count("S") << "; bridge log:\n"
+                                << bridge_log(dir));
   kill_and_wait(bridge, SIGKILL);
   const std::uint64_t at_kill = client.stream_count("S");
   CHECK(at_kill < static_cast<std::uint64_t>(kRecords));  // it really was mid-stream
@@ -97,7 +98,7 @@ commit_interval_ms = 5
   const bool all = eventually([&] { return client.stream_count("S") >= kRecords; });
   const int status = kill_and_wait(bridge, SIGTERM);  // a clean stop commits the position
   REQUIRE_MESSAGE(all, "stream has " << client.stream_count("S") << " of " << kRecords << "; bridge log:\n"
-                                      << bridge_log(dir));
+                                     << bridge_log(dir));
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 
@@ -132,7 +133,8 @@ ack_wait_ms = 300
 )");
   pid_t bridge = run_bridge(config, dir);
   REQUIRE_MESSAGE(eventually([&] { return client.unacked("S", "to-conduit") <= 3u * kRecords / 4; }),
-                  client.unacked("S", "to-conduit") << " messages not acked; bridge log:\n" << bridge_log(dir));
+                  client.unacked("S", "to-conduit") << " messages not acked; bridge log:\n"
+                                                    << bridge_log(dir));
   kill_and_wait(bridge, SIGKILL);
   CHECK(client.unacked("S", "to-conduit") > 0);  // it really was mid-stream
 

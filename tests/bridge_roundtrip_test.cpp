@@ -40,8 +40,7 @@ TopicOptions persisted(Durability d, std::size_t dedup_ids = 0) {
   return t;
 }
 
-bridge::OutboundOptions outbound(const NatsServer& server, std::string topic, std::string stream,
-                                 std::string subject) {
+bridge::OutboundOptions outbound(const NatsServer& server, std::string topic, std::string stream, std::string subject) {
   bridge::OutboundOptions o;
   o.nats.url = server.url();
   o.topic = std::move(topic);
@@ -52,8 +51,7 @@ bridge::OutboundOptions outbound(const NatsServer& server, std::string topic, st
   return o;
 }
 
-bridge::InboundOptions inbound(const NatsServer& server, std::string stream, std::string subject,
-                               std::string topic) {
+bridge::InboundOptions inbound(const NatsServer& server, std::string stream, std::string subject, std::string topic) {
   bridge::InboundOptions o;
   o.nats.url = server.url();
   o.stream = std::move(stream);
@@ -92,12 +90,9 @@ TEST_CASE("every envelope field goes out as NATS headers and comes back intact")
   Topic* dst = engine->create_topic("dst", persisted(Durability::kSync, 1024)).value();
 
   const std::string binary("bin\0ary\r\npayload", 16);
-  const Header headers[] = {{"tenant", "acme"},
-                            {"odd name=&%", " spaces at ends "},
-                            {"tenant", "second value, same name"},
-                            {"empty", ""},
-                            {"lines", "a\r\nb\tc"},
-                            {"utf8", "caf\xc3\xa9 100%"}};
+  const Header headers[] = {
+      {"tenant", "acme"},     {"odd name=&%", " spaces at ends "}, {"tenant", "second value, same name"}, {"empty", ""},
+      {"lines", "a\r\nb\tc"}, {"utf8", "caf\xc3\xa9 100%"}};
   // Every field, some of them with what NATS headers must escape or keep.
   Message m = test::full_envelope(binary);
   m.id = "order-1 %41";
@@ -188,7 +183,8 @@ TEST_CASE("messages from other NATS publishers come in with their headers and a 
   REQUIRE_MESSAGE(in.ok(), in.status().to_string());
   REQUIRE(eventually([&] { return dst->published() == 2; }));
   auto got = test::collect(dst, [](const RecordView& r) {
-    return std::string(r.id()) + " " + std::string(r.payload()) + " " + std::string(r.find_header("X-Origin").value_or("-"));
+    return std::string(r.id()) + " " + std::string(r.payload()) + " " +
+           std::string(r.find_header("X-Origin").value_or("-"));
   });
   CHECK(got == std::vector<std::string>{"jetstream:EXT:1 hello sensor-3", "given-id with id -"});
 }

@@ -48,7 +48,8 @@ std::vector<std::byte> random_segment(std::mt19937& rng, std::uint64_t first_seq
     off += size;
   }
   const int end = pct(rng);
-  if (end < 60) format::commit_length(seg.data() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
+  if (end < 60)
+    format::commit_length(seg.data() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
   std::uniform_int_distribution<std::size_t> where(format::kSegmentHeaderSize, capacity - 1);
   std::uniform_int_distribution<int> bit(0, 7);
   for (int f = 0; f < flips; ++f) seg[where(rng)] ^= static_cast<std::byte>(1u << bit(rng));
@@ -85,7 +86,8 @@ OneByOne walk(const std::vector<std::byte>& seg, std::uint64_t first_seq, bool w
 
 }  // namespace
 
-TEST_CASE("check_records finds what check_record finds one record at a time, on whole and damaged segments, in any chunks") {
+TEST_CASE(
+    "check_records finds what check_record finds one record at a time, on whole and damaged segments, in any chunks") {
   INFO("seed " << kSeed);
   std::mt19937 rng(kSeed);
   std::uniform_int_distribution<int> flips_of(0, 3);
@@ -101,9 +103,9 @@ TEST_CASE("check_records finds what check_record finds one record at a time, on 
 
       // One call over the whole segment.
       std::vector<std::uint32_t> offsets(seg.size() / format::kRecordHeaderSize + 1);
-      const persistence::RunCheck all = persistence::check_records(
-          seg.data(), seg.size(), format::kSegmentHeaderSize, first_seq, ~std::uint64_t{0}, seg.size(), with_crc,
-          offsets.data());
+      const persistence::RunCheck all =
+          persistence::check_records(seg.data(), seg.size(), format::kSegmentHeaderSize, first_seq, ~std::uint64_t{0},
+                                     seg.size(), with_crc, offsets.data());
       REQUIRE(all.records == want.offsets.size());
       CHECK(all.end_offset == want.end);
       CHECK(all.stop.kind == want.stop.kind);

@@ -103,8 +103,8 @@ TEST_CASE("an outbound bridge destroyed with publishes in flight frees nothing l
   constexpr std::uint64_t kTotal = kRounds * kPerRound;
   const bool all = eventually([&] { return out.value()->stats().committed == kTotal; });
   CHECK(out.value()->stop().ok());
-  REQUIRE_MESSAGE(all, "committed " << out.value()->stats().committed << " of " << kTotal << "; "
-                                    << out.value()->last_error());
+  REQUIRE_MESSAGE(
+      all, "committed " << out.value()->stats().committed << " of " << kTotal << "; " << out.value()->last_error());
 
   // Exactly once: every record in the stream, none twice.
   CHECK(client.stream_count("OUT") == kTotal);

@@ -18,7 +18,7 @@ TEST_CASE("producers racing to publish the same ids append each id once and all 
   constexpr int kIds = 3000;
   auto engine = Engine::open().value();
   TopicOptions o;
-  o.dedup.max_ids = kIds;  // every id stays in the window
+  o.dedup.max_ids = kIds;       // every id stays in the window
   o.segment_bytes = 256 << 10;  // many rolls while racing
   o.max_payload_bytes = 1024;
   Topic* t = engine->create_topic("racy", o).value();

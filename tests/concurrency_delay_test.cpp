@@ -21,9 +21,9 @@ TEST_CASE("producers publishing delayed records while the pump runs get each one
   // The manual clock: the pump thread moves it, producers read it.
   std::atomic<std::int64_t> now{0};
   auto pump = DelayPump::open(*engine, *target, {.clock = [&now] {
-                                                  // Acquire pairs with the pump thread's release.
-                                                  return now.load(std::memory_order_acquire);
-                                                }}).value();
+                // Acquire pairs with the pump thread's release.
+                return now.load(std::memory_order_acquire);
+              }}).value();
   std::atomic<int> producers_done{0};
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p)

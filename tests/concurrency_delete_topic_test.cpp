@@ -18,9 +18,9 @@ namespace {
 using conduit::test::TempDir;
 
 struct Round {
-  std::uint64_t ok = 0;        // publishes that returned a sequence
-  std::uint64_t max_seq = 0;   // the largest of them + 1
-  Code last = Code::kOk;       // how the loop ended
+  std::uint64_t ok = 0;       // publishes that returned a sequence
+  std::uint64_t max_seq = 0;  // the largest of them + 1
+  Code last = Code::kOk;      // how the loop ended
 };
 
 // Publishers publish until the topic refuses; a churner opens and closes
@@ -72,8 +72,10 @@ void delete_under_load(Engine& engine, const TopicOptions& options) {
   for (auto& r : rounds) {
     // A sync publish whose record was written but not yet durable when the
     // storage closed ends with kClosed (its record goes with the topic).
-    if (options.durability == Durability::kSync && r.last == Code::kClosed) ++unsynced;
-    else CHECK(r.last == Code::kNotFound);
+    if (options.durability == Durability::kSync && r.last == Code::kClosed)
+      ++unsynced;
+    else
+      CHECK(r.last == Code::kNotFound);
     total += r.ok;
     max_seq = std::max(max_seq, r.max_seq);
   }

@@ -100,7 +100,7 @@ SubscriberOptions from_earliest(SlowPolicy slow, WaitStrategy wait = WaitStrateg
 // What one subscriber saw, checked on the main thread after join.
 struct Reading {
   std::uint64_t delivered = 0;
-  std::uint64_t lost = 0;        // sum of PollResult::lost
+  std::uint64_t lost = 0;          // sum of PollResult::lost
   std::uint64_t out_of_order = 0;  // a sequence that was not the one expected
   std::uint64_t bad_payload = 0;   // undecodable, or a producer's counter out of its order
   bool stalled = false;
@@ -148,8 +148,8 @@ Reading read_all(Engine& engine, Subscriber& sub, std::uint64_t total, std::size
 
 // Each blocking subscriber read all `total` records, in order, each
 // producer's in its order, none lost.
-void check_every_record_once(const std::vector<Reading>& readings,
-                             const std::vector<std::unique_ptr<Subscriber>>& subs, std::uint64_t total) {
+void check_every_record_once(const std::vector<Reading>& readings, const std::vector<std::unique_ptr<Subscriber>>& subs,
+                             std::uint64_t total) {
   for (std::size_t i = 0; i < readings.size(); ++i) {
     CAPTURE(i);
     CHECK_FALSE(readings[i].stalled);
@@ -237,7 +237,7 @@ TEST_CASE("a work group under concurrent producers and consumers acks every sequ
         empty = 0;
         for (std::size_t k = 0; k < r.count; ++k) {
           const Delivery& d = out[k];
-          if (d.sequence >= total) {  // never published: count it and leave it
+          if (d.sequence >= total) {                               // never published: count it and leave it
             bad_attempts.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join()
             continue;
           }
@@ -266,8 +266,8 @@ TEST_CASE("a work group under concurrent producers and consumers acks every sequ
     if (acks[s].load(std::memory_order_relaxed) != 1) ++not_once;
     if (first_attempts[s].load(std::memory_order_relaxed) != 1) ++first_not_once;
   }
-  CHECK(not_once == 0);        // the acked sequences are exactly [0, total), each once
-  CHECK(first_not_once == 0);  // and each was first handed out once
+  CHECK(not_once == 0);                                      // the acked sequences are exactly [0, total), each once
+  CHECK(first_not_once == 0);                                // and each was first handed out once
   CHECK(bad_attempts.load(std::memory_order_relaxed) == 0);  // relaxed: after join()
   const WorkGroupStats stats = group->stats();
   CHECK(stats.ack_floor == total);

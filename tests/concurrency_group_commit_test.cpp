@@ -83,9 +83,7 @@ void come_and_go(bool fallback) {
 
 }  // namespace
 
-TEST_CASE("sync publishers that come and go are each acknowledged only when durable (io_uring)") {
-  come_and_go(false);
-}
+TEST_CASE("sync publishers that come and go are each acknowledged only when durable (io_uring)") { come_and_go(false); }
 
 TEST_CASE("sync publishers that come and go are each acknowledged only when durable (syscall fallback)") {
   come_and_go(true);

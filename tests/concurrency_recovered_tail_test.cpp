@@ -24,7 +24,7 @@ namespace {
 using conduit::test::TempDir;
 
 constexpr std::size_t kBytes = 4000;
-constexpr std::size_t kOld = 100;       // written while the topic was async
+constexpr std::size_t kOld = 100;  // written while the topic was async
 constexpr std::size_t kThreads = 4;
 constexpr std::size_t kPerThread = 750;  // 12 MB in all, faster than the 4 MiB steps
 

@@ -36,7 +36,8 @@ struct ReadResult {
 
 }  // namespace
 
-TEST_CASE("subscribers and consumers on several threads check an unchecked log together and all stop at its bad record") {
+TEST_CASE(
+    "subscribers and consumers on several threads check an unchecked log together and all stop at its bad record") {
   TempDir dir;
   {
     auto engine = Engine::open(options_for(dir.path)).value();

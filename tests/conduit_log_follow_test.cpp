@@ -36,7 +36,7 @@ bool publish_gen(Topic* t, int gen, std::uint64_t n, std::size_t size) {
 
 struct Tag {
   int gen = -1;
-  std::int64_t seq = -1;  // the record's sequence as tail printed it
+  std::int64_t seq = -1;      // the record's sequence as tail printed it
   std::int64_t tag_seq = -1;  // the sequence its payload was written for
 };
 

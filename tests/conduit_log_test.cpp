@@ -39,7 +39,8 @@ using namespace conduit::test::log_tool;
 namespace {
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  for (std::size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
+    s.replace(p, from.size(), to);
   return s;
 }
 
@@ -176,7 +177,9 @@ topic orders  (closed cleanly)
   const std::string zs(300, 'z');
   r = run_tool({"dump", dir.str(), "orders"});
   CHECK(r.code == 0);
-  CHECK(r.out == R"(#0  2023-11-14T22:13:20.000000000Z  113 bytes  key=customer-7  id=m-1  correlation=c-9  trace=t-abc  content-type=text/plain  schema=3
+  CHECK(
+      r.out ==
+      R"(#0  2023-11-14T22:13:20.000000000Z  113 bytes  key=customer-7  id=m-1  correlation=c-9  trace=t-abc  content-type=text/plain  schema=3
     tenant: acme
     region: eu
     order 42
@@ -185,7 +188,8 @@ topic orders  (closed cleanly)
 #2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7
     \x00\x01\xffA
 #3  2023-11-14T22:13:24.000000000Z  324 bytes
-    )" + zs + "\n");
+    )" + zs +
+          "\n");
   r = run_tool({"dump", dir.str(), "orders", "--key", "customer-7", "--payload", "hex", "--from", "1"});
   CHECK(r.code == 0);
   CHECK(r.out == R"(#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7
@@ -198,7 +202,9 @@ topic orders  (closed cleanly)
   CHECK(r.out == "#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7\n");
   r = run_tool({"dump", dir.str(), "orders", "--json", "--limit", "3"});
   CHECK(r.code == 0);
-  CHECK(r.out == R"({"seq":0,"timestamp_ns":1700000000000000000,"timestamp_ns_str":"1700000000000000000","time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
+  CHECK(
+      r.out ==
+      R"({"seq":0,"timestamp_ns":1700000000000000000,"timestamp_ns_str":"1700000000000000000","time":"2023-11-14T22:13:20.000000000Z","size":113,"id":"m-1","key":"customer-7","correlation_id":"c-9","reply_to":"","trace_id":"t-abc","content_type":"text/plain","schema_version":3,"headers":[{"name":"tenant","value":"acme"},{"name":"region","value":"eu"}],"payload_size":8,"payload":"order 42"}
 {"seq":1,"timestamp_ns":1700000001000000000,"timestamp_ns_str":"1700000001000000000","time":"2023-11-14T22:13:21.000000000Z","size":85,"id":"","key":"customer-8","correlation_id":"","reply_to":"replies","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":20,"payload":"order 43\nsecond line"}
 {"seq":2,"timestamp_ns":1700000002500000000,"timestamp_ns_str":"1700000002500000000","time":"2023-11-14T22:13:22.500000000Z","size":62,"id":"","key":"customer-7","correlation_id":"","reply_to":"","trace_id":"","content_type":"","schema_version":0,"headers":[],"payload_size":4,"payload_base64":"AAH/QQ=="}
 )");
@@ -207,7 +213,8 @@ topic orders  (closed cleanly)
   CHECK(r.out == R"(#2  2023-11-14T22:13:22.500000000Z  62 bytes  key=customer-7
     AAH/QQ==
 #3  2023-11-14T22:13:24.000000000Z  324 bytes
-    )" + repeat("enp6", 100) + "\n");  // base64 of "zzz" is "enp6"
+    )" + repeat("enp6", 100) +
+                     "\n");  // base64 of "zzz" is "enp6"
   r = run_tool({"stats", dir.str(), "orders", "--slices", "4"});
   CHECK(r.code == 0);
   CHECK(r.out == R"(topic orders: 4 records (0..3), 332 payload bytes
@@ -254,7 +261,8 @@ TEST_CASE("JSON output of every command pipes into jq") {
     return out;
   };
   CHECK(jq("dump " + d + " orders --json", ".seq") == "0\n1\n2\n3\n");
-  CHECK(jq("dump " + d + " orders --json", "select(.key == \"customer-7\") | .headers[0].value // \"-\"") == "acme\n-\n");
+  CHECK(jq("dump " + d + " orders --json", "select(.key == \"customer-7\") | .headers[0].value // \"-\"") ==
+        "acme\n-\n");
   CHECK(jq("dump " + d + " orders --json --payload hex --limit 1", ".payload_hex") == "6f72646572203432\n");
   CHECK(jq("ls " + d + " --json", ".topics[0].positions[] | \"\\(.name) \\(.lag)\"") == "billing 3\naudit 2\n");
   CHECK(jq("verify " + d + " --json", ".ok") == "true\n");
@@ -563,17 +571,19 @@ TEST_CASE("no damage makes a command crash or hang") {
     const std::size_t size = pristine[which].size();
     switch (rng() % 3) {
       case 0:  // scattered byte flips, headers included
-        for (int k = 0; k < 8; ++k) poke(log.segs[which], rng() % (k < 2 ? 128 : size), std::string(1, static_cast<char>(rng())));
+        for (int k = 0; k < 8; ++k)
+          poke(log.segs[which], rng() % (k < 2 ? 128 : size), std::string(1, static_cast<char>(rng())));
         break;
       case 1:  // a plausible length word somewhere
         poke(log.segs[which], (rng() % (size / 8)) * 8, std::string("\xff\xff\x00\x00", 4));
         break;
-      default:
-        fs::resize_file(log.segs[which], rng() % size);
+      default: fs::resize_file(log.segs[which], rng() % size);
     }
-    for (const std::vector<std::string>& args :
-         {std::vector<std::string>{"verify", log.dir.str()}, {"ls", log.dir.str()}, {"dump", log.dir.str(), "ledger", "--json"},
-          {"stats", log.dir.str(), "ledger"}, {"tail", "-n", "5", log.dir.str(), "ledger"}}) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"verify", log.dir.str()},
+                                                 {"ls", log.dir.str()},
+                                                 {"dump", log.dir.str(), "ledger", "--json"},
+                                                 {"stats", log.dir.str(), "ledger"},
+                                                 {"tail", "-n", "5", log.dir.str(), "ledger"}}) {
       const Run r = run_tool(args);
       CAPTURE(args[0]);
       CHECK((r.code == 0 || r.code == 1));
@@ -583,10 +593,13 @@ TEST_CASE("no damage makes a command crash or hang") {
 
 namespace {
 
-std::string live_payload(std::uint64_t seq) { return "live-" + std::to_string(seq) + std::string(seq % 3 == 0 ? 12000 : 100, 'q'); }
+std::string live_payload(std::uint64_t seq) {
+  return "live-" + std::to_string(seq) + std::string(seq % 3 == 0 ? 12000 : 100, 'q');
+}
 
 std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -605,8 +618,8 @@ TEST_CASE("tail -f sees records that an engine in another process appends, acros
   child.await_signal();
   const std::string err_path = dir.str() + "/../conduit-log-tail-err-" + std::to_string(::getpid());
   int fd = -1;
-  const pid_t tail = spawn({"tail", "-f", "--from", "0", "--json", "--limit", std::to_string(kRecords), dir.str(), "live"},
-                           &fd, err_path);
+  const pid_t tail = spawn(
+      {"tail", "-f", "--from", "0", "--json", "--limit", std::to_string(kRecords), dir.str(), "live"}, &fd, err_path);
   std::string buffered;
   std::vector<std::int64_t> latency_us;
   std::uint64_t next = 0;
@@ -633,7 +646,7 @@ TEST_CASE("tail -f sees records that an engine in another process appends, acros
     }
   }
   CHECK(next == kRecords);
-  CHECK(wait_code(tail) == 0);  // --limit reached
+  CHECK(wait_code(tail) == 0);                                                 // --limit reached
   CHECK(persistence::list_segments(dir.str() + "/topics/live")->size() >= 3);  // it followed two rolls
   ::close(fd);
   fs::remove(err_path);
@@ -642,8 +655,8 @@ TEST_CASE("tail -f sees records that an engine in another process appends, acros
   REQUIRE(!latency_us.empty());
   std::sort(latency_us.begin(), latency_us.end());
   const std::int64_t median = latency_us[latency_us.size() / 2], worst = latency_us.back();
-  MESSAGE("publish-to-tail-output latency over " << latency_us.size() << " records: median " << median
-                                                 << " us, max " << worst << " us");
+  MESSAGE("publish-to-tail-output latency over " << latency_us.size() << " records: median " << median << " us, max "
+                                                 << worst << " us");
   // The documented expectation is 50 ms (the tool polls every 1 ms); the
   // median is asserted against it, the maximum only reported, since a
   // shared machine can stall one process for longer now and then.
@@ -721,7 +734,8 @@ TEST_CASE("tail -f reports the exact gap when retention deletes segments it has 
   child.await_signal();
   const std::string err_path = dir.str() + "/../conduit-log-gap-err-" + std::to_string(::getpid());
   int fd = -1;
-  const pid_t tail = spawn({"tail", "-f", "--from", "0", "--json", "--payload", "none", dir.str(), "live"}, &fd, err_path);
+  const pid_t tail =
+      spawn({"tail", "-f", "--from", "0", "--json", "--payload", "none", dir.str(), "live"}, &fd, err_path);
   LineReader out{fd};
   std::vector<std::string>& lines = out.lines;
   auto read_until = [&](const std::function<bool()>& done) { out.read_until(done); };
@@ -737,7 +751,9 @@ TEST_CASE("tail -f reports the exact gap when retention deletes segments it has 
   const std::uint64_t oldest = segments->front().first;
   REQUIRE(oldest > kFirst);  // retention deleted the first segment and more
   REQUIRE(::kill(tail, SIGCONT) == 0);
-  read_until([&] { return !lines.empty() && lines.back().find("\"seq\":" + std::to_string(kTotal - 1) + ",") != std::string::npos; });
+  read_until([&] {
+    return !lines.empty() && lines.back().find("\"seq\":" + std::to_string(kTotal - 1) + ",") != std::string::npos;
+  });
   ::kill(tail, SIGTERM);
   wait_code(tail);
   ::close(fd);

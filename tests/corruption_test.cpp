@@ -147,7 +147,8 @@ struct Log {
     // The small tail alternates the two record forms.
     const std::string& tail = pristine.at(segments.back());
     for (std::size_t i = tail_records.size() - kSmallTail; i < tail_records.size(); ++i) {
-      const bool is_short = (format::load<std::uint32_t>(bytes_of(tail) + tail_records[i].offset) & format::kShortFlag) != 0;
+      const bool is_short =
+          (format::load<std::uint32_t>(bytes_of(tail) + tail_records[i].offset) & format::kShortFlag) != 0;
       REQUIRE(is_short == (tail_records[i].seq % 2 == 0));
     }
   }
@@ -299,7 +300,8 @@ TEST_CASE("a damaged record in an earlier segment below the durable watermark is
   }
   SUBCASE("a record zeroed") {
     log.damage(first, [&](std::string& f) {
-      std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(records[10].offset), format::align_up(records[10].length), '\0');
+      std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(records[10].offset), format::align_up(records[10].length),
+                  '\0');
     });
     expect_open_error(log, Code::kCorruption, first, records[10].offset);
   }
@@ -365,7 +367,8 @@ TEST_CASE("records after a hole are moved aside, never deleted, and named once o
   const fs::path& middle = log.segments[1];
   const std::vector<RecordAt> records = walk_records(log.pristine.at(middle));
   const RecordAt hole = records[2];
-  log.damage(middle, [&](std::string& f) { std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(hole.offset), 4, '\0'); });
+  log.damage(middle,
+             [&](std::string& f) { std::fill_n(f.begin() + static_cast<std::ptrdiff_t>(hole.offset), 4, '\0'); });
   const std::string damaged = read_file(middle);
   std::string err;
   {
@@ -446,7 +449,8 @@ TEST_CASE("garbage after the last record is never delivered, and is zeroed on op
   }
   {
     // An intact record from an earlier life of the log: right CRC, wrong sequence.
-    table.push_back({"a stale copy of the last record", log.pristine.at(log.tail()).substr(last.offset, end - last.offset)});
+    table.push_back(
+        {"a stale copy of the last record", log.pristine.at(log.tail()).substr(last.offset, end - last.offset)});
   }
   for (const Garbage& g : table) {
     CAPTURE(g.name);
@@ -529,7 +533,8 @@ void expect_read_only(const Log& log, const fs::path& file, std::size_t offset, 
 
 }  // namespace
 
-TEST_CASE("with read_only_on_corruption a record damaged below the durable watermark opens the log read-only up to it") {
+TEST_CASE(
+    "with read_only_on_corruption a record damaged below the durable watermark opens the log read-only up to it") {
   Log log;
   SUBCASE("in the first segment") {
     const fs::path& first = log.segments.front();

@@ -36,7 +36,7 @@ constexpr const char* kTopic = "ledger";
 // the last one the open tail.
 constexpr std::uint64_t kRecords = 600;
 constexpr std::uint64_t kPerSegment = 158;
-constexpr std::uint64_t kBad = 200;       // in the second segment, not its first record
+constexpr std::uint64_t kBad = 200;        // in the second segment, not its first record
 constexpr std::uint64_t kBadInTail = 520;  // in the open tail
 
 Place place_of(const TempDir& dir, std::uint64_t seq) { return test::stamped::place_of(dir.path, kTopic, seq); }

@@ -92,7 +92,8 @@ RecoveryKill kill_during_recovery(const TempDir& dir, bool fallback, Durability 
   // Reads phase bytes until `deadline` or until `until` is reached.
   auto follow = [&](std::chrono::steady_clock::time_point deadline, Phase until) {
     while (k.reached < until) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{fd, POLLIN, 0};
       const int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
       if (ready < 0 && errno == EINTR) continue;
@@ -115,8 +116,10 @@ RecoveryKill kill_during_recovery(const TempDir& dir, bool fallback, Durability 
   const auto now = std::chrono::steady_clock::now;
   follow(now() + std::chrono::seconds(10), kOpening);
   REQUIRE(k.reached == kOpening);
-  if (delay) follow(started + *delay, kReadersOpen);
-  else follow(now() + std::chrono::seconds(30), kReadersOpen);
+  if (delay)
+    follow(started + *delay, kReadersOpen);
+  else
+    follow(now() + std::chrono::seconds(30), kReadersOpen);
   kill_child(pid);
   follow(now() + std::chrono::seconds(10), kPhases);  // to EOF: what it wrote before it died
   ::close(fd);
@@ -170,7 +173,8 @@ bool inject(const TempDir& dir, Injected what, std::mt19937_64& rng) {
     if (what == kRollBeforeHeader) std::ofstream(rolled, std::ios::binary) << std::string(capacity, '\0');
     if (what == kRollBeforeBlocks) std::ofstream(rolled, std::ios::binary).flush();
   }
-  std::ofstream(path, std::ios::binary | std::ios::in | std::ios::out).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::in | std::ios::out)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return true;
 }
 
@@ -246,12 +250,12 @@ void crash_recovery_repeatedly(bool fallback, Durability d, std::uint64_t seed) 
   }
   const std::string mode = d == Durability::kSync ? "sync" : "async";
   MESSAGE(mode << " over " << totals.disk_io << ": " << totals.publisher_kills + recovery_kills << " SIGKILL cycles ("
-          << totals.publisher_kills << " while publishing, " << recovery_kills << " while recovering: " << phases
-          << "), " << totals.checks << " checks; injected " << totals.injected[kHalfWritten] << " half-written and "
-          << totals.injected[kTornRecord] << " torn records, "
-          << totals.injected[kPaddingOnly] << " paddings, " << totals.injected[kRollBeforeHeader] << " + "
-          << totals.injected[kRollBeforeBlocks] << " rolls cut short; " << totals.acks << " acks, " << totals.records
-          << " records");
+               << totals.publisher_kills << " while publishing, " << recovery_kills << " while recovering: " << phases
+               << "), " << totals.checks << " checks; injected " << totals.injected[kHalfWritten]
+               << " half-written and " << totals.injected[kTornRecord] << " torn records, "
+               << totals.injected[kPaddingOnly] << " paddings, " << totals.injected[kRollBeforeHeader] << " + "
+               << totals.injected[kRollBeforeBlocks] << " rolls cut short; " << totals.acks << " acks, "
+               << totals.records << " records");
   CHECK(totals.checks == cycles);
   // Some kill landed in create_topic, the topic's recovery: the delays are
   // drawn mostly within its time, once a first recovery has measured it.

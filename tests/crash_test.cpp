@@ -57,9 +57,8 @@ void crash_repeatedly(bool fallback, Durability d, std::uint64_t seed) {
   Totals totals;
   in_chains(cycles, [&](const TempDir& dir, int n) { crash_chain(dir, fallback, d, n, rng, &totals); });
   const std::string mode = d == Durability::kSync ? "sync" : "async";
-  MESSAGE(mode << " over " << totals.disk_io << ": " << totals.cycles << " SIGKILL cycles; " << totals.acks
-               << " acks, " << totals.records << " records in all; committed positions checked after "
-               << totals.positions_checked);
+  MESSAGE(mode << " over " << totals.disk_io << ": " << totals.cycles << " SIGKILL cycles; " << totals.acks << " acks, "
+               << totals.records << " records in all; committed positions checked after " << totals.positions_checked);
   CHECK(totals.cycles == cycles);
 }
 

@@ -164,8 +164,7 @@ TEST_CASE("an ack that returned on a sync topic is never delivered again after a
     ::kill(pid, SIGKILL);
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
-    while (read_reports(0)) {
-    }
+    while (read_reports(0)) {}
     ::close(fds[0]);
     REQUIRE_MESSAGE(WIFSIGNALED(status), "child exited with " << WEXITSTATUS(status));
     REQUIRE(reported);
@@ -185,7 +184,8 @@ TEST_CASE("an ack that returned on a sync topic is never delivered again after a
       if (!delivered.contains(s)) REQUIRE_MESSAGE(started.contains(s), "record " << s << " was lost");
     top_up(topic, group);
   }
-  MESSAGE(cycles << " SIGKILL cycles; " << confirmed.size() << " acks confirmed, " << published << " records published");
+  MESSAGE(cycles << " SIGKILL cycles; " << confirmed.size() << " acks confirmed, " << published
+                 << " records published");
   // The child got somewhere: most acks survived.
   CHECK(confirmed.size() > static_cast<std::size_t>(cycles));
 }

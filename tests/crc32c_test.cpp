@@ -64,8 +64,7 @@ TEST_CASE("the hardware path equals the portable path for every length and align
       const std::uint32_t portable = crc32c::extend_portable(0, p, len);
       const std::uint32_t hardware = crc32c::extend_hardware(0, p, len);
       if (portable != hardware) {
-        FAIL_CHECK("offset " << offset << " length " << len << ": portable " << portable
-                             << " hardware " << hardware);
+        FAIL_CHECK("offset " << offset << " length " << len << ": portable " << portable << " hardware " << hardware);
       }
       // Continuing from a non-zero value must agree as well.
       CHECK(crc32c::extend_portable(portable, p, len) == crc32c::extend_hardware(hardware, p, len));

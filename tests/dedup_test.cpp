@@ -77,10 +77,10 @@ TEST_CASE("the window holds ids for max_age measured on record timestamps") {
   Topic* t = engine->create_topic("orders", dedup_options(16, std::chrono::seconds(10))).value();
   const std::int64_t t0 = 1000 * kSecond;
   CHECK(t->publish(with_id("a", "1", t0)).value() == 0);
-  CHECK(t->publish(with_id("a", "2", t0 + 10 * kSecond)).value() == 0);   // exactly max_age: inside
+  CHECK(t->publish(with_id("a", "2", t0 + 10 * kSecond)).value() == 0);      // exactly max_age: inside
   CHECK(t->publish(with_id("a", "3", t0 + 10 * kSecond + 1)).value() == 1);  // past it: a new record
-  CHECK(t->publish(with_id("a", "4", t0 + 12 * kSecond)).value() == 1);  // the new record's window
-  CHECK(t->publish(with_id("b", "5", t0 + 30 * kSecond)).value() == 2);  // expires both "a" entries
+  CHECK(t->publish(with_id("a", "4", t0 + 12 * kSecond)).value() == 1);      // the new record's window
+  CHECK(t->publish(with_id("b", "5", t0 + 30 * kSecond)).value() == 2);      // expires both "a" entries
   CHECK(t->publish(with_id("a", "6", t0 + 30 * kSecond)).value() == 3);
   CHECK(t->published() == 4);
 }

@@ -73,7 +73,8 @@ TEST_CASE("a deleted memory-only topic is gone, its handle refuses publishes, an
   CHECK(v[0].payload() == "fresh");
 }
 
-TEST_CASE("a deleted persisted topic loses its directory, positions and group state, and starts empty when created again") {
+TEST_CASE(
+    "a deleted persisted topic loses its directory, positions and group state, and starts empty when created again") {
   TempDir dir;
   auto engine = Engine::open(engine_options(dir)).value();
   Topic* t = engine->create_topic("orders", persisted()).value();
@@ -195,8 +196,10 @@ TEST_CASE("a reader in another process is told its topic was deleted, and a re-c
   Status seen;
   for (int i = 0; i < 1000 && seen.ok(); ++i) {
     auto p = reader->poll(v, std::chrono::milliseconds(10));
-    if (!p.ok()) seen = p.status();
-    else CHECK(p->count == 0);
+    if (!p.ok())
+      seen = p.status();
+    else
+      CHECK(p->count == 0);
   }
   CHECK(seen.code() == Code::kNotFound);
   CHECK(seen.message().find("deleted") != std::string::npos);

@@ -202,18 +202,18 @@ TEST_CASE("after max_attempts failed deliveries the record goes to <topic>.dlq w
   REQUIRE(d->sequence == 0);
   const std::int64_t first_failure = f.clock.now() + 1'000;
   f.clock.advance(1us);
-  CHECK(c->nack(*d));                      // attempt 1: a nack
+  CHECK(c->nack(*d));  // attempt 1: a nack
   d = poll_one(*c);
   REQUIRE(d);
   REQUIRE(d->sequence == 0);
-  f.clock.advance(10s);                    // attempt 2: times out
+  f.clock.advance(10s);  // attempt 2: times out
   d = poll_one(*c);
   REQUIRE(d);
   REQUIRE(d->sequence == 0);
   CHECK(d->attempt == 3);
   f.clock.advance(1s);
   const std::int64_t last_failure = f.clock.now();
-  CHECK(c->nack(*d));                      // attempt 3, the last: dead letter
+  CHECK(c->nack(*d));  // attempt 3, the last: dead letter
 
   const WorkGroupStats s = g->stats();
   CHECK(s.dead_lettered == 1);

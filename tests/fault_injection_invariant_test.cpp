@@ -54,8 +54,7 @@ class WatchingDiskIo final : public DiskIo {
     for (const persistence::SyncRange& f : files) {
       struct stat st {};
       if (::fstat(f.fd, &st) != 0) continue;
-      const std::size_t len =
-          inner_->syncs_ranges() && f.length != 0 ? f.length : static_cast<std::size_t>(st.st_size);
+      const std::size_t len = inner_->syncs_ranges() && f.length != 0 ? f.length : static_cast<std::size_t>(st.st_size);
       auto& synced = synced_[st.st_ino];
       synced = std::max(synced, len);
     }
@@ -167,12 +166,12 @@ class WatchingDiskIo final : public DiskIo {
 
   std::unique_ptr<DiskIo> inner_;
   std::mutex mu_;
-  fs::path topic_dir_;                     // guarded by mu_
+  fs::path topic_dir_;                      // guarded by mu_
   std::function<std::uint64_t()> durable_;  // guarded by mu_
-  std::map<ino_t, std::size_t> synced_;   // guarded by mu_: bytes from the start synced
-  std::set<std::string> named_;           // guarded by mu_: paths covered by a directory sync
-  std::string breach_;                    // guarded by mu_
-  int checks_ = 0;                        // guarded by mu_
+  std::map<ino_t, std::size_t> synced_;     // guarded by mu_: bytes from the start synced
+  std::set<std::string> named_;             // guarded by mu_: paths covered by a directory sync
+  std::string breach_;                      // guarded by mu_
+  int checks_ = 0;                          // guarded by mu_
 };
 
 void run_producers(Topic* topic, Durability d, int threads, int per_thread) {
@@ -186,7 +185,8 @@ void run_producers(Topic* topic, Durability d, int threads, int per_thread) {
         payload.assign(static_cast<std::size_t>(40 + (i * 37 + t * 101) % 3000), static_cast<char>('a' + t));
         Message m;
         m.payload = payload;
-        Status s = d == Durability::kSync && i % 4 == 0 ? topic->publish_nowait(m).status() : topic->publish(m).status();
+        Status s =
+            d == Durability::kSync && i % 4 == 0 ? topic->publish_nowait(m).status() : topic->publish(m).status();
         if (!s.ok()) failed.fetch_add(1, std::memory_order_relaxed);  // relaxed: a count read after join
       }
     });

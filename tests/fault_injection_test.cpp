@@ -58,7 +58,9 @@ Result<std::uint64_t> publish(detail::TopicCore& t, std::uint64_t seq) {
 }
 
 // Every record, in order from 0, with the payload its sequence gives it.
-void expect_dense_log(detail::TopicCore& t, std::uint64_t n) { CHECK(test::read_dense_log(t.handle(), payload_for) == n); }
+void expect_dense_log(detail::TopicCore& t, std::uint64_t n) {
+  CHECK(test::read_dense_log(t.handle(), payload_for) == n);
+}
 
 }  // namespace
 
@@ -146,7 +148,8 @@ TEST_CASE("a segment that cannot be reserved fails the publish that rolls, publi
   // this limit, so its fallocate fails with EFBIG (SIGXFSZ ignored).
   struct rlimit before {};
   REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
-  struct sigaction ignore {}, old_action {};
+  struct sigaction ignore {
+  }, old_action{};
   ignore.sa_handler = SIG_IGN;
   REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
   struct rlimit small = before;

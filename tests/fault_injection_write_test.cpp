@@ -42,9 +42,9 @@
 
 using namespace conduit;
 namespace fs = std::filesystem;
-using persistence::FaultInjectingDiskIo;
 using conduit::test::FaultyTopic;
 using conduit::test::TempDir;
+using persistence::FaultInjectingDiskIo;
 
 namespace {
 
@@ -78,10 +78,10 @@ bool temporary_left(const fs::path& topic_dir) {
 
 // What a commit under a write fault did.
 struct Seen {
-  Status failed;           // the commit with the fault armed
-  int faulted = 0;         // write_at() calls the fault was taken by
-  bool unchanged = false;  // the files it was to replace, as before it
-  bool temporary = false;  // a .tmp was left behind
+  Status failed;                  // the commit with the fault armed
+  int faulted = 0;                // write_at() calls the fault was taken by
+  bool unchanged = false;         // the files it was to replace, as before it
+  bool temporary = false;         // a .tmp was left behind
   std::optional<Status> retried;  // the same commit, the fault cleared
   bool changed_by_retry = false;
 };
@@ -122,7 +122,8 @@ std::string problems(const Seen& seen, const FaultKind& k, const std::string& fi
     p += "the error does not say how far the short write got: " + m + "; ";
   if (!seen.unchanged) p += "the failed commit changed the committed files; ";
   if (seen.temporary) p += "a temporary file was left; ";
-  if (seen.retried && !seen.retried->ok()) p += "the commit after the fault failed: " + seen.retried->to_string() + "; ";
+  if (seen.retried && !seen.retried->ok())
+    p += "the commit after the fault failed: " + seen.retried->to_string() + "; ";
   if (seen.retried && !seen.changed_by_retry) p += "the commit after the fault changed nothing; ";
   return p;
 }
@@ -140,9 +141,7 @@ std::string in_crashing_child(const std::function<std::string()>& body) {
     std::string out;
     try {
       out = body();
-    } catch (...) {
-      out = "the child failed a REQUIRE";
-    }
+    } catch (...) { out = "the child failed a REQUIRE"; }
     if (!out.empty()) (void)!::write(fds[1], out.data(), out.size());
     ::_exit(0);
   }
@@ -295,8 +294,8 @@ struct GroupSession {
   std::string ack_then_commit(const GroupTarget& target, const FaultKind& k, const std::string& file, std::uint64_t seq,
                               bool retry) {
     if (!handed.contains(seq) || !consumer->ack(handed[seq])) return "could not ack " + std::to_string(seq) + "; ";
-    return problems(commit_under_fault(t, k, target.fault_on, [&] { return group->commit(); }, group_snapshot(t, target),
-                                       retry),
+    return problems(commit_under_fault(
+                        t, k, target.fault_on, [&] { return group->commit(); }, group_snapshot(t, target), retry),
                     k, file);
   }
 };
@@ -379,7 +378,8 @@ TEST_CASE("a named subscriber's commit that cannot be written fails naming its f
             auto sub = reader(t.topic());
             if (!read_n(*sub, 4) || !sub->commit().ok()) return std::string("the first commit failed");
             if (!read_n(*sub, 3)) return std::string("poll");
-            return problems(commit_under_fault(t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, false),
+            return problems(commit_under_fault(
+                                t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, false),
                             k, file.string());
           }) == "");
     CHECK(reader_position_after_open(dir.path) == 4);
@@ -390,8 +390,9 @@ TEST_CASE("a named subscriber's commit that cannot be written fails naming its f
       auto sub = reader(t.topic());
       REQUIRE(sub->position() == 4);
       REQUIRE(read_n(*sub, 2));
-      CHECK(problems(commit_under_fault(t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, false), k,
-                     file.string()) == "");
+      CHECK(problems(commit_under_fault(
+                         t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, false),
+                     k, file.string()) == "");
     }
     CHECK(reader_position_after_open(dir.path) == 4);
 
@@ -400,8 +401,9 @@ TEST_CASE("a named subscriber's commit that cannot be written fails naming its f
       FaultyTopic t(dir.path, Durability::kSync);
       auto sub = reader(t.topic());
       REQUIRE(read_n(*sub, 2));
-      CHECK(problems(commit_under_fault(t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, true), k,
-                     file.string()) == "");
+      CHECK(problems(commit_under_fault(
+                         t, k, "sub-reader.tmp", [&] { return sub->commit(); }, position_file, true),
+                     k, file.string()) == "");
     }
     CHECK(reader_position_after_open(dir.path) == 6);
   }
@@ -553,7 +555,8 @@ RecoveryStats open_and_check(const fs::path& data_dir, std::uint64_t n) {
 
 }  // namespace
 
-TEST_CASE("a clean-close record that cannot be written fails the close naming it, and the next open checks every record") {
+TEST_CASE(
+    "a clean-close record that cannot be written fails the close naming it, and the next open checks every record") {
   for (const FaultKind& k : kFaultKinds) {
     const std::string fault = k.what;
     CAPTURE(fault);
@@ -566,7 +569,8 @@ TEST_CASE("a clean-close record that cannot be written fails the close naming it
     CHECK(in_crashing_child([&] {
             FaultyTopic t(dir.path, Durability::kSync);
             publish_more(t.topic(), 0, 10);
-            return problems(commit_under_fault(t, k, "/clean.tmp", [&] { return t.core->close_storage(); }, record, false),
+            return problems(commit_under_fault(
+                                t, k, "/clean.tmp", [&] { return t.core->close_storage(); }, record, false),
                             k, file.string());
           }) == "");
     RecoveryStats s = open_and_check(dir.path, 10);  // closes cleanly: a good record
@@ -578,8 +582,9 @@ TEST_CASE("a clean-close record that cannot be written fails the close naming it
       FaultyTopic t(dir.path, Durability::kSync);
       CHECK(t.topic()->recovery_stats().clean);
       publish_more(t.topic(), 10, 5);
-      CHECK(problems(commit_under_fault(t, k, "/clean.tmp", [&] { return t.core->close_storage(); }, record, false), k,
-                     file.string()) == "");
+      CHECK(problems(commit_under_fault(
+                         t, k, "/clean.tmp", [&] { return t.core->close_storage(); }, record, false),
+                     k, file.string()) == "");
     }
     s = open_and_check(dir.path, 15);
     CHECK_FALSE(s.clean);

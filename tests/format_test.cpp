@@ -23,13 +23,13 @@ TEST_CASE("the worked example of doc/log-format.md encodes to exactly those byte
   const std::uint32_t len = format::encode_record(buf.data(), m, 5, 1'700'000'000'000'000'000, true);
   CHECK(len == 65);
   const std::array<unsigned, 64> expected_from_8 = {
-      0x05, 0, 0, 0, 0, 0, 0, 0,                  // sequence
+      0x05, 0,    0,    0,    0,    0,    0,    0,     // sequence
       0x00, 0x00, 0x2a, 0x36, 0xfe, 0x9c, 0x97, 0x17,  // timestamp
-      2, 0, 0, 0, 0, 0, 0, 0,                     // payload length, schema version
-      0, 0, 1, 0, 0, 0, 0, 0,                     // id, key, correlation, reply-to lengths
-      0, 0, 0, 0, 1, 0, 0, 0,                     // trace, content type, header count, flags
-      'k', 6, 0, 4, 0, 't', 'e', 'n', 'a', 'n', 't', 'a', 'c', 'm', 'e', 'h', 'i',
-      0, 0, 0, 0, 0, 0, 0};                       // padding to 72
+      2,    0,    0,    0,    0,    0,    0,    0,     // payload length, schema version
+      0,    0,    1,    0,    0,    0,    0,    0,     // id, key, correlation, reply-to lengths
+      0,    0,    0,    0,    1,    0,    0,    0,     // trace, content type, header count, flags
+      'k',  6,    0,    4,    0,    't',  'e',  'n',  'a', 'n', 't', 'a',
+      'c',  'm',  'e',  'h',  'i',  0,    0,    0,    0,   0,   0,   0};  // padding to 72
   for (std::size_t i = 0; i < expected_from_8.size(); ++i) {
     CAPTURE(i + 8);
     CHECK(static_cast<unsigned>(buf[8 + i]) == expected_from_8[i]);
@@ -51,8 +51,8 @@ TEST_CASE("the short-form example of doc/log-format.md encodes to exactly those 
   std::vector<std::byte> buf(48, std::byte{0xee});
   const std::uint32_t word = format::encode_record(buf.data(), m, 5, 1'700'000'000'000'000'000, true);
   format::store<std::uint32_t>(buf.data(), word);
-  const std::array<unsigned, 24> expected = {0x30, 0, 0, 0x40, 0, 0, 0, 0, 0x05, 0, 0, 0, 0, 0, 0, 0,
-                                             0x00, 0x00, 0x2a, 0x36, 0xfe, 0x9c, 0x97, 0x17};
+  const std::array<unsigned, 24> expected = {0x30, 0, 0, 0x40, 0,    0,    0,    0,    0x05, 0,    0,    0,
+                                             0,    0, 0, 0,    0x00, 0x00, 0x2a, 0x36, 0xfe, 0x9c, 0x97, 0x17};
   for (std::size_t i = 0; i < expected.size(); ++i) {
     if (i >= 4 && i < 8) continue;  // the CRC
     CAPTURE(i);

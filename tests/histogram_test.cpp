@@ -95,7 +95,7 @@ TEST_CASE("a single huge outlier is the max and the p99.99 of a small sample") {
   Histogram h;
   for (auto x : v) h.record(x);
   CHECK(h.percentile(0.999) < 1000 + 1000 / 256 + 1);  // the bulk, not the outlier
-  CHECK(h.percentile(0.9999) > 4'980'000'000ull);       // the outlier
+  CHECK(h.percentile(0.9999) > 4'980'000'000ull);      // the outlier
 }
 
 TEST_CASE("merging two histograms equals recording everything into one") {

@@ -15,8 +15,8 @@
 #include "tests/support/helpers.h"
 
 using namespace conduit;
-using conduit::test::TempDir;
 using conduit::test::full_envelope;
+using conduit::test::TempDir;
 
 namespace {
 
@@ -29,7 +29,8 @@ std::vector<std::byte> encoded(const Message& m, std::uint64_t seq, bool with_cr
 }
 
 // A segment of `capacity` bytes starting at `first`, holding `records`.
-std::vector<std::byte> segment(std::uint64_t first, std::size_t capacity, const std::vector<std::vector<std::byte>>& records) {
+std::vector<std::byte> segment(std::uint64_t first, std::size_t capacity,
+                               const std::vector<std::vector<std::byte>>& records) {
   std::vector<std::byte> seg(capacity);
   inspect::SegmentHeader h;
   h.first_seq = first;

@@ -216,7 +216,11 @@ TEST_CASE("a named reader commits its position to its own file and resumes there
   CHECK(read_in_order(*again, 120, 180) == 180);
 
   // A position file that is not one is an error, not a silent restart.
-  { std::FILE* f = std::fopen((dir.path / "readers" / kTopic / "audit").c_str(), "w"); std::fputs("twelve", f); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen((dir.path / "readers" / kTopic / "audit").c_str(), "w");
+    std::fputs("twelve", f);
+    std::fclose(f);
+  }
   CHECK(LogReader::open(dir.path.string(), kTopic, o).status().code() == Code::kCorruption);
   LogReaderOptions anonymous = start_at(StartAt::earliest());
   CHECK(LogReader::open(dir.path.string(), kTopic, anonymous).value()->commit().code() == Code::kInvalidArgument);
@@ -277,8 +281,9 @@ TEST_CASE("a reader in this process follows a writer process, parked between bur
 
 TEST_CASE("a writer killed at random points and restarted: the reader sees a prefix, never a torn record") {
   TempDir dir;
-  const std::uint64_t seed = std::getenv("CONDUIT_TEST_SEED") ? std::strtoull(std::getenv("CONDUIT_TEST_SEED"), nullptr, 10)
-                                                              : std::random_device{}();
+  const std::uint64_t seed = std::getenv("CONDUIT_TEST_SEED")
+                                 ? std::strtoull(std::getenv("CONDUIT_TEST_SEED"), nullptr, 10)
+                                 : std::random_device{}();
   INFO("seed " << seed << " (CONDUIT_TEST_SEED replays it)");
   std::mt19937_64 rng(seed);
   constexpr int kCycles = 8;

@@ -53,22 +53,36 @@ TopicOptions topic_options(int t) {
   return o;
 }
 
-enum class OpKind { kCreate, kPublish, kSubscribe, kPoll, kDrop, kCommit, kGroupPoll, kAck, kNack, kGroupCommit, kReopen, kDelete };
+enum class OpKind {
+  kCreate,
+  kPublish,
+  kSubscribe,
+  kPoll,
+  kDrop,
+  kCommit,
+  kGroupPoll,
+  kAck,
+  kNack,
+  kGroupCommit,
+  kReopen,
+  kDelete
+};
 
 struct Op {
   OpKind kind;
-  int topic = 0;         // create, publish, subscribe, group ops
-  std::uint32_t a = 0;   // publish: count; subscribe: start kind; poll: max; ack/nack: which; delete: 1 drops users first
-  std::uint32_t b = 0;   // publish: payload size; subscribe: sequence offset / name
-  std::uint32_t who = 0; // poll/drop/commit: which subscriber; group ops: which group
+  int topic = 0;  // create, publish, subscribe, group ops
+  std::uint32_t a =
+      0;  // publish: count; subscribe: start kind; poll: max; ack/nack: which; delete: 1 drops users first
+  std::uint32_t b = 0;    // publish: payload size; subscribe: sequence offset / name
+  std::uint32_t who = 0;  // poll/drop/commit: which subscriber; group ops: which group
 };
 
 std::string describe(const Op& op) {
   std::ostringstream s;
-  const char* names[] = {"create", "publish", "subscribe", "poll", "drop", "commit", "group_poll",
-                         "ack", "nack", "group_commit", "reopen", "delete"};
-  s << names[static_cast<int>(op.kind)] << "(topic=" << op.topic << " a=" << op.a << " b=" << op.b
-    << " who=" << op.who << ")";
+  const char* names[] = {"create",     "publish", "subscribe", "poll",         "drop",   "commit",
+                         "group_poll", "ack",     "nack",      "group_commit", "reopen", "delete"};
+  s << names[static_cast<int>(op.kind)] << "(topic=" << op.topic << " a=" << op.a << " b=" << op.b << " who=" << op.who
+    << ")";
   return s.str();
 }
 
@@ -78,18 +92,30 @@ Op random_op(std::mt19937_64& rng) {
   const std::uint32_t r = pick(100);
   op.topic = static_cast<int>(pick(kTopics));
   op.who = pick(8);
-  if (r < 4) op.kind = OpKind::kCreate;
-  else if (r < 6) op.kind = OpKind::kDelete, op.a = pick(3) == 0 ? 0 : 1;
-  else if (r < 30) op.kind = OpKind::kPublish, op.a = 1 + pick(40), op.b = pick(2) == 0 ? pick(4097) : pick(200);
-  else if (r < 40) op.kind = OpKind::kSubscribe, op.a = pick(4), op.b = pick(40);
-  else if (r < 60) op.kind = OpKind::kPoll, op.a = 1 + pick(40);
-  else if (r < 63) op.kind = OpKind::kDrop;
-  else if (r < 67) op.kind = OpKind::kCommit;
-  else if (r < 78) op.kind = OpKind::kGroupPoll, op.topic = 1 + static_cast<int>(pick(2)), op.a = 1 + pick(8);
-  else if (r < 88) op.kind = OpKind::kAck, op.a = pick(16);
-  else if (r < 94) op.kind = OpKind::kNack, op.a = pick(16);
-  else if (r < 98) op.kind = OpKind::kGroupCommit;
-  else op.kind = OpKind::kReopen;
+  if (r < 4)
+    op.kind = OpKind::kCreate;
+  else if (r < 6)
+    op.kind = OpKind::kDelete, op.a = pick(3) == 0 ? 0 : 1;
+  else if (r < 30)
+    op.kind = OpKind::kPublish, op.a = 1 + pick(40), op.b = pick(2) == 0 ? pick(4097) : pick(200);
+  else if (r < 40)
+    op.kind = OpKind::kSubscribe, op.a = pick(4), op.b = pick(40);
+  else if (r < 60)
+    op.kind = OpKind::kPoll, op.a = 1 + pick(40);
+  else if (r < 63)
+    op.kind = OpKind::kDrop;
+  else if (r < 67)
+    op.kind = OpKind::kCommit;
+  else if (r < 78)
+    op.kind = OpKind::kGroupPoll, op.topic = 1 + static_cast<int>(pick(2)), op.a = 1 + pick(8);
+  else if (r < 88)
+    op.kind = OpKind::kAck, op.a = pick(16);
+  else if (r < 94)
+    op.kind = OpKind::kNack, op.a = pick(16);
+  else if (r < 98)
+    op.kind = OpKind::kGroupCommit;
+  else
+    op.kind = OpKind::kReopen;
   return op;
 }
 
@@ -103,7 +129,7 @@ std::string payload_of(int topic, std::uint64_t seq, std::uint32_t size) {
 // The reference model: plain containers, no concurrency.
 struct ModelSub {
   int topic;
-  std::string name;       // empty: anonymous
+  std::string name;  // empty: anonymous
   std::uint64_t pos;
   std::uint64_t lost = 0;
 };
@@ -114,7 +140,7 @@ struct ModelGroup {
   std::deque<std::uint64_t> redeliver;
   std::map<std::uint64_t, std::uint32_t> out;  // delivered, not yet acked or nacked: attempt
   std::map<std::uint64_t, std::uint32_t> attempts;
-  std::set<std::uint64_t> acked;  // at or above the floor
+  std::set<std::uint64_t> acked;     // at or above the floor
   std::uint64_t unreported_gap = 0;  // a start below earliest: the first poll reports it
   // From the state committed before: sequence -> (done, attempt of its next delivery).
   std::map<std::uint64_t, std::pair<bool, std::uint32_t>> restored;
@@ -147,7 +173,7 @@ struct Model {
   // after a reopen the engine finds it there before any create.
   bool stored[kTopics] = {};
   std::uint64_t earliest_seen[kTopics] = {};
-  std::map<std::string, std::uint64_t> committed[kTopics];        // subscriber name -> position
+  std::map<std::string, std::uint64_t> committed[kTopics];          // subscriber name -> position
   std::map<std::string, ModelGroupState> group_committed[kTopics];  // group name -> committed state
 };
 
@@ -204,13 +230,13 @@ class Harness {
   std::uint32_t names_ = 0;
 };
 
-#define MODEL_EXPECT(cond, what)                                            \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::ostringstream why_;                                              \
-      why_ << what;                                                         \
-      return "expected " #cond ": " + why_.str();                           \
-    }                                                                       \
+#define MODEL_EXPECT(cond, what)                  \
+  do {                                            \
+    if (!(cond)) {                                \
+      std::ostringstream why_;                    \
+      why_ << what;                               \
+      return "expected " #cond ": " + why_.str(); \
+    }                                             \
   } while (0)
 
 std::optional<std::string> Harness::check_record(const RecordView& v, int topic, std::uint64_t seq) {
@@ -266,7 +292,8 @@ std::optional<std::string> Harness::step(const Op& op) {
         start = published > op.b ? published - op.b + 20 : op.b % 25;
         o.start = StartAt::at(start);
       }
-      if (op.a == 3 && t != 0) o.name = "s" + std::to_string(op.b % 3), o.start = StartAt::earliest(), start = topics_[t]->earliest();
+      if (op.a == 3 && t != 0)
+        o.name = "s" + std::to_string(op.b % 3), o.start = StartAt::earliest(), start = topics_[t]->earliest();
       if (!o.name.empty() && m_.committed[t].count(o.name)) start = m_.committed[t][o.name];
       auto r = topics_[t]->subscribe(o);
       MODEL_EXPECT(r.ok(), r.status().to_string());
@@ -285,14 +312,15 @@ std::optional<std::string> Harness::step(const Op& op) {
       // A subscriber may still read a dropped segment it holds; once it
       // moves past it, it is told the exact gap.
       const std::uint64_t gap = earliest > s.model.pos ? earliest - s.model.pos : 0;
-      MODEL_EXPECT(r.lost == 0 || r.lost == gap, "lost " << r.lost << " at position " << s.model.pos
-                                                          << ", earliest " << earliest);
+      MODEL_EXPECT(r.lost == 0 || r.lost == gap,
+                   "lost " << r.lost << " at position " << s.model.pos << ", earliest " << earliest);
       s.model.pos += r.lost;
       s.model.lost += r.lost;
       const std::uint64_t available = m_.records[st].size() > s.model.pos ? m_.records[st].size() - s.model.pos : 0;
       MODEL_EXPECT(r.count <= std::min<std::uint64_t>(available, op.a), "count " << r.count << " of " << available);
       MODEL_EXPECT(available == 0 || r.count > 0, "nothing read with " << available << " available at " << s.model.pos
-                                                               << " (lost " << r.lost << ", earliest " << earliest << ")");
+                                                                       << " (lost " << r.lost << ", earliest "
+                                                                       << earliest << ")");
       for (std::size_t i = 0; i < r.count; ++i)
         if (auto e = check_record(views[i], st, s.model.pos + i)) return e;
       s.model.pos += r.count;
@@ -460,11 +488,11 @@ std::optional<std::string> Harness::group_poll(Group& g, std::uint32_t max) {
     g.model.attempts[s] = attempt;
     expect.emplace_back(s, attempt);
   }
-  MODEL_EXPECT(r.count == expect.size(), "group " << g.model.name << " delivered " << r.count << ", model "
-                                                  << expect.size());
+  MODEL_EXPECT(r.count == expect.size(),
+               "group " << g.model.name << " delivered " << r.count << ", model " << expect.size());
   for (std::size_t i = 0; i < r.count; ++i) {
-    MODEL_EXPECT(d[i].sequence == expect[i].first, "delivery " << i << " is " << d[i].sequence << ", model "
-                                                               << expect[i].first);
+    MODEL_EXPECT(d[i].sequence == expect[i].first,
+                 "delivery " << i << " is " << d[i].sequence << ", model " << expect[i].first);
     MODEL_EXPECT(d[i].attempt == expect[i].second, "attempt of " << d[i].sequence << " is " << d[i].attempt);
     if (auto e = check_record(d[i].record, g.model.topic, d[i].sequence)) return e;
     g.model.out[d[i].sequence] = d[i].attempt;
@@ -485,8 +513,8 @@ std::optional<std::string> Harness::compare() {
     MODEL_EXPECT(topic->claimed() == n, kTopicNames[t] << " claimed " << topic->claimed());
     const std::uint64_t e = topic->earliest();
     MODEL_EXPECT(e <= n, kTopicNames[t] << " earliest " << e << " past published " << n);
-    MODEL_EXPECT(e >= m_.earliest_seen[t], kTopicNames[t] << " earliest went back from " << m_.earliest_seen[t]
-                                                          << " to " << e);
+    MODEL_EXPECT(e >= m_.earliest_seen[t],
+                 kTopicNames[t] << " earliest went back from " << m_.earliest_seen[t] << " to " << e);
     m_.earliest_seen[t] = e;
     // Only retention or the ring may drop records: topic 1 keeps everything.
     if (t == 1) MODEL_EXPECT(e == 0, "log dropped records below " << e);
@@ -530,8 +558,10 @@ std::vector<Op> shrink(std::vector<Op> ops, Fails fails) {
     for (std::size_t at = 0; at + chunk <= ops.size();) {
       std::vector<Op> shorter(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(at));
       shorter.insert(shorter.end(), ops.begin() + static_cast<std::ptrdiff_t>(at + chunk), ops.end());
-      if (fails(shorter)) ops = std::move(shorter);
-      else at += chunk;
+      if (fails(shorter))
+        ops = std::move(shorter);
+      else
+        at += chunk;
     }
   }
   return ops;
@@ -559,9 +589,9 @@ TEST_CASE("the engine matches the reference model under random operation sequenc
     const std::vector<Op> small = shrink(ops, [](const std::vector<Op>& s) { return run(s).has_value(); });
     const auto again = run(small);
     std::ostringstream out;
-    out << "seed " << seed << " (CONDUIT_MODEL_SEED=" << seed << "): step " << failure->first << ": "
-        << failure->second << "\nshrunk to " << small.size() << " operations, failing with: "
-        << (again ? again->second : std::string("(no longer fails)")) << "\n";
+    out << "seed " << seed << " (CONDUIT_MODEL_SEED=" << seed << "): step " << failure->first << ": " << failure->second
+        << "\nshrunk to " << small.size()
+        << " operations, failing with: " << (again ? again->second : std::string("(no longer fails)")) << "\n";
     for (const Op& op : small) out << "  " << describe(op) << "\n";
     FAIL(out.str());
   }

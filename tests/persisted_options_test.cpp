@@ -28,7 +28,9 @@ TopicOptions stored_options() {
   return o;
 }
 
-std::unique_ptr<Engine> open_on(const test::TempDir& dir) { return Engine::open(test::engine_options(dir, false)).value(); }
+std::unique_ptr<Engine> open_on(const test::TempDir& dir) {
+  return Engine::open(test::engine_options(dir, false)).value();
+}
 
 }  // namespace
 
@@ -58,7 +60,9 @@ TEST_CASE("after a restart topic(name) opens a persisted topic with its stored o
   CHECK(engine->create_topic("demo.orders", stored_options()).value() == *t);
 }
 
-TEST_CASE("create_topic on a stored topic with other options is AlreadyExists naming the option, before and after opening it") {
+TEST_CASE(
+    "create_topic on a stored topic with other options is AlreadyExists naming the option, before and after opening "
+    "it") {
   test::TempDir dir;
   { REQUIRE(open_on(dir)->create_topic("t", stored_options()).ok()); }
   auto engine = open_on(dir);
@@ -66,7 +70,8 @@ TEST_CASE("create_topic on a stored topic with other options is AlreadyExists na
   other.retain_bytes = 0;
   Status s = engine->create_topic("t", other).status();
   CHECK(s.code() == Code::kAlreadyExists);
-  CHECK(s.message() == "topic 't' exists in " + dir.path.string() + " with other options: retain_bytes is 4194304, not 0");
+  CHECK(s.message() ==
+        "topic 't' exists in " + dir.path.string() + " with other options: retain_bytes is 4194304, not 0");
   s = engine->create_topic("t").status();  // memory-only, under a persisted topic's name
   CHECK(s.code() == Code::kAlreadyExists);
   CHECK(s.message().ends_with("with other options: durability is kSync, not kMemory"));

@@ -36,9 +36,8 @@ using namespace conduit::test::stamped;
 // Reads the log from its earliest record; every record must be the one
 // published. Returns one past the last.
 std::uint64_t expect_records(Topic* t) {
-  const auto got = test::collect(t, [](const RecordView& r) {
-    return std::tuple(r.sequence(), std::string(r.payload()), r.timestamp_ns());
-  });
+  const auto got = test::collect(
+      t, [](const RecordView& r) { return std::tuple(r.sequence(), std::string(r.payload()), r.timestamp_ns()); });
   std::uint64_t next = t->earliest();
   for (const auto& [seq, payload, ts] : got) {
     REQUIRE(seq == next);
@@ -69,7 +68,9 @@ void make_log(const fs::path& dir) {
   publish_range(engine->create_topic(kTopic, topic_options()).value(), 0, kRecords);
 }
 
-std::size_t segment_count(const fs::path& dir) { return persistence::list_segments(topic_dir(dir).string()).value().size(); }
+std::size_t segment_count(const fs::path& dir) {
+  return persistence::list_segments(topic_dir(dir).string()).value().size();
+}
 
 // Opens the log, checks it holds exactly [0, records), and returns how it
 // was opened. After a clean close every record is durable at once.
@@ -155,7 +156,10 @@ TEST_CASE("a damaged, stale or lying clean-close record is not trusted: the open
   SUBCASE("cut short") { write_bytes(clean_path(dir.path), good.substr(0, good.size() - 9)); }
   SUBCASE("from an earlier close") {
     // Open and close once more (clean, the same records): the generation moves on.
-    { auto engine = Engine::open(options_for(dir.path)).value(); (void)engine->create_topic(kTopic, topic_options()).value(); }
+    {
+      auto engine = Engine::open(options_for(dir.path)).value();
+      (void)engine->create_topic(kTopic, topic_options()).value();
+    }
     write_bytes(clean_path(dir.path), good);
   }
   SUBCASE("intact, but its tail ends before the last record") {

@@ -29,7 +29,8 @@ struct Node {
   // Pumps until the pump's position is committed as far as the releases go.
   void pump_and_commit() {
     REQUIRE(pump->pump().ok());
-    if (target->published() != 0) REQUIRE(target->await_durable(target->published() - 1, std::chrono::seconds(10)).ok());
+    if (target->published() != 0)
+      REQUIRE(target->await_durable(target->published() - 1, std::chrono::seconds(10)).ok());
     REQUIRE(pump->pump().ok());
   }
   std::map<std::string, int> released() {

@@ -147,7 +147,7 @@ TEST_CASE("positions past the recovered end are set back, and each reader is tol
     PollResult r = sub->try_poll(v);
     CHECK(r.rewound == 8);
     CHECK(sequences(r, v) == std::vector<std::uint64_t>{12, 13, 14});  // the new records, none skipped
-    CHECK(sub->try_poll(v).rewound == 0);                               // told once
+    CHECK(sub->try_poll(v).rewound == 0);                              // told once
     Delivery d[64];
     r = c->try_poll(d);
     CHECK(r.rewound == 8);

@@ -22,7 +22,8 @@ namespace {
 // The requests published so far on a topic, read by a responder.
 struct Responder {
   std::unique_ptr<Subscriber> sub;
-  explicit Responder(Topic* t) : sub(t->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value()) {}
+  explicit Responder(Topic* t)
+      : sub(t->subscribe(SubscriberOptions{.name = {}, .start = StartAt::earliest()}).value()) {}
   std::vector<RecordView> take() {
     std::vector<RecordView> got(64);
     got.resize(sub->try_poll(got).count);
@@ -123,8 +124,8 @@ TEST_CASE("replies for unknown, foreign, malformed or already answered ids are c
   Topic* replies = engine->topic(requester->reply_topic()).value();
   const std::string corr(requests[0].correlation_id());
   const std::string prefix = corr.substr(0, corr.find('-') + 1);
-  for (std::string bad : {std::string("someone-else-1"), prefix + "999", prefix + std::to_string(n) + "x",
-                          prefix, std::string()}) {
+  for (std::string bad :
+       {std::string("someone-else-1"), prefix + "999", prefix + std::to_string(n) + "x", prefix, std::string()}) {
     Message m = text("stray");
     m.correlation_id = bad;
     REQUIRE(replies->publish(m).ok());

@@ -26,9 +26,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using conduit::test::TempDir;
 using conduit::test::segment_files;
 using conduit::test::stderr_of;
+using conduit::test::TempDir;
 
 constexpr std::size_t kSegment = 256 << 10;  // about 250 records of ~1 KB
 constexpr std::size_t kCapSegments = 3;

@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using conduit::test::TempDir;
 using conduit::test::segment_files;
+using conduit::test::TempDir;
 
 constexpr std::size_t kSegment = 256 << 10;
 const std::string kPayload(900, 'i');

@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using conduit::test::TempDir;
 using conduit::test::segment_files;
+using conduit::test::TempDir;
 
 EngineOptions engine_options(const TempDir& dir) {
   EngineOptions o;
@@ -128,7 +128,8 @@ TEST_CASE("a memory-only topic keeps no committed positions") {
 // lay below what the topic still held (its committed floor, after retention
 // dropped segments at reopen) was told "stale, try again" by every poll and
 // never delivered anything again.
-TEST_CASE("a work group whose committed floor fell behind retention resumes at the earliest record and reports the gap") {
+TEST_CASE(
+    "a work group whose committed floor fell behind retention resumes at the earliest record and reports the gap") {
   TempDir dir;
   const std::string payload(900, 'w');
   {

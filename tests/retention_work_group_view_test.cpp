@@ -39,8 +39,8 @@ struct Fixture {
     t.durability = d;
     t.segment_bytes = 256 << 10;  // about 250 records of ~1 KB
     t.max_payload_bytes = 1024;
-    t.retain_bytes = 256 << 10;   // persisted: keep one segment besides the one being written
-    t.ring_bytes = 512 << 10;     // memory-only: two segments
+    t.retain_bytes = 256 << 10;  // persisted: keep one segment besides the one being written
+    t.ring_bytes = 512 << 10;    // memory-only: two segments
     topic = engine->create_topic("jobs", t).value();
     WorkGroupOptions go;
     go.ack_timeout = 1s;

@@ -12,9 +12,7 @@ template <class F>
 std::string thrown_text(F&& f) {
   try {
     f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  } catch (const std::exception& e) { return e.what(); }
   return {};
 }
 
@@ -24,7 +22,8 @@ TEST_CASE("value() on an error Result fails with the Status text, not a variant 
   REQUIRE_FALSE(missing.ok());
   CHECK(thrown_text([&] { (void)missing.value(); }) == "NotFound: topic 'no.such.topic' does not exist");
   // The README's style: a temporary's value().
-  CHECK(thrown_text([&] { (void)engine->create_topic("bad name").value(); }).starts_with("InvalidArgument: topic name"));
+  CHECK(
+      thrown_text([&] { (void)engine->create_topic("bad name").value(); }).starts_with("InvalidArgument: topic name"));
   CHECK(thrown_text([&] { (void)*missing; }).starts_with("NotFound:"));
   EngineOptions bad;
   bad.park_timeout = std::chrono::microseconds(0);

@@ -109,8 +109,8 @@ class ReaderCheck {
   }
   void record(const RecordView& v) {
     if (v.sequence() != next_seq_)
-      f_.add(std::string(who_) + ": sequence " + std::to_string(v.sequence()) + " where " +
-             std::to_string(next_seq_) + " was next");
+      f_.add(std::string(who_) + ": sequence " + std::to_string(v.sequence()) + " where " + std::to_string(next_seq_) +
+             " was next");
     next_seq_ = v.sequence() + 1;
     int p = 0;
     std::uint64_t c = 0;
@@ -146,9 +146,9 @@ TopicOptions topic_options(int t) {
 }
 
 void run_round(std::uint64_t seed, std::chrono::milliseconds length, Totals& totals, Failures& f) {
-  std::string tmpl = ((fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) /
-                      "conduit-stress-XXXXXX")
-                         .string();
+  std::string tmpl =
+      ((fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) / "conduit-stress-XXXXXX")
+          .string();
   const fs::path dir = mkdtemp(tmpl.data());
   EngineOptions eo;
   eo.data_dir = dir.string();
@@ -268,8 +268,9 @@ void run_round(std::uint64_t seed, std::chrono::milliseconds length, Totals& tot
       const int t = static_cast<int>(rng() % kTopics);
       SubscriberOptions o;
       const int start = static_cast<int>(rng() % 3);
-      o.start = start == 0 ? StartAt::earliest() : start == 1 ? StartAt::latest()
-                                                              : StartAt::at(topics[t]->published() / 2);
+      o.start = start == 0   ? StartAt::earliest()
+                : start == 1 ? StartAt::latest()
+                             : StartAt::at(topics[t]->published() / 2);
       o.slow = rng() % 2 ? SlowPolicy::kBlock : SlowPolicy::kLoseOldest;
       auto sub = topics[t]->subscribe(o);
       if (!sub.ok()) {
@@ -348,15 +349,17 @@ void run_round(std::uint64_t seed, std::chrono::milliseconds length, Totals& tot
       }
       Topic* t = *r;
       if (t->published() != 0) f.add(name + " created again did not start empty");
-      doomed.store(t, std::memory_order_release);  // pairs with the publisher's acquire
+      doomed.store(t, std::memory_order_release);                     // pairs with the publisher's acquire
       totals.topics_created.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
       if (rng() % 2 == 0) {
         auto sub = t->subscribe({.slow = SlowPolicy::kLoseOldest});
         if (sub.ok()) {
           std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
           const Status busy = engine->delete_topic(name);
-          if (busy.code() == Code::kBusy) totals.deletes_refused.fetch_add(1, std::memory_order_relaxed);  // a statistic
-          else if (busy.code() != Code::kClosed) f.add("delete_topic with a subscriber open: " + busy.to_string());
+          if (busy.code() == Code::kBusy)
+            totals.deletes_refused.fetch_add(1, std::memory_order_relaxed);  // a statistic
+          else if (busy.code() != Code::kClosed)
+            f.add("delete_topic with a subscriber open: " + busy.to_string());
         }
       }
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
@@ -373,7 +376,7 @@ void run_round(std::uint64_t seed, std::chrono::milliseconds length, Totals& tot
   });
 
   std::this_thread::sleep_for(length);
-  engine->close();  // while the producers publish
+  engine->close();                                     // while the producers publish
   stop_doomed.store(true, std::memory_order_release);  // pairs with the racing publisher's acquire
   // Release pairs with the acquire in drained_by().
   closed_at_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_release);
@@ -426,7 +429,9 @@ double duration_seconds(double fallback) {
 
 }  // namespace
 
-TEST_CASE("randomized rounds of producers, churning subscribers, nacking work groups, new topics and close keep every invariant") {
+TEST_CASE(
+    "randomized rounds of producers, churning subscribers, nacking work groups, new topics and close keep every "
+    "invariant") {
   const double seconds = duration_seconds(3.0);
   const char* one = std::getenv("CONDUIT_STRESS_SEED");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -441,14 +446,13 @@ TEST_CASE("randomized rounds of producers, churning subscribers, nacking work gr
     ++seed;
   } while (!one && std::chrono::steady_clock::now() < deadline);
   MESSAGE("stress: " << totals.rounds.load() << " rounds in " << seconds << " s: " << totals.published.load()
-                     << " publishes, " << totals.read.load() << " records read by full readers, "
-                     << totals.acks.load() << " acks, " << totals.nacks.load() << " nacks, "
-                     << totals.subscriptions.load() << " churn subscriptions (" << totals.lost.load()
-                     << " records reported lost), " << totals.topics_created.load() << " topics created, "
-                     << totals.topics_deleted.load() << " deleted (" << totals.deletes_refused.load()
-                     << " refused while in use)");
-  INFO("seed " << seed << " (CONDUIT_STRESS_SEED=" << seed << "): " << f.count() << " failures, the first: "
-               << f.first());
+                     << " publishes, " << totals.read.load() << " records read by full readers, " << totals.acks.load()
+                     << " acks, " << totals.nacks.load() << " nacks, " << totals.subscriptions.load()
+                     << " churn subscriptions (" << totals.lost.load() << " records reported lost), "
+                     << totals.topics_created.load() << " topics created, " << totals.topics_deleted.load()
+                     << " deleted (" << totals.deletes_refused.load() << " refused while in use)");
+  INFO("seed " << seed << " (CONDUIT_STRESS_SEED=" << seed << "): " << f.count()
+               << " failures, the first: " << f.first());
   CHECK(f.count() == 0);
   CHECK(totals.published.load() > 0);
   CHECK(totals.nacks.load() > 0);

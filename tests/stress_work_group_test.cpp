@@ -86,8 +86,10 @@ void consume(Consumer& c, Ledger& ledger, std::uint64_t seed, const std::atomic<
     }
     if (held.size() > 8) {
       for (const Delivery& d : held) {
-        if (c.ack(d)) ledger.acked[d.sequence].fetch_add(1, std::memory_order_relaxed);  // relaxed: as above
-        else ledger.refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
+        if (c.ack(d))
+          ledger.acked[d.sequence].fetch_add(1, std::memory_order_relaxed);  // relaxed: as above
+        else
+          ledger.refused.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
       }
       held.clear();
     }
@@ -116,7 +118,8 @@ struct Run {
           std::string payload = std::to_string(p);
           payload += '-';
           payload += std::to_string(i);
-          if (!topic->publish(payload).ok()) publish_errors.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join()
+          if (!topic->publish(payload).ok())
+            publish_errors.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join()
         }
       });
     for (int i = 0; i < kConsumers; ++i)

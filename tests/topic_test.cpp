@@ -398,8 +398,7 @@ TEST_CASE("a subscriber's lag is the records published that it has not read") {
   REQUIRE(sub->try_poll(out).count == 4);
   CHECK(sub->position() == 4);
   CHECK(sub->lag() == 6);
-  while (sub->try_poll(out).count != 0) {
-  }
+  while (sub->try_poll(out).count != 0) {}
   CHECK(sub->lag() == 0);
   CHECK(sub->position() == 10);
 }

@@ -274,7 +274,7 @@ TEST_CASE("a dispatcher nacks what its handler throws on, and every record is ac
     return Outcome::kAck;
   });
   publish_numbers(topic, 0, kRecords);
-  engine->close();   // the dispatcher ends once everything published was handled
+  engine->close();  // the dispatcher ends once everything published was handled
   dispatcher.join();
   for (std::uint64_t i = 0; i < kRecords; ++i) {
     CAPTURE(i);
@@ -402,8 +402,7 @@ TEST_CASE("a work group reports closed after close cut a segment roll short") {
   auto stuck = topic->subscribe(holder).value();
   auto consumer = topic->work_group("workers").value()->consumer().value();
   std::thread producer([&] {
-    while (topic->publish(std::string(900, 'c')).ok()) {
-    }
+    while (topic->publish(std::string(900, 'c')).ok()) {}
   });
   // Wait until the producer is parked in its roll (published stops moving).
   for (std::uint64_t last = ~std::uint64_t{0}; last != topic->published();) {

@@ -100,8 +100,9 @@ TEST_CASE("wait_drained returns once everything published before it is acked or 
   REQUIRE(c->try_poll(d).count == 64);
   const Status s = g->wait_drained(5ms);
   CHECK(s.code() == Code::kTimedOut);
-  CHECK(s.message() == "work group 'workers' of topic 'jobs': not drained: 100 of the records published before 100 "
-                       "are not acked or dead-lettered (ack floor 0)");
+  CHECK(s.message() ==
+        "work group 'workers' of topic 'jobs': not drained: 100 of the records published before 100 "
+        "are not acked or dead-lettered (ack floor 0)");
   CHECK(c->ack(std::span<const Delivery>(d, 64)) == 64);
   std::size_t n = c->try_poll(d).count;
   REQUIRE(n == 36);

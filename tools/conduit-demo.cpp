@@ -90,8 +90,10 @@ GroupCheck check_group(const std::vector<std::atomic<std::uint32_t>>& acks, std:
   GroupCheck c;
   for (std::uint64_t i = 0; i < acks.size(); ++i) {
     const std::uint32_t n = acks[i].load(std::memory_order_relaxed);  // relaxed: the workers were joined
-    if (i >= earlier) c.new_once &= n == 1;
-    else c.earlier_at_most_once &= n <= 1, c.earlier_acked += n;
+    if (i >= earlier)
+      c.new_once &= n == 1;
+    else
+      c.earlier_at_most_once &= n <= 1, c.earlier_acked += n;
   }
   return c;
 }
@@ -137,9 +139,10 @@ int main(int argc, char** argv) {
     so.start = conduit::StartAt::at(base);
     auto sub = (*topic)->subscribe(so);
     if (!sub.ok()) return std::fprintf(stderr, "conduit-demo: %s\n", sub.status().to_string().c_str()), 1;
-    fanout.push_back(std::make_unique<conduit::Dispatcher>(std::move(sub).value(), [&checksum, i, base](const conduit::RecordView& r) {
-      checksum[i].fetch_add(r.sequence() - base, std::memory_order_relaxed);  // relaxed: read after join
-    }));
+    fanout.push_back(std::make_unique<conduit::Dispatcher>(
+        std::move(sub).value(), [&checksum, i, base](const conduit::RecordView& r) {
+          checksum[i].fetch_add(r.sequence() - base, std::memory_order_relaxed);  // relaxed: read after join
+        }));
   }
   // One work group of two competing consumers: each record goes to one.
   // New, it starts with this run's records; made by an earlier run, it
@@ -207,7 +210,8 @@ int main(int argc, char** argv) {
     for (int t = 0; t < kSyncThreads; ++t)
       threads.emplace_back([&] {
         for (int i = 0; i < kSyncEach; ++i)
-          if (!(*payments)->publish(payload).ok()) sync_failures.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
+          if (!(*payments)->publish(payload).ok())
+            sync_failures.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join
       });
     for (auto& t : threads) t.join();
   }
@@ -223,32 +227,37 @@ int main(int argc, char** argv) {
   std::printf("  published in %.3f s: %.2f M msg/s\n", publish_s, args.messages / publish_s / 1e6);
   for (int i = 0; i < 2; ++i)
     std::printf("  subscriber audit-%d: %llu records, lost %llu, sequence sum %s\n", i,
-                static_cast<unsigned long long>(fanout[i]->handled()), static_cast<unsigned long long>(fanout[i]->lost()),
+                static_cast<unsigned long long>(fanout[i]->handled()),
+                static_cast<unsigned long long>(fanout[i]->lost()),
                 checksum[i].load() == expected_sum ? "ok" : "WRONG");
   const GroupCheck group_check = check_group(acks, base - resumed_at);
   std::uint64_t acked = 0;
   for (int i = 0; i < 2; ++i) {
-    std::printf("  work group 'billing' consumer %d: %llu acked\n", i, static_cast<unsigned long long>(workers[i]->handled()));
+    std::printf("  work group 'billing' consumer %d: %llu acked\n", i,
+                static_cast<unsigned long long>(workers[i]->handled()));
     acked += workers[i]->handled();
   }
-  std::printf("  work group 'billing': %s %llu; %llu acked, ack floor now %llu; this run's records each exactly once: %s\n",
-              resumed ? "resumed at" : "new, from", static_cast<unsigned long long>(resumed_at),
-              static_cast<unsigned long long>(acked), static_cast<unsigned long long>(group_stats.ack_floor),
-              group_check.new_once ? "yes" : "NO");
+  std::printf(
+      "  work group 'billing': %s %llu; %llu acked, ack floor now %llu; this run's records each exactly once: %s\n",
+      resumed ? "resumed at" : "new, from", static_cast<unsigned long long>(resumed_at),
+      static_cast<unsigned long long>(acked), static_cast<unsigned long long>(group_stats.ack_floor),
+      group_check.new_once ? "yes" : "NO");
   if (resumed_at < base) {
     std::printf("  before them, %llu of the %llu records an earlier run left past its committed floor, none twice: %s",
-                static_cast<unsigned long long>(group_check.earlier_acked), static_cast<unsigned long long>(base - resumed_at),
-                group_check.earlier_at_most_once ? "yes" : "NO");
+                static_cast<unsigned long long>(group_check.earlier_acked),
+                static_cast<unsigned long long>(base - resumed_at), group_check.earlier_at_most_once ? "yes" : "NO");
     std::printf(" (it had acked the rest%s)\n", group_stats.lost == 0 ? "" : ", or retention deleted them first");
   }
   std::printf("  all readers done in %.3f s: %.2f M msg/s end to end\n", total_s, args.messages / total_s / 1e6);
   std::printf("  durable (fdatasync) %.3f s after the readers finished: %s\n", durable_s, durable.to_string().c_str());
-  std::printf("topic 'demo.payments' (sync): %d threads x %d publishes, each acknowledged after fdatasync: %.0f publishes/s, %d failed\n",
-              kSyncThreads, kSyncEach, kSyncThreads * kSyncEach / sync_s, sync_failures.load());
+  std::printf(
+      "topic 'demo.payments' (sync): %d threads x %d publishes, each acknowledged after fdatasync: %.0f publishes/s, "
+      "%d failed\n",
+      kSyncThreads, kSyncEach, kSyncThreads * kSyncEach / sync_s, sync_failures.load());
   std::printf("run conduit-demo again: the next run starts after these %llu records\n",
               static_cast<unsigned long long>(base + args.messages));
   const bool ok = group_check.new_once && group_check.earlier_at_most_once &&
-                  group_stats.ack_floor >= base + args.messages && checksum[0].load() == expected_sum && checksum[1].load() == expected_sum &&
-                  durable.ok() && sync_failures.load() == 0;
+                  group_stats.ack_floor >= base + args.messages && checksum[0].load() == expected_sum &&
+                  checksum[1].load() == expected_sum && durable.ok() && sync_failures.load() == 0;
   return ok ? 0 : 1;
 }

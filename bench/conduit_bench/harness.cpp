@@ -51,7 +51,8 @@ void run_clock(const Config& cfg, const std::vector<ProgressSlot>& slots, const 
     const auto now = std::chrono::steady_clock::now();
     // Relaxed: see g_interrupted.
     if (now >= end || g_interrupted.load(std::memory_order_relaxed)) break;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(100)));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(100)));
     if (show) {
       std::uint64_t published = 0;
       // Relaxed: a progress figure, not a synchronisation.
@@ -92,9 +93,11 @@ void measure_rss(RunResult& r) {
   // statm may count differently and then put the peak below the current.
   std::ifstream in("/proc/self/status");
   double rss_kib = 0, anon_kib = 0, file_kib = 0, shmem_kib = 0, peak_kib = 0;
-  const std::pair<const char*, double*> fields[] = {
-      {"VmRSS:", &rss_kib}, {"RssAnon:", &anon_kib}, {"RssFile:", &file_kib}, {"RssShmem:", &shmem_kib},
-      {"VmHWM:", &peak_kib}};
+  const std::pair<const char*, double*> fields[] = {{"VmRSS:", &rss_kib},
+                                                    {"RssAnon:", &anon_kib},
+                                                    {"RssFile:", &file_kib},
+                                                    {"RssShmem:", &shmem_kib},
+                                                    {"VmHWM:", &peak_kib}};
   for (std::string line; std::getline(in, line);)
     for (const auto& [name, out] : fields)
       if (line.rfind(name, 0) == 0) *out = std::strtod(line.c_str() + std::strlen(name), nullptr);  // "  1234 kB"

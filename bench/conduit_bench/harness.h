@@ -88,7 +88,9 @@ void wait_until(std::int64_t t, const std::atomic<bool>& stop, Idle&& idle) {
     if (left <= 0 || stop.load(std::memory_order_relaxed)) return;
     idle();
     if (left > 200'000) {
-      struct timespec ts {0, left - 100'000};
+      struct timespec ts {
+        0, left - 100'000
+      };
       ::nanosleep(&ts, nullptr);
     } else {
       sched_yield();

@@ -127,16 +127,19 @@ int main(int argc, char** argv) {
       break;
   }
   compute_ratios(report);
-  if (cfg.json) print_json(report);
-  else print_table(report);
+  if (cfg.json)
+    print_json(report);
+  else
+    print_table(report);
 
   const bool ok = report.conduit.error.empty() && report.conduit.verified &&
                   (!report.baseline || (report.baseline->error.empty() && report.baseline->verified));
   if (!ok) {
     const std::string& e = !report.conduit.error.empty() ? report.conduit.error : report.conduit.verify_note;
-    std::fprintf(stderr, "conduit-bench: %s\n",
-                 !e.empty() ? e.c_str()
-                            : (report.baseline->error.empty() ? report.baseline->verify_note : report.baseline->error).c_str());
+    std::fprintf(
+        stderr, "conduit-bench: %s\n",
+        !e.empty() ? e.c_str()
+                   : (report.baseline->error.empty() ? report.baseline->verify_note : report.baseline->error).c_str());
   }
   if (interrupted()) {
     std::fprintf(stderr, "conduit-bench: interrupted; the figures cover the part that ran\n");

@@ -101,8 +101,8 @@ bool parse_scaled(const std::string& s, const std::map<std::string, double>& uni
 }
 
 const std::map<std::string, double> kSizeUnits = {
-    {"B", 1}, {"K", 1024.0}, {"KiB", 1024.0}, {"M", 1048576.0}, {"MiB", 1048576.0},
-    {"G", 1073741824.0}, {"GiB", 1073741824.0}};
+    {"B", 1},           {"K", 1024.0},       {"KiB", 1024.0},      {"M", 1048576.0},
+    {"MiB", 1048576.0}, {"G", 1073741824.0}, {"GiB", 1073741824.0}};
 const std::map<std::string, double> kRateUnits = {{"k", 1e3}, {"K", 1e3}, {"M", 1e6}};
 const std::map<std::string, double> kTimeUnits = {{"s", 1}, {"ms", 1e-3}};
 
@@ -149,23 +149,32 @@ bool parse_args(const std::vector<std::string>& args, Config& cfg, std::string& 
       {"--ring-bytes", size(64u << 10, std::size_t{64} << 30, cfg.ring_bytes)},
       {"--segment-bytes", size(64u << 10, 1u << 30, cfg.segment_bytes)},
       {"--retain-bytes", size(0, ~std::size_t{0} >> 1, cfg.retain_bytes)},
-      {"--dir",
-       [&](const std::string& opt, const std::string& v) { return v.empty() ? bad(opt, v, "a path") : (cfg.dir = v, true); }},
+      {"--dir", [&](const std::string& opt,
+                    const std::string& v) { return v.empty() ? bad(opt, v, "a path") : (cfg.dir = v, true); }},
       {"--durability",
        [&](const std::string& opt, const std::string& v) {
-         if (v == "memory") cfg.durability = Durability::kMemory;
-         else if (v == "async") cfg.durability = Durability::kAsync;
-         else if (v == "sync") cfg.durability = Durability::kSync;
-         else return bad(opt, v, "memory, async or sync");
+         if (v == "memory")
+           cfg.durability = Durability::kMemory;
+         else if (v == "async")
+           cfg.durability = Durability::kAsync;
+         else if (v == "sync")
+           cfg.durability = Durability::kSync;
+         else
+           return bad(opt, v, "memory, async or sync");
          return true;
        }},
       {"--wait",
        [&](const std::string& opt, const std::string& v) {
-         if (v == "spin") cfg.wait = WaitStrategy::kBusySpin;
-         else if (v == "yield") cfg.wait = WaitStrategy::kYield;
-         else if (v == "park") cfg.wait = WaitStrategy::kPark;
-         else if (v == "adaptive") cfg.wait = WaitStrategy::kAdaptive;
-         else return bad(opt, v, "spin, yield, park or adaptive");
+         if (v == "spin")
+           cfg.wait = WaitStrategy::kBusySpin;
+         else if (v == "yield")
+           cfg.wait = WaitStrategy::kYield;
+         else if (v == "park")
+           cfg.wait = WaitStrategy::kPark;
+         else if (v == "adaptive")
+           cfg.wait = WaitStrategy::kAdaptive;
+         else
+           return bad(opt, v, "spin, yield, park or adaptive");
          return true;
        }},
       {"--duration",

@@ -19,9 +19,9 @@ struct Config {
   int stalled = 0;           // subscribers that never read (lag, memory)
   std::size_t payload = 64;  // bytes, at least 16 (sequence and send time)
   Durability durability = Durability::kMemory;
-  std::string dir;           // parent of the data directory; empty: next to the executable
+  std::string dir;  // parent of the data directory; empty: next to the executable
   double duration_s = 2.0;
-  double rate = 0;           // messages/s over all producers; 0: closed loop
+  double rate = 0;  // messages/s over all producers; 0: closed loop
   bool pin = false;
   WaitStrategy wait = WaitStrategy::kAdaptive;
   std::size_t ring_bytes = 64u << 20;
@@ -29,7 +29,7 @@ struct Config {
   std::size_t retain_bytes = 0;
   bool baseline = true;
   bool json = false;
-  int progress = -1;         // -1: when stderr is a terminal and the run is long
+  int progress = -1;  // -1: when stderr is a terminal and the run is long
 
   int effective_reader_threads(unsigned cores) const;
 };

@@ -89,9 +89,12 @@ std::string run_json(const RunResult& r) {
 
 std::string us(std::uint64_t ns) {
   char buf[32];
-  if (ns < 10'000) std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(ns) / 1e3);
-  else if (ns < 10'000'000) std::snprintf(buf, sizeof buf, "%.0f", static_cast<double>(ns) / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.3g", static_cast<double>(ns) / 1e3);
+  if (ns < 10'000)
+    std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(ns) / 1e3);
+  else if (ns < 10'000'000)
+    std::snprintf(buf, sizeof buf, "%.0f", static_cast<double>(ns) / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", static_cast<double>(ns) / 1e3);
   return buf;
 }
 
@@ -132,9 +135,7 @@ std::optional<double> ratio(double a, double b) {
 
 }  // namespace
 
-double msgs_per_s(const RunResult& r) {
-  return r.seconds > 0 ? static_cast<double>(r.published) / r.seconds : 0;
-}
+double msgs_per_s(const RunResult& r) { return r.seconds > 0 ? static_cast<double>(r.published) / r.seconds : 0; }
 
 Machine describe_machine(const std::string& data_dir) {
   Machine m;

@@ -92,7 +92,8 @@ void produce(int p, const Config& cfg, Queues<N>& qs, std::int64_t start_ns, Sha
       Queue<N>* q = qs.fanout[t * S + s].get();
       targets[t].push_back({q, std::make_unique<moodycamel::ProducerToken>(*q)});
     }
-    if (!qs.group.empty()) targets[t].push_back({qs.group[t].get(), std::make_unique<moodycamel::ProducerToken>(*qs.group[t])});
+    if (!qs.group.empty())
+      targets[t].push_back({qs.group[t].get(), std::make_unique<moodycamel::ProducerToken>(*qs.group[t])});
   }
   const ProducerCounts counts = producer_loop(
       p, cfg, start_ns, sh.stop, slot,

@@ -49,12 +49,12 @@ struct NatsOptions {
 
 struct OutboundOptions {
   NatsOptions nats;
-  std::string topic;       // a persisted conduit topic (it must exist)
-  std::string subscriber;  // the named subscriber whose position is the bridge's
+  std::string topic;                    // a persisted conduit topic (it must exist)
+  std::string subscriber;               // the named subscriber whose position is the bridge's
   StartAt start = StartAt::earliest();  // first run only; then the committed position
-  bool durable_only = false;  // forward only records below the durable watermark
-  std::string stream;         // JetStream stream
-  std::string subject;        // subject the records are published to
+  bool durable_only = false;            // forward only records below the durable watermark
+  std::string stream;                   // JetStream stream
+  std::string subject;                  // subject the records are published to
   // Create the stream (file storage, this subject) when it does not exist.
   bool create_stream = true;
   // Records published and not yet acknowledged by JetStream, at most. 1..65536.
@@ -67,10 +67,10 @@ struct OutboundOptions {
 
 struct InboundOptions {
   NatsOptions nats;
-  std::string stream;   // JetStream stream (it must exist)
-  std::string subject;  // the consumer's filter subject
-  std::string durable;  // durable pull consumer, created when missing
-  std::string topic;    // conduit topic (it must exist, with TopicOptions::dedup on)
+  std::string stream;         // JetStream stream (it must exist)
+  std::string subject;        // the consumer's filter subject
+  std::string durable;        // durable pull consumer, created when missing
+  std::string topic;          // conduit topic (it must exist, with TopicOptions::dedup on)
   std::uint32_t batch = 256;  // messages per fetch, 1..65536
   // JetStream delivers a message again when it is not acked within this.
   std::chrono::milliseconds ack_wait{30000};
@@ -162,7 +162,7 @@ struct Config {
   std::string data_dir;  // the engine's directory (required)
   std::vector<OutboundOptions> outbound;
   std::vector<InboundOptions> inbound;
-  std::vector<TopicSpec> topics;  // created (or checked) before the bridges start
+  std::vector<TopicSpec> topics;                // created (or checked) before the bridges start
   std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats line
 };
 

@@ -104,7 +104,7 @@ class DelayPump {
   Topic* delay_;
   std::unique_ptr<Subscriber> cursor_;
   DelayOptions options_;
-  std::map<std::uint64_t, Held> held_;                     // by delay-topic sequence
+  std::map<std::uint64_t, Held> held_;                       // by delay-topic sequence
   std::set<std::pair<std::int64_t, std::uint64_t>> by_due_;  // (due, delay sequence)
   // (position to commit, target sequence that must be durable first), in order.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> to_commit_;

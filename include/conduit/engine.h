@@ -251,8 +251,7 @@ class Topic {
   // the first `published` appended. On a dedup topic, or inside a
   // TraceScope, messages go one at a time, as publish(). On a kSync topic,
   // returns once the last is durable. Thread-safe, as publish().
-  PublishBatchResult publish_batch(std::span<const Message> messages,
-                                   std::span<std::uint64_t> sequences = {}) noexcept;
+  PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> sequences = {}) noexcept;
   // Like publish, but never waits for the disk: the completion is
   // await_durable(seq). One thread may keep many sync publishes in flight.
   Result<std::uint64_t> publish_nowait(const Message& message) noexcept;
@@ -354,13 +353,13 @@ struct Delivery {
 // user headers). Numbers are decimal; times are ns since the Unix epoch on
 // EngineOptions::clock.
 namespace dlq_header {
-inline constexpr std::string_view kReason = "conduit.dlq.reason";              // "max-attempts" or "rejected"
-inline constexpr std::string_view kLastFailure = "conduit.dlq.last-failure";   // nack, ack-timeout, error, rejected
-inline constexpr std::string_view kError = "conduit.dlq.error";                // the failure's text, when one was given
-inline constexpr std::string_view kAttempts = "conduit.dlq.attempts";          // deliveries made
-inline constexpr std::string_view kTopic = "conduit.dlq.topic";                // original topic
-inline constexpr std::string_view kGroup = "conduit.dlq.group";                // work group
-inline constexpr std::string_view kSequence = "conduit.dlq.sequence";          // original sequence
+inline constexpr std::string_view kReason = "conduit.dlq.reason";             // "max-attempts" or "rejected"
+inline constexpr std::string_view kLastFailure = "conduit.dlq.last-failure";  // nack, ack-timeout, error, rejected
+inline constexpr std::string_view kError = "conduit.dlq.error";               // the failure's text, when one was given
+inline constexpr std::string_view kAttempts = "conduit.dlq.attempts";         // deliveries made
+inline constexpr std::string_view kTopic = "conduit.dlq.topic";               // original topic
+inline constexpr std::string_view kGroup = "conduit.dlq.group";               // work group
+inline constexpr std::string_view kSequence = "conduit.dlq.sequence";         // original sequence
 inline constexpr std::string_view kFirstFailure = "conduit.dlq.first-failure-ns";
 inline constexpr std::string_view kLastFailureTime = "conduit.dlq.last-failure-ns";
 }  // namespace dlq_header
@@ -368,15 +367,15 @@ inline constexpr std::string_view kLastFailureTime = "conduit.dlq.last-failure-n
 // A snapshot; the fields are read one by one, so under concurrent consumers
 // they need not add up exactly. Any thread.
 struct WorkGroupStats {
-  std::uint64_t next = 0;         // next sequence to hand out
-  std::uint64_t ack_floor = 0;    // every sequence below it is acked or dead-lettered
-  std::uint64_t redelivered = 0;  // deliveries that were redeliveries
+  std::uint64_t next = 0;                // next sequence to hand out
+  std::uint64_t ack_floor = 0;           // every sequence below it is acked or dead-lettered
+  std::uint64_t redelivered = 0;         // deliveries that were redeliveries
   std::uint64_t pending_redelivery = 0;  // nacked or timed out, waiting to go out again
-  std::uint64_t depth = 0;        // published, not yet handed out: (published - next) + pending_redelivery
-  std::uint64_t in_flight = 0;    // handed out, neither acked nor nacked yet
-  std::uint64_t dead_lettered = 0;  // records sent to the dead-letter topic
-  std::uint64_t timed_out = 0;    // deliveries whose ack timeout passed
-  std::uint64_t stale = 0;        // acks/nacks refused: the delivery had timed out or was done
+  std::uint64_t depth = 0;               // published, not yet handed out: (published - next) + pending_redelivery
+  std::uint64_t in_flight = 0;           // handed out, neither acked nor nacked yet
+  std::uint64_t dead_lettered = 0;       // records sent to the dead-letter topic
+  std::uint64_t timed_out = 0;           // deliveries whose ack timeout passed
+  std::uint64_t stale = 0;               // acks/nacks refused: the delivery had timed out or was done
   // Records the group lost without acking them: retention had deleted them
   // before the group was opened (reported at once), or the topic's
   // hard_cap_bytes took them from the open group. Each is reported once in

@@ -47,10 +47,10 @@ bool crc32c_hardware() noexcept;
 inline constexpr std::uint32_t kFormatVersion = 2;        // of the log format this build writes
 inline constexpr std::uint32_t kOldestFormatVersion = 1;  // the oldest it reads
 inline constexpr std::size_t kSegmentHeaderBytes = 64;
-inline constexpr std::size_t kRecordHeaderBytes = 48;  // full form; also every record's least size
+inline constexpr std::size_t kRecordHeaderBytes = 48;       // full form; also every record's least size
 inline constexpr std::size_t kShortRecordHeaderBytes = 24;  // short form: no envelope, payload >= 24 B
-inline constexpr std::size_t kRecordAlign = 8;     // records start 8-byte aligned
-inline constexpr std::size_t kMaxFieldBytes = 0xffff;  // each envelope string, and the header count
+inline constexpr std::size_t kRecordAlign = 8;              // records start 8-byte aligned
+inline constexpr std::size_t kMaxFieldBytes = 0xffff;       // each envelope string, and the header count
 
 // Bytes `m` takes as a record, unpadded; 0 when a field is over its limit.
 std::size_t record_size(const Message& m) noexcept;
@@ -81,10 +81,10 @@ Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_cr
 // A segment's header fields.
 struct SegmentHeader {
   std::uint32_t version = kFormatVersion;
-  std::uint64_t first_seq = 0;   // the sequence of its first record
-  std::int64_t created_ns = 0;   // ns since the Unix epoch
-  std::uint64_t capacity = 0;    // bytes in the segment, header included
-  bool with_crc = true;          // records carry CRCs (persisted topics do)
+  std::uint64_t first_seq = 0;  // the sequence of its first record
+  std::int64_t created_ns = 0;  // ns since the Unix epoch
+  std::uint64_t capacity = 0;   // bytes in the segment, header included
+  bool with_crc = true;         // records carry CRCs (persisted topics do)
 };
 // Writes the 64 header bytes (magic and header CRC included) to `out`,
 // which holds at least kSegmentHeaderBytes.
@@ -95,17 +95,17 @@ Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
 
 // A problem found in a log, where it is.
 struct Damage {
-  std::string file;         // "" for a buffer (scan_segment)
-  std::size_t offset = 0;   // in the file
+  std::string file;        // "" for a buffer (scan_segment)
+  std::size_t offset = 0;  // in the file
   std::string what;
   std::string to_string() const { return file + " offset " + std::to_string(offset) + ": " + what; }
 };
 
 struct SegmentScan {
-  std::uint64_t records = 0;     // intact records from the start
-  std::size_t end_offset = 0;    // first byte after the last intact record
-  bool sealed = false;           // ended in padding (or exactly at the end)
-  std::optional<Damage> damage;  // why the scan stopped early, if it did
+  std::uint64_t records = 0;          // intact records from the start
+  std::size_t end_offset = 0;         // first byte after the last intact record
+  bool sealed = false;                // ended in padding (or exactly at the end)
+  std::optional<Damage> damage;       // why the scan stopped early, if it did
   std::uint64_t damage_sequence = 0;  // with damage: the sequence expected there
 };
 // Walks the records of a whole segment (`segment` is its bytes, header
@@ -114,8 +114,9 @@ struct SegmentScan {
 // problem. Checks each record as decode_record does and that its sequence
 // is the next one. `on_record` sees each intact record, its index in the
 // segment and its offset.
-SegmentScan scan_segment(std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
-                         const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
+SegmentScan scan_segment(
+    std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
+    const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
 
 // ----------------------------------------------------- data directory ---
 // Names of the persisted topics of DATA_DIR, sorted. kNotFound when it has
@@ -127,19 +128,19 @@ struct SegmentSummary {
   std::uint64_t first_seq = 0;
   std::int64_t created_ns = 0;
   bool with_crc = true;
-  std::uint64_t records = 0;     // intact records from the start
-  std::size_t used_bytes = 0;    // header and records, up to the end of the last intact one
+  std::uint64_t records = 0;   // intact records from the start
+  std::size_t used_bytes = 0;  // header and records, up to the end of the last intact one
   std::size_t capacity = 0;
   bool sealed = false;
   std::int64_t min_ts = 0, max_ts = 0;  // record timestamps (records > 0)
-  std::string problem;           // "" or "FILE offset N: what"
+  std::string problem;                  // "" or "FILE offset N: what"
 };
 
 // The topic's control file (doc/log-format.md).
 struct ControlState {
-  bool clean = false;            // the last engine closed it cleanly, and none has it open
-  std::uint64_t durable = 0;     // every record below it was synced to disk
-  std::uint64_t published = 0;   // as of the last sync round
+  bool clean = false;           // the last engine closed it cleanly, and none has it open
+  std::uint64_t durable = 0;    // every record below it was synced to disk
+  std::uint64_t published = 0;  // as of the last sync round
 };
 
 // A subscriber's or work group's committed position.
@@ -151,9 +152,9 @@ struct NamedPosition {
 
 struct TopicSummary {
   std::string name;
-  std::optional<ControlState> control;    // nullopt: missing or damaged
-  std::vector<SegmentSummary> segments;   // oldest first
-  std::vector<NamedPosition> positions;   // sorted by kind, name
+  std::optional<ControlState> control;   // nullopt: missing or damaged
+  std::vector<SegmentSummary> segments;  // oldest first
+  std::vector<NamedPosition> positions;  // sorted by kind, name
   std::uint64_t first_seq() const noexcept { return segments.empty() ? 0 : segments.front().first_seq; }
   std::uint64_t end_seq() const noexcept;  // one past the last intact record
   std::uint64_t records() const noexcept;
@@ -168,8 +169,8 @@ struct TopicVerification {
   std::uint64_t segments = 0;
   std::uint64_t records = 0;
   std::uint64_t first_seq = 0, end_seq = 0;
-  std::vector<Damage> problems;     // empty: the log is intact
-  std::vector<std::string> notes;   // worth knowing, not problems
+  std::vector<Damage> problems;    // empty: the log is intact
+  std::vector<std::string> notes;  // worth knowing, not problems
 };
 
 // Checks every segment header (magic, version, CRC, length, capacity

@@ -42,7 +42,7 @@ enum class SlowPolicy : std::uint8_t {
 // EngineOptions::clock). A
 // persisted topic rebuilds the window from its log on open.
 struct DedupOptions {
-  std::size_t max_ids = 0;          // 0: off. At most 2^24.
+  std::size_t max_ids = 0;              // 0: off. At most 2^24.
   std::chrono::nanoseconds max_age{0};  // 0: by count only
 };
 
@@ -106,8 +106,8 @@ struct TopicOptions {
 struct StartAt {
   enum class Kind : std::uint8_t { kEarliest, kLatest, kSequence, kTime };
   Kind kind = Kind::kLatest;
-  std::uint64_t sequence = 0;   // kSequence
-  std::int64_t time_ns = 0;     // kTime: ns since the Unix epoch
+  std::uint64_t sequence = 0;  // kSequence
+  std::int64_t time_ns = 0;    // kTime: ns since the Unix epoch
 
   static StartAt earliest() { return {Kind::kEarliest, 0, 0}; }
   static StartAt latest() { return {Kind::kLatest, 0, 0}; }
@@ -127,7 +127,7 @@ struct SubscriberOptions {
   // subscribe() (WorkGroupOptions::start defaults to earliest() instead).
   // earliest() for every record the topic still holds, at(seq), time(ns).
   StartAt start = StartAt::latest();
-  SlowPolicy slow = SlowPolicy::kBlock;    // memory-only topics
+  SlowPolicy slow = SlowPolicy::kBlock;  // memory-only topics
   WaitStrategy wait = WaitStrategy::kAdaptive;
   // Persisted topics: see only records below the durable watermark.
   bool durable_only = false;

@@ -61,7 +61,7 @@ struct Reply {
   // OK with the reply below; kTimedOut (no reply in time) or kClosed (the
   // engine closed, or was destroyed, first) with the fields empty.
   Status status;
-  std::uint64_t sequence = 0; // the reply record's sequence on the reply topic
+  std::uint64_t sequence = 0;  // the reply record's sequence on the reply topic
   std::int64_t timestamp_ns = 0;
   std::string payload;
   std::string id;
@@ -99,14 +99,16 @@ class Requester {
   std::size_t in_flight() const noexcept { return deadlines_.size(); }
   // Replies dropped: no request in flight had their correlation id (never
   // sent by this requester, already answered, or already timed out). Any thread.
-  std::uint64_t dropped_replies() const noexcept { return dropped_.load(std::memory_order_relaxed); }  // relaxed: a counter
+  std::uint64_t dropped_replies() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }  // relaxed: a counter
   const std::string& reply_topic() const noexcept { return reply_topic_->name(); }
 
  private:
   Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options, std::uint64_t nonce);
   std::int64_t now() const;
   void take(std::span<const RecordView> views);  // matches replies to requests
-  void drain_replies();                         // takes every reply there is
+  void drain_replies();                          // takes every reply there is
   void wait_for_replies(std::chrono::nanoseconds wait);
   void expire(std::int64_t now);
   // Every request in flight finishes with `why` (the replies' topic closed).
@@ -118,9 +120,9 @@ class Requester {
   RequesterOptions options_;
   std::string prefix_;  // "<nonce hex>-": every correlation id starts with it
   std::uint64_t next_ = 1;
-  std::unordered_map<std::uint64_t, std::int64_t> deadlines_;  // in flight
+  std::unordered_map<std::uint64_t, std::int64_t> deadlines_;                         // in flight
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> by_deadline_;  // may hold answered ones
-  std::deque<Reply> done_;  // finished, not yet handed out
+  std::deque<Reply> done_;                                                            // finished, not yet handed out
   std::atomic<std::uint64_t> dropped_{0};
 };
 

@@ -23,12 +23,12 @@ enum class Code : std::uint8_t {
   kClosed,           // the engine (or topic) was closed
   kNotFound,
   kAlreadyExists,
-  kCorruption,       // a record or segment failed its checks
-  kIOError,          // the operating system refused (errno in the message)
-  kBusy,             // held by someone else (e.g. a locked data directory)
+  kCorruption,  // a record or segment failed its checks
+  kIOError,     // the operating system refused (errno in the message)
+  kBusy,        // held by someone else (e.g. a locked data directory)
   kTimedOut,
   kUnsupported,
-  kReadOnly,         // the topic was opened read-only (its log is damaged; the message says where)
+  kReadOnly,  // the topic was opened read-only (its log is damaged; the message says where)
 };
 
 const char* code_name(Code code) noexcept;
@@ -83,7 +83,7 @@ namespace detail {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const noexcept { return v_.index() == 0; }

@@ -53,7 +53,8 @@ class Failures {
     for (const auto& [check, e] : by_check_) {
       std::printf("FAIL %s: %s", check.c_str(), e.examples[0].c_str());
       for (std::size_t i = 1; i < e.examples.size(); ++i) std::printf("; %s", e.examples[i].c_str());
-      if (e.count > e.examples.size()) std::printf("; and %llu more", static_cast<unsigned long long>(e.count - e.examples.size()));
+      if (e.count > e.examples.size())
+        std::printf("; and %llu more", static_cast<unsigned long long>(e.count - e.examples.size()));
       std::printf("\n");
     }
   }
@@ -120,7 +121,8 @@ std::vector<std::uint64_t> read_log(Topic* topic, std::uint32_t t, const std::st
       tags.push_back(tag);
     }
   }
-  if (tags.size() != end) f->add("read", where + ": the reader stopped at " + u(tags.size()) + ", published() is " + u(end));
+  if (tags.size() != end)
+    f->add("read", where + ": the reader stopped at " + u(tags.size()) + ", published() is " + u(end));
   // Each producer's records are its counters 0, 1, 2, ... in sequence order:
   // a prefix of what it published, as the log is a prefix of what was claimed.
   std::map<std::uint64_t, std::uint64_t> next;
@@ -128,7 +130,8 @@ std::vector<std::uint64_t> read_log(Topic* topic, std::uint32_t t, const std::st
     if (tags[seq] == kBadTag) continue;
     std::uint64_t& n = next[tag_producer(tags[seq])];
     if (tag_counter(tags[seq]) != n)
-      f->add("producer-order", where + " seq " + u(seq) + ": " + who(tags[seq]) + " where counter " + u(n) + " was next");
+      f->add("producer-order",
+             where + " seq " + u(seq) + ": " + who(tags[seq]) + " where counter " + u(n) + " was next");
     n = tag_counter(tags[seq]) + 1;
   }
   return tags;
@@ -160,7 +163,8 @@ bool open_engine(const std::string& data_dir, const std::string& phase, bool rea
     }
     o->topics[t] = *topic;
     const Status ro = (*topic)->recovery_stats().read_only;
-    if (!ro.ok() && !read_only) f->add("open", phase + ": topic " + topic_name(t) + " opened read-only: " + ro.to_string());
+    if (!ro.ok() && !read_only)
+      f->add("open", phase + ": topic " + topic_name(t) + " opened read-only: " + ro.to_string());
   }
   return true;
 }
@@ -203,13 +207,17 @@ void check_promises(const Promises& p, const std::vector<std::uint64_t> (&tags)[
     const std::string topic = std::string("topic ") + topic_name(t);
     auto held = [&](const AckEntry& e, const char* lost_check, const std::string& why) {
       if (e.seq >= end)
-        f->add(lost_check, topic + " seq " + u(e.seq) + " (" + who(e.tag) + ", " + why + ") is gone: the log ends at " + u(end));
+        f->add(lost_check,
+               topic + " seq " + u(e.seq) + " (" + who(e.tag) + ", " + why + ") is gone: the log ends at " + u(end));
       else if (tags[t][e.seq] != e.tag)
-        f->add("acked-record-changed", topic + " seq " + u(e.seq) + " holds " + who(tags[t][e.seq]) + ", not the acknowledged " + who(e.tag));
+        f->add("acked-record-changed",
+               topic + " seq " + u(e.seq) + " holds " + who(tags[t][e.seq]) + ", not the acknowledged " + who(e.tag));
     };
-    for (const AckEntry& e : p.durable[t]) held(e, "acked-record-lost", t == kSync ? "publish returned OK" : "await_durable returned OK");
+    for (const AckEntry& e : p.durable[t])
+      held(e, "acked-record-lost", t == kSync ? "publish returned OK" : "await_durable returned OK");
     if (p.watermark[t] > end)
-      f->add("durable-watermark", topic + ": durable() returned " + u(p.watermark[t]) + " before the cut; the log ends at " + u(end));
+      f->add("durable-watermark",
+             topic + ": durable() returned " + u(p.watermark[t]) + " before the cut; the log ends at " + u(end));
     for (const AckEntry& e : p.published[t])
       if (e.seq < p.watermark[t]) held(e, "durable-record-lost", "below durable() " + u(p.watermark[t]));
   }
@@ -259,28 +267,37 @@ void append_more(Opened& o, std::vector<std::uint64_t> (&appended)[kTopics], Fai
       tags.push_back(make_tag(kCheckProducer, i));
       payloads.push_back(payload_for(t, tags.back()));
     }
-    auto fail = [&](const std::string& what, const Status& s) { f->add("append", where + ": " + what + ": " + s.to_string()); };
+    auto fail = [&](const std::string& what, const Status& s) {
+      f->add("append", where + ": " + what + ": " + s.to_string());
+    };
     bool ok = true;
     for (std::uint64_t i = 0; ok && i < kAppendEach; ++i) {
       auto r = topic->publish(payloads[i]);
-      if (!r.ok()) fail("publish", r.status()), ok = false;
-      else seqs.push_back(*r);
+      if (!r.ok())
+        fail("publish", r.status()), ok = false;
+      else
+        seqs.push_back(*r);
     }
     if (ok) {
       std::vector<Message> batch;
       for (std::uint64_t i = kAppendEach; i < 2 * kAppendEach; ++i) batch.push_back(message(payloads[i]));
       std::vector<std::uint64_t> s(batch.size());
       PublishBatchResult r = topic->publish_batch(batch, s);
-      if (!r.ok()) fail("publish_batch", r.status), ok = false;
-      else seqs.insert(seqs.end(), s.begin(), s.end());
+      if (!r.ok())
+        fail("publish_batch", r.status), ok = false;
+      else
+        seqs.insert(seqs.end(), s.begin(), s.end());
     }
     for (std::uint64_t i = 2 * kAppendEach; ok && i < 3 * kAppendEach; ++i) {
       auto r = topic->publish_nowait(message(payloads[i]));
-      if (!r.ok()) fail("publish_nowait", r.status()), ok = false;
-      else seqs.push_back(*r);
+      if (!r.ok())
+        fail("publish_nowait", r.status()), ok = false;
+      else
+        seqs.push_back(*r);
     }
     if (ok) {
-      if (Status s = topic->await_durable(seqs.back(), std::chrono::seconds(10)); !s.ok()) fail("await_durable", s), ok = false;
+      if (Status s = topic->await_durable(seqs.back(), std::chrono::seconds(10)); !s.ok())
+        fail("await_durable", s), ok = false;
     }
     if (!ok) continue;
     for (std::size_t i = 0; i < seqs.size(); ++i)
@@ -328,8 +345,9 @@ void check_subscribers(Opened& o, State* st, bool read_only, std::unique_ptr<Sub
     const std::uint64_t pos = subs[t]->position();
     const AckEntry& c = st->p.last_commit[t];
     const bool committed = st->p.committed[t];
-    const std::string last =
-        committed ? " (its last reported commit: " + u(c.seq) + ", durable() then " + u(c.aux) + ")" : " (no commit reported)";
+    const std::string last = committed
+                                 ? " (its last reported commit: " + u(c.seq) + ", durable() then " + u(c.aux) + ")"
+                                 : " (no commit reported)";
     if (pos > end) {
       f.add("commit-past-end", where + " resumes at " + u(pos) + "; the log ends at " + u(end) + last);
       continue;
@@ -397,7 +415,8 @@ std::unique_ptr<Consumer> check_group(Opened& o, State* st) {
   drain_group(consumer.get(), where + " after the cut", &st->f, [&](const Delivery& d) {
     const std::uint64_t tag = delivered_tag(d.record, d.sequence, tags, where, &st->f);
     if (st->p.group_acked.count(tag) != 0)
-      st->f.add("acked-delivery-again", where + ": seq " + u(d.sequence) + " (" + who(tag) + ") was acked before the cut");
+      st->f.add("acked-delivery-again",
+                where + ": seq " + u(d.sequence) + " (" + who(tag) + ") was acked before the cut");
     delivered.insert(d.sequence);
     ++st->redelivered;
   });
@@ -496,8 +515,8 @@ void after_reopening(const std::string& data_dir, State* st) {
   std::sort(got.begin(), got.end());
   std::sort(want.begin(), want.end());
   if (got != want)
-    f.add("group-misses-appended", where + ": handed out " + u(got.size()) + " records, expected the " + u(want.size()) +
-                                       " appended");
+    f.add("group-misses-appended",
+          where + ": handed out " + u(got.size()) + " records, expected the " + u(want.size()) + " appended");
 }
 
 }  // namespace
@@ -515,11 +534,12 @@ int check_after_cut(const std::string& data_dir, const std::string& ack_path) {
     st.f.print();
     return 1;
   }
-  std::printf("ok disk_io=\"%s\" sync_end=%zu sync_acked=%zu async_end=%zu async_acked=%zu async_watermark=%llu "
-              "group_acked=%zu group_again=%llu group_unreported=%llu\n",
-              st.disk_io.c_str(), st.tags[kSync].size(), st.p.durable[kSync].size(), st.tags[kAsync].size(),
-              st.p.durable[kAsync].size(), static_cast<unsigned long long>(st.p.watermark[kAsync]), st.p.group_acked.size(),
-              static_cast<unsigned long long>(st.redelivered), static_cast<unsigned long long>(st.unreported));
+  std::printf(
+      "ok disk_io=\"%s\" sync_end=%zu sync_acked=%zu async_end=%zu async_acked=%zu async_watermark=%llu "
+      "group_acked=%zu group_again=%llu group_unreported=%llu\n",
+      st.disk_io.c_str(), st.tags[kSync].size(), st.p.durable[kSync].size(), st.tags[kAsync].size(),
+      st.p.durable[kAsync].size(), static_cast<unsigned long long>(st.p.watermark[kAsync]), st.p.group_acked.size(),
+      static_cast<unsigned long long>(st.redelivered), static_cast<unsigned long long>(st.unreported));
   return 0;
 }
 

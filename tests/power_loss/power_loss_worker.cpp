@@ -61,7 +61,8 @@ enum WorkerExit : int {
 // cache, which the cut does not touch. Thread-safe (one syscall per call).
 class AckLog {
  public:
-  explicit AckLog(const std::string& path) : fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) {
+  explicit AckLog(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) {
     if (fd_ < 0) die(kAckFileFailed, ("open " + path + ": " + std::strerror(errno)).c_str());
   }
   void append(std::span<const AckEntry> entries) const {
@@ -281,8 +282,7 @@ int run_workload(const std::string& data_dir, const std::string& ack_path, std::
   std::vector<std::thread> threads;
   const Way ways[] = {Way::kOne, Way::kBatch, Way::kNowait};
   for (std::uint32_t t = 0; t < kTopics; ++t)
-    for (std::uint64_t i = 0; i < 3; ++i)
-      threads.emplace_back(produce, std::cref(c), t, ways[i], 1 + 10 * t + i);
+    for (std::uint64_t i = 0; i < 3; ++i) threads.emplace_back(produce, std::cref(c), t, ways[i], 1 + 10 * t + i);
   threads.emplace_back(watch_durable, std::cref(c));
   threads.emplace_back(consume, std::cref(c), true);
   threads.emplace_back(consume, std::cref(c), false);

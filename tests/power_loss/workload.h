@@ -85,7 +85,8 @@ inline conduit::Message message(std::string_view payload) {
 inline bool intact_payload(std::uint32_t t, std::string_view payload, std::uint64_t* tag) {
   if (payload.size() < 8) return false;
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(payload[static_cast<std::size_t>(i)])} << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    v |= std::uint64_t{static_cast<unsigned char>(payload[static_cast<std::size_t>(i)])} << (8 * i);
   *tag = v;
   return payload == payload_for(t, v);
 }

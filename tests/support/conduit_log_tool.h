@@ -173,9 +173,12 @@ struct EngineChild {
         auto engine = Engine::open(eo);
         if (engine.ok()) {
           auto topic = (*engine)->create_topic("live", live_topic_options(retain_bytes));
-          if (!topic.ok()) std::fprintf(stderr, "child: %s\n", topic.status().to_string().c_str());
-          else if constexpr (std::is_invocable_v<Body, Engine&, Topic*, int, int>) rc = body(**engine, *topic, up[1], down[0]);
-          else rc = body(*topic, up[1], down[0]);
+          if (!topic.ok())
+            std::fprintf(stderr, "child: %s\n", topic.status().to_string().c_str());
+          else if constexpr (std::is_invocable_v<Body, Engine&, Topic*, int, int>)
+            rc = body(**engine, *topic, up[1], down[0]);
+          else
+            rc = body(*topic, up[1], down[0]);
         } else {
           std::fprintf(stderr, "child: %s\n", engine.status().to_string().c_str());
         }

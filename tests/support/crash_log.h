@@ -69,7 +69,9 @@ inline int cycles_per_case(int unset = 24) {
 // where fdatasync costs nothing. A SIGKILL leaves the page cache, so
 // whether a sync reached the disk never shows in these tests; the chains
 // on /tmp keep the disk's own code paths (fallocate's modes, say) covered.
-inline std::filesystem::path chain_base(int chain) { return chain % 2 == 0 ? std::filesystem::path("/tmp") : scratch_base(); }
+inline std::filesystem::path chain_base(int chain) {
+  return chain % 2 == 0 ? std::filesystem::path("/tmp") : scratch_base();
+}
 
 inline std::uint64_t test_seed() {
   if (const char* s = std::getenv("CONDUIT_TEST_SEED")) return std::strtoull(s, nullptr, 10);
@@ -202,7 +204,8 @@ enum ChildExit : int { kOpenFailed = 10, kCreateFailed, kPublishFailed, kPipeFai
         const Ack positions[2] = {{(*sub)->position(), kSubscriberCommitted, 0},
                                   {(*group)->stats().ack_floor, kGroupCommitted, 0}};
         if (!(*sub)->commit().ok() || !(*group)->commit().ok()) ::_exit(kReaderFailed);
-        if (::write(ack_fd, positions, sizeof positions) != static_cast<ssize_t>(sizeof positions)) ::_exit(kPipeFailed);
+        if (::write(ack_fd, positions, sizeof positions) != static_cast<ssize_t>(sizeof positions))
+          ::_exit(kPipeFailed);
       }
       if (std::chrono::steady_clock::now() > give_up) ::_exit(kRanTooLong);
     }
@@ -216,11 +219,12 @@ enum ChildExit : int { kOpenFailed = 10, kCreateFailed, kPublishFailed, kPipeFai
 
 // Reads whole acks from `fd` until `deadline`, until there are `enough`
 // acks, or until EOF (the child is gone), whichever comes first.
-inline void read_acks(int fd, std::vector<Ack>* acks, std::string* partial, std::chrono::steady_clock::time_point deadline,
-                      std::size_t enough = SIZE_MAX) {
+inline void read_acks(int fd, std::vector<Ack>* acks, std::string* partial,
+                      std::chrono::steady_clock::time_point deadline, std::size_t enough = SIZE_MAX) {
   char buf[4096];
   while (acks->size() < enough) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return;
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -249,7 +253,7 @@ inline void kill_child(pid_t pid) {
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   INFO("child " << (WIFEXITED(status) ? "exited with code " : "died of signal ")
-                 << (WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)));
+                << (WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status)));
   REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
 }
 
@@ -263,8 +267,8 @@ struct LogSoFar {
 
 // Reopens the log and checks it against the acks of this iteration; then
 // appends one record and reads it back (the recovered log takes appends).
-inline void verify_after_crash(const TempDir& dir, bool fallback, Durability d, int iteration, const std::vector<Ack>& acks,
-                               LogSoFar* log, std::string* disk_io) {
+inline void verify_after_crash(const TempDir& dir, bool fallback, Durability d, int iteration,
+                               const std::vector<Ack>& acks, LogSoFar* log, std::string* disk_io) {
   auto engine = Engine::open(engine_options(dir, fallback));
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
   *disk_io = (*engine)->disk_io_description();
@@ -301,7 +305,8 @@ inline void verify_after_crash(const TempDir& dir, bool fallback, Durability d, 
     if (is_position(a)) continue;
     durable_seen = std::max(durable_seen, a.durable);
     if (d == Durability::kSync) {
-      REQUIRE_MESSAGE(a.seq < tags.size(), "acknowledged sync record " << a.seq << " lost; log ends at " << tags.size());
+      REQUIRE_MESSAGE(a.seq < tags.size(),
+                      "acknowledged sync record " << a.seq << " lost; log ends at " << tags.size());
       REQUIRE(a.durable > a.seq);
     }
     if (a.seq < tags.size()) REQUIRE(tags[a.seq] == a.tag);
@@ -394,7 +399,7 @@ void in_chains(int cycles, RunChain run_chain) {
 // What each chain must have got to, however loaded the machine.
 inline void check_chain(const LogSoFar& log, int cycles) {
   CHECK(log.tags.size() > static_cast<std::size_t>(cycles));  // more than the parent's own appends
-  CHECK(log.positions_committed > 0);                        // at least the middle cycle's
+  CHECK(log.positions_committed > 0);                         // at least the middle cycle's
 }
 
 // Forks a publishing child, kills it at `when` and returns every ack it sent.
@@ -428,7 +433,8 @@ inline std::vector<Ack> publish_until_killed(const TempDir& dir, bool fallback, 
 }
 
 inline std::size_t record_acks(const std::vector<Ack>& acks) {
-  return static_cast<std::size_t>(std::count_if(acks.begin(), acks.end(), [](const Ack& a) { return !is_position(a); }));
+  return static_cast<std::size_t>(
+      std::count_if(acks.begin(), acks.end(), [](const Ack& a) { return !is_position(a); }));
 }
 
 }  // namespace conduit::test::crash

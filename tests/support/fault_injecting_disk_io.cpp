@@ -52,7 +52,7 @@ int FaultInjectingDiskIo::datasyncs_waiting() const {
 
 Status FaultInjectingDiskIo::redirty(int fd, std::size_t bytes, const std::string& name) {
   last_redirty_bytes_.store(bytes, std::memory_order_relaxed);  // relaxed: see last_redirty_bytes()
-  redirtied_.fetch_add(1, std::memory_order_relaxed);            // relaxed: a counter (see redirtied())
+  redirtied_.fetch_add(1, std::memory_order_relaxed);           // relaxed: a counter (see redirtied())
   return DiskIo::redirty(fd, bytes, name);
 }
 
@@ -95,7 +95,8 @@ std::int64_t FaultInjectingDiskIo::write_some(int fd, const std::byte* bytes, st
 }
 
 Status FaultInjectingDiskIo::preallocate(int fd, std::size_t bytes, const std::string& name) {
-  if (int err = 0; take_fault(Op::kPreallocate, &err)) return Status::IOError("fallocate " + name + ": " + errno_text(err));
+  if (int err = 0; take_fault(Op::kPreallocate, &err))
+    return Status::IOError("fallocate " + name + ": " + errno_text(err));
   return inner_->preallocate(fd, bytes, name);
 }
 

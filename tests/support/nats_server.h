@@ -183,9 +183,7 @@ class NatsServer : public NatsServerProcess {
  public:
   NatsServer() { start(); }
 
-  void start() {
-    REQUIRE_MESSAGE(NatsServerProcess::start(), "nats-server did not start; see " << log());
-  }
+  void start() { REQUIRE_MESSAGE(NatsServerProcess::start(), "nats-server did not start; see " << log()); }
 };
 
 // A plain libnats client: the test's own view of JetStream.
@@ -245,8 +243,8 @@ class NatsClient {
     jsPubOptions_Init(&po);
     if (!id.empty()) po.MsgId = id.c_str();
     jsPubAck* pa = nullptr;
-    REQUIRE(js_Publish(&pa, js_, subject.c_str(), payload.data(), static_cast<int>(payload.size()), &po,
-                       nullptr) == NATS_OK);
+    REQUIRE(js_Publish(&pa, js_, subject.c_str(), payload.data(), static_cast<int>(payload.size()), &po, nullptr) ==
+            NATS_OK);
     jsPubAck_Destroy(pa);
   }
   // rid(from) .. rid(from + n - 1) on `subject`, each its own payload and

@@ -220,11 +220,16 @@ void append_code(std::string& out, const char* fmt, unsigned c) {
 
 std::string escape_text(std::string_view s) {
   return escape_each(s, [](unsigned char c, std::string& out) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
-    else append_code(out, "\\x%02x", c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c >= 0x20 && c < 0x7f)
+      out += static_cast<char>(c);
+    else
+      append_code(out, "\\x%02x", c);
   });
 }
 
@@ -268,13 +273,20 @@ std::string to_base64(std::string_view s) {
 std::string json_string(std::string_view s) {
   std::string quoted = "\"";
   quoted += escape_each(s, [](unsigned char c, std::string& out) {
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
-    else append_code(out, "\\u%04x", c);
+    if (c == '"')
+      out += "\\\"";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c >= 0x20 && c < 0x7f)
+      out += static_cast<char>(c);
+    else
+      append_code(out, "\\u%04x", c);
   });
   quoted += '"';
   return quoted;

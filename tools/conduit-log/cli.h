@@ -17,7 +17,7 @@ namespace conduit_log {
 inline constexpr int kExitOk = 0, kExitProblem = 1, kExitUsage = 2;
 
 struct FlagSpec {
-  const char* name;      // "--limit"
+  const char* name;  // "--limit"
   bool takes_value;
   const char* alias = nullptr;  // "-n"
 };
@@ -44,7 +44,7 @@ std::optional<std::int64_t> parse_time(std::string_view s);
 // "2026-11-23T11:00:00.000000000Z"
 std::string format_time(std::int64_t ns);
 
-std::string escape_text(std::string_view s);   // printable, \xNN for the rest
+std::string escape_text(std::string_view s);  // printable, \xNN for the rest
 std::string to_hex(std::string_view s);
 std::string to_base64(std::string_view s);
 bool valid_utf8(std::string_view s);

@@ -20,7 +20,8 @@ conduit::Result<std::vector<std::string>> list_topics(const std::string& data_di
     return conduit::Status::IOError(data_dir + ": " + std::strerror(errno));
   }
   if (!S_ISDIR(st.st_mode))
-    return conduit::Status::InvalidArgument(data_dir + ": not a directory (conduit-log takes an engine's data directory)");
+    return conduit::Status::InvalidArgument(data_dir +
+                                            ": not a directory (conduit-log takes an engine's data directory)");
   return conduit::inspect::list_topics(data_dir);
 }
 
@@ -45,7 +46,8 @@ std::string topic_dir_of(const std::string& data_dir, const std::string& topic, 
     if (n == topic) return data_dir + "/topics/" + topic;
   std::string known;
   for (const std::string& n : *names) known += (known.empty() ? "" : ", ") + n;
-  *error = "no topic '" + topic + "' in " + data_dir + (known.empty() ? " (it has no topics)" : " (topics: " + known + ")");
+  *error =
+      "no topic '" + topic + "' in " + data_dir + (known.empty() ? " (it has no topics)" : " (topics: " + known + ")");
   return "";
 }
 
@@ -74,8 +76,9 @@ int parse_command(const char* cmd, const char* help, int argc, char** argv, std:
   auto s = style_for(*parsed, &error);
   if (!s) return fail(cmd, error, kExitUsage);
   if (parsed->positional.size() < min_pos || parsed->positional.size() > max_pos)
-    return fail(cmd, std::string(parsed->positional.size() < min_pos ? "missing arguments" : "too many arguments") +
-                         " (see 'conduit-log " + cmd + " --help')",
+    return fail(cmd,
+                std::string(parsed->positional.size() < min_pos ? "missing arguments" : "too many arguments") +
+                    " (see 'conduit-log " + cmd + " --help')",
                 kExitUsage);
   *args = std::move(*parsed);
   *style = *s;

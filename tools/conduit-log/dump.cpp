@@ -76,10 +76,10 @@ constexpr const char* kTailHelp =
     "                 says on stderr where the log ends (and with -f waits)\n"
     "Filters, --payload and --json are as for 'conduit-log dump'.\n";
 
-const FlagSpec kRecordFlags[] = {{"--from", true},     {"--since", true},          {"--limit", true},
-                                 {"--key", true},      {"--id", true},             {"--correlation-id", true},
-                                 {"--trace-id", true}, {"--header", true},         {"--payload", true},
-                                 {"--json", false},    {"--follow", false, "-f"},  {"--lines", true, "-n"}};
+const FlagSpec kRecordFlags[] = {
+    {"--from", true},    {"--since", true},          {"--limit", true},         {"--key", true},
+    {"--id", true},      {"--correlation-id", true}, {"--trace-id", true},      {"--header", true},
+    {"--payload", true}, {"--json", false},          {"--follow", false, "-f"}, {"--lines", true, "-n"}};
 
 enum class PayloadMode { kText, kHex, kBase64, kNone };
 
@@ -115,11 +115,16 @@ std::string read_options(const Args& a, Options* o) {
   }
   if (o->from && o->since) return "--from and --since do not go together";
   if (const std::string* v = a.value("--payload")) {
-    if (*v == "text") o->payload = PayloadMode::kText;
-    else if (*v == "hex") o->payload = PayloadMode::kHex;
-    else if (*v == "base64") o->payload = PayloadMode::kBase64;
-    else if (*v == "none") o->payload = PayloadMode::kNone;
-    else return "--payload takes text, hex, base64 or none, not '" + *v + "'";
+    if (*v == "text")
+      o->payload = PayloadMode::kText;
+    else if (*v == "hex")
+      o->payload = PayloadMode::kHex;
+    else if (*v == "base64")
+      o->payload = PayloadMode::kBase64;
+    else if (*v == "none")
+      o->payload = PayloadMode::kNone;
+    else
+      return "--payload takes text, hex, base64 or none, not '" + *v + "'";
   }
   o->json = a.has("--json");
   o->follow = a.has("--follow");
@@ -131,8 +136,10 @@ std::string read_options(const Args& a, Options* o) {
     for (const std::string& h : it->second) {
       const auto eq = h.find('=');
       if (eq == 0 || h.empty()) return "--header needs a name (NAME or NAME=VALUE), not '" + h + "'";
-      if (eq == std::string::npos) o->headers.emplace_back(h, std::nullopt);
-      else o->headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+      if (eq == std::string::npos)
+        o->headers.emplace_back(h, std::nullopt);
+      else
+        o->headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
     }
   return "";
 }
@@ -175,8 +182,10 @@ void print_json(const Options& o, const RecordView& r) {
   const std::string_view p = r.payload();
   switch (o.payload) {
     case PayloadMode::kText:
-      if (valid_utf8(p)) j.key("payload").str(p);
-      else j.key("payload_base64").str(to_base64(p));
+      if (valid_utf8(p))
+        j.key("payload").str(p);
+      else
+        j.key("payload_base64").str(to_base64(p));
       break;
     case PayloadMode::kHex: j.key("payload_hex").str(to_hex(p)); break;
     case PayloadMode::kBase64: j.key("payload_base64").str(to_base64(p)); break;
@@ -190,7 +199,7 @@ void print_text(const Options& o, const Style& st, const RecordView& r) {
   std::printf("%s#%llu%s  %s%s%s  %u bytes", st.bold(), static_cast<unsigned long long>(r.sequence()), st.reset(),
               st.cyan(), format_time(r.timestamp_ns()).c_str(), st.reset(), r.size_bytes());
   const std::pair<const char*, std::string_view> fields[] = {
-      {"key", r.key()},           {"id", r.id()},           {"correlation", r.correlation_id()},
+      {"key", r.key()},           {"id", r.id()},          {"correlation", r.correlation_id()},
       {"reply-to", r.reply_to()}, {"trace", r.trace_id()}, {"content-type", r.content_type()}};
   for (const auto& [name, value] : fields)
     if (!value.empty()) std::printf("  %s%s=%s%s", st.green(), name, escape_text(value).c_str(), st.reset());
@@ -238,10 +247,10 @@ conduit::Result<std::string> past_the_end(const char* cmd, const Options& o, con
   auto t = conduit::inspect::summarize_topic(data_dir, topic);
   if (!t.ok()) return t.status();
   if (*o.from < t->end_seq()) return std::string();
-  const std::string held = t->records() == 0 ? "holds no records"
-                                             : "ends at " + std::to_string(t->end_seq()) + " (records " +
-                                                   std::to_string(t->first_seq()) + ".." +
-                                                   std::to_string(t->end_seq() - 1) + ")";
+  const std::string held = t->records() == 0
+                               ? "holds no records"
+                               : "ends at " + std::to_string(t->end_seq()) + " (records " +
+                                     std::to_string(t->first_seq()) + ".." + std::to_string(t->end_seq() - 1) + ")";
   return std::string("conduit-log ") + cmd + ": --from " + std::to_string(*o.from) + " is past the end: the log of '" +
          topic + "' " + held + (o.follow ? "; waiting for it" : "");
 }
@@ -277,8 +286,9 @@ int follow_new_topic(const char* cmd, const Options& o, Source& src, TopicIdenti
     ::nanosleep(&pause, nullptr);
   }
   src.checked_file.clear();
-  std::fprintf(stderr, "conduit-log %s: %s: following the new topic from its first record\n", cmd,
-               now == TopicIdentity::Now::kGone ? ("topic '" + src.topic + "' was created again").c_str() : what.c_str());
+  std::fprintf(
+      stderr, "conduit-log %s: %s: following the new topic from its first record\n", cmd,
+      now == TopicIdentity::Now::kGone ? ("topic '" + src.topic + "' was created again").c_str() : what.c_str());
   return -1;
 }
 
@@ -332,8 +342,10 @@ int print_records(const char* cmd, const Options& o, const Style& st, Source& sr
     src.checked_file = step->file;
     first = false;
     if (!matches(o, step->record)) continue;
-    if (o.json) print_json(o, step->record);
-    else print_text(o, st, step->record);
+    if (o.json)
+      print_json(o, step->record);
+    else
+      print_text(o, st, step->record);
     ++printed;
   }
   std::fflush(stdout);

@@ -52,24 +52,32 @@ bool time_range(const TopicSummary& t, std::int64_t* lo, std::int64_t* hi) {
 std::string file_name(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
 
 void print_text(const Style& st, const TopicSummary& t) {
-  const char* state = !t.control ? "no readable control file" : t.control->clean ? "closed cleanly" : "open, or not closed cleanly";
+  const char* state = !t.control         ? "no readable control file"
+                      : t.control->clean ? "closed cleanly"
+                                         : "open, or not closed cleanly";
   std::printf("%stopic %s%s  (%s)\n", st.bold(), t.name.c_str(), st.reset(), state);
-  if (t.records() == 0) std::printf("  records     none");
-  else std::printf("  records     %llu..%llu", static_cast<unsigned long long>(t.first_seq()),
-                   static_cast<unsigned long long>(t.end_seq() - 1));
+  if (t.records() == 0)
+    std::printf("  records     none");
+  else
+    std::printf("  records     %llu..%llu", static_cast<unsigned long long>(t.first_seq()),
+                static_cast<unsigned long long>(t.end_seq() - 1));
   std::printf(" (%llu records in %zu segment%s, %llu of %llu bytes)\n", static_cast<unsigned long long>(t.records()),
               t.segments.size(), t.segments.size() == 1 ? "" : "s", static_cast<unsigned long long>(used_bytes(t)),
               static_cast<unsigned long long>(capacity_bytes(t)));
   std::int64_t lo = 0, hi = 0;
-  if (time_range(t, &lo, &hi)) std::printf("  time        %s .. %s\n", format_time(lo).c_str(), format_time(hi).c_str());
+  if (time_range(t, &lo, &hi))
+    std::printf("  time        %s .. %s\n", format_time(lo).c_str(), format_time(hi).c_str());
   if (t.control)
     std::printf("  watermarks  durable %llu, published %llu (as of the last sync)\n",
-                static_cast<unsigned long long>(t.control->durable), static_cast<unsigned long long>(t.control->published));
+                static_cast<unsigned long long>(t.control->durable),
+                static_cast<unsigned long long>(t.control->published));
   for (const auto& s : t.segments) {
     std::printf("  segment     %s  ", file_name(s.path).c_str());
-    if (s.records == 0) std::printf("empty");
-    else std::printf("%llu..%llu", static_cast<unsigned long long>(s.first_seq),
-                     static_cast<unsigned long long>(s.first_seq + s.records - 1));
+    if (s.records == 0)
+      std::printf("empty");
+    else
+      std::printf("%llu..%llu", static_cast<unsigned long long>(s.first_seq),
+                  static_cast<unsigned long long>(s.first_seq + s.records - 1));
     std::printf("  %llu records  %zu of %zu bytes%s\n", static_cast<unsigned long long>(s.records), s.used_bytes,
                 s.capacity, s.sealed ? "  sealed" : "");
     if (!s.problem.empty()) std::printf("              %sproblem: %s%s\n", st.red(), s.problem.c_str(), st.reset());
@@ -79,10 +87,12 @@ void print_text(const Style& st, const TopicSummary& t) {
   for (const auto& p : t.positions) most = std::max<std::uint64_t>(most, p.position ? lag(*p.position) : 0);
   for (const auto& p : t.positions) {
     std::printf("  %-11s %s  ", p.kind.c_str(), p.name.c_str());
-    if (!p.position) std::printf("%sdamaged position file%s\n", st.red(), st.reset());
-    else std::printf("position %llu  lag %llu%s\n", static_cast<unsigned long long>(*p.position),
-                     static_cast<unsigned long long>(lag(*p.position)),
-                     most != 0 && lag(*p.position) == most ? "  (furthest behind)" : "");
+    if (!p.position)
+      std::printf("%sdamaged position file%s\n", st.red(), st.reset());
+    else
+      std::printf("position %llu  lag %llu%s\n", static_cast<unsigned long long>(*p.position),
+                  static_cast<unsigned long long>(lag(*p.position)),
+                  most != 0 && lag(*p.position) == most ? "  (furthest behind)" : "");
   }
 }
 
@@ -95,19 +105,41 @@ void add_json(Json& j, const TopicSummary& t) {
   j.key("used_bytes").num(used_bytes(t));
   j.key("capacity_bytes").num(capacity_bytes(t));
   std::int64_t lo = 0, hi = 0;
-  if (time_range(t, &lo, &hi)) j.key("first_timestamp_ns").inum(lo).key("last_timestamp_ns").inum(hi);
-  else j.key("first_timestamp_ns").null().key("last_timestamp_ns").null();
+  if (time_range(t, &lo, &hi))
+    j.key("first_timestamp_ns").inum(lo).key("last_timestamp_ns").inum(hi);
+  else
+    j.key("first_timestamp_ns").null().key("last_timestamp_ns").null();
   j.key("control");
   if (t.control)
-    j.begin_object().key("clean").boolean(t.control->clean).key("durable").num(t.control->durable)
-        .key("published").num(t.control->published).end_object();
-  else j.null();
+    j.begin_object()
+        .key("clean")
+        .boolean(t.control->clean)
+        .key("durable")
+        .num(t.control->durable)
+        .key("published")
+        .num(t.control->published)
+        .end_object();
+  else
+    j.null();
   j.key("segments").begin_array();
   for (const auto& s : t.segments) {
-    j.begin_object().key("file").str(file_name(s.path)).key("first_seq").num(s.first_seq).key("records").num(s.records)
-        .key("used_bytes").num(s.used_bytes).key("capacity").num(s.capacity).key("sealed").boolean(s.sealed);
-    if (s.problem.empty()) j.key("problem").null();
-    else j.key("problem").str(s.problem);
+    j.begin_object()
+        .key("file")
+        .str(file_name(s.path))
+        .key("first_seq")
+        .num(s.first_seq)
+        .key("records")
+        .num(s.records)
+        .key("used_bytes")
+        .num(s.used_bytes)
+        .key("capacity")
+        .num(s.capacity)
+        .key("sealed")
+        .boolean(s.sealed);
+    if (s.problem.empty())
+      j.key("problem").null();
+    else
+      j.key("problem").str(s.problem);
     j.end_object();
   }
   j.end_array();
@@ -116,7 +148,8 @@ void add_json(Json& j, const TopicSummary& t) {
     j.begin_object().key("kind").str(p.kind).key("name").str(p.name);
     if (p.position)
       j.key("position").num(*p.position).key("lag").num(t.end_seq() > *p.position ? t.end_seq() - *p.position : 0);
-    else j.key("position").null().key("lag").null();
+    else
+      j.key("position").null().key("lag").null();
     j.end_object();
   }
   j.end_array();

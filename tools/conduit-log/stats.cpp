@@ -34,10 +34,14 @@ struct KeyStats {
 // "4.000 s", "2.500 ms", "120.000 us", "7 ns": a short span keeps its digits.
 std::string format_seconds(double s) {
   char buf[32];
-  if (s >= 1) std::snprintf(buf, sizeof buf, "%.3f s", s);
-  else if (s >= 1e-3) std::snprintf(buf, sizeof buf, "%.3f ms", s * 1e3);
-  else if (s >= 1e-6) std::snprintf(buf, sizeof buf, "%.3f us", s * 1e6);
-  else std::snprintf(buf, sizeof buf, "%.1f ns", s * 1e9);
+  if (s >= 1)
+    std::snprintf(buf, sizeof buf, "%.3f s", s);
+  else if (s >= 1e-3)
+    std::snprintf(buf, sizeof buf, "%.3f ms", s * 1e3);
+  else if (s >= 1e-6)
+    std::snprintf(buf, sizeof buf, "%.3f us", s * 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f ns", s * 1e9);
   return buf;
 }
 
@@ -55,7 +59,8 @@ int run_stats(int argc, char** argv) {
   for (auto [flag, out] : {std::pair{"--slices", &slices}, std::pair{"--top", &top}})
     if (const std::string* v = args.value(flag)) {
       const auto n = parse_u64(*v);
-      if (!n || *n == 0 || *n > 1000) return fail("stats", std::string(flag) + " needs a number from 1 to 1000", kExitUsage);
+      if (!n || *n == 0 || *n > 1000)
+        return fail("stats", std::string(flag) + " needs a number from 1 to 1000", kExitUsage);
       *out = *n;
     }
   std::string error;
@@ -112,23 +117,52 @@ int run_stats(int argc, char** argv) {
 
   if (args.has("--json")) {
     Json j;
-    j.begin_object().key("topic").str(args.positional[1]).key("records").num(records).key("payload_bytes").num(payload_bytes);
-    if (records) j.key("first_seq").num(first_seq).key("last_seq").num(last_seq).key("first_timestamp_ns").inum(lo)
-        .key("last_timestamp_ns").inum(hi);
+    j.begin_object()
+        .key("topic")
+        .str(args.positional[1])
+        .key("records")
+        .num(records)
+        .key("payload_bytes")
+        .num(payload_bytes);
+    if (records)
+      j.key("first_seq")
+          .num(first_seq)
+          .key("last_seq")
+          .num(last_seq)
+          .key("first_timestamp_ns")
+          .inum(lo)
+          .key("last_timestamp_ns")
+          .inum(hi);
     j.key("span_seconds").dbl(span_s).key("span_ns").inum(hi - lo).key("records_per_second");
-    if (span_s > 0) j.dbl(rate);
-    else j.null();
+    if (span_s > 0)
+      j.dbl(rate);
+    else
+      j.null();
     j.key("slice_ns");
-    if (slices > 0) j.dbl(slice_s * 1e9);
-    else j.null();
+    if (slices > 0)
+      j.dbl(slice_s * 1e9);
+    else
+      j.null();
     j.key("payload_size_histogram").begin_array();
     for (unsigned b = 0; b < histogram.size(); ++b)
-      if (histogram[b]) j.begin_object().key("min").num(bucket_low(b)).key("max").num(bucket_high(b)).key("records")
-          .num(histogram[b]).end_object();
+      if (histogram[b])
+        j.begin_object()
+            .key("min")
+            .num(bucket_low(b))
+            .key("max")
+            .num(bucket_high(b))
+            .key("records")
+            .num(histogram[b])
+            .end_object();
     j.end_array().key("slices").begin_array();
     for (std::uint64_t i = 0; i < slices; ++i)
-      j.begin_object().key("start_ns").inum(lo + static_cast<std::int64_t>(slice_s * 1e9 * static_cast<double>(i)))
-          .key("records").num(per_slice[i]).key("records_per_second").dbl(static_cast<double>(per_slice[i]) / slice_s)
+      j.begin_object()
+          .key("start_ns")
+          .inum(lo + static_cast<std::int64_t>(slice_s * 1e9 * static_cast<double>(i)))
+          .key("records")
+          .num(per_slice[i])
+          .key("records_per_second")
+          .dbl(static_cast<double>(per_slice[i]) / slice_s)
           .end_object();
     j.end_array().key("largest_keys").begin_array();
     for (const auto& [k, s] : largest)
@@ -166,7 +200,8 @@ int run_stats(int argc, char** argv) {
   if (slices > 0) {
     std::printf("\nrecords per second, %llu slices of %s", static_cast<unsigned long long>(slices),
                 format_seconds(slice_s).c_str());
-    if (slices < asked_slices) std::printf(" (not %llu: timestamps are whole ns)", static_cast<unsigned long long>(asked_slices));
+    if (slices < asked_slices)
+      std::printf(" (not %llu: timestamps are whole ns)", static_cast<unsigned long long>(asked_slices));
     std::printf("\n");
     for (std::uint64_t i = 0; i < slices; ++i)
       std::printf("  %s  %8llu records  %12.3f/s\n",

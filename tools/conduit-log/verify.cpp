@@ -48,8 +48,19 @@ int run_verify(int argc, char** argv) {
     const auto v = conduit::inspect::verify_topic(data_dir, n);
     problems += v.problems.size();
     if (json) {
-      j.begin_object().key("name").str(n).key("segments").num(v.segments).key("records").num(v.records)
-          .key("first_seq").num(v.first_seq).key("end_seq").num(v.end_seq).key("problems").begin_array();
+      j.begin_object()
+          .key("name")
+          .str(n)
+          .key("segments")
+          .num(v.segments)
+          .key("records")
+          .num(v.records)
+          .key("first_seq")
+          .num(v.first_seq)
+          .key("end_seq")
+          .num(v.end_seq)
+          .key("problems")
+          .begin_array();
       for (const auto& p : v.problems)
         j.begin_object().key("file").str(p.file).key("offset").num(p.offset).key("what").str(p.what).end_object();
       j.end_array().key("notes").begin_array();
@@ -58,12 +69,15 @@ int run_verify(int argc, char** argv) {
       continue;
     }
     std::printf("%stopic %s%s: %llu segment%s, %llu records", st.bold(), n.c_str(), st.reset(),
-                static_cast<unsigned long long>(v.segments), v.segments == 1 ? "" : "s", static_cast<unsigned long long>(v.records));
+                static_cast<unsigned long long>(v.segments), v.segments == 1 ? "" : "s",
+                static_cast<unsigned long long>(v.records));
     if (v.records != 0)
       std::printf(" (%llu..%llu)", static_cast<unsigned long long>(v.first_seq),
                   static_cast<unsigned long long>(v.end_seq - 1));
-    if (v.problems.empty()) std::printf(": %sok%s\n", st.green(), st.reset());
-    else std::printf(": %s%zu problem%s%s\n", st.red(), v.problems.size(), v.problems.size() == 1 ? "" : "s", st.reset());
+    if (v.problems.empty())
+      std::printf(": %sok%s\n", st.green(), st.reset());
+    else
+      std::printf(": %s%zu problem%s%s\n", st.red(), v.problems.size(), v.problems.size() == 1 ? "" : "s", st.reset());
     for (const auto& p : v.problems) std::printf("  %s%s%s\n", st.red(), p.to_string().c_str(), st.reset());
     for (const auto& note : v.notes) std::printf("  %snote: %s%s\n", st.dim(), note.c_str(), st.reset());
   }

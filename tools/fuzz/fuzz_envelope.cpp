@@ -21,7 +21,8 @@ using namespace conduit;
 // to slow every run).
 std::string take_string(fuzz::ByteReader& in) {
   const auto len = in.take<std::uint8_t>();
-  if (len >= 0xfe) return std::string(inspect::kMaxFieldBytes + (len - 0xfe), static_cast<char>(in.take<std::uint8_t>()));
+  if (len >= 0xfe)
+    return std::string(inspect::kMaxFieldBytes + (len - 0xfe), static_cast<char>(in.take<std::uint8_t>()));
   return std::string(in.bytes(len));
 }
 
@@ -52,8 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::byte> raw(inspect::kSegmentHeaderBytes);
     std::memcpy(raw.data(), data, raw.size());
     auto h = inspect::decode_segment_header(raw);
-    if (h.ok()) FUZZ_CHECK(h->version == inspect::kFormatVersion);
-    else FUZZ_CHECK(h.status().code() == Code::kCorruption && !h.status().message().empty());
+    if (h.ok())
+      FUZZ_CHECK(h->version == inspect::kFormatVersion);
+    else
+      FUZZ_CHECK(h.status().code() == Code::kCorruption && !h.status().message().empty());
   }
 
   fuzz::ByteReader in(data, size);
@@ -111,7 +114,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The first header of a name wins.
     std::size_t first = i;
     for (std::size_t k = 0; k < i; ++k)
-      if (names[k] == names[i]) { first = k; break; }
+      if (names[k] == names[i]) {
+        first = k;
+        break;
+      }
     FUZZ_CHECK(v.find_header(names[i]) == std::string_view(values[first]));
   }
 

@@ -100,10 +100,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // bytes agrees with what recovery said.
     const std::byte* base = r.memory->base();
     const std::size_t capacity = r.memory->capacity();
-    const auto scan = inspect::scan_segment({base, capacity}, r.first_seq, true,
-                                            [&](RecordView v, std::uint64_t, std::size_t off) {
-      fuzz::check_accepted_record(base + off, v.size_bytes());
-    });
+    const auto scan = inspect::scan_segment(
+        {base, capacity}, r.first_seq, true,
+        [&](RecordView v, std::uint64_t, std::size_t off) { fuzz::check_accepted_record(base + off, v.size_bytes()); });
     FUZZ_CHECK(scan.records == r.records);
     FUZZ_CHECK(!scan.damage);
     FUZZ_CHECK(scan.sealed == r.sealed);

@@ -27,23 +27,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::uint64_t expected_index = 0;
   std::size_t next_offset = inspect::kSegmentHeaderBytes;
-  const auto scan = inspect::scan_segment(seg, first_seq, with_crc,
-                                          [&](RecordView view, std::uint64_t index, std::size_t offset) {
-    FUZZ_CHECK(index == expected_index);
-    FUZZ_CHECK(offset == next_offset);
-    FUZZ_CHECK(offset % inspect::kRecordAlign == 0);
-    const std::byte* rec = seg.data() + offset;
-    FUZZ_CHECK(view.data() == rec);
-    // The scan's verdict, reached again through the one-record decode.
-    auto again = inspect::decode_record(std::span<const std::byte>(seg).subspan(offset), with_crc);
-    FUZZ_CHECK(again.ok() && again->data() == rec);
-    const std::uint32_t length = view.size_bytes();
-    FUZZ_CHECK(offset + inspect::padded_size(length) <= capacity);
-    FUZZ_CHECK(view.sequence() == first_seq + index);
-    fuzz::check_accepted_record(rec, length);
-    ++expected_index;
-    next_offset = offset + inspect::padded_size(length);
-  });
+  const auto scan =
+      inspect::scan_segment(seg, first_seq, with_crc, [&](RecordView view, std::uint64_t index, std::size_t offset) {
+        FUZZ_CHECK(index == expected_index);
+        FUZZ_CHECK(offset == next_offset);
+        FUZZ_CHECK(offset % inspect::kRecordAlign == 0);
+        const std::byte* rec = seg.data() + offset;
+        FUZZ_CHECK(view.data() == rec);
+        // The scan's verdict, reached again through the one-record decode.
+        auto again = inspect::decode_record(std::span<const std::byte>(seg).subspan(offset), with_crc);
+        FUZZ_CHECK(again.ok() && again->data() == rec);
+        const std::uint32_t length = view.size_bytes();
+        FUZZ_CHECK(offset + inspect::padded_size(length) <= capacity);
+        FUZZ_CHECK(view.sequence() == first_seq + index);
+        fuzz::check_accepted_record(rec, length);
+        ++expected_index;
+        next_offset = offset + inspect::padded_size(length);
+      });
   FUZZ_CHECK(scan.records == expected_index);
   FUZZ_CHECK(scan.end_offset <= capacity);
   if (scan.damage) {

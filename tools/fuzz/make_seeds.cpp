@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
 
   for (std::size_t i = 0; i < ms.size(); ++i) write(out / "record", static_cast<int>(i), encode(ms[i], 5 + i, true));
 
-  for (std::size_t i = 0; i < ms.size(); ++i) write(out / "envelope", static_cast<int>(i), envelope_input(ms[i], 7 * i));
+  for (std::size_t i = 0; i < ms.size(); ++i)
+    write(out / "envelope", static_cast<int>(i), envelope_input(ms[i], 7 * i));
 
   // segment_scan: mode byte (bit 0: CRCs, the rest: first sequence >> 1), then the body.
   write(out / "segment_scan", 0, std::string(1, char(1 | (3 << 1))) + body(3, 5, true) + std::string(64, '\0'));

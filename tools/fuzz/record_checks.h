@@ -50,7 +50,8 @@ inline void check_accepted_record(const std::byte* record, std::uint32_t length)
   const RecordView v(record);
   const std::byte* end = record + length;
   FUZZ_CHECK(v.size_bytes() == length);
-  const std::string_view strings[] = {v.id(), v.key(), v.correlation_id(), v.reply_to(), v.trace_id(), v.content_type()};
+  const std::string_view strings[] = {v.id(),       v.key(),      v.correlation_id(),
+                                      v.reply_to(), v.trace_id(), v.content_type()};
   for (std::string_view s : strings) FUZZ_CHECK(within(s.data(), s.size(), record, end));
   const std::string_view payload = v.payload();
   FUZZ_CHECK(within(payload.data(), payload.size(), record, end));
