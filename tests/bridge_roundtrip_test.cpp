@@ -377,7 +377,10 @@ TEST_CASE_FIXTURE(InboundRig, "messages published while the inbound bridge is st
 
 TEST_CASE_FIXTURE(InboundRig, "a message delivered again after later ones were acked is stored once and leaves committed alone") {
   auto options = inbound(server, "S", "ext.>", "dst");
-  options.ack_wait = std::chrono::seconds(30);  // only the nak below delivers again
+  // Long enough that r0 comes again by the nak below, short enough that a
+  // delivery dropped with a fetch that gave up (a loaded machine) comes
+  // again within eventually()'s wait.
+  options.ack_wait = std::chrono::seconds(5);
   REQUIRE(bridge::Inbound::start(*engine, options).ok());  // creates the consumer; nothing to fetch
   client.publish_rids("ext.in", 0, 10);
 
@@ -387,8 +390,7 @@ TEST_CASE_FIXTURE(InboundRig, "a message delivered again after later ones were a
   CHECK(std::string(natsMsg_GetData(taken), static_cast<std::size_t>(natsMsg_GetDataLength(taken))) == "r0");
   auto in = bridge::Inbound::start(*engine, options);
   REQUIRE_MESSAGE(in.ok(), in.status().to_string());
-  REQUIRE(eventually([&] { return client.unacked("S", "to-conduit") == 1 && in.value()->stats().forwarded == 9; }));
-  CHECK(in.value()->stats().committed == 10);
+  REQUIRE(eventually([&] { return client.unacked("S", "to-conduit") == 1 && in.value()->stats().forwarded >= 9; }));
   client.nak(taken);
   natsMsg_Destroy(taken);
   REQUIRE(eventually([&] { return client.unacked("S", "to-conduit") == 0; }));
@@ -396,8 +398,9 @@ TEST_CASE_FIXTURE(InboundRig, "a message delivered again after later ones were a
 
   CHECK(test::sorted(test::payloads(dst)) == test::sorted_rids(10));
   const bridge::BridgeStats s = in.value()->stats();
-  CHECK(s.forwarded == 10);
-  CHECK(s.duplicates == 1);
+  CHECK(s.duplicates >= 1);  // r0, and any delivery dropped with a fetch
+  CHECK(s.forwarded >= 10);
+  CHECK(s.forwarded <= 10 + s.duplicates);
   CHECK(s.committed == 10);  // not 1, r0's sequence
 }
 
