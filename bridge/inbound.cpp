@@ -83,7 +83,12 @@ void Inbound::State::settle(std::vector<Delivery>& batch, bool stored) {
     }
     if (consumer->settle(d, detail::kAck) != NATS_OK) continue;
     Counters::add(counters.forwarded, 1);
-    if (d.meta) Counters::set(counters.committed, d.meta->stream_seq);
+    // The highest sequence acked: a redelivery of an older message (its
+    // first delivery dropped with a fetch that gave up, or acked after
+    // ack_wait) comes after later ones were acked and must not move it back.
+    // This thread alone writes it, so the load sees its own last store.
+    if (d.meta && d.meta->stream_seq > Counters::get(counters.committed))
+      Counters::set(counters.committed, d.meta->stream_seq);
   }
   if (!stored) Counters::add(counters.retries, 1);
 }

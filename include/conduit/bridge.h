@@ -82,7 +82,9 @@ struct InboundOptions {
 // up exactly while the bridge runs. Any thread.
 struct BridgeStats {
   // Outbound: records JetStream acknowledged. Inbound: messages acked to
-  // JetStream (their records are in the topic).
+  // JetStream (their records are in the topic), once per delivery acked:
+  // JetStream delivers again a message not acked within ack_wait, so once
+  // all of N messages are acked this is between N and N + duplicates.
   std::uint64_t forwarded = 0;
   // Outbound: acknowledgements JetStream flagged as duplicates (records sent
   // again after a restart or a timeout). Inbound: messages delivered again
@@ -94,8 +96,8 @@ struct BridgeStats {
   // committable position). Inbound: messages in the stream the consumer has
   // not been handed yet (JetStream's NumPending at the last fetch).
   std::uint64_t lag = 0;
-  // Outbound: the subscriber's last committed position. Inbound: the stream
-  // sequence of the last message acked.
+  // Outbound: the subscriber's last committed position. Inbound: the highest
+  // stream sequence acked (a redelivered older message does not lower it).
   std::uint64_t committed = 0;
   std::uint64_t retries = 0;      // outbound publishes sent again; inbound failed batches
   std::uint64_t disconnects = 0;  // connections to nats-server lost

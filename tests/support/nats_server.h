@@ -263,6 +263,21 @@ class NatsClient {
     po.MaxWait = 20000;
     REQUIRE(js_PublishAsyncComplete(js_, &po) == NATS_OK);
   }
+  // The next message of the durable pull consumer, delivered to the test,
+  // which does not ack it: JetStream delivers it again after the consumer's
+  // ack wait, or at once after nak(). The caller destroys it.
+  natsMsg* take(const std::string& stream, const std::string& durable) {
+    const std::string next = "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + durable;
+    natsMsg* m = nullptr;
+    REQUIRE(natsConnection_RequestString(&m, nc_, next.c_str(), "{\"batch\":1}", 5000) == NATS_OK);
+    REQUIRE(natsMsg_GetDataLength(m) > 0);  // a message, not a status
+    return m;
+  }
+  // Asks JetStream to deliver a message from take() again now.
+  void nak(natsMsg* m) {
+    REQUIRE(natsConnection_PublishString(nc_, natsMsg_GetReply(m), "-NAK") == NATS_OK);
+    REQUIRE(natsConnection_Flush(nc_) == NATS_OK);
+  }
   // Messages of the durable consumer not yet acked (pending + ack pending).
   std::uint64_t unacked(const std::string& stream, const std::string& durable) {
     jsConsumerInfo* ci = nullptr;
