@@ -150,7 +150,7 @@ TEST_CASE("every envelope field goes out as NATS headers and comes back intact")
   CHECK(os.forwarded == 2);
   CHECK(os.in_flight == 0);
   CHECK(os.lag == 0);
-  CHECK(os.committed == 2);  // the subscriber's committed position
+  CHECK(os.committed == 2);            // the subscriber's committed position
   CHECK(os.duplicates <= os.retries);  // only a publish sent again (an ack later than ack_timeout) is one
   // At least once: a delivery acked after ack_wait, or dropped with a fetch
   // that gave up (a loaded machine), comes again and is acked again.
@@ -344,7 +344,8 @@ TEST_CASE("pull requests answered after the inbound bridge gave up on them deliv
   CHECK(in.value()->stats().in_flight == 0);
 }
 
-TEST_CASE_FIXTURE(InboundRig, "messages published while the inbound bridge is stopped all arrive once when it starts again") {
+TEST_CASE_FIXTURE(InboundRig,
+                  "messages published while the inbound bridge is stopped all arrive once when it starts again") {
   auto options = inbound(server, "S", "ext.>", "dst");
   options.batch = 8;
 
@@ -371,7 +372,8 @@ TEST_CASE_FIXTURE(InboundRig, "messages published while the inbound bridge is st
   CHECK(s.in_flight == 0);
 }
 
-TEST_CASE_FIXTURE(InboundRig, "a message delivered again after later ones were acked is stored once and leaves committed alone") {
+TEST_CASE_FIXTURE(InboundRig,
+                  "a message delivered again after later ones were acked is stored once and leaves committed alone") {
   auto options = inbound(server, "S", "ext.>", "dst");
   // Long enough that r0 comes again by the nak below, short enough that a
   // delivery dropped with a fetch that gave up (a loaded machine) comes
