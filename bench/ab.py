@@ -5,8 +5,9 @@ Runs OLD and NEW one after the other, ROUNDS times (OLD first in odd
 rounds, NEW first in even ones, so that neither always gets the warmer or
 the quieter turn), each with the same filter, and prints for every
 benchmark the median rate of each build and NEW/OLD. A ratio under 1 is a
-regression of the new build (rates: items/s or bytes/s; for benchmarks that
-report neither, the inverse of the time per iteration).
+regression of the new build. Rates: items/s or bytes/s, or the records/s or
+ops/s counter of a benchmark that times itself; for one that reports none,
+the inverse of the time per iteration.
 
 Usage: bench/ab.py OLD_BINARY NEW_BINARY [--filter REGEX] [--rounds N]
                    [--min-time SECONDS] [--json OUT]
@@ -21,6 +22,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+
+# The rate each benchmark reports, first found: Google Benchmark's own,
+# then the counters of conduit's benchmarks that time themselves
+# (manual_time with one iteration: wal_bench).
+RATE_FIELDS = ("items_per_second", "bytes_per_second", "records_per_s", "ops_per_s", "bytes_per_s")
 
 
 def run_once(binary, flt, min_time):
@@ -44,10 +51,9 @@ def run_once(binary, flt, min_time):
     for b in data.get("benchmarks", []):
         if b.get("run_type") == "aggregate" or b.get("error_occurred"):
             continue
-        if "items_per_second" in b:
-            rates[b["name"]] = b["items_per_second"]
-        elif "bytes_per_second" in b:
-            rates[b["name"]] = b["bytes_per_second"]
+        rate = next((b[k] for k in RATE_FIELDS if k in b), None)
+        if rate is not None:
+            rates[b["name"]] = rate
         elif b.get("real_time"):
             rates[b["name"]] = 1.0 / b["real_time"]
     return data.get("context", {}), rates
