@@ -203,8 +203,7 @@ Status FileTopicStorage::scan_opened(std::uint64_t durable, RecoveryScan& scan) 
       scan.repairs.push_back(scan.out.size());
       r.sealed = true;
     }
-    const bool continues = next_follows;
-    if (!continues) {
+    if (!next_follows) {
       // The log ends in this segment. Below the durable watermark that is
       // corruption; above it, a torn tail of records never acknowledged.
       if (end < durable && !scan.damage) {
@@ -220,10 +219,10 @@ Status FileTopicStorage::scan_opened(std::uint64_t durable, RecoveryScan& scan) 
       scan.cut_files_from = std::min(scan.cut_files_from, i + 1);
     }
     // The scan touched every page; only the tail needs to stay resident.
-    if (continues) files[i]->drop_resident_pages();
+    if (next_follows) files[i]->drop_resident_pages();
     r.memory = std::move(files[i]);
     scan.out.push_back(std::move(r));
-    if (!continues) break;
+    if (!next_follows) break;
   }
   return Status::OK();
 }

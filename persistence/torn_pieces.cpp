@@ -52,7 +52,6 @@ Status TornPieces::copy_tail(const SegmentFile& seg, std::size_t offset) {
   if (rc != 0) return Status::IOError("fdatasync " + path + ": " + errno_text(err));
   moved_ += (moved_.empty() ? "" : ", ") + path + " (" + std::to_string(end - offset) + " bytes of " + name +
             " from offset " + std::to_string(offset) + ")";
-  renamed_ = true;
   return Status::OK();
 }
 
@@ -62,12 +61,11 @@ Status TornPieces::move_file(const std::string& path) {
   if (::rename(path.c_str(), to.c_str()) != 0)
     return Status::IOError("rename " + path + " to " + to + ": " + errno_text(errno));
   moved_ += (moved_.empty() ? "" : ", ") + to;
-  renamed_ = true;
   return Status::OK();
 }
 
 Status TornPieces::finish(std::uint64_t log_end) {
-  if (!renamed_) return Status::OK();
+  if (moved_.empty()) return Status::OK();
   if (Status s = sync_dir(disk::topic_file(topic_dir_, kTornDirName)); !s.ok()) return s;
   if (Status s = sync_dir(topic_dir_); !s.ok()) return s;
   std::fprintf(stderr,

@@ -40,8 +40,7 @@ class TornPieces {
 
   std::string topic_dir_;
   std::uint64_t generation_;
-  std::string moved_;  // ", "-separated names, for the one message
-  bool renamed_ = false;
+  std::string moved_;  // ", "-separated names, for the one message; empty: nothing moved
 };
 
 }  // namespace conduit::persistence
