@@ -83,9 +83,9 @@ void Inbound::State::settle(std::vector<Delivery>& batch, bool stored) {
     }
     if (consumer->settle(d, detail::kAck) != NATS_OK) continue;
     Counters::add(counters.forwarded, 1);
-    // The highest sequence acked: a redelivery of an older message (its
-    // first delivery dropped with a fetch that gave up, or acked after
-    // ack_wait) comes after later ones were acked and must not move it back.
+    // The highest sequence acked: a redelivery of an older message (acked
+    // after ack_wait, dropped by libnats as a slow consumer, or nacked)
+    // comes after later ones were acked and must not move it back.
     // This thread alone writes it, so the load sees its own last store.
     if (d.meta && d.meta->stream_seq > Counters::get(counters.committed))
       Counters::set(counters.committed, d.meta->stream_seq);

@@ -1,5 +1,6 @@
 #include "bridge/pull_consumer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "bridge/envelope_headers.h"
@@ -8,13 +9,6 @@
 namespace conduit::bridge::detail {
 
 namespace {
-
-struct SubscriptionCloser {
-  void operator()(natsSubscription* sub) const noexcept {
-    (void)natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
-  }
-};
 
 struct ConsumerInfoDeleter {
   void operator()(jsConsumerInfo* ci) const noexcept { jsConsumerInfo_Destroy(ci); }
@@ -71,7 +65,17 @@ Result<std::unique_ptr<PullConsumer>> PullConsumer::open(NatsLink& link, const I
   if (s != NATS_OK) return nats_error("creating an inbox", s);
   c->inbox_ = inbox;
   natsInbox_Destroy(inbox);
+  natsSubscription* sub = nullptr;
+  s = natsConnection_SubscribeSync(&sub, c->nc_, (c->inbox_ + ".*").c_str());
+  if (s != NATS_OK) return nats_error("subscribing to the replies of '" + o.durable + "'", s);
+  c->sub_.reset(sub);
   return c;
+}
+
+PullConsumer::~PullConsumer() {
+  // Destroying a subscription of an open connection races libnats 3.4.1's
+  // reader thread (see the header); a closed connection delivers nothing.
+  if (sub_ != nullptr) natsConnection_Close(nc_);
 }
 
 Status PullConsumer::fetch(std::size_t batch, std::chrono::milliseconds wait, std::vector<Delivery>* out) {
@@ -81,21 +85,18 @@ Status PullConsumer::fetch(std::size_t batch, std::chrono::milliseconds wait, st
   // answered after the reconnect, when no fetch waits for it any more.
   if (natsConnection_Status(nc_) != NATS_CONN_STATUS_CONNECTED)
     return Status::IOError("nats: no pull request for '" + durable_ + "' while disconnected");
-  // Its own reply subject and subscription: JetStream delivers a message
-  // under its own subject, so only the subscription tells which request it
-  // answers. Once this one is gone, what comes for it is dropped (JetStream
-  // sends it again after ack_wait) and the server drops the request itself.
+  // Deliveries of an earlier request still queued count against this one,
+  // so that they do not pile up.
+  int queued = 0;
+  if (natsSubscription_GetPending(sub_.get(), &queued, nullptr) != NATS_OK || queued < 0) queued = 0;
+  const std::size_t ask = batch - std::min(batch - 1, static_cast<std::size_t>(queued));
   const std::string reply = inbox_ + "." + std::to_string(++requests_);
-  natsSubscription* raw_sub = nullptr;
-  natsStatus s = natsConnection_SubscribeSync(&raw_sub, nc_, reply.c_str());
-  if (s != NATS_OK) return nats_error("subscribing to the replies of '" + durable_ + "'", s);
-  const std::unique_ptr<natsSubscription, SubscriptionCloser> sub(raw_sub);
   // The server ends the request (408) well before the fetch stops waiting,
   // so its deliveries normally all arrive in time.
   const std::int64_t expires = std::chrono::nanoseconds(wait).count() / 4 * 3;
-  const std::string body = "{\"batch\":" + std::to_string(batch) + ",\"expires\":" + std::to_string(expires) + "}";
-  s = natsConnection_PublishRequest(nc_, next_subject_.c_str(), reply.c_str(), body.data(),
-                                    static_cast<int>(body.size()));
+  const std::string body = "{\"batch\":" + std::to_string(ask) + ",\"expires\":" + std::to_string(expires) + "}";
+  natsStatus s = natsConnection_PublishRequest(nc_, next_subject_.c_str(), reply.c_str(), body.data(),
+                                               static_cast<int>(body.size()));
   if (s != NATS_OK) return nats_error("pull request for '" + durable_ + "'", s);
 
   const Clock::time_point deadline = Clock::now() + wait;
@@ -103,14 +104,15 @@ Status PullConsumer::fetch(std::size_t batch, std::chrono::milliseconds wait, st
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     natsMsg* raw = nullptr;
-    s = natsSubscription_NextMsg(&raw, sub.get(), left.count());
+    s = natsSubscription_NextMsg(&raw, sub_.get(), left.count());
     if (s == NATS_TIMEOUT) break;
     if (s == NATS_SLOW_CONSUMER) continue;  // libnats dropped some; JetStream sends them again after ack_wait
     if (s != NATS_OK) return nats_error("pulling from '" + durable_ + "'", s);
     MsgPtr m(raw);
     // A status message (no data, a Status header) ends a request: 404 or 408
     // when the server had fewer messages than asked, 409 or 503 when it
-    // refused the request.
+    // refused the request. It comes under the reply subject of the request
+    // it ends; one for an earlier request ends nothing now.
     const char* status = nullptr;
     const bool is_status = natsMsg_GetDataLength(raw) == 0 && natsMsgHeader_Get(raw, "Status", &status) == NATS_OK;
     if (!is_status) {
@@ -120,6 +122,7 @@ Status PullConsumer::fetch(std::size_t batch, std::chrono::milliseconds wait, st
       continue;
     }
     if (std::strcmp(status, "100") == 0) continue;  // a heartbeat; none are asked for
+    if (reply != natsMsg_GetSubject(raw)) continue;
     if (std::strcmp(status, "404") == 0 || std::strcmp(status, "408") == 0) break;
     const char* text = nullptr;
     if (natsMsgHeader_Get(raw, "Description", &text) != NATS_OK) text = "";
