@@ -8,14 +8,17 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <string>
 #include <string_view>
+
+#include "conduit/status.h"
 
 namespace conduit::bridge::detail {
 
 // The views point into the parsed subject: valid while it is.
 struct AckSubject {
-  std::string_view domain;  // empty when none
+  std::string_view domain;   // empty when none
+  std::string_view account;  // the account hash of the newer form; empty in the nine-token form
   std::string_view stream;
   std::string_view consumer;
   std::uint64_t delivered = 0;  // 1 on the first delivery
@@ -25,8 +28,13 @@ struct AckSubject {
   std::uint64_t pending = 0;  // messages the consumer has not been handed yet
 };
 
-// nullopt when `reply` is not a JetStream ack subject of either form.
-std::optional<AckSubject> parse_ack_subject(std::string_view reply);
+// kInvalidArgument, saying which token is wrong, when `reply` is not a
+// JetStream ack subject of either form.
+Result<AckSubject> parse_ack_subject(std::string_view reply);
+// The subject back: the nine-token form when there is neither domain nor
+// account, else the newer form without a random suffix ("_" for no domain).
+// parse_ack_subject(format_ack_subject(a)) gives `a` back.
+std::string format_ack_subject(const AckSubject& a);
 
 // The ack bodies JetStream understands, published to the reply subject.
 inline constexpr std::string_view kAck = "+ACK";

@@ -222,4 +222,79 @@ Result<Config> parse_config(std::string_view text) {
   return c;
 }
 
+namespace {
+
+const char* durability_text(Durability d) {
+  switch (d) {
+    case Durability::kSync: return "sync";
+    case Durability::kAsync: return "async";
+    case Durability::kMemory: return "memory";
+  }
+  return "?";
+}
+
+void put(std::string& out, std::string_view key, std::string_view value) {
+  out.append(key).append(" = ").append(value).append("\n");
+}
+void put(std::string& out, std::string_view key, std::chrono::milliseconds ms) {
+  put(out, key, std::to_string(ms.count()));
+}
+
+// A section's header, and its nats keys: the section's name is the
+// connection name's when that is the one the header gives.
+void put_nats_section(std::string& out, const char* kind, const NatsOptions& n) {
+  constexpr std::string_view kPrefix = "conduit-bridge ";
+  const std::string_view named = n.name;
+  const bool from_header = named.starts_with(kPrefix) && named.size() > kPrefix.size() &&
+                           trim(named.substr(kPrefix.size())) == named.substr(kPrefix.size());
+  out.append("\n[")
+      .append(kind)
+      .append(" ")
+      .append(from_header ? named.substr(kPrefix.size()) : "bridge")
+      .append("]\n");
+  if (!from_header) put(out, "name", n.name);
+  put(out, "url", n.url);
+  put(out, "connect_timeout_ms", n.connect_timeout);
+  put(out, "reconnect_wait_ms", n.reconnect_wait);
+  put(out, "reconnect_wait_max_ms", n.reconnect_wait_max);
+  put(out, "request_timeout_ms", n.request_timeout);
+}
+
+}  // namespace
+
+std::string format_config(const Config& c) {
+  std::string out;
+  put(out, "data_dir", c.data_dir);
+  put(out, "stats_interval_ms", c.stats_interval);
+  for (const TopicSpec& t : c.topics) {
+    out.append("\n[topic ").append(t.name).append("]\n");
+    put(out, "durability", durability_text(t.durability));
+    put(out, "dedup_ids", std::to_string(t.dedup_ids));
+  }
+  for (const OutboundOptions& o : c.outbound) {
+    put_nats_section(out, "outbound", o.nats);
+    put(out, "topic", o.topic);
+    put(out, "subscriber", o.subscriber);
+    put(out, "stream", o.stream);
+    put(out, "subject", o.subject);
+    put(out, "create_stream", o.create_stream ? "true" : "false");
+    put(out, "durable_only", o.durable_only ? "true" : "false");
+    put(out, "max_in_flight", std::to_string(o.max_in_flight));
+    put(out, "ack_timeout_ms", o.ack_timeout);
+    put(out, "commit_interval_ms", o.commit_interval);
+  }
+  for (const InboundOptions& o : c.inbound) {
+    put_nats_section(out, "inbound", o.nats);
+    put(out, "topic", o.topic);
+    put(out, "durable", o.durable);
+    put(out, "stream", o.stream);
+    put(out, "subject", o.subject);
+    put(out, "batch", std::to_string(o.batch));
+    put(out, "max_ack_pending", std::to_string(o.max_ack_pending));
+    put(out, "ack_wait_ms", o.ack_wait);
+    put(out, "fetch_wait_ms", o.fetch_wait);
+  }
+  return out;
+}
+
 }  // namespace conduit::bridge

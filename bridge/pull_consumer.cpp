@@ -117,7 +117,9 @@ Status PullConsumer::fetch(std::size_t batch, std::chrono::milliseconds wait, st
     const bool is_status = natsMsg_GetDataLength(raw) == 0 && natsMsgHeader_Get(raw, "Status", &status) == NATS_OK;
     if (!is_status) {
       const char* ack = natsMsg_GetReply(raw);
-      Delivery d{std::move(m), ack != nullptr ? parse_ack_subject(ack) : std::nullopt};
+      Delivery d{std::move(m), std::nullopt};
+      if (ack != nullptr)
+        if (auto meta = parse_ack_subject(ack); meta.ok()) d.meta = *meta;
       out->push_back(std::move(d));
       continue;
     }

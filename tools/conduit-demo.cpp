@@ -20,62 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "conduit-demo/args.h"
+
 namespace {
-
-struct Args {
-  std::uint64_t messages = 2'000'000;
-  std::size_t payload = 64;
-  std::string data_dir = "conduit-data";
-};
-
-constexpr const char* kUsage =
-    "usage: conduit-demo [--messages N] [--payload BYTES] [--data-dir DIR]\n"
-    "\n"
-    "Publishes N messages from one thread to the persisted (async) topic\n"
-    "demo.orders, read by two fan-out subscribers (audit-0, audit-1) and the\n"
-    "work group 'billing' of two consumers; then 4 threads make 1000 sync\n"
-    "publishes to demo.payments, each acknowledged after fdatasync. Prints what\n"
-    "each reader saw and the rates. The log stays in DIR: a second run adds to\n"
-    "it, and 'billing' resumes where it committed (what an earlier run left\n"
-    "unacked comes first).\n"
-    "\n"
-    "  --messages N       messages to publish to demo.orders, at least 1 (default 2000000)\n"
-    "  --payload BYTES    payload bytes of each message, at least 1 (default 64)\n"
-    "  --data-dir DIR     the engine's data directory (default ./conduit-data)\n"
-    "  --help             this text\n"
-    "\n"
-    "Exit status: 0 every check passed, 1 a check or the engine failed, 2 bad usage.\n";
-
-// 0: parsed; else the exit code (--help: 0 after the usage, bad usage: 2).
-int parse(int argc, char** argv, Args* a, bool* done) {
-  *done = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      *done = true;
-      return 0;
-    }
-    const bool known = flag == "--data-dir" || flag == "--messages" || flag == "--payload";
-    if (!known || i + 1 >= argc) {
-      std::fprintf(stderr, "conduit-demo: %s '%s'\n\n%s", known ? "no value after" : "unknown option", flag.c_str(),
-                   kUsage);
-      return 2;
-    }
-    if (flag == "--data-dir") {
-      a->data_dir = argv[++i];
-      continue;
-    }
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(argv[++i], &end, 10);
-    if (*end != '\0' || v == 0 || argv[i][0] == '-') {
-      std::fprintf(stderr, "conduit-demo: %s needs a positive number, got '%s'\n", flag.c_str(), argv[i]);
-      return 2;
-    }
-    (flag == "--messages" ? a->messages : a->payload) = v;
-  }
-  return 0;
-}
 
 // What the work group's acks add up to: acks[i] is how often sequence
 // (resumed position + i) was acked in this run; the first `earlier` of them
@@ -105,9 +52,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args;
-  bool done = false;
-  if (const int rc = parse(argc, argv, &args, &done); rc != 0 || done) return rc;
+  conduit_demo::Args args;
+  if (const int rc = conduit_demo::parse_args(argc, argv, &args, stdout, stderr); rc >= 0) return rc;
   conduit::EngineOptions engine_options;
   engine_options.data_dir = args.data_dir;
   auto engine = conduit::Engine::open(engine_options);

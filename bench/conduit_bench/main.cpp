@@ -62,16 +62,8 @@ extern "C" void on_interrupt(int) {
 
 int main(int argc, char** argv) {
   Config cfg;
+  if (const int rc = parse_command_line(argc, argv, cfg, stdout, stderr); rc >= 0) return rc;
   std::string error;
-  bool help = false;
-  if (!parse_args(std::vector<std::string>(argv + 1, argv + argc), cfg, error, help)) {
-    std::fprintf(stderr, "conduit-bench: %s\n\n%s", error.c_str(), usage_text());
-    return 2;
-  }
-  if (help) {
-    std::fputs(usage_text(), stdout);
-    return 0;
-  }
   if (cfg.progress < 0) cfg.progress = ::isatty(STDERR_FILENO) && cfg.duration_s >= 3 ? 1 : 0;
 
   // Ctrl-C ends the run early; what was measured is reported and the data

@@ -245,4 +245,18 @@ bool parse_args(const std::vector<std::string>& args, Config& cfg, std::string& 
   return true;
 }
 
+int parse_command_line(int argc, char** argv, Config& cfg, std::FILE* out, std::FILE* err) {
+  std::string error;
+  bool help = false;
+  if (!parse_args(std::vector<std::string>(argv + 1, argv + argc), cfg, error, help)) {
+    std::fprintf(err, "conduit-bench: %s\n\n%s", error.c_str(), usage_text());
+    return 2;
+  }
+  if (help) {
+    std::fputs(usage_text(), out);
+    return 0;
+  }
+  return -1;
+}
+
 }  // namespace conduit::bench

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct Config {
 // `help` is set for --help.
 bool parse_args(const std::vector<std::string>& args, Config& cfg, std::string& error, bool& help);
 const char* usage_text();
+// main's command line: -1 to run the scenario in `cfg`; else the exit code
+// (--help: 0 after the usage on `out`; bad options: 2 after the error and the
+// usage on `err`). Parses only, so the command-line fuzzer can call it.
+int parse_command_line(int argc, char** argv, Config& cfg, std::FILE* out, std::FILE* err);
 
 const char* durability_name(Durability d);
 const char* wait_name(WaitStrategy w);

@@ -171,5 +171,8 @@ struct Config {
 // kInvalidArgument naming the line for an unknown key, a bad value or a
 // missing required key.
 Result<Config> parse_config(std::string_view text);
+// The config as text parse_config reads back to the same Config: every key
+// written out, defaults included, and each bridge's url in its section.
+std::string format_config(const Config& config);
 
 }  // namespace conduit::bridge

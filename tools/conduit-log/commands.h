@@ -10,6 +10,10 @@
 
 namespace conduit_log {
 
+// The whole tool: argv as main gets it; prints to stdout and stderr and
+// returns the exit code (cli.h), never exits.
+int run(int argc, char** argv);
+
 int run_ls(int argc, char** argv);
 int run_dump(int argc, char** argv);
 int run_tail(int argc, char** argv);

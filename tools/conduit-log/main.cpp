@@ -40,7 +40,7 @@ constexpr const char* kHelp =
 
 // A segment file cut shorter while it is mapped makes reads past its new end
 // fault with SIGBUS: say what happened instead of dying with a core dump.
-void on_sigbus(int) {
+[[maybe_unused]] void on_sigbus(int) {  // unused where the fuzzer links run() alone
   static const char kMsg[] =
       "conduit-log: a segment file shrank while it was being read (SIGBUS); is something truncating the log?\n";
   [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
@@ -49,11 +49,7 @@ void on_sigbus(int) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  struct sigaction sa {};
-  sa.sa_handler = on_sigbus;
-  ::sigaction(SIGBUS, &sa, nullptr);
-
+int conduit_log::run(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kHelp, stderr);
     return conduit_log::kExitUsage;
@@ -77,3 +73,13 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "conduit-log: unknown command '%s'\n\n%s", argv[1], kHelp);
   return conduit_log::kExitUsage;
 }
+
+// The command-line fuzzer (tools/fuzz/fuzz_cli.cpp) calls run() itself.
+#ifndef CONDUIT_LOG_NO_MAIN
+int main(int argc, char** argv) {
+  struct sigaction sa {};
+  sa.sa_handler = on_sigbus;
+  ::sigaction(SIGBUS, &sa, nullptr);
+  return conduit_log::run(argc, argv);
+}
+#endif

@@ -1,17 +1,23 @@
 // Writes a seed corpus for each fuzz target: well-formed inputs built with
 // the format's own encoder, so the fuzzers start from valid records,
 // segments and logs and mutate from there.
-//   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/{record,envelope,segment_scan,recovery,inspect}/seed-N
+//   fuzz_make_seeds OUT_DIR   ->  OUT_DIR/<target>/seed-N for every target
+// (the bridge's too: their seeds are bytes, written in any build).
 #include <conduit/inspect.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "tests/support/engine_model.h"
 #include "tests/support/full_envelope.h"
 
 namespace {
@@ -98,6 +104,77 @@ void recovery_segment(std::string& s, std::uint8_t first_seq, const std::string&
   s += seg_body;
 }
 
+// The cli target's input: the mode byte (tool, and 0x80 to end with
+// unknown options), then the arguments, NUL-separated.
+std::string command_line(std::uint8_t mode, std::initializer_list<std::string_view> args) {
+  std::string s(1, static_cast<char>(mode));
+  for (std::string_view a : args) (s += a) += '\0';
+  return s;
+}
+
+// The api target's input: 5 bytes a call (tests/support/engine_model.h's
+// OpKind, topic, a, b, who; fuzz_api.cpp maps the arguments).
+struct Call {
+  conduit::test::model::OpKind kind;
+  std::uint8_t topic, a, b, who;
+};
+std::string calls(std::initializer_list<Call> list) {
+  std::string s;
+  for (const Call& c : list)
+    for (const std::uint8_t byte : {static_cast<std::uint8_t>(c.kind), c.topic, c.a, c.b, c.who}) put(s, byte);
+  return s;
+}
+
+void bridge_seeds(const fs::path& out) {
+  // bridge_headers, even: an envelope (6 strings, user headers, schema, sequence, timestamp, payload).
+  std::string env(1, '\0');
+  for (std::string_view f : {"id-7", "k", "corr", "reply.to", "trace", "text/plain"}) {
+    put<std::uint8_t>(env, static_cast<std::uint8_t>(f.size()));
+    env += f;
+  }
+  put<std::uint8_t>(env, 2);
+  for (std::string_view f : {"tenant", "acme & co", "a=b", " edge "}) {
+    put<std::uint8_t>(env, static_cast<std::uint8_t>(f.size()));
+    env += f;
+  }
+  put<std::uint32_t>(env, 3);
+  put<std::uint64_t>(env, 42);
+  put<std::int64_t>(env, 1'700'000'000'000'000'000);
+  env += "payload %41\r\n";
+  write(out / "bridge_headers", 0, env);
+  // odd: a peer's headers (payload, then pairs: key pick (< 20: a bridge
+  // key, else a string), value).
+  std::string peer(1, '\1');
+  put<std::uint8_t>(peer, 5);
+  peer += "hello";
+  put<std::uint8_t>(peer, 4);
+  for (auto [pick, value] :
+       {std::pair<std::uint8_t, std::string_view>{2, "1700000000000000000"}, {9, "1:a=b&c%3D=d"}, {3, "key%20x"}}) {
+    put<std::uint8_t>(peer, pick);
+    put<std::uint8_t>(peer, static_cast<std::uint8_t>(value.size()));
+    peer += value;
+  }
+  put<std::uint8_t>(peer, 200);  // a key of the peer's own
+  put<std::uint8_t>(peer, 7);
+  peer += "X-Other";
+  put<std::uint8_t>(peer, 3);
+  peer += "yes";
+  write(out / "bridge_headers", 1, peer);
+
+  write(out / "ack_subject", 0, "$JS.ACK.ORDERS.to-conduit.2.1042.77.1796208188593737848.13");
+  write(out / "ack_subject", 1, "$JS.ACK.hub.ACCHASH.S.d.1.5.6.1700000000000000000.0.Xy7Rq");
+  write(out / "ack_subject", 2, "$JS.ACK._.ACCHASH.S.d.3.9.10.1700000000000000000.4");
+
+  write(out / "bridge_config", 0,
+        "# the bridges of one host\ndata_dir = /var/lib/conduit\nurl = nats://10.0.0.1:4222\n"
+        "stats_interval_ms = 1000\n\n[topic orders]\ndurability = async\ndedup_ids = 4096\n\n"
+        "[outbound orders]\ntopic = orders\nsubscriber = to-nats   # comment\nstream = ORDERS\n"
+        "subject = orders.created\nmax_in_flight = 512\nack_timeout_ms = 1500\ncreate_stream = no\n\n"
+        "[inbound replies]\nurl = nats://10.0.0.2:4222\ntopic = replies\ndurable = conduit\nstream = REPLIES\n"
+        "subject = replies.>\nbatch = 64\nname = custom\nfetch_wait_ms = 20\n");
+  write(out / "bridge_config", 1, "data_dir = d\n[inbound x]\ntopic = t\ndurable = d\nstream = S\nsubject = s.*\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +243,53 @@ int main(int argc, char** argv) {
   // inspect reads the same crafted topic directories as recovery.
   std::filesystem::copy(out / "recovery", out / "inspect",
                         std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+
+  // cli: 0 conduit-log, 1 conduit-bench, 2 conduit-demo.
+  int n = 0;
+  for (const std::string& c :
+       {command_line(0, {"ls", "."}), command_line(0, {"dump", "--json", "--limit", "3", "data", "t"}),
+        command_line(0, {"tail", "-n5", "-f", "data", "t"}), command_line(0x80, {"verify", "--color=never", "data"}),
+        command_line(0, {"stats", "--top", "5", "data", "t"}), command_line(0, {"--version"}),
+        command_line(1, {"--durability", "async", "--duration", "500ms", "--payload", "1KiB"}),
+        command_line(0x81, {"--rate", "2k", "--producers", "2", "--json"}),
+        command_line(2, {"--messages", "10", "--payload", "8", "--data-dir", "d"}),
+        command_line(0x82, {"--messages", "5"})})
+    write(out / "cli", n++, c);
+
+  using enum conduit::test::model::OpKind;
+  write(out / "api", 0,
+        calls({{kCreate, 1, 0, 0, 0},
+               {kPublish, 1, 5, 20, 0},
+               {kSubscribe, 1, 0, 0, 0},
+               {kPoll, 1, 3, 0, 0},
+               {kGroupPoll, 1, 4, 0, 0},
+               {kAck, 1, 0, 0, 0},
+               {kNack, 1, 0, 0, 0},
+               {kDeadLetter, 1, 1, 0, 0},
+               {kGroupCommit, 1, 0, 0, 0},
+               {kReopen, 0, 0, 0, 0},
+               {kCreate, 1, 0, 0, 0},
+               {kGroupPoll, 1, 4, 0, 0}}));
+  write(out / "api", 1,
+        calls({{kCreate, 0, 0, 0, 0},
+               {kSubscribe, 0, 0, 0, 0},
+               {kPublishBatch, 0, 8, 0xff, 0},
+               {kPublishBatch, 0, 8, 0xff, 0},
+               {kPoll, 0, 40, 0, 0},
+               {kDrop, 0, 0, 0, 0},
+               {kDelete, 0, 0, 0, 0}}));
+  write(out / "api", 2,
+        calls({{kCreate, 2, 0, 0, 0},
+               {kSubscribe, 2, 3, 1, 0},
+               {kPublish, 2, 8, 0xf0, 0},
+               {kPoll, 2, 5, 0, 0},
+               {kCommit, 2, 0, 0, 0},
+               {kReopen, 0, 0, 0, 0},
+               {kCreate, 2, 0, 0, 0},
+               {kSubscribe, 2, 3, 1, 0},
+               {kPoll, 2, 40, 0, 0},
+               {kDelete, 2, 1, 0, 0}}));
+  bridge_seeds(out);
   std::printf("seeds written to %s\n", out.c_str());
   return 0;
 }

@@ -4,16 +4,20 @@
 # tests/fuzz-corpus/<target>/ (read only: new inputs go to build-fuzz/corpus/).
 # Prints each target's execution count; a finding fails the run and leaves
 # its input in build-fuzz/ (crash-*, leak-*, timeout-*).
-#   tools/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 60)
+# The bridge's targets run where the bridge is built (libnats found).
+#   tools/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 30)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-seconds=${1:-60}
-targets=(record envelope segment_scan recovery inspect)
+seconds=${1:-30}
+targets=(record envelope segment_scan recovery inspect cli api)
 
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
       -DCONDUIT_BUILD_TESTS=ON -DCONDUIT_BUILD_BENCH=OFF -DCONDUIT_BUILD_TOOLS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
+  targets+=(bridge_headers ack_subject bridge_config)
+fi
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_make_seeds "${targets[@]/#/fuzz_}"
 rm -rf build-fuzz/seeds
 build-fuzz/fuzz_make_seeds build-fuzz/seeds >/dev/null
@@ -22,7 +26,7 @@ status=0
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
   log="build-fuzz/fuzz-$t.log"
-  if build-fuzz/fuzz_"$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+  if build-fuzz/fuzz_"$t" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$PWD/build-fuzz/" \
        "build-fuzz/corpus/$t" "build-fuzz/seeds/$t" "tests/fuzz-corpus/$t" >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $t: $runs executions in ${seconds}s, no failure"
