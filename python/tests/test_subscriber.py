@@ -49,24 +49,24 @@ def test_a_waiting_poll_lets_other_threads_run(engine):
 
 
 def test_one_thread_at_a_time(engine):
-    sub = engine.create_topic("t").subscribe()
-    errors = []
-    inside = threading.Event()
-
-    def long_poll():
-        inside.set()
-        sub.poll(timeout=0.5)
-
-    first = threading.Thread(target=long_poll)
+    t = engine.create_topic("t")
+    sub = t.subscribe()
+    got = []
+    first = threading.Thread(target=lambda: got.extend(sub.poll(timeout=None)))
     first.start()
-    inside.wait()
-    time.sleep(0.05)
-    try:
-        sub.poll()
-    except RuntimeError as e:
-        errors.append(str(e))
-    first.join()
-    assert errors and "another thread" in errors[0]
+    # Once the first thread is inside its poll, a second caller is refused.
+    refused = None
+    deadline = time.monotonic() + 10
+    while refused is None and time.monotonic() < deadline:
+        try:
+            sub.poll()
+        except RuntimeError as e:
+            refused = str(e)
+        time.sleep(0.01)
+    t.publish(b"end")
+    first.join(timeout=10)
+    assert refused is not None and "another thread" in refused
+    assert len(got) == 1
 
 
 def test_max_records_bounds_a_batch(engine):
