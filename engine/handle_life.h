@@ -38,6 +38,8 @@ struct PollResult;
 
 namespace conduit::detail {
 
+class TopicCore;
+
 // What a poll of a handle whose engine was destroyed returns: closed, with
 // nothing else set.
 PollResult engine_gone() noexcept;
@@ -84,6 +86,8 @@ class HandleLife {
   // hands it the topic's segments before it frees the topic.
   bool keeps_segments = false;
   std::vector<std::shared_ptr<Segment>> kept;
+  // The handle's topic (TopicCore::add_user); touched only inside a call.
+  TopicCore* topic = nullptr;
 
  private:
   const bool asymmetric_;

@@ -1,7 +1,6 @@
 // Retention: which old segments go (bytes, age, interest), and the hard cap,
 // which takes them from holders that have not consumed them.
 #include <algorithm>
-#include <cstdio>
 
 #include "engine/topic_core.h"
 #include "common/format.h"
@@ -70,9 +69,9 @@ void TopicCore::report_cap_loss_locked(std::uint64_t cut_from, std::uint64_t cut
     if (seq < cut_to) behind += " " + key + "@" + std::to_string(seq);
   for (const auto& [who, n] : open_lost)
     behind += " " + who + " (open: " + std::to_string(n) + " not acked, lost to it)";
-  std::fprintf(stderr, "conduit: topic '%s': hard_cap_bytes (%zu) deleted records %llu..%llu not yet consumed by:%s\n",
-               name_.c_str(), options_.hard_cap_bytes, static_cast<unsigned long long>(cut_from),
-               static_cast<unsigned long long>(cut_to - 1), behind.c_str());
+  shared_->say(LogLevel::kWarning, "topic '" + name_ + "': hard_cap_bytes (" + std::to_string(options_.hard_cap_bytes) +
+                                       ") deleted records " + std::to_string(cut_from) + ".." +
+                                       std::to_string(cut_to - 1) + " not yet consumed by:" + behind);
 }
 
 bool TopicCore::cuttable_locked(std::uint64_t end) const {

@@ -101,6 +101,7 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
   }
   auto file = SegmentFile::create(dir_, first_seq, capacity, created_ns, true, zero_segments());
   if (!file.ok()) return file.status();
+  (*file)->set_log(options_.log);
   {
     std::lock_guard lk(files_mu_);
     dirty_.push_back({first_seq, (*file)->file(), (*file)->capacity()});
@@ -143,6 +144,7 @@ Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, 
                                      std::uint64_t durable, RecoveryScan& scan) {
   for (auto& [first, path] : listed) {
     auto f = SegmentFile::open(path, true);
+    if (f.ok()) (*f)->set_log(options_.log);
     if (!f.ok()) {
       // A segment whose header never reached the disk (a roll cut short, or
       // one whose first record was never durable) is past the log's end,
@@ -172,7 +174,7 @@ Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, 
 Status FileTopicStorage::cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
                                        std::size_t cut_files_from) {
   begin_writing();
-  TornPieces torn(dir_, control_->generation());
+  TornPieces torn(dir_, control_->generation(), options_.log);
   for (std::size_t i = cut_files_from; i < listed.size(); ++i)
     if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
   return torn.finish(0);
@@ -250,7 +252,7 @@ Status FileTopicStorage::write_recovered(const std::vector<std::pair<std::uint64
   }
   // Recovery keeps what it cuts off (torn_pieces.h): the tail's bytes past
   // the intact end, and every segment file past the end, go aside first.
-  TornPieces torn(dir_, control_->generation());
+  TornPieces torn(dir_, control_->generation(), options_.log);
   auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
   if (scan.zero_tail_at)
     if (Status s = torn.copy_tail(*tail, *scan.zero_tail_at); !s.ok()) return s;
@@ -316,6 +318,7 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
         (!last && (!c.sealed || rec->segments[i + 1].first_seq != c.first_seq + c.records)))
       return std::nullopt;
     auto f = SegmentFile::open(listed[i].second, true);  // checks the header (one page)
+    if (f.ok()) (*f)->set_log(options_.log);
     if (!f.ok() || (*f)->first_seq() != c.first_seq || (*f)->capacity() != c.capacity || c.end_offset > c.capacity ||
         c.end_offset < format::kSegmentHeaderSize || c.end_offset % format::kAlign != 0)
       return std::nullopt;
@@ -379,8 +382,10 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
 }
 
 Result<std::unique_ptr<SegmentFile>> FileTopicStorage::reserve_spare(DiskIo& io, std::size_t bytes) {
-  return SegmentFile::create_spare(
+  auto spare = SegmentFile::create_spare(
       dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) { return io.preallocate(fd, n, path); });
+  if (spare.ok()) (*spare)->set_log(options_.log);
+  return spare;
 }
 
 std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::size_t bytes) {
@@ -708,8 +713,8 @@ Status FileTopicStorage::close() {
   // (replace_file), and without one for this generation the open scans.
   Status record = write_clean_record();
   if (!record.ok())
-    std::fprintf(stderr, "conduit: %s: no clean-close record, the next open scans the log: %s\n", dir_.c_str(),
-                 record.to_string().c_str());
+    detail::log(options_.log, LogLevel::kWarning,
+                dir_ + ": no clean-close record, the next open scans the log: " + record.to_string());
   if (Status s = control_->mark_clean(durable()); !s.ok()) return s;
   // Busy (records still being published) is expected at some closes.
   if (record.code() == Code::kIOError) return Status::IOError(record.message() + "; the next open checks every record");
@@ -822,6 +827,7 @@ Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(con
   hooks.closed = &final_synced_;
   hooks.park_timeout = options_.park_timeout;
   hooks.io = &thread_->io();
+  hooks.log = options_.log;
   auto j = FileJournal::open(disk::cursors_dir(dir_), key, entries, std::move(hooks));
   if (!j.ok()) return j.status();
   std::lock_guard lk(files_mu_);
@@ -845,7 +851,7 @@ void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {
   // Readers that still map it keep their mapping; the name goes now.
   const std::string path = dir_ + "/" + segment_file_name(first_seq);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    std::fprintf(stderr, "conduit: retention could not delete %s: %s\n", path.c_str(), errno_text(errno).c_str());
+    detail::log(options_.log, LogLevel::kError, "retention could not delete " + path + ": " + errno_text(errno));
 }
 
 }  // namespace conduit::persistence

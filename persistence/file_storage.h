@@ -41,6 +41,7 @@ struct FileStorageOptions {
   const std::atomic<bool>* closed = nullptr;  // the engine's closed flag
   bool verify_on_open = false;                // EngineOptions::verify_on_open
   bool read_only_on_corruption = false;       // EngineOptions::read_only_on_corruption
+  detail::LogSink log;                        // EngineOptions::log
 };
 
 // Reads a committed position file (TOPIC_DIR/cursors/sub-NAME or
