@@ -52,6 +52,7 @@ Result<Topic*> open_topic_locked(EngineState& st, std::string_view name, const T
     fo.verify_on_open = st.options.verify_on_open;
     fo.read_only_on_corruption = st.options.read_only_on_corruption;
     fo.log = st.options.log;
+    fo.readers_dir = disk::reader_positions_dir(st.options.data_dir, name);
     auto files = persistence::FileTopicStorage::open(topic_dir(st, name), fo, st.disk.get());
     if (!files.ok()) return files.status();
     storage = std::move(files).value();

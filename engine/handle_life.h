@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/segment.h"
@@ -88,6 +89,7 @@ class HandleLife {
   std::vector<std::shared_ptr<Segment>> kept;
   // The handle's topic (TopicCore::add_user); touched only inside a call.
   TopicCore* topic = nullptr;
+  std::string key;  // a named subscriber's cursor key ("sub-NAME"); set before add_user
 
  private:
   const bool asymmetric_;

@@ -200,6 +200,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // committed position under `key` ("sub-NAME", "group-NAME"); segments
   // everyone has consumed may go now.
   void note_committed(const std::string& key, std::uint64_t seq);
+  // Topic::remove_reader.
+  Status remove_reader(Topic::ReaderKind kind, std::string_view name);
   TopicStats stats() const noexcept;
   // A holder moved: wake producers waiting for ring space.
   void notify_progress() noexcept { space_.wake_if_parked(); }

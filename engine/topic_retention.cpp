@@ -16,6 +16,18 @@ void TopicCore::apply_retention_locked() {
   // The oldest committed interest: every record below it is consumed.
   std::uint64_t consumed = ~std::uint64_t{0};
   for (const auto& [key, seq] : interest_) consumed = std::min(consumed, seq);
+  if (interest) {
+    // LogReaders that hold records commit in other processes: their files
+    // are read here, at each roll and each commit in this engine.
+    auto held = storage_->reader_hold();
+    if (!held.ok()) {
+      consumed = 0;  // nothing goes by interest until it can be read
+      shared_->say(LogLevel::kWarning,
+                   "topic '" + name_ + "': interest retention keeps every segment: " + held.status().to_string());
+    } else if (held->has_value()) {
+      consumed = std::min(consumed, **held);
+    }
+  }
   std::uint64_t cut_from = 0, cut_to = 0, cut_lost = 0;  // what the hard cap took from the interest
   std::map<std::string, std::uint64_t> open_lost;        // what it took from open work groups, by holder
   while (segments_.size() > 1) {

@@ -16,6 +16,7 @@
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
+#include "persistence/reader_positions.h"
 #include "persistence/replace_file.h"
 #include "persistence/torn_pieces.h"
 
@@ -772,6 +773,25 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::loa
     if (seq->has_value()) out.emplace_back(std::move(key), **seq);
   }
   return out;
+}
+
+Result<std::optional<std::uint64_t>> FileTopicStorage::reader_hold() {
+  if (options_.readers_dir.empty()) return std::optional<std::uint64_t>{};
+  auto readers = list_reader_positions(options_.readers_dir);
+  if (!readers.ok()) return readers.status();
+  std::optional<std::uint64_t> lowest;
+  for (const ReaderPosition& r : *readers)
+    if (r.holds) lowest = std::min(lowest.value_or(r.position), r.position);
+  return lowest;
+}
+
+Status FileTopicStorage::remove_position(const std::string& key) {
+  if (!stats_.read_only.ok()) return stats_.read_only;
+  return remove_cursor(dir_, key);
+}
+
+Status FileTopicStorage::remove_reader_position(const std::string& reader) {
+  return persistence::remove_reader_position(options_.readers_dir, reader);
 }
 
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {

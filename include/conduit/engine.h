@@ -289,6 +289,17 @@ class Topic {
   // group starts at the EARLIEST record the topic holds, unlike a
   // subscriber (WorkGroupOptions::start). Thread-safe.
   Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
+  // Forgets a named reader that is gone for good, so that it holds the log
+  // no longer (TopicOptions::retain_until_consumed): a subscriber's or
+  // work group's committed position (and a group's state and journals), or
+  // a LogReader's position file (DATA_DIR/readers/TOPIC/NAME). Retention
+  // runs again at once. kBusy while a subscriber of that name is open on
+  // this topic, or once this engine has opened the group (a group stays
+  // open until the engine closes); a LogReader in another process cannot
+  // be seen: one that commits again is back. kNotFound when there is no
+  // such position; kUnsupported on a memory-only topic. Thread-safe.
+  enum class ReaderKind : std::uint8_t { kSubscriber, kWorkGroup, kLogReader };
+  Status remove_reader(ReaderKind kind, std::string_view name);
 
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
