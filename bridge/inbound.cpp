@@ -7,6 +7,7 @@
 
 #include "bridge/envelope_headers.h"
 #include "bridge/nats_link.h"
+#include "common/log.h"
 #include "bridge/pull_consumer.h"
 #include "conduit/bridge.h"
 
@@ -139,7 +140,8 @@ Result<std::unique_ptr<Inbound>> Inbound::start(Engine& engine, InboundOptions o
   st->consumer = std::move(consumer).value();
 
   State* raw = st.get();
-  st->thread = std::thread([raw] { raw->run(); });
+  st->thread = conduit::detail::start_named_thread("conduit-inbound", conduit::detail::thread_hook_of(engine),
+                                                   [raw] { raw->run(); });
   return std::unique_ptr<Inbound>(new Inbound(std::move(st)));
 }
 

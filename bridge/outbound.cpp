@@ -25,6 +25,7 @@
 
 #include "bridge/envelope_headers.h"
 #include "bridge/nats_link.h"
+#include "common/log.h"
 #include "conduit/bridge.h"
 
 namespace conduit::bridge {
@@ -325,7 +326,8 @@ Result<std::unique_ptr<Outbound>> Outbound::start(Engine& engine, OutboundOption
   Counters::set(st->counters.lag, st->committed_pos);
 
   State* raw = st.get();
-  st->thread = std::thread([raw] { raw->run(); });
+  st->thread = conduit::detail::start_named_thread("conduit-outbnd", conduit::detail::thread_hook_of(engine),
+                                                   [raw] { raw->run(); });
   return std::unique_ptr<Outbound>(new Outbound(std::move(st)));
 }
 

@@ -25,15 +25,14 @@ void futex_wake_all(std::uint32_t* word, bool shared) noexcept {
   syscall(SYS_futex, word, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-bool process_barrier_available() noexcept {
-  // Registered once per process; the guard of a function-local static is thread-safe.
-  static const bool available = [] {
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) return true;
-    std::fprintf(stderr, "conduit: membarrier(2) refused (%s): single_producer topics claim with a locked add\n",
-                 std::strerror(errno));
-    return false;
+bool process_barrier_available(std::string* why) noexcept {
+  // Registered once per process; the guard of a function-local static is
+  // thread-safe. The errno of a refusal: 0 when registered.
+  static const int refused = [] {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 0 : errno;
   }();
-  return available;
+  if (refused != 0 && why != nullptr) *why = std::strerror(refused);
+  return refused == 0;
 }
 
 void process_barrier() noexcept {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "conduit/options.h"
 
@@ -29,11 +30,12 @@ void futex_wake_all(std::uint32_t* word, bool shared) noexcept;
 void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanoseconds timeout, bool shared) noexcept;
 
 // membarrier(2), MEMBARRIER_CMD_PRIVATE_EXPEDITED: whether this process may
-// use it (registered on the first call; a refusal is said once on stderr),
+// use it (registered on the first call; `why`, if given, gets the reason
+// for a refusal),
 // and the barrier itself: every thread of this process that is running
 // executes a full memory barrier before it returns (the others pass one
 // when they are scheduled again). Only after process_barrier_available().
-bool process_barrier_available() noexcept;
+bool process_barrier_available(std::string* why = nullptr) noexcept;
 void process_barrier() noexcept;
 
 // The parking protocol, over two 32-bit words that `Words` keeps: the epoch

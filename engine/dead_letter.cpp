@@ -1,6 +1,5 @@
 // Dead letters: a work group's failed record, republished with its envelope
 // and the conduit.dlq.* headers to the group's dead-letter topic.
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -47,8 +46,9 @@ Topic* GroupCore::dead_letter_topic() noexcept {
   if (t.ok()) return dlq_ = *t;
   if (!dlq_said_) {
     dlq_said_ = true;
-    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': dead-letter topic: %s; records stay in the group\n",
-                 name_.c_str(), topic_->name().c_str(), t.status().to_string().c_str());
+    topic_->shared().say(LogLevel::kError, "work group '" + name_ + "' of topic '" + topic_->name() +
+                                               "': dead-letter topic: " + t.status().to_string() +
+                                               "; records stay in the group");
   }
   return nullptr;
 }
@@ -96,8 +96,9 @@ bool GroupCore::send_dead_letter(const Failed& f, std::string_view error) noexce
     std::lock_guard lk(dlq_mu_);
     if (!dlq_said_) {
       dlq_said_ = true;
-      std::fprintf(stderr, "conduit: work group '%s': dead letter of sequence %llu: %s; it stays in the group\n",
-                   name_.c_str(), static_cast<unsigned long long>(seq), r.status().to_string().c_str());
+      topic_->shared().say(LogLevel::kError, "work group '" + name_ + "': dead letter of sequence " +
+                                                 std::to_string(seq) + ": " + r.status().to_string() +
+                                                 "; it stays in the group");
     }
     return false;
   }

@@ -5,21 +5,32 @@
 #include <vector>
 
 #include "engine/handle_life.h"
+#include "engine/topic_core.h"
 
 namespace conduit {
 namespace {
 // How long one poll waits before the thread looks at its stop flag again.
 constexpr std::chrono::milliseconds kStopCheck{20};
+constexpr std::string_view kThreadName = "conduit-handler";
+
+// The engine's EngineOptions::on_thread_start; none once it is gone.
+detail::ThreadStartHook thread_hook(detail::HandleLife& life) {
+  detail::HandleCall call(life);
+  if (!call || life.topic == nullptr) return {};
+  return life.topic->shared().on_thread_start;
+}
 }  // namespace
 
 Dispatcher::Dispatcher(std::unique_ptr<Subscriber> subscriber, RecordHandler handler, std::size_t batch)
     : subscriber_(std::move(subscriber)), record_handler_(std::move(handler)) {
-  thread_ = std::thread([this, batch] { run_subscriber(batch); });
+  thread_ = detail::start_named_thread(kThreadName, thread_hook(detail::life_of(*subscriber_)),
+                                       [this, batch] { run_subscriber(batch); });
 }
 
 Dispatcher::Dispatcher(std::unique_ptr<Consumer> consumer, DeliveryHandler handler, std::size_t batch)
     : consumer_(std::move(consumer)), delivery_handler_(std::move(handler)) {
-  thread_ = std::thread([this, batch] { run_consumer(batch); });
+  thread_ = detail::start_named_thread(kThreadName, thread_hook(detail::life_of(*consumer_)),
+                                       [this, batch] { run_consumer(batch); });
 }
 
 Dispatcher::~Dispatcher() { stop(); }

@@ -5,7 +5,6 @@
 #include <vector>
 #include <mutex>
 
-#include <cstdio>
 #include <cstdlib>
 
 #include "common/disk_names.h"
@@ -52,6 +51,8 @@ Result<Topic*> open_topic_locked(EngineState& st, std::string_view name, const T
     fo.park_timeout = st.options.park_timeout;
     fo.verify_on_open = st.options.verify_on_open;
     fo.read_only_on_corruption = st.options.read_only_on_corruption;
+    fo.log = st.options.log;
+    fo.readers_dir = disk::reader_positions_dir(st.options.data_dir, name);
     auto files = persistence::FileTopicStorage::open(topic_dir(st, name), fo, st.disk.get());
     if (!files.ok()) return files.status();
     storage = std::move(files).value();
@@ -106,6 +107,8 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   state->options = options;
   state->shared.park_timeout = options.park_timeout;
   state->shared.clock = options.clock;
+  state->shared.log = options.log;
+  state->shared.on_thread_start = options.on_thread_start;
   if (!options.data_dir.empty()) {
     auto lock = persistence::DataDirLock::acquire(options.data_dir);
     if (!lock.ok()) return lock.status();
@@ -120,13 +123,20 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     state->disk_io = io->name();
     if (!why.empty()) {
       state->disk_io += std::string(": ") + why;
-      // Said once per process: the fallback keeps every guarantee, only slower.
+      // The fallback keeps every guarantee, only slower: a warning when
+      // io_uring failed, news when it was asked for. Said to a log callback
+      // by every engine; on stderr once per process.
+      const LogLevel level = force ? LogLevel::kInfo : LogLevel::kWarning;
+      const std::string said_text = "write-ahead log uses " + state->disk_io;
       static std::once_flag said;
-      std::call_once(said, [&] { std::fprintf(stderr, "conduit: write-ahead log uses %s\n", state->disk_io.c_str()); });
+      if (options.log)
+        detail::log(options.log, level, said_text);
+      else
+        std::call_once(said, [&] { detail::log({}, level, said_text); });
     }
     // A 1 ms tick checks the byte threshold; the time threshold is per topic.
     state->disk = std::make_unique<persistence::PersistenceThread>(
-        std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)));
+        std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)), options.on_thread_start);
   }
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
@@ -223,6 +233,10 @@ std::int64_t Engine::now_ns() const { return state_->shared.now(); }
 std::function<std::int64_t()> detail::clock_of(const Engine& e) {
   if (e.state_->options.clock) return e.state_->options.clock;
   return [] { return wall_clock_ns(); };
+}
+
+std::function<void(std::string_view)> detail::thread_hook_of(const Engine& e) {
+  return e.state_->options.on_thread_start;
 }
 
 void Engine::close() {

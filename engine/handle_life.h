@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/segment.h"
@@ -37,6 +38,8 @@ struct PollResult;
 }
 
 namespace conduit::detail {
+
+class TopicCore;
 
 // What a poll of a handle whose engine was destroyed returns: closed, with
 // nothing else set.
@@ -84,6 +87,9 @@ class HandleLife {
   // hands it the topic's segments before it frees the topic.
   bool keeps_segments = false;
   std::vector<std::shared_ptr<Segment>> kept;
+  // The handle's topic (TopicCore::add_user); touched only inside a call.
+  TopicCore* topic = nullptr;
+  std::string key;  // a named subscriber's cursor key ("sub-NAME"); set before add_user
 
  private:
   const bool asymmetric_;

@@ -266,6 +266,7 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
   if (options.durable_only && core_->options().durability == Durability::kMemory)
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
+  if (!core->options_.name.empty()) core->life_.key = disk::subscriber_key(core->options_.name);
   if (Status s = core_->add_user(&core->life_, core.get()); !s.ok()) return s;
   core->counted_ = true;
   if (stored_position) core->rewound_ = core_->take_rewound(disk::subscriber_key(core->options_.name));

@@ -1,6 +1,5 @@
 // Topic: the public handle over TopicCore.
 #include <bit>
-#include <cstdio>
 
 #include "common/disk_names.h"
 #include "engine/topic_core.h"
@@ -12,8 +11,8 @@ void detail::TopicCore::commit_groups() {
   std::lock_guard lk(groups_mu_);
   for (auto& g : groups_)
     if (Status s = g->commit(); !s.ok())
-      std::fprintf(stderr, "conduit: work group '%s' of topic '%s': commit on close: %s\n", g->name().c_str(),
-                   name_.c_str(), s.to_string().c_str());
+      shared_->say(LogLevel::kError,
+                   "work group '" + g->name() + "' of topic '" + name_ + "': commit on close: " + s.to_string());
 }
 
 const std::string& Topic::name() const noexcept { return name_; }

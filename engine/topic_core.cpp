@@ -56,7 +56,12 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
               : 0),
       remote_readers_(storage_->remote_readers()),
       handle_(new Topic(this, name_, options)),
-      dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {}
+      dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {
+  std::string why;
+  if (options.single_producer && !process_barrier_available(&why))
+    shared_->say(LogLevel::kWarning, "topic '" + name_ + "': membarrier(2) refused (" + why +
+                                         "): single_producer claims with a locked add");
+}
 
 TopicCore::~TopicCore() {
   // The storage's final sync reads our watermarks: run it while the segments
@@ -172,6 +177,7 @@ Status TopicCore::add_user(HandleLife* life, const RetentionHolder* reader) {
   std::lock_guard lk(mu_);
   if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));
   users_.push_back({life, reader});
+  life->topic = this;
   return Status::OK();
 }
 

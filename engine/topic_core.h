@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.h"
 #include "common/wait.h"
 #include "conduit/engine.h"
 #include "engine/dedup_window.h"
@@ -127,6 +128,9 @@ struct TopicShared {
   std::chrono::nanoseconds park_timeout{500'000};
   std::function<std::int64_t()> clock;  // EngineOptions::clock; empty: the real-time clock
   Engine* engine = nullptr;             // for dead-letter topics
+  LogSink log;                          // EngineOptions::log
+  ThreadStartHook on_thread_start;      // EngineOptions::on_thread_start
+  void say(LogLevel level, std::string_view message) const noexcept { detail::log(log, level, message); }
   // The engine's time (ns since the epoch): one branch over the real clock
   // when no clock was injected.
   std::int64_t now() const { return clock ? clock() : wall_clock_ns(); }
@@ -196,6 +200,8 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // committed position under `key` ("sub-NAME", "group-NAME"); segments
   // everyone has consumed may go now.
   void note_committed(const std::string& key, std::uint64_t seq);
+  // Topic::remove_reader.
+  Status remove_reader(Topic::ReaderKind kind, std::string_view name);
   TopicStats stats() const noexcept;
   // A holder moved: wake producers waiting for ring space.
   void notify_progress() noexcept { space_.wake_if_parked(); }

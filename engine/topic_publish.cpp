@@ -2,7 +2,6 @@
 // writes, batches, dedup, and the single_producer claim.
 #include <sched.h>
 
-#include <cstdio>
 #include <new>
 
 #include "engine/envelope.h"
@@ -48,7 +47,10 @@ Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noe
         dedup_->remember(stamped.id, seq, stamped.timestamp_ns);
       } catch (const std::bad_alloc&) {
         // The record is published; only its id is missing from the window.
-        std::fprintf(stderr, "conduit: topic '%s': out of memory for the dedup window\n", name_.c_str());
+        try {
+          shared_->say(LogLevel::kError, "topic '" + name_ + "': out of memory for the dedup window");
+        } catch (const std::bad_alloc&) {  // no memory for the message either
+        }
       }
     }
   }

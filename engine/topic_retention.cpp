@@ -1,7 +1,6 @@
 // Retention: which old segments go (bytes, age, interest), and the hard cap,
 // which takes them from holders that have not consumed them.
 #include <algorithm>
-#include <cstdio>
 
 #include "engine/topic_core.h"
 #include "common/format.h"
@@ -17,6 +16,18 @@ void TopicCore::apply_retention_locked() {
   // The oldest committed interest: every record below it is consumed.
   std::uint64_t consumed = ~std::uint64_t{0};
   for (const auto& [key, seq] : interest_) consumed = std::min(consumed, seq);
+  if (interest) {
+    // LogReaders that hold records commit in other processes: their files
+    // are read here, at each roll and each commit in this engine.
+    auto held = storage_->reader_hold();
+    if (!held.ok()) {
+      consumed = 0;  // nothing goes by interest until it can be read
+      shared_->say(LogLevel::kWarning,
+                   "topic '" + name_ + "': interest retention keeps every segment: " + held.status().to_string());
+    } else if (held->has_value()) {
+      consumed = std::min(consumed, **held);
+    }
+  }
   std::uint64_t cut_from = 0, cut_to = 0, cut_lost = 0;  // what the hard cap took from the interest
   std::map<std::string, std::uint64_t> open_lost;        // what it took from open work groups, by holder
   while (segments_.size() > 1) {
@@ -70,9 +81,9 @@ void TopicCore::report_cap_loss_locked(std::uint64_t cut_from, std::uint64_t cut
     if (seq < cut_to) behind += " " + key + "@" + std::to_string(seq);
   for (const auto& [who, n] : open_lost)
     behind += " " + who + " (open: " + std::to_string(n) + " not acked, lost to it)";
-  std::fprintf(stderr, "conduit: topic '%s': hard_cap_bytes (%zu) deleted records %llu..%llu not yet consumed by:%s\n",
-               name_.c_str(), options_.hard_cap_bytes, static_cast<unsigned long long>(cut_from),
-               static_cast<unsigned long long>(cut_to - 1), behind.c_str());
+  shared_->say(LogLevel::kWarning, "topic '" + name_ + "': hard_cap_bytes (" + std::to_string(options_.hard_cap_bytes) +
+                                       ") deleted records " + std::to_string(cut_from) + ".." +
+                                       std::to_string(cut_to - 1) + " not yet consumed by:" + behind);
 }
 
 bool TopicCore::cuttable_locked(std::uint64_t end) const {

@@ -1,6 +1,5 @@
 // A topic's start-up: the recovered segments (or a first empty one) become
 // the head, the dedup window and the committed positions are rebuilt.
-#include <cstdio>
 
 #include "engine/envelope.h"
 #include "engine/topic_core.h"
@@ -44,10 +43,9 @@ Status TopicCore::set_back_positions() {
     // Stored again at the end (durable: it is below it), and told to the
     // reader at its first poll (PollResult::rewound).
     if (Status s = storage_->store_position(key, recovered_end_); !s.ok()) return s;
-    std::fprintf(stderr,
-                 "conduit: topic '%s': %s's committed position %llu was past the end of the log (%llu); set back\n",
-                 name_.c_str(), key.c_str(), static_cast<unsigned long long>(seq),
-                 static_cast<unsigned long long>(recovered_end_));
+    shared_->say(LogLevel::kWarning, "topic '" + name_ + "': " + key + "'s committed position " + std::to_string(seq) +
+                                         " was past the end of the log (" + std::to_string(recovered_end_) +
+                                         "); set back");
     std::lock_guard lk(mu_);
     rewound_[key] = seq - recovered_end_;
     if (auto it = interest_.find(key); it != interest_.end()) it->second = recovered_end_;

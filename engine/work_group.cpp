@@ -1,7 +1,6 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <functional>
 #include <thread>
 
@@ -187,8 +186,8 @@ void GroupCore::commit_after_cut() noexcept {
     return;
   if (!journal_) return;  // not persisted
   if (Status s = commit(); !s.ok() && s.code() != Code::kNotFound)
-    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': storing its state after the hard cap's cut: %s\n",
-                 name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
+    topic_->shared().say(LogLevel::kError, "work group '" + name_ + "' of topic '" + topic_->name() +
+                                               "': storing its state after the hard cap's cut: " + s.to_string());
 }
 
 bool GroupCore::deliver(std::uint64_t seq, const std::shared_ptr<Segment>& seg, std::uint32_t attempt, Delivery* d,
@@ -478,8 +477,8 @@ void GroupCore::journal_wait(std::uint64_t ticket) noexcept {
 void GroupCore::say_not_durable(const Status& s) noexcept {
   // acq_rel: one thread says it.
   if (!journal_said_.exchange(true, std::memory_order_acq_rel))
-    std::fprintf(stderr, "conduit: work group '%s' of topic '%s': an ack or failure is not durable: %s\n",
-                 name_.c_str(), topic_->name().c_str(), s.to_string().c_str());
+    topic_->shared().say(LogLevel::kError, "work group '" + name_ + "' of topic '" + topic_->name() +
+                                               "': an ack or failure is not durable: " + s.to_string());
 }
 
 void GroupCore::journal(const GroupState::Entry& e, bool wait) noexcept {

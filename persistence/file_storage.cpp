@@ -16,6 +16,7 @@
 
 #include "persistence/log_reader.h"
 #include "persistence/persistence_thread.h"
+#include "persistence/reader_positions.h"
 #include "persistence/replace_file.h"
 #include "persistence/torn_pieces.h"
 
@@ -101,6 +102,7 @@ Result<std::unique_ptr<detail::SegmentMemory>> FileTopicStorage::create_segment(
   }
   auto file = SegmentFile::create(dir_, first_seq, capacity, created_ns, true, zero_segments());
   if (!file.ok()) return file.status();
+  (*file)->set_log(options_.log);
   {
     std::lock_guard lk(files_mu_);
     dirty_.push_back({first_seq, (*file)->file(), (*file)->capacity()});
@@ -143,6 +145,7 @@ Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, 
                                      std::uint64_t durable, RecoveryScan& scan) {
   for (auto& [first, path] : listed) {
     auto f = SegmentFile::open(path, true);
+    if (f.ok()) (*f)->set_log(options_.log);
     if (!f.ok()) {
       // A segment whose header never reached the disk (a roll cut short, or
       // one whose first record was never durable) is past the log's end,
@@ -172,7 +175,7 @@ Status FileTopicStorage::open_listed(const std::vector<std::pair<std::uint64_t, 
 Status FileTopicStorage::cut_whole_log(const std::vector<std::pair<std::uint64_t, std::string>>& listed,
                                        std::size_t cut_files_from) {
   begin_writing();
-  TornPieces torn(dir_, control_->generation());
+  TornPieces torn(dir_, control_->generation(), options_.log);
   for (std::size_t i = cut_files_from; i < listed.size(); ++i)
     if (Status s = torn.move_file(listed[i].second); !s.ok()) return s;
   return torn.finish(0);
@@ -250,7 +253,7 @@ Status FileTopicStorage::write_recovered(const std::vector<std::pair<std::uint64
   }
   // Recovery keeps what it cuts off (torn_pieces.h): the tail's bytes past
   // the intact end, and every segment file past the end, go aside first.
-  TornPieces torn(dir_, control_->generation());
+  TornPieces torn(dir_, control_->generation(), options_.log);
   auto* tail = static_cast<SegmentFile*>(out.back().memory.get());
   if (scan.zero_tail_at)
     if (Status s = torn.copy_tail(*tail, *scan.zero_tail_at); !s.ok()) return s;
@@ -316,6 +319,7 @@ std::optional<std::vector<detail::RecoveredSegment>> FileTopicStorage::recover_c
         (!last && (!c.sealed || rec->segments[i + 1].first_seq != c.first_seq + c.records)))
       return std::nullopt;
     auto f = SegmentFile::open(listed[i].second, true);  // checks the header (one page)
+    if (f.ok()) (*f)->set_log(options_.log);
     if (!f.ok() || (*f)->first_seq() != c.first_seq || (*f)->capacity() != c.capacity || c.end_offset > c.capacity ||
         c.end_offset < format::kSegmentHeaderSize || c.end_offset % format::kAlign != 0)
       return std::nullopt;
@@ -379,8 +383,10 @@ void FileTopicStorage::prepare_spare(DiskIo& io) {
 }
 
 Result<std::unique_ptr<SegmentFile>> FileTopicStorage::reserve_spare(DiskIo& io, std::size_t bytes) {
-  return SegmentFile::create_spare(
+  auto spare = SegmentFile::create_spare(
       dir_, bytes, [&io](int fd, std::size_t n, const std::string& path) { return io.preallocate(fd, n, path); });
+  if (spare.ok()) (*spare)->set_log(options_.log);
+  return spare;
 }
 
 std::unique_ptr<SegmentFile> FileTopicStorage::zero_spare_step(DiskIo& io, std::size_t bytes) {
@@ -708,8 +714,8 @@ Status FileTopicStorage::close() {
   // (replace_file), and without one for this generation the open scans.
   Status record = write_clean_record();
   if (!record.ok())
-    std::fprintf(stderr, "conduit: %s: no clean-close record, the next open scans the log: %s\n", dir_.c_str(),
-                 record.to_string().c_str());
+    detail::log(options_.log, LogLevel::kWarning,
+                dir_ + ": no clean-close record, the next open scans the log: " + record.to_string());
   if (Status s = control_->mark_clean(durable()); !s.ok()) return s;
   // Busy (records still being published) is expected at some closes.
   if (record.code() == Code::kIOError) return Status::IOError(record.message() + "; the next open checks every record");
@@ -769,6 +775,25 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> FileTopicStorage::loa
   return out;
 }
 
+Result<std::optional<std::uint64_t>> FileTopicStorage::reader_hold() {
+  if (options_.readers_dir.empty()) return std::optional<std::uint64_t>{};
+  auto readers = list_reader_positions(options_.readers_dir);
+  if (!readers.ok()) return readers.status();
+  std::optional<std::uint64_t> lowest;
+  for (const ReaderPosition& r : *readers)
+    if (r.holds) lowest = std::min(lowest.value_or(r.position), r.position);
+  return lowest;
+}
+
+Status FileTopicStorage::remove_position(const std::string& key) {
+  if (!stats_.read_only.ok()) return stats_.read_only;
+  return remove_cursor(dir_, key);
+}
+
+Status FileTopicStorage::remove_reader_position(const std::string& reader) {
+  return persistence::remove_reader_position(options_.readers_dir, reader);
+}
+
 Status FileTopicStorage::store_position(const std::string& key, std::uint64_t seq) {
   if (!stats_.read_only.ok()) return stats_.read_only;
   // A committed position never points past what is durable: the log is made
@@ -822,6 +847,7 @@ Result<std::shared_ptr<detail::StateJournal>> FileTopicStorage::open_journal(con
   hooks.closed = &final_synced_;
   hooks.park_timeout = options_.park_timeout;
   hooks.io = &thread_->io();
+  hooks.log = options_.log;
   auto j = FileJournal::open(disk::cursors_dir(dir_), key, entries, std::move(hooks));
   if (!j.ok()) return j.status();
   std::lock_guard lk(files_mu_);
@@ -845,7 +871,7 @@ void FileTopicStorage::segment_dropped(std::uint64_t first_seq) {
   // Readers that still map it keep their mapping; the name goes now.
   const std::string path = dir_ + "/" + segment_file_name(first_seq);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    std::fprintf(stderr, "conduit: retention could not delete %s: %s\n", path.c_str(), errno_text(errno).c_str());
+    detail::log(options_.log, LogLevel::kError, "retention could not delete " + path + ": " + errno_text(errno));
 }
 
 }  // namespace conduit::persistence

@@ -41,6 +41,8 @@ struct FileStorageOptions {
   const std::atomic<bool>* closed = nullptr;  // the engine's closed flag
   bool verify_on_open = false;                // EngineOptions::verify_on_open
   bool read_only_on_corruption = false;       // EngineOptions::read_only_on_corruption
+  detail::LogSink log;                        // EngineOptions::log
+  std::string readers_dir;                    // DATA_DIR/readers/TOPIC: LogReaders' positions
 };
 
 // Reads a committed position file (TOPIC_DIR/cursors/sub-NAME or
@@ -75,6 +77,9 @@ class FileTopicStorage final : public detail::TopicStorage {
   Status store_position(const std::string& key, std::uint64_t seq) override;
   Status make_durable_below(std::uint64_t end) override;
   Result<std::vector<std::pair<std::string, std::uint64_t>>> load_positions() override;
+  Result<std::optional<std::uint64_t>> reader_hold() override;
+  Status remove_position(const std::string& key) override;
+  Status remove_reader_position(const std::string& reader) override;
   Result<std::optional<std::string>> load_state(const std::string& key) override;
   Status store_state(const std::string& key, std::string_view bytes) override;
   void segment_dropped(std::uint64_t first_seq) override;

@@ -226,7 +226,7 @@ void FileJournal::retire(std::uint64_t generation) {
   // replaying them again is harmless (see GroupState::merge).
   for (const std::string& path : gone)
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-      std::fprintf(stderr, "conduit: could not delete journal %s: %s\n", path.c_str(), errno_text(errno).c_str());
+      detail::log(hooks_.log, LogLevel::kError, "could not delete journal " + path + ": " + errno_text(errno));
 }
 
 void FileJournal::publish_durable_locked() {

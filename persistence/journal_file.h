@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/disk_names.h"
 #include "common/wait.h"
 #include "persistence/disk_io.h"
@@ -52,6 +53,7 @@ class FileJournal final : public detail::StateJournal {
     const std::atomic<bool>* closed = nullptr;
     std::chrono::nanoseconds park_timeout{500'000};
     DiskIo* io = nullptr;  // writes each generation's header (write_at); required
+    detail::LogSink log;   // EngineOptions::log
   };
 
   // Reads every generation of `key` in `dir` into `entries` and starts a

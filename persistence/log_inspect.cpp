@@ -12,9 +12,11 @@
 
 #include "common/disk_names.h"
 #include "common/format.h"
+#include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
 #include "persistence/file_storage.h"
 #include "persistence/log_reader.h"
+#include "persistence/reader_positions.h"
 #include "persistence/segment_file.h"
 
 namespace conduit::inspect {
@@ -220,7 +222,41 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
                              pos.ok() ? *pos : std::nullopt});
     }
   }
+  const std::string readers_dir = disk::reader_positions_dir(data_dir, topic);
+  auto readers = dir_entries(readers_dir, [](std::string_view n) { return !n.ends_with(disk::kTmpSuffix); });
+  if (readers.ok()) {
+    for (const std::string& name : *readers) {
+      auto r = persistence::read_reader_position(readers_dir, name);
+      NamedPosition p{"reader", name, std::nullopt};
+      if (r.ok() && r->has_value()) {
+        p.position = (*r)->position;
+        p.holds = (*r)->holds;
+      }
+      t.positions.push_back(std::move(p));
+    }
+  }
   return t;
+}
+
+Status remove_named_position(const std::string& data_dir, const std::string& topic, const std::string& kind,
+                             const std::string& name) {
+  if (kind != "subscriber" && kind != "group" && kind != "reader")
+    return Status::InvalidArgument("kind '" + kind + "' is none of subscriber, group, reader");
+  if (Status s = validate_topic_name(topic); !s.ok()) return Status::InvalidArgument("topic " + s.message());
+  if (Status s = validate_topic_name(name); !s.ok()) return Status::InvalidArgument(kind + " name: " + s.message());
+  const std::string topic_dir = disk::topic_dir(data_dir, topic);
+  struct stat st {};
+  if (::stat(topic_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::NotFound("no topic '" + topic + "' in " + data_dir + " (" + topic_dir + ")");
+  if (kind == "reader") return persistence::remove_reader_position(disk::reader_positions_dir(data_dir, topic), name);
+  auto lock = persistence::DataDirLock::acquire(data_dir);
+  if (!lock.ok()) {
+    if (lock.status().code() != Code::kBusy) return lock.status();
+    return Status::Busy("an engine has " + data_dir + " open: remove the " + kind +
+                        " through Topic::remove_reader in that process, or once it has closed");
+  }
+  return persistence::remove_cursor(topic_dir,
+                                    kind == "subscriber" ? disk::subscriber_key(name) : disk::group_key(name));
 }
 
 namespace {

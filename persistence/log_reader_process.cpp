@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "common/disk_names.h"
+#include "persistence/reader_positions.h"
 #include "common/format.h"
 #include "common/wait.h"
 #include "persistence/data_dir.h"
@@ -87,7 +88,6 @@ class LogReaderCore {
   Result<std::uint64_t> end_of_log();
   // The first record stamped at or after `ns`, or end_of_log().
   Result<std::uint64_t> first_at_or_after(std::int64_t ns);
-  std::string position_path() const { return disk::reader_positions_dir(data_dir_, topic_) + "/" + options_.name; }
   Result<std::optional<std::uint64_t>> load_position() const;
 
   persistence::SegmentFollower follower_;  // the segment being read
@@ -161,7 +161,8 @@ Status LogReaderCore::start() {
     if (!list.ok()) return list.status();
     if (!list->empty()) next_ = list->front().first;
   }
-  return Status::OK();
+  // A holding reader holds from its open: its start is committed now.
+  return options_.hold ? commit() : Status::OK();
 }
 
 Result<std::uint64_t> LogReaderCore::end_of_log() {
@@ -309,21 +310,10 @@ bool LogReaderCore::ready() const noexcept {
 }
 
 Result<std::optional<std::uint64_t>> LogReaderCore::load_position() const {
-  const std::string path = position_path();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::uint64_t>{};
-    return Status::IOError("open " + path + ": " + persistence::errno_text(errno));
-  }
-  char buf[32];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
-  std::uint64_t seq = 0;
-  const char* last = buf + (n > 0 ? n : 0);
-  const auto [end, ec] = std::from_chars(buf, last, seq);
-  if (n <= 0 || ec != std::errc() || end == buf || std::string_view(end, last) != "\n")
-    return Status::Corruption(path + ": not a reader position (a decimal sequence and a newline)");
-  return std::optional<std::uint64_t>(seq);
+  auto stored = persistence::read_reader_position(disk::reader_positions_dir(data_dir_, topic_), options_.name);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>((*stored)->position);
 }
 
 Status LogReaderCore::commit() {
@@ -334,7 +324,7 @@ Status LogReaderCore::commit() {
   // No further than the durable watermark: a reader cannot make the log
   // durable, and a position past it could outlive the records after a
   // power cut (doc/durability.md).
-  const std::string text = std::to_string(std::min(next_, control_->durable())) + "\n";
+  const std::string text = persistence::reader_position_text(std::min(next_, control_->durable()), options_.hold);
   return persistence::replace_file(*io, disk::reader_positions_dir(data_dir_, topic_), options_.name,
                                    std::as_bytes(std::span(text)));
 }
@@ -347,6 +337,8 @@ Result<std::unique_ptr<LogReader>> LogReader::open(std::string_view data_dir, st
   if (!options.name.empty()) {
     if (Status s = validate_topic_name(options.name); !s.ok())
       return Status::InvalidArgument("reader name: " + s.message());
+  } else if (options.hold) {
+    return Status::InvalidArgument("only a named reader can hold records (LogReaderOptions::hold)");
   }
   std::string dir(data_dir);
   auto control = persistence::ControlFile::open_for_reader(disk::topic_dir(dir, topic));

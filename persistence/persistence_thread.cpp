@@ -6,9 +6,10 @@
 
 namespace conduit::persistence {
 
-PersistenceThread::PersistenceThread(std::unique_ptr<DiskIo> io, std::chrono::milliseconds tick)
-    : io_(std::move(io)), tick_(tick) {
-  thread_ = std::thread([this] { run(); });
+PersistenceThread::PersistenceThread(std::unique_ptr<DiskIo> io, std::chrono::milliseconds tick,
+                                     detail::ThreadStartHook on_start)
+    : io_(std::move(io)), tick_(tick), on_start_(std::move(on_start)) {
+  thread_ = detail::start_named_thread("conduit-persist", on_start_, [this] { run(); });
 }
 
 PersistenceThread::~PersistenceThread() { stop(); }
@@ -20,7 +21,7 @@ void PersistenceThread::add(FileTopicStorage* topic) {
     // One that ended has let go of mu_ for good: the join does not wait on us.
     if (zero_thread_.joinable()) zero_thread_.join();
     zero_running_ = true;
-    zero_thread_ = std::thread([this] { run_zeros(); });
+    zero_thread_ = detail::start_named_thread("conduit-zero", on_start_, [this] { run_zeros(); });
   }
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "persistence/disk_io.h"
 
 namespace conduit::persistence {
@@ -25,7 +26,8 @@ class FileTopicStorage;
 
 class PersistenceThread {
  public:
-  PersistenceThread(std::unique_ptr<DiskIo> io, std::chrono::milliseconds tick);
+  // `on_start` runs on each of its threads as it starts (EngineOptions::on_thread_start).
+  PersistenceThread(std::unique_ptr<DiskIo> io, std::chrono::milliseconds tick, detail::ThreadStartHook on_start = {});
   ~PersistenceThread();  // stop()
   void add(FileTopicStorage* topic);
   void remove(FileTopicStorage* topic);
@@ -44,6 +46,7 @@ class PersistenceThread {
   void run_zeros();
   std::unique_ptr<DiskIo> io_;
   std::chrono::milliseconds tick_;
+  detail::ThreadStartHook on_start_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;                     // guarded by mu_

@@ -96,7 +96,7 @@ void SegmentFile::zero_range(std::size_t from, std::size_t to) noexcept {
   const int fd = file_->fd();
   if (Status s = syscall_io().write_zeros(fd, from, to, path(), true); !s.ok()) {
     if (!zero_failed_)
-      std::fprintf(stderr, "conduit: %s; its sync rounds may be slower (no data is lost)\n", s.to_string().c_str());
+      detail::log(log_, LogLevel::kWarning, s.to_string() + "; its sync rounds may be slower (no data is lost)");
     zero_failed_ = true;
     return;
   }

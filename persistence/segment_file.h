@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/disk_names.h"
 #include "conduit/status.h"
 #include "persistence/storage.h"
@@ -87,10 +88,13 @@ class SegmentFile final : public detail::SegmentMemory {
   // above it, a kSync topic's segment still has unwritten extents, and
   // zero_range() writes zeros there (pwrite, fdatasync, evict_zeros())
   // before producers store into it. A failure to write them costs speed,
-  // not data (the bytes read as zero either way): it is reported once.
+  // not data (the bytes read as zero either way): it is reported once,
+  // through the sink set_log() gave (none: stderr).
   std::size_t ready_bytes() const noexcept override { return ready_; }
   void zero_range(std::size_t from, std::size_t to) noexcept override;
   std::size_t zero_chunk() const noexcept override { return kZeroStep; }
+  // Before the segment is shared.
+  void set_log(detail::LogSink log) { log_ = std::move(log); }
   static constexpr std::size_t kZeroStep = std::size_t{1} << 20;
   std::uint64_t first_seq() const noexcept { return first_seq_; }
   bool with_crc() const noexcept { return with_crc_; }
@@ -111,6 +115,7 @@ class SegmentFile final : public detail::SegmentMemory {
   std::size_t capacity_;
   std::size_t ready_;         // set before the segment is shared; see ready_bytes()
   bool zero_failed_ = false;  // under the segment's zero lock (zero_range())
+  detail::LogSink log_;       // EngineOptions::log
   std::uint64_t first_seq_;
   bool with_crc_;
 };

@@ -197,6 +197,17 @@ class TopicStorage {
     (void)key, (void)seq;
     return Status::Unsupported("a memory-only topic keeps no positions");
   }
+  // The lowest committed position of the LogReaders that hold records
+  // (LogReaderOptions::hold; other processes write them); nullopt: none.
+  virtual Result<std::optional<std::uint64_t>> reader_hold() { return std::optional<std::uint64_t>{}; }
+  // Topic::remove_reader: removes the committed position, state and
+  // journals of `key`, or the position of the LogReader named `reader`.
+  // kNotFound when there is none.
+  virtual Status remove_position(const std::string& key) {
+    (void)key;
+    return Status::Unsupported("a memory-only topic keeps no positions");
+  }
+  virtual Status remove_reader_position(const std::string& reader) { return remove_position(reader); }
   // Every stored position, as (key, sequence) pairs (interest retention
   // reads them on open). Memory-only storage keeps none.
   virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> load_positions() {

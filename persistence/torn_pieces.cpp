@@ -68,10 +68,9 @@ Status TornPieces::finish(std::uint64_t log_end) {
   if (moved_.empty()) return Status::OK();
   if (Status s = sync_dir(disk::topic_file(topic_dir_, kTornDirName)); !s.ok()) return s;
   if (Status s = sync_dir(topic_dir_); !s.ok()) return s;
-  std::fprintf(stderr,
-               "conduit: %s: the log ends at sequence %llu; what followed was never durable and was moved aside, "
-               "not deleted: %s\n",
-               topic_dir_.c_str(), static_cast<unsigned long long>(log_end), moved_.c_str());
+  detail::log(log_, LogLevel::kWarning,
+              topic_dir_ + ": the log ends at sequence " + std::to_string(log_end) +
+                  "; what followed was never durable and was moved aside, not deleted: " + moved_);
   return Status::OK();
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/disk_names.h"
+#include "common/log.h"
 #include "conduit/status.h"
 #include "persistence/segment_file.h"
 
@@ -22,8 +23,8 @@ using disk::kTornDirName;  // TOPIC/torn/
 
 class TornPieces {
  public:
-  TornPieces(std::string topic_dir, std::uint64_t generation)
-      : topic_dir_(std::move(topic_dir)), generation_(generation) {}
+  TornPieces(std::string topic_dir, std::uint64_t generation, detail::LogSink log)
+      : topic_dir_(std::move(topic_dir)), generation_(generation), log_(std::move(log)) {}
 
   // Copies the bytes of `seg` from `offset` to its last non-zero byte, if
   // any, into the torn directory (written and fdatasync'ed). The caller
@@ -31,7 +32,8 @@ class TornPieces {
   Status copy_tail(const SegmentFile& seg, std::size_t offset);
   // Renames the segment file at `path` into the torn directory.
   Status move_file(const std::string& path);
-  // Syncs the directories changed, and names what moved on stderr, once.
+  // Syncs the directories changed, and names what moved (a warning through
+  // the log sink), once.
   Status finish(std::uint64_t log_end);
 
  private:
@@ -40,7 +42,8 @@ class TornPieces {
 
   std::string topic_dir_;
   std::uint64_t generation_;
-  std::string moved_;  // ", "-separated names, for the one message; empty: nothing moved
+  detail::LogSink log_;  // EngineOptions::log
+  std::string moved_;    // ", "-separated names, for the one message; empty: nothing moved
 };
 
 }  // namespace conduit::persistence

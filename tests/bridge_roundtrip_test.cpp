@@ -6,7 +6,10 @@
 #include <conduit/bridge.h>
 #include <conduit/conduit.h>
 
+#include <pthread.h>
+
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -450,4 +453,33 @@ TEST_CASE("an existing durable consumer configured otherwise is refused, naming 
         std::string::npos);
   options.stream = "MISSING";
   CHECK(bridge::Inbound::start(*engine, options).status().code() == Code::kNotFound);
+}
+
+TEST_CASE("the bridges' threads carry names and run EngineOptions::on_thread_start") {
+  NatsServer server;
+  TempDir dir;
+  std::mutex mu;
+  std::multiset<std::string> started;  // guarded by mu
+  EngineOptions eo;
+  eo.data_dir = dir.path.string();
+  eo.on_thread_start = [&](std::string_view name) {
+    char comm[16] = {};
+    pthread_getname_np(pthread_self(), comm, sizeof comm);
+    CHECK(name == comm);
+    std::lock_guard lk(mu);
+    started.emplace(name);
+  };
+  auto engine = Engine::open(std::move(eo)).value();
+  Topic* src = engine->create_topic("src", persisted(Durability::kAsync)).value();
+  Topic* dst = engine->create_topic("dst", persisted(Durability::kSync, 1024)).value();
+  REQUIRE(src->publish("one").ok());
+  auto out = bridge::Outbound::start(*engine, outbound(server, "src", "S", "conduit.src"));
+  REQUIRE_MESSAGE(out.ok(), out.status().to_string());
+  auto in = bridge::Inbound::start(*engine, inbound(server, "S", "conduit.src", "dst"));
+  REQUIRE_MESSAGE(in.ok(), in.status().to_string());
+  REQUIRE(eventually([&] { return dst->published() == 1; }));  // both threads ran
+  CHECK(out.value()->stop().ok());
+  CHECK(in.value()->stop().ok());
+  std::lock_guard lk(mu);
+  CHECK(started == std::multiset<std::string>{"conduit-persist", "conduit-outbnd", "conduit-inbound"});
 }

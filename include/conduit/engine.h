@@ -59,6 +59,8 @@ class HandleLife;
 // The engine's clock as a function that stays valid after the engine (for
 // a DelayPump that outlives it).
 std::function<std::int64_t()> clock_of(const Engine& e);
+// EngineOptions::on_thread_start, for threads started beside the engine (the bridge's).
+std::function<void(std::string_view)> thread_hook_of(const Engine& e);
 // A Dispatcher runs its handlers inside its subscriber's or consumer's call
 // (engine/handle_life.h).
 HandleLife& life_of(Subscriber& s) noexcept;
@@ -184,6 +186,7 @@ class Engine {
 
  private:
   friend std::function<std::int64_t()> detail::clock_of(const Engine& e);
+  friend std::function<void(std::string_view)> detail::thread_hook_of(const Engine& e);
   explicit Engine(std::unique_ptr<detail::EngineState> state);
   std::unique_ptr<detail::EngineState> state_;
 };
@@ -286,6 +289,17 @@ class Topic {
   // group starts at the EARLIEST record the topic holds, unlike a
   // subscriber (WorkGroupOptions::start). Thread-safe.
   Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
+  // Forgets a named reader that is gone for good, so that it holds the log
+  // no longer (TopicOptions::retain_until_consumed): a subscriber's or
+  // work group's committed position (and a group's state and journals), or
+  // a LogReader's position file (DATA_DIR/readers/TOPIC/NAME). Retention
+  // runs again at once. kBusy while a subscriber of that name is open on
+  // this topic, or once this engine has opened the group (a group stays
+  // open until the engine closes); a LogReader in another process cannot
+  // be seen: one that commits again is back. kNotFound when there is no
+  // such position; kUnsupported on a memory-only topic. Thread-safe.
+  enum class ReaderKind : std::uint8_t { kSubscriber, kWorkGroup, kLogReader };
+  Status remove_reader(ReaderKind kind, std::string_view name);
 
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
@@ -445,7 +459,7 @@ class Consumer {
   // the view stays readable until this call. On a persisted topic the ack is
   // journaled (DATA_DIR/.../cursors/group-NAME.journal-*): on a kSync topic
   // ack, nack, fail and dead_letter return only once that is durable (a
-  // failed sync is said once on stderr; the ack still holds in memory); on
+  // failed sync is said once (EngineOptions::log); the ack still holds in memory); on
   // kAsync it is synced within the flush interval. After a crash, an ack
   // made durable is never delivered again. One thread (the consumer's).
   bool ack(const Delivery& d) noexcept;

@@ -143,11 +143,12 @@ struct ControlState {
   std::uint64_t published = 0;  // as of the last sync round
 };
 
-// A subscriber's or work group's committed position.
+// A subscriber's, work group's or named LogReader's committed position.
 struct NamedPosition {
-  std::string kind;  // "subscriber" or "work group"
+  std::string kind;  // "subscriber", "work group" or "reader" (a LogReader's)
   std::string name;
   std::optional<std::uint64_t> position;  // nullopt: the position file is damaged
+  bool holds = false;  // a reader that holds records (LogReaderOptions::hold)
 };
 
 struct TopicSummary {
@@ -164,6 +165,19 @@ struct TopicSummary {
 // positions of TOPIC. Fails only when its directory cannot be listed
 // (kNotFound: no such topic).
 Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
+
+// Removes a named reader's committed position from a data directory, so a
+// reader gone for good stops holding the log (conduit-log rm-reader).
+// `kind`: "subscriber", "group" (a work group: its state and journals go
+// too) or "reader" (a LogReader: DATA_DIR/readers/TOPIC/NAME). A
+// subscriber or group is removed only while no engine has the directory
+// open (its LOCK is taken meanwhile; kBusy otherwise: a running engine
+// keeps their positions in memory and writes them again, so use
+// Topic::remove_reader there). A LogReader's file can go at any time: it
+// is its reader's own, and an engine reads it afresh at each look.
+// kNotFound: no such topic or position; kInvalidArgument: a bad kind or name.
+Status remove_named_position(const std::string& data_dir, const std::string& topic, const std::string& kind,
+                             const std::string& name);
 
 struct TopicVerification {
   std::uint64_t segments = 0;

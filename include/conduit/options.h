@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace conduit {
 
@@ -84,7 +85,7 @@ struct TopicOptions {
   // least two segments' worth). While the log holds more, the oldest
   // segment is deleted even when a named subscriber or group has not
   // consumed it, or an open work group has not acked it: the cap wins. Such
-  // a deletion is counted in Topic::stats(), said once on stderr, and the
+  // a deletion is counted in Topic::stats(), said once (EngineOptions::log), and the
   // subscriber or group is told the exact gap (an open group's unacked
   // records in it are lost to it; see Consumer::ack). 0: no cap.
   std::size_t hard_cap_bytes = 0;
@@ -97,7 +98,7 @@ struct TopicOptions {
   // "One producer"). Needs membarrier(2) (Linux 4.14+), through which
   // close() and delete_topic() stop that thread's claims; where it is
   // refused, such topics claim as the others do and the engine says so
-  // once on stderr. Off by default. Dead-letter topics made from this
+  // through EngineOptions::log. Off by default. Dead-letter topics made from this
   // topic's options have it off (several consumers publish to them).
   bool single_producer = false;
 };
@@ -188,6 +189,14 @@ struct ConsumerOptions {
   WaitStrategy wait = WaitStrategy::kAdaptive;
 };
 
+// How much a message of the engine matters (EngineOptions::log).
+enum class LogLevel : std::uint8_t {
+  kDebug,    // detail for whoever traces a problem
+  kInfo,     // a choice the engine made that keeps every guarantee
+  kWarning,  // something went wrong and was worked around; nothing lost
+  kError,    // something failed that the caller may not see otherwise
+};
+
 struct EngineOptions {
   // Where persisted topics keep their logs. Empty: a memory-only engine
   // (persisted topics are refused). Created 0700 if missing; one engine per
@@ -234,6 +243,20 @@ struct EngineOptions {
   // with kReadOnly naming the damage, and no file is changed.
   // Topic::recovery_stats() says which happened.
   bool read_only_on_corruption = false;
+  // Where the engine's messages go (a fallback it chose, records it moved
+  // aside, a file it could not delete, ...), each with its level. Called
+  // from whichever thread met the event, possibly several at once, so it
+  // must be thread-safe; it must not call back into the engine. Empty:
+  // "conduit: <level>: <message>" on stderr.
+  std::function<void(LogLevel level, std::string_view message)> log;
+  // Runs first on each thread the engine starts, with the name that thread
+  // carries (pthread_setname_np, at most 15 characters): "conduit-persist"
+  // (sync rounds), "conduit-zero" (writes zeros ahead of kSync producers),
+  // "conduit-handler" (a Dispatcher's), "conduit-inbound" and
+  // "conduit-outbnd" (the NATS bridge's). For pinning (sched_setaffinity)
+  // or naming threads otherwise. Must not call into the engine. Empty:
+  // nothing runs.
+  std::function<void(std::string_view thread_name)> on_thread_start;
 };
 
 }  // namespace conduit

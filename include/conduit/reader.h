@@ -52,6 +52,15 @@ struct LogReaderOptions {
   // file of their own beside the log (the log is not touched). Same rules as
   // topic names.
   std::string name;
+  // Named readers of a topic with TopicOptions::retain_until_consumed: the
+  // committed position holds records as a named subscriber's does, so
+  // retention deletes no segment this reader has not committed past (it
+  // looks at the reader's file at each segment roll and each commit in
+  // the engine). It holds from open(), which commits the start position.
+  // To stop holding: remove it (Topic::remove_reader, `conduit-log
+  // rm-reader`), or commit from a reader of that name opened without hold.
+  // Off by default: a reader then never holds records.
+  bool hold = false;
 };
 
 class LogReader {

@@ -19,6 +19,7 @@ int run_dump(int argc, char** argv);
 int run_tail(int argc, char** argv);
 int run_verify(int argc, char** argv);
 int run_stats(int argc, char** argv);
+int run_rm_reader(int argc, char** argv);
 
 // Shared by the commands: "conduit-log CMD: what" on stderr; returns `code`.
 int fail(const char* cmd, const std::string& what, int code);

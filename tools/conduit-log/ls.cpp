@@ -17,9 +17,10 @@ constexpr const char* kHelp =
     "\n"
     "Lists the topics of the data directory DIR (or one TOPIC): their sequence\n"
     "range and record count, bytes, time range, watermarks (from each topic's\n"
-    "control file), segments, and the named subscribers and work groups with\n"
-    "their committed positions and lag (records after the position; the one\n"
-    "furthest behind, which holds interest retention back, is marked). Read-only.\n"
+    "control file), segments, and the named subscribers, work groups and\n"
+    "LogReaders (\"reader\", \"holds\" when it holds records) with their\n"
+    "committed positions and lag (records after the position; the one furthest\n"
+    "behind of those that hold interest retention back is marked). Read-only.\n"
     "\n"
     "  --json   one JSON object for the whole directory\n";
 
@@ -83,16 +84,19 @@ void print_text(const Style& st, const TopicSummary& t) {
     if (!s.problem.empty()) std::printf("              %sproblem: %s%s\n", st.red(), s.problem.c_str(), st.reset());
   }
   auto lag = [&t](std::uint64_t pos) { return t.end_seq() > pos ? t.end_seq() - pos : 0; };
+  // A LogReader holds records only when it said so (LogReaderOptions::hold).
+  auto holds = [](const conduit::inspect::NamedPosition& p) { return p.kind != "reader" || p.holds; };
   std::uint64_t most = 0;
-  for (const auto& p : t.positions) most = std::max<std::uint64_t>(most, p.position ? lag(*p.position) : 0);
+  for (const auto& p : t.positions)
+    if (holds(p)) most = std::max<std::uint64_t>(most, p.position ? lag(*p.position) : 0);
   for (const auto& p : t.positions) {
     std::printf("  %-11s %s  ", p.kind.c_str(), p.name.c_str());
     if (!p.position)
       std::printf("%sdamaged position file%s\n", st.red(), st.reset());
     else
-      std::printf("position %llu  lag %llu%s\n", static_cast<unsigned long long>(*p.position),
-                  static_cast<unsigned long long>(lag(*p.position)),
-                  most != 0 && lag(*p.position) == most ? "  (furthest behind)" : "");
+      std::printf("position %llu  lag %llu%s%s\n", static_cast<unsigned long long>(*p.position),
+                  static_cast<unsigned long long>(lag(*p.position)), p.kind == "reader" && p.holds ? "  holds" : "",
+                  holds(p) && most != 0 && lag(*p.position) == most ? "  (furthest behind)" : "");
   }
 }
 
@@ -145,7 +149,8 @@ void add_json(Json& j, const TopicSummary& t) {
   j.end_array();
   j.key("positions").begin_array();
   for (const auto& p : t.positions) {
-    j.begin_object().key("kind").str(p.kind).key("name").str(p.name);
+    j.begin_object().key("kind").str(p.kind).key("name").str(p.name).key("holds").boolean(p.kind != "reader" ||
+                                                                                          p.holds);
     if (p.position)
       j.key("position").num(*p.position).key("lag").num(t.end_seq() > *p.position ? t.end_seq() - *p.position : 0);
     else

@@ -25,7 +25,7 @@ constexpr const char* kHelp =
     "usage: conduit-log COMMAND [OPTIONS] ...\n"
     "\n"
     "Inspects, verifies and follows a conduit data directory, read-only: it\n"
-    "never takes the engine's lock and never writes.\n"
+    "never takes the engine's lock and never writes (rm-reader excepted).\n"
     "\n"
     "commands:\n"
     "  ls DIR                 topics, segments, records, watermarks, subscribers, work groups\n"
@@ -33,6 +33,8 @@ constexpr const char* kHelp =
     "  tail [-f] DIR TOPIC    the last records; -f follows a live log\n"
     "  verify DIR [TOPIC]     every CRC, header and sequence; exit 0 clean, 1 not\n"
     "  stats DIR TOPIC        payload sizes, rate over time, largest keys\n"
+    "  rm-reader DIR TOPIC KIND NAME\n"
+    "                         forget a named reader gone for good (writes)\n"
     "\n"
     "'conduit-log COMMAND --help' says more; 'conduit-log --version' gives the\n"
     "version and the log formats it reads. Exit codes: 0 done (verify: clean),\n"
@@ -70,6 +72,7 @@ int conduit_log::run(int argc, char** argv) {
   if (cmd == "tail") return conduit_log::run_tail(argc, argv);
   if (cmd == "verify") return conduit_log::run_verify(argc, argv);
   if (cmd == "stats") return conduit_log::run_stats(argc, argv);
+  if (cmd == "rm-reader") return conduit_log::run_rm_reader(argc, argv);
   std::fprintf(stderr, "conduit-log: unknown command '%s'\n\n%s", argv[1], kHelp);
   return conduit_log::kExitUsage;
 }
