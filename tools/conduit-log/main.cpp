@@ -1,9 +1,11 @@
 // conduit-log: inspect, verify and follow a conduit log, read-only.
 //
 //   conduit-log ls DIR | dump DIR TOPIC | tail [-f] DIR TOPIC | verify DIR [TOPIC] | stats DIR TOPIC
+//   conduit-log rm-reader DIR TOPIC KIND NAME
 //
 // Every file is opened O_RDONLY and segments are mapped PROT_READ; the data
 // directory's LOCK is never taken, so a running engine is not disturbed.
+// rm-reader alone writes (rm_reader.cpp says when it takes the LOCK).
 #include <signal.h>
 #include <unistd.h>
 
