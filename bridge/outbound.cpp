@@ -67,6 +67,11 @@ struct Outbound::State {
   // True once quiesce() proved that on_ack runs no more (or nothing was
   // ever published); until then the State must not be freed.
   bool quiesced = false;
+  // The bridge thread handed libnats at least one publish. Until then the
+  // context has no pending map, and js_PublishAsyncGetPendingList (3.4)
+  // dereferences it anyway: quiesce() must not call it. Read by stop()
+  // after joining the bridge thread.
+  bool handed_any = false;
 
   // After stop() quiesced libnats, or before anything was published (a
   // start() that failed), on_ack cannot run.
@@ -121,6 +126,7 @@ jsPubOptions Outbound::State::pub_options() const {
 void Outbound::State::publish(natsMsg* msg) {
   jsPubOptions po = pub_options();
   natsStatus s = js_PublishMsgAsync(link->js(), &msg, &po);
+  handed_any = true;  // even a failed call may have created the pending map
   if (s != NATS_OK) {
     // Not handed to libnats (e.g. a stall): keep it for the retry list.
     link->set_error(nats_error("publish to '" + options.subject + "'", s).message());
@@ -251,6 +257,10 @@ void Outbound::State::run() {
 // Nats-Msg-Id, and JetStream drops any that did arrive.
 std::size_t Outbound::State::quiesce() {
   std::size_t taken = 0;
+  if (!handed_any) {  // nothing was published: on_ack never runs
+    quiesced = true;
+    return 0;
+  }
   natsMsgList pending{};
   if (js_PublishAsyncGetPendingList(&pending, link->js()) == NATS_OK) {
     taken = static_cast<std::size_t>(pending.Count);

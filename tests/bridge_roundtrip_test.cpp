@@ -483,3 +483,17 @@ TEST_CASE("the bridges' threads carry names and run EngineOptions::on_thread_sta
   std::lock_guard lk(mu);
   CHECK(started == std::multiset<std::string>{"conduit-persist", "conduit-outbnd", "conduit-inbound"});
 }
+
+// libnats 3.4 creates a context's pending map at the first async publish,
+// and js_PublishAsyncGetPendingList dereferences it unchecked: stop() before
+// anything went out crashed in it.
+TEST_CASE("an outbound bridge stopped before it forwarded anything stops cleanly") {
+  NatsServer server;
+  TempDir dir;
+  auto engine = open_engine(dir);
+  REQUIRE(engine->create_topic("empty", persisted(Durability::kAsync)).ok());
+  auto out = bridge::Outbound::start(*engine, outbound(server, "empty", "S", "conduit.empty"));
+  REQUIRE_MESSAGE(out.ok(), out.status().to_string());
+  CHECK(out.value()->stop().ok());
+  CHECK(out.value()->stats().forwarded == 0);
+}
