@@ -56,6 +56,24 @@ batch = 64
   CHECK(cfg.inbound[0].batch == 64);
 }
 
+TEST_CASE("format_config writes what parse_config reads back the same") {
+  auto c = parse_config(
+      "data_dir = d\nurl = nats://h:1\n[topic t]\ndurability = memory\n[outbound o]\ntopic = t\n"
+      "subscriber = s\nstream = S\nsubject = a.b\ndurable_only = yes\n[inbound i]\nname = own name\n"
+      "topic = t\ndurable = d\nstream = S\nsubject = a.>\nack_wait_ms = 7\n");
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  const std::string text = format_config(*c);
+  auto back = parse_config(text);
+  REQUIRE_MESSAGE(back.ok(), back.status().to_string() << "\n" << text);
+  CHECK(format_config(*back) == text);
+  CHECK(back->topics.at(0).durability == Durability::kMemory);
+  CHECK(back->outbound.at(0).nats.name == "conduit-bridge o");  // the section's name
+  CHECK(back->outbound.at(0).nats.url == "nats://h:1");         // the global url, written out
+  CHECK(back->outbound.at(0).durable_only);
+  CHECK(back->inbound.at(0).nats.name == "own name");
+  CHECK(back->inbound.at(0).ack_wait == std::chrono::milliseconds(7));
+}
+
 TEST_CASE("config errors name the line and what is wrong") {
   auto unknown = parse_config("data_dir = d\n[outbound x]\ntopic = t\nfrobnicate = 1\n");
   CHECK(unknown.status().code() == Code::kInvalidArgument);
