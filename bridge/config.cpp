@@ -36,8 +36,10 @@ struct Parser {
   Status millis(std::string_view key, std::string_view v, std::chrono::milliseconds* out) const {
     std::int64_t n = 0;
     Status s = number(key, v, &n);
-    if (s.ok()) *out = std::chrono::milliseconds(n);
-    return s;
+    if (!s.ok()) return s;
+    if (n < 0) return error(std::string(key) + " is a duration and cannot be negative, got " + std::string(v));
+    *out = std::chrono::milliseconds(n);
+    return Status::OK();
   }
   Status boolean(std::string_view key, std::string_view v, bool* out) const {
     if (v == "true" || v == "yes" || v == "1")

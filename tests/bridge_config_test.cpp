@@ -85,6 +85,8 @@ TEST_CASE("config errors name the line and what is wrong") {
   CHECK(parse_config("data_dir = d\n[outbound x]\ntopic = t\n").status().message().find("needs topic, subscriber") !=
         std::string::npos);
   CHECK(parse_config("data_dir = d\n").status().message().find("no [outbound") != std::string::npos);
+  CHECK(parse_config("data_dir = d\n[inbound x]\nack_wait_ms = -5\n").status().message() ==
+        "config line 3: ack_wait_ms is a duration and cannot be negative, got -5");
 }
 
 TEST_CASE("percent encoding escapes only what a NATS header cannot hold, and decodes back") {
