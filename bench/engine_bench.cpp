@@ -39,7 +39,6 @@
 
 #include "spin.h"
 
-
 namespace {
 
 using namespace conduit;
