@@ -87,6 +87,11 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
     std::byte* record = seg->base() + off;
     const format::Head head = format::encode_head(record, envelope, payload_bytes, seq, stamp);
+    // The segment stays mapped for the claim's writes, whatever happens to
+    // the topic. Taken before the claim is listed: until then nobody can
+    // end it, so the scanner cannot pass it and the segment is alive; once
+    // listed, close() may end it and a delete free the segment.
+    std::shared_ptr<void> keep = seg->shared_from_this();
     {
       std::lock_guard lk(claims_mu_);
       if (!claims_refused_.ok()) {
@@ -101,9 +106,7 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     }
     Claim c;
     c.topic_ = handle_;
-    // The segment stays mapped for the claim's writes, whatever happens to
-    // the topic: it is alive here (its scanner cannot pass this claim).
-    c.keep_ = seg->shared_from_this();
+    c.keep_ = std::move(keep);
     c.record_ = record;
     c.word_ = head.word;
     c.payload_offset_ = head.payload_offset;

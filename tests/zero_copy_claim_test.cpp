@@ -5,6 +5,8 @@
 #include <conduit/inspect.h>
 #include <conduit/reader.h>
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <optional>
@@ -216,6 +218,15 @@ TEST_CASE("a claim over max_payload_bytes or an envelope with a payload is refus
   CHECK(t->claim(8, env).status().code() == Code::kTooLarge);
   CHECK(t->claim(o.max_payload_bytes).ok());  // the largest fits (and is abandoned)
   CHECK(t->published() == 1);
+
+  TopicOptions dd;
+  dd.dedup.max_ids = 16;
+  Topic* d = engine->create_topic("dedup", dd).value();
+  env = {};
+  env.id = "would need the dedup window";
+  CHECK(d->claim(8, env).status().code() == Code::kInvalidArgument);
+  env.id = {};
+  CHECK(d->claim(8, env).ok());  // without an id, as any claim
 }
 
 TEST_CASE("claims crossing segment ends roll as publishes do") {
@@ -303,6 +314,42 @@ TEST_CASE("async topic: a log with skip records reopens intact; every reader ste
   CHECK(step.kind == inspect::TopicReader::Step::kSkip);
   CHECK(step.sequence == 1);
   CHECK(!step.record.valid());
+}
+
+TEST_CASE("a crash after skip records: recovery's CRC scan keeps them as records") {
+  TempDir dir;
+  TopicOptions o = small_async();
+  o.durability = Durability::kSync;  // everything durable before the "crash"
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child writes and dies without closing (no clean-close record).
+    auto engine = Engine::open(engine_options(dir, false));
+    if (!engine.ok()) ::_exit(2);
+    auto t = (*engine)->create_topic("z", o);
+    if (!t.ok()) ::_exit(3);
+    for (int i = 0; i < 50; ++i) {
+      if (!(*t)->publish("p" + std::to_string(i)).ok()) ::_exit(4);
+      auto c = (*t)->claim(64);
+      if (!c.ok()) ::_exit(5);
+      std::memset(c->payload().data(), 0x33, 64);
+      c->abandon();
+    }
+    if (!(*t)->publish("last").ok()) ::_exit(6);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto engine = Engine::open(engine_options(dir, false)).value();
+  Topic* t = engine->create_topic("z", o).value();
+  CHECK(t->published() == 101);  // nothing cut: the skip records passed the scan
+  const Read r = read_all(t);
+  CHECK(r.skipped == 50);
+  REQUIRE(r.payloads.size() == 51);
+  CHECK(r.payloads.back() == "last");
+  CHECK(claim_commit(t, "after the crash") == 101);
 }
 
 TEST_CASE("sync topic: commit returns once durable; commit_nowait, then await_durable") {

@@ -24,14 +24,17 @@
 //
 // Errors: claim() fails as publish() does (kTooLarge over max_payload_bytes
 // or an envelope limit; kClosed; kNotFound once deleted; kInvalidArgument
-// for an envelope with a payload, or a single_producer topic's foreign
-// thread). commit() after close() or delete_topic() took the claim back
+// for an envelope with a payload, an envelope with an id on a dedup topic
+// (a claim is not deduplicated: publish such messages), or a
+// single_producer topic's foreign thread). commit() after close() or delete_topic() took the claim back
 // returns kClosed or kNotFound: the record is a skip record then, never
 // half visible. Claims work on memory-only, async and sync topics, and on
 // single_producer topics from the owning thread.
 //
 // Thread safety: a Claim is one thread's at a time (move it to hand it
-// over); many threads may hold claims on one topic. The Claim keeps the
+// over); many threads may hold claims on one topic. claim() and the end of
+// a claim each take a short per-topic lock (the list of open claims that
+// close() and delete_topic() take back); the rest is a publish's path. The Claim keeps the
 // segment it points into mapped, so writing the payload after a close is
 // harmless (it reaches no reader). Claim after the engine is destroyed:
 // commit() is kClosed, as every handle's call.

@@ -268,7 +268,7 @@ class Topic {
   // field of `envelope` but the payload (which must be empty); the caller
   // writes the payload in place and commits, or abandons (a skip record
   // that readers step over). Fails as publish() does, and publishes
-  // nothing then. Thread-safe, lock-free except while the topic rolls.
+  // nothing then. Thread-safe (conduit/claim.h says which lock it takes).
   Result<Claim> claim(std::size_t payload_bytes, const Message& envelope = {}) noexcept;
   // Waits until `seq` is durable; kTimedOut, kClosed, or the sync's error.
   // kUnsupported on a memory-only topic. Thread-safe.
