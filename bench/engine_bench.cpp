@@ -37,9 +37,7 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
+#include "spin.h"
 
 namespace {
 
@@ -53,13 +51,7 @@ struct Payload {
 };
 static_assert(sizeof(Payload) == 64);
 
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
+using conduit::bench::cpu_relax;
 
 void stamp(Payload& p, std::uint64_t counter) noexcept { std::memcpy(p.bytes.data(), &counter, sizeof counter); }
 
@@ -150,6 +142,21 @@ void publish_in_batches(benchmark::State& state, Topic* t, std::uint64_t& sent, 
   }
 }
 
+// The same, each message through Topic::claim: the counter and the rest of
+// the payload written in place in the log, then commit() (zero copy).
+void publish_claimed(benchmark::State& state, Topic* t, std::uint64_t& sent) {
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    auto c = t->claim(sizeof(Payload));
+    if (!c.ok()) return state.SkipWithError(c.status().to_string().c_str());
+    const std::span<std::byte> p = c->payload();
+    if (p.size() != sizeof(Payload)) return state.SkipWithError("claim: payload of the wrong size");
+    std::memcpy(p.data(), &sent, sizeof sent);
+    std::memset(p.data() + sizeof sent, 0, p.size() - sizeof sent);  // as the copied payloads' zeros
+    if (auto r = c->commit(); !r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    ++sent;
+  }
+}
+
 // ---------------------------------------------------------------- baseline ---
 // Raw moodycamel 1 producer / 1 consumer: the producer enqueues `per_call`
 // items at a time with its producer token (1: enqueue, as publish() takes
@@ -200,7 +207,8 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 
 // ------------------------------------------------------------ conduit 1P/1S ---
 // The same payloads through Topic::publish (per_call 1) or publish_batch
-// (more) to one blocking subscriber that polls (with its wait strategy) in
+// (more; 0: one Topic::claim and commit each, publish_claimed) to one
+// blocking subscriber that polls (with its wait strategy) in
 // batches of kPollBatch on a second thread. `linger`:
 // SubscriberOptions::linger with min_batch kPollBatch (0: off, the
 // default): the subscriber waits up to that long for a full batch.
@@ -235,7 +243,9 @@ void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::m
   Topic* t = *topic;
   std::uint64_t sent = 0;
   for (auto _ : state) {
-    if (per_call == 1) {
+    if (per_call == 0) {
+      publish_claimed(state, t, sent);
+    } else if (per_call == 1) {
       publish_singly(state, t, sent);
     } else {
       publish_in_batches(state, t, sent, per_call);
@@ -263,6 +273,13 @@ void BM_Conduit_1P1S_SingleProducer(benchmark::State& state, WaitStrategy wait) 
 }
 BENCHMARK_CAPTURE(BM_Conduit_1P1S_SingleProducer, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conduit_1P1S_SingleProducer, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
+
+// The zero-copy path: Topic::claim, the payload written in the log, commit.
+void BM_ConduitClaim_1P1S(benchmark::State& state, WaitStrategy wait) {
+  run_conduit_1p1s(state, wait, std::chrono::microseconds(0), 0);
+}
+BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
 
 // ------------------------------------------------------------ batches 1P/1S ---
 // The same traffic published kPublishBatch at a time: moodycamel's

@@ -96,6 +96,8 @@ ratio("  single_producer topic, busy-spin", "BM_Conduit_1P1S_SingleProducer/busy
 ratio("  single_producer topic, adaptive", "BM_Conduit_1P1S_SingleProducer/adaptive/", base, None)
 ratio("  the same, linger 20 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_20us/", base, None)
 ratio("  the same, linger 100 us (not the default)", "BM_Conduit_1P1S/busy_spin_linger_100us/", base, None)
+ratio("claim + commit (zero copy), busy-spin", "BM_ConduitClaim_1P1S/busy_spin/", base, None)
+ratio("  the same, adaptive", "BM_ConduitClaim_1P1S/adaptive/", base, None)
 ratio("batches of 64: publish_batch busy-spin", "BM_ConduitBatch_1P1S/busy_spin/", "BM_MoodycamelBulk_1P1C", None)
 ratio("  / enqueue_bulk; adaptive", "BM_ConduitBatch_1P1S/adaptive/", "BM_MoodycamelBulk_1P1C", None)
 ratio("fan-out 8 / fan-out 1", "BM_Conduit_FanOut/subscribers:8/", "BM_Conduit_FanOut/subscribers:1/", 0.7)

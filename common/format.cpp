@@ -71,6 +71,39 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
 }
 
 namespace {
+bool short_with(const Message& envelope, std::size_t payload_bytes) noexcept {
+  return payload_bytes >= kShortMinPayload && envelope.schema_version == 0 && envelope_empty(envelope);
+}
+}  // namespace
+
+std::size_t encoded_size_with(const Message& envelope, std::size_t payload_bytes) noexcept {
+  Message m = envelope;
+  m.payload = {};
+  if (short_with(m, payload_bytes))
+    return payload_bytes <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + payload_bytes : 0;
+  const std::size_t head = encoded_size(m);
+  if (head == 0 || payload_bytes > kLengthMask - head) return 0;
+  return head + payload_bytes;
+}
+
+Head encode_head(std::byte* dst, const Message& envelope, std::size_t payload_bytes, std::uint64_t sequence,
+                 std::int64_t timestamp_ns) noexcept {
+  store<std::uint64_t>(dst + rec::kSequence, sequence);
+  store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
+  const std::size_t length = encoded_size_with(envelope, payload_bytes);
+  std::byte* p = dst + kShortHeaderSize;
+  std::uint32_t form = kShortFlag;
+  if (!short_with(envelope, payload_bytes)) {
+    form = 0;
+    store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(payload_bytes));
+    store<std::uint32_t>(dst + rec::kSchema, envelope.schema_version);
+    p = encode_envelope(dst, envelope);
+  }
+  if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(dst + length, 0, pad);
+  return {static_cast<std::uint32_t>(length) | form, static_cast<std::uint32_t>(p - dst)};
+}
+
+namespace {
 std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept {
   const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
   std::byte* p = dst + rec::kStrings;

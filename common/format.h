@@ -32,7 +32,7 @@
 // two forms. The full form:
 //
 //   +-------------------------------+-------------------------------+
-//  0|P|S|    length (30 bits)       |   CRC32C of bytes [8, length) |
+//  0|P|S|K|  length (29 bits)       |   CRC32C of bytes [8, length) |
 //   +-------------------------------+-------------------------------+
 //  8|                           sequence                            |
 //   +---------------------------------------------------------------+
@@ -56,7 +56,7 @@
 // and the schema version as 0:
 //
 //   +-------------------------------+-------------------------------+
-//  0|0|1|    length (30 bits)       |   CRC32C of bytes [8, length) |
+//  0|0|1|0|  length (29 bits)       |   CRC32C of bytes [8, length) |
 //   +-------------------------------+-------------------------------+
 //  8|                           sequence                            |
 //   +---------------------------------------------------------------+
@@ -73,6 +73,29 @@
 // padding of version 1 reaches 1 GiB); a version 1 reader refuses version
 // 2 segments by their header, and the engine relabels a version 1 open
 // tail as version 2 before it appends to it.
+//
+// The skip record (K set): a claim (Topic::claim) that was abandoned, or
+// taken back at close or delete before its owner committed it. It keeps
+// its sequence, so sequences stay dense; every reader steps over it and
+// hands nothing out. Only its first 16 bytes mean anything:
+//
+//   +-------------------------------+-------------------------------+
+//  0|0|0|1|  length (29 bits)       |   CRC32C of bytes [8, 16)     |
+//   +-------------------------------+-------------------------------+
+//  8|                           sequence                            |
+//   +---------------------------------------------------------------+
+// 16| whatever the claim left there: never read, never checked      |
+//   +---------------------------------------------------------------+
+//
+// `length` is the room the claim took (at least 16; the next record starts
+// at align_up(length)). A check covers the length (it fits the segment),
+// the sequence (the one expected there) and, in a segment with CRCs, the
+// CRC of the sequence; the body is not covered. Anyone who knows a claim's
+// offset, byte length and sequence can write it (write_skip()): no other
+// field of the claim is needed, so another process can repair the claim
+// of a publisher that died holding it. Records are under 512 MiB (a
+// segment's most), so the length has 29 bits; a build from before skip
+// records reads the K bit as an impossible length and stops there.
 //
 // `length` counts the whole record, this header included, before padding.
 // The length word is the commit: a writer fills every other byte, then
@@ -104,7 +127,9 @@ inline constexpr std::size_t kShortMinPayload = kRecordHeaderSize - kShortHeader
 inline constexpr std::size_t kAlign = 8;
 inline constexpr std::uint32_t kPaddingFlag = 0x8000'0000u;
 inline constexpr std::uint32_t kShortFlag = 0x4000'0000u;
-inline constexpr std::uint32_t kLengthMask = 0x3fff'ffffu;
+inline constexpr std::uint32_t kSkipFlag = 0x2000'0000u;
+inline constexpr std::uint32_t kLengthMask = 0x1fff'ffffu;
+inline constexpr std::uint32_t kSkipMinLength = 16;  // the length word, the CRC and the sequence
 inline constexpr std::uint32_t kSegmentFlagCrc = 1u;
 inline constexpr std::size_t kMaxFieldBytes = 0xffff;
 
@@ -159,6 +184,34 @@ std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequ
 
 // CRC of a committed record (the value its crc field should hold).
 std::uint32_t record_crc(const std::byte* record, std::uint32_t length) noexcept;
+
+// A record whose payload is written in place after its header
+// (Topic::claim): encoded_size() of `envelope` with a payload of
+// `payload_bytes` (envelope.payload is not looked at); 0 if over a limit.
+std::size_t encoded_size_with(const Message& envelope, std::size_t payload_bytes) noexcept;
+struct Head {
+  std::uint32_t word;            // the length word to commit, as encode_record()'s
+  std::uint32_t payload_offset;  // where the payload goes, from the record's start
+};
+// Writes what encode_record() writes except the payload and the CRC: the
+// header, the envelope and the padding after the payload (room for
+// align_up(encoded_size_with(envelope, payload_bytes)) bytes). The caller
+// writes the payload, then the CRC (seal_crc()), then commits the word.
+Head encode_head(std::byte* dst, const Message& envelope, std::size_t payload_bytes, std::uint64_t sequence,
+                 std::int64_t timestamp_ns) noexcept;
+inline void seal_crc(std::byte* record, std::uint32_t word, bool with_crc) noexcept {
+  store<std::uint32_t>(record + rec::kCrc, with_crc ? record_crc(record, word & kLengthMask) : 0u);
+}
+
+// Writes and commits (release) a skip record of `length` bytes (at least
+// kSkipMinLength) with `sequence` at `record`: its sequence, then its CRC,
+// then its length word. The bytes after the sequence are left as they are.
+inline void write_skip(std::byte* record, std::uint32_t length, std::uint64_t sequence, bool with_crc) noexcept {
+  store<std::uint64_t>(record + rec::kSequence, sequence);
+  store<std::uint32_t>(record + rec::kCrc, with_crc ? record_crc(record, kSkipMinLength) : 0u);
+  commit_length(record, kSkipFlag | length);
+}
+inline bool is_skip(std::uint32_t word) noexcept { return (word & (kPaddingFlag | kSkipFlag)) == kSkipFlag; }
 
 // Field-level check of a record whose length is known (its length word says
 // which form it is): the lengths inside add up to `length`. Does not look at

@@ -112,7 +112,15 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
     const std::byte* p = seg_->base() + off_;
     const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
     if (len == 0) break;
-    if (len & format::kPaddingFlag) {
+    // One test for both flags: the common record pays nothing for skips.
+    if (len & (format::kPaddingFlag | format::kSkipFlag)) [[unlikely]] {
+      if (format::is_skip(len)) {
+        // An abandoned claim: its sequence is used, nothing goes out.
+        off_ += static_cast<std::uint32_t>(format::align_up(len & format::kLengthMask));
+        ++seq;
+        ++r.skipped;
+        continue;
+      }
       // One poll reads from one segment, so its views stay pinned by seg_.
       if (r.count != 0) break;
       // Read to its end: its pages need not stay resident for us (a no-op
@@ -161,6 +169,7 @@ void SubscriberCore::linger(std::span<RecordView> out, PollResult& r) noexcept {
       }
     }
     const PollResult more = try_poll(out, r.count);
+    r.skipped += more.skipped;
     if (more.count == r.count) {
       // Nothing new: at a segment's end (the rest would need the next
       // segment, which this batch cannot span) the batch is done.
@@ -211,8 +220,10 @@ PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds 
   detail::Backoff backoff(core_->options_.wait, topic->readers_lot(), topic->park_timeout(),
                           detail::deadline_after(timeout));
   auto ready = [&] { return topic->closed() || core_->ready(); };
+  std::uint64_t skipped = r.skipped;  // polls that only stepped over skip records wait on
   while (backoff.idle(ready)) {
     r = core_->try_poll(out);
+    r.skipped = skipped += r.skipped;
     if (r.count != 0) core_->linger(out, r);
     if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   }

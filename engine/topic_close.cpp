@@ -28,6 +28,8 @@ Status TopicCore::retire() {
   }
   Segment* head = nullptr;
   if (Status s = mark_deleted(&head); !s.ok()) return s;
+  // Claims still open would never be published: skip records now.
+  take_back_claims(Status::NotFound(topic_error(name_, "was deleted")));
   // A producer that crossed before us seals it without any lock; producers
   // that claimed room before the seal finish their records without one.
   while (head->sealed_count() == kNotSealed) sched_yield();
@@ -96,8 +98,10 @@ void TopicCore::stop_claims() noexcept {
     end = claims_end_of(*head, t);
     claims_end_ = end;
   }
-  // Producers that claimed before the push finish their records without any
-  // lock; the final sync after this covers them.
+  // Claims (Topic::claim) still open end as skip records; producers that
+  // claimed before the push finish their records without any lock; the
+  // final sync after this covers them.
+  take_back_claims(Status::Closed(topic_error(name_, "engine is closed")));
   while (published() < end) sched_yield();
 }
 

@@ -81,6 +81,7 @@ TopicStats TopicCore::stats() const noexcept {
   st.segments = segments_.size();
   st.cap_deletions = cap_deletions_;
   st.cap_lost_records = cap_lost_records_;
+  st.skipped = skipped_.load(std::memory_order_relaxed);  // relaxed: a statistic
   return st;
 }
 

@@ -149,6 +149,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Result<std::uint64_t> publish(const Message& m, bool nowait = false) noexcept;
   // Topic::publish_batch.
   PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
+  // Topic::claim, and a Claim's end (conduit/claim.h; engine/topic_claim.cpp).
+  Result<Claim> claim(std::size_t payload_bytes, const Message& envelope) noexcept;
+  static Result<std::uint64_t> end_claim(Claim& c, bool commit, bool nowait) noexcept;
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
   std::uint64_t durable() const noexcept { return storage_->durable(); }
   // The log opened read-only (damaged): it ends at durable(). Fixed after start.
@@ -293,6 +296,18 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // from its next claim on, and the tail must not be touched. True at once
   // for other topics. Call without mu_ (the producer may be rolling).
   bool stop_sole_producer(const std::function<bool()>& give_up);
+  // claim()'s steps: the room taken (and rolled to) as a publish does, the
+  // head written, the claim listed among the open ones.
+  Result<Claim> claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept;
+  // Ends the open claim of `seq` at `record` in `seg`: committed with
+  // `word`, or (skip) written as a skip record of `length` bytes. Not OK
+  // when close() or retire() took it back first (it is a skip record then).
+  Result<std::uint64_t> end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
+                                       bool skip, bool nowait) noexcept;
+  // close() and retire(), once no claim can start any more (the head's tail
+  // is past its end): every open claim becomes a skip record, and its
+  // owner's commit gets `why`. Readers waiting for it then move on.
+  void take_back_claims(const Status& why) noexcept;
   // Called by a producer whose claim did not fit in `slot`'s segment.
   Status roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcept;
   // roll_past()'s steps. close_crossed: the first claim to cross the end
@@ -382,6 +397,20 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::shared_ptr<Segment> spare_;                        // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;                                  // taken before mu_ when both are held
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
+
+  // Claims (Topic::claim) not committed or abandoned yet, for close() and
+  // retire() to take back: a short lock per claim and per commit, never
+  // held around anything else (taken after every other lock).
+  struct OpenClaim {
+    Segment* seg;
+    std::byte* record;
+    std::uint64_t seq;
+    std::uint32_t length;  // unpadded
+  };
+  std::mutex claims_mu_;
+  std::vector<OpenClaim> open_claims_;     // guarded by claims_mu_
+  Status claims_refused_;                  // guarded by claims_mu_: set once by take_back_claims()
+  std::atomic<std::uint64_t> skipped_{0};  // claims turned into skip records (TopicStats::skipped)
 
   mutable std::mutex scan_mu_;                 // taken after mu_ when both are held
   mutable std::shared_ptr<Segment> scan_seg_;  // guarded by scan_mu_

@@ -158,7 +158,7 @@ void TopicCore::rebuild_dedup_locked() {
       if (persistence::check_record(seg->base(), cap, off, len, seq, false).kind != persistence::RecordCheck::kRecord)
         break;
       const RecordView r(seg->base() + off);
-      if (!r.id().empty()) dedup_->remember(r.id(), r.sequence(), r.timestamp_ns());
+      if (!format::is_skip(len) && !r.id().empty()) dedup_->remember(r.id(), r.sequence(), r.timestamp_ns());
       off += format::align_up(len & format::kLengthMask);
     }
   }

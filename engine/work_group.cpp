@@ -306,6 +306,12 @@ std::size_t GroupCore::claim_next(std::span<Delivery> out, std::shared_ptr<Segme
     // acq_rel: acquire pairs with other consumers' releases; release makes
     // the claim visible before this consumer reads the record.
     if (!next_.compare_exchange_weak(seq, seq + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
+    if (format::is_skip(format::load_length(d.record.data()))) [[unlikely]] {
+      // An abandoned claim: done as if acked, never handed out. Relaxed: a statistic.
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      finish(seq);
+      continue;
+    }
     const std::size_t i = seq & mask_;
     if (seq < restored_end_) [[unlikely]] {
       if (!resume_restored(seq, i, &d)) continue;  // done, or waiting again
@@ -704,6 +710,7 @@ WorkGroupStats GroupCore::stats() const noexcept {
   s.stale = stale_.load(std::memory_order_relaxed);
   s.pending_redelivery = redeliver_.size_approx() + scheduled_.load(std::memory_order_relaxed);
   s.lost = lost_total_.load(std::memory_order_relaxed);
+  s.skipped = skipped_.load(std::memory_order_relaxed);
   // One window at most (cut() may leave next_ further ahead for a moment).
   for (std::uint64_t q = s.ack_floor; q < std::min(s.next, s.ack_floor + options_.max_in_flight); ++q)
     if ((word_[q & mask_].load(std::memory_order_relaxed) & kStateMask) == kOut) ++s.in_flight;

@@ -263,6 +263,7 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   alignas(64) std::atomic<std::uint64_t> redelivered_{0};
   std::atomic<std::uint64_t> lost_{0};        // added to by skip_to() and cut(), taken by one poll
   std::atomic<std::uint64_t> lost_total_{0};  // every record lost (stats)
+  std::atomic<std::uint64_t> skipped_{0};     // skip records stepped over (stats)
   std::atomic<std::uint64_t> rewound_{0};     // see set_rewound()
   std::atomic<bool> purge_timers_{false};     // cut() left timers of records it took
   std::atomic<bool> commit_wanted_{false};    // cut() moved the floor: store the state

@@ -62,6 +62,7 @@ Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_cr
                                 : 0;
   const persistence::RecordCheck c = persistence::check_record(bytes.data(), bytes.size(), 0, word, seq, check_crc);
   if (c.kind != persistence::RecordCheck::kRecord) return Status::Corruption(c.what);
+  if (c.skip) return Status::NotFound("a skip record (an abandoned claim), not a message");
   return RecordView(bytes.data());
 }
 
@@ -94,12 +95,13 @@ SegmentScan scan_segment(std::span<const std::byte> segment, std::uint64_t first
     return out;
   }
   const std::byte* base = segment.data();
-  const persistence::SegmentScan s = persistence::scan_segment(base, segment.size(), first_seq, with_crc,
-                                                               [&](std::uint64_t index, std::size_t offset) {
-                                                                 if (on_record)
-                                                                   on_record(RecordView(base + offset), index, offset);
-                                                               });
+  const persistence::SegmentScan s = persistence::scan_segment(
+      base, segment.size(), first_seq, with_crc, [&](std::uint64_t index, std::size_t offset) {
+        if (on_record && !format::is_skip(format::load<std::uint32_t>(base + offset)))
+          on_record(RecordView(base + offset), index, offset);
+      });
   out.records = s.records;
+  out.skipped = s.skipped;
   out.end_offset = s.end_offset;
   out.sealed = s.sealed;
   if (s.problem) {

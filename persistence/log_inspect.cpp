@@ -313,6 +313,7 @@ void verify_segment(const std::string& path, std::uint64_t first, bool last, std
     return;
   }
   v.records += s.scan.records;
+  v.skipped += s.scan.skipped;
   const std::uint64_t end = first + s.scan.records;
   v.end_seq = end;
   w.expected = end;

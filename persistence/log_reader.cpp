@@ -24,13 +24,16 @@ RecordCheck check_record(const std::byte* base, std::size_t capacity, std::size_
     return c;
   }
   c.kind = RecordCheck::kBad;
-  if (len < format::kRecordHeaderSize || off + format::align_up(len) > capacity) {
+  const bool skip = format::is_skip(word);
+  if (len < (skip ? format::kSkipMinLength : format::kRecordHeaderSize) || (word & format::kShortFlag && skip) ||
+      off + format::align_up(len) > capacity) {
     c.what = "record length " + std::to_string(len) + " is impossible here";
     return c;
   }
   const std::byte* rec = base + off;
   const std::uint64_t seq = format::load<std::uint64_t>(rec + format::rec::kSequence);
-  if (with_crc && format::load<std::uint32_t>(rec + format::rec::kCrc) != format::record_crc(rec, len)) {
+  if (with_crc && format::load<std::uint32_t>(rec + format::rec::kCrc) !=
+                      format::record_crc(rec, skip ? format::kSkipMinLength : len)) {
     c.what = "CRC32C mismatch";
     return c;
   }
@@ -38,11 +41,12 @@ RecordCheck check_record(const std::byte* base, std::size_t capacity, std::size_
     c.what = "sequence " + std::to_string(seq) + " where " + std::to_string(expected) + " was expected";
     return c;
   }
-  if (!format::record_fields_consistent(rec, len)) {
+  if (!skip && !format::record_fields_consistent(rec, len)) {
     c.what = "field lengths do not add up to the record length";
     return c;
   }
   c.kind = RecordCheck::kRecord;
+  c.skip = skip;
   return c;
 }
 
@@ -87,15 +91,19 @@ RunCheck check_records(const std::byte* base, std::size_t capacity, std::size_t 
       const std::uint32_t word = length_word_at(base, capacity, off);
       const std::uint32_t len = word & format::kLengthMask;
       // (A short-form record's fields always add up: the payload is the rest.)
-      if (word == 0 || (word & format::kPaddingFlag) != 0 || len < format::kRecordHeaderSize ||
+      // A skip record goes the slow way (rare), and joins the lanes with the
+      // CRC of its sequence once that way found it sound.
+      if (word == 0 || (word & (format::kPaddingFlag | format::kSkipFlag)) != 0 || len < format::kRecordHeaderSize ||
           format::align_up(len) > capacity - off ||
           format::load<std::uint64_t>(base + off + format::rec::kSequence) != seq ||
           ((word & format::kShortFlag) == 0 && !format::record_fields_consistent(base + off, len))) {
-        stop = check_record(base, capacity, off, word, seq, with_crc);
-        break;
+        if (RecordCheck c = check_record(base, capacity, off, word, seq, false); !c.skip) {
+          stop = check_record(base, capacity, off, word, seq, with_crc);
+          break;
+        }
       }
       data[k] = base + off + format::rec::kSequence;
-      bytes[k] = len - format::rec::kSequence;
+      bytes[k] = (format::is_skip(word) ? format::kSkipMinLength : len) - format::rec::kSequence;
       at[k] = off;
       words[k] = word;
       ++k;
@@ -141,6 +149,7 @@ SegmentScan scan_segment(const std::byte* base, std::size_t capacity, std::uint6
     }
     if (on_record) on_record(scan.records, off);
     ++scan.records;
+    scan.skipped += c.skip ? 1 : 0;
     off += format::align_up(c.length);
   }
   scan.sealed = !scan.problem && off >= capacity;

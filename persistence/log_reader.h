@@ -24,6 +24,7 @@ struct ScanProblem {
 
 struct SegmentScan {
   std::uint64_t records = 0;           // intact records from the start
+  std::uint64_t skipped = 0;           // of them, skip records (abandoned claims)
   std::size_t end_offset = 0;          // first byte after the last intact record
   bool sealed = false;                 // ended in a padding record (or exactly at capacity)
   std::optional<ScanProblem> problem;  // why the scan stopped early, if it did
@@ -35,12 +36,15 @@ struct RecordCheck {
   enum Kind { kEnd, kPadding, kRecord, kBad } kind = kEnd;
   std::uint32_t length = 0;  // unpadded; the padding's length for kPadding
   std::string what;          // kBad: why
+  bool skip = false;         // kRecord: a skip record (common/format.h), never handed out
 };
 
 // Checks one record of a segment starting at `first_seq`: its length fits
 // the segment, its CRC (when `with_crc`), that its sequence is `expected`,
 // and that its field lengths add up. kEnd for a zero word; kPadding for a
-// padding record that ends exactly at `capacity`.
+// padding record that ends exactly at `capacity`. A skip record is a
+// kRecord (it holds its sequence) with `skip` set; its length, sequence
+// and (when `with_crc`) the CRC of its sequence are checked, not its body.
 RecordCheck check_record(const std::byte* base, std::size_t capacity, std::size_t offset, std::uint32_t word,
                          std::uint64_t expected, bool with_crc);
 

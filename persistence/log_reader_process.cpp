@@ -206,13 +206,14 @@ Result<std::uint64_t> LogReaderCore::first_at_or_after(std::int64_t ns) {
     std::size_t off = format::kSegmentHeaderSize;
     std::uint64_t seq = (*seg)->first_seq();
     const std::uint32_t first_len = format::load_length(base + off);
-    if (i != 0 && first_len != 0 && (first_len & format::kPaddingFlag) == 0 &&
+    if (i != 0 && first_len != 0 && (first_len & (format::kPaddingFlag | format::kSkipFlag)) == 0 &&
         format::load<std::int64_t>(base + off + format::rec::kTimestamp) > ns)
       continue;
     while (off < (*seg)->capacity()) {
       const std::uint32_t len = format::load_length(base + off);
       if (len == 0 || (len & format::kPaddingFlag) != 0) break;
-      if (format::load<std::int64_t>(base + off + format::rec::kTimestamp) >= ns) return seq;
+      // A skip record's timestamp is not covered by its check: not looked at.
+      if (!format::is_skip(len) && format::load<std::int64_t>(base + off + format::rec::kTimestamp) >= ns) return seq;
       off += format::align_up(len & format::kLengthMask);
       ++seq;
     }
@@ -271,7 +272,8 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
     }
     const std::uint32_t length = len & format::kLengthMask;
     const std::size_t size = format::align_up(length);
-    if (length < format::kRecordHeaderSize || size > seg->capacity() - off_ ||
+    const bool skip = format::is_skip(len);
+    if (length < (skip ? format::kSkipMinLength : format::kRecordHeaderSize) || size > seg->capacity() - off_ ||
         format::load<std::uint64_t>(p + format::rec::kSequence) != seq_) {
       if (r.count != 0) break;
       return Status::Corruption(seg->path() + " offset " + std::to_string(off_) + ": expected record " +
@@ -290,7 +292,10 @@ Result<PollResult> LogReaderCore::try_poll(std::span<RecordView> out) {
                                     " (sequence " + std::to_string(seq_) + ")");
         }
       }
-      out[r.count++] = RecordView(p);
+      if (skip)
+        ++r.skipped;  // an abandoned claim: checked, stepped over
+      else
+        out[r.count++] = RecordView(p);
       next_ = seq_ + 1;
     }
     off_ += size;
@@ -357,10 +362,12 @@ Result<PollResult> LogReader::try_poll(std::span<RecordView> out) { return core_
 Result<PollResult> LogReader::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) {
   auto r = core_->try_poll(out);
   if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
+  std::uint64_t skipped = r->skipped;  // polls that only stepped over skip records wait on
   detail::BasicBackoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
                                                          core_->options_.park_timeout, detail::deadline_after(timeout));
   while (backoff.idle([&] { return core_->ready(); })) {
     r = core_->try_poll(out);
+    if (r.ok()) r->skipped = skipped += r->skipped;
     if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
   }
   return r;

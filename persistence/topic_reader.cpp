@@ -84,8 +84,9 @@ Result<TopicReader::Step> TopicReader::next() {
     ++s.index;
     if (seq < s.pos) continue;  // walking up to the position asked for
     Step step;
-    step.kind = Step::kRecord;
-    step.record = RecordView(base + at);
+    step.kind = c.skip ? Step::kSkip : Step::kRecord;
+    if (!c.skip) step.record = RecordView(base + at);
+    step.sequence = seq;
     step.file = seg->path();
     step.offset = at;
     s.pos = seq + 1;

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conduit/claim.h"
 #include "conduit/message.h"
 #include "conduit/options.h"
 #include "conduit/status.h"
@@ -81,6 +82,10 @@ struct PollResult {
   // (commit() makes the log durable up to the position first); a log
   // written by an older build, or a disk that lost synced data, can show it.
   std::uint64_t rewound = 0;
+  // Skip records (abandoned claims, Topic::claim) this poll stepped over:
+  // their sequences are used, nothing of them is handed out (Subscriber,
+  // LogReader; a work group counts them in WorkGroupStats::skipped).
+  std::uint64_t skipped = 0;
   // The engine is closed and everything published before was read.
   bool closed = false;
   // OK, or why the next record cannot be handed out (Subscriber, Consumer;
@@ -118,6 +123,9 @@ struct TopicStats {
   // many such records they took (counted once per record).
   std::uint64_t cap_deletions = 0;
   std::uint64_t cap_lost_records = 0;
+  // Claims this engine turned into skip records (Topic::claim): abandoned,
+  // or taken back by close() or delete_topic() before their commit.
+  std::uint64_t skipped = 0;
 };
 
 class Engine {
@@ -258,6 +266,13 @@ class Topic {
   // Like publish, but never waits for the disk: the completion is
   // await_durable(seq). One thread may keep many sync publishes in flight.
   Result<std::uint64_t> publish_nowait(const Message& message) noexcept;
+  // Zero-copy publish (conduit/claim.h): takes the next sequence and room
+  // for a record with a payload of `payload_bytes`, written with every
+  // field of `envelope` but the payload (which must be empty); the caller
+  // writes the payload in place and commits, or abandons (a skip record
+  // that readers step over). Fails as publish() does, and publishes
+  // nothing then. Thread-safe (conduit/claim.h says which lock it takes).
+  Result<Claim> claim(std::size_t payload_bytes, const Message& envelope = {}) noexcept;
   // Waits until `seq` is durable; kTimedOut, kClosed, or the sync's error.
   // kUnsupported on a memory-only topic. Thread-safe.
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
@@ -395,6 +410,9 @@ struct WorkGroupStats {
   // hard_cap_bytes took them from the open group. Each is reported once in
   // PollResult::lost of some consumer's poll and never delivered again.
   std::uint64_t lost = 0;
+  // Skip records (abandoned claims) the group stepped over: never handed
+  // out, done as if acked.
+  std::uint64_t skipped = 0;
 };
 
 class WorkGroup {

@@ -103,6 +103,7 @@ struct Damage {
 
 struct SegmentScan {
   std::uint64_t records = 0;          // intact records from the start
+  std::uint64_t skipped = 0;          // of them, skip records (on_record does not see them)
   std::size_t end_offset = 0;         // first byte after the last intact record
   bool sealed = false;                // ended in padding (or exactly at the end)
   std::optional<Damage> damage;       // why the scan stopped early, if it did
@@ -113,7 +114,8 @@ struct SegmentScan {
 // `first_seq`: from the header to the first zero length word, padding, or
 // problem. Checks each record as decode_record does and that its sequence
 // is the next one. `on_record` sees each intact record, its index in the
-// segment and its offset.
+// segment and its offset; skip records (abandoned claims) hold their index
+// but are not messages, and it does not see them.
 SegmentScan scan_segment(
     std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
     const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
@@ -182,6 +184,7 @@ Status remove_named_position(const std::string& data_dir, const std::string& top
 struct TopicVerification {
   std::uint64_t segments = 0;
   std::uint64_t records = 0;
+  std::uint64_t skipped = 0;  // of the records, skip records (abandoned claims, Topic::claim)
   std::uint64_t first_seq = 0, end_seq = 0;
   std::vector<Damage> problems;    // empty: the log is intact
   std::vector<std::string> notes;  // worth knowing, not problems
@@ -212,12 +215,15 @@ class TopicReader {
   TopicReader& operator=(const TopicReader&) = delete;
 
   struct Step {
-    enum Kind { kEnd, kRecord, kGap } kind = kEnd;
+    // kSkip: a skip record (an abandoned claim, Topic::claim) holds
+    // `sequence` at file/offset; it has no record to read.
+    enum Kind { kEnd, kRecord, kGap, kSkip } kind = kEnd;
     RecordView record;           // kRecord: valid until next() is called again
     std::uint64_t gap_from = 0;  // kGap: records [gap_from, gap_to) are not in
     std::uint64_t gap_to = 0;    // the log any more (retention deleted them)
     std::string file;            // kRecord: the segment file and the record's
     std::size_t offset = 0;      // offset in it
+    std::uint64_t sequence = 0;  // kRecord, kSkip: the record's sequence
   };
   // The record at position() (then position() moves past it), a gap before
   // it, or kEnd when the log has nothing there yet: call again to follow.

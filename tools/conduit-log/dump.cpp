@@ -232,6 +232,15 @@ void print_gap(const Options& o, const Style& st, std::uint64_t from, std::uint6
   }
 }
 
+// A skip record (an abandoned claim): its sequence holds no message.
+void print_skip(const Options& o, const Style& st, const TopicReader::Step& step) {
+  if (o.json)
+    std::printf("{\"skipped\":%llu}\n", static_cast<unsigned long long>(step.sequence));
+  else
+    std::printf("%s-- record %llu skipped (an abandoned claim, %s offset %zu) --%s\n", st.red(),
+                static_cast<unsigned long long>(step.sequence), step.file.c_str(), step.offset, st.reset());
+}
+
 // Where the log ends now: one past its last intact record.
 conduit::Result<std::uint64_t> end_of_log(const std::string& data_dir, const std::string& topic) {
   auto t = conduit::inspect::summarize_topic(data_dir, topic);
@@ -341,6 +350,10 @@ int print_records(const char* cmd, const Options& o, const Style& st, Source& sr
     }
     src.checked_file = step->file;
     first = false;
+    if (step->kind == TopicReader::Step::kSkip) {
+      print_skip(o, st, *step);
+      continue;
+    }
     if (!matches(o, step->record)) continue;
     if (o.json)
       print_json(o, step->record);

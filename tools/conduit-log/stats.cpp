@@ -68,7 +68,7 @@ int run_stats(int argc, char** argv) {
   auto reader = TopicReader::open(args.positional[0], args.positional[1]);
   if (!reader.ok()) return fail("stats", reader.status().to_string(), kExitProblem);
 
-  std::uint64_t records = 0, payload_bytes = 0, first_seq = 0, last_seq = 0;
+  std::uint64_t records = 0, payload_bytes = 0, first_seq = 0, last_seq = 0, skipped = 0;
   std::vector<std::uint64_t> histogram(65, 0);
   std::vector<std::int64_t> stamps;  // for the slices, in log order
   std::map<std::string, KeyStats> keys;
@@ -77,6 +77,10 @@ int run_stats(int argc, char** argv) {
     if (!step.ok()) return fail("stats", step.status().to_string(), kExitProblem);
     if (step->kind == TopicReader::Step::kEnd) break;
     if (step->kind == TopicReader::Step::kGap) continue;
+    if (step->kind == TopicReader::Step::kSkip) {  // an abandoned claim: counted apart
+      ++skipped;
+      continue;
+    }
     const conduit::RecordView& r = step->record;
     if (records == 0) first_seq = r.sequence();
     last_seq = r.sequence();
@@ -123,7 +127,9 @@ int run_stats(int argc, char** argv) {
         .key("records")
         .num(records)
         .key("payload_bytes")
-        .num(payload_bytes);
+        .num(payload_bytes)
+        .key("skipped")
+        .num(skipped);
     if (records)
       j.key("first_seq")
           .num(first_seq)
@@ -174,6 +180,7 @@ int run_stats(int argc, char** argv) {
 
   std::printf("%stopic %s%s: %llu records", st.bold(), args.positional[1].c_str(), st.reset(),
               static_cast<unsigned long long>(records));
+  if (skipped != 0) std::printf(", %llu skipped (abandoned claims)", static_cast<unsigned long long>(skipped));
   if (records == 0) {
     std::printf("\n");
     return kExitOk;

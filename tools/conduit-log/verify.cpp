@@ -55,6 +55,8 @@ int run_verify(int argc, char** argv) {
           .num(v.segments)
           .key("records")
           .num(v.records)
+          .key("skipped")
+          .num(v.skipped)
           .key("first_seq")
           .num(v.first_seq)
           .key("end_seq")
@@ -74,6 +76,7 @@ int run_verify(int argc, char** argv) {
     if (v.records != 0)
       std::printf(" (%llu..%llu)", static_cast<unsigned long long>(v.first_seq),
                   static_cast<unsigned long long>(v.end_seq - 1));
+    if (v.skipped != 0) std::printf(", %llu skipped (abandoned claims)", static_cast<unsigned long long>(v.skipped));
     if (v.problems.empty())
       std::printf(": %sok%s\n", st.green(), st.reset());
     else

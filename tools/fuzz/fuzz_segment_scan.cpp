@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t next_offset = inspect::kSegmentHeaderBytes;
   const auto scan =
       inspect::scan_segment(seg, first_seq, with_crc, [&](RecordView view, std::uint64_t index, std::size_t offset) {
+        fuzz::step_over_skips(seg.data(), index, &expected_index, &next_offset);
         FUZZ_CHECK(index == expected_index);
         FUZZ_CHECK(offset == next_offset);
         FUZZ_CHECK(offset % inspect::kRecordAlign == 0);
@@ -44,6 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ++expected_index;
         next_offset = offset + inspect::padded_size(length);
       });
+  if (scan.records > expected_index) fuzz::step_over_skips(seg.data(), scan.records, &expected_index, &next_offset);
   FUZZ_CHECK(scan.records == expected_index);
   FUZZ_CHECK(scan.end_offset <= capacity);
   if (scan.damage) {

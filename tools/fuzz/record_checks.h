@@ -40,6 +40,22 @@ Message make_message(std::string_view payload, const Str (&strings)[6], std::uin
 inline constexpr std::size_t kRecordSequenceOffset = 8;
 inline constexpr std::size_t kRecordFlagsOffset = 46;
 inline constexpr std::uint32_t kShortFormBit = 0x4000'0000u;  // in the length word
+inline constexpr std::uint32_t kPaddingBit = 0x8000'0000u;
+inline constexpr std::uint32_t kSkipBit = 0x2000'0000u;  // a skip record (an abandoned claim)
+inline constexpr std::uint32_t kSkipLengthMask = 0x1fff'ffffu;
+inline constexpr std::uint32_t kSkipMinLength = 16;
+
+// Steps `*index` and `*offset` over the skip records a scan counted but did
+// not hand to its callback, up to record `to`.
+inline void step_over_skips(const std::byte* segment, std::uint64_t to, std::uint64_t* index, std::size_t* offset) {
+  while (*index < to) {
+    std::uint32_t word = 0;
+    std::memcpy(&word, segment + *offset, sizeof word);
+    FUZZ_CHECK((word & (kPaddingBit | kSkipBit)) == kSkipBit);
+    *offset += inspect::padded_size(word & kSkipLengthMask);
+    ++*index;
+  }
+}
 
 // `record` holds a record of `length` bytes that inspect::decode_record()
 // accepted. Decodes it through RecordView, checks every view stays inside the
@@ -47,6 +63,12 @@ inline constexpr std::uint32_t kShortFormBit = 0x4000'0000u;  // in the length w
 // or, for a full-form record of a message the writer now puts in the short
 // form (as version 1 wrote it), the short record has the same fields.
 inline void check_accepted_record(const std::byte* record, std::uint32_t length) {
+  std::uint32_t first_word = 0;
+  std::memcpy(&first_word, record, sizeof first_word);
+  if ((first_word & (kPaddingBit | kSkipBit)) == kSkipBit) {
+    FUZZ_CHECK(length >= kSkipMinLength);  // a skip record: its body means nothing
+    return;
+  }
   const RecordView v(record);
   const std::byte* end = record + length;
   FUZZ_CHECK(v.size_bytes() == length);

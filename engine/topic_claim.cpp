@@ -1,0 +1,174 @@
+// Zero-copy publishing (conduit/claim.h): the claim takes its room and
+// sequence as a publish does and writes the head; the payload is written in
+// place by the caller; the commit seals the CRC and stores the length word,
+// or the claim ends as a skip record (abandon, destruction, close, delete).
+//
+// Who ends a claim: its owner (commit, abandon) or close()/retire()
+// (take_back_claims), never both. The open claims are listed under
+// claims_mu_; whoever removes a claim from the list owns its length word.
+// An owner that finds its claim gone knows the closer wrote the skip record.
+// The list is taken after the room: a claim that took room before close()
+// pushed the tail past the head's end, but lists itself after the closer
+// took the list, finds claims_refused_ set and writes its skip record itself,
+// so no claim is left that nobody ends (the closer then waits for it).
+#include <algorithm>
+
+#include "common/format.h"
+#include "engine/envelope.h"
+#include "engine/topic_core.h"
+#include "engine/topic_core_internal.h"
+#include "engine/trace.h"
+
+namespace conduit {
+
+Result<Claim> Topic::claim(std::size_t payload_bytes, const Message& envelope) noexcept {
+  if (core_ == nullptr) [[unlikely]]
+    return gone();
+  return core_->claim(payload_bytes, envelope);
+}
+
+Result<std::uint64_t> Claim::commit() noexcept { return detail::TopicCore::end_claim(*this, true, false); }
+Result<std::uint64_t> Claim::commit_nowait() noexcept { return detail::TopicCore::end_claim(*this, true, true); }
+void Claim::abandon() noexcept {
+  if (active()) (void)detail::TopicCore::end_claim(*this, false, true);
+}
+
+namespace detail {
+
+Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelope) noexcept {
+  if (!envelope.payload.empty())
+    return Status::InvalidArgument(
+        topic_error(name_, "claim: the envelope's payload must be empty (the claim's payload is written in place)"));
+  if (dedup_ != nullptr && !envelope.id.empty())
+    return Status::InvalidArgument(topic_error(name_, "claim: a claim with an id cannot be deduplicated; publish it"));
+  // A scope with an empty id hides outer ones and adds nothing (as publish()).
+  if (current_trace != nullptr && envelope.trace_id.empty() && !current_trace->empty()) [[unlikely]] {
+    Message traced = envelope;
+    traced.trace_id = *current_trace;
+    return claim(payload_bytes, traced);
+  }
+  if (payload_bytes > options_.max_payload_bytes)
+    return Status::TooLarge(topic_error(name_, "claim: payload of " + std::to_string(payload_bytes) +
+                                                   " bytes is over max_payload_bytes (" +
+                                                   std::to_string(options_.max_payload_bytes) + ")"));
+  const std::size_t length = format::encoded_size_with(envelope, payload_bytes);
+  if (length == 0 || length - payload_bytes > format::kRecordHeaderSize + kMaxEnvelopeBytes)
+    return Status::TooLarge(topic_error(name_, "claim: " + envelope_too_large(envelope, kMaxEnvelopeBytes)));
+  if (!single_) return claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length));
+  // A single_producer topic: its owner thread only, marked as in a claim
+  // while it takes room (SoleProducer), always with the locked add.
+  if (enter_sole_claim() == SoleClaim::kForeign)
+    return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
+  Result<Claim> r = claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length));
+  // Release pairs with the acquire in stop_sole_producer() (as claim_sole()).
+  sole_.in_claim.store(0, std::memory_order_release);
+  return r;
+}
+
+Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept {
+  if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
+  if (!read_only_.ok()) [[unlikely]]
+    return read_only_;
+  const std::int64_t stamp = envelope.timestamp_ns != 0 ? envelope.timestamp_ns : shared_->now();
+  const std::uint64_t bytes = format::align_up(length);
+  const std::uint64_t capacity = options_.segment_bytes;
+  for (;;) {
+    // Acquire, both: as in claim_and_write_as() (the head, then the slot's segment).
+    AppendSlot* slot = head_.load(std::memory_order_acquire);
+    const std::uint64_t t = slot->tail.fetch_add(kTailOneRecord + bytes, std::memory_order_acquire);
+    const std::uint64_t off = t & kTailOffsetMask;
+    if (off + bytes > capacity) {
+      if (Status s = roll_past(slot, t); !s.ok()) return s;
+      continue;
+    }
+    // Relaxed: ordered by the acquire above.
+    Segment* seg = slot->segment.load(std::memory_order_relaxed);
+    const std::uint64_t seq = seg->first_seq() + (t >> kTailOffsetBits);
+    seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
+    std::byte* record = seg->base() + off;
+    const format::Head head = format::encode_head(record, envelope, payload_bytes, seq, stamp);
+    // The segment stays mapped for the claim's writes, whatever happens to
+    // the topic. Taken before the claim is listed: until then nobody can
+    // end it, so the scanner cannot pass it and the segment is alive; once
+    // listed, close() may end it and a delete free the segment.
+    std::shared_ptr<void> keep = seg->shared_from_this();
+    {
+      std::lock_guard lk(claims_mu_);
+      if (!claims_refused_.ok()) {
+        // close() or retire() took the open claims before this one listed
+        // itself: end it as they would have, and wait for nothing.
+        format::write_skip(record, length, seq, crc_);
+        seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(off));
+        skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        return claims_refused_;
+      }
+      open_claims_.push_back({seg, record, seq, length});
+    }
+    Claim c;
+    c.topic_ = handle_;
+    c.keep_ = std::move(keep);
+    c.record_ = record;
+    c.word_ = head.word;
+    c.payload_offset_ = head.payload_offset;
+    c.payload_size_ = payload_bytes;
+    c.seq_ = seq;
+    return c;
+  }
+}
+
+Result<std::uint64_t> TopicCore::end_claim(Claim& c, bool commit, bool nowait) noexcept {
+  if (!c.active()) return Status::InvalidArgument("claim: already committed or abandoned");
+  Topic* topic = std::exchange(c.topic_, nullptr);
+  const std::shared_ptr<void> keep = std::move(c.keep_);  // the segment, until we are done with it
+  TopicCore* core = topic->core_;
+  if (core == nullptr) return topic->gone();  // the engine's close took it back before it went
+  return core->end_open_claim(static_cast<Segment*>(keep.get()), c.record_, c.seq_, c.word_, !commit, nowait);
+}
+
+Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
+                                                bool skip, bool nowait) noexcept {
+  {
+    std::lock_guard lk(claims_mu_);
+    auto it =
+        std::find_if(open_claims_.rbegin(), open_claims_.rend(), [seq](const OpenClaim& o) { return o.seq == seq; });
+    if (it == open_claims_.rend()) return claims_refused_;  // taken back: a skip record already
+    *it = open_claims_.back();
+    open_claims_.pop_back();
+  }
+  // Ours alone now: the length word is 0 and nobody else will store it.
+  if (skip) {
+    format::write_skip(record, word & format::kLengthMask, seq, crc_);
+    skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  } else {
+    // The payload is in place: the CRC covers the bytes as they are.
+    format::seal_crc(record, word, crc_);
+    format::commit_length(record, word);
+  }
+  seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(record - seg->base()));
+  readers_.wake_if_parked();
+  if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
+  if (!skip && sync_ && !nowait)
+    if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
+  return seq;
+}
+
+void TopicCore::take_back_claims(const Status& why) noexcept {
+  std::size_t taken = 0;
+  {
+    std::lock_guard lk(claims_mu_);
+    if (claims_refused_.ok()) claims_refused_ = why;
+    for (const OpenClaim& o : open_claims_) {
+      format::write_skip(o.record, o.length, o.seq, crc_);
+      o.seg->set_offset(o.seq - o.seg->first_seq(), static_cast<std::uint32_t>(o.record - o.seg->base()));
+    }
+    taken = open_claims_.size();
+    open_claims_.clear();
+  }
+  if (taken == 0) return;
+  skipped_.fetch_add(taken, std::memory_order_relaxed);  // relaxed: a statistic
+  readers_.wake_if_parked();
+  if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
+}
+
+}  // namespace detail
+}  // namespace conduit
