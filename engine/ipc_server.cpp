@@ -289,7 +289,12 @@ void IpcServer::accept_loop() {
     if ((fds[1].revents & POLLIN) != 0) break;
     if ((fds[0].revents & POLLIN) == 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // the client gave up meanwhile, or out of descriptors for now
+    if (fd < 0) {
+      // Out of descriptors: the listener stays readable, so wait a little
+      // rather than spin. Otherwise the client gave up meanwhile.
+      if (errno == EMFILE || errno == ENFILE) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     std::lock_guard lk(mu_);
     reap_locked();
     auto c = std::make_unique<Connection>();

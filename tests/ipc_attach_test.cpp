@@ -146,3 +146,16 @@ TEST_CASE("work_group of an attached engine: unknown topics and memory-only topi
   CHECK(mem.status().code() == Code::kUnsupported);
   CHECK(mem.status().message().find("memory-only") != std::string::npos);
 }
+
+TEST_CASE("a data directory whose socket path is too long for sun_path is attached to all the same") {
+  TempDir tmp;
+  const std::string dir = (tmp.path / std::string(120, 'd')).string();
+  REQUIRE(sock_of(dir).size() >= sizeof(sockaddr_un::sun_path));
+  EngineOptions eo;
+  eo.data_dir = dir;
+  auto engine = Engine::open(eo).value();
+  CHECK(mode_of(sock_of(dir)) == 0600);
+  CHECK(AttachedEngine::attach(dir).ok());
+  engine.reset();
+  CHECK(AttachedEngine::attach(dir).status().code() == Code::kNotFound);
+}
