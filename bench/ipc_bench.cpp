@@ -8,6 +8,12 @@
 //   BM_Ipc/conduit_cross_process
 //                             a writer process publishing to the same kind
 //                             of topic, a LogReader in this process
+//   BM_IpcGroup/in_process    a writer thread publishing to a persisted
+//                             (async) topic, one work-group Consumer on
+//                             another thread, acking each polled batch
+//   BM_IpcGroup/cross_process the same group's consumer in another process,
+//                             attached (conduit/attach.h): its ratio to
+//                             in_process is what crossing processes costs
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //
@@ -20,6 +26,7 @@
 // machine; the async topic's persistence thread wakes every few ms.
 #include <benchmark/benchmark.h>
 #include <conduit/conduit.h>
+#include <conduit/attach.h>
 #include <conduit/reader.h>
 
 #include <fcntl.h>
@@ -266,11 +273,151 @@ void BM_Ipc_ConduitCrossProcess(benchmark::State& state) {
   }
 }
 
+// ------------------------------------------------------------ work group ---
+
+constexpr const char* kGroup = "g";
+
+// Polls and acks a batch at a time until every message came: the same code
+// for a Consumer and an AttachedConsumer (the same signatures).
+template <class C>
+void consume_group(C& consumer, Received& r) {
+  r.latency_ns.reserve(kMessages);
+  std::vector<Delivery> out(64);
+  while (r.latency_ns.size() < kMessages) {
+    PollResult pr = consumer.poll(out, std::chrono::seconds(10));
+    if (pr.count == 0) break;
+    // Taken in sequence order: one consumer, so the group hands them out in order.
+    for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].record.payload());
+    (void)consumer.ack(std::span<const Delivery>(out.data(), pr.count));
+  }
+}
+
+void BM_IpcGroup_InProcess(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    TempDir dir;
+    EngineOptions eo;
+    eo.data_dir = dir.path.string();
+    auto engine = Engine::open(eo).value();
+    Topic* topic = engine->create_topic(kTopic, topic_options()).value();
+    ConsumerOptions co;
+    co.wait = WaitStrategy::kBusySpin;
+    auto consumer = topic->work_group(kGroup).value()->consumer(co).value();
+    std::thread writer([&] {
+      drive(pace, [&](const Payload& p) {
+        (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
+      });
+    });
+    Received r;
+    consume_group(*consumer, r);
+    writer.join();
+    report(state, r, pace);
+  }
+}
+
+bool read_all(int fd, void* to, std::size_t n) {
+  auto* p = static_cast<char*>(to);
+  while (n != 0) {
+    const ssize_t k = read(fd, p, n);
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+  return true;
+}
+bool write_all(int fd, const void* from, std::size_t n) {
+  const auto* p = static_cast<const char*>(from);
+  while (n != 0) {
+    const ssize_t k = write(fd, p, n);
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+  return true;
+}
+
+// The attached consumer's process: attaches once told the owner is up,
+// says when its consumer exists, consumes, and sends back what it measured.
+[[noreturn]] void group_child(const std::string& dir, int go, int back) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  char c = 0;
+  if (read(go, &c, 1) != 1) _exit(1);
+  auto attached = AttachedEngine::attach(dir);
+  if (!attached.ok()) _exit(2);
+  auto group = (*attached)->work_group(kTopic, kGroup);
+  if (!group.ok()) _exit(3);
+  ConsumerOptions co;
+  co.wait = WaitStrategy::kBusySpin;
+  auto consumer = (*group)->consumer(co);
+  if (!consumer.ok() || write(back, &c, 1) != 1) _exit(4);
+  Received r;
+  consume_group(**consumer, r);
+  const std::uint64_t n = r.latency_ns.size();
+  const std::int64_t head[3] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns};
+  if (!write_all(back, &n, sizeof n) || !write_all(back, head, sizeof head) ||
+      !write_all(back, r.latency_ns.data(), n * sizeof(std::int64_t)))
+    _exit(5);
+  _exit(0);
+}
+
+void BM_IpcGroup_CrossProcess(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    TempDir dir;
+    int go[2], back[2];
+    if (pipe(go) != 0 || pipe(back) != 0) {
+      state.SkipWithError("pipe failed");
+      return;
+    }
+    // Forked before this process opens an engine (and starts its threads).
+    const pid_t pid = fork();
+    if (pid == 0) group_child(dir.path.string(), go[0], back[1]);
+    EngineOptions eo;
+    eo.data_dir = dir.path.string();
+    auto engine = Engine::open(eo).value();
+    Topic* topic = engine->create_topic(kTopic, topic_options()).value();
+    (void)topic->work_group(kGroup).value();
+    char c = 1;
+    if (write(go[1], &c, 1) != 1 || read(back[0], &c, 1) != 1) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      state.SkipWithError("the consumer process did not attach");
+      return;
+    }
+    std::thread writer([&] {
+      drive(pace, [&](const Payload& p) {
+        (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
+      });
+    });
+    Received r;
+    std::uint64_t n = 0;
+    std::int64_t head[3] = {};
+    bool ok = read_all(back[0], &n, sizeof n) && read_all(back[0], head, sizeof head);
+    if (ok && n <= kMessages) {
+      r.latency_ns.resize(n);
+      ok = read_all(back[0], r.latency_ns.data(), n * sizeof(std::int64_t));
+    }
+    r.in_order = head[0] == 1;
+    r.first_ns = head[1];
+    r.last_ns = head[2];
+    writer.join();
+    waitpid(pid, nullptr, 0);
+    for (int fd : {go[0], go[1], back[0], back[1]}) close(fd);
+    if (!ok) {
+      state.SkipWithError("no results from the consumer process");
+      return;
+    }
+    report(state, r, pace);
+  }
+}
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgName("pace_ns")->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 BENCHMARK(BM_Ipc_RawShmRing)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitInProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
+BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
+BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
 
 }  // namespace

@@ -5,6 +5,7 @@
 // common/format.h (segments, records) and beside each file's reader.
 //
 //   DATA_DIR/LOCK
+//   DATA_DIR/control.sock                        the owning engine's Unix socket (doc/ipc.md)
 //   DATA_DIR/topics/TOPIC/{control, clean, options, NNNN.seg, cursors/, torn/}
 //   DATA_DIR/topics/.deleted-TOPIC-N/            a deleted topic being removed
 //   DATA_DIR/readers/TOPIC/NAME                  a LogReader's position
@@ -46,6 +47,7 @@ static_assert(kSegmentMagic == 0x3147455354444e43ull && kControlMagic == 0x314c5
 
 // ------------------------------------------------------------- names ---
 inline constexpr const char* kLockFileName = "LOCK";               // DATA_DIR/LOCK, flock()ed by the owning engine
+inline constexpr const char* kControlSocketName = "control.sock";  // DATA_DIR/control.sock, the owner's (doc/ipc.md)
 inline constexpr const char* kTopicsDirName = "topics";            // DATA_DIR/topics/TOPIC/
 inline constexpr const char* kReadersDirName = "readers";          // DATA_DIR/readers/TOPIC/NAME
 inline constexpr const char* kControlFileName = "control";         // TOPIC/control

@@ -9,6 +9,7 @@
 
 #include "common/disk_names.h"
 #include "conduit/inspect.h"
+#include "engine/ipc_server.h"
 #include "engine/topic_core.h"
 #include "engine/topic_options.h"
 #include "persistence/data_dir.h"
@@ -30,6 +31,8 @@ struct EngineState {
   // Deleted topics: emptied, kept until the engine goes so handles stay valid.
   std::vector<std::unique_ptr<TopicCore>> deleted;  // guarded by mu
   std::uint64_t deletions = 0;                      // guarded by mu: names tombstones
+  // DATA_DIR/control.sock: other processes attach (conduit/attach.h).
+  std::unique_ptr<IpcServer> ipc;
 };
 
 std::string topic_dir(const EngineState& st, std::string_view name) {
@@ -86,6 +89,9 @@ Result<Topic*> find_topic_locked(EngineState& st, std::string_view name) {
   return open_topic_locked(st, name, **on_disk, true);
 }
 
+// Starts `state`'s IpcServer on its data directory (conduit/attach.h).
+void listen(EngineState& state);
+
 }  // namespace detail
 
 Status validate_topic_name(std::string_view name) {
@@ -138,12 +144,36 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     state->disk = std::make_unique<persistence::PersistenceThread>(
         std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)), options.on_thread_start);
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(state)));
+  std::unique_ptr<Engine> engine(new Engine(std::move(state)));
+  if (!options.data_dir.empty()) detail::listen(*engine->state_);
+  return engine;
 }
+
+namespace detail {
+void listen(EngineState& state) {
+  EngineState* st = &state;
+  auto server =
+      detail::IpcServer::start(st->options.data_dir, [st](std::string_view name) -> Result<detail::TopicCore*> {
+        std::lock_guard lk(st->mu);
+        auto found = detail::find_topic_locked(*st, name);
+        if (!found.ok()) return found.status();
+        return st->topics.find(name)->second.get();
+      });
+  // The engine works without it; only attaching fails (kNotFound).
+  if (!server.ok())
+    std::fprintf(stderr, "conduit: other processes cannot attach to %s: %s\n", st->options.data_dir.c_str(),
+                 server.status().to_string().c_str());
+  else
+    st->ipc = std::move(server).value();
+}
+}  // namespace detail
 
 Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) { state_->shared.engine = this; }
 
 Engine::~Engine() {
+  // Attached processes first: their consumers go while the topics are open,
+  // and what they held goes back to the groups before the final commit.
+  state_->ipc.reset();
   close();
   // Handles may outlive the engine (engine.h): every open subscriber and
   // consumer is cut loose first, then the topics (and their segments) go

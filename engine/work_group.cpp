@@ -458,6 +458,32 @@ void GroupCore::abandon(const void* owner) noexcept {
   std::erase_if(zombies_, [&](const Zombie& z) { return z.owner == owner; });
 }
 
+void GroupCore::release(const void* owner) noexcept {
+  // After close the final commit has run: a reopen delivers them again anyway.
+  if (topic_->closed()) return;
+  std::vector<Failed, MiAllocator<Failed>> released;
+  const std::int64_t t = now();
+  // The slots of [floor, next), as the ack-timeout scan in run_timers():
+  // the CAS below validates the sequence and owner read after the word.
+  // Acquire pairs with the release CASes on floor_ and next_.
+  const std::uint64_t end = next_.load(std::memory_order_acquire);
+  const std::uint64_t from = floor_.load(std::memory_order_acquire);
+  for (std::uint64_t s = from; s < end && s < from + options_.max_in_flight; ++s) {
+    const std::size_t i = s & mask_;
+    // Acquire pairs with hand_out's release.
+    std::uint64_t w = word_[i].load(std::memory_order_acquire);
+    // Relaxed: ordered after the word's acquire; the CAS validates them.
+    if ((w & kStateMask) != kOut || owner_[i].load(std::memory_order_relaxed) != owner) continue;
+    const std::uint64_t held = seq_[i].load(std::memory_order_relaxed);
+    // acq_rel as in fail(): the hand-out is now ours to redeliver. A CAS
+    // that fails lost to an ack timeout or the hard cap, which end it.
+    if (word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kBusy, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+      released.push_back(settle_failure(held, Failure::kNack, 0, t));
+  }
+  for (const Failed& f : released) carry_out(f, {}, false);
+}
+
 std::optional<std::uint64_t> GroupCore::journal_append(const GroupState::Entry& e) noexcept {
   std::byte entry[StateJournal::kEntryBytes];
   GroupState::encode_entry(e, entry);
@@ -799,6 +825,7 @@ class ConsumerCore : public MiAllocated {
   ~ConsumerCore() {
     // Once orphaned, the group and topic are gone (engine/handle_life.h).
     if (life_.orphaned()) return;
+    group_->release(this);
     group_->abandon(this);
     if (counted_) group_->topic()->remove_user(&life_);
   }

@@ -121,6 +121,11 @@ class GroupCore final : public MiAllocated, public RetentionHolder {
   // timed-out deliveries no longer hold segments.
   void adopt(const void* owner);
   void abandon(const void* owner) noexcept;
+  // A consumer `owner` is going: each delivery it still holds goes back to
+  // the group at once, as a nack with no delay (attempt + 1, counted as a
+  // redelivery when it goes out again), rather than after its ack timeout.
+  // Another process's consumer that died is one (engine/ipc_server.cpp).
+  void release(const void* owner) noexcept;
   // Records skipped by skip_to() or cut() and not yet reported (then 0).
   std::uint64_t take_lost() noexcept;
   // Before any consumer: the stored floor was set back by `n` (PollResult::rewound).

@@ -458,3 +458,31 @@ TEST_CASE("a consumer waiting on a full window gets the next record once another
   REQUIRE(r.count == 1);
   CHECK(got[0].sequence == 64);
 }
+
+TEST_CASE("a destroyed consumer's deliveries go out again at once, as nacks with no delay") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  WorkGroupOptions wo;
+  wo.ack_timeout = std::chrono::hours(1);   // only the consumer's end can explain a redelivery
+  wo.backoff_base = std::chrono::hours(1);  // and a nack with the group's backoff would wait
+  WorkGroup* group = topic->work_group("g", wo).value();
+  publish_numbers(topic, 0, 10);
+  auto other = group->consumer().value();
+  Delivery out[10];
+  {
+    auto gone = group->consumer().value();
+    PollResult r = gone->try_poll(std::span<Delivery>(out, 4));
+    REQUIRE(r.count == 4);
+    CHECK(gone->ack(out[0]));  // acked ones stay acked
+  }
+  std::set<std::uint64_t> again;
+  PollResult r = other->try_poll(out);
+  for (std::size_t k = 0; k < r.count; ++k) {
+    if (out[k].attempt == 2) again.insert(out[k].sequence);
+    CHECK(other->ack(out[k]));
+  }
+  CHECK(again == std::set<std::uint64_t>{1, 2, 3});
+  CHECK(r.count == 9);
+  CHECK(group->stats().redelivered == 3);
+  CHECK(group->stats().ack_floor == 10);
+}

@@ -356,8 +356,14 @@ std::optional<std::string> Harness::step(const Op& op) {
       break;
     case OpKind::kReopen:
       if (cov_) ++cov_->reopens;
-      // The engine's close commits every work group's state.
-      for (const Group& g : groups_) m_.group_committed[g.model.topic][g.model.name] = snapshot(g.model);
+      // close() destroys the consumers first, and each hands back what it
+      // holds: those deliveries failed (a nack with no delay). Then the
+      // engine's close commits every work group's state.
+      for (Group& g : groups_) {
+        for (const auto& [s, attempt] : g.model.out) g.model.redeliver.push_back(s);
+        g.model.out.clear();
+        m_.group_committed[g.model.topic][g.model.name] = snapshot(g.model);
+      }
       close();
       open();
       // Memory-only topics are gone; persisted ones keep every record (a

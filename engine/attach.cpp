@@ -1,0 +1,229 @@
+// The attached side (conduit/attach.h): requests to the owner, and the
+// records of its deliveries read in place from this process's own
+// read-only mappings of the topic's segment files.
+#include "conduit/attach.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "common/disk_names.h"
+#include "common/format.h"
+#include "engine/ipc_connection.h"
+#include "persistence/log_reader.h"
+#include "persistence/segment_file.h"
+
+namespace conduit {
+namespace detail {
+
+// One attached consumer: its connection, and the segment files its
+// outstanding deliveries' views point into.
+class AttachedConsumerCore {
+ public:
+  AttachedConsumerCore(std::string topic_dir, std::unique_ptr<IpcConnection> conn)
+      : topic_dir_(std::move(topic_dir)), conn_(std::move(conn)) {}
+
+  PollResult poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept;
+  std::size_t ack(std::span<const Delivery> ds) noexcept;
+  bool end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns, std::string_view error) noexcept;
+  Status owner_status() const { return conn_->broken(); }
+
+ private:
+  struct Mapped {
+    std::unique_ptr<persistence::SegmentFile> file;
+    std::size_t views = 0;  // outstanding deliveries whose record lies in it
+  };
+  // Points `d` at the record `w` names; kCorruption when what is there is
+  // not that record, an open's error when its file cannot be mapped.
+  Status place(const ipc::WireDelivery& w, Delivery* d);
+  // The delivery is answered: its view need not stay readable.
+  void release(const Delivery& d) noexcept;
+  // A delivery that cannot be handed to the caller goes back to the group.
+  void give_back(const ipc::WireDelivery& w) noexcept;
+
+  std::string topic_dir_;
+  std::unique_ptr<IpcConnection> conn_;
+  std::map<std::uint64_t, Mapped> segments_;  // by first sequence
+  std::uint64_t newest_ = 0;                  // kept mapped while idle: the next deliveries are likely there
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> outstanding_;  // (seq, lease) -> segment
+};
+
+Status AttachedConsumerCore::place(const ipc::WireDelivery& w, Delivery* d) {
+  auto it = segments_.find(w.segment_first);
+  if (it == segments_.end()) {
+    const std::string path = disk::topic_file(topic_dir_, disk::segment_file_name(w.segment_first));
+    auto file = persistence::SegmentFile::open(path, false);
+    if (!file.ok()) return file.status();
+    it = segments_.emplace(w.segment_first, Mapped{std::move(file).value(), 0}).first;
+  }
+  const persistence::SegmentFile& f = *it->second.file;
+  const std::string where = f.path() + " offset " + std::to_string(w.offset);
+  if (w.offset < format::kSegmentHeaderSize || w.offset + format::kRecordHeaderSize > f.capacity())
+    return Status::Corruption(where + ": the owner named a place outside the segment");
+  // The owner checked the record (CRC32C included) before handing it out:
+  // this only checks that it is the one named.
+  const std::uint32_t word = format::load_length(f.base() + w.offset);
+  const persistence::RecordCheck c =
+      persistence::check_record(f.base(), f.capacity(), w.offset, word, w.sequence, false);
+  if (c.kind != persistence::RecordCheck::kRecord)
+    return Status::Corruption(where + ": not record " + std::to_string(w.sequence) + " there" +
+                              (c.what.empty() ? "" : " (" + c.what + ")"));
+  d->record = RecordView(f.base() + w.offset);
+  d->sequence = w.sequence;
+  d->attempt = w.attempt;
+  d->lease = w.lease;
+  ++it->second.views;
+  newest_ = std::max(newest_, w.segment_first);
+  outstanding_.emplace(std::make_pair(w.sequence, w.lease), w.segment_first);
+  return Status::OK();
+}
+
+void AttachedConsumerCore::release(const Delivery& d) noexcept {
+  auto o = outstanding_.find({d.sequence, d.lease});
+  if (o == outstanding_.end()) return;
+  auto it = segments_.find(o->second);
+  outstanding_.erase(o);
+  if (it == segments_.end()) return;
+  if (--it->second.views == 0 && it->first != newest_) segments_.erase(it);
+}
+
+void AttachedConsumerCore::give_back(const ipc::WireDelivery& w) noexcept {
+  ipc::Writer req(ipc::Op::kFail);
+  req.put(static_cast<std::uint8_t>(ipc::FailKind::kNack)).put(w.sequence).put(w.lease).put(std::int64_t{0}).str("");
+  (void)conn_->call(req);
+}
+
+PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept {
+  PollResult r;
+  ipc::Writer req(ipc::Op::kPoll);
+  req.put(static_cast<std::uint32_t>(std::min<std::size_t>(out.size(), ipc::kMaxBatch))).put(timeout_ns);
+  auto reply = conn_->call(req);
+  if (!reply.ok()) {
+    r.closed = true;
+    r.status = reply.status();
+    return r;
+  }
+  ipc::Reader rd(*reply);
+  r.status = rd.status();
+  r.lost = rd.get<std::uint64_t>();
+  r.rewound = rd.get<std::uint64_t>();
+  r.closed = rd.get<std::uint8_t>() != 0;
+  const auto n = rd.get<std::uint32_t>();
+  std::vector<ipc::WireDelivery> ws(std::min<std::size_t>(n, out.size()));
+  for (auto& w : ws) w = rd.get<ipc::WireDelivery>();
+  if (!rd.ok()) {
+    r.status = Status::Corruption("a poll's reply from the owner of the topic in " + topic_dir_ + " is short");
+    return r;
+  }
+  for (std::size_t k = 0; k < ws.size(); ++k) {
+    if (Status s = place(ws[k], &out[r.count]); !s.ok()) {
+      // Never lost: what cannot be handed out goes back to the group.
+      for (std::size_t j = k; j < ws.size(); ++j) give_back(ws[j]);
+      if (r.status.ok()) r.status = std::move(s);
+      break;
+    }
+    ++r.count;
+  }
+  return r;
+}
+
+std::size_t AttachedConsumerCore::ack(std::span<const Delivery> ds) noexcept {
+  std::size_t acked = 0;
+  while (!ds.empty()) {
+    const std::size_t n = std::min<std::size_t>(ds.size(), ipc::kMaxBatch);
+    ipc::Writer req(ipc::Op::kAck);
+    req.put(static_cast<std::uint32_t>(n));
+    for (std::size_t k = 0; k < n; ++k) req.put(ds[k].sequence).put(ds[k].lease);
+    auto reply = conn_->call(req);
+    for (std::size_t k = 0; k < n; ++k) release(ds[k]);
+    ds = ds.subspan(n);
+    if (!reply.ok()) continue;  // the owner is gone: the rest are released, not acked
+    ipc::Reader rd(*reply);
+    if (rd.status().ok()) acked += rd.get<std::uint32_t>();
+  }
+  return acked;
+}
+
+bool AttachedConsumerCore::end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns,
+                               std::string_view error) noexcept {
+  ipc::Writer req(ipc::Op::kFail);
+  req.put(static_cast<std::uint8_t>(kind)).put(d.sequence).put(d.lease).put(delay_ns).str(error);
+  auto reply = conn_->call(req);
+  release(d);
+  if (!reply.ok()) return false;
+  ipc::Reader rd(*reply);
+  return rd.status().ok() && rd.get<std::uint8_t>() != 0;
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<AttachedEngine>> AttachedEngine::attach(std::string_view data_dir) {
+  std::string dir(data_dir);
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  auto conn = detail::IpcConnection::open(dir);
+  if (!conn.ok()) return conn.status();
+  return std::unique_ptr<AttachedEngine>(new AttachedEngine(std::move(dir), std::move(conn).value()));
+}
+
+AttachedEngine::AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn)
+    : dir_(std::move(dir)), conn_(std::move(conn)) {}
+AttachedEngine::~AttachedEngine() = default;
+
+Result<AttachedWorkGroup*> AttachedEngine::work_group(std::string_view topic, std::string_view group,
+                                                      WorkGroupOptions options) {
+  std::lock_guard lk(mu_);
+  const std::string key = std::string(topic) + "/" + std::string(group);
+  if (auto it = groups_.find(key); it != groups_.end()) return it->second.get();
+  detail::ipc::Writer req(detail::ipc::Op::kOpenGroup);
+  req.str(topic).str(group);
+  detail::ipc::put_options(req, options);
+  auto reply = conn_->call(req);
+  if (!reply.ok()) return reply.status();
+  detail::ipc::Reader rd(*reply);
+  if (Status s = rd.status(); !s.ok()) return s;
+  auto g = std::unique_ptr<AttachedWorkGroup>(
+      new AttachedWorkGroup(dir_, std::string(topic), std::string(group), std::move(options)));
+  AttachedWorkGroup* handle = g.get();
+  groups_.emplace(key, std::move(g));
+  return handle;
+}
+
+Result<std::unique_ptr<AttachedConsumer>> AttachedWorkGroup::consumer(ConsumerOptions options) {
+  auto conn = detail::IpcConnection::open(dir_);
+  if (!conn.ok()) return conn.status();
+  detail::ipc::Writer req(detail::ipc::Op::kConsumer);
+  req.str(topic_).str(name_);
+  detail::ipc::put_options(req, options_);
+  req.str(options.name).put(static_cast<std::uint8_t>(options.wait));
+  auto reply = (*conn)->call(req);
+  if (!reply.ok()) return reply.status();
+  detail::ipc::Reader rd(*reply);
+  if (Status s = rd.status(); !s.ok()) return s;
+  auto core = std::make_unique<detail::AttachedConsumerCore>(disk::topic_dir(dir_, topic_), std::move(conn).value());
+  return std::unique_ptr<AttachedConsumer>(new AttachedConsumer(std::move(core)));
+}
+
+AttachedConsumer::AttachedConsumer(std::unique_ptr<detail::AttachedConsumerCore> core) : core_(std::move(core)) {}
+// Closing the connection tells the owner: it destroys its consumer, and the
+// deliveries still out go back to the group at once.
+AttachedConsumer::~AttachedConsumer() = default;
+
+PollResult AttachedConsumer::try_poll(std::span<Delivery> out) noexcept { return core_->poll(out, -1); }
+PollResult AttachedConsumer::poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
+  return core_->poll(out, std::max<std::int64_t>(timeout.count(), 0));
+}
+bool AttachedConsumer::ack(const Delivery& d) noexcept { return core_->ack(std::span<const Delivery>(&d, 1)) == 1; }
+std::size_t AttachedConsumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->ack(deliveries); }
+bool AttachedConsumer::nack(const Delivery& d) noexcept { return core_->end(d, detail::ipc::FailKind::kNack, -1, {}); }
+bool AttachedConsumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
+  return core_->end(d, detail::ipc::FailKind::kNackDelay, std::max<std::int64_t>(delay.count(), 0), {});
+}
+bool AttachedConsumer::fail(const Delivery& d, std::string_view error) noexcept {
+  return core_->end(d, detail::ipc::FailKind::kFail, -1, error);
+}
+bool AttachedConsumer::dead_letter(const Delivery& d, std::string_view error) noexcept {
+  return core_->end(d, detail::ipc::FailKind::kDeadLetter, -1, error);
+}
+Status AttachedConsumer::owner_status() const { return core_->owner_status(); }
+
+}  // namespace conduit

@@ -1,0 +1,44 @@
+// An attached process's connection to the engine that owns a data
+// directory (conduit/attach.h): connect and greet, then one request and
+// its reply at a time (engine/ipc_wire.h).
+//
+// Thread safety: one caller at a time (its owner's lock, or its one
+// consumer thread). gone() from any thread.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "conduit/status.h"
+#include "engine/ipc_wire.h"
+
+namespace conduit::detail {
+
+class IpcConnection {
+ public:
+  // Connects to DATA_DIR/control.sock and says hello. kNotFound "no engine
+  // owns DIR", kIOError for another user's directory, or the owner's
+  // refusal (another user, another protocol version).
+  static Result<std::unique_ptr<IpcConnection>> open(const std::string& data_dir);
+  ~IpcConnection();
+  IpcConnection(const IpcConnection&) = delete;
+  IpcConnection& operator=(const IpcConnection&) = delete;
+
+  // Sends `request` and returns its reply packet (a status first, then
+  // what the op returns). Once the owner is gone (or the socket failed)
+  // every call returns the same kClosed (or error) without trying.
+  Result<std::string> call(const ipc::Writer& request);
+  // OK, or why the connection is unusable (kept from the first failure).
+  Status broken() const;
+
+ private:
+  IpcConnection(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
+  Status fail(Status s);
+  std::string dir_;
+  int fd_;
+  mutable std::mutex broken_mu_;
+  Status broken_;  // guarded by broken_mu_
+};
+
+}  // namespace conduit::detail

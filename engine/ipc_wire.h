@@ -1,0 +1,139 @@
+// The messages between an owning engine and an attached process, over
+// DATA_DIR/control.sock (doc/ipc.md, "Attach and work groups across
+// processes"). The socket is SOCK_SEQPACKET: one message is one packet, so
+// no framing; both ends run on one host, so numbers go in host order.
+//
+// Every exchange is a request and its one reply, in turn, on one
+// connection. A request starts with its Op; a reply with a status (code,
+// text), then what the op returns.
+//
+//   kHello     u32 magic, u32 version, u32 pid         -> status
+//   kOpenGroup str topic, str group, WorkGroupOptions   -> status
+//   kConsumer  str topic, str group, WorkGroupOptions,
+//              str consumer name, u8 wait strategy       -> status
+//   kPoll      u32 max, i64 timeout ns (< 0: try_poll)   -> status, u64 lost, u64 rewound,
+//                                                           u8 closed, u32 n, n x WireDelivery
+//   kAck       u32 n, n x (u64 seq, u64 lease)           -> status, u32 acked
+//   kFail      u8 FailKind, u64 seq, u64 lease,
+//              i64 delay ns, str error                   -> status, u8 done
+//
+// Thread safety: plain functions and values.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "conduit/options.h"
+#include "conduit/status.h"
+
+namespace conduit::detail::ipc {
+
+inline constexpr std::uint32_t kMagic = 0x43504943;  // "CIPC"
+// Bumped whenever a message changes; both ends must speak the same one.
+inline constexpr std::uint32_t kVersion = 1;
+// The most deliveries one poll returns (and acks one message carries): a
+// reply stays well under a socket buffer.
+inline constexpr std::uint32_t kMaxBatch = 1024;
+// The largest packet either end sends: a full poll reply, or a request
+// with a topic, group and error text of their largest.
+inline constexpr std::size_t kMaxPacket = 256u << 10;
+
+enum class Op : std::uint8_t { kHello = 1, kOpenGroup, kConsumer, kPoll, kAck, kFail };
+enum class FailKind : std::uint8_t { kNack, kNackDelay, kFail, kDeadLetter };
+
+// One delivery as the owner hands it out: the record is found in the
+// segment file named by its first sequence, at `offset`.
+struct WireDelivery {
+  std::uint64_t sequence = 0;
+  std::uint64_t lease = 0;
+  std::uint64_t segment_first = 0;
+  std::uint32_t attempt = 0;
+  std::uint32_t offset = 0;
+};
+
+class Writer {
+ public:
+  explicit Writer(Op op) { put(static_cast<std::uint8_t>(op)); }
+  Writer() = default;
+  template <class T>
+  Writer& put(T v) {
+    const char* p = reinterpret_cast<const char*>(&v);
+    buf_.append(p, sizeof v);
+    return *this;
+  }
+  Writer& str(std::string_view s) {
+    put(static_cast<std::uint32_t>(s.size()));
+    buf_.append(s);
+    return *this;
+  }
+  Writer& status(const Status& s) {
+    put(static_cast<std::uint8_t>(s.code()));
+    return str(s.message());
+  }
+  const std::string& bytes() const noexcept { return buf_; }
+
+ private:
+  std::string buf_;
+};
+
+// A status of `code` (one read from a packet) with `text`.
+Status make_status(Code code, std::string text);
+
+// Reads a packet; every get fails (ok() false) once the packet is short.
+class Reader {
+ public:
+  explicit Reader(std::string_view packet) : p_(packet) {}
+  template <class T>
+  T get() {
+    T v{};
+    if (p_.size() - pos_ < sizeof v) {
+      ok_ = false;
+      return v;
+    }
+    std::memcpy(&v, p_.data() + pos_, sizeof v);
+    pos_ += sizeof v;
+    return v;
+  }
+  std::string str() {
+    const auto n = get<std::uint32_t>();
+    if (!ok_ || p_.size() - pos_ < n) {
+      ok_ = false;
+      return {};
+    }
+    std::string s(p_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  Status status() {
+    const auto code = get<std::uint8_t>();
+    std::string text = str();
+    return make_status(static_cast<Code>(code), std::move(text));
+  }
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  std::string_view p_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+void put_options(Writer& w, const WorkGroupOptions& o);
+WorkGroupOptions get_options(Reader& r);
+
+// One packet out (MSG_NOSIGNAL: a peer gone is an error, not SIGPIPE).
+// false: the peer is gone or the socket failed (errno says).
+bool send_packet(int fd, const std::string& bytes) noexcept;
+// One packet in, into `buf`. 0: the peer closed; < 0: an error (errno).
+ssize_t recv_packet(int fd, std::string& buf) noexcept;
+
+// DATA_DIR/control.sock as a sockaddr_un path. A path too long for
+// sun_path goes through /proc/self/fd of an O_PATH descriptor of the
+// directory (`dir_fd`, which the caller closes after bind or connect; -1
+// when the path fits).
+Status socket_path(const std::string& data_dir, std::string* path, int* dir_fd);
+
+}  // namespace conduit::detail::ipc

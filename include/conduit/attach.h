@@ -1,0 +1,135 @@
+// conduit — using another process's engine: attach, and work groups across
+// processes.
+//
+// The process whose Engine opened a data directory owns it (it holds
+// DATA_DIR/LOCK) and listens on DATA_DIR/control.sock. Another process of
+// the same user attaches to it and shares the work of the owner's work
+// groups: each record goes to one consumer, whichever process it is in.
+// The owner's group decides every delivery; the attached process reads the
+// record's bytes in place from its own read-only mapping of the topic's
+// segment files (zero-copy: a delivery crosses the socket as a sequence, an
+// attempt and a lease). doc/ipc.md has the whole picture.
+//
+// What differs from in-process (conduit/engine.h):
+//   - Only persisted topics (kAsync, kSync): a memory-only topic has no
+//     files to map, and work_group() refuses it with kUnsupported.
+//   - Each call is a request to the owner and its reply over the socket: a
+//     round trip per poll and per ack (ack a span of deliveries to pay it
+//     once for many).
+//   - A consumer's process dying is seen by the owner at once (the kernel
+//     closes its socket): the deliveries it held go out again, as if nacked
+//     with no delay (attempt + 1), not after the ack timeout. A consumer
+//     destroyed with deliveries out does the same.
+//   - The owner dying (or destroying its engine) ends every attached
+//     handle: each call then fails with kClosed, "the owner of DIR is gone"
+//     (a poll: PollResult::closed and that status; ack/nack false, and
+//     owner_status() says why). Whatever an ack that returned true acked
+//     was journaled by the owner before it answered: it is never delivered
+//     again once a new owner opens the directory, and nothing published is
+//     lost. Attach again then.
+//   - Record views stay readable until the delivery is acked, nacked, failed
+//     or dead-lettered, or the consumer is destroyed, as in-process, and
+//     also after the owner died (the mapping is this process's).
+//   - The owner checked each record (CRC32C and the rest) before handing it
+//     out; the attached process checks that the record it finds at the
+//     place it was told is the one it was told (its sequence and length).
+//
+// Errors of attach(): kNotFound "no engine owns DIR" (no socket, or nobody
+// listening on it: its owner died), kIOError naming DIR when it belongs to
+// another user (or the owner refused this process's user), kUnsupported
+// when the owner speaks another protocol version.
+//
+// Thread safety: AttachedEngine and AttachedWorkGroup are thread-safe.
+// AttachedConsumer: one thread at a time, as Consumer; each consumer has
+// its own connection, so consumers on different threads never wait for
+// each other.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "conduit/engine.h"
+#include "conduit/options.h"
+#include "conduit/status.h"
+
+namespace conduit {
+
+namespace detail {
+class AttachedConsumerCore;
+class IpcConnection;
+}  // namespace detail
+
+class AttachedConsumer;
+class AttachedWorkGroup;
+
+class AttachedEngine {
+ public:
+  // Attaches to the engine that owns `data_dir` (see the top for errors).
+  static Result<std::unique_ptr<AttachedEngine>> attach(std::string_view data_dir);
+  ~AttachedEngine();
+  AttachedEngine(const AttachedEngine&) = delete;
+  AttachedEngine& operator=(const AttachedEngine&) = delete;
+
+  // The owner's work group `group` of persisted topic `topic`: opened, or
+  // created with `options` as Topic::work_group would in the owner's
+  // process (which also opens the topic from the data directory when it
+  // had not yet). The handle lives as long as this AttachedEngine.
+  // Thread-safe.
+  Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
+  const std::string& data_dir() const noexcept { return dir_; }
+
+ private:
+  AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn);
+  std::string dir_;
+  std::mutex mu_;
+  std::unique_ptr<detail::IpcConnection> conn_;                       // guarded by mu_
+  std::map<std::string, std::unique_ptr<AttachedWorkGroup>> groups_;  // guarded by mu_; "topic/group"
+};
+
+class AttachedWorkGroup {
+ public:
+  const std::string& topic() const noexcept { return topic_; }
+  const std::string& name() const noexcept { return name_; }
+  // A new competing consumer, with a connection of its own to the owner.
+  // Thread-safe.
+  Result<std::unique_ptr<AttachedConsumer>> consumer(ConsumerOptions options = {});
+
+ private:
+  friend class AttachedEngine;
+  AttachedWorkGroup(std::string dir, std::string topic, std::string name, WorkGroupOptions options)
+      : dir_(std::move(dir)), topic_(std::move(topic)), name_(std::move(name)), options_(std::move(options)) {}
+  std::string dir_, topic_, name_;
+  WorkGroupOptions options_;
+};
+
+// Consumer's calls, with the same meaning (conduit/engine.h), across
+// processes (see the top for what differs).
+class AttachedConsumer {
+ public:
+  ~AttachedConsumer();
+  PollResult try_poll(std::span<Delivery> out) noexcept;
+  PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
+  bool ack(const Delivery& d) noexcept;
+  std::size_t ack(std::span<const Delivery> deliveries) noexcept;
+  bool nack(const Delivery& d) noexcept;
+  bool nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept;
+  bool fail(const Delivery& d, std::string_view error) noexcept;
+  bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
+  // OK while the owner answers; kClosed "the owner of DIR is gone" once it
+  // does not (then every call fails), or the error that broke the
+  // connection. Any thread.
+  Status owner_status() const;
+
+ private:
+  friend class AttachedWorkGroup;
+  explicit AttachedConsumer(std::unique_ptr<detail::AttachedConsumerCore> core);
+  std::unique_ptr<detail::AttachedConsumerCore> core_;
+};
+
+}  // namespace conduit
