@@ -19,6 +19,8 @@
 // non-zero (the writer's commit).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -75,7 +77,7 @@ Status encode_padding(std::span<std::byte> out) noexcept;
 // its length fits, its field lengths add up, and (when `check_crc`) its
 // CRC32C matches. kCorruption saying what is wrong; kNotFound for a zero
 // length word (no record there) or padding.
-Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_crc = true);
+CONDUIT_EXPORT Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_crc = true);
 
 // ----------------------------------------------------------- segments ---
 // A segment's header fields.
@@ -91,7 +93,7 @@ struct SegmentHeader {
 void encode_segment_header(std::span<std::byte> out, const SegmentHeader& h) noexcept;
 // Reads and checks the header at the start of `bytes`: kCorruption naming
 // what is wrong (too short, magic, version, header length, CRC).
-Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
+CONDUIT_EXPORT Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
 
 // A problem found in a log, where it is.
 struct Damage {
@@ -121,7 +123,7 @@ SegmentScan scan_segment(
 // ----------------------------------------------------- data directory ---
 // Names of the persisted topics of DATA_DIR, sorted. kNotFound when it has
 // no topics directory.
-Result<std::vector<std::string>> list_topics(const std::string& data_dir);
+CONDUIT_EXPORT Result<std::vector<std::string>> list_topics(const std::string& data_dir);
 
 struct SegmentSummary {
   std::string path;
@@ -163,7 +165,7 @@ struct TopicSummary {
 // Segments (each scanned up to its first problem), watermarks and committed
 // positions of TOPIC. Fails only when its directory cannot be listed
 // (kNotFound: no such topic).
-Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
+CONDUIT_EXPORT Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
 
 struct TopicVerification {
   std::uint64_t segments = 0;
@@ -181,7 +183,7 @@ struct TopicVerification {
 // A last segment whose header is still all zeros, at or above the durable
 // watermark, is a roll in progress (or one a crash cut short): a note, not
 // a problem, and the log ends in the segment before it.
-TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
+CONDUIT_EXPORT TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
 
 // ------------------------------------------------------- TopicReader ---
 // A cursor over one topic's records, with where each lies. It follows the
@@ -189,7 +191,7 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
 // records that retention deleted as a gap, and turns a record that fails
 // its checks (length, CRC, sequence, fields) into kCorruption naming the
 // file and offset. For batches and waiting, use LogReader (conduit/reader.h).
-class TopicReader {
+class CONDUIT_EXPORT TopicReader {
  public:
   // kNotFound when TOPIC has no directory in DATA_DIR.
   static Result<std::unique_ptr<TopicReader>> open(const std::string& data_dir, const std::string& topic);

@@ -1,0 +1,99 @@
+// The C API's shared pieces (capi/*.cpp): the guard that turns every C++
+// outcome into a conduit_status, option and envelope conversions.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conduit/conduit_c.h"
+#include "conduit/engine.h"
+#include "conduit/reader.h"
+
+namespace conduit::capi {
+
+inline std::string_view view(conduit_bytes b) noexcept { return {b.data, b.data == nullptr ? 0 : b.len}; }
+inline conduit_bytes bytes(std::string_view s) noexcept { return {s.data(), s.size()}; }
+inline std::string_view str(const char* s) noexcept { return s == nullptr ? std::string_view{} : std::string_view{s}; }
+
+// Stores "CodeName: text" in *error (malloc'd; NULL where that fails) and
+// returns code. Allocates nothing through C++, so it cannot throw.
+conduit_status fail(conduit_status code, std::string_view text, char** error) noexcept;
+conduit_status fail(const Status& status, char** error) noexcept;
+inline conduit_status done(const Status& status, char** error) noexcept {
+  if (status.ok()) {
+    if (error != nullptr) *error = nullptr;
+    return CONDUIT_OK;
+  }
+  return fail(status, error);
+}
+
+// Runs body (returning a Status) with every exception caught: nothing
+// thrown crosses into C.
+template <class Body>
+conduit_status guard(char** error, Body&& body) noexcept {
+  try {
+    return done(body(), error);
+  } catch (const Error& e) { return fail(e.status(), error); } catch (const std::bad_alloc&) {
+    return fail(CONDUIT_OUT_OF_MEMORY, "an allocation failed", error);
+  } catch (const std::exception& e) { return fail(CONDUIT_INTERNAL, e.what(), error); } catch (...) {
+    return fail(CONDUIT_INTERNAL, "an exception of unknown type", error);
+  }
+}
+
+inline Status null_argument(const char* what) { return Status::InvalidArgument(std::string(what) + " is NULL"); }
+
+StartAt start_of(const conduit_start& s);
+
+// A C message as a C++ one; its headers are kept in `headers` (appended to).
+Status to_message(const conduit_message& in, std::vector<Header>& headers, Message& out);
+
+// Fills out[0, n) from views, their headers into `headers` (replaced), so
+// that the arrays stay put until the next call with the same vector.
+void fill_records(const RecordView* views, std::size_t n, conduit_record* out, std::vector<conduit_header>& headers);
+void fill_record(const RecordView& v, conduit_record& out, const conduit_header* headers);
+conduit_poll_result poll_result(const PollResult& r) noexcept;
+
+// A new C handle H owning what `r` holds (H::impl), stored in *out.
+template <class H, class T>
+Status adopt(Result<std::unique_ptr<T>> r, H** out) {
+  if (!r.ok()) return r.status();
+  auto handle = std::make_unique<H>();
+  handle->impl = std::move(r.value());
+  *out = handle.release();
+  return Status::OK();
+}
+
+}  // namespace conduit::capi
+
+// The handles: topic and work-group handles are the C++ objects themselves.
+struct conduit_engine {
+  std::unique_ptr<conduit::Engine> impl;
+};
+struct conduit_subscriber {
+  std::unique_ptr<conduit::Subscriber> impl;
+  std::vector<conduit::RecordView> views;
+  std::vector<conduit_header> headers;
+};
+struct conduit_consumer {
+  std::unique_ptr<conduit::Consumer> impl;
+  std::vector<conduit::Delivery> deliveries;
+  std::vector<conduit_header> headers;
+};
+struct conduit_log_reader {
+  std::unique_ptr<conduit::LogReader> impl;
+  std::vector<conduit::RecordView> views;
+  std::vector<conduit_header> headers;
+};
+
+inline conduit::Topic* cxx(conduit_topic* t) noexcept { return reinterpret_cast<conduit::Topic*>(t); }
+inline const conduit::Topic* cxx(const conduit_topic* t) noexcept { return reinterpret_cast<const conduit::Topic*>(t); }
+inline conduit::WorkGroup* cxx(conduit_work_group* g) noexcept { return reinterpret_cast<conduit::WorkGroup*>(g); }
+inline const conduit::WorkGroup* cxx(const conduit_work_group* g) noexcept {
+  return reinterpret_cast<const conduit::WorkGroup*>(g);
+}
