@@ -53,11 +53,28 @@ StartAt start_of(const conduit_start& s);
 // A C message as a C++ one; its headers are kept in `headers` (appended to).
 Status to_message(const conduit_message& in, std::vector<Header>& headers, Message& out);
 
-// Fills out[0, n) from views, their headers into `headers` (replaced), so
-// that the arrays stay put until the next call with the same vector.
-void fill_records(const RecordView* views, std::size_t n, conduit_record* out, std::vector<conduit_header>& headers);
 void fill_record(const RecordView& v, conduit_record& out, const conduit_header* headers);
 conduit_poll_result poll_result(const PollResult& r) noexcept;
+
+// Fills record_at(i) from view_at(i) for i < n, their headers into `headers`
+// (replaced): it is sized first, so the records' arrays into it stay put
+// until the next call with the same vector.
+template <class ViewAt, class RecordAt>
+void fill_records(std::size_t n, ViewAt&& view_at, RecordAt&& record_at, std::vector<conduit_header>& headers) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += view_at(i).header_count();
+  headers.clear();
+  headers.reserve(total);
+  for (std::size_t i = 0; i < n; ++i) {
+    const RecordView& v = view_at(i);
+    const conduit_header* first = headers.data() + headers.size();
+    for (std::size_t h = 0; h < v.header_count(); ++h) {
+      Header hd = v.header(h);
+      headers.push_back({bytes(hd.name), bytes(hd.value)});
+    }
+    fill_record(v, record_at(i), first);
+  }
+}
 
 // A new C handle H owning what `r` holds (H::impl), stored in *out.
 template <class H, class T>

@@ -31,21 +31,6 @@ void fill_record(const RecordView& v, conduit_record& out, const conduit_header*
   m.headers = m.header_count == 0 ? nullptr : headers;
 }
 
-void fill_records(const RecordView* views, std::size_t n, conduit_record* out, std::vector<conduit_header>& headers) {
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < n; ++i) total += views[i].header_count();
-  headers.clear();
-  headers.reserve(total);  // filled below without reallocating: the records point into it
-  for (std::size_t i = 0; i < n; ++i) {
-    const conduit_header* first = headers.data() + headers.size();
-    for (std::size_t h = 0; h < views[i].header_count(); ++h) {
-      Header hd = views[i].header(h);
-      headers.push_back({bytes(hd.name), bytes(hd.value)});
-    }
-    fill_record(views[i], out[i], first);
-  }
-}
-
 conduit_poll_result poll_result(const PollResult& r) noexcept { return {r.count, r.lost, r.rewound, r.closed ? 1 : 0}; }
 
 }  // namespace conduit::capi
@@ -123,7 +108,9 @@ conduit_status conduit_subscriber_poll(conduit_subscriber* s, conduit_record* ou
     std::span<RecordView> views(s->views.data(), max);
     PollResult r =
         timeout_ns > 0 ? s->impl->poll(views, std::chrono::nanoseconds(timeout_ns)) : s->impl->try_poll(views);
-    fill_records(s->views.data(), r.count, out, s->headers);
+    fill_records(
+        r.count, [&](std::size_t i) -> const RecordView& { return s->views[i]; },
+        [&](std::size_t i) -> conduit_record& { return out[i]; }, s->headers);
     *result = poll_result(r);
     return r.status;
   });
@@ -222,13 +209,10 @@ conduit_status conduit_consumer_poll(conduit_consumer* c, conduit_delivery* out,
     c->deliveries.resize(max);
     std::span<Delivery> ds(c->deliveries.data(), max);
     PollResult r = timeout_ns > 0 ? c->impl->poll(ds, std::chrono::nanoseconds(timeout_ns)) : c->impl->try_poll(ds);
-    std::vector<RecordView> views(r.count);
-    for (std::size_t i = 0; i < r.count; ++i) views[i] = ds[i].record;
-    std::vector<conduit_record> records(r.count);
-    fill_records(views.data(), r.count, records.data(), c->headers);
+    fill_records(
+        r.count, [&](std::size_t i) -> const RecordView& { return ds[i].record; },
+        [&](std::size_t i) -> conduit_record& { return out[i].record; }, c->headers);
     for (std::size_t i = 0; i < r.count; ++i) {
-      out[i] = {};
-      out[i].record = records[i];
       out[i].record.sequence = ds[i].sequence;
       out[i].attempt = ds[i].attempt;
       out[i].lease = ds[i].lease;
@@ -288,7 +272,9 @@ conduit_status conduit_log_reader_poll(conduit_log_reader* lr, conduit_record* o
     std::span<RecordView> views(lr->views.data(), max);
     auto r = timeout_ns > 0 ? lr->impl->poll(views, std::chrono::nanoseconds(timeout_ns)) : lr->impl->try_poll(views);
     if (!r.ok()) return r.status();
-    fill_records(lr->views.data(), r->count, out, lr->headers);
+    fill_records(
+        r->count, [&](std::size_t i) -> const RecordView& { return lr->views[i]; },
+        [&](std::size_t i) -> conduit_record& { return out[i]; }, lr->headers);
     *result = poll_result(r.value());
     return Status::OK();
   });
