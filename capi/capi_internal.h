@@ -46,6 +46,20 @@ conduit_status guard(char** error, Body&& body) noexcept {
   }
 }
 
+// The C enum value `v` as the C++ enum E, when it is one of 0..max. Its
+// bytes are read as an int: C may store any int in the field, which read as
+// the C enum type would be undefined behaviour in C++.
+template <class E, class C>
+E enum_of(const C& v, int max, const char* what) {
+  static_assert(sizeof(C) == sizeof(int));
+  int i;
+  std::memcpy(&i, &v, sizeof i);
+  if (i < 0 || i > max)
+    throw Error(Status::InvalidArgument(std::string(what) + " " + std::to_string(i) + " is not one of 0.." +
+                                        std::to_string(max)));
+  return static_cast<E>(i);
+}
+
 inline Status null_argument(const char* what) { return Status::InvalidArgument(std::string(what) + " is NULL"); }
 
 StartAt start_of(const conduit_start& s);

@@ -53,15 +53,13 @@ conduit_status fail(const Status& status, char** error) noexcept {
 }
 
 StartAt start_of(const conduit_start& s) {
-  switch (s.kind) {
-    case CONDUIT_START_EARLIEST: return StartAt::earliest();
-    case CONDUIT_START_LATEST: return StartAt::latest();
-    case CONDUIT_START_SEQUENCE: return StartAt::at(s.sequence);
-    case CONDUIT_START_TIME: return StartAt::time(s.time_ns);
+  switch (enum_of<StartAt::Kind>(s.kind, CONDUIT_START_TIME, "start kind")) {
+    case StartAt::Kind::kEarliest: return StartAt::earliest();
+    case StartAt::Kind::kLatest: return StartAt::latest();
+    case StartAt::Kind::kSequence: return StartAt::at(s.sequence);
+    case StartAt::Kind::kTime: return StartAt::time(s.time_ns);
   }
-  throw Error(Status::InvalidArgument("start kind " + std::to_string(static_cast<int>(s.kind)) +
-                                      " is not one of "
-                                      "CONDUIT_START_EARLIEST, _LATEST, _SEQUENCE, _TIME"));
+  return StartAt::latest();  // not reached: enum_of checked the kind
 }
 
 namespace {
@@ -246,11 +244,8 @@ conduit_status conduit_engine_create_topic(conduit_engine* engine, const char* n
     conduit_topic_options o;
     conduit_topic_options_init(&o);
     if (options != nullptr) o = *options;
-    if (o.durability > CONDUIT_DURABILITY_SYNC)
-      return Status::InvalidArgument("durability " + std::to_string(static_cast<int>(o.durability)) +
-                                     " is not one of CONDUIT_DURABILITY_MEMORY, _ASYNC, _SYNC");
     TopicOptions to;
-    to.durability = static_cast<Durability>(o.durability);
+    to.durability = enum_of<Durability>(o.durability, CONDUIT_DURABILITY_SYNC, "durability");
     to.segment_bytes = o.segment_bytes;
     to.ring_bytes = o.ring_bytes;
     to.max_payload_bytes = o.max_payload_bytes;

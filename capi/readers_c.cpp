@@ -88,8 +88,8 @@ conduit_status conduit_topic_subscribe(conduit_topic* topic, const conduit_subsc
     SubscriberOptions so;
     so.name = str(o.name);
     so.start = start_of(o.start);
-    so.slow = static_cast<SlowPolicy>(o.slow);
-    so.wait = static_cast<WaitStrategy>(o.wait);
+    so.slow = enum_of<SlowPolicy>(o.slow, CONDUIT_SLOW_LOSE_OLDEST, "slow policy");
+    so.wait = enum_of<WaitStrategy>(o.wait, CONDUIT_WAIT_ADAPTIVE, "wait strategy");
     so.durable_only = o.durable_only != 0;
     so.min_batch = o.min_batch;
     so.linger = std::chrono::nanoseconds(o.linger_ns);
@@ -151,7 +151,7 @@ conduit_status conduit_topic_work_group(conduit_topic* topic, const char* name,
     wo.backoff_max = std::chrono::nanoseconds(o.backoff_max_ns);
     wo.backoff_jitter = o.backoff_jitter;
     wo.dead_letter_topic = str(o.dead_letter_topic);
-    wo.on_failure = static_cast<WorkGroupOptions::OnFailure>(o.on_failure);
+    wo.on_failure = enum_of<WorkGroupOptions::OnFailure>(o.on_failure, CONDUIT_ON_FAILURE_DEAD_LETTER, "on_failure");
     auto g = cxx(topic)->work_group(name, std::move(wo));
     if (!g.ok()) return g.status();
     *group = reinterpret_cast<conduit_work_group*>(g.value());
@@ -194,7 +194,7 @@ conduit_status conduit_work_group_consumer(conduit_work_group* group, const cond
     if (options != nullptr) o = *options;
     ConsumerOptions co;
     co.name = str(o.name);
-    co.wait = static_cast<WaitStrategy>(o.wait);
+    co.wait = enum_of<WaitStrategy>(o.wait, CONDUIT_WAIT_ADAPTIVE, "wait strategy");
     return adopt(cxx(group)->consumer(std::move(co)), consumer);
   });
 }
@@ -254,7 +254,7 @@ conduit_status conduit_log_reader_open(const char* data_dir, const char* topic,
     if (options != nullptr) o = *options;
     LogReaderOptions lo;
     lo.start = start_of(o.start);
-    lo.wait = static_cast<WaitStrategy>(o.wait);
+    lo.wait = enum_of<WaitStrategy>(o.wait, CONDUIT_WAIT_ADAPTIVE, "wait strategy");
     lo.park_timeout = std::chrono::nanoseconds(o.park_timeout_ns);
     lo.name = str(o.name);
     return adopt(LogReader::open(data_dir, topic, std::move(lo)), reader);

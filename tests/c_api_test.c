@@ -131,10 +131,17 @@ static void test_memory_topic(void) {
   CHECK_ERR(conduit_engine_topic(e, "missing", &again, &err_), CONDUIT_NOT_FOUND, "missing");
   CHECK(again == NULL);
   to.durability = (conduit_durability)7;
-  CHECK_ERR(conduit_engine_create_topic(e, "other", &to, &again, &err_), CONDUIT_INVALID_ARGUMENT, "durability 7");
+  CHECK_ERR(conduit_engine_create_topic(e, "other", &to, &again, &err_), CONDUIT_INVALID_ARGUMENT,
+            "durability 7 is not one of 0..2");
 
   conduit_subscriber_options_init(&so);
-  CHECK(so.start.kind == CONDUIT_START_LATEST);
+  CHECK(so.start.kind == CONDUIT_START_LATEST && so.wait == CONDUIT_WAIT_ADAPTIVE);
+  so.wait = (conduit_wait_strategy)-1;
+  CHECK_ERR(conduit_topic_subscribe(t, &so, &sub, &err_), CONDUIT_INVALID_ARGUMENT, "wait strategy -1");
+  so.wait = CONDUIT_WAIT_ADAPTIVE;
+  so.start.kind = (conduit_start_kind)9;
+  CHECK_ERR(conduit_topic_subscribe(t, &so, &sub, &err_), CONDUIT_INVALID_ARGUMENT, "start kind 9");
+  CHECK(sub == NULL);
   so.start.kind = CONDUIT_START_EARLIEST;
   CHECK_OK(conduit_topic_subscribe(t, &so, &sub, &err_));
 

@@ -127,24 +127,33 @@ typedef struct conduit_poll_result {
   int closed;       /* the engine is closed and everything before was read */
 } conduit_poll_result;
 
-/* The values of conduit::WaitStrategy, Durability, SlowPolicy, StartAt::Kind. */
+/* The values of conduit::WaitStrategy, Durability, SlowPolicy, StartAt::Kind.
+ * Each *_MAX_ENUM only makes the type int-sized, so that any int passed in
+ * is a value of it (and refused with CONDUIT_INVALID_ARGUMENT); never pass it. */
 typedef enum conduit_wait_strategy {
   CONDUIT_WAIT_BUSY_SPIN = 0,
   CONDUIT_WAIT_YIELD = 1,
   CONDUIT_WAIT_PARK = 2,
-  CONDUIT_WAIT_ADAPTIVE = 3
+  CONDUIT_WAIT_ADAPTIVE = 3,
+  CONDUIT_WAIT_MAX_ENUM = 0x7fffffff
 } conduit_wait_strategy;
 typedef enum conduit_durability {
   CONDUIT_DURABILITY_MEMORY = 0,
   CONDUIT_DURABILITY_ASYNC = 1,
-  CONDUIT_DURABILITY_SYNC = 2
+  CONDUIT_DURABILITY_SYNC = 2,
+  CONDUIT_DURABILITY_MAX_ENUM = 0x7fffffff
 } conduit_durability;
-typedef enum conduit_slow_policy { CONDUIT_SLOW_BLOCK = 0, CONDUIT_SLOW_LOSE_OLDEST = 1 } conduit_slow_policy;
+typedef enum conduit_slow_policy {
+  CONDUIT_SLOW_BLOCK = 0,
+  CONDUIT_SLOW_LOSE_OLDEST = 1,
+  CONDUIT_SLOW_MAX_ENUM = 0x7fffffff
+} conduit_slow_policy;
 typedef enum conduit_start_kind {
   CONDUIT_START_EARLIEST = 0,
   CONDUIT_START_LATEST = 1,
   CONDUIT_START_SEQUENCE = 2,
-  CONDUIT_START_TIME = 3
+  CONDUIT_START_TIME = 3,
+  CONDUIT_START_MAX_ENUM = 0x7fffffff
 } conduit_start_kind;
 
 typedef struct conduit_start {
@@ -197,7 +206,8 @@ typedef struct conduit_subscriber_options {
 
 typedef enum conduit_on_failure {
   CONDUIT_ON_FAILURE_REDELIVER = 0,
-  CONDUIT_ON_FAILURE_DEAD_LETTER = 1
+  CONDUIT_ON_FAILURE_DEAD_LETTER = 1,
+  CONDUIT_ON_FAILURE_MAX_ENUM = 0x7fffffff
 } conduit_on_failure;
 
 typedef struct conduit_work_group_options {
