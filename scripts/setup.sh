@@ -13,7 +13,8 @@ packages=(g++ cmake make pkg-config jq python3
           clang libclang-rt-14-dev  # the fuzz targets: clang and its libFuzzer runtime
           gnuplot-nox  # tools/bench-plot plot (bench/run-standard.sh's plots)
           e2fsprogs mount util-linux  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
-          pybind11-dev python3-dev python3-pytest)  # the Python package (python/) and its pytest suite
+          pybind11-dev python3-dev python3-pytest  # the Python package (python/) and its pytest suite
+          dpkg-dev file)  # scripts/check-packages.sh: cpack -G DEB's dependency scan (dpkg-shlibdeps, file)
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi

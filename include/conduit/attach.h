@@ -54,6 +54,7 @@
 #include <string>
 #include <string_view>
 
+#include "conduit/export.h"
 #include "conduit/engine.h"
 #include "conduit/options.h"
 #include "conduit/status.h"
@@ -68,7 +69,7 @@ class IpcConnection;
 class AttachedConsumer;
 class AttachedWorkGroup;
 
-class AttachedEngine {
+class CONDUIT_EXPORT AttachedEngine {
  public:
   // Attaches to the engine that owns `data_dir` (see the top for errors).
   static Result<std::unique_ptr<AttachedEngine>> attach(std::string_view data_dir);
@@ -92,7 +93,7 @@ class AttachedEngine {
   std::map<std::string, std::unique_ptr<AttachedWorkGroup>> groups_;  // guarded by mu_; "topic/group"
 };
 
-class AttachedWorkGroup {
+class CONDUIT_EXPORT AttachedWorkGroup {
  public:
   const std::string& topic() const noexcept { return topic_; }
   const std::string& name() const noexcept { return name_; }
@@ -110,7 +111,7 @@ class AttachedWorkGroup {
 
 // Consumer's calls, with the same meaning (conduit/engine.h), across
 // processes (see the top for what differs).
-class AttachedConsumer {
+class CONDUIT_EXPORT AttachedConsumer {
  public:
   ~AttachedConsumer();
   PollResult try_poll(std::span<Delivery> out) noexcept;

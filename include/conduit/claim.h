@@ -45,6 +45,7 @@
 #include <memory>
 #include <span>
 
+#include "conduit/export.h"
 #include "conduit/status.h"
 
 namespace conduit {
@@ -54,7 +55,7 @@ namespace detail {
 class TopicCore;
 }
 
-class Claim {
+class CONDUIT_EXPORT Claim {
  public:
   Claim() noexcept = default;
   Claim(Claim&& other) noexcept { take(other); }

@@ -29,6 +29,8 @@
 // publishes then fail with kClosed, and pump() releases nothing (engine.h).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -53,7 +55,7 @@ struct DelayOptions {
   std::function<std::int64_t()> clock;
 };
 
-class DelayPump {
+class CONDUIT_EXPORT DelayPump {
  public:
   // Opens (or creates) "<target>.delay" and the pump's cursor on it.
   // kInvalidArgument when the name would be too long.

@@ -13,6 +13,8 @@
 // engine).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -49,7 +51,7 @@ struct Decision {
   }
 };
 
-class Dispatcher {
+class CONDUIT_EXPORT Dispatcher {
  public:
   using RecordHandler = std::function<void(const RecordView&)>;
   using DeliveryHandler = std::function<Decision(const Delivery&)>;

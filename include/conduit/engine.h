@@ -25,6 +25,8 @@
 //   handler): stop such threads first.
 #pragma once
 
+#include "conduit/export.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -59,13 +61,13 @@ namespace detail {
 class HandleLife;
 // The engine's clock as a function that stays valid after the engine (for
 // a DelayPump that outlives it).
-std::function<std::int64_t()> clock_of(const Engine& e);
+CONDUIT_EXPORT std::function<std::int64_t()> clock_of(const Engine& e);
 // EngineOptions::on_thread_start, for threads started beside the engine (the bridge's).
-std::function<void(std::string_view)> thread_hook_of(const Engine& e);
+CONDUIT_EXPORT std::function<void(std::string_view)> thread_hook_of(const Engine& e);
 // A Dispatcher runs its handlers inside its subscriber's or consumer's call
 // (engine/handle_life.h).
-HandleLife& life_of(Subscriber& s) noexcept;
-HandleLife& life_of(Consumer& c) noexcept;
+CONDUIT_EXPORT HandleLife& life_of(Subscriber& s) noexcept;
+CONDUIT_EXPORT HandleLife& life_of(Consumer& c) noexcept;
 }  // namespace detail
 
 // What a poll returned. Records are in out[0, count).
@@ -128,7 +130,7 @@ struct TopicStats {
   std::uint64_t skipped = 0;
 };
 
-class Engine {
+class CONDUIT_EXPORT Engine {
  public:
   // An engine; with options.data_dir set, persisted topics live there and
   // the directory is locked for this engine until it is destroyed.
@@ -212,7 +214,7 @@ struct ReaderInfo {
 };
 
 // Checks a topic name against the rules above; OK or kInvalidArgument.
-Status validate_topic_name(std::string_view name);
+CONDUIT_EXPORT Status validate_topic_name(std::string_view name);
 
 // What Topic::publish_batch did: messages [0, published) were appended, in
 // order; `status` is OK when all were, else why the rest were not.
@@ -222,7 +224,7 @@ struct PublishBatchResult {
   bool ok() const noexcept { return status.ok(); }
 };
 
-class Topic {
+class CONDUIT_EXPORT Topic {
  public:
   const std::string& name() const noexcept;
   const TopicOptions& options() const noexcept;
@@ -330,7 +332,7 @@ class Topic {
   TopicOptions options_;
 };
 
-class Subscriber {
+class CONDUIT_EXPORT Subscriber {
  public:
   ~Subscriber();
 
@@ -415,7 +417,7 @@ struct WorkGroupStats {
   std::uint64_t skipped = 0;
 };
 
-class WorkGroup {
+class CONDUIT_EXPORT WorkGroup {
  public:
   const std::string& name() const noexcept;
   // A new competing consumer. Thread-safe.
@@ -452,7 +454,7 @@ class WorkGroup {
   std::string name_;
 };
 
-class Consumer {
+class CONDUIT_EXPORT Consumer {
  public:
   ~Consumer();
 

@@ -19,6 +19,8 @@
 // non-zero (the writer's commit).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,9 +41,9 @@ namespace conduit::inspect {
 // checksum of every record and segment header. Uses the CPU's instruction
 // when it has one (crc32c_hardware()), a table otherwise; both give the same
 // values. crc32c_portable always uses the table.
-std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
-std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
-bool crc32c_hardware() noexcept;
+CONDUIT_EXPORT std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+CONDUIT_EXPORT std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+CONDUIT_EXPORT bool crc32c_hardware() noexcept;
 
 // ------------------------------------------------------------ records ---
 inline constexpr std::uint32_t kFormatVersion = 2;        // of the log format this build writes
@@ -53,7 +55,7 @@ inline constexpr std::size_t kRecordAlign = 8;              // records start 8-b
 inline constexpr std::size_t kMaxFieldBytes = 0xffff;       // each envelope string, and the header count
 
 // Bytes `m` takes as a record, unpadded; 0 when a field is over its limit.
-std::size_t record_size(const Message& m) noexcept;
+CONDUIT_EXPORT std::size_t record_size(const Message& m) noexcept;
 // What a record of `n` bytes occupies in a segment (n rounded up to 8).
 constexpr std::size_t padded_size(std::size_t n) noexcept { return (n + kRecordAlign - 1) & ~(kRecordAlign - 1); }
 
@@ -63,19 +65,19 @@ constexpr std::size_t padded_size(std::size_t n) noexcept { return (n + kRecordA
 // kInvalidArgument when a field is over its limit or `out` is shorter than
 // padded_size(record_size(m)). `with_crc`: false writes 0 as the CRC, as
 // memory-only topics do.
-Result<std::size_t> encode_record(std::span<std::byte> out, const Message& m, std::uint64_t sequence,
-                                  std::int64_t timestamp_ns, bool with_crc = true) noexcept;
+CONDUIT_EXPORT Result<std::size_t> encode_record(std::span<std::byte> out, const Message& m, std::uint64_t sequence,
+                                                 std::int64_t timestamp_ns, bool with_crc = true) noexcept;
 // Writes a padding record over all of `out` (which a segment's end is):
 // readers move on to the next segment there. kInvalidArgument when `out`
 // is shorter than 8 bytes or not a multiple of 8.
-Status encode_padding(std::span<std::byte> out) noexcept;
+CONDUIT_EXPORT Status encode_padding(std::span<std::byte> out) noexcept;
 
 // Checks the record at the start of `bytes` (which must hold at least its
 // padded length) and returns a view of it, valid as long as `bytes` is:
 // its length fits, its field lengths add up, and (when `check_crc`) its
 // CRC32C matches. kCorruption saying what is wrong; kNotFound for a zero
 // length word (no record there) or padding.
-Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_crc = true);
+CONDUIT_EXPORT Result<RecordView> decode_record(std::span<const std::byte> bytes, bool check_crc = true);
 
 // ----------------------------------------------------------- segments ---
 // A segment's header fields.
@@ -88,10 +90,10 @@ struct SegmentHeader {
 };
 // Writes the 64 header bytes (magic and header CRC included) to `out`,
 // which holds at least kSegmentHeaderBytes.
-void encode_segment_header(std::span<std::byte> out, const SegmentHeader& h) noexcept;
+CONDUIT_EXPORT void encode_segment_header(std::span<std::byte> out, const SegmentHeader& h) noexcept;
 // Reads and checks the header at the start of `bytes`: kCorruption naming
 // what is wrong (too short, magic, version, header length, CRC).
-Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
+CONDUIT_EXPORT Result<SegmentHeader> decode_segment_header(std::span<const std::byte> bytes);
 
 // A problem found in a log, where it is.
 struct Damage {
@@ -116,14 +118,14 @@ struct SegmentScan {
 // is the next one. `on_record` sees each intact record, its index in the
 // segment and its offset; skip records (abandoned claims) hold their index
 // but are not messages, and it does not see them.
-SegmentScan scan_segment(
-    std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
-    const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
+CONDUIT_EXPORT SegmentScan
+scan_segment(std::span<const std::byte> segment, std::uint64_t first_seq, bool with_crc,
+             const std::function<void(RecordView, std::uint64_t index, std::size_t offset)>& on_record = {});
 
 // ----------------------------------------------------- data directory ---
 // Names of the persisted topics of DATA_DIR, sorted. kNotFound when it has
 // no topics directory.
-Result<std::vector<std::string>> list_topics(const std::string& data_dir);
+CONDUIT_EXPORT Result<std::vector<std::string>> list_topics(const std::string& data_dir);
 
 struct SegmentSummary {
   std::string path;
@@ -150,7 +152,7 @@ struct NamedPosition {
   std::string kind;  // "subscriber", "work group" or "reader" (a LogReader's)
   std::string name;
   std::optional<std::uint64_t> position;  // nullopt: the position file is damaged
-  bool holds = false;  // a reader that holds records (LogReaderOptions::hold)
+  bool holds = false;                     // a reader that holds records (LogReaderOptions::hold)
 };
 
 struct TopicSummary {
@@ -166,7 +168,7 @@ struct TopicSummary {
 // Segments (each scanned up to its first problem), watermarks and committed
 // positions of TOPIC. Fails only when its directory cannot be listed
 // (kNotFound: no such topic).
-Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
+CONDUIT_EXPORT Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::string& topic);
 
 // Removes a named reader's committed position from a data directory, so a
 // reader gone for good stops holding the log (conduit-log rm-reader).
@@ -178,8 +180,8 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
 // Topic::remove_reader there). A LogReader's file can go at any time: it
 // is its reader's own, and an engine reads it afresh at each look.
 // kNotFound: no such topic or position; kInvalidArgument: a bad kind or name.
-Status remove_named_position(const std::string& data_dir, const std::string& topic, const std::string& kind,
-                             const std::string& name);
+CONDUIT_EXPORT Status remove_named_position(const std::string& data_dir, const std::string& topic,
+                                            const std::string& kind, const std::string& name);
 
 struct TopicVerification {
   std::uint64_t segments = 0;
@@ -198,7 +200,7 @@ struct TopicVerification {
 // A last segment whose header is still all zeros, at or above the durable
 // watermark, is a roll in progress (or one a crash cut short): a note, not
 // a problem, and the log ends in the segment before it.
-TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
+CONDUIT_EXPORT TopicVerification verify_topic(const std::string& data_dir, const std::string& topic);
 
 // ------------------------------------------------------- TopicReader ---
 // A cursor over one topic's records, with where each lies. It follows the
@@ -206,7 +208,7 @@ TopicVerification verify_topic(const std::string& data_dir, const std::string& t
 // records that retention deleted as a gap, and turns a record that fails
 // its checks (length, CRC, sequence, fields) into kCorruption naming the
 // file and offset. For batches and waiting, use LogReader (conduit/reader.h).
-class TopicReader {
+class CONDUIT_EXPORT TopicReader {
  public:
   // kNotFound when TOPIC has no directory in DATA_DIR.
   static Result<std::unique_ptr<TopicReader>> open(const std::string& data_dir, const std::string& topic);

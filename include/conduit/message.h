@@ -7,6 +7,8 @@
 // The byte layout is common/format.h.
 #pragma once
 
+#include "conduit/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -41,7 +43,7 @@ struct Message {
 };
 
 // A record in the log. Cheap to copy (one pointer). Accessors decode lazily.
-class RecordView {
+class CONDUIT_EXPORT RecordView {
  public:
   RecordView() noexcept = default;
   explicit RecordView(const std::byte* record) noexcept : p_(record) {}

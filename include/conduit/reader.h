@@ -21,6 +21,8 @@
 // different threads (or processes) are independent.
 #pragma once
 
+#include "conduit/export.h"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -63,7 +65,7 @@ struct LogReaderOptions {
   bool hold = false;
 };
 
-class LogReader {
+class CONDUIT_EXPORT LogReader {
  public:
   // Opens TOPIC of the engine data directory `data_dir`, read-only.
   // kNotFound: no such persisted topic; kCorruption: its files are not a

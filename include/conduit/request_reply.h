@@ -21,6 +21,8 @@
 // outlive its Engine: its calls then fail with kClosed (engine.h).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -73,7 +75,7 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;  // name, value; in order
 };
 
-class Requester {
+class CONDUIT_EXPORT Requester {
  public:
   static Result<std::unique_ptr<Requester>> open(Engine& engine, RequesterOptions options = {});
   ~Requester();
@@ -131,6 +133,6 @@ class Requester {
 // unless `reply` has one. kInvalidArgument when the request has no reply_to
 // or no correlation id; kNotFound when the reply topic does not exist; else
 // as Topic::publish. Thread-safe.
-Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply);
+CONDUIT_EXPORT Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply);
 
 }  // namespace conduit

@@ -8,6 +8,8 @@
 // safety: values; no shared state.
 #pragma once
 
+#include "conduit/export.h"
+
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -31,9 +33,9 @@ enum class Code : std::uint8_t {
   kReadOnly,  // the topic was opened read-only (its log is damaged; the message says where)
 };
 
-const char* code_name(Code code) noexcept;
+CONDUIT_EXPORT const char* code_name(Code code) noexcept;
 
-class [[nodiscard]] Status {
+class [[nodiscard]] CONDUIT_EXPORT Status {
  public:
   Status() noexcept = default;
 
@@ -64,7 +66,7 @@ class [[nodiscard]] Status {
 
 // What Result::value() throws when it holds an error: what() is
 // Status::to_string() ("NotFound: topic 'x' does not exist").
-class Error : public std::runtime_error {
+class CONDUIT_EXPORT Error : public std::runtime_error {
  public:
   explicit Error(Status status);
   const Status& status() const noexcept { return status_; }
@@ -74,7 +76,7 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
-[[noreturn]] void throw_error(const Status& status);
+[[noreturn]] CONDUIT_EXPORT void throw_error(const Status& status);
 }  // namespace detail
 
 // A value or the Status that says why there is none. value(), `*` and `->`

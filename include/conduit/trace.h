@@ -13,6 +13,8 @@
 // destroy it on that thread, innermost first (plain stack objects do that).
 #pragma once
 
+#include "conduit/export.h"
+
 #include <string>
 #include <string_view>
 
@@ -20,7 +22,7 @@
 
 namespace conduit {
 
-class TraceScope {
+class CONDUIT_EXPORT TraceScope {
  public:
   explicit TraceScope(std::string_view trace_id);
   explicit TraceScope(const RecordView& record) : TraceScope(record.trace_id()) {}

@@ -1,0 +1,409 @@
+/* conduit — the C API (C99; no C++ in this header).
+ *
+ * The C++ API (conduit/engine.h, conduit/reader.h) seen from C: opaque
+ * handles, plain structs for options and envelopes, numeric status codes.
+ *
+ * Errors
+ *   Every function that can fail returns a conduit_status: CONDUIT_OK, or
+ *   the code the C++ call failed with (the values are conduit::Code's).
+ *   Those taking `char** error` store there, when it is not NULL, the
+ *   error's text ("NotFound: topic 'x' does not exist"), allocated with
+ *   malloc: free it with conduit_error_free(). On success *error is set to
+ *   NULL. No C++ exception ever leaves a function of this API: one that
+ *   could (an allocation failing) becomes CONDUIT_OUT_OF_MEMORY or
+ *   CONDUIT_INTERNAL. A NULL handle or out-pointer is CONDUIT_INVALID_ARGUMENT.
+ *
+ * Handles and who frees them
+ *   conduit_engine       conduit_engine_open      -> conduit_engine_free
+ *   conduit_topic        owned by the engine; never freed (see below)
+ *   conduit_work_group   owned by the engine; never freed (see below)
+ *   conduit_subscriber   conduit_topic_subscribe  -> conduit_subscriber_free
+ *   conduit_consumer     conduit_work_group_consumer -> conduit_consumer_free
+ *   conduit_log_reader   conduit_log_reader_open  -> conduit_log_reader_free
+ *   Strings and lists the API allocates say their free function where they
+ *   are returned. Every handle may outlive its engine, as in C++: topic and
+ *   work-group handles stay valid pointers for the rest of the process, and
+ *   every call through any handle then fails with CONDUIT_CLOSED (a poll
+ *   says closed). Free subscribers and consumers before or after the engine.
+ *
+ * Views
+ *   conduit_bytes are pointer + length views, never NUL-terminated. A
+ *   record's views point into the topic's log (zero copy): for a subscriber
+ *   or a log reader they stay valid until its next poll or its free; for a
+ *   consumer, until the delivery is acked, nacked, failed or dead-lettered,
+ *   or the consumer is freed. The `headers` array of a polled record (not
+ *   the bytes it points to) is valid until the next poll of the same handle.
+ *
+ * Threads: as in C++ (conduit/engine.h): engines and topics from any thread;
+ * one thread at a time per subscriber, consumer and log reader.
+ */
+#ifndef CONDUIT_CONDUIT_C_H
+#define CONDUIT_CONDUIT_C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conduit/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- status --- */
+
+/* The values of conduit::Code, then two of the C API's own. */
+typedef enum conduit_status {
+  CONDUIT_OK = 0,
+  CONDUIT_INVALID_ARGUMENT = 1, /* bad name, bad option, malformed message, NULL */
+  CONDUIT_TOO_LARGE = 2,        /* payload or envelope field over its limit */
+  CONDUIT_CLOSED = 3,           /* the engine was closed (or freed) */
+  CONDUIT_NOT_FOUND = 4,        /* also: an ack of a delivery no longer this consumer's */
+  CONDUIT_ALREADY_EXISTS = 5,
+  CONDUIT_CORRUPTION = 6, /* a record failed its checks; the text names file and offset */
+  CONDUIT_IO_ERROR = 7,
+  CONDUIT_BUSY = 8,
+  CONDUIT_TIMED_OUT = 9,
+  CONDUIT_UNSUPPORTED = 10,
+  CONDUIT_READ_ONLY = 11,
+  CONDUIT_OUT_OF_MEMORY = 100, /* an allocation failed */
+  CONDUIT_INTERNAL = 101       /* an unexpected C++ exception (a bug): its text is in *error */
+} conduit_status;
+
+/* A static string naming the code ("NotFound"); never freed. */
+CONDUIT_EXPORT const char* conduit_status_message(conduit_status status);
+/* Frees an error string (any `char** error` out-parameter). NULL is fine. */
+CONDUIT_EXPORT void conduit_error_free(char* error);
+
+/* -------------------------------------------------------------- types --- */
+
+typedef struct conduit_engine conduit_engine;
+typedef struct conduit_topic conduit_topic;
+typedef struct conduit_subscriber conduit_subscriber;
+typedef struct conduit_work_group conduit_work_group;
+typedef struct conduit_consumer conduit_consumer;
+typedef struct conduit_log_reader conduit_log_reader;
+
+/* A view of bytes: `len` bytes at `data` (data may be NULL when len is 0). */
+typedef struct conduit_bytes {
+  const char* data;
+  size_t len;
+} conduit_bytes;
+
+typedef struct conduit_header {
+  conduit_bytes name;
+  conduit_bytes value;
+} conduit_header;
+
+/* The envelope. Publishing: every field but the payload is optional (empty
+ * means absent), timestamp_ns 0 lets the engine stamp it; the limits are
+ * conduit::Message's (conduit/message.h). Reading: the record's fields. */
+typedef struct conduit_message {
+  conduit_bytes payload;
+  conduit_bytes id; /* the dedup key */
+  conduit_bytes key;
+  conduit_bytes correlation_id;
+  conduit_bytes reply_to;
+  conduit_bytes trace_id;
+  conduit_bytes content_type;
+  uint32_t schema_version;
+  const conduit_header* headers;
+  size_t header_count;
+  int64_t timestamp_ns;
+} conduit_message;
+
+/* One record read from a topic. `reserved` is the library's (do not touch). */
+typedef struct conduit_record {
+  uint64_t sequence;
+  conduit_message message;
+  uint32_t size_bytes; /* bytes the record takes in the log */
+  const void* reserved;
+} conduit_record;
+
+/* What a poll returned: records out[0, count). */
+typedef struct conduit_poll_result {
+  size_t count;
+  uint64_t lost;    /* records lost just before out[0] (lose-oldest, retention) */
+  uint64_t rewound; /* a committed position past the recovered log was set back this far */
+  int closed;       /* the engine is closed and everything before was read */
+} conduit_poll_result;
+
+/* The values of conduit::WaitStrategy, Durability, SlowPolicy, StartAt::Kind.
+ * Each *_MAX_ENUM only makes the type int-sized, so that any int passed in
+ * is a value of it (and refused with CONDUIT_INVALID_ARGUMENT); never pass it. */
+typedef enum conduit_wait_strategy {
+  CONDUIT_WAIT_BUSY_SPIN = 0,
+  CONDUIT_WAIT_YIELD = 1,
+  CONDUIT_WAIT_PARK = 2,
+  CONDUIT_WAIT_ADAPTIVE = 3,
+  CONDUIT_WAIT_MAX_ENUM = 0x7fffffff
+} conduit_wait_strategy;
+typedef enum conduit_durability {
+  CONDUIT_DURABILITY_MEMORY = 0,
+  CONDUIT_DURABILITY_ASYNC = 1,
+  CONDUIT_DURABILITY_SYNC = 2,
+  CONDUIT_DURABILITY_MAX_ENUM = 0x7fffffff
+} conduit_durability;
+typedef enum conduit_slow_policy {
+  CONDUIT_SLOW_BLOCK = 0,
+  CONDUIT_SLOW_LOSE_OLDEST = 1,
+  CONDUIT_SLOW_MAX_ENUM = 0x7fffffff
+} conduit_slow_policy;
+typedef enum conduit_start_kind {
+  CONDUIT_START_EARLIEST = 0,
+  CONDUIT_START_LATEST = 1,
+  CONDUIT_START_SEQUENCE = 2,
+  CONDUIT_START_TIME = 3,
+  CONDUIT_START_MAX_ENUM = 0x7fffffff
+} conduit_start_kind;
+
+typedef struct conduit_start {
+  conduit_start_kind kind;
+  uint64_t sequence; /* CONDUIT_START_SEQUENCE */
+  int64_t time_ns;   /* CONDUIT_START_TIME: ns since the Unix epoch */
+} conduit_start;
+
+/* ------------------------------------------------------------ options --- */
+/* Each *_init fills the C++ defaults; a NULL options pointer means them too.
+ * The fields are those of conduit/options.h, times in ns unless named. */
+
+typedef struct conduit_engine_options {
+  const char* data_dir; /* NULL or "": memory-only engine */
+  int64_t flush_interval_ms;
+  size_t flush_bytes;
+  int force_syscall_io;
+  int64_t park_timeout_us;
+  int verify_on_open;
+  int read_only_on_corruption;
+  /* The engine's clock (ns since the epoch), called from any thread; NULL:
+   * the wall clock. clock_context is passed back to it. */
+  int64_t (*clock)(void* clock_context);
+  void* clock_context;
+} conduit_engine_options;
+
+typedef struct conduit_topic_options {
+  conduit_durability durability;
+  size_t segment_bytes;
+  size_t ring_bytes;
+  size_t max_payload_bytes;
+  size_t retain_bytes;
+  int64_t retain_age_s;
+  int retain_until_consumed;
+  size_t hard_cap_bytes;
+  size_t dedup_max_ids;
+  int64_t dedup_max_age_ns;
+  int single_producer;
+} conduit_topic_options;
+
+typedef struct conduit_subscriber_options {
+  const char* name; /* NULL or "": unnamed */
+  conduit_start start;
+  conduit_slow_policy slow;
+  conduit_wait_strategy wait;
+  int durable_only;
+  size_t min_batch;
+  int64_t linger_ns;
+} conduit_subscriber_options;
+
+typedef enum conduit_on_failure {
+  CONDUIT_ON_FAILURE_REDELIVER = 0,
+  CONDUIT_ON_FAILURE_DEAD_LETTER = 1,
+  CONDUIT_ON_FAILURE_MAX_ENUM = 0x7fffffff
+} conduit_on_failure;
+
+typedef struct conduit_work_group_options {
+  conduit_start start;
+  uint32_t max_in_flight;
+  int64_t ack_timeout_ns;
+  uint32_t max_attempts;
+  int64_t backoff_base_ns;
+  int64_t backoff_max_ns;
+  double backoff_jitter;
+  const char* dead_letter_topic; /* NULL or "": "<topic>.dlq" */
+  conduit_on_failure on_failure;
+} conduit_work_group_options;
+
+typedef struct conduit_consumer_options {
+  const char* name;
+  conduit_wait_strategy wait;
+} conduit_consumer_options;
+
+typedef struct conduit_log_reader_options {
+  conduit_start start;
+  conduit_wait_strategy wait;
+  int64_t park_timeout_ns;
+  const char* name; /* named readers can commit their position */
+} conduit_log_reader_options;
+
+CONDUIT_EXPORT void conduit_engine_options_init(conduit_engine_options* options);
+CONDUIT_EXPORT void conduit_topic_options_init(conduit_topic_options* options);
+CONDUIT_EXPORT void conduit_subscriber_options_init(conduit_subscriber_options* options);
+CONDUIT_EXPORT void conduit_work_group_options_init(conduit_work_group_options* options);
+CONDUIT_EXPORT void conduit_consumer_options_init(conduit_consumer_options* options);
+CONDUIT_EXPORT void conduit_log_reader_options_init(conduit_log_reader_options* options);
+
+/* ------------------------------------------------------------- engine --- */
+
+CONDUIT_EXPORT conduit_status conduit_engine_open(const conduit_engine_options* options, conduit_engine** engine,
+                                                  char** error);
+/* Wakes every waiter and refuses new publishes (Engine::close). Idempotent. */
+CONDUIT_EXPORT void conduit_engine_close(conduit_engine* engine);
+/* Closes, waits for calls in progress on its subscribers and consumers, and
+ * frees the engine. NULL is fine. */
+CONDUIT_EXPORT void conduit_engine_free(conduit_engine* engine);
+CONDUIT_EXPORT int conduit_engine_closed(const conduit_engine* engine);
+CONDUIT_EXPORT int64_t conduit_engine_now_ns(const conduit_engine* engine);
+
+/* ------------------------------------------------------------- topics --- */
+
+/* Creates the topic, or returns the existing one when its options match. */
+CONDUIT_EXPORT conduit_status conduit_engine_create_topic(conduit_engine* engine, const char* name,
+                                                          const conduit_topic_options* options, conduit_topic** topic,
+                                                          char** error);
+/* An open topic, or a persisted one with its stored options. */
+CONDUIT_EXPORT conduit_status conduit_engine_topic(conduit_engine* engine, const char* name, conduit_topic** topic,
+                                                   char** error);
+CONDUIT_EXPORT conduit_status conduit_engine_delete_topic(conduit_engine* engine, const char* name, char** error);
+/* Every topic's name, sorted: *names is an array of *count NUL-terminated
+ * strings; free it (strings and array) with conduit_names_free. */
+CONDUIT_EXPORT conduit_status conduit_engine_topics(conduit_engine* engine, char*** names, size_t* count, char** error);
+CONDUIT_EXPORT void conduit_names_free(char** names, size_t count);
+
+/* The topic's name, valid as long as the handle (for the process). */
+CONDUIT_EXPORT const char* conduit_topic_name(const conduit_topic* topic);
+
+typedef struct conduit_topic_stats {
+  uint64_t earliest;  /* oldest sequence still held */
+  uint64_t published; /* every record below it is complete */
+  uint64_t claimed;   /* next sequence a producer claims */
+  uint64_t durable;   /* every record below it is durable (persisted topics) */
+  uint64_t segments;
+  uint64_t cap_deletions;
+  uint64_t cap_lost_records;
+} conduit_topic_stats;
+CONDUIT_EXPORT conduit_status conduit_topic_stats_get(const conduit_topic* topic, conduit_topic_stats* stats);
+
+/* ------------------------------------------------------------ publish --- */
+
+/* Appends the message; *sequence (may be NULL) gets its sequence. On a
+ * CONDUIT_DURABILITY_SYNC topic returns once it is durable. */
+CONDUIT_EXPORT conduit_status conduit_topic_publish(conduit_topic* topic, const conduit_message* message,
+                                                    uint64_t* sequence, char** error);
+/* Publishes `len` bytes as a payload with no other field. */
+CONDUIT_EXPORT conduit_status conduit_topic_publish_bytes(conduit_topic* topic, const void* data, size_t len,
+                                                          uint64_t* sequence, char** error);
+/* Appends messages[0, count) in order; *published (may be NULL) gets how
+ * many were; sequences (NULL, or count long) gets each one's sequence. */
+CONDUIT_EXPORT conduit_status conduit_topic_publish_batch(conduit_topic* topic, const conduit_message* messages,
+                                                          size_t count, uint64_t* sequences, size_t* published,
+                                                          char** error);
+/* publish without waiting for the disk; the completion is await_durable. */
+CONDUIT_EXPORT conduit_status conduit_topic_publish_nowait(conduit_topic* topic, const conduit_message* message,
+                                                           uint64_t* sequence, char** error);
+/* Waits up to timeout_ns until `sequence` is durable. */
+CONDUIT_EXPORT conduit_status conduit_topic_await_durable(conduit_topic* topic, uint64_t sequence, int64_t timeout_ns,
+                                                          char** error);
+
+/* -------------------------------------------------------- subscribers --- */
+
+CONDUIT_EXPORT conduit_status conduit_topic_subscribe(conduit_topic* topic, const conduit_subscriber_options* options,
+                                                      conduit_subscriber** subscriber, char** error);
+CONDUIT_EXPORT void conduit_subscriber_free(conduit_subscriber* subscriber);
+/* Up to `max` records into out; waits up to timeout_ns (0: not at all) for
+ * one. The views stay valid until the next poll or the free. A record that
+ * failed its check is CONDUIT_CORRUPTION, with count 0. */
+CONDUIT_EXPORT conduit_status conduit_subscriber_poll(conduit_subscriber* subscriber, conduit_record* out, size_t max,
+                                                      int64_t timeout_ns, conduit_poll_result* result, char** error);
+/* Stores the position (named subscribers of persisted topics). */
+CONDUIT_EXPORT conduit_status conduit_subscriber_commit(conduit_subscriber* subscriber, char** error);
+CONDUIT_EXPORT conduit_status conduit_subscriber_commit_at(conduit_subscriber* subscriber, uint64_t sequence,
+                                                           char** error);
+CONDUIT_EXPORT uint64_t conduit_subscriber_position(const conduit_subscriber* subscriber);
+CONDUIT_EXPORT uint64_t conduit_subscriber_lag(const conduit_subscriber* subscriber);
+CONDUIT_EXPORT uint64_t conduit_subscriber_lost(const conduit_subscriber* subscriber);
+
+/* -------------------------------------------------------- work groups --- */
+
+/* The work group of that name, created on first use. */
+CONDUIT_EXPORT conduit_status conduit_topic_work_group(conduit_topic* topic, const char* name,
+                                                       const conduit_work_group_options* options,
+                                                       conduit_work_group** group, char** error);
+CONDUIT_EXPORT const char* conduit_work_group_name(const conduit_work_group* group);
+
+typedef struct conduit_work_group_stats {
+  uint64_t next;
+  uint64_t ack_floor;
+  uint64_t redelivered;
+  uint64_t pending_redelivery;
+  uint64_t depth;
+  uint64_t in_flight;
+  uint64_t dead_lettered;
+  uint64_t timed_out;
+  uint64_t stale;
+  uint64_t lost;
+  uint64_t lag; /* published - ack floor */
+} conduit_work_group_stats;
+CONDUIT_EXPORT conduit_status conduit_work_group_stats_get(const conduit_work_group* group,
+                                                           conduit_work_group_stats* stats);
+CONDUIT_EXPORT conduit_status conduit_work_group_commit(conduit_work_group* group, char** error);
+CONDUIT_EXPORT conduit_status conduit_work_group_wait_drained(conduit_work_group* group, int64_t timeout_ns,
+                                                              char** error);
+
+CONDUIT_EXPORT conduit_status conduit_work_group_consumer(conduit_work_group* group,
+                                                          const conduit_consumer_options* options,
+                                                          conduit_consumer** consumer, char** error);
+CONDUIT_EXPORT void conduit_consumer_free(conduit_consumer* consumer);
+
+/* One record handed to one consumer. */
+typedef struct conduit_delivery {
+  conduit_record record;
+  uint32_t attempt; /* 1 on first delivery, +1 per redelivery */
+  uint64_t lease;   /* names this hand-out */
+} conduit_delivery;
+
+/* Up to `max` deliveries (redeliveries first); waits up to timeout_ns (0:
+ * not at all). Each record stays valid until answered (see the top). */
+CONDUIT_EXPORT conduit_status conduit_consumer_poll(conduit_consumer* consumer, conduit_delivery* out, size_t max,
+                                                    int64_t timeout_ns, conduit_poll_result* result, char** error);
+/* The answers. CONDUIT_NOT_FOUND: the delivery was no longer this
+ * consumer's (its ack timeout passed, it was answered already, the hard cap
+ * took it, or the engine is gone); nothing changed. */
+CONDUIT_EXPORT conduit_status conduit_consumer_ack(conduit_consumer* consumer, const conduit_delivery* delivery);
+/* Back to the group: delivered again after the backoff, or after delay_ns
+ * when it is > 0; dead-lettered once max_attempts deliveries failed. */
+CONDUIT_EXPORT conduit_status conduit_consumer_nack(conduit_consumer* consumer, const conduit_delivery* delivery,
+                                                    int64_t delay_ns);
+/* A failure with a reason, handled by on_failure; `error_text` (may be
+ * NULL) goes into the dead-letter headers. */
+CONDUIT_EXPORT conduit_status conduit_consumer_fail(conduit_consumer* consumer, const conduit_delivery* delivery,
+                                                    const char* error_text);
+/* To the dead-letter topic at once (reason "rejected"). */
+CONDUIT_EXPORT conduit_status conduit_consumer_dead_letter(conduit_consumer* consumer, const conduit_delivery* delivery,
+                                                           const char* error_text);
+
+/* --------------------------------------------------------- log reader --- */
+
+/* Reads TOPIC of the engine data directory `data_dir`, read-only, from any
+ * process (conduit/reader.h). */
+CONDUIT_EXPORT conduit_status conduit_log_reader_open(const char* data_dir, const char* topic,
+                                                      const conduit_log_reader_options* options,
+                                                      conduit_log_reader** reader, char** error);
+CONDUIT_EXPORT void conduit_log_reader_free(conduit_log_reader* reader);
+CONDUIT_EXPORT conduit_status conduit_log_reader_poll(conduit_log_reader* reader, conduit_record* out, size_t max,
+                                                      int64_t timeout_ns, conduit_poll_result* result, char** error);
+CONDUIT_EXPORT conduit_status conduit_log_reader_commit(conduit_log_reader* reader, char** error);
+CONDUIT_EXPORT uint64_t conduit_log_reader_position(const conduit_log_reader* reader);
+CONDUIT_EXPORT uint64_t conduit_log_reader_lost(const conduit_log_reader* reader);
+CONDUIT_EXPORT uint64_t conduit_log_reader_writer_restarts(const conduit_log_reader* reader);
+CONDUIT_EXPORT int conduit_log_reader_writer_closed(const conduit_log_reader* reader);
+
+/* ------------------------------------------------------------ records --- */
+
+/* Header i (< record->message.header_count) read from the log itself: valid
+ * as long as the record's views, beyond the next poll's headers array. */
+CONDUIT_EXPORT conduit_status conduit_record_header(const conduit_record* record, size_t i, conduit_header* header);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONDUIT_CONDUIT_C_H */
