@@ -10,6 +10,7 @@
 
 #include "common/disk_names.h"
 #include "conduit/inspect.h"
+#include "engine/counters_refresher.h"
 #include "engine/topic_core.h"
 #include "engine/topic_options.h"
 #include "persistence/data_dir.h"
@@ -31,6 +32,7 @@ struct EngineState {
   // Deleted topics: emptied, kept until the engine goes so handles stay valid.
   std::vector<std::unique_ptr<TopicCore>> deleted;  // guarded by mu
   std::uint64_t deletions = 0;                      // guarded by mu: names tombstones
+  std::unique_ptr<CountersRefresher> counters;      // DATA_DIR/counters; set at open, reset first at destruction
 };
 
 std::string topic_dir(const EngineState& st, std::string_view name) {
@@ -128,13 +130,37 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     state->disk = std::make_unique<persistence::PersistenceThread>(
         std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)));
   }
+  if (state->disk && options.counters_interval.count() > 0) {
+    detail::EngineState* st = state.get();
+    detail::CountersRefresher::Sources src{.data_dir = options.data_dir,
+                                           .shared = &st->shared,
+                                           .disk = st->disk.get(),
+                                           .disk_io = st->disk_io,
+                                           .topics = [st] {
+                                             std::vector<detail::TopicCore*> out;
+                                             std::lock_guard lk(st->mu);
+                                             for (auto& [name, t] : st->topics) out.push_back(t.get());
+                                             return out;
+                                           }};
+    auto counters = detail::CountersRefresher::start(std::move(src), options.counters_interval);
+    if (!counters.ok()) return counters.status();
+    state->counters = std::move(counters).value();
+  }
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
+}
+
+Status Engine::refresh_counters() {
+  if (!state_->counters) return Status::Unsupported("this engine keeps no counters file (EngineOptions::counters_interval)");
+  state_->counters->refresh();
+  return Status::OK();
 }
 
 Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) { state_->shared.engine = this; }
 
 Engine::~Engine() {
   close();
+  // Its last refresh reads the topics: before they go.
+  state_->counters.reset();
   // Handles may outlive the engine (engine.h): every open subscriber and
   // consumer is cut loose first, then the topics (and their segments) go
   // with state_, before the persistence thread.

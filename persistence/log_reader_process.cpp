@@ -34,6 +34,7 @@
 #include "common/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
+#include "persistence/file_storage.h"
 #include "persistence/log_reader.h"
 #include "persistence/replace_file.h"
 #include "persistence/segment_file.h"
@@ -309,21 +310,7 @@ bool LogReaderCore::ready() const noexcept {
 }
 
 Result<std::optional<std::uint64_t>> LogReaderCore::load_position() const {
-  const std::string path = position_path();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::uint64_t>{};
-    return Status::IOError("open " + path + ": " + persistence::errno_text(errno));
-  }
-  char buf[32];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  ::close(fd);
-  std::uint64_t seq = 0;
-  const char* last = buf + (n > 0 ? n : 0);
-  const auto [end, ec] = std::from_chars(buf, last, seq);
-  if (n <= 0 || ec != std::errc() || end == buf || std::string_view(end, last) != "\n")
-    return Status::Corruption(path + ": not a reader position (a decimal sequence and a newline)");
-  return std::optional<std::uint64_t>(seq);
+  return persistence::read_reader_position(position_path());
 }
 
 Status LogReaderCore::commit() {

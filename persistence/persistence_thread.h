@@ -10,6 +10,7 @@
 // steps under zero_round_mu_.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -38,6 +39,10 @@ class PersistenceThread {
   // The thread's DiskIo, for its write_at() (thread-safe): the control
   // files that committing threads write go through the same seam.
   DiskIo& io() noexcept { return *io_; }
+  // Rounds this thread ran, and sync rounds of them that failed (the
+  // counters file's engine row). Any thread.
+  std::uint64_t rounds() const noexcept { return rounds_.load(std::memory_order_relaxed); }  // relaxed: a counter
+  std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }  // relaxed: a counter
 
  private:
   void run();
@@ -51,6 +56,7 @@ class PersistenceThread {
   std::vector<FileTopicStorage*> topics_;  // guarded by mu_
   std::mutex round_mu_;                    // held while a round runs, so remove() waits for it
   std::thread thread_;
+  std::atomic<std::uint64_t> rounds_{0}, errors_{0};  // written by thread_ only
   std::mutex zero_round_mu_;         // held while zeros are written, so remove() waits for them
   std::condition_variable zero_cv_;  // with mu_: stopping_
   std::thread zero_thread_;          // started (under mu_) by add() of a topic with zeros pending

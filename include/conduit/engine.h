@@ -116,6 +116,9 @@ struct TopicStats {
   // many such records they took (counted once per record).
   std::uint64_t cap_deletions = 0;
   std::uint64_t cap_lost_records = 0;
+  // Segments retention deleted by its rules (retain_bytes, retain_age,
+  // retain_until_consumed), not counting hard-cap deletions.
+  std::uint64_t retention_deletions = 0;
 };
 
 class Engine {
@@ -126,6 +129,9 @@ class Engine {
   // How the write-ahead log reaches the disk: "io_uring", or the syscall
   // fallback with the reason it was chosen. Empty for a memory-only engine.
   std::string disk_io_description() const;
+  // Rewrites DATA_DIR/counters now (EngineOptions::counters_interval).
+  // kUnsupported when the engine keeps no counters file. Thread-safe.
+  Status refresh_counters();
   // Closes, waits for calls in progress on its subscribers and consumers,
   // and frees every topic; handles left open then answer kClosed (top).
   ~Engine();

@@ -234,6 +234,14 @@ struct EngineOptions {
   // with kReadOnly naming the damage, and no file is changed.
   // Topic::recovery_stats() says which happened.
   bool read_only_on_corruption = false;
+  // Engines with a data directory keep live counters in DATA_DIR/counters
+  // (mode 0600), which any process can map and read without the engine's
+  // lock (`conduit-log stat`; doc/observability.md): every topic, open
+  // subscriber, work group and named LogReader, refreshed from what the
+  // engine already keeps this often (by a thread of its own; nothing is
+  // added to the publish path) and on Engine::refresh_counters(). 0: no
+  // counters file. A memory-only engine has none.
+  std::chrono::milliseconds counters_interval{100};
 };
 
 }  // namespace conduit
