@@ -12,7 +12,8 @@ packages=(g++ cmake make pkg-config jq python3
           nats-server libnats-dev  # conduit::bridge (libnats) and its tests (a real JetStream server)
           clang libclang-rt-14-dev  # the fuzz targets: clang and its libFuzzer runtime
           gnuplot-nox  # tools/bench-plot plot (bench/run-standard.sh's plots)
-          e2fsprogs mount util-linux)  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
+          e2fsprogs mount util-linux  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
+          libcpp-httplib-dev prometheus)  # conduit-log stat --listen; promtool checks stat --prometheus
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi

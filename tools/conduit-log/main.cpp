@@ -33,6 +33,7 @@ constexpr const char* kHelp =
     "  tail [-f] DIR TOPIC    the last records; -f follows a live log\n"
     "  verify DIR [TOPIC]     every CRC, header and sequence; exit 0 clean, 1 not\n"
     "  stats DIR TOPIC        payload sizes, rate over time, largest keys\n"
+    "  stat DIR [TOPIC]       a running engine's live counters (-w, --prometheus, --listen)\n"
     "\n"
     "'conduit-log COMMAND --help' says more; 'conduit-log --version' gives the\n"
     "version and the log formats it reads. Exit codes: 0 done (verify: clean),\n"
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   if (cmd == "tail") return conduit_log::run_tail(argc, argv);
   if (cmd == "verify") return conduit_log::run_verify(argc, argv);
   if (cmd == "stats") return conduit_log::run_stats(argc, argv);
+  if (cmd == "stat") return conduit_log::run_stat(argc, argv);
   std::fprintf(stderr, "conduit-log: unknown command '%s'\n\n%s", argv[1], kHelp);
   return conduit_log::kExitUsage;
 }
