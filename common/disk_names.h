@@ -71,9 +71,7 @@ inline std::string topic_dir(std::string_view data_dir, std::string_view topic) 
   return topics_dir(data_dir) + "/" + std::string(topic);
 }
 // DATA_DIR/counters: the engine's live counters (common/counters.h).
-inline std::string counters_path(std::string_view data_dir) {
-  return std::string(data_dir) + "/" + kCountersFileName;
-}
+inline std::string counters_path(std::string_view data_dir) { return std::string(data_dir) + "/" + kCountersFileName; }
 // DATA_DIR/readers/TOPIC: where LogReaders of that topic keep positions.
 inline std::string reader_positions_dir(std::string_view data_dir, std::string_view topic) {
   return std::string(data_dir) + "/" + kReadersDirName + "/" + std::string(topic);

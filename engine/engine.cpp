@@ -142,15 +142,20 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
                                              for (auto& [name, t] : st->topics) out.push_back(t.get());
                                              return out;
                                            }};
+    // The counters are for watching: an engine that cannot make their
+    // file runs without it, and says so.
     auto counters = detail::CountersRefresher::start(std::move(src), options.counters_interval);
-    if (!counters.ok()) return counters.status();
-    state->counters = std::move(counters).value();
+    if (counters.ok())
+      state->counters = std::move(counters).value();
+    else
+      std::fprintf(stderr, "conduit: no live counters file: %s\n", counters.status().to_string().c_str());
   }
   return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
 
 Status Engine::refresh_counters() {
-  if (!state_->counters) return Status::Unsupported("this engine keeps no counters file (EngineOptions::counters_interval)");
+  if (!state_->counters)
+    return Status::Unsupported("this engine keeps no counters file (EngineOptions::counters_interval)");
   state_->counters->refresh();
   return Status::OK();
 }

@@ -56,11 +56,13 @@ class PersistenceThread {
   std::vector<FileTopicStorage*> topics_;  // guarded by mu_
   std::mutex round_mu_;                    // held while a round runs, so remove() waits for it
   std::thread thread_;
-  std::atomic<std::uint64_t> rounds_{0}, errors_{0};  // written by thread_ only
   std::mutex zero_round_mu_;         // held while zeros are written, so remove() waits for them
   std::condition_variable zero_cv_;  // with mu_: stopping_
   std::thread zero_thread_;          // started (under mu_) by add() of a topic with zeros pending
   bool zero_running_ = false;        // guarded by mu_: zero_thread_ has not yet decided to end
+
+  // rounds(), errors(): incremented by thread_ (errors also by final_round()).
+  std::atomic<std::uint64_t> rounds_{0}, errors_{0};
 };
 
 }  // namespace conduit::persistence

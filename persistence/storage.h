@@ -161,9 +161,9 @@ class StateJournal {
 
 // A persisted topic's sync rounds, for the counters file (common/counters.h).
 struct SyncStats {
-  std::uint64_t rounds = 0;    // rounds that had something to sync
-  std::uint64_t failures = 0;  // of those, rounds whose sync failed
-  std::uint64_t latency_sum_ns = 0;                        // their syncs' time in total
+  std::uint64_t rounds = 0;                               // rounds that had something to sync
+  std::uint64_t failures = 0;                             // of those, rounds whose sync failed
+  std::uint64_t latency_sum_ns = 0;                       // their syncs' time in total
   std::uint64_t latency[counters::kLatencyBuckets] = {};  // rounds by log2(ns) of their sync
 };
 

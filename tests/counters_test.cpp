@@ -279,6 +279,18 @@ TEST_CASE("no counters file: a memory-only engine, or counters_interval 0") {
   CHECK_FALSE(std::filesystem::exists(disk::counters_path(dir.path.string())));
 }
 
+TEST_CASE("an engine that cannot make the counters file says so and runs without it") {
+  TempDir dir;
+  // A directory where the file's temporary name goes: open(O_CREAT) fails.
+  std::filesystem::create_directory(disk::tmp_path(disk::counters_path(dir.path.string())));
+  std::unique_ptr<Engine> engine;
+  const std::string said = stderr_of([&] { engine = Engine::open(options_for(dir)).value(); });
+  CHECK(said.find("no live counters file") != std::string::npos);
+  CHECK(said.find("counters.tmp") != std::string::npos);
+  CHECK(engine->refresh_counters().code() == Code::kUnsupported);
+  CHECK(engine->create_topic("t", small_async()).ok());
+}
+
 TEST_CASE("the refresher's own timer updates the file") {
   TempDir dir;
   EngineOptions o;

@@ -240,7 +240,8 @@ struct EngineOptions {
   // subscriber, work group and named LogReader, refreshed from what the
   // engine already keeps this often (by a thread of its own; nothing is
   // added to the publish path) and on Engine::refresh_counters(). 0: no
-  // counters file. A memory-only engine has none.
+  // counters file. A memory-only engine has none; one that cannot create
+  // the file says so on stderr and runs without it.
   std::chrono::milliseconds counters_interval{100};
 };
 
