@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -99,7 +100,7 @@ struct OrderCheck {
   }
 };
 
-Result<std::unique_ptr<Engine>> open_engine() { return Engine::open(); }
+Result<std::unique_ptr<Engine>> open_engine(const EngineOptions& eo = {}) { return Engine::open(eo); }
 
 std::string numbered(std::string_view prefix, std::size_t i) {
   std::string name(prefix);
@@ -213,10 +214,14 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 // SubscriberOptions::linger with min_batch kPollBatch (0: off, the
 // default): the subscriber waits up to that long for a full batch.
 void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger,
-                      std::size_t per_call, bool single_producer = false) {
-  auto engine = open_engine();
+                      std::size_t per_call, bool single_producer = false, const EngineOptions& eo = {},
+                      Durability durability = Durability::kMemory) {
+  auto engine = open_engine(eo);
   if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
-  auto topic = (*engine)->create_topic("bench", {.single_producer = single_producer});
+  TopicOptions to;
+  to.durability = durability;
+  to.single_producer = single_producer;
+  auto topic = (*engine)->create_topic("bench", to);
   if (!topic.ok()) return state.SkipWithError(topic.status().to_string().c_str());
   auto sub = (*topic)->subscribe({.name = "s0",
                                   .start = StartAt::earliest(),
@@ -265,6 +270,58 @@ BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_20us, WaitStrategy::kBusySpi
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_100us, WaitStrategy::kBusySpin, std::chrono::microseconds(100))
     ->UseRealTime();
+
+// The live counters file (EngineOptions::counters_interval) on and off, in
+// one run: an engine with a data directory (on /dev/shm, so that the disk
+// does not drown the difference) whose refresher rewrites DATA_DIR/counters
+// every 100 ms (on) or that keeps none (off). The publish path writes no
+// counter either way; the refresher's reads (published(), claimed(), the
+// subscriber's position) are what on costs. Compare on/off with
+// --benchmark_enable_random_interleaving and repetitions (bench/README.md).
+// `interval_ms` 0: off; 1: a hundred times the default rate, to make the
+// refresher's cost visible above the noise of a shared machine; an hour:
+// the file and the thread are there, but no refresh runs.
+void BM_Conduit_1P1S_Counters(benchmark::State& state, Durability durability, int interval_ms) {
+  char dir[] = "/dev/shm/conduit-bench-counters-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return state.SkipWithError("mkdtemp /dev/shm failed");
+  EngineOptions eo;
+  eo.data_dir = dir;
+  eo.counters_interval = std::chrono::milliseconds(interval_ms);
+  run_conduit_1p1s(state, WaitStrategy::kAdaptive, std::chrono::microseconds(0), 1, false, eo, durability);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, memory_on, Durability::kMemory, 100)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, memory_on_1ms, Durability::kMemory, 1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, memory_idle, Durability::kMemory, 3'600'000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, memory_off, Durability::kMemory, 0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, async_on, Durability::kAsync, 100)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, async_off, Durability::kAsync, 0)->UseRealTime();
+
+// One Engine::refresh_counters() of an engine with one async topic, a
+// subscriber, a work group and records behind both: the refresher's work
+// per interval (its share of a core is this time / counters_interval).
+void BM_RefreshCounters(benchmark::State& state) {
+  char dir[] = "/dev/shm/conduit-bench-refresh-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return state.SkipWithError("mkdtemp /dev/shm failed");
+  {
+    EngineOptions eo;
+    eo.data_dir = dir;
+    eo.counters_interval = std::chrono::hours(1);
+    auto engine = Engine::open(eo).value();
+    TopicOptions to;
+    to.durability = Durability::kAsync;
+    Topic* t = engine->create_topic("bench", to).value();
+    SubscriberOptions so;
+    so.name = "s";
+    so.start = StartAt::earliest();
+    auto sub = t->subscribe(so).value();
+    (void)t->work_group("g").value();
+    for (int i = 0; i < 1000; ++i) (void)t->publish("x");
+    for (auto _ : state) (void)engine->refresh_counters();
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_RefreshCounters);
 
 // The same with TopicOptions::single_producer: the publishing thread claims
 // with a plain store instead of a locked add.

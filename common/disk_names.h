@@ -6,6 +6,7 @@
 //
 //   DATA_DIR/LOCK
 //   DATA_DIR/control.sock                        the owning engine's Unix socket (doc/ipc.md)
+//   DATA_DIR/counters                            live counters, mapped (common/counters.h)
 //   DATA_DIR/topics/TOPIC/{control, clean, options, NNNN.seg, cursors/, torn/}
 //   DATA_DIR/topics/.deleted-TOPIC-N/            a deleted topic being removed
 //   DATA_DIR/readers/TOPIC/NAME                  a LogReader's position
@@ -37,19 +38,22 @@ inline constexpr std::uint64_t kOptionsMagic = magic("CNDTOPT1");   // TOPIC/opt
 inline constexpr std::uint64_t kPositionMagic = magic("CNDTPOS1");  // cursors/sub-NAME, cursors/group-NAME
 inline constexpr std::uint64_t kStateMagic = magic("CNDTSTA1");     // cursors/group-NAME.state
 inline constexpr std::uint64_t kJournalMagic = magic("CNDTJRN1");   // cursors/group-NAME.journal-G
+inline constexpr std::uint64_t kCountersMagic = magic("CNDTCNT1");  // DATA_DIR/counters (common/counters.h)
 // Each journal entry's marker (u32 "JRN1"): zero marks an empty slot.
 inline constexpr std::uint32_t kJournalEntryMarker = 0x314e524a;
 // The values files have always held.
 static_assert(kSegmentMagic == 0x3147455354444e43ull && kControlMagic == 0x314c544354444e43ull &&
               kCleanMagic == 0x314e4c4354444e43ull && kOptionsMagic == 0x3154504f54444e43ull &&
               kPositionMagic == 0x31534f5054444e43ull && kStateMagic == 0x3141545354444e43ull &&
-              kJournalMagic == 0x314e524a54444e43ull && kJournalEntryMarker == (kJournalMagic >> 32));
+              kJournalMagic == 0x314e524a54444e43ull && kJournalEntryMarker == (kJournalMagic >> 32) &&
+              kCountersMagic == 0x31544e4354444e43ull);
 
 // ------------------------------------------------------------- names ---
 inline constexpr const char* kLockFileName = "LOCK";               // DATA_DIR/LOCK, flock()ed by the owning engine
 inline constexpr const char* kControlSocketName = "control.sock";  // DATA_DIR/control.sock, the owner's (doc/ipc.md)
 inline constexpr const char* kTopicsDirName = "topics";            // DATA_DIR/topics/TOPIC/
 inline constexpr const char* kReadersDirName = "readers";          // DATA_DIR/readers/TOPIC/NAME
+inline constexpr const char* kCountersFileName = "counters";       // DATA_DIR/counters
 inline constexpr const char* kControlFileName = "control";         // TOPIC/control
 inline constexpr const char* kCleanRecordName = "clean";           // TOPIC/clean
 inline constexpr const char* kOptionsFileName = "options";         // TOPIC/options
@@ -68,6 +72,8 @@ inline std::string topics_dir(std::string_view data_dir) { return std::string(da
 inline std::string topic_dir(std::string_view data_dir, std::string_view topic) {
   return topics_dir(data_dir) + "/" + std::string(topic);
 }
+// DATA_DIR/counters: the engine's live counters (common/counters.h).
+inline std::string counters_path(std::string_view data_dir) { return std::string(data_dir) + "/" + kCountersFileName; }
 // DATA_DIR/readers/TOPIC: where LogReaders of that topic keep positions.
 inline std::string reader_positions_dir(std::string_view data_dir, std::string_view topic) {
   return std::string(data_dir) + "/" + kReadersDirName + "/" + std::string(topic);

@@ -10,6 +10,7 @@
 #include "common/disk_names.h"
 #include "conduit/inspect.h"
 #include "engine/ipc_server.h"
+#include "engine/counters_refresher.h"
 #include "engine/topic_core.h"
 #include "engine/topic_options.h"
 #include "persistence/data_dir.h"
@@ -33,6 +34,7 @@ struct EngineState {
   std::uint64_t deletions = 0;                      // guarded by mu: names tombstones
   // DATA_DIR/control.sock: other processes attach (conduit/attach.h).
   std::unique_ptr<IpcServer> ipc;
+  std::unique_ptr<CountersRefresher> counters;  // DATA_DIR/counters; set at open, reset first at destruction
 };
 
 std::string topic_dir(const EngineState& st, std::string_view name) {
@@ -144,6 +146,26 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
     state->disk = std::make_unique<persistence::PersistenceThread>(
         std::move(io), std::min(options.flush_interval, std::chrono::milliseconds(1)), options.on_thread_start);
   }
+  if (state->disk && options.counters_interval.count() > 0) {
+    detail::EngineState* st = state.get();
+    detail::CountersRefresher::Sources src{.data_dir = options.data_dir,
+                                           .shared = &st->shared,
+                                           .disk = st->disk.get(),
+                                           .disk_io = st->disk_io,
+                                           .topics = [st] {
+                                             std::vector<detail::TopicCore*> out;
+                                             std::lock_guard lk(st->mu);
+                                             for (auto& [name, t] : st->topics) out.push_back(t.get());
+                                             return out;
+                                           }};
+    // The counters are for watching: an engine that cannot make their
+    // file runs without it, and says so.
+    auto counters = detail::CountersRefresher::start(std::move(src), options.counters_interval);
+    if (counters.ok())
+      state->counters = std::move(counters).value();
+    else
+      detail::log(options.log, LogLevel::kWarning, "no live counters file: " + counters.status().to_string());
+  }
   std::unique_ptr<Engine> engine(new Engine(std::move(state)));
   if (!options.data_dir.empty()) detail::listen(*engine->state_);
   return engine;
@@ -152,21 +174,30 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
 namespace detail {
 void listen(EngineState& state) {
   EngineState* st = &state;
-  auto server =
-      detail::IpcServer::start(st->options.data_dir, [st](std::string_view name) -> Result<detail::TopicCore*> {
+  auto server = detail::IpcServer::start(
+      st->options.data_dir,
+      [st](std::string_view name) -> Result<detail::TopicCore*> {
         std::lock_guard lk(st->mu);
         auto found = detail::find_topic_locked(*st, name);
         if (!found.ok()) return found.status();
         return st->topics.find(name)->second.get();
-      });
+      },
+      st->options.on_thread_start);
   // The engine works without it; only attaching fails (kNotFound).
   if (!server.ok())
-    std::fprintf(stderr, "conduit: other processes cannot attach to %s: %s\n", st->options.data_dir.c_str(),
-                 server.status().to_string().c_str());
+    detail::log(st->options.log, LogLevel::kWarning,
+                "other processes cannot attach to " + st->options.data_dir + ": " + server.status().to_string());
   else
     st->ipc = std::move(server).value();
 }
 }  // namespace detail
+
+Status Engine::refresh_counters() {
+  if (!state_->counters)
+    return Status::Unsupported("this engine keeps no counters file (EngineOptions::counters_interval)");
+  state_->counters->refresh();
+  return Status::OK();
+}
 
 Engine::Engine(std::unique_ptr<detail::EngineState> state) : state_(std::move(state)) { state_->shared.engine = this; }
 
@@ -175,6 +206,8 @@ Engine::~Engine() {
   // and what they held goes back to the groups before the final commit.
   state_->ipc.reset();
   close();
+  // Its last refresh reads the topics: before they go.
+  state_->counters.reset();
   // Handles may outlive the engine (engine.h): every open subscriber and
   // consumer is cut loose first, then the topics (and their segments) go
   // with state_, before the persistence thread.

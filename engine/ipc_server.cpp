@@ -216,7 +216,8 @@ bool Session::fail(ipc::Reader& r) {
 
 }  // namespace
 
-Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir, FindTopic find) {
+Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir, FindTopic find,
+                                                    ThreadStartHook on_thread_start) {
   std::string path;
   int dir_fd = -1;
   if (Status s = ipc::socket_path(data_dir, &path, &dir_fd); !s.ok()) return s;
@@ -242,7 +243,9 @@ Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir,
   if (dir_fd >= 0) ::close(dir_fd);
   // Bound through /proc/self/fd: unlinked later by its real name.
   std::unique_ptr<IpcServer> server(new IpcServer(data_dir, shown, std::move(find), fd, wake));
-  server->acceptor_ = std::thread([s = server.get()] { s->accept_loop(); });
+  server->on_thread_start_ = std::move(on_thread_start);
+  server->acceptor_ =
+      start_named_thread("conduit-ipc", server->on_thread_start_, [s = server.get()] { s->accept_loop(); });
   return server;
 }
 
@@ -281,7 +284,6 @@ void IpcServer::reap_locked() {
 }
 
 void IpcServer::accept_loop() {
-  ::pthread_setname_np(::pthread_self(), "conduit-ipc");
   pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   // Relaxed: see the destructor.
   while (!stopping_.load(std::memory_order_relaxed)) {
@@ -300,13 +302,12 @@ void IpcServer::accept_loop() {
     auto c = std::make_unique<Connection>();
     c->fd = fd;
     Connection* raw = c.get();
-    c->thread = std::thread([this, raw] { serve(raw); });
+    c->thread = start_named_thread("conduit-ipc-c", on_thread_start_, [this, raw] { serve(raw); });
     conns_.push_back(std::move(c));
   }
 }
 
 void IpcServer::serve(Connection* c) {
-  ::pthread_setname_np(::pthread_self(), "conduit-ipc-c");
   std::string packet;
   ucred peer{};
   socklen_t len = sizeof peer;

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/log.h"
 #include "conduit/status.h"
 
 namespace conduit::detail {
@@ -39,7 +40,10 @@ class IpcServer {
   using FindTopic = std::function<Result<TopicCore*>(std::string_view name)>;
   // Listens on DATA_DIR/control.sock (mode 0600), replacing a stale one: the
   // caller holds the directory's lock, so no other owner is listening.
-  static Result<std::unique_ptr<IpcServer>> start(const std::string& data_dir, FindTopic find);
+  // Its threads ("conduit-ipc" accepts, one "conduit-ipc-c" per
+  // connection) run `on_thread_start` first (EngineOptions::on_thread_start).
+  static Result<std::unique_ptr<IpcServer>> start(const std::string& data_dir, FindTopic find,
+                                                  ThreadStartHook on_thread_start = {});
   // Stops accepting, ends every connection (their consumers' deliveries go
   // back to their groups), and removes the socket.
   ~IpcServer();
@@ -70,7 +74,8 @@ class IpcServer {
   std::string path_;  // the socket's path as bound
   FindTopic find_;
   int listen_fd_;
-  int wake_fd_;  // an eventfd: the destructor wakes the accepting thread
+  int wake_fd_;                      // an eventfd: the destructor wakes the accepting thread
+  ThreadStartHook on_thread_start_;  // set before the acceptor starts, then read-only
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;

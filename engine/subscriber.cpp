@@ -26,6 +26,9 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   std::string describe() const override {
     return options_.name.empty() ? "an unnamed subscriber" : "subscriber '" + options_.name + "'";
   }
+  std::uint64_t lost_count() const noexcept override {
+    return lost_.load(std::memory_order_relaxed);  // relaxed: a counter
+  }
   ReaderInfo reader_info() const override {
     // kBlock only where it holds the ring (subscribe() made the rest lose-oldest).
     return {.kind = ReaderInfo::Kind::kSubscriber,

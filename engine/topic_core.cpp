@@ -82,7 +82,26 @@ TopicStats TopicCore::stats() const noexcept {
   st.cap_deletions = cap_deletions_;
   st.cap_lost_records = cap_lost_records_;
   st.skipped = skipped_.load(std::memory_order_relaxed);  // relaxed: a statistic
+  st.retention_deletions = retention_deletions_;
   return st;
+}
+
+std::optional<std::int64_t> TopicCore::timestamp_of(std::uint64_t seq) const {
+  std::lock_guard lk(mu_);
+  for (const auto& seg : segments_) {
+    if (seq < seg->first_seq()) return std::nullopt;  // dropped
+    const std::uint64_t end = seg->end_seq();
+    if (end != kNotSealed && seq >= end) continue;
+    Segment& s = *seg;
+    const std::uint64_t i = seq - s.first_seq();
+    s.index_for_readers();
+    // An unchecked record's stamp is not trusted: its reader checks it first.
+    if (s.unchecked_record(i)) return std::nullopt;
+    const std::uint32_t off = s.offset_of(i);
+    if (off == 0) return std::nullopt;  // not committed yet
+    return format::load<std::int64_t>(s.base() + off + format::rec::kTimestamp);
+  }
+  return std::nullopt;
 }
 
 std::uint64_t TopicCore::first_at_or_after_locked(std::int64_t time_ns) const {

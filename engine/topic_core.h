@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -112,6 +113,8 @@ class RetentionHolder {
   // Topic::readers(): kind, name, position (lag and holds_ring are the
   // topic's to fill in).
   virtual ReaderInfo reader_info() const { return {}; }
+  // Records this reader lost so far (the counters file).
+  virtual std::uint64_t lost_count() const noexcept { return 0; }
 };
 
 // A bounded publish (Topic::try_publish, Topic::publish with a timeout):
@@ -206,6 +209,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // Topic::remove_reader.
   Status remove_reader(Topic::ReaderKind kind, std::string_view name);
   TopicStats stats() const noexcept;
+  // The timestamp of record `seq`, when the topic holds it, it is
+  // committed, and this process wrote or checked it; else nullopt (the
+  // counters file's lag in time).
+  std::optional<std::int64_t> timestamp_of(std::uint64_t seq) const;
   // A holder moved: wake producers waiting for ring space.
   void notify_progress() noexcept { space_.wake_if_parked(); }
 
@@ -228,6 +235,14 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status add_user(HandleLife* life, const RetentionHolder* reader = nullptr);
   void remove_user(HandleLife* life);
   std::vector<ReaderInfo> readers();
+  // Every open subscriber with what the counters file shows of it; `id`
+  // tells subscribers apart while they live (unnamed ones too).
+  struct SubscriberSample {
+    const void* id;
+    ReaderInfo info;
+    std::uint64_t lost;
+  };
+  std::vector<SubscriberSample> subscriber_samples() const;
   std::vector<HandleLife*> open_users() const;
   // Every segment the topic and its groups' zombies hold (for consumers
   // that outlive the engine: their views stay valid).
@@ -387,6 +402,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::uint64_t recovered_end_ = 0;                            // written by start(), before the topic is shared
   std::uint64_t cap_deletions_ = 0;                            // guarded by mu_
   std::uint64_t cap_lost_records_ = 0;                         // guarded by mu_
+  std::uint64_t retention_deletions_ = 0;                      // guarded by mu_
   std::atomic<bool> deleted_{false};                           // set once, by retire(), under mu_
   struct User {
     HandleLife* life;

@@ -24,6 +24,14 @@ std::vector<ReaderInfo> TopicCore::readers() {
   return out;
 }
 
+std::vector<TopicCore::SubscriberSample> TopicCore::subscriber_samples() const {
+  std::vector<SubscriberSample> out;
+  std::lock_guard lk(mu_);
+  for (const User& u : users_)
+    if (u.reader != nullptr) out.push_back({u.reader, u.reader->reader_info(), u.reader->lost_count()});
+  return out;
+}
+
 Status TopicCore::ring_full_locked(bool waited) const {
   // The holder furthest behind among those that keep the oldest segment.
   const std::uint64_t end = segments_.front()->end_seq();

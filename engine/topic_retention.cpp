@@ -66,6 +66,7 @@ void TopicCore::apply_retention_locked() {
         cut_lost += lost;
       }
     }
+    if (free_to_go) ++retention_deletions_;
     segments_.pop_front();
     storage_->segment_dropped(first);
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <utility>
 
@@ -483,17 +484,37 @@ FileTopicStorage::PendingJournals FileTopicStorage::pending_journals() {
   return out;
 }
 
-void FileTopicStorage::sync_round(DiskIo& io) {
+bool FileTopicStorage::sync_round(DiskIo& io) {
   begin_round();
   SyncRound round = plan_round();
   measure_segments(round);
   drop_settled(round);
-  if (round.items.empty()) return;
-  if (Status s = sync_items(io, round); !s.ok()) {
+  if (round.items.empty()) return true;
+  const auto started = std::chrono::steady_clock::now();
+  Status s = sync_items(io, round);
+  const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
+  // Relaxed: counters (sync_stats()).
+  sync_rounds_.fetch_add(1, std::memory_order_relaxed);
+  sync_latency_sum_ns_.fetch_add(static_cast<std::uint64_t>(took.count()), std::memory_order_relaxed);
+  sync_latency_[counters::latency_bucket(static_cast<std::uint64_t>(took.count()))].fetch_add(
+      1, std::memory_order_relaxed);
+  if (!s.ok()) {
     fail_round(io, round, std::move(s));
-    return;
+    return false;
   }
   finish_round(round);
+  return true;
+}
+
+detail::SyncStats FileTopicStorage::sync_stats() const {
+  detail::SyncStats st;
+  // Relaxed: counters, each read on its own.
+  st.rounds = sync_rounds_.load(std::memory_order_relaxed);
+  st.failures = failed_rounds_.load(std::memory_order_relaxed);
+  st.latency_sum_ns = sync_latency_sum_ns_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < counters::kLatencyBuckets; ++i)
+    st.latency[i] = sync_latency_[i].load(std::memory_order_relaxed);
+  return st;
 }
 
 void FileTopicStorage::begin_round() {

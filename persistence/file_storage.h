@@ -89,7 +89,9 @@ class FileTopicStorage final : public detail::TopicStorage {
 
   // The persistence thread's side.
   bool sync_due(std::chrono::steady_clock::time_point now);
-  void sync_round(DiskIo& io);
+  // false: the round's sync failed.
+  bool sync_round(DiskIo& io);
+  detail::SyncStats sync_stats() const override;
   // Before a round a publisher asked for: gives the publishers the last
   // round let go a moment to publish again (see the definition).
   void gather_publishers();
@@ -239,6 +241,11 @@ class FileTopicStorage final : public detail::TopicStorage {
 
   alignas(64) std::atomic<std::uint64_t> durable_{0};
   std::atomic<std::uint64_t> failed_rounds_{0};
+  // Written by the round's thread, read by the counters' refresher; relaxed
+  // (counters, ordered with nothing).
+  std::atomic<std::uint64_t> sync_rounds_{0};
+  std::atomic<std::uint64_t> sync_latency_sum_ns_{0};
+  std::atomic<std::uint64_t> sync_latency_[counters::kLatencyBuckets] = {};
   std::atomic<bool> sync_wanted_{false};
   // For gather_publishers(): threads in await_durable() now, and calls of
   // it so far; how many waited when the last round started, and the calls

@@ -35,6 +35,7 @@
 #include "common/wait.h"
 #include "persistence/data_dir.h"
 #include "persistence/disk_io.h"
+#include "persistence/file_storage.h"
 #include "persistence/log_reader.h"
 #include "persistence/replace_file.h"
 #include "persistence/segment_file.h"

@@ -32,7 +32,7 @@ void PersistenceThread::remove(FileTopicStorage* topic) {
 
 void PersistenceThread::final_round(FileTopicStorage* topic) {
   std::lock_guard round(round_mu_);
-  topic->sync_round(*io_);
+  if (!topic->sync_round(*io_)) errors_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
 }
 
 void PersistenceThread::wake() {
@@ -70,8 +70,9 @@ void PersistenceThread::run() {
       topics = topics_;
     }
     const auto now = std::chrono::steady_clock::now();
+    rounds_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a counter
     for (FileTopicStorage* t : topics) {
-      if (t->sync_due(now)) t->sync_round(*io_);
+      if (t->sync_due(now) && !t->sync_round(*io_)) errors_.fetch_add(1, std::memory_order_relaxed);  // a counter
       t->prepare_spare(*io_);
       t->populate_ahead();
     }

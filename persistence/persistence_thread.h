@@ -10,6 +10,7 @@
 // steps under zero_round_mu_.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -40,6 +41,10 @@ class PersistenceThread {
   // The thread's DiskIo, for its write_at() (thread-safe): the control
   // files that committing threads write go through the same seam.
   DiskIo& io() noexcept { return *io_; }
+  // Rounds this thread ran, and sync rounds of them that failed (the
+  // counters file's engine row). Any thread.
+  std::uint64_t rounds() const noexcept { return rounds_.load(std::memory_order_relaxed); }  // relaxed: a counter
+  std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }  // relaxed: a counter
 
  private:
   void run();
@@ -58,6 +63,9 @@ class PersistenceThread {
   std::condition_variable zero_cv_;  // with mu_: stopping_
   std::thread zero_thread_;          // started (under mu_) by add() of a topic with zeros pending
   bool zero_running_ = false;        // guarded by mu_: zero_thread_ has not yet decided to end
+
+  // rounds(), errors(): incremented by thread_ (errors also by final_round()).
+  std::atomic<std::uint64_t> rounds_{0}, errors_{0};
 };
 
 }  // namespace conduit::persistence

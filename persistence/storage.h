@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/counters.h"
 #include "common/wait.h"
 #include "conduit/engine.h"
 #include "conduit/status.h"
@@ -158,6 +159,14 @@ class StateJournal {
   virtual bool wants_compaction() const noexcept = 0;
 };
 
+// A persisted topic's sync rounds, for the counters file (common/counters.h).
+struct SyncStats {
+  std::uint64_t rounds = 0;                               // rounds that had something to sync
+  std::uint64_t failures = 0;                             // of those, rounds whose sync failed
+  std::uint64_t latency_sum_ns = 0;                       // their syncs' time in total
+  std::uint64_t latency[counters::kLatencyBuckets] = {};  // rounds by log2(ns) of their sync
+};
+
 // Where a topic's segments come from and go to. The engine's side of the
 // storage seam: the write-ahead log implements it over files.
 class TopicStorage {
@@ -179,6 +188,8 @@ class TopicStorage {
     (void)seq, (void)deadline;
     return Status::Unsupported("a memory-only topic has no durable watermark");
   }
+  // Sync rounds so far; all zero for memory-only storage. Any thread.
+  virtual SyncStats sync_stats() const { return {}; }
   // Final sync and clean-close marker; after it, nothing is written.
   virtual Status close() { return Status::OK(); }
   // Durable positions by key ("sub-NAME", "group-NAME"); kUnsupported for

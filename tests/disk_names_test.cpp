@@ -31,6 +31,7 @@ TEST_CASE("each magic is stored as its tag") {
   CHECK(stored(disk::kPositionMagic) == "CNDTPOS1");
   CHECK(stored(disk::kStateMagic) == "CNDTSTA1");
   CHECK(stored(disk::kJournalMagic) == "CNDTJRN1");
+  CHECK(stored(disk::kCountersMagic) == "CNDTCNT1");
   std::byte marker[4];
   conduit::format::store<std::uint32_t>(marker, disk::kJournalEntryMarker);
   CHECK(std::string(reinterpret_cast<const char*>(marker), 4) == "JRN1");
@@ -38,6 +39,7 @@ TEST_CASE("each magic is stored as its tag") {
 
 TEST_CASE("directories and files of a data directory") {
   CHECK(disk::topics_dir("/d") == "/d/topics");
+  CHECK(disk::counters_path("/d") == "/d/counters");
   CHECK(disk::topic_dir("/d", "orders") == "/d/topics/orders");
   CHECK(disk::reader_positions_dir("/d", "orders") == "/d/readers/orders");
   CHECK(disk::topic_file("/d/topics/orders", disk::kControlFileName) == "/d/topics/orders/control");

@@ -128,6 +128,9 @@ struct TopicStats {
   // Claims this engine turned into skip records (Topic::claim): abandoned,
   // or taken back by close() or delete_topic() before their commit.
   std::uint64_t skipped = 0;
+  // Segments retention deleted by its rules (retain_bytes, retain_age,
+  // retain_until_consumed), not counting hard-cap deletions.
+  std::uint64_t retention_deletions = 0;
 };
 
 class CONDUIT_EXPORT Engine {
@@ -138,6 +141,9 @@ class CONDUIT_EXPORT Engine {
   // How the write-ahead log reaches the disk: "io_uring", or the syscall
   // fallback with the reason it was chosen. Empty for a memory-only engine.
   std::string disk_io_description() const;
+  // Rewrites DATA_DIR/counters now (EngineOptions::counters_interval).
+  // kUnsupported when the engine keeps no counters file. Thread-safe.
+  Status refresh_counters();
   // Closes, waits for calls in progress on its subscribers and consumers,
   // and frees every topic; handles left open then answer kClosed (top).
   ~Engine();

@@ -257,6 +257,15 @@ struct EngineOptions {
   // or naming threads otherwise. Must not call into the engine. Empty:
   // nothing runs.
   std::function<void(std::string_view thread_name)> on_thread_start;
+  // Engines with a data directory keep live counters in DATA_DIR/counters
+  // (mode 0600), which any process can map and read without the engine's
+  // lock (`conduit-log stat`; doc/observability.md): every topic, open
+  // subscriber, work group and named LogReader, refreshed from what the
+  // engine already keeps this often (by a thread of its own; nothing is
+  // added to the publish path) and on Engine::refresh_counters(). 0: no
+  // counters file. A memory-only engine has none; one that cannot create
+  // the file says so on stderr and runs without it.
+  std::chrono::milliseconds counters_interval{100};
 };
 
 }  // namespace conduit

@@ -20,6 +20,7 @@ int run_tail(int argc, char** argv);
 int run_verify(int argc, char** argv);
 int run_stats(int argc, char** argv);
 int run_rm_reader(int argc, char** argv);
+int run_stat(int argc, char** argv);  // stat.cpp
 
 // Shared by the commands: "conduit-log CMD: what" on stderr; returns `code`.
 int fail(const char* cmd, const std::string& what, int code);

@@ -37,6 +37,7 @@ constexpr const char* kHelp =
     "  stats DIR TOPIC        payload sizes, rate over time, largest keys\n"
     "  rm-reader DIR TOPIC KIND NAME\n"
     "                         forget a named reader gone for good (writes)\n"
+    "  stat DIR [TOPIC]       a running engine's live counters (-w, --prometheus, --listen)\n"
     "\n"
     "'conduit-log COMMAND --help' says more; 'conduit-log --version' gives the\n"
     "version and the log formats it reads. Exit codes: 0 done (verify: clean),\n"
@@ -75,6 +76,7 @@ int conduit_log::run(int argc, char** argv) {
   if (cmd == "verify") return conduit_log::run_verify(argc, argv);
   if (cmd == "stats") return conduit_log::run_stats(argc, argv);
   if (cmd == "rm-reader") return conduit_log::run_rm_reader(argc, argv);
+  if (cmd == "stat") return conduit_log::run_stat(argc, argv);
   std::fprintf(stderr, "conduit-log: unknown command '%s'\n\n%s", argv[1], kHelp);
   return conduit_log::kExitUsage;
 }
