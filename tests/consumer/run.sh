@@ -5,8 +5,8 @@
 # README's embedding example: the first ```cpp block of README.md, so the
 # README's example is compiled and run on every CI run. With BRIDGE 1 (conduit
 # was built with its bridge) it also builds bridge_main.cpp against
-# find_package(conduit COMPONENTS bridge), with the README's bridge example
-# (the first ```cpp block of its "## Across hosts" section) compiled in, and
+# find_package(conduit COMPONENTS bridge), with doc/bridge.md's example
+# (the first ```cpp block of its "## In code" section) compiled in, and
 # runs it (no nats-server needed).
 # Usage: run.sh BUILD_DIR SOURCE_DIR [CXX_COMPILER] [CONFIG] [BRIDGE]
 set -euo pipefail
@@ -31,10 +31,10 @@ if [[ ! -s "$consumer_src/main.cpp" ]]; then
 fi
 if [[ "$bridge" == 1 ]]; then
   cp "$source_dir/tests/consumer/bridge_main.cpp" "$consumer_src/"
-  awk '/^## Across hosts/ {section=1} section && /^```cpp$/ && !done {on=1; next}
-       /^```$/ && on {on=0; done=1} on' "$source_dir/README.md" >"$consumer_src/readme_bridge.inc"
+  awk '/^## In code/ {section=1} section && /^```cpp$/ && !done {on=1; next}
+       /^```$/ && on {on=0; done=1} on' "$source_dir/doc/bridge.md" >"$consumer_src/readme_bridge.inc"
   if [[ ! -s "$consumer_src/readme_bridge.inc" ]]; then
-    echo "run.sh: README.md's \"## Across hosts\" section has no \`\`\`cpp example block" >&2
+    echo "run.sh: doc/bridge.md's \"## In code\" section has no \`\`\`cpp example block" >&2
     exit 1
   fi
 fi
