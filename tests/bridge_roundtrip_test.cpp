@@ -481,7 +481,8 @@ TEST_CASE("the bridges' threads carry names and run EngineOptions::on_thread_sta
   CHECK(out.value()->stop().ok());
   CHECK(in.value()->stop().ok());
   std::lock_guard lk(mu);
-  CHECK(started == std::multiset<std::string>{"conduit-persist", "conduit-outbnd", "conduit-inbound"});
+  CHECK(started == std::multiset<std::string>{"conduit-persist", "conduit-counter", "conduit-ipc", "conduit-outbnd",
+                                              "conduit-inbound"});
 }
 
 // libnats 3.4 creates a context's pending map at the first async publish,

@@ -126,11 +126,14 @@ TEST_CASE("every thread the engine starts carries its name, and on_thread_start 
     Topic* t = engine->create_topic("t", async).value();
     for (int i = 0; i < 10; ++i) REQUIRE(t->publish("old").ok());
   }
-  CHECK(threads.names() == std::multiset<std::string>{"conduit-persist"});
+  // An engine with a data directory: the persistence thread, the live
+  // counters' refresher and the thread that lets other processes attach.
+  CHECK(threads.names() == std::multiset<std::string>{"conduit-persist", "conduit-counter", "conduit-ipc"});
   // Reopened as a sync topic, the async tail's unwritten extents get zeros
   // from a thread of their own.
   const auto unwritten = test::unwritten_extents(seg0);
-  std::multiset<std::string> expected = {"conduit-persist", "conduit-persist", "conduit-handler", "conduit-handler"};
+  std::multiset<std::string> expected = {"conduit-persist", "conduit-persist", "conduit-counter", "conduit-counter",
+                                         "conduit-ipc",     "conduit-ipc",     "conduit-handler", "conduit-handler"};
   if (unwritten && *unwritten > 0)
     expected.insert("conduit-zero");
   else

@@ -252,7 +252,9 @@ struct EngineOptions {
   // Runs first on each thread the engine starts, with the name that thread
   // carries (pthread_setname_np, at most 15 characters): "conduit-persist"
   // (sync rounds), "conduit-zero" (writes zeros ahead of kSync producers),
-  // "conduit-handler" (a Dispatcher's), "conduit-inbound" and
+  // "conduit-handler" (a Dispatcher's), "conduit-counter" (refreshes
+  // DATA_DIR/counters), "conduit-ipc" (lets other processes attach) and
+  // "conduit-ipc-c" (one per attached connection), "conduit-inbound" and
   // "conduit-outbnd" (the NATS bridge's). For pinning (sched_setaffinity)
   // or naming threads otherwise. Must not call into the engine. Empty:
   // nothing runs.
