@@ -55,7 +55,11 @@ class CountersRefresher {
  private:
   // A row's identity: kind, topic, reader name, and the subscriber's
   // address for unnamed subscribers (names may repeat there).
-  using Key = std::tuple<counters::RowKind, std::string, std::string, const void*>;
+  // A class, not an alias of the tuple: the std::map code instantiated for
+  // it then stays out of libconduit.so's exports, as internal types do.
+  struct Key : std::tuple<counters::RowKind, std::string, std::string, const void*> {
+    using tuple::tuple;
+  };
   CountersRefresher(Sources sources, counters::CountersMapping file, std::chrono::milliseconds interval);
   void run();
   // The row for `key` (allocated if new); null when the file is full.

@@ -54,7 +54,13 @@ TEST_CASE("a work group across three consumer processes: each record to one cons
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < 3; ++i)
     workers.push_back(std::make_unique<Worker>(std::vector<std::string>{"consume", tmp.path.string(), "t", "g"}));
-  REQUIRE(o.group->wait_drained(120s).ok());
+  // Their output is read meanwhile: 20,000 lines are more than the pipes
+  // hold, and a worker blocked on a full pipe would stop consuming.
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (!o.group->wait_drained(20ms).ok()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    for (auto& w : workers) w->pump();
+  }
   o.engine->close();  // their polls then say closed, and they end
   std::map<std::uint64_t, int> acked;
   for (auto& w : workers) {

@@ -59,6 +59,19 @@ class Worker {
       buf_.append(chunk, static_cast<std::size_t>(n));
     }
   }
+  // Reads whatever its stdout has now, without waiting, so that a worker
+  // printing more than a pipe holds is not stopped by a full pipe while
+  // the test waits for something else.
+  void pump() {
+    for (;;) {
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0 || (p.revents & POLLIN) == 0) return;
+      char chunk[4096];
+      const ssize_t n = ::read(out_, chunk, sizeof chunk);
+      if (n <= 0) return;
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
   // Every line until its stdout ends.
   std::vector<std::string> lines() {
     std::vector<std::string> all;
