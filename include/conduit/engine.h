@@ -462,6 +462,10 @@ class CONDUIT_EXPORT WorkGroup {
 
 class CONDUIT_EXPORT Consumer {
  public:
+  // Deliveries this consumer still holds go back to the group at once, as
+  // if nacked with no delay (attempt + 1, counted as redeliveries; with
+  // max_attempts they may be dead-lettered), not after their ack timeout.
+  // After Engine::close() nothing is handed back: a reopen redelivers them.
   ~Consumer();
 
   // Up to out.size() deliveries (redeliveries first), without waiting. Each
