@@ -1,7 +1,5 @@
 #include "engine/counters_refresher.h"
 
-#include <dirent.h>
-
 #include <algorithm>
 
 #include "common/disk_names.h"
@@ -180,16 +178,9 @@ void CountersRefresher::write_readers(TopicCore& t, std::int64_t now) {
   if (t.options().durability == Durability::kMemory) return;
   // Named LogReaders (other processes): their committed positions.
   const std::string dir = disk::reader_positions_dir(sources_.data_dir, t.name());
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n.empty() || n.front() == '.' || n.ends_with(disk::kTmpSuffix)) continue;
-    names.emplace_back(n);
-  }
-  ::closedir(d);
-  for (const std::string& n : names) {
+  auto names = persistence::list_reader_names(dir);
+  if (!names.ok()) return;  // next refresh
+  for (const std::string& n : *names) {
     auto pos = persistence::read_reader_position(dir, n);
     if (!pos.ok() || !pos->has_value()) continue;  // half-written or gone: next refresh
     const std::uint64_t extra[counters::kReaderFields] = {};

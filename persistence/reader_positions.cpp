@@ -44,14 +44,13 @@ Result<std::optional<ReaderPosition>> read_reader_position(const std::string& di
   return std::optional<ReaderPosition>(std::move(p));
 }
 
-Result<std::vector<ReaderPosition>> list_reader_positions(const std::string& dir) {
-  std::vector<ReaderPosition> out;
+Result<std::vector<std::string>> list_reader_names(const std::string& dir) {
+  std::vector<std::string> names;
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
-    if (errno == ENOENT) return out;
+    if (errno == ENOENT) return names;
     return Status::IOError("opendir " + dir + ": " + errno_text(errno));
   }
-  std::vector<std::string> names;
   while (dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
     if (name.starts_with(".") || name.ends_with(disk::kTmpSuffix)) continue;
@@ -59,7 +58,14 @@ Result<std::vector<ReaderPosition>> list_reader_positions(const std::string& dir
   }
   ::closedir(d);
   std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
+  return names;
+}
+
+Result<std::vector<ReaderPosition>> list_reader_positions(const std::string& dir) {
+  auto names = list_reader_names(dir);
+  if (!names.ok()) return names.status();
+  std::vector<ReaderPosition> out;
+  for (const std::string& name : *names) {
     auto p = read_reader_position(dir, name);
     if (!p.ok()) return p.status();
     if (p->has_value()) out.push_back(std::move(**p));  // gone since the listing: not there

@@ -27,6 +27,9 @@ std::string reader_position_text(std::uint64_t position, bool holds);
 // The position in `dir` (reader_positions_dir) under `name`; nullopt: none.
 // kCorruption naming the file when it is not one of the two forms.
 Result<std::optional<ReaderPosition>> read_reader_position(const std::string& dir, const std::string& name);
+// The readers' names in `dir`, sorted (temporary files skipped); empty when
+// there is no such directory.
+Result<std::vector<std::string>> list_reader_names(const std::string& dir);
 // Every reader's position in `dir`, by name (temporary files skipped); an
 // empty list when there is no such directory. A damaged file is an error.
 Result<std::vector<ReaderPosition>> list_reader_positions(const std::string& dir);
