@@ -37,8 +37,8 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
   o.start.kind = static_cast<StartAt::Kind>(r.get<std::uint8_t>());
   o.start.sequence = r.get<std::uint64_t>();
   o.start.time_ns = r.get<std::int64_t>();
-  if (!r.ok() || sub_) {
-    reply->status(Status::InvalidArgument(sub_ ? "one subscriber per connection" : "a malformed subscribe"));
+  if (!r.ok() || !topic_.empty()) {
+    reply->status(Status::InvalidArgument(topic_.empty() ? "a malformed subscribe" : "one subscriber per connection"));
     return false;
   }
   auto core = find_(topic);
@@ -48,29 +48,32 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
                                            "' is memory-only: its records cannot be read from another process"));
   // Topic::subscribe resolves the start exactly as for an in-process
   // subscriber of that name: its committed position, or `start` (and, with
-  // retain_until_consumed, commits a new named one's start).
+  // retain_until_consumed, commits a new named one's start). It goes at
+  // once: its position would not follow the attached one's.
   auto sub = (*core)->handle()->subscribe(o);
   if (!sub.ok()) return said(reply, sub.status());
-  topic_ = *core;
-  sub_ = std::move(sub).value();
+  topic_ = topic;
   if (!o.name.empty()) key_ = disk::subscriber_key(o.name);
   // An empty poll moves nothing and tells the rewind, if any (once).
-  const PollResult told = sub_->try_poll({});
-  reply->status(Status::OK()).put(sub_->position()).put(told.rewound);
+  const PollResult told = (*sub)->try_poll({});
+  reply->status(Status::OK()).put((*sub)->position()).put(told.rewound);
   return true;
 }
 
 bool ReadRequests::commit(ipc::Reader& r, ipc::Writer* reply) {
   const auto seq = r.get<std::uint64_t>();
-  if (!r.ok() || !sub_ || key_.empty()) {
+  if (!r.ok() || key_.empty()) {
     reply->status(Status::InvalidArgument("a commit without a named subscriber"));
     return false;
   }
+  // Looked up again: the topic may have been deleted meanwhile.
+  auto core = find_(topic_);
+  if (!core.ok()) return said(reply, core.status());
   // What Subscriber::commit does for a position the attached process
   // checked (it is at most its position): the log durable up to it, the
   // position stored, and the interest retention told.
-  if (Status s = topic_->storage().store_position(key_, seq); !s.ok()) return said(reply, s);
-  topic_->note_committed(key_, seq);
+  if (Status s = (*core)->storage().store_position(key_, seq); !s.ok()) return said(reply, s);
+  (*core)->note_committed(key_, seq);
   reply->status(Status::OK());
   return true;
 }

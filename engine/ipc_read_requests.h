@@ -3,11 +3,9 @@
 // per connection, beside its work-group requests (engine/ipc_server.cpp).
 //
 // An attached subscriber reads the records itself, from its own mapping
-// (conduit/attach_subscriber.h); the owner only resolves where it starts,
-// stores what it commits, and keeps an in-process Subscriber of that name
-// open for as long as the connection lives (it holds nothing: on a
-// persisted topic subscribers lose the oldest; it makes the attached one a
-// user of the topic as an in-process one is).
+// (conduit/attach_subscriber.h); the owner only resolves where it starts
+// (through an in-process Subscriber of that name, made and let go at once)
+// and stores what it commits.
 //
 // Thread safety: the connection's thread only.
 #pragma once
@@ -35,9 +33,8 @@ class ReadRequests {
   bool topic_stats(ipc::Reader& r, ipc::Writer* reply);
 
   const IpcServer::FindTopic& find_;
-  TopicCore* topic_ = nullptr;       // the subscriber's
-  std::unique_ptr<Subscriber> sub_;  // one per connection
-  std::string key_;                  // a named subscriber's position key
+  std::string topic_;  // the subscriber's (one per connection); empty before
+  std::string key_;    // a named subscriber's position key
 };
 
 }  // namespace conduit::detail

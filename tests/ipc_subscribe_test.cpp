@@ -179,3 +179,32 @@ TEST_CASE("the owner's death: an attached subscriber reads what was published, t
   CHECK(sub->topic_stats().status().code() == Code::kClosed);
   CHECK(attached->topic_stats("t").status().code() == Code::kClosed);
 }
+
+TEST_CASE("what an attached subscriber refuses, naming why") {
+  TempDir tmp;
+  EngineOptions eo;
+  eo.data_dir = tmp.path.string();
+  auto engine = Engine::open(eo).value();
+  Topic* topic = engine->create_topic("t", small_segments()).value();
+  TopicOptions memory;
+  memory.durability = Durability::kMemory;
+  REQUIRE(engine->create_topic("m", memory).ok());
+  auto attached = AttachedEngine::attach(eo.data_dir).value();
+  CHECK(attached->subscribe("m").status().code() == Code::kUnsupported);
+  CHECK(attached->subscribe("none").status().code() == Code::kNotFound);
+  SubscriberOptions durable_only;
+  durable_only.durable_only = true;
+  CHECK(attached->subscribe("t", durable_only).status().code() == Code::kUnsupported);
+  CHECK(attached->work_group("t", "g").value()->stats().status().code() == Code::kOk);
+  CHECK(attached->topic_stats("none").status().code() == Code::kNotFound);
+
+  auto unnamed = attached->subscribe("t").value();
+  CHECK(unnamed->commit().code() == Code::kInvalidArgument);
+  auto named = attached->subscribe("t", {.name = "n", .start = StartAt::latest()}).value();
+  publish(topic, 0, 10);
+  std::vector<RecordView> out(4);
+  REQUIRE(named->poll(out, 5s).count == 4);
+  CHECK(named->commit(5).code() == Code::kInvalidArgument);  // past its position
+  CHECK(named->commit(3).ok());
+  CHECK(topic->subscribe({.name = "n"}).value()->position() == 3);
+}

@@ -43,6 +43,9 @@
 //     or Topic::remove_reader removes it; what it read after its last
 //     commit is read again by the next one of that name. An unnamed
 //     attached subscriber holds nothing, alive or dead.
+//   - The owner does not count it among the topic's open handles:
+//     Topic::readers() does not list it, and delete_topic() is not refused
+//     for it (its polls then return kNotFound, "topic was deleted").
 //   - A subscriber that fell behind retention is told exactly how many
 //     records it lost (PollResult::lost, before the records after the gap).
 //
