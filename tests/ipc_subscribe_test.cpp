@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/ipc/stats_text.h"
@@ -207,4 +208,27 @@ TEST_CASE("what an attached subscriber refuses, naming why") {
   CHECK(named->commit(5).code() == Code::kInvalidArgument);  // past its position
   CHECK(named->commit(3).ok());
   CHECK(topic->subscribe({.name = "n"}).value()->position() == 3);
+}
+
+TEST_CASE("an attached subscriber's lag counts from the published watermark of the owner's last sync round") {
+  TempDir tmp;
+  EngineOptions eo;
+  eo.data_dir = tmp.path.string();
+  auto engine = Engine::open(eo).value();
+  TopicOptions to = small_segments();
+  to.durability = Durability::kSync;
+  Topic* topic = engine->create_topic("t", to).value();
+  auto attached = AttachedEngine::attach(eo.data_dir).value();
+  auto sub = attached->subscribe("t").value();
+  CHECK(sub->lag() == 0);
+  publish(topic, 0, 10);  // each returns once its sync round is done
+  // A publish may return once it sees the round's durable watermark, just
+  // before the round writes published to the control file.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (sub->lag() != 10 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  CHECK(sub->lag() == 10);
+  std::vector<RecordView> out(4);
+  REQUIRE(sub->poll(out, 5s).count == 4);
+  CHECK(sub->position() == 4);
+  CHECK(sub->lag() == 6);
 }
