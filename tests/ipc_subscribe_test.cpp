@@ -37,6 +37,19 @@ void publish(Topic* t, std::uint64_t from, std::uint64_t to) {
   for (std::uint64_t i = from; i < to; ++i) REQUIRE(t->publish("record " + std::to_string(i)).ok());
 }
 
+// An engine owning a temporary data directory, with topic "t".
+struct Owner {
+  explicit Owner(const TopicOptions& to) {
+    eo.data_dir = tmp.path.string();
+    engine = Engine::open(eo).value();
+    topic = engine->create_topic("t", to).value();
+  }
+  TempDir tmp;
+  EngineOptions eo;
+  std::unique_ptr<Engine> engine;
+  Topic* topic = nullptr;
+};
+
 std::string expect_line(Worker& w, const std::string& prefix) {
   const auto l = w.line();
   REQUIRE(l.has_value());
@@ -47,11 +60,9 @@ std::string expect_line(Worker& w, const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("three subscriber processes each see every record once, in order, across segment rolls") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
-  Topic* topic = engine->create_topic("t", small_segments()).value();
+  Owner owner(small_segments());
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   constexpr std::uint64_t kRecords = 12000;  // about 0.8 MB of 256 KiB segments
   std::vector<std::unique_ptr<Worker>> subs;
   for (int i = 0; i < 3; ++i) {
@@ -69,13 +80,11 @@ TEST_CASE("three subscriber processes each see every record once, in order, acro
 
 TEST_CASE(
     "a named subscriber process commits, is SIGKILLed, and the next one resumes there; its position holds retention") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
   TopicOptions to = small_segments();
   to.retain_until_consumed = true;
-  Topic* topic = engine->create_topic("t", to).value();
+  Owner owner(to);
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   {
     // Its interest counts from its subscribe on: nothing goes before it reads.
     Worker first({"sub-named", eo.data_dir, "t", "n", "1000", "2000"});
@@ -105,11 +114,9 @@ TEST_CASE(
 }
 
 TEST_CASE("stats fetched by an attached process equal the owner's at a quiet point") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
-  Topic* topic = engine->create_topic("t", small_segments()).value();
+  Owner owner(small_segments());
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   WorkGroup* group = topic->work_group("g").value();
   publish(topic, 0, 100);
   auto consumer = group->consumer().value();
@@ -130,13 +137,11 @@ TEST_CASE("stats fetched by an attached process equal the owner's at a quiet poi
 }
 
 TEST_CASE("an attached subscriber that fell behind retention is told exactly how many records it lost") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
   TopicOptions to = small_segments();
   to.retain_bytes = 1;  // at each roll, only the newest segments stay
-  Topic* topic = engine->create_topic("t", to).value();
+  Owner owner(to);
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   auto attached = AttachedEngine::attach(eo.data_dir).value();
   auto sub = attached->subscribe("t", {.name = "", .start = StartAt::earliest()}).value();
   publish(topic, 0, 12000);
@@ -182,14 +187,12 @@ TEST_CASE("the owner's death: an attached subscriber reads what was published, t
 }
 
 TEST_CASE("what an attached subscriber refuses, naming why") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
-  Topic* topic = engine->create_topic("t", small_segments()).value();
+  Owner owner(small_segments());
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   TopicOptions memory;
   memory.durability = Durability::kMemory;
-  REQUIRE(engine->create_topic("m", memory).ok());
+  REQUIRE(owner.engine->create_topic("m", memory).ok());
   auto attached = AttachedEngine::attach(eo.data_dir).value();
   CHECK(attached->subscribe("m").status().code() == Code::kUnsupported);
   CHECK(attached->subscribe("none").status().code() == Code::kNotFound);
@@ -211,13 +214,11 @@ TEST_CASE("what an attached subscriber refuses, naming why") {
 }
 
 TEST_CASE("an attached subscriber's lag counts from the published watermark of the owner's last sync round") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
   TopicOptions to = small_segments();
   to.durability = Durability::kSync;
-  Topic* topic = engine->create_topic("t", to).value();
+  Owner owner(to);
+  const EngineOptions& eo = owner.eo;
+  Topic* topic = owner.topic;
   auto attached = AttachedEngine::attach(eo.data_dir).value();
   auto sub = attached->subscribe("t").value();
   CHECK(sub->lag() == 0);
