@@ -69,6 +69,7 @@ bool ReadRequests::commit(ipc::Reader& r, ipc::Writer* reply) {
   // Looked up again: the topic may have been deleted meanwhile.
   auto core = find_(topic_);
   if (!core.ok()) return said(reply, core.status());
+  if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic_ + "': engine is closed"));
   // What Subscriber::commit does for a position the attached process
   // checked (it is at most its position): the log durable up to it, the
   // position stored, and the interest retention told.

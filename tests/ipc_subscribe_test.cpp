@@ -233,3 +233,19 @@ TEST_CASE("an attached subscriber's lag counts from the published watermark of t
   CHECK(sub->position() == 4);
   CHECK(sub->lag() == 6);
 }
+
+TEST_CASE("Engine::close in the owner: an attached subscriber reads what was published, then closed") {
+  Owner owner(small_segments());
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("t", {.name = "n", .start = StartAt::earliest()}).value();
+  publish(owner.topic, 0, 10);
+  owner.engine->close();
+  std::vector<RecordView> out(16);
+  PollResult r = sub->poll(out, 5s);
+  CHECK(r.count == 10);
+  r = sub->poll(out, 5s);
+  CHECK(r.count == 0);
+  CHECK(r.closed);
+  CHECK(r.status.ok());  // closed, as in process; the owner is still there
+  CHECK(sub->commit().code() == Code::kClosed);
+}
