@@ -4,6 +4,7 @@
 #include "conduit/attach_subscriber.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "common/disk_names.h"

@@ -28,6 +28,9 @@
 //     owner of DIR is gone"; commit() and topic_stats() fail with that
 //     status, and owner_status() says it. While a poll waits, it looks at
 //     the connection every 10 ms. Attach again once a new owner is there.
+//   - The owner's Engine::close (its engine not yet destroyed): polls return
+//     closed with OK once everything was read, as in process; commit()
+//     fails with kClosed.
 //   - lag() counts from the published watermark as of the owner's last
 //     sync round (the topic's control file), not from the live one.
 //   - A named subscriber's position is the in-process named subscriber's of
@@ -46,14 +49,14 @@
 //   - The owner does not count it among the topic's open handles:
 //     Topic::readers() does not list it, and delete_topic() is not refused
 //     for it (its polls then return kNotFound, "topic was deleted").
-//   - A subscriber that fell behind retention is told exactly how many
-//     records it lost (PollResult::lost, before the records after the gap).
+//   - (As in process:) a subscriber that fell behind retention is told how many
+//     records it lost, exactly (PollResult::lost, before the records after
+//     the gap).
 //
 // Thread safety: as Subscriber: polls and commits from one thread;
 // position(), lag(), lost() and options() from any thread.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
