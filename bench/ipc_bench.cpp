@@ -8,6 +8,9 @@
 //   BM_Ipc/conduit_cross_process
 //                             a writer process publishing to the same kind
 //                             of topic, a LogReader in this process
+//   BM_Ipc/conduit_attached   the same writer process, an AttachedSubscriber
+//                             (conduit/attach_subscriber.h) in this process:
+//                             the LogReader's path plus its connection
 //   BM_IpcGroup/in_process    a writer thread publishing to a persisted
 //                             (async) topic, one work-group Consumer on
 //                             another thread, acking each polled batch
@@ -218,7 +221,9 @@ void BM_Ipc_ConduitInProcess(benchmark::State& state) {
 
 // ---------------------------------------------------------- cross process ---
 
-void BM_Ipc_ConduitCrossProcess(benchmark::State& state) {
+// The reader in this process: a LogReader, or (attached) an
+// AttachedSubscriber of the writer process's engine.
+void cross_process(benchmark::State& state, bool attached) {
   const std::int64_t pace = state.range(0);
   for (auto _ : state) {
     TempDir dir;
@@ -249,29 +254,54 @@ void BM_Ipc_ConduitCrossProcess(benchmark::State& state) {
       state.SkipWithError("writer process did not start");
       return;
     }
-    LogReaderOptions ro;
-    ro.start = StartAt::latest();
-    ro.wait = WaitStrategy::kBusySpin;
-    auto reader = LogReader::open(dir.path.string(), kTopic, ro);
-    if (!reader.ok() || write(go[1], &c, 1) != 1) {
+    std::unique_ptr<LogReader> reader;
+    std::unique_ptr<AttachedEngine> app;
+    std::unique_ptr<AttachedSubscriber> sub;
+    Status opened;
+    if (attached) {
+      SubscriberOptions so;
+      so.start = StartAt::latest();
+      so.wait = WaitStrategy::kBusySpin;
+      auto a = AttachedEngine::attach(dir.path.string());
+      auto s = a.ok() ? a.value()->subscribe(kTopic, so) : Result<std::unique_ptr<AttachedSubscriber>>(a.status());
+      if (a.ok()) app = std::move(a).value();
+      if (s.ok()) sub = std::move(s).value();
+      opened = s.status();
+    } else {
+      LogReaderOptions ro;
+      ro.start = StartAt::latest();
+      ro.wait = WaitStrategy::kBusySpin;
+      auto l = LogReader::open(dir.path.string(), kTopic, ro);
+      if (l.ok()) reader = std::move(l).value();
+      opened = l.status();
+    }
+    if (!opened.ok() || write(go[1], &c, 1) != 1) {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
-      state.SkipWithError(reader.ok() ? "pipe failed" : reader.status().message().c_str());
+      state.SkipWithError(opened.ok() ? "pipe failed" : opened.message().c_str());
       return;
     }
+    auto poll = [&](std::span<RecordView> out) -> std::size_t {
+      if (sub) return sub->poll(out, std::chrono::seconds(10)).count;
+      auto pr = reader->poll(out, std::chrono::seconds(10));
+      return pr.ok() ? pr->count : 0;
+    };
     Received r;
     r.latency_ns.reserve(kMessages);
     std::vector<RecordView> out(64);
     while (r.latency_ns.size() < kMessages) {
-      auto pr = (*reader)->poll(out, std::chrono::seconds(10));
-      if (!pr.ok() || pr->count == 0) break;
-      for (std::size_t i = 0; i < pr->count; ++i) r.take(out[i].payload());
+      const std::size_t n = poll(out);
+      if (n == 0) break;
+      for (std::size_t i = 0; i < n; ++i) r.take(out[i].payload());
     }
     waitpid(pid, nullptr, 0);
     for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
     report(state, r, pace);
   }
 }
+
+void BM_Ipc_ConduitCrossProcess(benchmark::State& state) { cross_process(state, false); }
+void BM_Ipc_ConduitAttached(benchmark::State& state) { cross_process(state, true); }
 
 // ------------------------------------------------------------ work group ---
 
@@ -417,6 +447,7 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Ipc_RawShmRing)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitInProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
+BENCHMARK(BM_Ipc_ConduitAttached)->Apply(args);
 BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
 

@@ -10,6 +10,7 @@
 #include "common/disk_names.h"
 #include "common/format.h"
 #include "engine/ipc_connection.h"
+#include "engine/ipc_wire_stats.h"
 #include "persistence/log_reader.h"
 #include "persistence/segment_file.h"
 
@@ -27,6 +28,10 @@ class AttachedConsumerCore {
   std::size_t ack(std::span<const Delivery> ds) noexcept;
   bool end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns, std::string_view error) noexcept;
   Status owner_status() const { return conn_->broken(); }
+  Result<WorkGroupStats> stats() {
+    return ipc::stats_from<WorkGroupStats>(conn_->call(ipc::group_stats_request(topic_, group_)));
+  }
+  std::string topic_, group_;  // the group's names, for stats()
 
  private:
   struct Mapped {
@@ -184,6 +189,7 @@ Result<AttachedWorkGroup*> AttachedEngine::work_group(std::string_view topic, st
   auto g = std::unique_ptr<AttachedWorkGroup>(
       new AttachedWorkGroup(dir_, std::string(topic), std::string(group), std::move(options)));
   AttachedWorkGroup* handle = g.get();
+  handle->engine_ = this;
   groups_.emplace(key, std::move(g));
   return handle;
 }
@@ -200,6 +206,8 @@ Result<std::unique_ptr<AttachedConsumer>> AttachedWorkGroup::consumer(ConsumerOp
   detail::ipc::Reader rd(*reply);
   if (Status s = rd.status(); !s.ok()) return s;
   auto core = std::make_unique<detail::AttachedConsumerCore>(disk::topic_dir(dir_, topic_), std::move(conn).value());
+  core->topic_ = topic_;
+  core->group_ = name_;
   return std::unique_ptr<AttachedConsumer>(new AttachedConsumer(std::move(core)));
 }
 
@@ -225,5 +233,6 @@ bool AttachedConsumer::dead_letter(const Delivery& d, std::string_view error) no
   return core_->end(d, detail::ipc::FailKind::kDeadLetter, -1, error);
 }
 Status AttachedConsumer::owner_status() const { return core_->owner_status(); }
+Result<WorkGroupStats> AttachedConsumer::stats() noexcept { return core_->stats(); }
 
 }  // namespace conduit

@@ -1,5 +1,6 @@
 #include "engine/ipc_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,6 +78,18 @@ Status IpcConnection::fail(Status s) {
   return broken_;
 }
 
+Status IpcConnection::closed() const {
+  return Status::Closed("the owner of " + dir_ + " is gone (its connection closed)");
+}
+
+bool IpcConnection::owner_gone() {
+  if (!broken().ok()) return true;
+  pollfd p{fd_, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0 || (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) == 0) return false;
+  (void)fail(closed());
+  return true;
+}
+
 Result<std::string> IpcConnection::call(const ipc::Writer& request) {
   if (Status s = broken(); !s.ok()) return s;
   const bool sent = ipc::send_packet(fd_, request.bytes());
@@ -88,7 +101,7 @@ Result<std::string> IpcConnection::call(const ipc::Writer& request) {
   if (n > 0) return reply;
   const int err = n < 0 ? errno : sent ? 0 : send_err;
   if (n == 0 || err == ECONNRESET || err == EPIPE)
-    return fail(Status::Closed("the owner of " + dir_ + " is gone (its connection closed)"));
+    return fail(closed());
   return fail(Status::IOError("the connection to the owner of " + dir_ + " failed: " + std::strerror(err)));
 }
 

@@ -31,10 +31,15 @@ class IpcConnection {
   Result<std::string> call(const ipc::Writer& request);
   // OK, or why the connection is unusable (kept from the first failure).
   Status broken() const;
+  // Without waiting or sending: whether the owner closed its end (it died
+  // or destroyed its engine); then broken() says kClosed. A poll(2) of the
+  // socket. Between calls only (one caller at a time, as call()).
+  bool owner_gone();
 
  private:
   IpcConnection(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
   Status fail(Status s);
+  Status closed() const;  // the owner closed its end
   std::string dir_;
   int fd_;
   mutable std::mutex broken_mu_;

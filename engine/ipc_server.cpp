@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conduit/engine.h"
+#include "engine/ipc_read_requests.h"
 #include "engine/ipc_wire.h"
 #include "engine/topic_core.h"
 
@@ -29,7 +30,7 @@ bool peer_gone(int fd) noexcept {
 class Session {
  public:
   Session(int fd, const std::string& dir, const IpcServer::FindTopic& find, const std::atomic<bool>& stopping)
-      : fd_(fd), dir_(dir), find_(find), stopping_(stopping) {}
+      : fd_(fd), dir_(dir), find_(find), stopping_(stopping), reads_(find) {}
   // Answers one request; false ends the connection.
   bool answer(std::string_view packet);
 
@@ -66,6 +67,7 @@ class Session {
   TopicCore* topic_ = nullptr;
   std::unique_ptr<Consumer> consumer_;
   std::shared_ptr<Segment> seg_;  // the segment of the last delivery located
+  ReadRequests reads_;            // an attached subscriber's, and stats
 };
 
 bool Session::answer(std::string_view packet) {
@@ -82,6 +84,14 @@ bool Session::answer(std::string_view packet) {
     case ipc::Op::kPoll: return poll(r);
     case ipc::Op::kAck: return ack(r);
     case ipc::Op::kFail: return fail(r);
+    case ipc::Op::kSubscribe:
+    case ipc::Op::kCommit:
+    case ipc::Op::kGroupStats:
+    case ipc::Op::kTopicStats: {
+      ipc::Writer w;
+      const bool go_on = reads_.answer(op, r, &w);
+      return reply(w) && go_on;
+    }
   }
   return end_with(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
 }

@@ -17,6 +17,13 @@
 //   kFail      u8 FailKind, u64 seq, u64 lease,
 //              i64 delay ns, str error                   -> status, u8 done
 //
+// Attached subscribers and stats (engine/ipc_read_requests.h):
+//   kSubscribe str topic, str name, u8 start kind,
+//              u64 start seq, i64 start ns               -> status, u64 start, u64 rewound
+//   kCommit    u64 seq (the subscriber's position)       -> status
+//   kGroupStats str topic, str group                     -> status, WorkGroupStats (put_stats)
+//   kTopicStats str topic                                -> status, TopicStats (put_stats)
+//
 // Thread safety: plain functions and values.
 #pragma once
 
@@ -34,7 +41,7 @@ namespace conduit::detail::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x43504943;  // "CIPC"
 // Bumped whenever a message changes; both ends must speak the same one.
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;
 // The most deliveries one poll returns (and acks one message carries): a
 // reply stays well under a socket buffer.
 inline constexpr std::uint32_t kMaxBatch = 1024;
@@ -42,7 +49,19 @@ inline constexpr std::uint32_t kMaxBatch = 1024;
 // with a topic, group and error text of their largest.
 inline constexpr std::size_t kMaxPacket = 256u << 10;
 
-enum class Op : std::uint8_t { kHello = 1, kOpenGroup, kConsumer, kPoll, kAck, kFail };
+enum class Op : std::uint8_t {
+  kHello = 1,
+  kOpenGroup,
+  kConsumer,
+  kPoll,
+  kAck,
+  kFail,
+  // Attached subscribers and stats: numbered apart from the rest.
+  kSubscribe = 64,
+  kCommit,
+  kGroupStats,
+  kTopicStats,
+};
 enum class FailKind : std::uint8_t { kNack, kNackDelay, kFail, kDeadLetter };
 
 // One delivery as the owner hands it out: the record is found in the

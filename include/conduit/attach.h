@@ -54,6 +54,7 @@
 #include <string>
 #include <string_view>
 
+#include "conduit/attach_subscriber.h"
 #include "conduit/export.h"
 #include "conduit/engine.h"
 #include "conduit/options.h"
@@ -64,6 +65,9 @@ namespace conduit {
 namespace detail {
 class AttachedConsumerCore;
 class IpcConnection;
+namespace ipc {
+class Writer;
+}
 }  // namespace detail
 
 class AttachedConsumer;
@@ -85,8 +89,20 @@ class CONDUIT_EXPORT AttachedEngine {
   Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
   const std::string& data_dir() const noexcept { return dir_; }
 
+  // A subscriber of persisted topic `topic` in this process, with a
+  // connection of its own (conduit/attach_subscriber.h says what differs
+  // from Topic::subscribe). Thread-safe.
+  Result<std::unique_ptr<AttachedSubscriber>> subscribe(std::string_view topic, SubscriberOptions options = {});
+  // Topic::stats of the owner's topic, fetched now (a round trip); the
+  // topic is opened from the data directory if the owner had not yet.
+  // kClosed once the owner is gone. Thread-safe.
+  Result<TopicStats> topic_stats(std::string_view topic);
+
  private:
+  friend class AttachedWorkGroup;
   AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn);
+  // A request and its reply on conn_ (mu_ taken).
+  Result<std::string> call(const detail::ipc::Writer& request);
   std::string dir_;
   std::mutex mu_;
   std::unique_ptr<detail::IpcConnection> conn_;                       // guarded by mu_
@@ -100,9 +116,13 @@ class CONDUIT_EXPORT AttachedWorkGroup {
   // A new competing consumer, with a connection of its own to the owner.
   // Thread-safe.
   Result<std::unique_ptr<AttachedConsumer>> consumer(ConsumerOptions options = {});
+  // WorkGroup::stats of the owner's group, fetched now (a round trip on the
+  // engine's connection). kClosed once the owner is gone. Thread-safe.
+  Result<WorkGroupStats> stats();
 
  private:
   friend class AttachedEngine;
+  AttachedEngine* engine_ = nullptr;  // which made it, and outlives it
   AttachedWorkGroup(std::string dir, std::string topic, std::string name, WorkGroupOptions options)
       : dir_(std::move(dir)), topic_(std::move(topic)), name_(std::move(name)), options_(std::move(options)) {}
   std::string dir_, topic_, name_;
@@ -126,6 +146,9 @@ class CONDUIT_EXPORT AttachedConsumer {
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.
   Status owner_status() const;
+  // Its group's WorkGroup::stats, fetched now (a round trip on this
+  // consumer's connection). kClosed once the owner is gone.
+  Result<WorkGroupStats> stats() noexcept;
 
  private:
   friend class AttachedWorkGroup;

@@ -12,6 +12,8 @@
 //   ipc_worker own DIR TOPIC N         opens an engine on DIR, publishes N
 //                                      records to TOPIC (kAsync), prints
 //                                      "ready" and waits (to be killed)
+//   ipc_worker sub-...                 attached subscribers' jobs
+//                                      (tests/ipc/sub_jobs.cpp)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
@@ -23,15 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/ipc/sub_jobs.h"
+
 using namespace conduit;
 using namespace std::chrono_literals;
 
 namespace {
-
-int say(const Status& s) {
-  std::printf("%s\n", s.ok() ? "ok" : s.to_string().c_str());
-  return s.ok() ? 0 : 1;
-}
 
 std::unique_ptr<AttachedConsumer> consumer_of(const std::string& dir, const std::string& topic,
                                               const std::string& group) {
@@ -117,6 +116,7 @@ int own(const std::string& dir, const std::string& topic, std::uint64_t n) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::vector<std::string> a(argv, argv + argc);
+  if (argc >= 2 && a[1].starts_with("sub-")) return run_sub_job(argc, argv);
   if (argc >= 3 && a[1] == "attach") return attach(a[2], argc >= 4 ? argv[3] : nullptr);
   if (argc == 5 && a[1] == "consume") return consume(a[2], a[3], a[4]);
   if (argc == 6 && a[1] == "hold") return hold(a[2], a[3], a[4], std::stoul(a[5]));

@@ -1,0 +1,116 @@
+#include "engine/ipc_read_requests.h"
+
+#include <mutex>
+
+#include "common/disk_names.h"
+#include "engine/ipc_wire_stats.h"
+#include "engine/topic_core.h"
+#include "engine/work_group_core.h"
+
+namespace conduit::detail {
+namespace {
+
+// A reply of just `s`, to a well-formed request.
+bool said(ipc::Writer* reply, const Status& s) {
+  reply->status(s);
+  return true;
+}
+
+}  // namespace
+
+bool ReadRequests::answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply) {
+  switch (op) {
+    case ipc::Op::kSubscribe: return subscribe(r, reply);
+    case ipc::Op::kCommit: return commit(r, reply);
+    case ipc::Op::kGroupStats: return group_stats(r, reply);
+    case ipc::Op::kTopicStats: return topic_stats(r, reply);
+    default: break;
+  }
+  reply->status(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
+  return false;
+}
+
+bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
+  const std::string topic = r.str();
+  SubscriberOptions o;
+  o.name = r.str();
+  o.start.kind = static_cast<StartAt::Kind>(r.get<std::uint8_t>());
+  o.start.sequence = r.get<std::uint64_t>();
+  o.start.time_ns = r.get<std::int64_t>();
+  if (!r.ok() || !topic_.empty()) {
+    reply->status(Status::InvalidArgument(topic_.empty() ? "a malformed subscribe" : "one subscriber per connection"));
+    return false;
+  }
+  auto core = find_(topic);
+  if (!core.ok()) return said(reply, core.status());
+  if ((*core)->options().durability == Durability::kMemory)
+    return said(reply, Status::Unsupported("topic '" + topic +
+                                           "' is memory-only: its records cannot be read from another process"));
+  // Topic::subscribe resolves the start exactly as for an in-process
+  // subscriber of that name: its committed position, or `start` (and, with
+  // retain_until_consumed, commits a new named one's start). It goes at
+  // once: its position would not follow the attached one's.
+  auto sub = (*core)->handle()->subscribe(o);
+  if (!sub.ok()) return said(reply, sub.status());
+  topic_ = topic;
+  if (!o.name.empty()) key_ = disk::subscriber_key(o.name);
+  // An empty poll moves nothing and tells the rewind, if any (once).
+  const PollResult told = (*sub)->try_poll({});
+  reply->status(Status::OK()).put((*sub)->position()).put(told.rewound);
+  return true;
+}
+
+bool ReadRequests::commit(ipc::Reader& r, ipc::Writer* reply) {
+  const auto seq = r.get<std::uint64_t>();
+  if (!r.ok() || key_.empty()) {
+    reply->status(Status::InvalidArgument("a commit without a named subscriber"));
+    return false;
+  }
+  // Looked up again: the topic may have been deleted meanwhile.
+  auto core = find_(topic_);
+  if (!core.ok()) return said(reply, core.status());
+  if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic_ + "': engine is closed"));
+  // What Subscriber::commit does for a position the attached process
+  // checked (it is at most its position): the log durable up to it, the
+  // position stored, and the interest retention told.
+  if (Status s = (*core)->storage().store_position(key_, seq); !s.ok()) return said(reply, s);
+  (*core)->note_committed(key_, seq);
+  reply->status(Status::OK());
+  return true;
+}
+
+bool ReadRequests::group_stats(ipc::Reader& r, ipc::Writer* reply) {
+  const std::string topic = r.str();
+  const std::string group = r.str();
+  if (!r.ok()) {
+    reply->status(Status::InvalidArgument("a malformed stats request"));
+    return false;
+  }
+  auto core = find_(topic);
+  if (!core.ok()) return said(reply, core.status());
+  // Only a group that exists: asking for stats creates nothing.
+  std::lock_guard lk((*core)->groups_mutex());
+  for (auto& g : (*core)->groups())
+    if (g->name() == group) {
+      reply->status(Status::OK());
+      ipc::put_stats(*reply, g->handle()->stats());
+      return true;
+    }
+  reply->status(Status::NotFound("topic '" + topic + "' has no work group '" + group + "'"));
+  return true;
+}
+
+bool ReadRequests::topic_stats(ipc::Reader& r, ipc::Writer* reply) {
+  const std::string topic = r.str();
+  if (!r.ok()) {
+    reply->status(Status::InvalidArgument("a malformed stats request"));
+    return false;
+  }
+  auto core = find_(topic);
+  if (!core.ok()) return said(reply, core.status());
+  reply->status(Status::OK());
+  ipc::put_stats(*reply, (*core)->handle()->stats());
+  return true;
+}
+
+}  // namespace conduit::detail

@@ -1,0 +1,40 @@
+// The owner's answers to attached subscribers and to stats requests
+// (engine/ipc_wire.h: kSubscribe, kCommit, kGroupStats, kTopicStats), one
+// per connection, beside its work-group requests (engine/ipc_server.cpp).
+//
+// An attached subscriber reads the records itself, from its own mapping
+// (conduit/attach_subscriber.h); the owner only resolves where it starts
+// (through an in-process Subscriber of that name, made and let go at once)
+// and stores what it commits.
+//
+// Thread safety: the connection's thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "conduit/engine.h"
+#include "engine/ipc_server.h"
+#include "engine/ipc_wire.h"
+
+namespace conduit::detail {
+
+class ReadRequests {
+ public:
+  explicit ReadRequests(const IpcServer::FindTopic& find) : find_(find) {}
+  // Writes the reply to `op` into `reply`. false: a malformed request,
+  // which ends the connection (`reply` then holds the refusal to send).
+  bool answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply);
+
+ private:
+  bool subscribe(ipc::Reader& r, ipc::Writer* reply);
+  bool commit(ipc::Reader& r, ipc::Writer* reply);
+  bool group_stats(ipc::Reader& r, ipc::Writer* reply);
+  bool topic_stats(ipc::Reader& r, ipc::Writer* reply);
+
+  const IpcServer::FindTopic& find_;
+  std::string topic_;  // the subscriber's (one per connection); empty before
+  std::string key_;    // a named subscriber's position key
+};
+
+}  // namespace conduit::detail
