@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conduit/engine.h"
+#include "engine/ipc_publish.h"
 #include "engine/ipc_wire.h"
 #include "engine/topic_core.h"
 
@@ -82,6 +83,11 @@ bool Session::answer(std::string_view packet) {
     case ipc::Op::kPoll: return poll(r);
     case ipc::Op::kAck: return ack(r);
     case ipc::Op::kFail: return fail(r);
+    case ipc::Op::kPubOpen:
+    case ipc::Op::kPubSegment:
+    case ipc::Op::kPubRoll:
+    case ipc::Op::kPubZero:
+    case ipc::Op::kPubDurable: return answer_publish(op, r, fd_, find_, stopping_);  // engine/ipc_publish_server.cpp
   }
   return end_with(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
 }
