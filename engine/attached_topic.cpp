@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <span>
 
 #include "common/disk_names.h"
 #include "common/format.h"
@@ -51,6 +52,7 @@ class AttachedTopicCore {
                                                          std::mutex& conn_mu, IpcConnection& conn);
   ~AttachedTopicCore() { ::munmap(block_, block_bytes_); }
   Result<std::uint64_t> publish(const Message& m) noexcept;
+  PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
 
  private:
   // One segment this process writes into: the file, and its shared index.
@@ -69,8 +71,16 @@ class AttachedTopicCore {
   // else the whole reply (its OK status first).
   Result<std::string> call(const ipc::Writer& request, int* fd = nullptr);
   Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
-  Status write(const Message& m, std::uint64_t t, std::uint64_t bytes, std::int64_t now, std::uint64_t first);
+  // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
+  // half a segment) with one add and writes them; returns the first's
+  // sequence. Asks the owner to roll when they do not fit.
+  Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept;
+  Status write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
+               std::uint64_t first);
+  // Whether `m` can be published; if so *length = its encoded size.
+  bool publishable(const Message& m, std::size_t* length) const noexcept;
   Status unpublishable(const Message& m) const;
+  Status await_durable(std::uint64_t seq);
 
   std::string name_;
   std::string topic_dir_;
@@ -151,7 +161,7 @@ Result<std::shared_ptr<AttachedTopicCore::Mapped>> AttachedTopicCore::segment(st
   return m;
 }
 
-Status AttachedTopicCore::write(const Message& m, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
+Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
                                 std::uint64_t first) {
   auto seg = segment(first);
   if (!seg.ok()) return seg.status();
@@ -159,7 +169,7 @@ Status AttachedTopicCore::write(const Message& m, std::uint64_t t, std::uint64_t
   const std::uint64_t off = t & kTailOffsetMask;
   const std::uint64_t idx = t >> kTailOffsetBits;
   const std::size_t cap = s.file->capacity();
-  if ((idx + 1) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
+  if ((idx + ms.size()) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
     return Status::Corruption(s.file->path() + ": record " + std::to_string(idx) + " is past its index");
   // The claim and the length word after it are zeroed (Segment::ensure_zeroed);
   // the owner clears them when they are not yet. Acquire pairs with the
@@ -170,12 +180,18 @@ Status AttachedTopicCore::write(const Message& m, std::uint64_t t, std::uint64_t
     req.str(name_).put(first).put(end);
     if (auto r = call(req); !r.ok()) return r.status();
   }
-  std::byte* dst = s.file->base() + off;
-  const std::uint32_t word = format::encode_record(dst, m, first + idx, now, info_.crc != 0);
-  format::commit_length(dst, word);
   auto* index = reinterpret_cast<std::atomic<std::uint32_t>*>(s.index_map + Segment::kIndexHeaderBytes);
-  // Release pairs with the acquire in Segment::offset_of() (in the owner).
-  index[idx].store(static_cast<std::uint32_t>(off), std::memory_order_release);
+  std::uint64_t at = off;
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    const Message& m = ms[i];
+    std::byte* dst = s.file->base() + at;
+    const std::uint32_t word =
+        format::encode_record(dst, m, first + idx + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, info_.crc != 0);
+    format::commit_length(dst, word);
+    // Release pairs with the acquire in Segment::offset_of() (in the owner).
+    index[idx + i].store(static_cast<std::uint32_t>(at), std::memory_order_release);
+    at += format::align_up(word & format::kLengthMask);
+  }
   readers_->wake_if_parked();
   control_->readers_lot().wake_if_parked();
   return Status::OK();
@@ -189,12 +205,23 @@ Status AttachedTopicCore::unpublishable(const Message& m) const {
   return Status::TooLarge(topic_error(name_, envelope_too_large(m, kMaxEnvelopeBytes)));
 }
 
-Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
-  const std::size_t length = m.payload.size() > info_.max_payload_bytes ? 0 : format::encoded_size(m);
-  if (length == 0 || length - m.payload.size() > format::kRecordHeaderSize + kMaxEnvelopeBytes) [[unlikely]]
-    return unpublishable(m);
-  const std::uint64_t bytes = format::align_up(length);
-  const std::int64_t now = m.timestamp_ns != 0 ? m.timestamp_ns : wall_clock_ns();
+bool AttachedTopicCore::publishable(const Message& m, std::size_t* length) const noexcept {
+  if (m.payload.size() > info_.max_payload_bytes) return false;
+  *length = format::encoded_size(m);
+  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+}
+
+Status AttachedTopicCore::await_durable(std::uint64_t seq) {
+  ipc::Writer req(ipc::Op::kPubDurable);
+  req.str(name_).put(seq);
+  auto r = call(req);
+  return r.ok() ? Status::OK() : r.status();
+}
+
+Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept {
+  // One clock read for the claim: its records are published together.
+  const std::int64_t now = wall_clock_ns();
+  const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
   for (;;) {
     // Acquire pairs with the owner's release store of the head index
     // (TopicCore::set_head_locked).
@@ -204,28 +231,57 @@ Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
     // The claim, as in-process (TopicCore::claim_and_write_as). Acquire
     // pairs with the owner's release reset of the tail: first_seq below is
     // the segment's this claim belongs to.
-    const std::uint64_t t = slot.tail.fetch_add(kTailOneRecord + bytes, std::memory_order_acquire);
+    const std::uint64_t t = slot.tail.fetch_add(add, std::memory_order_acquire);
     if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
       // Relaxed: ordered by the acquire above.
       const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
       try {
-        if (Status s = write(m, t, bytes, now, first); !s.ok()) return s;
+        if (Status s = write(ms, t, bytes, now, first); !s.ok()) return s;
       } catch (const std::bad_alloc&) {
         return Status::IOError(topic_error(name_, "out of memory for a segment's mapping"));
       }
-      const std::uint64_t seq = first + (t >> kTailOffsetBits);
-      if (info_.sync != 0) {
-        ipc::Writer req(ipc::Op::kPubDurable);
-        req.str(name_).put(seq);
-        if (auto r = call(req); !r.ok()) return r.status();
-      }
-      return seq;
+      return first + (t >> kTailOffsetBits);
     }
     // Did not fit: the owner rolls (and, for the crosser, pads and seals).
     ipc::Writer req(ipc::Op::kPubRoll);
     req.str(name_).put(h).put(t);
     if (auto r = call(req); !r.ok()) return r.status();
   }
+}
+
+Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
+  std::size_t length = 0;
+  if (!publishable(m, &length)) [[unlikely]]
+    return unpublishable(m);
+  auto seq = claim_and_write(std::span<const Message>(&m, 1), format::align_up(length));
+  if (seq.ok() && info_.sync != 0)
+    if (Status s = await_durable(*seq); !s.ok()) return s;
+  return seq;
+}
+
+PublishBatchResult AttachedTopicCore::publish_batch(std::span<const Message> ms,
+                                                    std::span<std::uint64_t> seqs) noexcept {
+  PublishBatchResult r;
+  if (!seqs.empty() && seqs.size() < ms.size()) {
+    r.status =
+        Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) + " sequences for " +
+                                                       std::to_string(ms.size()) + " messages"));
+    return r;
+  }
+  // Every message is checked before any is claimed: a bad one publishes none.
+  std::size_t length = 0;
+  for (const Message& m : ms)
+    if (!publishable(m, &length)) {
+      r.status = unpublishable(m);
+      return r;
+    }
+  // Claims of at most half a segment, as in-process (TopicCore::publish_batch).
+  const std::uint64_t most = (info_.segment_bytes - format::kSegmentHeaderSize) / 2;
+  const std::uint64_t last = claim_in_chunks(
+      ms, seqs, most, r,
+      [this](std::span<const Message> part, std::uint64_t bytes) { return claim_and_write(part, bytes); });
+  if (r.status.ok() && r.published != 0 && info_.sync != 0) r.status = await_durable(last);
+  return r;
 }
 
 }  // namespace detail
@@ -247,6 +303,10 @@ AttachedTopic::AttachedTopic(std::string name, std::unique_ptr<detail::AttachedT
 AttachedTopic::~AttachedTopic() = default;
 
 Result<std::uint64_t> AttachedTopic::publish(const Message& message) noexcept { return core_->publish(message); }
+PublishBatchResult AttachedTopic::publish_batch(std::span<const Message> messages,
+                                                std::span<std::uint64_t> seqs) noexcept {
+  return core_->publish_batch(messages, seqs);
+}
 Result<std::uint64_t> AttachedTopic::publish(std::string_view payload) noexcept {
   Message m;
   m.payload = payload;

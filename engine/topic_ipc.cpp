@@ -45,14 +45,14 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
   if (claim_ == nullptr || slot >= kClaimSlots)
     return Status::InvalidArgument(topic_error(name_, "a roll request for slot " + std::to_string(slot)));
   AppendSlot* s = &claim_->slot[slot];
-  {
-    // A slot not handed out yet has no segment: nobody can have claimed on it.
-    std::lock_guard lk(mu_);
-    if (s - claim_->slot >= static_cast<std::ptrdiff_t>(slots_.size()))
-      return Status::InvalidArgument(topic_error(name_, "a roll request for an unused slot"));
-  }
+  // A slot not handed out yet has no segment: nobody can have claimed on it.
+  // Relaxed: a slot's segment is set once before it is ever the head, and
+  // a claim on it was ordered after that by the publisher's acquire add.
+  if (s->segment.load(std::memory_order_relaxed) == nullptr)
+    return Status::InvalidArgument(topic_error(name_, "a roll request for an unused slot"));
   // As an in-process crosser: the claim that crossed the end (its offset at
   // most the capacity) was on the head, whose segment is still the slot's.
+  // No lock before the seal: claimed_locked() waits for it under mu_.
   return roll_past(s, tail_before);
 }
 

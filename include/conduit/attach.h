@@ -175,6 +175,9 @@ class CONDUIT_EXPORT AttachedTopic {
   const std::string& name() const noexcept { return name_; }
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // Topic::publish_batch: one claim for many records (at most half a
+  // segment each), written in their order with consecutive sequences.
+  PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> seqs = {}) noexcept;
 
  private:
   friend class AttachedEngine;

@@ -4,6 +4,9 @@
 //   ipc_pub_worker publish DIR TOPIC ID N   attaches and publishes "ID I" for
 //                                           I in 0..N-1; prints "done SEQ"
 //                                           (the last record's sequence)
+//   ipc_pub_worker batch DIR TOPIC ID N K   the same with publish_batch, K at a
+//                                           time (each batch's sequences
+//                                           consecutive, else an error)
 //   ipc_pub_worker durable DIR TOPIC N      publishes N records (a kSync
 //                                           topic) and, after each, reads the
 //                                           control file's durable watermark
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +62,31 @@ int publish(const std::string& dir, const std::string& topic, const std::string&
     last = *seq;
   }
   std::printf("done %llu\n", static_cast<unsigned long long>(last));
+  return 0;
+}
+
+int batch(const std::string& dir, const std::string& topic, const std::string& id, std::uint64_t n, std::size_t k) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  std::vector<std::string> payloads;
+  std::vector<Message> ms;
+  std::vector<std::uint64_t> seqs(k);
+  for (std::uint64_t i = 0; i < n; i += k) {
+    payloads.clear();
+    ms.clear();
+    for (std::uint64_t j = i; j < std::min<std::uint64_t>(n, i + k); ++j)
+      payloads.push_back(id + " " + std::to_string(j));
+    for (const auto& p : payloads) {
+      Message m;
+      m.payload = p;
+      ms.push_back(m);
+    }
+    const PublishBatchResult r = t->publish_batch(ms, seqs);
+    if (!r.status.ok() || r.published != ms.size()) return fail("publish_batch: " + r.status.to_string());
+    for (std::size_t j = 1; j < ms.size(); ++j)
+      if (seqs[j] != seqs[0] + j) return fail("a batch's sequences are not consecutive");
+  }
+  std::printf("done\n");
   return 0;
 }
 
@@ -118,6 +147,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 5 && a[0] == "publish") return publish(a[1], a[2], a[3], std::stoull(a[4]));
+  if (a.size() == 6 && a[0] == "batch") return batch(a[1], a[2], a[3], std::stoull(a[4]), std::stoull(a[5]));
   if (a.size() == 4 && a[0] == "durable") return durable(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "read") return read(a[1], a[2], std::stoull(a[3]));
   std::fprintf(stderr, "usage: ipc_pub_worker publish|durable|read ...\n");
