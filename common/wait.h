@@ -182,7 +182,10 @@ class BasicBackoff {
   std::uint32_t rounds_ = 0;
 };
 
-using Backoff = BasicBackoff<ParkingLot>;
+// The lot's kind comes from the constructor's argument (a topic's readers
+// park on a SharedParkingLot, engine/topic_core.h).
+template <class Lot = ParkingLot>
+using Backoff = BasicBackoff<Lot>;
 
 // A blocking call's deadline. Real (steady) time, not the engine's clock:
 // it bounds how long the calling thread sleeps, and an injected test clock

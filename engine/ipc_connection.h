@@ -28,7 +28,10 @@ class IpcConnection {
   // Sends `request` and returns its reply packet (a status first, then
   // what the op returns). Once the owner is gone (or the socket failed)
   // every call returns the same kClosed (or error) without trying.
-  Result<std::string> call(const ipc::Writer& request);
+  Result<std::string> call(const ipc::Writer& request) { return call_fd(request, nullptr); }
+  // call(), taking the descriptor the reply carries (*fd, -1 when none;
+  // the caller closes it). `fd` null: none is taken.
+  Result<std::string> call_fd(const ipc::Writer& request, int* fd);
   // OK, or why the connection is unusable (kept from the first failure).
   Status broken() const;
   // Without waiting or sending: whether the owner closed its end (it died

@@ -14,6 +14,7 @@
 
 #include "conduit/engine.h"
 #include "engine/ipc_read_requests.h"
+#include "engine/ipc_publish.h"
 #include "engine/ipc_wire.h"
 #include "engine/topic_core.h"
 
@@ -92,6 +93,11 @@ bool Session::answer(std::string_view packet) {
       const bool go_on = reads_.answer(op, r, &w);
       return reply(w) && go_on;
     }
+    case ipc::Op::kPubOpen:
+    case ipc::Op::kPubSegment:
+    case ipc::Op::kPubRoll:
+    case ipc::Op::kPubZero:
+    case ipc::Op::kPubDurable: return answer_publish(op, r, fd_, find_, stopping_);  // engine/ipc_publish_server.cpp
   }
   return end_with(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
 }

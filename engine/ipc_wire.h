@@ -17,6 +17,14 @@
 //   kFail      u8 FailKind, u64 seq, u64 lease,
 //              i64 delay ns, str error                   -> status, u8 done
 //
+// Publishing from the attached process (doc/ipc.md; a reply marked +fd
+// carries a descriptor, SCM_RIGHTS, when its status is OK):
+//   kPubOpen    str topic                               -> status, PubTopicInfo, +fd the claim block
+//   kPubSegment str topic, u64 first seq                -> status, u64 capacity, +fd its shared index
+//   kPubRoll    str topic, u32 slot, u64 tail before    -> status
+//   kPubZero    str topic, u64 first seq, u64 end       -> status (the bytes below `end` are zeroed)
+//   kPubDurable str topic, u64 seq                      -> status (once `seq` is durable)
+//
 // Attached subscribers and stats (engine/ipc_read_requests.h):
 //   kSubscribe str topic, str name, u8 start kind,
 //              u64 start seq, i64 start ns               -> status, u64 start, u64 rewound
@@ -56,6 +64,11 @@ enum class Op : std::uint8_t {
   kPoll,
   kAck,
   kFail,
+  kPubOpen = 32,  // publishing ops from 32 on
+  kPubSegment,
+  kPubRoll,
+  kPubZero,
+  kPubDurable,
   // Attached subscribers and stats: numbered apart from the rest.
   kSubscribe = 64,
   kCommit,
@@ -154,5 +167,19 @@ ssize_t recv_packet(int fd, std::string& buf) noexcept;
 // directory (`dir_fd`, which the caller closes after bind or connect; -1
 // when the path fits).
 Status socket_path(const std::string& data_dir, std::string* path, int* dir_fd);
+
+// What an attached publisher needs to know of a topic (kPubOpen).
+struct PubTopicInfo {
+  std::uint64_t segment_bytes = 0;
+  std::uint64_t max_payload_bytes = 0;
+  std::uint8_t crc = 0;   // records carry a CRC32C
+  std::uint8_t sync = 0;  // kSync: a publish returns once durable
+};
+
+// send_packet and recv_packet with one descriptor passed along (SCM_RIGHTS):
+// `pass` < 0 sends none; `*got` is -1 when none came (`got` null: any that
+// came is closed).
+bool send_packet_fd(int fd, const std::string& bytes, int pass) noexcept;
+ssize_t recv_packet_fd(int fd, std::string& buf, int* got) noexcept;
 
 }  // namespace conduit::detail::ipc

@@ -1,6 +1,7 @@
 #include "engine/segment.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -83,32 +84,78 @@ class MemoryStorage final : public TopicStorage {
 
 }  // namespace
 
+// A memfd of `bytes` (zero-filled), mapped shared: {fd, address}.
+Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_t bytes) {
+  const int fd = ::memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return Status::IOError(std::string("memfd_create ") + name + ": " + std::strerror(errno));
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError(std::string("ftruncate of memfd ") + name + ": " + std::strerror(err));
+  }
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError(std::string("mmap of memfd ") + name + ": " + std::strerror(err));
+  }
+  return std::make_pair(fd, static_cast<std::byte*>(p));
+}
+
 std::unique_ptr<TopicStorage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
 
-Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq) {
+Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq,
+                                               bool shared_index) {
   // No record is shorter than a full header (the short form's payload floor,
   // format.h), and readers refuse one that is.
   const std::size_t max_records = (mem->capacity() - format::kSegmentHeaderSize) / format::kRecordHeaderSize + 1;
-  auto index = map_anonymous(max_records * sizeof(std::atomic<std::uint32_t>));
-  if (!index.ok()) return index.status();
+  const std::size_t bytes = kIndexHeaderBytes + max_records * sizeof(std::atomic<std::uint32_t>);
+  int fd = -1;
+  Result<std::byte*> index = Status::OK();
+  if (shared_index) {
+    auto shared = map_shared_memfd("conduit-index", bytes);
+    if (!shared.ok()) return shared.status();
+    fd = shared->first;
+    index = shared->second;
+  } else {
+    index = map_anonymous(bytes);
+    if (!index.ok()) return index.status();
+  }
   static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
-  auto* entries = reinterpret_cast<std::atomic<std::uint32_t>*>(*index);
   // The control block comes from the engine heap too.
-  return std::shared_ptr<Segment>(new Segment(std::move(mem), first_seq, entries, max_records),
+  return std::shared_ptr<Segment>(new Segment(std::move(mem), first_seq, *index, fd, max_records),
                                   std::default_delete<Segment>(), MiAllocator<Segment>());
 }
 
-Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
+Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::byte* index_map, int index_fd,
                  std::size_t max_records)
     : mem_(std::move(mem)),
       base_(mem_->base()),
       capacity_(mem_->capacity()),
       first_seq_(first_seq),
-      index_(index),
+      index_map_(index_map),
+      index_(reinterpret_cast<std::atomic<std::uint32_t>*>(index_map + kIndexHeaderBytes)),
+      index_fd_(index_fd),
       max_records_(max_records),
       // New memory is zero-filled (TopicStorage::create_segment); a kSync
       // topic's recovered tail may not be ready yet (SegmentMemory::ready_bytes).
-      zeroed_(mem_->ready_bytes()) {}
+      zeroed_(mem_->ready_bytes()) {
+  // Relaxed: the segment is not shared yet (its topic publishes it).
+  zeroed_mirror(index_map_).store(mem_->ready_bytes(), std::memory_order_relaxed);
+}
+
+void Segment::store_zeroed(std::size_t to) noexcept {
+  zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+  // Release pairs with the acquire of a publisher in another process
+  // (engine/attached_topic.cpp): the cleared bytes are cleared before it
+  // writes into them.
+  zeroed_mirror(index_map_).store(to, std::memory_order_release);
+}
+
+void Segment::close_index_fd() noexcept {
+  if (index_fd_ >= 0) ::close(index_fd_);
+  index_fd_ = -1;
+}
 
 void Segment::zero_to(std::size_t end) noexcept {
   std::lock_guard lk(zero_mu_);
@@ -119,7 +166,7 @@ void Segment::zero_to(std::size_t end) noexcept {
   // here for its claim's end before writing.
   const std::size_t to = std::min(capacity_, std::max(end, from + mem_->zero_chunk()));
   mem_->zero_range(from, to);
-  zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+  store_zeroed(to);
 }
 
 ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
@@ -132,7 +179,7 @@ ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
     const std::size_t from = to;
     to = std::min(capacity_, from + step);
     mem_->zero_range(from, to);
-    zeroed_.store(to, std::memory_order_release);  // pairs with the acquire in ensure_zeroed()
+    store_zeroed(to);
   }
   return to >= capacity_ ? ZeroAhead::kDone : to >= until ? ZeroAhead::kAhead : ZeroAhead::kMore;
 }
@@ -183,6 +230,7 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   // fresh pages the kernel would zero on first touch, and no mapping changes.
   // Relaxed, as the rest of the reset; no producer can reach zero_to() yet.
   zeroed_.store(format::kSegmentHeaderSize, std::memory_order_relaxed);
+  zeroed_mirror(index_map_).store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
@@ -190,6 +238,9 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   indexed_ = true;
 }
 
-Segment::~Segment() { munmap(index_, max_records_ * sizeof(std::atomic<std::uint32_t>)); }
+Segment::~Segment() {
+  munmap(index_map_, kIndexHeaderBytes + max_records_ * sizeof(std::atomic<std::uint32_t>));
+  close_index_fd();
+}
 
 }  // namespace conduit::detail

@@ -43,12 +43,20 @@ namespace conduit::detail {
 // Memory-only topics: anonymous mappings, never on disk.
 std::unique_ptr<TopicStorage> make_memory_storage();
 
+// A memfd of `bytes` (zero-filled, close-on-exec), mapped shared and
+// writable: {its descriptor, the address}. For memory other processes map
+// (shared indexes, claim blocks; doc/ipc.md).
+Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_t bytes);
+
 inline constexpr std::uint64_t kNotSealed = std::numeric_limits<std::uint64_t>::max();
 
 class Segment : public MiAllocated, public std::enable_shared_from_this<Segment> {
  public:
   // Takes ownership of `mem`. Fails only when the index cannot be mapped.
-  static Result<std::shared_ptr<Segment>> make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq);
+  // `shared_index`: the index lives in a memfd (index_fd()) that publishers
+  // in other processes map too (doc/ipc.md); else in anonymous memory.
+  static Result<std::shared_ptr<Segment>> make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq,
+                                               bool shared_index = false);
   ~Segment();
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
@@ -129,6 +137,18 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
       zero_to(end);
   }
   SegmentMemory& memory() noexcept { return *mem_; }
+  // The shared index's memfd (make()'s shared_index), -1 otherwise or once
+  // close_index_fd() ran (no publisher can claim in the segment any more).
+  int index_fd() const noexcept { return index_fd_; }
+  void close_index_fd() noexcept;
+  // The index mapping's layout, for a publisher in another process: a
+  // header line (the zeroed mirror), then max_records() u32 entries.
+  static constexpr std::size_t kIndexHeaderBytes = 64;
+  // In the index header: zeroed_ as last stored (another process cannot
+  // read zeroed_); stored with release after zeroed_, read with acquire.
+  static std::atomic<std::uint64_t>& zeroed_mirror(std::byte* index_map) noexcept {
+    return *reinterpret_cast<std::atomic<std::uint64_t>*>(index_map);
+  }
   // Makes at most `step` more bytes above zeroed_ ready, ahead of the
   // producers, if zeroed_ is below `until` (the persistence thread's zero
   // thread, for a file whose zeros are still being written).
@@ -195,13 +215,16 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   void mark_unchecked(std::string path, std::uint64_t records, bool sealed);
 
  private:
-  Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::atomic<std::uint32_t>* index,
+  Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, std::byte* index_map, int index_fd,
           std::size_t max_records);
+  void store_zeroed(std::size_t to) noexcept;  // zeroed_ and its mirror, release
   std::unique_ptr<SegmentMemory> mem_;
   std::byte* base_;
   std::size_t capacity_;
   std::uint64_t first_seq_;
-  std::atomic<std::uint32_t>* index_;  // anonymous mapping, max_records_ entries
+  std::byte* index_map_;               // header (kIndexHeaderBytes), then the entries
+  std::atomic<std::uint32_t>* index_;  // max_records_ entries
+  int index_fd_;                       // see index_fd()
   std::size_t max_records_;
   std::atomic<std::uint64_t> sealed_count_{kNotSealed};
   std::atomic<Segment*> next_{nullptr};

@@ -1,5 +1,8 @@
 #include "engine/topic_core.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "engine/topic_core_internal.h"
@@ -56,7 +59,10 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
               : 0),
       remote_readers_(storage_->remote_readers()),
       handle_(new Topic(this, name_, options)),
-      dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr) {
+      dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr),
+      claim_(remote_readers_ != nullptr ? make_claim_block(&claim_fd_) : nullptr),
+      readers_(claim_ != nullptr ? &claim_->readers_epoch : local_lot_.epoch(),
+               claim_ != nullptr ? &claim_->readers_parked : local_lot_.parked()) {
   std::string why;
   if (options.single_producer && !process_barrier_available(&why))
     shared_->say(LogLevel::kWarning, "topic '" + name_ + "': membarrier(2) refused (" + why +
@@ -71,6 +77,10 @@ TopicCore::~TopicCore() {
   // Topic* handles may outlive the engine: the shell answers kClosed.
   handle_->core_ = nullptr;
   keep_forever(handle_);
+  if (claim_ != nullptr) {
+    ::munmap(claim_, sizeof(ClaimBlock));
+    ::close(claim_fd_);
+  }
 }
 
 TopicStats TopicCore::stats() const noexcept {

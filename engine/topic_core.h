@@ -64,10 +64,36 @@ struct alignas(64) AppendSlot : MiAllocated {
   // fetch_add then sees `segment`.
   std::atomic<std::uint64_t> tail{0};
   std::atomic<Segment*> segment{nullptr};
+  // The segment's first sequence, for publishers in other processes (which
+  // cannot follow `segment`): stored with `segment`, ordered by the tail's
+  // release reset as `segment` is.
+  std::atomic<std::uint64_t> first_seq{0};
   // One past the last record of the segment this slot last held, once it
   // retired; kNotSealed while it is the head. Guarded by the topic's mu_.
   std::uint64_t retired_end = kNotSealed;
 };
+
+// A persisted topic's claim block (doc/ipc.md, "Publishing from any
+// process"): a memfd every publishing process maps, holding the append
+// slots (their tails are the words every publisher adds to, in-process ones
+// included), which slot is the head, and the futex words of the topic's
+// readers' parking lot. Written by the owner under the topic's lock (head,
+// a slot's segment), and by any publisher (tails: fetch_add; lot words).
+inline constexpr std::uint64_t kClaimBlockMagic = 0x314b4c43'54444e43;  // "CNDTCLK1"
+inline constexpr std::size_t kClaimSlots = 8;
+struct alignas(64) ClaimBlock {
+  std::uint64_t magic = kClaimBlockMagic;
+  std::uint32_t slots = kClaimSlots;
+  // Index of the head slot. Stored with release after the slot's reset;
+  // a publisher in another process loads it with acquire.
+  alignas(64) std::atomic<std::uint32_t> head{0};
+  alignas(64) std::uint32_t readers_epoch = 0;  // the readers' lot (SharedLotWords)
+  alignas(64) std::uint32_t readers_parked = 0;
+  AppendSlot slot[kClaimSlots];
+};
+// A new claim block in a memfd (*fd), or null (then said nowhere: the topic
+// works as before, and other processes may not publish into it).
+ClaimBlock* make_claim_block(int* fd) noexcept;
 
 // A TopicOptions::single_producer topic's publishing thread and the threads
 // that stop its claims (close, delete). One cache line, written by the
@@ -224,7 +250,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   }
   std::chrono::nanoseconds park_timeout() const noexcept { return shared_->park_timeout; }
   const TopicShared& shared() const noexcept { return *shared_; }
-  ParkingLot& readers_lot() noexcept { return readers_; }
+  SharedParkingLot& readers_lot() noexcept { return readers_; }
   void wake_all() noexcept;  // on close
 
   // Deletion (Engine::delete_topic). Subscribers and consumers count as
@@ -258,6 +284,18 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // Held by a work group's commit, and by retire() while it marks the topic
   // deleted: no commit writes into a deleted topic's directory.
   std::mutex& commit_mutex() noexcept { return commit_mu_; }
+
+  // Publishing from other processes (engine/topic_ipc.cpp, doc/ipc.md).
+  // Whether it may (the topic has a claim block, and is not read-only,
+  // single_producer or deduplicated): OK, or why not.
+  Status shareable_for_publish() const;
+  int claim_block_fd() const noexcept { return claim_fd_; }
+  // The segment starting at `first_seq` while it may still take claims
+  // (its shared index's memfd is open), else null.
+  std::shared_ptr<Segment> claimable_segment(std::uint64_t first_seq) const;
+  // A publisher in another process claimed on slot `slot` (its tail read
+  // `tail_before`) and did not fit: the roll, as an in-process crosser's.
+  Status roll_for_remote(std::uint32_t slot, std::uint64_t tail_before) noexcept;
 
   Topic* handle() noexcept { return handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
@@ -335,9 +373,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // spare when nobody holds it) or waits for a holder to move, unlocking
   // `lk` meanwhile. Not OK: a bounded publish ran out of time.
   Status make_ring_room(std::unique_lock<std::mutex>& lk);
-  // Starts the segment after the sealed head `seg` in a free slot and makes
-  // it the head; *settled = the segment whose pages can go (or unchanged).
-  Status install_next_head_locked(AppendSlot* slot, Segment* seg, std::shared_ptr<Segment>* settled);
+  // Starts the segment after the sealed head `seg` in the free slot `fresh`
+  // and makes it the head; *settled = the segment whose pages can go (or unchanged).
+  Status install_next_head_locked(AppendSlot* slot, AppendSlot* fresh, Segment* seg, std::shared_ptr<Segment>* settled);
+  // Segment::make, with an index other processes can map when the topic has a claim block.
+  Result<std::shared_ptr<Segment>> make_segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq) const;
   // retire()'s refusal while subscribers or consumers are open. mu_ held.
   Status in_use_locked() const;
   // retire()'s step under the locks: refuses (closed, or open users), or
@@ -355,7 +395,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // One past the last sequence claimed in `seg` (the head) when its slot's
   // tail read `tail`; waits for the crosser's seal if the tail crossed.
   std::uint64_t claims_end_of(const Segment& seg, std::uint64_t tail) const noexcept;
-  AppendSlot* free_slot_locked();
+  AppendSlot* free_slot_locked();  // null: none free, and the claim block has no more
+  // A slot for a new head: in the claim block (null when its kClaimSlots
+  // are all in use), or on the heap. mu_ held.
+  AppendSlot* new_slot_locked();
+  void set_head_locked(AppendSlot* slot) noexcept;  // head_, and the claim block's head index
+  // Shared indexes of segments nobody can claim in any more: their memfds closed. mu_ held.
+  void close_done_index_fds_locked();
   // A segment for the roll: the spare one reused, else a new one.
   Result<std::shared_ptr<Segment>> next_segment_locked(std::uint64_t first_seq);
   void apply_retention_locked();
@@ -381,21 +427,28 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   SharedParkingLot* remote_readers_;    // readers in other processes; null for memory-only and read-only topics
   Topic* handle_;                       // kept past this object (keep_forever), its core_ then null
   std::unique_ptr<DedupWindow> dedup_;  // set when options_.dedup is on; fixed after start
-  Status read_only_;                    // not OK: the log opened read-only (publish fails with it); fixed after start
+  // The claim block (persisted topics; null for memory-only ones, or when
+  // it could not be made: then nobody else may publish). Fixed after the
+  // constructor; its memfd stays open for attaching processes.
+  int claim_fd_ = -1;
+  ClaimBlock* claim_ = nullptr;  // after claim_fd_: its initializer sets claim_fd_
+  PrivateLotWords local_lot_;    // the readers' lot words when there is no claim block
+  Status read_only_;             // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
 
   SoleProducer sole_;  // used when single_
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
   alignas(64) mutable std::atomic<std::uint64_t> published_{0};
   mutable std::atomic<std::uint64_t> published_bytes_{0};  // written under scan_mu_
-  ParkingLot readers_;                                     // readers waiting for records
+  SharedParkingLot readers_;                               // readers waiting for records (words: claim_ or local_lot_)
   ParkingLot space_;                                       // producers waiting for ring space
   ParkingLot roll_;                                        // producers waiting for another producer's roll
 
   mutable std::mutex mu_;
-  std::deque<std::shared_ptr<Segment>> segments_;   // guarded by mu_, oldest first
-  std::vector<std::unique_ptr<AppendSlot>> slots_;  // guarded by mu_
-  std::vector<RetentionHolder*> holders_;           // guarded by mu_
+  std::deque<std::shared_ptr<Segment>> segments_;        // guarded by mu_, oldest first
+  std::vector<AppendSlot*> slots_;                       // guarded by mu_: in claim_, or in heap_slots_
+  std::vector<std::unique_ptr<AppendSlot>> heap_slots_;  // guarded by mu_
+  std::vector<RetentionHolder*> holders_;                // guarded by mu_
   // Interest retention: committed positions by key; guarded by mu_.
   std::map<std::string, std::uint64_t, std::less<>> interest_;
   std::map<std::string, std::uint64_t, std::less<>> rewound_;  // guarded by mu_; see take_rewound()

@@ -3,7 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
+
+#include "common/format.h"
+#include "conduit/engine.h"
+#include "engine/topic_core.h"
 
 namespace conduit::detail {
 
@@ -11,6 +17,37 @@ constexpr std::size_t kMaxEnvelopeBytes = 64u << 10;  // everything but the payl
 
 inline std::string topic_error(const std::string& topic, const std::string& what) {
   return "topic '" + topic + "': " + what;
+}
+
+// publish_batch's claims (in process, and AttachedTopic's): the checked
+// messages `ms` in claims of at most `most` bytes and kMaxClaimRecords
+// records each, `claim(span, bytes)` claiming and writing one and returning
+// its first sequence. Sets r.published (and r.status on a failure) and the
+// sequences into `seqs` (unless empty); returns the last sequence.
+template <class ClaimFn>
+std::uint64_t claim_in_chunks(std::span<const Message> ms, std::span<std::uint64_t> seqs, std::uint64_t most,
+                              PublishBatchResult& r, ClaimFn&& claim) {
+  std::uint64_t last = 0;
+  while (r.published < ms.size()) {
+    const std::size_t first = r.published;
+    std::size_t end = first;
+    std::uint64_t bytes = 0;
+    while (end < ms.size() && end - first < kMaxClaimRecords) {
+      const std::uint64_t need = format::align_up(format::encoded_size(ms[end]));
+      if (end > first && bytes + need > most) break;
+      bytes += need;
+      ++end;
+    }
+    Result<std::uint64_t> seq = claim(ms.subspan(first, end - first), bytes);
+    if (!seq.ok()) {
+      r.status = seq.status();
+      return last;
+    }
+    for (std::size_t i = first; i < end && !seqs.empty(); ++i) seqs[i] = *seq + (i - first);
+    last = *seq + (end - first - 1);
+    r.published = end;
+  }
+  return last;
 }
 
 }  // namespace conduit::detail

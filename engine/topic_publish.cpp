@@ -231,25 +231,10 @@ PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::sp
     // Claims of at most half a segment (less its header), so that one always
     // fits an empty segment; the largest single record does (make()).
     const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;
-    while (r.published < ms.size()) {
-      const std::size_t first = r.published;
-      std::size_t end = first;
-      std::uint64_t bytes = 0;
-      while (end < ms.size() && end - first < kMaxClaimRecords) {
-        const std::uint64_t need = format::align_up(format::encoded_size(ms[end]));
-        if (end > first && bytes + need > most) break;
-        bytes += need;
-        ++end;
-      }
-      auto seq = claim_and_write(ms.subspan(first, end - first), bytes);
-      if (!seq.ok()) {
-        r.status = seq.status();
-        return r;
-      }
-      for (std::size_t i = first; i < end && !seqs.empty(); ++i) seqs[i] = *seq + (i - first);
-      last = *seq + (end - first - 1);
-      r.published = end;
-    }
+    last = claim_in_chunks(ms, seqs, most, r, [this](std::span<const Message> part, std::uint64_t bytes) {
+      return claim_and_write(part, bytes);
+    });
+    if (!r.status.ok()) return r;
   }
   if (sync_) r.status = storage_->await_durable(last, std::chrono::steady_clock::time_point::max());
   return r;

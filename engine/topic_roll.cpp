@@ -46,7 +46,16 @@ Status TopicCore::roll_past(AppendSlot* slot, std::uint64_t tail_before) noexcep
       if (Status s = make_ring_room(lk); !s.ok()) return s;
       continue;
     }
-    if (Status s = install_next_head_locked(slot, seg, &settled); !s.ok()) return s;
+    AppendSlot* fresh = free_slot_locked();
+    if (fresh == nullptr) {
+      // Every slot of the claim block still has claims being written in
+      // its segment (a claim block has kClaimSlots): wait for them.
+      lk.unlock();
+      sched_yield();
+      lk.lock();
+      continue;
+    }
+    if (Status s = install_next_head_locked(slot, fresh, seg, &settled); !s.ok()) return s;
   }
   lk.unlock();
   // Let go of the settled segment's pages in this process (file mappings
@@ -101,13 +110,14 @@ Status TopicCore::make_ring_room(std::unique_lock<std::mutex>& lk) {
   return Status::OK();
 }
 
-Status TopicCore::install_next_head_locked(AppendSlot* slot, Segment* seg, std::shared_ptr<Segment>* settled) {
+Status TopicCore::install_next_head_locked(AppendSlot* slot, AppendSlot* fresh, Segment* seg,
+                                           std::shared_ptr<Segment>* settled) {
   auto next = next_segment_locked(seg->end_seq());
   if (!next.ok()) return next.status();
-  AppendSlot* fresh = free_slot_locked();
   slot->retired_end = seg->end_seq();
   fresh->retired_end = kNotSealed;
-  fresh->segment.store(next->get(), std::memory_order_relaxed);  // ordered by the release below
+  fresh->segment.store(next->get(), std::memory_order_relaxed);             // ordered by the release below
+  fresh->first_seq.store((*next)->first_seq(), std::memory_order_relaxed);  // likewise
   // Release pairs with the acquire fetch_add in publish() on this slot.
   fresh->tail.store(format::kSegmentHeaderSize, std::memory_order_release);
   segments_.push_back(*next);
@@ -115,8 +125,8 @@ Status TopicCore::install_next_head_locked(AppendSlot* slot, Segment* seg, std::
   // go after the lock (roll_past()).
   if (segments_.size() >= 3) *settled = segments_[segments_.size() - 3];
   seg->set_next(next->get());
-  // Release pairs with the acquire of head_ in publish().
-  head_.store(fresh, std::memory_order_release);
+  set_head_locked(fresh);
+  if (claim_ != nullptr) close_done_index_fds_locked();
   readers_.wake_if_parked();  // readers waiting at the padding record
   if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
   apply_retention_locked();
@@ -132,16 +142,39 @@ Result<std::shared_ptr<Segment>> TopicCore::next_segment_locked(std::uint64_t fi
   spare_.reset();
   auto mem = storage_->create_segment(first_seq, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
-  return Segment::make(std::move(mem).value(), first_seq);
+  return make_segment(std::move(mem).value(), first_seq);
+}
+
+Result<std::shared_ptr<Segment>> TopicCore::make_segment(std::unique_ptr<SegmentMemory> mem,
+                                                         std::uint64_t first_seq) const {
+  return Segment::make(std::move(mem), first_seq, claim_ != nullptr);
 }
 
 AppendSlot* TopicCore::free_slot_locked() {
   const std::uint64_t done = published();
   AppendSlot* head = head_.load(std::memory_order_relaxed);
-  for (auto& s : slots_)
-    if (s.get() != head && s->retired_end != kNotSealed && done >= s->retired_end) return s.get();
-  slots_.push_back(std::make_unique<AppendSlot>());
-  return slots_.back().get();
+  for (AppendSlot* s : slots_)
+    if (s != head && s->retired_end != kNotSealed && done >= s->retired_end) return s;
+  return new_slot_locked();
+}
+
+AppendSlot* TopicCore::new_slot_locked() {
+  if (claim_ == nullptr) {
+    heap_slots_.push_back(std::make_unique<AppendSlot>());
+    slots_.push_back(heap_slots_.back().get());
+  } else {
+    if (slots_.size() == kClaimSlots) return nullptr;
+    slots_.push_back(&claim_->slot[slots_.size()]);
+  }
+  return slots_.back();
+}
+
+void TopicCore::set_head_locked(AppendSlot* slot) noexcept {
+  // Release pairs with the acquire of head_ in publish().
+  head_.store(slot, std::memory_order_release);
+  // Release pairs with the acquire of a publisher in another process
+  // (engine/attached_topic.cpp): it then sees the slot's reset and segment.
+  if (claim_ != nullptr) claim_->head.store(static_cast<std::uint32_t>(slot - claim_->slot), std::memory_order_release);
 }
 
 }  // namespace conduit::detail

@@ -65,7 +65,9 @@ std::uint64_t TopicCore::take_rewound(const std::string& key) {
 Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
   std::lock_guard lk(mu_);
   for (auto& r : recovered) {
-    auto seg = Segment::make(std::move(r.memory), r.first_seq);
+    // Only the last one may take claims: the others' indexes stay private.
+    auto seg = &r == &recovered.back() ? make_segment(std::move(r.memory), r.first_seq)
+                                       : Segment::make(std::move(r.memory), r.first_seq);
     if (!seg.ok()) return seg.status();
     if (r.sealed) (*seg)->seal(r.records);
     if (!r.unchecked_path.empty()) (*seg)->mark_unchecked(std::move(r.unchecked_path), r.records, r.sealed);
@@ -102,21 +104,20 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
     // The tail is full: start the next segment now.
     auto mem = storage_->create_segment(tail->end_seq(), options_.segment_bytes, shared_->now());
     if (!mem.ok()) return mem.status();
-    auto next = Segment::make(std::move(mem).value(), tail->end_seq());
+    auto next = make_segment(std::move(mem).value(), tail->end_seq());
     if (!next.ok()) return next.status();
     tail->set_next(next->get());
     segments_.push_back(*next);
     tail = *next;
   }
-  slots_.push_back(std::make_unique<AppendSlot>());
-  AppendSlot* slot = slots_.back().get();
-  slot->segment.store(tail.get(), std::memory_order_relaxed);  // published by head_ below
-  const bool fresh = last.sealed && writable;                  // the tail is the segment just created
+  AppendSlot* slot = new_slot_locked();
+  slot->segment.store(tail.get(), std::memory_order_relaxed);           // published by head_ below
+  slot->first_seq.store(tail->first_seq(), std::memory_order_relaxed);  // likewise
+  const bool fresh = last.sealed && writable;                           // the tail is the segment just created
   const std::uint64_t records = fresh ? 0 : last.records;
   const std::uint64_t offset = fresh ? format::kSegmentHeaderSize : last.sealed ? tail->capacity() : last.end_offset;
   slot->tail.store(records << kTailOffsetBits | offset, std::memory_order_relaxed);  // likewise
-  // Release pairs with the acquire of head_ in publish().
-  head_.store(slot, std::memory_order_release);
+  set_head_locked(slot);
   if (writable) apply_retention_locked();
   return Status::OK();
 }
@@ -124,20 +125,19 @@ Status TopicCore::start_from(std::vector<RecoveredSegment> recovered) {
 Status TopicCore::start_empty() {
   auto mem = storage_->create_segment(0, options_.segment_bytes, shared_->now());
   if (!mem.ok()) return mem.status();
-  auto seg = Segment::make(std::move(mem).value(), 0);
+  auto seg = make_segment(std::move(mem).value(), 0);
   if (!seg.ok()) return seg.status();
   std::lock_guard lk(mu_);
   segments_.push_back(*seg);
-  slots_.push_back(std::make_unique<AppendSlot>());
-  slots_.back()->segment.store(seg->get(), std::memory_order_relaxed);               // published by head_ below
-  slots_.back()->tail.store(format::kSegmentHeaderSize, std::memory_order_relaxed);  // likewise
+  AppendSlot* slot = new_slot_locked();
+  slot->segment.store(seg->get(), std::memory_order_relaxed);               // published by head_ below
+  slot->tail.store(format::kSegmentHeaderSize, std::memory_order_relaxed);  // likewise
   {
     std::lock_guard sl(scan_mu_);
     scan_seg_ = *seg;
     scan_off_ = format::kSegmentHeaderSize;
   }
-  // Release pairs with the acquire of head_ in publish().
-  head_.store(slots_.back().get(), std::memory_order_release);
+  set_head_locked(slot);
   return Status::OK();
 }
 

@@ -631,11 +631,13 @@ void FileTopicStorage::finish_round(const SyncRound& round) {
   }
   // Relaxed: a count for gather_publishers().
   arrivals_at_round_end_ = sync_arrivals_.load(std::memory_order_relaxed);
+  // The control file's first: a waiter that durable() lets go (an attached
+  // kSync publisher, answered by the owner) finds it there too.
+  control_->set_durable(round.target);
+  control_->set_published(round.target);
   // Release pairs with the acquire in durable(): a waiter that sees it
   // knows its record reached the disk.
   durable_.store(round.target, std::memory_order_release);
-  control_->set_durable(round.target);
-  control_->set_published(round.target);
   durable_lot_.wake_all();
 }
 

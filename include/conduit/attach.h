@@ -68,7 +68,10 @@ class IpcConnection;
 namespace ipc {
 class Writer;
 }
+class AttachedTopicCore;
 }  // namespace detail
+
+class AttachedTopic;
 
 class AttachedConsumer;
 class AttachedWorkGroup;
@@ -88,6 +91,10 @@ class CONDUIT_EXPORT AttachedEngine {
   // Thread-safe.
   Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
   const std::string& data_dir() const noexcept { return dir_; }
+  // Publishing into the owner's persisted topic `topic` (AttachedTopic,
+  // below), opened from the data directory when the owner had not yet.
+  // The handle lives as long as this AttachedEngine. Thread-safe.
+  Result<AttachedTopic*> topic(std::string_view topic);
 
   // A subscriber of persisted topic `topic` in this process, with a
   // connection of its own (conduit/attach_subscriber.h says what differs
@@ -107,6 +114,7 @@ class CONDUIT_EXPORT AttachedEngine {
   std::mutex mu_;
   std::unique_ptr<detail::IpcConnection> conn_;                       // guarded by mu_
   std::map<std::string, std::unique_ptr<AttachedWorkGroup>> groups_;  // guarded by mu_; "topic/group"
+  std::map<std::string, std::unique_ptr<AttachedTopic>> topics_;      // guarded by mu_
 };
 
 class CONDUIT_EXPORT AttachedWorkGroup {
@@ -154,6 +162,51 @@ class CONDUIT_EXPORT AttachedConsumer {
   friend class AttachedWorkGroup;
   explicit AttachedConsumer(std::unique_ptr<detail::AttachedConsumerCore> core);
   std::unique_ptr<detail::AttachedConsumerCore> core_;
+};
+
+// Topic::publish from an attached process: the record goes straight into
+// the topic's log, never through the owner. The claim is the same one an
+// in-process publisher makes (one atomic add on the head segment's tail, in
+// a claim block every publishing process maps); the record is written into
+// this process's own mapping of the segment file and committed by its
+// length word, and the shared index entry makes it visible to the owner's
+// subscribers, work groups and LogReaders at once (they are woken through
+// shared futex words). Sequences are dense across processes, and each
+// publisher's records keep their order.
+//
+// What differs from in-process (conduit/engine.h):
+//   - Only persisted topics that are not single_producer and have no dedup
+//     window: topic() refuses others with kUnsupported.
+//   - No TraceScope: a record's trace id is the message's own.
+//   - Timestamps come from this process's wall clock (an owner's injected
+//     EngineOptions::clock is not seen here).
+//   - A claim that crosses the end of a segment asks the owner to roll (a
+//     round trip on this engine's connection); so does a kSync publish,
+//     which returns once the owner's persistence thread made its record
+//     durable.
+//   - The owner dying: the next call that needs it (a roll, a kSync wait,
+//     a new segment's first claim) fails with kClosed, "the owner of DIR is
+//     gone"; records committed before stay in the log. A publisher killed
+//     between its claim and its commit leaves a hole readers wait at (the
+//     repair, a skip record written by the owner, is not there yet).
+//
+// Thread safety: publish from any number of threads; calls that need the
+// owner take turns on the engine's connection.
+class CONDUIT_EXPORT AttachedTopic {
+ public:
+  ~AttachedTopic();
+  const std::string& name() const noexcept { return name_; }
+  Result<std::uint64_t> publish(const Message& message) noexcept;
+  Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // Topic::publish_batch: one claim for many records (at most half a
+  // segment each), written in their order with consecutive sequences.
+  PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> seqs = {}) noexcept;
+
+ private:
+  friend class AttachedEngine;
+  AttachedTopic(std::string name, std::unique_ptr<detail::AttachedTopicCore> core);
+  std::string name_;
+  std::unique_ptr<detail::AttachedTopicCore> core_;
 };
 
 }  // namespace conduit

@@ -1,0 +1,316 @@
+// AttachedTopic (conduit/attach.h): publishing from an attached process
+// straight into the topic's mapped log (doc/ipc.md, "Publishing from any
+// process"). The claim block and each segment's index are memfds the owner
+// passed over the control socket; the segment files are mapped here.
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <span>
+
+#include "common/disk_names.h"
+#include "common/format.h"
+#include "conduit/attach.h"
+#include "engine/envelope.h"
+#include "engine/ipc_connection.h"
+#include "engine/topic_core.h"
+#include "engine/topic_core_internal.h"
+#include "engine/wall_clock.h"
+#include "persistence/data_dir.h"
+#include "persistence/segment_file.h"
+
+namespace conduit {
+namespace detail {
+namespace {
+
+// Maps a memfd passed by the owner (and closes it: the mapping keeps the
+// memory); at least `least` bytes, else kCorruption naming `what`.
+Result<std::pair<std::byte*, std::size_t>> map_passed(int fd, std::size_t least, const std::string& what) {
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < least) {
+    if (fd >= 0) ::close(fd);
+    return Status::Corruption(what + ": the owner passed no descriptor, or a short one");
+  }
+  const auto bytes = static_cast<std::size_t>(st.st_size);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return Status::IOError("mmap " + what + ": " + std::strerror(errno));
+  return std::make_pair(static_cast<std::byte*>(p), bytes);
+}
+
+}  // namespace
+
+class AttachedTopicCore {
+ public:
+  // Called with `conn_mu` held (AttachedEngine::topic).
+  static Result<std::unique_ptr<AttachedTopicCore>> open(const std::string& dir, const std::string& name,
+                                                         std::mutex& conn_mu, IpcConnection& conn);
+  ~AttachedTopicCore() { ::munmap(block_, block_bytes_); }
+  Result<std::uint64_t> publish(const Message& m) noexcept;
+  PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
+
+ private:
+  // One segment this process writes into: the file, and its shared index.
+  struct Mapped {
+    std::unique_ptr<persistence::SegmentFile> file;
+    std::byte* index_map = nullptr;
+    std::size_t index_bytes = 0;
+    ~Mapped() {
+      if (index_map != nullptr) ::munmap(index_map, index_bytes);
+    }
+  };
+  AttachedTopicCore(std::string name, std::string topic_dir, std::mutex& conn_mu, IpcConnection& conn)
+      : name_(std::move(name)), topic_dir_(std::move(topic_dir)), conn_mu_(conn_mu), conn_(conn) {}
+  // A request to the owner: `fd` (when not null) gets the descriptor its
+  // reply carries. Not OK: the connection's error or the owner's refusal;
+  // else the whole reply (its OK status first).
+  Result<std::string> call(const ipc::Writer& request, int* fd = nullptr);
+  Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
+  // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
+  // half a segment) with one add and writes them; returns the first's
+  // sequence. Asks the owner to roll when they do not fit.
+  Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept;
+  Status write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
+               std::uint64_t first);
+  // Whether `m` can be published; if so *length = its encoded size.
+  bool publishable(const Message& m, std::size_t* length) const noexcept;
+  Status unpublishable(const Message& m) const;
+  Status await_durable(std::uint64_t seq);
+
+  std::string name_;
+  std::string topic_dir_;
+  std::mutex& conn_mu_;
+  IpcConnection& conn_;
+  ipc::PubTopicInfo info_;
+  ClaimBlock* block_ = nullptr;
+  std::size_t block_bytes_ = 0;
+  std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
+  std::unique_ptr<persistence::ControlFile> control_;  // LogReaders' lot
+  std::mutex seg_mu_;
+  std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
+};
+
+Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, int* fd) {
+  if (fd != nullptr) *fd = -1;
+  std::unique_lock lk(conn_mu_, std::defer_lock);
+  // open() runs with the lock held already (its caller's).
+  if (block_ != nullptr) lk.lock();
+  auto reply = conn_.call_fd(request, fd);
+  if (!reply.ok()) return reply.status();
+  ipc::Reader r(*reply);
+  if (Status s = r.status(); !s.ok()) {
+    if (fd != nullptr && *fd >= 0) ::close(*fd);
+    return s;
+  }
+  return reply;
+}
+
+Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::string& dir, const std::string& name,
+                                                                   std::mutex& conn_mu, IpcConnection& conn) {
+  std::unique_ptr<AttachedTopicCore> core(new AttachedTopicCore(name, disk::topic_dir(dir, name), conn_mu, conn));
+  ipc::Writer req(ipc::Op::kPubOpen);
+  req.str(name);
+  int fd = -1;
+  auto reply = core->call(req, &fd);
+  if (!reply.ok()) return reply.status();
+  ipc::Reader r(*reply);
+  (void)r.status();
+  core->info_ = r.get<ipc::PubTopicInfo>();
+  auto block = map_passed(fd, sizeof(ClaimBlock), "the claim block of topic '" + name + "'");
+  if (!block.ok()) return block.status();
+  core->block_ = reinterpret_cast<ClaimBlock*>(block->first);
+  core->block_bytes_ = block->second;
+  if (!r.ok() || core->block_->magic != kClaimBlockMagic || core->block_->slots != kClaimSlots)
+    return Status::Corruption("topic '" + name + "': the owner's claim block is not one this build knows");
+  core->readers_ = std::make_unique<SharedParkingLot>(&core->block_->readers_epoch, &core->block_->readers_parked);
+  auto control = persistence::ControlFile::open_for_reader(core->topic_dir_);
+  if (!control.ok()) return control.status();
+  core->control_ = std::move(control).value();
+  return core;
+}
+
+Result<std::shared_ptr<AttachedTopicCore::Mapped>> AttachedTopicCore::segment(std::uint64_t first) {
+  std::lock_guard lk(seg_mu_);
+  if (auto it = segs_.find(first); it != segs_.end()) return it->second;
+  ipc::Writer req(ipc::Op::kPubSegment);
+  req.str(name_).put(first);
+  int fd = -1;
+  auto reply = call(req, &fd);
+  if (!reply.ok()) return reply.status();
+  auto m = std::make_shared<Mapped>();
+  const std::string path = disk::topic_file(topic_dir_, disk::segment_file_name(first));
+  auto index = map_passed(fd, Segment::kIndexHeaderBytes, "the index of " + path);
+  if (!index.ok()) return index.status();
+  m->index_map = index->first;
+  m->index_bytes = index->second;
+  auto file = persistence::SegmentFile::open(path, true);
+  if (!file.ok()) return file.status();
+  if ((*file)->capacity() != info_.segment_bytes)
+    return Status::Corruption(path + ": capacity " + std::to_string((*file)->capacity()) + ", the topic's is " +
+                              std::to_string(info_.segment_bytes));
+  m->file = std::move(file).value();
+  // Older segments take no more claims from here once this one is the
+  // head; a claim still being written in one holds its shared_ptr.
+  std::erase_if(segs_, [&](const auto& e) { return e.first < first; });
+  segs_.emplace(first, m);
+  return m;
+}
+
+Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
+                                std::uint64_t first) {
+  auto seg = segment(first);
+  if (!seg.ok()) return seg.status();
+  Mapped& s = **seg;
+  const std::uint64_t off = t & kTailOffsetMask;
+  const std::uint64_t idx = t >> kTailOffsetBits;
+  const std::size_t cap = s.file->capacity();
+  if ((idx + ms.size()) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
+    return Status::Corruption(s.file->path() + ": record " + std::to_string(idx) + " is past its index");
+  // The claim and the length word after it are zeroed (Segment::ensure_zeroed);
+  // the owner clears them when they are not yet. Acquire pairs with the
+  // release in Segment::store_zeroed().
+  const std::uint64_t end = std::min<std::uint64_t>(off + bytes + sizeof(std::uint32_t), cap);
+  if (Segment::zeroed_mirror(s.index_map).load(std::memory_order_acquire) < end) {
+    ipc::Writer req(ipc::Op::kPubZero);
+    req.str(name_).put(first).put(end);
+    if (auto r = call(req); !r.ok()) return r.status();
+  }
+  auto* index = reinterpret_cast<std::atomic<std::uint32_t>*>(s.index_map + Segment::kIndexHeaderBytes);
+  std::uint64_t at = off;
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    const Message& m = ms[i];
+    std::byte* dst = s.file->base() + at;
+    const std::uint32_t word =
+        format::encode_record(dst, m, first + idx + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, info_.crc != 0);
+    format::commit_length(dst, word);
+    // Release pairs with the acquire in Segment::offset_of() (in the owner).
+    index[idx + i].store(static_cast<std::uint32_t>(at), std::memory_order_release);
+    at += format::align_up(word & format::kLengthMask);
+  }
+  readers_->wake_if_parked();
+  control_->readers_lot().wake_if_parked();
+  return Status::OK();
+}
+
+Status AttachedTopicCore::unpublishable(const Message& m) const {
+  if (m.payload.size() > info_.max_payload_bytes)
+    return Status::TooLarge(topic_error(name_, "payload of " + std::to_string(m.payload.size()) +
+                                                   " bytes is over max_payload_bytes (" +
+                                                   std::to_string(info_.max_payload_bytes) + ")"));
+  return Status::TooLarge(topic_error(name_, envelope_too_large(m, kMaxEnvelopeBytes)));
+}
+
+bool AttachedTopicCore::publishable(const Message& m, std::size_t* length) const noexcept {
+  if (m.payload.size() > info_.max_payload_bytes) return false;
+  *length = format::encoded_size(m);
+  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+}
+
+Status AttachedTopicCore::await_durable(std::uint64_t seq) {
+  ipc::Writer req(ipc::Op::kPubDurable);
+  req.str(name_).put(seq);
+  auto r = call(req);
+  return r.ok() ? Status::OK() : r.status();
+}
+
+Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept {
+  // One clock read for the claim: its records are published together.
+  const std::int64_t now = wall_clock_ns();
+  const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
+  for (;;) {
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked).
+    const std::uint32_t h = block_->head.load(std::memory_order_acquire);
+    if (h >= kClaimSlots) return Status::Corruption(topic_error(name_, "the claim block names no head slot"));
+    AppendSlot& slot = block_->slot[h];
+    // The claim, as in-process (TopicCore::claim_and_write_as). Acquire
+    // pairs with the owner's release reset of the tail: first_seq below is
+    // the segment's this claim belongs to.
+    const std::uint64_t t = slot.tail.fetch_add(add, std::memory_order_acquire);
+    if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
+      // Relaxed: ordered by the acquire above.
+      const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
+      try {
+        if (Status s = write(ms, t, bytes, now, first); !s.ok()) return s;
+      } catch (const std::bad_alloc&) {
+        return Status::IOError(topic_error(name_, "out of memory for a segment's mapping"));
+      }
+      return first + (t >> kTailOffsetBits);
+    }
+    // Did not fit: the owner rolls (and, for the crosser, pads and seals).
+    ipc::Writer req(ipc::Op::kPubRoll);
+    req.str(name_).put(h).put(t);
+    if (auto r = call(req); !r.ok()) return r.status();
+  }
+}
+
+Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
+  std::size_t length = 0;
+  if (!publishable(m, &length)) [[unlikely]]
+    return unpublishable(m);
+  auto seq = claim_and_write(std::span<const Message>(&m, 1), format::align_up(length));
+  if (seq.ok() && info_.sync != 0)
+    if (Status s = await_durable(*seq); !s.ok()) return s;
+  return seq;
+}
+
+PublishBatchResult AttachedTopicCore::publish_batch(std::span<const Message> ms,
+                                                    std::span<std::uint64_t> seqs) noexcept {
+  PublishBatchResult r;
+  if (!seqs.empty() && seqs.size() < ms.size()) {
+    r.status =
+        Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) + " sequences for " +
+                                                       std::to_string(ms.size()) + " messages"));
+    return r;
+  }
+  // Every message is checked before any is claimed: a bad one publishes none.
+  std::size_t length = 0;
+  for (const Message& m : ms)
+    if (!publishable(m, &length)) {
+      r.status = unpublishable(m);
+      return r;
+    }
+  // Claims of at most half a segment, as in-process (TopicCore::publish_batch).
+  const std::uint64_t most = (info_.segment_bytes - format::kSegmentHeaderSize) / 2;
+  const std::uint64_t last = claim_in_chunks(
+      ms, seqs, most, r,
+      [this](std::span<const Message> part, std::uint64_t bytes) { return claim_and_write(part, bytes); });
+  if (r.status.ok() && r.published != 0 && info_.sync != 0) r.status = await_durable(last);
+  return r;
+}
+
+}  // namespace detail
+
+Result<AttachedTopic*> AttachedEngine::topic(std::string_view topic) {
+  std::lock_guard lk(mu_);
+  const std::string name(topic);
+  if (auto it = topics_.find(name); it != topics_.end()) return it->second.get();
+  auto core = detail::AttachedTopicCore::open(dir_, name, mu_, *conn_);
+  if (!core.ok()) return core.status();
+  auto t = std::unique_ptr<AttachedTopic>(new AttachedTopic(name, std::move(core).value()));
+  AttachedTopic* handle = t.get();
+  topics_.emplace(name, std::move(t));
+  return handle;
+}
+
+AttachedTopic::AttachedTopic(std::string name, std::unique_ptr<detail::AttachedTopicCore> core)
+    : name_(std::move(name)), core_(std::move(core)) {}
+AttachedTopic::~AttachedTopic() = default;
+
+Result<std::uint64_t> AttachedTopic::publish(const Message& message) noexcept { return core_->publish(message); }
+PublishBatchResult AttachedTopic::publish_batch(std::span<const Message> messages,
+                                                std::span<std::uint64_t> seqs) noexcept {
+  return core_->publish_batch(messages, seqs);
+}
+Result<std::uint64_t> AttachedTopic::publish(std::string_view payload) noexcept {
+  Message m;
+  m.payload = payload;
+  return core_->publish(m);
+}
+
+}  // namespace conduit

@@ -1,0 +1,91 @@
+#include <poll.h>
+
+#include <chrono>
+
+#include "engine/ipc_publish.h"
+#include "engine/topic_core.h"
+
+namespace conduit::detail {
+namespace {
+
+bool send(int fd, const Status& s, int pass = -1) {
+  ipc::Writer w;
+  w.status(s);
+  return ipc::send_packet_fd(fd, w.bytes(), s.ok() ? pass : -1);
+}
+
+bool gone(int fd) noexcept {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
+Result<TopicCore*> shareable(const IpcServer::FindTopic& find, const std::string& name) {
+  auto core = find(name);
+  if (!core.ok()) return core.status();
+  if (Status s = (*core)->shareable_for_publish(); !s.ok()) return s;
+  return *core;
+}
+
+}  // namespace
+
+bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTopic& find,
+                    const std::atomic<bool>& stopping) {
+  const std::string name = r.str();
+  if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed publishing request")) && false;
+  auto core = shareable(find, name);
+  if (!core.ok()) return send(fd, core.status());
+  TopicCore& t = **core;
+  switch (op) {
+    case ipc::Op::kPubOpen: {
+      ipc::PubTopicInfo info;
+      info.segment_bytes = t.options().segment_bytes;
+      info.max_payload_bytes = t.options().max_payload_bytes;
+      info.crc = t.storage().records_have_crc() ? 1 : 0;
+      info.sync = t.options().durability == Durability::kSync ? 1 : 0;
+      ipc::Writer w;
+      w.status(Status::OK()).put(info);
+      return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
+    }
+    case ipc::Op::kPubSegment: {
+      const auto first = r.get<std::uint64_t>();
+      // Held while its descriptor goes out: the segment cannot go meanwhile.
+      std::shared_ptr<Segment> seg = r.ok() ? t.claimable_segment(first) : nullptr;
+      if (seg == nullptr)
+        return send(fd, Status::NotFound("topic '" + name + "': no segment starting at " + std::to_string(first) +
+                                         " takes claims"));
+      ipc::Writer w;
+      w.status(Status::OK()).put(static_cast<std::uint64_t>(seg->capacity()));
+      return ipc::send_packet_fd(fd, w.bytes(), seg->index_fd());
+    }
+    case ipc::Op::kPubRoll: {
+      const auto slot = r.get<std::uint32_t>();
+      const auto tail = r.get<std::uint64_t>();
+      if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed roll request")) && false;
+      return send(fd, t.roll_for_remote(slot, tail));
+    }
+    case ipc::Op::kPubZero: {
+      const auto first = r.get<std::uint64_t>();
+      const auto end = r.get<std::uint64_t>();
+      std::shared_ptr<Segment> seg = r.ok() ? t.claimable_segment(first) : nullptr;
+      if (seg == nullptr || end > seg->capacity())
+        return send(fd, Status::InvalidArgument("topic '" + name + "': a zeroing request outside any open segment"));
+      seg->ensure_zeroed(end);
+      return send(fd, Status::OK());
+    }
+    case ipc::Op::kPubDurable: {
+      const auto seq = r.get<std::uint64_t>();
+      if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed durability request")) && false;
+      for (;;) {
+        // In slices, looking between them whether the peer is gone.
+        Status s = t.await_durable(seq, IpcServer::kPollSlice);
+        if (s.code() != Code::kTimedOut) return send(fd, s);
+        // Relaxed: a flag; the server's destructor shuts the socket down too.
+        if (gone(fd) || stopping.load(std::memory_order_relaxed)) return false;
+      }
+    }
+    default: break;
+  }
+  return send(fd, Status::InvalidArgument("not a publishing request")) && false;
+}
+
+}  // namespace conduit::detail

@@ -1,0 +1,71 @@
+// A topic's side of publishing from other processes (doc/ipc.md): the claim
+// block, the shared indexes' descriptors, and rolls on a remote
+// publisher's behalf.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "engine/topic_core.h"
+#include "engine/topic_core_internal.h"
+
+namespace conduit::detail {
+
+ClaimBlock* make_claim_block(int* fd) noexcept {
+  auto mapped = map_shared_memfd("conduit-claims", sizeof(ClaimBlock));
+  if (!mapped.ok()) return nullptr;
+  *fd = mapped->first;
+  return new (mapped->second) ClaimBlock();
+}
+
+Status TopicCore::shareable_for_publish() const {
+  if (options_.durability == Durability::kMemory)
+    return Status::Unsupported(topic_error(name_, "memory-only: other processes cannot publish into it yet"));
+  if (claim_ == nullptr)
+    return Status::Unsupported(topic_error(name_, "has no claim block (memfd_create failed when it opened)"));
+  if (!read_only_.ok()) return read_only_;
+  // Its publisher claims with a plain store, which another process's add
+  // would race.
+  if (options_.single_producer)
+    return Status::Unsupported(topic_error(name_, "single_producer: only its one thread publishes"));
+  // The window lives in the owner's memory.
+  if (dedup_ != nullptr)
+    return Status::Unsupported(topic_error(name_, "dedup is on: other processes cannot publish into it yet"));
+  return Status::OK();
+}
+
+std::shared_ptr<Segment> TopicCore::claimable_segment(std::uint64_t first_seq) const {
+  std::lock_guard lk(mu_);
+  const std::shared_ptr<Segment>* s = find_segment_locked(first_seq);
+  if (s == nullptr || (*s)->index_fd() < 0) return nullptr;
+  return *s;
+}
+
+Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before) noexcept {
+  if (claim_ == nullptr || slot >= kClaimSlots)
+    return Status::InvalidArgument(topic_error(name_, "a roll request for slot " + std::to_string(slot)));
+  AppendSlot* s = &claim_->slot[slot];
+  // A slot not handed out yet has no segment: nobody can have claimed on it.
+  // Relaxed: a slot's segment is set once before it is ever the head, and
+  // a claim on it was ordered after that by the publisher's acquire add.
+  if (s->segment.load(std::memory_order_relaxed) == nullptr)
+    return Status::InvalidArgument(topic_error(name_, "a roll request for an unused slot"));
+  // As an in-process crosser: the claim that crossed the end (its offset at
+  // most the capacity) was on the head, whose segment is still the slot's.
+  // No lock before the seal: claimed_locked() waits for it under mu_.
+  return roll_past(s, tail_before);
+}
+
+void TopicCore::close_done_index_fds_locked() {
+  // A segment every claim of which is published takes no more claims: no
+  // publisher elsewhere needs its index any more (its mapping stays).
+  const std::uint64_t done = published();
+  for (const auto& seg : segments_) {
+    if (seg->index_fd() < 0) continue;
+    const std::uint64_t end = seg->end_seq();
+    if (end == kNotSealed || end > done) break;
+    seg->close_index_fd();
+  }
+}
+
+}  // namespace conduit::detail
