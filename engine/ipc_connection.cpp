@@ -100,8 +100,7 @@ Result<std::string> IpcConnection::call_fd(const ipc::Writer& request, int* fd) 
   const ssize_t n = ipc::recv_packet_fd(fd_, reply, fd);
   if (n > 0) return reply;
   const int err = n < 0 ? errno : sent ? 0 : send_err;
-  if (n == 0 || err == ECONNRESET || err == EPIPE)
-    return fail(closed());
+  if (n == 0 || err == ECONNRESET || err == EPIPE) return fail(closed());
   return fail(Status::IOError("the connection to the owner of " + dir_ + " failed: " + std::strerror(err)));
 }
 
