@@ -25,6 +25,9 @@
 #include <concurrentqueue/concurrentqueue.h>
 #include <conduit/conduit.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -32,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -215,7 +219,7 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 // default): the subscriber waits up to that long for a full batch.
 void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger,
                       std::size_t per_call, bool single_producer = false, const EngineOptions& eo = {},
-                      Durability durability = Durability::kMemory) {
+                      Durability durability = Durability::kMemory, const std::function<void()>& before_close = {}) {
   auto engine = open_engine(eo);
   if (!engine.ok()) return state.SkipWithError(engine.status().to_string().c_str());
   TopicOptions to;
@@ -257,6 +261,7 @@ void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::m
     }
     progress.wait_for(sent);
   }
+  if (before_close) before_close();
   (*engine)->close();
   consumer.join();
   finish(state, progress);
@@ -276,18 +281,42 @@ BENCHMARK_CAPTURE(BM_Conduit_1P1S, busy_spin_linger_100us, WaitStrategy::kBusySp
 // does not drown the difference) whose refresher rewrites DATA_DIR/counters
 // every 100 ms (on) or that keeps none (off). The publish path writes no
 // counter either way; the refresher's reads (published(), claimed(), the
-// subscriber's position) are what on costs. Compare on/off with
-// --benchmark_enable_random_interleaving and repetitions (bench/README.md).
+// subscriber's position) are what on costs. Compare on/off round by round
+// with bench/paired_ratio.py (bench/README.md).
 // `interval_ms` 0: off; 1: a hundred times the default rate, to make the
 // refresher's cost visible above the noise of a shared machine; an hour:
 // the file and the thread are there, but no refresh runs.
+// Counter `refresher_cpu_share`: the refresher thread's CPU time over its
+// life (its thread CPU clock, taken by EngineOptions::on_thread_start on
+// that thread), as a share of one core: the most `on` can take from the
+// two busy threads, short of what its wakeups disturb.
 void BM_Conduit_1P1S_Counters(benchmark::State& state, Durability durability, int interval_ms) {
   char dir[] = "/dev/shm/conduit-bench-counters-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return state.SkipWithError("mkdtemp /dev/shm failed");
+  struct Refresher {
+    std::atomic<bool> seen{false};
+    clockid_t clock{};
+    std::chrono::steady_clock::time_point started;
+  } refresher;
   EngineOptions eo;
   eo.data_dir = dir;
   eo.counters_interval = std::chrono::milliseconds(interval_ms);
-  run_conduit_1p1s(state, WaitStrategy::kAdaptive, std::chrono::microseconds(0), 1, false, eo, durability);
+  eo.on_thread_start = [&refresher](std::string_view name) {
+    if (name != "conduit-counter" || ::pthread_getcpuclockid(::pthread_self(), &refresher.clock) != 0) return;
+    refresher.started = std::chrono::steady_clock::now();
+    // Release pairs with the acquire below: the clock and the start are set.
+    refresher.seen.store(true, std::memory_order_release);
+  };
+  auto share = [&] {
+    // Acquire pairs with the release in the hook. Read before close: the
+    // clock goes with the thread.
+    if (!refresher.seen.load(std::memory_order_acquire)) return;
+    timespec cpu{};
+    if (::clock_gettime(refresher.clock, &cpu) != 0) return;
+    const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - refresher.started;
+    state.counters["refresher_cpu_share"] = (static_cast<double>(cpu.tv_sec) + cpu.tv_nsec * 1e-9) / wall.count();
+  };
+  run_conduit_1p1s(state, WaitStrategy::kAdaptive, std::chrono::microseconds(0), 1, false, eo, durability, share);
   std::filesystem::remove_all(dir);
 }
 BENCHMARK_CAPTURE(BM_Conduit_1P1S_Counters, memory_on, Durability::kMemory, 100)->UseRealTime();

@@ -1,4 +1,4 @@
-// conduit log format, version 2. The one place the on-disk (and in-memory)
+// conduit log format, version 3. The one place the on-disk (and in-memory)
 // layout is written down; doc/log-format.md spells it out with an example.
 //
 // A topic's log is a list of segments. A segment is one contiguous region (a
@@ -74,7 +74,7 @@
 // 2 segments by their header, and the engine relabels a version 1 open
 // tail as version 2 before it appends to it.
 //
-// The skip record (K set): a claim (Topic::claim) that was abandoned, or
+// The skip record (K set; version 3): a claim (Topic::claim) that was abandoned, or
 // taken back at close or delete before its owner committed it. It keeps
 // its sequence, so sequences stay dense; every reader steps over it and
 // hands nothing out. Only its first 16 bytes mean anything:
@@ -94,8 +94,14 @@
 // offset, byte length and sequence can write it (write_skip()): no other
 // field of the claim is needed, so another process can repair the claim
 // of a publisher that died holding it. Records are under 512 MiB (a
-// segment's most), so the length has 29 bits; a build from before skip
-// records reads the K bit as an impossible length and stops there.
+// segment's most), so the length has 29 bits. A build from before skip
+// records would read the K bit as an impossible length and cut the log
+// there as a torn tail, so they came with version 3: a version 2 reader
+// refuses a version 3 segment by its header, and the engine relabels an
+// older open tail as version 3 before it appends to it (as for version 2).
+// A version 3 reader reads version 1 and 2 segments as they are, and steps
+// over a skip record in any of them (builds of 2026-12-07 wrote them under
+// version 2 before the bump; no older build set bit 29).
 //
 // `length` counts the whole record, this header included, before padding.
 // The length word is the commit: a writer fills every other byte, then
@@ -118,7 +124,7 @@
 namespace conduit::format {
 
 using disk::kSegmentMagic;                          // "CNDTSEG1" (common/disk_names.h)
-inline constexpr std::uint32_t kVersion = 2;        // written
+inline constexpr std::uint32_t kVersion = 3;        // written
 inline constexpr std::uint32_t kOldestVersion = 1;  // the oldest read
 inline constexpr std::size_t kSegmentHeaderSize = 64;
 inline constexpr std::size_t kRecordHeaderSize = 48;
@@ -229,7 +235,7 @@ void encode_segment_header(std::byte* dst, const SegmentHeader& h) noexcept;
 enum class HeaderCheck { kOk, kBadMagic, kBadVersion, kBadCrc, kBadLength };
 HeaderCheck decode_segment_header(const std::byte* src, SegmentHeader* out) noexcept;
 const char* header_check_name(HeaderCheck c) noexcept;
-// "1 to 2": the segment format versions this build reads, for errors.
+// "1 to 3": the segment format versions this build reads, for errors.
 std::string versions_read();
 
 }  // namespace conduit::format

@@ -74,8 +74,10 @@ void CountersRefresher::refresh() {
   const std::int64_t now = sources_.shared->now();
   for (TopicCore* t : sources_.topics()) {
     if (t->deleted()) continue;
-    write_topic(*t, now);
-    write_readers(*t, now);
+    // One published watermark for the topic's row and its readers' lag:
+    // rows of one refresh agree, and the scanner's lock is taken once.
+    const std::uint64_t published = write_topic(*t);
+    write_readers(*t, published, now);
   }
   // Rows whose topic or reader went: marked free, so readers skip them.
   for (auto it = live_.begin(); it != live_.end();) {
@@ -100,14 +102,12 @@ void CountersRefresher::refresh() {
   w.set_value(counters::kRowsMissing, missing_);
 }
 
-void CountersRefresher::write_topic(TopicCore& t, std::int64_t now) {
-  (void)now;
-  const Key key{RowKind::kTopic, t.name(), "", nullptr};
-  std::uint64_t* row = row_for(key);
-  if (row == nullptr) return;
+std::uint64_t CountersRefresher::write_topic(TopicCore& t) {
   // claimed() before stats(): claimed >= published holds in the row too.
   const std::uint64_t claimed = t.claimed();
   const TopicStats st = t.stats();
+  std::uint64_t* row = row_for({RowKind::kTopic, t.name(), "", nullptr});
+  if (row == nullptr) return st.published;
   const SyncStats sync = t.storage().sync_stats();
   counters::RowWriter w(row);
   w.set_kind(RowKind::kTopic);
@@ -126,6 +126,7 @@ void CountersRefresher::write_topic(TopicCore& t, std::int64_t now) {
   w.set_value(counters::kSyncFailures, sync.failures);
   w.set_value(counters::kSyncLatencySumNs, sync.latency_sum_ns);
   for (std::size_t i = 0; i < counters::kLatencyBuckets; ++i) w.set_value(counters::kSyncLatency + i, sync.latency[i]);
+  return st.published;
 }
 
 void CountersRefresher::write_reader(const Key& key, std::uint64_t published, std::uint64_t position, std::int64_t now,
@@ -150,8 +151,7 @@ void CountersRefresher::write_reader(const Key& key, std::uint64_t published, st
   w.set_value(counters::kLagKnown, known);
 }
 
-void CountersRefresher::write_readers(TopicCore& t, std::int64_t now) {
-  const std::uint64_t published = t.published();
+void CountersRefresher::write_readers(TopicCore& t, std::uint64_t published, std::int64_t now) {
   for (const auto& s : t.subscriber_samples()) {
     std::uint64_t extra[counters::kReaderFields] = {};
     extra[counters::kLost] = s.lost;

@@ -64,8 +64,10 @@ class CountersRefresher {
   void run();
   // The row for `key` (allocated if new); null when the file is full.
   std::uint64_t* row_for(const Key& key);
-  void write_topic(TopicCore& t, std::int64_t now);
-  void write_readers(TopicCore& t, std::int64_t now);
+  // Returns the published watermark it wrote (also when the row did not fit).
+  std::uint64_t write_topic(TopicCore& t);
+  // Lag against `published`, the topic row's.
+  void write_readers(TopicCore& t, std::uint64_t published, std::int64_t now);
   void write_reader(const Key& key, std::uint64_t published, std::uint64_t position, std::int64_t now, TopicCore& t,
                     const std::uint64_t (&extra)[counters::kReaderFields]);
 

@@ -223,7 +223,8 @@ Result<TopicSummary> summarize_topic(const std::string& data_dir, const std::str
     }
   }
   const std::string readers_dir = disk::reader_positions_dir(data_dir, topic);
-  auto readers = dir_entries(readers_dir, [](std::string_view n) { return !n.ends_with(disk::kTmpSuffix); });
+  // The listing the counters file and LogReader use (dot and temporary files skipped).
+  auto readers = persistence::list_reader_names(readers_dir);
   if (readers.ok()) {
     for (const std::string& name : *readers) {
       auto r = persistence::read_reader_position(readers_dir, name);

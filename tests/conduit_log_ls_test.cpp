@@ -10,6 +10,7 @@
 
 #include <conduit/reader.h>
 
+#include "common/disk_names.h"
 #include "tests/support/conduit_log_tool.h"
 #include "tests/support/helpers.h"
 
@@ -140,4 +141,22 @@ TEST_CASE("conduit-log rm-reader: a bad kind or name, or one that is not there, 
   r = run_tool({"rm-reader", d, "orders", "reader"});
   CHECK(r.code == 2);
   CHECK(ls_output(d, "orders").find("reader      audit  position 5") != std::string::npos);  // nothing lost
+}
+
+TEST_CASE("conduit-log ls lists as readers what the engine does: no temporary or dot file") {
+  test::TempDir dir;
+  orders_with_readers(dir).reset();
+  // A reader's position being written, and a file an editor or a copy left.
+  const std::string readers = disk::reader_positions_dir(dir.path.string(), "orders");
+  for (const std::string& name : {disk::tmp_path("audit"), std::string(".peek.swp")}) {
+    std::FILE* f = std::fopen((readers + "/" + name).c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("7\n", f);
+    std::fclose(f);
+  }
+  const std::string out = ls_output(dir.path.string(), "orders");
+  CHECK(out.find("reader      audit  position 5  lag 5  holds\n") != std::string::npos);
+  CHECK(out.find("reader      peek  position 10  lag 0\n") != std::string::npos);
+  CHECK(out.find(disk::kTmpSuffix) == std::string::npos);
+  CHECK(out.find(".peek") == std::string::npos);
 }

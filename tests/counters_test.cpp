@@ -117,6 +117,9 @@ TEST_CASE("the file's values match stats() while a publisher runs") {
     CHECK(s->values[ct::kLagRecords] >= before.published - sub->position());
     CHECK(s->values[ct::kLagRecords] <= after.published - sub->position());
     CHECK(s->values[ct::kLost] == sub->lost());
+    // Lag against the topic row's own published count: one refresh, one watermark.
+    const std::uint64_t row_published = t->values[ct::kPublished], at = s->values[ct::kPosition];
+    CHECK(s->values[ct::kLagRecords] == (row_published > at ? row_published - at : 0));
 
     const auto g = find_row(rows, ct::RowKind::kWorkGroup, "orders", "billing");
     REQUIRE(g);

@@ -1,7 +1,11 @@
-// A log written by format version 1 (no short-form records) under a build
-// that writes version 2: every record reads back, the open tail is
-// relabelled version 2 before a short record goes into it, and segments
-// sealed under version 1 keep their label.
+// Logs written by older format versions under a build that writes version
+// 3: a version 1 log (no short-form records) and a version 2 log (no skip
+// records, or skip records from the builds that wrote them under version 2)
+// read back whole, the open tail is relabelled as the current version before
+// anything is appended to it, and segments sealed under an older version
+// keep their label. Every segment a skip record goes into carries a version
+// a version 2 build refuses (corruption_test: an unknown version is
+// kUnsupported, the log left as it is).
 #include <doctest/doctest.h>
 
 #include <conduit/conduit.h>
@@ -9,7 +13,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/format.h"
@@ -61,11 +67,11 @@ format::SegmentHeader read_header(const std::string& path) {
   return h;
 }
 
-// Rewrites the header as format version 1 wrote it (the same 64 bytes but
-// the version and the CRC over it).
-void label_version_1(const std::string& path) {
+// Rewrites the header as an older format version wrote it (the same 64
+// bytes but the version and the CRC over it).
+void label_version(const std::string& path, std::uint32_t version) {
   format::SegmentHeader h = read_header(path);
-  h.version = 1;
+  h.version = version;
   std::byte buf[format::kSegmentHeaderSize];
   format::encode_segment_header(buf, h);
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -93,6 +99,49 @@ void expect_log(Topic* t, std::uint64_t records) {
   CHECK(next == records);
 }
 
+// Sequences [from, to): every kSkipEvery-th an abandoned claim (a skip
+// record), the rest published in the short form.
+constexpr std::uint64_t kSkipEvery = 50;
+void write_with_skips(Topic* t, std::uint64_t from, std::uint64_t to) {
+  for (std::uint64_t i = from; i < to; ++i) {
+    if (i % kSkipEvery != kSkipEvery - 1) {
+      REQUIRE(t->publish(payload_for(i)).value() == i);
+      continue;
+    }
+    auto c = t->claim(64);
+    REQUIRE(c.ok());
+    REQUIRE(c->sequence() == i);
+    c->abandon();
+  }
+}
+
+// Reads the topic from its first record: every record's payload is its
+// sequence's, and the skip records are counted.
+std::pair<std::uint64_t, std::uint64_t> records_and_skips(Topic* t) {
+  auto sub = t->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  std::uint64_t records = 0, skips = 0;
+  RecordView v[64];
+  for (PollResult r; (r = sub->try_poll(v)).count != 0 || r.skipped != 0;) {
+    skips += r.skipped;
+    for (std::size_t i = 0; i < r.count; ++i, ++records) CHECK(v[i].payload() == payload_for(v[i].sequence()));
+  }
+  return {records, skips};
+}
+
+// Whether the segment file holds a skip record (walks its length words).
+bool holds_skip(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto* base = reinterpret_cast<const std::byte*>(bytes.data());
+  for (std::size_t off = format::kSegmentHeaderSize; off + 4 <= bytes.size();) {
+    const auto word = format::load<std::uint32_t>(base + off);
+    if (word == 0 || (word & format::kPaddingFlag) != 0) return false;
+    if (format::is_skip(word)) return true;
+    off += format::align_up(word & format::kLengthMask);
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("a version 1 log reads back whole and takes short records after its tail is relabelled") {
@@ -114,7 +163,7 @@ TEST_CASE("a version 1 log reads back whole and takes short records after its ta
       }
       const std::vector<std::string> old_segments = segment_paths(dir.path);
       REQUIRE(old_segments.size() == 3);
-      for (const std::string& p : old_segments) label_version_1(p);
+      for (const std::string& p : old_segments) label_version(p, 1);
       // Without the clean-close record the open checks every record.
       if (scanned) REQUIRE(fs::remove(topic_dir(dir.path) / persistence::kCleanRecordName));
 
@@ -124,8 +173,8 @@ TEST_CASE("a version 1 log reads back whole and takes short records after its ta
         REQUIRE_MESSAGE(t.ok(), t.status().to_string());
         CHECK((*t)->recovery_stats().clean == !scanned);
         expect_log(*t, kOld);
-        // Opened to write: the tail says version 2 before any append.
-        CHECK(read_header(old_segments.back()).version == 2);
+        // Opened to write: the tail says the current version before any append.
+        CHECK(read_header(old_segments.back()).version == format::kVersion);
         for (std::uint64_t i = kOld; i < kOld + kNew; ++i) REQUIRE((*t)->publish(payload_for(i)).value() == i);
         expect_log(*t, kOld + kNew);
       }
@@ -133,12 +182,59 @@ TEST_CASE("a version 1 log reads back whole and takes short records after its ta
       REQUIRE(all.size() >= old_segments.size());
       for (std::size_t i = 0; i < all.size(); ++i) {
         CAPTURE(all[i]);
-        CHECK(read_header(all[i]).version == (i + 1 < old_segments.size() ? 1u : 2u));
+        CHECK(read_header(all[i]).version == (i + 1 < old_segments.size() ? 1u : format::kVersion));
       }
       auto engine = Engine::open(test::engine_options(dir, fallback)).value();
       auto t = engine->create_topic(kTopic, topic_options());
       REQUIRE_MESSAGE(t.ok(), t.status().to_string());
       expect_log(*t, kOld + kNew);
     }
+  }
+}
+
+TEST_CASE(
+    "a version 2 log opens and is relabelled; every segment holding a skip record has a version that version 2 builds "
+    "refuse") {
+  constexpr std::uint64_t kWritten = 4000;  // 3 segments of 160 KiB
+  for (const bool scanned : {false, true}) {
+    CAPTURE(scanned);
+    TempDir dir;
+    {
+      auto engine = Engine::open(test::engine_options(dir, false)).value();
+      write_with_skips(engine->create_topic(kTopic, topic_options()).value(), 0, kWritten);
+    }
+    const std::vector<std::string> old_segments = segment_paths(dir.path);
+    REQUIRE(old_segments.size() == 3);
+    // This build writes skip records only under a version a version 2
+    // build (which reads 1 to 2) refuses.
+    for (const std::string& p : old_segments) {
+      CAPTURE(p);
+      CHECK(holds_skip(p));
+      CHECK(read_header(p).version == format::kVersion);
+      CHECK(format::kVersion > 2);
+    }
+    // As the builds that wrote skip records under version 2 left it.
+    for (const std::string& p : old_segments) label_version(p, 2);
+    if (scanned) REQUIRE(fs::remove(topic_dir(dir.path) / persistence::kCleanRecordName));
+    {
+      auto engine = Engine::open(test::engine_options(dir, false)).value();
+      auto t = engine->create_topic(kTopic, topic_options());
+      REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+      CHECK((*t)->recovery_stats().clean == !scanned);
+      CHECK(records_and_skips(*t) == std::pair{kWritten - kWritten / kSkipEvery, kWritten / kSkipEvery});
+      CHECK(read_header(old_segments.back()).version == format::kVersion);
+      write_with_skips(*t, kWritten, 2 * kWritten);
+    }
+    const std::vector<std::string> all = segment_paths(dir.path);
+    REQUIRE(all.size() > old_segments.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      CAPTURE(all[i]);
+      CHECK(holds_skip(all[i]));
+      CHECK(read_header(all[i]).version == (i + 1 < old_segments.size() ? 2u : format::kVersion));
+    }
+    auto engine = Engine::open(test::engine_options(dir, false)).value();
+    auto t = engine->create_topic(kTopic, topic_options());
+    REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+    CHECK(records_and_skips(*t) == std::pair{2 * (kWritten - kWritten / kSkipEvery), 2 * kWritten / kSkipEvery});
   }
 }

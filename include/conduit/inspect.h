@@ -46,7 +46,7 @@ CONDUIT_EXPORT std::uint32_t crc32c_portable(std::span<const std::byte> data, st
 CONDUIT_EXPORT bool crc32c_hardware() noexcept;
 
 // ------------------------------------------------------------ records ---
-inline constexpr std::uint32_t kFormatVersion = 2;        // of the log format this build writes
+inline constexpr std::uint32_t kFormatVersion = 3;        // of the log format this build writes
 inline constexpr std::uint32_t kOldestFormatVersion = 1;  // the oldest it reads
 inline constexpr std::size_t kSegmentHeaderBytes = 64;
 inline constexpr std::size_t kRecordHeaderBytes = 48;       // full form; also every record's least size

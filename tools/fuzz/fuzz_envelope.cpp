@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::memcpy(raw.data(), data, raw.size());
     auto h = inspect::decode_segment_header(raw);
     if (h.ok())
-      FUZZ_CHECK(h->version == inspect::kFormatVersion);
+      FUZZ_CHECK(h->version >= inspect::kOldestFormatVersion && h->version <= inspect::kFormatVersion);
     else
       FUZZ_CHECK(h.status().code() == Code::kCorruption && !h.status().message().empty());
   }
