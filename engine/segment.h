@@ -181,11 +181,14 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // wrote it itself. Only records read from disk unchecked
   // (RecoveredSegment::unchecked_path) start unchecked; recovery's scan
   // checked the others. Whether record `i` (0-based) may go out as it is:
-  bool checked(std::uint64_t i) const noexcept {
+  bool checked(std::uint64_t i) const noexcept { return i < checked_count(); }
+  // How many records from the first are checked: every one below the value
+  // read may go out. A reader takes it once for a run of records.
+  std::uint64_t checked_count() const noexcept {
     // Acquire pairs with the release in check_through(): the check of every
     // record below the value read, and the setting of its index entry,
     // happened before.
-    return i < checked_.load(std::memory_order_acquire);
+    return checked_.load(std::memory_order_acquire);
   }
   // Checks the unchecked records from the first not checked yet through
   // record `i`, persistence::kCheckAhead bytes at a time (the reader reads

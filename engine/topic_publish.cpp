@@ -119,8 +119,9 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
-        const std::uint32_t word =
-            format::encode_record(dst, m, seq + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, crc_);
+        const std::int64_t stamp = m.timestamp_ns != 0 ? m.timestamp_ns : now;
+        const std::uint32_t word = format::short_form(m) ? format::encode_short(dst, m.payload, seq + i, stamp, crc_)
+                                                         : format::encode_record(dst, m, seq + i, stamp, crc_);
         format::commit_length(dst, word);
         seg->set_offset(idx + i, static_cast<std::uint32_t>(off));
         off += format::align_up(word & format::kLengthMask);
@@ -224,14 +225,28 @@ PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::sp
   } else {
     // Every message is checked before any is claimed: a bad one publishes none.
     std::size_t length = 0;
-    for (std::size_t i = 0; i < ms.size(); ++i)
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
       if (!publishable(ms[i], &length)) [[unlikely]] {
         r.status = unpublishable(ms[i], "message " + std::to_string(i) + " of the batch: ");
         return r;
       }
+      total += format::align_up(length);
+    }
     // Claims of at most half a segment (less its header), so that one always
     // fits an empty segment; the largest single record does (make()).
     const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;
+    // The common batch is one claim, sized by the check above.
+    if (ms.size() <= kMaxClaimRecords && total <= most) {
+      auto seq = claim_and_write(ms, total);
+      if (!seq.ok()) {
+        r.status = seq.status();
+        return r;
+      }
+      for (std::size_t i = 0; i < seqs.size() && i < ms.size(); ++i) seqs[i] = *seq + i;
+      last = *seq + (ms.size() - 1);
+      r.published = ms.size();
+    }
     while (r.published < ms.size()) {
       const std::size_t first = r.published;
       std::size_t end = first;
