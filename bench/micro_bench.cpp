@@ -288,6 +288,7 @@ void BM_PublishFreshRing(benchmark::State& state) {
     max_us = std::max(max_us, ns.back() / 1e3);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPerIteration * inspect::record_size(m)));
   state.counters["over_1us"] = static_cast<double>(over);
   state.counters["p99_9_ns"] = p999;
   state.counters["max_us"] = max_us;
