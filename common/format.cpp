@@ -24,9 +24,7 @@ namespace {
 std::byte* encode_envelope(std::byte* dst, const Message& m) noexcept;
 }  // namespace
 
-std::size_t encoded_size(const Message& m) noexcept {
-  if (short_form(m))
-    return m.payload.size() <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + m.payload.size() : 0;
+std::size_t encoded_size_long(const Message& m) noexcept {
   if (envelope_empty(m))
     return m.payload.size() <= kLengthMask - kRecordHeaderSize ? kRecordHeaderSize + m.payload.size() : 0;
   const std::string_view strings[] = {m.id, m.key, m.correlation_id, m.reply_to, m.trace_id, m.content_type};
@@ -44,30 +42,26 @@ std::size_t encoded_size(const Message& m) noexcept {
 
 std::uint32_t encode_record(std::byte* dst, const Message& m, std::uint64_t sequence, std::int64_t timestamp_ns,
                             bool with_crc) noexcept {
+  if (short_form(m)) return encode_short(dst, m.payload, sequence, timestamp_ns, with_crc);
   store<std::uint64_t>(dst + rec::kSequence, sequence);
   store<std::int64_t>(dst + rec::kTimestamp, timestamp_ns);
-  // Where the payload goes, and the form's bit for the length word.
-  std::byte* p = dst + kShortHeaderSize;
-  std::uint32_t form = kShortFlag;
-  if (!short_form(m)) {
-    form = 0;
-    store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
-    store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
-    p = dst + rec::kStrings;
-    if (envelope_empty(m)) {
-      // Six string lengths, the header count and the flags: all zero.
-      store<std::uint64_t>(dst + rec::kIdLen, 0);
-      store<std::uint64_t>(dst + rec::kTraceLen, 0);
-    } else {
-      p = encode_envelope(dst, m);
-    }
+  store<std::uint32_t>(dst + rec::kPayloadLen, static_cast<std::uint32_t>(m.payload.size()));
+  store<std::uint32_t>(dst + rec::kSchema, m.schema_version);
+  // Where the payload goes.
+  std::byte* p = dst + rec::kStrings;
+  if (envelope_empty(m)) {
+    // Six string lengths, the header count and the flags: all zero.
+    store<std::uint64_t>(dst + rec::kIdLen, 0);
+    store<std::uint64_t>(dst + rec::kTraceLen, 0);
+  } else {
+    p = encode_envelope(dst, m);
   }
   if (!m.payload.empty()) std::memcpy(p, m.payload.data(), m.payload.size());
   p += m.payload.size();
   const auto length = static_cast<std::uint32_t>(p - dst);
   if (const std::size_t pad = align_up(length) - length; pad != 0) std::memset(p, 0, pad);
   store<std::uint32_t>(dst + rec::kCrc, with_crc ? record_crc(dst, length) : 0u);
-  return length | form;
+  return length;  // the long form: no flag
 }
 
 namespace {

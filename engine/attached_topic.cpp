@@ -198,17 +198,11 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
 }
 
 Status AttachedTopicCore::unpublishable(const Message& m) const {
-  if (m.payload.size() > info_.max_payload_bytes)
-    return Status::TooLarge(topic_error(name_, "payload of " + std::to_string(m.payload.size()) +
-                                                   " bytes is over max_payload_bytes (" +
-                                                   std::to_string(info_.max_payload_bytes) + ")"));
-  return Status::TooLarge(topic_error(name_, envelope_too_large(m, kMaxEnvelopeBytes)));
+  return unpublishable_message(name_, m, info_.max_payload_bytes, "");
 }
 
 bool AttachedTopicCore::publishable(const Message& m, std::size_t* length) const noexcept {
-  if (m.payload.size() > info_.max_payload_bytes) return false;
-  *length = format::encoded_size(m);
-  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+  return publishable_message(m, info_.max_payload_bytes, length);
 }
 
 Status AttachedTopicCore::await_durable(std::uint64_t seq) {
@@ -270,15 +264,18 @@ PublishBatchResult AttachedTopicCore::publish_batch(std::span<const Message> ms,
   }
   // Every message is checked before any is claimed: a bad one publishes none.
   std::size_t length = 0;
-  for (const Message& m : ms)
+  std::uint64_t total = 0;
+  for (const Message& m : ms) {
     if (!publishable(m, &length)) {
       r.status = unpublishable(m);
       return r;
     }
+    total += format::align_up(length);
+  }
   // Claims of at most half a segment, as in-process (TopicCore::publish_batch).
   const std::uint64_t most = (info_.segment_bytes - format::kSegmentHeaderSize) / 2;
   const std::uint64_t last = claim_in_chunks(
-      ms, seqs, most, r,
+      ms, seqs, most, total, r,
       [this](std::span<const Message> part, std::uint64_t bytes) { return claim_and_write(part, bytes); });
   if (r.status.ok() && r.published != 0 && info_.sync != 0) r.status = await_durable(last);
   return r;

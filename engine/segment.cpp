@@ -184,6 +184,31 @@ ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
   return to >= capacity_ ? ZeroAhead::kDone : to >= until ? ZeroAhead::kAhead : ZeroAhead::kMore;
 }
 
+#ifndef MADV_POPULATE_WRITE
+constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
+#endif
+
+void Segment::populate_index(std::size_t end) noexcept {
+  // A producer already populating does the work for this one too; the rest
+  // go on and at worst take the faults this was meant to save.
+  std::unique_lock lk(index_mu_, std::try_to_lock);
+  if (!lk.owns_lock()) return;
+  // Relaxed: stored only under index_mu_; the value is a page count, which
+  // orders nothing (the entries' own release and acquire do).
+  const std::size_t from = index_ready_.load(std::memory_order_relaxed);
+  if (from >= end + kIndexSlack || from >= max_records_) return;
+  constexpr std::size_t kPage = 4096;
+  const std::size_t to = std::min(max_records_, std::max(from, end) + kIndexChunk);
+  const auto first = reinterpret_cast<std::uintptr_t>(index_ + from) & ~(kPage - 1);
+  const auto last = reinterpret_cast<std::uintptr_t>(index_ + to);
+  // Stores nothing: the entries keep their values (zero, or another
+  // producer's offset stored meanwhile). EINVAL: a kernel before 5.14;
+  // the pages then come through faults, as before, and no producer asks again.
+  const bool done =
+      ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0 || errno != EINVAL;
+  index_ready_.store(done ? to : max_records_, std::memory_order_relaxed);
+}
+
 void Segment::build_index(std::uint64_t records) noexcept {
   std::size_t off = format::kSegmentHeaderSize;
   for (std::uint64_t i = 0; i < records && off < capacity_; ++i) {

@@ -47,6 +47,13 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   // records from the current segment: stops at the segment's end or a loss,
   // so that the earlier views stay pinned (have > 0), and counts from there.
   PollResult try_poll(std::span<RecordView> out, std::size_t have = 0) noexcept;
+  // try_poll()'s common case: the committed, checked records from off_ in
+  // seg_ (off_ known), into out[count, ...), advancing count, seq and off_; stops before
+  // anything else (the end of what is there, a skip, padding) for try_poll
+  // to handle. The segment's fields in locals: each record's acquire load
+  // would otherwise make the compiler load them again.
+  // Whether it read any.
+  bool read_run(std::span<RecordView> out, std::size_t& count, std::uint64_t& seq, std::uint64_t limit) noexcept;
   // poll()'s batching (SubscriberOptions::min_batch and linger).
   void linger(std::span<RecordView> out, PollResult& r) noexcept;
   bool ready() const noexcept;
@@ -67,6 +74,26 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   HandleLife life_;
   bool counted_ = false;  // among the topic's users (add_user() succeeded)
 };
+
+bool SubscriberCore::read_run(std::span<RecordView> out, std::size_t& count, std::uint64_t& seq,
+                              std::uint64_t limit) noexcept {
+  const std::byte* const base = seg_->base();
+  const std::size_t capacity = seg_->capacity();
+  const std::uint64_t first = seg_->first_seq();
+  const std::uint64_t checked = seg_->checked_count();  // one acquire load for the run
+  const std::size_t had = count;
+  std::uint32_t off = off_;
+  while (count < out.size() && seq < limit && seq - first < checked && off < capacity) {
+    // Acquire pairs with commit_length()'s release: the record's bytes are there.
+    const std::uint32_t len = format::load_length(base + off);
+    if (len == 0 || (len & (format::kPaddingFlag | format::kSkipFlag)) != 0) break;  // try_poll's cases
+    out[count++] = RecordView(base + off);
+    off += static_cast<std::uint32_t>(format::align_up(len & format::kLengthMask));
+    ++seq;
+  }
+  off_ = off;
+  return count != had;
+}
 
 PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have) noexcept {
   PollResult r;
@@ -112,6 +139,9 @@ PollResult SubscriberCore::try_poll(std::span<RecordView> out, std::size_t have)
         continue;
       }
     }
+    // The common case; where it stops, the next turn looks again, and the
+    // code below handles what it stopped at.
+    if (read_run(out, r.count, seq, limit)) continue;
     const std::byte* p = seg_->base() + off_;
     const std::uint32_t len = off_ < seg_->capacity() ? format::load_length(p) : format::kPaddingFlag;
     if (len == 0) break;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/format.h"
 #include "conduit/engine.h"
@@ -19,15 +20,39 @@ inline std::string topic_error(const std::string& topic, const std::string& what
   return "topic '" + topic + "': " + what;
 }
 
+// Whether message `m` can be a record of a topic whose payloads are at most
+// `max_payload` bytes; sets *length to its encoded size. (TopicCore's and
+// AttachedTopic's checks; unpublishable_message() says why not.)
+[[gnu::always_inline]] inline bool publishable_message(const Message& m, std::size_t max_payload,
+                                                       std::size_t* length) noexcept {
+  if (m.payload.size() > max_payload) return false;
+  *length = format::encoded_size(m);
+  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+}
+Status unpublishable_message(const std::string& topic, const Message& m, std::size_t max_payload,
+                             std::string_view which);
+
 // publish_batch's claims (in process, and AttachedTopic's): the checked
 // messages `ms` in claims of at most `most` bytes and kMaxClaimRecords
 // records each, `claim(span, bytes)` claiming and writing one and returning
 // its first sequence. Sets r.published (and r.status on a failure) and the
 // sequences into `seqs` (unless empty); returns the last sequence.
+// `total`: every message's aligned encoded size added up, so that the
+// common batch is one claim without sizing its messages again.
 template <class ClaimFn>
 std::uint64_t claim_in_chunks(std::span<const Message> ms, std::span<std::uint64_t> seqs, std::uint64_t most,
-                              PublishBatchResult& r, ClaimFn&& claim) {
+                              std::uint64_t total, PublishBatchResult& r, ClaimFn&& claim) {
   std::uint64_t last = 0;
+  if (ms.size() <= kMaxClaimRecords && total <= most) {
+    Result<std::uint64_t> seq = claim(ms, total);
+    if (!seq.ok()) {
+      r.status = seq.status();
+      return last;
+    }
+    for (std::size_t i = 0; i < ms.size() && !seqs.empty(); ++i) seqs[i] = *seq + i;
+    r.published = ms.size();
+    return *seq + (ms.size() - 1);
+  }
   while (r.published < ms.size()) {
     const std::size_t first = r.published;
     std::size_t end = first;

@@ -60,18 +60,21 @@ Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noe
   return seq;
 }
 
+Status unpublishable_message(const std::string& topic, const Message& m, std::size_t max_payload,
+                             std::string_view which) {
+  if (m.payload.size() > max_payload)
+    return Status::TooLarge(topic_error(topic, std::string(which) + "payload of " + std::to_string(m.payload.size()) +
+                                                   " bytes is over max_payload_bytes (" + std::to_string(max_payload) +
+                                                   ")"));
+  return Status::TooLarge(topic_error(topic, std::string(which) + envelope_too_large(m, kMaxEnvelopeBytes)));
+}
+
 inline bool TopicCore::publishable(const Message& m, std::size_t* length) const noexcept {
-  if (m.payload.size() > options_.max_payload_bytes) return false;
-  *length = format::encoded_size(m);
-  return *length != 0 && *length - m.payload.size() <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+  return publishable_message(m, options_.max_payload_bytes, length);
 }
 
 Status TopicCore::unpublishable(const Message& m, std::string_view which) const {
-  if (m.payload.size() > options_.max_payload_bytes)
-    return Status::TooLarge(topic_error(name_, std::string(which) + "payload of " + std::to_string(m.payload.size()) +
-                                                   " bytes is over max_payload_bytes (" +
-                                                   std::to_string(options_.max_payload_bytes) + ")"));
-  return Status::TooLarge(topic_error(name_, std::string(which) + envelope_too_large(m, kMaxEnvelopeBytes)));
+  return unpublishable_message(name_, m, options_.max_payload_bytes, which);
 }
 
 // Defined before its two callers, which inline it: as a call, with the
@@ -115,11 +118,13 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
       const std::uint64_t seq = seg->first_seq() + idx;
       // The claim and the length word after it (see Segment::ensure_zeroed).
       seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
+      seg->prepare_index(idx + ms.size());
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
-        const std::uint32_t word =
-            format::encode_record(dst, m, seq + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, crc_);
+        const std::int64_t stamp = m.timestamp_ns != 0 ? m.timestamp_ns : now;
+        const std::uint32_t word = format::short_form(m) ? format::encode_short(dst, m.payload, seq + i, stamp, crc_)
+                                                         : format::encode_record(dst, m, seq + i, stamp, crc_);
         format::commit_length(dst, word);
         seg->set_offset(idx + i, static_cast<std::uint32_t>(off));
         off += format::align_up(word & format::kLengthMask);
@@ -223,15 +228,18 @@ PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::sp
   } else {
     // Every message is checked before any is claimed: a bad one publishes none.
     std::size_t length = 0;
-    for (std::size_t i = 0; i < ms.size(); ++i)
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
       if (!publishable(ms[i], &length)) [[unlikely]] {
         r.status = unpublishable(ms[i], "message " + std::to_string(i) + " of the batch: ");
         return r;
       }
+      total += format::align_up(length);
+    }
     // Claims of at most half a segment (less its header), so that one always
     // fits an empty segment; the largest single record does (make()).
     const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;
-    last = claim_in_chunks(ms, seqs, most, r, [this](std::span<const Message> part, std::uint64_t bytes) {
+    last = claim_in_chunks(ms, seqs, most, total, r, [this](std::span<const Message> part, std::uint64_t bytes) {
       return claim_and_write(part, bytes);
     });
     if (!r.status.ok()) return r;
