@@ -34,7 +34,7 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
   const std::string topic = r.str();
   SubscriberOptions o;
   o.name = r.str();
-  o.start.kind = static_cast<StartAt::Kind>(r.get<std::uint8_t>());
+  o.start.kind = r.get_enum(StartAt::Kind::kTime);
   o.start.sequence = r.get<std::uint64_t>();
   o.start.time_ns = r.get<std::int64_t>();
   if (!r.ok() || !topic_.empty()) {
@@ -70,6 +70,11 @@ bool ReadRequests::commit(ipc::Reader& r, ipc::Writer* reply) {
   auto core = find_(topic_);
   if (!core.ok()) return said(reply, core.status());
   if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic_ + "': engine is closed"));
+  // A position no reader can have reached: storing it would wait, without
+  // end, for the log to be durable up to records never published.
+  if (const std::uint64_t end = (*core)->published(); seq > end)
+    return said(reply, Status::InvalidArgument("commit of position " + std::to_string(seq) + " on topic '" + topic_ +
+                                               "': past its end (" + std::to_string(end) + ")"));
   // What Subscriber::commit does for a position the attached process
   // checked (it is at most its position): the log durable up to it, the
   // position stored, and the interest retention told.

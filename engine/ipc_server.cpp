@@ -48,8 +48,16 @@ class Session {
     return false;
   }
   bool hello(ipc::Reader& r);
-  // The group named in the request, opened (or created with its options).
-  Result<WorkGroup*> open_group(ipc::Reader& r);
+  // The group named in a request: its topic, name and options.
+  struct GroupRequest {
+    std::string topic;
+    std::string group;
+    WorkGroupOptions options;
+  };
+  static GroupRequest read_group(ipc::Reader& r);
+  // The group, opened (or created with its options). Only once the whole
+  // request was read: a malformed one creates nothing.
+  Result<WorkGroup*> open_group(const GroupRequest& g);
   bool new_consumer(ipc::Reader& r);
   bool poll(ipc::Reader& r);
   // Consumer::poll in slices of kPollSlice, looking between them whether
@@ -78,7 +86,9 @@ bool Session::answer(std::string_view packet) {
   switch (op) {
     case ipc::Op::kHello: return hello(r);
     case ipc::Op::kOpenGroup: {
-      auto g = open_group(r);
+      const GroupRequest req = read_group(r);
+      if (!r.ok()) return refuse(Status::InvalidArgument("a malformed work-group request"));
+      auto g = open_group(req);
       return g.ok() ? refuse(Status::OK()) : refuse(g.status());
     }
     case ipc::Op::kConsumer: return new_consumer(r);
@@ -114,25 +124,32 @@ bool Session::hello(ipc::Reader& r) {
   return refuse(Status::OK());
 }
 
-Result<WorkGroup*> Session::open_group(ipc::Reader& r) {
-  const std::string topic = r.str();
-  const std::string group = r.str();
-  const WorkGroupOptions options = ipc::get_options(r);
-  if (!r.ok()) return Status::InvalidArgument("a malformed work-group request");
+Session::GroupRequest Session::read_group(ipc::Reader& r) {
+  GroupRequest g;
+  g.topic = r.str();
+  g.group = r.str();
+  g.options = ipc::get_options(r);
+  return g;
+}
+
+Result<WorkGroup*> Session::open_group(const GroupRequest& g) {
+  const std::string& topic = g.topic;
   auto core = find_(topic);
   if (!core.ok()) return core.status();
   if ((*core)->options().durability == Durability::kMemory)
     return Status::Unsupported("topic '" + topic + "' is memory-only: its records cannot be read from another process");
   topic_ = *core;
-  return topic_->handle()->work_group(group, options);
+  return topic_->handle()->work_group(g.group, g.options);
 }
 
 bool Session::new_consumer(ipc::Reader& r) {
   if (consumer_) return end_with(Status::InvalidArgument("one consumer per connection"));
-  auto group = open_group(r);
+  const GroupRequest req = read_group(r);
   ConsumerOptions o;
   o.name = r.str();
-  o.wait = static_cast<WaitStrategy>(r.get<std::uint8_t>());
+  o.wait = r.get_enum(WaitStrategy::kAdaptive);
+  if (!r.ok()) return end_with(Status::InvalidArgument("a malformed consumer request"));
+  auto group = open_group(req);
   if (!group.ok()) return refuse(group.status());
   auto c = (*group)->consumer(std::move(o));
   if (!c.ok()) return refuse(c.status());
@@ -198,7 +215,12 @@ bool Session::poll(ipc::Reader& r) {
 }
 
 bool Session::ack(ipc::Reader& r) {
-  const auto n = std::min(r.get<std::uint32_t>(), ipc::kMaxBatch);
+  // More than the client ever sends in one: refused, not cut to kMaxBatch
+  // (the rest would go unacked with an OK).
+  const auto n = r.get<std::uint32_t>();
+  if (n > ipc::kMaxBatch)
+    return end_with(Status::InvalidArgument("an ack of " + std::to_string(n) + " deliveries: at most " +
+                                            std::to_string(ipc::kMaxBatch) + " a message"));
   std::vector<Delivery> ds(n);
   for (Delivery& d : ds) {
     d.sequence = r.get<std::uint64_t>();
@@ -211,7 +233,7 @@ bool Session::ack(ipc::Reader& r) {
 }
 
 bool Session::fail(ipc::Reader& r) {
-  const auto kind = static_cast<ipc::FailKind>(r.get<std::uint8_t>());
+  const auto kind = r.get_enum(ipc::FailKind::kDeadLetter);
   Delivery d;
   d.sequence = r.get<std::uint64_t>();
   d.lease = r.get<std::uint64_t>();

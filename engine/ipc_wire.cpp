@@ -38,7 +38,7 @@ void put_options(Writer& w, const WorkGroupOptions& o) {
 
 WorkGroupOptions get_options(Reader& r) {
   WorkGroupOptions o;
-  o.start.kind = static_cast<StartAt::Kind>(r.get<std::uint8_t>());
+  o.start.kind = r.get_enum(StartAt::Kind::kTime);
   o.start.sequence = r.get<std::uint64_t>();
   o.start.time_ns = r.get<std::int64_t>();
   o.max_in_flight = r.get<std::uint32_t>();
@@ -48,7 +48,7 @@ WorkGroupOptions get_options(Reader& r) {
   o.backoff_max = std::chrono::nanoseconds(r.get<std::int64_t>());
   o.backoff_jitter = r.get<double>();
   o.dead_letter_topic = r.str();
-  o.on_failure = static_cast<WorkGroupOptions::OnFailure>(r.get<std::uint8_t>());
+  o.on_failure = r.get_enum(WorkGroupOptions::OnFailure::kDeadLetter);
   return o;
 }
 

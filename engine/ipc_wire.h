@@ -4,8 +4,9 @@
 // no framing; both ends run on one host, so numbers go in host order.
 //
 // Every exchange is a request and its one reply, in turn, on one
-// connection. A request starts with its Op; a reply with a status (code,
-// text), then what the op returns.
+// connection. An enum goes as a u8; one that is none of its values makes
+// the packet malformed, as a short one is (Reader::get_enum). A request starts with its Op; a reply with a status
+// (code, text), then what the op returns.
 //
 //   kHello     u32 magic, u32 version, u32 pid         -> status
 //   kOpenGroup str topic, str group, WorkGroupOptions   -> status
@@ -13,7 +14,7 @@
 //              str consumer name, u8 wait strategy       -> status
 //   kPoll      u32 max, i64 timeout ns (< 0: try_poll)   -> status, u64 lost, u64 rewound,
 //                                                           u8 closed, u32 n, n x WireDelivery
-//   kAck       u32 n, n x (u64 seq, u64 lease)           -> status, u32 acked
+//   kAck       u32 n (<= kMaxBatch), n x (u64 seq, u64 lease) -> status, u32 acked
 //   kFail      u8 FailKind, u64 seq, u64 lease,
 //              i64 delay ns, str error                   -> status, u8 done
 //
@@ -28,7 +29,8 @@
 // Attached subscribers and stats (engine/ipc_read_requests.h):
 //   kSubscribe str topic, str name, u8 start kind,
 //              u64 start seq, i64 start ns               -> status, u64 start, u64 rewound
-//   kCommit    u64 seq (the subscriber's position)       -> status
+//   kCommit    u64 seq (the subscriber's position, at most
+//              the topic's published end)                -> status
 //   kGroupStats str topic, str group                     -> status, WorkGroupStats (put_stats)
 //   kTopicStats str topic                                -> status, TopicStats (put_stats)
 //
@@ -129,6 +131,17 @@ class Reader {
     std::memcpy(&v, p_.data() + pos_, sizeof v);
     pos_ += sizeof v;
     return v;
+  }
+  // An enum sent as a u8: a value above `last` (none of its values) fails
+  // the packet as a short one does.
+  template <class E>
+  E get_enum(E last) {
+    const auto v = get<std::uint8_t>();
+    if (v > static_cast<std::uint8_t>(last)) {
+      ok_ = false;
+      return E{};
+    }
+    return static_cast<E>(v);
   }
   std::string str() {
     const auto n = get<std::uint32_t>();

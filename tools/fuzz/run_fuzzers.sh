@@ -18,15 +18,19 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -D
 if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
   targets+=(bridge_headers ack_subject bridge_config)
 fi
+targets+=(ipc_wire)
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_make_seeds "${targets[@]/#/fuzz_}"
 rm -rf build-fuzz/seeds
 build-fuzz/fuzz_make_seeds build-fuzz/seeds >/dev/null
+mkdir -p build-fuzz/seeds/ipc_wire  # its seeds are in tests/fuzz-corpus/ipc_wire/
 
 # api: no leak check after each input. The engine's threads leave libFuzzer's
 # malloc and free counts apart, so it would scan the heap after nearly every
 # input (half its time); LeakSanitizer still checks once at exit. Inputs up
 # to its 64 calls (5 bytes each) from the start.
 declare -A options=([api]="-detect_leaks=0 -max_len=320 -len_control=0")
+# ipc_wire: the engine's threads too, and a connection's thread each input.
+options[ipc_wire]="-detect_leaks=0"
 
 status=0
 for t in "${targets[@]}"; do

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Writes the ipc_wire fuzz target's seeds into tests/fuzz-corpus/ipc_wire/:
+well-formed exchanges of each op (engine/ipc_wire.h), each after a hello,
+as fuzz_ipc_wire.cpp reads them (a u16 length, then the packet).
+  tools/fuzz/ipc_wire_seeds.py [OUT_DIR]"""
+import os
+import struct
+import sys
+
+MAGIC, VERSION = 0x43504943, 2
+HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL = 1, 2, 3, 4, 5, 6
+SUBSCRIBE, COMMIT, GROUP_STATS, TOPIC_STATS = 64, 65, 66, 67
+
+
+def s(text):
+    b = text.encode()
+    return struct.pack("<I", len(b)) + b
+
+
+def options(kind=0, seq=0, max_attempts=0, dead_letter=""):
+    # start kind, seq, time; max_in_flight, ack_timeout ns, max_attempts;
+    # backoff base, max (ns), jitter; dead-letter topic; on_failure.
+    return (struct.pack("<BQqIqIqqd", kind, seq, 0, 1 << 16, 30 * 10**9, max_attempts, 0, 10**9, 0.0)
+            + s(dead_letter) + struct.pack("<B", 0))
+
+
+def packet(op, body=b""):
+    return bytes([op]) + body
+
+
+def frame(*packets):
+    return b"".join(struct.pack("<H", len(p)) + p for p in packets)
+
+
+hello = packet(HELLO, struct.pack("<III", MAGIC, VERSION, 1234))
+consumer = packet(CONSUMER, s("t") + s("g") + options() + s("fuzz") + struct.pack("<B", 0))
+poll = packet(POLL, struct.pack("<Iq", 16, -1))
+seeds = {
+    "hello": [hello],
+    "open_group": [hello, packet(OPEN_GROUP, s("t") + s("g2") + options(max_attempts=3, dead_letter="m"))],
+    "consumer": [hello, consumer],
+    "poll": [hello, consumer, poll, packet(POLL, struct.pack("<Iq", 4, 1000))],
+    "ack": [hello, consumer, poll, packet(ACK, struct.pack("<IQQ", 1, 0, 1))],
+    "nack": [hello, consumer, poll] + [packet(FAIL, struct.pack("<BQQq", k, 0, 1, 1000) + s("why")) for k in range(4)],
+    "subscribe": [hello, packet(SUBSCRIBE, s("t") + s("") + struct.pack("<BQq", 0, 0, 0))],
+    "commit": [hello, packet(SUBSCRIBE, s("t") + s("reader") + struct.pack("<BQq", 0, 0, 0)),
+               packet(COMMIT, struct.pack("<Q", 1))],
+    "stats": [hello, packet(GROUP_STATS, s("t") + s("g")), packet(TOPIC_STATS, s("t")), packet(TOPIC_STATS, s("m"))],
+}
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../tests/fuzz-corpus/ipc_wire")
+os.makedirs(out, exist_ok=True)
+for name, packets in seeds.items():
+    with open(os.path.join(out, "seed-" + name), "wb") as f:
+        f.write(frame(*packets))
