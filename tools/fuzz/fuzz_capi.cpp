@@ -16,123 +16,15 @@
 //   - nothing leaks (LeakSanitizer at exit; every handle is freed).
 // Same limits as `api`: at most kMaxOps calls, small topics in /dev/shm.
 #include <algorithm>
-#include <cstring>
 #include <cstdint>
 #include <cstdio>
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "capi_checks.h"
-#include "tests/support/engine_model.h"
+#include "capi_harness.h"
 #include "tests/support/temp_dir.h"
 
-namespace {
-
-namespace md = conduit::test::model;
-using conduit::fuzz::call;
-using conduit::fuzz::refused;
-using md::OpKind;
-
-constexpr std::size_t kMaxOps = 64;
-
-enum class Call : std::uint8_t {
-  kCreate,
-  kPublish,
-  kPublishBatch,
-  kPublishNowait,
-  kSubscribe,
-  kPoll,
-  kCommit,
-  kFreeSub,
-  kGroupPoll,
-  kAnswer,
-  kGroupCommit,
-  kReopen,
-  kDelete,
-  kLogReader,
-  kMisuse,
-  kStats,
-  kCount
-};
-
-struct Step {
-  Call call;
-  int topic;
-  std::uint32_t a, b, who;
-};
-
-conduit_topic_options c_options(int t) {
-  const conduit::TopicOptions o = md::topic_options(t);
-  conduit_topic_options c;
-  conduit_topic_options_init(&c);
-  c.durability = static_cast<conduit_durability>(o.durability);
-  c.segment_bytes = o.segment_bytes;
-  c.ring_bytes = o.ring_bytes;
-  c.max_payload_bytes = o.max_payload_bytes;
-  c.retain_bytes = o.retain_bytes;
-  return c;
-}
-
-std::string_view view(conduit_bytes b) { return {b.data, b.len}; }
-
-class CHarness {
- public:
-  explicit CHarness(std::string dir) : dir_(std::move(dir)) { open(); }
-  ~CHarness() { close(false); }
-  std::optional<std::string> step(const Step& s);
-
- private:
-  struct Sub {
-    md::ModelSub model;
-    conduit_subscriber* h;
-  };
-  struct Group {
-    md::ModelGroup model;
-    conduit_work_group* group;
-    conduit_consumer* consumer;
-    std::map<std::uint64_t, conduit_delivery> held;
-    std::optional<conduit_delivery> answered;  // the last one answered (a second answer is NotFound)
-  };
-
-  void open() {
-    conduit_engine_options o;
-    conduit_engine_options_init(&o);
-    o.data_dir = dir_.c_str();
-    FUZZ_CHECK(call(conduit_engine_open, &o, &engine_) == CONDUIT_OK);
-    std::fill(std::begin(topics_), std::end(topics_), nullptr);
-  }
-  // Subscribers freed after the engine when `subs_last` (the API allows either order).
-  void close(bool subs_last);
-  std::optional<std::string> publish(const Step& s);
-  std::optional<std::string> check_record(const conduit_record& r, int t, std::uint64_t seq);
-  std::optional<std::string> poll(Sub& s, std::uint32_t max);
-  std::optional<std::string> group_poll(const Step& s);
-  std::optional<std::string> answer(const Step& s);
-  std::optional<std::string> remove(int t, bool drop_users);
-  std::optional<std::string> log_reader(const Step& s);
-  void misuse(const Step& s);
-  std::optional<std::string> compare();
-  std::uint64_t published(conduit_topic* t) {
-    conduit_topic_stats st;
-    FUZZ_CHECK(conduit_topic_stats_get(t, &st) == CONDUIT_OK);
-    return st.published;
-  }
-  std::uint64_t earliest(conduit_topic* t) {
-    conduit_topic_stats st;
-    FUZZ_CHECK(conduit_topic_stats_get(t, &st) == CONDUIT_OK);
-    return st.earliest;
-  }
-
-  std::string dir_;
-  conduit_engine* engine_ = nullptr;
-  conduit_topic* topics_[md::kTopics] = {};
-  std::vector<conduit_topic*> stale_;  // topic handles of engines closed since
-  md::Model m_;
-  std::vector<Sub> subs_;
-  std::vector<Group> groups_;
-};
+namespace conduit::fuzz::c_api {
 
 #define CHECK_MODEL(cond, what)                                  \
   do {                                                           \
@@ -402,126 +294,6 @@ std::optional<std::string> CHarness::compare() {
   return std::nullopt;
 }
 
-void CHarness::misuse(const Step& s) {
-  conduit_topic* t = topics_[s.topic];
-  conduit_topic* out = nullptr;
-  std::uint64_t seq = 0;
-  conduit_topic_options bad;
-  conduit_topic_options_init(&bad);
-  switch (s.a % 12) {
-    case 0:
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_engine_create_topic, static_cast<conduit_engine*>(nullptr), "x", &bad,
-              &out);
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_engine_create_topic, engine_, static_cast<const char*>(nullptr), &bad,
-              &out);
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_engine_create_topic, engine_, "x",
-              static_cast<const conduit_topic_options*>(nullptr), static_cast<conduit_topic**>(nullptr));
-      break;
-    case 1: {
-      static const char* const kBad[] = {"", "a/b", "..", ".hidden", "a\nb"};
-      const std::string long_name(201 + s.b, 'n');
-      const char* name = s.who % 6 == 5 ? long_name.c_str() : kBad[s.who % 6 % std::size(kBad)];
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_engine_create_topic, engine_, name, &bad, &out);
-      break;
-    }
-    case 2: {
-      // An int that is no value of the enum (conduit_c.h: refused).
-      const int values[] = {-1 - static_cast<int>(s.b), 3 + static_cast<int>(s.b)};
-      std::memcpy(&bad.durability, &values[s.who % 2], sizeof(int));
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_engine_create_topic, engine_, "x", &bad, &out);
-      break;
-    }
-    case 3: {
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_topic_publish, static_cast<conduit_topic*>(nullptr),
-              static_cast<const conduit_message*>(nullptr), &seq);
-      if (!t) break;
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_topic_publish, t, static_cast<const conduit_message*>(nullptr), &seq);
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_topic_publish_batch, t, static_cast<const conduit_message*>(nullptr),
-              std::size_t{3}, static_cast<std::uint64_t*>(nullptr), static_cast<std::size_t*>(nullptr));
-      break;
-    }
-    case 4: {  // over the topic's 4096-byte limit: refused, nothing published
-      if (!t) break;
-      const std::string big(4097 + s.b, 'x');
-      refused(CONDUIT_TOO_LARGE, conduit_topic_publish_bytes, t, static_cast<const void*>(big.data()), big.size(),
-              &seq);
-      break;
-    }
-    case 5: {
-      conduit_record r[2];
-      conduit_poll_result pr;
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_subscriber_poll, static_cast<conduit_subscriber*>(nullptr), r,
-              std::size_t{2}, std::int64_t{0}, &pr);
-      if (subs_.empty()) break;
-      conduit_subscriber* h = subs_[s.who % subs_.size()].h;
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_subscriber_poll, h, static_cast<conduit_record*>(nullptr),
-              std::size_t{2}, std::int64_t{0}, &pr);
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_subscriber_poll, h, r, std::size_t{2}, std::int64_t{0},
-              static_cast<conduit_poll_result*>(nullptr));
-      break;
-    }
-    case 6: {
-      if (!t) break;
-      conduit_subscriber_options o;
-      conduit_subscriber_options_init(&o);
-      const int v = 4 + static_cast<int>(s.b);
-      std::memcpy(s.who % 2 ? static_cast<void*>(&o.wait) : static_cast<void*>(&o.slow), &v, sizeof v);
-      conduit_subscriber* h = nullptr;
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_topic_subscribe, t, &o, &h);
-      FUZZ_CHECK(h == nullptr);
-      break;
-    }
-    case 7: {
-      conduit_delivery d{};
-      FUZZ_CHECK(conduit_consumer_ack(nullptr, &d) == CONDUIT_INVALID_ARGUMENT);
-      if (groups_.empty()) break;
-      conduit_consumer* c = groups_[s.who % groups_.size()].consumer;
-      FUZZ_CHECK(conduit_consumer_ack(c, nullptr) == CONDUIT_INVALID_ARGUMENT);
-      FUZZ_CHECK(conduit_consumer_nack(c, &d, 0) == CONDUIT_INVALID_ARGUMENT);  // not from a poll
-      break;
-    }
-    case 8:
-      refused(CONDUIT_NOT_FOUND, conduit_engine_topic, engine_, "nope", &out);
-      refused(CONDUIT_NOT_FOUND, conduit_engine_delete_topic, engine_, "nope");
-      if (t)
-        refused(CONDUIT_INVALID_ARGUMENT, conduit_topic_work_group, t, static_cast<const char*>(nullptr),
-                static_cast<const conduit_work_group_options*>(nullptr), static_cast<conduit_work_group**>(nullptr));
-      break;
-    case 9:
-      // Every value of the enum's range in C++ (0..127) gets a name.
-      for (int code = 0; code < 128; ++code) {
-        conduit_status st;
-        std::memcpy(&st, &code, sizeof st);
-        const std::string text = conduit_status_message(st);
-        FUZZ_CHECK(!text.empty() && (text == "Unknown") != conduit::fuzz::documented(code));
-      }
-      break;
-    case 10: {
-      char** names = nullptr;
-      std::size_t n = 0;
-      FUZZ_CHECK(call(conduit_engine_topics, engine_, &names, &n) == CONDUIT_OK);
-      FUZZ_CHECK(std::is_sorted(names, names + n, [](const char* x, const char* y) { return std::strcmp(x, y) < 0; }));
-      for (int k = 0; k < md::kTopics; ++k)
-        if (topics_[k])
-          FUZZ_CHECK(
-              std::any_of(names, names + n, [&](const char* x) { return std::strcmp(x, md::kTopicNames[k]) == 0; }));
-      conduit_names_free(names, n);
-      break;
-    }
-    case 11: {  // a topic handle whose engine was closed: every call says closed
-      refused(CONDUIT_INVALID_ARGUMENT, conduit_log_reader_open, static_cast<const char*>(nullptr), "log",
-              static_cast<const conduit_log_reader_options*>(nullptr), static_cast<conduit_log_reader**>(nullptr));
-      if (stale_.empty()) break;
-      conduit_topic* old = stale_[s.who % stale_.size()];
-      refused(CONDUIT_CLOSED, conduit_topic_publish_bytes, old, static_cast<const void*>("x"), std::size_t{1}, &seq);
-      conduit_subscriber* h = nullptr;
-      refused(CONDUIT_CLOSED, conduit_topic_subscribe, old, static_cast<const conduit_subscriber_options*>(nullptr),
-              &h);
-      break;
-    }
-  }
-}
-
 std::optional<std::string> CHarness::step(const Step& s) {
   const int t = s.topic;
   switch (s.call) {
@@ -623,22 +395,23 @@ std::optional<std::string> CHarness::step(const Step& s) {
   return compare();
 }
 
-}  // namespace
+}  // namespace conduit::fuzz::c_api
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  namespace ca = conduit::fuzz::c_api;
   conduit::fuzz::ByteReader in(data, size);
-  std::vector<Step> steps;
-  while (in.left() != 0 && steps.size() < kMaxOps) {
-    Step s{};
-    s.call = static_cast<Call>(in.take<std::uint8_t>() % static_cast<int>(Call::kCount));
-    s.topic = in.take<std::uint8_t>() % md::kTopics;
+  std::vector<ca::Step> steps;
+  while (in.left() != 0 && steps.size() < ca::kMaxOps) {
+    ca::Step s{};
+    s.call = static_cast<ca::Call>(in.take<std::uint8_t>() % static_cast<int>(ca::Call::kCount));
+    s.topic = in.take<std::uint8_t>() % conduit::test::model::kTopics;
     s.a = in.take<std::uint8_t>();
     s.b = in.take<std::uint8_t>();
     s.who = in.take<std::uint8_t>();
     steps.push_back(s);
   }
   const conduit::test::TempDir dir(conduit::test::scratch_base());
-  CHarness h(dir.path.string());
+  ca::CHarness h(dir.path.string());
   for (std::size_t i = 0; i < steps.size(); ++i) {
     if (auto e = h.step(steps[i])) {
       std::fprintf(stderr, "fuzz_capi: step %zu diverges from the model: %s\nsequence (call topic a b who):\n", i,
