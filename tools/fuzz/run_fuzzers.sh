@@ -19,7 +19,7 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -D
 if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
   targets+=(bridge_headers ack_subject bridge_config)
 fi
-if cmake --build build-fuzz --target help | grep -q '\bfuzz_python\b'; then
+if cmake --build build-fuzz --target help | grep '\bfuzz_python\b' >/dev/null; then  # not -q: pipefail
   targets+=(python)
 fi
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_make_seeds "${targets[@]/#/fuzz_}"
