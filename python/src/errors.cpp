@@ -53,6 +53,16 @@ void bind_errors(py::module_& m) {
     g_classes[static_cast<std::size_t>(k.code)] = cls;
     m.attr(k.name) = py::handle(cls);
   }
+  // An argument the bindings take as an object and cast themselves (a name
+  // that may be None, a start that is a str or an int) is TypeError when it
+  // is neither, as for the arguments pybind11 converts; pybind11 itself
+  // would say RuntimeError (the python fuzzer's
+  // regression-cast-error-is-type-error).
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const py::cast_error& e) { PyErr_SetString(PyExc_TypeError, e.what()); }
+  });
   // The codes by name, as Error.code carries them.
   py::dict codes;
   for (std::size_t c = 0; c < kCodes; ++c) codes[code_name(static_cast<Code>(c))] = c;

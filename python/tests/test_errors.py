@@ -63,3 +63,15 @@ def test_a_second_engine_on_a_directory_is_busy(data_dir):
     # close() freed the directory.
     with conduit.Engine(data_dir) as again:
         assert not again.closed
+
+
+def test_an_argument_of_the_wrong_type_is_type_error(data_dir):
+    # Arguments the bindings cast themselves, as those pybind11 converts.
+    with conduit.Engine(data_dir) as e:
+        t = e.create_topic("t", durability="async", segment_bytes=160 << 10, max_payload_bytes=1024)
+        with pytest.raises(TypeError):
+            t.work_group("g").consumer(name=1)
+        with pytest.raises(TypeError):
+            t.subscribe(name=2)
+        with pytest.raises(TypeError):
+            t.work_group("h", dead_letter_topic=3)

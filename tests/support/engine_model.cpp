@@ -82,6 +82,70 @@ ModelGroupState snapshot(const ModelGroup& g) {
   return st;
 }
 
+ModelGroup start_group(const Model& m, int t, const std::string& name, std::uint64_t earliest) {
+  const auto committed = m.group_committed[t].find(name);
+  std::uint64_t start = committed != m.group_committed[t].end() ? committed->second.floor : earliest;
+  const std::uint64_t gap = start < earliest ? earliest - start : 0;
+  start += gap;
+  ModelGroup g{t, name, start, start, {}, {}, {}, {}, gap, 0, {}};
+  if (committed != m.group_committed[t].end())
+    for (const auto& [s, e] : committed->second.entries)
+      if (s >= start) g.restored[s] = e;
+  return g;
+}
+
+std::vector<std::pair<std::uint64_t, std::uint32_t>> expect_poll(ModelGroup& g, std::uint64_t published,
+                                                                 std::uint32_t max) {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> expect;
+  while (expect.size() < max && !g.redeliver.empty()) {
+    const std::uint64_t s = g.redeliver.front();
+    g.redeliver.pop_front();
+    expect.emplace_back(s, ++g.attempts[s]);
+  }
+  while (expect.size() < max && g.next < published && g.next < g.floor + kMaxInFlight) {
+    const std::uint64_t s = g.next++;
+    std::uint32_t attempt = 1;
+    if (auto it = g.restored.find(s); it != g.restored.end()) {
+      if (it->second.first) {  // done before the reopen: skipped, never delivered again
+        g.acked.insert(s);
+        while (g.acked.count(g.floor)) g.acked.erase(g.floor++);
+        continue;
+      }
+      attempt = it->second.second;
+    }
+    g.attempts[s] = attempt;
+    expect.emplace_back(s, attempt);
+  }
+  for (const auto& [s, attempt] : expect) g.out[s] = attempt;
+  return expect;
+}
+
+void answered(ModelGroup& g, std::uint64_t seq, OpKind how) {
+  if (how == OpKind::kNack) {
+    g.redeliver.push_back(seq);
+  } else {
+    if (how == OpKind::kDeadLetter) ++g.dead_lettered;
+    g.acked.insert(seq);
+    while (g.acked.count(g.floor)) g.acked.erase(g.floor++);
+  }
+  g.out.erase(seq);
+}
+
+void close_group(Model& m, ModelGroup& g) {
+  for (const auto& [s, attempt] : g.out) g.redeliver.push_back(s);
+  g.out.clear();
+  m.group_committed[g.topic][g.name] = snapshot(g);
+}
+
+void forget(Model& m, int t) {
+  m.created[t] = false;
+  m.stored[t] = false;
+  m.records[t].clear();
+  m.earliest_seen[t] = 0;
+  m.committed[t].clear();
+  m.group_committed[t].clear();
+}
+
 Harness::Harness(std::filesystem::path dir, Coverage* coverage) : dir_(std::move(dir)), cov_(coverage) { open(); }
 Harness::~Harness() { close(); }
 
@@ -163,13 +227,11 @@ std::optional<std::string> Harness::answer(const Op& op) {
   const std::uint64_t seq = it->first;
   if (op.kind == OpKind::kNack) {
     MODEL_EXPECT(g.consumer->nack(it->second), "nack of " << seq << " refused");
-    g.model.redeliver.push_back(seq);
   } else {
     if (op.kind == OpKind::kAck) {
       MODEL_EXPECT(g.consumer->ack(it->second), "ack of " << seq << " refused");
     } else {
       MODEL_EXPECT(g.consumer->dead_letter(it->second, "fuzz"), "dead letter of " << seq << " refused");
-      ++g.model.dead_lettered;
       const int t = g.model.topic;
       ++m_.dead_letters[t];
       if (cov_) ++cov_->dead_lettered;
@@ -178,10 +240,8 @@ std::optional<std::string> Harness::answer(const Op& op) {
       MODEL_EXPECT((*dlq)->published() == m_.dead_letters[t],
                    "dead-letter topic published " << (*dlq)->published() << ", model " << m_.dead_letters[t]);
     }
-    g.model.acked.insert(seq);
-    while (g.model.acked.count(g.model.floor)) g.model.acked.erase(g.model.floor++);
   }
-  g.model.out.erase(seq);
+  answered(g.model, seq, op.kind);
   g.held.erase(it);
   return std::nullopt;
 }
@@ -195,12 +255,7 @@ std::optional<std::string> Harness::remove(int t, bool drop_users) {
   auto forget = [&] {
     if (cov_) ++cov_->deletes;
     topics_[t] = nullptr;
-    m_.created[t] = false;
-    m_.stored[t] = false;
-    m_.records[t].clear();
-    m_.earliest_seen[t] = 0;
-    m_.committed[t].clear();
-    m_.group_committed[t].clear();
+    model::forget(m_, t);
   };
   if (!topics_[t]) {
     // Not open in this engine: one still in the data directory is found
@@ -322,17 +377,7 @@ std::optional<std::string> Harness::step(const Op& op) {
         MODEL_EXPECT(wg.ok(), wg.status().to_string());
         auto c = (*wg)->consumer();
         MODEL_EXPECT(c.ok(), c.status().to_string());
-        // A committed floor below what retention kept starts at earliest, and says so.
-        const std::uint64_t earliest = topics_[t]->earliest();
-        const bool committed = m_.group_committed[t].count(name) != 0;
-        std::uint64_t start = committed ? m_.group_committed[t][name].floor : earliest;
-        const std::uint64_t gap = start < earliest ? earliest - start : 0;
-        start += gap;
-        ModelGroup mg{t, name, start, start, {}, {}, {}, {}, gap, 0, {}};
-        if (committed)
-          for (const auto& [s, e] : m_.group_committed[t][name].entries)
-            if (s >= start) mg.restored[s] = e;
-        groups_.push_back({std::move(mg), *wg, std::move(c).value(), {}});
+        groups_.push_back({start_group(m_, t, name, topics_[t]->earliest()), *wg, std::move(c).value(), {}});
         g = &groups_.back();
       }
       if (auto e = group_poll(*g, op.a)) return e;
@@ -359,11 +404,7 @@ std::optional<std::string> Harness::step(const Op& op) {
       // close() destroys the consumers first, and each hands back what it
       // holds: those deliveries failed (a nack with no delay). Then the
       // engine's close commits every work group's state.
-      for (Group& g : groups_) {
-        for (const auto& [s, attempt] : g.model.out) g.model.redeliver.push_back(s);
-        g.model.out.clear();
-        m_.group_committed[g.model.topic][g.model.name] = snapshot(g.model);
-      }
+      for (Group& g : groups_) close_group(m_, g.model);
       close();
       open();
       // Memory-only topics are gone; persisted ones keep every record (a
@@ -381,29 +422,7 @@ std::optional<std::string> Harness::group_poll(Group& g, std::uint32_t max) {
   const PollResult r = g.consumer->try_poll(d);
   MODEL_EXPECT(r.lost == g.model.unreported_gap, "group " << g.model.name << " reported a gap of " << r.lost);
   g.model.unreported_gap = 0;
-  // Expected: redeliveries first, oldest nack first, then new sequences
-  // within the in-flight window and below the published watermark.
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> expect;
-  while (expect.size() < max && !g.model.redeliver.empty()) {
-    const std::uint64_t s = g.model.redeliver.front();
-    g.model.redeliver.pop_front();
-    expect.emplace_back(s, ++g.model.attempts[s]);
-  }
-  while (expect.size() < max && g.model.next < m_.records[g.model.topic].size() &&
-         g.model.next < g.model.floor + kMaxInFlight) {
-    const std::uint64_t s = g.model.next++;
-    std::uint32_t attempt = 1;
-    if (auto it = g.model.restored.find(s); it != g.model.restored.end()) {
-      if (it->second.first) {  // done before the reopen: skipped, never delivered again
-        g.model.acked.insert(s);
-        while (g.model.acked.count(g.model.floor)) g.model.acked.erase(g.model.floor++);
-        continue;
-      }
-      attempt = it->second.second;
-    }
-    g.model.attempts[s] = attempt;
-    expect.emplace_back(s, attempt);
-  }
+  const auto expect = expect_poll(g.model, m_.records[g.model.topic].size(), max);
   MODEL_EXPECT(r.count == expect.size(),
                "group " << g.model.name << " delivered " << r.count << ", model " << expect.size());
   for (std::size_t i = 0; i < r.count; ++i) {
@@ -411,7 +430,6 @@ std::optional<std::string> Harness::group_poll(Group& g, std::uint32_t max) {
                  "delivery " << i << " is " << d[i].sequence << ", model " << expect[i].first);
     MODEL_EXPECT(d[i].attempt == expect[i].second, "attempt of " << d[i].sequence << " is " << d[i].attempt);
     if (auto e = check_record(d[i].record, g.model.topic, d[i].sequence)) return e;
-    g.model.out[d[i].sequence] = d[i].attempt;
     g.held[d[i].sequence] = d[i];
     if (cov_) ++cov_->delivered;
     if (d[i].attempt > 1 && cov_) ++cov_->redelivered;

@@ -115,6 +115,23 @@ struct Model {
   std::uint64_t dead_letters[kTopics] = {};                         // records in "<topic>.dlq"
 };
 
+// The group's model when a group object is made for topic t: from its
+// committed state, or at earliest (a committed floor below earliest starts
+// there, and its first poll reports the gap).
+ModelGroup start_group(const Model& m, int t, const std::string& name, std::uint64_t earliest);
+// What a poll of up to `max` deliveries hands out, in order (sequence,
+// attempt): redeliveries first, oldest nack first, then new sequences within
+// the in-flight window below `published`. Updates g as that poll does.
+std::vector<std::pair<std::uint64_t, std::uint32_t>> expect_poll(ModelGroup& g, std::uint64_t published,
+                                                                 std::uint32_t max);
+// Delivery `seq` answered: kAck, kNack or kDeadLetter.
+void answered(ModelGroup& g, std::uint64_t seq, OpKind how);
+// The group object closes (its consumer hands back what it holds, and the
+// engine's close commits): the model's committed state for it.
+void close_group(Model& m, ModelGroup& g);
+// Topic t deleted: its records and committed positions are forgotten.
+void forget(Model& m, int t);
+
 // What the steps exercised, summed over every harness given the same one
 // (so that a run which quietly skips everything shows it).
 struct Coverage {

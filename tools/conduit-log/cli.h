@@ -48,6 +48,8 @@ std::string escape_text(std::string_view s);  // printable, \xNN for the rest
 std::string to_hex(std::string_view s);
 std::string to_base64(std::string_view s);
 bool valid_utf8(std::string_view s);
+// Length of the valid UTF-8 sequence at s[i] (i < s.size()), or 0.
+std::size_t utf8_len(std::string_view s, std::size_t i);
 std::string json_string(std::string_view s);  // quoted; invalid UTF-8 bytes as \u00XX
 
 // Colour, when stdout is a terminal (or --color=always), never otherwise.

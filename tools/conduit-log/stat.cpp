@@ -175,10 +175,20 @@ std::string json_text(const std::string& data_dir, std::uint64_t pid, const std:
   return j.text();
 }
 
-// A label value: backslash, double quote and newline escaped.
+// A label value: backslash, double quote and newline escaped. The format
+// wants UTF-8: a byte of a damaged file's name that is not part of valid
+// UTF-8 becomes U+FFFD (the counters fuzzer's
+// regression-prometheus-label-not-utf8).
 std::string label(std::string_view s) {
   std::string out;
-  for (char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_len(s, i);
+    if (n != 1) {
+      out += n == 0 ? std::string_view("\xef\xbf\xbd") : s.substr(i, n);
+      i += n == 0 ? 1 : n;
+      continue;
+    }
+    const char c = s[i++];
     if (c == '\\')
       out += "\\\\";
     else if (c == '"')

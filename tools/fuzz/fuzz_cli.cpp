@@ -27,42 +27,18 @@
 #include <vector>
 
 #include "bench/conduit_bench/options.h"
+#include "capture.h"
 #include "fuzz_support.h"
 #include "tests/support/temp_dir.h"
 #include "tools/conduit-demo/args.h"
-#include "tools/conduit-log/commands.h"
 
 namespace {
 
 constexpr std::size_t kMaxArgs = 16, kMaxArgBytes = 64;
 constexpr const char* kUnknown = "--zz-not-an-option";
 
-// What one tool run printed and returned.
-struct Outcome {
-  int rc = 0;
-  std::string out, err;
-};
-
-// A FILE* over a growing buffer, for the tools that take their streams.
-class MemFile {
- public:
-  MemFile() : f_(::open_memstream(&buf_, &size_)) { FUZZ_CHECK(f_ != nullptr); }
-  ~MemFile() {
-    if (f_) std::fclose(f_);
-    std::free(buf_);
-  }
-  std::FILE* get() { return f_; }
-  std::string take() {
-    std::fclose(f_);
-    f_ = nullptr;
-    return std::string(buf_, size_);
-  }
-
- private:
-  char* buf_ = nullptr;
-  std::size_t size_ = 0;
-  std::FILE* f_;
-};
+using conduit::fuzz::MemFile;
+using conduit::fuzz::Outcome;
 
 // conduit-log runs in an empty directory of its own, and the fuzzer's own
 // directory is restored after it (libFuzzer writes its corpus there).
@@ -81,22 +57,9 @@ class InEmptyDir {
   int back_;
 };
 
-// conduit-log writes to stdout and stderr itself: they point to memory
-// while it runs (the FILE* variables, not fds 1 and 2, so that a sanitizer's
-// report still reaches the terminal).
 Outcome run_log(int argc, char** argv) {
   const InEmptyDir here;
-  MemFile out, err;
-  std::FILE* const saved[2] = {stdout, stderr};
-  stdout = out.get();
-  stderr = err.get();
-  Outcome o;
-  o.rc = conduit_log::run(argc, argv);
-  stdout = saved[0];
-  stderr = saved[1];
-  o.out = out.take();
-  o.err = err.take();
-  return o;
+  return conduit::fuzz::run_conduit_log(argc, argv);
 }
 
 Outcome run_bench(int argc, char** argv) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -177,6 +178,41 @@ void bridge_seeds(const fs::path& out) {
 
 }  // namespace
 
+// The counters target's input: mode 1 (rows the writer writes; 3 also
+// names a TOPIC), or mode 0 and a file's bytes (common/counters.h's layout).
+void counters_seeds(const fs::path& out) {
+  auto row = [](std::string& s, std::uint8_t kind, std::string_view topic, std::string_view name, std::uint8_t values) {
+    put<std::uint8_t>(s, kind);
+    put<std::uint8_t>(s, static_cast<std::uint8_t>(topic.size()));
+    s += topic;
+    put<std::uint8_t>(s, static_cast<std::uint8_t>(name.size()));
+    s += name;
+    put<std::uint8_t>(s, values);
+    for (std::uint64_t v = 0; v < values; ++v) put<std::uint64_t>(s, v * 1000003u + 1);
+  };
+  for (const std::uint8_t mode : {1, 3}) {
+    std::string s;
+    put<std::uint8_t>(s, mode);
+    put<std::uint8_t>(s, 4);                                    // rows
+    put<std::int64_t>(s, 1'700'000'000'000'000'000);            // engine start
+    row(s, 1, "", "io_uring", 5);                               // engine
+    row(s, 2, "orders", "", 52);                                // topic, with its latency histogram
+    row(s, 3, "orders", mode == 1 ? "" : "sub \\\"\n\xff", 9);  // subscriber (unnamed; odd bytes)
+    row(s, 4, "orders", "workers", 9);                          // work group
+    write(out / "counters", mode, s);
+  }
+  // A file as found on disk: the header, one topic row.
+  std::string f(2048, '\0');
+  auto word = [&](std::size_t w, std::uint64_t v) { std::memcpy(f.data() + w * 8, &v, 8); };
+  word(0, 0x31544e4354444e43ull);  // "CNDTCNT1"
+  word(1, 1), word(2, 1024), word(3, 1), word(4, 1), word(5, 0);
+  word(128 + 1, 2);
+  std::memcpy(f.data() + 1024 + 16, "orders", 6);
+  word(128 + 58, 42);
+  write(out / "counters", 0, std::string(1, '\0') + f);
+  write(out / "counters", 2, std::string(1, '\0') + f.substr(0, 1000));  // shorter than the header
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
@@ -289,6 +325,60 @@ int main(int argc, char** argv) {
                {kSubscribe, 2, 3, 1, 0},
                {kPoll, 2, 40, 0, 0},
                {kDelete, 2, 1, 0, 0}}));
+  // capi: 5 bytes a call too (fuzz_capi.cpp's Call: 0 create, 1 publish,
+  // 2 batch, 3 nowait, 4 subscribe, 5 poll, 6 commit, 7 free, 8 group poll,
+  // 9 answer, 10 group commit, 11 reopen, 12 delete, 13 log reader, 14
+  // misuse, 15 stats; then topic, a, b, who).
+  const std::uint8_t capi_seeds[][12][5] = {
+      {{0, 1, 0, 0, 0},
+       {1, 1, 5, 20, 0},
+       {4, 1, 3, 1, 0},
+       {5, 1, 3, 0, 0},
+       {6, 1, 0, 0, 0},
+       {8, 1, 4, 0, 0},
+       {9, 0, 0, 0, 0},
+       {9, 0, 0, 1, 0},
+       {9, 0, 0, 2, 0},
+       {9, 0, 0, 3, 0},
+       {10, 0, 0, 0, 0},
+       {11, 0, 0, 0, 1}},
+      {{0, 0, 0, 0, 0},
+       {4, 0, 0, 0, 0},
+       {2, 0, 8, 0xff, 0},
+       {2, 0, 8, 0xff, 0},
+       {5, 0, 40, 0, 0},
+       {7, 0, 0, 0, 0},
+       {12, 0, 0, 0, 0},
+       {14, 0, 9, 0, 0},
+       {14, 0, 10, 0, 0},
+       {14, 0, 0, 0, 0},
+       {14, 0, 1, 0, 5},
+       {14, 0, 2, 0, 1}},
+      {{0, 2, 0, 0, 0},
+       {3, 2, 4, 0xf0, 0},
+       {13, 2, 3, 0, 0},
+       {11, 0, 0, 0, 0},
+       {14, 1, 11, 0, 0},
+       {0, 2, 0, 0, 0},
+       {14, 2, 3, 0, 0},
+       {14, 2, 4, 0, 0},
+       {14, 2, 6, 0, 1},
+       {14, 2, 8, 0, 0},
+       {15, 0, 0, 0, 0},
+       {12, 2, 1, 0, 0}},
+  };
+  for (std::size_t i = 0; i < std::size(capi_seeds); ++i)
+    write(out / "capi", static_cast<int>(i),
+          std::string(reinterpret_cast<const char*>(capi_seeds[i]), sizeof capi_seeds[i]));
+  counters_seeds(out);
+  // python: python_driver.py's byte code (an op, then the picks it makes).
+  const std::vector<std::vector<std::uint8_t>> python_seeds = {
+      {0, 0, 0, 4, 1, 0, 0, 0, 1, 4, 1, 0, 0, 0, 1, 8, 1, 0, 1, 4, 1, 0, 1, 9, 0, 3, 0, 0, 18, 19, 0, 0, 3},
+      {0, 1,  1, 3, 1, 1, 6, 1,  0, 3, 0, 1, 0,  1, 1, 1, 0, 1, 12, 1, 0, 2,  0, 0, 13, 0, 4, 0, 0,  14, 0, 1, 0,
+       0, 14, 0, 1, 0, 1, 0, 13, 0, 4, 0, 0, 14, 0, 1, 1, 3, 0, 17, 0, 0, 15, 0, 1, 1,  3, 0, 0, 16, 1,  0, 0, 0},
+  };
+  for (std::size_t i = 0; i < python_seeds.size(); ++i)
+    write(out / "python", static_cast<int>(i), std::string(python_seeds[i].begin(), python_seeds[i].end()));
   bridge_seeds(out);
   std::printf("seeds written to %s\n", out.c_str());
   return 0;

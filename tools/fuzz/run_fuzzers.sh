@@ -4,13 +4,14 @@
 # tests/fuzz-corpus/<target>/ (read only: new inputs go to build-fuzz/corpus/).
 # Prints each target's execution count; a finding fails the run and leaves
 # its input in build-fuzz/ (crash-*, leak-*, timeout-*).
-# The bridge's targets run where the bridge is built (libnats found).
-#   tools/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 30)
+# The bridge's targets run where the bridge is built (libnats found), the
+# Python module's where it is (pybind11 and the Python headers found).
+#   tools/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 15)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-seconds=${1:-30}
-targets=(record envelope segment_scan recovery inspect cli api)
+seconds=${1:-15}
+targets=(record envelope segment_scan recovery inspect cli counters api capi)
 
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
       -DCONDUIT_BUILD_TESTS=ON -DCONDUIT_BUILD_BENCH=OFF -DCONDUIT_BUILD_TOOLS=OFF \
@@ -19,6 +20,9 @@ if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
   targets+=(bridge_headers ack_subject bridge_config)
 fi
 targets+=(ipc_wire)
+if cmake --build build-fuzz --target help | grep '\bfuzz_python\b' >/dev/null; then  # not -q: pipefail
+  targets+=(python)
+fi
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_make_seeds "${targets[@]/#/fuzz_}"
 rm -rf build-fuzz/seeds
 build-fuzz/fuzz_make_seeds build-fuzz/seeds >/dev/null
@@ -27,8 +31,13 @@ mkdir -p build-fuzz/seeds/ipc_wire  # its seeds are in tests/fuzz-corpus/ipc_wir
 # api: no leak check after each input. The engine's threads leave libFuzzer's
 # malloc and free counts apart, so it would scan the heap after nearly every
 # input (half its time); LeakSanitizer still checks once at exit. Inputs up
-# to its 64 calls (5 bytes each) from the start.
-declare -A options=([api]="-detect_leaks=0 -max_len=320 -len_control=0")
+# to its 64 calls (5 bytes each) from the start. capi: the same. python: the
+# interpreter keeps caches that libFuzzer would take for a leak per input.
+# counters: room for a header and a few rows of raw file.
+declare -A options=([api]="-detect_leaks=0 -max_len=320 -len_control=0"
+                    [capi]="-detect_leaks=0 -max_len=320 -len_control=0"
+                    [python]="-detect_leaks=0 -max_len=512"
+                    [counters]="-max_len=8192")
 # ipc_wire: the engine's threads too, and a connection's thread each input.
 options[ipc_wire]="-detect_leaks=0"
 
