@@ -69,6 +69,7 @@ class IpcConnection;
 class AttachedConsumer;
 class AttachedWorkGroup;
 
+// A connection to the engine of another process that owns a data directory.
 class CONDUIT_EXPORT AttachedEngine {
  public:
   // Attaches to the engine that owns `data_dir` (see the top for errors).
@@ -83,7 +84,7 @@ class CONDUIT_EXPORT AttachedEngine {
   // had not yet). The handle lives as long as this AttachedEngine.
   // Thread-safe.
   Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
-  const std::string& data_dir() const noexcept { return dir_; }
+  const std::string& data_dir() const noexcept { return dir_; }  // as given to attach()
 
  private:
   AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn);
@@ -93,10 +94,11 @@ class CONDUIT_EXPORT AttachedEngine {
   std::map<std::string, std::unique_ptr<AttachedWorkGroup>> groups_;  // guarded by mu_; "topic/group"
 };
 
+// A work group of the owner's, reached through an AttachedEngine.
 class CONDUIT_EXPORT AttachedWorkGroup {
  public:
-  const std::string& topic() const noexcept { return topic_; }
-  const std::string& name() const noexcept { return name_; }
+  const std::string& topic() const noexcept { return topic_; }  // the topic's name
+  const std::string& name() const noexcept { return name_; }    // the group's name
   // A new competing consumer, with a connection of its own to the owner.
   // Thread-safe.
   Result<std::unique_ptr<AttachedConsumer>> consumer(ConsumerOptions options = {});
@@ -114,6 +116,8 @@ class CONDUIT_EXPORT AttachedWorkGroup {
 class CONDUIT_EXPORT AttachedConsumer {
  public:
   ~AttachedConsumer();
+  // As Consumer's calls of the same names.
+  // @{
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
   bool ack(const Delivery& d) noexcept;
@@ -122,6 +126,7 @@ class CONDUIT_EXPORT AttachedConsumer {
   bool nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept;
   bool fail(const Delivery& d, std::string_view error) noexcept;
   bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
+  // @}
   // OK while the owner answers; kClosed "the owner of DIR is gone" once it
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.
