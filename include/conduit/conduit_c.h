@@ -355,7 +355,8 @@ CONDUIT_EXPORT conduit_status conduit_subscriber_poll(conduit_subscriber* subscr
                                                       int64_t timeout_ns, conduit_poll_result* result, char** error);
 /* Stores the position (named subscribers of persisted topics). */
 CONDUIT_EXPORT conduit_status conduit_subscriber_commit(conduit_subscriber* subscriber, char** error);
-/* Stores `sequence` as the position. */
+/* Stores `sequence` instead of the position (<= it), for records finished
+ * out of order (Subscriber::commit(seq)). */
 CONDUIT_EXPORT conduit_status conduit_subscriber_commit_at(conduit_subscriber* subscriber, uint64_t sequence,
                                                            char** error);
 /* The next sequence it reads. */
@@ -393,8 +394,8 @@ CONDUIT_EXPORT conduit_status conduit_work_group_stats_get(const conduit_work_gr
                                                            conduit_work_group_stats* stats);
 /* Stores the group's state durably (persisted topics; WorkGroup::commit). */
 CONDUIT_EXPORT conduit_status conduit_work_group_commit(conduit_work_group* group, char** error);
-/* Waits up to timeout_ns until every record published is acked or
- * dead-lettered (WorkGroup::wait_drained). */
+/* Waits up to timeout_ns until every record published before the call is
+ * acked or dead-lettered (WorkGroup::wait_drained). */
 CONDUIT_EXPORT conduit_status conduit_work_group_wait_drained(conduit_work_group* group, int64_t timeout_ns,
                                                               char** error);
 
@@ -402,8 +403,8 @@ CONDUIT_EXPORT conduit_status conduit_work_group_wait_drained(conduit_work_group
 CONDUIT_EXPORT conduit_status conduit_work_group_consumer(conduit_work_group* group,
                                                           const conduit_consumer_options* options,
                                                           conduit_consumer** consumer, char** error);
-/* Hands the deliveries it holds back to the group, then frees it; NULL is
- * fine. */
+/* Hands the deliveries it holds back to the group (as ~Consumer), then
+ * frees it; NULL is fine. */
 CONDUIT_EXPORT void conduit_consumer_free(conduit_consumer* consumer);
 
 /* One record handed to one consumer. */

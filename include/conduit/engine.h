@@ -346,8 +346,8 @@ class CONDUIT_EXPORT Topic {
   TopicOptions options_;
 };
 
-// One reader of a topic that sees every record in order, at its own pace
-// (fan-out: each subscriber sees them all).
+// One reader of a topic with a cursor of its own: it reads the records in
+// order, at its own pace (fan-out), and is told what it lost (PollResult::lost).
 class CONDUIT_EXPORT Subscriber {
  public:
   ~Subscriber();
