@@ -3,7 +3,8 @@
 # dpkg -i, builds examples/fanout.c through pkg-config and
 # examples/work_queue.cpp through find_package(conduit) (linking
 # conduit::shared, so the C++ API is used from libconduit.so), runs both,
-# then purges the packages. Needs root (or sudo) and a configured,
+# runs a small program with /usr/bin/python3 against python3-conduit, then
+# purges the packages. Needs root (or sudo) and a configured,
 # built BUILD_DIR. Usage: check-packages.sh [BUILD_DIR]
 set -euo pipefail
 
@@ -61,10 +62,30 @@ cmake --build "$work/cxx/build" >/dev/null
 "$work/cxx/build/work_queue" >/dev/null
 command -v conduit-log >/dev/null || { echo "check-packages: conduit-tools installed no conduit-log" >&2; exit 1; }
 
+# Python: Debian's interpreter imports the installed python3-conduit (built
+# with the package when CONDUIT_BUILD_PYTHON is on), from outside the tree.
+python_note=""
+if grep -q '^CONDUIT_BUILD_PYTHON:BOOL=ON$' "$build_dir/CMakeCache.txt"; then
+  [[ " ${installed[*]} " == *" python3-conduit "* ]] ||
+    { echo "check-packages: no python3-conduit package" >&2; exit 1; }
+  (cd "$work" && env -u PYTHONPATH /usr/bin/python3 - <<'PY')
+import conduit
+assert conduit.__file__.startswith("/usr/lib/python3/dist-packages/conduit/"), conduit.__file__
+with conduit.Engine() as e:
+    t = e.create_topic("t")
+    s = t.subscribe(start="earliest")
+    t.publish(b"hello", key="k")
+    got = [(bytes(r.payload), r.key) for r in s.poll(timeout=1.0)]
+    s.close()
+assert got == [(b"hello", "k")], got
+PY
+  python_note=", Python (/usr/bin/python3)"
+fi
+
 "${sudo[@]}" dpkg -P "${installed[@]}" >/dev/null
 installed=()
-if [[ -e /usr/lib/libconduit.so || -e /usr/include/conduit/conduit_c.h ]]; then
+if [[ -e /usr/lib/libconduit.so || -e /usr/include/conduit/conduit_c.h || -e /usr/lib/python3/dist-packages/conduit ]]; then
   echo "check-packages: dpkg -P left files behind" >&2
   exit 1
 fi
-echo "check-packages: ${#debs[@]} packages built, installed, used from C (pkg-config) and C++ (find_package), removed"
+echo "check-packages: ${#debs[@]} packages built, installed, used from C (pkg-config), C++ (find_package)$python_note, removed"

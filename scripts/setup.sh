@@ -15,7 +15,8 @@ packages=(g++ cmake make pkg-config jq python3
           e2fsprogs mount util-linux  # tests/power_loss/run.sh: mkfs.ext4, losetup and mount, mountpoint and flock
           pybind11-dev python3-dev python3-pytest  # the Python package (python/) and its pytest suite
           dpkg-dev file  # scripts/check-packages.sh: cpack -G DEB's dependency scan (dpkg-shlibdeps, file)
-          libcpp-httplib-dev prometheus)  # conduit-log stat --listen; promtool checks stat --prometheus
+          libcpp-httplib-dev prometheus  # conduit-log stat --listen; promtool checks stat --prometheus
+          doxygen)  # the API reference (doc/Doxyfile.in), the test api_docs
 
 sudo=()
 if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi

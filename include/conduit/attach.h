@@ -76,6 +76,7 @@ class AttachedTopic;
 class AttachedConsumer;
 class AttachedWorkGroup;
 
+// A connection to the engine of another process that owns a data directory.
 class CONDUIT_EXPORT AttachedEngine {
  public:
   // Attaches to the engine that owns `data_dir` (see the top for errors).
@@ -90,7 +91,7 @@ class CONDUIT_EXPORT AttachedEngine {
   // had not yet). The handle lives as long as this AttachedEngine.
   // Thread-safe.
   Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
-  const std::string& data_dir() const noexcept { return dir_; }
+  const std::string& data_dir() const noexcept { return dir_; }  // as given to attach()
   // Publishing into the owner's persisted topic `topic` (AttachedTopic,
   // below), opened from the data directory when the owner had not yet.
   // The handle lives as long as this AttachedEngine. Thread-safe.
@@ -117,10 +118,11 @@ class CONDUIT_EXPORT AttachedEngine {
   std::map<std::string, std::unique_ptr<AttachedTopic>> topics_;      // guarded by mu_
 };
 
+// A work group of the owner's, reached through an AttachedEngine.
 class CONDUIT_EXPORT AttachedWorkGroup {
  public:
-  const std::string& topic() const noexcept { return topic_; }
-  const std::string& name() const noexcept { return name_; }
+  const std::string& topic() const noexcept { return topic_; }  // the topic's name
+  const std::string& name() const noexcept { return name_; }    // the group's name
   // A new competing consumer, with a connection of its own to the owner.
   // Thread-safe.
   Result<std::unique_ptr<AttachedConsumer>> consumer(ConsumerOptions options = {});
@@ -142,6 +144,8 @@ class CONDUIT_EXPORT AttachedWorkGroup {
 class CONDUIT_EXPORT AttachedConsumer {
  public:
   ~AttachedConsumer();
+  // As Consumer's calls of the same names.
+  // @{
   PollResult try_poll(std::span<Delivery> out) noexcept;
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
   bool ack(const Delivery& d) noexcept;
@@ -150,6 +154,7 @@ class CONDUIT_EXPORT AttachedConsumer {
   bool nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept;
   bool fail(const Delivery& d, std::string_view error) noexcept;
   bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
+  // @}
   // OK while the owner answers; kClosed "the owner of DIR is gone" once it
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.

@@ -32,14 +32,14 @@ namespace conduit::bridge {
 
 // The connection to nats-server.
 struct NatsOptions {
-  std::string url = "nats://127.0.0.1:4222";  // comma-separated for several servers
-  std::string name = "conduit-bridge";        // connection name the server shows
-  std::chrono::milliseconds connect_timeout{2000};
+  std::string url = "nats://127.0.0.1:4222";        // comma-separated for several servers
+  std::string name = "conduit-bridge";              // connection name the server shows
+  std::chrono::milliseconds connect_timeout{2000};  // one connection attempt waits at most this
   // After a lost connection, attempt n waits reconnect_wait * 2^(n-1), at
   // most reconnect_wait_max; -1 max_reconnects: try forever.
   std::chrono::milliseconds reconnect_wait{50};
-  std::chrono::milliseconds reconnect_wait_max{2000};
-  int max_reconnects = -1;
+  std::chrono::milliseconds reconnect_wait_max{2000};  // see reconnect_wait
+  int max_reconnects = -1;                             // see reconnect_wait
   // JetStream API requests (stream and consumer look-ups) wait this long.
   std::chrono::milliseconds request_timeout{5000};
   // Write each publish to the socket at once (lower latency, one write per
@@ -47,8 +47,9 @@ struct NatsOptions {
   bool send_asap = false;
 };
 
+// What Outbound forwards, and how.
 struct OutboundOptions {
-  NatsOptions nats;
+  NatsOptions nats;                     // the connection
   std::string topic;                    // a persisted conduit topic (it must exist)
   std::string subscriber;               // the named subscriber whose position is the bridge's
   StartAt start = StartAt::earliest();  // first run only; then the committed position
@@ -65,8 +66,9 @@ struct OutboundOptions {
   std::chrono::milliseconds commit_interval{50};
 };
 
+// What Inbound pulls into a topic, and how.
 struct InboundOptions {
-  NatsOptions nats;
+  NatsOptions nats;           // the connection
   std::string stream;         // JetStream stream (it must exist)
   std::string subject;        // the consumer's filter subject
   std::string durable;        // durable pull consumer, created when missing
@@ -74,7 +76,7 @@ struct InboundOptions {
   std::uint32_t batch = 256;  // messages per fetch, 1..65536
   // JetStream delivers a message again when it is not acked within this.
   std::chrono::milliseconds ack_wait{30000};
-  std::uint32_t max_ack_pending = 8192;
+  std::uint32_t max_ack_pending = 8192;       // the consumer's limit of unacked messages
   std::chrono::milliseconds fetch_wait{100};  // one fetch waits at most this
 };
 
@@ -101,10 +103,11 @@ struct BridgeStats {
   std::uint64_t committed = 0;
   std::uint64_t retries = 0;      // outbound publishes sent again; inbound failed batches
   std::uint64_t disconnects = 0;  // connections to nats-server lost
-  std::uint64_t reconnects = 0;
-  bool connected = false;
+  std::uint64_t reconnects = 0;   // connections to nats-server made again
+  bool connected = false;         // connected to nats-server now
 };
 
+// Forwards a persisted topic to a JetStream subject (conduit/bridge.h).
 class Outbound {
  public:
   // Connects, looks up (or creates) the stream, subscribes to the topic and
@@ -121,8 +124,8 @@ class Outbound {
   // returns, libnats calls into the bridge no more. kTimedOut when records
   // were left unacknowledged. Idempotent. Not concurrent with itself.
   Status stop();
-  BridgeStats stats() const noexcept;
-  std::string last_error() const;  // the latest NATS or conduit error; empty if none
+  BridgeStats stats() const noexcept;  // counters, read from any thread
+  std::string last_error() const;      // the latest NATS or conduit error; empty if none
 
   struct State;
 
@@ -131,6 +134,7 @@ class Outbound {
   std::unique_ptr<State> state_;
 };
 
+// Pulls a JetStream stream into a topic (conduit/bridge.h).
 class Inbound {
  public:
   // Connects, creates (or binds to) the durable consumer and starts pulling.
@@ -140,8 +144,8 @@ class Inbound {
   ~Inbound();
   // Finishes the batch at hand (records published and acked) and stops.
   Status stop();
-  BridgeStats stats() const noexcept;
-  std::string last_error() const;
+  BridgeStats stats() const noexcept;  // counters, read from any thread
+  std::string last_error() const;      // the latest NATS or conduit error; empty if none
 
   struct State;
 
@@ -155,15 +159,16 @@ class Inbound {
 // `[outbound NAME]` or `[inbound NAME]` section per bridge; keys before the
 // first section are global. doc/bridge.md lists the keys.
 struct TopicSpec {
-  std::string name;
-  Durability durability = Durability::kSync;
-  std::size_t dedup_ids = 0;  // 0: the bridge's default (65536 for inbound)
+  std::string name;                           // the topic's name
+  Durability durability = Durability::kSync;  // its durability when created
+  std::size_t dedup_ids = 0;                  // 0: the bridge's default (65536 for inbound)
 };
 
+// A parsed configuration file: the engine, its topics and the bridges.
 struct Config {
-  std::string data_dir;  // the engine's directory (required)
-  std::vector<OutboundOptions> outbound;
-  std::vector<InboundOptions> inbound;
+  std::string data_dir;                         // the engine's directory (required)
+  std::vector<OutboundOptions> outbound;        // one per [outbound NAME] section
+  std::vector<InboundOptions> inbound;          // one per [inbound NAME] section
   std::vector<TopicSpec> topics;                // created (or checked) before the bridges start
   std::chrono::milliseconds stats_interval{0};  // 0: no periodic stats line
 };

@@ -55,10 +55,13 @@ namespace detail {
 class TopicCore;
 }
 
+// A record's room in the log, claimed by Topic::claim(), whose payload the
+// caller writes in place before commit() (conduit/claim.h).
 class CONDUIT_EXPORT Claim {
  public:
   Claim() noexcept = default;
-  Claim(Claim&& other) noexcept { take(other); }
+  Claim(Claim&& other) noexcept { take(other); }  // `other` is left empty
+  // Abandons the claim held, then takes `other`'s (left empty).
   Claim& operator=(Claim&& other) noexcept {
     if (this != &other) {
       abandon();

@@ -46,8 +46,10 @@
 
 namespace conduit {
 
+// The header a delayed record's due time travels in (conduit/delay.h).
 inline constexpr std::string_view kNotBeforeHeader = "conduit-not-before";
 
+// How a DelayPump tells the time.
 struct DelayOptions {
   // Now, in ns since the Unix epoch; empty: the engine's clock
   // (Engine::now_ns(): EngineOptions::clock, else the wall clock). Due
@@ -55,6 +57,8 @@ struct DelayOptions {
   std::function<std::int64_t()> clock;
 };
 
+// Publishes records due later into a target topic's delay topic, and
+// releases them into the target once due (conduit/delay.h).
 class CONDUIT_EXPORT DelayPump {
  public:
   // Opens (or creates) "<target>.delay" and the pump's cursor on it.
@@ -68,8 +72,10 @@ class CONDUIT_EXPORT DelayPump {
   // from now on the pump's clock). Returns its sequence on the delay topic.
   // kInvalidArgument when `m` already has a "conduit-not-before" header.
   // Thread-safe.
+  // @{
   Result<std::uint64_t> publish_at(const Message& m, std::int64_t not_before_ns);
   Result<std::uint64_t> publish_after(const Message& m, std::chrono::nanoseconds delay);
+  // @}
 
   // Reads what is new on the delay topic, releases every record that is due
   // into the target, and (persisted) commits the pump's position as far as
@@ -88,7 +94,7 @@ class CONDUIT_EXPORT DelayPump {
   std::size_t waiting() const noexcept { return by_due_.size(); }
   // The earliest due time among them.
   std::optional<std::int64_t> next_due() const noexcept;
-  Topic& delay_topic() const noexcept { return *delay_; }
+  Topic& delay_topic() const noexcept { return *delay_; }  // "<target>.delay"
 
  private:
   struct Held {

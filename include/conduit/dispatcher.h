@@ -39,11 +39,12 @@ enum class Outcome : std::uint8_t {
 // one), and for a dead letter the reason, which goes into its
 // conduit.dlq.error header (Consumer::dead_letter).
 struct Decision {
-  Outcome outcome = Outcome::kAck;
-  std::string reason;  // kDeadLetter only; empty: no error header
+  Outcome outcome = Outcome::kAck;  // what becomes of the delivery
+  std::string reason;               // kDeadLetter only; empty: no error header
 
   Decision() = default;
   Decision(Outcome o) : outcome(o) {}  // NOLINT: implicit, so handlers may return an Outcome
+  // kDeadLetter with `why` as the reason.
   static Decision dead_letter(std::string why) {
     Decision d(Outcome::kDeadLetter);
     d.reason = std::move(why);
@@ -51,10 +52,12 @@ struct Decision {
   }
 };
 
+// Runs a handler on a thread of its own for each record of a subscriber, or
+// each delivery of a work-group consumer (conduit/dispatcher.h).
 class CONDUIT_EXPORT Dispatcher {
  public:
-  using RecordHandler = std::function<void(const RecordView&)>;
-  using DeliveryHandler = std::function<Decision(const Delivery&)>;
+  using RecordHandler = std::function<void(const RecordView&)>;      // a subscriber's records
+  using DeliveryHandler = std::function<Decision(const Delivery&)>;  // a consumer's deliveries
 
   // Takes the subscriber; calls `handler` for each record in order. Losses
   // (lose-oldest, retention) are counted in lost(). Exceptions from the

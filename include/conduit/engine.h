@@ -72,7 +72,7 @@ CONDUIT_EXPORT HandleLife& life_of(Consumer& c) noexcept;
 
 // What a poll returned. Records are in out[0, count).
 struct PollResult {
-  std::size_t count = 0;
+  std::size_t count = 0;  // records (or deliveries) written to out
   // Records this reader lost just before out[0] (lose-oldest policy or
   // retention); 0 when nothing was lost.
   std::uint64_t lost = 0;
@@ -123,8 +123,10 @@ struct TopicStats {
   // Interest retention: deletions by hard_cap_bytes of records that some
   // named subscriber or work group had not consumed (committed), and how
   // many such records they took (counted once per record).
+  // @{
   std::uint64_t cap_deletions = 0;
   std::uint64_t cap_lost_records = 0;
+  // @}
   // Claims this engine turned into skip records (Topic::claim): abandoned,
   // or taken back by close() or delete_topic() before their commit.
   std::uint64_t skipped = 0;
@@ -133,6 +135,7 @@ struct TopicStats {
   std::uint64_t retention_deletions = 0;
 };
 
+// Owns the topics, and with a data directory their logs (conduit/engine.h).
 class CONDUIT_EXPORT Engine {
  public:
   // An engine; with options.data_dir set, persisted topics live there and
@@ -198,7 +201,7 @@ class CONDUIT_EXPORT Engine {
   // error, its record claimed, as one interrupted by a crash). Idempotent.
   // Thread-safe.
   void close();
-  bool closed() const noexcept;
+  bool closed() const noexcept;  // close() was called. Thread-safe.
 
  private:
   friend std::function<std::int64_t()> detail::clock_of(const Engine& e);
@@ -209,11 +212,12 @@ class CONDUIT_EXPORT Engine {
 
 // One reader of a topic (Topic::readers): an open subscriber or a work group.
 struct ReaderInfo {
+  // An open subscriber, or a work group.
   enum class Kind : std::uint8_t { kSubscriber, kWorkGroup };
-  Kind kind = Kind::kSubscriber;
-  std::string name;            // empty: an unnamed subscriber
-  std::uint64_t position = 0;  // a subscriber's next sequence; a group's ack floor
-  std::uint64_t lag = 0;       // published() - position
+  Kind kind = Kind::kSubscriber;  // this one's kind
+  std::string name;               // empty: an unnamed subscriber
+  std::uint64_t position = 0;     // a subscriber's next sequence; a group's ack floor
+  std::uint64_t lag = 0;          // published() - position
   // It can make producers wait: a blocking (kBlock) subscriber or a work
   // group of a memory-only topic, which a whole ring behind holds the ring.
   bool holds_ring = false;
@@ -225,15 +229,17 @@ CONDUIT_EXPORT Status validate_topic_name(std::string_view name);
 // What Topic::publish_batch did: messages [0, published) were appended, in
 // order; `status` is OK when all were, else why the rest were not.
 struct PublishBatchResult {
-  std::size_t published = 0;
-  Status status;
-  bool ok() const noexcept { return status.ok(); }
+  std::size_t published = 0;                        // messages appended, from the first
+  Status status;                                    // OK, or why message `published` was not
+  bool ok() const noexcept { return status.ok(); }  // all were published
 };
 
+// A named, ordered log of records: published to by any thread, read by
+// subscribers, work groups and log readers (conduit/engine.h).
 class CONDUIT_EXPORT Topic {
  public:
-  const std::string& name() const noexcept;
-  const TopicOptions& options() const noexcept;
+  const std::string& name() const noexcept;      // the topic's name
+  const TopicOptions& options() const noexcept;  // as created (or stored)
 
   // Appends the message; returns its sequence. Fails with kTooLarge (the
   // payload over max_payload_bytes, or an envelope field over its limit, see
@@ -244,6 +250,7 @@ class CONDUIT_EXPORT Topic {
   // On a kSync topic, returns once the record is durable (fdatasync), and
   // fails with the sync's error if it could not be made durable.
   Result<std::uint64_t> publish(const Message& message) noexcept;
+  // publish() of a message with only this payload.
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
   // publish() that never waits: when the ring is full (a memory-only topic
   // whose blocking subscriber or work group is a whole ring behind) it fails
@@ -312,6 +319,8 @@ class CONDUIT_EXPORT Topic {
   // group starts at the EARLIEST record the topic holds, unlike a
   // subscriber (WorkGroupOptions::start). Thread-safe.
   Result<WorkGroup*> work_group(std::string_view name, WorkGroupOptions options = {});
+  // The readers whose stored position remove_reader() forgets.
+  enum class ReaderKind : std::uint8_t { kSubscriber, kWorkGroup, kLogReader };
   // Forgets a named reader that is gone for good, so that it holds the log
   // no longer (TopicOptions::retain_until_consumed): a subscriber's or
   // work group's committed position (and a group's state and journals), or
@@ -321,7 +330,6 @@ class CONDUIT_EXPORT Topic {
   // open until the engine closes); a LogReader in another process cannot
   // be seen: one that commits again is back. kNotFound when there is no
   // such position; kUnsupported on a memory-only topic. Thread-safe.
-  enum class ReaderKind : std::uint8_t { kSubscriber, kWorkGroup, kLogReader };
   Status remove_reader(ReaderKind kind, std::string_view name);
 
   Topic(const Topic&) = delete;
@@ -338,6 +346,8 @@ class CONDUIT_EXPORT Topic {
   TopicOptions options_;
 };
 
+// One reader of a topic with a cursor of its own: it reads the records in
+// order, at its own pace (fan-out), and is told what it lost (PollResult::lost).
 class CONDUIT_EXPORT Subscriber {
  public:
   ~Subscriber();
@@ -355,7 +365,7 @@ class CONDUIT_EXPORT Subscriber {
   std::uint64_t lag() const noexcept;
   // Records lost in total (lose-oldest or retention). Any thread.
   std::uint64_t lost() const noexcept;
-  const SubscriberOptions& options() const noexcept;
+  const SubscriberOptions& options() const noexcept;  // as subscribed with
   // Stores position() durably for a named subscriber of a persisted topic,
   // which resumes from it after a reopen. The log is made durable up to the
   // position first (on a kAsync topic this waits for a sync round), so a
@@ -377,9 +387,9 @@ class CONDUIT_EXPORT Subscriber {
 
 // One record handed to one consumer of a work group.
 struct Delivery {
-  RecordView record;
-  std::uint64_t sequence = 0;
-  std::uint32_t attempt = 1;  // 1 on first delivery, +1 per redelivery
+  RecordView record;           // valid until this delivery is answered
+  std::uint64_t sequence = 0;  // the record's sequence
+  std::uint32_t attempt = 1;   // 1 on first delivery, +1 per redelivery
   // Names this hand-out of the record: an ack or nack of an older one (its
   // ack timeout passed and the record went out again) is refused.
   std::uint64_t lease = 0;
@@ -397,8 +407,8 @@ inline constexpr std::string_view kAttempts = "conduit.dlq.attempts";         //
 inline constexpr std::string_view kTopic = "conduit.dlq.topic";               // original topic
 inline constexpr std::string_view kGroup = "conduit.dlq.group";               // work group
 inline constexpr std::string_view kSequence = "conduit.dlq.sequence";         // original sequence
-inline constexpr std::string_view kFirstFailure = "conduit.dlq.first-failure-ns";
-inline constexpr std::string_view kLastFailureTime = "conduit.dlq.last-failure-ns";
+inline constexpr std::string_view kFirstFailure = "conduit.dlq.first-failure-ns";    // time of the first failure
+inline constexpr std::string_view kLastFailureTime = "conduit.dlq.last-failure-ns";  // time of the last failure
 }  // namespace dlq_header
 
 // A snapshot; the fields are read one by one, so under concurrent consumers
@@ -423,9 +433,11 @@ struct WorkGroupStats {
   std::uint64_t skipped = 0;
 };
 
+// Competing consumers of a topic: each record goes to one of them, and is
+// acked, redelivered or dead-lettered (conduit/engine.h).
 class CONDUIT_EXPORT WorkGroup {
  public:
-  const std::string& name() const noexcept;
+  const std::string& name() const noexcept;  // the group's name
   // A new competing consumer. Thread-safe.
   Result<std::unique_ptr<Consumer>> consumer(ConsumerOptions options = {});
   WorkGroupStats stats() const noexcept;  // any thread
@@ -460,6 +472,7 @@ class CONDUIT_EXPORT WorkGroup {
   std::string name_;
 };
 
+// One competing consumer of a work group.
 class CONDUIT_EXPORT Consumer {
  public:
   // Deliveries this consumer still holds go back to the group at once, as
@@ -479,6 +492,8 @@ class CONDUIT_EXPORT Consumer {
   // they were acked (reported once, to one consumer). Also runs the
   // group's due timers (nack delays, backoff, ack timeouts). One thread.
   PollResult try_poll(std::span<Delivery> out) noexcept;
+  // Like try_poll, but waits up to `timeout` for at least one delivery or
+  // close. One thread.
   PollResult poll(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
   // Done with it: it will not be delivered again. false: the delivery was no
@@ -503,8 +518,10 @@ class CONDUIT_EXPORT Consumer {
   // another consumer) after the group's backoff, or after `delay` when one
   // is given. Once max_attempts deliveries failed, the record goes to the
   // dead-letter topic instead. false as for ack. One thread (the consumer's).
+  // @{
   bool nack(const Delivery& d) noexcept;
   bool nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept;
+  // @}
   // A failure with a reason (e.g. an exception's text): handled by the
   // group's on_failure policy, a nack or a dead letter at once; `error` goes
   // into the dead-letter headers. false as for ack. One thread.

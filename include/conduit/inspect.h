@@ -42,13 +42,15 @@ namespace conduit::inspect {
 // when it has one (crc32c_hardware()), a table otherwise; both give the same
 // values. crc32c_portable always uses the table.
 CONDUIT_EXPORT std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+// crc32c() on the table, whatever the CPU has.
 CONDUIT_EXPORT std::uint32_t crc32c_portable(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept;
+// Whether crc32c() uses the CPU's CRC32C instruction.
 CONDUIT_EXPORT bool crc32c_hardware() noexcept;
 
 // ------------------------------------------------------------ records ---
-inline constexpr std::uint32_t kFormatVersion = 3;        // of the log format this build writes
-inline constexpr std::uint32_t kOldestFormatVersion = 1;  // the oldest it reads
-inline constexpr std::size_t kSegmentHeaderBytes = 64;
+inline constexpr std::uint32_t kFormatVersion = 3;          // of the log format this build writes
+inline constexpr std::uint32_t kOldestFormatVersion = 1;    // the oldest it reads
+inline constexpr std::size_t kSegmentHeaderBytes = 64;      // a segment file's header
 inline constexpr std::size_t kRecordHeaderBytes = 48;       // full form; also every record's least size
 inline constexpr std::size_t kShortRecordHeaderBytes = 24;  // short form: no envelope, payload >= 24 B
 inline constexpr std::size_t kRecordAlign = 8;              // records start 8-byte aligned
@@ -82,11 +84,11 @@ CONDUIT_EXPORT Result<RecordView> decode_record(std::span<const std::byte> bytes
 // ----------------------------------------------------------- segments ---
 // A segment's header fields.
 struct SegmentHeader {
-  std::uint32_t version = kFormatVersion;
-  std::uint64_t first_seq = 0;  // the sequence of its first record
-  std::int64_t created_ns = 0;  // ns since the Unix epoch
-  std::uint64_t capacity = 0;   // bytes in the segment, header included
-  bool with_crc = true;         // records carry CRCs (persisted topics do)
+  std::uint32_t version = kFormatVersion;  // the log format's
+  std::uint64_t first_seq = 0;             // the sequence of its first record
+  std::int64_t created_ns = 0;             // ns since the Unix epoch
+  std::uint64_t capacity = 0;              // bytes in the segment, header included
+  bool with_crc = true;                    // records carry CRCs (persisted topics do)
 };
 // Writes the 64 header bytes (magic and header CRC included) to `out`,
 // which holds at least kSegmentHeaderBytes.
@@ -99,10 +101,12 @@ CONDUIT_EXPORT Result<SegmentHeader> decode_segment_header(std::span<const std::
 struct Damage {
   std::string file;        // "" for a buffer (scan_segment)
   std::size_t offset = 0;  // in the file
-  std::string what;
+  std::string what;        // what is wrong there
+  // "FILE offset N: what"
   std::string to_string() const { return file + " offset " + std::to_string(offset) + ": " + what; }
 };
 
+// What scan_segment found in one segment's bytes.
 struct SegmentScan {
   std::uint64_t records = 0;          // intact records from the start
   std::uint64_t skipped = 0;          // of them, skip records (on_record does not see them)
@@ -127,17 +131,19 @@ scan_segment(std::span<const std::byte> segment, std::uint64_t first_seq, bool w
 // no topics directory.
 CONDUIT_EXPORT Result<std::vector<std::string>> list_topics(const std::string& data_dir);
 
+// One segment file of a topic, as summarize_topic found it.
 struct SegmentSummary {
-  std::string path;
-  std::uint64_t first_seq = 0;
-  std::int64_t created_ns = 0;
-  bool with_crc = true;
-  std::uint64_t records = 0;   // intact records from the start
-  std::size_t used_bytes = 0;  // header and records, up to the end of the last intact one
-  std::size_t capacity = 0;
-  bool sealed = false;
-  std::int64_t min_ts = 0, max_ts = 0;  // record timestamps (records > 0)
-  std::string problem;                  // "" or "FILE offset N: what"
+  std::string path;             // the file
+  std::uint64_t first_seq = 0;  // from its header: the sequence of its first record
+  std::int64_t created_ns = 0;  // from its header: ns since the Unix epoch
+  bool with_crc = true;         // from its header: records carry CRCs
+  std::uint64_t records = 0;    // intact records from the start
+  std::size_t used_bytes = 0;   // header and records, up to the end of the last intact one
+  std::size_t capacity = 0;     // the file's size, header included
+  bool sealed = false;          // ended in padding (or exactly at the end): no more records go in
+  std::int64_t min_ts = 0;      // the least record timestamp (when records > 0)
+  std::int64_t max_ts = 0;      // the greatest record timestamp (when records > 0)
+  std::string problem;          // "" or "FILE offset N: what"
 };
 
 // The topic's control file (doc/log-format.md).
@@ -149,20 +155,22 @@ struct ControlState {
 
 // A subscriber's, work group's or named LogReader's committed position.
 struct NamedPosition {
-  std::string kind;  // "subscriber", "work group" or "reader" (a LogReader's)
-  std::string name;
+  std::string kind;                       // "subscriber", "work group" or "reader" (a LogReader's)
+  std::string name;                       // the reader's name
   std::optional<std::uint64_t> position;  // nullopt: the position file is damaged
   bool holds = false;                     // a reader that holds records (LogReaderOptions::hold)
 };
 
+// A persisted topic as summarize_topic found it.
 struct TopicSummary {
-  std::string name;
+  std::string name;                      // the topic's name
   std::optional<ControlState> control;   // nullopt: missing or damaged
   std::vector<SegmentSummary> segments;  // oldest first
   std::vector<NamedPosition> positions;  // sorted by kind, name
+  // The first segment's first sequence; 0 when there are no segments.
   std::uint64_t first_seq() const noexcept { return segments.empty() ? 0 : segments.front().first_seq; }
   std::uint64_t end_seq() const noexcept;  // one past the last intact record
-  std::uint64_t records() const noexcept;
+  std::uint64_t records() const noexcept;  // intact records, all segments together
 };
 
 // Segments (each scanned up to its first problem), watermarks and committed
@@ -183,11 +191,13 @@ CONDUIT_EXPORT Result<TopicSummary> summarize_topic(const std::string& data_dir,
 CONDUIT_EXPORT Status remove_named_position(const std::string& data_dir, const std::string& topic,
                                             const std::string& kind, const std::string& name);
 
+// What verify_topic found.
 struct TopicVerification {
-  std::uint64_t segments = 0;
-  std::uint64_t records = 0;
-  std::uint64_t skipped = 0;  // of the records, skip records (abandoned claims, Topic::claim)
-  std::uint64_t first_seq = 0, end_seq = 0;
+  std::uint64_t segments = 0;      // segment files checked
+  std::uint64_t records = 0;       // intact records
+  std::uint64_t skipped = 0;       // of the records, skip records (abandoned claims, Topic::claim)
+  std::uint64_t first_seq = 0;     // the intact records span [first_seq, end_seq)
+  std::uint64_t end_seq = 0;       // one past the last intact record
   std::vector<Damage> problems;    // empty: the log is intact
   std::vector<std::string> notes;  // worth knowing, not problems
 };
@@ -216,10 +226,13 @@ class CONDUIT_EXPORT TopicReader {
   TopicReader(const TopicReader&) = delete;
   TopicReader& operator=(const TopicReader&) = delete;
 
+  // What next() found.
   struct Step {
+    // kEnd: nothing more yet; kRecord: `record`; kGap: records lost.
     // kSkip: a skip record (an abandoned claim, Topic::claim) holds
     // `sequence` at file/offset; it has no record to read.
-    enum Kind { kEnd, kRecord, kGap, kSkip } kind = kEnd;
+    enum Kind { kEnd, kRecord, kGap, kSkip };
+    Kind kind = kEnd;            // which of them
     RecordView record;           // kRecord: valid until next() is called again
     std::uint64_t gap_from = 0;  // kGap: records [gap_from, gap_to) are not in
     std::uint64_t gap_to = 0;    // the log any more (retention deleted them)
@@ -232,7 +245,7 @@ class CONDUIT_EXPORT TopicReader {
   Result<Step> next();
   // next() continues at `seq` (or at the gap before it).
   void seek(std::uint64_t seq) noexcept;
-  std::uint64_t position() const noexcept;
+  std::uint64_t position() const noexcept;  // the sequence next() reads
 
   struct State;  // the segment being read (persistence/topic_reader.cpp)
 

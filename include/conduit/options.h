@@ -47,8 +47,9 @@ struct DedupOptions {
   std::chrono::nanoseconds max_age{0};  // 0: by count only
 };
 
+// How a topic keeps its records; fixed when it is created.
 struct TopicOptions {
-  Durability durability = Durability::kMemory;
+  Durability durability = Durability::kMemory;  // memory-only, or persisted and how it syncs
   // Bytes per segment (header included), rounded up to 4 KiB. Within
   // 64 KiB .. 512 MiB, and room for the header (64 B) and two of the largest
   // records: 2 * align64(48 + 64 KiB + max_payload_bytes) (64 KiB is the
@@ -69,8 +70,10 @@ struct TopicOptions {
   // oldest segment's newest record is older than retain_age (0: forever).
   // The segment being written is never deleted. A subscriber behind it is
   // told the exact number of records it lost.
+  // @{
   std::size_t retain_bytes = 0;
   std::chrono::seconds retain_age{0};
+  // @}
   // Persisted topics: interest retention. When on, the oldest segment is
   // deleted only once every named subscriber's and every work group's
   // committed position (Subscriber::commit, WorkGroup::commit; on disk, so
@@ -105,20 +108,22 @@ struct TopicOptions {
 
 // Where a new subscriber starts.
 struct StartAt {
+  // The oldest record held, the next one published, a sequence, a time.
   enum class Kind : std::uint8_t { kEarliest, kLatest, kSequence, kTime };
-  Kind kind = Kind::kLatest;
+  Kind kind = Kind::kLatest;   // which of them
   std::uint64_t sequence = 0;  // kSequence
   std::int64_t time_ns = 0;    // kTime: ns since the Unix epoch
 
-  static StartAt earliest() { return {Kind::kEarliest, 0, 0}; }
-  static StartAt latest() { return {Kind::kLatest, 0, 0}; }
-  static StartAt at(std::uint64_t seq) { return {Kind::kSequence, seq, 0}; }
+  static StartAt earliest() { return {Kind::kEarliest, 0, 0}; }               // the oldest record held
+  static StartAt latest() { return {Kind::kLatest, 0, 0}; }                   // only what comes next
+  static StartAt at(std::uint64_t seq) { return {Kind::kSequence, seq, 0}; }  // sequence `seq`
   // The first record stamped at or after `ns`, found by binary search over
   // segments and records (not a scan). Timestamps from several producers
   // can be out of order by the time between a claim and its stamp.
   static StartAt time(std::int64_t ns) { return {Kind::kTime, 0, ns}; }
 };
 
+// How a subscriber reads (Topic::subscribe).
 struct SubscriberOptions {
   // Optional. On a persisted topic a named subscriber resumes from its
   // committed position (Subscriber::commit) when one exists; `start` is used
@@ -128,8 +133,8 @@ struct SubscriberOptions {
   // subscribe() (WorkGroupOptions::start defaults to earliest() instead).
   // earliest() for every record the topic still holds, at(seq), time(ns).
   StartAt start = StartAt::latest();
-  SlowPolicy slow = SlowPolicy::kBlock;  // memory-only topics
-  WaitStrategy wait = WaitStrategy::kAdaptive;
+  SlowPolicy slow = SlowPolicy::kBlock;         // memory-only topics
+  WaitStrategy wait = WaitStrategy::kAdaptive;  // how poll() waits
   // Persisted topics: see only records below the durable watermark.
   bool durable_only = false;
   // Batching, a trade of latency for throughput (as a broker consumer's
@@ -142,10 +147,13 @@ struct SubscriberOptions {
   // producer down; lingering lets the producer run ahead (bench/README.md
   // has the figures). A batch never spans a segment boundary or a loss.
   // try_poll() never lingers. 0 (either): off, the default.
+  // @{
   std::size_t min_batch = 0;
   std::chrono::nanoseconds linger{0};
+  // @}
 };
 
+// How a work group hands out records (Topic::work_group).
 struct WorkGroupOptions {
   // Where a new group starts. THE DEFAULT IS earliest(): every record the
   // topic still holds (SubscriberOptions::start defaults to latest()
@@ -167,9 +175,11 @@ struct WorkGroupOptions {
   // backoff_base * 2^(n-1), at most backoff_max, less a random part of up to
   // backoff_jitter (0..1) of it. base 0: again at once. A nack with an
   // explicit delay uses that delay instead.
+  // @{
   std::chrono::nanoseconds backoff_base{0};
   std::chrono::nanoseconds backoff_max = std::chrono::seconds(60);
   double backoff_jitter = 0.0;
+  // @}
   // Where dead letters go; empty: "<topic>.dlq". Created with the source
   // topic's options (an existing topic of that name is used as is) when the
   // group is, if dead letters can come unasked (max_attempts not 0,
@@ -181,12 +191,13 @@ struct WorkGroupOptions {
     kRedeliver,   // a nack: backoff, and dead-letter after max_attempts
     kDeadLetter,  // dead-letter at once
   };
-  OnFailure on_failure = OnFailure::kRedeliver;
+  OnFailure on_failure = OnFailure::kRedeliver;  // see OnFailure
 };
 
+// A work-group consumer's options (WorkGroup::consumer).
 struct ConsumerOptions {
-  std::string name;
-  WaitStrategy wait = WaitStrategy::kAdaptive;
+  std::string name;                             // optional label; the engine does not read it
+  WaitStrategy wait = WaitStrategy::kAdaptive;  // how poll() waits
 };
 
 // How much a message of the engine matters (EngineOptions::log).
@@ -197,6 +208,7 @@ enum class LogLevel : std::uint8_t {
   kError,    // something failed that the caller may not see otherwise
 };
 
+// An engine's options (Engine::open).
 struct EngineOptions {
   // Where persisted topics keep their logs. Empty: a memory-only engine
   // (persisted topics are refused). Created 0700 if missing; one engine per

@@ -41,12 +41,13 @@ namespace detail {
 class LogReaderCore;
 }
 
+// How a LogReader reads (LogReader::open).
 struct LogReaderOptions {
   // Where to start: earliest retained, latest (what is there when the reader
   // opens), a sequence, or a time. A named reader with a committed position
   // starts there instead.
   StartAt start = StartAt::latest();
-  WaitStrategy wait = WaitStrategy::kAdaptive;
+  WaitStrategy wait = WaitStrategy::kAdaptive;  // how poll() waits
   // Longest single park; a reader that cannot write the control file (no
   // write permission) is never woken early and sleeps this long each time.
   std::chrono::nanoseconds park_timeout{500'000};
@@ -65,6 +66,8 @@ struct LogReaderOptions {
   bool hold = false;
 };
 
+// Reads a persisted topic's log from any process, without the engine and
+// without a lock (conduit/reader.h).
 class CONDUIT_EXPORT LogReader {
  public:
   // Opens TOPIC of the engine data directory `data_dir`, read-only.

@@ -40,6 +40,7 @@
 
 namespace conduit {
 
+// A Requester's options (Requester::open).
 struct RequesterOptions {
   // The topic replies come to; created memory-only if it does not exist.
   // Empty: "conduit.replies.<16 hex digits>", a fresh name per requester.
@@ -64,6 +65,8 @@ struct Reply {
   // engine closed, or was destroyed, first) with the fields empty.
   Status status;
   std::uint64_t sequence = 0;  // the reply record's sequence on the reply topic
+  // The reply's envelope, as Message names the fields.
+  // @{
   std::int64_t timestamp_ns = 0;
   std::string payload;
   std::string id;
@@ -72,11 +75,15 @@ struct Reply {
   std::string trace_id;
   std::string content_type;
   std::uint32_t schema_version = 0;
+  // @}
   std::vector<std::pair<std::string, std::string>> headers;  // name, value; in order
 };
 
+// Sends requests and matches their replies (conduit/request_reply.h).
 class CONDUIT_EXPORT Requester {
  public:
+  // Creates (or opens) the reply topic and subscribes to it. Fails as
+  // Engine::create_topic and Topic::subscribe do.
   static Result<std::unique_ptr<Requester>> open(Engine& engine, RequesterOptions options = {});
   ~Requester();
   Requester(const Requester&) = delete;
@@ -95,16 +102,18 @@ class CONDUIT_EXPORT Requester {
   // (kTimedOut) or the engine closed (kClosed), as from poll(). The Result
   // fails only as send() does (nothing is in flight then). Other requests
   // that finish meanwhile are kept for poll(). One thread.
+  // @{
   Result<Reply> request(Topic& topic, Message request, std::chrono::nanoseconds timeout);
   Result<Reply> request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout);
+  // @}
 
-  std::size_t in_flight() const noexcept { return deadlines_.size(); }
+  std::size_t in_flight() const noexcept { return deadlines_.size(); }  // sent and not yet finished
   // Replies dropped: no request in flight had their correlation id (never
   // sent by this requester, already answered, or already timed out). Any thread.
   std::uint64_t dropped_replies() const noexcept {
     return dropped_.load(std::memory_order_relaxed);
-  }  // relaxed: a counter
-  const std::string& reply_topic() const noexcept { return reply_topic_->name(); }
+  }                                                                                 // relaxed: a counter
+  const std::string& reply_topic() const noexcept { return reply_topic_->name(); }  // the name replies go to
 
  private:
   Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options, std::uint64_t nonce);

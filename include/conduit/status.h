@@ -18,6 +18,7 @@
 
 namespace conduit {
 
+// What a Status says went wrong; kOk is success.
 enum class Code : std::uint8_t {
   kOk = 0,
   kInvalidArgument,  // bad name, bad option, malformed message
@@ -33,12 +34,18 @@ enum class Code : std::uint8_t {
   kReadOnly,  // the topic was opened read-only (its log is damaged; the message says where)
 };
 
+// The code's name ("NotFound"), a static string.
 CONDUIT_EXPORT const char* code_name(Code code) noexcept;
 
+// The outcome of a call: OK, or a Code with a message saying what failed
+// (and where: file and offset for damage).
 class [[nodiscard]] CONDUIT_EXPORT Status {
  public:
   Status() noexcept = default;
 
+  // Each makes a Status of the code it is named after, with `msg` as its
+  // message (OK: none).
+  // @{
   static Status OK() noexcept { return Status(); }
   static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
   static Status TooLarge(std::string msg) { return {Code::kTooLarge, std::move(msg)}; }
@@ -51,10 +58,11 @@ class [[nodiscard]] CONDUIT_EXPORT Status {
   static Status TimedOut(std::string msg) { return {Code::kTimedOut, std::move(msg)}; }
   static Status Unsupported(std::string msg) { return {Code::kUnsupported, std::move(msg)}; }
   static Status ReadOnly(std::string msg) { return {Code::kReadOnly, std::move(msg)}; }
+  // @}
 
-  bool ok() const noexcept { return code_ == Code::kOk; }
-  Code code() const noexcept { return code_; }
-  const std::string& message() const noexcept { return message_; }
+  bool ok() const noexcept { return code_ == Code::kOk; }           // code() is kOk
+  Code code() const noexcept { return code_; }                      // what went wrong; kOk when nothing did
+  const std::string& message() const noexcept { return message_; }  // empty when OK
   // "Corruption: segment 00000000000000000000 offset 4096: bad crc"
   std::string to_string() const;
 
@@ -68,8 +76,8 @@ class [[nodiscard]] CONDUIT_EXPORT Status {
 // Status::to_string() ("NotFound: topic 'x' does not exist").
 class CONDUIT_EXPORT Error : public std::runtime_error {
  public:
-  explicit Error(Status status);
-  const Status& status() const noexcept { return status_; }
+  explicit Error(Status status);                             // status must not be OK
+  const Status& status() const noexcept { return status_; }  // the error it carries
 
  private:
   Status status_;
@@ -88,8 +96,10 @@ class [[nodiscard]] Result {
   Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
+  bool ok() const noexcept { return v_.index() == 0; }      // a value is held
+  explicit operator bool() const noexcept { return ok(); }  // ok()
+  // The value; throws Error when there is none.
+  // @{
   T& value() & {
     check();
     return *std::get_if<0>(&v_);
@@ -105,6 +115,7 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  // @}
   // The error; Status::OK() when a value is held.
   Status status() const { return ok() ? Status::OK() : *std::get_if<1>(&v_); }
 

@@ -22,10 +22,12 @@
 
 namespace conduit {
 
+// Gives the calling thread's publishes `trace_id` until it is destroyed
+// (conduit/trace.h).
 class CONDUIT_EXPORT TraceScope {
  public:
-  explicit TraceScope(std::string_view trace_id);
-  explicit TraceScope(const RecordView& record) : TraceScope(record.trace_id()) {}
+  explicit TraceScope(std::string_view trace_id);                                   // copies the id
+  explicit TraceScope(const RecordView& record) : TraceScope(record.trace_id()) {}  // the record's trace id
   ~TraceScope();
   TraceScope(const TraceScope&) = delete;
   TraceScope& operator=(const TraceScope&) = delete;
