@@ -47,7 +47,7 @@ static int follow(const char* dir) {
     sleep_ms(10);
   }
   while (seen < COUNT || !conduit_log_reader_writer_closed(reader)) {
-    if ((st = conduit_log_reader_poll(reader, rec, 32, 5000000000, &r, &error)) != CONDUIT_OK)
+    if ((st = conduit_log_reader_poll(reader, rec, 32, seen < COUNT ? 5000000000 : 100000000, &r, &error)) != CONDUIT_OK)
       return fail("reader", st, error);
     if (r.count == 0 && seen < COUNT) return fail("reader", CONDUIT_TIMED_OUT, NULL);
     for (i = 0; i < r.count; ++i, ++seen) {

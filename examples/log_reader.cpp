@@ -30,7 +30,7 @@ static int follow(const std::string& dir) {
   int seen = 0;
   conduit::RecordView views[32];
   while (seen < kCount || !(*reader)->writer_closed()) {
-    auto r = (*reader)->poll(views, 5s);
+    auto r = (*reader)->poll(views, seen < kCount ? 5s : 100ms);  // then only the close is left to see
     if (!r.ok()) return std::fprintf(stderr, "reader: %s\n", r.status().to_string().c_str()), 1;
     if (r->count == 0 && seen < kCount) return std::fprintf(stderr, "reader: nothing new for 5 s\n"), 1;
     for (std::size_t i = 0; i < r->count; ++i, ++seen)

@@ -200,9 +200,14 @@ class CONDUIT_EXPORT AttachedConsumer {
 class CONDUIT_EXPORT AttachedTopic {
  public:
   ~AttachedTopic();
-  const std::string& name() const noexcept { return name_; }
+  const std::string& name() const noexcept { return name_; }  // the topic's name
+  // Topic::publish from this process: the record's sequence, once it is
+  // committed in the log (kSync: once durable). Errors as Topic::publish's,
+  // and kClosed once the owner is gone (above).
+  // @{
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
+  // @}
   // Topic::publish_batch: one claim for many records (at most half a
   // segment each), written in their order with consecutive sequences.
   PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> seqs = {}) noexcept;

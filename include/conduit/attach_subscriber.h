@@ -74,6 +74,9 @@ namespace detail {
 class AttachedSubscriberCore;
 }
 
+// A subscriber of the owner's persisted topic in this process, made by
+// AttachedEngine::subscribe: reads in place in this process's own mapping
+// (the top of this file says what differs from Subscriber).
 class CONDUIT_EXPORT AttachedSubscriber {
  public:
   ~AttachedSubscriber();
@@ -94,12 +97,15 @@ class CONDUIT_EXPORT AttachedSubscriber {
   std::uint64_t lag() const noexcept;
   // Records lost in total (retention). Any thread.
   std::uint64_t lost() const noexcept;
+  // The options it was made with. Any thread.
   const SubscriberOptions& options() const noexcept;
   // Subscriber::commit across processes (see the top): stores position(),
   // or `seq` (kInvalidArgument past position()). kInvalidArgument without
   // a name; kClosed once the owner is gone. The poll thread.
+  // @{
   Status commit();
   Status commit(std::uint64_t seq);
+  // @}
   // The topic's stats (Topic::stats) as the owner has them now: a round
   // trip. The poll thread.
   Result<TopicStats> topic_stats();

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "fuzz_support.h"
 
@@ -30,7 +31,8 @@ inline void check_error(conduit_status st, char* error) {
   }
   FUZZ_CHECK(error != nullptr);
   const std::string prefix = std::string(conduit_status_message(st)) + ": ";
-  if (std::strncmp(error, prefix.c_str(), prefix.size()) != 0 || std::strlen(error) == prefix.size()) {
+  const std::string_view text(error);
+  if (!text.starts_with(prefix) || text.size() == prefix.size()) {
     std::fprintf(stderr, "status %d with error text '%s'\n", static_cast<int>(st), error);
     FUZZ_CHECK(!"an error text is 'CodeName: why'");
   }
