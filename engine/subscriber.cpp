@@ -311,12 +311,15 @@ Result<std::unique_ptr<Subscriber>> Topic::subscribe(SubscriberOptions options) 
     return Status::InvalidArgument("topic '" + core_->name() + "': durable_only needs a persisted topic");
   auto core = std::make_unique<detail::SubscriberCore>(core_, std::move(options));
   if (!core->options_.name.empty()) core->life_.key = disk::subscriber_key(core->options_.name);
+  // Only blocking subscribers of memory-only topics hold the ring. Settled
+  // before add_user(): from then on the counters' refresher reads the
+  // options (reader_info(), under the topic's lock, which this write would
+  // not hold).
+  const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
+  if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;
   if (Status s = core_->add_user(&core->life_, core.get()); !s.ok()) return s;
   core->counted_ = true;
   if (stored_position) core->rewound_ = core_->take_rewound(disk::subscriber_key(core->options_.name));
-  // Only blocking subscribers of memory-only topics hold the ring.
-  const bool holds = core->options_.slow == SlowPolicy::kBlock && core_->options().durability == Durability::kMemory;
-  if (!holds) core->options_.slow = SlowPolicy::kLoseOldest;
   core->set_start(core_->attach(core->options_.start, holds ? core.get() : nullptr));
   std::unique_ptr<Subscriber> sub(new Subscriber(std::move(core)));
   if (core_->options().retain_until_consumed && !sub->options().name.empty() && !stored_position) {
