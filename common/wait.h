@@ -125,12 +125,14 @@ using SharedParkingLot = BasicParkingLot<SharedLotWords>;
 
 // Drives one wait with a strategy: call idle() each time the condition was
 // found false; it spins, yields or parks as the strategy says. Returns false
-// once the deadline has passed. `Lot`: ParkingLot or SharedParkingLot.
-template <class Lot>
-class BasicBackoff {
+// once the deadline has passed. `Lot`: ParkingLot or SharedParkingLot, taken
+// from the constructor's argument (a class template, not an alias of one:
+// clang before 19 deduces no alias template's arguments).
+template <class Lot = ParkingLot>
+class Backoff {
  public:
-  BasicBackoff(WaitStrategy s, Lot& lot, std::chrono::nanoseconds park_timeout,
-               std::chrono::steady_clock::time_point deadline) noexcept
+  Backoff(WaitStrategy s, Lot& lot, std::chrono::nanoseconds park_timeout,
+          std::chrono::steady_clock::time_point deadline) noexcept
       : strategy_(s), lot_(lot), park_timeout_(park_timeout), deadline_(deadline) {}
 
   // `ready` is re-checked between announcing a park and sleeping.
@@ -181,11 +183,6 @@ class BasicBackoff {
   std::chrono::steady_clock::time_point deadline_;
   std::uint32_t rounds_ = 0;
 };
-
-// The lot's kind comes from the constructor's argument (a topic's readers
-// park on a SharedParkingLot, engine/topic_core.h).
-template <class Lot = ParkingLot>
-using Backoff = BasicBackoff<Lot>;
 
 // A blocking call's deadline. Real (steady) time, not the engine's clock:
 // it bounds how long the calling thread sleeps, and an injected test clock

@@ -364,8 +364,8 @@ Result<PollResult> LogReader::poll(std::span<RecordView> out, std::chrono::nanos
   auto r = core_->try_poll(out);
   if (!r.ok() || r->count != 0 || r->lost != 0 || r->rewound != 0) return r;
   std::uint64_t skipped = r->skipped;  // polls that only stepped over skip records wait on
-  detail::BasicBackoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
-                                                         core_->options_.park_timeout, detail::deadline_after(timeout));
+  detail::Backoff<detail::SharedParkingLot> backoff(core_->options_.wait, core_->control_->readers_lot(),
+                                                    core_->options_.park_timeout, detail::deadline_after(timeout));
   while (backoff.idle([&] { return core_->ready(); })) {
     r = core_->try_poll(out);
     if (r.ok()) r->skipped = skipped += r->skipped;
