@@ -8,8 +8,10 @@ of a batch after the next poll released them. Every argument is drawn from
 pools that mix right values with wrong types and values out of range.
 
 The property: a call returns or raises what a bad argument may raise
-(TypeError, ValueError and its subclasses, IndexError, conduit.Error with a
-code of conduit.CODES and a message). Any other exception escapes run() and
+(TypeError, ValueError and its subclasses, IndexError, BufferError for a
+buffer the binding cannot read as contiguous bytes (Python's own error for
+it, naming why: "memoryview: underlying buffer is not C-contiguous"),
+conduit.Error with a code of conduit.CODES and a message). Any other exception escapes run() and
 the fuzzer aborts with its traceback; a crash is caught by the sanitizers.
 Blocking is avoided by construction: timeouts come from a pool of short or
 invalid values, and subscribers never block producers ("lose_oldest").
@@ -20,7 +22,7 @@ import math
 
 import conduit
 
-ALLOWED = (TypeError, ValueError, IndexError, conduit.Error)
+ALLOWED = (TypeError, ValueError, IndexError, BufferError, conduit.Error)
 
 JUNK = [None, True, 0, 1, -1, 7, 2**31, 2**63, 2**64, -(2**63) - 1, 10**30, 0.5, -0.5, math.nan, math.inf,
         "", "x", "t", "\udcff", "é", b"", b"t", bytearray(b"ba"), memoryview(b"mv"), [], [("k", "v")],
