@@ -256,22 +256,9 @@ Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
 PublishBatchResult AttachedTopicCore::publish_batch(std::span<const Message> ms,
                                                     std::span<std::uint64_t> seqs) noexcept {
   PublishBatchResult r;
-  if (!seqs.empty() && seqs.size() < ms.size()) {
-    r.status =
-        Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) + " sequences for " +
-                                                       std::to_string(ms.size()) + " messages"));
-    return r;
-  }
-  // Every message is checked before any is claimed: a bad one publishes none.
-  std::size_t length = 0;
+  if (r.status = batch_seqs_fit(name_, ms.size(), seqs.size()); !r.status.ok()) return r;
   std::uint64_t total = 0;
-  for (const Message& m : ms) {
-    if (!publishable(m, &length)) {
-      r.status = unpublishable(m);
-      return r;
-    }
-    total += format::align_up(length);
-  }
+  if (r.status = check_batch_messages(name_, ms, info_.max_payload_bytes, &total); !r.status.ok()) return r;
   // Claims of at most half a segment, as in-process (TopicCore::publish_batch).
   const std::uint64_t most = (info_.segment_bytes - format::kSegmentHeaderSize) / 2;
   const std::uint64_t last = claim_in_chunks(

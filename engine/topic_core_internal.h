@@ -32,6 +32,24 @@ inline std::string topic_error(const std::string& topic, const std::string& what
 Status unpublishable_message(const std::string& topic, const Message& m, std::size_t max_payload,
                              std::string_view which);
 
+// publish_batch's checks before anything is claimed (in process, and
+// AttachedTopic's). batch_seqs_fit: kInvalidArgument when `seqs` is given
+// and shorter than `messages`. check_batch_messages: every message is
+// publishable (a bad one publishes none: its error names its place); sets
+// *total to their aligned encoded sizes added up (claim_in_chunks' total).
+Status batch_seqs_fit(const std::string& topic, std::size_t messages, std::size_t seqs);
+inline Status check_batch_messages(const std::string& topic, std::span<const Message> ms, std::size_t max_payload,
+                                   std::uint64_t* total) {
+  std::size_t length = 0;
+  *total = 0;
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    if (!publishable_message(ms[i], max_payload, &length)) [[unlikely]]
+      return unpublishable_message(topic, ms[i], max_payload, "message " + std::to_string(i) + " of the batch: ");
+    *total += format::align_up(length);
+  }
+  return Status::OK();
+}
+
 // publish_batch's claims (in process, and AttachedTopic's): the checked
 // messages `ms` in claims of at most `most` bytes and kMaxClaimRecords
 // records each, `claim(span, bytes)` claiming and writing one and returning
@@ -43,6 +61,7 @@ template <class ClaimFn>
 std::uint64_t claim_in_chunks(std::span<const Message> ms, std::span<std::uint64_t> seqs, std::uint64_t most,
                               std::uint64_t total, PublishBatchResult& r, ClaimFn&& claim) {
   std::uint64_t last = 0;
+  if (ms.empty()) return last;  // nothing to claim (and no last sequence)
   if (ms.size() <= kMaxClaimRecords && total <= most) {
     Result<std::uint64_t> seq = claim(ms, total);
     if (!seq.ok()) {

@@ -60,6 +60,12 @@ Result<std::uint64_t> TopicCore::publish_once(const Message& m, bool nowait) noe
   return seq;
 }
 
+Status batch_seqs_fit(const std::string& topic, std::size_t messages, std::size_t seqs) {
+  if (seqs == 0 || seqs >= messages) return Status::OK();
+  return Status::InvalidArgument(topic_error(
+      topic, "publish_batch: " + std::to_string(seqs) + " sequences for " + std::to_string(messages) + " messages"));
+}
+
 Status unpublishable_message(const std::string& topic, const Message& m, std::size_t max_payload,
                              std::string_view which) {
   if (m.payload.size() > max_payload)
@@ -205,12 +211,7 @@ Result<std::uint64_t> TopicCore::append(const Message& m, bool nowait) noexcept 
 
 PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept {
   PublishBatchResult r;
-  if (!seqs.empty() && seqs.size() < ms.size()) {
-    r.status =
-        Status::InvalidArgument(topic_error(name_, "publish_batch: " + std::to_string(seqs.size()) + " sequences for " +
-                                                       std::to_string(ms.size()) + " messages"));
-    return r;
-  }
+  if (r.status = batch_seqs_fit(name_, ms.size(), seqs.size()); !r.status.ok()) return r;
   if (ms.empty()) return r;
   std::uint64_t last = 0;
   // Dedup and trace scopes look at each message: one at a time, as publish().
@@ -226,16 +227,8 @@ PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::sp
       ++r.published;
     }
   } else {
-    // Every message is checked before any is claimed: a bad one publishes none.
-    std::size_t length = 0;
     std::uint64_t total = 0;
-    for (std::size_t i = 0; i < ms.size(); ++i) {
-      if (!publishable(ms[i], &length)) [[unlikely]] {
-        r.status = unpublishable(ms[i], "message " + std::to_string(i) + " of the batch: ");
-        return r;
-      }
-      total += format::align_up(length);
-    }
+    if (r.status = check_batch_messages(name_, ms, options_.max_payload_bytes, &total); !r.status.ok()) return r;
     // Claims of at most half a segment (less its header), so that one always
     // fits an empty segment; the largest single record does (make()).
     const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;

@@ -137,3 +137,24 @@ TEST_CASE("topics other processes cannot publish into are refused with a reason"
   CHECK(d.status().code() == Code::kUnsupported);
   CHECK(d.status().message().find("dedup") != std::string::npos);
 }
+
+TEST_CASE("an attached publish_batch: an empty batch claims nothing, a bad message publishes none") {
+  TempDir tmp;
+  auto engine = owner_of(tmp);
+  REQUIRE(engine->create_topic("t", test::small_async()).ok());
+  auto attached = AttachedEngine::attach(tmp.path.string()).value();
+  AttachedTopic* t = attached->topic("t").value();
+  PublishBatchResult empty = t->publish_batch({});
+  CHECK(empty.status.ok());
+  CHECK(empty.published == 0);
+  std::vector<Message> ms(3);
+  ms[0].payload = "a";
+  ms[1].payload = std::string(test::small_async().max_payload_bytes + 1, 'x');
+  ms[2].payload = "c";
+  PublishBatchResult bad = t->publish_batch(ms);
+  CHECK(bad.status.code() == Code::kTooLarge);
+  CHECK(bad.status.message().find("message 1 of the batch") != std::string::npos);
+  CHECK(bad.published == 0);
+  // Nothing was claimed by either: the next record is the topic's first.
+  CHECK(t->publish("first").value() == 0);
+}
