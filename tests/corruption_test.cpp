@@ -526,10 +526,11 @@ void expect_read_only(const Log& log, const fs::path& file, std::size_t offset, 
   }
   const auto after = snapshot(log.dir);
   CHECK(after.size() == before.size());
-  for (auto& [path, bytes] : before) {
+  for (const auto& entry : before) {  // not a structured binding: clang 14's CAPTURE lambda cannot name one
+    const auto& path = entry.first;
     CAPTURE(path);
     REQUIRE(after.count(path) == 1);
-    CHECK(after.at(path) == bytes);
+    CHECK(after.at(path) == entry.second);
   }
 }
 

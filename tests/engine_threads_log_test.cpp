@@ -49,7 +49,9 @@ struct ThreadLog {
   std::multiset<std::string> names() {
     std::lock_guard lk(mu);
     std::multiset<std::string> out;
-    for (auto& [name, comm] : started) {
+    for (const auto& entry : started) {  // no structured binding: clang 14's CHECK lambda cannot name one
+      const std::string& name = entry.first;
+      const std::string& comm = entry.second;
       CHECK_MESSAGE(comm == name, "thread " << name << " ran its hook as '" << comm << "'");
       out.insert(name);
     }

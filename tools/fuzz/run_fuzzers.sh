@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds=${1:-15}
 targets=(record envelope segment_scan recovery inspect cli counters api capi)
 
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
       -DCONDUIT_BUILD_TESTS=ON -DCONDUIT_BUILD_BENCH=OFF -DCONDUIT_BUILD_TOOLS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
