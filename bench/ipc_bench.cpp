@@ -17,6 +17,10 @@
 //   BM_IpcGroup/cross_process the same group's consumer in another process,
 //                             attached (conduit/attach.h): its ratio to
 //                             in_process is what crossing processes costs
+//   BM_IpcGroup/cross_process_ack_later
+//                             the same, each batch's acks carried on the
+//                             next poll (AttachedConsumer::ack_later): one
+//                             round trip per batch instead of two
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //
@@ -308,9 +312,10 @@ void BM_Ipc_ConduitAttached(benchmark::State& state) { cross_process(state, true
 constexpr const char* kGroup = "g";
 
 // Polls and acks a batch at a time until every message came: the same code
-// for a Consumer and an AttachedConsumer (the same signatures).
+// for a Consumer and an AttachedConsumer (the same signatures). `later`:
+// an AttachedConsumer's acks go with its next poll (ack_later).
 template <class C>
-void consume_group(C& consumer, Received& r) {
+void consume_group(C& consumer, Received& r, bool later = false) {
   r.latency_ns.reserve(kMessages);
   std::vector<Delivery> out(64);
   while (r.latency_ns.size() < kMessages) {
@@ -318,7 +323,14 @@ void consume_group(C& consumer, Received& r) {
     if (pr.count == 0) break;
     // Taken in sequence order: one consumer, so the group hands them out in order.
     for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].record.payload());
-    (void)consumer.ack(std::span<const Delivery>(out.data(), pr.count));
+    const std::span<const Delivery> done(out.data(), pr.count);
+    if constexpr (requires { consumer.ack_later(done); }) {
+      if (later) {
+        consumer.ack_later(done);
+        continue;
+      }
+    }
+    (void)consumer.ack(done);
   }
 }
 
@@ -368,7 +380,7 @@ bool write_all(int fd, const void* from, std::size_t n) {
 
 // The attached consumer's process: attaches once told the owner is up,
 // says when its consumer exists, consumes, and sends back what it measured.
-[[noreturn]] void group_child(const std::string& dir, int go, int back) {
+[[noreturn]] void group_child(const std::string& dir, int go, int back, bool later) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   char c = 0;
   if (read(go, &c, 1) != 1) _exit(1);
@@ -381,7 +393,7 @@ bool write_all(int fd, const void* from, std::size_t n) {
   auto consumer = (*group)->consumer(co);
   if (!consumer.ok() || write(back, &c, 1) != 1) _exit(4);
   Received r;
-  consume_group(**consumer, r);
+  consume_group(**consumer, r, later);
   const std::uint64_t n = r.latency_ns.size();
   const std::int64_t head[3] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns};
   if (!write_all(back, &n, sizeof n) || !write_all(back, head, sizeof head) ||
@@ -390,7 +402,7 @@ bool write_all(int fd, const void* from, std::size_t n) {
   _exit(0);
 }
 
-void BM_IpcGroup_CrossProcess(benchmark::State& state) {
+void cross_process_group(benchmark::State& state, bool later) {
   const std::int64_t pace = state.range(0);
   for (auto _ : state) {
     TempDir dir;
@@ -401,7 +413,7 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
     }
     // Forked before this process opens an engine (and starts its threads).
     const pid_t pid = fork();
-    if (pid == 0) group_child(dir.path.string(), go[0], back[1]);
+    if (pid == 0) group_child(dir.path.string(), go[0], back[1], later);
     EngineOptions eo;
     eo.data_dir = dir.path.string();
     auto engine = Engine::open(eo).value();
@@ -441,6 +453,9 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
   }
 }
 
+void BM_IpcGroup_CrossProcess(benchmark::State& state) { cross_process_group(state, false); }
+void BM_IpcGroup_CrossProcessAckLater(benchmark::State& state) { cross_process_group(state, true); }
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgName("pace_ns")->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
@@ -450,5 +465,6 @@ BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitAttached)->Apply(args);
 BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
+BENCHMARK(BM_IpcGroup_CrossProcessAckLater)->Apply(args);
 
 }  // namespace

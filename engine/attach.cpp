@@ -23,9 +23,16 @@ class AttachedConsumerCore {
  public:
   AttachedConsumerCore(std::string topic_dir, std::unique_ptr<IpcConnection> conn)
       : topic_dir_(std::move(topic_dir)), conn_(std::move(conn)) {}
+  // What ack_later holds goes before the connection closes.
+  ~AttachedConsumerCore() { (void)flush_acks(); }
+  AttachedConsumerCore(const AttachedConsumerCore&) = delete;
+  AttachedConsumerCore& operator=(const AttachedConsumerCore&) = delete;
 
   PollResult poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept;
   std::size_t ack(std::span<const Delivery> ds) noexcept;
+  void ack_later(std::span<const Delivery> ds) noexcept;
+  std::size_t flush_acks() noexcept;
+  std::uint64_t acked_later() const noexcept { return acked_later_; }
   bool end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns, std::string_view error) noexcept;
   Status owner_status() const { return conn_->broken(); }
   Result<WorkGroupStats> stats() {
@@ -51,7 +58,17 @@ class AttachedConsumerCore {
   std::map<std::uint64_t, Mapped> segments_;  // by first sequence
   std::uint64_t newest_ = 0;                  // kept mapped while idle: the next deliveries are likely there
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> outstanding_;  // (seq, lease) -> segment
+  std::vector<Delivery> later_;    // ack_later's, for the next poll (at most kMaxBatch)
+  std::uint64_t acked_later_ = 0;  // of those, acked by the owner
 };
+
+namespace {
+// A kAck's or kPollAck's acks.
+void put_acks(ipc::Writer& w, std::span<const Delivery> ds) {
+  w.put(static_cast<std::uint32_t>(ds.size()));
+  for (const Delivery& d : ds) w.put(d.sequence).put(d.lease);
+}
+}  // namespace
 
 Status AttachedConsumerCore::place(const ipc::WireDelivery& w, Delivery* d) {
   auto it = segments_.find(w.segment_first);
@@ -100,9 +117,15 @@ void AttachedConsumerCore::give_back(const ipc::WireDelivery& w) noexcept {
 
 PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept {
   PollResult r;
-  ipc::Writer req(ipc::Op::kPoll);
+  // Held acks ride on this request (kPollAck): one round trip for both.
+  const bool carry = !later_.empty();
+  ipc::Writer req(carry ? ipc::Op::kPollAck : ipc::Op::kPoll);
+  if (carry) put_acks(req, later_);
   req.put(static_cast<std::uint32_t>(std::min<std::size_t>(out.size(), ipc::kMaxBatch))).put(timeout_ns);
   auto reply = conn_->call(req);
+  // Sent, or the owner is gone: either way they are not held any more.
+  for (const Delivery& d : later_) release(d);
+  later_.clear();
   if (!reply.ok()) {
     r.closed = true;
     r.status = reply.status();
@@ -110,6 +133,8 @@ PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t time
   }
   ipc::Reader rd(*reply);
   r.status = rd.status();
+  const std::uint32_t acked = carry ? rd.get<std::uint32_t>() : 0;
+  if (rd.ok()) acked_later_ += acked;
   r.lost = rd.get<std::uint64_t>();
   r.rewound = rd.get<std::uint64_t>();
   r.closed = rd.get<std::uint8_t>() != 0;
@@ -137,8 +162,7 @@ std::size_t AttachedConsumerCore::ack(std::span<const Delivery> ds) noexcept {
   while (!ds.empty()) {
     const std::size_t n = std::min<std::size_t>(ds.size(), ipc::kMaxBatch);
     ipc::Writer req(ipc::Op::kAck);
-    req.put(static_cast<std::uint32_t>(n));
-    for (std::size_t k = 0; k < n; ++k) req.put(ds[k].sequence).put(ds[k].lease);
+    put_acks(req, ds.first(n));
     auto reply = conn_->call(req);
     for (std::size_t k = 0; k < n; ++k) release(ds[k]);
     ds = ds.subspan(n);
@@ -147,6 +171,22 @@ std::size_t AttachedConsumerCore::ack(std::span<const Delivery> ds) noexcept {
     if (rd.status().ok()) acked += rd.get<std::uint32_t>();
   }
   return acked;
+}
+
+void AttachedConsumerCore::ack_later(std::span<const Delivery> ds) noexcept {
+  for (const Delivery& d : ds) {
+    // One message carries at most kMaxBatch: a full hold goes now.
+    if (later_.size() == ipc::kMaxBatch) (void)flush_acks();
+    later_.push_back(d);
+  }
+}
+
+std::size_t AttachedConsumerCore::flush_acks() noexcept {
+  if (later_.empty()) return 0;
+  const std::size_t n = ack(later_);
+  later_.clear();
+  acked_later_ += n;
+  return n;
 }
 
 bool AttachedConsumerCore::end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns,
@@ -212,7 +252,8 @@ Result<std::unique_ptr<AttachedConsumer>> AttachedWorkGroup::consumer(ConsumerOp
 }
 
 AttachedConsumer::AttachedConsumer(std::unique_ptr<detail::AttachedConsumerCore> core) : core_(std::move(core)) {}
-// Closing the connection tells the owner: it destroys its consumer, and the
+// The acks ack_later held go first (~AttachedConsumerCore). Closing the
+// connection then tells the owner: it destroys its consumer, and the
 // deliveries still out go back to the group at once.
 AttachedConsumer::~AttachedConsumer() = default;
 
@@ -222,6 +263,9 @@ PollResult AttachedConsumer::poll(std::span<Delivery> out, std::chrono::nanoseco
 }
 bool AttachedConsumer::ack(const Delivery& d) noexcept { return core_->ack(std::span<const Delivery>(&d, 1)) == 1; }
 std::size_t AttachedConsumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->ack(deliveries); }
+void AttachedConsumer::ack_later(std::span<const Delivery> deliveries) noexcept { core_->ack_later(deliveries); }
+std::size_t AttachedConsumer::flush_acks() noexcept { return core_->flush_acks(); }
+std::uint64_t AttachedConsumer::acked_later() const noexcept { return core_->acked_later(); }
 bool AttachedConsumer::nack(const Delivery& d) noexcept { return core_->end(d, detail::ipc::FailKind::kNack, -1, {}); }
 bool AttachedConsumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
   return core_->end(d, detail::ipc::FailKind::kNackDelay, std::max<std::int64_t>(delay.count(), 0), {});

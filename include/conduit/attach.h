@@ -155,6 +155,22 @@ class CONDUIT_EXPORT AttachedConsumer {
   bool fail(const Delivery& d, std::string_view error) noexcept;
   bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
   // @}
+  // Acks `deliveries` on the next poll's (or try_poll's) round trip rather
+  // than on one of their own: ack(span) returns once the owner journaled
+  // the acks, this returns at once. The owner applies them as ack(span)
+  // would, before that poll looks for records, so they never wait on it.
+  // Until then they are unacked and this consumer's: if this process or
+  // the owner dies first they are delivered again (at least once, as any
+  // unacked delivery), never lost. Their record views must not be read
+  // after this call. A 1025th held ack sends the 1024 before it at once
+  // (a round trip); the destructor sends what is held.
+  void ack_later(std::span<const Delivery> deliveries) noexcept;
+  // Sends the acks ack_later holds now, as ack(span) (a round trip; none
+  // when it holds none), and returns how many the owner acked.
+  std::size_t flush_acks() noexcept;
+  // How many deliveries given to ack_later the owner has acked so far, as
+  // its replies said (one not this consumer's any more is not counted).
+  std::uint64_t acked_later() const noexcept;
   // OK while the owner answers; kClosed "the owner of DIR is gone" once it
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.
