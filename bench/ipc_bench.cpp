@@ -21,6 +21,11 @@
 //                             the same, each batch's acks carried on the
 //                             next poll (AttachedConsumer::ack_later): one
 //                             round trip per batch instead of two
+//   BM_IpcGroup/cross_process_prefetch
+//                             the same as ack_later, and the next batch
+//                             asked for before the current one is
+//                             processed (AttachedConsumer::prefetch): the
+//                             owner's work and the consumer's overlap
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //
@@ -380,7 +385,11 @@ bool write_all(int fd, const void* from, std::size_t n) {
 
 // The attached consumer's process: attaches once told the owner is up,
 // says when its consumer exists, consumes, and sends back what it measured.
-[[noreturn]] void group_child(const std::string& dir, int go, int back, bool later) {
+// How the attached consumer acks: ack(span) per batch; ack_later; ack_later
+// with prefetch on.
+enum class Acks { kEach, kLater, kPrefetch };
+
+[[noreturn]] void group_child(const std::string& dir, int go, int back, Acks acks) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   char c = 0;
   if (read(go, &c, 1) != 1) _exit(1);
@@ -392,8 +401,9 @@ bool write_all(int fd, const void* from, std::size_t n) {
   co.wait = WaitStrategy::kBusySpin;
   auto consumer = (*group)->consumer(co);
   if (!consumer.ok() || write(back, &c, 1) != 1) _exit(4);
+  (*consumer)->prefetch(acks == Acks::kPrefetch);
   Received r;
-  consume_group(**consumer, r, later);
+  consume_group(**consumer, r, acks != Acks::kEach);
   const std::uint64_t n = r.latency_ns.size();
   const std::int64_t head[3] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns};
   if (!write_all(back, &n, sizeof n) || !write_all(back, head, sizeof head) ||
@@ -402,7 +412,7 @@ bool write_all(int fd, const void* from, std::size_t n) {
   _exit(0);
 }
 
-void cross_process_group(benchmark::State& state, bool later) {
+void cross_process_group(benchmark::State& state, Acks acks) {
   const std::int64_t pace = state.range(0);
   for (auto _ : state) {
     TempDir dir;
@@ -413,7 +423,7 @@ void cross_process_group(benchmark::State& state, bool later) {
     }
     // Forked before this process opens an engine (and starts its threads).
     const pid_t pid = fork();
-    if (pid == 0) group_child(dir.path.string(), go[0], back[1], later);
+    if (pid == 0) group_child(dir.path.string(), go[0], back[1], acks);
     EngineOptions eo;
     eo.data_dir = dir.path.string();
     auto engine = Engine::open(eo).value();
@@ -453,8 +463,9 @@ void cross_process_group(benchmark::State& state, bool later) {
   }
 }
 
-void BM_IpcGroup_CrossProcess(benchmark::State& state) { cross_process_group(state, false); }
-void BM_IpcGroup_CrossProcessAckLater(benchmark::State& state) { cross_process_group(state, true); }
+void BM_IpcGroup_CrossProcess(benchmark::State& state) { cross_process_group(state, Acks::kEach); }
+void BM_IpcGroup_CrossProcessAckLater(benchmark::State& state) { cross_process_group(state, Acks::kLater); }
+void BM_IpcGroup_CrossProcessPrefetch(benchmark::State& state) { cross_process_group(state, Acks::kPrefetch); }
 
 void args(benchmark::internal::Benchmark* b) {
   b->ArgName("pace_ns")->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -466,5 +477,6 @@ BENCHMARK(BM_Ipc_ConduitAttached)->Apply(args);
 BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcessAckLater)->Apply(args);
+BENCHMARK(BM_IpcGroup_CrossProcessPrefetch)->Apply(args);
 
 }  // namespace
