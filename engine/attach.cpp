@@ -21,10 +21,11 @@ namespace detail {
 // One attached consumer: its connection, and the segment files its
 // outstanding deliveries' views point into.
 //
-// With prefetch on, a poll that handed out records sends the next poll
-// (the owner's try_poll, carrying the acks held) before it returns, and
-// the next call takes its reply: at most one request is in flight, and
-// every other request first takes that reply (settle()).
+// With prefetch on, a poll that handed out records and has none left
+// sends the next poll (the owner's try_poll, carrying the acks held)
+// before it returns, and the next call takes its reply: at most one
+// request is in flight, and every other request first takes that reply
+// (settle()).
 class AttachedConsumerCore {
  public:
   AttachedConsumerCore(std::string topic_dir, std::unique_ptr<IpcConnection> conn)
@@ -42,7 +43,9 @@ class AttachedConsumerCore {
   std::uint64_t acked_later() const noexcept { return acked_later_; }
   bool end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns, std::string_view error) noexcept;
   Status owner_status() const { return conn_->broken(); }
-  void prefetch(bool on) noexcept { prefetch_ = on; }
+  void prefetch(std::size_t ahead) noexcept {
+    prefetch_ = static_cast<std::uint32_t>(std::min<std::size_t>(ahead, ipc::kMaxBatch));
+  }
   Result<WorkGroupStats> stats() {
     settle();
     return ipc::stats_from<WorkGroupStats>(conn_->call(ipc::group_stats_request(topic_, group_)));
@@ -73,9 +76,9 @@ class AttachedConsumerCore {
   std::map<std::uint64_t, Mapped> segments_;  // by first sequence
   std::uint64_t newest_ = 0;                  // kept mapped while idle: the next deliveries are likely there
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> outstanding_;  // (seq, lease) -> segment
-  std::vector<Delivery> later_;    // ack_later's, for the next poll (at most kMaxBatch)
-  std::uint64_t acked_later_ = 0;  // of those, acked by the owner
-  bool prefetch_ = false;
+  std::vector<Delivery> later_;          // ack_later's, for the next poll (at most kMaxBatch)
+  std::uint64_t acked_later_ = 0;        // of those, acked by the owner
+  std::uint32_t prefetch_ = 0;           // how many a prefetch asks for; 0: none
   bool in_flight_ = false;               // a poll's reply is to come
   bool carried_ = false;                 // and that poll carried acks
   std::deque<ipc::WireDelivery> ready_;  // received, not yet handed out
@@ -200,7 +203,7 @@ PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t time
     ++r.count;
   }
   // The next batch on its way while the caller works on this one.
-  if (prefetch_ && r.count != 0 && ready_.empty() && r.status.ok() && !r.closed) send_poll(max, -1);
+  if (prefetch_ != 0 && r.count != 0 && ready_.empty() && r.status.ok() && !r.closed) send_poll(prefetch_, -1);
   return r;
 }
 
@@ -316,7 +319,7 @@ std::size_t AttachedConsumer::ack(std::span<const Delivery> deliveries) noexcept
 void AttachedConsumer::ack_later(std::span<const Delivery> deliveries) noexcept { core_->ack_later(deliveries); }
 std::size_t AttachedConsumer::flush_acks() noexcept { return core_->flush_acks(); }
 std::uint64_t AttachedConsumer::acked_later() const noexcept { return core_->acked_later(); }
-void AttachedConsumer::prefetch(bool on) noexcept { core_->prefetch(on); }
+void AttachedConsumer::prefetch(std::size_t ahead) noexcept { core_->prefetch(ahead); }
 bool AttachedConsumer::nack(const Delivery& d) noexcept { return core_->end(d, detail::ipc::FailKind::kNack, -1, {}); }
 bool AttachedConsumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
   return core_->end(d, detail::ipc::FailKind::kNackDelay, std::max<std::int64_t>(delay.count(), 0), {});

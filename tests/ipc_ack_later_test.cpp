@@ -122,7 +122,7 @@ TEST_CASE("ack_later past one message's worth sends the first 1024 at once") {
 TEST_CASE("prefetch: the next batch is fetched ahead, handed out in order, each once, acks carried on it") {
   Setup s(100);
   auto& c = s.c;
-  c->prefetch(true);
+  c->prefetch(10);
   std::vector<Delivery> out(10);
   PollResult r = c->poll(out, 5s);
   REQUIRE(r.count == 10);
@@ -164,7 +164,7 @@ TEST_CASE("prefetch: the next batch is fetched ahead, handed out in order, each 
 
 TEST_CASE("prefetch: a consumer destroyed with a batch fetched ahead gives it back, none lost") {
   Setup s(20);
-  s.c->prefetch(true);
+  s.c->prefetch(10);
   std::vector<Delivery> out(10);
   REQUIRE(s.c->poll(out, 5s).count == 10);
   CHECK(s.c->ack(out) == 10);  // takes the batch on its way first
@@ -180,4 +180,24 @@ TEST_CASE("prefetch: a consumer destroyed with a batch fetched ahead gives it ba
   CHECK(other->ack(std::span<const Delivery>(rest).first(r.count)) == 10);
   CHECK(s.group->stats().ack_floor == 20);
   CHECK(s.group->stats().redelivered == 10);
+}
+
+TEST_CASE("prefetch ahead of several polls: they hand it out in order without asking again") {
+  Setup s(100);
+  auto& c = s.c;
+  c->prefetch(40);
+  std::vector<Delivery> out(10);
+  std::uint64_t want = 0;
+  for (int poll = 1; poll <= 5; ++poll) {
+    PollResult r = c->poll(out, 5s);
+    REQUIRE(r.count == 10);
+    for (std::size_t k = 0; k < r.count; ++k) CHECK(out[k].sequence == want++);
+    // Ten asked for, forty ahead; polls 2 to 5 take from those.
+    if (poll < 5) CHECK(c->stats().value().in_flight == 50);
+  }
+  // The forty used up: the fifth asked again, and the window (64) let 14 go.
+  CHECK(c->stats().value().in_flight == 64);
+  PollResult r = c->poll(out, 5s);
+  REQUIRE(r.count == 10);
+  CHECK(out[0].sequence == 50);
 }

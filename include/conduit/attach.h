@@ -171,16 +171,19 @@ class CONDUIT_EXPORT AttachedConsumer {
   // How many deliveries given to ack_later the owner has acked so far, as
   // its replies said (one not this consumer's any more is not counted).
   std::uint64_t acked_later() const noexcept;
-  // Off by default. On: a poll that returned deliveries asks the owner for
-  // the next batch before it returns (a try_poll on the owner's side,
-  // carrying the acks ack_later holds), so that batch is on its way while
-  // this one is processed, and the next poll mostly only reads it. A poll
-  // that finds it empty asks again with its own timeout, so no poll waits
-  // longer than it says. The batch fetched ahead is this consumer's from
-  // then on (its ack timeout runs): one batch more out per consumer, and
-  // if the consumer goes (destroyed, or its process dies) before handing
-  // it out, it goes back to the group as a redelivery (attempt + 1).
-  void prefetch(bool on) noexcept;
+  // 0 (the default): off. Otherwise a poll that returned deliveries and
+  // has none left over asks the owner for up to `ahead` more (at most
+  // 1024) before it returns: a try_poll on the owner's side, carrying the
+  // acks ack_later holds. That batch is on its way while this one is
+  // processed, and the next polls hand it out without a round trip until
+  // it is used up (an `ahead` of several polls' worth saves that many
+  // round trips). A poll that finds it empty asks again with its own
+  // timeout, so no poll waits longer than it says. What is fetched ahead
+  // is this consumer's from then on (its ack timeout runs): up to `ahead`
+  // more out per consumer, and if the consumer goes (destroyed, or its
+  // process dies) before handing it out, it goes back to the group as
+  // redeliveries (attempt + 1).
+  void prefetch(std::size_t ahead) noexcept;
   // OK while the owner answers; kClosed "the owner of DIR is gone" once it
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.
