@@ -30,7 +30,11 @@
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //
-// pace_ns: 0 sends as fast as possible (throughput: items_per_second);
+// pace_ns: 0 sends as fast as possible (throughput: items_per_second; the
+// work-group cases also cpu_ns_per_msg: the CPU time, user and system, of
+// every thread of both processes from the first publish to the last ack,
+// per message: what a loaded machine, with no idle core to hide the extra
+// work on, pays);
 // otherwise one message every pace_ns, each timed from when it was due, not
 // from when it went out (no coordinated omission), and the counters p50_us,
 // p99_us, p999_us, max_us are exact percentiles over all messages.
@@ -46,6 +50,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,7 +104,16 @@ void drive(std::int64_t pace_ns, Send&& send) {
 }
 
 // What the reader side records: latencies, and whether everything came in order.
+// This process's CPU time so far, all threads, user and system.
+std::int64_t cpu_ns() noexcept {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](const timeval& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_usec * 1000; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
 struct Received {
+  std::int64_t cpu_ns = 0;  // work-group cases: what the run cost, both processes
   std::vector<std::int64_t> latency_ns;
   bool in_order = true;
   std::int64_t first_ns = 0, last_ns = 0;
@@ -122,6 +136,7 @@ void report(benchmark::State& state, Received& r, std::int64_t pace_ns) {
   if (pace_ns == 0) {
     const double secs = static_cast<double>(r.last_ns - r.first_ns) / 1e9;
     state.counters["items_per_second"] = secs > 0 ? static_cast<double>(kMessages) / secs : 0;
+    if (r.cpu_ns != 0) state.counters["cpu_ns_per_msg"] = static_cast<double>(r.cpu_ns) / kMessages;
     return;
   }
   std::sort(r.latency_ns.begin(), r.latency_ns.end());
@@ -351,6 +366,7 @@ void BM_IpcGroup_InProcess(benchmark::State& state) {
     ConsumerOptions co;
     co.wait = WaitStrategy::kBusySpin;
     auto consumer = topic->work_group(kGroup).value()->consumer(co).value();
+    const std::int64_t cpu0 = cpu_ns();
     std::thread writer([&] {
       drive(pace, [&](const Payload& p) {
         (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
@@ -359,6 +375,7 @@ void BM_IpcGroup_InProcess(benchmark::State& state) {
     Received r;
     consume_group(*consumer, r);
     writer.join();
+    r.cpu_ns = cpu_ns() - cpu0;
     report(state, r, pace);
   }
 }
@@ -406,9 +423,11 @@ constexpr std::size_t kPrefetchAhead = 256;
   if (!consumer.ok() || write(back, &c, 1) != 1) _exit(4);
   (*consumer)->prefetch(acks == Acks::kPrefetch ? kPrefetchAhead : 0);
   Received r;
+  const std::int64_t cpu0 = cpu_ns();
   consume_group(**consumer, r, acks != Acks::kEach);
+  const std::int64_t cpu = cpu_ns() - cpu0;
   const std::uint64_t n = r.latency_ns.size();
-  const std::int64_t head[3] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns};
+  const std::int64_t head[4] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns, cpu};
   if (!write_all(back, &n, sizeof n) || !write_all(back, head, sizeof head) ||
       !write_all(back, r.latency_ns.data(), n * sizeof(std::int64_t)))
     _exit(5);
@@ -439,6 +458,7 @@ void cross_process_group(benchmark::State& state, Acks acks) {
       state.SkipWithError("the consumer process did not attach");
       return;
     }
+    const std::int64_t cpu0 = cpu_ns();  // the owner's side: writer, connection thread, engine
     std::thread writer([&] {
       drive(pace, [&](const Payload& p) {
         (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
@@ -446,7 +466,7 @@ void cross_process_group(benchmark::State& state, Acks acks) {
     });
     Received r;
     std::uint64_t n = 0;
-    std::int64_t head[3] = {};
+    std::int64_t head[4] = {};
     bool ok = read_all(back[0], &n, sizeof n) && read_all(back[0], head, sizeof head);
     if (ok && n <= kMessages) {
       r.latency_ns.resize(n);
@@ -455,7 +475,9 @@ void cross_process_group(benchmark::State& state, Acks acks) {
     r.in_order = head[0] == 1;
     r.first_ns = head[1];
     r.last_ns = head[2];
+    r.cpu_ns = head[3];
     writer.join();
+    r.cpu_ns += cpu_ns() - cpu0;
     waitpid(pid, nullptr, 0);
     for (int fd : {go[0], go[1], back[0], back[1]}) close(fd);
     if (!ok) {
