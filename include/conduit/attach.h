@@ -155,10 +155,12 @@ class CONDUIT_EXPORT AttachedConsumer {
   bool fail(const Delivery& d, std::string_view error) noexcept;
   bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
   // @}
-  // Acks `deliveries` on the next poll's (or try_poll's) round trip rather
-  // than on one of their own: ack(span) returns once the owner journaled
-  // the acks, this returns at once. The owner applies them as ack(span)
-  // would, before that poll looks for records, so they never wait on it.
+  // Acks `deliveries` on the next poll request this consumer sends (a
+  // poll's or try_poll's; with prefetch, the one it sends ahead) rather
+  // than on a round trip of their own: ack(span) returns once the owner
+  // journaled the acks, this returns at once. The owner applies them as
+  // ack(span) would, before that poll looks for records, so they never
+  // wait on it.
   // Until then they are unacked and this consumer's: if this process or
   // the owner dies first they are delivered again (at least once, as any
   // unacked delivery), never lost. Their record views must not be read
