@@ -17,10 +17,24 @@
 //   BM_IpcGroup/cross_process the same group's consumer in another process,
 //                             attached (conduit/attach.h): its ratio to
 //                             in_process is what crossing processes costs
+//   BM_IpcGroup/cross_process_ack_later
+//                             the same, each batch's acks carried on the
+//                             next poll (AttachedConsumer::ack_later): one
+//                             round trip per batch instead of two
+//   BM_IpcGroup/cross_process_prefetch
+//                             the same as ack_later, and the next 256
+//                             asked for before the current batch is
+//                             processed (AttachedConsumer::prefetch): the
+//                             owner's work and the consumer's overlap,
+//                             and four polls of 64 share a round trip
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //
-// pace_ns: 0 sends as fast as possible (throughput: items_per_second);
+// pace_ns: 0 sends as fast as possible (throughput: items_per_second; the
+// work-group cases also cpu_ns_per_msg: the CPU time, user and system, of
+// every thread of both processes from the first publish to the last ack,
+// per message: what a loaded machine, with no idle core to hide the extra
+// work on, pays);
 // otherwise one message every pace_ns, each timed from when it was due, not
 // from when it went out (no coordinated omission), and the counters p50_us,
 // p99_us, p999_us, max_us are exact percentiles over all messages.
@@ -36,6 +50,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,7 +104,16 @@ void drive(std::int64_t pace_ns, Send&& send) {
 }
 
 // What the reader side records: latencies, and whether everything came in order.
+// This process's CPU time so far, all threads, user and system.
+std::int64_t cpu_ns() noexcept {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](const timeval& t) { return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_usec * 1000; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
 struct Received {
+  std::int64_t cpu_ns = 0;  // work-group cases: what the run cost, both processes
   std::vector<std::int64_t> latency_ns;
   bool in_order = true;
   std::int64_t first_ns = 0, last_ns = 0;
@@ -112,6 +136,7 @@ void report(benchmark::State& state, Received& r, std::int64_t pace_ns) {
   if (pace_ns == 0) {
     const double secs = static_cast<double>(r.last_ns - r.first_ns) / 1e9;
     state.counters["items_per_second"] = secs > 0 ? static_cast<double>(kMessages) / secs : 0;
+    if (r.cpu_ns != 0) state.counters["cpu_ns_per_msg"] = static_cast<double>(r.cpu_ns) / kMessages;
     return;
   }
   std::sort(r.latency_ns.begin(), r.latency_ns.end());
@@ -308,9 +333,10 @@ void BM_Ipc_ConduitAttached(benchmark::State& state) { cross_process(state, true
 constexpr const char* kGroup = "g";
 
 // Polls and acks a batch at a time until every message came: the same code
-// for a Consumer and an AttachedConsumer (the same signatures).
+// for a Consumer and an AttachedConsumer (the same signatures). `later`:
+// an AttachedConsumer's acks go with its next poll (ack_later).
 template <class C>
-void consume_group(C& consumer, Received& r) {
+void consume_group(C& consumer, Received& r, bool later = false) {
   r.latency_ns.reserve(kMessages);
   std::vector<Delivery> out(64);
   while (r.latency_ns.size() < kMessages) {
@@ -318,7 +344,14 @@ void consume_group(C& consumer, Received& r) {
     if (pr.count == 0) break;
     // Taken in sequence order: one consumer, so the group hands them out in order.
     for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].record.payload());
-    (void)consumer.ack(std::span<const Delivery>(out.data(), pr.count));
+    const std::span<const Delivery> done(out.data(), pr.count);
+    if constexpr (requires { consumer.ack_later(done); }) {
+      if (later) {
+        consumer.ack_later(done);
+        continue;
+      }
+    }
+    (void)consumer.ack(done);
   }
 }
 
@@ -333,6 +366,7 @@ void BM_IpcGroup_InProcess(benchmark::State& state) {
     ConsumerOptions co;
     co.wait = WaitStrategy::kBusySpin;
     auto consumer = topic->work_group(kGroup).value()->consumer(co).value();
+    const std::int64_t cpu0 = cpu_ns();
     std::thread writer([&] {
       drive(pace, [&](const Payload& p) {
         (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
@@ -341,6 +375,7 @@ void BM_IpcGroup_InProcess(benchmark::State& state) {
     Received r;
     consume_group(*consumer, r);
     writer.join();
+    r.cpu_ns = cpu_ns() - cpu0;
     report(state, r, pace);
   }
 }
@@ -368,7 +403,13 @@ bool write_all(int fd, const void* from, std::size_t n) {
 
 // The attached consumer's process: attaches once told the owner is up,
 // says when its consumer exists, consumes, and sends back what it measured.
-[[noreturn]] void group_child(const std::string& dir, int go, int back) {
+// How the attached consumer acks: ack(span) per batch; ack_later; ack_later
+// with prefetch on.
+enum class Acks { kEach, kLater, kPrefetch };
+// Four polls' worth fetched ahead: one round trip per 256 deliveries.
+constexpr std::size_t kPrefetchAhead = 256;
+
+[[noreturn]] void group_child(const std::string& dir, int go, int back, Acks acks) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   char c = 0;
   if (read(go, &c, 1) != 1) _exit(1);
@@ -380,17 +421,20 @@ bool write_all(int fd, const void* from, std::size_t n) {
   co.wait = WaitStrategy::kBusySpin;
   auto consumer = (*group)->consumer(co);
   if (!consumer.ok() || write(back, &c, 1) != 1) _exit(4);
+  (*consumer)->prefetch(acks == Acks::kPrefetch ? kPrefetchAhead : 0);
   Received r;
-  consume_group(**consumer, r);
+  const std::int64_t cpu0 = cpu_ns();
+  consume_group(**consumer, r, acks != Acks::kEach);
+  const std::int64_t cpu = cpu_ns() - cpu0;
   const std::uint64_t n = r.latency_ns.size();
-  const std::int64_t head[3] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns};
+  const std::int64_t head[4] = {r.in_order ? 1 : 0, r.first_ns, r.last_ns, cpu};
   if (!write_all(back, &n, sizeof n) || !write_all(back, head, sizeof head) ||
       !write_all(back, r.latency_ns.data(), n * sizeof(std::int64_t)))
     _exit(5);
   _exit(0);
 }
 
-void BM_IpcGroup_CrossProcess(benchmark::State& state) {
+void cross_process_group(benchmark::State& state, Acks acks) {
   const std::int64_t pace = state.range(0);
   for (auto _ : state) {
     TempDir dir;
@@ -401,7 +445,7 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
     }
     // Forked before this process opens an engine (and starts its threads).
     const pid_t pid = fork();
-    if (pid == 0) group_child(dir.path.string(), go[0], back[1]);
+    if (pid == 0) group_child(dir.path.string(), go[0], back[1], acks);
     EngineOptions eo;
     eo.data_dir = dir.path.string();
     auto engine = Engine::open(eo).value();
@@ -414,6 +458,7 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
       state.SkipWithError("the consumer process did not attach");
       return;
     }
+    const std::int64_t cpu0 = cpu_ns();  // the owner's side: writer, connection thread, engine
     std::thread writer([&] {
       drive(pace, [&](const Payload& p) {
         (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
@@ -421,7 +466,7 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
     });
     Received r;
     std::uint64_t n = 0;
-    std::int64_t head[3] = {};
+    std::int64_t head[4] = {};
     bool ok = read_all(back[0], &n, sizeof n) && read_all(back[0], head, sizeof head);
     if (ok && n <= kMessages) {
       r.latency_ns.resize(n);
@@ -430,7 +475,9 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
     r.in_order = head[0] == 1;
     r.first_ns = head[1];
     r.last_ns = head[2];
+    r.cpu_ns = head[3];
     writer.join();
+    r.cpu_ns += cpu_ns() - cpu0;
     waitpid(pid, nullptr, 0);
     for (int fd : {go[0], go[1], back[0], back[1]}) close(fd);
     if (!ok) {
@@ -441,6 +488,10 @@ void BM_IpcGroup_CrossProcess(benchmark::State& state) {
   }
 }
 
+void BM_IpcGroup_CrossProcess(benchmark::State& state) { cross_process_group(state, Acks::kEach); }
+void BM_IpcGroup_CrossProcessAckLater(benchmark::State& state) { cross_process_group(state, Acks::kLater); }
+void BM_IpcGroup_CrossProcessPrefetch(benchmark::State& state) { cross_process_group(state, Acks::kPrefetch); }
+
 void args(benchmark::internal::Benchmark* b) {
   b->ArgName("pace_ns")->Arg(0)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 }
@@ -450,5 +501,7 @@ BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitAttached)->Apply(args);
 BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
+BENCHMARK(BM_IpcGroup_CrossProcessAckLater)->Apply(args);
+BENCHMARK(BM_IpcGroup_CrossProcessPrefetch)->Apply(args);
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "conduit/attach.h"
 
 #include <algorithm>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -19,16 +20,34 @@ namespace detail {
 
 // One attached consumer: its connection, and the segment files its
 // outstanding deliveries' views point into.
+//
+// With prefetch on, a poll that handed out records and has none left
+// sends the next poll (the owner's try_poll, carrying the acks held)
+// before it returns, and the next call takes its reply: at most one
+// request is in flight, and every other request first takes that reply
+// (settle()).
 class AttachedConsumerCore {
  public:
   AttachedConsumerCore(std::string topic_dir, std::unique_ptr<IpcConnection> conn)
       : topic_dir_(std::move(topic_dir)), conn_(std::move(conn)) {}
+  // What ack_later holds goes before the connection closes; prefetched
+  // deliveries never handed out go back to the group with it.
+  ~AttachedConsumerCore() { (void)flush_acks(); }
+  AttachedConsumerCore(const AttachedConsumerCore&) = delete;
+  AttachedConsumerCore& operator=(const AttachedConsumerCore&) = delete;
 
   PollResult poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept;
   std::size_t ack(std::span<const Delivery> ds) noexcept;
+  void ack_later(std::span<const Delivery> ds) noexcept;
+  std::size_t flush_acks() noexcept;
+  std::uint64_t acked_later() const noexcept { return acked_later_; }
   bool end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns, std::string_view error) noexcept;
   Status owner_status() const { return conn_->broken(); }
+  void prefetch(std::size_t ahead) noexcept {
+    prefetch_ = static_cast<std::uint32_t>(std::min<std::size_t>(ahead, ipc::kMaxBatch));
+  }
   Result<WorkGroupStats> stats() {
+    settle();
     return ipc::stats_from<WorkGroupStats>(conn_->call(ipc::group_stats_request(topic_, group_)));
   }
   std::string topic_, group_;  // the group's names, for stats()
@@ -45,13 +64,34 @@ class AttachedConsumerCore {
   void release(const Delivery& d) noexcept;
   // A delivery that cannot be handed to the caller goes back to the group.
   void give_back(const ipc::WireDelivery& w) noexcept;
+  // Sends a poll for up to `max` (timeout_ns < 0: the owner's try_poll)
+  // carrying the acks held (kPollAck); its reply is taken by settle().
+  void send_poll(std::uint32_t max, std::int64_t timeout_ns) noexcept;
+  // Takes the reply of the poll in flight, if any: its deliveries join
+  // ready_, the rest of what it says head_.
+  void settle() noexcept;
 
   std::string topic_dir_;
   std::unique_ptr<IpcConnection> conn_;
   std::map<std::uint64_t, Mapped> segments_;  // by first sequence
   std::uint64_t newest_ = 0;                  // kept mapped while idle: the next deliveries are likely there
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> outstanding_;  // (seq, lease) -> segment
+  std::vector<Delivery> later_;          // ack_later's, for the next poll (at most kMaxBatch)
+  std::uint64_t acked_later_ = 0;        // of those, acked by the owner
+  std::uint32_t prefetch_ = 0;           // how many a prefetch asks for; 0: none
+  bool in_flight_ = false;               // a poll's reply is to come
+  bool carried_ = false;                 // and that poll carried acks
+  std::deque<ipc::WireDelivery> ready_;  // received, not yet handed out
+  PollResult head_;                      // received, not yet told: lost, rewound, closed, an error
 };
+
+namespace {
+// A kAck's or kPollAck's acks.
+void put_acks(ipc::Writer& w, std::span<const Delivery> ds) {
+  w.put(static_cast<std::uint32_t>(ds.size()));
+  for (const Delivery& d : ds) w.put(d.sequence).put(d.lease);
+}
+}  // namespace
 
 Status AttachedConsumerCore::place(const ipc::WireDelivery& w, Delivery* d) {
   auto it = segments_.find(w.segment_first);
@@ -98,47 +138,82 @@ void AttachedConsumerCore::give_back(const ipc::WireDelivery& w) noexcept {
   (void)conn_->call(req);
 }
 
-PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept {
-  PollResult r;
-  ipc::Writer req(ipc::Op::kPoll);
-  req.put(static_cast<std::uint32_t>(std::min<std::size_t>(out.size(), ipc::kMaxBatch))).put(timeout_ns);
-  auto reply = conn_->call(req);
+void AttachedConsumerCore::send_poll(std::uint32_t max, std::int64_t timeout_ns) noexcept {
+  // Held acks ride on this request (kPollAck): one round trip for both.
+  carried_ = !later_.empty();
+  ipc::Writer req(carried_ ? ipc::Op::kPollAck : ipc::Op::kPoll);
+  if (carried_) put_acks(req, later_);
+  req.put(max).put(timeout_ns);
+  (void)conn_->send(req);  // a failure is receive()'s to say
+  in_flight_ = true;
+  // Sent, or the owner is gone: either way they are not held any more.
+  for (const Delivery& d : later_) release(d);
+  later_.clear();
+}
+
+void AttachedConsumerCore::settle() noexcept {
+  if (!in_flight_) return;
+  in_flight_ = false;
+  auto keep = [this](Status s) {
+    if (head_.status.ok()) head_.status = std::move(s);
+  };
+  auto reply = conn_->receive();
   if (!reply.ok()) {
-    r.closed = true;
-    r.status = reply.status();
-    return r;
+    head_.closed = true;
+    keep(reply.status());
+    return;
   }
   ipc::Reader rd(*reply);
-  r.status = rd.status();
-  r.lost = rd.get<std::uint64_t>();
-  r.rewound = rd.get<std::uint64_t>();
-  r.closed = rd.get<std::uint8_t>() != 0;
-  const auto n = rd.get<std::uint32_t>();
-  std::vector<ipc::WireDelivery> ws(std::min<std::size_t>(n, out.size()));
+  Status status = rd.status();
+  const std::uint32_t acked = carried_ ? rd.get<std::uint32_t>() : 0;
+  const auto lost = rd.get<std::uint64_t>();
+  const auto rewound = rd.get<std::uint64_t>();
+  const bool closed = rd.get<std::uint8_t>() != 0;
+  std::vector<ipc::WireDelivery> ws(std::min(rd.get<std::uint32_t>(), ipc::kMaxBatch));
   for (auto& w : ws) w = rd.get<ipc::WireDelivery>();
   if (!rd.ok()) {
-    r.status = Status::Corruption("a poll's reply from the owner of the topic in " + topic_dir_ + " is short");
-    return r;
+    keep(Status::Corruption("a poll's reply from the owner of the topic in " + topic_dir_ + " is short"));
+    return;
   }
-  for (std::size_t k = 0; k < ws.size(); ++k) {
-    if (Status s = place(ws[k], &out[r.count]); !s.ok()) {
+  acked_later_ += acked;
+  head_.lost += lost;
+  head_.rewound += rewound;
+  head_.closed = head_.closed || closed;
+  keep(std::move(status));
+  ready_.insert(ready_.end(), ws.begin(), ws.end());
+}
+
+PollResult AttachedConsumerCore::poll(std::span<Delivery> out, std::int64_t timeout_ns) noexcept {
+  const auto max = static_cast<std::uint32_t>(std::min<std::size_t>(out.size(), ipc::kMaxBatch));
+  settle();  // a prefetched batch
+  if (ready_.empty() && head_.lost == 0 && head_.rewound == 0 && !head_.closed && head_.status.ok()) {
+    send_poll(max, timeout_ns);
+    settle();
+  }
+  PollResult r = std::exchange(head_, PollResult{});
+  while (r.count < out.size() && !ready_.empty()) {
+    if (Status s = place(ready_.front(), &out[r.count]); !s.ok()) {
       // Never lost: what cannot be handed out goes back to the group.
-      for (std::size_t j = k; j < ws.size(); ++j) give_back(ws[j]);
+      for (const ipc::WireDelivery& w : ready_) give_back(w);
+      ready_.clear();
       if (r.status.ok()) r.status = std::move(s);
       break;
     }
+    ready_.pop_front();
     ++r.count;
   }
+  // The next batch on its way while the caller works on this one.
+  if (prefetch_ != 0 && r.count != 0 && ready_.empty() && r.status.ok() && !r.closed) send_poll(prefetch_, -1);
   return r;
 }
 
 std::size_t AttachedConsumerCore::ack(std::span<const Delivery> ds) noexcept {
+  settle();
   std::size_t acked = 0;
   while (!ds.empty()) {
     const std::size_t n = std::min<std::size_t>(ds.size(), ipc::kMaxBatch);
     ipc::Writer req(ipc::Op::kAck);
-    req.put(static_cast<std::uint32_t>(n));
-    for (std::size_t k = 0; k < n; ++k) req.put(ds[k].sequence).put(ds[k].lease);
+    put_acks(req, ds.first(n));
     auto reply = conn_->call(req);
     for (std::size_t k = 0; k < n; ++k) release(ds[k]);
     ds = ds.subspan(n);
@@ -149,8 +224,26 @@ std::size_t AttachedConsumerCore::ack(std::span<const Delivery> ds) noexcept {
   return acked;
 }
 
+void AttachedConsumerCore::ack_later(std::span<const Delivery> ds) noexcept {
+  for (const Delivery& d : ds) {
+    // One message carries at most kMaxBatch: a full hold goes now.
+    if (later_.size() == ipc::kMaxBatch) (void)flush_acks();
+    later_.push_back(d);
+  }
+}
+
+std::size_t AttachedConsumerCore::flush_acks() noexcept {
+  settle();
+  if (later_.empty()) return 0;
+  const std::size_t n = ack(later_);
+  later_.clear();
+  acked_later_ += n;
+  return n;
+}
+
 bool AttachedConsumerCore::end(const Delivery& d, ipc::FailKind kind, std::int64_t delay_ns,
                                std::string_view error) noexcept {
+  settle();
   ipc::Writer req(ipc::Op::kFail);
   req.put(static_cast<std::uint8_t>(kind)).put(d.sequence).put(d.lease).put(delay_ns).str(error);
   auto reply = conn_->call(req);
@@ -212,7 +305,8 @@ Result<std::unique_ptr<AttachedConsumer>> AttachedWorkGroup::consumer(ConsumerOp
 }
 
 AttachedConsumer::AttachedConsumer(std::unique_ptr<detail::AttachedConsumerCore> core) : core_(std::move(core)) {}
-// Closing the connection tells the owner: it destroys its consumer, and the
+// The acks ack_later held go first (~AttachedConsumerCore). Closing the
+// connection then tells the owner: it destroys its consumer, and the
 // deliveries still out go back to the group at once.
 AttachedConsumer::~AttachedConsumer() = default;
 
@@ -222,6 +316,10 @@ PollResult AttachedConsumer::poll(std::span<Delivery> out, std::chrono::nanoseco
 }
 bool AttachedConsumer::ack(const Delivery& d) noexcept { return core_->ack(std::span<const Delivery>(&d, 1)) == 1; }
 std::size_t AttachedConsumer::ack(std::span<const Delivery> deliveries) noexcept { return core_->ack(deliveries); }
+void AttachedConsumer::ack_later(std::span<const Delivery> deliveries) noexcept { core_->ack_later(deliveries); }
+std::size_t AttachedConsumer::flush_acks() noexcept { return core_->flush_acks(); }
+std::uint64_t AttachedConsumer::acked_later() const noexcept { return core_->acked_later(); }
+void AttachedConsumer::prefetch(std::size_t ahead) noexcept { core_->prefetch(ahead); }
 bool AttachedConsumer::nack(const Delivery& d) noexcept { return core_->end(d, detail::ipc::FailKind::kNack, -1, {}); }
 bool AttachedConsumer::nack(const Delivery& d, std::chrono::nanoseconds delay) noexcept {
   return core_->end(d, detail::ipc::FailKind::kNackDelay, std::max<std::int64_t>(delay.count(), 0), {});

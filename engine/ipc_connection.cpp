@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/disk_names.h"
 
@@ -91,15 +92,25 @@ bool IpcConnection::owner_gone() {
 }
 
 Result<std::string> IpcConnection::call_fd(const ipc::Writer& request, int* fd) {
+  if (Status s = send(request); !s.ok()) return s;
+  return receive(fd);
+}
+
+Status IpcConnection::send(const ipc::Writer& request) {
   if (Status s = broken(); !s.ok()) return s;
-  const bool sent = ipc::send_packet(fd_, request.bytes());
-  const int send_err = errno;
+  send_errno_ = ipc::send_packet(fd_, request.bytes()) ? 0 : errno;
+  return Status::OK();
+}
+
+Result<std::string> IpcConnection::receive(int* fd) {
+  if (Status s = broken(); !s.ok()) return s;
+  const int send_err = std::exchange(send_errno_, 0);
   // A refusal may have been sent before the owner closed: read it even when
   // the send failed.
   std::string reply;
   const ssize_t n = ipc::recv_packet_fd(fd_, reply, fd);
   if (n > 0) return reply;
-  const int err = n < 0 ? errno : sent ? 0 : send_err;
+  const int err = n < 0 ? errno : send_err;
   if (n == 0 || err == ECONNRESET || err == EPIPE) return fail(closed());
   return fail(Status::IOError("the connection to the owner of " + dir_ + " failed: " + std::strerror(err)));
 }

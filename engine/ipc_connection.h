@@ -32,6 +32,12 @@ class IpcConnection {
   // call(), taking the descriptor the reply carries (*fd, -1 when none;
   // the caller closes it). `fd` null: none is taken.
   Result<std::string> call_fd(const ipc::Writer& request, int* fd);
+  // call() in its two halves, for a request whose reply is taken later (an
+  // attached consumer's prefetched poll): nothing else is sent between.
+  // send() fails only once the connection is broken; a failed send shows
+  // in the receive() after it.
+  Status send(const ipc::Writer& request);
+  Result<std::string> receive(int* fd = nullptr);
   // OK, or why the connection is unusable (kept from the first failure).
   Status broken() const;
   // Without waiting or sending: whether the owner closed its end (it died
@@ -45,6 +51,7 @@ class IpcConnection {
   Status closed() const;  // the owner closed its end
   std::string dir_;
   int fd_;
+  int send_errno_ = 0;  // of the last send(), when it failed; for receive()
   mutable std::mutex broken_mu_;
   Status broken_;  // guarded by broken_mu_
 };

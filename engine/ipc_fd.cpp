@@ -47,13 +47,12 @@ bool send_packet_fd(int fd, const std::string& bytes, int pass) noexcept {
 
 ssize_t recv_packet_fd(int fd, std::string& buf, int* got) noexcept {
   if (got != nullptr) *got = -1;
-  buf.resize(kMaxPacket);
-  iovec iov{buf.data(), buf.size()};
+  iovec iov{receive_room(), kMaxPacket};
   OneFd room;
   msghdr msg = message_of(&iov, &room);
   ssize_t n;
   do { n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
-  buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  buf.assign(static_cast<const char*>(iov.iov_base), n > 0 ? static_cast<std::size_t>(n) : 0);
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int))) continue;
     int passed = -1;

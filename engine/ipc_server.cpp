@@ -59,12 +59,17 @@ class Session {
   // request was read: a malformed one creates nothing.
   Result<WorkGroup*> open_group(const GroupRequest& g);
   bool new_consumer(ipc::Reader& r);
-  bool poll(ipc::Reader& r);
+  // kPoll; or kPollAck (`with_acks`), whose acks are applied before the
+  // poll waits and counted first in the reply.
+  bool poll(ipc::Reader& r, bool with_acks);
   // Consumer::poll in slices of kPollSlice, looking between them whether
   // the peer is gone. false: it is (or the server stops).
   bool wait(std::span<Delivery> out, std::int64_t timeout_ns, PollResult* result);
   // Where `d`'s record lies: its segment's first sequence and the offset.
   bool locate(const Delivery& d, ipc::WireDelivery* w);
+  // The acks of a kAck or kPollAck. false: more than kMaxBatch, refused
+  // (the connection ends).
+  bool read_acks(ipc::Reader& r, std::vector<Delivery>* ds);
   bool ack(ipc::Reader& r);
   bool fail(ipc::Reader& r);
 
@@ -92,7 +97,8 @@ bool Session::answer(std::string_view packet) {
       return g.ok() ? refuse(Status::OK()) : refuse(g.status());
     }
     case ipc::Op::kConsumer: return new_consumer(r);
-    case ipc::Op::kPoll: return poll(r);
+    case ipc::Op::kPoll: return poll(r, false);
+    case ipc::Op::kPollAck: return poll(r, true);
     case ipc::Op::kAck: return ack(r);
     case ipc::Op::kFail: return fail(r);
     case ipc::Op::kSubscribe:
@@ -189,10 +195,16 @@ bool Session::locate(const Delivery& d, ipc::WireDelivery* w) {
   return true;
 }
 
-bool Session::poll(ipc::Reader& r) {
+bool Session::poll(ipc::Reader& r, bool with_acks) {
+  std::vector<Delivery> acks;
+  if (with_acks && !read_acks(r, &acks)) return false;
   const auto max = std::min(r.get<std::uint32_t>(), ipc::kMaxBatch);
   const auto timeout_ns = r.get<std::int64_t>();
   if (!r.ok() || !consumer_) return end_with(Status::InvalidArgument("a poll without a consumer"));
+  // Before the wait: acks are never held back by a poll that finds nothing.
+  // Applied once whatever follows; a peer gone during the wait does not
+  // undo them (an ack whose reply was lost, as with kAck).
+  const std::size_t acked = with_acks ? consumer_->ack(acks) : 0;
   std::vector<Delivery> ds(max);
   PollResult p;
   if (!wait(ds, timeout_ns, &p)) return false;
@@ -208,24 +220,32 @@ bool Session::poll(ipc::Reader& r) {
       (void)consumer_->nack(ds[k], std::chrono::nanoseconds(0));
   }
   ipc::Writer w;
-  w.status(p.status).put(p.lost).put(p.rewound).put(static_cast<std::uint8_t>(p.closed));
+  w.status(p.status);
+  if (with_acks) w.put(static_cast<std::uint32_t>(acked));
+  w.put(p.lost).put(p.rewound).put(static_cast<std::uint8_t>(p.closed));
   w.put(static_cast<std::uint32_t>(ws.size()));
   for (const auto& d : ws) w.put(d);
   return reply(w);
 }
 
-bool Session::ack(ipc::Reader& r) {
+bool Session::read_acks(ipc::Reader& r, std::vector<Delivery>* ds) {
   // More than the client ever sends in one: refused, not cut to kMaxBatch
   // (the rest would go unacked with an OK).
   const auto n = r.get<std::uint32_t>();
   if (n > ipc::kMaxBatch)
     return end_with(Status::InvalidArgument("an ack of " + std::to_string(n) + " deliveries: at most " +
                                             std::to_string(ipc::kMaxBatch) + " a message"));
-  std::vector<Delivery> ds(n);
-  for (Delivery& d : ds) {
+  ds->resize(n);
+  for (Delivery& d : *ds) {
     d.sequence = r.get<std::uint64_t>();
     d.lease = r.get<std::uint64_t>();
   }
+  return true;
+}
+
+bool Session::ack(ipc::Reader& r) {
+  std::vector<Delivery> ds;
+  if (!read_acks(r, &ds)) return false;
   if (!r.ok() || !consumer_) return end_with(Status::InvalidArgument("a malformed ack"));
   ipc::Writer w;
   w.status(Status::OK()).put(static_cast<std::uint32_t>(consumer_->ack(ds)));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 
 #include "common/disk_names.h"
 
@@ -61,12 +62,21 @@ bool send_packet(int fd, const std::string& bytes) noexcept {
   }
 }
 
+char* receive_room() noexcept {
+  // Not a std::string resized to kMaxPacket per packet: that zero-filled
+  // 256 KiB on every receive (a tenth of a round trip's time, both ends;
+  // bench/results/2026-12-07-ipc-work-group-speed.md). new char[] leaves it
+  // unwritten, so only the pages a packet lands in are ever touched.
+  thread_local const std::unique_ptr<char[]> room(new char[kMaxPacket]);
+  return room.get();
+}
+
 ssize_t recv_packet(int fd, std::string& buf) noexcept {
-  buf.resize(kMaxPacket);
+  char* room = receive_room();
   for (;;) {
-    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    const ssize_t n = ::recv(fd, room, kMaxPacket, 0);
     if (n < 0 && errno == EINTR) continue;
-    buf.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    buf.assign(room, n > 0 ? static_cast<std::size_t>(n) : 0);
     return n;
   }
 }

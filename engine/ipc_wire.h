@@ -17,6 +17,9 @@
 //   kAck       u32 n (<= kMaxBatch), n x (u64 seq, u64 lease) -> status, u32 acked
 //   kFail      u8 FailKind, u64 seq, u64 lease,
 //              i64 delay ns, str error                   -> status, u8 done
+//   kPollAck   kAck's request, then kPoll's              -> status, u32 acked, then kPoll's
+//              (AttachedConsumer::ack_later: the acks are applied first, as
+//              a kAck would, then the poll; one round trip for both)
 //
 // Publishing from the attached process (doc/ipc.md; a reply marked +fd
 // carries a descriptor, SCM_RIGHTS, when its status is OK):
@@ -51,7 +54,7 @@ namespace conduit::detail::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x43504943;  // "CIPC"
 // Bumped whenever a message changes; both ends must speak the same one.
-inline constexpr std::uint32_t kVersion = 2;
+inline constexpr std::uint32_t kVersion = 3;  // 3: kPollAck
 // The most deliveries one poll returns (and acks one message carries): a
 // reply stays well under a socket buffer.
 inline constexpr std::uint32_t kMaxBatch = 1024;
@@ -66,6 +69,7 @@ enum class Op : std::uint8_t {
   kPoll,
   kAck,
   kFail,
+  kPollAck,
   kPubOpen = 32,  // publishing ops from 32 on
   kPubSegment,
   kPubRoll,
@@ -174,6 +178,9 @@ WorkGroupOptions get_options(Reader& r);
 bool send_packet(int fd, const std::string& bytes) noexcept;
 // One packet in, into `buf`. 0: the peer closed; < 0: an error (errno).
 ssize_t recv_packet(int fd, std::string& buf) noexcept;
+// This thread's kMaxPacket bytes to receive a packet into before it is
+// copied out at its length (allocated on first use, freed with the thread).
+char* receive_room() noexcept;
 
 // DATA_DIR/control.sock as a sockaddr_un path. A path too long for
 // sun_path goes through /proc/self/fd of an O_PATH descriptor of the

@@ -23,23 +23,56 @@ using namespace std::chrono_literals;
 using conduit::test::TempDir;
 using conduit::test::Worker;
 
-TEST_CASE("SIGKILL of a consumer process holding deliveries: they go to another process long before the ack timeout") {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path.string();
-  auto engine = Engine::open(eo).value();
-  TopicOptions to;
-  to.durability = Durability::kAsync;
-  Topic* topic = engine->create_topic("t", to).value();
-  WorkGroupOptions wo;
-  wo.ack_timeout = 1h;  // only the death of the holder can explain a redelivery
-  WorkGroup* group = topic->work_group("g", wo).value();
-  constexpr std::uint64_t kRecords = 200;
-  for (std::uint64_t i = 0; i < kRecords; ++i) REQUIRE(topic->publish("record " + std::to_string(i)).ok());
+namespace {
 
+constexpr std::uint64_t kOwned = 200;
+
+// An engine owning a directory with kAsync topic "t" of kOwned records
+// and group "g", whose ack timeout is an hour: only the death of a holder
+// can explain a redelivery.
+struct Owner {
+  TempDir tmp;
+  std::string dir = tmp.path.string();
+  std::unique_ptr<Engine> engine;
+  WorkGroup* group = nullptr;
+  Owner() {
+    EngineOptions eo;
+    eo.data_dir = dir;
+    engine = Engine::open(eo).value();
+    TopicOptions to;
+    to.durability = Durability::kAsync;
+    Topic* topic = engine->create_topic("t", to).value();
+    WorkGroupOptions wo;
+    wo.ack_timeout = 1h;
+    group = topic->work_group("g", wo).value();
+    for (std::uint64_t i = 0; i < kOwned; ++i) REQUIRE(topic->publish("record " + std::to_string(i)).ok());
+  }
+  // A "consume" worker takes everything left; then the engine closes.
+  // What it acked: sequence -> attempt, each once.
+  std::map<std::uint64_t, std::uint32_t> drain() {
+    Worker taker({"consume", dir, "t", "g"});
+    REQUIRE(group->wait_drained(60s).ok());
+    engine->close();
+    std::map<std::uint64_t, std::uint32_t> acked;
+    for (const std::string& l : taker.lines()) {
+      std::istringstream in(l);
+      std::uint64_t seq = 0;
+      std::uint32_t attempt = 0;
+      REQUIRE((in >> seq >> attempt));
+      CHECK(acked.emplace(seq, attempt).second);
+    }
+    CHECK(taker.wait() == 0);
+    return acked;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SIGKILL of a consumer process holding deliveries: they go to another process long before the ack timeout") {
+  Owner o;
   std::set<std::uint64_t> held;
   {
-    Worker holder({"hold", eo.data_dir, "t", "g", "10"});
+    Worker holder({"hold", o.dir, "t", "g", "10"});
     for (;;) {
       const auto l = holder.line();
       REQUIRE(l.has_value());
@@ -48,25 +81,45 @@ TEST_CASE("SIGKILL of a consumer process holding deliveries: they go to another 
       held.insert(std::stoull(l->substr(5)));
     }
     REQUIRE(held.size() == 10);
-    CHECK(group->stats().in_flight == 10);
+    CHECK(o.group->stats().in_flight == 10);
     holder.kill();
   }
-  Worker taker({"consume", eo.data_dir, "t", "g"});
-  REQUIRE(group->wait_drained(60s).ok());
-  engine->close();
-  std::map<std::uint64_t, std::uint32_t> acked;
-  for (const std::string& l : taker.lines()) {
-    std::istringstream in(l);
-    std::uint64_t seq = 0;
-    std::uint32_t attempt = 0;
-    REQUIRE((in >> seq >> attempt));
-    CHECK(acked.emplace(seq, attempt).second);
-  }
-  CHECK(taker.wait() == 0);
-  REQUIRE(acked.size() == kRecords);
+  auto acked = o.drain();
+  REQUIRE(acked.size() == kOwned);
   for (std::uint64_t s : held) CHECK_MESSAGE(acked[s] == 2, "sequence " << s);  // a redelivery each
-  CHECK(group->stats().redelivered == held.size());
-  CHECK(group->stats().timed_out == 0);
+  CHECK(o.group->stats().redelivered == held.size());
+  CHECK(o.group->stats().timed_out == 0);
+}
+
+TEST_CASE("SIGKILL of a consumer process with acks held by ack_later: those go out again, the carried ones never") {
+  Owner o;
+  std::set<std::uint64_t> acked_before, held;
+  {
+    Worker holder({"hold-later", o.dir, "t", "g", "10"});
+    for (;;) {
+      const auto l = holder.line();
+      REQUIRE(l.has_value());
+      if (*l == "ready") break;
+      if (l->starts_with("acked "))
+        acked_before.insert(std::stoull(l->substr(6)));
+      else if (l->starts_with("held "))
+        held.insert(std::stoull(l->substr(5)));
+      else
+        FAIL("unexpected line: " << *l);
+    }
+    REQUIRE(acked_before.size() == 10);
+    REQUIRE(held.size() == 10);
+    // The held acks never left the process: the owner still has them out.
+    CHECK(o.group->stats().in_flight == 10);
+    CHECK(o.group->stats().ack_floor == 10);
+    holder.kill();
+  }
+  auto acked = o.drain();
+  for (std::uint64_t s : acked_before) CHECK_MESSAGE(acked.count(s) == 0, "carried ack, delivered again: " << s);
+  CHECK(acked.size() + acked_before.size() == kOwned);
+  for (std::uint64_t s : held) CHECK_MESSAGE(acked[s] == 2, "sequence " << s);  // a redelivery each
+  CHECK(o.group->stats().redelivered == held.size());
+  CHECK(o.group->stats().timed_out == 0);
 }
 
 TEST_CASE(

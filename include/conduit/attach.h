@@ -155,6 +155,37 @@ class CONDUIT_EXPORT AttachedConsumer {
   bool fail(const Delivery& d, std::string_view error) noexcept;
   bool dead_letter(const Delivery& d, std::string_view error = {}) noexcept;
   // @}
+  // Acks `deliveries` on the next poll request this consumer sends (a
+  // poll's or try_poll's; with prefetch, the one it sends ahead) rather
+  // than on a round trip of their own: ack(span) returns once the owner
+  // journaled the acks, this returns at once. The owner applies them as
+  // ack(span) would, before that poll looks for records, so they never
+  // wait on it.
+  // Until then they are unacked and this consumer's: if this process or
+  // the owner dies first they are delivered again (at least once, as any
+  // unacked delivery), never lost. Their record views must not be read
+  // after this call. A 1025th held ack sends the 1024 before it at once
+  // (a round trip); the destructor sends what is held.
+  void ack_later(std::span<const Delivery> deliveries) noexcept;
+  // Sends the acks ack_later holds now, as ack(span) (a round trip; none
+  // when it holds none), and returns how many the owner acked.
+  std::size_t flush_acks() noexcept;
+  // How many deliveries given to ack_later the owner has acked so far, as
+  // its replies said (one not this consumer's any more is not counted).
+  std::uint64_t acked_later() const noexcept;
+  // 0 (the default): off. Otherwise a poll that returned deliveries and
+  // has none left over asks the owner for up to `ahead` more (at most
+  // 1024) before it returns: a try_poll on the owner's side, carrying the
+  // acks ack_later holds. That batch is on its way while this one is
+  // processed, and the next polls hand it out without a round trip until
+  // it is used up (an `ahead` of several polls' worth saves that many
+  // round trips). A poll that finds it empty asks again with its own
+  // timeout, so no poll waits longer than it says. What is fetched ahead
+  // is this consumer's from then on (its ack timeout runs): up to `ahead`
+  // more out per consumer, and if the consumer goes (destroyed, or its
+  // process dies) before handing it out, it goes back to the group as
+  // redeliveries (attempt + 1).
+  void prefetch(std::size_t ahead) noexcept;
   // OK while the owner answers; kClosed "the owner of DIR is gone" once it
   // does not (then every call fails), or the error that broke the
   // connection. Any thread.

@@ -9,6 +9,15 @@
 //   ipc_worker hold DIR TOPIC GROUP N  takes N deliveries, prints "held SEQ"
 //                                      for each, then "ready", and waits
 //                                      without answering them (to be killed)
+//   ipc_worker hold-later DIR TOPIC GROUP N
+//                                      takes N deliveries and hands them to
+//                                      ack_later; takes N more (the first
+//                                      poll carries those acks), prints
+//                                      "acked SEQ" for the first N once the
+//                                      owner said it acked them, "held SEQ"
+//                                      for the next N, hands those to
+//                                      ack_later too, prints "ready" and
+//                                      waits (to be killed with them held)
 //   ipc_worker own DIR TOPIC N         opens an engine on DIR, publishes N
 //                                      records to TOPIC (kAsync), prints
 //                                      "ready" and waits (to be killed)
@@ -93,6 +102,37 @@ int hold(const std::string& dir, const std::string& topic, const std::string& gr
   for (;;) ::pause();
 }
 
+// Polls until `out` is full; false (said) when a poll comes back empty.
+bool take(AttachedConsumer& c, std::span<Delivery> out) {
+  for (std::size_t got = 0; got < out.size();) {
+    PollResult r = c.poll(out.subspan(got), 5s);
+    if (r.count == 0) {
+      say(r.status.ok() ? Status::TimedOut("nothing to take") : r.status);
+      return false;
+    }
+    got += r.count;
+  }
+  return true;
+}
+
+int hold_later(const std::string& dir, const std::string& topic, const std::string& group, std::size_t n) {
+  auto c = consumer_of(dir, topic, group);
+  std::vector<Delivery> first(n), next(n);
+  if (!take(*c, first)) return 1;
+  c->ack_later(first);
+  if (!take(*c, next)) return 1;
+  if (c->acked_later() != n) {
+    std::fprintf(stderr, "the owner acked %llu of %zu\n", static_cast<unsigned long long>(c->acked_later()), n);
+    return 5;
+  }
+  for (const Delivery& d : first) std::printf("acked %llu\n", static_cast<unsigned long long>(d.sequence));
+  for (const Delivery& d : next) std::printf("held %llu\n", static_cast<unsigned long long>(d.sequence));
+  c->ack_later(next);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;) ::pause();
+}
+
 int own(const std::string& dir, const std::string& topic, std::uint64_t n) {
   EngineOptions eo;
   eo.data_dir = dir;
@@ -120,6 +160,7 @@ int main(int argc, char** argv) {
   if (argc >= 3 && a[1] == "attach") return attach(a[2], argc >= 4 ? argv[3] : nullptr);
   if (argc == 5 && a[1] == "consume") return consume(a[2], a[3], a[4]);
   if (argc == 6 && a[1] == "hold") return hold(a[2], a[3], a[4], std::stoul(a[5]));
+  if (argc == 6 && a[1] == "hold-later") return hold_later(a[2], a[3], a[4], std::stoul(a[5]));
   if (argc == 5 && a[1] == "own") return own(a[2], a[3], std::stoull(a[4]));
   std::fprintf(stderr, "usage: see tests/ipc/ipc_worker.cpp\n");
   return 2;

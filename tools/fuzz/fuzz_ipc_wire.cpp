@@ -15,7 +15,7 @@
 // reaches an in-process subscriber, and an in-process consumer of "g"
 // polls without error.
 //
-// A poll's timeout is cut to 1 ms before it goes (a well-formed poll may
+// A poll's timeout (kPoll's or kPollAck's) is cut to 1 ms before it goes (a well-formed poll may
 // wait as long as it asks). The fuzzer is run with -detect_leaks=0, as
 // `api`: the engine's threads would make it scan the heap after nearly
 // every input; LeakSanitizer still checks at exit.
@@ -57,10 +57,8 @@ class Layout {
       case ipc::Op::kOpenGroup: return str() && str() && options();
       case ipc::Op::kConsumer: return str() && str() && options() && str() && enum_up_to(3);  // WaitStrategy
       case ipc::Op::kPoll: return take(4) && take(8);
-      case ipc::Op::kAck: {
-        std::uint32_t n = 0;
-        return u32(&n) && n <= ipc::kMaxBatch && take(16ull * n);
-      }
+      case ipc::Op::kAck: return acks();
+      case ipc::Op::kPollAck: return acks() && take(4) && take(8);
       case ipc::Op::kFail: return enum_up_to(3) && take(8) && take(8) && take(8) && str();
       case ipc::Op::kSubscribe: return str() && str() && enum_up_to(3) && take(8) && take(8);
       case ipc::Op::kCommit: return take(8);
@@ -89,6 +87,11 @@ class Layout {
   bool str() {
     std::uint32_t n = 0;
     return u32(&n) && take(n);
+  }
+  // A kAck's (or kPollAck's) count, at most kMaxBatch, and that many pairs.
+  bool acks() {
+    std::uint32_t n = 0;
+    return u32(&n) && n <= ipc::kMaxBatch && take(16ull * n);
   }
   // StartAt::Kind, its sequence and time, max_in_flight, ack_timeout,
   // max_attempts, backoff base, max and jitter; dead-letter topic; on_failure.
@@ -162,11 +165,19 @@ struct Owner {
 // Sends `packet` and reads its answer. false: the owner closed the connection.
 bool exchange(int fd, std::string packet) {
   const bool fits = Layout(packet).fits();
-  if (fits && static_cast<ipc::Op>(packet[0]) == ipc::Op::kPoll) {
+  const auto op = fits ? static_cast<ipc::Op>(packet[0]) : ipc::Op{};
+  if (op == ipc::Op::kPoll || op == ipc::Op::kPollAck) {
+    // After the op, kPollAck's acks (a count, 16 bytes each), then the max.
+    std::size_t at = 1 + 4;
+    if (op == ipc::Op::kPollAck) {
+      std::uint32_t n = 0;
+      std::memcpy(&n, packet.data() + 1, sizeof n);
+      at += 4 + 16ull * n;
+    }
     std::int64_t ns = 0;
-    std::memcpy(&ns, packet.data() + 5, sizeof ns);
+    std::memcpy(&ns, packet.data() + at, sizeof ns);
     ns = std::min(ns, kMaxPollNs);
-    std::memcpy(packet.data() + 5, &ns, sizeof ns);
+    std::memcpy(packet.data() + at, &ns, sizeof ns);
   }
   // An empty packet reads as the end of the connection on the other side.
   if (::send(fd, packet.data(), packet.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(packet.size())) return false;

@@ -7,8 +7,8 @@ import os
 import struct
 import sys
 
-MAGIC, VERSION = 0x43504943, 2
-HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL = 1, 2, 3, 4, 5, 6
+MAGIC, VERSION = 0x43504943, 3
+HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL, POLL_ACK = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, COMMIT, GROUP_STATS, TOPIC_STATS = 64, 65, 66, 67
 
 
@@ -41,6 +41,9 @@ seeds = {
     "consumer": [hello, consumer],
     "poll": [hello, consumer, poll, packet(POLL, struct.pack("<Iq", 4, 1000))],
     "ack": [hello, consumer, poll, packet(ACK, struct.pack("<IQQ", 1, 0, 1))],
+    # acks, then a poll's max and timeout; none carried in the second
+    "poll_ack": [hello, consumer, poll, packet(POLL_ACK, struct.pack("<IQQIq", 1, 0, 1, 16, -1)),
+                 packet(POLL_ACK, struct.pack("<IIq", 0, 4, 1000))],
     "nack": [hello, consumer, poll] + [packet(FAIL, struct.pack("<BQQq", k, 0, 1, 1000) + s("why")) for k in range(4)],
     "subscribe": [hello, packet(SUBSCRIBE, s("t") + s("") + struct.pack("<BQq", 0, 0, 0))],
     "commit": [hello, packet(SUBSCRIBE, s("t") + s("reader") + struct.pack("<BQq", 0, 0, 0)),
