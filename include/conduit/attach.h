@@ -108,7 +108,11 @@ class CONDUIT_EXPORT AttachedEngine {
 
  private:
   friend class AttachedWorkGroup;
+  friend class Requester;
   AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn);
+  // Has the owner open its topic `name`, or create it with
+  // reply_topic_options(durability) (conduit/request_reply.h).
+  Status reply_topic(std::string_view name, Durability durability);
   // A request and its reply on conn_ (mu_ taken).
   Result<std::string> call(const detail::ipc::Writer& request);
   std::string dir_;
