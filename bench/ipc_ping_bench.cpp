@@ -48,7 +48,7 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 constexpr int kTurns = 5;
-constexpr std::uint64_t kTrips = 20'000;  // per turn and kind
+constexpr std::uint64_t kTrips = 200'000;  // per turn and kind
 constexpr std::uint64_t kWarmup = 2'000;  // per turn and kind, not recorded
 constexpr std::uint64_t kAll = kWarmup + kTrips;
 
