@@ -114,7 +114,7 @@ TEST_CASE("a requester in the owner, the responder attached") {
 
   SUBCASE("a memory-only reply topic cannot be answered from another process") {
     auto memory = Requester::open(*o.engine).value();
-    auto r = memory->request(*o.q, "q 0", 2s).value();
+    auto r = memory->request(*o.q, "q 0", 500ms).value();
     CHECK(r.status.code() == Code::kTimedOut);
     // The responder said why and stopped.
     const auto said = responder.line();
