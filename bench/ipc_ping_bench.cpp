@@ -42,14 +42,14 @@ namespace {
 
 using namespace conduit;
 using conduit::bench::cpu_relax;
-using conduit::bench::pin_to;
 using conduit::bench::Histogram;
+using conduit::bench::pin_to;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 constexpr int kTurns = 5;
 constexpr std::uint64_t kTrips = 200'000;  // per turn and kind
-constexpr std::uint64_t kWarmup = 2'000;  // per turn and kind, not recorded
+constexpr std::uint64_t kWarmup = 2'000;   // per turn and kind, not recorded
 constexpr std::uint64_t kAll = kWarmup + kTrips;
 
 struct TempDir {
