@@ -27,6 +27,7 @@
 //                             processed (AttachedConsumer::prefetch): the
 //                             owner's work and the consumer's overlap,
 //                             and four polls of 64 share a round trip
+// (bench/ipc_ping_bench.cpp has the round trip between two processes.)
 // Each message is 64 bytes: a counter and the send time (CLOCK_MONOTONIC,
 // one clock for both processes). Latency = receive time - send time.
 //

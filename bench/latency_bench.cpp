@@ -44,14 +44,7 @@ constexpr std::uint64_t kTrips = 50'000;  // per turn and kind
 constexpr std::uint64_t kWarmup = 2'000;  // per turn and kind, not recorded
 
 using conduit::bench::cpu_relax;
-
-void pin_to(int cpu) {
-  if (std::thread::hardware_concurrency() < 2) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
-}
+using conduit::bench::pin_to;
 
 std::uint64_t ns_since(Clock::time_point t0) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -60,6 +61,8 @@ class AttachedTopicCore {
     std::unique_ptr<persistence::SegmentFile> file;
     std::byte* index_map = nullptr;
     std::size_t index_bytes = 0;
+    // How far this process's mapping of the file is populated (populate_for).
+    std::atomic<std::size_t> populated{0};
     ~Mapped() {
       if (index_map != nullptr) ::munmap(index_map, index_bytes);
     }
@@ -81,6 +84,19 @@ class AttachedTopicCore {
   bool publishable(const Message& m, std::size_t* length) const noexcept;
   Status unpublishable(const Message& m) const;
   Status await_durable(std::uint64_t seq);
+  // The owner's persistence thread maps the head segment's pages ahead of
+  // its producers (FileTopicStorage::populate_ahead), but only in the
+  // owner's page tables: left alone, this process would take a page fault
+  // on every page it first writes (one publish in 64 for 64-byte records,
+  // bench/results/2026-12-07-ipc-ping-pong.md). So the publisher whose
+  // claim ends within kPopulateAhead / 2 of the populated mark maps the
+  // next kPopulateAhead of this process's mapping (MADV_POPULATE_WRITE):
+  // one call per 256 KiB written. Only below the segment's zeroed mark,
+  // and not on kSync topics (whose files are zeroed ahead by the owner,
+  // and written whole by the syscall fallback's syncs: populated pages
+  // would be dirty zeros there).
+  void populate_for(Mapped& s, std::uint64_t end) const noexcept;
+  static constexpr std::size_t kPopulateAhead = 512u << 10;
 
   std::string name_;
   std::string topic_dir_;
@@ -180,6 +196,7 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
     req.str(name_).put(first).put(end);
     if (auto r = call(req); !r.ok()) return r.status();
   }
+  populate_for(s, end);
   auto* index = reinterpret_cast<std::atomic<std::uint32_t>*>(s.index_map + Segment::kIndexHeaderBytes);
   std::uint64_t at = off;
   for (std::size_t i = 0; i < ms.size(); ++i) {
@@ -195,6 +212,22 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
   readers_->wake_if_parked();
   control_->readers_lot().wake_if_parked();
   return Status::OK();
+}
+
+void AttachedTopicCore::populate_for(Mapped& s, std::uint64_t end) const noexcept {
+  // Relaxed, on `populated`: a hint shared by this process's publishers;
+  // losing the race (or a stale read) only populates a range twice or
+  // leaves a page to a fault, as before. One of them wins the exchange.
+  std::size_t mark = s.populated.load(std::memory_order_relaxed);
+  if (info_.sync != 0 || end + kPopulateAhead / 2 <= mark) return;
+  // Acquire pairs with the release in Segment::store_zeroed() (as in write()).
+  const std::size_t cap =
+      std::min<std::size_t>(s.file->capacity(), Segment::zeroed_mirror(s.index_map).load(std::memory_order_acquire));
+  if (mark >= cap) return;
+  const std::size_t page = 4096;
+  const std::size_t from = std::max<std::size_t>(mark, end & ~(page - 1));
+  const std::size_t to = std::min<std::size_t>(cap, (end + kPopulateAhead + page - 1) & ~(page - 1));
+  if (s.populated.compare_exchange_strong(mark, to, std::memory_order_relaxed)) s.file->populate_range(from, to);
 }
 
 Status AttachedTopicCore::unpublishable(const Message& m) const {

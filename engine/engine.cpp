@@ -91,8 +91,9 @@ Result<Topic*> find_topic_locked(EngineState& st, std::string_view name) {
   return open_topic_locked(st, name, **on_disk, true);
 }
 
-// Starts `state`'s IpcServer on its data directory (conduit/attach.h).
-void listen(EngineState& state);
+// Starts `state`'s IpcServer on its data directory (conduit/attach.h);
+// `engine` (whose state it is) creates requesters' reply topics.
+void listen(EngineState& state, Engine& engine);
 
 }  // namespace detail
 
@@ -167,22 +168,24 @@ Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
       detail::log(options.log, LogLevel::kWarning, "no live counters file: " + counters.status().to_string());
   }
   std::unique_ptr<Engine> engine(new Engine(std::move(state)));
-  if (!options.data_dir.empty()) detail::listen(*engine->state_);
+  if (!options.data_dir.empty()) detail::listen(*engine->state_, *engine);
   return engine;
 }
 
 namespace detail {
-void listen(EngineState& state) {
+void listen(EngineState& state, Engine& engine) {
   EngineState* st = &state;
-  auto server = detail::IpcServer::start(
-      st->options.data_dir,
-      [st](std::string_view name) -> Result<detail::TopicCore*> {
-        std::lock_guard lk(st->mu);
-        auto found = detail::find_topic_locked(*st, name);
-        if (!found.ok()) return found.status();
-        return st->topics.find(name)->second.get();
-      },
-      st->options.on_thread_start);
+  auto find = [st](std::string_view name) -> Result<detail::TopicCore*> {
+    std::lock_guard lk(st->mu);
+    auto found = detail::find_topic_locked(*st, name);
+    if (!found.ok()) return found.status();
+    return st->topics.find(name)->second.get();
+  };
+  auto make = [find, e = &engine](std::string_view name, const TopicOptions& options) -> Result<detail::TopicCore*> {
+    if (auto made = e->create_topic(name, options); !made.ok()) return made.status();
+    return find(name);  // deleted meanwhile: kNotFound
+  };
+  auto server = detail::IpcServer::start(st->options.data_dir, find, make, st->options.on_thread_start);
   // The engine works without it; only attaching fails (kNotFound).
   if (!server.ok())
     detail::log(st->options.log, LogLevel::kWarning,

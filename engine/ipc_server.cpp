@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conduit/engine.h"
+#include "conduit/request_reply.h"
 #include "engine/ipc_read_requests.h"
 #include "engine/ipc_publish.h"
 #include "engine/ipc_wire.h"
@@ -30,8 +31,9 @@ bool peer_gone(int fd) noexcept {
 // One connection's requests: its work group and consumer.
 class Session {
  public:
-  Session(int fd, const std::string& dir, const IpcServer::FindTopic& find, const std::atomic<bool>& stopping)
-      : fd_(fd), dir_(dir), find_(find), stopping_(stopping), reads_(find) {}
+  Session(int fd, const std::string& dir, const IpcServer::FindTopic& find, const IpcServer::MakeTopic& make,
+          const std::atomic<bool>& stopping)
+      : fd_(fd), dir_(dir), find_(find), make_(make), stopping_(stopping), reads_(find) {}
   // Answers one request; false ends the connection.
   bool answer(std::string_view packet);
 
@@ -72,10 +74,12 @@ class Session {
   bool read_acks(ipc::Reader& r, std::vector<Delivery>* ds);
   bool ack(ipc::Reader& r);
   bool fail(ipc::Reader& r);
+  bool reply_topic(ipc::Reader& r);
 
   int fd_;
   const std::string& dir_;
   const IpcServer::FindTopic& find_;
+  const IpcServer::MakeTopic& make_;
   const std::atomic<bool>& stopping_;
   bool greeted_ = false;
   TopicCore* topic_ = nullptr;
@@ -114,6 +118,7 @@ bool Session::answer(std::string_view packet) {
     case ipc::Op::kPubRoll:
     case ipc::Op::kPubZero:
     case ipc::Op::kPubDurable: return answer_publish(op, r, fd_, find_, stopping_);  // engine/ipc_publish_server.cpp
+    case ipc::Op::kReplyTopic: return reply_topic(r);
   }
   return end_with(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
 }
@@ -272,9 +277,25 @@ bool Session::fail(ipc::Reader& r) {
   return reply(w);
 }
 
+bool Session::reply_topic(ipc::Reader& r) {
+  const std::string name = r.str();
+  const auto durability = r.get_enum(Durability::kSync);
+  if (!r.ok()) return end_with(Status::InvalidArgument("a malformed reply-topic request"));
+  if (durability == Durability::kMemory)
+    return refuse(
+        Status::Unsupported("reply topic '" + name + "': a memory-only topic cannot be read from another process yet"));
+  auto core = find_(name);
+  if (!core.ok() && core.status().code() == Code::kNotFound) core = make_(name, reply_topic_options(durability));
+  if (!core.ok()) return refuse(core.status());
+  if ((*core)->options().durability == Durability::kMemory)
+    return refuse(Status::Unsupported("reply topic '" + name +
+                                      "' is memory-only: its records cannot be read from another process"));
+  return refuse(Status::OK());
+}
+
 }  // namespace
 
-Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir, FindTopic find,
+Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir, FindTopic find, MakeTopic make,
                                                     ThreadStartHook on_thread_start) {
   std::string path;
   int dir_fd = -1;
@@ -300,7 +321,7 @@ Result<std::unique_ptr<IpcServer>> IpcServer::start(const std::string& data_dir,
   if (wake < 0) return failed("eventfd for", errno, fd);
   if (dir_fd >= 0) ::close(dir_fd);
   // Bound through /proc/self/fd: unlinked later by its real name.
-  std::unique_ptr<IpcServer> server(new IpcServer(data_dir, shown, std::move(find), fd, wake));
+  std::unique_ptr<IpcServer> server(new IpcServer(data_dir, shown, std::move(find), std::move(make), fd, wake));
   server->on_thread_start_ = std::move(on_thread_start);
   server->acceptor_ =
       start_named_thread("conduit-ipc", server->on_thread_start_, [s = server.get()] { s->accept_loop(); });
@@ -371,7 +392,7 @@ void IpcServer::serve(Connection* c) {
   socklen_t len = sizeof peer;
   const bool same_user = ::getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == ::geteuid();
   {
-    Session session(c->fd, dir_, find_, stopping_);
+    Session session(c->fd, dir_, find_, make_, stopping_);
     if (!same_user) {
       // Its hello first, so that the refusal is what it reads back.
       (void)ipc::recv_packet(c->fd, packet);

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "conduit/options.h"
 #include "conduit/status.h"
 
 namespace conduit::detail {
@@ -38,11 +39,13 @@ class IpcServer {
   // The engine's topic of that name (opened from the data directory if
   // need be), or why not.
   using FindTopic = std::function<Result<TopicCore*>(std::string_view name)>;
+  // Engine::create_topic, for a requester's reply topic (kReplyTopic).
+  using MakeTopic = std::function<Result<TopicCore*>(std::string_view name, const TopicOptions& options)>;
   // Listens on DATA_DIR/control.sock (mode 0600), replacing a stale one: the
   // caller holds the directory's lock, so no other owner is listening.
   // Its threads ("conduit-ipc" accepts, one "conduit-ipc-c" per
   // connection) run `on_thread_start` first (EngineOptions::on_thread_start).
-  static Result<std::unique_ptr<IpcServer>> start(const std::string& data_dir, FindTopic find,
+  static Result<std::unique_ptr<IpcServer>> start(const std::string& data_dir, FindTopic find, MakeTopic make,
                                                   ThreadStartHook on_thread_start = {});
   // Stops accepting, ends every connection (their consumers' deliveries go
   // back to their groups), and removes the socket.
@@ -59,10 +62,11 @@ class IpcServer {
     std::thread thread;
     std::atomic<bool> done{false};  // its thread is about to return
   };
-  IpcServer(std::string dir, std::string path, FindTopic find, int listen_fd, int wake_fd)
+  IpcServer(std::string dir, std::string path, FindTopic find, MakeTopic make, int listen_fd, int wake_fd)
       : dir_(std::move(dir)),
         path_(std::move(path)),
         find_(std::move(find)),
+        make_(std::move(make)),
         listen_fd_(listen_fd),
         wake_fd_(wake_fd) {}
   void accept_loop();
@@ -73,6 +77,7 @@ class IpcServer {
   std::string dir_;
   std::string path_;  // the socket's path as bound
   FindTopic find_;
+  MakeTopic make_;
   int listen_fd_;
   int wake_fd_;                      // an eventfd: the destructor wakes the accepting thread
   ThreadStartHook on_thread_start_;  // set before the acceptor starts, then read-only

@@ -37,6 +37,11 @@
 //   kGroupStats str topic, str group                     -> status, WorkGroupStats (put_stats)
 //   kTopicStats str topic                                -> status, TopicStats (put_stats)
 //
+// Request-reply (conduit/request_reply.h, Requester::open(AttachedEngine&)):
+//   kReplyTopic str topic, u8 Durability                 -> status (the owner has the
+//                                                           topic: found, or created with
+//                                                           reply_topic_options)
+//
 // Thread safety: plain functions and values.
 #pragma once
 
@@ -54,7 +59,7 @@ namespace conduit::detail::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x43504943;  // "CIPC"
 // Bumped whenever a message changes; both ends must speak the same one.
-inline constexpr std::uint32_t kVersion = 3;  // 3: kPollAck
+inline constexpr std::uint32_t kVersion = 3;  // 3: kPollAck, kReplyTopic
 // The most deliveries one poll returns (and acks one message carries): a
 // reply stays well under a socket buffer.
 inline constexpr std::uint32_t kMaxBatch = 1024;
@@ -80,6 +85,7 @@ enum class Op : std::uint8_t {
   kCommit,
   kGroupStats,
   kTopicStats,
+  kReplyTopic = 96,
 };
 enum class FailKind : std::uint8_t { kNack, kNackDelay, kFail, kDeadLetter };
 

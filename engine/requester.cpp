@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "conduit/request_reply.h"
+#include "engine/reply_source.h"
+#include "engine/requester_internal.h"
 
 namespace conduit {
 namespace {
@@ -19,18 +21,46 @@ std::string hex64(std::uint64_t v) {
   return buf;
 }
 
+}  // namespace
+
+namespace detail {
+
 std::uint64_t fresh_nonce() {
   std::random_device rd;
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
-}  // namespace
+std::string default_reply_topic(std::uint64_t nonce) { return "conduit.replies." + hex64(nonce); }
+
+Status as_reply(const RecordView& request, Message& reply) {
+  if (request.reply_to().empty() || request.correlation_id().empty())
+    return Status::InvalidArgument("record " + std::to_string(request.sequence()) +
+                                   " is not a request: it needs a reply_to and a correlation id");
+  reply.correlation_id = request.correlation_id();
+  if (reply.trace_id.empty()) reply.trace_id = request.trace_id();
+  return Status::OK();
+}
+
+}  // namespace detail
+
+TopicOptions reply_topic_options(Durability durability) {
+  TopicOptions o;
+  o.durability = durability;
+  if (durability == Durability::kMemory) return o;
+  // 1 MiB holds two of the largest records (2 * (48 + 64 KiB + 256 KiB)).
+  o.segment_bytes = 1u << 20;
+  o.max_payload_bytes = 256u << 10;
+  o.retain_bytes = 4u << 20;
+  return o;
+}
 
 Result<std::unique_ptr<Requester>> Requester::open(Engine& engine, RequesterOptions options) {
-  const std::uint64_t nonce = fresh_nonce();
-  if (options.reply_topic.empty()) options.reply_topic = "conduit.replies." + hex64(nonce);
+  const std::uint64_t nonce = detail::fresh_nonce();
+  if (options.reply_topic.empty()) options.reply_topic = detail::default_reply_topic(nonce);
   auto topic = engine.topic(options.reply_topic);
-  if (!topic.ok() && topic.status().code() == Code::kNotFound) topic = engine.create_topic(options.reply_topic);
+  if (!topic.ok() && topic.status().code() == Code::kNotFound)
+    topic = engine.create_topic(options.reply_topic,
+                                reply_topic_options(options.reply_durability.value_or(Durability::kMemory)));
   if (!topic.ok()) return topic.status();
   SubscriberOptions so;
   so.start = StartAt::latest();
@@ -40,29 +70,35 @@ Result<std::unique_ptr<Requester>> Requester::open(Engine& engine, RequesterOpti
   // No clock of its own: the engine's. A copy, not the engine: a requester
   // may outlive it (engine.h).
   if (!options.clock) options.clock = detail::clock_of(engine);
-  return std::unique_ptr<Requester>(new Requester(*topic, std::move(sub).value(), std::move(options), nonce));
+  return std::unique_ptr<Requester>(new Requester(
+      std::make_unique<detail::ReplySourceOf<Subscriber>>(std::move(sub).value()), std::move(options), nonce));
 }
 
-Requester::Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options,
-                     std::uint64_t nonce)
-    : reply_topic_(reply_topic),
-      replies_(std::move(replies)),
-      options_(std::move(options)),
-      prefix_(hex64(nonce) + "-") {}
+Requester::Requester(std::unique_ptr<detail::ReplySource> replies, RequesterOptions options, std::uint64_t nonce)
+    : replies_(std::move(replies)), options_(std::move(options)), prefix_(hex64(nonce) + "-") {}
 
 Requester::~Requester() = default;
 
 std::int64_t Requester::now() const { return options_.clock(); }  // never empty: open() fills it in
 
-Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono::nanoseconds timeout) {
+Status Requester::stamp(Message& request, std::string& correlation, std::chrono::nanoseconds timeout) const {
   if (timeout <= std::chrono::nanoseconds::zero()) return Status::InvalidArgument("request timeout must be positive");
-  const std::uint64_t number = next_;
-  const std::string correlation = prefix_ + std::to_string(number);
+  correlation = prefix_ + std::to_string(next_);
   request.correlation_id = correlation;
-  request.reply_to = reply_topic_->name();
+  request.reply_to = options_.reply_topic;
+  return Status::OK();
+}
+
+Result<std::uint64_t> Requester::send(Topic& topic, Message request, std::chrono::nanoseconds timeout) {
+  std::string correlation;
+  if (Status s = stamp(request, correlation, timeout); !s.ok()) return s;
   auto seq = topic.publish(request);
   if (!seq.ok()) return seq.status();
-  ++next_;  // only a published request uses up its number
+  return track(timeout);
+}
+
+std::uint64_t Requester::track(std::chrono::nanoseconds timeout) {
+  const std::uint64_t number = next_++;  // only a published request uses up its number
   const std::int64_t t = now();
   // Saturated: a timeout past the clock's range never expires.
   const std::int64_t deadline = timeout.count() > std::numeric_limits<std::int64_t>::max() - t
@@ -106,12 +142,23 @@ void Requester::take(std::span<const RecordView> views) {
   }
 }
 
+namespace {
+
+// Why requests in flight end when the reply topic's subscriber is closed:
+// an attached one says the owner is gone; else the engine closed.
+Status closed_why(const PollResult& r, const std::string& topic) {
+  if (r.status.code() == Code::kClosed) return r.status;
+  return Status::Closed("reply topic '" + topic + "': engine is closed");
+}
+
+}  // namespace
+
 void Requester::drain_replies() {
   RecordView views[kReplyBatch];
   for (;;) {
     const PollResult r = replies_->try_poll(views);
     take(std::span<const RecordView>(views, r.count));
-    if (r.closed) finish_all(Status::Closed("reply topic '" + reply_topic_->name() + "': engine is closed"));
+    if (r.closed) finish_all(closed_why(r, options_.reply_topic));
     if (r.count == 0 && r.lost == 0) return;
   }
 }
@@ -121,7 +168,7 @@ void Requester::wait_for_replies(std::chrono::nanoseconds wait) {
   const PollResult r = replies_->poll(views, wait);
   take(std::span<const RecordView>(views, r.count));
   if (r.closed) {
-    finish_all(Status::Closed("reply topic '" + reply_topic_->name() + "': engine is closed"));
+    finish_all(closed_why(r, options_.reply_topic));
     return;
   }
   // A reply record that failed its check stops the reply subscriber there:
@@ -148,7 +195,7 @@ void Requester::expire(std::int64_t t) {
     deadlines_.erase(it);
     Reply reply;
     reply.request = number;
-    reply.status = Status::TimedOut("request " + std::to_string(number) + " to reply topic '" + reply_topic_->name() +
+    reply.status = Status::TimedOut("request " + std::to_string(number) + " to reply topic '" + options_.reply_topic +
                                     "': no reply in time");
     done_.push_back(std::move(reply));
   }
@@ -178,13 +225,17 @@ Result<Reply> Requester::request(Topic& topic, std::string_view payload, std::ch
 }
 
 Result<Reply> Requester::request(Topic& topic, Message message, std::chrono::nanoseconds timeout) {
-  auto number = send(topic, message, timeout);
+  auto number = send(topic, std::move(message), timeout);
   if (!number.ok()) return number.status();
+  return await(*number);
+}
+
+Reply Requester::await(std::uint64_t number) {
   for (;;) {
     drain_replies();
     expire(now());
     for (auto it = done_.begin(); it != done_.end(); ++it)
-      if (it->request == *number) {
+      if (it->request == number) {
         Reply r = std::move(*it);
         done_.erase(it);
         return r;  // a timeout or close too: in its status, as poll() gives it
@@ -195,13 +246,9 @@ Result<Reply> Requester::request(Topic& topic, Message message, std::chrono::nan
 }
 
 Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply) {
-  if (request.reply_to().empty() || request.correlation_id().empty())
-    return Status::InvalidArgument("record " + std::to_string(request.sequence()) +
-                                   " is not a request: it needs a reply_to and a correlation id");
+  if (Status s = detail::as_reply(request, reply); !s.ok()) return s;
   auto topic = engine.topic(request.reply_to());
   if (!topic.ok()) return topic.status();
-  reply.correlation_id = request.correlation_id();
-  if (reply.trace_id.empty()) reply.trace_id = request.trace_id();
   return (*topic)->publish(reply);
 }
 

@@ -1,8 +1,8 @@
 // Publishing from other processes (conduit/attach.h, AttachedTopic): the
 // records go straight into the owner's mapped log; the owner's subscribers
 // and LogReaders in other processes read every one exactly once, in each
-// publisher's order, across segment rolls; a kSync publish returns once
-// its record is durable.
+// publisher's order, across segment rolls, and so do subscribers in other
+// processes; a kSync publish returns once its record is durable.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -105,6 +105,40 @@ TEST_CASE(
   // The persistence thread syncs records whoever wrote them.
   REQUIRE(topic->await_durable(kTotal - 1, 30s).ok());
   CHECK(topic->durable() >= kTotal);
+}
+
+TEST_CASE(
+    "three publisher processes and two subscriber processes: every record once at each, in each publisher's order") {
+  TempDir tmp;
+  auto engine = owner_of(tmp);
+  Topic* topic = engine->create_topic("fan", test::small_async()).value();
+  constexpr std::uint64_t kPerPublisher = 4000;
+  constexpr std::uint64_t kTotal = 3 * kPerPublisher;
+  // Attached subscribers from the earliest record, reading while the
+  // publishers write (they say "ready" once subscribed).
+  std::vector<std::unique_ptr<Worker>> subs;
+  for (int s = 0; s < 2; ++s) {
+    subs.push_back(std::make_unique<Worker>(
+        std::vector<std::string>{"subscribe", tmp.path.string(), "fan", std::to_string(kTotal)}));
+    REQUIRE(subs.back()->line() == std::optional<std::string>("ready"));
+  }
+  std::vector<std::unique_ptr<Worker>> pubs;
+  for (const char* id : {"p0", "p1", "p2"})
+    pubs.push_back(std::make_unique<Worker>(
+        std::vector<std::string>{"publish", tmp.path.string(), "fan", id, std::to_string(kPerPublisher)}));
+  for (auto& p : pubs) {
+    auto l = p->line(60s);
+    REQUIRE(l.has_value());
+    CHECK(l->rfind("done", 0) == 0);
+    CHECK(p->wait() == 0);
+  }
+  for (auto& s : subs) {
+    CHECK(s->line(60s) == std::optional<std::string>("ok"));
+    CHECK(s->wait() == 0);
+  }
+  const TopicStats st = topic->stats();
+  CHECK(st.published == kTotal);
+  CHECK(st.segments >= 3);  // the subscribers followed the topic across rolls
 }
 
 TEST_CASE("a kSync publish from another process returns once its record is durable") {

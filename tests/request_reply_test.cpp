@@ -91,7 +91,8 @@ TEST_CASE("a request with no reply before its timeout finishes with kTimedOut, a
   Topic* service = engine->create_topic("service").value();
   Responder responder(service);
   test::ManualClock clock;
-  auto requester = Requester::open(*engine, {.reply_topic = {}, .clock = clock.function()}).value();
+  auto requester =
+      Requester::open(*engine, {.reply_topic = {}, .reply_durability = {}, .clock = clock.function()}).value();
   const std::uint64_t slow = requester->send(*service, text("slow"), 5s).value();
   const std::uint64_t fast = requester->send(*service, text("fast"), 60s).value();
   Reply out[4];

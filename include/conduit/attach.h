@@ -33,6 +33,12 @@
 //   - The owner checked each record (CRC32C and the rest) before handing it
 //     out; the attached process checks that the record it finds at the
 //     place it was told is the one it was told (its sequence and length).
+//   - Request-reply (conduit/request_reply.h): Requester::open(AttachedEngine&)
+//     and publish_reply(AttachedEngine&, ...) work as in process, but the
+//     reply topic is persisted (kAsync, created by the owner with
+//     reply_topic_options(): 1 MiB segments, 4 MiB retained) until
+//     memory-only topics are shared between processes; the owner dying
+//     finishes every request in flight with kClosed.
 //
 // Errors of attach(): kNotFound "no engine owns DIR" (no socket, or nobody
 // listening on it: its owner died), kIOError naming DIR when it belongs to
@@ -108,7 +114,11 @@ class CONDUIT_EXPORT AttachedEngine {
 
  private:
   friend class AttachedWorkGroup;
+  friend class Requester;
   AttachedEngine(std::string dir, std::unique_ptr<detail::IpcConnection> conn);
+  // Has the owner open its topic `name`, or create it with
+  // reply_topic_options(durability) (conduit/request_reply.h).
+  Status reply_topic(std::string_view name, Durability durability);
   // A request and its reply on conn_ (mu_ taken).
   Result<std::string> call(const detail::ipc::Writer& request);
   std::string dir_;

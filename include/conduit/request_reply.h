@@ -16,6 +16,22 @@
 // The responder side reads requests like any record and answers with
 // publish_reply(), which copies the correlation id and trace id.
 //
+// Across processes: Requester::open(AttachedEngine&) makes a requester in a
+// process attached to the owner (conduit/attach.h); it sends through an
+// AttachedTopic and reads its replies with an AttachedSubscriber. A
+// responder in an attached process answers with publish_reply(AttachedEngine&,
+// ...). Any mix works (requester and responder each in the owner or in an
+// attached process) as long as the reply topic is persisted: attached
+// processes cannot yet read or publish a memory-only topic, so a requester
+// whose responders are elsewhere uses RequesterOptions::reply_durability
+// kAsync (an attached requester's default). What differs for an attached
+// requester: its reply topic is persisted (created by the owner: kAsync,
+// reply_topic_options(), small segments and a byte retention, so it does not
+// grow without bound but does sit on disk); its clock is this process's wall
+// clock; and the owner dying finishes every request in flight with kClosed
+// "the owner of DIR is gone" (as the engine closing does in process).
+// doc/ipc.md, "Request-reply between processes".
+//
 // Thread safety: a Requester is used by one thread at a time; counters may
 // be read from any thread. publish_reply is thread-safe. A Requester may
 // outlive its Engine: its calls then fail with kClosed (engine.h).
@@ -29,6 +45,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <span>
 #include <string>
@@ -40,9 +57,16 @@
 
 namespace conduit {
 
+class AttachedEngine;
+class AttachedTopic;
+namespace detail {
+class ReplySource;
+}
+
 // A Requester's options (Requester::open).
 struct RequesterOptions {
-  // The topic replies come to; created memory-only if it does not exist.
+  // The topic replies come to; created as reply_durability says if it does
+  // not exist.
   // Empty: "conduit.replies.<16 hex digits>", a fresh name per requester.
   // Its subscriber loses the oldest replies rather than block responders
   // when the requester does not poll; a lost reply's request times out.
@@ -51,6 +75,13 @@ struct RequesterOptions {
   // give several, one after another, the same name), not one per request,
   // or delete each one's reply topic once it is destroyed.
   std::string reply_topic;
+  // What the reply topic is when this requester creates it. kMemory: in
+  // process only (attached processes cannot yet publish to it). kAsync or
+  // kSync: persisted, with reply_topic_options() (a responder in another
+  // process can answer). Empty: kMemory for open(Engine&), kAsync for
+  // open(AttachedEngine&) (which refuses kMemory with kUnsupported until
+  // memory-only topics are shared between processes).
+  std::optional<Durability> reply_durability;
   // The clock timeouts are measured on, ns since the Unix epoch; empty: the
   // engine's clock (Engine::now_ns(): EngineOptions::clock, else the wall
   // clock), so a test clock injected into the engine drives them too.
@@ -85,6 +116,12 @@ class CONDUIT_EXPORT Requester {
   // Creates (or opens) the reply topic and subscribes to it. Fails as
   // Engine::create_topic and Topic::subscribe do.
   static Result<std::unique_ptr<Requester>> open(Engine& engine, RequesterOptions options = {});
+  // The same in a process attached to the owner: the owner creates the
+  // reply topic (persisted: see reply_durability) and this process
+  // subscribes to it (AttachedEngine::subscribe); no clock given: this
+  // process's wall clock. Send with the AttachedTopic calls below. The
+  // requester must not outlive `engine`.
+  static Result<std::unique_ptr<Requester>> open(AttachedEngine& engine, RequesterOptions options = {});
   ~Requester();
   Requester(const Requester&) = delete;
   Requester& operator=(const Requester&) = delete;
@@ -94,6 +131,8 @@ class CONDUIT_EXPORT Requester {
   // which its Reply carries. `timeout` must be positive. Fails like
   // Topic::publish, and then nothing is in flight. One thread.
   Result<std::uint64_t> send(Topic& topic, Message request, std::chrono::nanoseconds timeout);
+  // The same through a topic of the owner's, from an attached process.
+  Result<std::uint64_t> send(AttachedTopic& topic, Message request, std::chrono::nanoseconds timeout);
   // Up to out.size() finished requests, oldest first; waits up to `wait`
   // for one when none is ready. One thread.
   std::size_t poll(std::span<Reply> out, std::chrono::nanoseconds wait = {});
@@ -105,6 +144,8 @@ class CONDUIT_EXPORT Requester {
   // @{
   Result<Reply> request(Topic& topic, Message request, std::chrono::nanoseconds timeout);
   Result<Reply> request(Topic& topic, std::string_view payload, std::chrono::nanoseconds timeout);
+  Result<Reply> request(AttachedTopic& topic, Message request, std::chrono::nanoseconds timeout);
+  Result<Reply> request(AttachedTopic& topic, std::string_view payload, std::chrono::nanoseconds timeout);
   // @}
 
   std::size_t in_flight() const noexcept { return deadlines_.size(); }  // sent and not yet finished
@@ -113,11 +154,18 @@ class CONDUIT_EXPORT Requester {
   std::uint64_t dropped_replies() const noexcept {
     return dropped_.load(std::memory_order_relaxed);
   }                                                                                 // relaxed: a counter
-  const std::string& reply_topic() const noexcept { return reply_topic_->name(); }  // the name replies go to
+  const std::string& reply_topic() const noexcept { return options_.reply_topic; }  // the name replies go to
 
  private:
-  Requester(Topic* reply_topic, std::unique_ptr<Subscriber> replies, RequesterOptions options, std::uint64_t nonce);
+  Requester(std::unique_ptr<detail::ReplySource> replies, RequesterOptions options, std::uint64_t nonce);
   std::int64_t now() const;
+  // send(): checks the timeout and stamps the request (reply_to, and its
+  // correlation id, kept in `correlation`); then, once it is published,
+  // tracks it.
+  Status stamp(Message& request, std::string& correlation, std::chrono::nanoseconds timeout) const;
+  std::uint64_t track(std::chrono::nanoseconds timeout);
+  // request(): waits for request `number`'s Reply.
+  Reply await(std::uint64_t number);
   void take(std::span<const RecordView> views);  // matches replies to requests
   void drain_replies();                          // takes every reply there is
   void wait_for_replies(std::chrono::nanoseconds wait);
@@ -126,8 +174,7 @@ class CONDUIT_EXPORT Requester {
   void finish_all(const Status& why);
 
   using Deadline = std::pair<std::int64_t, std::uint64_t>;  // ns on the clock, request
-  Topic* reply_topic_;
-  std::unique_ptr<Subscriber> replies_;
+  std::unique_ptr<detail::ReplySource> replies_;            // a Subscriber or an AttachedSubscriber
   RequesterOptions options_;
   std::string prefix_;  // "<nonce hex>-": every correlation id starts with it
   std::uint64_t next_ = 1;
@@ -143,5 +190,17 @@ class CONDUIT_EXPORT Requester {
 // or no correlation id; kNotFound when the reply topic does not exist; else
 // as Topic::publish. Thread-safe.
 CONDUIT_EXPORT Result<std::uint64_t> publish_reply(Engine& engine, const RecordView& request, Message reply);
+// The same from an attached process (the request read with an
+// AttachedSubscriber or AttachedConsumer, or anyhow): publishes through
+// engine.topic(reply_to), so the reply topic must be persisted; a
+// memory-only one is refused with kUnsupported. Thread-safe.
+CONDUIT_EXPORT Result<std::uint64_t> publish_reply(AttachedEngine& engine, const RecordView& request, Message reply);
+
+// The options of a persisted reply topic a requester creates (durability
+// kAsync or kSync): 1 MiB segments, payloads up to 256 KiB, and retention
+// of 4 MiB, so that a long-lived requester's replies take a few MiB of disk
+// at most (a reply the requester has not read when its segment goes is
+// lost, and its request times out).
+CONDUIT_EXPORT TopicOptions reply_topic_options(Durability durability);
 
 }  // namespace conduit

@@ -17,6 +17,8 @@
 //                                           record; prints "ok" once TOTAL
 //                                           records came, dense and in each
 //                                           publisher's order, or what was wrong
+//   ipc_pub_worker subscribe DIR TOPIC TOTAL  the same with an attached
+//                                           subscriber (prints "ready" first)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 #include <conduit/reader.h>
@@ -29,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -112,21 +115,22 @@ int durable(const std::string& dir, const std::string& topic, std::uint64_t n) {
   return 0;
 }
 
-int read(const std::string& dir, const std::string& topic, std::uint64_t total) {
-  LogReaderOptions o;
-  o.start = StartAt::earliest();
-  auto reader = LogReader::open(dir, topic, o);
-  if (!reader.ok()) return fail("open: " + reader.status().to_string());
+// Checks what a reader got: dense sequences from 0 and each publisher's
+// records (payload "ID I") in its order. `poll` gives a PollResult's
+// (status, lost, count) for views read into `out`.
+template <class Poll>
+int check_all(std::uint64_t total, Poll poll) {
   std::map<std::string, std::uint64_t> next;  // by publisher id
   std::vector<RecordView> out(256);
   std::uint64_t seen = 0;
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (seen < total) {
     if (std::chrono::steady_clock::now() > deadline) return fail("only " + std::to_string(seen) + " records came");
-    auto r = (*reader)->poll(out, 100ms);
-    if (!r.ok()) return fail("poll: " + r.status().to_string());
-    if (r->lost != 0) return fail("lost " + std::to_string(r->lost));
-    for (std::size_t k = 0; k < r->count; ++k, ++seen) {
+    std::uint64_t lost = 0;
+    std::size_t count = 0;
+    if (Status s = poll(std::span<RecordView>(out), &lost, &count); !s.ok()) return fail("poll: " + s.to_string());
+    if (lost != 0) return fail("lost " + std::to_string(lost));
+    for (std::size_t k = 0; k < count; ++k, ++seen) {
       if (out[k].sequence() != seen)
         return fail("sequence " + std::to_string(out[k].sequence()) + " where " + std::to_string(seen) + " was next");
       const std::string p(out[k].payload());
@@ -141,6 +145,36 @@ int read(const std::string& dir, const std::string& topic, std::uint64_t total) 
   return 0;
 }
 
+int read(const std::string& dir, const std::string& topic, std::uint64_t total) {
+  LogReaderOptions o;
+  o.start = StartAt::earliest();
+  auto reader = LogReader::open(dir, topic, o);
+  if (!reader.ok()) return fail("open: " + reader.status().to_string());
+  return check_all(total, [&](std::span<RecordView> out, std::uint64_t* lost, std::size_t* count) {
+    auto r = (*reader)->poll(out, 100ms);
+    if (!r.ok()) return r.status();
+    *lost = r->lost;
+    *count = r->count;
+    return Status::OK();
+  });
+}
+
+int subscribe(const std::string& dir, const std::string& topic, std::uint64_t total) {
+  auto attached = AttachedEngine::attach(dir);
+  if (!attached.ok()) return fail("attach: " + attached.status().to_string());
+  SubscriberOptions so;
+  so.start = StartAt::earliest();
+  auto sub = (*attached)->subscribe(topic, so);
+  if (!sub.ok()) return fail("subscribe: " + sub.status().to_string());
+  std::printf("ready\n");
+  return check_all(total, [&](std::span<RecordView> out, std::uint64_t* lost, std::size_t* count) {
+    const PollResult r = (*sub)->poll(out, 100ms);
+    *lost = r.lost;
+    *count = r.count;
+    return r.closed && r.status.ok() ? Status::Closed("the owner closed") : r.status;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,6 +184,7 @@ int main(int argc, char** argv) {
   if (a.size() == 6 && a[0] == "batch") return batch(a[1], a[2], a[3], std::stoull(a[4]), std::stoull(a[5]));
   if (a.size() == 4 && a[0] == "durable") return durable(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "read") return read(a[1], a[2], std::stoull(a[3]));
-  std::fprintf(stderr, "usage: ipc_pub_worker publish|durable|read ...\n");
+  if (a.size() == 4 && a[0] == "subscribe") return subscribe(a[1], a[2], std::stoull(a[3]));
+  std::fprintf(stderr, "usage: ipc_pub_worker publish|batch|durable|read|subscribe ...\n");
   return 2;
 }

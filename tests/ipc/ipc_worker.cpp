@@ -23,6 +23,7 @@
 //                                      "ready" and waits (to be killed)
 //   ipc_worker sub-...                 attached subscribers' jobs
 //                                      (tests/ipc/sub_jobs.cpp)
+//   ipc_worker rr-...                  request-reply jobs (tests/ipc/rr_jobs.cpp)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
@@ -157,6 +158,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::vector<std::string> a(argv, argv + argc);
   if (argc >= 2 && a[1].starts_with("sub-")) return run_sub_job(argc, argv);
+  if (argc >= 2 && a[1].starts_with("rr-")) return run_rr_job(argc, argv);
   if (argc >= 3 && a[1] == "attach") return attach(a[2], argc >= 4 ? argv[3] : nullptr);
   if (argc == 5 && a[1] == "consume") return consume(a[2], a[3], a[4]);
   if (argc == 6 && a[1] == "hold") return hold(a[2], a[3], a[4], std::stoul(a[5]));

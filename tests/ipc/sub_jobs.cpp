@@ -37,12 +37,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-template <class T>
-T must(Result<T> r) {
-  if (!r.ok()) std::exit(say(r.status()));
-  return std::move(r).value();
-}
-
 std::unique_ptr<AttachedSubscriber> subscriber(const std::string& dir, const std::string& topic,
                                                const std::string& name) {
   static std::unique_ptr<AttachedEngine> attached;  // outlives the subscriber

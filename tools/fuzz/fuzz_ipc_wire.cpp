@@ -64,6 +64,7 @@ class Layout {
       case ipc::Op::kCommit: return take(8);
       case ipc::Op::kGroupStats: return str() && str();
       case ipc::Op::kTopicStats: return str();
+      case ipc::Op::kReplyTopic: return str() && enum_up_to(2);  // Durability
     }
     return false;
   }

@@ -10,6 +10,7 @@ import sys
 MAGIC, VERSION = 0x43504943, 3
 HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL, POLL_ACK = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, COMMIT, GROUP_STATS, TOPIC_STATS = 64, 65, 66, 67
+REPLY_TOPIC = 96
 
 
 def s(text):
@@ -49,6 +50,9 @@ seeds = {
     "commit": [hello, packet(SUBSCRIBE, s("t") + s("reader") + struct.pack("<BQq", 0, 0, 0)),
                packet(COMMIT, struct.pack("<Q", 1))],
     "stats": [hello, packet(GROUP_STATS, s("t") + s("g")), packet(TOPIC_STATS, s("t")), packet(TOPIC_STATS, s("m"))],
+    # kAsync (made), kMemory (refused), and the memory-only topic "m" (refused).
+    "reply_topic": [hello, packet(REPLY_TOPIC, s("r") + struct.pack("<B", 1)),
+                    packet(REPLY_TOPIC, s("r2") + struct.pack("<B", 0)), packet(REPLY_TOPIC, s("m") + struct.pack("<B", 1))],
 }
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../tests/fuzz-corpus/ipc_wire")
 os.makedirs(out, exist_ok=True)
