@@ -103,7 +103,8 @@ def side_figure(run, kind):
         return run["payload_bytes_per_s"], lambda v: f"{v / 1e9:.3g} GB/s" if v >= 1e9 else f"{v / 1e6:.3g} MB/s"
     if kind.startswith("rt_"):
         v = run["round_trip"][kind[3:] + "_ns"]
-        return v, lambda ns: f"{ns / 1e3:.3g} µs" if ns >= 1e4 else f"{ns:.0f} ns"
+        return v, lambda ns: (f"{ns / 1e6:.3g} ms" if ns >= 1e6 else f"{ns / 1e3:.3g} µs" if ns >= 1e4 else
+                              f"{ns:.0f} ns")
     lat = run["latency"]["publish_to_receive"] or run["latency"]["publish_to_durable"]
     if not lat:
         return None
