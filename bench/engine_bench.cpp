@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "spin.h"
+#include "tests/support/full_envelope.h"  // every envelope field set, as the tests' records
 
 namespace {
 
@@ -147,6 +148,19 @@ void publish_in_batches(benchmark::State& state, Topic* t, std::uint64_t& sent, 
   }
 }
 
+// The same, each message a Message with every envelope field set (id, key,
+// correlation id, reply-to, trace id, content type, schema version, three
+// headers) around the 64-byte payload, one Topic::publish(Message) each.
+void publish_enveloped(benchmark::State& state, Topic* t, std::uint64_t& sent) {
+  Payload p;
+  const Message m = conduit::test::full_envelope(as_view(p));
+  for (std::uint64_t i = 0; i < kMessages; ++i) {
+    stamp(p, sent);
+    if (auto r = t->publish(m); !r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    ++sent;
+  }
+}
+
 // The same, each message through Topic::claim: the counter and the rest of
 // the payload written in place in the log, then commit() (zero copy).
 void publish_claimed(benchmark::State& state, Topic* t, std::uint64_t& sent) {
@@ -212,11 +226,13 @@ BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
 
 // ------------------------------------------------------------ conduit 1P/1S ---
 // The same payloads through Topic::publish (per_call 1) or publish_batch
-// (more; 0: one Topic::claim and commit each, publish_claimed) to one
+// (more; 0: one Topic::claim and commit each, publish_claimed;
+// kFullEnvelope: publish_enveloped) to one
 // blocking subscriber that polls (with its wait strategy) in
 // batches of kPollBatch on a second thread. `linger`:
 // SubscriberOptions::linger with min_batch kPollBatch (0: off, the
 // default): the subscriber waits up to that long for a full batch.
+constexpr std::size_t kFullEnvelope = ~std::size_t{0};
 void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::microseconds linger,
                       std::size_t per_call, bool single_producer = false, const EngineOptions& eo = {},
                       Durability durability = Durability::kMemory, const std::function<void()>& before_close = {}) {
@@ -254,6 +270,8 @@ void run_conduit_1p1s(benchmark::State& state, WaitStrategy wait, std::chrono::m
   for (auto _ : state) {
     if (per_call == 0) {
       publish_claimed(state, t, sent);
+    } else if (per_call == kFullEnvelope) {
+      publish_enveloped(state, t, sent);
     } else if (per_call == 1) {
       publish_singly(state, t, sent);
     } else {
@@ -366,6 +384,13 @@ void BM_ConduitClaim_1P1S(benchmark::State& state, WaitStrategy wait) {
 }
 BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
+
+// One Topic::publish(Message) at a time with the full envelope (issue 22's
+// "publish(Message) with the full envelope" against moodycamel 1P/1C).
+void BM_ConduitEnvelope_1P1S(benchmark::State& state, WaitStrategy wait) {
+  run_conduit_1p1s(state, wait, std::chrono::microseconds(0), kFullEnvelope);
+}
+BENCHMARK_CAPTURE(BM_ConduitEnvelope_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
 
 // ------------------------------------------------------------ batches 1P/1S ---
 // The same traffic published kPublishBatch at a time: moodycamel's

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -43,6 +44,17 @@ constexpr int kTurns = 5;
 constexpr std::uint64_t kTrips = 50'000;  // per turn and kind
 constexpr std::uint64_t kWarmup = 2'000;  // per turn and kind, not recorded
 
+// Round trips per turn and kind: kTrips, or CONDUIT_PINGPONG_TRIPS (short
+// runs: bench/results_table.py scales it with its --duration).
+std::uint64_t trips() {
+  static const std::uint64_t n = [] {
+    const char* v = std::getenv("CONDUIT_PINGPONG_TRIPS");
+    const unsigned long long parsed = v != nullptr ? std::strtoull(v, nullptr, 10) : 0;
+    return parsed != 0 ? static_cast<std::uint64_t>(parsed) : kTrips;
+  }();
+  return n;
+}
+
 using conduit::bench::cpu_relax;
 using conduit::bench::pin_to;
 
@@ -58,9 +70,9 @@ struct PingPong {
   std::function<void(std::uint64_t)> echo;
 };
 
-// Runs kWarmup + kTrips round trips, recording the last kTrips.
+// Runs kWarmup + trips() round trips, recording the last trips().
 bool run_trips(const PingPong& pp, conduit::bench::Histogram& h) {
-  const std::uint64_t n = kWarmup + kTrips;
+  const std::uint64_t n = kWarmup + trips();
   std::thread echo([&] {
     pin_to(1);
     pp.echo(n);
@@ -195,7 +207,7 @@ void BM_PingPong(benchmark::State& state) {
     return v.empty() ? 0.0 : v[v.size() / 2];
   };
   std::printf("\nround trip, 8 B, %d turns x %llu trips each, %u hardware threads\n", kTurns,
-              static_cast<unsigned long long>(kTrips), std::thread::hardware_concurrency());
+              static_cast<unsigned long long>(trips()), std::thread::hardware_concurrency());
   std::printf("%-22s %9s %9s %9s %10s   %s\n", "", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "ratio to the floor");
   const struct {
     const char* name;

@@ -295,11 +295,11 @@ void BM_PublishFreshRing(benchmark::State& state) {
 }
 BENCHMARK(BM_PublishFreshRing)->Iterations(3)->Unit(benchmark::kMillisecond);
 
-// A subscriber's try_poll of a batch of 64 records already in the ring,
-// each record's payload touched. Items are records; when the subscriber
-// reaches the end, a new one starts from the earliest (not timed).
+// A subscriber's try_poll of a batch of 64 (or 256) records already in the
+// ring, each record's payload touched. Items are records; when the
+// subscriber reaches the end, a new one starts from the earliest (not timed).
 void BM_CursorPollBatch(benchmark::State& state) {
-  constexpr std::size_t kBatch = 64;
+  const auto kBatch = static_cast<std::size_t>(state.range(0));
   constexpr std::uint64_t kRecords = 1u << 17;  // 64 B payloads: about 14 MiB of the 64 MiB ring
   MemoryTopic t;
   const std::string payload = payload_of(64);
@@ -331,6 +331,6 @@ void BM_CursorPollBatch(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(records));
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
-BENCHMARK(BM_CursorPollBatch);
+BENCHMARK(BM_CursorPollBatch)->Arg(64)->Arg(256);
 
 }  // namespace

@@ -10,7 +10,11 @@ in README.md from it.
   bench/results_table.py --check              # exit 1 when README.md's table is not what the JSON gives
 
 Each figure is the median over the repeats of conduit-bench's own ratio
-(conduit ÷ baseline within one run), with the range beside it. The repeats
+(conduit ÷ baseline within one run), with the range beside it. A few rows
+come from the Google Benchmark programs next to conduit-bench instead
+(GBench below): engine_bench runs the baseline and conduit's benchmark in
+one process, latency_bench its ping-pongs in turns with the floor; their
+ratio is taken within that one process run. The repeats
 take turns over the scenarios (every scenario once, then again), so a slow
 minute on a shared machine is spread over all of them rather than landing
 on one. Python 3 standard library only. Exits 1 when a run failed or a
@@ -23,6 +27,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,10 +38,24 @@ MOODY = "moodycamel queue"
 RAW_SYNC = "one thread: pwrite + fdatasync"
 RAW_ASYNC = "io_uring writes of the same payload bytes"
 
-# (key, scenario, baseline, conduit-bench args, [(measure, ratio key, side figure)])
+# (key, scenario, baseline, conduit-bench args or a GBench, [(measure, ratio key, side figure)])
 # ratio key: a key of the JSON's "ratios"; side figure: how to print each
 # side's own value beside the ratio.
 MEM = ["--durability", "memory", "--payload", "64"]
+
+
+class GBench:
+    """A row pair from a Google Benchmark program built beside conduit-bench:
+    engine_bench's `baseline` and `conduit` benchmarks (items/s) in one
+    process, or latency_bench's ping-pong (its counters) when `conduit` is
+    None."""
+
+    def __init__(self, program, baseline, conduit=None):
+        self.program, self.baseline, self.conduit = program, baseline, conduit
+
+
+MOODY_BULK = "moodycamel queue, enqueue_bulk of 64"
+FLOOR = "bare atomic ping-pong (the floor), in turns"
 SCENARIOS = [
     ("mem_1p1s", "memory, 1 producer → 1 subscriber, 64 B", MOODY, MEM,
      [("throughput", "throughput", "msgs")]),
@@ -59,6 +78,17 @@ SCENARIOS = [
      ["--durability", "async", "--subscribers", "0", "--payload", "64"], [("payload bytes/s", "throughput", "bytes")]),
     ("async_1k", "async, 1 producer, 1 KiB", RAW_ASYNC,
      ["--durability", "async", "--subscribers", "0", "--payload", "1K"], [("payload bytes/s", "throughput", "bytes")]),
+    ("batch_64", "memory, publish_batch of 64 × 64 B → 1 busy-spin subscriber", MOODY_BULK,
+     GBench("engine_bench", "BM_MoodycamelBulk_1P1C", "BM_ConduitBatch_1P1S/busy_spin"),
+     [("throughput", "throughput", "msgs")]),
+    ("claim_1p1s", "memory, zero-copy claim/commit, 1 producer → 1 busy-spin subscriber, 64 B", MOODY,
+     GBench("engine_bench", "BM_Moodycamel_1P1C", "BM_ConduitClaim_1P1S/busy_spin"),
+     [("throughput", "throughput", "msgs")]),
+    ("envelope_1p1s", "memory, publish(Message) one at a time, full envelope, 64 B payload, busy-spin subscriber",
+     MOODY, GBench("engine_bench", "BM_Moodycamel_1P1C", "BM_ConduitEnvelope_1P1S/busy_spin"),
+     [("throughput", "throughput", "msgs")]),
+    ("ping_pong", "ping-pong through 2 memory topics, busy spin, 8 B", FLOOR, GBench("latency_bench", "BM_PingPong"),
+     [("round trip p50", "p50", "rt_p50"), ("round trip p99.9 (median of 5 turns' ratios)", "p999", "rt_p999")]),
 ]
 
 
@@ -71,6 +101,10 @@ def side_figure(run, kind):
                                              f"{v / 1e3:.3g} k msg/s" if v >= 1e3 else f"{v:.0f} msg/s")
     if kind == "bytes":
         return run["payload_bytes_per_s"], lambda v: f"{v / 1e9:.3g} GB/s" if v >= 1e9 else f"{v / 1e6:.3g} MB/s"
+    if kind.startswith("rt_"):
+        v = run["round_trip"][kind[3:] + "_ns"]
+        return v, lambda ns: (f"{ns / 1e6:.3g} ms" if ns >= 1e6 else f"{ns / 1e3:.3g} µs" if ns >= 1e4 else
+                              f"{ns:.0f} ns")
     lat = run["latency"]["publish_to_receive"] or run["latency"]["publish_to_durable"]
     if not lat:
         return None
@@ -80,6 +114,48 @@ def side_figure(run, kind):
 
 def fmt_ratio(v):
     return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+
+def run_gbench(g, bench, duration):
+    """One process run of a GBench: conduit-bench's JSON shape (ratios,
+    conduit, baseline), the program's own JSON kept under "gbench"."""
+    program = os.path.join(os.path.dirname(bench), g.program)
+    names = [g.baseline] + ([g.conduit] if g.conduit else [])
+    # The JSON goes to a file: latency_bench prints its own table on stdout.
+    fd, out_path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    argv = [program, "--benchmark_out=" + out_path, "--benchmark_out_format=json",
+            "--benchmark_filter=^(" + "|".join(names) + ")/"]
+    env = dict(os.environ)
+    if g.conduit:
+        argv.append(f"--benchmark_min_time={duration:g}")
+    else:  # 50,000 round trips per turn and kind at --duration 2
+        env["CONDUIT_PINGPONG_TRIPS"] = str(max(1000, int(25000 * duration)))
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, env=env)
+        with open(out_path) as f:
+            out = json.load(f) if p.returncode == 0 else None
+    except (OSError, ValueError):
+        out = None
+    finally:
+        os.unlink(out_path)
+    if out is None:
+        return p, None
+    got = {b["name"].split("/real_time")[0].split("/iterations")[0]: b for b in out["benchmarks"]
+           if not b.get("error_occurred")}
+    if any(n not in got for n in names):
+        return p, None
+    if g.conduit:
+        base, mine = got[g.baseline]["items_per_second"], got[g.conduit]["items_per_second"]
+        run = {"ratios": {"throughput": mine / base}, "conduit": {"msgs_per_s": mine},
+               "baseline": {"msgs_per_s": base}}
+    else:
+        c = got[g.baseline]
+        run = {"ratios": {"p50": c["conduit_p50_ratio"], "p999": c["conduit_p999_ratio_median"]},
+               "conduit": {"round_trip": {"p50_ns": c["conduit_p50"], "p999_ns": c["conduit_p999"]}},
+               "baseline": {"round_trip": {"p50_ns": c["floor_p50"], "p999_ns": c["floor_p999"]}}}
+    run["gbench"] = {"argv": [g.program] + argv[3:], "context": out["context"], "benchmarks": out["benchmarks"]}
+    return p, run
 
 
 def run_all(args):
@@ -95,13 +171,16 @@ def run_all(args):
     extra = ["--dir", args.dir] if args.dir else []
     for rep in range(args.repeats):
         for key, _, _, cmd, _ in SCENARIOS:
-            argv = [bench, "--json", "--no-progress", "--duration", str(args.duration)] + cmd + extra
             print(f"results_table: [{rep + 1}/{args.repeats}] {key}", file=sys.stderr)
-            p = subprocess.run(argv, capture_output=True, text=True)
-            try:
-                out = json.loads(p.stdout)
-            except ValueError:
-                out = None
+            if isinstance(cmd, GBench):
+                p, out = run_gbench(cmd, bench, args.duration)
+            else:
+                argv = [bench, "--json", "--no-progress", "--duration", str(args.duration)] + cmd + extra
+                p = subprocess.run(argv, capture_output=True, text=True)
+                try:
+                    out = json.loads(p.stdout)
+                except ValueError:
+                    out = None
             if p.returncode != 0 or out is None:
                 failed += 1
                 print(f"results_table: {key} exited {p.returncode}: {p.stderr.strip()[-400:]}", file=sys.stderr)
@@ -123,21 +202,24 @@ def run_all(args):
 def table(data, data_path):
     """The Markdown between the markers, from the kept JSON."""
     meta, runs = data["meta"], data["runs"]
-    first = next((r[0] for r in runs.values() if r), None)
+    # conduit-bench's runs carry the machine record (the GBench rows' do not).
+    first = next((r[0] for r in runs.values() if r and "machine" in r[0]), None)
     if first is None:
-        raise ValueError("the JSON holds no run")
+        raise ValueError("the JSON holds no conduit-bench run")
     m = first["machine"]
     # Memory-only runs have no data directory, so no filesystem of their own.
-    fs = next((r[0]["machine"]["filesystem"] for r in runs.values() if r and r[0]["machine"]["filesystem"]), "?")
+    fs = next((r[0]["machine"]["filesystem"] for r in runs.values()
+               if r and "machine" in r[0] and r[0]["machine"]["filesystem"]), "?")
     runs_word = "run" if meta["repeats"] == 1 else "runs"
     kept = os.path.relpath(data_path, ROOT) if os.path.abspath(data_path).startswith(ROOT + os.sep) else data_path
     lines = [
         f"Measured {m['date_utc'][:10]} on {m['cpu']}, **{m['cores']} cores**, kernel {m['kernel']}, "
-        f"data directories on {fs};\n"
+        f"data directories on {fs}; "
         f"load average {meta['load_start']} at the start, {meta['load_end']} at the end.\n"
         f"Command: `{meta['command']}` "
         f"({meta['repeats']} {runs_word} of {meta['duration_s']:g} s a side per scenario, {meta['wall_s']} s in all; "
-        f"every run's JSON in `{kept}`).\nEach ratio is conduit ÷ baseline within one run, "
+        f"every run's JSON in `{kept}`). Each ratio is conduit ÷ baseline within one run "
+        "(one process: conduit-bench, or engine_bench and latency_bench for the last rows), "
         "the median over the runs (their range in brackets): above 1 favours conduit for throughput, "
         "below 1 for latency.",
         "",

@@ -246,9 +246,11 @@ std::shared_ptr<Segment> Segment::pin(std::shared_ptr<Segment> s) {
 void Segment::reuse(std::uint64_t first_seq) noexcept {
   // Sealed: it was dropped only once full and passed by every holder.
   const std::uint64_t used = std::min<std::uint64_t>(sealed_count(), max_records_);
-  // Relaxed, like the rest of the reset: the topic publishes the segment
-  // again with a release store before anyone can look at it.
-  for (std::uint64_t i = 0; i < used; ++i) index_[i].store(0, std::memory_order_relaxed);
+  // Plain stores (one memset: the loop of atomic stores is not vectorized),
+  // like the rest of the reset: nobody else holds the segment, and the
+  // topic publishes it again with a release store before anyone can look at
+  // it. The entries are the index mapping's bytes after its header.
+  std::memset(index_map_ + kIndexHeaderBytes, 0, used * sizeof(std::atomic<std::uint32_t>));
   // Zero bytes mean "no record here": the first chunk now, for readers that
   // start at the first record; the rest as producers get there
   // (ensure_zeroed). Clearing memory already backed is cheaper than the

@@ -322,17 +322,20 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // sizes, at most half a segment) with one fetch_add and writes them with
   // consecutive sequences; returns the first. Rolls when they do not fit.
   // N: 1 for publish() (its loops fold away), std::dynamic_extent for batches.
-  template <std::size_t N>
+  // AllShort: the caller's checks found every message in the short form
+  // (format::short_form), so the writes skip that test, which reads each
+  // Message's envelope fields again.
+  template <std::size_t N, bool AllShort = false>
   [[gnu::always_inline]] Result<std::uint64_t> claim_and_write(std::span<const Message, N> ms,
                                                                std::uint64_t bytes) noexcept;
   // The claim itself. Sole: with a plain load and store of the tail (this
   // thread is a single_producer topic's owner and nobody is stopping it).
-  template <std::size_t N, bool Sole>
+  template <std::size_t N, bool Sole, bool AllShort>
   [[gnu::always_inline]] Result<std::uint64_t> claim_and_write_as(std::span<const Message, N> ms,
                                                                   std::uint64_t bytes) noexcept;
   // claim_and_write() on a single_producer topic: marks the claim (see
   // SoleProducer), claims, clears the mark.
-  template <std::size_t N>
+  template <std::size_t N, bool AllShort>
   [[gnu::noinline]] Result<std::uint64_t> claim_sole(std::span<const Message, N> ms, std::uint64_t bytes) noexcept;
   Result<std::uint64_t> publish_once(const Message& m, bool nowait) noexcept;
   // single_producer: how this thread's claim goes. kForeign: another thread

@@ -36,17 +36,24 @@ Status unpublishable_message(const std::string& topic, const Message& m, std::si
 // AttachedTopic's). batch_seqs_fit: kInvalidArgument when `seqs` is given
 // and shorter than `messages`. check_batch_messages: every message is
 // publishable (a bad one publishes none: its error names its place); sets
-// *total to their aligned encoded sizes added up (claim_in_chunks' total).
+// *total to their aligned encoded sizes added up (claim_in_chunks' total)
+// and, when given, *all_short to whether every one is in the short form
+// (its size is the short header and the payload: the full form's header
+// alone is longer, kRecordHeaderSize).
 Status batch_seqs_fit(const std::string& topic, std::size_t messages, std::size_t seqs);
 inline Status check_batch_messages(const std::string& topic, std::span<const Message> ms, std::size_t max_payload,
-                                   std::uint64_t* total) {
+                                   std::uint64_t* total, bool* all_short = nullptr) {
+  static_assert(format::kShortHeaderSize < format::kRecordHeaderSize);
   std::size_t length = 0;
+  bool short_only = true;
   *total = 0;
   for (std::size_t i = 0; i < ms.size(); ++i) {
     if (!publishable_message(ms[i], max_payload, &length)) [[unlikely]]
       return unpublishable_message(topic, ms[i], max_payload, "message " + std::to_string(i) + " of the batch: ");
     *total += format::align_up(length);
+    short_only &= length == format::kShortHeaderSize + ms[i].payload.size();
   }
+  if (all_short != nullptr) *all_short = short_only;
   return Status::OK();
 }
 

@@ -85,7 +85,7 @@ Status TopicCore::unpublishable(const Message& m, std::string_view which) const 
 
 // Defined before its two callers, which inline it: as a call, with the
 // Result passed back through memory, it cost publish() about 2 ns.
-template <std::size_t N, bool Sole>
+template <std::size_t N, bool Sole, bool AllShort>
 inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Message, N> ms,
                                                            std::uint64_t bytes) noexcept {
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
@@ -129,8 +129,9 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;
         const std::int64_t stamp = m.timestamp_ns != 0 ? m.timestamp_ns : now;
-        const std::uint32_t word = format::short_form(m) ? format::encode_short(dst, m.payload, seq + i, stamp, crc_)
-                                                         : format::encode_record(dst, m, seq + i, stamp, crc_);
+        const std::uint32_t word = AllShort || format::short_form(m)
+                                       ? format::encode_short(dst, m.payload, seq + i, stamp, crc_)
+                                       : format::encode_record(dst, m, seq + i, stamp, crc_);
         format::commit_length(dst, word);
         seg->set_offset(idx + i, static_cast<std::uint32_t>(off));
         off += format::align_up(word & format::kLengthMask);
@@ -143,24 +144,24 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
   }
 }
 
-template <std::size_t N>
+template <std::size_t N, bool AllShort>
 inline Result<std::uint64_t> TopicCore::claim_and_write(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
   // The single_producer path is its own function, so that the shared one
   // stays as it was (inlined, with no branch on the claim's kind).
   if (single_) [[unlikely]]
-    return claim_sole(ms, bytes);
-  return claim_and_write_as<N, false>(ms, bytes);
+    return claim_sole<N, AllShort>(ms, bytes);
+  return claim_and_write_as<N, false, AllShort>(ms, bytes);
 }
 
-template <std::size_t N>
+template <std::size_t N, bool AllShort>
 Result<std::uint64_t> TopicCore::claim_sole(std::span<const Message, N> ms, std::uint64_t bytes) noexcept {
   const SoleClaim how = enter_sole_claim();
   if (how == SoleClaim::kForeign) [[unlikely]]
     return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
   // A plain-store claim while nobody is stopping us (SoleProducer), else
   // the locked add, as every other topic.
-  Result<std::uint64_t> r =
-      how == SoleClaim::kSole ? claim_and_write_as<N, true>(ms, bytes) : claim_and_write_as<N, false>(ms, bytes);
+  Result<std::uint64_t> r = how == SoleClaim::kSole ? claim_and_write_as<N, true, AllShort>(ms, bytes)
+                                                    : claim_and_write_as<N, false, AllShort>(ms, bytes);
   // Release pairs with the acquire in stop_sole_producer(): the stopper sees
   // this claim's tail store and records before it adds to the tail.
   sole_.in_claim.store(0, std::memory_order_release);
@@ -228,13 +229,16 @@ PublishBatchResult TopicCore::publish_batch(std::span<const Message> ms, std::sp
     }
   } else {
     std::uint64_t total = 0;
-    if (r.status = check_batch_messages(name_, ms, options_.max_payload_bytes, &total); !r.status.ok()) return r;
+    bool all_short = false;
+    if (r.status = check_batch_messages(name_, ms, options_.max_payload_bytes, &total, &all_short); !r.status.ok())
+      return r;
     // Claims of at most half a segment (less its header), so that one always
     // fits an empty segment; the largest single record does (make()).
     const std::uint64_t most = (options_.segment_bytes - format::kSegmentHeaderSize) / 2;
-    last = claim_in_chunks(ms, seqs, most, total, r, [this](std::span<const Message> part, std::uint64_t bytes) {
-      return claim_and_write(part, bytes);
-    });
+    last = claim_in_chunks(
+        ms, seqs, most, total, r, [this, all_short](std::span<const Message> part, std::uint64_t bytes) {
+          return all_short ? claim_and_write<std::dynamic_extent, true>(part, bytes) : claim_and_write(part, bytes);
+        });
     if (!r.status.ok()) return r;
   }
   if (sync_) r.status = storage_->await_durable(last, std::chrono::steady_clock::time_point::max());

@@ -69,6 +69,33 @@ TEST_CASE("a batch is appended in order with consecutive sequences, every envelo
   CHECK(v[2].timestamp_ns() == 1234);
 }
 
+TEST_CASE("a batch of bare messages and one with only a schema version or a short payload keeps each form's fields") {
+  // Bare messages of 24 B or more take the short form; a schema version, or
+  // a payload under 24 B, needs the full one. The batch writes the short
+  // form without testing each message again only when all of them take it.
+  auto engine = Engine::open().value();
+  Topic* t = engine->create_topic("batch").value();
+  const auto sent = numbered(6, 40);
+  std::vector<Message> ms = messages_of(sent);
+  REQUIRE(t->publish_batch(ms).ok());  // all short
+  ms[2].schema_version = 9;
+  REQUIRE(t->publish_batch(ms).ok());  // one with a schema version
+  ms[2].schema_version = 0;
+  const std::string small = "tiny";
+  ms[4].payload = small;
+  REQUIRE(t->publish_batch(ms).ok());  // one with a short payload
+  auto sub = t->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  RecordView v[18];
+  REQUIRE(sub->try_poll(v).count == 18);
+  for (std::size_t i = 0; i < 18; ++i) {
+    CAPTURE(i);
+    CHECK(v[i].sequence() == i);
+    CHECK(v[i].payload() == (i == 16 ? small : sent[i % 6]));
+    CHECK(v[i].schema_version() == (i == 8 ? 9u : 0u));
+    CHECK(v[i].timestamp_ns() != 0);
+  }
+}
+
 TEST_CASE("a batch with one message too large publishes none of it and names that message") {
   auto engine = Engine::open().value();
   TopicOptions o;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """bench/results_table.py (ctest results_table_test): short real runs of
-conduit-bench fill the table between the markers and nothing else; each
-ratio is the median of the runs' own ratios with their range; --check
+conduit-bench (and of engine_bench and latency_bench, built beside it)
+fill the table between the markers and nothing else; each
+ratio is the median of the runs' own ratios with their range; a Google
+Benchmark row's ratio comes from one process run of both sides; --check
 tells a hand-edited table from a generated one; a README without markers
 is refused and left alone; and the repository's README holds the table
 that bench/results/table.json gives.
@@ -88,6 +90,27 @@ class ResultsTable(unittest.TestCase):
             low, high = results_table.fmt_ratio(min(ratios)), results_table.fmt_ratio(max(ratios))
             self.assertEqual(row[3], f"{median} ({low}–{high})", f"{scenario}: {measure}")
             self.assertTrue(row[4] and row[5], f"{scenario}: both sides' own figures")
+
+    def test_gbench_ratios_come_from_one_process(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        with open(self.json) as f:
+            data = json.load(f)
+        sys.path.insert(0, os.path.dirname(SCRIPT))
+        import results_table
+        gbench = [s for s in results_table.SCENARIOS if isinstance(s[3], results_table.GBench)]
+        self.assertTrue(gbench)
+        for key, _, _, g, _ in gbench:
+            for run in data["runs"][key]:
+                got = {b["name"]: b for b in run["gbench"]["benchmarks"]}
+                base = got[next(n for n in got if n.startswith(g.baseline + "/"))]
+                if g.conduit:
+                    mine = got[next(n for n in got if n.startswith(g.conduit + "/"))]
+                    self.assertAlmostEqual(run["ratios"]["throughput"],
+                                           mine["items_per_second"] / base["items_per_second"], msg=key)
+                else:  # the ping-pong: conduit and the floor in turns, one benchmark
+                    self.assertEqual(len(got), 1, key)
+                    self.assertAlmostEqual(run["ratios"]["p50"], base["conduit_p50"] / base["floor_p50"], msg=key)
+                    self.assertEqual(run["ratios"]["p999"], base["conduit_p999_ratio_median"], key)
 
     def test_header_names_machine_cores_and_command(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)
