@@ -90,14 +90,14 @@ bool IpcConnection::owner_gone() {
   return true;
 }
 
-Result<std::string> IpcConnection::call_fd(const ipc::Writer& request, int* fd) {
+Result<std::string> IpcConnection::call_fds(const ipc::Writer& request, std::span<int> fds) {
   if (Status s = broken(); !s.ok()) return s;
   const bool sent = ipc::send_packet(fd_, request.bytes());
   const int send_err = errno;
   // A refusal may have been sent before the owner closed: read it even when
   // the send failed.
   std::string reply;
-  const ssize_t n = ipc::recv_packet_fd(fd_, reply, fd);
+  const ssize_t n = ipc::recv_packet_fds(fd_, reply, fds);
   if (n > 0) return reply;
   const int err = n < 0 ? errno : sent ? 0 : send_err;
   if (n == 0 || err == ECONNRESET || err == EPIPE) return fail(closed());

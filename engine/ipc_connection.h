@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "conduit/status.h"
@@ -31,7 +32,12 @@ class IpcConnection {
   Result<std::string> call(const ipc::Writer& request) { return call_fd(request, nullptr); }
   // call(), taking the descriptor the reply carries (*fd, -1 when none;
   // the caller closes it). `fd` null: none is taken.
-  Result<std::string> call_fd(const ipc::Writer& request, int* fd);
+  Result<std::string> call_fd(const ipc::Writer& request, int* fd) {
+    return call_fds(request, fd != nullptr ? std::span<int>(fd, 1) : std::span<int>());
+  }
+  // call_fd() for a reply with up to ipc::kMaxFds descriptors (each -1
+  // when it did not come).
+  Result<std::string> call_fds(const ipc::Writer& request, std::span<int> fds);
   // OK, or why the connection is unusable (kept from the first failure).
   Status broken() const;
   // Without waiting or sending: whether the owner closed its end (it died

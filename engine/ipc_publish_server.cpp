@@ -43,7 +43,7 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
       info.crc = t.storage().records_have_crc() ? 1 : 0;
       info.sync = t.options().durability == Durability::kSync ? 1 : 0;
       ipc::Writer w;
-      w.status(Status::OK()).put(info);
+      w.status(Status::OK()).put(info).put(static_cast<std::uint8_t>(t.options().durability == Durability::kMemory));
       return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
     }
     case ipc::Op::kPubSegment: {
@@ -55,7 +55,9 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
                                          " takes claims"));
       ipc::Writer w;
       w.status(Status::OK()).put(static_cast<std::uint64_t>(seg->capacity()));
-      return ipc::send_packet_fd(fd, w.bytes(), seg->index_fd());
+      // A memory-only segment's bytes are a memfd too (-1 otherwise: not sent).
+      const int pass[2] = {seg->index_fd(), seg->memory().shared_fd()};
+      return ipc::send_packet_fds(fd, w.bytes(), pass);
     }
     case ipc::Op::kPubRoll: {
       const auto slot = r.get<std::uint32_t>();

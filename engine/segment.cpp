@@ -24,52 +24,80 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-// Transparent huge pages for big anonymous regions. A publisher writing
-// into fresh 4 KiB pages takes a page fault every few records, and that
-// fault was most of the publish cost (bench/engine_bench: about 80%); a
-// 2 MiB page faults once per 512 of those. The region is placed on a 2 MiB
-// boundary so the kernel can back it with huge pages at all; smaller regions
-// stay on small pages (their memory would be mostly empty huge pages).
+// Transparent huge pages for big regions. A publisher writing into fresh
+// 4 KiB pages takes a page fault every few records, and that fault was most
+// of the publish cost (bench/engine_bench: about 80%); a 2 MiB page faults
+// once per 512 of those. The region is placed on a 2 MiB boundary so the
+// kernel can back it with huge pages at all (for a memfd, only where
+// /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
+// regions stay on small pages (their memory would be mostly empty huge pages).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
-Result<std::byte*> map_segment_memory(std::size_t bytes) {
-  if (bytes < 2 * kHugePage) return map_anonymous(bytes);
-  auto raw = map_anonymous(bytes + kHugePage);
-  if (!raw.ok()) return raw.status();
-  const auto addr = reinterpret_cast<std::uintptr_t>(*raw);
-  const std::uintptr_t aligned = (addr + kHugePage - 1) & ~(kHugePage - 1);
-  const std::size_t head = aligned - addr;
-  if (head != 0) munmap(*raw, head);
-  if (kHugePage - head != 0) munmap(reinterpret_cast<std::byte*>(aligned) + bytes, kHugePage - head);
-  // Advice only: with THP off (or "never") the region keeps small pages.
-  (void)madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
-  return reinterpret_cast<std::byte*>(aligned);
-}
-
-class AnonymousMemory final : public SegmentMemory {
+// A memory-only segment: a memfd (so that the owner can hand it to another
+// process, doc/ipc.md), mapped shared. MAP_NORESERVE as map_anonymous.
+class MemfdMemory final : public SegmentMemory {
  public:
-  AnonymousMemory(std::byte* base, std::size_t capacity) : base_(base), capacity_(capacity) {}
-  ~AnonymousMemory() override { munmap(base_, capacity_); }
+  static Result<std::unique_ptr<SegmentMemory>> make(std::size_t bytes) {
+    const int fd = ::memfd_create("conduit-segment", MFD_CLOEXEC);
+    if (fd < 0) return Status::IOError(std::string("memfd_create for a segment: ") + std::strerror(errno));
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("ftruncate of a segment's memfd to " + std::to_string(bytes) + ": " + std::strerror(err));
+    }
+    const bool huge = bytes >= 2 * kHugePage;
+    // Room to place it on a 2 MiB boundary; the rest is unmapped again.
+    const std::size_t reserve = huge ? bytes + kHugePage : bytes;
+    void* room = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = MAP_FAILED;
+    if (room != MAP_FAILED) {
+      const auto addr = reinterpret_cast<std::uintptr_t>(room);
+      const std::uintptr_t at = huge ? (addr + kHugePage - 1) & ~(kHugePage - 1) : addr;
+      p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd,
+                 0);
+      if (p == MAP_FAILED) {
+        ::munmap(room, reserve);
+      } else {
+        if (at != addr) ::munmap(room, at - addr);
+        if (at + bytes != addr + reserve) ::munmap(reinterpret_cast<void*>(at + bytes), addr + reserve - at - bytes);
+        // Advice only: with shmem THP off the region keeps small pages.
+        if (huge) (void)::madvise(p, bytes, MADV_HUGEPAGE);
+      }
+    }
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("mmap of a segment's memfd (" + std::to_string(bytes) + " bytes): " + std::strerror(err));
+    }
+    return std::unique_ptr<SegmentMemory>(new MemfdMemory(static_cast<std::byte*>(p), bytes, fd));
+  }
+  ~MemfdMemory() override {
+    ::munmap(base_, capacity_);
+    ::close(fd_);
+  }
   std::byte* base() const noexcept override { return base_; }
   std::size_t capacity() const noexcept override { return capacity_; }
+  int shared_fd() const noexcept override { return fd_; }
 
  private:
+  MemfdMemory(std::byte* base, std::size_t capacity, int fd) : base_(base), capacity_(capacity), fd_(fd) {}
   std::byte* base_;
   std::size_t capacity_;
+  int fd_;
 };
 
 class MemoryStorage final : public TopicStorage {
  public:
   Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
                                                         std::int64_t /*created_ns*/) override {
-    auto base = map_segment_memory(capacity);
-    if (!base.ok()) return base.status();
+    auto mem = MemfdMemory::make(capacity);
+    if (!mem.ok()) return mem.status();
     format::SegmentHeader h;
     h.first_seq = first_seq;
     h.capacity = capacity;
     h.flags = 0;  // memory-only records carry no CRC
-    format::encode_segment_header(*base, h);
-    return std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
+    format::encode_segment_header((*mem)->base(), h);
+    return mem;
   }
   bool reuse_segment(SegmentMemory& mem, std::uint64_t first_seq) override {
     format::SegmentHeader h;
@@ -142,6 +170,7 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       zeroed_(mem_->ready_bytes()) {
   // Relaxed: the segment is not shared yet (its topic publishes it).
   zeroed_mirror(index_map_).store(mem_->ready_bytes(), std::memory_order_relaxed);
+  sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
 }
 
 void Segment::store_zeroed(std::size_t to) noexcept {
@@ -258,8 +287,9 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   zeroed_mirror(index_map_).store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   first_seq_ = first_seq;
-  sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
-  next_.store(nullptr, std::memory_order_relaxed);             // likewise
+  sealed_count_.store(kNotSealed, std::memory_order_relaxed);              // likewise
+  sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
+  next_.store(nullptr, std::memory_order_relaxed);                         // likewise
   indexed_ = true;
 }
 
