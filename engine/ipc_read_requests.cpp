@@ -55,6 +55,10 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> 
   if ((*core)->options().durability == Durability::kMemory) {
     // Read from the topic's memfds (engine/ipc_shm_subscription.h). The
     // name only names it: a memory-only topic keeps no positions.
+    if (!(*core)->options().shared)
+      return said(reply, Status::Unsupported("topic '" + topic +
+                                             "' is memory-only and not shared (TopicOptions::shared): its records "
+                                             "cannot be read from another process"));
     if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic + "': engine is closed"));
     auto shm = ShmSubscription::make(*core, o.start, o.slow == SlowPolicy::kBlock, o.name);
     if (!shm.ok()) return said(reply, shm.status());

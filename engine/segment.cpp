@@ -24,17 +24,46 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-// Transparent huge pages for big regions. A publisher writing into fresh
-// 4 KiB pages takes a page fault every few records, and that fault was most
-// of the publish cost (bench/engine_bench: about 80%); a 2 MiB page faults
-// once per 512 of those. The region is placed on a 2 MiB boundary so the
-// kernel can back it with huge pages at all (for a memfd, only where
-// /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
+// Transparent huge pages for big anonymous regions. A publisher writing
+// into fresh 4 KiB pages takes a page fault every few records, and that
+// fault was most of the publish cost (bench/engine_bench: about 80%); a
+// 2 MiB page faults once per 512 of those. The region is placed on a 2 MiB
+// boundary so the kernel can back it with huge pages at all (a memfd too,
+// where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
 // regions stay on small pages (their memory would be mostly empty huge pages).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
-// A memory-only segment: a memfd (so that the owner can hand it to another
-// process, doc/ipc.md), mapped shared. MAP_NORESERVE as map_anonymous.
+Result<std::byte*> map_segment_memory(std::size_t bytes) {
+  if (bytes < 2 * kHugePage) return map_anonymous(bytes);
+  auto raw = map_anonymous(bytes + kHugePage);
+  if (!raw.ok()) return raw.status();
+  const auto addr = reinterpret_cast<std::uintptr_t>(*raw);
+  const std::uintptr_t aligned = (addr + kHugePage - 1) & ~(kHugePage - 1);
+  const std::size_t head = aligned - addr;
+  if (head != 0) munmap(*raw, head);
+  if (kHugePage - head != 0) munmap(reinterpret_cast<std::byte*>(aligned) + bytes, kHugePage - head);
+  // Advice only: with THP off (or "never") the region keeps small pages.
+  (void)madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+  return reinterpret_cast<std::byte*>(aligned);
+}
+
+class AnonymousMemory final : public SegmentMemory {
+ public:
+  AnonymousMemory(std::byte* base, std::size_t capacity) : base_(base), capacity_(capacity) {}
+  ~AnonymousMemory() override { munmap(base_, capacity_); }
+  std::byte* base() const noexcept override { return base_; }
+  std::size_t capacity() const noexcept override { return capacity_; }
+
+ private:
+  std::byte* base_;
+  std::size_t capacity_;
+};
+
+// A shared memory-only topic's segment (TopicOptions::shared): a memfd, so
+// that the owner can hand it to another process (doc/ipc.md), mapped
+// shared. MAP_NORESERVE as map_anonymous. Not the default: where the kernel
+// keeps shared memory off huge pages, its first touch faults a page at a
+// time (bench/results/2026-12-07-ipc-shm-topic.md).
 class MemfdMemory final : public SegmentMemory {
  public:
   static Result<std::unique_ptr<SegmentMemory>> make(std::size_t bytes) {
@@ -88,9 +117,17 @@ class MemfdMemory final : public SegmentMemory {
 
 class MemoryStorage final : public TopicStorage {
  public:
+  explicit MemoryStorage(bool shared) : shared_(shared) {}
   Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
                                                         std::int64_t /*created_ns*/) override {
-    auto mem = MemfdMemory::make(capacity);
+    Result<std::unique_ptr<SegmentMemory>> mem = Status::OK();
+    if (shared_) {
+      mem = MemfdMemory::make(capacity);
+    } else if (auto base = map_segment_memory(capacity); base.ok()) {
+      mem = std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
+    } else {
+      mem = base.status();
+    }
     if (!mem.ok()) return mem.status();
     format::SegmentHeader h;
     h.first_seq = first_seq;
@@ -108,6 +145,9 @@ class MemoryStorage final : public TopicStorage {
     return true;
   }
   bool records_have_crc() const noexcept override { return false; }
+
+ private:
+  bool shared_;
 };
 
 }  // namespace
@@ -130,7 +170,7 @@ Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_
   return std::make_pair(fd, static_cast<std::byte*>(p));
 }
 
-std::unique_ptr<TopicStorage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared) { return std::make_unique<MemoryStorage>(shared); }
 
 Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq,
                                                bool shared_index) {

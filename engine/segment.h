@@ -40,8 +40,9 @@
 
 namespace conduit::detail {
 
-// Memory-only topics: anonymous mappings, never on disk.
-std::unique_ptr<TopicStorage> make_memory_storage();
+// Memory-only topics: anonymous mappings, never on disk; `shared`
+// (TopicOptions::shared): memfds other processes can map (doc/ipc.md).
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false);
 
 // A memfd of `bytes` (zero-filled, close-on-exec), mapped shared and
 // writable: {its descriptor, the address}. For memory other processes map

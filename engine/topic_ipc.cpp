@@ -19,6 +19,8 @@ ClaimBlock* make_claim_block(int* fd) noexcept {
 }
 
 Status TopicCore::shareable_for_publish() const {
+  if (options_.durability == Durability::kMemory && !options_.shared)
+    return Status::Unsupported(topic_error(name_, "memory-only and not shared (TopicOptions::shared)"));
   if (claim_ == nullptr)
     return Status::Unsupported(topic_error(name_, "has no claim block (memfd_create failed when it opened)"));
   if (!read_only_.ok()) return read_only_;

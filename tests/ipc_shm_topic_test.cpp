@@ -37,6 +37,7 @@ TopicOptions shared_memory(std::size_t segments) {
   to.segment_bytes = kSegment;
   to.ring_bytes = segments * kSegment;
   to.max_payload_bytes = 1024;
+  to.shared = true;
   return to;
 }
 
@@ -177,9 +178,20 @@ TEST_CASE("a killed subscriber process lets go of the ring: the publisher goes o
     REQUIRE(owner.topic->try_publish(text("more " + std::to_string(i))).ok());
 }
 
-TEST_CASE("an attached subscriber of a memory-only topic: what it refuses") {
+TEST_CASE("a memory-only topic: shared only with TopicOptions::shared; what its attached subscriber refuses") {
   Owner owner(shared_memory(2));
+  TopicOptions local = shared_memory(2);
+  local.shared = false;
+  REQUIRE(owner.engine->create_topic("local", local).ok());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  for (const Status& s : {attached->subscribe("local").status(), attached->topic("local").status()}) {
+    CHECK(s.code() == Code::kUnsupported);
+    CHECK(s.message().find("TopicOptions::shared") != std::string::npos);
+  }
+  // The option is the topic's: opening it again without it is refused.
+  const auto again = owner.engine->create_topic("m", local);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().message().find("shared") != std::string::npos);
   auto sub = attached->subscribe("m", {.name = "n", .start = StartAt::earliest()}).value();
   // No positions on a memory-only topic, as in process.
   CHECK(sub->commit().code() == Code::kUnsupported);

@@ -13,9 +13,10 @@
 // What differs from in-process (conduit/engine.h):
 //   - Work groups: only persisted topics (kAsync, kSync); work_group()
 //     refuses a memory-only topic with kUnsupported. Publishing (topic())
-//     and subscribing (subscribe()) take memory-only topics too: their
-//     segments are memfds the owner passes (doc/ipc.md, "Shared
-//     memory-only topics").
+//     and subscribing (subscribe()) take memory-only topics made with
+//     TopicOptions::shared too: their segments are memfds the owner passes
+//     (doc/ipc.md, "Shared memory-only topics"); other memory-only topics
+//     are refused with kUnsupported.
 //   - Each call is a request to the owner and its reply over the socket: a
 //     round trip per poll and per ack (ack a span of deliveries to pay it
 //     once for many).
@@ -184,7 +185,8 @@ class CONDUIT_EXPORT AttachedConsumer {
 //
 // What differs from in-process (conduit/engine.h):
 //   - Only topics that are not single_producer and have no dedup window:
-//     topic() refuses others with kUnsupported. On a memory-only topic the
+//     topic() refuses others with kUnsupported. On a memory-only topic
+//     (TopicOptions::shared; others are refused too) the
 //     segments are memfds the owner passes (mapped once each: the ring
 //     reuses them), and a claim that meets a full ring waits, in its roll
 //     request, until the ring has room, as an in-process publish() does

@@ -19,8 +19,9 @@
 //     (CRC32C, length, sequence, field lengths), as a LogReader checks it:
 //     this process wrote none of them. A memory-only topic's records carry
 //     no CRC; their length and sequence are checked.
-//   - A memory-only topic (doc/ipc.md, "Shared memory-only topics"): no
-//     file at all. Each segment's memory and index are memfds the owner
+//   - A memory-only topic made with TopicOptions::shared (others are
+//     refused with kUnsupported; doc/ipc.md, "Shared memory-only topics"):
+//     no file at all. Each segment's memory and index are memfds the owner
 //     hands over when the subscriber reaches it (a round trip per segment,
 //     none per record); SlowPolicy is honoured as in process. kBlock: the
 //     position lives in a reader slot the owner reads as a holder of the
