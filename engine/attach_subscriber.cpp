@@ -74,6 +74,8 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
                                                     : (shm_ ? shm_->poll(out, slice) : reader_->poll(out, slice));
     if (!got.ok()) {
       r.status = got.status();
+      // A memory-only topic's next segment comes from the owner: gone, it is the end.
+      r.closed = r.status.code() == Code::kClosed;
       return r;
     }
     r.count = got->count;

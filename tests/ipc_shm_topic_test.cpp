@@ -201,3 +201,28 @@ TEST_CASE("a memory-only topic: shared only with TopicOptions::shared; what its 
   REQUIRE(r.count == 1);
   CHECK(v[0].payload() == "one");
 }
+
+TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, then is told closed") {
+  auto owner = std::make_unique<Owner>(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner->eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  // 6000 records of 48 bytes: the first segment (256 KiB) and some of the next.
+  constexpr std::uint64_t kTotal = 6000;
+  for (std::uint64_t i = 0; i < kTotal; ++i) REQUIRE(owner->topic->publish(text("r " + std::to_string(i))).ok());
+  RecordView v[16];
+  std::uint64_t read = sub->poll(v, 10s).count;
+  REQUIRE(read != 0);  // it is in the first segment now
+  owner.reset();
+  PollResult r;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    r = sub->poll(v, 100ms);
+    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == read++);
+  } while (!r.closed);
+  // The rest of the first segment came; the next one would have come from the owner.
+  CHECK(read > 16);
+  CHECK(read < kTotal);
+  CHECK(r.status.code() == Code::kClosed);
+  CHECK(sub->owner_status().code() == Code::kClosed);
+}

@@ -33,9 +33,10 @@
 //     process dies or it is destroyed, its connection closes and the
 //     owner lets go of its slot at once: a publisher it held goes on.
 //     commit() fails with kUnsupported, as in process (no positions);
-//     a name only names it; lag() is 0 (there is no control file); the
-//     owner's Engine::close is seen only once the engine is destroyed
-//     (then polls say closed, as for the owner dying).
+//     a name only names it; lag() is 0 (there is no control file). The
+//     owner dying (or its engine destroyed; its Engine::close alone is not
+//     seen): polls return what the segment being read holds, then closed
+//     with kClosed (the next segment would come from the owner).
 //   - An error (kCorruption naming the file and offset, a segment file that
 //     cannot be opened, kNotFound once the topic was deleted) comes in
 //     PollResult::status, as for a Subscriber, once the records before it
