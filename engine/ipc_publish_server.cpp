@@ -61,9 +61,21 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
     }
     case ipc::Op::kPubRoll: {
       const auto slot = r.get<std::uint32_t>();
-      const auto tail = r.get<std::uint64_t>();
+      auto tail = r.get<std::uint64_t>();
       if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed roll request")) && false;
-      return send(fd, t.roll_for_remote(slot, tail));
+      // A memory-only ring held full by a blocking subscriber waits here:
+      // in slices, looking between them whether the peer is gone or the
+      // server stops (the engine's destruction joins this thread).
+      for (const auto before = ring_wait_deadline;;) {
+        ring_wait_deadline = std::chrono::steady_clock::now() + IpcServer::kPollSlice;
+        Status s = t.roll_for_remote(slot, tail);
+        ring_wait_deadline = before;
+        if (s.code() != Code::kTimedOut) return send(fd, s);
+        // Relaxed: a flag; the server's destructor shuts the socket down too.
+        if (gone(fd) || stopping.load(std::memory_order_relaxed)) return false;
+        // The crossing claim is sealed already: the next round only rolls.
+        tail |= kTailOffsetMask;
+      }
     }
     case ipc::Op::kPubZero: {
       const auto first = r.get<std::uint64_t>();

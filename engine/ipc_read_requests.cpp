@@ -60,10 +60,10 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> 
                                              "' is memory-only and not shared (TopicOptions::shared): its records "
                                              "cannot be read from another process"));
     if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic + "': engine is closed"));
-    auto shm = ShmSubscription::make(*core, o.start, o.slow == SlowPolicy::kBlock, o.name);
-    if (!shm.ok()) return said(reply, shm.status());
     if ((*core)->claim_block_fd() < 0)
       return said(reply, Status::Unsupported("topic '" + topic + "' has no claim block (memfd_create failed)"));
+    auto shm = ShmSubscription::make(*core, o.start, o.slow == SlowPolicy::kBlock, o.name);
+    if (!shm.ok()) return said(reply, shm.status());
     shm_ = std::move(shm).value();
     topic_ = topic;
     reply->status(Status::OK()).put(shm_->start()).put(std::uint64_t{0}).put(std::uint8_t{1});

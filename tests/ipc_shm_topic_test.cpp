@@ -69,14 +69,15 @@ Message text(const std::string& s) {
   return m;
 }
 
-// Publishes in process until the ring refuses (try_publish: kBusy); how many went.
-std::uint64_t fill(Topic* t) {
+// Publishes in process until the ring refuses (try_publish: kBusy, naming
+// `holder`); how many went.
+std::uint64_t fill(Topic* t, const std::string& holder = "attached subscriber") {
   std::uint64_t n = 0;
   for (;; ++n) {
     auto s = t->try_publish(text("fill " + std::to_string(n)));
     if (!s.ok()) {
       REQUIRE(s.status().code() == Code::kBusy);
-      CHECK(s.status().message().find("attached subscriber") != std::string::npos);
+      CHECK(s.status().message().find(holder) != std::string::npos);
       return n;
     }
     REQUIRE(n < 100000);  // a ring of a few segments holds far fewer
@@ -225,4 +226,19 @@ TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, 
   CHECK(read < kTotal);
   CHECK(r.status.code() == Code::kClosed);
   CHECK(sub->owner_status().code() == Code::kClosed);
+}
+
+TEST_CASE("the owner's engine destroyed while an attached publisher waits for ring space") {
+  auto owner = std::make_unique<Owner>(shared_memory(2));
+  // An in-process blocking subscriber that never reads holds the ring.
+  auto held = owner->topic->subscribe({.name = {}, .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  (void)held;
+  const std::uint64_t filled = fill(owner->topic, "subscriber");
+  Worker pub({"pub", owner->eo.data_dir, "m", "p", std::to_string(filled)});
+  CHECK_FALSE(pub.line(300ms).has_value());  // its roll waits in the owner
+  // The destruction ends the connection: the wait gives up, nothing hangs.
+  owner.reset();
+  const std::string said = expect_line(pub, "error ");
+  CHECK(said.find("publish 0") != std::string::npos);
+  CHECK(pub.wait() == 1);
 }
