@@ -11,6 +11,14 @@
 //   BM_Ipc/conduit_attached   the same writer process, an AttachedSubscriber
 //                             (conduit/attach_subscriber.h) in this process:
 //                             the LogReader's path plus its connection
+//   BM_IpcShm                 a memory-only topic (doc/ipc.md, "Shared
+//                             memory-only topics"), in turns in one run:
+//                             a writer thread and a Subscriber in one
+//                             process (in_*), then the writer's process and
+//                             an AttachedSubscriber in another (shm_*);
+//                             ratio = shm / in-process throughput (medians
+//                             of kShmRounds turns each), and each side's
+//                             p50/p99/p99.9 when paced
 //   BM_IpcGroup/in_process    a writer thread publishing to a persisted
 //                             (async) topic, one work-group Consumer on
 //                             another thread, acking each polled batch
@@ -160,10 +168,31 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-TopicOptions topic_options() {
+// A memory-only topic here is always a shared one (TopicOptions::shared):
+// in process too, so that both sides of BM_IpcShm's ratio use the same
+// kind. Its ring is small (4 x 1 MiB) and warmed (warm()) before a run.
+TopicOptions topic_options(Durability d = Durability::kAsync) {
   TopicOptions t;
-  t.durability = Durability::kAsync;
+  t.durability = d;
+  t.shared = d == Durability::kMemory;
+  if (t.shared) {
+    t.segment_bytes = 1u << 20;
+    t.ring_bytes = 4u << 20;
+    t.max_payload_bytes = 1024;
+  }
   return t;
+}
+
+// A memory-only ring goes round once before a run, so that the run
+// measures the ring as a long-lived topic has it (its segments' memory
+// backed and reused) rather than the first touch of fresh memfd pages,
+// which faults a page at a time where shared memory has no huge pages.
+void warm(Topic* topic, Durability d) {
+  if (d != Durability::kMemory) return;
+  const Payload p{};
+  const std::uint64_t records = (topic_options(d).ring_bytes + topic_options(d).segment_bytes) / sizeof(Payload);
+  for (std::uint64_t i = 0; i < records; ++i)
+    (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
 }
 
 // ------------------------------------------------------------ raw baseline ---
@@ -215,32 +244,39 @@ void BM_Ipc_RawShmRing(benchmark::State& state) {
 
 // ------------------------------------------------------------- in process ---
 
+// A writer thread and a busy-spinning Subscriber of a topic of `d`.
+Received in_process(std::int64_t pace, Durability d) {
+  TempDir dir;
+  EngineOptions eo;
+  eo.data_dir = dir.path.string();
+  auto engine = Engine::open(eo).value();
+  Topic* topic = engine->create_topic(kTopic, topic_options(d)).value();
+  warm(topic, d);
+  SubscriberOptions so;
+  so.start = StartAt::latest();
+  so.wait = WaitStrategy::kBusySpin;
+  auto sub = topic->subscribe(so).value();
+  std::thread writer([&] {
+    drive(pace, [&](const Payload& p) {
+      (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
+    });
+  });
+  Received r;
+  r.latency_ns.reserve(kMessages);
+  std::vector<RecordView> out(64);
+  while (r.latency_ns.size() < kMessages) {
+    PollResult pr = sub->poll(out, std::chrono::seconds(10));
+    if (pr.count == 0) break;
+    for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].payload());
+  }
+  writer.join();
+  return r;
+}
+
 void BM_Ipc_ConduitInProcess(benchmark::State& state) {
   const std::int64_t pace = state.range(0);
   for (auto _ : state) {
-    TempDir dir;
-    EngineOptions eo;
-    eo.data_dir = dir.path.string();
-    auto engine = Engine::open(eo).value();
-    Topic* topic = engine->create_topic(kTopic, topic_options()).value();
-    SubscriberOptions so;
-    so.start = StartAt::latest();
-    so.wait = WaitStrategy::kBusySpin;
-    auto sub = topic->subscribe(so).value();
-    std::thread writer([&] {
-      drive(pace, [&](const Payload& p) {
-        (void)topic->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
-      });
-    });
-    Received r;
-    r.latency_ns.reserve(kMessages);
-    std::vector<RecordView> out(64);
-    while (r.latency_ns.size() < kMessages) {
-      PollResult pr = sub->poll(out, std::chrono::seconds(10));
-      if (pr.count == 0) break;
-      for (std::size_t i = 0; i < pr.count; ++i) r.take(out[i].payload());
-    }
-    writer.join();
+    Received r = in_process(pace, Durability::kAsync);
     report(state, r, pace);
   }
 }
@@ -248,16 +284,13 @@ void BM_Ipc_ConduitInProcess(benchmark::State& state) {
 // ---------------------------------------------------------- cross process ---
 
 // The reader in this process: a LogReader, or (attached) an
-// AttachedSubscriber of the writer process's engine.
-void cross_process(benchmark::State& state, bool attached) {
-  const std::int64_t pace = state.range(0);
-  for (auto _ : state) {
+// AttachedSubscriber of the writer process's engine; the topic of `d`.
+// Not OK: what failed (the Received is then empty).
+Status cross_process_once(std::int64_t pace, bool attached, Durability d, Received* got) {
+  {
     TempDir dir;
     int ready[2], go[2];
-    if (pipe(ready) != 0 || pipe(go) != 0) {
-      state.SkipWithError("pipe failed");
-      return;
-    }
+    if (pipe(ready) != 0 || pipe(go) != 0) return Status::IOError("pipe failed");
     const pid_t pid = fork();
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -265,21 +298,22 @@ void cross_process(benchmark::State& state, bool attached) {
       eo.data_dir = dir.path.string();
       auto engine = Engine::open(eo);
       if (!engine.ok()) _exit(1);
-      auto topic = (*engine)->create_topic(kTopic, topic_options());
+      auto topic = (*engine)->create_topic(kTopic, topic_options(d));
       if (!topic.ok()) _exit(2);
+      warm(*topic, d);
       char c = 1;
       if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) _exit(3);
       drive(pace, [&](const Payload& p) {
         (void)(*topic)->publish(std::string_view(reinterpret_cast<const char*>(&p), sizeof p));
       });
+      // Until the reader is done: a memory-only topic's reader in another
+      // process reaches segments through this engine (it asks for each).
+      (void)!read(go[0], &c, 1);
       (*engine)->close();
       _exit(0);
     }
     char c = 0;
-    if (read(ready[0], &c, 1) != 1) {
-      state.SkipWithError("writer process did not start");
-      return;
-    }
+    if (read(ready[0], &c, 1) != 1) return Status::IOError("writer process did not start");
     std::unique_ptr<LogReader> reader;
     std::unique_ptr<AttachedEngine> app;
     std::unique_ptr<AttachedSubscriber> sub;
@@ -304,15 +338,14 @@ void cross_process(benchmark::State& state, bool attached) {
     if (!opened.ok() || write(go[1], &c, 1) != 1) {
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
-      state.SkipWithError(opened.ok() ? "pipe failed" : opened.message().c_str());
-      return;
+      return opened.ok() ? Status::IOError("pipe failed") : opened;
     }
     auto poll = [&](std::span<RecordView> out) -> std::size_t {
       if (sub) return sub->poll(out, std::chrono::seconds(10)).count;
       auto pr = reader->poll(out, std::chrono::seconds(10));
       return pr.ok() ? pr->count : 0;
     };
-    Received r;
+    Received& r = *got;
     r.latency_ns.reserve(kMessages);
     std::vector<RecordView> out(64);
     while (r.latency_ns.size() < kMessages) {
@@ -320,14 +353,84 @@ void cross_process(benchmark::State& state, bool attached) {
       if (n == 0) break;
       for (std::size_t i = 0; i < n; ++i) r.take(out[i].payload());
     }
+    (void)!write(go[1], &c, 1);  // done: the writer may close its engine
     waitpid(pid, nullptr, 0);
     for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
+  }
+  return Status::OK();
+}
+
+void cross_process(benchmark::State& state, bool attached) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    Received r;
+    if (Status s = cross_process_once(pace, attached, Durability::kAsync, &r); !s.ok()) {
+      state.SkipWithError(s.message().c_str());
+      return;
+    }
     report(state, r, pace);
   }
 }
 
 void BM_Ipc_ConduitCrossProcess(benchmark::State& state) { cross_process(state, false); }
 void BM_Ipc_ConduitAttached(benchmark::State& state) { cross_process(state, true); }
+
+// ------------------------------------------------ shared memory-only topic ---
+
+constexpr int kShmRounds = 7;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// The in-process and the cross-process runs in turns; the ratio of their
+// median throughputs (pace 0), or each side's percentiles over all its
+// messages (paced).
+void BM_IpcShm(benchmark::State& state) {
+  const std::int64_t pace = state.range(0);
+  for (auto _ : state) {
+    std::vector<double> in_rate, shm_rate;
+    Received in_all, shm_all;
+    for (int round = 0; round < kShmRounds; ++round) {
+      Received in = in_process(pace, Durability::kMemory), shm;
+      if (Status s = cross_process_once(pace, true, Durability::kMemory, &shm); !s.ok()) {
+        state.SkipWithError(s.message().c_str());
+        return;
+      }
+      for (Received* r : {&in, &shm}) {
+        if (!r->in_order || r->latency_ns.size() != kMessages) {
+          state.SkipWithError("messages lost or out of order");
+          return;
+        }
+      }
+      auto rate = [](const Received& r) {
+        return static_cast<double>(kMessages) / (static_cast<double>(r.last_ns - r.first_ns) / 1e9);
+      };
+      in_rate.push_back(rate(in));
+      shm_rate.push_back(rate(shm));
+      in_all.latency_ns.insert(in_all.latency_ns.end(), in.latency_ns.begin(), in.latency_ns.end());
+      shm_all.latency_ns.insert(shm_all.latency_ns.end(), shm.latency_ns.begin(), shm.latency_ns.end());
+    }
+    if (pace == 0) {
+      state.counters["in_items_per_second"] = median(in_rate);
+      state.counters["shm_items_per_second"] = median(shm_rate);
+      state.counters["ratio"] = median(shm_rate) / median(in_rate);
+      continue;
+    }
+    for (auto& [name, r] : {std::pair<const char*, Received*>{"in", &in_all}, {"shm", &shm_all}}) {
+      std::sort(r->latency_ns.begin(), r->latency_ns.end());
+      auto pct = [&](double q) {
+        const auto idx = static_cast<std::size_t>(q * static_cast<double>(r->latency_ns.size() - 1));
+        return static_cast<double>(r->latency_ns[idx]) / 1000.0;
+      };
+      const std::string n(name);
+      state.counters[n + "_p50_us"] = pct(0.50);
+      state.counters[n + "_p99_us"] = pct(0.99);
+      state.counters[n + "_p999_us"] = pct(0.999);
+    }
+  }
+}
 
 // ------------------------------------------------------------ work group ---
 
@@ -500,6 +603,7 @@ BENCHMARK(BM_Ipc_RawShmRing)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitInProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitCrossProcess)->Apply(args);
 BENCHMARK(BM_Ipc_ConduitAttached)->Apply(args);
+BENCHMARK(BM_IpcShm)->Apply(args);
 BENCHMARK(BM_IpcGroup_InProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcess)->Apply(args);
 BENCHMARK(BM_IpcGroup_CrossProcessAckLater)->Apply(args);

@@ -3,6 +3,8 @@
 // LogReader; the connection to the owner carries the rest.
 #include "conduit/attach_subscriber.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <utility>
@@ -12,6 +14,7 @@
 #include "conduit/reader.h"
 #include "engine/ipc_connection.h"
 #include "engine/ipc_wire_stats.h"
+#include "engine/shm_reader.h"
 #include "persistence/data_dir.h"
 
 namespace conduit {
@@ -28,6 +31,7 @@ class AttachedSubscriberCore {
   SubscriberOptions options_;
   std::unique_ptr<IpcConnection> conn_;
   std::unique_ptr<LogReader> reader_;
+  std::unique_ptr<ShmReader> shm_;                     // instead of reader_: a memory-only topic (engine/shm_reader.h)
   std::unique_ptr<persistence::ControlFile> control_;  // the published watermark, for lag()
   std::string topic_;
   std::uint64_t rewound_ = 0;  // from the owner's subscribe: told at the first poll
@@ -49,7 +53,7 @@ bool AttachedSubscriberCore::ended(PollResult* r) {
   check_at_ = now + kOwnerCheck;
   if (conn_->owner_gone()) {
     r->status = conn_->broken();
-  } else if (!reader_->writer_closed()) {
+  } else if (shm_ || !reader_->writer_closed()) {
     return false;
   }
   r->closed = true;
@@ -65,11 +69,13 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     const auto left = deadline - std::chrono::steady_clock::now();
     // A wait in slices, each parked on the topic's futex: a publish wakes
     // it at once; between slices it looks at the owner.
-    Result<PollResult> got = timeout_ns < 0 || last
-                                 ? reader_->try_poll(out)
-                                 : reader_->poll(out, std::clamp<std::chrono::nanoseconds>(left, {}, kOwnerCheck));
+    const auto slice = std::clamp<std::chrono::nanoseconds>(left, {}, kOwnerCheck);
+    Result<PollResult> got = timeout_ns < 0 || last ? (shm_ ? shm_->try_poll(out) : reader_->try_poll(out))
+                                                    : (shm_ ? shm_->poll(out, slice) : reader_->poll(out, slice));
     if (!got.ok()) {
       r.status = got.status();
+      // A memory-only topic's next segment comes from the owner: gone, it is the end.
+      r.closed = r.status.code() == Code::kClosed;
       return r;
     }
     r.count = got->count;
@@ -77,8 +83,8 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     r.rewound += got->rewound;
     r.skipped += got->skipped;
     // Relaxed: see the members.
-    position_.store(reader_->position(), std::memory_order_relaxed);
-    lost_.store(reader_->lost(), std::memory_order_relaxed);
+    position_.store(shm_ ? shm_->position() : reader_->position(), std::memory_order_relaxed);
+    lost_.store(shm_ ? shm_->lost() : reader_->lost(), std::memory_order_relaxed);
     if (r.count != 0 || r.lost != 0 || r.rewound != 0) {
       r.closed = false;
       r.status = Status::OK();
@@ -97,6 +103,7 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
 
 Status AttachedSubscriberCore::commit(std::uint64_t seq) {
   if (options_.name.empty()) return Status::InvalidArgument("only a named subscriber can commit its position");
+  if (shm_) return Status::Unsupported("a memory-only topic keeps no positions");  // as in process
   if (seq > position_.load(std::memory_order_relaxed))
     return Status::InvalidArgument("subscriber '" + options_.name + "' cannot commit " + std::to_string(seq) +
                                    ", past its position " + std::to_string(position_.load(std::memory_order_relaxed)));
@@ -119,14 +126,33 @@ Result<std::unique_ptr<AttachedSubscriber>> AttachedEngine::subscribe(std::strin
   if (!conn.ok()) return conn.status();
   detail::ipc::Writer req(detail::ipc::Op::kSubscribe);
   req.str(topic).str(options.name).put(static_cast<std::uint8_t>(options.start.kind));
-  req.put(options.start.sequence).put(options.start.time_ns);
-  auto reply = (*conn)->call(req);
+  req.put(options.start.sequence).put(options.start.time_ns).put(static_cast<std::uint8_t>(options.slow));
+  int fds[2] = {-1, -1};  // a memory-only topic's claim block and reader slot
+  auto reply = (*conn)->call_fds(req, fds);
   if (!reply.ok()) return reply.status();
   detail::ipc::Reader rd(*reply);
-  if (Status s = rd.status(); !s.ok()) return s;
+  const Status said = rd.status();
   const auto start = rd.get<std::uint64_t>();
   const auto rewound = rd.get<std::uint64_t>();
-  if (!rd.ok()) return Status::Corruption("a subscribe's reply from the owner of " + dir_ + " is short");
+  const bool memory = !rd.at_end() && rd.get<std::uint8_t>() != 0;
+  if (!said.ok() || !rd.ok() || !memory) {
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+    if (!said.ok()) return said;
+    if (!rd.ok()) return Status::Corruption("a subscribe's reply from the owner of " + dir_ + " is short");
+  }
+  if (memory) {
+    auto shm = detail::ShmReader::open(**conn, std::string(topic), fds[0], fds[1], start, options.wait);
+    if (!shm.ok()) return shm.status();
+    auto core = std::make_unique<detail::AttachedSubscriberCore>();
+    core->options_ = std::move(options);
+    core->shm_ = std::move(shm).value();
+    core->conn_ = std::move(conn).value();  // after: shm_ refers to it, and goes first
+    core->topic_ = std::string(topic);
+    // Relaxed: no other thread has the handle yet.
+    core->position_.store(start, std::memory_order_relaxed);
+    return std::unique_ptr<AttachedSubscriber>(new AttachedSubscriber(std::move(core)));
+  }
   // Where the owner said, exactly: its start is the in-process one's.
   LogReaderOptions lo;
   lo.start = StartAt::at(start);
@@ -174,6 +200,7 @@ PollResult AttachedSubscriber::poll(std::span<RecordView> out, std::chrono::nano
 // Relaxed loads: see the members.
 std::uint64_t AttachedSubscriber::position() const noexcept { return core_->position_.load(std::memory_order_relaxed); }
 std::uint64_t AttachedSubscriber::lag() const noexcept {
+  if (!core_->control_) return 0;  // memory-only: no control file (see the header)
   const std::uint64_t published = core_->control_->published();
   const std::uint64_t pos = position();
   return published > pos ? published - pos : 0;

@@ -19,6 +19,7 @@
 #include "conduit/attach.h"
 #include "engine/envelope.h"
 #include "engine/ipc_connection.h"
+#include "engine/shm_segment.h"
 #include "engine/topic_core.h"
 #include "engine/topic_core_internal.h"
 #include "engine/wall_clock.h"
@@ -56,23 +57,28 @@ class AttachedTopicCore {
   PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
 
  private:
-  // One segment this process writes into: the file, and its shared index.
+  // One segment this process writes into: the file and its shared index,
+  // or (memory-only) both memfds.
   struct Mapped {
     std::unique_ptr<persistence::SegmentFile> file;
+    std::shared_ptr<ShmSegment> shm;
+    std::string name;  // for errors: the file's path, or the memory segment's first sequence
+    std::byte* base = nullptr;
+    std::size_t capacity = 0;
     std::byte* index_map = nullptr;
     std::size_t index_bytes = 0;
     // How far this process's mapping of the file is populated (populate_for).
     std::atomic<std::size_t> populated{0};
     ~Mapped() {
-      if (index_map != nullptr) ::munmap(index_map, index_bytes);
+      if (index_map != nullptr && !shm) ::munmap(index_map, index_bytes);
     }
   };
   AttachedTopicCore(std::string name, std::string topic_dir, std::mutex& conn_mu, IpcConnection& conn)
       : name_(std::move(name)), topic_dir_(std::move(topic_dir)), conn_mu_(conn_mu), conn_(conn) {}
-  // A request to the owner: `fd` (when not null) gets the descriptor its
-  // reply carries. Not OK: the connection's error or the owner's refusal;
+  // A request to the owner: `fds` get the descriptors its reply carries
+  // (-1 for each that did not come; the caller closes them). Not OK: the connection's error or the owner's refusal;
   // else the whole reply (its OK status first).
-  Result<std::string> call(const ipc::Writer& request, int* fd = nullptr);
+  Result<std::string> call(const ipc::Writer& request, std::span<int> fds = {});
   Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
   // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
   // half a segment) with one add and writes them; returns the first's
@@ -103,24 +109,27 @@ class AttachedTopicCore {
   std::mutex& conn_mu_;
   IpcConnection& conn_;
   ipc::PubTopicInfo info_;
+  bool memory_ = false;  // a memory-only topic: segments are memfds, no files
   ClaimBlock* block_ = nullptr;
   std::size_t block_bytes_ = 0;
   std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
-  std::unique_ptr<persistence::ControlFile> control_;  // LogReaders' lot
+  std::unique_ptr<persistence::ControlFile> control_;  // LogReaders' lot; null for memory-only topics
   std::mutex seg_mu_;
   std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
+  ShmSegmentCache shm_maps_{true};                         // guarded by seg_mu_
 };
 
-Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, int* fd) {
-  if (fd != nullptr) *fd = -1;
+Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, std::span<int> fds) {
+  for (int& fd : fds) fd = -1;
   std::unique_lock lk(conn_mu_, std::defer_lock);
   // open() runs with the lock held already (its caller's).
   if (block_ != nullptr) lk.lock();
-  auto reply = conn_.call_fd(request, fd);
+  auto reply = conn_.call_fds(request, fds);
   if (!reply.ok()) return reply.status();
   ipc::Reader r(*reply);
   if (Status s = r.status(); !s.ok()) {
-    if (fd != nullptr && *fd >= 0) ::close(*fd);
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
     return s;
   }
   return reply;
@@ -132,11 +141,12 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   ipc::Writer req(ipc::Op::kPubOpen);
   req.str(name);
   int fd = -1;
-  auto reply = core->call(req, &fd);
+  auto reply = core->call(req, std::span<int>(&fd, 1));
   if (!reply.ok()) return reply.status();
   ipc::Reader r(*reply);
   (void)r.status();
   core->info_ = r.get<ipc::PubTopicInfo>();
+  core->memory_ = !r.at_end() && r.get<std::uint8_t>() != 0;
   auto block = map_passed(fd, sizeof(ClaimBlock), "the claim block of topic '" + name + "'");
   if (!block.ok()) return block.status();
   core->block_ = reinterpret_cast<ClaimBlock*>(block->first);
@@ -144,6 +154,7 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   if (!r.ok() || core->block_->magic != kClaimBlockMagic || core->block_->slots != kClaimSlots)
     return Status::Corruption("topic '" + name + "': the owner's claim block is not one this build knows");
   core->readers_ = std::make_unique<SharedParkingLot>(&core->block_->readers_epoch, &core->block_->readers_parked);
+  if (core->memory_) return core;
   auto control = persistence::ControlFile::open_for_reader(core->topic_dir_);
   if (!control.ok()) return control.status();
   core->control_ = std::move(control).value();
@@ -155,21 +166,36 @@ Result<std::shared_ptr<AttachedTopicCore::Mapped>> AttachedTopicCore::segment(st
   if (auto it = segs_.find(first); it != segs_.end()) return it->second;
   ipc::Writer req(ipc::Op::kPubSegment);
   req.str(name_).put(first);
-  int fd = -1;
-  auto reply = call(req, &fd);
+  int fds[2] = {-1, -1};
+  auto reply = call(req, fds);
   if (!reply.ok()) return reply.status();
   auto m = std::make_shared<Mapped>();
-  const std::string path = disk::topic_file(topic_dir_, disk::segment_file_name(first));
-  auto index = map_passed(fd, Segment::kIndexHeaderBytes, "the index of " + path);
-  if (!index.ok()) return index.status();
-  m->index_map = index->first;
-  m->index_bytes = index->second;
-  auto file = persistence::SegmentFile::open(path, true);
-  if (!file.ok()) return file.status();
-  if ((*file)->capacity() != info_.segment_bytes)
-    return Status::Corruption(path + ": capacity " + std::to_string((*file)->capacity()) + ", the topic's is " +
-                              std::to_string(info_.segment_bytes));
-  m->file = std::move(file).value();
+  if (memory_) {
+    m->name = "topic '" + name_ + "': the memory segment from " + std::to_string(first);
+    auto shm = shm_maps_.map(fds[0], fds[1], info_.segment_bytes, m->name);
+    if (!shm.ok()) return shm.status();
+    m->shm = std::move(shm).value();
+    m->base = m->shm->base;
+    m->capacity = m->shm->capacity;
+    m->index_map = m->shm->index_map;
+    m->index_bytes = m->shm->index_bytes;
+  } else {
+    if (fds[1] >= 0) ::close(fds[1]);
+    const std::string path = disk::topic_file(topic_dir_, disk::segment_file_name(first));
+    auto index = map_passed(fds[0], Segment::kIndexHeaderBytes, "the index of " + path);
+    if (!index.ok()) return index.status();
+    m->index_map = index->first;
+    m->index_bytes = index->second;
+    auto file = persistence::SegmentFile::open(path, true);
+    if (!file.ok()) return file.status();
+    if ((*file)->capacity() != info_.segment_bytes)
+      return Status::Corruption(path + ": capacity " + std::to_string((*file)->capacity()) + ", the topic's is " +
+                                std::to_string(info_.segment_bytes));
+    m->file = std::move(file).value();
+    m->name = path;
+    m->base = m->file->base();
+    m->capacity = m->file->capacity();
+  }
   // Older segments take no more claims from here once this one is the
   // head; a claim still being written in one holds its shared_ptr.
   std::erase_if(segs_, [&](const auto& e) { return e.first < first; });
@@ -184,9 +210,9 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
   Mapped& s = **seg;
   const std::uint64_t off = t & kTailOffsetMask;
   const std::uint64_t idx = t >> kTailOffsetBits;
-  const std::size_t cap = s.file->capacity();
+  const std::size_t cap = s.capacity;
   if ((idx + ms.size()) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
-    return Status::Corruption(s.file->path() + ": record " + std::to_string(idx) + " is past its index");
+    return Status::Corruption(s.name + ": record " + std::to_string(idx) + " is past its index");
   // The claim and the length word after it are zeroed (Segment::ensure_zeroed);
   // the owner clears them when they are not yet. Acquire pairs with the
   // release in Segment::store_zeroed().
@@ -201,7 +227,7 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
   std::uint64_t at = off;
   for (std::size_t i = 0; i < ms.size(); ++i) {
     const Message& m = ms[i];
-    std::byte* dst = s.file->base() + at;
+    std::byte* dst = s.base + at;
     const std::uint32_t word =
         format::encode_record(dst, m, first + idx + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, info_.crc != 0);
     format::commit_length(dst, word);
@@ -210,7 +236,7 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
     at += format::align_up(word & format::kLengthMask);
   }
   readers_->wake_if_parked();
-  control_->readers_lot().wake_if_parked();
+  if (control_) control_->readers_lot().wake_if_parked();
   return Status::OK();
 }
 

@@ -91,9 +91,9 @@ bool IpcConnection::owner_gone() {
   return true;
 }
 
-Result<std::string> IpcConnection::call_fd(const ipc::Writer& request, int* fd) {
+Result<std::string> IpcConnection::call_fds(const ipc::Writer& request, std::span<int> fds) {
   if (Status s = send(request); !s.ok()) return s;
-  return receive(fd);
+  return receive(fds);
 }
 
 Status IpcConnection::send(const ipc::Writer& request) {
@@ -102,13 +102,13 @@ Status IpcConnection::send(const ipc::Writer& request) {
   return Status::OK();
 }
 
-Result<std::string> IpcConnection::receive(int* fd) {
+Result<std::string> IpcConnection::receive(std::span<int> fds) {
   if (Status s = broken(); !s.ok()) return s;
   const int send_err = std::exchange(send_errno_, 0);
   // A refusal may have been sent before the owner closed: read it even when
   // the send failed.
   std::string reply;
-  const ssize_t n = ipc::recv_packet_fd(fd_, reply, fd);
+  const ssize_t n = ipc::recv_packet_fds(fd_, reply, fds);
   if (n > 0) return reply;
   const int err = n < 0 ? errno : send_err;
   if (n == 0 || err == ECONNRESET || err == EPIPE) return fail(closed());

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "conduit/status.h"
@@ -31,13 +32,18 @@ class IpcConnection {
   Result<std::string> call(const ipc::Writer& request) { return call_fd(request, nullptr); }
   // call(), taking the descriptor the reply carries (*fd, -1 when none;
   // the caller closes it). `fd` null: none is taken.
-  Result<std::string> call_fd(const ipc::Writer& request, int* fd);
+  Result<std::string> call_fd(const ipc::Writer& request, int* fd) {
+    return call_fds(request, fd != nullptr ? std::span<int>(fd, 1) : std::span<int>());
+  }
+  // call_fd() for a reply with up to ipc::kMaxFds descriptors (each -1
+  // when it did not come).
+  Result<std::string> call_fds(const ipc::Writer& request, std::span<int> fds);
   // call() in its two halves, for a request whose reply is taken later (an
   // attached consumer's prefetched poll): nothing else is sent between.
   // send() fails only once the connection is broken; a failed send shows
   // in the receive() after it.
   Status send(const ipc::Writer& request);
-  Result<std::string> receive(int* fd = nullptr);
+  Result<std::string> receive(std::span<int> fds = {});
   // OK, or why the connection is unusable (kept from the first failure).
   Status broken() const;
   // Without waiting or sending: whether the owner closed its end (it died

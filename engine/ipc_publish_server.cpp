@@ -43,7 +43,7 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
       info.crc = t.storage().records_have_crc() ? 1 : 0;
       info.sync = t.options().durability == Durability::kSync ? 1 : 0;
       ipc::Writer w;
-      w.status(Status::OK()).put(info);
+      w.status(Status::OK()).put(info).put(static_cast<std::uint8_t>(t.options().durability == Durability::kMemory));
       return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
     }
     case ipc::Op::kPubSegment: {
@@ -55,13 +55,27 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
                                          " takes claims"));
       ipc::Writer w;
       w.status(Status::OK()).put(static_cast<std::uint64_t>(seg->capacity()));
-      return ipc::send_packet_fd(fd, w.bytes(), seg->index_fd());
+      // A memory-only segment's bytes are a memfd too (-1 otherwise: not sent).
+      const int pass[2] = {seg->index_fd(), seg->memory().shared_fd()};
+      return ipc::send_packet_fds(fd, w.bytes(), pass);
     }
     case ipc::Op::kPubRoll: {
       const auto slot = r.get<std::uint32_t>();
-      const auto tail = r.get<std::uint64_t>();
+      auto tail = r.get<std::uint64_t>();
       if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed roll request")) && false;
-      return send(fd, t.roll_for_remote(slot, tail));
+      // A memory-only ring held full by a blocking subscriber waits here:
+      // in slices, looking between them whether the peer is gone or the
+      // server stops (the engine's destruction joins this thread).
+      for (const auto before = ring_wait_deadline;;) {
+        ring_wait_deadline = std::chrono::steady_clock::now() + IpcServer::kPollSlice;
+        Status s = t.roll_for_remote(slot, tail);
+        ring_wait_deadline = before;
+        if (s.code() != Code::kTimedOut) return send(fd, s);
+        // Relaxed: a flag; the server's destructor shuts the socket down too.
+        if (gone(fd) || stopping.load(std::memory_order_relaxed)) return false;
+        // The crossing claim is sealed already: the next round only rolls.
+        tail |= kTailOffsetMask;
+      }
     }
     case ipc::Op::kPubZero: {
       const auto first = r.get<std::uint64_t>();

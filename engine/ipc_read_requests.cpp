@@ -18,9 +18,16 @@ bool said(ipc::Writer* reply, const Status& s) {
 
 }  // namespace
 
-bool ReadRequests::answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply) {
+bool ReadRequests::answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply, std::span<int> pass) {
   switch (op) {
-    case ipc::Op::kSubscribe: return subscribe(r, reply);
+    case ipc::Op::kSubscribe: return subscribe(r, reply, pass);
+    case ipc::Op::kShmSegment:
+      if (!shm_) {
+        reply->status(Status::InvalidArgument("a segment request without a memory-only topic's subscriber"));
+        return false;
+      }
+      shm_->segment(r, reply, pass);
+      return r.ok();
     case ipc::Op::kCommit: return commit(r, reply);
     case ipc::Op::kGroupStats: return group_stats(r, reply);
     case ipc::Op::kTopicStats: return topic_stats(r, reply);
@@ -30,22 +37,40 @@ bool ReadRequests::answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply) {
   return false;
 }
 
-bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
+bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> pass) {
   const std::string topic = r.str();
   SubscriberOptions o;
   o.name = r.str();
   o.start.kind = r.get_enum(StartAt::Kind::kTime);
   o.start.sequence = r.get<std::uint64_t>();
   o.start.time_ns = r.get<std::int64_t>();
+  // Left off by an older build; lose-oldest is what it read as.
+  o.slow = r.at_end() ? SlowPolicy::kLoseOldest : r.get_enum(SlowPolicy::kLoseOldest);
   if (!r.ok() || !topic_.empty()) {
     reply->status(Status::InvalidArgument(topic_.empty() ? "a malformed subscribe" : "one subscriber per connection"));
     return false;
   }
   auto core = find_(topic);
   if (!core.ok()) return said(reply, core.status());
-  if ((*core)->options().durability == Durability::kMemory)
-    return said(reply, Status::Unsupported("topic '" + topic +
-                                           "' is memory-only: its records cannot be read from another process"));
+  if ((*core)->options().durability == Durability::kMemory) {
+    // Read from the topic's memfds (engine/ipc_shm_subscription.h). The
+    // name only names it: a memory-only topic keeps no positions.
+    if (!(*core)->options().shared)
+      return said(reply, Status::Unsupported("topic '" + topic +
+                                             "' is memory-only and not shared (TopicOptions::shared): its records "
+                                             "cannot be read from another process"));
+    if ((*core)->closed()) return said(reply, Status::Closed("topic '" + topic + "': engine is closed"));
+    if ((*core)->claim_block_fd() < 0)
+      return said(reply, Status::Unsupported("topic '" + topic + "' has no claim block (memfd_create failed)"));
+    auto shm = ShmSubscription::make(*core, o.start, o.slow == SlowPolicy::kBlock, o.name);
+    if (!shm.ok()) return said(reply, shm.status());
+    shm_ = std::move(shm).value();
+    topic_ = topic;
+    reply->status(Status::OK()).put(shm_->start()).put(std::uint64_t{0}).put(std::uint8_t{1});
+    pass[0] = (*core)->claim_block_fd();
+    pass[1] = shm_->slot_fd();
+    return true;
+  }
   // Topic::subscribe resolves the start exactly as for an in-process
   // subscriber of that name: its committed position, or `start` (and, with
   // retain_until_consumed, commits a new named one's start). It goes at
@@ -56,7 +81,7 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply) {
   if (!o.name.empty()) key_ = disk::subscriber_key(o.name);
   // An empty poll moves nothing and tells the rewind, if any (once).
   const PollResult told = (*sub)->try_poll({});
-  reply->status(Status::OK()).put((*sub)->position()).put(told.rewound);
+  reply->status(Status::OK()).put((*sub)->position()).put(told.rewound).put(std::uint8_t{0});
   return true;
 }
 

@@ -11,10 +11,12 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "conduit/engine.h"
 #include "engine/ipc_server.h"
+#include "engine/ipc_shm_subscription.h"
 #include "engine/ipc_wire.h"
 
 namespace conduit::detail {
@@ -22,19 +24,22 @@ namespace conduit::detail {
 class ReadRequests {
  public:
   explicit ReadRequests(const IpcServer::FindTopic& find) : find_(find) {}
-  // Writes the reply to `op` into `reply`. false: a malformed request,
-  // which ends the connection (`reply` then holds the refusal to send).
-  bool answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply);
+  // Writes the reply to `op` into `reply`, and the descriptors to pass
+  // with it into `pass` (ipc::kMaxFds, each -1 when none). false: a
+  // malformed request, which ends the connection (`reply` then holds the
+  // refusal to send).
+  bool answer(ipc::Op op, ipc::Reader& r, ipc::Writer* reply, std::span<int> pass);
 
  private:
-  bool subscribe(ipc::Reader& r, ipc::Writer* reply);
+  bool subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> pass);
   bool commit(ipc::Reader& r, ipc::Writer* reply);
   bool group_stats(ipc::Reader& r, ipc::Writer* reply);
   bool topic_stats(ipc::Reader& r, ipc::Writer* reply);
 
   const IpcServer::FindTopic& find_;
-  std::string topic_;  // the subscriber's (one per connection); empty before
-  std::string key_;    // a named subscriber's position key
+  std::string topic_;                     // the subscriber's (one per connection); empty before
+  std::string key_;                       // a named subscriber's position key
+  std::unique_ptr<ShmSubscription> shm_;  // a memory-only topic's subscriber
 };
 
 }  // namespace conduit::detail

@@ -108,10 +108,12 @@ bool Session::answer(std::string_view packet) {
     case ipc::Op::kSubscribe:
     case ipc::Op::kCommit:
     case ipc::Op::kGroupStats:
-    case ipc::Op::kTopicStats: {
+    case ipc::Op::kTopicStats:
+    case ipc::Op::kShmSegment: {
       ipc::Writer w;
-      const bool go_on = reads_.answer(op, r, &w);
-      return reply(w) && go_on;
+      int pass[ipc::kMaxFds] = {-1, -1};
+      const bool go_on = reads_.answer(op, r, &w, pass);
+      return ipc::send_packet_fds(fd_, w.bytes(), pass) && go_on;
     }
     case ipc::Op::kPubOpen:
     case ipc::Op::kPubSegment:

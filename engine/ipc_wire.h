@@ -23,15 +23,25 @@
 //
 // Publishing from the attached process (doc/ipc.md; a reply marked +fd
 // carries a descriptor, SCM_RIGHTS, when its status is OK):
-//   kPubOpen    str topic                               -> status, PubTopicInfo, +fd the claim block
+//   kPubOpen    str topic                               -> status, PubTopicInfo, u8 memory-only, +fd the claim block
 //   kPubSegment str topic, u64 first seq                -> status, u64 capacity, +fd its shared index
+//                                                          (memory-only: +fd its memory too)
 //   kPubRoll    str topic, u32 slot, u64 tail before    -> status
 //   kPubZero    str topic, u64 first seq, u64 end       -> status (the bytes below `end` are zeroed)
 //   kPubDurable str topic, u64 seq                      -> status (once `seq` is durable)
 //
+// A field in [brackets] may be left off (as an older build sends it); a
+// field added at the end of a reply is read only where it is there. Such
+// additions keep the version.
+//
 // Attached subscribers and stats (engine/ipc_read_requests.h):
 //   kSubscribe str topic, str name, u8 start kind,
-//              u64 start seq, i64 start ns               -> status, u64 start, u64 rewound
+//              u64 start seq, i64 start ns
+//              [, u8 SlowPolicy]                         -> status, u64 start, u64 rewound, u8 memory-only
+//                                                           (memory-only: +fd the claim block, +fd the reader slot)
+//   kShmSegment u64 seq (memory-only topics)            -> status, u64 first seq, u64 lost, u64 capacity
+//                                                           (+fd its shared index, +fd its memory; first seq
+//                                                           kNoSegment and no fds: none holds seq yet)
 //   kCommit    u64 seq (the subscriber's position, at most
 //              the topic's published end)                -> status
 //   kGroupStats str topic, str group                     -> status, WorkGroupStats (put_stats)
@@ -49,6 +59,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -86,7 +97,11 @@ enum class Op : std::uint8_t {
   kGroupStats,
   kTopicStats,
   kReplyTopic = 96,
+  // A shared memory-only topic's attached subscriber (engine/ipc_shm_subscription.h).
+  kShmSegment = 80,
 };
+// kShmSegment's first seq when no segment holds the sequence yet.
+inline constexpr std::uint64_t kNoSegment = ~std::uint64_t{0};
 enum class FailKind : std::uint8_t { kNack, kNackDelay, kFail, kDeadLetter };
 
 // One delivery as the owner hands it out: the record is found in the
@@ -169,6 +184,8 @@ class Reader {
     return make_status(static_cast<Code>(code), std::move(text));
   }
   bool ok() const noexcept { return ok_; }
+  // Nothing more in the packet (an optional field left off).
+  bool at_end() const noexcept { return pos_ >= p_.size(); }
 
  private:
   std::string_view p_;
@@ -207,5 +224,11 @@ struct PubTopicInfo {
 // came is closed).
 bool send_packet_fd(int fd, const std::string& bytes, int pass) noexcept;
 ssize_t recv_packet_fd(int fd, std::string& buf, int* got) noexcept;
+// The same with up to kMaxFds descriptors: those of `pass` before the first
+// negative one; `got` gets them in order (-1 for each that did not come;
+// any beyond its size are closed).
+inline constexpr std::size_t kMaxFds = 2;
+bool send_packet_fds(int fd, const std::string& bytes, std::span<const int> pass) noexcept;
+ssize_t recv_packet_fds(int fd, std::string& buf, std::span<int> got) noexcept;
 
 }  // namespace conduit::detail::ipc

@@ -28,8 +28,9 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
 // into fresh 4 KiB pages takes a page fault every few records, and that
 // fault was most of the publish cost (bench/engine_bench: about 80%); a
 // 2 MiB page faults once per 512 of those. The region is placed on a 2 MiB
-// boundary so the kernel can back it with huge pages at all; smaller regions
-// stay on small pages (their memory would be mostly empty huge pages).
+// boundary so the kernel can back it with huge pages at all (a memfd too,
+// where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
+// regions stay on small pages (their memory would be mostly empty huge pages).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 Result<std::byte*> map_segment_memory(std::size_t bytes) {
@@ -58,18 +59,82 @@ class AnonymousMemory final : public SegmentMemory {
   std::size_t capacity_;
 };
 
+// A shared memory-only topic's segment (TopicOptions::shared): a memfd, so
+// that the owner can hand it to another process (doc/ipc.md), mapped
+// shared. MAP_NORESERVE as map_anonymous. Not the default: where the kernel
+// keeps shared memory off huge pages, its first touch faults a page at a
+// time (bench/results/2026-12-07-ipc-shm-topic.md).
+class MemfdMemory final : public SegmentMemory {
+ public:
+  static Result<std::unique_ptr<SegmentMemory>> make(std::size_t bytes) {
+    const int fd = ::memfd_create("conduit-segment", MFD_CLOEXEC);
+    if (fd < 0) return Status::IOError(std::string("memfd_create for a segment: ") + std::strerror(errno));
+    if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("ftruncate of a segment's memfd to " + std::to_string(bytes) + ": " + std::strerror(err));
+    }
+    const bool huge = bytes >= 2 * kHugePage;
+    // Room to place it on a 2 MiB boundary; the rest is unmapped again.
+    const std::size_t reserve = huge ? bytes + kHugePage : bytes;
+    void* room = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = MAP_FAILED;
+    if (room != MAP_FAILED) {
+      const auto addr = reinterpret_cast<std::uintptr_t>(room);
+      const std::uintptr_t at = huge ? (addr + kHugePage - 1) & ~(kHugePage - 1) : addr;
+      p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd,
+                 0);
+      if (p == MAP_FAILED) {
+        ::munmap(room, reserve);
+      } else {
+        if (at != addr) ::munmap(room, at - addr);
+        if (at + bytes != addr + reserve) ::munmap(reinterpret_cast<void*>(at + bytes), addr + reserve - at - bytes);
+        // Advice only: with shmem THP off the region keeps small pages.
+        if (huge) (void)::madvise(p, bytes, MADV_HUGEPAGE);
+      }
+    }
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return Status::IOError("mmap of a segment's memfd (" + std::to_string(bytes) + " bytes): " + std::strerror(err));
+    }
+    return std::unique_ptr<SegmentMemory>(new MemfdMemory(static_cast<std::byte*>(p), bytes, fd));
+  }
+  ~MemfdMemory() override {
+    ::munmap(base_, capacity_);
+    ::close(fd_);
+  }
+  std::byte* base() const noexcept override { return base_; }
+  std::size_t capacity() const noexcept override { return capacity_; }
+  int shared_fd() const noexcept override { return fd_; }
+
+ private:
+  MemfdMemory(std::byte* base, std::size_t capacity, int fd) : base_(base), capacity_(capacity), fd_(fd) {}
+  std::byte* base_;
+  std::size_t capacity_;
+  int fd_;
+};
+
 class MemoryStorage final : public TopicStorage {
  public:
+  explicit MemoryStorage(bool shared) : shared_(shared) {}
   Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
                                                         std::int64_t /*created_ns*/) override {
-    auto base = map_segment_memory(capacity);
-    if (!base.ok()) return base.status();
+    Result<std::unique_ptr<SegmentMemory>> mem = Status::OK();
+    if (shared_) {
+      mem = MemfdMemory::make(capacity);
+    } else if (auto base = map_segment_memory(capacity); base.ok()) {
+      mem = std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
+    } else {
+      mem = base.status();
+    }
+    if (!mem.ok()) return mem.status();
     format::SegmentHeader h;
     h.first_seq = first_seq;
     h.capacity = capacity;
     h.flags = 0;  // memory-only records carry no CRC
-    format::encode_segment_header(*base, h);
-    return std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
+    format::encode_segment_header((*mem)->base(), h);
+    return mem;
   }
   bool reuse_segment(SegmentMemory& mem, std::uint64_t first_seq) override {
     format::SegmentHeader h;
@@ -80,6 +145,9 @@ class MemoryStorage final : public TopicStorage {
     return true;
   }
   bool records_have_crc() const noexcept override { return false; }
+
+ private:
+  bool shared_;
 };
 
 }  // namespace
@@ -102,7 +170,7 @@ Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_
   return std::make_pair(fd, static_cast<std::byte*>(p));
 }
 
-std::unique_ptr<TopicStorage> make_memory_storage() { return std::make_unique<MemoryStorage>(); }
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared) { return std::make_unique<MemoryStorage>(shared); }
 
 Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq,
                                                bool shared_index) {
@@ -142,6 +210,7 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       zeroed_(mem_->ready_bytes()) {
   // Relaxed: the segment is not shared yet (its topic publishes it).
   zeroed_mirror(index_map_).store(mem_->ready_bytes(), std::memory_order_relaxed);
+  sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
 }
 
 void Segment::store_zeroed(std::size_t to) noexcept {
@@ -260,8 +329,9 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   zeroed_mirror(index_map_).store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   first_seq_ = first_seq;
-  sealed_count_.store(kNotSealed, std::memory_order_relaxed);  // likewise
-  next_.store(nullptr, std::memory_order_relaxed);             // likewise
+  sealed_count_.store(kNotSealed, std::memory_order_relaxed);              // likewise
+  sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
+  next_.store(nullptr, std::memory_order_relaxed);                         // likewise
   indexed_ = true;
 }
 

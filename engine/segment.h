@@ -40,8 +40,9 @@
 
 namespace conduit::detail {
 
-// Memory-only topics: anonymous mappings, never on disk.
-std::unique_ptr<TopicStorage> make_memory_storage();
+// Memory-only topics: anonymous mappings, never on disk; `shared`
+// (TopicOptions::shared): memfds other processes can map (doc/ipc.md).
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false);
 
 // A memfd of `bytes` (zero-filled, close-on-exec), mapped shared and
 // writable: {its descriptor, the address}. For memory other processes map
@@ -104,6 +105,9 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   void seal(std::uint64_t count) noexcept {
     // Release pairs with the acquire in sealed_count().
     sealed_count_.store(count, std::memory_order_release);
+    // Release pairs with the acquire of a reader in another process
+    // (engine/shm_reader.cpp): the padding record is there before it.
+    sealed_mirror(index_map_).store(count, std::memory_order_release);
   }
   // One past the last sequence, once sealed; kNotSealed before.
   std::uint64_t end_seq() const noexcept {
@@ -162,6 +166,11 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   // read zeroed_); stored with release after zeroed_, read with acquire.
   static std::atomic<std::uint64_t>& zeroed_mirror(std::byte* index_map) noexcept {
     return *reinterpret_cast<std::atomic<std::uint64_t>*>(index_map);
+  }
+  // Also in the index header, for readers in other processes (a shared
+  // memory-only topic, doc/ipc.md): sealed_count() as last stored (see seal()).
+  static std::atomic<std::uint64_t>& sealed_mirror(std::byte* index_map) noexcept {
+    return *reinterpret_cast<std::atomic<std::uint64_t>*>(index_map + 8);
   }
   // Makes at most `step` more bytes above zeroed_ ready, ahead of the
   // producers, if zeroed_ is below `until` (the persistence thread's zero

@@ -60,7 +60,11 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
       remote_readers_(storage_->remote_readers()),
       handle_(new Topic(this, name_, options)),
       dedup_(options.dedup.max_ids != 0 ? std::make_unique<DedupWindow>(options.dedup) : nullptr),
-      claim_(remote_readers_ != nullptr ? make_claim_block(&claim_fd_) : nullptr),
+      // Persisted topics, and memory-only ones shared with other processes
+      // (TopicOptions::shared; doc/ipc.md).
+      claim_(remote_readers_ != nullptr || (options.durability == Durability::kMemory && options.shared)
+                 ? make_claim_block(&claim_fd_)
+                 : nullptr),
       readers_(claim_ != nullptr ? &claim_->readers_epoch : local_lot_.epoch(),
                claim_ != nullptr ? &claim_->readers_parked : local_lot_.parked()) {
   std::string why;

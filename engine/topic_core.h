@@ -296,6 +296,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // A publisher in another process claimed on slot `slot` (its tail read
   // `tail_before`) and did not fit: the roll, as an in-process crosser's.
   Status roll_for_remote(std::uint32_t slot, std::uint64_t tail_before) noexcept;
+  // Reading a memory-only topic from other processes (doc/ipc.md): the
+  // segment holding `seq` as segment_for() finds it (pinned: the ring does
+  // not reuse it while the caller holds it), when it is one another process
+  // can map (its memory and index are memfds), else null.
+  std::shared_ptr<Segment> shared_segment_for(std::uint64_t seq, std::uint64_t* lost) const;
 
   Topic* handle() noexcept { return handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().

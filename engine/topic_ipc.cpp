@@ -19,8 +19,8 @@ ClaimBlock* make_claim_block(int* fd) noexcept {
 }
 
 Status TopicCore::shareable_for_publish() const {
-  if (options_.durability == Durability::kMemory)
-    return Status::Unsupported(topic_error(name_, "memory-only: other processes cannot publish into it yet"));
+  if (options_.durability == Durability::kMemory && !options_.shared)
+    return Status::Unsupported(topic_error(name_, "memory-only and not shared (TopicOptions::shared)"));
   if (claim_ == nullptr)
     return Status::Unsupported(topic_error(name_, "has no claim block (memfd_create failed when it opened)"));
   if (!read_only_.ok()) return read_only_;
@@ -38,6 +38,13 @@ std::shared_ptr<Segment> TopicCore::claimable_segment(std::uint64_t first_seq) c
   std::lock_guard lk(mu_);
   const std::shared_ptr<Segment>* s = find_segment_locked(first_seq);
   if (s == nullptr || (*s)->index_fd() < 0) return nullptr;
+  // A memory-only segment keeps its index's memfd (a reader elsewhere may
+  // map it, and the ring reuses it): one still open for claims is one
+  // not sealed, or with claims below its end not yet published.
+  if (options_.durability == Durability::kMemory) {
+    const std::uint64_t end = (*s)->end_seq();
+    if (end != kNotSealed && published() >= end) return nullptr;
+  }
   return *s;
 }
 
@@ -57,6 +64,8 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
 }
 
 void TopicCore::close_done_index_fds_locked() {
+  // A memory-only topic's readers in other processes map indexes too.
+  if (options_.durability == Durability::kMemory) return;
   // A segment every claim of which is published takes no more claims: no
   // publisher elsewhere needs its index any more (its mapping stays).
   const std::uint64_t done = published();
@@ -66,6 +75,13 @@ void TopicCore::close_done_index_fds_locked() {
     if (end == kNotSealed || end > done) break;
     seg->close_index_fd();
   }
+}
+
+std::shared_ptr<Segment> TopicCore::shared_segment_for(std::uint64_t seq, std::uint64_t* lost) const {
+  if (options_.durability != Durability::kMemory || claim_ == nullptr) return nullptr;
+  auto seg = segment_for(seq, lost);
+  if (seg == nullptr || seg->index_fd() < 0 || seg->memory().shared_fd() < 0) return nullptr;
+  return seg;
 }
 
 }  // namespace conduit::detail

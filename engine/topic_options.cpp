@@ -51,7 +51,8 @@ std::string options_difference(const TopicOptions& have_in, const TopicOptions& 
          differs("hard_cap_bytes", have.hard_cap_bytes, want.hard_cap_bytes, &d) ||
          differs("dedup.max_ids", have.dedup.max_ids, want.dedup.max_ids, &d) ||
          differs("dedup.max_age", have.dedup.max_age, want.dedup.max_age, &d) ||
-         differs("single_producer", have.single_producer, want.single_producer, &d));
+         differs("single_producer", have.single_producer, want.single_producer, &d) ||
+         (have.durability == Durability::kMemory && differs("shared", have.shared, want.shared, &d)));
   return d;
 }
 

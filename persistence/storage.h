@@ -57,6 +57,9 @@ class SegmentMemory {
   // How much a producer that finds the ready bytes behind it makes ready
   // at once (at least).
   virtual std::size_t zero_chunk() const noexcept { return std::size_t{64} << 10; }
+  // A memfd holding the bytes, which another process may map (a memory-only
+  // topic's segment, doc/ipc.md); -1 when there is none.
+  virtual int shared_fd() const noexcept { return -1; }
 };
 
 // A segment found on open, as recovery left it.

@@ -194,6 +194,7 @@ TEST_CASE("what an attached subscriber refuses, naming why") {
   memory.durability = Durability::kMemory;
   REQUIRE(owner.engine->create_topic("m", memory).ok());
   auto attached = AttachedEngine::attach(eo.data_dir).value();
+  // Memory-only and not TopicOptions::shared (tests/ipc_shm_topic_test.cpp shares one).
   CHECK(attached->subscribe("m").status().code() == Code::kUnsupported);
   CHECK(attached->subscribe("none").status().code() == Code::kNotFound);
   SubscriberOptions durable_only;

@@ -11,8 +11,12 @@
 // attempt and a lease). doc/ipc.md has the whole picture.
 //
 // What differs from in-process (conduit/engine.h):
-//   - Only persisted topics (kAsync, kSync): a memory-only topic has no
-//     files to map, and work_group() refuses it with kUnsupported.
+//   - Work groups: only persisted topics (kAsync, kSync); work_group()
+//     refuses a memory-only topic with kUnsupported. Publishing (topic())
+//     and subscribing (subscribe()) take memory-only topics made with
+//     TopicOptions::shared too: their segments are memfds the owner passes
+//     (doc/ipc.md, "Shared memory-only topics"); other memory-only topics
+//     are refused with kUnsupported.
 //   - Each call is a request to the owner and its reply over the socket: a
 //     round trip per poll and per ack (ack a span of deliveries to pay it
 //     once for many).
@@ -98,12 +102,12 @@ class CONDUIT_EXPORT AttachedEngine {
   // Thread-safe.
   Result<AttachedWorkGroup*> work_group(std::string_view topic, std::string_view group, WorkGroupOptions options = {});
   const std::string& data_dir() const noexcept { return dir_; }  // as given to attach()
-  // Publishing into the owner's persisted topic `topic` (AttachedTopic,
+  // Publishing into the owner's topic `topic` (AttachedTopic,
   // below), opened from the data directory when the owner had not yet.
   // The handle lives as long as this AttachedEngine. Thread-safe.
   Result<AttachedTopic*> topic(std::string_view topic);
 
-  // A subscriber of persisted topic `topic` in this process, with a
+  // A subscriber of the owner's topic `topic` in this process, with a
   // connection of its own (conduit/attach_subscriber.h says what differs
   // from Topic::subscribe). Thread-safe.
   Result<std::unique_ptr<AttachedSubscriber>> subscribe(std::string_view topic, SubscriberOptions options = {});
@@ -221,8 +225,16 @@ class CONDUIT_EXPORT AttachedConsumer {
 // publisher's records keep their order.
 //
 // What differs from in-process (conduit/engine.h):
-//   - Only persisted topics that are not single_producer and have no dedup
-//     window: topic() refuses others with kUnsupported.
+//   - Only topics that are not single_producer and have no dedup window:
+//     topic() refuses others with kUnsupported. On a memory-only topic
+//     (TopicOptions::shared; others are refused too) the
+//     segments are memfds the owner passes (mapped once each: the ring
+//     reuses them), and a claim that meets a full ring waits, in its roll
+//     request, until the ring has room, as an in-process publish() does
+//     (a blocking subscriber anywhere holds it; there is no bounded
+//     attached publish yet). The owner re-checks the ring every
+//     EngineOptions::park_timeout while a subscriber in another process
+//     holds it (its moves wake nobody in the owner).
 //   - No TraceScope: a record's trace id is the message's own.
 //   - Timestamps come from this process's wall clock (an owner's injected
 //     EngineOptions::clock is not seen here).

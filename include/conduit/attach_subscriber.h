@@ -1,10 +1,11 @@
 // conduit — a subscriber in another process than the topic's owner
 // (AttachedEngine::subscribe, conduit/attach.h).
 //
-// An AttachedSubscriber follows a persisted topic of the engine it attached
-// to, with Subscriber's calls and their meaning (conduit/engine.h). It
-// reads the records in place from its own read-only mapping of the topic's
-// segment files, the way a LogReader does (conduit/reader.h): a record is
+// An AttachedSubscriber follows a topic of the engine it attached to, with
+// Subscriber's calls and their meaning (conduit/engine.h). It reads the
+// records in place from its own read-only mapping of the topic's segment
+// files, the way a LogReader does (conduit/reader.h), or, on a memory-only
+// topic, of the segments' memfds the owner passes (below): a record is
 // there for it as soon as its publisher commits it, and a poll that waits
 // parks on the topic's shared futex, which the owner's publishers wake. No
 // record and no poll goes through the owner; the connection to it carries
@@ -12,13 +13,30 @@
 // learns that the other is gone.
 //
 // What differs from an in-process Subscriber:
-//   - Only persisted topics (kAsync, kSync); subscribe() refuses a
-//     memory-only one with kUnsupported, and durable_only with
-//     kUnsupported. min_batch and linger are not used (each poll returns
-//     what there is).
-//   - Every record is checked before it is handed out (CRC32C, length,
-//     sequence, field lengths), as a LogReader checks it: this process
-//     wrote none of them.
+//   - durable_only is refused with kUnsupported. min_batch and linger are
+//     not used (each poll returns what there is).
+//   - Every record of a persisted topic is checked before it is handed out
+//     (CRC32C, length, sequence, field lengths), as a LogReader checks it:
+//     this process wrote none of them. A memory-only topic's records carry
+//     no CRC; their length and sequence are checked.
+//   - A memory-only topic made with TopicOptions::shared (others are
+//     refused with kUnsupported; doc/ipc.md, "Shared memory-only topics"):
+//     no file at all. Each segment's memory and index are memfds the owner
+//     hands over when the subscriber reaches it (a round trip per segment,
+//     none per record); SlowPolicy is honoured as in process. kBlock: the
+//     position lives in a reader slot the owner reads as a holder of the
+//     ring, so publishers in every process wait for this subscriber (the
+//     owner looks again every EngineOptions::park_timeout rather than
+//     being woken by its polls). kLoseOldest: it holds nothing (but the
+//     segment it is reading, as in process) and is told exactly how many
+//     records the ring dropped before it (PollResult::lost). When its
+//     process dies or it is destroyed, its connection closes and the
+//     owner lets go of its slot at once: a publisher it held goes on.
+//     commit() fails with kUnsupported, as in process (no positions);
+//     a name only names it; lag() is 0 (there is no control file). The
+//     owner dying (or its engine destroyed; its Engine::close alone is not
+//     seen): polls return what the segment being read holds, then closed
+//     with kClosed (the next segment would come from the owner).
 //   - An error (kCorruption naming the file and offset, a segment file that
 //     cannot be opened, kNotFound once the topic was deleted) comes in
 //     PollResult::status, as for a Subscriber, once the records before it
@@ -74,7 +92,7 @@ namespace detail {
 class AttachedSubscriberCore;
 }
 
-// A subscriber of the owner's persisted topic in this process, made by
+// A subscriber of the owner's topic in this process, made by
 // AttachedEngine::subscribe: reads in place in this process's own mapping
 // (the top of this file says what differs from Subscriber).
 class CONDUIT_EXPORT AttachedSubscriber {

@@ -104,6 +104,14 @@ struct TopicOptions {
   // through EngineOptions::log. Off by default. Dead-letter topics made from this
   // topic's options have it off (several consumers publish to them).
   bool single_producer = false;
+  // Memory-only topics: other processes may publish into it and subscribe
+  // to it (AttachedEngine::topic, ::subscribe; doc/ipc.md, "Shared
+  // memory-only topics"). Its segments are then memfds mapped shared rather
+  // than anonymous memory; where the kernel keeps shared memory off
+  // transparent huge pages (shmem_enabled), their first touch costs a page
+  // fault per 4 KiB (bench/results/2026-12-07-ipc-shm-topic.md), so it is
+  // off by default. Persisted topics are shared always; this is ignored.
+  bool shared = false;
 };
 
 // Where a new subscriber starts.

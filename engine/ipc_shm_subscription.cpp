@@ -1,0 +1,56 @@
+#include "engine/ipc_shm_subscription.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <new>
+
+namespace conduit::detail {
+
+Result<std::unique_ptr<ShmSubscription>> ShmSubscription::make(TopicCore* topic, StartAt at, bool block,
+                                                               std::string name) {
+  auto mapped = map_shared_memfd("conduit-reader-slot", sizeof(ReaderSlot));
+  if (!mapped.ok()) return mapped.status();
+  auto* slot = new (mapped->second) ReaderSlot();
+  std::unique_ptr<ShmSubscription> s(new ShmSubscription(topic, mapped->first, slot, block, std::move(name)));
+  // Resolved and registered under one lock: the ring cannot move past a
+  // blocking subscriber's start in between.
+  s->start_ = topic->attach(at, block ? s.get() : nullptr);
+  if (!block) s->start_at(s->start_);
+  return s;
+}
+
+ShmSubscription::~ShmSubscription() {
+  // Its process closed the connection or died: a publisher waiting for
+  // this subscriber goes on (remove_holder wakes it).
+  if (block_) topic_->remove_holder(this);
+  held_.reset();
+  ::munmap(slot_, sizeof(ReaderSlot));
+  ::close(slot_fd_);
+}
+
+void ShmSubscription::segment(ipc::Reader& r, ipc::Writer* reply, std::span<int> pass) {
+  const auto seq = r.get<std::uint64_t>();
+  if (!r.ok()) {
+    reply->status(Status::InvalidArgument("a malformed segment request"));
+    return;
+  }
+  // The segment read before is let go first: the subscriber has left it.
+  held_.reset();
+  if (topic_->deleted()) {
+    reply->status(Status::NotFound("topic '" + topic_->name() + "' was deleted"));
+    return;
+  }
+  std::uint64_t lost = 0;
+  held_ = topic_->shared_segment_for(seq, &lost);
+  reply->status(Status::OK());
+  if (held_ == nullptr) {
+    reply->put(ipc::kNoSegment).put(std::uint64_t{0}).put(std::uint64_t{0});
+    return;
+  }
+  reply->put(held_->first_seq()).put(lost).put(static_cast<std::uint64_t>(held_->capacity()));
+  pass[0] = held_->index_fd();
+  pass[1] = held_->memory().shared_fd();
+}
+
+}  // namespace conduit::detail

@@ -1,0 +1,244 @@
+// Shared memory-only topics (doc/ipc.md, "Shared memory-only topics"):
+// publisher and subscriber processes on a topic with no disk at all. Every
+// record once, in order, across the ring's wrap-around and the reuse of its
+// segments; a blocking attached subscriber holds the ring (publishers wait,
+// in process and attached); a lose-oldest one is told exactly how many it
+// lost; a killed subscriber's hold goes with its connection; no file is
+// made for the topic.
+#include <doctest/doctest.h>
+
+#include <conduit/attach.h>
+#include <conduit/conduit.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/disk_names.h"
+#include "tests/ipc/worker.h"
+#include "tests/support/helpers.h"
+
+using namespace conduit;
+using namespace std::chrono_literals;
+using conduit::test::TempDir;
+using conduit::test::Worker;
+
+namespace {
+
+constexpr std::size_t kSegment = 256u << 10;
+
+// A memory-only topic of 256 KiB segments, a ring of `segments` of them.
+TopicOptions shared_memory(std::size_t segments) {
+  TopicOptions to;
+  to.durability = Durability::kMemory;
+  to.segment_bytes = kSegment;
+  to.ring_bytes = segments * kSegment;
+  to.max_payload_bytes = 1024;
+  to.shared = true;
+  return to;
+}
+
+struct Owner {
+  explicit Owner(const TopicOptions& to) {
+    eo.data_dir = tmp.path.string();
+    engine = Engine::open(eo).value();
+    topic = engine->create_topic("m", to).value();
+  }
+  std::string go_file() const { return tmp.path.string() + "/../" + tmp.path.filename().string() + ".go"; }
+  TempDir tmp;
+  EngineOptions eo;
+  std::unique_ptr<Engine> engine;
+  Topic* topic = nullptr;
+};
+
+std::string expect_line(Worker& w, const std::string& prefix, std::chrono::milliseconds timeout = 60s) {
+  const auto l = w.line(timeout);
+  REQUIRE(l.has_value());
+  REQUIRE_MESSAGE(l->starts_with(prefix), *l);
+  return l->substr(prefix.size());
+}
+
+void touch(const std::string& path) { std::ofstream(path) << "go\n"; }
+
+Message text(const std::string& s) {
+  Message m;
+  m.payload = s;
+  return m;
+}
+
+// Publishes in process until the ring refuses (try_publish: kBusy, naming
+// `holder`); how many went.
+std::uint64_t fill(Topic* t, const std::string& holder = "attached subscriber") {
+  std::uint64_t n = 0;
+  for (;; ++n) {
+    auto s = t->try_publish(text("fill " + std::to_string(n)));
+    if (!s.ok()) {
+      REQUIRE(s.status().code() == Code::kBusy);
+      CHECK(s.status().message().find(holder) != std::string::npos);
+      return n;
+    }
+    REQUIRE(n < 100000);  // a ring of a few segments holds far fewer
+  }
+}
+
+}  // namespace
+
+TEST_CASE("publisher processes to subscriber processes: every record once, in order, across ring wrap-around") {
+  // 4 segments of 256 KiB; 2 x 20000 records of 48 bytes wrap it about twice,
+  // so segments are reused while subscribers in three processes read.
+  Owner owner(shared_memory(4));
+  constexpr std::uint64_t kEach = 20000, kTotal = 2 * kEach;
+  const std::string dir = owner.eo.data_dir;
+  std::vector<std::unique_ptr<Worker>> subs;
+  for (int k = 0; k < 2; ++k) {
+    subs.push_back(
+        std::make_unique<Worker>(std::vector<std::string>{"sub", dir, "m", "block", "-", std::to_string(kTotal)}));
+    CHECK(expect_line(*subs.back(), "subscribed ") == "0");
+  }
+  // An in-process blocking subscriber too: the same ring, read in place.
+  auto local = owner.topic->subscribe({.name = {}, .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  Worker p0({"pub", dir, "m", "p0", std::to_string(kEach)});
+  Worker p1({"pub", dir, "m", "p1", std::to_string(kEach)});
+  std::uint64_t seen = 0;
+  RecordView views[256];
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (seen < kTotal) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    const PollResult r = local->poll(views, 100ms);
+    REQUIRE(r.status.ok());
+    REQUIRE(r.lost == 0);
+    for (std::size_t k = 0; k < r.count; ++k, ++seen) REQUIRE(views[k].sequence() == seen);
+  }
+  expect_line(p0, "done ");
+  expect_line(p1, "done ");
+  for (auto& s : subs) CHECK(expect_line(*s, "ok ") == std::to_string(kTotal) + " 0");
+  CHECK(p0.wait() == 0);
+  CHECK(p1.wait() == 0);
+  for (auto& s : subs) CHECK(s->wait() == 0);
+  const TopicStats st = owner.topic->stats();
+  CHECK(st.published == kTotal);
+  CHECK(st.earliest > 0);  // the ring wrapped: the first records are gone
+  // No disk at all: nothing was made for the topic in the data directory.
+  CHECK_FALSE(std::filesystem::exists(disk::topic_dir(dir, "m")));
+}
+
+TEST_CASE("a blocking subscriber in another process holds the ring: publishers wait until it reads") {
+  Owner owner(shared_memory(2));
+  const std::string dir = owner.eo.data_dir, go = owner.go_file();
+  Worker sub({"sub", dir, "m", "block", go, "30000"});
+  CHECK(expect_line(sub, "subscribed ") == "0");
+  // In process: the ring fills and then refuses, naming the holder.
+  const std::uint64_t filled = fill(owner.topic);
+  CHECK(filled > 0);
+  CHECK(owner.topic->stats().published == filled);
+  // An attached publisher waits too: its roll waits for ring space.
+  Worker pub({"pub", dir, "m", "p", std::to_string(30000 - filled)});
+  CHECK_FALSE(pub.line(300ms).has_value());
+  CHECK(owner.topic->stats().published < 30000);
+  // Once the subscriber reads, everyone goes on, and it lost nothing.
+  touch(go);
+  CHECK(expect_line(sub, "ok ") == "30000 0");
+  expect_line(pub, "done ");
+  CHECK(pub.wait() == 0);
+  CHECK(sub.wait() == 0);
+  std::filesystem::remove(go);
+}
+
+TEST_CASE("a lose-oldest subscriber in another process holds nothing and is told exactly how many it lost") {
+  Owner owner(shared_memory(2));
+  const std::string dir = owner.eo.data_dir, go = owner.go_file();
+  // Starts at 0 and reads nothing until the ring has gone round a few times.
+  constexpr std::uint64_t kTotal = 30000;
+  Worker sub({"sub", dir, "m", "lose", go, std::to_string(kTotal)});
+  CHECK(expect_line(sub, "subscribed ") == "0");
+  for (std::uint64_t i = 0; i < kTotal; ++i) REQUIRE(owner.topic->try_publish(text("p " + std::to_string(i))).ok());
+  const std::uint64_t earliest = owner.topic->stats().earliest;
+  REQUIRE(earliest > 0);
+  touch(go);
+  // Everything before the oldest record the ring still has is lost, and
+  // told; the rest read in order.
+  CHECK(expect_line(sub, "ok ") == std::to_string(kTotal - earliest) + " " + std::to_string(earliest));
+  CHECK(sub.wait() == 0);
+  std::filesystem::remove(go);
+}
+
+TEST_CASE("a killed subscriber process lets go of the ring: the publisher goes on") {
+  Owner owner(shared_memory(2));
+  const std::string dir = owner.eo.data_dir;
+  Worker sub({"sub", dir, "m", "block", owner.go_file(), "1"});
+  CHECK(expect_line(sub, "subscribed ") == "0");
+  const std::uint64_t filled = fill(owner.topic);
+  sub.kill();
+  // Its connection ends with it, and with that its hold: a publish that
+  // waits for ring space gets it, and the ring goes round freely again.
+  REQUIRE(owner.topic->publish(text("after"), 30s).ok());
+  for (std::uint64_t i = 0; i < 3 * filled; ++i)
+    REQUIRE(owner.topic->try_publish(text("more " + std::to_string(i))).ok());
+}
+
+TEST_CASE("a memory-only topic: shared only with TopicOptions::shared; what its attached subscriber refuses") {
+  Owner owner(shared_memory(2));
+  TopicOptions local = shared_memory(2);
+  local.shared = false;
+  REQUIRE(owner.engine->create_topic("local", local).ok());
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  for (const Status& s : {attached->subscribe("local").status(), attached->topic("local").status()}) {
+    CHECK(s.code() == Code::kUnsupported);
+    CHECK(s.message().find("TopicOptions::shared") != std::string::npos);
+  }
+  // The option is the topic's: opening it again without it is refused.
+  const auto again = owner.engine->create_topic("m", local);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().message().find("shared") != std::string::npos);
+  auto sub = attached->subscribe("m", {.name = "n", .start = StartAt::earliest()}).value();
+  // No positions on a memory-only topic, as in process.
+  CHECK(sub->commit().code() == Code::kUnsupported);
+  REQUIRE(owner.topic->publish("one").ok());
+  RecordView v[4];
+  const PollResult r = sub->poll(v, 10s);
+  REQUIRE(r.count == 1);
+  CHECK(v[0].payload() == "one");
+}
+
+TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, then is told closed") {
+  auto owner = std::make_unique<Owner>(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner->eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  // 6000 records of 48 bytes: the first segment (256 KiB) and some of the next.
+  constexpr std::uint64_t kTotal = 6000;
+  for (std::uint64_t i = 0; i < kTotal; ++i) REQUIRE(owner->topic->publish(text("r " + std::to_string(i))).ok());
+  RecordView v[16];
+  std::uint64_t read = sub->poll(v, 10s).count;
+  REQUIRE(read != 0);  // it is in the first segment now
+  owner.reset();
+  PollResult r;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    r = sub->poll(v, 100ms);
+    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == read++);
+  } while (!r.closed);
+  // The rest of the first segment came; the next one would have come from the owner.
+  CHECK(read > 16);
+  CHECK(read < kTotal);
+  CHECK(r.status.code() == Code::kClosed);
+  CHECK(sub->owner_status().code() == Code::kClosed);
+}
+
+TEST_CASE("the owner's engine destroyed while an attached publisher waits for ring space") {
+  auto owner = std::make_unique<Owner>(shared_memory(2));
+  // An in-process blocking subscriber that never reads holds the ring.
+  auto held = owner->topic->subscribe({.name = {}, .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  (void)held;
+  const std::uint64_t filled = fill(owner->topic, "subscriber");
+  Worker pub({"pub", owner->eo.data_dir, "m", "p", std::to_string(filled)});
+  CHECK_FALSE(pub.line(300ms).has_value());  // its roll waits in the owner
+  // The destruction ends the connection: the wait gives up, nothing hangs.
+  owner.reset();
+  const std::string said = expect_line(pub, "error ");
+  CHECK(said.find("publish 0") != std::string::npos);
+  CHECK(pub.wait() == 1);
+}
