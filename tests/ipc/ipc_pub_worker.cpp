@@ -17,6 +17,13 @@
 //                                           record; prints "ok" once TOTAL
 //                                           records came, dense and in each
 //                                           publisher's order, or what was wrong
+//   ipc_pub_worker forever DIR TOPIC ID     publishes "ID I" for I from 0, in
+//                                           publishes and batches of 2..6
+//                                           records, until killed; prints
+//                                           "ready" after the first
+//   ipc_pub_worker live DIR TOPIC ID STOP   publishes "ID I" (a few at a time,
+//                                           pausing) until file STOP exists;
+//                                           prints "done N" (N published)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 #include <conduit/reader.h>
@@ -29,7 +36,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace conduit;
@@ -141,6 +150,42 @@ int read(const std::string& dir, const std::string& topic, std::uint64_t total) 
   return 0;
 }
 
+int forever(const std::string& dir, const std::string& topic, const std::string& id) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  std::vector<std::string> payloads;
+  std::vector<Message> ms;
+  std::uint64_t seqs[8];
+  for (std::uint64_t i = 0, round = 0;; ++round) {
+    const std::size_t k = round % 3 == 2 ? 2 + round % 5 : 1;
+    payloads.clear();
+    ms.clear();
+    for (std::size_t j = 0; j < k; ++j) payloads.push_back(id + " " + std::to_string(i + j));
+    for (const auto& p : payloads) {
+      Message m;
+      m.payload = p;
+      ms.push_back(m);
+    }
+    const PublishBatchResult r = t->publish_batch(ms, std::span<std::uint64_t>(seqs, k));
+    if (!r.status.ok() || r.published != k) return fail("publish_batch: " + r.status.to_string());
+    if (i == 0) std::printf("ready\n");
+    i += k;
+  }
+}
+
+int live(const std::string& dir, const std::string& topic, const std::string& id, const std::string& stop) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  std::uint64_t i = 0;
+  for (; ::access(stop.c_str(), F_OK) != 0; ++i) {
+    auto seq = t->publish(id + " " + std::to_string(i));
+    if (!seq.ok()) return fail("publish " + std::to_string(i) + ": " + seq.status().to_string());
+    if (i % 8 == 7) std::this_thread::sleep_for(200us);
+  }
+  std::printf("done %llu\n", static_cast<unsigned long long>(i));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,6 +195,8 @@ int main(int argc, char** argv) {
   if (a.size() == 6 && a[0] == "batch") return batch(a[1], a[2], a[3], std::stoull(a[4]), std::stoull(a[5]));
   if (a.size() == 4 && a[0] == "durable") return durable(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "read") return read(a[1], a[2], std::stoull(a[3]));
+  if (a.size() == 4 && a[0] == "forever") return forever(a[1], a[2], a[3]);
+  if (a.size() == 5 && a[0] == "live") return live(a[1], a[2], a[3], a[4]);
   std::fprintf(stderr, "usage: ipc_pub_worker publish|durable|read ...\n");
   return 2;
 }
