@@ -94,32 +94,38 @@ void TopicCore::end_dead_claim(const PubClaim& c) noexcept {
   const std::uint64_t add = c.add.load(std::memory_order_relaxed);
   const std::uint64_t t = c.tail.load(std::memory_order_relaxed);
   const std::uint64_t first = c.first_seq.load(std::memory_order_relaxed);
-  std::shared_ptr<Segment> seg;
-  {
-    std::lock_guard lk(mu_);
-    if (claim_ == nullptr || h >= kClaimSlots || deleted()) return;
-    // A slot keeps its segment until every claim in it is published, so a
-    // slot holding another segment means this claim was done (its
-    // publisher died before it cleared the slot). Relaxed: changed only
-    // under mu_.
-    Segment* s = claim_->slot[h].segment.load(std::memory_order_relaxed);
-    if (s == nullptr || s->first_seq() != first) return;
-    seg = s->shared_from_this();
-  }
+  if (claim_ == nullptr || h >= kClaimSlots || deleted()) return;
+  // No mu_ here: a thread may hold it waiting for this very claim's seal
+  // (claimed()). The slot still holds the claim's segment while its first
+  // sequence is the claim's (a slot's next segment starts elsewhere).
+  // Relaxed: a slot's first_seq changes only with a roll that needs this
+  // claim published or sealed first (below), which nobody else does.
+  AppendSlot& slot = claim_->slot[h];
+  if (slot.first_seq.load(std::memory_order_relaxed) != first) return;
   const std::uint64_t off = t & kTailOffsetMask;
   const std::uint64_t bytes = add & kTailOffsetMask;
   if (off + bytes > options_.segment_bytes) {
-    // It crossed the segment's end and died before asking for the roll:
-    // the roll (and, for the crosser, the padding and seal) on its behalf.
+    // It crossed the segment's end and died before asking for the roll.
+    // Only the crosser (a claim starting inside the segment) owes a seal,
+    // and only while the segment is still the head (never dropped): the
+    // roll, with the padding and seal, on its behalf. Acquire pairs with
+    // the release in set_head_locked().
+    if (off > options_.segment_bytes || claim_->head.load(std::memory_order_acquire) != h) return;
     (void)roll_for_remote(h, t);
     return;
   }
-  const std::uint64_t n = skip_room(*seg, t >> kTailOffsetBits, off, add >> kTailOffsetBits, off + bytes);
+  const std::uint64_t from = first + (t >> kTailOffsetBits);
+  const std::uint64_t count = add >> kTailOffsetBits;
+  // Published: it died after its last index entry, before freeing the slot.
+  if (published() >= from + count) return;
+  // Not published, so neither dropped nor its slot reused. Relaxed: set
+  // with first_seq, read above.
+  Segment& seg = *slot.segment.load(std::memory_order_relaxed);
+  const std::uint64_t n = skip_room(seg, t >> kTailOffsetBits, off, count, off + bytes);
   if (n != 0)
-    shared_->say(
-        LogLevel::kWarning,
-        topic_error(name_, "a publisher in another process died mid-claim: " + std::to_string(n) + " records from " +
-                               std::to_string(first + (t >> kTailOffsetBits)) + " are skip records"));
+    shared_->say(LogLevel::kWarning,
+                 topic_error(name_, "a publisher in another process died mid-claim: " + std::to_string(n) +
+                                        " records from " + std::to_string(from) + " are skip records"));
 }
 
 std::uint64_t TopicCore::skip_room(Segment& seg, std::uint64_t i, std::size_t at, std::uint64_t count,
@@ -212,6 +218,20 @@ void TopicCore::repair_stall(const Stall& m) noexcept {
   // ...or at the next claim a live publisher named; one that names record
   // `i` is only slow. Unnamed claims of live publishers are revoked: they
   // write nothing (engine/pub_claims.h).
+  {
+    // This process's open claims (Topic::claim) are live too, however long
+    // they stay open: their commit is a plain store.
+    std::lock_guard cl(claims_mu_);
+    for (const OpenClaim& o : open_claims_) {
+      if (o.seg != &s) continue;
+      const std::uint64_t idx = o.seq - m.first;
+      if (idx == i) return;
+      if (idx > i && idx < k) {
+        k = idx;
+        end = static_cast<std::size_t>(o.record - s.base());
+      }
+    }
+  }
   bool revoked = false;
   {
     std::lock_guard pl(pub_mu_);
