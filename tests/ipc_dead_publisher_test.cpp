@@ -140,6 +140,36 @@ TEST_CASE("a publisher killed between its claim and naming it: readers skip it a
   CHECK(read_until(sub.get(), "owner 1").payloads.size() == 1);
 }
 
+TEST_CASE("a live publisher stalled between its claim and naming it, next to a dead one: kTimedOut, nothing written") {
+  TempDir tmp;
+  auto engine = owner_of(tmp);
+  Topic* topic = engine->create_topic("t", test::small_async()).value();
+  auto sub = topic->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  auto slow = stopped_publisher(tmp, "t", "unnamed");  // sequence 0; stays alive
+  auto dead = stopped_publisher(tmp, "t", "unnamed");  // sequence 1
+  REQUIRE(topic->publish("owner 0").value() == 2);
+  dead->kill();
+  // Both unnamed claims stay stuck past unblock_timeout: both are skipped,
+  // the live one's revoked first.
+  const Read got = read_until(sub.get(), "owner 0");
+  CHECK(got.payloads == std::vector<std::string>{"owner 0"});
+  CHECK(got.skipped == 2);
+  REQUIRE(::kill(slow->pid(), SIGCONT) == 0);
+  const auto said = slow->line();
+  REQUIRE(said.has_value());
+  CHECK(said->find("TimedOut") != std::string::npos);
+  CHECK(said->find("unblock_timeout") != std::string::npos);
+  CHECK(slow->wait() == 1);
+  // It wrote nothing over the skip records; the topic goes on.
+  REQUIRE(topic->publish("owner 1").value() == 3);
+  CHECK(read_until(sub.get(), "owner 1").payloads == std::vector<std::string>{"owner 1"});
+  CHECK(topic->stats().skipped == 2);
+  sub.reset();
+  engine.reset();
+  const auto verify = test::log_tool::run_tool({"verify", tmp.path.string(), "t"});
+  CHECK_MESSAGE(verify.code == 0, verify.out << verify.err);
+}
+
 TEST_CASE("a publisher killed between committing a record and setting its index entry: the record stays") {
   TempDir tmp;
   auto engine = owner_of(tmp);
