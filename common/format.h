@@ -232,10 +232,27 @@ inline void seal_crc(std::byte* record, std::uint32_t word, bool with_crc) noexc
 // Writes and commits (release) a skip record of `length` bytes (at least
 // kSkipMinLength) with `sequence` at `record`: its sequence, then its CRC,
 // then its length word. The bytes after the sequence are left as they are.
-inline void write_skip(std::byte* record, std::uint32_t length, std::uint64_t sequence, bool with_crc) noexcept {
+// fill_skip() writes the sequence and CRC alone (the word stored apart).
+inline void fill_skip(std::byte* record, std::uint64_t sequence, bool with_crc) noexcept {
   store<std::uint64_t>(record + rec::kSequence, sequence);
   store<std::uint32_t>(record + rec::kCrc, with_crc ? record_crc(record, kSkipMinLength) : 0u);
+}
+inline void write_skip(std::byte* record, std::uint32_t length, std::uint64_t sequence, bool with_crc) noexcept {
+  fill_skip(record, sequence, with_crc);
   commit_length(record, kSkipFlag | length);
+}
+// commit_length() where the word may have been stored by someone else: the
+// owner ending a claim it believes abandoned (doc/ipc.md, "A publisher that
+// dies mid-claim"). Stores `length` only over 0; false, with *found the
+// word there, when another store came first. Release on success pairs with
+// load_length()'s acquire; acquire on failure pairs with the winner's
+// release (the caller reads what it wrote).
+inline bool commit_length_if_empty(std::byte* record, std::uint32_t length, std::uint32_t* found) noexcept {
+  std::uint32_t expected = 0;
+  const bool won = std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(record))
+                       .compare_exchange_strong(expected, length, std::memory_order_release, std::memory_order_acquire);
+  *found = expected;
+  return won;
 }
 inline bool is_skip(std::uint32_t word) noexcept { return (word & (kPaddingFlag | kSkipFlag)) == kSkipFlag; }
 

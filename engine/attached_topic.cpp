@@ -2,6 +2,7 @@
 // straight into the topic's mapped log (doc/ipc.md, "Publishing from any
 // process"). The claim block and each segment's index are memfds the owner
 // passed over the control socket; the segment files are mapped here.
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,6 +22,7 @@
 #include "engine/envelope.h"
 #include "engine/ipc_connection.h"
 #include "engine/shm_segment.h"
+#include "engine/pub_claims.h"
 #include "engine/topic_core.h"
 #include "engine/topic_core_internal.h"
 #include "engine/wall_clock.h"
@@ -45,14 +48,46 @@ Result<std::pair<std::byte*, std::size_t>> map_passed(int fd, std::size_t least,
   return std::make_pair(static_cast<std::byte*>(p), bytes);
 }
 
+// A test hook (tests/ipc_dead_publisher_test.cpp): CONDUIT_TEST_PUB_STOP
+// names a point of a claim where the publishing process stops itself
+// (SIGSTOP) for the test to kill it there. Read once per topic handle.
+enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed };
+StopAt stop_at_from_env() {
+  const char* e = std::getenv("CONDUIT_TEST_PUB_STOP");
+  if (e == nullptr) return StopAt::kNone;
+  const std::string_view v(e);
+  if (v == "unnamed") return StopAt::kUnnamed;
+  if (v == "named") return StopAt::kNamed;
+  if (v == "crossed") return StopAt::kCrossed;
+  if (v == "unindexed") return StopAt::kUnindexed;
+  return StopAt::kNone;
+}
+
 }  // namespace
+
+std::size_t PubClaimSlots::take() noexcept {
+  for (;;) {
+    // Acquire pairs with the release in give().
+    std::uint64_t held = held_.load(std::memory_order_acquire);
+    while (held != ~std::uint64_t{0}) {
+      const int i = __builtin_ctzll(~held);
+      if (held_.compare_exchange_weak(held, held | (std::uint64_t{1} << i), std::memory_order_acquire,
+                                      std::memory_order_acquire))
+        return static_cast<std::size_t>(i);
+    }
+    sched_yield();  // every slot held: as many threads of this process claiming at once
+  }
+}
 
 class AttachedTopicCore {
  public:
   // Called with `conn_mu` held (AttachedEngine::topic).
   static Result<std::unique_ptr<AttachedTopicCore>> open(const std::string& dir, const std::string& name,
                                                          std::mutex& conn_mu, IpcConnection& conn);
-  ~AttachedTopicCore() { ::munmap(block_, block_bytes_); }
+  ~AttachedTopicCore() {
+    ::munmap(block_, block_bytes_);
+    if (pub_ != nullptr) ::munmap(pub_, pub_bytes_);
+  }
   Result<std::uint64_t> publish(const Message& m) noexcept;
   PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
 
@@ -103,6 +138,9 @@ class AttachedTopicCore {
   // would be dirty zeros there).
   void populate_for(Mapped& s, std::uint64_t end) const noexcept;
   static constexpr std::size_t kPopulateAhead = 512u << 10;
+  // Ends the claim in slot `pc` when the owner revoked it (pub_claims.h):
+  // names it for the owner to skip, or asks for its roll; kTimedOut.
+  Status revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes);
 
   std::string name_;
   std::string topic_dir_;
@@ -114,6 +152,10 @@ class AttachedTopicCore {
   std::size_t block_bytes_ = 0;
   std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
   std::unique_ptr<persistence::ControlFile> control_;  // LogReaders' lot; null for memory-only topics
+  PubClaimBlock* pub_ = nullptr;                       // this connection's claim slots (pub_claims.h)
+  std::size_t pub_bytes_ = 0;
+  PubClaimSlots pub_slots_;
+  StopAt stop_at_ = stop_at_from_env();
   std::mutex seg_mu_;
   std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
   ShmSegmentCache shm_maps_{true};                         // guarded by seg_mu_
@@ -147,6 +189,25 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   (void)r.status();
   core->info_ = r.get<ipc::PubTopicInfo>();
   core->memory_ = !r.at_end() && r.get<std::uint8_t>() != 0;
+  ipc::Writer claims_req(ipc::Op::kPubClaims);
+  claims_req.str(name);
+  int claims_fd = -1;  // asked for before block_ is set: call() takes conn_mu_ from then on
+  auto claims_reply = core->call(claims_req, std::span<int>(&claims_fd, 1));
+  if (!claims_reply.ok()) {
+    ::close(fd);
+    return claims_reply.status();
+  }
+  auto claims = map_passed(claims_fd, sizeof(PubClaimBlock), "the claim slots of topic '" + name + "'");
+  if (!claims.ok()) {
+    ::close(fd);
+    return claims.status();
+  }
+  core->pub_ = reinterpret_cast<PubClaimBlock*>(claims->first);
+  core->pub_bytes_ = claims->second;
+  if (core->pub_->magic != kPubClaimsMagic) {
+    ::close(fd);
+    return Status::Corruption("topic '" + name + "': the owner's claim slots are not ones this build knows");
+  }
   auto block = map_passed(fd, sizeof(ClaimBlock), "the claim block of topic '" + name + "'");
   if (!block.ok()) return block.status();
   core->block_ = reinterpret_cast<ClaimBlock*>(block->first);
@@ -230,7 +291,16 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
     std::byte* dst = s.base + at;
     const std::uint32_t word =
         format::encode_record(dst, m, first + idx + i, m.timestamp_ns != 0 ? m.timestamp_ns : now, info_.crc != 0);
-    format::commit_length(dst, word);
+    // Over 0 only: a claim the owner took for a dead publisher's holds a
+    // skip record (doc/ipc.md); the sequence and CRC this record wrote
+    // over its own go back, and nothing more is written.
+    std::uint32_t found = 0;
+    if (!format::commit_length_if_empty(dst, word, &found)) [[unlikely]] {
+      if (format::is_skip(found)) format::fill_skip(dst, first + idx + i, info_.crc != 0);
+      return Status::TimedOut(topic_error(name_, "the owner skipped this claim (stalled past unblock_timeout)"));
+    }
+    if (i == 0 && stop_at_ == StopAt::kUnindexed) [[unlikely]]
+      ::raise(SIGSTOP);
     // Release pairs with the acquire in Segment::offset_of() (in the owner).
     index[idx + i].store(static_cast<std::uint32_t>(at), std::memory_order_release);
     at += format::align_up(word & format::kLengthMask);
@@ -271,34 +341,104 @@ Status AttachedTopicCore::await_durable(std::uint64_t seq) {
   return r.ok() ? Status::OK() : r.status();
 }
 
+Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes) {
+  const Status timed_out = Status::TimedOut(
+      topic_error(name_, "this publish stalled past the owner's unblock_timeout between its claim and naming it"));
+  if ((t & kTailOffsetMask) + bytes > info_.segment_bytes) {
+    // Not in the segment: nothing to skip, and the roll is still ours to ask for.
+    ipc::Writer req(ipc::Op::kPubRoll);
+    req.str(name_).put(h).put(t);
+    if (auto r = call(req); !r.ok()) return r.status();
+    // Relaxed: the owner reads nothing more of this slot.
+    pc.state.store(kPubFree, std::memory_order_relaxed);
+    return timed_out;
+  }
+  // Named now, for the owner to skip (pub_claims.h); the slot stays its.
+  // Release pairs with the owner's acquire (TopicCore::end_revoked_claims).
+  pc.state.store(kPubRevokedNamed, std::memory_order_release);
+  return timed_out;
+}
+
 Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept {
   // One clock read for the claim: its records are published together.
   const std::int64_t now = wall_clock_ns();
   const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
+  // A claim slot for this claim, named to the owner (pub_claims.h): if this
+  // process dies before the claim is written, the owner ends it.
+  const std::size_t k = pub_slots_.take();
+  PubClaim& pc = pub_->slot[k];
+  bool keep_slot = false;  // a revoked claim's slot stays the owner's
+  struct Give {
+    PubClaimSlots& slots;
+    PubClaim& pc;
+    std::size_t k;
+    const bool& keep;
+    ~Give() {
+      if (keep) return;
+      // Release pairs with the owner's acquire of the state: the records
+      // and their index entries come before.
+      pc.state.store(kPubFree, std::memory_order_release);
+      slots.give(k);
+    }
+  } give{pub_slots_, pc, k, keep_slot};
   for (;;) {
     // Acquire pairs with the owner's release store of the head index
     // (TopicCore::set_head_locked).
     const std::uint32_t h = block_->head.load(std::memory_order_acquire);
     if (h >= kClaimSlots) return Status::Corruption(topic_error(name_, "the claim block names no head slot"));
     AppendSlot& slot = block_->slot[h];
-    // The claim, as in-process (TopicCore::claim_and_write_as). Acquire
-    // pairs with the owner's release reset of the tail: first_seq below is
-    // the segment's this claim belongs to.
-    const std::uint64_t t = slot.tail.fetch_add(add, std::memory_order_acquire);
+    // Relaxed: read by the owner only after this process died, or after
+    // the release below.
+    pc.head.store(h, std::memory_order_relaxed);
+    pc.add.store(add, std::memory_order_relaxed);
+    // Seq_cst, the mark and the add: see pub_claims.h (the owner's snapshot
+    // of the tail and its revoking compare-and-swap).
+    pc.state.store(kPubClaiming, std::memory_order_seq_cst);
+    // The claim, as in-process (TopicCore::claim_and_write_as). Its acquire
+    // half pairs with the owner's release reset of the tail: first_seq
+    // below is the segment's this claim belongs to.
+    const std::uint64_t t = slot.tail.fetch_add(add, std::memory_order_seq_cst);
+    if (stop_at_ == StopAt::kUnnamed) [[unlikely]]
+      ::raise(SIGSTOP);
+    // Relaxed: ordered by the acquire above.
+    const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
+    // Relaxed: published by the release below.
+    pc.tail.store(t, std::memory_order_relaxed);
+    pc.first_seq.store(first, std::memory_order_relaxed);
+    std::uint32_t expected = kPubClaiming;
+    // Release pairs with the owner's acquire of the state. Fails only when
+    // the owner revoked the claim (this thread stalled here past
+    // unblock_timeout after a publisher died).
+    if (!pc.state.compare_exchange_strong(expected, kPubClaimed, std::memory_order_release, std::memory_order_relaxed))
+        [[unlikely]] {
+      keep_slot = (t & kTailOffsetMask) + bytes <= info_.segment_bytes;
+      return revoked(pc, h, t, bytes);
+    }
     if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
-      // Relaxed: ordered by the acquire above.
-      const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
+      if (stop_at_ == StopAt::kNamed) [[unlikely]]
+        ::raise(SIGSTOP);
+      // A claim not written stays named: the owner ends it when this
+      // connection closes.
       try {
-        if (Status s = write(ms, t, bytes, now, first); !s.ok()) return s;
+        if (Status s = write(ms, t, bytes, now, first); !s.ok()) {
+          keep_slot = true;
+          return s;
+        }
       } catch (const std::bad_alloc&) {
+        keep_slot = true;
         return Status::IOError(topic_error(name_, "out of memory for a segment's mapping"));
       }
       return first + (t >> kTailOffsetBits);
     }
+    if (stop_at_ == StopAt::kCrossed) [[unlikely]]
+      ::raise(SIGSTOP);
     // Did not fit: the owner rolls (and, for the crosser, pads and seals).
     ipc::Writer req(ipc::Op::kPubRoll);
     req.str(name_).put(h).put(t);
     if (auto r = call(req); !r.ok()) return r.status();
+    // Rolled: nothing of this claim is left open. Relaxed: the next mark
+    // (seq_cst) orders it.
+    pc.state.store(kPubFree, std::memory_order_relaxed);
   }
 }
 

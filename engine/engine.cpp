@@ -112,9 +112,12 @@ Status validate_topic_name(std::string_view name) {
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (options.park_timeout <= std::chrono::microseconds::zero())
     return Status::InvalidArgument("park_timeout must be positive");
+  if (options.unblock_timeout <= std::chrono::milliseconds::zero())
+    return Status::InvalidArgument("unblock_timeout must be positive");
   auto state = std::make_unique<detail::EngineState>();
   state->options = options;
   state->shared.park_timeout = options.park_timeout;
+  state->shared.unblock_timeout = options.unblock_timeout;
   state->shared.clock = options.clock;
   state->shared.log = options.log;
   state->shared.on_thread_start = options.on_thread_start;

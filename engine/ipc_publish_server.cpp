@@ -1,4 +1,5 @@
 #include <poll.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -28,8 +29,16 @@ Result<TopicCore*> shareable(const IpcServer::FindTopic& find, const std::string
 
 }  // namespace
 
+void PubSession::peer_gone(const std::atomic<bool>& stopping) noexcept {
+  for (auto& [topic, block] : claims)
+    if (topic->pub_claims_gone(block.get()))
+      // Relaxed: a flag; the server's destructor joins this thread after.
+      topic->unblock_dead_claims([&stopping] { return stopping.load(std::memory_order_relaxed); });
+  claims.clear();
+}
+
 bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTopic& find,
-                    const std::atomic<bool>& stopping) {
+                    const std::atomic<bool>& stopping, PubSession& session) {
   const std::string name = r.str();
   if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed publishing request")) && false;
   auto core = shareable(find, name);
@@ -85,6 +94,15 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
         return send(fd, Status::InvalidArgument("topic '" + name + "': a zeroing request outside any open segment"));
       seg->ensure_zeroed(end);
       return send(fd, Status::OK());
+    }
+    case ipc::Op::kPubClaims: {
+      int claims_fd = -1;
+      auto block = t.open_pub_claims(session.peer_pid, &claims_fd);
+      if (!block.ok()) return send(fd, block.status());
+      session.claims.emplace_back(&t, std::move(block).value());
+      const bool sent = send(fd, Status::OK(), claims_fd);
+      ::close(claims_fd);
+      return sent;
     }
     case ipc::Op::kPubDurable: {
       const auto seq = r.get<std::uint64_t>();

@@ -32,10 +32,14 @@ bool peer_gone(int fd) noexcept {
 class Session {
  public:
   Session(int fd, const std::string& dir, const IpcServer::FindTopic& find, const IpcServer::MakeTopic& make,
-          const std::atomic<bool>& stopping)
-      : fd_(fd), dir_(dir), find_(find), make_(make), stopping_(stopping), reads_(find) {}
+          const std::atomic<bool>& stopping, int peer_pid)
+      : fd_(fd), dir_(dir), find_(find), make_(make), stopping_(stopping), reads_(find) {
+    pub_.peer_pid = peer_pid;
+  }
   // Answers one request; false ends the connection.
   bool answer(std::string_view packet);
+  // The peer closed its end: what its publishers left mid-claim is ended.
+  void publishers_gone() noexcept { pub_.peer_gone(stopping_); }
 
  private:
   bool reply(const ipc::Writer& w) { return ipc::send_packet(fd_, w.bytes()); }
@@ -86,6 +90,7 @@ class Session {
   std::unique_ptr<Consumer> consumer_;
   std::shared_ptr<Segment> seg_;  // the segment of the last delivery located
   ReadRequests reads_;            // an attached subscriber's, and stats
+  PubSession pub_;                // its publishers' claim slots
 };
 
 bool Session::answer(std::string_view packet) {
@@ -119,7 +124,9 @@ bool Session::answer(std::string_view packet) {
     case ipc::Op::kPubSegment:
     case ipc::Op::kPubRoll:
     case ipc::Op::kPubZero:
-    case ipc::Op::kPubDurable: return answer_publish(op, r, fd_, find_, stopping_);  // engine/ipc_publish_server.cpp
+    case ipc::Op::kPubDurable:
+    case ipc::Op::kPubClaims:
+      return answer_publish(op, r, fd_, find_, stopping_, pub_);  // engine/ipc_publish_server.cpp
     case ipc::Op::kReplyTopic: return reply_topic(r);
   }
   return end_with(Status::InvalidArgument("unknown request " + std::to_string(static_cast<int>(op))));
@@ -394,7 +401,7 @@ void IpcServer::serve(Connection* c) {
   socklen_t len = sizeof peer;
   const bool same_user = ::getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == ::geteuid();
   {
-    Session session(c->fd, dir_, find_, make_, stopping_);
+    Session session(c->fd, dir_, find_, make_, stopping_, same_user ? static_cast<int>(peer.pid) : 0);
     if (!same_user) {
       // Its hello first, so that the refusal is what it reads back.
       (void)ipc::recv_packet(c->fd, packet);
@@ -407,6 +414,9 @@ void IpcServer::serve(Connection* c) {
       // Relaxed: see the destructor; its shutdown() ends the recv.
       while (!stopping_.load(std::memory_order_relaxed) && ipc::recv_packet(c->fd, packet) > 0)
         if (!session.answer(packet)) break;
+      // Only a peer that closed its end: one this side ended (a bad
+      // request) may still be writing its records. Relaxed: as above.
+      if (!stopping_.load(std::memory_order_relaxed) && peer_gone(c->fd)) session.publishers_gone();
     }
     // The session's consumer goes here: its deliveries go back to the group.
   }

@@ -29,6 +29,7 @@
 //   kPubRoll    str topic, u32 slot, u64 tail before    -> status
 //   kPubZero    str topic, u64 first seq, u64 end       -> status (the bytes below `end` are zeroed)
 //   kPubDurable str topic, u64 seq                      -> status (once `seq` is durable)
+//   kPubClaims  str topic                               -> status, +fd this connection's claim slots
 //
 // A field in [brackets] may be left off (as an older build sends it); a
 // field added at the end of a reply is read only where it is there. Such
@@ -91,6 +92,7 @@ enum class Op : std::uint8_t {
   kPubRoll,
   kPubZero,
   kPubDurable,
+  kPubClaims = 40,  // engine/pub_claims.h
   // Attached subscribers and stats: numbered apart from the rest.
   kSubscribe = 64,
   kCommit,

@@ -331,6 +331,7 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);              // likewise
   sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
+  padded_at_.store(0, std::memory_order_relaxed);                          // likewise
   next_.store(nullptr, std::memory_order_relaxed);                         // likewise
   indexed_ = true;
 }

@@ -109,6 +109,13 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     // (engine/shm_reader.cpp): the padding record is there before it.
     sealed_mirror(index_map_).store(count, std::memory_order_release);
   }
+  // Where the padding that ends this sealed segment starts (the crosser's
+  // offset; the capacity when the last record ends exactly there); 0 when
+  // not known (not sealed yet, or sealed before this engine opened it).
+  // Relaxed both: stored before seal()'s release, read after
+  // sealed_count()'s acquire.
+  std::size_t padded_at() const noexcept { return padded_at_.load(std::memory_order_relaxed); }
+  void set_padded_at(std::size_t offset) noexcept { padded_at_.store(offset, std::memory_order_relaxed); }
   // One past the last sequence, once sealed; kNotSealed before.
   std::uint64_t end_seq() const noexcept {
     const std::uint64_t n = sealed_count();
@@ -253,6 +260,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   int index_fd_;                       // see index_fd()
   std::size_t max_records_;
   std::atomic<std::uint64_t> sealed_count_{kNotSealed};
+  std::atomic<std::size_t> padded_at_{0};  // see padded_at()
   std::atomic<Segment*> next_{nullptr};
   struct Pin;
   std::atomic<std::uint32_t> pins_{0};  // readers' pins (see pin())

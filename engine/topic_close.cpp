@@ -93,6 +93,7 @@ void TopicCore::stop_claims() noexcept {
     AppendSlot* slot = head_.load(std::memory_order_relaxed);       // head_ changes only under mu_
     Segment* head = slot->segment.load(std::memory_order_relaxed);  // likewise
     const std::uint64_t t = slot->tail.fetch_add(options_.segment_bytes + 1, std::memory_order_acquire);
+    stop_tail_ = t;
     // If a producer crossed first, no roll follows its seal (roll_past()
     // refuses once closed).
     end = claims_end_of(*head, t);
@@ -102,7 +103,7 @@ void TopicCore::stop_claims() noexcept {
   // claimed before the push finish their records without any lock; the
   // final sync after this covers them.
   take_back_claims(Status::Closed(topic_error(name_, "engine is closed")));
-  while (published() < end) sched_yield();
+  stop_claims_wait(end);  // engine/topic_dead_claims.cpp
 }
 
 std::uint64_t TopicCore::claims_end() const noexcept {

@@ -39,6 +39,7 @@
 #include "conduit/engine.h"
 #include "engine/dedup_window.h"
 #include "engine/handle_life.h"
+#include "engine/pub_claims.h"
 #include "engine/segment.h"
 #include "engine/wall_clock.h"
 
@@ -155,6 +156,7 @@ inline thread_local std::chrono::steady_clock::time_point ring_wait_deadline =
 struct TopicShared {
   std::atomic<bool> closed{false};
   std::chrono::nanoseconds park_timeout{500'000};
+  std::chrono::nanoseconds unblock_timeout{std::chrono::seconds(1)};  // EngineOptions::unblock_timeout
   std::function<std::int64_t()> clock;  // EngineOptions::clock; empty: the real-time clock
   Engine* engine = nullptr;             // for dead-letter topics
   LogSink log;                          // EngineOptions::log
@@ -302,6 +304,20 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // can map (its memory and index are memfds), else null.
   std::shared_ptr<Segment> shared_segment_for(std::uint64_t seq, std::uint64_t* lost) const;
 
+  // A publisher in another process that dies mid-claim (doc/ipc.md;
+  // engine/topic_dead_claims.cpp). open_pub_claims: a connection's claim
+  // slots (engine/pub_claims.h), in a new memfd (*fd, for the caller to
+  // pass and close), kept here with the peer's pid until that connection
+  // ends. pub_claims_gone: its process is gone; ends every claim named in
+  // `block` (committed records stay, the rest become skip records; a claim
+  // that crossed the segment's end gets its roll) and forgets it. true: it
+  // may also have left a claim it never named; unblock_dead_claims() then
+  // skips what stays stuck past EngineOptions::unblock_timeout, until every
+  // claim made before now is published or `give_up` says stop.
+  Result<std::shared_ptr<PubClaimBlock>> open_pub_claims(int peer_pid, int* fd);
+  bool pub_claims_gone(const PubClaimBlock* block) noexcept;
+  void unblock_dead_claims(const std::function<bool()>& give_up) noexcept;
+
   Topic* handle() noexcept { return handle_; }
   // Work groups live as long as the topic; the list is guarded by groups_mutex().
   std::mutex& groups_mutex() noexcept { return groups_mu_; }
@@ -386,6 +402,36 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   Status install_next_head_locked(AppendSlot* slot, AppendSlot* fresh, Segment* seg, std::shared_ptr<Segment>* settled);
   // Segment::make, with an index other processes can map when the topic has a claim block.
   Result<std::shared_ptr<Segment>> make_segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq) const;
+  // Dead publishers' claims (engine/topic_dead_claims.cpp). end_dead_claim:
+  // one named claim of a process that is gone. skip_room: records
+  // [i, i + count) of `seg`, from offset `at` to `end`: those committed keep
+  // their place (their index entries set where missing), the rest become
+  // skip records; returns how many did. A stall: the published watermark
+  // stood at `p` from when the segment starting at `first` had its first
+  // `n` records claimed, ending at offset `end` (stall_mark(), null when
+  // that is not known); repair_stall(), unblock_timeout later, skips from
+  // `p` to the next committed or named record, or to that mark: nothing
+  // claimed after the stall began. stop_claims_wait: stop_claims()'s wait
+  // for `end`, which also ends the claims of processes that died after the
+  // control socket closed.
+  struct Stall {
+    std::uint64_t p = 0;
+    std::uint64_t first = 0;
+    std::uint64_t n = 0;
+    std::size_t end = 0;
+  };
+  void end_dead_claim(const PubClaim& c) noexcept;
+  std::uint64_t skip_room(Segment& seg, std::uint64_t i, std::size_t at, std::uint64_t count, std::size_t end) noexcept;
+  std::optional<Stall> stall_mark(std::uint64_t p) const noexcept;
+  void repair_stall(const Stall& m) noexcept;
+  void stop_claims_wait(std::uint64_t end) noexcept;
+  // Ends the claims that live publishers named after the owner revoked
+  // them; true while one is still to be named (or was just ended).
+  bool end_revoked_claims() noexcept;
+  // Waits until published() reaches unblock_until_ (or `give_up`), calling
+  // `now_and_then` when it stood still for unblock_timeout, then repairing.
+  void wait_unblocked(std::uint64_t target, const std::function<bool()>& give_up,
+                      const std::function<void()>& now_and_then) noexcept;
   // retire()'s refusal while subscribers or consumers are open. mu_ held.
   Status in_use_locked() const;
   // retire()'s step under the locks: refuses (closed, or open users), or
@@ -443,6 +489,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   PrivateLotWords local_lot_;    // the readers' lot words when there is no claim block
   Status read_only_;             // not OK: the log opened read-only (publish fails with it); fixed after start
   std::uint64_t claims_end_ = kNotSealed;  // set once by stop_claims(), under mu_
+  std::uint64_t stop_tail_ = 0;            // the head's tail before stop_claims() pushed it; under mu_
 
   SoleProducer sole_;  // used when single_
   alignas(64) std::atomic<AppendSlot*> head_{nullptr};
@@ -488,6 +535,18 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::vector<OpenClaim> open_claims_;     // guarded by claims_mu_
   Status claims_refused_;                  // guarded by claims_mu_: set once by take_back_claims()
   std::atomic<std::uint64_t> skipped_{0};  // claims turned into skip records (TopicStats::skipped)
+
+  // Attached publishers' claim slots, by connection, with the peer's pid
+  // (open_pub_claims). unblock_until_: while published() is below it an
+  // unnamed claim of a dead publisher may hold readers up (a threshold:
+  // relaxed loads and a compare-and-swap raise; it orders nothing).
+  struct PubClaims {
+    std::shared_ptr<PubClaimBlock> block;
+    int pid;
+  };
+  std::mutex pub_mu_;                  // never held with another lock
+  std::vector<PubClaims> pub_claims_;  // guarded by pub_mu_
+  std::atomic<std::uint64_t> unblock_until_{0};
 
   mutable std::mutex scan_mu_;                 // taken after mu_ when both are held
   mutable std::shared_ptr<Segment> scan_seg_;  // guarded by scan_mu_

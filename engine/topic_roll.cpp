@@ -74,6 +74,7 @@ void TopicCore::close_crossed(Segment& seg, std::uint64_t tail_before) noexcept 
     seg.ensure_zeroed(off + sizeof(std::uint32_t));  // no later clear may cover the padding
     format::commit_length(seg.base() + off, format::kPaddingFlag | static_cast<std::uint32_t>(capacity - off));
   }
+  seg.set_padded_at(std::min<std::uint64_t>(off, capacity));  // for a dead publisher's repair (topic_dead_claims.cpp)
   seg.seal(tail_before >> kTailOffsetBits);
 }
 

@@ -244,9 +244,13 @@ class CONDUIT_EXPORT AttachedConsumer {
 //     durable.
 //   - The owner dying: the next call that needs it (a roll, a kSync wait,
 //     a new segment's first claim) fails with kClosed, "the owner of DIR is
-//     gone"; records committed before stay in the log. A publisher killed
-//     between its claim and its commit leaves a hole readers wait at (the
-//     repair, a skip record written by the owner, is not there yet).
+//     gone"; records committed before stay in the log.
+//   - This process dying mid-claim: the owner turns what it claimed and did
+//     not commit into skip records when its connection closes (or, for a
+//     claim it had not named yet, after EngineOptions::unblock_timeout), so
+//     readers go on (doc/ipc.md, "A publisher that dies mid-claim"). A
+//     publish stalled that long inside that window returns kTimedOut and
+//     writes nothing.
 //
 // Thread safety: publish from any number of threads; calls that need the
 // owner take turns on the engine's connection.

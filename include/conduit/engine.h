@@ -128,7 +128,8 @@ struct TopicStats {
   std::uint64_t cap_lost_records = 0;
   // @}
   // Claims this engine turned into skip records (Topic::claim): abandoned,
-  // or taken back by close() or delete_topic() before their commit.
+  // or taken back by close() or delete_topic() before their commit; and
+  // records a publisher process died holding (doc/ipc.md, one per record).
   std::uint64_t skipped = 0;
   // Segments retention deleted by its rules (retain_bytes, retain_age,
   // retain_until_consumed), not counting hard-cap deletions.

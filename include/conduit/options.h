@@ -235,6 +235,15 @@ struct EngineOptions {
   // How long a parked reader sleeps before it looks again on its own. A
   // safety net only: publishers wake parked readers.
   std::chrono::microseconds park_timeout{500};
+  // The longest readers wait at a record that a publisher in another
+  // process (conduit/attach.h) claimed and never wrote because it died
+  // between its claim and naming it to the owner (a few instructions; a
+  // claim it named is ended as soon as its connection closes). Once a
+  // publisher died that way, a record that stays uncommitted this long
+  // becomes a skip record (TopicStats::skipped); a publisher that was only
+  // descheduled that long inside that window gets kTimedOut and writes
+  // nothing (doc/ipc.md, "A publisher that dies mid-claim").
+  std::chrono::milliseconds unblock_timeout{1000};
   // The engine's time: ns since the Unix epoch. Every timestamp, timer and
   // age reads it: record timestamps (publish, publish_batch, and publishes
   // through the dedup window), dedup max_age, segment creation times (in

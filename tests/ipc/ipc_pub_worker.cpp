@@ -19,6 +19,13 @@
 //                                           publisher's order, or what was wrong
 //   ipc_pub_worker subscribe DIR TOPIC TOTAL  the same with an attached
 //                                           subscriber (prints "ready" first)
+//   ipc_pub_worker forever DIR TOPIC ID     publishes "ID I" for I from 0, in
+//                                           publishes and batches of 2..6
+//                                           records, until killed; prints
+//                                           "ready" after the first
+//   ipc_pub_worker live DIR TOPIC ID STOP   publishes "ID I" (a few at a time,
+//                                           pausing) until file STOP exists;
+//                                           prints "done N" (N published)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 #include <conduit/reader.h>
@@ -33,6 +40,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace conduit;
@@ -175,6 +183,42 @@ int subscribe(const std::string& dir, const std::string& topic, std::uint64_t to
   });
 }
 
+int forever(const std::string& dir, const std::string& topic, const std::string& id) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  std::vector<std::string> payloads;
+  std::vector<Message> ms;
+  std::uint64_t seqs[8];
+  for (std::uint64_t i = 0, round = 0;; ++round) {
+    const std::size_t k = round % 3 == 2 ? 2 + round % 5 : 1;
+    payloads.clear();
+    ms.clear();
+    for (std::size_t j = 0; j < k; ++j) payloads.push_back(id + " " + std::to_string(i + j));
+    for (const auto& p : payloads) {
+      Message m;
+      m.payload = p;
+      ms.push_back(m);
+    }
+    const PublishBatchResult r = t->publish_batch(ms, std::span<std::uint64_t>(seqs, k));
+    if (!r.status.ok() || r.published != k) return fail("publish_batch: " + r.status.to_string());
+    if (i == 0) std::printf("ready\n");
+    i += k;
+  }
+}
+
+int live(const std::string& dir, const std::string& topic, const std::string& id, const std::string& stop) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  std::uint64_t i = 0;
+  for (; ::access(stop.c_str(), F_OK) != 0; ++i) {
+    auto seq = t->publish(id + " " + std::to_string(i));
+    if (!seq.ok()) return fail("publish " + std::to_string(i) + ": " + seq.status().to_string());
+    if (i % 8 == 7) std::this_thread::sleep_for(200us);
+  }
+  std::printf("done %llu\n", static_cast<unsigned long long>(i));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,6 +229,8 @@ int main(int argc, char** argv) {
   if (a.size() == 4 && a[0] == "durable") return durable(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "read") return read(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "subscribe") return subscribe(a[1], a[2], std::stoull(a[3]));
-  std::fprintf(stderr, "usage: ipc_pub_worker publish|batch|durable|read|subscribe ...\n");
+  if (a.size() == 4 && a[0] == "forever") return forever(a[1], a[2], a[3]);
+  if (a.size() == 5 && a[0] == "live") return live(a[1], a[2], a[3], a[4]);
+  std::fprintf(stderr, "usage: ipc_pub_worker publish|batch|durable|read|subscribe|forever|live ...\n");
   return 2;
 }

@@ -78,6 +78,7 @@ class Worker {
     while (auto l = line()) all.push_back(*l);
     return all;
   }
+  pid_t pid() const noexcept { return pid_; }
   // Its exit code (-signal when a signal ended it).
   int wait() {
     int status = 0;

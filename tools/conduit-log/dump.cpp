@@ -232,12 +232,12 @@ void print_gap(const Options& o, const Style& st, std::uint64_t from, std::uint6
   }
 }
 
-// A skip record (an abandoned claim): its sequence holds no message.
+// A skip record (an abandoned claim, or a dead publisher's): its sequence holds no message.
 void print_skip(const Options& o, const Style& st, const TopicReader::Step& step) {
   if (o.json)
     std::printf("{\"skipped\":%llu}\n", static_cast<unsigned long long>(step.sequence));
   else
-    std::printf("%s-- record %llu skipped (an abandoned claim, %s offset %zu) --%s\n", st.red(),
+    std::printf("%s-- record %llu skipped (an abandoned claim or a dead publisher's, %s offset %zu) --%s\n", st.red(),
                 static_cast<unsigned long long>(step.sequence), step.file.c_str(), step.offset, st.reset());
 }
 
