@@ -7,15 +7,17 @@
 # The bridge's targets run where the bridge is built (libnats found), the
 # Python module's where it is (pybind11 and the Python headers found).
 #   tools/fuzz/run_fuzzers.sh [SECONDS_PER_TARGET]   (default 15)
+#   tools/fuzz/run_fuzzers.sh --configure   only configures build-fuzz: .ci/run
+#     builds the whole suite there and runs it, ASan+UBSan, before fuzzing
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-seconds=${1:-15}
-targets=(record envelope segment_scan recovery inspect cli counters api capi)
-
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCONDUIT_BUILD_FUZZ=ON -DCONDUIT_SANITIZE=address \
       -DCONDUIT_BUILD_TESTS=ON -DCONDUIT_BUILD_BENCH=OFF -DCONDUIT_BUILD_TOOLS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [[ ${1:-} == --configure ]]; then exit 0; fi
+seconds=${1:-15}
+targets=(record envelope segment_scan recovery inspect cli counters api capi)
 if grep -q '^CONDUIT_BRIDGE:BOOL=ON' build-fuzz/CMakeCache.txt; then
   targets+=(bridge_headers ack_subject bridge_config)
 fi
