@@ -315,7 +315,9 @@ void AttachedTopicCore::populate_for(Mapped& s, std::uint64_t end) const noexcep
   // losing the race (or a stale read) only populates a range twice or
   // leaves a page to a fault, as before. One of them wins the exchange.
   std::size_t mark = s.populated.load(std::memory_order_relaxed);
-  if (info_.sync != 0 || end + kPopulateAhead / 2 <= mark) return;
+  // A shared memory-only topic's segments (no file) are reused lap after
+  // lap: their pages stay mapped after the first.
+  if (info_.sync != 0 || s.file == nullptr || end + kPopulateAhead / 2 <= mark) return;
   // Acquire pairs with the release in Segment::store_zeroed() (as in write()).
   const std::size_t cap =
       std::min<std::size_t>(s.file->capacity(), Segment::zeroed_mirror(s.index_map).load(std::memory_order_acquire));
