@@ -41,7 +41,7 @@
 //     and publish_reply(AttachedEngine&, ...) work as in process, but the
 //     reply topic is persisted (kAsync, created by the owner with
 //     reply_topic_options(): 1 MiB segments, 4 MiB retained) until
-//     memory-only topics are shared between processes; the owner dying
+//     reply topics are created as shared memory-only topics; the owner dying
 //     finishes every request in flight with kClosed.
 //
 // Errors of attach(): kNotFound "no engine owns DIR" (no socket, or nobody

@@ -21,8 +21,8 @@
 // AttachedTopic and reads its replies with an AttachedSubscriber. A
 // responder in an attached process answers with publish_reply(AttachedEngine&,
 // ...). Any mix works (requester and responder each in the owner or in an
-// attached process) as long as the reply topic is persisted: attached
-// processes cannot yet read or publish a memory-only topic, so a requester
+// attached process) as long as the reply topic is persisted: reply topics
+// are not created as shared memory-only topics yet, so a requester
 // whose responders are elsewhere uses RequesterOptions::reply_durability
 // kAsync (an attached requester's default). What differs for an attached
 // requester: its reply topic is persisted (created by the owner: kAsync,
@@ -76,11 +76,11 @@ struct RequesterOptions {
   // or delete each one's reply topic once it is destroyed.
   std::string reply_topic;
   // What the reply topic is when this requester creates it. kMemory: in
-  // process only (attached processes cannot yet publish to it). kAsync or
+  // process only (it is not created TopicOptions::shared). kAsync or
   // kSync: persisted, with reply_topic_options() (a responder in another
   // process can answer). Empty: kMemory for open(Engine&), kAsync for
   // open(AttachedEngine&) (which refuses kMemory with kUnsupported until
-  // memory-only topics are shared between processes).
+  // reply topics are created as shared memory-only topics).
   std::optional<Durability> reply_durability;
   // The clock timeouts are measured on, ns since the Unix epoch; empty: the
   // engine's clock (Engine::now_ns(): EngineOptions::clock, else the wall
