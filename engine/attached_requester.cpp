@@ -24,12 +24,15 @@ Status AttachedEngine::reply_topic(std::string_view name, Durability durability)
 Result<std::unique_ptr<Requester>> Requester::open(AttachedEngine& engine, RequesterOptions options) {
   const std::uint64_t nonce = detail::fresh_nonce();
   if (options.reply_topic.empty()) options.reply_topic = detail::default_reply_topic(nonce);
-  // Persisted until memory-only topics are shared between processes; then
-  // the default turns to kMemory here.
-  if (!options.reply_durability) options.reply_durability = Durability::kAsync;
+  // Memory-only, as in process: the owner makes it a shared one
+  // (TopicOptions::shared), which this process maps.
+  if (!options.reply_durability) options.reply_durability = Durability::kMemory;
   if (Status s = engine.reply_topic(options.reply_topic, *options.reply_durability); !s.ok()) return s;
   SubscriberOptions so;
   so.start = StartAt::latest();
+  // As in process: a requester that does not poll loses its oldest replies
+  // (their requests time out) rather than hold up responders.
+  so.slow = SlowPolicy::kLoseOldest;
   auto sub = engine.subscribe(options.reply_topic, so);
   if (!sub.ok()) return sub.status();
   // This process's clock, as its AttachedTopic stamps records with.

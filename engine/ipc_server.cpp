@@ -290,15 +290,19 @@ bool Session::reply_topic(ipc::Reader& r) {
   const std::string name = r.str();
   const auto durability = r.get_enum(Durability::kSync);
   if (!r.ok()) return end_with(Status::InvalidArgument("a malformed reply-topic request"));
-  if (durability == Durability::kMemory)
-    return refuse(
-        Status::Unsupported("reply topic '" + name + "': a memory-only topic cannot be read from another process yet"));
   auto core = find_(name);
-  if (!core.ok() && core.status().code() == Code::kNotFound) core = make_(name, reply_topic_options(durability));
+  if (!core.ok() && core.status().code() == Code::kNotFound) {
+    TopicOptions o = reply_topic_options(durability);
+    // Memory-only: shared, so that the attached requester maps it.
+    o.shared = durability == Durability::kMemory;
+    core = make_(name, o);
+  }
   if (!core.ok()) return refuse(core.status());
-  if ((*core)->options().durability == Durability::kMemory)
+  const TopicOptions& have = (*core)->options();
+  if (have.durability == Durability::kMemory && !have.shared)
     return refuse(Status::Unsupported("reply topic '" + name +
-                                      "' is memory-only: its records cannot be read from another process"));
+                                      "' is memory-only and not shared: its records cannot be read from another "
+                                      "process (TopicOptions::shared)"));
   return refuse(Status::OK());
 }
 

@@ -86,18 +86,16 @@ std::string attached_requester(Owner& o) {
 
 }  // namespace
 
-TEST_CASE("an attached requester, the responder in the owner; the owner makes its reply topic persisted and bounded") {
+TEST_CASE("an attached requester, the responder in the owner; the owner makes its reply topic memory-only, shared") {
   Owner o;
   OwnerResponder responder(o);
   const std::string name = attached_requester(o);
-  // Made by the owner on the requester's behalf, kAsync with the bounded
-  // options (reply_topic_options), and fresh per requester.
+  // Made by the owner on the requester's behalf, memory-only as in process
+  // but shared (TopicOptions::shared), and fresh per requester.
   Topic* replies = o.engine->topic(name).value();
   const TopicOptions& opts = replies->options();
-  CHECK(opts.durability == Durability::kAsync);
-  CHECK(opts.segment_bytes == reply_topic_options(Durability::kAsync).segment_bytes);
-  CHECK(opts.retain_bytes == reply_topic_options(Durability::kAsync).retain_bytes);
-  CHECK(opts.retain_bytes != 0);
+  CHECK(opts.durability == Durability::kMemory);
+  CHECK(opts.shared);
   // Every reply, the stray one included.
   CHECK(replies->published() == kRequests + 2 + 8);
   CHECK(attached_requester(o) != name);

@@ -38,10 +38,8 @@
 //     out; the attached process checks that the record it finds at the
 //     place it was told is the one it was told (its sequence and length).
 //   - Request-reply (conduit/request_reply.h): Requester::open(AttachedEngine&)
-//     and publish_reply(AttachedEngine&, ...) work as in process, but the
-//     reply topic is persisted (kAsync, created by the owner with
-//     reply_topic_options(): 1 MiB segments, 4 MiB retained) until
-//     reply topics are created as shared memory-only topics; the owner dying
+//     and publish_reply(AttachedEngine&, ...) work as in process (the reply
+//     topic memory-only, made shared by the owner); the owner dying
 //     finishes every request in flight with kClosed.
 //
 // Errors of attach(): kNotFound "no engine owns DIR" (no socket, or nobody

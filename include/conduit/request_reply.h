@@ -21,15 +21,14 @@
 // AttachedTopic and reads its replies with an AttachedSubscriber. A
 // responder in an attached process answers with publish_reply(AttachedEngine&,
 // ...). Any mix works (requester and responder each in the owner or in an
-// attached process) as long as the reply topic is persisted: reply topics
-// are not created as shared memory-only topics yet, so a requester
-// whose responders are elsewhere uses RequesterOptions::reply_durability
-// kAsync (an attached requester's default). What differs for an attached
-// requester: its reply topic is persisted (created by the owner: kAsync,
-// reply_topic_options(), small segments and a byte retention, so it does not
-// grow without bound but does sit on disk); its clock is this process's wall
-// clock; and the owner dying finishes every request in flight with kClosed
-// "the owner of DIR is gone" (as the engine closing does in process).
+// attached process) as long as other processes can map the reply topic: an
+// attached requester's is memory-only and shared (the owner creates it with
+// TopicOptions::shared); a requester in the owner whose responders are
+// attached names a reply topic created with shared = true, or sets
+// RequesterOptions::reply_durability kAsync. What differs for an attached
+// requester: its clock is this process's wall clock, and the owner dying
+// finishes every request in flight with kClosed "the owner of DIR is gone"
+// (as the engine closing does in process).
 // doc/ipc.md, "Request-reply between processes".
 //
 // Thread safety: a Requester is used by one thread at a time; counters may
@@ -75,12 +74,11 @@ struct RequesterOptions {
   // give several, one after another, the same name), not one per request,
   // or delete each one's reply topic once it is destroyed.
   std::string reply_topic;
-  // What the reply topic is when this requester creates it. kMemory: in
-  // process only (it is not created TopicOptions::shared). kAsync or
+  // What the reply topic is when this requester creates it. kMemory (the
+  // default): memory-only; shared with other processes when the owner makes
+  // it for open(AttachedEngine&), not when open(Engine&) does. kAsync or
   // kSync: persisted, with reply_topic_options() (a responder in another
-  // process can answer). Empty: kMemory for open(Engine&), kAsync for
-  // open(AttachedEngine&) (which refuses kMemory with kUnsupported until
-  // reply topics are created as shared memory-only topics).
+  // process can answer).
   std::optional<Durability> reply_durability;
   // The clock timeouts are measured on, ns since the Unix epoch; empty: the
   // engine's clock (Engine::now_ns(): EngineOptions::clock, else the wall
