@@ -103,11 +103,13 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     return sealed_count_.load(std::memory_order_acquire);
   }
   void seal(std::uint64_t count) noexcept {
-    // Release pairs with the acquire in sealed_count().
-    sealed_count_.store(count, std::memory_order_release);
     // Release pairs with the acquire of a reader in another process
     // (engine/shm_reader.cpp): the padding record is there before it.
     sealed_mirror(index_map_).store(count, std::memory_order_release);
+    // Release pairs with the acquire in sealed_count(). Last: once it is
+    // seen, a topic being closed or deleted may free this segment
+    // (TopicCore::retire), so nothing here is touched after it.
+    sealed_count_.store(count, std::memory_order_release);
   }
   // Where the padding that ends this sealed segment starts (the crosser's
   // offset; the capacity when the last record ends exactly there); 0 when
