@@ -65,6 +65,14 @@ class Layout {
       case ipc::Op::kGroupStats: return str() && str();
       case ipc::Op::kTopicStats: return str();
       case ipc::Op::kReplyTopic: return str() && enum_up_to(2);  // Durability
+      // Publishing ops: the topic's name, then each op's numbers.
+      case ipc::Op::kPubOpen: return str();
+      case ipc::Op::kPubSegment: return str() && take(8);              // segment's first seq
+      case ipc::Op::kPubRoll: return str() && take(4) && take(8);      // slot, tail
+      case ipc::Op::kPubZero: return str() && take(8) && take(8);      // segment, end
+      case ipc::Op::kPubDurable: return str() && take(8);              // sequence
+      case ipc::Op::kPubClaims: return str();
+      case ipc::Op::kShmSegment: return take(8);                       // sequence
     }
     return false;
   }
