@@ -35,6 +35,14 @@ bool process_barrier_available(std::string* why) noexcept {
   return refused == 0;
 }
 
+bool use_process_barrier() noexcept {
+#if defined(CONDUIT_SANITIZE_THREAD)
+  return false;
+#else
+  return process_barrier_available();
+#endif
+}
+
 void process_barrier() noexcept {
   if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
   // EPERM: this process is not registered, which it was (a child forked

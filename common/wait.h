@@ -37,6 +37,33 @@ void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono::nanose
 // when they are scheduled again). Only after process_barrier_available().
 bool process_barrier_available(std::string* why = nullptr) noexcept;
 void process_barrier() noexcept;
+// Whether the cheap side of an asymmetric fence may be a compiler fence,
+// the other side calling process_barrier(): membarrier(2) is available and
+// this is no TSan build (TSan knows nothing of membarrier(2); both sides
+// use a seq_cst fence there).
+bool use_process_barrier() noexcept;
+
+// A short lock whose release is a plain store (on x86 a mov, no locked
+// instruction). A locked instruction waits until the thread's earlier
+// stores have drained; std::mutex releases with one (an exchange). The
+// claim path (engine/claim_table.h) writes a record's head under this
+// lock, and a subscriber may be spinning on those bytes: a mutex's release
+// would wait for them to reach it. Contended, it spins briefly and then
+// yields (a preempted holder on an oversubscribed machine needs the core).
+// Meets BasicLockable.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    // Acquire pairs with unlock()'s release: the holder's writes are seen.
+    for (unsigned spins = 0; locked_.exchange(true, std::memory_order_acquire);)
+      // Relaxed: only a hint to try the exchange again.
+      while (locked_.load(std::memory_order_relaxed)) ++spins < 64 ? backoff_cpu_relax() : backoff_yield();
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }  // pairs with lock()
+
+ private:
+  std::atomic<bool> locked_{false};
+};
 
 // The parking protocol, over two 32-bit words that `Words` keeps: the epoch
 // (the futex word; wake_all() adds 1) and the number of parked threads (a

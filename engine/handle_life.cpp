@@ -12,17 +12,6 @@
 #include "engine/work_group_core.h"
 
 namespace conduit::detail {
-namespace {
-
-bool use_process_barrier() noexcept {
-#if defined(CONDUIT_SANITIZE_THREAD)
-  return false;  // TSan knows nothing of membarrier(2): fences on both sides
-#else
-  return process_barrier_available();
-#endif
-}
-
-}  // namespace
 
 PollResult engine_gone() noexcept {
   PollResult r;

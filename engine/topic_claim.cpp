@@ -4,14 +4,12 @@
 // or the claim ends as a skip record (abandon, destruction, close, delete).
 //
 // Who ends a claim: its owner (commit, abandon) or close()/retire()
-// (take_back_claims), never both. The open claims are listed under
-// claims_mu_; whoever removes a claim from the list owns its length word.
-// An owner that finds its claim gone knows the closer wrote the skip record.
-// The list is taken after the room: a claim that took room before close()
-// pushed the tail past the head's end, but lists itself after the closer
-// took the list, finds claims_refused_ set and writes its skip record itself,
-// so no claim is left that nobody ends (the closer then waits for it).
-#include <algorithm>
+// (take_back_claims), never both: engine/claim_table.h says how they agree
+// without a lock on the owner's side. A claim is listed after its room is
+// taken: one that took room before close() pushed the tail past the head's
+// end, but lists itself after the closer took the claims back, finds
+// claims_refused_ set and writes its skip record itself, so no claim is
+// left that nobody ends (the closer then waits for it).
 
 #include "common/format.h"
 #include "engine/envelope.h"
@@ -87,23 +85,33 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
     seg->prepare_index((t >> kTailOffsetBits) + 1);
     std::byte* record = seg->base() + off;
-    const format::Head head = format::encode_head(record, envelope, payload_bytes, seq, stamp);
+    // Every locked instruction of the claim comes before its writes into
+    // the log: a subscriber may be spinning on these bytes, and a locked
+    // instruction after them would wait for them to reach it.
     // The segment stays mapped for the claim's writes, whatever happens to
     // the topic. Taken before the claim is listed: until then nobody can
     // end it, so the scanner cannot pass it and the segment is alive; once
     // listed, close() may end it and a delete free the segment.
     std::shared_ptr<void> keep = seg->shared_from_this();
+    format::Head head;
+    std::uint32_t listed = ClaimTable::kNone;
     {
-      std::lock_guard lk(claims_mu_);
-      if (!claims_refused_.ok()) {
+      std::lock_guard lk(claims_.lock());
+      if (claims_refused_.ok()) listed = claims_.add_locked(seg, record, seq, length);
+      if (listed == ClaimTable::kNone) {
         // close() or retire() took the open claims before this one listed
-        // itself: end it as they would have, and wait for nothing.
+        // itself (or too many are open): end it as they would have, and
+        // wait for nothing.
         format::write_skip(record, length, seq, crc_);
         seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(off));
         skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-        return claims_refused_;
+        if (!claims_refused_.ok()) return claims_refused_;
+        return Status::Busy(topic_error(name_, "claim: " + std::to_string(ClaimTable::kMaxOpen) +
+                                                   " claims are open already (commit or abandon some)"));
       }
-      open_claims_.push_back({seg, record, seq, length});
+      // Under the lock: take_back_claims() never finds a listed claim
+      // without its head, and never writes a skip record under ours.
+      head = format::encode_head(record, envelope, payload_bytes, seq, stamp);
     }
     Claim c;
     c.topic_ = handle_;
@@ -111,7 +119,8 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     c.record_ = record;
     c.word_ = head.word;
     c.payload_offset_ = head.payload_offset;
-    c.payload_size_ = payload_bytes;
+    c.payload_size_ = static_cast<std::uint32_t>(payload_bytes);
+    c.slot_ = listed;
     c.seq_ = seq;
     return c;
   }
@@ -120,32 +129,44 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
 Result<std::uint64_t> TopicCore::end_claim(Claim& c, bool commit, bool nowait) noexcept {
   if (!c.active()) return Status::InvalidArgument("claim: already committed or abandoned");
   Topic* topic = std::exchange(c.topic_, nullptr);
-  const std::shared_ptr<void> keep = std::move(c.keep_);  // the segment, until we are done with it
   TopicCore* core = topic->core_;
-  if (core == nullptr) return topic->gone();  // the engine's close took it back before it went
-  return core->end_open_claim(static_cast<Segment*>(keep.get()), c.record_, c.seq_, c.word_, !commit, nowait);
+  if (core == nullptr) {
+    c.keep_.reset();
+    return topic->gone();  // the engine's close took it back before it went
+  }
+  return core->end_open_claim(c.keep_, c.record_, c.seq_, c.word_, c.slot_, !commit, nowait);
 }
 
-Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
-                                                bool skip, bool nowait) noexcept {
-  {
-    std::lock_guard lk(claims_mu_);
-    auto it =
-        std::find_if(open_claims_.rbegin(), open_claims_.rend(), [seq](const OpenClaim& o) { return o.seq == seq; });
-    if (it == open_claims_.rend()) return claims_refused_;  // taken back: a skip record already
-    *it = open_claims_.back();
-    open_claims_.pop_back();
+Result<std::uint64_t> TopicCore::end_open_claim(std::shared_ptr<void>& keep, std::byte* record, std::uint64_t seq,
+                                                std::uint32_t word, std::uint32_t slot, bool skip,
+                                                bool nowait) noexcept {
+  auto* seg = static_cast<Segment*>(keep.get());
+  if (!claims_.begin_end(slot)) [[unlikely]] {
+    // A closer is taking claims back, or has: it holds the lock meanwhile,
+    // and a skip record in our place says it ended ours.
+    std::lock_guard lk(claims_.lock());
+    if (format::load_length(record) != 0) {
+      claims_.end(slot);
+      keep.reset();
+      return claims_refused_;
+    }
   }
   // Ours alone now: the length word is 0 and nobody else will store it.
   if (skip) {
     format::write_skip(record, word & format::kLengthMask, seq, crc_);
-    skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   } else {
     // The payload is in place: the CRC covers the bytes as they are.
     format::seal_crc(record, word, crc_);
     format::commit_length(record, word);
   }
+  // The index entry last: the published watermark counts a record once it
+  // is set, and no segment goes before that (engine/topic_scan.cpp).
   seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(record - seg->base()));
+  claims_.end(slot);
+  // The locked instructions after the record's writes, all in one place:
+  // the first waits for them to drain, the rest find nothing to wait for.
+  keep.reset();
+  if (skip) skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   readers_.wake_if_parked();
   if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
   if (!skip && sync_ && !nowait)
@@ -156,14 +177,13 @@ Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record,
 void TopicCore::take_back_claims(const Status& why) noexcept {
   std::size_t taken = 0;
   {
-    std::lock_guard lk(claims_mu_);
+    std::lock_guard lk(claims_.lock());
     if (claims_refused_.ok()) claims_refused_ = why;
-    for (const OpenClaim& o : open_claims_) {
+    claims_.take_back_locked([&](const ClaimTable::Slot& o) {
       format::write_skip(o.record, o.length, o.seq, crc_);
       o.seg->set_offset(o.seq - o.seg->first_seq(), static_cast<std::uint32_t>(o.record - o.seg->base()));
-    }
-    taken = open_claims_.size();
-    open_claims_.clear();
+      ++taken;
+    });
   }
   if (taken == 0) return;
   skipped_.fetch_add(taken, std::memory_order_relaxed);  // relaxed: a statistic

@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/wait.h"
 #include "conduit/engine.h"
+#include "engine/claim_table.h"
 #include "engine/dedup_window.h"
 #include "engine/handle_life.h"
 #include "engine/pub_claims.h"
@@ -376,11 +377,12 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // claim()'s steps: the room taken (and rolled to) as a publish does, the
   // head written, the claim listed among the open ones.
   Result<Claim> claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept;
-  // Ends the open claim of `seq` at `record` in `seg`: committed with
+  // Ends the open claim of `seq` at `record` in keep's segment: committed with
   // `word`, or (skip) written as a skip record of `length` bytes. Not OK
   // when close() or retire() took it back first (it is a skip record then).
-  Result<std::uint64_t> end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
-                                       bool skip, bool nowait) noexcept;
+  // `keep` (the Claim's hold on the segment) is let go once it is ended.
+  Result<std::uint64_t> end_open_claim(std::shared_ptr<void>& keep, std::byte* record, std::uint64_t seq,
+                                       std::uint32_t word, std::uint32_t slot, bool skip, bool nowait) noexcept;
   // close() and retire(), once no claim can start any more (the head's tail
   // is past its end): every open claim becomes a skip record, and its
   // owner's commit gets `why`. Readers waiting for it then move on.
@@ -523,17 +525,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::vector<std::unique_ptr<class GroupCore>> groups_;  // guarded by groups_mu_
 
   // Claims (Topic::claim) not committed or abandoned yet, for close() and
-  // retire() to take back: a short lock per claim and per commit, never
-  // held around anything else (taken after every other lock).
-  struct OpenClaim {
-    Segment* seg;
-    std::byte* record;
-    std::uint64_t seq;
-    std::uint32_t length;  // unpadded
-  };
-  std::mutex claims_mu_;
-  std::vector<OpenClaim> open_claims_;     // guarded by claims_mu_
-  Status claims_refused_;                  // guarded by claims_mu_: set once by take_back_claims()
+  // retire() to take back (engine/claim_table.h).
+  ClaimTable claims_;
+  Status claims_refused_;                  // guarded by claims_.lock(): set once by take_back_claims()
   std::atomic<std::uint64_t> skipped_{0};  // claims turned into skip records (TopicStats::skipped)
 
   // Attached publishers' claim slots, by connection, with the peer's pid

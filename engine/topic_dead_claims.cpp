@@ -221,16 +221,18 @@ void TopicCore::repair_stall(const Stall& m) noexcept {
   {
     // This process's open claims (Topic::claim) are live too, however long
     // they stay open: their commit is a plain store.
-    std::lock_guard cl(claims_mu_);
-    for (const OpenClaim& o : open_claims_) {
-      if (o.seg != &s) continue;
+    std::lock_guard cl(claims_.lock());
+    bool live = false;
+    claims_.for_each_open_locked([&](const ClaimTable::Slot& o) {
+      if (o.seg != &s) return;
       const std::uint64_t idx = o.seq - m.first;
-      if (idx == i) return;
+      if (idx == i) live = true;
       if (idx > i && idx < k) {
         k = idx;
         end = static_cast<std::size_t>(o.record - s.base());
       }
-    }
+    });
+    if (live) return;
   }
   bool revoked = false;
   {

@@ -32,9 +32,11 @@
 // single_producer topics from the owning thread.
 //
 // Thread safety: a Claim is one thread's at a time (move it to hand it
-// over); many threads may hold claims on one topic. claim() and the end of
-// a claim each take a short per-topic lock (the list of open claims that
-// close() and delete_topic() take back); the rest is a publish's path. The Claim keeps the
+// over); many threads may hold claims on one topic, up to 4096 open at once
+// (kBusy past that). claim() takes a short per-topic lock (the table of
+// open claims that close() and delete_topic() take back); commit() and
+// abandon() take none unless a close or delete is under way; the rest is
+// a publish's path. The Claim keeps the
 // segment it points into mapped, so writing the payload after a close is
 // harmless (it reaches no reader). Claim after the engine is destroyed:
 // commit() is kClosed, as every handle's call.
@@ -102,6 +104,7 @@ class CONDUIT_EXPORT Claim {
     word_ = other.word_;
     payload_offset_ = other.payload_offset_;
     payload_size_ = other.payload_size_;
+    slot_ = other.slot_;
     seq_ = other.seq_;
     other.topic_ = nullptr;
   }
@@ -110,7 +113,8 @@ class CONDUIT_EXPORT Claim {
   std::byte* record_ = nullptr;
   std::uint32_t word_ = 0;  // the length word to commit
   std::uint32_t payload_offset_ = 0;
-  std::size_t payload_size_ = 0;
+  std::uint32_t payload_size_ = 0;  // a record is under 512 MiB
+  std::uint32_t slot_ = 0;          // its entry in the topic's table of open claims
   std::uint64_t seq_ = 0;
 };
 

@@ -1,0 +1,141 @@
+// The open claims of one topic (Topic::claim, conduit/claim.h) in this
+// process: what close() and delete_topic() take back, and who ends each.
+//
+// Every claim is ended exactly once: by its owner (commit, abandon) or by
+// the closer (take_back), which writes a skip record. Deciding who takes
+// no lock on the owner's side, so that a commit issues no locked
+// instruction after the payload's writes (on x86 one waits until those
+// writes have reached a subscriber that may be spinning on them; with a
+// lock per commit a claim cost about three times a copying publish):
+//
+//   owner:  state = kEnding;  fence;  read closing_
+//   closer: closing_ = true;  fence;  compare-and-swap state kOpen -> kTaken
+//
+// Either the owner sees closing_ or the closer sees kEnding (both may).
+// The owner that does not see closing_ owns the record: the closer found
+// kEnding (or the slot freed after it) and left it, and the closer waits
+// for the topic's published watermark, which the owner's commit moves. The
+// owner that sees closing_ takes the lock, which the closer holds while it
+// takes claims back, and looks at the record's length word: a skip record
+// there was the closer's; 0, the closer left it and the owner ends it.
+// The owner's fence is a compiler fence where the closer's is
+// process_barrier() (membarrier(2)), a seq_cst fence on both sides
+// otherwise (common/wait.h, use_process_barrier()).
+//
+// Slots are listed under the lock (taking one is a locked instruction
+// before the record is written); the owner frees its slot with a release
+// store once it is done with the record. Chunks of slots are allocated
+// as needed and never move: an owner reads its slot without the lock.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "common/wait.h"
+
+namespace conduit::detail {
+
+class Segment;
+
+class ClaimTable {
+ public:
+  enum State : std::uint32_t { kFree = 0, kOpen, kEnding, kTaken };
+  struct Slot {
+    std::atomic<std::uint32_t> state{kFree};
+    std::uint32_t length = 0;  // unpadded
+    std::uint64_t seq = 0;
+    Segment* seg = nullptr;
+    std::byte* record = nullptr;
+  };
+  static constexpr std::uint32_t kChunk = 64, kChunks = 64;
+  static constexpr std::uint32_t kMaxOpen = kChunk * kChunks;  // claims open at once, per topic
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+
+  ClaimTable() : asymmetric_(use_process_barrier()) {}
+
+  // Held to list a claim (and write its head), by the closer while it takes
+  // claims back, and by an owner that saw closing().
+  SpinLock& lock() noexcept { return mu_; }
+
+  // Lock held: a free slot, listed kOpen for `seq`; kNone when kMaxOpen
+  // claims are open.
+  std::uint32_t add_locked(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) {
+    std::uint32_t i = 0;
+    // Acquire pairs with end()'s release: the slot's last owner is done.
+    while (i < used_ && at(i).state.load(std::memory_order_acquire) != kFree) ++i;
+    if (i == used_) {
+      if (used_ == kMaxOpen) return kNone;
+      if (i % kChunk == 0) chunks_[i / kChunk] = std::make_unique<Slot[]>(kChunk);
+      ++used_;
+    }
+    Slot& s = at(i);
+    s.length = length;
+    s.seq = seq;
+    s.seg = seg;
+    s.record = record;
+    // Relaxed: the closer reads the slot under the lock held here.
+    s.state.store(kOpen, std::memory_order_relaxed);
+    return i;
+  }
+
+  // The owner, ending its claim in slot `i`: true, the record is the
+  // owner's to end (no lock taken); false, a closer came first or is
+  // taking claims back: lock(), then the record's length word says.
+  bool begin_end(std::uint32_t i) noexcept {
+    // Relaxed store and load: the fences order them (see the top).
+    at(i).state.store(kEnding, std::memory_order_relaxed);
+    if (asymmetric_)
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the closer's process_barrier() does the rest
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in take_back_locked()
+    return !closing_.load(std::memory_order_relaxed);
+  }
+  // The owner is done with the record (its commit, index entry and all).
+  void end(std::uint32_t i) noexcept {
+    // Release pairs with add_locked()'s acquire.
+    at(i).state.store(kFree, std::memory_order_release);
+  }
+
+  // The closer, lock held: from now on owners look before they end; then
+  // `take(slot)` for each claim still open (not being ended), which is the
+  // closer's to end from then on.
+  template <class Take>
+  void take_back_locked(Take&& take) {
+    // Relaxed: the fence (or barrier) after it orders it before the reads.
+    closing_.store(true, std::memory_order_relaxed);
+    if (asymmetric_)
+      process_barrier();
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in begin_end()
+    for (std::uint32_t i = 0; i < used_; ++i) {
+      std::uint32_t open = kOpen;
+      // Relaxed: the slot's fields were written under this lock; losing to
+      // an owner's kEnding leaves it the owner's.
+      if (at(i).state.compare_exchange_strong(open, kTaken, std::memory_order_relaxed)) take(at(i));
+    }
+  }
+
+  // Lock held: `f(slot)` for each claim open or being ended by its owner.
+  template <class F>
+  void for_each_open_locked(F&& f) const {
+    for (std::uint32_t i = 0; i < used_; ++i) {
+      // Relaxed: a snapshot; the fields of a listed slot change only under the lock.
+      const std::uint32_t st = at(i).state.load(std::memory_order_relaxed);
+      if (st == kOpen || st == kEnding) f(at(i));
+    }
+  }
+
+  Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }
+
+ private:
+  const bool asymmetric_;
+  SpinLock mu_;
+  std::uint32_t used_ = 0;                               // guarded by mu_: slots ever listed
+  std::array<std::unique_ptr<Slot[]>, kChunks> chunks_;  // each set once, under mu_
+  std::atomic<bool> closing_{false};
+};
+
+}  // namespace conduit::detail
