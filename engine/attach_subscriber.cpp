@@ -200,8 +200,9 @@ PollResult AttachedSubscriber::poll(std::span<RecordView> out, std::chrono::nano
 // Relaxed loads: see the members.
 std::uint64_t AttachedSubscriber::position() const noexcept { return core_->position_.load(std::memory_order_relaxed); }
 std::uint64_t AttachedSubscriber::lag() const noexcept {
-  if (!core_->control_) return 0;  // memory-only: no control file (see the header)
-  const std::uint64_t published = core_->control_->published();
+  // Memory-only: from the claim block (engine/shm_reader.h); else from the
+  // control file, as of the owner's last sync round.
+  const std::uint64_t published = core_->shm_ ? core_->shm_->claimed() : core_->control_->published();
   const std::uint64_t pos = position();
   return published > pos ? published - pos : 0;
 }

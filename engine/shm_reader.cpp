@@ -65,6 +65,23 @@ std::uint64_t ShmReader::head_first() const noexcept {
   return h < kClaimSlots ? block_->slot[h].first_seq.load(std::memory_order_relaxed) : kNotSealed;
 }
 
+std::uint64_t ShmReader::claimed() const noexcept {
+  for (;;) {
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked), made after the slot's reset.
+    const std::uint32_t h = block_->head.load(std::memory_order_acquire);
+    if (h >= kClaimSlots) return 0;
+    const AppendSlot& slot = block_->slot[h];
+    // Acquire pairs with the release of the slot's reset to a new segment:
+    // the first sequence stored before it is seen with it (relaxed).
+    const std::uint64_t tail = slot.tail.load(std::memory_order_acquire);
+    const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
+    // The same head again: the slot was not given a new segment in
+    // between, so tail and first sequence belong together. Acquire as above.
+    if (block_->head.load(std::memory_order_acquire) == h) return first + (tail >> kTailOffsetBits);
+  }
+}
+
 Status ShmReader::next_segment(std::uint64_t* lost) {
   *lost = 0;
   seg_.reset();

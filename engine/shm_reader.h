@@ -21,8 +21,14 @@
 // - Waiting parks on the claim block's readers' lot (a shared futex) that
 //   every publisher wakes.
 //
+// - lag: claimed() reads how far the head segment's claims reach (the
+//   claim block's head index and that slot's tail and first sequence), as
+//   TopicCore::claimed does in the owner.
+//
 // Thread safety: one thread (the subscriber's poll thread); position() and
 // lost() too (the AttachedSubscriber keeps its own copies for others).
+// claimed() from any thread: it reads only the claim block, mapped for the
+// reader's life.
 #pragma once
 
 #include <chrono>
@@ -55,6 +61,11 @@ class ShmReader {
   Result<PollResult> poll(std::span<RecordView> out, std::chrono::nanoseconds timeout);
   std::uint64_t position() const noexcept { return pos_; }
   std::uint64_t lost() const noexcept { return lost_; }
+  // One past the last record claimed: a record being written counts, and
+  // while a claim that crossed the head segment's end waits for its roll
+  // (a ring kept full by a blocking subscriber), the records of the claims
+  // that did not fit count too. Any thread.
+  std::uint64_t claimed() const noexcept;
 
  private:
   ShmReader(IpcConnection& conn, std::string topic, WaitStrategy wait)

@@ -3,8 +3,8 @@
 // record once, in order, across the ring's wrap-around and the reuse of its
 // segments; a blocking attached subscriber holds the ring (publishers wait,
 // in process and attached); a lose-oldest one is told exactly how many it
-// lost; a killed subscriber's hold goes with its connection; no file is
-// made for the topic.
+// lost; lag() counts what was published and not read; a killed
+// subscriber's hold goes with its connection; no file is made for the topic.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -201,6 +201,30 @@ TEST_CASE("a memory-only topic: shared only with TopicOptions::shared; what its 
   const PollResult r = sub->poll(v, 10s);
   REQUIRE(r.count == 1);
   CHECK(v[0].payload() == "one");
+}
+
+TEST_CASE("an attached subscriber's lag: the records published that it has not read, across segments") {
+  Owner owner(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  CHECK(sub->lag() == 0);
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  CHECK(sub->lag() == 10);
+  RecordView v[64];
+  REQUIRE(sub->poll(std::span(v, 4), 10s).count == 4);
+  CHECK(sub->lag() == 6);
+  // 6000 more of 48 bytes fill the first segment (256 KiB) and go on in the next.
+  for (std::uint64_t i = 10; i < 6010; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  REQUIRE(owner.topic->stats().segments >= 2);
+  CHECK(sub->lag() == 6006);
+  std::uint64_t read = 4;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (read < 6010) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    read += sub->poll(v, 100ms).count;
+    CHECK(sub->lag() == 6010 - read);
+  }
+  CHECK(sub->lag() == 0);
 }
 
 TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, then is told closed") {
