@@ -53,7 +53,10 @@ bool AttachedSubscriberCore::ended(PollResult* r) {
   check_at_ = now + kOwnerCheck;
   if (conn_->owner_gone()) {
     r->status = conn_->broken();
-  } else if (shm_ || !reader_->writer_closed()) {
+  } else if (shm_) {
+    shm_->look_for_close();  // the owner's close is told by a poll (engine/shm_reader.h)
+    return false;
+  } else if (!reader_->writer_closed()) {
     return false;
   }
   r->closed = true;
@@ -87,6 +90,11 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     lost_.store(shm_ ? shm_->lost() : reader_->lost(), std::memory_order_relaxed);
     if (r.count != 0 || r.lost != 0 || r.rewound != 0) {
       r.closed = false;
+      r.status = Status::OK();
+      return r;
+    }
+    if (shm_ && got->closed) {  // the owner's Engine::close, and everything was read
+      r.closed = true;
       r.status = Status::OK();
       return r;
     }

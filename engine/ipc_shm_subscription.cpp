@@ -41,6 +41,14 @@ void ShmSubscription::segment(ipc::Reader& r, ipc::Writer* reply, std::span<int>
     reply->status(Status::NotFound("topic '" + topic_->name() + "' was deleted"));
     return;
   }
+  // The engine's close stopped the claims at claims_end() (kNotSealed
+  // until it did): a subscriber there has read everything there will be.
+  if (topic_->closed()) {
+    if (const std::uint64_t end = topic_->claims_end(); end != kNotSealed && seq >= end) {
+      reply->status(Status::Closed("topic '" + topic_->name() + "': engine is closed"));
+      return;
+    }
+  }
   std::uint64_t lost = 0;
   held_ = topic_->shared_segment_for(seq, &lost);
   reply->status(Status::OK());

@@ -3,8 +3,9 @@
 // record once, in order, across the ring's wrap-around and the reuse of its
 // segments; a blocking attached subscriber holds the ring (publishers wait,
 // in process and attached); a lose-oldest one is told exactly how many it
-// lost; lag() counts what was published and not read; a killed
-// subscriber's hold goes with its connection; no file is made for the topic.
+// lost; lag() counts what was published and not read; the owner's
+// Engine::close ends its polls with closed; a killed subscriber's hold goes
+// with its connection; no file is made for the topic.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/disk_names.h"
@@ -82,6 +84,19 @@ std::uint64_t fill(Topic* t, const std::string& holder = "attached subscriber") 
     }
     REQUIRE(n < 100000);  // a ring of a few segments holds far fewer
   }
+}
+
+// Polls `sub` until a poll says closed (30 s at most), checking that the
+// records come in order from *read on; that last poll's result.
+PollResult poll_until_closed(AttachedSubscriber& sub, std::span<RecordView> v, std::uint64_t* read) {
+  PollResult r;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    r = sub.poll(v, 100ms);
+    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == (*read)++);
+  } while (!r.closed);
+  return r;
 }
 
 }  // namespace
@@ -238,18 +253,62 @@ TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, 
   std::uint64_t read = sub->poll(v, 10s).count;
   REQUIRE(read != 0);  // it is in the first segment now
   owner.reset();
-  PollResult r;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  do {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    r = sub->poll(v, 100ms);
-    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == read++);
-  } while (!r.closed);
+  const PollResult r = poll_until_closed(*sub, v, &read);
   // The rest of the first segment came; the next one would have come from the owner.
   CHECK(read > 16);
   CHECK(read < kTotal);
   CHECK(r.status.code() == Code::kClosed);
   CHECK(sub->owner_status().code() == Code::kClosed);
+}
+
+TEST_CASE("Engine::close in the owner: an attached subscriber reads what was published, then closed") {
+  Owner owner(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  // 6000 records of 48 bytes: the first segment (256 KiB) and some of the next.
+  constexpr std::uint64_t kTotal = 6000;
+  for (std::uint64_t i = 0; i < kTotal; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  // Caught up in the head segment when the close comes: its poll waits there.
+  auto idle = attached->subscribe("m", {.name = {}, .start = StartAt::latest()}).value();
+  RecordView v[256], w[4];
+  PollResult waited;
+  std::thread waiter([&] { waited = idle->poll(w, 20s); });
+  std::this_thread::sleep_for(50ms);  // most likely parked by now; either way it must end closed
+  owner.engine->close();
+  waiter.join();
+  CHECK(waited.count == 0);
+  CHECK(waited.closed);
+  CHECK(waited.status.ok());  // closed, as in process: the owner is still there
+  CHECK(idle->owner_status().ok());
+  std::uint64_t read = 0;
+  const PollResult r = poll_until_closed(*sub, v, &read);
+  // Every record published before the close, then closed, and closed after.
+  CHECK(read == kTotal);
+  CHECK(r.count == 0);
+  CHECK(r.status.ok());
+  CHECK(sub->lag() == 0);
+  CHECK(sub->try_poll(v).closed);
+}
+
+TEST_CASE("Engine::close in the owner while the ring is full: a subscriber at the sealed head is told closed") {
+  Owner owner(shared_memory(2));
+  // An in-process blocking subscriber that never reads holds the ring: the
+  // head is sealed and no next segment comes.
+  auto held = owner.topic->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  (void)held;
+  const std::uint64_t filled = fill(owner.topic, "subscriber");
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::at(filled - 1)}).value();
+  RecordView v[4];
+  PollResult r = sub->poll(v, 10s);
+  REQUIRE(r.count == 1);
+  CHECK(v[0].sequence() == filled - 1);
+  CHECK_FALSE(sub->poll(v, 50ms).closed);  // nothing more, and not the end
+  owner.engine->close();
+  r = sub->poll(v, 20s);
+  CHECK(r.count == 0);
+  CHECK(r.closed);
+  CHECK(r.status.ok());
 }
 
 TEST_CASE("the owner's engine destroyed while an attached publisher waits for ring space") {

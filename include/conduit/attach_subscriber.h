@@ -36,9 +36,11 @@
 //     a name only names it. lag() counts from the claims in the topic's
 //     claim block, live: a record still being written counts, and so do
 //     those of a claim waiting for ring space past the head segment. The
-//     owner dying (or its engine destroyed; its Engine::close alone is not
-//     seen): polls return what the segment being read holds, then closed
-//     with kClosed (the next segment would come from the owner).
+//     owner's Engine::close: as below (a poll looks for it every 10 ms
+//     while it finds nothing, a round trip only once the head segment's
+//     claims look stopped). The owner dying (or its engine destroyed):
+//     polls return what the segment being read holds, then closed with
+//     kClosed (the next segment would come from the owner).
 //   - An error (kCorruption naming the file and offset, a segment file that
 //     cannot be opened, kNotFound once the topic was deleted) comes in
 //     PollResult::status, as for a Subscriber, once the records before it
