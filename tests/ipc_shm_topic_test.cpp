@@ -2,7 +2,7 @@
 // publisher and subscriber processes on a topic with no disk at all. Every
 // record once, in order, across the ring's wrap-around and the reuse of its
 // segments; a blocking attached subscriber holds the ring (publishers wait,
-// in process and attached); a lose-oldest one is told exactly how many it
+// in process and attached, and are woken as it reads on); a lose-oldest one is told exactly how many it
 // lost; lag() counts what was published and not read; the owner's
 // Engine::close ends its polls with closed; a killed subscriber's hold goes
 // with its connection; no file is made for the topic.
@@ -11,6 +11,7 @@
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -44,8 +45,9 @@ TopicOptions shared_memory(std::size_t segments) {
 }
 
 struct Owner {
-  explicit Owner(const TopicOptions& to) {
+  explicit Owner(const TopicOptions& to, std::chrono::microseconds park_timeout = EngineOptions{}.park_timeout) {
     eo.data_dir = tmp.path.string();
+    eo.park_timeout = park_timeout;
     engine = Engine::open(eo).value();
     topic = engine->create_topic("m", to).value();
   }
@@ -159,6 +161,39 @@ TEST_CASE("a blocking subscriber in another process holds the ring: publishers w
   expect_line(pub, "done ");
   CHECK(pub.wait() == 0);
   CHECK(sub.wait() == 0);
+  std::filesystem::remove(go);
+}
+
+TEST_CASE("a blocking subscriber in another process that frees ring space wakes a publisher waiting for it") {
+  // A park_timeout far longer than the test: the publisher is woken, it
+  // does not merely look again at the end of it.
+  Owner owner(shared_memory(2), std::chrono::minutes(2));
+  const std::string dir = owner.eo.data_dir, go = owner.go_file();
+  // It reads everything there will be and waits for more: alive, so its
+  // connection's end (which lets every waiter go) is not what wakes anyone.
+  Worker sub({"sub", dir, "m", "block", go, "1000000"});
+  CHECK(expect_line(sub, "subscribed ") == "0");
+  const std::uint64_t filled = fill(owner.topic);
+  std::atomic<bool> done{false};
+  Status published;
+  std::thread publisher([&] {
+    published = owner.topic->publish(text("after 0")).status();
+    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(done.load(std::memory_order_acquire));  // the ring is full: it waits
+  touch(go);
+  const auto limit = std::chrono::steady_clock::now() + 60s;  // half the park_timeout
+  while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < limit)
+    std::this_thread::sleep_for(1ms);
+  const bool woken = done.load(std::memory_order_acquire);
+  if (!woken) owner.engine->close();  // ends its wait, so that it can be joined
+  publisher.join();
+  CHECK(woken);
+  CHECK(published.ok());
+  CHECK(owner.topic->stats().published == filled + 1);
+  CHECK_FALSE(sub.line(0ms).has_value());  // still reading, not failed
+  sub.kill();
   std::filesystem::remove(go);
 }
 

@@ -25,9 +25,9 @@
 //     hands over when the subscriber reaches it (a round trip per segment,
 //     none per record); SlowPolicy is honoured as in process. kBlock: the
 //     position lives in a reader slot the owner reads as a holder of the
-//     ring, so publishers in every process wait for this subscriber (the
-//     owner looks again every EngineOptions::park_timeout rather than
-//     being woken by its polls). kLoseOldest: it holds nothing (but the
+//     ring, so publishers in every process wait for this subscriber (they
+//     are woken when it leaves a segment: its request for the next one
+//     is where the owner wakes them). kLoseOldest: it holds nothing (but the
 //     segment it is reading, as in process) and is told exactly how many
 //     records the ring dropped before it (PollResult::lost). When its
 //     process dies or it is destroyed, its connection closes and the
