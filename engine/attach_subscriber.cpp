@@ -95,7 +95,8 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     }
     if (shm_ && got->closed) {  // the owner's Engine::close, and everything was read
       r.closed = true;
-      r.status = Status::OK();
+      // Its engine destroyed since: said as by ended().
+      r.status = conn_->owner_gone() ? conn_->broken() : Status::OK();
       return r;
     }
     if (last) return r;  // the end, and everything before it was read

@@ -323,6 +323,11 @@ TEST_CASE("Engine::close in the owner: an attached subscriber reads what was pub
   CHECK(r.status.ok());
   CHECK(sub->lag() == 0);
   CHECK(sub->try_poll(v).closed);
+  // Its engine destroyed next: closed, now saying the owner is gone.
+  owner.engine.reset();
+  const PollResult gone = sub->poll(v, 5s);
+  CHECK(gone.closed);
+  CHECK(gone.status.code() == Code::kClosed);
 }
 
 TEST_CASE("Engine::close in the owner while the ring is full: a subscriber at the sealed head is told closed") {
