@@ -26,7 +26,6 @@
 //   segment at its position when the head's tail looks so; the owner says
 //   kClosed once the position is where the claims stopped, and the polls
 //   say closed from then on.
-//
 // - lag: claimed() reads how far the head segment's claims reach (the
 //   claim block's head index and that slot's tail and first sequence), as
 //   TopicCore::claimed does in the owner.
