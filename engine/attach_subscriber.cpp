@@ -53,7 +53,10 @@ bool AttachedSubscriberCore::ended(PollResult* r) {
   check_at_ = now + kOwnerCheck;
   if (conn_->owner_gone()) {
     r->status = conn_->broken();
-  } else if (shm_ || !reader_->writer_closed()) {
+  } else if (shm_) {
+    shm_->look_for_close();  // the owner's close is told by a poll (engine/shm_reader.h)
+    return false;
+  } else if (!reader_->writer_closed()) {
     return false;
   }
   r->closed = true;
@@ -88,6 +91,12 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     if (r.count != 0 || r.lost != 0 || r.rewound != 0) {
       r.closed = false;
       r.status = Status::OK();
+      return r;
+    }
+    if (shm_ && got->closed) {  // the owner's Engine::close, and everything was read
+      r.closed = true;
+      // Its engine destroyed since: said as by ended().
+      r.status = conn_->owner_gone() ? conn_->broken() : Status::OK();
       return r;
     }
     if (last) return r;  // the end, and everything before it was read
@@ -200,8 +209,9 @@ PollResult AttachedSubscriber::poll(std::span<RecordView> out, std::chrono::nano
 // Relaxed loads: see the members.
 std::uint64_t AttachedSubscriber::position() const noexcept { return core_->position_.load(std::memory_order_relaxed); }
 std::uint64_t AttachedSubscriber::lag() const noexcept {
-  if (!core_->control_) return 0;  // memory-only: no control file (see the header)
-  const std::uint64_t published = core_->control_->published();
+  // Memory-only: from the claim block (engine/shm_reader.h); else from the
+  // control file, as of the owner's last sync round.
+  const std::uint64_t published = core_->shm_ ? core_->shm_->claimed() : core_->control_->published();
   const std::uint64_t pos = position();
   return published > pos ? published - pos : 0;
 }

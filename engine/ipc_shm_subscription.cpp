@@ -37,9 +37,22 @@ void ShmSubscription::segment(ipc::Reader& r, ipc::Writer* reply, std::span<int>
   }
   // The segment read before is let go first: the subscriber has left it.
   held_.reset();
+  // A blocking one stored its position past that segment before asking
+  // (release; make_ring_room reads it with acquire through hold_position):
+  // a publisher of this process waiting for ring space looks again now,
+  // not at the end of its park_timeout.
+  if (block_) topic_->notify_progress();
   if (topic_->deleted()) {
     reply->status(Status::NotFound("topic '" + topic_->name() + "' was deleted"));
     return;
+  }
+  // The engine's close stopped the claims at claims_end() (kNotSealed
+  // until it did): a subscriber there has read everything there will be.
+  if (topic_->closed()) {
+    if (const std::uint64_t end = topic_->claims_end(); end != kNotSealed && seq >= end) {
+      reply->status(Status::Closed("topic '" + topic_->name() + "': engine is closed"));
+      return;
+    }
   }
   std::uint64_t lost = 0;
   held_ = topic_->shared_segment_for(seq, &lost);

@@ -42,7 +42,9 @@
 //                                                           (memory-only: +fd the claim block, +fd the reader slot)
 //   kShmSegment u64 seq (memory-only topics)            -> status, u64 first seq, u64 lost, u64 capacity
 //                                                           (+fd its shared index, +fd its memory; first seq
-//                                                           kNoSegment and no fds: none holds seq yet)
+//                                                           kNoSegment and no fds: none holds seq yet;
+//                                                           status kClosed: the engine was closed and
+//                                                           seq is where its claims stopped)
 //   kCommit    u64 seq (the subscriber's position, at most
 //              the topic's published end)                -> status
 //   kGroupStats str topic, str group                     -> status, WorkGroupStats (put_stats)

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -65,6 +66,24 @@ std::uint64_t ShmReader::head_first() const noexcept {
   return h < kClaimSlots ? block_->slot[h].first_seq.load(std::memory_order_relaxed) : kNotSealed;
 }
 
+std::uint64_t ShmReader::claimed() const noexcept {
+  for (;;) {
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked), made after the slot's reset.
+    const std::uint32_t h = block_->head.load(std::memory_order_acquire);
+    if (h >= kClaimSlots) return 0;
+    const AppendSlot& slot = block_->slot[h];
+    // Acquire pairs with the release of the slot's reset to a new segment:
+    // the first sequence stored before it is seen with it (relaxed).
+    const std::uint64_t tail = slot.tail.load(std::memory_order_acquire);
+    const std::uint64_t first = slot.first_seq.load(std::memory_order_relaxed);
+    // The same head again: the slot was not given a new segment in
+    // between, so tail and first sequence belong together. Acquire as above.
+    if (block_->head.load(std::memory_order_acquire) == h)
+      return std::min(first + (tail >> kTailOffsetBits), end_.load(std::memory_order_relaxed));
+  }
+}
+
 Status ShmReader::next_segment(std::uint64_t* lost) {
   *lost = 0;
   seg_.reset();
@@ -84,6 +103,11 @@ Status ShmReader::next_segment(std::uint64_t* lost) {
   if (!s.ok() || !rd.ok() || first == ipc::kNoSegment) {
     for (int fd : fds)
       if (fd >= 0) ::close(fd);
+    if (s.code() == Code::kClosed) {  // the engine's close: its claims stopped at pos_
+      closed_ = true;
+      end_.store(pos_, std::memory_order_relaxed);  // relaxed: see the member
+      return Status::OK();
+    }
     if (!s.ok()) return s;
     if (!rd.ok()) return Status::Corruption("topic '" + topic_ + "': a short segment reply from the owner");
     asked_at_head_ = head;
@@ -105,6 +129,7 @@ Status ShmReader::next_segment(std::uint64_t* lost) {
     return Status::Corruption(what + ": the owner handed it out for position " + std::to_string(pos_) + " (" +
                               std::to_string(gap) + " lost)");
   seg_ = std::move(seg).value();
+  capacity_ = seg_->capacity;
   first_ = first;
   *lost = gap;
   pos_ += gap;
@@ -118,7 +143,7 @@ Result<PollResult> ShmReader::try_poll(std::span<RecordView> out) {
     if (!seg_) {
       // Only with nothing read yet: the views so far lie in the segment
       // held until this request (see the top of shm_reader.h).
-      if (r.count != 0 || r.lost != 0) break;
+      if (r.count != 0 || r.lost != 0 || closed_) break;
       if (asked_at_head_ != kNotSealed && head_first() == asked_at_head_) break;  // nothing new since
       std::uint64_t gap = 0;
       if (Status s = next_segment(&gap); !s.ok()) {
@@ -167,12 +192,29 @@ Result<PollResult> ShmReader::try_poll(std::span<RecordView> out) {
     }
     out[r.count++] = RecordView(p);
   }
-  r.closed = false;
+  r.closed = closed_;
   store_position();
   return r;
 }
 
+void ShmReader::look_for_close() noexcept {
+  if (closed_) return;
+  // Acquire as in claimed(): the slot's tail since its reset.
+  const std::uint32_t h = block_->head.load(std::memory_order_acquire);
+  if (h >= kClaimSlots) return;
+  const std::uint64_t tail = block_->slot[h].tail.load(std::memory_order_acquire);
+  // Within its segment: claims go on. Past it: a claim crossed (its roll
+  // may be waiting for ring space) or the claims stopped; only the owner
+  // knows which, so the next poll asks it for the segment at pos_ (the
+  // one being read, if claims go on: nothing read is lost).
+  if (capacity_ != 0 && (tail & kTailOffsetMask) <= capacity_) return;
+  seg_.reset();
+  off_ = 0;
+  asked_at_head_ = kNotSealed;
+}
+
 bool ShmReader::ready() const noexcept {
+  if (closed_) return false;
   if (!seg_) return asked_at_head_ == kNotSealed || head_first() != asked_at_head_;
   const std::uint64_t i = pos_ - first_;
   // Acquire, each pairing as in try_poll() (the entry's, the seal's and
@@ -185,13 +227,13 @@ bool ShmReader::ready() const noexcept {
 
 Result<PollResult> ShmReader::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) {
   auto r = try_poll(out);
-  if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+  if (!r.ok() || r->count != 0 || r->lost != 0 || r->closed) return r;
   std::uint64_t skipped = r->skipped;
   Backoff<SharedParkingLot> backoff(wait_, *lot_, kParkTimeout, deadline_after(timeout));
   while (backoff.idle([&] { return ready(); })) {
     r = try_poll(out);
     if (r.ok()) r->skipped = skipped += r->skipped;
-    if (!r.ok() || r->count != 0 || r->lost != 0) return r;
+    if (!r.ok() || r->count != 0 || r->lost != 0 || r->closed) return r;
   }
   return r;
 }

@@ -20,11 +20,23 @@
 //   holds the ring there.
 // - Waiting parks on the claim block's readers' lot (a shared futex) that
 //   every publisher wakes.
+// - The owner's Engine::close pushes the head's tail past its segment's end
+//   for good (TopicCore::stop_claims). look_for_close(), called between
+//   polls at most every 10 ms, makes the next poll ask the owner for the
+//   segment at its position when the head's tail looks so; the owner says
+//   kClosed once the position is where the claims stopped, and the polls
+//   say closed from then on.
+// - lag: claimed() reads how far the head segment's claims reach (the
+//   claim block's head index and that slot's tail and first sequence), as
+//   TopicCore::claimed does in the owner.
 //
 // Thread safety: one thread (the subscriber's poll thread); position() and
 // lost() too (the AttachedSubscriber keeps its own copies for others).
+// claimed() from any thread: it reads only the claim block, mapped for the
+// reader's life.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -55,6 +67,15 @@ class ShmReader {
   Result<PollResult> poll(std::span<RecordView> out, std::chrono::nanoseconds timeout);
   std::uint64_t position() const noexcept { return pos_; }
   std::uint64_t lost() const noexcept { return lost_; }
+  // One past the last record claimed: a record being written counts, and
+  // while a claim that crossed the head segment's end waits for its roll
+  // (a ring kept full by a blocking subscriber), the records of the claims
+  // that did not fit count too. Any thread.
+  std::uint64_t claimed() const noexcept;
+  // See the top: the owner's close is looked for. Between polls.
+  void look_for_close() noexcept;
+  // The owner said its engine was closed, and everything was read.
+  bool closed() const noexcept { return closed_; }
 
  private:
   ShmReader(IpcConnection& conn, std::string topic, WaitStrategy wait)
@@ -86,6 +107,12 @@ class ShmReader {
   // The head segment's first sequence when the owner last had no segment
   // for pos_: one is worth asking for again once the head moved.
   std::uint64_t asked_at_head_ = kNotSealed;
+  std::size_t capacity_ = 0;  // the segments' size, once one was mapped
+  bool closed_ = false;
+  // Where the claims stopped, once the owner said closed (else kNotSealed):
+  // claimed() goes no further (refused claims still add to the tail).
+  // Relaxed both ways: a figure for lag(), ordered with nothing else.
+  std::atomic<std::uint64_t> end_{kNotSealed};
 };
 
 }  // namespace conduit::detail

@@ -237,6 +237,43 @@ static void test_memory_topic(void) {
   conduit_engine_free(e);
 }
 
+/* TopicOptions::shared reaches the engine: the topic is created shared
+ * (the engine compares the option when it is opened again, naming it), and
+ * publishing and reading it in process are as on any memory-only topic. */
+static void test_shared_memory_topic(void) {
+  conduit_engine* e = NULL;
+  conduit_topic* t = NULL;
+  conduit_topic* again = NULL;
+  conduit_topic_options to;
+  conduit_subscriber* sub = NULL;
+  conduit_subscriber_options so;
+  conduit_record recs[4];
+  conduit_poll_result pr;
+  uint64_t seq = 99;
+
+  CHECK_OK(conduit_engine_open(NULL, &e, &err_));
+  conduit_topic_options_init(&to);
+  CHECK(to.shared == 0);
+  to.shared = 1;
+  to.max_payload_bytes = 1024;
+  to.segment_bytes = 256 * 1024;
+  to.ring_bytes = 512 * 1024;
+  CHECK_OK(conduit_engine_create_topic(e, "shm", &to, &t, &err_));
+  CHECK_OK(conduit_engine_create_topic(e, "shm", &to, &again, &err_));
+  CHECK(again == t);
+  to.shared = 0;
+  CHECK_ERR(conduit_engine_create_topic(e, "shm", &to, &again, &err_), CONDUIT_ALREADY_EXISTS, "shared");
+  conduit_subscriber_options_init(&so);
+  so.start.kind = CONDUIT_START_EARLIEST;
+  CHECK_OK(conduit_topic_subscribe(t, &so, &sub, &err_));
+  CHECK_OK(conduit_topic_publish_bytes(t, "in memfd", 8, &seq, &err_));
+  CHECK(seq == 0);
+  CHECK_OK(conduit_subscriber_poll(sub, recs, 4, 1000000000, &pr, &err_));
+  CHECK(pr.count == 1 && equals(recs[0].message.payload, "in memfd"));
+  conduit_subscriber_free(sub);
+  conduit_engine_free(e);
+}
+
 static void test_persisted(const char* dir) {
   conduit_engine* e = NULL;
   conduit_engine_options eo;
@@ -411,6 +448,7 @@ int main(void) {
   }
   test_status_and_names();
   test_memory_topic();
+  test_shared_memory_topic();
   test_persisted(dir);
   test_work_group();
   nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -2,19 +2,22 @@
 // publisher and subscriber processes on a topic with no disk at all. Every
 // record once, in order, across the ring's wrap-around and the reuse of its
 // segments; a blocking attached subscriber holds the ring (publishers wait,
-// in process and attached); a lose-oldest one is told exactly how many it
-// lost; a killed subscriber's hold goes with its connection; no file is
-// made for the topic.
+// in process and attached, and are woken as it reads on); a lose-oldest one is told exactly how many it
+// lost; lag() counts what was published and not read; the owner's
+// Engine::close ends its polls with closed; a killed subscriber's hold goes
+// with its connection; no file is made for the topic.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/disk_names.h"
@@ -42,8 +45,9 @@ TopicOptions shared_memory(std::size_t segments) {
 }
 
 struct Owner {
-  explicit Owner(const TopicOptions& to) {
+  explicit Owner(const TopicOptions& to, std::chrono::microseconds park_timeout = EngineOptions{}.park_timeout) {
     eo.data_dir = tmp.path.string();
+    eo.park_timeout = park_timeout;
     engine = Engine::open(eo).value();
     topic = engine->create_topic("m", to).value();
   }
@@ -82,6 +86,19 @@ std::uint64_t fill(Topic* t, const std::string& holder = "attached subscriber") 
     }
     REQUIRE(n < 100000);  // a ring of a few segments holds far fewer
   }
+}
+
+// Polls `sub` until a poll says closed (30 s at most), checking that the
+// records come in order from *read on; that last poll's result.
+PollResult poll_until_closed(AttachedSubscriber& sub, std::span<RecordView> v, std::uint64_t* read) {
+  PollResult r;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    r = sub.poll(v, 100ms);
+    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == (*read)++);
+  } while (!r.closed);
+  return r;
 }
 
 }  // namespace
@@ -147,6 +164,39 @@ TEST_CASE("a blocking subscriber in another process holds the ring: publishers w
   std::filesystem::remove(go);
 }
 
+TEST_CASE("a blocking subscriber in another process that frees ring space wakes a publisher waiting for it") {
+  // A park_timeout far longer than the test: the publisher is woken, it
+  // does not merely look again at the end of it.
+  Owner owner(shared_memory(2), std::chrono::minutes(2));
+  const std::string dir = owner.eo.data_dir, go = owner.go_file();
+  // It reads everything there will be and waits for more: alive, so its
+  // connection's end (which lets every waiter go) is not what wakes anyone.
+  Worker sub({"sub", dir, "m", "block", go, "1000000"});
+  CHECK(expect_line(sub, "subscribed ") == "0");
+  const std::uint64_t filled = fill(owner.topic);
+  std::atomic<bool> done{false};
+  Status published;
+  std::thread publisher([&] {
+    published = owner.topic->publish(text("after 0")).status();
+    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(done.load(std::memory_order_acquire));  // the ring is full: it waits
+  touch(go);
+  const auto limit = std::chrono::steady_clock::now() + 60s;  // half the park_timeout
+  while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < limit)
+    std::this_thread::sleep_for(1ms);
+  const bool woken = done.load(std::memory_order_acquire);
+  if (!woken) owner.engine->close();  // ends its wait, so that it can be joined
+  publisher.join();
+  CHECK(woken);
+  CHECK(published.ok());
+  CHECK(owner.topic->stats().published == filled + 1);
+  CHECK_FALSE(sub.line(0ms).has_value());  // still reading, not failed
+  sub.kill();
+  std::filesystem::remove(go);
+}
+
 TEST_CASE("a lose-oldest subscriber in another process holds nothing and is told exactly how many it lost") {
   Owner owner(shared_memory(2));
   const std::string dir = owner.eo.data_dir, go = owner.go_file();
@@ -203,6 +253,30 @@ TEST_CASE("a memory-only topic: shared only with TopicOptions::shared; what its 
   CHECK(v[0].payload() == "one");
 }
 
+TEST_CASE("an attached subscriber's lag: the records published that it has not read, across segments") {
+  Owner owner(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  CHECK(sub->lag() == 0);
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  CHECK(sub->lag() == 10);
+  RecordView v[64];
+  REQUIRE(sub->poll(std::span(v, 4), 10s).count == 4);
+  CHECK(sub->lag() == 6);
+  // 6000 more of 48 bytes fill the first segment (256 KiB) and go on in the next.
+  for (std::uint64_t i = 10; i < 6010; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  REQUIRE(owner.topic->stats().segments >= 2);
+  CHECK(sub->lag() == 6006);
+  std::uint64_t read = 4;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (read < 6010) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    read += sub->poll(v, 100ms).count;
+    CHECK(sub->lag() == 6010 - read);
+  }
+  CHECK(sub->lag() == 0);
+}
+
 TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, then is told closed") {
   auto owner = std::make_unique<Owner>(shared_memory(4));
   auto attached = AttachedEngine::attach(owner->eo.data_dir).value();
@@ -214,18 +288,67 @@ TEST_CASE("the owner gone: an attached subscriber reads what its segment holds, 
   std::uint64_t read = sub->poll(v, 10s).count;
   REQUIRE(read != 0);  // it is in the first segment now
   owner.reset();
-  PollResult r;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  do {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    r = sub->poll(v, 100ms);
-    for (std::size_t k = 0; k < r.count; ++k) REQUIRE(v[k].sequence() == read++);
-  } while (!r.closed);
+  const PollResult r = poll_until_closed(*sub, v, &read);
   // The rest of the first segment came; the next one would have come from the owner.
   CHECK(read > 16);
   CHECK(read < kTotal);
   CHECK(r.status.code() == Code::kClosed);
   CHECK(sub->owner_status().code() == Code::kClosed);
+}
+
+TEST_CASE("Engine::close in the owner: an attached subscriber reads what was published, then closed") {
+  Owner owner(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::earliest()}).value();
+  // 6000 records of 48 bytes: the first segment (256 KiB) and some of the next.
+  constexpr std::uint64_t kTotal = 6000;
+  for (std::uint64_t i = 0; i < kTotal; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  // Caught up in the head segment when the close comes: its poll waits there.
+  auto idle = attached->subscribe("m", {.name = {}, .start = StartAt::latest()}).value();
+  RecordView v[256], w[4];
+  PollResult waited;
+  std::thread waiter([&] { waited = idle->poll(w, 20s); });
+  std::this_thread::sleep_for(50ms);  // most likely parked by now; either way it must end closed
+  owner.engine->close();
+  waiter.join();
+  CHECK(waited.count == 0);
+  CHECK(waited.closed);
+  CHECK(waited.status.ok());  // closed, as in process: the owner is still there
+  CHECK(idle->owner_status().ok());
+  std::uint64_t read = 0;
+  const PollResult r = poll_until_closed(*sub, v, &read);
+  // Every record published before the close, then closed, and closed after.
+  CHECK(read == kTotal);
+  CHECK(r.count == 0);
+  CHECK(r.status.ok());
+  CHECK(sub->lag() == 0);
+  CHECK(sub->try_poll(v).closed);
+  // Its engine destroyed next: closed, now saying the owner is gone.
+  owner.engine.reset();
+  const PollResult gone = sub->poll(v, 5s);
+  CHECK(gone.closed);
+  CHECK(gone.status.code() == Code::kClosed);
+}
+
+TEST_CASE("Engine::close in the owner while the ring is full: a subscriber at the sealed head is told closed") {
+  Owner owner(shared_memory(2));
+  // An in-process blocking subscriber that never reads holds the ring: the
+  // head is sealed and no next segment comes.
+  auto held = owner.topic->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  (void)held;
+  const std::uint64_t filled = fill(owner.topic, "subscriber");
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto sub = attached->subscribe("m", {.name = {}, .start = StartAt::at(filled - 1)}).value();
+  RecordView v[4];
+  PollResult r = sub->poll(v, 10s);
+  REQUIRE(r.count == 1);
+  CHECK(v[0].sequence() == filled - 1);
+  CHECK_FALSE(sub->poll(v, 50ms).closed);  // nothing more, and not the end
+  owner.engine->close();
+  r = sub->poll(v, 20s);
+  CHECK(r.count == 0);
+  CHECK(r.closed);
+  CHECK(r.status.ok());
 }
 
 TEST_CASE("the owner's engine destroyed while an attached publisher waits for ring space") {

@@ -25,18 +25,22 @@
 //     hands over when the subscriber reaches it (a round trip per segment,
 //     none per record); SlowPolicy is honoured as in process. kBlock: the
 //     position lives in a reader slot the owner reads as a holder of the
-//     ring, so publishers in every process wait for this subscriber (the
-//     owner looks again every EngineOptions::park_timeout rather than
-//     being woken by its polls). kLoseOldest: it holds nothing (but the
+//     ring, so publishers in every process wait for this subscriber (they
+//     are woken when it leaves a segment: its request for the next one
+//     is where the owner wakes them). kLoseOldest: it holds nothing (but the
 //     segment it is reading, as in process) and is told exactly how many
 //     records the ring dropped before it (PollResult::lost). When its
 //     process dies or it is destroyed, its connection closes and the
 //     owner lets go of its slot at once: a publisher it held goes on.
 //     commit() fails with kUnsupported, as in process (no positions);
-//     a name only names it; lag() is 0 (there is no control file). The
-//     owner dying (or its engine destroyed; its Engine::close alone is not
-//     seen): polls return what the segment being read holds, then closed
-//     with kClosed (the next segment would come from the owner).
+//     a name only names it. lag() counts from the claims in the topic's
+//     claim block, live: a record still being written counts, and so do
+//     those of a claim waiting for ring space past the head segment. The
+//     owner's Engine::close: as below (a poll looks for it every 10 ms
+//     while it finds nothing, a round trip only once the head segment's
+//     claims look stopped). The owner dying (or its engine destroyed):
+//     polls return what the segment being read holds, then closed with
+//     kClosed (the next segment would come from the owner).
 //   - An error (kCorruption naming the file and offset, a segment file that
 //     cannot be opened, kNotFound once the topic was deleted) comes in
 //     PollResult::status, as for a Subscriber, once the records before it
@@ -49,8 +53,9 @@
 //   - The owner's Engine::close (its engine not yet destroyed): polls return
 //     closed with OK once everything was read, as in process; commit()
 //     fails with kClosed.
-//   - lag() counts from the published watermark as of the owner's last
-//     sync round (the topic's control file), not from the live one.
+//   - lag() on a persisted topic counts from the published watermark as of
+//     the owner's last sync round (the topic's control file), not from the
+//     live one.
 //   - A named subscriber's position is the in-process named subscriber's of
 //     that name (one namespace: either kind resumes from what the other
 //     committed). commit() is a round trip: the owner makes the log durable
@@ -111,7 +116,8 @@ class CONDUIT_EXPORT AttachedSubscriber {
   // Next sequence this subscriber will read. Any thread.
   std::uint64_t position() const noexcept;
   // published() - position(), published as of the owner's last sync round
-  // (see the top); 0 when that is behind position(). Any thread.
+  // (a memory-only topic: claimed now; see the top); 0 when that is behind
+  // position(). Any thread.
   std::uint64_t lag() const noexcept;
   // Records lost in total (retention). Any thread.
   std::uint64_t lost() const noexcept;

@@ -208,6 +208,7 @@ typedef struct conduit_topic_options {
   size_t dedup_max_ids;
   int64_t dedup_max_age_ns;
   int single_producer;
+  int shared; /* memory-only: attached processes may publish and subscribe */
   /* @} */
 } conduit_topic_options;
 

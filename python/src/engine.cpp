@@ -26,7 +26,7 @@ struct PyEngine {
 TopicOptions topic_options(const std::string& durability, std::size_t segment_bytes, std::size_t ring_bytes,
                            std::size_t max_payload_bytes, std::size_t retain_bytes, double retain_age,
                            bool retain_until_consumed, std::size_t hard_cap_bytes, std::size_t dedup_max_ids,
-                           double dedup_max_age, bool single_producer) {
+                           double dedup_max_age, bool single_producer, bool shared) {
   TopicOptions o;
   o.durability = durability_of(durability);
   o.segment_bytes = segment_bytes;
@@ -39,6 +39,7 @@ TopicOptions topic_options(const std::string& durability, std::size_t segment_by
   o.dedup.max_ids = dedup_max_ids;
   o.dedup.max_age = seconds_to_ns(dedup_max_age, "dedup_max_age");
   o.single_producer = single_producer;
+  o.shared = shared;
   return o;
 }
 
@@ -91,10 +92,10 @@ void bind_engine(py::module_& m) {
           [](PyEngine& e, const std::string& name, const std::string& durability, std::size_t segment_bytes,
              std::size_t ring_bytes, std::size_t max_payload_bytes, std::size_t retain_bytes, double retain_age,
              bool retain_until_consumed, std::size_t hard_cap_bytes, std::size_t dedup_max_ids, double dedup_max_age,
-             bool single_producer) {
-            TopicOptions o =
-                topic_options(durability, segment_bytes, ring_bytes, max_payload_bytes, retain_bytes, retain_age,
-                              retain_until_consumed, hard_cap_bytes, dedup_max_ids, dedup_max_age, single_producer);
+             bool single_producer, bool shared) {
+            TopicOptions o = topic_options(durability, segment_bytes, ring_bytes, max_payload_bytes, retain_bytes,
+                                           retain_age, retain_until_consumed, hard_cap_bytes, dedup_max_ids,
+                                           dedup_max_age, single_producer, shared);
             Result<Topic*> t = Status::OK();
             {
               py::gil_scoped_release nogil;
@@ -104,12 +105,13 @@ void bind_engine(py::module_& m) {
             return TopicHandle{e.box, take(std::move(t))};
           },
           "Creates the topic, or returns the existing one when its options match (AlreadyExistsError naming the "
-          "first that differs). durability: 'memory', 'async' or 'sync'; ages in seconds.",
+          "first that differs). durability: 'memory', 'async' or 'sync'; ages in seconds. shared: a memory-only "
+          "topic that processes attached to the engine may publish into and subscribe to.",
           py::arg("name"), py::kw_only(), py::arg("durability") = "memory", py::arg("segment_bytes") = 0,
           py::arg("ring_bytes") = std::size_t{64} << 20, py::arg("max_payload_bytes") = std::size_t{1} << 20,
           py::arg("retain_bytes") = 0, py::arg("retain_age") = 0.0, py::arg("retain_until_consumed") = false,
           py::arg("hard_cap_bytes") = 0, py::arg("dedup_max_ids") = 0, py::arg("dedup_max_age") = 0.0,
-          py::arg("single_producer") = false)
+          py::arg("single_producer") = false, py::arg("shared") = false)
       .def(
           "topic",
           [](PyEngine& e, const std::string& name) {

@@ -106,6 +106,7 @@ void bind_topic(py::module_& m) {
       .def_property_readonly("name", [](const TopicHandle& t) { return t.topic->name(); })
       .def_property_readonly("durability",
                              [](const TopicHandle& t) { return durability_name(t.topic->options().durability); })
+      .def_property_readonly("shared", [](const TopicHandle& t) { return t.topic->options().shared; })
       .def(
           "publish",
           [](TopicHandle& t, const py::object& payload, py::kwargs kw) {

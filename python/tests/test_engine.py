@@ -24,6 +24,20 @@ def test_topics_are_created_listed_found_and_deleted(engine):
         engine.delete_topic("memo")
 
 
+def test_a_shared_memory_only_topic_reports_shared_and_the_engine_holds_to_it(engine):
+    t = engine.create_topic("shm", shared=True, ring_bytes=4 * SMALL["segment_bytes"], **SMALL)
+    assert t.shared
+    assert engine.topic("shm").shared
+    assert not engine.create_topic("local").shared
+    # The option is the engine's: opening the topic again without it is refused, naming it.
+    with pytest.raises(conduit.AlreadyExistsError, match="shared"):
+        engine.create_topic("shm", ring_bytes=4 * SMALL["segment_bytes"], **SMALL)
+    sub = t.subscribe(start="earliest")
+    t.publish(b"in a memfd")
+    assert [bytes(r.payload) for r in sub.poll(timeout=1.0)] == [b"in a memfd"]
+    sub.close()
+
+
 def test_delete_topic_is_busy_while_a_subscriber_is_open(engine):
     t = engine.create_topic("t")
     sub = t.subscribe()
