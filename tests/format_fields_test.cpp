@@ -4,7 +4,9 @@
 // encoded_size() in one pass over the fields.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/format.h"
@@ -14,12 +16,17 @@ using namespace conduit;
 namespace {
 
 // `n` bytes that differ from each other and from field to field, so that a
-// piece copied from the wrong place or to the wrong place shows.
-std::string pattern(std::size_t n, char first) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(first + i % 61);
-  return s;
-}
+// piece copied from the wrong place or to the wrong place shows. Each in a
+// heap block of exactly `n` bytes: under AddressSanitizer a read past a
+// field's end is caught.
+struct Field {
+  std::unique_ptr<char[]> bytes;
+  std::size_t n;
+  Field(std::size_t size, char first) : bytes(new char[size]), n(size) {
+    for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<char>(first + i % 61);
+  }
+  operator std::string_view() const { return {bytes.get(), n}; }
+};
 
 }  // namespace
 
@@ -27,9 +34,8 @@ TEST_CASE("every field of 0 to 70 bytes is written intact, and nothing past the 
   constexpr auto kGuard = std::byte{0xee};
   for (std::size_t n = 0; n <= 70; ++n) {
     CAPTURE(n);
-    const std::string id = pattern(n, 'a'), key = pattern(70 - n, 'b'), corr = pattern(n / 2, 'c'),
-                      reply = pattern(n, 'd'), trace = pattern(n + 1, 'e'), type = pattern(n % 17, 'f'),
-                      name = pattern(n, 'g'), value = pattern(70 - n, 'h'), payload = pattern(n, 'i');
+    const Field id(n, 'a'), key(70 - n, 'b'), corr(n / 2, 'c'), reply(n, 'd'), trace(n + 1, 'e'), type(n % 17, 'f'),
+        name(n, 'g'), value(70 - n, 'h'), payload(n, 'i');
     const Header headers[] = {{name, value}, {value, name}, {"", ""}};
     const Message m{.payload = payload,
                     .id = id,
@@ -41,8 +47,8 @@ TEST_CASE("every field of 0 to 70 bytes is written intact, and nothing past the 
                     .schema_version = 7,
                     .headers = headers};
     const std::size_t size = format::encoded_size(m);
-    REQUIRE(size == format::kRecordHeaderSize + id.size() + key.size() + corr.size() + reply.size() + trace.size() +
-                        type.size() + 3 * 4 + 2 * (name.size() + value.size()) + payload.size());
+    REQUIRE(size == format::kRecordHeaderSize + id.n + key.n + corr.n + reply.n + trace.n + type.n + 3 * 4 +
+                        2 * (name.n + value.n) + payload.n);
     // The guard after the padded record must survive.
     std::vector<std::byte> buf(format::align_up(size) + 64, kGuard);
     format::store<std::uint32_t>(buf.data(), 0);
