@@ -26,6 +26,13 @@
 // before the record is written); the owner frees its slot with a release
 // store once it is done with the record. Chunks of slots are allocated
 // as needed and never move: an owner reads its slot without the lock.
+//
+// A listed claim keeps its segment: the published watermark cannot pass
+// it, and no segment goes before that. So a claim holds no reference of
+// its own (a locked increment and decrement per claim, the decrement
+// after the commit's writes); a closer that takes it back takes one for
+// it (Slot::kept), and the topic's destructor hands those of claims still
+// not ended to keep_forever().
 #pragma once
 
 #include <array>
@@ -33,6 +40,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "common/wait.h"
 
@@ -49,6 +57,10 @@ class ClaimTable {
     std::uint64_t seq = 0;
     Segment* seg = nullptr;
     std::byte* record = nullptr;
+    // Set by the closer that took the claim back (under the lock), let go
+    // by its owner (under the lock): the topic may free its segments then,
+    // and the owner may still be writing the payload.
+    std::shared_ptr<void> kept;
   };
   static constexpr std::uint32_t kChunk = 64, kChunks = 64;
   static constexpr std::uint32_t kMaxOpen = kChunk * kChunks;  // claims open at once, per topic
@@ -126,6 +138,15 @@ class ClaimTable {
       const std::uint32_t st = at(i).state.load(std::memory_order_relaxed);
       if (st == kOpen || st == kEnding) f(at(i));
     }
+  }
+
+  // `f(slot)` for each slot not freed by its owner: the topic's destructor.
+  template <class F>
+  void for_each_unended(F&& f) {
+    std::lock_guard lk(mu_);
+    for (std::uint32_t i = 0; i < used_; ++i)
+      // Acquire pairs with end()'s release.
+      if (at(i).state.load(std::memory_order_acquire) != kFree) f(at(i));
   }
 
   Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }

@@ -83,4 +83,11 @@ void keep_forever(const void* shell) {
   kept->push_back(shell);
 }
 
+void keep_forever(std::shared_ptr<void> segment) {
+  static std::mutex mu;
+  static auto* kept = new std::vector<std::shared_ptr<void>>();  // never freed, as above
+  std::lock_guard lk(mu);
+  kept->push_back(std::move(segment));
+}
+
 }  // namespace conduit::detail

@@ -125,5 +125,8 @@ void orphan_handles(std::span<TopicCore* const> topics);
 // to it stay valid after its engine is destroyed. Reachable from a static,
 // so leak checkers count it as in use.
 void keep_forever(const void* shell);
+// Keeps a segment mapped for the rest of the process: a Claim still open
+// when its engine is destroyed may still write into it (conduit/claim.h).
+void keep_forever(std::shared_ptr<void> segment);
 
 }  // namespace conduit::detail

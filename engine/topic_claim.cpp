@@ -88,11 +88,8 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     // Every locked instruction of the claim comes before its writes into
     // the log: a subscriber may be spinning on these bytes, and a locked
     // instruction after them would wait for them to reach it.
-    // The segment stays mapped for the claim's writes, whatever happens to
-    // the topic. Taken before the claim is listed: until then nobody can
-    // end it, so the scanner cannot pass it and the segment is alive; once
-    // listed, close() may end it and a delete free the segment.
-    std::shared_ptr<void> keep = seg->shared_from_this();
+    // Listed, the claim keeps its segment (engine/claim_table.h); before,
+    // the scanner cannot pass it either, so the segment is alive.
     format::Head head;
     std::uint32_t listed = ClaimTable::kNone;
     {
@@ -115,7 +112,7 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     }
     Claim c;
     c.topic_ = handle_;
-    c.keep_ = std::move(keep);
+    c.segment_ = seg;
     c.record_ = record;
     c.word_ = head.word;
     c.payload_offset_ = head.payload_offset;
@@ -130,24 +127,19 @@ Result<std::uint64_t> TopicCore::end_claim(Claim& c, bool commit, bool nowait) n
   if (!c.active()) return Status::InvalidArgument("claim: already committed or abandoned");
   Topic* topic = std::exchange(c.topic_, nullptr);
   TopicCore* core = topic->core_;
-  if (core == nullptr) {
-    c.keep_.reset();
-    return topic->gone();  // the engine's close took it back before it went
-  }
-  return core->end_open_claim(c.keep_, c.record_, c.seq_, c.word_, c.slot_, !commit, nowait);
+  if (core == nullptr) return topic->gone();  // the engine's close took it back before it went
+  return core->end_open_claim(static_cast<Segment*>(c.segment_), c.record_, c.seq_, c.word_, c.slot_, !commit, nowait);
 }
 
-Result<std::uint64_t> TopicCore::end_open_claim(std::shared_ptr<void>& keep, std::byte* record, std::uint64_t seq,
-                                                std::uint32_t word, std::uint32_t slot, bool skip,
-                                                bool nowait) noexcept {
-  auto* seg = static_cast<Segment*>(keep.get());
+Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
+                                                std::uint32_t slot, bool skip, bool nowait) noexcept {
   if (!claims_.begin_end(slot)) [[unlikely]] {
     // A closer is taking claims back, or has: it holds the lock meanwhile,
     // and a skip record in our place says it ended ours.
     std::lock_guard lk(claims_.lock());
     if (format::load_length(record) != 0) {
+      claims_.at(slot).kept.reset();  // the Claim ends: its segment may go
       claims_.end(slot);
-      keep.reset();
       return claims_refused_;
     }
   }
@@ -163,9 +155,6 @@ Result<std::uint64_t> TopicCore::end_open_claim(std::shared_ptr<void>& keep, std
   // is set, and no segment goes before that (engine/topic_scan.cpp).
   seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(record - seg->base()));
   claims_.end(slot);
-  // The locked instructions after the record's writes, all in one place:
-  // the first waits for them to drain, the rest find nothing to wait for.
-  keep.reset();
   if (skip) skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   readers_.wake_if_parked();
   if (remote_readers_ != nullptr) remote_readers_->wake_if_parked();
@@ -179,7 +168,9 @@ void TopicCore::take_back_claims(const Status& why) noexcept {
   {
     std::lock_guard lk(claims_.lock());
     if (claims_refused_.ok()) claims_refused_ = why;
-    claims_.take_back_locked([&](const ClaimTable::Slot& o) {
+    claims_.take_back_locked([&](ClaimTable::Slot& o) {
+      // Its owner may still write the payload: the segment stays until it ends.
+      o.kept = o.seg->shared_from_this();
       format::write_skip(o.record, o.length, o.seq, crc_);
       o.seg->set_offset(o.seq - o.seg->first_seq(), static_cast<std::uint32_t>(o.record - o.seg->base()));
       ++taken;

@@ -81,6 +81,9 @@ TopicCore::~TopicCore() {
   // Topic* handles may outlive the engine: the shell answers kClosed.
   handle_->core_ = nullptr;
   keep_forever(handle_);
+  // Claims still open may write into their segments until they end.
+  claims_.for_each_unended(
+      [](ClaimTable::Slot& o) { keep_forever(o.kept != nullptr ? std::move(o.kept) : o.seg->shared_from_this()); });
   if (claim_ != nullptr) {
     ::munmap(claim_, sizeof(ClaimBlock));
     ::close(claim_fd_);

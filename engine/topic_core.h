@@ -377,12 +377,12 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // claim()'s steps: the room taken (and rolled to) as a publish does, the
   // head written, the claim listed among the open ones.
   Result<Claim> claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept;
-  // Ends the open claim of `seq` at `record` in keep's segment: committed with
-  // `word`, or (skip) written as a skip record of `length` bytes. Not OK
-  // when close() or retire() took it back first (it is a skip record then).
-  // `keep` (the Claim's hold on the segment) is let go once it is ended.
-  Result<std::uint64_t> end_open_claim(std::shared_ptr<void>& keep, std::byte* record, std::uint64_t seq,
-                                       std::uint32_t word, std::uint32_t slot, bool skip, bool nowait) noexcept;
+  // Ends the open claim of `seq` at `record` in `seg` (its slot in claims_
+  // is `slot`): committed with `word`, or (skip) written as a skip record
+  // of `length` bytes. Not OK when close() or retire() took it back first
+  // (it is a skip record then).
+  Result<std::uint64_t> end_open_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t word,
+                                       std::uint32_t slot, bool skip, bool nowait) noexcept;
   // close() and retire(), once no claim can start any more (the head's tail
   // is past its end): every open claim becomes a skip record, and its
   // owner's commit gets `why`. Readers waiting for it then move on.

@@ -36,15 +36,15 @@
 // (kBusy past that). claim() takes a short per-topic lock (the table of
 // open claims that close() and delete_topic() take back); commit() and
 // abandon() take none unless a close or delete is under way; the rest is
-// a publish's path. The Claim keeps the
-// segment it points into mapped, so writing the payload after a close is
-// harmless (it reaches no reader). Claim after the engine is destroyed:
-// commit() is kClosed, as every handle's call.
+// a publish's path. The segment an open claim points into stays mapped
+// until the claim ends, so writing the payload after a close or delete is
+// harmless (it reaches no reader); the segment of a claim still open when
+// its engine is destroyed stays mapped until the process exits. Claim
+// after the engine is destroyed: commit() is kClosed, as every handle's call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 
 #include "conduit/export.h"
@@ -99,7 +99,7 @@ class CONDUIT_EXPORT Claim {
   friend class detail::TopicCore;
   void take(Claim& other) noexcept {
     topic_ = other.topic_;
-    keep_ = std::move(other.keep_);
+    segment_ = other.segment_;
     record_ = other.record_;
     word_ = other.word_;
     payload_offset_ = other.payload_offset_;
@@ -108,8 +108,8 @@ class CONDUIT_EXPORT Claim {
     seq_ = other.seq_;
     other.topic_ = nullptr;
   }
-  Topic* topic_ = nullptr;      // null: not active
-  std::shared_ptr<void> keep_;  // the segment, mapped while we may write into it
+  Topic* topic_ = nullptr;   // null: not active
+  void* segment_ = nullptr;  // the segment written into (the topic keeps it mapped)
   std::byte* record_ = nullptr;
   std::uint32_t word_ = 0;  // the length word to commit
   std::uint32_t payload_offset_ = 0;
