@@ -6,14 +6,15 @@
 // The baseline is the same ping-pong through the same kind of topics with
 // the echo on a thread of the owner's process. The two take turns in one
 // run (kTurns turns of kTrips round trips each, after kWarmup not
-// recorded), so the ratio is a same-run ratio. Shared memory-only topics
-// are not there yet; once they are, the same pair of runs over them is the
-// comparison to add.
+// recorded), so the ratio is a same-run ratio.
 //
 // The pinger is pinned to CPU 0 and the echo (thread or process) to CPU 1
 // when there are two CPUs or more. Printed: p50, p99, p99.9 and max of each
 // in ns over all turns, the cross-process / in-process ratio of each, and
 // the median over the turns of the per-turn p50 and p99.9 ratios.
+// BM_IpcPingPong/async uses persisted (kAsync) topics, BM_IpcPingPong/shared
+// shared memory-only ones (TopicOptions::shared; doc/ipc.md), each with its
+// own in-process baseline over the same kind of topic.
 // bench/ipc_bench.cpp has the one-way figures.
 #include <benchmark/benchmark.h>
 #include <conduit/attach.h>
@@ -61,10 +62,31 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-TopicOptions async_topic() {
+// The two kinds of topic the round trip goes through.
+enum class Kind { kAsync, kShared };
+
+// kShared: a shared memory-only topic with a small ring (4 x 1 MiB),
+// as bench/ipc_bench.cpp's BM_IpcShm.
+TopicOptions topic_options(Kind k) {
   TopicOptions t;
-  t.durability = Durability::kAsync;
+  t.durability = k == Kind::kAsync ? Durability::kAsync : Durability::kMemory;
+  t.shared = k == Kind::kShared;
+  if (t.shared) {
+    t.segment_bytes = 1u << 20;
+    t.ring_bytes = 4u << 20;
+    t.max_payload_bytes = 1024;
+  }
   return t;
+}
+
+// A memory-only ring goes round once before the round trips (no
+// subscriber yet), so that they meet its segments backed and reused, as a
+// long-lived topic has them, rather than first touches of memfd pages.
+void warm(Topic* topic, Kind k) {
+  if (k != Kind::kShared) return;
+  const TopicOptions t = topic_options(k);
+  const std::string p(64, 'w');
+  for (std::uint64_t i = 0; i < (t.ring_bytes + t.segment_bytes) / p.size(); ++i) (void)topic->publish(p);
 }
 
 SubscriberOptions busy_latest() {
@@ -118,19 +140,21 @@ struct Owner {
   Topic* ping = nullptr;
   Topic* pong = nullptr;
   std::unique_ptr<Subscriber> pong_sub;
-  explicit Owner(const TempDir& dir) {
+  Owner(const TempDir& dir, Kind k) {
     EngineOptions eo;
     eo.data_dir = dir.path.string();
     engine = Engine::open(eo).value();
-    ping = engine->create_topic("ping", async_topic()).value();
-    pong = engine->create_topic("pong", async_topic()).value();
+    ping = engine->create_topic("ping", topic_options(k)).value();
+    pong = engine->create_topic("pong", topic_options(k)).value();
+    warm(ping, k);
+    warm(pong, k);
     pong_sub = pong->subscribe(busy_latest()).value();
   }
 };
 
-bool in_process_turn(Histogram& h) {
+bool in_process_turn(Kind k, Histogram& h) {
   TempDir dir;
-  Owner o(dir);
+  Owner o(dir, k);
   auto ping_sub = o.ping->subscribe(busy_latest()).value();
   std::thread e([&] {
     pin_to(1);
@@ -156,7 +180,7 @@ bool in_process_turn(Histogram& h) {
   _exit(0);
 }
 
-bool cross_process_turn(Histogram& h) {
+bool cross_process_turn(Kind k, Histogram& h) {
   TempDir dir;
   int go[2], back[2];
   if (pipe(go) != 0 || pipe(back) != 0) return false;
@@ -165,7 +189,7 @@ bool cross_process_turn(Histogram& h) {
   if (pid == 0) echo_process(dir.path.string(), go[0], back[1]);
   bool ok = false;
   {
-    Owner o(dir);
+    Owner o(dir, k);
     char c = 1;
     if (write(go[1], &c, 1) == 1 && read(back[0], &c, 1) == 1) ok = pinger(*o.ping, *o.pong_sub, h);
     if (!ok) kill(pid, SIGKILL);
@@ -181,7 +205,7 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-void BM_IpcPingPong(benchmark::State& state) {
+void BM_IpcPingPong(benchmark::State& state, Kind k) {
   for (auto _ : state) {
     Histogram in_all, ipc_all;
     std::vector<double> p50_ratio, tail_ratio;
@@ -189,7 +213,8 @@ void BM_IpcPingPong(benchmark::State& state) {
       Histogram in, ipc;
       // Alternating which goes first, so neither always runs on a warmer machine.
       const bool ok =
-          t % 2 == 0 ? in_process_turn(in) && cross_process_turn(ipc) : cross_process_turn(ipc) && in_process_turn(in);
+          t % 2 == 0 ? in_process_turn(k, in) && cross_process_turn(k, ipc)
+                     : cross_process_turn(k, ipc) && in_process_turn(k, in);
       if (!ok) {
         state.SkipWithError("a ping-pong failed (echo out of order, or the echo process did not attach)");
         return;
@@ -199,7 +224,8 @@ void BM_IpcPingPong(benchmark::State& state) {
       in_all.merge(in);
       ipc_all.merge(ipc);
     }
-    std::printf("\nround trip, 8 B, kAsync topics, %d turns x %llu trips each, %u hardware threads\n", kTurns,
+    std::printf("\nround trip, 8 B, %s topics, %d turns x %llu trips each, %u hardware threads\n",
+                k == Kind::kAsync ? "kAsync" : "shared memory-only", kTurns,
                 static_cast<unsigned long long>(kTrips), std::thread::hardware_concurrency());
     std::printf("%-16s %9s %9s %9s %10s\n", "", "p50 ns", "p99 ns", "p99.9 ns", "max ns");
     for (auto [name, h] : {std::pair{"in process", &in_all}, std::pair{"two processes", &ipc_all}})
@@ -216,8 +242,11 @@ void BM_IpcPingPong(benchmark::State& state) {
     state.counters["ratio_p50"] = ratio(ipc_all.percentile(0.5), in_all.percentile(0.5));
     state.counters["ratio_p99"] = ratio(ipc_all.percentile(0.99), in_all.percentile(0.99));
     state.counters["ratio_p999"] = ratio(ipc_all.percentile(0.999), in_all.percentile(0.999));
+    state.counters["turns_p50_ratio"] = median(p50_ratio);
+    state.counters["turns_p999_ratio"] = median(tail_ratio);
   }
 }
-BENCHMARK(BM_IpcPingPong)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_IpcPingPong, async, Kind::kAsync)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_IpcPingPong, shared, Kind::kShared)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
