@@ -17,6 +17,7 @@ Result<std::unique_ptr<ShmSubscription>> ShmSubscription::make(TopicCore* topic,
   // blocking subscriber's start in between.
   s->start_ = topic->attach(at, block ? s.get() : nullptr);
   if (!block) s->start_at(s->start_);
+  topic->list_attached(s.get());
   return s;
 }
 
@@ -24,6 +25,7 @@ ShmSubscription::~ShmSubscription() {
   // Its process closed the connection or died: a publisher waiting for
   // this subscriber goes on (remove_holder wakes it).
   if (block_) topic_->remove_holder(this);
+  topic_->unlist_attached(this);
   held_.reset();
   ::munmap(slot_, sizeof(ReaderSlot));
   ::close(slot_fd_);

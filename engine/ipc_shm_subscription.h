@@ -51,6 +51,14 @@ class ShmSubscription final : public RetentionHolder {
   std::string describe() const override {
     return name_.empty() ? "an unnamed attached subscriber" : "attached subscriber '" + name_ + "'";
   }
+  ReaderInfo reader_info() const override {
+    return {.kind = ReaderInfo::Kind::kSubscriber,
+            .name = name_,
+            .position = hold_position(),
+            .lag = 0,
+            .holds_ring = block_,
+            .attached = true};
+  }
 
  private:
   ShmSubscription(TopicCore* topic, int fd, ReaderSlot* slot, bool block, std::string name)

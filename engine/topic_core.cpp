@@ -210,6 +210,16 @@ void TopicCore::remove_holder(RetentionHolder* h) {
   space_.wake_all();
 }
 
+void TopicCore::list_attached(const RetentionHolder* r) {
+  std::lock_guard lk(mu_);
+  attached_.push_back(r);
+}
+
+void TopicCore::unlist_attached(const RetentionHolder* r) {
+  std::lock_guard lk(mu_);
+  std::erase(attached_, r);
+}
+
 Status TopicCore::add_user(HandleLife* life, const RetentionHolder* reader) {
   std::lock_guard lk(mu_);
   if (deleted()) return Status::NotFound(topic_error(name_, "was deleted"));

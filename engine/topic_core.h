@@ -231,6 +231,10 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // it in between. Unregister with remove_holder() when it goes away.
   std::uint64_t attach(StartAt at, RetentionHolder* h);
   void remove_holder(RetentionHolder* h);
+  // A reader in another process (ShmSubscription) that readers() lists
+  // until unlisted, with its own reader_info().
+  void list_attached(const RetentionHolder* r);
+  void unlist_attached(const RetentionHolder* r);
   // Interest retention: a named subscriber or work group stored `seq` as its
   // committed position under `key` ("sub-NAME", "group-NAME"); segments
   // everyone has consumed may go now.
@@ -519,6 +523,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
     const RetentionHolder* reader;  // the subscriber; null for a consumer
   };
   std::vector<User> users_;                               // guarded by mu_: open subscribers and consumers
+  std::vector<const RetentionHolder*> attached_;          // guarded by mu_: list_attached()
   std::mutex commit_mu_;                                  // taken after groups_mu_, before mu_
   std::shared_ptr<Segment> spare_;                        // guarded by mu_: dropped from the ring, to reuse
   std::mutex groups_mu_;                                  // taken before mu_ when both are held

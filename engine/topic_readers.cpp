@@ -14,6 +14,7 @@ std::vector<ReaderInfo> TopicCore::readers() {
     std::lock_guard lk(mu_);
     for (const User& u : users_)
       if (u.reader != nullptr) out.push_back(u.reader->reader_info());
+    for (const RetentionHolder* r : attached_) out.push_back(r->reader_info());
   }
   {
     std::lock_guard gl(groups_mu_);

@@ -5,7 +5,8 @@
 // in process and attached, and are woken as it reads on); a lose-oldest one is told exactly how many it
 // lost; lag() counts what was published and not read; the owner's
 // Engine::close ends its polls with closed; a killed subscriber's hold goes
-// with its connection; no file is made for the topic.
+// with its connection; Topic::readers() lists attached subscribers; no
+// file is made for the topic.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -364,4 +365,44 @@ TEST_CASE("the owner's engine destroyed while an attached publisher waits for ri
   const std::string said = expect_line(pub, "error ");
   CHECK(said.find("publish 0") != std::string::npos);
   CHECK(pub.wait() == 1);
+}
+
+TEST_CASE("Topic::readers() lists attached subscribers of a shared memory-only topic until they go") {
+  Owner owner(shared_memory(4));
+  auto local = owner.topic->subscribe({.name = "local", .start = StartAt::earliest()}).value();
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  auto blocking =
+      attached->subscribe("m", {.name = "far", .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  auto losing =
+      attached->subscribe("m", {.name = {}, .start = StartAt::earliest(), .slow = SlowPolicy::kLoseOldest}).value();
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  RecordView v[4];
+  REQUIRE(blocking->poll(v, 10s).count == 4);
+  auto readers = owner.topic->readers();
+  REQUIRE(readers.size() == 3);
+  // The in-process subscriber first, then the attached ones in the order they came.
+  CHECK(readers[0].name == "local");
+  CHECK_FALSE(readers[0].attached);
+  CHECK(readers[1].name == "far");
+  CHECK(readers[1].attached);
+  CHECK(readers[1].kind == ReaderInfo::Kind::kSubscriber);
+  CHECK(readers[1].holds_ring);
+  CHECK(readers[1].position == 4);
+  CHECK(readers[1].lag == 6);
+  CHECK(readers[2].name.empty());
+  CHECK(readers[2].attached);
+  CHECK_FALSE(readers[2].holds_ring);
+  CHECK(readers[2].position == 0);
+  CHECK(readers[2].lag == 10);
+  // Gone with its connection (the owner's connection thread ends it).
+  blocking.reset();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (owner.topic->readers().size() != 2) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(1ms);
+  }
+  readers = owner.topic->readers();
+  CHECK(readers[0].name == "local");
+  CHECK(readers[1].name.empty());
+  CHECK(readers[1].attached);
 }

@@ -112,6 +112,7 @@ class ReaderInfo:
     position: int
     lag: int
     holds_ring: bool
+    attached: bool
 
 class RecoveryStats:
     clean: bool

@@ -89,6 +89,7 @@ void bind_topic(py::module_& m) {
       .def_readonly("position", &ReaderInfo::position)
       .def_readonly("lag", &ReaderInfo::lag)
       .def_readonly("holds_ring", &ReaderInfo::holds_ring)
+      .def_readonly("attached", &ReaderInfo::attached)
       .def("__repr__", [](const ReaderInfo& r) {
         return std::string("<conduit.ReaderInfo ") + kind_name(r.kind) + " '" + r.name +
                "' position=" + std::to_string(r.position) + " lag=" + std::to_string(r.lag) + ">";

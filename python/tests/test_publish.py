@@ -133,6 +133,7 @@ def test_stats_and_readers(engine):
     assert t.claimed == 5 and t.earliest == 0
     readers = t.readers()
     assert [(r.kind, r.name, r.lag) for r in readers] == [("subscriber", "audit", 5), ("work_group", "billing", 5)]
+    assert not any(r.attached for r in readers)
     assert sub.lag == 5
     sub.poll(max_records=2)
     assert sub.lag == 3 and sub.position == 2
