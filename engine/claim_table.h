@@ -18,9 +18,8 @@
 // owner that sees closing_ takes the lock, which the closer holds while it
 // takes claims back, and looks at the record's length word: a skip record
 // there was the closer's; 0, the closer left it and the owner ends it.
-// The owner's fence is a compiler fence where the closer's is
-// process_barrier() (membarrier(2)), a seq_cst fence on both sides
-// otherwise (common/wait.h, use_process_barrier()).
+// The owner's fence is the light side of an AsymmetricFence, the closer's
+// its heavy side (common/wait.h).
 //
 // Slots are listed under the lock (taking one is a locked instruction
 // before the record is written); the owner frees its slot with a release
@@ -66,8 +65,6 @@ class ClaimTable {
   static constexpr std::uint32_t kMaxOpen = kChunk * kChunks;  // claims open at once, per topic
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
-  ClaimTable() : asymmetric_(use_process_barrier()) {}
-
   // Held to list a claim (and write its head), by the closer while it takes
   // claims back, and by an owner that saw closing().
   SpinLock& lock() noexcept { return mu_; }
@@ -99,10 +96,7 @@ class ClaimTable {
   bool begin_end(std::uint32_t i) noexcept {
     // Relaxed store and load: the fences order them (see the top).
     at(i).state.store(kEnding, std::memory_order_relaxed);
-    if (asymmetric_)
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // the closer's process_barrier() does the rest
-    else
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in take_back_locked()
+    fence_.light();  // orders kEnding before closing_; pairs with heavy() in take_back_locked()
     return !closing_.load(std::memory_order_relaxed);
   }
   // The owner is done with the record (its commit, index entry and all).
@@ -118,10 +112,7 @@ class ClaimTable {
   void take_back_locked(Take&& take) {
     // Relaxed: the fence (or barrier) after it orders it before the reads.
     closing_.store(true, std::memory_order_relaxed);
-    if (asymmetric_)
-      process_barrier();
-    else
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in begin_end()
+    fence_.heavy();  // orders closing_ before the states; pairs with light() in begin_end()
     for (std::uint32_t i = 0; i < used_; ++i) {
       std::uint32_t open = kOpen;
       // Relaxed: the slot's fields were written under this lock; losing to
@@ -152,7 +143,7 @@ class ClaimTable {
   Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }
 
  private:
-  const bool asymmetric_;
+  const AsymmetricFence fence_;
   SpinLock mu_;
   std::uint32_t used_ = 0;                               // guarded by mu_: slots ever listed
   std::array<std::unique_ptr<Slot[]>, kChunks> chunks_;  // each set once, under mu_

@@ -19,13 +19,13 @@ PollResult engine_gone() noexcept {
   return r;
 }
 
-HandleLife::HandleLife() noexcept : asymmetric_(use_process_barrier()) {}
+HandleLife::HandleLife() noexcept = default;
 
 void HandleLife::barrier() noexcept {
-  if (use_process_barrier())
-    process_barrier();
-  else
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in enter()
+  // Orders every mark() before the depths wait_out() reads; pairs with
+  // light() in enter(). A fence built here pairs with each handle's: they
+  // all take use_process_barrier()'s one answer.
+  AsymmetricFence().heavy();
 }
 
 void HandleLife::wait_out() const noexcept {
