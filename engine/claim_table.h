@@ -25,6 +25,14 @@
 // before the record is written); the owner frees its slot with a release
 // store once it is done with the record. Chunks of slots are allocated
 // as needed and never move: an owner reads its slot without the lock.
+// A new claim looks for a free slot from one past the slot taken last,
+// round the listed ones, and lists a new slot only when none is free: with
+// claims ended about in the order they were taken, the slot after the last
+// one taken is most often free again by the time the scan comes round to
+// it, so a claim looks at a few slots however many are open. (Owners free
+// without the lock, so the table cannot know that none is free without
+// looking at every one: while the open claims only grow, each claim still
+// goes round them all before it lists a new slot.)
 //
 // A listed claim keeps its segment: the published watermark cannot pass
 // it, and no segment goes before that. So a claim holds no reference of
@@ -72,14 +80,9 @@ class ClaimTable {
   // Lock held: a free slot, listed kOpen for `seq`; kNone when kMaxOpen
   // claims are open.
   std::uint32_t add_locked(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) {
-    std::uint32_t i = 0;
-    // Acquire pairs with end()'s release: the slot's last owner is done.
-    while (i < used_ && at(i).state.load(std::memory_order_acquire) != kFree) ++i;
-    if (i == used_) {
-      if (used_ == kMaxOpen) return kNone;
-      if (i % kChunk == 0) chunks_[i / kChunk] = std::make_unique<Slot[]>(kChunk);
-      ++used_;
-    }
+    const std::uint32_t i = free_slot_locked();
+    if (i == kNone) return kNone;
+    next_ = i + 1;
     Slot& s = at(i);
     s.length = length;
     s.seq = seq;
@@ -143,9 +146,24 @@ class ClaimTable {
   Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }
 
  private:
+  // Lock held: a free slot, from next_ round the listed ones, else a new
+  // one listed; kNone when kMaxOpen are listed and none is free.
+  std::uint32_t free_slot_locked() {
+    for (std::uint32_t n = 0; n < used_; ++n) {
+      // next_ <= used_, so one wrap is enough.
+      const std::uint32_t i = next_ + n < used_ ? next_ + n : next_ + n - used_;
+      // Acquire pairs with end()'s release: the slot's last owner is done.
+      if (at(i).state.load(std::memory_order_acquire) == kFree) return i;
+    }
+    if (used_ == kMaxOpen) return kNone;
+    if (used_ % kChunk == 0) chunks_[used_ / kChunk] = std::make_unique<Slot[]>(kChunk);
+    return used_++;
+  }
+
   const AsymmetricFence fence_;
   SpinLock mu_;
   std::uint32_t used_ = 0;                               // guarded by mu_: slots ever listed
+  std::uint32_t next_ = 0;                               // guarded by mu_: where the scan starts, <= used_
   std::array<std::unique_ptr<Slot[]>, kChunks> chunks_;  // each set once, under mu_
   std::atomic<bool> closing_{false};
 };
