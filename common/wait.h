@@ -43,6 +43,46 @@ void process_barrier() noexcept;
 // use a seq_cst fence there).
 bool use_process_barrier() noexcept;
 
+// The fence pair of a store-then-load handshake between two sides, one that
+// runs often (light(): a claim's commit, a handle's call) and one that runs
+// rarely (heavy(): a closer, the engine's destructor). Each side stores its
+// own word, fences, then loads the other's; with both fences in place at
+// least one side sees the other's store (both may). light() pairs with
+// heavy(), and with nothing else.
+//
+// Where use_process_barrier() holds, light() is only a compiler fence: it
+// keeps the compiler from moving the light side's load above its store, and
+// heavy()'s process_barrier() (membarrier(2)) makes every running thread of
+// this process execute a full barrier (a thread not running passes one when
+// it is scheduled again), which orders the light side's store before its
+// load wherever that thread stands. The light side then issues no fence
+// instruction at all. Otherwise (no membarrier(2), or a TSan build, which
+// cannot see what membarrier(2) orders), both sides are a seq_cst fence and
+// pair with each other as usual.
+//
+// The choice is taken at construction; use_process_barrier() gives the same
+// answer all through a process, so two objects built apart pair as well.
+class AsymmetricFence {
+ public:
+  AsymmetricFence() noexcept : asymmetric_(use_process_barrier()) {}
+
+  void light() const noexcept {
+    if (asymmetric_)
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // heavy()'s process_barrier() does the rest
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in heavy()
+  }
+  void heavy() const noexcept {
+    if (asymmetric_)
+      process_barrier();  // pairs with light()'s compiler fence, on every thread
+    else
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in light()
+  }
+
+ private:
+  const bool asymmetric_;
+};
+
 // A short lock whose release is a plain store (on x86 a mov, no locked
 // instruction). A locked instruction waits until the thread's earlier
 // stores have drained; std::mutex releases with one (an exchange). The

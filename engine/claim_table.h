@@ -18,14 +18,21 @@
 // owner that sees closing_ takes the lock, which the closer holds while it
 // takes claims back, and looks at the record's length word: a skip record
 // there was the closer's; 0, the closer left it and the owner ends it.
-// The owner's fence is a compiler fence where the closer's is
-// process_barrier() (membarrier(2)), a seq_cst fence on both sides
-// otherwise (common/wait.h, use_process_barrier()).
+// The owner's fence is the light side of an AsymmetricFence, the closer's
+// its heavy side (common/wait.h).
 //
 // Slots are listed under the lock (taking one is a locked instruction
 // before the record is written); the owner frees its slot with a release
 // store once it is done with the record. Chunks of slots are allocated
 // as needed and never move: an owner reads its slot without the lock.
+// A new claim looks for a free slot from one past the slot taken last,
+// round the listed ones, and lists a new slot only when none is free: with
+// claims ended about in the order they were taken, the slot after the last
+// one taken is most often free again by the time the scan comes round to
+// it, so a claim looks at a few slots however many are open. (Owners free
+// without the lock, so the table cannot know that none is free without
+// looking at every one: while the open claims only grow, each claim still
+// goes round them all before it lists a new slot.)
 //
 // A listed claim keeps its segment: the published watermark cannot pass
 // it, and no segment goes before that. So a claim holds no reference of
@@ -66,8 +73,6 @@ class ClaimTable {
   static constexpr std::uint32_t kMaxOpen = kChunk * kChunks;  // claims open at once, per topic
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
-  ClaimTable() : asymmetric_(use_process_barrier()) {}
-
   // Held to list a claim (and write its head), by the closer while it takes
   // claims back, and by an owner that saw closing().
   SpinLock& lock() noexcept { return mu_; }
@@ -75,14 +80,9 @@ class ClaimTable {
   // Lock held: a free slot, listed kOpen for `seq`; kNone when kMaxOpen
   // claims are open.
   std::uint32_t add_locked(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) {
-    std::uint32_t i = 0;
-    // Acquire pairs with end()'s release: the slot's last owner is done.
-    while (i < used_ && at(i).state.load(std::memory_order_acquire) != kFree) ++i;
-    if (i == used_) {
-      if (used_ == kMaxOpen) return kNone;
-      if (i % kChunk == 0) chunks_[i / kChunk] = std::make_unique<Slot[]>(kChunk);
-      ++used_;
-    }
+    const std::uint32_t i = free_slot_locked();
+    if (i == kNone) return kNone;
+    next_ = i + 1;
     Slot& s = at(i);
     s.length = length;
     s.seq = seq;
@@ -99,10 +99,7 @@ class ClaimTable {
   bool begin_end(std::uint32_t i) noexcept {
     // Relaxed store and load: the fences order them (see the top).
     at(i).state.store(kEnding, std::memory_order_relaxed);
-    if (asymmetric_)
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // the closer's process_barrier() does the rest
-    else
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in take_back_locked()
+    fence_.light();  // orders kEnding before closing_; pairs with heavy() in take_back_locked()
     return !closing_.load(std::memory_order_relaxed);
   }
   // The owner is done with the record (its commit, index entry and all).
@@ -118,10 +115,7 @@ class ClaimTable {
   void take_back_locked(Take&& take) {
     // Relaxed: the fence (or barrier) after it orders it before the reads.
     closing_.store(true, std::memory_order_relaxed);
-    if (asymmetric_)
-      process_barrier();
-    else
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in begin_end()
+    fence_.heavy();  // orders closing_ before the states; pairs with light() in begin_end()
     for (std::uint32_t i = 0; i < used_; ++i) {
       std::uint32_t open = kOpen;
       // Relaxed: the slot's fields were written under this lock; losing to
@@ -152,9 +146,24 @@ class ClaimTable {
   Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }
 
  private:
-  const bool asymmetric_;
+  // Lock held: a free slot, from next_ round the listed ones, else a new
+  // one listed; kNone when kMaxOpen are listed and none is free.
+  std::uint32_t free_slot_locked() {
+    for (std::uint32_t n = 0; n < used_; ++n) {
+      // next_ <= used_, so one wrap is enough.
+      const std::uint32_t i = next_ + n < used_ ? next_ + n : next_ + n - used_;
+      // Acquire pairs with end()'s release: the slot's last owner is done.
+      if (at(i).state.load(std::memory_order_acquire) == kFree) return i;
+    }
+    if (used_ == kMaxOpen) return kNone;
+    if (used_ % kChunk == 0) chunks_[used_ / kChunk] = std::make_unique<Slot[]>(kChunk);
+    return used_++;
+  }
+
+  const AsymmetricFence fence_;
   SpinLock mu_;
   std::uint32_t used_ = 0;                               // guarded by mu_: slots ever listed
+  std::uint32_t next_ = 0;                               // guarded by mu_: where the scan starts, <= used_
   std::array<std::unique_ptr<Slot[]>, kChunks> chunks_;  // each set once, under mu_
   std::atomic<bool> closing_{false};
 };

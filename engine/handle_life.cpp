@@ -19,13 +19,13 @@ PollResult engine_gone() noexcept {
   return r;
 }
 
-HandleLife::HandleLife() noexcept : asymmetric_(use_process_barrier()) {}
+HandleLife::HandleLife() noexcept = default;
 
 void HandleLife::barrier() noexcept {
-  if (use_process_barrier())
-    process_barrier();
-  else
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in enter()
+  // Orders every mark() before the depths wait_out() reads; pairs with
+  // light() in enter(). A fence built here pairs with each handle's: they
+  // all take use_process_barrier()'s one answer.
+  AsymmetricFence().heavy();
 }
 
 void HandleLife::wait_out() const noexcept {
@@ -74,20 +74,35 @@ std::vector<std::shared_ptr<Segment>> TopicCore::held_segments() {
   return out;
 }
 
-void keep_forever(const void* shell) {
-  static std::mutex mu;
+namespace {
+
+// What keep_forever() keeps, for the rest of the process.
+struct KeptForever {
+  std::mutex mu;
+  std::vector<const void*> shells;              // guarded by mu
+  std::vector<std::shared_ptr<void>> segments;  // guarded by mu
+};
+
+KeptForever& kept_forever() {
   // Never freed, on purpose (see the header); a pointer in static storage
-  // keeps it reachable.
-  static auto* kept = new std::vector<const void*>();
-  std::lock_guard lk(mu);
-  kept->push_back(shell);
+  // keeps it reachable. The first call is thread-safe (a function-local
+  // static's guard).
+  static auto* kept = new KeptForever();
+  return *kept;
+}
+
+}  // namespace
+
+void keep_forever(const void* shell) {
+  KeptForever& k = kept_forever();
+  std::lock_guard lk(k.mu);
+  k.shells.push_back(shell);
 }
 
 void keep_forever(std::shared_ptr<void> segment) {
-  static std::mutex mu;
-  static auto* kept = new std::vector<std::shared_ptr<void>>();  // never freed, as above
-  std::lock_guard lk(mu);
-  kept->push_back(std::move(segment));
+  KeptForever& k = kept_forever();
+  std::lock_guard lk(k.mu);
+  k.segments.push_back(std::move(segment));
 }
 
 }  // namespace conduit::detail

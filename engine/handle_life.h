@@ -13,11 +13,11 @@
 //   waits until no call is inside any of them; only then does it free the
 //   topics. From then on enter() fails and the handle touches nothing of the
 //   engine. The caller stores its depth and then reads `orphaned_`; the
-//   engine stores `orphaned_` and then reads the depth. With membarrier(2),
-//   the caller needs only a compiler fence between the two (the engine's
-//   process_barrier() runs a full barrier on every core, as for a
-//   single_producer topic: topic_core.h, SoleProducer); without it, and
-//   under TSan, both sides use a seq_cst fence. Either way one sees the
+//   engine stores `orphaned_` and then reads the depth. The caller's fence
+//   between the two is the light side of an AsymmetricFence, the engine's
+//   barrier() its heavy side (common/wait.h: a compiler fence against
+//   membarrier(2) where it can be used, a seq_cst fence on both sides
+//   otherwise and under TSan). Either way one sees the
 //   other: the call sees `orphaned_` and returns, or the engine sees the
 //   depth and waits for the call to leave (its release store pairs with
 //   the engine's acquire load, so the call's reads of the topic come
@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "common/wait.h"
 #include "engine/segment.h"
 
 namespace conduit {
@@ -57,10 +58,7 @@ class HandleLife {
     // Relaxed load and store: only this handle's calling thread writes it.
     const std::uint32_t depth = depth_.load(std::memory_order_relaxed);
     depth_.store(depth + 1, std::memory_order_relaxed);
-    if (asymmetric_)
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // the engine's barrier does the rest
-    else
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the fence in mark()'s barrier
+    fence_.light();  // orders the depth before orphaned_; pairs with heavy() in barrier()
     // Relaxed: the fences above order it after the depth (see the top).
     if (orphaned_.load(std::memory_order_relaxed)) [[unlikely]] {
       depth_.store(depth, std::memory_order_relaxed);
@@ -92,7 +90,7 @@ class HandleLife {
   std::string key;  // a named subscriber's cursor key ("sub-NAME"); set before add_user
 
  private:
-  const bool asymmetric_;
+  const AsymmetricFence fence_;
   std::atomic<std::uint32_t> depth_{0};
   std::atomic<bool> orphaned_{false};
 };

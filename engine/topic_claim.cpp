@@ -32,6 +32,23 @@ void Claim::abandon() noexcept {
 }
 
 namespace detail {
+namespace {
+
+// A claim's index entry, the last of its writes: the published watermark
+// counts a record once it is set, and no segment goes before that
+// (engine/topic_scan.cpp).
+void index_claim(Segment* seg, const std::byte* record, std::uint64_t seq) noexcept {
+  seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(record - seg->base()));
+}
+
+// A claim ended without its payload (refused, abandoned, taken back): a
+// skip record in its room of `length` bytes, then its index entry.
+void skip_claim(Segment* seg, std::byte* record, std::uint32_t length, std::uint64_t seq, bool crc) noexcept {
+  format::write_skip(record, length, seq, crc);
+  index_claim(seg, record, seq);
+}
+
+}  // namespace
 
 Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelope) noexcept {
   if (!envelope.payload.empty())
@@ -99,8 +116,7 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
         // close() or retire() took the open claims before this one listed
         // itself (or too many are open): end it as they would have, and
         // wait for nothing.
-        format::write_skip(record, length, seq, crc_);
-        seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(off));
+        skip_claim(seg, record, length, seq, crc_);
         skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         if (!claims_refused_.ok()) return claims_refused_;
         return Status::Busy(topic_error(name_, "claim: " + std::to_string(ClaimTable::kMaxOpen) +
@@ -145,15 +161,13 @@ Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record,
   }
   // Ours alone now: the length word is 0 and nobody else will store it.
   if (skip) {
-    format::write_skip(record, word & format::kLengthMask, seq, crc_);
+    skip_claim(seg, record, word & format::kLengthMask, seq, crc_);
   } else {
     // The payload is in place: the CRC covers the bytes as they are.
     format::seal_crc(record, word, crc_);
     format::commit_length(record, word);
+    index_claim(seg, record, seq);
   }
-  // The index entry last: the published watermark counts a record once it
-  // is set, and no segment goes before that (engine/topic_scan.cpp).
-  seg->set_offset(seq - seg->first_seq(), static_cast<std::uint32_t>(record - seg->base()));
   claims_.end(slot);
   if (skip) skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   readers_.wake_if_parked();
@@ -171,8 +185,7 @@ void TopicCore::take_back_claims(const Status& why) noexcept {
     claims_.take_back_locked([&](ClaimTable::Slot& o) {
       // Its owner may still write the payload: the segment stays until it ends.
       o.kept = o.seg->shared_from_this();
-      format::write_skip(o.record, o.length, o.seq, crc_);
-      o.seg->set_offset(o.seq - o.seg->first_seq(), static_cast<std::uint32_t>(o.record - o.seg->base()));
+      skip_claim(o.seg, o.record, o.length, o.seq, crc_);
       ++taken;
     });
   }
