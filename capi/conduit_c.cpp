@@ -164,6 +164,7 @@ void conduit_subscriber_options_init(conduit_subscriber_options* o) {
   o->durable_only = d.durable_only;
   o->min_batch = d.min_batch;
   o->linger_ns = d.linger.count();
+  o->stream_gap_ns = d.stream_gap.count();
 }
 
 void conduit_work_group_options_init(conduit_work_group_options* o) {

@@ -93,6 +93,7 @@ conduit_status conduit_topic_subscribe(conduit_topic* topic, const conduit_subsc
     so.durable_only = o.durable_only != 0;
     so.min_batch = o.min_batch;
     so.linger = std::chrono::nanoseconds(o.linger_ns);
+    so.stream_gap = std::chrono::nanoseconds(o.stream_gap_ns);
     return adopt(cxx(topic)->subscribe(std::move(so)), subscriber);
   });
 }

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -42,6 +43,27 @@ void process_barrier() noexcept;
 // this is no TSan build (TSan knows nothing of membarrier(2); both sides
 // use a seq_cst fence there).
 bool use_process_barrier() noexcept;
+
+// SubscriberOptions::stream_gap for one reader, used by its poll thread
+// only: a poll waits out the gap the previous one set, and sets one when
+// its first look found more than one record already there and fewer than
+// it could take (it reached the head of a producer that kept writing; one
+// record found is what a reader keeping up with a steady rate sees).
+class StreamGap {
+ public:
+  void wait() noexcept {
+    if (until_ == std::chrono::steady_clock::time_point{}) [[likely]]
+      return;
+    while (std::chrono::steady_clock::now() < until_) backoff_cpu_relax();
+    until_ = {};
+  }
+  void note(std::size_t found, std::size_t room, std::chrono::nanoseconds gap) noexcept {
+    if (found > 1 && found < room && gap.count() > 0) until_ = std::chrono::steady_clock::now() + gap;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point until_{};  // {}: no gap set
+};
 
 // The fence pair of a store-then-load handshake between two sides, one that
 // runs often (light(): a claim's commit, a handle's call) and one that runs

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/disk_names.h"
+#include "common/wait.h"
 #include "conduit/attach.h"
 #include "conduit/reader.h"
 #include "engine/ipc_connection.h"
@@ -45,6 +46,7 @@ class AttachedSubscriberCore {
   // cleanly (OK); looked at no more often than kOwnerCheck.
   bool ended(PollResult* r);
   std::chrono::steady_clock::time_point check_at_{};
+  StreamGap gap_;  // SubscriberOptions::stream_gap
 };
 
 bool AttachedSubscriberCore::ended(PollResult* r) {
@@ -66,15 +68,19 @@ bool AttachedSubscriberCore::ended(PollResult* r) {
 PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t timeout_ns) noexcept {
   PollResult r;
   r.rewound = std::exchange(rewound_, 0);
+  // A poll (not a try_poll) waits out a stream gap, then looks once
+  // without waiting: whether that look found records says whether it streams.
+  if (timeout_ns >= 0) gap_.wait();
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(std::max<std::int64_t>(timeout_ns, 0));
-  for (bool last = false;;) {
+  for (bool last = false, first = true;; first = false) {
     const auto left = deadline - std::chrono::steady_clock::now();
     // A wait in slices, each parked on the topic's futex: a publish wakes
     // it at once; between slices it looks at the owner.
     const auto slice = std::clamp<std::chrono::nanoseconds>(left, {}, kOwnerCheck);
-    Result<PollResult> got = timeout_ns < 0 || last ? (shm_ ? shm_->try_poll(out) : reader_->try_poll(out))
-                                                    : (shm_ ? shm_->poll(out, slice) : reader_->poll(out, slice));
+    Result<PollResult> got = timeout_ns < 0 || last || first
+                                 ? (shm_ ? shm_->try_poll(out) : reader_->try_poll(out))
+                                 : (shm_ ? shm_->poll(out, slice) : reader_->poll(out, slice));
     if (!got.ok()) {
       r.status = got.status();
       // A memory-only topic's next segment comes from the owner: gone, it is the end.
@@ -89,6 +95,7 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     position_.store(shm_ ? shm_->position() : reader_->position(), std::memory_order_relaxed);
     lost_.store(shm_ ? shm_->lost() : reader_->lost(), std::memory_order_relaxed);
     if (r.count != 0 || r.lost != 0 || r.rewound != 0) {
+      if (first && timeout_ns >= 0) gap_.note(r.count, out.size(), options_.stream_gap);
       r.closed = false;
       r.status = Status::OK();
       return r;

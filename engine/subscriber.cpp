@@ -1,4 +1,5 @@
 // Subscribers: one cursor each, reading records in place.
+#include <chrono>
 #include <utility>
 
 #include "common/disk_names.h"
@@ -56,6 +57,7 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   bool read_run(std::span<RecordView> out, std::size_t& count, std::uint64_t& seq, std::uint64_t limit) noexcept;
   // poll()'s batching (SubscriberOptions::min_batch and linger).
   void linger(std::span<RecordView> out, PollResult& r) noexcept;
+
   bool ready() const noexcept;
   // Whether the next record is past the segment being read (or no segment is).
   bool at_segment_end() const noexcept {
@@ -73,6 +75,7 @@ class SubscriberCore final : public MiAllocated, public RetentionHolder {
   std::uint64_t rewound_ = 0;  // reader-local: told at the next poll (PollResult::rewound)
   HandleLife life_;
   bool counted_ = false;  // among the topic's users (add_user() succeeded)
+  StreamGap gap_;  // reader-local: SubscriberOptions::stream_gap
 };
 
 bool SubscriberCore::read_run(std::span<RecordView> out, std::size_t& count, std::uint64_t& seq,
@@ -246,7 +249,9 @@ PollResult Subscriber::try_poll(std::span<RecordView> out) noexcept {
 PollResult Subscriber::poll(std::span<RecordView> out, std::chrono::nanoseconds timeout) noexcept {
   detail::HandleCall call(core_->life_);
   if (!call) return detail::engine_gone();
+  core_->gap_.wait();
   PollResult r = core_->try_poll(out);
+  core_->gap_.note(r.count, out.size(), core_->options_.stream_gap);
   if (r.count != 0) core_->linger(out, r);
   if (r.count != 0 || r.lost != 0 || r.rewound != 0 || r.closed || !r.status.ok()) return r;
   detail::TopicCore* topic = core_->topic_;

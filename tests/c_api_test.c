@@ -136,6 +136,7 @@ static void test_memory_topic(void) {
 
   conduit_subscriber_options_init(&so);
   CHECK(so.start.kind == CONDUIT_START_LATEST && so.wait == CONDUIT_WAIT_ADAPTIVE);
+  CHECK(so.stream_gap_ns == 1000); /* SubscriberOptions::stream_gap's default */
   so.wait = (conduit_wait_strategy)-1;
   CHECK_ERR(conduit_topic_subscribe(t, &so, &sub, &err_), CONDUIT_INVALID_ARGUMENT, "wait strategy -1");
   so.wait = CONDUIT_WAIT_ADAPTIVE;

@@ -406,3 +406,22 @@ TEST_CASE("Topic::readers() lists attached subscribers of a shared memory-only t
   CHECK(readers[1].name.empty());
   CHECK(readers[1].attached);
 }
+
+TEST_CASE("an attached subscriber keeps SubscriberOptions::stream_gap as an in-process one does") {
+  Owner owner(shared_memory(4));
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  SubscriberOptions o{.name = {}, .start = StartAt::earliest(), .wait = WaitStrategy::kBusySpin};
+  o.stream_gap = 1s;
+  auto sub = attached->subscribe("m", o).value();
+  for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(owner.topic->publish(text("r " + std::to_string(i))).ok());
+  RecordView v[8];
+  // Found at once, 3 of 8: it streams and sets the gap (from a time after `streamed`).
+  const auto streamed = std::chrono::steady_clock::now();
+  REQUIRE(sub->poll(v, 10s).count == 3);
+  REQUIRE(owner.topic->publish(text("r 3")).ok());
+  // try_poll never waits; the poll after it waits out the gap although its record is there.
+  REQUIRE(sub->try_poll(std::span(v, 0)).count == 0);
+  REQUIRE(owner.topic->publish(text("r 4")).ok());
+  REQUIRE(sub->poll(v, 10s).count == 2);
+  CHECK(std::chrono::steady_clock::now() - streamed >= 1s);
+}

@@ -463,3 +463,60 @@ TEST_CASE("a lingering poll never spans a segment boundary") {
     for (std::size_t k = 0; k < r.count; ++k) REQUIRE(out[k].sequence() == next++);
   }
 }
+
+// -------------------------------------------------------------- stream gap ---
+
+namespace {
+// Seconds a call of `f` took.
+template <class F>
+double seconds_of(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+TEST_CASE("stream_gap: after a poll that found several records waiting and did not fill its batch, the next waits") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  SubscriberOptions o = options(StartAt::earliest(), SlowPolicy::kBlock, WaitStrategy::kBusySpin);
+  o.stream_gap = 1s;
+  auto sub = topic->subscribe(o).value();
+  RecordView out[8];
+  std::uint64_t next = 0;
+  auto publish = [&](std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) REQUIRE(topic->publish(payload_of(next++)).ok());
+  };
+  publish(5);
+  PollResult r;
+  // Found at once, 5 of 8: it streams, and sets the gap (from a time
+  // after `streamed`).
+  const auto streamed = std::chrono::steady_clock::now();
+  CHECK(seconds_of([&] { r = sub->poll(out, 10s); }) < 0.9);
+  REQUIRE(r.count == 5);
+  publish(8);
+  // try_poll never waits, and takes nothing from the gap.
+  CHECK(seconds_of([&] { r = sub->try_poll(std::span(out, 1)); }) < 0.9);
+  REQUIRE(r.count == 1);
+  // The record was there, yet the poll waits out the gap; it fills its batch, so it sets none.
+  r = sub->poll(std::span(out, 7), 10s);
+  CHECK(std::chrono::steady_clock::now() - streamed >= 1s);
+  REQUIRE(r.count == 7);
+  CHECK(out[6].payload() == payload_of(12));
+  // No gap now: a poll that waits for its record...
+  std::thread later([&] {
+    std::this_thread::sleep_for(50ms);
+    publish(1);
+  });
+  CHECK(seconds_of([&] { r = sub->poll(out, 10s); }) < 0.9);
+  later.join();
+  REQUIRE(r.count == 1);
+  // ... sets none (a round trip), nor does one that finds a single record
+  // there at once (a rate the reader keeps up with).
+  publish(1);
+  CHECK(seconds_of([&] { r = sub->poll(out, 10s); }) < 0.9);
+  REQUIRE(r.count == 1);
+  publish(1);
+  CHECK(seconds_of([&] { r = sub->poll(out, 10s); }) < 0.9);
+  REQUIRE(r.count == 1);
+}

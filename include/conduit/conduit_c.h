@@ -223,6 +223,7 @@ typedef struct conduit_subscriber_options {
   int durable_only;
   size_t min_batch;
   int64_t linger_ns;
+  int64_t stream_gap_ns; /* appended after linger_ns: callers built before it rebuild */
   /* @} */
 } conduit_subscriber_options;
 

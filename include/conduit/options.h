@@ -159,6 +159,18 @@ struct SubscriberOptions {
   std::size_t min_batch = 0;
   std::chrono::nanoseconds linger{0};
   // @}
+  // Keeping up with a fast producer: after a poll() that found more than
+  // one record already there and returned fewer than `out` holds (it
+  // reached the head while the producer kept writing), the next poll()
+  // waits until this long after it before it looks at the head again.
+  // Meanwhile the producer writes whole cache lines that this reader does
+  // not take back half written: one producer to one busy-spin subscriber
+  // of 64 B records went 1.8x as fast at 1 us (bench/README.md, "stream
+  // gap"). It adds at most this much to the latency of a record published
+  // during such a stream. A poll that had to wait for its first record or
+  // found just one (a round trip, a rate the reader keeps up with), or
+  // that filled `out`, sets no gap; try_poll() never waits. 0: off.
+  std::chrono::nanoseconds stream_gap{1000};
 };
 
 // How a work group hands out records (Topic::work_group).

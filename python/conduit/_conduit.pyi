@@ -234,6 +234,7 @@ class Topic:
         durable_only: bool = ...,
         min_batch: int = ...,
         linger: float = ...,
+        stream_gap: float | None = ...,
     ) -> Subscriber: ...
     def work_group(
         self,

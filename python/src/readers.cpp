@@ -69,7 +69,8 @@ constexpr const char* kPollDoc =
 
 SubscriberOptions subscriber_options(const py::object& name, const py::object& start,
                                      std::optional<std::int64_t> start_time_ns, const std::string& slow,
-                                     const std::string& wait, bool durable_only, std::size_t min_batch, double linger) {
+                                     const std::string& wait, bool durable_only, std::size_t min_batch, double linger,
+                                     const py::object& stream_gap) {
   SubscriberOptions o;
   if (!name.is_none()) o.name = name.cast<std::string>();
   o.start = start_of(start, start_time_ns);
@@ -83,6 +84,7 @@ SubscriberOptions subscriber_options(const py::object& name, const py::object& s
   o.durable_only = durable_only;
   o.min_batch = min_batch;
   o.linger = seconds_to_ns(linger, "linger");
+  if (!stream_gap.is_none()) o.stream_gap = seconds_to_ns(stream_gap.cast<double>(), "stream_gap");
   return o;
 }
 
@@ -121,9 +123,10 @@ void bind_readers(py::module_& m) {
   topic.def(
       "subscribe",
       [](TopicHandle& t, const py::object& name, const py::object& start, std::optional<std::int64_t> start_time_ns,
-         const std::string& slow, const std::string& wait, bool durable_only, std::size_t min_batch, double linger) {
+         const std::string& slow, const std::string& wait, bool durable_only, std::size_t min_batch, double linger,
+         const py::object& stream_gap) {
         SubscriberOptions o =
-            subscriber_options(name, start, start_time_ns, slow, wait, durable_only, min_batch, linger);
+            subscriber_options(name, start, start_time_ns, slow, wait, durable_only, min_batch, linger, stream_gap);
         auto r = std::make_unique<PySubscriber>();
         r->what =
             "subscriber" + (o.name.empty() ? std::string() : " '" + o.name + "'") + " of '" + t.topic->name() + "'";
@@ -132,10 +135,11 @@ void bind_readers(py::module_& m) {
       },
       "A new subscriber. start: 'latest' (the default: only what is published from now on), 'earliest' or a "
       "sequence; start_time_ns: the first record stamped at or after it. slow (memory-only topics): 'block' "
-      "makes publishers wait for it, 'lose_oldest' lets it lose records. linger: seconds.",
+      "makes publishers wait for it, 'lose_oldest' lets it lose records. linger, stream_gap: seconds (stream_gap "
+      "None: the default, 1 us).",
       py::kw_only(), py::arg("name") = py::none(), py::arg("start") = "latest", py::arg("start_time_ns") = py::none(),
       py::arg("slow") = "block", py::arg("wait") = "adaptive", py::arg("durable_only") = false,
-      py::arg("min_batch") = 0, py::arg("linger") = 0.0);
+      py::arg("min_batch") = 0, py::arg("linger") = 0.0, py::arg("stream_gap") = py::none());
 
   py::class_<PyLogReader> log(m, "LogReader",
                               "Follows a persisted topic of a data directory that an engine in another process (or "

@@ -54,6 +54,8 @@ def test_bad_option_values_are_invalid_argument():
             t.work_group("g", on_failure="shrug")
         with pytest.raises(conduit.InvalidArgumentError, match="linger"):
             t.subscribe(linger=-1.0)
+        with pytest.raises(conduit.InvalidArgumentError, match="stream_gap"):
+            t.subscribe(stream_gap=-1.0)
 
 
 def test_a_second_engine_on_a_directory_is_busy(data_dir):

@@ -1,6 +1,7 @@
 """Topic.publish, publish_batch, publish_nowait, await_durable and stats."""
 
 import threading
+import time
 
 import pytest
 
@@ -137,3 +138,17 @@ def test_stats_and_readers(engine):
     assert sub.lag == 5
     sub.poll(max_records=2)
     assert sub.lag == 3 and sub.position == 2
+
+
+def test_stream_gap_makes_the_poll_after_a_streaming_poll_wait(engine):
+    t = engine.create_topic("t", durability="memory", **SMALL)
+    sub = t.subscribe(start="earliest", wait="busy_spin", stream_gap=0.5)
+    for _ in range(3):
+        t.publish(b"x")
+    # Found at once, 3 of 8: the subscriber streams and sets the gap (from
+    # a time after t0).
+    t0 = time.monotonic()
+    assert len(sub.poll(max_records=8, timeout=10)) == 3
+    t.publish(b"y")
+    assert len(sub.poll(max_records=8, timeout=10)) == 1
+    assert time.monotonic() - t0 >= 0.5
