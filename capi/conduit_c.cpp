@@ -152,6 +152,7 @@ void conduit_topic_options_init(conduit_topic_options* o) {
   o->dedup_max_age_ns = d.dedup.max_age.count();
   o->single_producer = d.single_producer;
   o->shared = d.shared;
+  o->huge_pages = d.huge_pages;
 }
 
 void conduit_subscriber_options_init(conduit_subscriber_options* o) {
@@ -259,6 +260,7 @@ conduit_status conduit_engine_create_topic(conduit_engine* engine, const char* n
     to.dedup.max_age = std::chrono::nanoseconds(o.dedup_max_age_ns);
     to.single_producer = o.single_producer != 0;
     to.shared = o.shared != 0;
+    to.huge_pages = o.huge_pages != 0;
     auto t = engine->impl->create_topic(name, to);
     if (!t.ok()) return t.status();
     *topic = reinterpret_cast<conduit_topic*>(t.value());

@@ -47,7 +47,7 @@ std::string topic_dir(const EngineState& st, std::string_view name) {
 Result<Topic*> open_topic_locked(EngineState& st, std::string_view name, const TopicOptions& options, bool stored) {
   std::unique_ptr<TopicStorage> storage;
   if (options.durability == Durability::kMemory) {
-    storage = make_memory_storage(options.shared);
+    storage = make_memory_storage(options.shared, options.huge_pages);
   } else {
     persistence::FileStorageOptions fo;
     fo.durability = options.durability;

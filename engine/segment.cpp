@@ -24,17 +24,27 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-// Transparent huge pages for big anonymous regions. A publisher writing
-// into fresh 4 KiB pages takes a page fault every few records, and that
-// fault was most of the publish cost (bench/engine_bench: about 80%); a
-// 2 MiB page faults once per 512 of those. The region is placed on a 2 MiB
-// boundary so the kernel can back it with huge pages at all (a memfd too,
-// where /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
+// Transparent huge pages for big regions, only where the topic asks
+// (TopicOptions::huge_pages). A publisher writing into fresh 4 KiB pages
+// takes a page fault every few records; a 2 MiB page faults once per 512
+// of those, but that one fault zeroes 2 MiB while the publisher waits: on
+// a KVM guest that stalled it for milliseconds, and the p99 of records
+// published at 100k msg/s was 1.7 ms with huge pages against 23 us without
+// (bench/results/2026-12-07-huge-pages.md). So by default the region is
+// marked MADV_NOHUGEPAGE (the kernel's "always" mode too keeps off it). A
+// huge one is placed on a 2 MiB boundary so that the kernel can back it
+// with huge pages at all (a memfd too, where
+// /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
 // regions stay on small pages (their memory would be mostly empty huge pages).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
-Result<std::byte*> map_segment_memory(std::size_t bytes) {
-  if (bytes < 2 * kHugePage) return map_anonymous(bytes);
+Result<std::byte*> map_segment_memory(std::size_t bytes, bool huge_pages) {
+  if (!huge_pages || bytes < 2 * kHugePage) {
+    auto p = map_anonymous(bytes);
+    // Advice only: a kernel without THP has nothing to turn off.
+    if (p.ok()) (void)madvise(*p, bytes, MADV_NOHUGEPAGE);
+    return p;
+  }
   auto raw = map_anonymous(bytes + kHugePage);
   if (!raw.ok()) return raw.status();
   const auto addr = reinterpret_cast<std::uintptr_t>(*raw);
@@ -66,7 +76,7 @@ class AnonymousMemory final : public SegmentMemory {
 // time (bench/results/2026-12-07-ipc-shm-topic.md).
 class MemfdMemory final : public SegmentMemory {
  public:
-  static Result<std::unique_ptr<SegmentMemory>> make(std::size_t bytes) {
+  static Result<std::unique_ptr<SegmentMemory>> make(std::size_t bytes, bool huge_pages) {
     const int fd = ::memfd_create("conduit-segment", MFD_CLOEXEC);
     if (fd < 0) return Status::IOError(std::string("memfd_create for a segment: ") + std::strerror(errno));
     if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
@@ -74,7 +84,7 @@ class MemfdMemory final : public SegmentMemory {
       ::close(fd);
       return Status::IOError("ftruncate of a segment's memfd to " + std::to_string(bytes) + ": " + std::strerror(err));
     }
-    const bool huge = bytes >= 2 * kHugePage;
+    const bool huge = huge_pages && bytes >= 2 * kHugePage;
     // Room to place it on a 2 MiB boundary; the rest is unmapped again.
     const std::size_t reserve = huge ? bytes + kHugePage : bytes;
     void* room = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -90,7 +100,7 @@ class MemfdMemory final : public SegmentMemory {
         if (at != addr) ::munmap(room, at - addr);
         if (at + bytes != addr + reserve) ::munmap(reinterpret_cast<void*>(at + bytes), addr + reserve - at - bytes);
         // Advice only: with shmem THP off the region keeps small pages.
-        if (huge) (void)::madvise(p, bytes, MADV_HUGEPAGE);
+        (void)::madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
       }
     }
     if (p == MAP_FAILED) {
@@ -117,13 +127,13 @@ class MemfdMemory final : public SegmentMemory {
 
 class MemoryStorage final : public TopicStorage {
  public:
-  explicit MemoryStorage(bool shared) : shared_(shared) {}
+  MemoryStorage(bool shared, bool huge_pages) : shared_(shared), huge_pages_(huge_pages) {}
   Result<std::unique_ptr<SegmentMemory>> create_segment(std::uint64_t first_seq, std::size_t capacity,
                                                         std::int64_t /*created_ns*/) override {
     Result<std::unique_ptr<SegmentMemory>> mem = Status::OK();
     if (shared_) {
-      mem = MemfdMemory::make(capacity);
-    } else if (auto base = map_segment_memory(capacity); base.ok()) {
+      mem = MemfdMemory::make(capacity, huge_pages_);
+    } else if (auto base = map_segment_memory(capacity, huge_pages_); base.ok()) {
       mem = std::unique_ptr<SegmentMemory>(new AnonymousMemory(*base, capacity));
     } else {
       mem = base.status();
@@ -148,6 +158,7 @@ class MemoryStorage final : public TopicStorage {
 
  private:
   bool shared_;
+  bool huge_pages_;
 };
 
 }  // namespace
@@ -170,7 +181,9 @@ Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_
   return std::make_pair(fd, static_cast<std::byte*>(p));
 }
 
-std::unique_ptr<TopicStorage> make_memory_storage(bool shared) { return std::make_unique<MemoryStorage>(shared); }
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared, bool huge_pages) {
+  return std::make_unique<MemoryStorage>(shared, huge_pages);
+}
 
 Result<std::shared_ptr<Segment>> Segment::make(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq,
                                                bool shared_index) {

@@ -52,7 +52,8 @@ std::string options_difference(const TopicOptions& have_in, const TopicOptions& 
          differs("dedup.max_ids", have.dedup.max_ids, want.dedup.max_ids, &d) ||
          differs("dedup.max_age", have.dedup.max_age, want.dedup.max_age, &d) ||
          differs("single_producer", have.single_producer, want.single_producer, &d) ||
-         (have.durability == Durability::kMemory && differs("shared", have.shared, want.shared, &d)));
+         (have.durability == Durability::kMemory && differs("shared", have.shared, want.shared, &d)) ||
+         (have.durability == Durability::kMemory && differs("huge_pages", have.huge_pages, want.huge_pages, &d)));
   return d;
 }
 

@@ -209,6 +209,7 @@ typedef struct conduit_topic_options {
   int64_t dedup_max_age_ns;
   int single_producer;
   int shared; /* memory-only: attached processes may publish and subscribe */
+  int huge_pages; /* memory-only: segments on transparent huge pages; appended after shared */
   /* @} */
 } conduit_topic_options;
 

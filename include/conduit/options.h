@@ -54,8 +54,6 @@ struct TopicOptions {
   // 64 KiB .. 512 MiB, and room for the header (64 B) and two of the largest
   // records: 2 * align64(48 + 64 KiB + max_payload_bytes) (64 KiB is the
   // envelope's limit). With a 1 KiB max_payload_bytes that is 132 KiB.
-  // Memory-only segments of 4 MiB or more sit on transparent huge pages
-  // where the kernel allows them (fewer page faults when publishing).
   // 0 (the default): 8 MiB for a memory-only topic, 64 MiB for a persisted one.
   std::size_t segment_bytes = 0;
   // Memory-only topics: bytes of records kept in memory (the ring), rounded up
@@ -112,6 +110,15 @@ struct TopicOptions {
   // fault per 4 KiB (bench/results/2026-12-07-ipc-shm-topic.md), so it is
   // off by default. Persisted topics are shared always; this is ignored.
   bool shared = false;
+  // Memory-only topics: segments of 4 MiB or more on transparent huge pages
+  // where the kernel allows them: one page fault per 2 MiB of fresh ring
+  // rather than per 4 KiB (a lone producer's first lap goes faster, and
+  // fewer TLB misses: 1P/1S 8% faster), but that fault zeroes 2 MiB while
+  // a publisher waits, which on a KVM guest took milliseconds (the p99 at
+  // 100k msg/s went from 23 us to 1.7 ms; bench/results/2026-12-07-huge-pages.md).
+  // Off (the default): small pages, MADV_NOHUGEPAGE. Not stored; persisted
+  // topics' segments are file mappings and ignore it.
+  bool huge_pages = false;
 };
 
 // Where a new subscriber starts.

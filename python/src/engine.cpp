@@ -26,7 +26,7 @@ struct PyEngine {
 TopicOptions topic_options(const std::string& durability, std::size_t segment_bytes, std::size_t ring_bytes,
                            std::size_t max_payload_bytes, std::size_t retain_bytes, double retain_age,
                            bool retain_until_consumed, std::size_t hard_cap_bytes, std::size_t dedup_max_ids,
-                           double dedup_max_age, bool single_producer, bool shared) {
+                           double dedup_max_age, bool single_producer, bool shared, bool huge_pages) {
   TopicOptions o;
   o.durability = durability_of(durability);
   o.segment_bytes = segment_bytes;
@@ -40,6 +40,7 @@ TopicOptions topic_options(const std::string& durability, std::size_t segment_by
   o.dedup.max_age = seconds_to_ns(dedup_max_age, "dedup_max_age");
   o.single_producer = single_producer;
   o.shared = shared;
+  o.huge_pages = huge_pages;
   return o;
 }
 
@@ -92,10 +93,10 @@ void bind_engine(py::module_& m) {
           [](PyEngine& e, const std::string& name, const std::string& durability, std::size_t segment_bytes,
              std::size_t ring_bytes, std::size_t max_payload_bytes, std::size_t retain_bytes, double retain_age,
              bool retain_until_consumed, std::size_t hard_cap_bytes, std::size_t dedup_max_ids, double dedup_max_age,
-             bool single_producer, bool shared) {
+             bool single_producer, bool shared, bool huge_pages) {
             TopicOptions o = topic_options(durability, segment_bytes, ring_bytes, max_payload_bytes, retain_bytes,
                                            retain_age, retain_until_consumed, hard_cap_bytes, dedup_max_ids,
-                                           dedup_max_age, single_producer, shared);
+                                           dedup_max_age, single_producer, shared, huge_pages);
             Result<Topic*> t = Status::OK();
             {
               py::gil_scoped_release nogil;
@@ -106,12 +107,14 @@ void bind_engine(py::module_& m) {
           },
           "Creates the topic, or returns the existing one when its options match (AlreadyExistsError naming the "
           "first that differs). durability: 'memory', 'async' or 'sync'; ages in seconds. shared: a memory-only "
-          "topic that processes attached to the engine may publish into and subscribe to.",
+          "topic that processes attached to the engine may publish into and subscribe to. huge_pages: a memory-only "
+          "topic's segments on transparent huge pages (fewer page faults, but each zeroes 2 MiB while a publisher "
+          "waits).",
           py::arg("name"), py::kw_only(), py::arg("durability") = "memory", py::arg("segment_bytes") = 0,
           py::arg("ring_bytes") = std::size_t{64} << 20, py::arg("max_payload_bytes") = std::size_t{1} << 20,
           py::arg("retain_bytes") = 0, py::arg("retain_age") = 0.0, py::arg("retain_until_consumed") = false,
           py::arg("hard_cap_bytes") = 0, py::arg("dedup_max_ids") = 0, py::arg("dedup_max_age") = 0.0,
-          py::arg("single_producer") = false, py::arg("shared") = false)
+          py::arg("single_producer") = false, py::arg("shared") = false, py::arg("huge_pages") = false)
       .def(
           "topic",
           [](PyEngine& e, const std::string& name) {
