@@ -24,16 +24,16 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-// Transparent huge pages for big regions, only where the topic asks
+// Transparent huge pages for big regions unless the topic says not
 // (TopicOptions::huge_pages). A publisher writing into fresh 4 KiB pages
 // takes a page fault every few records; a 2 MiB page faults once per 512
 // of those, but that one fault zeroes 2 MiB while the publisher waits: on
 // a KVM guest that stalled it for milliseconds, and the p99 of records
 // published at 100k msg/s was 1.7 ms with huge pages against 23 us without
-// (bench/results/2026-12-07-huge-pages.md). So by default the region is
-// marked MADV_NOHUGEPAGE (the kernel's "always" mode too keeps off it). A
-// huge one is placed on a 2 MiB boundary so that the kernel can back it
-// with huge pages at all (a memfd too, where
+// (bench/results/2026-12-07-huge-pages.md). Without, the region is marked
+// MADV_NOHUGEPAGE (the kernel's "always" mode too keeps off it). A huge
+// one is placed on a 2 MiB boundary so that the kernel can back it with
+// huge pages at all (a memfd too, where
 // /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
 // regions stay on small pages (their memory would be mostly empty huge pages).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;

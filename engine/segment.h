@@ -42,7 +42,7 @@ namespace conduit::detail {
 
 // Memory-only topics: anonymous mappings, never on disk; `shared`
 // (TopicOptions::shared): memfds other processes can map (doc/ipc.md).
-std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false, bool huge_pages = false);
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false, bool huge_pages = true);
 
 // A memfd of `bytes` (zero-filled, close-on-exec), mapped shared and
 // writable: {its descriptor, the address}. For memory other processes map

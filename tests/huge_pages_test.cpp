@@ -1,5 +1,5 @@
 // TopicOptions::huge_pages: a memory-only topic's segments are marked
-// MADV_NOHUGEPAGE by default and MADV_HUGEPAGE when asked (4 MiB or more),
+// MADV_HUGEPAGE by default (4 MiB or more) and MADV_NOHUGEPAGE when not,
 // read back from the kernel's own view of the mapping (/proc/self/smaps,
 // VmFlags "nh" and "hg"), which does not depend on whether the kernel
 // has huge pages to give.
@@ -66,7 +66,7 @@ TopicOptions memory(std::size_t segment_bytes, bool huge) {
 
 }  // namespace
 
-TEST_CASE("memory-only segments stay off transparent huge pages unless the topic asks for them") {
+TEST_CASE("memory-only segments sit on transparent huge pages unless the topic says not") {
   if (!kernel_has_thp()) return;
   auto engine = Engine::open().value();
   const std::string off = flags_of_topic(*engine, "off", memory(8u << 20, false));
@@ -78,6 +78,10 @@ TEST_CASE("memory-only segments stay off transparent huge pages unless the topic
   // Under 4 MiB a huge page would be mostly empty: small pages even when asked.
   const std::string small = flags_of_topic(*engine, "small", memory(1u << 20, true));
   CHECK_FALSE(has_flag(small, "hg"));
+  CHECK(TopicOptions{}.huge_pages);  // the default
+  TopicOptions by_default = memory(8u << 20, true);
+  by_default.huge_pages = TopicOptions{}.huge_pages;
+  CHECK(has_flag(flags_of_topic(*engine, "default", by_default), "hg"));
 }
 
 TEST_CASE("a shared memory-only topic's segments follow huge_pages too") {
