@@ -24,14 +24,15 @@ Result<std::byte*> map_anonymous(std::size_t bytes) {
   return static_cast<std::byte*>(p);
 }
 
-// Transparent huge pages for big regions unless the topic says not
+// Transparent huge pages for big regions where the topic asks
 // (TopicOptions::huge_pages). A publisher writing into fresh 4 KiB pages
 // takes a page fault every few records; a 2 MiB page faults once per 512
 // of those, but that one fault zeroes 2 MiB while the publisher waits: on
 // a KVM guest that stalled it for milliseconds, and the p99 of records
 // published at 100k msg/s was 1.7 ms with huge pages against 23 us without
-// (bench/results/2026-12-07-huge-pages.md). Without, the region is marked
-// MADV_NOHUGEPAGE (the kernel's "always" mode too keeps off it). A huge
+// (bench/results/2026-12-07-huge-pages.md). Otherwise, the default, the
+// region is marked MADV_NOHUGEPAGE (the kernel's "always" mode too keeps
+// off it) and producers map it a page ahead (AnonymousMemory::populate_range). A huge
 // one is placed on a 2 MiB boundary so that the kernel can back it with
 // huge pages at all (a memfd too, where
 // /sys/kernel/mm/transparent_hugepage/shmem_enabled allows); smaller
@@ -57,12 +58,29 @@ Result<std::byte*> map_segment_memory(std::size_t bytes, bool huge_pages) {
   return reinterpret_cast<std::byte*>(aligned);
 }
 
+#ifndef MADV_POPULATE_WRITE
+constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
+#endif
+
 class AnonymousMemory final : public SegmentMemory {
  public:
   AnonymousMemory(std::byte* base, std::size_t capacity) : base_(base), capacity_(capacity) {}
   ~AnonymousMemory() override { munmap(base_, capacity_); }
   std::byte* base() const noexcept override { return base_; }
   std::size_t capacity() const noexcept override { return capacity_; }
+  // Fresh pages written first by the producer. Left to faults, a reader
+  // waiting at the head reads a page before any producer writes it, which
+  // maps the kernel's shared zero page there; the producer's first write
+  // then replaces that mapping, and the kernel flushes it from the other
+  // CPUs' TLBs with an interrupt to each and waits for them (about 45 us a
+  // time on a KVM guest: the ping-pong's p99.9 on small pages,
+  // bench/results/2026-12-07-huge-pages.md). Written first, a page never
+  // maps the zero page. Errors (a kernel before 5.14) leave the pages to
+  // faults, as before.
+  void populate_range(std::size_t from, std::size_t to) noexcept override {
+    (void)::madvise(base_ + from, to - from, MADV_POPULATE_WRITE);
+  }
+  bool populated_by_producers() const noexcept override { return true; }
 
  private:
   std::byte* base_;
@@ -220,7 +238,8 @@ Segment::Segment(std::unique_ptr<SegmentMemory> mem, std::uint64_t first_seq, st
       max_records_(max_records),
       // New memory is zero-filled (TopicStorage::create_segment); a kSync
       // topic's recovered tail may not be ready yet (SegmentMemory::ready_bytes).
-      zeroed_(mem_->ready_bytes()) {
+      zeroed_(mem_->ready_bytes()),
+      data_ready_(mem_->populated_by_producers() ? 0 : capacity_) {
   // Relaxed: the segment is not shared yet (its topic publishes it).
   zeroed_mirror(index_map_).store(mem_->ready_bytes(), std::memory_order_relaxed);
   sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise
@@ -266,10 +285,6 @@ ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
   return to >= capacity_ ? ZeroAhead::kDone : to >= until ? ZeroAhead::kAhead : ZeroAhead::kMore;
 }
 
-#ifndef MADV_POPULATE_WRITE
-constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14
-#endif
-
 void Segment::populate_index(std::size_t end) noexcept {
   // A producer already populating does the work for this one too; the rest
   // go on and at worst take the faults this was meant to save.
@@ -289,6 +304,21 @@ void Segment::populate_index(std::size_t end) noexcept {
   const bool done =
       ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0 || errno != EINVAL;
   index_ready_.store(done ? to : max_records_, std::memory_order_relaxed);
+}
+
+void Segment::populate_data(std::size_t end) noexcept {
+  // One producer at a time, as populate_index(); the rest go on.
+  std::unique_lock lk(data_mu_, std::try_to_lock);
+  if (!lk.owns_lock()) return;
+  // Relaxed: stored only under data_mu_; a hint (the bytes' own commits
+  // order the records).
+  const std::size_t from = data_ready_.load(std::memory_order_relaxed);
+  if (from >= end + kDataSlack || from >= capacity_) return;
+  constexpr std::size_t kPage = 4096;
+  const std::size_t first = from & ~(kPage - 1);
+  const std::size_t to = std::min(capacity_, (std::max(from, end) + kDataChunk + kPage - 1) & ~(kPage - 1));
+  mem_->populate_range(first, to);
+  data_ready_.store(to, std::memory_order_relaxed);
 }
 
 void Segment::build_index(std::uint64_t records) noexcept {
@@ -341,6 +371,8 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   zeroed_.store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zeroed_mirror(index_map_).store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
+  // Its pages are backed from the last lap: nothing to populate.
+  data_ready_.store(capacity_, std::memory_order_relaxed);
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);              // likewise
   sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise

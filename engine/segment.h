@@ -42,7 +42,7 @@ namespace conduit::detail {
 
 // Memory-only topics: anonymous mappings, never on disk; `shared`
 // (TopicOptions::shared): memfds other processes can map (doc/ipc.md).
-std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false, bool huge_pages = true);
+std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false, bool huge_pages = false);
 
 // A memfd of `bytes` (zero-filled, close-on-exec), mapped shared and
 // writable: {its descriptor, the address}. For memory other processes map
@@ -95,6 +95,17 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
     // and read correctly (set_offset/offset_of), only through a fault.
     if (index_ready_.load(std::memory_order_relaxed) < end + kIndexSlack) [[unlikely]]
       populate_index(end);
+  }
+  // The same for the records' bytes of fresh anonymous memory
+  // (SegmentMemory::populated_by_producers; AnonymousMemory has why): a
+  // producer calls it for the end of its claim before writing, and the
+  // pages go in kDataChunk at a time once the claim comes within kDataSlack
+  // of those mapped so far, ahead of any reader. Elsewhere a no-op.
+  void prepare_data(std::size_t end) noexcept {
+    // Relaxed: a hint between producers; bytes above it are written and
+    // read as well, only through faults.
+    if (data_ready_.load(std::memory_order_relaxed) < end + kDataSlack) [[unlikely]]
+      populate_data(end);
   }
 
   // Records in the segment once it is sealed (no more fit), else kNotSealed.
@@ -288,10 +299,15 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   static constexpr std::size_t kIndexSlack = 1024;       // entries: one page of them
   static constexpr std::size_t kIndexChunk = 16 * 1024;  // entries: 64 KiB of index per populate
   void populate_index(std::size_t end) noexcept;
+  static constexpr std::size_t kDataSlack = 8 << 10;  // bytes
+  static constexpr std::size_t kDataChunk = 4 << 10;  // bytes per populate: one page
+  void populate_data(std::size_t end) noexcept;
   std::mutex index_mu_;                      // one populater at a time; the others go on (try_lock)
   std::atomic<std::size_t> index_ready_{0};  // entries below it are mapped; stored under index_mu_
   std::mutex zero_mu_;               // one clearer at a time (once per zero chunk: reused and zeroing segments only)
   std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock
+  std::mutex data_mu_;                   // one populater at a time; the others go on (try_lock)
+  std::atomic<std::size_t> data_ready_;  // bytes below it are mapped; stored under data_mu_
 };
 
 }  // namespace conduit::detail

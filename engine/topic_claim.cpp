@@ -100,6 +100,7 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     const std::uint64_t seq = seg->first_seq() + (t >> kTailOffsetBits);
     seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
+    seg->prepare_data(off + bytes + sizeof(std::uint32_t));
     seg->prepare_index((t >> kTailOffsetBits) + 1);
     std::byte* record = seg->base() + off;
     // Every locked instruction of the claim comes before its writes into

@@ -42,8 +42,13 @@ class SegmentMemory {
   // The same for the whole pages within [from, to) (page-aligned offsets).
   virtual void drop_resident_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
   // Maps the pages within [from, to) writable now, so that the producer's
-  // first write to them does not fault (file mappings; no-op elsewhere).
+  // first write to them does not fault (file mappings, and fresh anonymous
+  // memory; no-op elsewhere).
   virtual void populate_range(std::size_t from, std::size_t to) noexcept { (void)from, (void)to; }
+  // Whether the producers themselves populate this memory just ahead of
+  // their claims (Segment::prepare_data): fresh anonymous memory, which no
+  // other thread populates.
+  virtual bool populated_by_producers() const noexcept { return false; }
   // Zero bytes mean "no record here" (Segment::ensure_zeroed). How far from
   // the start the bytes are ready for producers when the segment is made:
   // all of them, except where zero_range() still has work to do (a kSync

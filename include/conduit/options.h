@@ -111,18 +111,18 @@ struct TopicOptions {
   // off by default. Persisted topics are shared always; this is ignored.
   bool shared = false;
   // Memory-only topics: segments of 4 MiB or more on transparent huge pages
-  // where the kernel allows them (MADV_HUGEPAGE), the default. The ring's
-  // first lap then takes one page fault per 2 MiB rather than per 4 KiB,
-  // and fewer TLB misses (1P/1S 8% faster, the ping-pong's p99.9 4 us
-  // against 45 us on small pages); but that one fault zeroes 2 MiB while a
-  // publisher waits, which on a KVM guest took milliseconds: records
-  // published at a steady 100k msg/s into fresh ring had a p99 of 1.7 ms,
-  // against 23 us on small pages (bench/results/2026-12-07-huge-pages.md).
-  // Once the ring has gone round, its segments are reused and neither
-  // faults. false: small pages, MADV_NOHUGEPAGE (the kernel's "always" mode
-  // too keeps off them). Not stored; persisted topics' segments are file
-  // mappings and ignore it.
-  bool huge_pages = true;
+  // where the kernel allows them (MADV_HUGEPAGE). The ring's first lap then
+  // takes one page fault per 2 MiB rather than per 4 KiB, and fewer TLB
+  // misses (1P/1S 8% faster; the ping-pong's p99.9 about 4 us against 7.5
+  // us); but that one fault zeroes 2 MiB while a publisher waits, which on
+  // a KVM guest took milliseconds: records published at a steady 100k msg/s
+  // into a fresh ring had a p99 of 1.6-3.6 ms against 0.13 ms on small
+  // pages (bench/results/2026-12-07-huge-pages.md). Off, the default: small
+  // pages (MADV_NOHUGEPAGE, which the kernel's "always" mode obeys too),
+  // which producers map a page ahead of their claims. Once the ring has
+  // gone round, its segments are reused and neither faults. Not stored;
+  // persisted topics' segments are file mappings and ignore it.
+  bool huge_pages = false;
 };
 
 // Where a new subscriber starts.

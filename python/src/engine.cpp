@@ -108,13 +108,13 @@ void bind_engine(py::module_& m) {
           "Creates the topic, or returns the existing one when its options match (AlreadyExistsError naming the "
           "first that differs). durability: 'memory', 'async' or 'sync'; ages in seconds. shared: a memory-only "
           "topic that processes attached to the engine may publish into and subscribe to. huge_pages: a memory-only "
-          "topic's segments on transparent huge pages, the default (fewer page faults, but each zeroes 2 MiB while a "
-          "publisher waits).",
+          "topic's segments on transparent huge pages (fewer page faults, but each zeroes 2 MiB while a publisher "
+          "waits).",
           py::arg("name"), py::kw_only(), py::arg("durability") = "memory", py::arg("segment_bytes") = 0,
           py::arg("ring_bytes") = std::size_t{64} << 20, py::arg("max_payload_bytes") = std::size_t{1} << 20,
           py::arg("retain_bytes") = 0, py::arg("retain_age") = 0.0, py::arg("retain_until_consumed") = false,
           py::arg("hard_cap_bytes") = 0, py::arg("dedup_max_ids") = 0, py::arg("dedup_max_age") = 0.0,
-          py::arg("single_producer") = false, py::arg("shared") = false, py::arg("huge_pages") = true)
+          py::arg("single_producer") = false, py::arg("shared") = false, py::arg("huge_pages") = false)
       .def(
           "topic",
           [](PyEngine& e, const std::string& name) {
