@@ -286,39 +286,26 @@ ZeroAhead Segment::zero_ahead(std::size_t until, std::size_t step) noexcept {
 }
 
 void Segment::populate_index(std::size_t end) noexcept {
-  // A producer already populating does the work for this one too; the rest
-  // go on and at worst take the faults this was meant to save.
-  std::unique_lock lk(index_mu_, std::try_to_lock);
-  if (!lk.owns_lock()) return;
-  // Relaxed: stored only under index_mu_; the value is a page count, which
-  // orders nothing (the entries' own release and acquire do).
-  const std::size_t from = index_ready_.load(std::memory_order_relaxed);
-  if (from >= end + kIndexSlack || from >= max_records_) return;
   constexpr std::size_t kPage = 4096;
-  const std::size_t to = std::min(max_records_, std::max(from, end) + kIndexChunk);
-  const auto first = reinterpret_cast<std::uintptr_t>(index_ + from) & ~(kPage - 1);
-  const auto last = reinterpret_cast<std::uintptr_t>(index_ + to);
-  // Stores nothing: the entries keep their values (zero, or another
-  // producer's offset stored meanwhile). EINVAL: a kernel before 5.14;
-  // the pages then come through faults, as before, and no producer asks again.
-  const bool done =
-      ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0 || errno != EINVAL;
-  index_ready_.store(done ? to : max_records_, std::memory_order_relaxed);
+  index_ready_.advance(end, kIndexSlack, kIndexChunk, max_records_, [&](std::size_t from, std::size_t to) {
+    const auto first = reinterpret_cast<std::uintptr_t>(index_ + from) & ~(kPage - 1);
+    const auto last = reinterpret_cast<std::uintptr_t>(index_ + to);
+    // Stores nothing: the entries keep their values (zero, or another
+    // producer's offset stored meanwhile). EINVAL: a kernel before 5.14;
+    // the pages then come through faults, as before, and no producer asks again.
+    const bool done =
+        ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE) == 0 || errno != EINVAL;
+    return done ? to : max_records_;
+  });
 }
 
 void Segment::populate_data(std::size_t end) noexcept {
-  // One producer at a time, as populate_index(); the rest go on.
-  std::unique_lock lk(data_mu_, std::try_to_lock);
-  if (!lk.owns_lock()) return;
-  // Relaxed: stored only under data_mu_; a hint (the bytes' own commits
-  // order the records).
-  const std::size_t from = data_ready_.load(std::memory_order_relaxed);
-  if (from >= end + kDataSlack || from >= capacity_) return;
   constexpr std::size_t kPage = 4096;
-  const std::size_t first = from & ~(kPage - 1);
-  const std::size_t to = std::min(capacity_, (std::max(from, end) + kDataChunk + kPage - 1) & ~(kPage - 1));
-  mem_->populate_range(first, to);
-  data_ready_.store(to, std::memory_order_relaxed);
+  data_ready_.advance(end, kDataSlack, kDataChunk, capacity_, [&](std::size_t from, std::size_t to) {
+    to = std::min(capacity_, (to + kPage - 1) & ~(kPage - 1));
+    mem_->populate_range(from & ~(kPage - 1), to);
+    return to;
+  });
 }
 
 void Segment::build_index(std::uint64_t records) noexcept {
@@ -372,7 +359,7 @@ void Segment::reuse(std::uint64_t first_seq) noexcept {
   zeroed_mirror(index_map_).store(format::kSegmentHeaderSize, std::memory_order_relaxed);
   zero_to(format::kSegmentHeaderSize + mem_->zero_chunk());
   // Its pages are backed from the last lap: nothing to populate.
-  data_ready_.store(capacity_, std::memory_order_relaxed);
+  data_ready_.set(capacity_);
   first_seq_ = first_seq;
   sealed_count_.store(kNotSealed, std::memory_order_relaxed);              // likewise
   sealed_mirror(index_map_).store(kNotSealed, std::memory_order_relaxed);  // likewise

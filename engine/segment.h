@@ -19,6 +19,7 @@
 //   (checked()).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <vector>
@@ -50,6 +51,37 @@ std::unique_ptr<TopicStorage> make_memory_storage(bool shared = false, bool huge
 Result<std::pair<int, std::byte*>> map_shared_memfd(const char* name, std::size_t bytes);
 
 inline constexpr std::uint64_t kNotSealed = std::numeric_limits<std::uint64_t>::max();
+
+// Pages mapped ahead of the producers, a stretch at a time, by one of them
+// at a time (the others go on and at worst take a fault): how far is
+// mapped, and the lock of the one mapping. Units are the caller's (index
+// entries, bytes).
+class MapAhead {
+ public:
+  explicit MapAhead(std::size_t ready) noexcept : ready_(ready) {}
+  // Relaxed, both: a hint between producers; whatever lies above it is
+  // still written and read correctly, only through faults.
+  bool needed(std::size_t end, std::size_t slack) const noexcept {
+    return ready_.load(std::memory_order_relaxed) < end + slack;
+  }
+  void set(std::size_t ready) noexcept { ready_.store(ready, std::memory_order_relaxed); }
+  // Unless another producer is at it, or `end` is `slack` or more below
+  // what is mapped, maps [ready, max(ready, end) + chunk) capped at
+  // `limit` through map(from, to), which returns how far is mapped then.
+  template <class Map>
+  void advance(std::size_t end, std::size_t slack, std::size_t chunk, std::size_t limit, Map&& map) noexcept {
+    std::unique_lock lk(mu_, std::try_to_lock);
+    if (!lk.owns_lock()) return;
+    // Relaxed: stored only under mu_ (see needed()).
+    const std::size_t from = ready_.load(std::memory_order_relaxed);
+    if (from >= end + slack || from >= limit) return;
+    ready_.store(map(from, std::min(limit, std::max(from, end) + chunk)), std::memory_order_relaxed);
+  }
+
+ private:
+  std::mutex mu_;
+  std::atomic<std::size_t> ready_;
+};
 
 class Segment : public MiAllocated, public std::enable_shared_from_this<Segment> {
  public:
@@ -93,7 +125,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   void prepare_index(std::size_t end) noexcept {
     // Relaxed: a hint between producers; an entry above it is still stored
     // and read correctly (set_offset/offset_of), only through a fault.
-    if (index_ready_.load(std::memory_order_relaxed) < end + kIndexSlack) [[unlikely]]
+    if (index_ready_.needed(end, kIndexSlack)) [[unlikely]]
       populate_index(end);
   }
   // The same for the records' bytes of fresh anonymous memory
@@ -104,7 +136,7 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   void prepare_data(std::size_t end) noexcept {
     // Relaxed: a hint between producers; bytes above it are written and
     // read as well, only through faults.
-    if (data_ready_.load(std::memory_order_relaxed) < end + kDataSlack) [[unlikely]]
+    if (data_ready_.needed(end, kDataSlack)) [[unlikely]]
       populate_data(end);
   }
 
@@ -302,12 +334,10 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
   static constexpr std::size_t kDataSlack = 8 << 10;  // bytes
   static constexpr std::size_t kDataChunk = 4 << 10;  // bytes per populate: one page
   void populate_data(std::size_t end) noexcept;
-  std::mutex index_mu_;                      // one populater at a time; the others go on (try_lock)
-  std::atomic<std::size_t> index_ready_{0};  // entries below it are mapped; stored under index_mu_
+  MapAhead index_ready_{0};  // entries of the index mapped
   std::mutex zero_mu_;               // one clearer at a time (once per zero chunk: reused and zeroing segments only)
   std::atomic<std::size_t> zeroed_;  // see ensure_zeroed(); stored under zero_mu_ or the topic's lock
-  std::mutex data_mu_;                   // one populater at a time; the others go on (try_lock)
-  std::atomic<std::size_t> data_ready_;  // bytes below it are mapped; stored under data_mu_
+  MapAhead data_ready_;  // bytes of the records' memory mapped
 };
 
 }  // namespace conduit::detail
