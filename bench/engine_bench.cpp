@@ -384,6 +384,12 @@ void BM_ConduitClaim_1P1S(benchmark::State& state, WaitStrategy wait) {
 }
 BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S, adaptive, WaitStrategy::kAdaptive)->UseRealTime();
+// The same on a single_producer topic: the claim takes no locked
+// instruction (a plain store of the tail, the producer's own claim slot).
+void BM_ConduitClaim_1P1S_SingleProducer(benchmark::State& state, WaitStrategy wait) {
+  run_conduit_1p1s(state, wait, std::chrono::microseconds(0), 0, true);
+}
+BENCHMARK_CAPTURE(BM_ConduitClaim_1P1S_SingleProducer, busy_spin, WaitStrategy::kBusySpin)->UseRealTime();
 
 // One Topic::publish(Message) at a time with the full envelope (issue 22's
 // "publish(Message) with the full envelope" against moodycamel 1P/1C).

@@ -117,10 +117,12 @@ bool short_with(const Message& envelope, std::size_t payload_bytes) noexcept {
 }  // namespace
 
 std::size_t encoded_size_with(const Message& envelope, std::size_t payload_bytes) noexcept {
+  // The short form first, without the copy below (a claim sizes its record
+  // twice: in claim() and in encode_head()).
+  if (short_with(envelope, payload_bytes))
+    return payload_bytes <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + payload_bytes : 0;
   Message m = envelope;
   m.payload = {};
-  if (short_with(m, payload_bytes))
-    return payload_bytes <= kLengthMask - kShortHeaderSize ? kShortHeaderSize + payload_bytes : 0;
   const std::size_t head = encoded_size(m);
   if (head == 0 || payload_bytes > kLengthMask - head) return 0;
   return head + payload_bytes;

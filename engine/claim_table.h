@@ -34,6 +34,20 @@
 // looking at every one: while the open claims only grow, each claim still
 // goes round them all before it lists a new slot.)
 //
+// A single_producer topic lists its one producing thread's claims in a
+// slot of their own (kSoleSlot, reserve_sole()) without the lock: only
+// that thread claims on such a topic (SoleProducer, topic_core.h), so
+// nobody else lists into the slot, and the owner writes the record's head,
+// then the slot's fields, then stores kOpen with release; a closer's
+// acquire compare-and-swap on the state sees them. The owner then does as
+// begin_end() does against closing_ (light fence, then look): either it
+// sees closing_ (and settles the claim under the lock, list_sole()'s
+// caller), or the closer's scan, after its heavy fence, sees kOpen. The
+// sole slot's fields change without the lock, so only readers that go by
+// its state read them: the closer (after its acquire CAS), the destructor
+// (acquire), and the dead-claims scan, which runs only for topics with
+// publishers in other processes, never a single_producer one.
+//
 // A listed claim keeps its segment: the published watermark cannot pass
 // it, and no segment goes before that. So a claim holds no reference of
 // its own (a locked increment and decrement per claim, the decrement
@@ -73,6 +87,32 @@ class ClaimTable {
   static constexpr std::uint32_t kMaxOpen = kChunk * kChunks;  // claims open at once, per topic
   static constexpr std::uint32_t kNone = ~std::uint32_t{0};
 
+  // Slot 0, kept for a single_producer topic's own thread (list_sole()).
+  static constexpr std::uint32_t kSoleSlot = 0;
+  // Before any claim: keeps kSoleSlot out of add_locked()'s reach.
+  void reserve_sole() {
+    std::lock_guard lk(mu_);
+    chunks_[0] = std::make_unique<Slot[]>(kChunk);
+    used_ = next_ = first_ = 1;
+  }
+  // The sole producer's thread: its slot is free for a claim (else it lists
+  // the claim under the lock, as other topics do).
+  bool sole_free() const noexcept {
+    // Acquire pairs with end()'s release: whoever ended the slot's last
+    // claim (on any thread: a Claim moves) is done with it.
+    return at(kSoleSlot).state.load(std::memory_order_acquire) == kFree;
+  }
+  // Then, after writing the record's head: true, the claim is listed in
+  // kSoleSlot and open; false, it is listed but a closer came: the caller
+  // settles it under lock() (taken back or not, by the slot's state).
+  bool list_sole(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) noexcept {
+    // Release pairs with the closer's acquire CAS in take_back_locked() (and
+    // the acquire loads of for_each_*): the head and the fields first.
+    open_slot(kSoleSlot, seg, record, seq, length, std::memory_order_release);
+    fence_.light();  // orders kOpen before closing_; pairs with heavy() in take_back_locked()
+    return !closing_.load(std::memory_order_relaxed);
+  }
+
   // Held to list a claim (and write its head), by the closer while it takes
   // claims back, and by an owner that saw closing().
   SpinLock& lock() noexcept { return mu_; }
@@ -83,13 +123,8 @@ class ClaimTable {
     const std::uint32_t i = free_slot_locked();
     if (i == kNone) return kNone;
     next_ = i + 1;
-    Slot& s = at(i);
-    s.length = length;
-    s.seq = seq;
-    s.seg = seg;
-    s.record = record;
     // Relaxed: the closer reads the slot under the lock held here.
-    s.state.store(kOpen, std::memory_order_relaxed);
+    open_slot(i, seg, record, seq, length, std::memory_order_relaxed);
     return i;
   }
 
@@ -104,7 +139,7 @@ class ClaimTable {
   }
   // The owner is done with the record (its commit, index entry and all).
   void end(std::uint32_t i) noexcept {
-    // Release pairs with add_locked()'s acquire.
+    // Release pairs with the acquire loads of free_slot_locked() and list_sole().
     at(i).state.store(kFree, std::memory_order_release);
   }
 
@@ -118,9 +153,10 @@ class ClaimTable {
     fence_.heavy();  // orders closing_ before the states; pairs with light() in begin_end()
     for (std::uint32_t i = 0; i < used_; ++i) {
       std::uint32_t open = kOpen;
-      // Relaxed: the slot's fields were written under this lock; losing to
-      // an owner's kEnding leaves it the owner's.
-      if (at(i).state.compare_exchange_strong(open, kTaken, std::memory_order_relaxed)) take(at(i));
+      // Acquire pairs with list_sole()'s release (other slots' fields were
+      // written under this lock); losing to an owner's kEnding leaves it
+      // the owner's.
+      if (at(i).state.compare_exchange_strong(open, kTaken, std::memory_order_acquire)) take(at(i));
     }
   }
 
@@ -128,8 +164,9 @@ class ClaimTable {
   template <class F>
   void for_each_open_locked(F&& f) const {
     for (std::uint32_t i = 0; i < used_; ++i) {
-      // Relaxed: a snapshot; the fields of a listed slot change only under the lock.
-      const std::uint32_t st = at(i).state.load(std::memory_order_relaxed);
+      // Acquire pairs with list_sole()'s release; the fields of the other
+      // slots change only under the lock (see the top for the sole slot's).
+      const std::uint32_t st = at(i).state.load(std::memory_order_acquire);
       if (st == kOpen || st == kEnding) f(at(i));
     }
   }
@@ -146,12 +183,24 @@ class ClaimTable {
   Slot& at(std::uint32_t i) const noexcept { return chunks_[i / kChunk][i % kChunk]; }
 
  private:
+  // A free slot's fields, then its state kOpen stored with `order`.
+  void open_slot(std::uint32_t i, Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length,
+                 std::memory_order order) noexcept {
+    Slot& s = at(i);
+    s.length = length;
+    s.seq = seq;
+    s.seg = seg;
+    s.record = record;
+    s.state.store(kOpen, order);
+  }
+
   // Lock held: a free slot, from next_ round the listed ones, else a new
   // one listed; kNone when kMaxOpen are listed and none is free.
   std::uint32_t free_slot_locked() {
     for (std::uint32_t n = 0; n < used_; ++n) {
       // next_ <= used_, so one wrap is enough.
       const std::uint32_t i = next_ + n < used_ ? next_ + n : next_ + n - used_;
+      if (i < first_) continue;  // the sole slot
       // Acquire pairs with end()'s release: the slot's last owner is done.
       if (at(i).state.load(std::memory_order_acquire) == kFree) return i;
     }
@@ -164,6 +213,7 @@ class ClaimTable {
   SpinLock mu_;
   std::uint32_t used_ = 0;                               // guarded by mu_: slots ever listed
   std::uint32_t next_ = 0;                               // guarded by mu_: where the scan starts, <= used_
+  std::uint32_t first_ = 0;                              // guarded by mu_: 1 once the sole slot is kept
   std::array<std::unique_ptr<Slot[]>, kChunks> chunks_;  // each set once, under mu_
   std::atomic<bool> closing_{false};
 };

@@ -140,6 +140,16 @@ class Segment : public MiAllocated, public std::enable_shared_from_this<Segment>
       populate_data(end);
   }
 
+  // All a producer readies before it writes a claim that ends at byte
+  // `end` of the segment (the length word after it included) and at index
+  // entry `entries`: the bytes zeroed, the records' pages and the index's
+  // mapped. Each is a load and a compare unless it is due.
+  void prepare_claim(std::size_t end, std::size_t entries) noexcept {
+    ensure_zeroed(std::min(end, capacity()));
+    prepare_data(end);
+    prepare_index(entries);
+  }
+
   // Records in the segment once it is sealed (no more fit), else kNotSealed.
   std::uint64_t sealed_count() const noexcept {
     // Acquire pairs with the release in seal().

@@ -69,18 +69,22 @@ Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelop
   const std::size_t length = format::encoded_size_with(envelope, payload_bytes);
   if (length == 0 || length - payload_bytes > format::kRecordHeaderSize + kMaxEnvelopeBytes)
     return Status::TooLarge(topic_error(name_, "claim: " + envelope_too_large(envelope, kMaxEnvelopeBytes)));
-  if (!single_) return claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length));
+  if (!single_) return claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length), false);
   // A single_producer topic: its owner thread only, marked as in a claim
-  // while it takes room (SoleProducer), always with the locked add.
-  if (enter_sole_claim() == SoleClaim::kForeign)
+  // while it takes room (SoleProducer): with a plain store of the tail and
+  // listed in the sole slot (ClaimTable::list_sole), no locked instruction,
+  // unless a stopper came (then as every topic).
+  const SoleClaim how = enter_sole_claim();
+  if (how == SoleClaim::kForeign)
     return Status::InvalidArgument(topic_error(name_, "single_producer: another thread publishes to it"));
-  Result<Claim> r = claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length));
+  Result<Claim> r = claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length), how == SoleClaim::kSole);
   // Release pairs with the acquire in stop_sole_producer() (as claim_sole()).
   sole_.in_claim.store(0, std::memory_order_release);
   return r;
 }
 
-Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept {
+Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length,
+                                    bool sole) noexcept {
   if (closed()) return Status::Closed(topic_error(name_, "engine is closed"));
   if (!read_only_.ok()) [[unlikely]]
     return read_only_;
@@ -90,7 +94,15 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
   for (;;) {
     // Acquire, both: as in claim_and_write_as() (the head, then the slot's segment).
     AppendSlot* slot = head_.load(std::memory_order_acquire);
-    const std::uint64_t t = slot->tail.fetch_add(kTailOneRecord + bytes, std::memory_order_acquire);
+    std::uint64_t t;
+    if (sole) {
+      t = slot->tail.load(std::memory_order_acquire);
+      // Relaxed: as claim_and_write_as<.., Sole>: nobody else adds to this
+      // tail until it has stopped us and waited (SoleProducer).
+      slot->tail.store(t + kTailOneRecord + bytes, std::memory_order_relaxed);
+    } else {
+      t = slot->tail.fetch_add(kTailOneRecord + bytes, std::memory_order_acquire);
+    }
     const std::uint64_t off = t & kTailOffsetMask;
     if (off + bytes > capacity) {
       if (Status s = roll_past(slot, t); !s.ok()) return s;
@@ -99,9 +111,7 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     // Relaxed: ordered by the acquire above.
     Segment* seg = slot->segment.load(std::memory_order_relaxed);
     const std::uint64_t seq = seg->first_seq() + (t >> kTailOffsetBits);
-    seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
-    seg->prepare_data(off + bytes + sizeof(std::uint32_t));
-    seg->prepare_index((t >> kTailOffsetBits) + 1);
+    seg->prepare_claim(off + bytes + sizeof(std::uint32_t), (t >> kTailOffsetBits) + 1);
     std::byte* record = seg->base() + off;
     // Every locked instruction of the claim comes before its writes into
     // the log: a subscriber may be spinning on these bytes, and a locked
@@ -110,7 +120,13 @@ Result<Claim> TopicCore::claim_room(std::size_t payload_bytes, const Message& en
     // the scanner cannot pass it either, so the segment is alive.
     format::Head head;
     std::uint32_t listed = ClaimTable::kNone;
-    {
+    if (sole && claims_.sole_free()) {
+      // The head first: once listed, a closer may write a skip record here.
+      head = format::encode_head(record, envelope, payload_bytes, seq, stamp);
+      if (!claims_.list_sole(seg, record, seq, length)) return settle_sole_claim(seg, record, seq, length);
+      listed = ClaimTable::kSoleSlot;
+    }
+    if (listed == ClaimTable::kNone) {
       std::lock_guard lk(claims_.lock());
       if (claims_refused_.ok()) listed = claims_.add_locked(seg, record, seq, length);
       if (listed == ClaimTable::kNone) {
@@ -176,6 +192,22 @@ Result<std::uint64_t> TopicCore::end_open_claim(Segment* seg, std::byte* record,
   if (!skip && sync_ && !nowait)
     if (Status s = storage_->await_durable(seq, std::chrono::steady_clock::time_point::max()); !s.ok()) return s;
   return seq;
+}
+
+Status TopicCore::settle_sole_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) noexcept {
+  // A closer set closing_ while (or before) the claim was listed in the sole
+  // slot; it holds the lock until it has taken back what it saw open.
+  std::lock_guard lk(claims_.lock());
+  ClaimTable::Slot& s = claims_.at(ClaimTable::kSoleSlot);
+  // Relaxed: the closer's compare-and-swap was made under this lock.
+  if (s.state.load(std::memory_order_relaxed) == ClaimTable::kTaken) {
+    s.kept.reset();  // it wrote the skip record, and counted it
+  } else {
+    skip_claim(seg, record, length, seq, crc_);  // it came before the claim was listed
+    skipped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  }
+  claims_.end(ClaimTable::kSoleSlot);
+  return claims_refused_;
 }
 
 void TopicCore::take_back_claims(const Status& why) noexcept {

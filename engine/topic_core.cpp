@@ -67,6 +67,7 @@ TopicCore::TopicCore(std::string name, TopicOptions options, std::unique_ptr<Top
                  : nullptr),
       readers_(claim_ != nullptr ? &claim_->readers_epoch : local_lot_.epoch(),
                claim_ != nullptr ? &claim_->readers_parked : local_lot_.parked()) {
+  if (single_) claims_.reserve_sole();
   std::string why;
   if (options.single_producer && !process_barrier_available(&why))
     shared_->say(LogLevel::kWarning, "topic '" + name_ + "': membarrier(2) refused (" + why +

@@ -380,7 +380,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   bool stop_sole_producer(const std::function<bool()>& give_up);
   // claim()'s steps: the room taken (and rolled to) as a publish does, the
   // head written, the claim listed among the open ones.
-  Result<Claim> claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length) noexcept;
+  // sole: the single_producer thread, not stopped (plain tail store, the
+  // sole slot).
+  Result<Claim> claim_room(std::size_t payload_bytes, const Message& envelope, std::uint32_t length,
+                           bool sole) noexcept;
+  // A sole-slot claim that met a closer: ended as a skip record (by the
+  // closer or here); the closer's status.
+  Status settle_sole_claim(Segment* seg, std::byte* record, std::uint64_t seq, std::uint32_t length) noexcept;
   // Ends the open claim of `seq` at `record` in `seg` (its slot in claims_
   // is `slot`): committed with `word`, or (skip) written as a skip record
   // of `length` bytes. Not OK when close() or retire() took it back first

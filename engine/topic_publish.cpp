@@ -123,9 +123,7 @@ inline Result<std::uint64_t> TopicCore::claim_and_write_as(std::span<const Messa
       const std::uint64_t idx = t >> kTailOffsetBits;
       const std::uint64_t seq = seg->first_seq() + idx;
       // The claim and the length word after it (see Segment::ensure_zeroed).
-      seg->ensure_zeroed(std::min(off + bytes + sizeof(std::uint32_t), capacity));
-      seg->prepare_data(off + bytes + sizeof(std::uint32_t));
-      seg->prepare_index(idx + ms.size());
+      seg->prepare_claim(off + bytes + sizeof(std::uint32_t), idx + ms.size());
       for (std::size_t i = 0; i < ms.size(); ++i) {
         const Message& m = ms[i];
         std::byte* dst = seg->base() + off;

@@ -468,6 +468,45 @@ TEST_CASE("single_producer topics take claims from their publishing thread only"
   CHECK(r.skipped == 1);
 }
 
+TEST_CASE("single_producer claims: nested, moved to another thread, taken back by close") {
+  auto engine = Engine::open().value();
+  TopicOptions o;
+  o.single_producer = true;
+  Topic* t = engine->create_topic("z", o).value();
+  // Two open at once: the second is listed under the lock, the first in the
+  // producer's own slot; they commit out of order and readers see both.
+  auto a = t->claim(1).value();
+  auto b = t->claim(1).value();
+  b.payload()[0] = std::byte{'b'};
+  a.payload()[0] = std::byte{'a'};
+  REQUIRE(b.commit().ok());
+  REQUIRE(a.commit().ok());
+  // A claim moved to another thread and committed there frees the slot for
+  // the producer's next claim, which lists itself without the lock again.
+  auto moved = t->claim(1).value();
+  moved.payload()[0] = std::byte{'m'};
+  std::thread other([c = std::move(moved)]() mutable { CHECK(c.commit().ok()); });
+  other.join();
+  CHECK(claim_commit(t, "after") == 3);
+  const Read r = read_all(t);
+  CHECK(r.payloads == std::vector<std::string>{"a", "b", "m", "after"});
+  CHECK(r.seqs == std::vector<std::uint64_t>{0, 1, 2, 3});
+  // Open claims in both kinds of slot when the engine closes: both taken
+  // back (skip records), both commits kClosed, the reader finishes.
+  auto sub = t->subscribe({.name = {}, .start = StartAt::at(4)}).value();
+  auto open1 = t->claim(4).value();
+  auto open2 = t->claim(4).value();
+  engine->close();
+  CHECK(open1.commit().status().code() == Code::kClosed);
+  CHECK(open2.commit().status().code() == Code::kClosed);
+  CHECK(t->claim(4).status().code() == Code::kClosed);
+  RecordView v[8];
+  const PollResult p = sub->try_poll(v);
+  CHECK(p.count == 0);
+  CHECK(p.skipped == 2);
+  CHECK(t->stats().skipped == 2);
+}
+
 TEST_CASE("a skip record written by a third party from offset, length and sequence alone checks") {
   // A segment with a record, then a claim's room holding garbage, then a record.
   std::vector<std::byte> seg(4096);

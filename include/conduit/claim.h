@@ -34,7 +34,9 @@
 // Thread safety: a Claim is one thread's at a time (move it to hand it
 // over); many threads may hold claims on one topic, up to 4096 open at once
 // (kBusy past that). claim() takes a short per-topic lock (the table of
-// open claims that close() and delete_topic() take back); commit() and
+// open claims that close() and delete_topic() take back), except on a
+// single_producer topic while its thread holds no other claim there, where
+// a claim issues no locked instruction at all; commit() and
 // abandon() take none unless a close or delete is under way; the rest is
 // a publish's path. The segment an open claim points into stays mapped
 // until the claim ends, so writing the payload after a close or delete is
