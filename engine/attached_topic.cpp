@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <span>
+#include <thread>
 
 #include "common/disk_names.h"
 #include "common/format.h"
@@ -119,6 +120,8 @@ class AttachedTopicCore {
   // (-1 for each that did not come; the caller closes them). Not OK: the connection's error or the owner's refusal;
   // else the whole reply (its OK status first).
   Result<std::string> call(const ipc::Writer& request, std::span<int> fds = {});
+  // call() with the connection's lock taken already (`lk`).
+  Result<std::string> call_locked(const ipc::Writer& request, std::span<int> fds);
   Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
   // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
   // half a segment) with one add and writes them; returns the first's
@@ -129,6 +132,13 @@ class AttachedTopicCore {
   // Asks the owner to roll past the claim at tail `t` of append slot `h`
   // (kPubRoll), with `until` as its wait when bounded.
   Status roll(std::uint32_t h, std::uint64_t t, Deadline until);
+  // The connection's lock for a bounded roll whose claim did not cross the
+  // head's end (the head is sealed already): another thread of this
+  // process may hold the connection in a roll that waits for ring room,
+  // which this one must not wait for past `until`. kLocked: `lk` holds it;
+  // kMoved: the head is not `h` any more (claim again, nothing to roll).
+  enum class RollLock { kLocked, kMoved, kGaveUp };
+  RollLock lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h, Deadline until);
   Status write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
                std::uint64_t first);
   // Whether `m` can be published; if so *length = its encoded size.
@@ -166,6 +176,8 @@ class AttachedTopicCore {
   PubClaimBlock* pub_ = nullptr;                       // this connection's claim slots (pub_claims.h)
   std::size_t pub_bytes_ = 0;
   PubClaimSlots pub_slots_;
+  // Roll requests of this process's threads on the connection now (roll()).
+  std::atomic<std::uint32_t> rolling_{0};
   StopAt stop_at_ = stop_at_from_env();
   std::mutex seg_mu_;
   std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
@@ -173,10 +185,14 @@ class AttachedTopicCore {
 };
 
 Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, std::span<int> fds) {
-  for (int& fd : fds) fd = -1;
   std::unique_lock lk(conn_mu_, std::defer_lock);
   // open() runs with the lock held already (its caller's).
   if (block_ != nullptr) lk.lock();
+  return call_locked(request, fds);
+}
+
+Result<std::string> AttachedTopicCore::call_locked(const ipc::Writer& request, std::span<int> fds) {
+  for (int& fd : fds) fd = -1;
   auto reply = conn_.call_fds(request, fds);
   if (!reply.ok()) return reply.status();
   ipc::Reader r(*reply);
@@ -356,6 +372,23 @@ Status AttachedTopicCore::await_durable(std::uint64_t seq) {
 }
 
 Status AttachedTopicCore::roll(std::uint32_t h, std::uint64_t t, Deadline until) {
+  std::unique_lock lk(conn_mu_, std::defer_lock);
+  // The crosser's roll seals the head: it must go (nobody waits for ring
+  // room on a head not sealed yet). A claim past a sealed head does not
+  // queue past its bound behind another thread's roll.
+  if (until == Deadline::max() || (t & kTailOffsetMask) <= info_.segment_bytes) {
+    lk.lock();
+  } else {
+    switch (lock_for_bounded_roll(lk, h, until)) {
+      case RollLock::kLocked: break;
+      case RollLock::kMoved: return Status::OK();
+      case RollLock::kGaveUp: {
+        const std::string why = "another publish of this process holds the owner's connection in its roll request";
+        if (until == Deadline::min()) return Status::Busy(topic_error(name_, "ring full, or being rolled: " + why));
+        return Status::TimedOut(topic_error(name_, "ring still full after the timeout: " + why));
+      }
+    }
+  }
   ipc::Writer req(ipc::Op::kPubRoll);
   req.str(name_).put(h).put(t);
   if (until == Deadline::min()) {
@@ -367,8 +400,32 @@ Status AttachedTopicCore::roll(std::uint32_t h, std::uint64_t t, Deadline until)
     const auto left = std::max<std::chrono::nanoseconds>(until - std::chrono::steady_clock::now(), {});
     req.put(static_cast<std::int64_t>(left.count()));
   }
-  auto r = call(req);
+  // Relaxed, both, pairing with nothing: lock_for_bounded_roll() reads the
+  // count as a hint only (a stale one makes it look once more, or give up
+  // a bound that had run out anyway); the lock orders the request itself.
+  rolling_.fetch_add(1, std::memory_order_relaxed);
+  auto r = call_locked(req, {});
+  rolling_.fetch_sub(1, std::memory_order_relaxed);
   return r.ok() ? Status::OK() : r.status();
+}
+
+AttachedTopicCore::RollLock AttachedTopicCore::lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h,
+                                                                     Deadline until) {
+  for (;;) {
+    if (lk.try_lock()) return RollLock::kLocked;
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked): someone rolled, claim on the new head.
+    if (block_->head.load(std::memory_order_acquire) != h) return RollLock::kMoved;
+    // Relaxed, pairing with nothing (see roll()). With no roll in flight a
+    // short call holds the connection, and is waited for; a roll may wait
+    // for ring room.
+    const bool roll_in_flight = rolling_.load(std::memory_order_relaxed) != 0;
+    if (roll_in_flight && std::chrono::steady_clock::now() >= until) return RollLock::kGaveUp;
+    if (roll_in_flight)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    else
+      sched_yield();
+  }
 }
 
 Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes, Deadline until) {

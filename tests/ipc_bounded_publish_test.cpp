@@ -5,7 +5,9 @@
 // publish with kTimedOut after its timeout, neither publishes anything nor
 // leaves a sequence for readers to skip, and once the subscriber reads on
 // both succeed with the next sequences. Without a full ring they publish
-// as publish() does, across rolls.
+// as publish() does, across rolls. And they do not queue behind another
+// publish of their process whose roll holds the engine's connection while
+// it waits for ring room.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/ipc/shm_topic.h"
 #include "tests/ipc/worker.h"
@@ -78,6 +81,27 @@ void refused_twice(Owner& owner, AttachedTopic* at, const std::string& payload, 
   CHECK(owner.topic->stats().published == published);
 }
 
+// Reads `held` from sequence 0: the `filled` records "fill I", then
+// `after` (one record each), dense and whole, none skipped; then lets go of
+// the last batch (its next poll), so the ring has room again.
+void read_dense(Subscriber& held, std::uint64_t filled, const std::vector<std::string>& after = {}) {
+  RecordView v[256];
+  std::uint64_t read = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (read < filled + after.size()) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    const PollResult r = held.poll(v, 100ms);
+    REQUIRE(r.status.ok());
+    REQUIRE(r.lost == 0);
+    REQUIRE(r.skipped == 0);
+    for (std::size_t k = 0; k < r.count; ++k, ++read) {
+      REQUIRE(v[k].sequence() == read);
+      REQUIRE(v[k].payload() == (read < filled ? "fill " + std::to_string(read) : after.at(read - filled)));
+    }
+  }
+  CHECK(held.try_poll(v).count == 0);
+}
+
 }  // namespace
 
 TEST_CASE("attached bounded publishes into a ring held full by a blocking subscriber in the owner's process") {
@@ -92,23 +116,8 @@ TEST_CASE("attached bounded publishes into a ring held full by a blocking subscr
   // second claims past the sealed end; neither takes a sequence.
   refused_twice(owner, at, "a 0", "subscriber 'audit' is " + std::to_string(filled) + " records behind");
   refused_twice(owner, at, "a 0", "subscriber 'audit'");
-  // The subscriber reads everything, dense and whole, then lets go of the
-  // last batch (its next poll), so the ring has room again.
-  RecordView v[256];
-  std::uint64_t read = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (read < filled) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    const PollResult r = held->poll(v, 100ms);
-    REQUIRE(r.status.ok());
-    REQUIRE(r.lost == 0);
-    REQUIRE(r.skipped == 0);
-    for (std::size_t k = 0; k < r.count; ++k, ++read) {
-      REQUIRE(v[k].sequence() == read);
-      REQUIRE(v[k].payload() == "fill " + std::to_string(read));
-    }
-  }
-  CHECK(held->try_poll(v).count == 0);
+  // The subscriber reads everything, so the ring has room again.
+  read_dense(*held, filled);
   // Both succeed now, with the next sequences: the failures took none.
   Timed tried = watched(owner, [&] { return at->try_publish(text("a 0")); });
   REQUIRE(tried.returned);
@@ -119,6 +128,7 @@ TEST_CASE("attached bounded publishes into a ring held full by a blocking subscr
   REQUIRE_MESSAGE(waited.result.ok(), waited.result.status().to_string());
   CHECK(*waited.result == filled + 1);
   // The reader goes on at once to them: no hole, no skip record.
+  RecordView v[4];
   const PollResult r = held->poll(v, 10s);
   REQUIRE(r.count == 2);
   CHECK(r.skipped == 0);
@@ -179,4 +189,34 @@ TEST_CASE("attached bounded publishes with ring room publish as publish() does, 
   CHECK(st.published == 20000);
   CHECK(st.skipped == 0);
   CHECK(st.earliest > 0);  // went round: the rolls took the bound too
+}
+
+TEST_CASE("an attached bounded publish does not wait behind a publish of its process that waits for ring room") {
+  Owner owner(shared_memory(2));
+  auto held =
+      owner.topic->subscribe({.name = "audit", .start = StartAt::earliest(), .slow = SlowPolicy::kBlock}).value();
+  const std::uint64_t filled = fill(owner.topic, "subscriber 'audit'");
+  auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
+  AttachedTopic* at = attached->topic("m").value();
+  // An unbounded publish on another thread: its roll request waits in the
+  // owner for ring room, holding this engine's connection.
+  std::atomic<bool> done{false};
+  Result<std::uint64_t> first{Status::InvalidArgument("not run")};
+  // Joined on the way out too (a failed check): the engine's close ends its wait.
+  std::jthread waiter([&] {
+    first = at->publish(text("w 0"));
+    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(done.load(std::memory_order_acquire));
+  // The bounded ones do not queue behind it for the connection.
+  refused_twice(owner, at, "a 0", "another publish of this process");
+  // The subscriber reads on: the waiting publish gets the next sequence.
+  read_dense(*held, filled, {"w 0"});
+  waiter.join();
+  REQUIRE_MESSAGE(first.ok(), first.status().to_string());
+  CHECK(*first == filled);
+  auto after = at->try_publish(text("a 0"));
+  REQUIRE_MESSAGE(after.ok(), after.status().to_string());
+  CHECK(*after == filled + 1);
 }

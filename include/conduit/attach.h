@@ -282,6 +282,10 @@ class CONDUIT_EXPORT AttachedTopic {
   // then fails as try_publish does but with kTimedOut ("ring still full
   // after the timeout ..."), publishing nothing. A kSync publish then
   // waits for its sync as publish() does. kUnsupported as try_publish.
+  // Neither waits behind another thread of this process whose publish
+  // holds this engine's connection in a roll request (waiting there for
+  // ring room): they fail as above, saying so ("another publish of this
+  // process holds the owner's connection in its roll request").
   Result<std::uint64_t> publish(const Message& message, std::chrono::nanoseconds timeout) noexcept;
   // Topic::publish_batch: one claim for many records (at most half a
   // segment each), written in their order with consecutive sequences.
