@@ -207,7 +207,18 @@ TEST_CASE("an attached bounded publish does not wait behind a publish of its pro
     first = at->publish(text("w 0"));
     done.store(true, std::memory_order_release);  // pairs with the acquire loads below
   });
-  std::this_thread::sleep_for(100ms);
+  // Until its roll request is on the connection (before it, a bounded one
+  // goes to the owner itself, which refuses it naming the subscriber).
+  const auto in_roll = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    Timed s = watched(owner, [&] { return at->try_publish(text("a 0")); });
+    REQUIRE_MESSAGE(s.returned, "try_publish waited for the connection");
+    REQUIRE_FALSE(s.result.ok());
+    REQUIRE(s.result.status().code() == Code::kBusy);
+    if (s.result.status().message().find("another publish of this process") != std::string::npos) break;
+    REQUIRE(std::chrono::steady_clock::now() < in_roll);
+    std::this_thread::sleep_for(1ms);
+  }
   CHECK_FALSE(done.load(std::memory_order_acquire));
   // The bounded ones do not queue behind it for the connection.
   refused_twice(owner, at, "a 0", "another publish of this process");
