@@ -418,13 +418,10 @@ AttachedTopicCore::RollLock AttachedTopicCore::lock_for_bounded_roll(std::unique
     if (block_->head.load(std::memory_order_acquire) != h) return RollLock::kMoved;
     // Relaxed, pairing with nothing (see roll()). With no roll in flight a
     // short call holds the connection, and is waited for; a roll may wait
-    // for ring room.
-    const bool roll_in_flight = rolling_.load(std::memory_order_relaxed) != 0;
-    if (roll_in_flight && std::chrono::steady_clock::now() >= until) return RollLock::kGaveUp;
-    if (roll_in_flight)
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    else
-      sched_yield();
+    // for ring room. Rare (two rolls at once): a sleep rather than a spin.
+    if (rolling_.load(std::memory_order_relaxed) != 0 && std::chrono::steady_clock::now() >= until)
+      return RollLock::kGaveUp;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
 
