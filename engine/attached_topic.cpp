@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <span>
+#include <thread>
 
 #include "common/disk_names.h"
 #include "common/format.h"
@@ -81,6 +83,7 @@ std::size_t PubClaimSlots::take() noexcept {
 
 class AttachedTopicCore {
  public:
+  using Deadline = std::chrono::steady_clock::time_point;
   // Called with `conn_mu` held (AttachedEngine::topic).
   static Result<std::unique_ptr<AttachedTopicCore>> open(const std::string& dir, const std::string& name,
                                                          std::mutex& conn_mu, IpcConnection& conn);
@@ -88,7 +91,10 @@ class AttachedTopicCore {
     ::munmap(block_, block_bytes_);
     if (pub_ != nullptr) ::munmap(pub_, pub_bytes_);
   }
-  Result<std::uint64_t> publish(const Message& m) noexcept;
+  // `until`: how long a roll that meets a full ring may wait for room
+  // (max(): as long as it takes; min(): not at all, kBusy; else kTimedOut
+  // then). `durable`: a kSync publish waits for its record's sync.
+  Result<std::uint64_t> publish(const Message& m, Deadline until = Deadline::max(), bool durable = true) noexcept;
   PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
 
  private:
@@ -114,11 +120,25 @@ class AttachedTopicCore {
   // (-1 for each that did not come; the caller closes them). Not OK: the connection's error or the owner's refusal;
   // else the whole reply (its OK status first).
   Result<std::string> call(const ipc::Writer& request, std::span<int> fds = {});
+  // call() with the connection's lock taken already (`lk`).
+  Result<std::string> call_locked(const ipc::Writer& request, std::span<int> fds);
   Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
   // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
   // half a segment) with one add and writes them; returns the first's
-  // sequence. Asks the owner to roll when they do not fit.
-  Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept;
+  // sequence. Asks the owner to roll when they do not fit (waiting for
+  // ring room until `until`, as publish()).
+  Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
+                                        Deadline until = Deadline::max()) noexcept;
+  // Asks the owner to roll past the claim at tail `t` of append slot `h`
+  // (kPubRoll), with `until` as its wait when bounded.
+  Status roll(std::uint32_t h, std::uint64_t t, Deadline until);
+  // The connection's lock for a bounded roll whose claim did not cross the
+  // head's end (the head is sealed already): another thread of this
+  // process may hold the connection in a roll that waits for ring room,
+  // which this one must not wait for past `until`. kLocked: `lk` holds it;
+  // kMoved: the head is not `h` any more (claim again, nothing to roll).
+  enum class RollLock { kLocked, kMoved, kGaveUp };
+  RollLock lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h, Deadline until);
   Status write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
                std::uint64_t first);
   // Whether `m` can be published; if so *length = its encoded size.
@@ -140,14 +160,15 @@ class AttachedTopicCore {
   static constexpr std::size_t kPopulateAhead = 512u << 10;
   // Ends the claim in slot `pc` when the owner revoked it (pub_claims.h):
   // names it for the owner to skip, or asks for its roll; kTimedOut.
-  Status revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes);
+  Status revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes, Deadline until);
 
   std::string name_;
   std::string topic_dir_;
   std::mutex& conn_mu_;
   IpcConnection& conn_;
   ipc::PubTopicInfo info_;
-  bool memory_ = false;  // a memory-only topic: segments are memfds, no files
+  bool memory_ = false;         // a memory-only topic: segments are memfds, no files
+  bool bounded_rolls_ = false;  // the owner honours kPubRoll's wait (ipc::kPubBoundedRolls)
   ClaimBlock* block_ = nullptr;
   std::size_t block_bytes_ = 0;
   std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
@@ -155,6 +176,8 @@ class AttachedTopicCore {
   PubClaimBlock* pub_ = nullptr;                       // this connection's claim slots (pub_claims.h)
   std::size_t pub_bytes_ = 0;
   PubClaimSlots pub_slots_;
+  // Roll requests of this process's threads on the connection now (roll()).
+  std::atomic<std::uint32_t> rolling_{0};
   StopAt stop_at_ = stop_at_from_env();
   std::mutex seg_mu_;
   std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
@@ -162,10 +185,14 @@ class AttachedTopicCore {
 };
 
 Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, std::span<int> fds) {
-  for (int& fd : fds) fd = -1;
   std::unique_lock lk(conn_mu_, std::defer_lock);
   // open() runs with the lock held already (its caller's).
   if (block_ != nullptr) lk.lock();
+  return call_locked(request, fds);
+}
+
+Result<std::string> AttachedTopicCore::call_locked(const ipc::Writer& request, std::span<int> fds) {
+  for (int& fd : fds) fd = -1;
   auto reply = conn_.call_fds(request, fds);
   if (!reply.ok()) return reply.status();
   ipc::Reader r(*reply);
@@ -189,6 +216,7 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   (void)r.status();
   core->info_ = r.get<ipc::PubTopicInfo>();
   core->memory_ = !r.at_end() && r.get<std::uint8_t>() != 0;
+  core->bounded_rolls_ = !r.at_end() && (r.get<std::uint8_t>() & ipc::kPubBoundedRolls) != 0;
   ipc::Writer claims_req(ipc::Op::kPubClaims);
   claims_req.str(name);
   int claims_fd = -1;  // asked for before block_ is set: call() takes conn_mu_ from then on
@@ -343,14 +371,66 @@ Status AttachedTopicCore::await_durable(std::uint64_t seq) {
   return r.ok() ? Status::OK() : r.status();
 }
 
-Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes) {
+Status AttachedTopicCore::roll(std::uint32_t h, std::uint64_t t, Deadline until) {
+  std::unique_lock lk(conn_mu_, std::defer_lock);
+  // The crosser's roll seals the head: it must go (nobody waits for ring
+  // room on a head not sealed yet). A claim past a sealed head does not
+  // queue past its bound behind another thread's roll.
+  if (until == Deadline::max() || (t & kTailOffsetMask) <= info_.segment_bytes) {
+    lk.lock();
+  } else {
+    switch (lock_for_bounded_roll(lk, h, until)) {
+      case RollLock::kLocked: break;
+      case RollLock::kMoved: return Status::OK();
+      case RollLock::kGaveUp: {
+        const std::string why = "another publish of this process holds the owner's connection in its roll request";
+        if (until == Deadline::min()) return Status::Busy(topic_error(name_, "ring full, or being rolled: " + why));
+        return Status::TimedOut(topic_error(name_, "ring still full after the timeout: " + why));
+      }
+    }
+  }
+  ipc::Writer req(ipc::Op::kPubRoll);
+  req.str(name_).put(h).put(t);
+  if (until == Deadline::min()) {
+    req.put(std::int64_t{-1});
+  } else if (until != Deadline::max()) {
+    // What is left of the wait, from now: the owner counts it from when the
+    // request comes (both ends read the same monotonic clock; a late
+    // request only shortens it).
+    const auto left = std::max<std::chrono::nanoseconds>(until - std::chrono::steady_clock::now(), {});
+    req.put(static_cast<std::int64_t>(left.count()));
+  }
+  // Relaxed, both, pairing with nothing: lock_for_bounded_roll() reads the
+  // count as a hint only (a stale one makes it look once more, or give up
+  // a bound that had run out anyway); the lock orders the request itself.
+  rolling_.fetch_add(1, std::memory_order_relaxed);
+  auto r = call_locked(req, {});
+  rolling_.fetch_sub(1, std::memory_order_relaxed);
+  return r.ok() ? Status::OK() : r.status();
+}
+
+AttachedTopicCore::RollLock AttachedTopicCore::lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h,
+                                                                     Deadline until) {
+  for (;;) {
+    if (lk.try_lock()) return RollLock::kLocked;
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked): someone rolled, claim on the new head.
+    if (block_->head.load(std::memory_order_acquire) != h) return RollLock::kMoved;
+    // Relaxed, pairing with nothing (see roll()). With no roll in flight a
+    // short call holds the connection, and is waited for; a roll may wait
+    // for ring room. Rare (two rolls at once): a sleep rather than a spin.
+    if (rolling_.load(std::memory_order_relaxed) != 0 && std::chrono::steady_clock::now() >= until)
+      return RollLock::kGaveUp;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes, Deadline until) {
   const Status timed_out = Status::TimedOut(
       topic_error(name_, "this publish stalled past the owner's unblock_timeout between its claim and naming it"));
   if ((t & kTailOffsetMask) + bytes > info_.segment_bytes) {
     // Not in the segment: nothing to skip, and the roll is still ours to ask for.
-    ipc::Writer req(ipc::Op::kPubRoll);
-    req.str(name_).put(h).put(t);
-    if (auto r = call(req); !r.ok()) return r.status();
+    if (Status s = roll(h, t, until); !s.ok()) return s;
     // Relaxed: the owner reads nothing more of this slot.
     pc.state.store(kPubFree, std::memory_order_relaxed);
     return timed_out;
@@ -361,7 +441,8 @@ Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t
   return timed_out;
 }
 
-Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes) noexcept {
+Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
+                                                         Deadline until) noexcept {
   // One clock read for the claim: its records are published together.
   const std::int64_t now = wall_clock_ns();
   const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
@@ -414,7 +495,7 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     if (!pc.state.compare_exchange_strong(expected, kPubClaimed, std::memory_order_release, std::memory_order_relaxed))
         [[unlikely]] {
       keep_slot = (t & kTailOffsetMask) + bytes <= info_.segment_bytes;
-      return revoked(pc, h, t, bytes);
+      return revoked(pc, h, t, bytes, until);
     }
     if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
       if (stop_at_ == StopAt::kNamed) [[unlikely]]
@@ -435,21 +516,27 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     if (stop_at_ == StopAt::kCrossed) [[unlikely]]
       ::raise(SIGSTOP);
     // Did not fit: the owner rolls (and, for the crosser, pads and seals).
-    ipc::Writer req(ipc::Op::kPubRoll);
-    req.str(name_).put(h).put(t);
-    if (auto r = call(req); !r.ok()) return r.status();
+    // A roll that fails (a bounded one meeting a full ring, the owner gone)
+    // leaves nothing of this claim: past the end it took no sequence, and
+    // the crosser's seal is done. The slot is freed on the way out.
+    if (Status s = roll(h, t, until); !s.ok()) return s;
     // Rolled: nothing of this claim is left open. Relaxed: the next mark
     // (seq_cst) orders it.
     pc.state.store(kPubFree, std::memory_order_relaxed);
   }
 }
 
-Result<std::uint64_t> AttachedTopicCore::publish(const Message& m) noexcept {
+Result<std::uint64_t> AttachedTopicCore::publish(const Message& m, Deadline until, bool durable) noexcept {
   std::size_t length = 0;
   if (!publishable(m, &length)) [[unlikely]]
     return unpublishable(m);
-  auto seq = claim_and_write(std::span<const Message>(&m, 1), format::align_up(length));
-  if (seq.ok() && info_.sync != 0)
+  // Only a memory-only topic's roll waits for ring room; an older owner
+  // would wait as long as it takes whatever the request said.
+  if (until != Deadline::max() && memory_ && !bounded_rolls_) [[unlikely]]
+    return Status::Unsupported(
+        topic_error(name_, "the owner's build has no bounded attached publish (it would wait for ring room)"));
+  auto seq = claim_and_write(std::span<const Message>(&m, 1), format::align_up(length), until);
+  if (seq.ok() && info_.sync != 0 && durable)
     if (Status s = await_durable(*seq); !s.ok()) return s;
   return seq;
 }
@@ -488,6 +575,12 @@ AttachedTopic::AttachedTopic(std::string name, std::unique_ptr<detail::AttachedT
 AttachedTopic::~AttachedTopic() = default;
 
 Result<std::uint64_t> AttachedTopic::publish(const Message& message) noexcept { return core_->publish(message); }
+Result<std::uint64_t> AttachedTopic::try_publish(const Message& message) noexcept {
+  return core_->publish(message, detail::AttachedTopicCore::Deadline::min(), /*durable=*/false);
+}
+Result<std::uint64_t> AttachedTopic::publish(const Message& message, std::chrono::nanoseconds timeout) noexcept {
+  return core_->publish(message, detail::deadline_after(timeout));
+}
 PublishBatchResult AttachedTopic::publish_batch(std::span<const Message> messages,
                                                 std::span<std::uint64_t> seqs) noexcept {
   return core_->publish_batch(messages, seqs);

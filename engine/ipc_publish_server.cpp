@@ -1,6 +1,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/ipc_publish.h"
@@ -25,6 +26,14 @@ Result<TopicCore*> shareable(const IpcServer::FindTopic& find, const std::string
   if (!core.ok()) return core.status();
   if (Status s = (*core)->shareable_for_publish(); !s.ok()) return s;
   return *core;
+}
+
+// kPubRoll's wait, read: when the roll gives up on a full ring (min(): at
+// once, with kBusy).
+std::chrono::steady_clock::time_point roll_deadline(ipc::Reader& r) {
+  const auto ns = r.get<std::int64_t>();
+  if (ns < 0) return std::chrono::steady_clock::time_point::min();
+  return deadline_after(std::chrono::nanoseconds(ns));
 }
 
 }  // namespace
@@ -53,6 +62,7 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
       info.sync = t.options().durability == Durability::kSync ? 1 : 0;
       ipc::Writer w;
       w.status(Status::OK()).put(info).put(static_cast<std::uint8_t>(t.options().durability == Durability::kMemory));
+      w.put(ipc::kPubBoundedRolls);
       return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
     }
     case ipc::Op::kPubSegment: {
@@ -71,15 +81,22 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
     case ipc::Op::kPubRoll: {
       const auto slot = r.get<std::uint32_t>();
       auto tail = r.get<std::uint64_t>();
+      // The bounded publishes' wait (AttachedTopic::try_publish and
+      // publish with a timeout); an unbounded publish leaves it off.
+      const auto until = r.at_end() ? std::chrono::steady_clock::time_point::max() : roll_deadline(r);
       if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed roll request")) && false;
       // A memory-only ring held full by a blocking subscriber waits here:
       // in slices, looking between them whether the peer is gone or the
-      // server stops (the engine's destruction joins this thread).
+      // server stops (the engine's destruction joins this thread); a
+      // bounded one fails as the in-process one does (kBusy, or kTimedOut
+      // once `until` passed), naming the reader the ring waits for.
+      using Clock = std::chrono::steady_clock;
       for (const auto before = ring_wait_deadline;;) {
-        ring_wait_deadline = std::chrono::steady_clock::now() + IpcServer::kPollSlice;
+        ring_wait_deadline =
+            until == Clock::time_point::min() ? until : std::min(until, Clock::now() + IpcServer::kPollSlice);
         Status s = t.roll_for_remote(slot, tail);
         ring_wait_deadline = before;
-        if (s.code() != Code::kTimedOut) return send(fd, s);
+        if (s.code() != Code::kTimedOut || Clock::now() >= until) return send(fd, s);
         // Relaxed: a flag; the server's destructor shuts the socket down too.
         if (gone(fd) || stopping.load(std::memory_order_relaxed)) return false;
         // The crossing claim is sealed already: the next round only rolls.

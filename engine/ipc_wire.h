@@ -23,10 +23,15 @@
 //
 // Publishing from the attached process (doc/ipc.md; a reply marked +fd
 // carries a descriptor, SCM_RIGHTS, when its status is OK):
-//   kPubOpen    str topic                               -> status, PubTopicInfo, u8 memory-only, +fd the claim block
+//   kPubOpen    str topic                               -> status, PubTopicInfo, u8 memory-only
+//                                                          [, u8 kPubBoundedRolls], +fd the claim block
 //   kPubSegment str topic, u64 first seq                -> status, u64 capacity, +fd its shared index
 //                                                          (memory-only: +fd its memory too)
-//   kPubRoll    str topic, u32 slot, u64 tail before    -> status
+//   kPubRoll    str topic, u32 slot, u64 tail before
+//               [, i64 wait ns]                         -> status (wait: how long a roll that meets a
+//                                                          full ring may wait for room; < 0 not at all,
+//                                                          kBusy; else at most that, then kTimedOut;
+//                                                          left off: as long as it takes)
 //   kPubZero    str topic, u64 first seq, u64 end       -> status (the bytes below `end` are zeroed)
 //   kPubDurable str topic, u64 seq                      -> status (once `seq` is durable)
 //   kPubClaims  str topic                               -> status, +fd this connection's claim slots
@@ -214,6 +219,11 @@ char* receive_room() noexcept;
 // directory (`dir_fd`, which the caller closes after bind or connect; -1
 // when the path fits).
 Status socket_path(const std::string& data_dir, std::string* path, int* dir_fd);
+
+// kPubOpen's last byte, a set of flags: the owner honours kPubRoll's wait
+// (an older owner sends no such byte, and would ignore it: an attached
+// bounded publish into a ring is then refused, not left to wait).
+inline constexpr std::uint8_t kPubBoundedRolls = 1;
 
 // What an attached publisher needs to know of a topic (kPubOpen).
 struct PubTopicInfo {

@@ -22,72 +22,15 @@
 #include <vector>
 
 #include "common/disk_names.h"
+#include "tests/ipc/shm_topic.h"
 #include "tests/ipc/worker.h"
 #include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;
-using conduit::test::TempDir;
-using conduit::test::Worker;
+using namespace conduit::test;
 
 namespace {
-
-constexpr std::size_t kSegment = 256u << 10;
-
-// A memory-only topic of 256 KiB segments, a ring of `segments` of them.
-TopicOptions shared_memory(std::size_t segments) {
-  TopicOptions to;
-  to.durability = Durability::kMemory;
-  to.segment_bytes = kSegment;
-  to.ring_bytes = segments * kSegment;
-  to.max_payload_bytes = 1024;
-  to.shared = true;
-  return to;
-}
-
-struct Owner {
-  explicit Owner(const TopicOptions& to, std::chrono::microseconds park_timeout = EngineOptions{}.park_timeout) {
-    eo.data_dir = tmp.path.string();
-    eo.park_timeout = park_timeout;
-    engine = Engine::open(eo).value();
-    topic = engine->create_topic("m", to).value();
-  }
-  std::string go_file() const { return tmp.path.string() + "/../" + tmp.path.filename().string() + ".go"; }
-  TempDir tmp;
-  EngineOptions eo;
-  std::unique_ptr<Engine> engine;
-  Topic* topic = nullptr;
-};
-
-std::string expect_line(Worker& w, const std::string& prefix, std::chrono::milliseconds timeout = 60s) {
-  const auto l = w.line(timeout);
-  REQUIRE(l.has_value());
-  REQUIRE_MESSAGE(l->starts_with(prefix), *l);
-  return l->substr(prefix.size());
-}
-
-void touch(const std::string& path) { std::ofstream(path) << "go\n"; }
-
-Message text(const std::string& s) {
-  Message m;
-  m.payload = s;
-  return m;
-}
-
-// Publishes in process until the ring refuses (try_publish: kBusy, naming
-// `holder`); how many went.
-std::uint64_t fill(Topic* t, const std::string& holder = "attached subscriber") {
-  std::uint64_t n = 0;
-  for (;; ++n) {
-    auto s = t->try_publish(text("fill " + std::to_string(n)));
-    if (!s.ok()) {
-      REQUIRE(s.status().code() == Code::kBusy);
-      CHECK(s.status().message().find(holder) != std::string::npos);
-      return n;
-    }
-    REQUIRE(n < 100000);  // a ring of a few segments holds far fewer
-  }
-}
 
 // Polls `sub` until a poll says closed (30 s at most), checking that the
 // records come in order from *read on; that last poll's result.

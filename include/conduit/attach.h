@@ -229,10 +229,12 @@ class CONDUIT_EXPORT AttachedConsumer {
 //     segments are memfds the owner passes (mapped once each: the ring
 //     reuses them), and a claim that meets a full ring waits, in its roll
 //     request, until the ring has room, as an in-process publish() does
-//     (a blocking subscriber anywhere holds it; there is no bounded
-//     attached publish yet). The owner re-checks the ring every
-//     EngineOptions::park_timeout while a subscriber in another process
-//     holds it (its moves wake nobody in the owner).
+//     (a blocking subscriber anywhere holds it). try_publish and
+//     publish(message, timeout) bound that wait as in process: the owner
+//     gives up the roll when told to, and nothing is published. The owner
+//     re-checks the ring every EngineOptions::park_timeout while a
+//     subscriber in another process holds it (its moves wake nobody in
+//     the owner).
 //   - No TraceScope: a record's trace id is the message's own.
 //   - Timestamps come from this process's wall clock (an owner's injected
 //     EngineOptions::clock is not seen here).
@@ -263,6 +265,28 @@ class CONDUIT_EXPORT AttachedTopic {
   Result<std::uint64_t> publish(const Message& message) noexcept;
   Result<std::uint64_t> publish(std::string_view payload) noexcept;
   // @}
+  // Topic::try_publish from this process: never waits for ring room. When
+  // the ring is full (a shared memory-only topic whose blocking subscriber
+  // or work group, in any process, is a whole ring behind) it fails with
+  // kBusy naming that reader and its lag, as in process ("topic 'm': ring
+  // full (2 segments of 262144 bytes): subscriber 'audit' is 10922 records
+  // behind (at 0, published 10922)"), and publishes nothing: no sequence
+  // is taken, so none is left for readers to skip. The owner is asked (a
+  // round trip) only when the claim does not fit the head segment, as for
+  // publish(). On a kSync topic it does not wait for the disk either (an
+  // attached process has no await_durable yet: publish() does wait).
+  // kUnsupported on a memory-only topic whose owner's build cannot bound
+  // the wait (an older one).
+  Result<std::uint64_t> try_publish(const Message& message) noexcept;
+  // Topic::publish with a timeout: waits at most `timeout` for ring room,
+  // then fails as try_publish does but with kTimedOut ("ring still full
+  // after the timeout ..."), publishing nothing. A kSync publish then
+  // waits for its sync as publish() does. kUnsupported as try_publish.
+  // Neither waits behind another thread of this process whose publish
+  // holds this engine's connection in a roll request (waiting there for
+  // ring room): they fail as above, saying so ("another publish of this
+  // process holds the owner's connection in its roll request").
+  Result<std::uint64_t> publish(const Message& message, std::chrono::nanoseconds timeout) noexcept;
   // Topic::publish_batch: one claim for many records (at most half a
   // segment each), written in their order with consecutive sequences.
   PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> seqs = {}) noexcept;

@@ -15,8 +15,9 @@
 // reaches an in-process subscriber, and an in-process consumer of "g"
 // polls without error.
 //
-// A poll's timeout (kPoll's or kPollAck's) is cut to 1 ms before it goes (a well-formed poll may
-// wait as long as it asks). The fuzzer is run with -detect_leaks=0, as
+// A poll's timeout (kPoll's or kPollAck's) and a roll's wait (kPubRoll's,
+// when given) are cut to 1 ms before they go (a well-formed poll may wait as
+// long as it asks; a roll waits only for a full ring, which "t" never is). The fuzzer is run with -detect_leaks=0, as
 // `api`: the engine's threads would make it scan the heap after nearly
 // every input; LeakSanitizer still checks at exit.
 #include <poll.h>
@@ -68,7 +69,8 @@ class Layout {
       // Publishing ops: the topic's name, then each op's numbers.
       case ipc::Op::kPubOpen: return str();
       case ipc::Op::kPubSegment: return str() && take(8);              // segment's first seq
-      case ipc::Op::kPubRoll: return str() && take(4) && take(8);      // slot, tail
+      // The slot and the tail, then a bounded publish's wait (whole, or none).
+      case ipc::Op::kPubRoll: return str() && take(4) && take(8) && (at_end() || take(8));
       case ipc::Op::kPubZero: return str() && take(8) && take(8);      // segment, end
       case ipc::Op::kPubDurable: return str() && take(8);              // sequence
       case ipc::Op::kPubClaims: return str();
@@ -83,6 +85,7 @@ class Layout {
     pos_ += n;
     return true;
   }
+  bool at_end() const { return pos_ >= p_.size(); }
   bool u32(std::uint32_t* v) {
     if (p_.size() - pos_ < 4) return false;
     std::memcpy(v, p_.data() + pos_, 4);
@@ -187,6 +190,19 @@ bool exchange(int fd, std::string packet) {
     std::memcpy(&ns, packet.data() + at, sizeof ns);
     ns = std::min(ns, kMaxPollNs);
     std::memcpy(packet.data() + at, &ns, sizeof ns);
+  }
+  if (op == ipc::Op::kPubRoll) {
+    // After the op: the topic's name (a length, then its bytes), the slot
+    // and the tail; then the wait, when there is one (fits() says it is whole).
+    std::uint32_t n = 0;
+    std::memcpy(&n, packet.data() + 1, sizeof n);
+    const std::size_t at = 1 + 4 + std::size_t{n} + 4 + 8;
+    if (packet.size() >= at + 8) {
+      std::int64_t ns = 0;
+      std::memcpy(&ns, packet.data() + at, sizeof ns);
+      ns = std::min(ns, kMaxPollNs);
+      std::memcpy(packet.data() + at, &ns, sizeof ns);
+    }
   }
   // An empty packet reads as the end of the connection on the other side.
   if (::send(fd, packet.data(), packet.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(packet.size())) return false;

@@ -11,6 +11,8 @@ MAGIC, VERSION = 0x43504943, 3
 HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL, POLL_ACK = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, COMMIT, GROUP_STATS, TOPIC_STATS = 64, 65, 66, 67
 REPLY_TOPIC = 96
+PUB_OPEN, PUB_ROLL = 32, 34
+TAIL_PAST_END = (1 << 40) - 1  # a tail whose offset is past any segment: nothing for the roll to seal
 
 
 def s(text):
@@ -51,6 +53,11 @@ seeds = {
                packet(COMMIT, struct.pack("<Q", 1))],
     "stats": [hello, packet(GROUP_STATS, s("t") + s("g")), packet(TOPIC_STATS, s("t")), packet(TOPIC_STATS, s("m"))],
     # kAsync (made), kMemory (refused), and the memory-only topic "m" (refused).
+    # A roll past a head that is open rolls nothing: with no wait (as an
+    # unbounded publish sends it), none at all (try_publish), and 1 us.
+    "pub_roll": [hello, packet(PUB_OPEN, s("t"))] + [
+        packet(PUB_ROLL, s("t") + struct.pack("<IQ", 0, TAIL_PAST_END) + wait) for wait in
+        (b"", struct.pack("<q", -1), struct.pack("<q", 1000))],
     "reply_topic": [hello, packet(REPLY_TOPIC, s("r") + struct.pack("<B", 1)),
                     packet(REPLY_TOPIC, s("r2") + struct.pack("<B", 0)), packet(REPLY_TOPIC, s("m") + struct.pack("<B", 1))],
 }
