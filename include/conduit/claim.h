@@ -75,8 +75,10 @@ class CONDUIT_EXPORT Claim {
   }
   Claim(const Claim&) = delete;
   Claim& operator=(const Claim&) = delete;
-  // An uncommitted claim is abandoned.
-  ~Claim() { abandon(); }
+  // An uncommitted claim is abandoned (a moved-from or ended one costs no call).
+  ~Claim() {
+    if (active()) abandon();
+  }
 
   // The payload's room in the log: exactly the bytes asked for. Empty once
   // the claim is committed or abandoned.
