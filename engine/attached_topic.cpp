@@ -53,7 +53,10 @@ Result<std::pair<std::byte*, std::size_t>> map_passed(int fd, std::size_t least,
 // A test hook (tests/ipc_dead_publisher_test.cpp): CONDUIT_TEST_PUB_STOP
 // names a point of a claim where the publishing process stops itself
 // (SIGSTOP) for the test to kill it there. Read once per topic handle.
-enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed };
+// "crosser_late" (tests/ipc_roll_order_test.cpp) stops nothing: the claim
+// that crossed the head's end waits, before its roll request, until
+// another thread of its process is in one (at most 1 s).
+enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed, kCrosserLate };
 StopAt stop_at_from_env() {
   const char* e = std::getenv("CONDUIT_TEST_PUB_STOP");
   if (e == nullptr) return StopAt::kNone;
@@ -62,6 +65,7 @@ StopAt stop_at_from_env() {
   if (v == "named") return StopAt::kNamed;
   if (v == "crossed") return StopAt::kCrossed;
   if (v == "unindexed") return StopAt::kUnindexed;
+  if (v == "crosser_late") return StopAt::kCrosserLate;
   return StopAt::kNone;
 }
 
@@ -130,10 +134,21 @@ class AttachedTopicCore {
   Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
                                         Deadline until = Deadline::max()) noexcept;
   // Asks the owner to roll past the claim at tail `t` of append slot `h`
-  // (kPubRoll), with `until` as its wait when bounded.
-  Status roll(std::uint32_t h, std::uint64_t t, Deadline until);
+  // (kPubRoll), with `until` as its wait when bounded. `k`: the claim's
+  // slot in pub_; `first`: its segment's first sequence.
+  Status roll(std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t, Deadline until);
+  // For a claim past the head's end that did not cross it (slot `k`, the
+  // segment from `first`): waits, without the connection, while the claim
+  // that crossed that end is one of this process's and has not finished
+  // its roll. The owner holds a roll request past an unsealed end until
+  // the seal, which that crosser asks for over the same connection: had
+  // this thread sent its roll first, neither would go on. False: `until`
+  // passed first.
+  bool await_own_crosser(std::size_t k, std::uint64_t first, Deadline until) noexcept;
+  // The test hook kCrosserLate: lets another thread's roll go first.
+  void crosser_late() const noexcept;
   // The connection's lock for a bounded roll whose claim did not cross the
-  // head's end (the head is sealed already): another thread of this
+  // head's end (its crosser here, if any, rolled already): another thread of this
   // process may hold the connection in a roll that waits for ring room,
   // which this one must not wait for past `until`. kLocked: `lk` holds it;
   // kMoved: the head is not `h` any more (claim again, nothing to roll).
@@ -160,7 +175,8 @@ class AttachedTopicCore {
   static constexpr std::size_t kPopulateAhead = 512u << 10;
   // Ends the claim in slot `pc` when the owner revoked it (pub_claims.h):
   // names it for the owner to skip, or asks for its roll; kTimedOut.
-  Status revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes, Deadline until);
+  Status revoked(PubClaim& pc, std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t,
+                 std::uint64_t bytes, Deadline until);
 
   std::string name_;
   std::string topic_dir_;
@@ -371,12 +387,27 @@ Status AttachedTopicCore::await_durable(std::uint64_t seq) {
   return r.ok() ? Status::OK() : r.status();
 }
 
-Status AttachedTopicCore::roll(std::uint32_t h, std::uint64_t t, Deadline until) {
+Status AttachedTopicCore::roll(std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t, Deadline until) {
   std::unique_lock lk(conn_mu_, std::defer_lock);
+  const bool crosser = (t & kTailOffsetMask) <= info_.segment_bytes;
+  if (!crosser) {
+    if (!await_own_crosser(k, first, until)) {
+      const std::string why = "another publish of this process crossed the head's end and has not rolled yet";
+      if (until == Deadline::min()) return Status::Busy(topic_error(name_, "ring full, or being rolled: " + why));
+      return Status::TimedOut(topic_error(name_, "ring still full after the timeout: " + why));
+    }
+    // Acquire pairs with the owner's release store of the head index
+    // (TopicCore::set_head_locked); relaxed, the slot's first sequence:
+    // stored before it. Rolled already (most often by that crosser): claim
+    // again, nothing to ask.
+    if (block_->head.load(std::memory_order_acquire) != h ||
+        block_->slot[h].first_seq.load(std::memory_order_relaxed) != first)
+      return Status::OK();
+  }
   // The crosser's roll seals the head: it must go (nobody waits for ring
   // room on a head not sealed yet). A claim past a sealed head does not
   // queue past its bound behind another thread's roll.
-  if (until == Deadline::max() || (t & kTailOffsetMask) <= info_.segment_bytes) {
+  if (until == Deadline::max() || crosser) {
     lk.lock();
   } else {
     switch (lock_for_bounded_roll(lk, h, until)) {
@@ -409,6 +440,51 @@ Status AttachedTopicCore::roll(std::uint32_t h, std::uint64_t t, Deadline until)
   return r.ok() ? Status::OK() : r.status();
 }
 
+bool AttachedTopicCore::await_own_crosser(std::size_t k, std::uint64_t first, Deadline until) noexcept {
+  // This claim's add came after the crosser's (its tail was past the end).
+  // If that crosser is a thread of this process, its slot was marked
+  // kPubClaiming (seq_cst) before its add, and this thread's add read that
+  // add's value (or a later one of the same segment): the mark happens
+  // before the loads below, which see it or a later state of that slot.
+  for (std::size_t i = 0; i < kPubClaimSlots; ++i) {
+    if (i == k) continue;
+    const PubClaim& c = pub_->slot[i];
+    for (unsigned round = 0;; ++round) {
+      // Acquire pairs with the claimer's release compare-and-swap to
+      // kPubClaimed (its tail, add and first_seq are the claim's) and its
+      // seq_cst mark.
+      const std::uint32_t state = c.state.load(std::memory_order_acquire);
+      bool waits = state == kPubRevoked;  // the owner revoked it unnamed: a crosser may still roll
+      if (state == kPubClaimed) {
+        // Relaxed: ordered by the acquire above.
+        const std::uint64_t ct = c.tail.load(std::memory_order_relaxed) & kTailOffsetMask;
+        const std::uint64_t bytes = c.add.load(std::memory_order_relaxed) & kTailOffsetMask;
+        waits = c.first_seq.load(std::memory_order_relaxed) == first && ct <= info_.segment_bytes &&
+                ct + bytes > info_.segment_bytes;
+      } else if (state == kPubClaiming) {
+        // Between its mark and its name (a few instructions): look again.
+        sched_yield();
+        continue;
+      }
+      if (!waits) break;
+      if (std::chrono::steady_clock::now() >= until) return false;
+      // Its roll is a round trip, or more (a new segment file, ring room).
+      if (round < 64)
+        sched_yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+  return true;
+}
+
+void AttachedTopicCore::crosser_late() const noexcept {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  // Relaxed: a hint, as in lock_for_bounded_roll().
+  while (rolling_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
 AttachedTopicCore::RollLock AttachedTopicCore::lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h,
                                                                      Deadline until) {
   for (;;) {
@@ -425,12 +501,17 @@ AttachedTopicCore::RollLock AttachedTopicCore::lock_for_bounded_roll(std::unique
   }
 }
 
-Status AttachedTopicCore::revoked(PubClaim& pc, std::uint32_t h, std::uint64_t t, std::uint64_t bytes, Deadline until) {
+Status AttachedTopicCore::revoked(PubClaim& pc, std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t,
+                                  std::uint64_t bytes, Deadline until) {
   const Status timed_out = Status::TimedOut(
       topic_error(name_, "this publish stalled past the owner's unblock_timeout between its claim and naming it"));
   if ((t & kTailOffsetMask) + bytes > info_.segment_bytes) {
-    // Not in the segment: nothing to skip, and the roll is still ours to ask for.
-    if (Status s = roll(h, t, until); !s.ok()) return s;
+    // Not in the segment: nothing to skip. The crosser's roll (padding and
+    // seal) is still ours to ask for; a claim wholly past the end asks for
+    // none (the crosser rolls, or the next claim if its roll failed), so
+    // no revoked claim waits in await_own_crosser().
+    if ((t & kTailOffsetMask) <= info_.segment_bytes)
+      if (Status s = roll(k, h, first, t, until); !s.ok()) return s;
     // Relaxed: the owner reads nothing more of this slot.
     pc.state.store(kPubFree, std::memory_order_relaxed);
     return timed_out;
@@ -495,7 +576,7 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     if (!pc.state.compare_exchange_strong(expected, kPubClaimed, std::memory_order_release, std::memory_order_relaxed))
         [[unlikely]] {
       keep_slot = (t & kTailOffsetMask) + bytes <= info_.segment_bytes;
-      return revoked(pc, h, t, bytes, until);
+      return revoked(pc, k, h, first, t, bytes, until);
     }
     if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
       if (stop_at_ == StopAt::kNamed) [[unlikely]]
@@ -515,11 +596,13 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     }
     if (stop_at_ == StopAt::kCrossed) [[unlikely]]
       ::raise(SIGSTOP);
+    if (stop_at_ == StopAt::kCrosserLate && (t & kTailOffsetMask) <= info_.segment_bytes) [[unlikely]]
+      crosser_late();
     // Did not fit: the owner rolls (and, for the crosser, pads and seals).
     // A roll that fails (a bounded one meeting a full ring, the owner gone)
     // leaves nothing of this claim: past the end it took no sequence, and
     // the crosser's seal is done. The slot is freed on the way out.
-    if (Status s = roll(h, t, until); !s.ok()) return s;
+    if (Status s = roll(k, h, first, t, until); !s.ok()) return s;
     // Rolled: nothing of this claim is left open. Relaxed: the next mark
     // (seq_cst) orders it.
     pc.state.store(kPubFree, std::memory_order_relaxed);
