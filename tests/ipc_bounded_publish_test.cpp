@@ -180,7 +180,8 @@ TEST_CASE("attached bounded publishes with ring room publish as publish() does, 
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   AttachedTopic* at = attached->topic("m").value();
   for (std::uint64_t i = 0; i < 20000; ++i) {
-    const Message m = text("a " + std::to_string(i));
+    const std::string payload = "a " + std::to_string(i);
+    const Message m = text(payload);  // a view of payload
     auto seq = i % 2 == 0 ? at->try_publish(m) : at->publish(m, 10s);
     REQUIRE_MESSAGE(seq.ok(), seq.status().to_string());
     REQUIRE(*seq == i);
