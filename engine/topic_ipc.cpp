@@ -6,6 +6,7 @@
 
 #include <new>
 
+#include "common/format.h"
 #include "engine/topic_core.h"
 #include "engine/topic_core_internal.h"
 
@@ -57,6 +58,16 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
   // a claim on it was ordered after that by the publisher's acquire add.
   if (s->segment.load(std::memory_order_relaxed) == nullptr)
     return Status::InvalidArgument(topic_error(name_, "a roll request for an unused slot"));
+  // A crosser's tail (its offset inside the segment: the padding goes
+  // there) is one some claim read: aligned (every claim's size is), past
+  // the segment's header, and not beyond what was claimed on the slot
+  // (relaxed: a claim's add came before its request). Anything else would
+  // have the padding written where no claim ended (found by fuzz_ipc_wire).
+  const std::uint64_t off = tail_before & kTailOffsetMask;
+  if (off < options_.segment_bytes &&
+      (off % format::kAlign != 0 || off < format::kSegmentHeaderSize ||
+       tail_before > s->tail.load(std::memory_order_relaxed)))
+    return Status::InvalidArgument(topic_error(name_, "a roll request with a tail no claim read"));
   // As an in-process crosser: the claim that crossed the end (its offset at
   // most the capacity) was on the head, whose segment is still the slot's.
   // No lock before the seal: claimed_locked() waits for it under mu_.
