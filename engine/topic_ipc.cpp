@@ -63,11 +63,19 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
   // the segment's header, and not beyond what was claimed on the slot
   // (relaxed: a claim's add came before its request). Anything else would
   // have the padding written where no claim ended (found by fuzz_ipc_wire).
+  // A crosser's add also took the slot's tail past the end, and nobody
+  // sealed the segment but it; the record it would have been is not there.
   const std::uint64_t off = tail_before & kTailOffsetMask;
-  if (off < options_.segment_bytes &&
-      (off % format::kAlign != 0 || off < format::kSegmentHeaderSize ||
-       tail_before > s->tail.load(std::memory_order_relaxed)))
-    return Status::InvalidArgument(topic_error(name_, "a roll request with a tail no claim read"));
+  if (off < options_.segment_bytes) {
+    const std::uint64_t now = s->tail.load(std::memory_order_relaxed);
+    // Relaxed: as above.
+    const Segment& seg = *s->segment.load(std::memory_order_relaxed);
+    const std::uint64_t n = tail_before >> kTailOffsetBits;
+    if (off % format::kAlign != 0 || off < format::kSegmentHeaderSize || tail_before > now ||
+        (now & kTailOffsetMask) <= options_.segment_bytes || seg.sealed_count() != kNotSealed ||
+        n >= seg.max_records() || seg.offset_of(n) != 0)
+      return Status::InvalidArgument(topic_error(name_, "a roll request with a tail no claim read"));
+  }
   // As an in-process crosser: the claim that crossed the end (its offset at
   // most the capacity) was on the head, whose segment is still the slot's.
   // No lock before the seal: claimed_locked() waits for it under mu_.
