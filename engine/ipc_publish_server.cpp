@@ -124,6 +124,12 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
     case ipc::Op::kPubDurable: {
       const auto seq = r.get<std::uint64_t>();
       if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed durability request")) && false;
+      // A sequence nobody claimed would be waited for until the peer went
+      // (found by fuzz_ipc_wire): the peer asks only after its commit.
+      if (const std::uint64_t bound = t.claim_bound(); seq >= bound)
+        return send(fd, Status::InvalidArgument("topic '" + name + "': a durability wait for sequence " +
+                                                std::to_string(seq) + ", which no claim has taken (claims end at " +
+                                                std::to_string(bound) + ")"));
       for (;;) {
         // In slices, looking between them whether the peer is gone.
         Status s = t.await_durable(seq, IpcServer::kPollSlice);

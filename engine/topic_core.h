@@ -205,6 +205,11 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
 
   std::uint64_t published() const noexcept;  // advances the scanner
   std::uint64_t claimed() const noexcept;
+  // No claim has taken a sequence at or past this: the head's first
+  // sequence plus every claim its tail counts, those that did not fit
+  // included. Never waits (claimed() may wait for a crosser's seal, which
+  // a request from that crosser's process could be queued behind).
+  std::uint64_t claim_bound() const noexcept;
   // Where the log ended when this engine opened it (set by start()).
   std::uint64_t recovered_end() const noexcept { return recovered_end_; }
   // A committed position start() found past the recovered end (a power cut

@@ -59,6 +59,18 @@ std::uint64_t TopicCore::claimed_locked() const noexcept {
   return claims_end_of(*slot->segment.load(std::memory_order_relaxed), slot->tail.load(std::memory_order_relaxed));
 }
 
+std::uint64_t TopicCore::claim_bound() const noexcept {
+  std::lock_guard lk(mu_);
+  if (segments_.empty()) return published();  // deleted
+  if (claims_end_ != kNotSealed) return claims_end_;
+  const AppendSlot* slot = head_.load(std::memory_order_relaxed);
+  // Relaxed: the head's segment and first sequence change only under mu_;
+  // the tail's snapshot may miss claims in flight, which have not asked
+  // anything of anyone yet.
+  return slot->first_seq.load(std::memory_order_relaxed) +
+         (slot->tail.load(std::memory_order_relaxed) >> kTailOffsetBits);
+}
+
 std::uint64_t TopicCore::claims_end_of(const Segment& seg, std::uint64_t tail) const noexcept {
   std::uint64_t sealed = seg.sealed_count();
   if (sealed == kNotSealed && (tail & kTailOffsetMask) <= options_.segment_bytes)

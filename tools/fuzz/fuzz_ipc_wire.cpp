@@ -17,15 +17,18 @@
 //
 // A poll's timeout (kPoll's or kPollAck's) and a roll's wait (kPubRoll's,
 // when given) are cut to 1 ms before they go (a well-formed poll may wait as
-// long as it asks; a roll waits only for a full ring, which "t" never is). The fuzzer is run with -detect_leaks=0, as
-// `api`: the engine's threads would make it scan the heap after nearly
-// every input; LeakSanitizer still checks at exit.
+// long as it asks; a roll waits only for a full ring, which "t" never is),
+// and a work group's max_in_flight to 2^16 (exchange() says why). The
+// fuzzer is run with -detect_leaks=0, as `api`: the engine's threads would
+// make it scan the heap after nearly every input; LeakSanitizer still
+// checks at exit.
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -190,6 +193,24 @@ bool exchange(int fd, std::string packet) {
     std::memcpy(&ns, packet.data() + at, sizeof ns);
     ns = std::min(ns, kMaxPollNs);
     std::memcpy(packet.data() + at, &ns, sizeof ns);
+  }
+  if (op == ipc::Op::kOpenGroup || op == ipc::Op::kConsumer) {
+    // After the op: the topic's and the group's names (a length, then the
+    // bytes), StartAt's kind, sequence and time, then max_in_flight. A
+    // valid one above 2^16 becomes 2^16: a group's tables take ~40 bytes a
+    // slot (670 MB at the 2^24 allowed), and a few such groups would end
+    // the fuzzer at its memory limit, not find a bug.
+    std::uint32_t n1 = 0;
+    std::uint32_t n2 = 0;
+    std::memcpy(&n1, packet.data() + 1, sizeof n1);
+    std::memcpy(&n2, packet.data() + 1 + 4 + n1, sizeof n2);
+    const std::size_t at = 1 + 4 + std::size_t{n1} + 4 + n2 + 1 + 8 + 8;
+    std::uint32_t m = 0;
+    std::memcpy(&m, packet.data() + at, sizeof m);
+    if (std::has_single_bit(m) && m > (1u << 16)) {
+      m = 1u << 16;
+      std::memcpy(packet.data() + at, &m, sizeof m);
+    }
   }
   if (op == ipc::Op::kPubRoll) {
     // After the op: the topic's name (a length, then its bytes), the slot
