@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "claim_ring.h"
 #include "spin.h"
 #include "tests/support/full_envelope.h"  // every envelope field set, as the tests' records
 
@@ -223,6 +224,50 @@ void run_moodycamel(benchmark::State& state, std::size_t per_call) {
 }
 void BM_Moodycamel_1P1C(benchmark::State& state) { run_moodycamel(state, 1); }
 BENCHMARK(BM_Moodycamel_1P1C)->UseRealTime();
+
+// A bare claim ring (claim_ring.h), 1 producer / 1 consumer: the producer
+// claims a slot, writes the counter and zeros as publish_claimed() does, and
+// commits; the consumer checks each slot in place, up to kPollBatch at a
+// time, and then hands them back. 2^14 slots (1 MiB), the size of a
+// memory-only topic's ring of a few segments.
+void BM_ClaimRing_1P1C(benchmark::State& state) {
+  auto ring = std::make_unique<conduit::bench::ClaimRing<(1u << 14)>>();
+  Progress progress;
+  std::thread consumer([&] {
+    OrderCheck check;
+    std::uint64_t next = 0;
+    // Relaxed: the stop flag only ends the loop; the data comes through the ring.
+    while (!progress.stop.load(std::memory_order_relaxed)) {
+      std::uint64_t n = 0;
+      while (n < kPollBatch && ring->ready(next + n)) check.see(counter_of(ring->read(next + n))), ++n;
+      if (n == 0) {
+        cpu_relax();
+        continue;
+      }
+      next += n;
+      ring->done(next);
+      progress.add(n);
+    }
+    if (!check.ok) progress.bad.store(true, std::memory_order_relaxed);  // relaxed: read after join()
+  });
+  std::uint64_t sent = 0;
+  std::uint64_t seen = 0;
+  for (auto _ : state) {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      const std::uint64_t n = ring->claim(seen);
+      unsigned char* p = ring->bytes(n);
+      std::memcpy(p, &sent, sizeof sent);
+      std::memset(p + sizeof sent, 0, sizeof(Payload) - sizeof sent);
+      ring->commit(n);
+      ++sent;
+    }
+    progress.wait_for(sent);
+  }
+  progress.stop.store(true, std::memory_order_relaxed);  // relaxed: see the consumer loop
+  consumer.join();
+  finish(state, progress);
+}
+BENCHMARK(BM_ClaimRing_1P1C)->UseRealTime();
 
 // ------------------------------------------------------------ conduit 1P/1S ---
 // The same payloads through Topic::publish (per_call 1) or publish_batch
