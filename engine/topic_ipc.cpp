@@ -65,10 +65,19 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
   // have the padding written where no claim ended (found by fuzz_ipc_wire).
   // A crosser's add also took the slot's tail past the end, and nobody
   // sealed the segment but it; the record it would have been is not there.
+  // Its slot is still the head (the head moves only once its crosser has
+  // sealed it); a retired slot's segment may be gone already (retention,
+  // the ring). Not under mu_: claimed_locked() holds it waiting for this
+  // very seal. A head that moves after the look is one a racing crosser
+  // sealed and rolled, and its segment outlives the next roll at least.
+  // An offset at the very end is a crosser too (no padding, but its seal).
   const std::uint64_t off = tail_before & kTailOffsetMask;
-  if (off < options_.segment_bytes) {
+  if (off <= options_.segment_bytes) {
+    // Acquire pairs with the release in set_head_locked(): the slot's segment.
+    if (deleted() || head_.load(std::memory_order_acquire) != s)
+      return Status::InvalidArgument(topic_error(name_, "a crossing roll request for a slot that is not the head"));
     const std::uint64_t now = s->tail.load(std::memory_order_relaxed);
-    // Relaxed: as above.
+    // Relaxed: ordered by the head's acquire above.
     const Segment& seg = *s->segment.load(std::memory_order_relaxed);
     const std::uint64_t n = tail_before >> kTailOffsetBits;
     if (off % format::kAlign != 0 || off < format::kSegmentHeaderSize || tail_before > now ||

@@ -52,10 +52,12 @@ seeds = {
     "commit": [hello, packet(SUBSCRIBE, s("t") + s("reader") + struct.pack("<BQq", 0, 0, 0)),
                packet(COMMIT, struct.pack("<Q", 1))],
     "stats": [hello, packet(GROUP_STATS, s("t") + s("g")), packet(TOPIC_STATS, s("t")), packet(TOPIC_STATS, s("m"))],
-    # No kPubRoll seed: from one, the fuzzer finds within a minute roll
-    # requests a hostile peer can send to keep the owner from answering
-    # (doc/ipc.md, "A hostile roll request"), an open bug; the seed comes
-    # back with the owner's fix.
+    # kAsync (made), kMemory (refused), and the memory-only topic "m" (refused).
+    # A roll past a head that is open rolls nothing: with no wait (as an
+    # unbounded publish sends it), none at all (try_publish), and 1 us.
+    "pub_roll": [hello, packet(PUB_OPEN, s("t"))] + [
+        packet(PUB_ROLL, s("t") + struct.pack("<IQ", 0, TAIL_PAST_END) + wait) for wait in
+        (b"", struct.pack("<q", -1), struct.pack("<q", 1000))],
     "reply_topic": [hello, packet(REPLY_TOPIC, s("r") + struct.pack("<B", 1)),
                     packet(REPLY_TOPIC, s("r2") + struct.pack("<B", 0)), packet(REPLY_TOPIC, s("m") + struct.pack("<B", 1))],
 }
