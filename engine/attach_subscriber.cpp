@@ -71,8 +71,7 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
   // A poll (not a try_poll) waits out a stream gap, then looks once
   // without waiting: whether that look found records says whether it streams.
   if (timeout_ns >= 0) gap_.wait();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::nanoseconds(std::max<std::int64_t>(timeout_ns, 0));
+  const auto deadline = deadline_after(std::chrono::nanoseconds(std::max<std::int64_t>(timeout_ns, 0)));
   for (bool last = false, first = true;; first = false) {
     const auto left = deadline - std::chrono::steady_clock::now();
     // A wait in slices, each parked on the topic's futex: a publish wakes

@@ -1,7 +1,9 @@
 // Delayed delivery: the delay topic and its pump.
 #include "conduit/delay.h"
 
+#include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "engine/envelope.h"
 
@@ -77,7 +79,11 @@ Result<std::uint64_t> DelayPump::publish_at(const Message& m, std::int64_t not_b
 }
 
 Result<std::uint64_t> DelayPump::publish_after(const Message& m, std::chrono::nanoseconds delay) {
-  return publish_at(m, now() + delay.count());
+  // A delay of centuries is "not before the end of time", not an overflow
+  // into the past (which would deliver it at once).
+  const std::int64_t t = now();
+  const std::int64_t most = std::numeric_limits<std::int64_t>::max();
+  return publish_at(m, delay.count() > most - t ? most : t + std::max<std::int64_t>(delay.count(), 0));
 }
 
 Status DelayPump::release(const Held& h) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/wait.h"
 #include "conduit/engine.h"
 #include "conduit/request_reply.h"
 #include "engine/ipc_read_requests.h"
@@ -182,7 +183,7 @@ bool Session::wait(std::span<Delivery> out, std::int64_t timeout_ns, PollResult*
     *result = consumer_->try_poll(out);
     return true;
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+  const auto deadline = deadline_after(std::chrono::nanoseconds(timeout_ns));  // a peer's year or more: never
   for (;;) {
     const auto left = deadline - std::chrono::steady_clock::now();
     PollResult& p = *result;

@@ -3,6 +3,7 @@
 
 #include <conduit/conduit.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,14 @@ TEST_CASE("a record already due when published is released by the next pump") {
   REQUIRE(f.pump->publish_after(text("zero"), 0s).ok());
   CHECK(f.pump->pump().value() == 2);
   CHECK(f.received() == std::vector<std::string>{"past", "zero"});
+}
+
+TEST_CASE("a delay of centuries is never due, not an overflow into the past") {
+  Fixture f;
+  REQUIRE(f.pump->publish_after(text("never"), std::chrono::nanoseconds::max()).ok());
+  CHECK(f.pump->pump().value() == 0);
+  CHECK(f.pump->next_due() == std::numeric_limits<std::int64_t>::max());
+  CHECK(f.received().empty());
 }
 
 TEST_CASE("a work group of the target gets a delayed record only when it is due") {

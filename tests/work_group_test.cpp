@@ -90,6 +90,25 @@ TEST_CASE("a nacked record is delivered again with attempt 2") {
   CHECK(out[0].attempt == 1);
 }
 
+TEST_CASE("a delay or ack timeout of centuries means never, not an overflow into the past") {
+  auto engine = Engine::open().value();
+  Topic* topic = engine->create_topic("t").value();
+  WorkGroupOptions wo;
+  wo.ack_timeout = std::chrono::nanoseconds::max();
+  WorkGroup* group = topic->work_group("g", wo).value();
+  auto consumer = group->consumer().value();
+  publish_numbers(topic, 0, 2);
+  Delivery out[2];
+  REQUIRE(consumer->try_poll(out).count == 2);
+  // now + the delay wrapped to a time long past: delivered again at once.
+  consumer->nack(out[0], std::chrono::nanoseconds::max());
+  CHECK(group->stats().pending_redelivery == 1);
+  CHECK(consumer->try_poll(out).count == 0);
+  // The unacked one (out[1]) is not timed out either.
+  CHECK(consumer->poll(out, 20ms).count == 0);
+  CHECK(group->stats().redelivered == 0);
+}
+
 TEST_CASE("a record nacked by one consumer may be delivered to another") {
   auto engine = Engine::open().value();
   Topic* topic = engine->create_topic("t").value();
