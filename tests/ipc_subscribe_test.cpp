@@ -1,7 +1,9 @@
 // Subscribers in other processes (conduit/attach_subscriber.h) and the
 // attached handles' stats: records followed in each process's own mapping,
 // named positions committed through the owner and resumed after a
-// SIGKILL, stats equal to the owner's, and the owner's death told.
+// SIGKILL, stats equal to the owner's, the owner's death told, and
+// Topic::readers() listing subscriber processes at their live positions
+// for as long as their connections last.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -249,4 +251,95 @@ TEST_CASE("Engine::close in the owner: an attached subscriber reads what was pub
   CHECK(r.closed);
   CHECK(r.status.ok());  // closed, as in process; the owner is still there
   CHECK(sub->commit().code() == Code::kClosed);
+}
+
+namespace {
+
+// Waits (30 s at most) until `topic` lists `n` readers; then those readers.
+std::vector<ReaderInfo> readers_once(Topic* topic, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    std::vector<ReaderInfo> rs = topic->readers();
+    if (rs.size() == n) return rs;
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, rs.size(), " readers, not ", n);
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+// Tells a sub-steps worker to read its next K records; the position it printed.
+std::string step(Worker& w) {
+  REQUIRE(::kill(w.pid(), SIGUSR1) == 0);
+  return expect_line(w, "read ");
+}
+
+}  // namespace
+
+TEST_CASE("Topic::readers() lists subscriber processes of a persisted topic at the position they read to") {
+  Owner owner(small_segments());
+  const std::string dir = owner.eo.data_dir;
+  Topic* topic = owner.topic;
+  auto local = topic->subscribe({.name = "local"}).value();
+  publish(topic, 0, 10);
+  // Neither commits: what readers() shows is where each has read to.
+  Worker named({"sub-steps", dir, "t", "far", "4"});
+  REQUIRE(named.line() == "ready");
+  Worker unnamed({"sub-steps", dir, "t", "-", "3"});
+  REQUIRE(unnamed.line() == "ready");
+  auto rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  // The in-process subscriber first, then the attached ones in the order they came.
+  CHECK(rs[0].name == "local");
+  CHECK_FALSE(rs[0].attached);
+  CHECK(rs[1].name == "far");
+  CHECK(rs[1].attached);
+  CHECK(rs[1].kind == ReaderInfo::Kind::kSubscriber);
+  CHECK_FALSE(rs[1].holds_ring);  // a persisted topic's holds nothing
+  CHECK(rs[1].position == 0);
+  CHECK(rs[1].lag == 10);
+  CHECK(rs[2].name.empty());
+  CHECK(rs[2].attached);
+  CHECK(rs[2].position == 0);
+
+  CHECK(step(named) == "4");
+  rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[1].position == 4);
+  CHECK(rs[1].lag == 6);
+  CHECK(step(named) == "8");
+  CHECK(step(unnamed) == "3");
+  publish(topic, 10, 20);
+  rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[1].position == 8);
+  CHECK(rs[1].lag == 12);
+  CHECK(rs[2].position == 3);
+  CHECK(rs[2].lag == 17);
+  CHECK(rs[0].position == 0);  // the in-process one never polled
+}
+
+TEST_CASE("an attached subscriber of a persisted topic leaves readers() when destroyed, or when its process dies") {
+  Owner owner(small_segments());
+  const std::string dir = owner.eo.data_dir;
+  Topic* topic = owner.topic;
+  publish(topic, 0, 10);
+  Worker dropped({"sub-steps", dir, "t", "first", "5"});
+  REQUIRE(dropped.line() == "ready");
+  Worker killed({"sub-steps", dir, "t", "second", "2"});
+  REQUIRE(killed.line() == "ready");
+  CHECK(step(dropped) == "5");
+  CHECK(step(killed) == "2");
+  auto rs = readers_once(topic, 2);
+  CHECK(rs[0].name == "first");
+  CHECK(rs[0].position == 5);
+  CHECK(rs[1].name == "second");
+  CHECK(rs[1].position == 2);
+  // Destroyed, its process still there: its connection ends with it.
+  REQUIRE(::kill(dropped.pid(), SIGUSR2) == 0);
+  REQUIRE(dropped.line() == "dropped");
+  rs = readers_once(topic, 1);
+  CHECK(rs[0].name == "second");
+  CHECK(rs[0].attached);
+  // SIGKILLed: the kernel ends its connection.
+  killed.kill();
+  CHECK(readers_once(topic, 0).empty());
 }
