@@ -15,25 +15,20 @@
 #include <thread>
 #include <vector>
 
+#include "tests/ipc/readers.h"
 #include "tests/ipc/stats_text.h"
 #include "tests/ipc/worker.h"
 #include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;
+using conduit::test::readers_once;
+using conduit::test::small_async;
 using conduit::test::stats_text;
 using conduit::test::TempDir;
 using conduit::test::Worker;
 
 namespace {
-
-TopicOptions small_segments() {
-  TopicOptions to;
-  to.durability = Durability::kAsync;
-  to.segment_bytes = 256u << 10;
-  to.max_payload_bytes = 1024;
-  return to;
-}
 
 void publish(Topic* t, std::uint64_t from, std::uint64_t to) {
   for (std::uint64_t i = from; i < to; ++i) REQUIRE(t->publish("record " + std::to_string(i)).ok());
@@ -62,7 +57,7 @@ std::string expect_line(Worker& w, const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("three subscriber processes each see every record once, in order, across segment rolls") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   constexpr std::uint64_t kRecords = 12000;  // about 0.8 MB of 256 KiB segments
@@ -82,7 +77,7 @@ TEST_CASE("three subscriber processes each see every record once, in order, acro
 
 TEST_CASE(
     "a named subscriber process commits, is SIGKILLed, and the next one resumes there; its position holds retention") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.retain_until_consumed = true;
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -116,7 +111,7 @@ TEST_CASE(
 }
 
 TEST_CASE("stats fetched by an attached process equal the owner's at a quiet point") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   WorkGroup* group = topic->work_group("g").value();
@@ -139,7 +134,7 @@ TEST_CASE("stats fetched by an attached process equal the owner's at a quiet poi
 }
 
 TEST_CASE("an attached subscriber that fell behind retention is told exactly how many records it lost") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.retain_bytes = 1;  // at each roll, only the newest segments stay
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -189,7 +184,7 @@ TEST_CASE("the owner's death: an attached subscriber reads what was published, t
 }
 
 TEST_CASE("what an attached subscriber refuses, naming why") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   TopicOptions memory;
@@ -217,7 +212,7 @@ TEST_CASE("what an attached subscriber refuses, naming why") {
 }
 
 TEST_CASE("an attached subscriber's lag counts from the published watermark of the owner's last sync round") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.durability = Durability::kSync;
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -238,7 +233,7 @@ TEST_CASE("an attached subscriber's lag counts from the published watermark of t
 }
 
 TEST_CASE("Engine::close in the owner: an attached subscriber reads what was published, then closed") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   auto sub = attached->subscribe("t", {.name = "n", .start = StartAt::earliest()}).value();
   publish(owner.topic, 0, 10);
@@ -255,17 +250,6 @@ TEST_CASE("Engine::close in the owner: an attached subscriber reads what was pub
 
 namespace {
 
-// Waits (30 s at most) until `topic` lists `n` readers; then those readers.
-std::vector<ReaderInfo> readers_once(Topic* topic, std::size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  for (;;) {
-    std::vector<ReaderInfo> rs = topic->readers();
-    if (rs.size() == n) return rs;
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, rs.size(), " readers, not ", n);
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
 // Tells a sub-steps worker to read its next K records; the position it printed.
 std::string step(Worker& w) {
   REQUIRE(::kill(w.pid(), SIGUSR1) == 0);
@@ -275,7 +259,7 @@ std::string step(Worker& w) {
 }  // namespace
 
 TEST_CASE("Topic::readers() lists subscriber processes of a persisted topic at the position they read to") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const std::string dir = owner.eo.data_dir;
   Topic* topic = owner.topic;
   auto local = topic->subscribe({.name = "local"}).value();
@@ -318,7 +302,7 @@ TEST_CASE("Topic::readers() lists subscriber processes of a persisted topic at t
 }
 
 TEST_CASE("an attached subscriber of a persisted topic leaves readers() when destroyed, or when its process dies") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const std::string dir = owner.eo.data_dir;
   Topic* topic = owner.topic;
   publish(topic, 0, 10);
