@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <utility>
 
 #include "common/disk_names.h"
@@ -15,6 +16,7 @@
 #include "conduit/reader.h"
 #include "engine/ipc_connection.h"
 #include "engine/ipc_wire_stats.h"
+#include "engine/reader_slot.h"
 #include "engine/shm_reader.h"
 #include "persistence/data_dir.h"
 
@@ -34,6 +36,10 @@ class AttachedSubscriberCore {
   std::unique_ptr<LogReader> reader_;
   std::unique_ptr<ShmReader> shm_;                     // instead of reader_: a memory-only topic (engine/shm_reader.h)
   std::unique_ptr<persistence::ControlFile> control_;  // the published watermark, for lag()
+  // A persisted topic's reader slot, when the owner passed one (an older
+  // owner does not): the position goes there after each poll, for the
+  // owner's Topic::readers(). A memory-only topic's is shm_'s.
+  std::unique_ptr<PassedReaderSlot> slot_;
   std::string topic_;
   std::uint64_t rewound_ = 0;  // from the owner's subscribe: told at the first poll
   // Written by the poll thread after each poll; read by any thread.
@@ -90,8 +96,10 @@ PollResult AttachedSubscriberCore::poll(std::span<RecordView> out, std::int64_t 
     r.lost = got->lost;
     r.rewound += got->rewound;
     r.skipped += got->skipped;
+    const std::uint64_t pos = shm_ ? shm_->position() : reader_->position();
     // Relaxed: see the members.
-    position_.store(shm_ ? shm_->position() : reader_->position(), std::memory_order_relaxed);
+    position_.store(pos, std::memory_order_relaxed);
+    if (slot_) slot_->store(pos);  // release (engine/reader_slot.h)
     lost_.store(shm_ ? shm_->lost() : reader_->lost(), std::memory_order_relaxed);
     if (r.count != 0 || r.lost != 0 || r.rewound != 0) {
       if (first && timeout_ns >= 0) gap_.note(r.count, out.size(), options_.stream_gap);
@@ -150,9 +158,14 @@ Result<std::unique_ptr<AttachedSubscriber>> AttachedEngine::subscribe(std::strin
   const auto start = rd.get<std::uint64_t>();
   const auto rewound = rd.get<std::uint64_t>();
   const bool memory = !rd.at_end() && rd.get<std::uint8_t>() != 0;
+  // Left off by an older owner, which passes no slot for a persisted topic.
+  const std::uint8_t flags = rd.at_end() ? 0 : rd.get<std::uint8_t>();
+  const bool slot = !memory && (flags & detail::ipc::kSubscribeReaderSlot) != 0;
   if (!said.ok() || !rd.ok() || !memory) {
-    for (int fd : fds)
-      if (fd >= 0) ::close(fd);
+    // A persisted topic's reader slot, its first descriptor, is kept (mapped below).
+    const bool keep = slot && said.ok() && rd.ok();
+    for (std::size_t k = keep ? 1 : 0; k < std::size(fds); ++k)
+      if (fds[k] >= 0) ::close(fds[k]);
     if (!said.ok()) return said;
     if (!rd.ok()) return Status::Corruption("a subscribe's reply from the owner of " + dir_ + " is short");
   }
@@ -168,6 +181,12 @@ Result<std::unique_ptr<AttachedSubscriber>> AttachedEngine::subscribe(std::strin
     core->position_.store(start, std::memory_order_relaxed);
     return std::unique_ptr<AttachedSubscriber>(new AttachedSubscriber(std::move(core)));
   }
+  std::unique_ptr<detail::PassedReaderSlot> passed;
+  if (slot) {
+    auto mapped = detail::PassedReaderSlot::map(fds[0], "the reader slot of topic '" + std::string(topic) + "'");
+    if (!mapped.ok()) return mapped.status();
+    passed = std::move(mapped).value();
+  }
   // Where the owner said, exactly: its start is the in-process one's.
   LogReaderOptions lo;
   lo.start = StartAt::at(start);
@@ -181,6 +200,7 @@ Result<std::unique_ptr<AttachedSubscriber>> AttachedEngine::subscribe(std::strin
   core->conn_ = std::move(conn).value();
   core->reader_ = std::move(reader).value();
   core->control_ = std::move(control).value();
+  core->slot_ = std::move(passed);
   core->topic_ = std::string(topic);
   core->rewound_ = rewound;
   // Relaxed: no other thread has the handle yet.

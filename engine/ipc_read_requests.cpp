@@ -67,6 +67,7 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> 
     shm_ = std::move(shm).value();
     topic_ = topic;
     reply->status(Status::OK()).put(shm_->start()).put(std::uint64_t{0}).put(std::uint8_t{1});
+    reply->put(ipc::kSubscribeReaderSlot);
     pass[0] = (*core)->claim_block_fd();
     pass[1] = shm_->slot_fd();
     return true;
@@ -81,7 +82,21 @@ bool ReadRequests::subscribe(ipc::Reader& r, ipc::Writer* reply, std::span<int> 
   if (!o.name.empty()) key_ = disk::subscriber_key(o.name);
   // An empty poll moves nothing and tells the rewind, if any (once).
   const PollResult told = (*sub)->try_poll({});
-  reply->status(Status::OK()).put((*sub)->position()).put(told.rewound).put(std::uint8_t{0});
+  const std::uint64_t start = (*sub)->position();
+  sub->reset();  // gone before its slot is listed: readers() never shows both
+  // Its reader slot (engine/reader_slot.h): readers() lists it, at the
+  // position the attached process stores after each poll, until the
+  // connection ends. It holds nothing. Without one (no memfd) the
+  // subscriber reads as well; readers() only misses it.
+  std::uint8_t flags = 0;
+  if (auto slot = AttachedReader::make(*core, o.name, /*holds_ring=*/false); slot.ok()) {
+    slot_ = std::move(slot).value();
+    slot_->start_at(start);
+    slot_->list();
+    pass[0] = slot_->fd();
+    flags = ipc::kSubscribeReaderSlot;
+  }
+  reply->status(Status::OK()).put(start).put(told.rewound).put(std::uint8_t{0}).put(flags);
   return true;
 }
 

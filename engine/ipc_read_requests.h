@@ -4,8 +4,9 @@
 //
 // An attached subscriber reads the records itself, from its own mapping
 // (conduit/attach_subscriber.h); the owner only resolves where it starts
-// (through an in-process Subscriber of that name, made and let go at once)
-// and stores what it commits.
+// (through an in-process Subscriber of that name, made and let go at once),
+// stores what it commits, and lists it in Topic::readers() through the
+// reader slot where it stores its position (engine/reader_slot.h).
 //
 // Thread safety: the connection's thread only.
 #pragma once
@@ -18,6 +19,7 @@
 #include "engine/ipc_server.h"
 #include "engine/ipc_shm_subscription.h"
 #include "engine/ipc_wire.h"
+#include "engine/reader_slot.h"
 
 namespace conduit::detail {
 
@@ -40,6 +42,7 @@ class ReadRequests {
   std::string topic_;                     // the subscriber's (one per connection); empty before
   std::string key_;                       // a named subscriber's position key
   std::unique_ptr<ShmSubscription> shm_;  // a memory-only topic's subscriber
+  std::unique_ptr<AttachedReader> slot_;  // a persisted topic's subscriber's reader slot (readers() only)
 };
 
 }  // namespace conduit::detail

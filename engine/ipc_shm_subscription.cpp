@@ -1,34 +1,25 @@
 #include "engine/ipc_shm_subscription.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <new>
-
 namespace conduit::detail {
 
 Result<std::unique_ptr<ShmSubscription>> ShmSubscription::make(TopicCore* topic, StartAt at, bool block,
                                                                std::string name) {
-  auto mapped = map_shared_memfd("conduit-reader-slot", sizeof(ReaderSlot));
-  if (!mapped.ok()) return mapped.status();
-  auto* slot = new (mapped->second) ReaderSlot();
-  std::unique_ptr<ShmSubscription> s(new ShmSubscription(topic, mapped->first, slot, block, std::move(name)));
+  auto slot = AttachedReader::make(topic, std::move(name), block);
+  if (!slot.ok()) return slot.status();
+  std::unique_ptr<ShmSubscription> s(new ShmSubscription(topic, std::move(slot).value(), block));
   // Resolved and registered under one lock: the ring cannot move past a
   // blocking subscriber's start in between.
-  s->start_ = topic->attach(at, block ? s.get() : nullptr);
-  if (!block) s->start_at(s->start_);
-  topic->list_attached(s.get());
+  s->start_ = topic->attach(at, block ? s->slot_.get() : nullptr);
+  if (!block) s->slot_->start_at(s->start_);
+  s->slot_->list();
   return s;
 }
 
 ShmSubscription::~ShmSubscription() {
   // Its process closed the connection or died: a publisher waiting for
-  // this subscriber goes on (remove_holder wakes it).
-  if (block_) topic_->remove_holder(this);
-  topic_->unlist_attached(this);
+  // this subscriber goes on (remove_holder wakes it). The slot unlists itself.
+  if (block_) topic_->remove_holder(slot_.get());
   held_.reset();
-  ::munmap(slot_, sizeof(ReaderSlot));
-  ::close(slot_fd_);
 }
 
 void ShmSubscription::segment(ipc::Reader& r, ipc::Writer* reply, std::span<int> pass) {
@@ -40,7 +31,8 @@ void ShmSubscription::segment(ipc::Reader& r, ipc::Writer* reply, std::span<int>
   // The segment read before is let go first: the subscriber has left it.
   held_.reset();
   // A blocking one stored its position past that segment before asking
-  // (release; make_ring_room reads it with acquire through hold_position):
+  // (release; make_ring_room reads it with acquire through the slot's
+  // hold_position):
   // a publisher of this process waiting for ring space looks again now,
   // not at the end of its park_timeout.
   if (block_) topic_->notify_progress();

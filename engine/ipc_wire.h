@@ -44,7 +44,9 @@
 //   kSubscribe str topic, str name, u8 start kind,
 //              u64 start seq, i64 start ns
 //              [, u8 SlowPolicy]                         -> status, u64 start, u64 rewound, u8 memory-only
-//                                                           (memory-only: +fd the claim block, +fd the reader slot)
+//                                                           [, u8 kSubscribe flags]
+//                                                           (memory-only: +fd the claim block, +fd the reader slot;
+//                                                           persisted, with kSubscribeReaderSlot: +fd the reader slot)
 //   kShmSegment u64 seq (memory-only topics)            -> status, u64 first seq, u64 lost, u64 capacity
 //                                                           (+fd its shared index, +fd its memory; first seq
 //                                                           kNoSegment and no fds: none holds seq yet;
@@ -224,6 +226,15 @@ Status socket_path(const std::string& data_dir, std::string* path, int* dir_fd);
 // (an older owner sends no such byte, and would ignore it: an attached
 // bounded publish into a ring is then refused, not left to wait).
 inline constexpr std::uint8_t kPubBoundedRolls = 1;
+
+// kSubscribe's reply's last byte, a set of flags: a reader slot
+// (engine/reader_slot.h) came with it, where the subscriber stores its
+// position for the owner's Topic::readers(). A memory-only topic's always
+// comes (its second descriptor); a persisted topic's comes only from an
+// owner that sets this flag (its one descriptor): an older owner sends no
+// such byte and no slot, and its attached subscribers store nothing; an
+// older attached process closes a descriptor it did not ask for.
+inline constexpr std::uint8_t kSubscribeReaderSlot = 1;
 
 // What an attached publisher needs to know of a topic (kPubOpen).
 struct PubTopicInfo {

@@ -13,20 +13,6 @@
 namespace conduit::detail {
 namespace {
 
-// A memfd the owner passed, mapped shared and writable (both the claim
-// block's lot words and the slot's position are written here); closed.
-Result<std::byte*> map_passed(int fd, std::size_t bytes, const std::string& what) {
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < bytes) {
-    if (fd >= 0) ::close(fd);
-    return Status::Corruption(what + ": the owner passed no descriptor, or a short one");
-  }
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED) return Status::IOError("mmap " + what + ": " + std::strerror(errno));
-  return static_cast<std::byte*>(p);
-}
-
 // What LogReaderOptions::park_timeout is by default: a missed wake-up costs at most this.
 constexpr std::chrono::microseconds kParkTimeout{500};
 
@@ -35,26 +21,24 @@ constexpr std::chrono::microseconds kParkTimeout{500};
 Result<std::unique_ptr<ShmReader>> ShmReader::open(IpcConnection& conn, std::string topic, int block_fd, int slot_fd,
                                                    std::uint64_t start, WaitStrategy wait) {
   std::unique_ptr<ShmReader> r(new ShmReader(conn, topic, wait));
-  auto slot = map_passed(slot_fd, sizeof(ReaderSlot), "the reader slot of topic '" + topic + "'");
+  auto slot = PassedReaderSlot::map(slot_fd, "the reader slot of topic '" + topic + "'");
   if (!slot.ok()) {
     if (block_fd >= 0) ::close(block_fd);
     return slot.status();
   }
-  r->slot_ = reinterpret_cast<ReaderSlot*>(*slot);
+  r->slot_ = std::move(slot).value();
   auto block = map_passed(block_fd, sizeof(ClaimBlock), "the claim block of topic '" + topic + "'");
   if (!block.ok()) return block.status();
   r->block_ = reinterpret_cast<ClaimBlock*>(*block);
   r->block_bytes_ = sizeof(ClaimBlock);
-  if (r->slot_->magic != kReaderSlotMagic || r->block_->magic != kClaimBlockMagic || r->block_->slots != kClaimSlots)
-    return Status::Corruption("topic '" + topic +
-                              "': the owner's reader slot or claim block is not one this build knows");
+  if (r->block_->magic != kClaimBlockMagic || r->block_->slots != kClaimSlots)
+    return Status::Corruption("topic '" + topic + "': the owner's claim block is not one this build knows");
   r->lot_ = std::make_unique<SharedParkingLot>(&r->block_->readers_epoch, &r->block_->readers_parked);
   r->pos_ = start;
   return r;
 }
 
 ShmReader::~ShmReader() {
-  if (slot_ != nullptr) ::munmap(slot_, sizeof(ReaderSlot));
   if (block_ != nullptr) ::munmap(block_, block_bytes_);
 }
 

@@ -47,6 +47,7 @@
 #include "conduit/engine.h"
 #include "conduit/message.h"
 #include "engine/ipc_connection.h"
+#include "engine/reader_slot.h"
 #include "engine/shm_segment.h"
 #include "engine/topic_core.h"
 
@@ -86,17 +87,14 @@ class ShmReader {
   // Whether a poll could return something now (between parks).
   bool ready() const noexcept;
   std::uint64_t head_first() const noexcept;
-  void store_position() noexcept {
-    // Release pairs with the owner's acquire in ShmSubscription::hold_position().
-    slot_->position.store(pos_, std::memory_order_release);
-  }
+  void store_position() noexcept { slot_->store(pos_); }  // release (engine/reader_slot.h)
 
   IpcConnection& conn_;
   std::string topic_;
   WaitStrategy wait_;
   ClaimBlock* block_ = nullptr;
   std::size_t block_bytes_ = 0;
-  ReaderSlot* slot_ = nullptr;
+  std::unique_ptr<PassedReaderSlot> slot_;
   std::unique_ptr<SharedParkingLot> lot_;  // the claim block's readers' words
   ShmSegmentCache maps_{false};
   std::shared_ptr<ShmSegment> seg_;  // the segment being read; null: ask the owner

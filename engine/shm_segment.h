@@ -40,20 +40,6 @@ struct ShmSegment {
   std::size_t max_records() const noexcept { return (index_bytes - Segment::kIndexHeaderBytes) / 4; }
 };
 
-// An attached subscriber's reader slot: a memfd of its own, made by the
-// owner at the subscribe (engine/ipc_shm_subscription.h) and mapped by both.
-// A blocking subscriber's position holds the ring there as an in-process
-// one's does (RetentionHolder::hold_position).
-inline constexpr std::uint64_t kReaderSlotMagic = 0x31544c53'54444e43;  // "CNDTSLT1"
-struct alignas(64) ReaderSlot {
-  std::uint64_t magic = kReaderSlotMagic;
-  // The next sequence the subscriber reads. Stored by the subscriber with
-  // release after each poll (and at each segment end); the owner loads it
-  // with acquire: the records below it were read, so the ring may reuse
-  // their memory.
-  alignas(64) std::atomic<std::uint64_t> position{0};
-};
-
 class ShmSegmentCache {
  public:
   explicit ShmSegmentCache(bool writable) : writable_(writable) {}

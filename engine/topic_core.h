@@ -236,7 +236,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   // it in between. Unregister with remove_holder() when it goes away.
   std::uint64_t attach(StartAt at, RetentionHolder* h);
   void remove_holder(RetentionHolder* h);
-  // A reader in another process (ShmSubscription) that readers() lists
+  // A reader in another process (AttachedReader, engine/reader_slot.h) that readers() lists
   // until unlisted, with its own reader_info().
   void list_attached(const RetentionHolder* r);
   void unlist_attached(const RetentionHolder* r);

@@ -1,7 +1,9 @@
 // Subscribers in other processes (conduit/attach_subscriber.h) and the
 // attached handles' stats: records followed in each process's own mapping,
 // named positions committed through the owner and resumed after a
-// SIGKILL, stats equal to the owner's, and the owner's death told.
+// SIGKILL, stats equal to the owner's, the owner's death told, and
+// Topic::readers() listing subscriber processes at their live positions
+// for as long as their connections last.
 #include <doctest/doctest.h>
 
 #include <conduit/attach.h>
@@ -13,25 +15,20 @@
 #include <thread>
 #include <vector>
 
+#include "tests/ipc/readers.h"
 #include "tests/ipc/stats_text.h"
 #include "tests/ipc/worker.h"
 #include "tests/support/helpers.h"
 
 using namespace conduit;
 using namespace std::chrono_literals;
+using conduit::test::readers_once;
+using conduit::test::small_async;
 using conduit::test::stats_text;
 using conduit::test::TempDir;
 using conduit::test::Worker;
 
 namespace {
-
-TopicOptions small_segments() {
-  TopicOptions to;
-  to.durability = Durability::kAsync;
-  to.segment_bytes = 256u << 10;
-  to.max_payload_bytes = 1024;
-  return to;
-}
 
 void publish(Topic* t, std::uint64_t from, std::uint64_t to) {
   for (std::uint64_t i = from; i < to; ++i) REQUIRE(t->publish("record " + std::to_string(i)).ok());
@@ -60,7 +57,7 @@ std::string expect_line(Worker& w, const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("three subscriber processes each see every record once, in order, across segment rolls") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   constexpr std::uint64_t kRecords = 12000;  // about 0.8 MB of 256 KiB segments
@@ -80,7 +77,7 @@ TEST_CASE("three subscriber processes each see every record once, in order, acro
 
 TEST_CASE(
     "a named subscriber process commits, is SIGKILLed, and the next one resumes there; its position holds retention") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.retain_until_consumed = true;
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -114,7 +111,7 @@ TEST_CASE(
 }
 
 TEST_CASE("stats fetched by an attached process equal the owner's at a quiet point") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   WorkGroup* group = topic->work_group("g").value();
@@ -137,7 +134,7 @@ TEST_CASE("stats fetched by an attached process equal the owner's at a quiet poi
 }
 
 TEST_CASE("an attached subscriber that fell behind retention is told exactly how many records it lost") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.retain_bytes = 1;  // at each roll, only the newest segments stay
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -187,7 +184,7 @@ TEST_CASE("the owner's death: an attached subscriber reads what was published, t
 }
 
 TEST_CASE("what an attached subscriber refuses, naming why") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   const EngineOptions& eo = owner.eo;
   Topic* topic = owner.topic;
   TopicOptions memory;
@@ -215,7 +212,7 @@ TEST_CASE("what an attached subscriber refuses, naming why") {
 }
 
 TEST_CASE("an attached subscriber's lag counts from the published watermark of the owner's last sync round") {
-  TopicOptions to = small_segments();
+  TopicOptions to = small_async();
   to.durability = Durability::kSync;
   Owner owner(to);
   const EngineOptions& eo = owner.eo;
@@ -236,7 +233,7 @@ TEST_CASE("an attached subscriber's lag counts from the published watermark of t
 }
 
 TEST_CASE("Engine::close in the owner: an attached subscriber reads what was published, then closed") {
-  Owner owner(small_segments());
+  Owner owner(small_async());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   auto sub = attached->subscribe("t", {.name = "n", .start = StartAt::earliest()}).value();
   publish(owner.topic, 0, 10);
@@ -249,4 +246,84 @@ TEST_CASE("Engine::close in the owner: an attached subscriber reads what was pub
   CHECK(r.closed);
   CHECK(r.status.ok());  // closed, as in process; the owner is still there
   CHECK(sub->commit().code() == Code::kClosed);
+}
+
+namespace {
+
+// Tells a sub-steps worker to read its next K records; the position it printed.
+std::string step(Worker& w) {
+  REQUIRE(::kill(w.pid(), SIGUSR1) == 0);
+  return expect_line(w, "read ");
+}
+
+}  // namespace
+
+TEST_CASE("Topic::readers() lists subscriber processes of a persisted topic at the position they read to") {
+  Owner owner(small_async());
+  const std::string dir = owner.eo.data_dir;
+  Topic* topic = owner.topic;
+  auto local = topic->subscribe({.name = "local"}).value();
+  publish(topic, 0, 10);
+  // Neither commits: what readers() shows is where each has read to.
+  Worker named({"sub-steps", dir, "t", "far", "4"});
+  REQUIRE(named.line() == "ready");
+  Worker unnamed({"sub-steps", dir, "t", "-", "3"});
+  REQUIRE(unnamed.line() == "ready");
+  auto rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  // The in-process subscriber first, then the attached ones in the order they came.
+  CHECK(rs[0].name == "local");
+  CHECK_FALSE(rs[0].attached);
+  CHECK(rs[1].name == "far");
+  CHECK(rs[1].attached);
+  CHECK(rs[1].kind == ReaderInfo::Kind::kSubscriber);
+  CHECK_FALSE(rs[1].holds_ring);  // a persisted topic's holds nothing
+  CHECK(rs[1].position == 0);
+  CHECK(rs[1].lag == 10);
+  CHECK(rs[2].name.empty());
+  CHECK(rs[2].attached);
+  CHECK(rs[2].position == 0);
+
+  CHECK(step(named) == "4");
+  rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[1].position == 4);
+  CHECK(rs[1].lag == 6);
+  CHECK(step(named) == "8");
+  CHECK(step(unnamed) == "3");
+  publish(topic, 10, 20);
+  rs = topic->readers();
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[1].position == 8);
+  CHECK(rs[1].lag == 12);
+  CHECK(rs[2].position == 3);
+  CHECK(rs[2].lag == 17);
+  CHECK(rs[0].position == 0);  // the in-process one never polled
+}
+
+TEST_CASE("an attached subscriber of a persisted topic leaves readers() when destroyed, or when its process dies") {
+  Owner owner(small_async());
+  const std::string dir = owner.eo.data_dir;
+  Topic* topic = owner.topic;
+  publish(topic, 0, 10);
+  Worker dropped({"sub-steps", dir, "t", "first", "5"});
+  REQUIRE(dropped.line() == "ready");
+  Worker killed({"sub-steps", dir, "t", "second", "2"});
+  REQUIRE(killed.line() == "ready");
+  CHECK(step(dropped) == "5");
+  CHECK(step(killed) == "2");
+  auto rs = readers_once(topic, 2);
+  CHECK(rs[0].name == "first");
+  CHECK(rs[0].position == 5);
+  CHECK(rs[1].name == "second");
+  CHECK(rs[1].position == 2);
+  // Destroyed, its process still there: its connection ends with it.
+  REQUIRE(::kill(dropped.pid(), SIGUSR2) == 0);
+  REQUIRE(dropped.line() == "dropped");
+  rs = readers_once(topic, 1);
+  CHECK(rs[0].name == "second");
+  CHECK(rs[0].attached);
+  // SIGKILLed: the kernel ends its connection.
+  killed.kill();
+  CHECK(readers_once(topic, 0).empty());
 }

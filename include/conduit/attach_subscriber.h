@@ -69,9 +69,12 @@
 //     or Topic::remove_reader removes it; what it read after its last
 //     commit is read again by the next one of that name. An unnamed
 //     attached subscriber holds nothing, alive or dead.
-//   - The owner does not count it among the topic's open handles:
-//     Topic::readers() does not list it, and delete_topic() is not refused
-//     for it (its polls then return kNotFound, "topic was deleted").
+//   - Topic::readers() in the owner lists it (ReaderInfo::attached) at the
+//     position it stored after its last poll, until it is destroyed or
+//     its process dies (doc/ipc.md, "Topic::readers() across processes").
+//     The owner does not count it among the topic's open handles:
+//     delete_topic() is not refused for it (its polls then return
+//     kNotFound, "topic was deleted").
 //   - (As in process:) a subscriber that fell behind retention is told how many
 //     records it lost, exactly (PollResult::lost, before the records after
 //     the gap).

@@ -222,11 +222,12 @@ struct ReaderInfo {
   // It can make producers wait: a blocking (kBlock) subscriber or a work
   // group of a memory-only topic, which a whole ring behind holds the ring.
   bool holds_ring = false;
-  // A subscriber in another process (AttachedEngine::subscribe) of a shared
-  // memory-only topic; its position is the one it stored, at most one
-  // poll behind. Attached subscribers of a persisted topic read the log
-  // files themselves: the owner does not know their positions and does
-  // not list them.
+  // A subscriber in another process (AttachedEngine::subscribe), of a
+  // persisted or a shared memory-only topic, listed until its connection
+  // ends (destroyed, or its process died); its position is where it has
+  // read to, as it stored it after its last poll (at most one poll
+  // behind; not its last commit). doc/ipc.md, "Topic::readers() across
+  // processes".
   bool attached = false;
 };
 
@@ -312,10 +313,10 @@ class CONDUIT_EXPORT Topic {
   // Counters (retention among them). Thread-safe.
   TopicStats stats() const noexcept;
   // Every open subscriber and every work group, with its position and lag,
-  // subscribers first (in the order they subscribed; then attached
-  // subscribers of a shared memory-only topic, ReaderInfo::attached): which reader keeps
-  // producers waiting is the one with holds_ring and a lag of a ring.
-  // Thread-safe.
+  // subscribers first (in the order they subscribed; then subscribers in
+  // other processes, persisted topic or shared memory-only, in the order
+  // they subscribed, ReaderInfo::attached): which reader keeps producers
+  // waiting is the one with holds_ring and a lag of a ring. Thread-safe.
   std::vector<ReaderInfo> readers() const;
 
   // A new subscriber with its own cursor. By default it starts at the

@@ -156,7 +156,8 @@ void bind_topic(py::module_& m) {
       .def("recovery_stats", [](TopicHandle& t) { return locked(*t.box, [&] { return t.topic->recovery_stats(); }); })
       .def(
           "readers", [](TopicHandle& t) { return locked(*t.box, [&] { return t.topic->readers(); }); },
-          "Every open subscriber and work group, with its position and lag.")
+          "Every open subscriber (of this process, or attached from another: attached) and work group, with its "
+          "position and lag.")
       .def("__repr__", [](const TopicHandle& t) {
         return "<conduit.Topic '" + t.topic->name() + "' " + durability_name(t.topic->options().durability) + ">";
       });

@@ -18,9 +18,19 @@
 //                                        N, commits, prints "committed POS"
 //   sub-stats DIR TOPIC GROUP prints "topic ...", "group ..."
 //                                        and "consumer ..." (stats_text)
+//   sub-steps DIR TOPIC NAME K     an attached subscriber named NAME ("-":
+//                                        unnamed) from earliest, which
+//                                        prints "ready", then at each
+//                                        SIGUSR1 reads K records (checked
+//                                        as sub-follow does) and prints
+//                                        "read POS"; at SIGUSR2 destroys
+//                                        the subscriber, prints "dropped"
+//                                        and waits (killed)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -108,6 +118,28 @@ int resume(const std::string& dir, const std::string& topic, const std::string& 
   return 0;
 }
 
+int steps(const std::string& dir, const std::string& topic, const std::string& name, std::uint64_t k) {
+  // Blocked before anything starts a thread: they come only through sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
+  if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return 2;
+  auto s = subscriber(dir, topic, name == "-" ? "" : name);
+  std::printf("ready\n");
+  std::uint64_t next = s->position();
+  for (;;) {
+    int sig = 0;
+    if (::sigwait(&set, &sig) != 0) return 2;
+    if (sig == SIGUSR2) break;
+    if (!read(*s, k, &next)) return 3;
+    std::printf("read %llu\n", static_cast<unsigned long long>(s->position()));
+  }
+  s.reset();
+  std::printf("dropped\n");
+  for (;;) ::pause();
+}
+
 int stats(const std::string& dir, const std::string& topic, const std::string& group) {
   auto attached = must(AttachedEngine::attach(dir));
   std::printf("topic %s\n", test::stats_text(must(attached->topic_stats(topic))).c_str());
@@ -125,6 +157,7 @@ int run_sub_job(int argc, char** argv) {
   if (argc == 5 && a[1] == "sub-follow") return follow(a[2], a[3], std::stoull(a[4]));
   if (argc == 7 && a[1] == "sub-named") return named(a[2], a[3], a[4], std::stoull(a[5]), std::stoull(a[6]));
   if (argc == 6 && a[1] == "sub-resume") return resume(a[2], a[3], a[4], std::stoull(a[5]));
+  if (argc == 6 && a[1] == "sub-steps") return steps(a[2], a[3], a[4], std::stoull(a[5]));
   if (argc == 5 && a[1] == "sub-stats") return stats(a[2], a[3], a[4]);
   std::fprintf(stderr, "usage: see tests/ipc/sub_jobs.cpp\n");
   return 2;
