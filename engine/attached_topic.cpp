@@ -100,6 +100,9 @@ class AttachedTopicCore {
   // then). `durable`: a kSync publish waits for its record's sync.
   Result<std::uint64_t> publish(const Message& m, Deadline until = Deadline::max(), bool durable = true) noexcept;
   PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
+  // Topic::await_durable from this process: kPubDurable, bounded by
+  // `until` unless max(). kUnsupported on a memory-only topic.
+  Status await_durable(std::uint64_t seq, Deadline until = Deadline::max());
 
  private:
   // One segment this process writes into: the file and its shared index,
@@ -159,7 +162,6 @@ class AttachedTopicCore {
   // Whether `m` can be published; if so *length = its encoded size.
   bool publishable(const Message& m, std::size_t* length) const noexcept;
   Status unpublishable(const Message& m) const;
-  Status await_durable(std::uint64_t seq);
   // The owner's persistence thread maps the head segment's pages ahead of
   // its producers (FileTopicStorage::populate_ahead), but only in the
   // owner's page tables: left alone, this process would take a page fault
@@ -185,6 +187,7 @@ class AttachedTopicCore {
   ipc::PubTopicInfo info_;
   bool memory_ = false;         // a memory-only topic: segments are memfds, no files
   bool bounded_rolls_ = false;  // the owner honours kPubRoll's wait (ipc::kPubBoundedRolls)
+  bool bounded_durable_ = false;  // and kPubDurable's (ipc::kPubBoundedDurable)
   ClaimBlock* block_ = nullptr;
   std::size_t block_bytes_ = 0;
   std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
@@ -232,7 +235,9 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   (void)r.status();
   core->info_ = r.get<ipc::PubTopicInfo>();
   core->memory_ = !r.at_end() && r.get<std::uint8_t>() != 0;
-  core->bounded_rolls_ = !r.at_end() && (r.get<std::uint8_t>() & ipc::kPubBoundedRolls) != 0;
+  const std::uint8_t flags = r.at_end() ? 0 : r.get<std::uint8_t>();
+  core->bounded_rolls_ = (flags & ipc::kPubBoundedRolls) != 0;
+  core->bounded_durable_ = (flags & ipc::kPubBoundedDurable) != 0;
   ipc::Writer claims_req(ipc::Op::kPubClaims);
   claims_req.str(name);
   int claims_fd = -1;  // asked for before block_ is set: call() takes conn_mu_ from then on
@@ -380,9 +385,18 @@ bool AttachedTopicCore::publishable(const Message& m, std::size_t* length) const
   return publishable_message(m, info_.max_payload_bytes, length);
 }
 
-Status AttachedTopicCore::await_durable(std::uint64_t seq) {
+Status AttachedTopicCore::await_durable(std::uint64_t seq, Deadline until) {
+  if (memory_) return Status::Unsupported(topic_error(name_, "a memory-only topic has no durable watermark"));
+  if (until != Deadline::max() && !bounded_durable_)
+    return Status::Unsupported(
+        topic_error(name_, "the owner's build has no bounded durability wait (it would wait as long as it takes)"));
   ipc::Writer req(ipc::Op::kPubDurable);
   req.str(name_).put(seq);
+  if (until != Deadline::max()) {
+    // What is left of the wait, from now (as roll()'s).
+    const auto left = std::max<std::chrono::nanoseconds>(until - std::chrono::steady_clock::now(), {});
+    req.put(static_cast<std::int64_t>(left.count()));
+  }
   auto r = call(req);
   return r.ok() ? Status::OK() : r.status();
 }
@@ -667,6 +681,12 @@ Result<std::uint64_t> AttachedTopic::publish(const Message& message, std::chrono
 PublishBatchResult AttachedTopic::publish_batch(std::span<const Message> messages,
                                                 std::span<std::uint64_t> seqs) noexcept {
   return core_->publish_batch(messages, seqs);
+}
+Result<std::uint64_t> AttachedTopic::publish_nowait(const Message& message) noexcept {
+  return core_->publish(message, detail::AttachedTopicCore::Deadline::max(), /*durable=*/false);
+}
+Status AttachedTopic::await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept {
+  return core_->await_durable(seq, detail::deadline_after(timeout));
 }
 Result<std::uint64_t> AttachedTopic::publish(std::string_view payload) noexcept {
   Message m;

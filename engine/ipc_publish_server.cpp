@@ -62,7 +62,7 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
       info.sync = t.options().durability == Durability::kSync ? 1 : 0;
       ipc::Writer w;
       w.status(Status::OK()).put(info).put(static_cast<std::uint8_t>(t.options().durability == Durability::kMemory));
-      w.put(ipc::kPubBoundedRolls);
+      w.put(static_cast<std::uint8_t>(ipc::kPubBoundedRolls | ipc::kPubBoundedDurable));
       return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
     }
     case ipc::Op::kPubSegment: {
@@ -123,6 +123,11 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
     }
     case ipc::Op::kPubDurable: {
       const auto seq = r.get<std::uint64_t>();
+      // AttachedTopic::await_durable's bound (< 0: look once); an unbounded
+      // wait (a kSync publish) leaves it off.
+      using Clock = std::chrono::steady_clock;
+      const auto until = r.at_end() ? Clock::time_point::max()
+                                    : deadline_after(std::chrono::nanoseconds(std::max<std::int64_t>(r.get<std::int64_t>(), 0)));
       if (!r.ok()) return send(fd, Status::InvalidArgument("a malformed durability request")) && false;
       // A sequence nobody claimed would be waited for until the peer went
       // (found by fuzz_ipc_wire): the peer asks only after its commit.
@@ -131,9 +136,11 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
                                                 std::to_string(seq) + ", which no claim has taken (claims end at " +
                                                 std::to_string(bound) + ")"));
       for (;;) {
-        // In slices, looking between them whether the peer is gone.
-        Status s = t.await_durable(seq, IpcServer::kPollSlice);
-        if (s.code() != Code::kTimedOut) return send(fd, s);
+        // In slices, looking between them whether the peer is gone; the
+        // last one ends at `until` (kTimedOut then, as in process).
+        const auto slice = std::min(until, Clock::now() + IpcServer::kPollSlice);
+        Status s = t.await_durable(seq, std::max<Clock::duration>(slice - Clock::now(), {}));
+        if (s.code() != Code::kTimedOut || Clock::now() >= until) return send(fd, s);
         // Relaxed: a flag; the server's destructor shuts the socket down too.
         if (gone(fd) || stopping.load(std::memory_order_relaxed)) return false;
       }

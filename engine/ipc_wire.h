@@ -24,7 +24,7 @@
 // Publishing from the attached process (doc/ipc.md; a reply marked +fd
 // carries a descriptor, SCM_RIGHTS, when its status is OK):
 //   kPubOpen    str topic                               -> status, PubTopicInfo, u8 memory-only
-//                                                          [, u8 kPubBoundedRolls], +fd the claim block
+//                                                          [, u8 flags kPub...], +fd the claim block
 //   kPubSegment str topic, u64 first seq                -> status, u64 capacity, +fd its shared index
 //                                                          (memory-only: +fd its memory too)
 //   kPubRoll    str topic, u32 slot, u64 tail before
@@ -33,7 +33,9 @@
 //                                                          kBusy; else at most that, then kTimedOut;
 //                                                          left off: as long as it takes)
 //   kPubZero    str topic, u64 first seq, u64 end       -> status (the bytes below `end` are zeroed)
-//   kPubDurable str topic, u64 seq                      -> status (once `seq` is durable)
+//   kPubDurable str topic, u64 seq [, i64 wait ns]      -> status (once `seq` is durable; wait: at most
+//                                                          that long (< 0: as 0), then kTimedOut; left
+//                                                          off: as long as it takes)
 //   kPubClaims  str topic                               -> status, +fd this connection's claim slots
 //
 // A field in [brackets] may be left off (as an older build sends it); a
@@ -226,6 +228,10 @@ Status socket_path(const std::string& data_dir, std::string* path, int* dir_fd);
 // (an older owner sends no such byte, and would ignore it: an attached
 // bounded publish into a ring is then refused, not left to wait).
 inline constexpr std::uint8_t kPubBoundedRolls = 1;
+// The same byte: the owner honours kPubDurable's wait (an older one would
+// wait as long as it takes: AttachedTopic::await_durable with a timeout is
+// refused then).
+inline constexpr std::uint8_t kPubBoundedDurable = 2;
 
 // kSubscribe's reply's last byte, a set of flags: a reader slot
 // (engine/reader_slot.h) came with it, where the subscriber stores its

@@ -273,8 +273,8 @@ class CONDUIT_EXPORT AttachedTopic {
   // behind (at 0, published 10922)"), and publishes nothing: no sequence
   // is taken, so none is left for readers to skip. The owner is asked (a
   // round trip) only when the claim does not fit the head segment, as for
-  // publish(). On a kSync topic it does not wait for the disk either (an
-  // attached process has no await_durable yet: publish() does wait).
+  // publish(). On a kSync topic it does not wait for the disk either
+  // (await_durable(seq) after, as in process).
   // kUnsupported on a memory-only topic whose owner's build cannot bound
   // the wait (an older one).
   Result<std::uint64_t> try_publish(const Message& message) noexcept;
@@ -290,6 +290,19 @@ class CONDUIT_EXPORT AttachedTopic {
   // Topic::publish_batch: one claim for many records (at most half a
   // segment each), written in their order with consecutive sequences.
   PublishBatchResult publish_batch(std::span<const Message> messages, std::span<std::uint64_t> seqs = {}) noexcept;
+  // Topic::publish_nowait: publish() that never waits for the disk (on a
+  // kSync topic its completion is await_durable(seq)).
+  Result<std::uint64_t> publish_nowait(const Message& message) noexcept;
+  // Topic::await_durable: waits until `seq` is durable, at most `timeout`
+  // (kTimedOut then), as the owner's persistence thread says (a round trip
+  // that holds the engine's connection meanwhile: other threads' calls
+  // that need the owner wait behind it). kUnsupported on a memory-only
+  // topic, and for a bounded wait (any `timeout` under a year) when the
+  // owner's build cannot bound it (an older one); kClosed once the owner
+  // is gone, or the sync's error. Unlike in process, a `seq` that no claim
+  // has taken yet is refused at once (kInvalidArgument) rather than waited
+  // for.
+  Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
 
  private:
   friend class AttachedEngine;

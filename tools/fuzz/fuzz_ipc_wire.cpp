@@ -15,9 +15,11 @@
 // reaches an in-process subscriber, and an in-process consumer of "g"
 // polls without error.
 //
-// A poll's timeout (kPoll's or kPollAck's) and a roll's wait (kPubRoll's,
-// when given) are cut to 1 ms before they go (a well-formed poll may wait as
-// long as it asks; a roll waits only for a full ring, which "t" never is),
+// A poll's timeout (kPoll's or kPollAck's), a roll's wait (kPubRoll's,
+// when given) and a durability wait's (kPubDurable's, when given) are cut to
+// 1 ms before they go (a well-formed poll may wait as long as it asks; a
+// roll waits only for a full ring, which "t" never is; a durability wait
+// for a claimed record of the async "t" may last until its next sync),
 // and a work group's max_in_flight to 2^16 (exchange() says why). The
 // fuzzer is run with -detect_leaks=0, as `api`: the engine's threads would
 // make it scan the heap after nearly every input; LeakSanitizer still
@@ -75,7 +77,8 @@ class Layout {
       // The slot and the tail, then a bounded publish's wait (whole, or none).
       case ipc::Op::kPubRoll: return str() && take(4) && take(8) && (at_end() || take(8));
       case ipc::Op::kPubZero: return str() && take(8) && take(8);      // segment, end
-      case ipc::Op::kPubDurable: return str() && take(8);              // sequence
+      // The sequence, then a bounded wait's length (whole, or none).
+      case ipc::Op::kPubDurable: return str() && take(8) && (at_end() || take(8));
       case ipc::Op::kPubClaims: return str();
       case ipc::Op::kShmSegment: return take(8);                       // sequence
     }
@@ -212,12 +215,13 @@ bool exchange(int fd, std::string packet) {
       std::memcpy(packet.data() + at, &m, sizeof m);
     }
   }
-  if (op == ipc::Op::kPubRoll) {
-    // After the op: the topic's name (a length, then its bytes), the slot
-    // and the tail; then the wait, when there is one (fits() says it is whole).
+  if (op == ipc::Op::kPubRoll || op == ipc::Op::kPubDurable) {
+    // After the op: the topic's name (a length, then its bytes), then
+    // kPubRoll's slot and tail or kPubDurable's sequence; then the wait,
+    // when there is one (fits() says it is whole).
     std::uint32_t n = 0;
     std::memcpy(&n, packet.data() + 1, sizeof n);
-    const std::size_t at = 1 + 4 + std::size_t{n} + 4 + 8;
+    const std::size_t at = 1 + 4 + std::size_t{n} + (op == ipc::Op::kPubRoll ? 4 + 8 : 8);
     if (packet.size() >= at + 8) {
       std::int64_t ns = 0;
       std::memcpy(&ns, packet.data() + at, sizeof ns);

@@ -11,7 +11,7 @@ MAGIC, VERSION = 0x43504943, 3
 HELLO, OPEN_GROUP, CONSUMER, POLL, ACK, FAIL, POLL_ACK = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, COMMIT, GROUP_STATS, TOPIC_STATS = 64, 65, 66, 67
 REPLY_TOPIC = 96
-PUB_OPEN, PUB_ROLL = 32, 34
+PUB_OPEN, PUB_ROLL, PUB_DURABLE = 32, 34, 36
 TAIL_PAST_END = (1 << 40) - 1  # a tail whose offset is past any segment: nothing for the roll to seal
 
 
@@ -58,6 +58,11 @@ seeds = {
     "pub_roll": [hello, packet(PUB_OPEN, s("t"))] + [
         packet(PUB_ROLL, s("t") + struct.pack("<IQ", 0, TAIL_PAST_END) + wait) for wait in
         (b"", struct.pack("<q", -1), struct.pack("<q", 1000))],
+    # A durability wait with its bound (the harness cuts it to 1 ms), one
+    # looking once (< 0), and one without (as a kSync publish sends it).
+    "pub_durable": [hello, packet(PUB_OPEN, s("t")), packet(PUB_DURABLE, s("t") + struct.pack("<Qq", 0, 1000)),
+                    packet(PUB_DURABLE, s("t") + struct.pack("<Qq", 0, -1)), packet(PUB_DURABLE, s("m") + struct.pack("<Qq", 0, 5)),
+                    packet(PUB_DURABLE, s("t") + struct.pack("<Q", 0))],
     "reply_topic": [hello, packet(REPLY_TOPIC, s("r") + struct.pack("<B", 1)),
                     packet(REPLY_TOPIC, s("r2") + struct.pack("<B", 0)), packet(REPLY_TOPIC, s("m") + struct.pack("<B", 1))],
 }
