@@ -21,15 +21,10 @@
 #include "common/disk_names.h"
 #include "common/format.h"
 #include "conduit/attach.h"
+#include "engine/attached_topic_core.h"
 #include "engine/envelope.h"
-#include "engine/ipc_connection.h"
-#include "engine/shm_segment.h"
-#include "engine/pub_claims.h"
-#include "engine/topic_core.h"
 #include "engine/topic_core_internal.h"
 #include "engine/wall_clock.h"
-#include "persistence/data_dir.h"
-#include "persistence/segment_file.h"
 
 namespace conduit {
 namespace detail {
@@ -50,13 +45,8 @@ Result<std::pair<std::byte*, std::size_t>> map_passed(int fd, std::size_t least,
   return std::make_pair(static_cast<std::byte*>(p), bytes);
 }
 
-// A test hook (tests/ipc_dead_publisher_test.cpp): CONDUIT_TEST_PUB_STOP
-// names a point of a claim where the publishing process stops itself
-// (SIGSTOP) for the test to kill it there. Read once per topic handle.
-// "crosser_late" (tests/ipc_roll_order_test.cpp) stops nothing: the claim
-// that crossed the head's end waits, before its roll request, until
-// another thread of its process is in one (at most 1 s).
-enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed, kCrosserLate };
+}  // namespace
+
 StopAt stop_at_from_env() {
   const char* e = std::getenv("CONDUIT_TEST_PUB_STOP");
   if (e == nullptr) return StopAt::kNone;
@@ -69,139 +59,25 @@ StopAt stop_at_from_env() {
   return StopAt::kNone;
 }
 
-}  // namespace
+std::size_t PubClaimSlots::try_take() noexcept {
+  // Acquire pairs with the release in give().
+  std::uint64_t held = held_.load(std::memory_order_acquire);
+  while (held != ~std::uint64_t{0}) {
+    const int i = __builtin_ctzll(~held);
+    if (held_.compare_exchange_weak(held, held | (std::uint64_t{1} << i), std::memory_order_acquire,
+                                    std::memory_order_acquire))
+      return static_cast<std::size_t>(i);
+  }
+  return kPubClaimSlots;
+}
 
 std::size_t PubClaimSlots::take() noexcept {
   for (;;) {
-    // Acquire pairs with the release in give().
-    std::uint64_t held = held_.load(std::memory_order_acquire);
-    while (held != ~std::uint64_t{0}) {
-      const int i = __builtin_ctzll(~held);
-      if (held_.compare_exchange_weak(held, held | (std::uint64_t{1} << i), std::memory_order_acquire,
-                                      std::memory_order_acquire))
-        return static_cast<std::size_t>(i);
-    }
+    if (const std::size_t i = try_take(); i != kPubClaimSlots) return i;
     sched_yield();  // every slot held: as many threads of this process claiming at once
   }
 }
 
-class AttachedTopicCore {
- public:
-  using Deadline = std::chrono::steady_clock::time_point;
-  // Called with `conn_mu` held (AttachedEngine::topic).
-  static Result<std::unique_ptr<AttachedTopicCore>> open(const std::string& dir, const std::string& name,
-                                                         std::mutex& conn_mu, IpcConnection& conn);
-  ~AttachedTopicCore() {
-    ::munmap(block_, block_bytes_);
-    if (pub_ != nullptr) ::munmap(pub_, pub_bytes_);
-  }
-  // `until`: how long a roll that meets a full ring may wait for room
-  // (max(): as long as it takes; min(): not at all, kBusy; else kTimedOut
-  // then). `durable`: a kSync publish waits for its record's sync.
-  Result<std::uint64_t> publish(const Message& m, Deadline until = Deadline::max(), bool durable = true) noexcept;
-  PublishBatchResult publish_batch(std::span<const Message> ms, std::span<std::uint64_t> seqs) noexcept;
-  // Topic::await_durable from this process: kPubDurable, bounded by
-  // `until` unless max(). kUnsupported on a memory-only topic.
-  Status await_durable(std::uint64_t seq, Deadline until = Deadline::max());
-
- private:
-  // One segment this process writes into: the file and its shared index,
-  // or (memory-only) both memfds.
-  struct Mapped {
-    std::unique_ptr<persistence::SegmentFile> file;
-    std::shared_ptr<ShmSegment> shm;
-    std::string name;  // for errors: the file's path, or the memory segment's first sequence
-    std::byte* base = nullptr;
-    std::size_t capacity = 0;
-    std::byte* index_map = nullptr;
-    std::size_t index_bytes = 0;
-    // How far this process's mapping of the file is populated (populate_for).
-    std::atomic<std::size_t> populated{0};
-    ~Mapped() {
-      if (index_map != nullptr && !shm) ::munmap(index_map, index_bytes);
-    }
-  };
-  AttachedTopicCore(std::string name, std::string topic_dir, std::mutex& conn_mu, IpcConnection& conn)
-      : name_(std::move(name)), topic_dir_(std::move(topic_dir)), conn_mu_(conn_mu), conn_(conn) {}
-  // A request to the owner: `fds` get the descriptors its reply carries
-  // (-1 for each that did not come; the caller closes them). Not OK: the connection's error or the owner's refusal;
-  // else the whole reply (its OK status first).
-  Result<std::string> call(const ipc::Writer& request, std::span<int> fds = {});
-  // call() with the connection's lock taken already (`lk`).
-  Result<std::string> call_locked(const ipc::Writer& request, std::span<int> fds);
-  Result<std::shared_ptr<Mapped>> segment(std::uint64_t first);
-  // Claims room for `ms` (checked; `bytes` their aligned sizes, at most
-  // half a segment) with one add and writes them; returns the first's
-  // sequence. Asks the owner to roll when they do not fit (waiting for
-  // ring room until `until`, as publish()).
-  Result<std::uint64_t> claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
-                                        Deadline until = Deadline::max()) noexcept;
-  // Asks the owner to roll past the claim at tail `t` of append slot `h`
-  // (kPubRoll), with `until` as its wait when bounded. `k`: the claim's
-  // slot in pub_; `first`: its segment's first sequence.
-  Status roll(std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t, Deadline until);
-  // For a claim past the head's end that did not cross it (slot `k`, the
-  // segment from `first`): waits, without the connection, while the claim
-  // that crossed that end is one of this process's and has not finished
-  // its roll. The owner holds a roll request past an unsealed end until
-  // the seal, which that crosser asks for over the same connection: had
-  // this thread sent its roll first, neither would go on. False: `until`
-  // passed first.
-  bool await_own_crosser(std::size_t k, std::uint64_t first, Deadline until) noexcept;
-  // The test hook kCrosserLate: lets another thread's roll go first.
-  void crosser_late() const noexcept;
-  // The connection's lock for a bounded roll whose claim did not cross the
-  // head's end (its crosser here, if any, rolled already): another thread of this
-  // process may hold the connection in a roll that waits for ring room,
-  // which this one must not wait for past `until`. kLocked: `lk` holds it;
-  // kMoved: the head is not `h` any more (claim again, nothing to roll).
-  enum class RollLock { kLocked, kMoved, kGaveUp };
-  RollLock lock_for_bounded_roll(std::unique_lock<std::mutex>& lk, std::uint32_t h, Deadline until);
-  Status write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
-               std::uint64_t first);
-  // Whether `m` can be published; if so *length = its encoded size.
-  bool publishable(const Message& m, std::size_t* length) const noexcept;
-  Status unpublishable(const Message& m) const;
-  // The owner's persistence thread maps the head segment's pages ahead of
-  // its producers (FileTopicStorage::populate_ahead), but only in the
-  // owner's page tables: left alone, this process would take a page fault
-  // on every page it first writes (one publish in 64 for 64-byte records,
-  // bench/results/2026-12-07-ipc-ping-pong.md). So the publisher whose
-  // claim ends within kPopulateAhead / 2 of the populated mark maps the
-  // next kPopulateAhead of this process's mapping (MADV_POPULATE_WRITE):
-  // one call per 256 KiB written. Only below the segment's zeroed mark,
-  // and not on kSync topics (whose files are zeroed ahead by the owner,
-  // and written whole by the syscall fallback's syncs: populated pages
-  // would be dirty zeros there).
-  void populate_for(Mapped& s, std::uint64_t end) const noexcept;
-  static constexpr std::size_t kPopulateAhead = 512u << 10;
-  // Ends the claim in slot `pc` when the owner revoked it (pub_claims.h):
-  // names it for the owner to skip, or asks for its roll; kTimedOut.
-  Status revoked(PubClaim& pc, std::size_t k, std::uint32_t h, std::uint64_t first, std::uint64_t t,
-                 std::uint64_t bytes, Deadline until);
-
-  std::string name_;
-  std::string topic_dir_;
-  std::mutex& conn_mu_;
-  IpcConnection& conn_;
-  ipc::PubTopicInfo info_;
-  bool memory_ = false;         // a memory-only topic: segments are memfds, no files
-  bool bounded_rolls_ = false;  // the owner honours kPubRoll's wait (ipc::kPubBoundedRolls)
-  bool bounded_durable_ = false;  // and kPubDurable's (ipc::kPubBoundedDurable)
-  ClaimBlock* block_ = nullptr;
-  std::size_t block_bytes_ = 0;
-  std::unique_ptr<SharedParkingLot> readers_;          // the owner's readers (the claim block's words)
-  std::unique_ptr<persistence::ControlFile> control_;  // LogReaders' lot; null for memory-only topics
-  PubClaimBlock* pub_ = nullptr;                       // this connection's claim slots (pub_claims.h)
-  std::size_t pub_bytes_ = 0;
-  PubClaimSlots pub_slots_;
-  // Roll requests of this process's threads on the connection now (roll()).
-  std::atomic<std::uint32_t> rolling_{0};
-  StopAt stop_at_ = stop_at_from_env();
-  std::mutex seg_mu_;
-  std::map<std::uint64_t, std::shared_ptr<Mapped>> segs_;  // guarded by seg_mu_; by first sequence
-  ShmSegmentCache shm_maps_{true};                         // guarded by seg_mu_
-};
 
 Result<std::string> AttachedTopicCore::call(const ipc::Writer& request, std::span<int> fds) {
   std::unique_lock lk(conn_mu_, std::defer_lock);
@@ -238,6 +114,7 @@ Result<std::unique_ptr<AttachedTopicCore>> AttachedTopicCore::open(const std::st
   const std::uint8_t flags = r.at_end() ? 0 : r.get<std::uint8_t>();
   core->bounded_rolls_ = (flags & ipc::kPubBoundedRolls) != 0;
   core->bounded_durable_ = (flags & ipc::kPubBoundedDurable) != 0;
+  core->held_claims_ = (flags & ipc::kPubHeldClaims) != 0;
   ipc::Writer claims_req(ipc::Op::kPubClaims);
   claims_req.str(name);
   int claims_fd = -1;  // asked for before block_ is set: call() takes conn_mu_ from then on
@@ -313,15 +190,16 @@ Result<std::shared_ptr<AttachedTopicCore::Mapped>> AttachedTopicCore::segment(st
   return m;
 }
 
-Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
-                                std::uint64_t first) {
+Result<std::shared_ptr<AttachedTopicCore::Mapped>> AttachedTopicCore::room_of(std::uint64_t first, std::uint64_t t,
+                                                                               std::uint64_t bytes,
+                                                                               std::size_t records) {
   auto seg = segment(first);
   if (!seg.ok()) return seg.status();
   Mapped& s = **seg;
   const std::uint64_t off = t & kTailOffsetMask;
   const std::uint64_t idx = t >> kTailOffsetBits;
   const std::size_t cap = s.capacity;
-  if ((idx + ms.size()) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
+  if ((idx + records) * sizeof(std::uint32_t) + Segment::kIndexHeaderBytes > s.index_bytes)
     return Status::Corruption(s.name + ": record " + std::to_string(idx) + " is past its index");
   // The claim and the length word after it are zeroed (Segment::ensure_zeroed);
   // the owner clears them when they are not yet. Acquire pairs with the
@@ -333,6 +211,16 @@ Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, st
     if (auto r = call(req); !r.ok()) return r.status();
   }
   populate_for(s, end);
+  return seg;
+}
+
+Status AttachedTopicCore::write(std::span<const Message> ms, std::uint64_t t, std::uint64_t bytes, std::int64_t now,
+                                std::uint64_t first) {
+  auto seg = room_of(first, t, bytes, ms.size());
+  if (!seg.ok()) return seg.status();
+  Mapped& s = **seg;
+  const std::uint64_t off = t & kTailOffsetMask;
+  const std::uint64_t idx = t >> kTailOffsetBits;
   auto* index = reinterpret_cast<std::atomic<std::uint32_t>*>(s.index_map + Segment::kIndexHeaderBytes);
   std::uint64_t at = off;
   for (std::size_t i = 0; i < ms.size(); ++i) {
@@ -536,29 +424,35 @@ Status AttachedTopicCore::revoked(PubClaim& pc, std::size_t k, std::uint32_t h, 
   return timed_out;
 }
 
-Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
-                                                         Deadline until) noexcept {
-  // One clock read for the claim: its records are published together.
-  const std::int64_t now = wall_clock_ns();
-  const std::uint64_t add = kTailOneRecord * ms.size() + bytes;
+void AttachedTopicCore::free_slot(std::size_t k) noexcept {
+  // Release pairs with the owner's acquire of the state: the records and
+  // their index entries come before.
+  pub_->slot[k].state.store(kPubFree, std::memory_order_release);
+  pub_slots_.give(k);
+}
+
+Result<AttachedTopicCore::Room> AttachedTopicCore::take_room(std::uint64_t records, std::uint64_t bytes,
+                                                             Deadline until, std::uint32_t named) noexcept {
+  const std::uint64_t add = kTailOneRecord * records + bytes;
   // A claim slot for this claim, named to the owner (pub_claims.h): if this
-  // process dies before the claim is written, the owner ends it.
-  const std::size_t k = pub_slots_.take();
+  // process dies before the claim is written, the owner ends it. A held
+  // claim does not wait for one (kBusy, as too many open in-process claims).
+  const std::size_t k = named == kPubHeld ? pub_slots_.try_take() : pub_slots_.take();
+  if (k == kPubClaimSlots)
+    return Status::Busy(topic_error(name_, "claim: " + std::to_string(kPubClaimSlots) +
+                                               " claims of this process are open already (commit or abandon some)"));
   PubClaim& pc = pub_->slot[k];
   bool keep_slot = false;  // a revoked claim's slot stays the owner's
+  bool taken = false;      // the room is the caller's, and so is the slot
   struct Give {
-    PubClaimSlots& slots;
-    PubClaim& pc;
+    AttachedTopicCore& core;
     std::size_t k;
     const bool& keep;
+    const bool& taken;
     ~Give() {
-      if (keep) return;
-      // Release pairs with the owner's acquire of the state: the records
-      // and their index entries come before.
-      pc.state.store(kPubFree, std::memory_order_release);
-      slots.give(k);
+      if (!keep && !taken) core.free_slot(k);
     }
-  } give{pub_slots_, pc, k, keep_slot};
+  } give{*this, k, keep_slot, taken};
   for (;;) {
     // Acquire pairs with the owner's release store of the head index
     // (TopicCore::set_head_locked).
@@ -587,7 +481,7 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     // Release pairs with the owner's acquire of the state. Fails only when
     // the owner revoked the claim (this thread stalled here past
     // unblock_timeout after a publisher died).
-    if (!pc.state.compare_exchange_strong(expected, kPubClaimed, std::memory_order_release, std::memory_order_relaxed))
+    if (!pc.state.compare_exchange_strong(expected, named, std::memory_order_release, std::memory_order_relaxed))
         [[unlikely]] {
       keep_slot = (t & kTailOffsetMask) + bytes <= info_.segment_bytes;
       return revoked(pc, k, h, first, t, bytes, until);
@@ -595,18 +489,8 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     if ((t & kTailOffsetMask) + bytes <= info_.segment_bytes) {
       if (stop_at_ == StopAt::kNamed) [[unlikely]]
         ::raise(SIGSTOP);
-      // A claim not written stays named: the owner ends it when this
-      // connection closes.
-      try {
-        if (Status s = write(ms, t, bytes, now, first); !s.ok()) {
-          keep_slot = true;
-          return s;
-        }
-      } catch (const std::bad_alloc&) {
-        keep_slot = true;
-        return Status::IOError(topic_error(name_, "out of memory for a segment's mapping"));
-      }
-      return first + (t >> kTailOffsetBits);
+      taken = true;
+      return Room{k, first, t};
     }
     if (stop_at_ == StopAt::kCrossed) [[unlikely]]
       ::raise(SIGSTOP);
@@ -621,6 +505,23 @@ Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message
     // (seq_cst) orders it.
     pc.state.store(kPubFree, std::memory_order_relaxed);
   }
+}
+
+Result<std::uint64_t> AttachedTopicCore::claim_and_write(std::span<const Message> ms, std::uint64_t bytes,
+                                                         Deadline until) noexcept {
+  // One clock read for the claim: its records are published together.
+  const std::int64_t now = wall_clock_ns();
+  auto room = take_room(ms.size(), bytes, until, kPubClaimed);
+  if (!room.ok()) return room.status();
+  // A claim not written stays named, its slot kept: the owner ends it when
+  // this connection closes.
+  try {
+    if (Status s = write(ms, room->t, bytes, now, room->first); !s.ok()) return s;
+  } catch (const std::bad_alloc&) {
+    return Status::IOError(topic_error(name_, "out of memory for a segment's mapping"));
+  }
+  free_slot(room->k);
+  return room->first + (room->t >> kTailOffsetBits);
 }
 
 Result<std::uint64_t> AttachedTopicCore::publish(const Message& m, Deadline until, bool durable) noexcept {
@@ -669,7 +570,7 @@ Result<AttachedTopic*> AttachedEngine::topic(std::string_view topic) {
 
 AttachedTopic::AttachedTopic(std::string name, std::unique_ptr<detail::AttachedTopicCore> core)
     : name_(std::move(name)), core_(std::move(core)) {}
-AttachedTopic::~AttachedTopic() = default;
+AttachedTopic::~AttachedTopic() { core_->detach(); }
 
 Result<std::uint64_t> AttachedTopic::publish(const Message& message) noexcept { return core_->publish(message); }
 Result<std::uint64_t> AttachedTopic::try_publish(const Message& message) noexcept {

@@ -62,7 +62,7 @@ bool answer_publish(ipc::Op op, ipc::Reader& r, int fd, const IpcServer::FindTop
       info.sync = t.options().durability == Durability::kSync ? 1 : 0;
       ipc::Writer w;
       w.status(Status::OK()).put(info).put(static_cast<std::uint8_t>(t.options().durability == Durability::kMemory));
-      w.put(static_cast<std::uint8_t>(ipc::kPubBoundedRolls | ipc::kPubBoundedDurable));
+      w.put(static_cast<std::uint8_t>(ipc::kPubBoundedRolls | ipc::kPubBoundedDurable | ipc::kPubHeldClaims));
       return ipc::send_packet_fd(fd, w.bytes(), t.claim_block_fd());
     }
     case ipc::Op::kPubSegment: {

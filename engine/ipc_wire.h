@@ -232,6 +232,11 @@ inline constexpr std::uint8_t kPubBoundedRolls = 1;
 // wait as long as it takes: AttachedTopic::await_durable with a timeout is
 // refused then).
 inline constexpr std::uint8_t kPubBoundedDurable = 2;
+// The same byte: the owner ends claims an attached process holds open
+// (AttachedClaim; engine/pub_claims.h's kPubHeld) when that process dies
+// or the topic closes. An older one would leave them as holes:
+// AttachedTopic::claim is refused then.
+inline constexpr std::uint8_t kPubHeldClaims = 4;
 
 // kSubscribe's reply's last byte, a set of flags: a reader slot
 // (engine/reader_slot.h) came with it, where the subscriber stores its

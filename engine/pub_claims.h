@@ -21,6 +21,18 @@
 //   claim whose mark the owner did not see to revoke was added after that
 //   snapshot, outside the room the owner skips.
 //   After the publisher died the owner alone writes its slots.
+//
+//   A claim held open (AttachedClaim, conduit/attach.h) is named kHeld
+//   instead of kClaimed (the same release compare-and-swap), and lives as
+//   long as its holder wants. Its end is decided by one compare-and-swap
+//   on state (acq_rel, both sides): its publisher's, kHeld -> kEnding
+//   (then it commits or writes the skip record, and frees the slot as
+//   above), or the owner's, kHeld -> kClosedBack or kDeletedBack when the
+//   topic closes or is deleted (then the owner writes the skip record,
+//   and the publisher, finding that state, writes nothing and frees the
+//   slot with a relaxed store: the owner reads it no more). A holder's
+//   abandons are counted in `abandoned` (relaxed, a statistic the owner
+//   adds to TopicStats::skipped).
 #pragma once
 
 #include <atomic>
@@ -41,6 +53,12 @@ enum PubClaimState : std::uint32_t {
   // Revoked, then named by its publisher (which returned kTimedOut): the
   // owner ends it as a dead one's, and the slot stays the owner's.
   kPubRevokedNamed = 4,
+  // A claim held open by an AttachedClaim: named as kPubClaimed, written
+  // only by its holder until it ends.
+  kPubHeld = 5,
+  kPubEnding = 6,       // its holder won the end: it commits or abandons it now
+  kPubClosedBack = 7,   // the owner's close took it back (a skip record)
+  kPubDeletedBack = 8,  // the topic's deletion did
 };
 
 struct alignas(64) PubClaim {
@@ -49,7 +67,11 @@ struct alignas(64) PubClaim {
   std::atomic<std::uint64_t> add{0};        // added to its tail: records << kTailOffsetBits | bytes
   std::atomic<std::uint64_t> tail{0};       // what the add returned
   std::atomic<std::uint64_t> first_seq{0};  // the first sequence of that slot's segment
+  // Held claims this slot's holders abandoned (skip records they wrote);
+  // in the slot's padding, which an older owner neither reads nor sizes.
+  std::atomic<std::uint64_t> abandoned{0};
 };
+static_assert(sizeof(PubClaim) == 64, "the slots' layout is shared with other builds");
 
 struct PubClaimBlock {
   std::uint64_t magic = kPubClaimsMagic;
@@ -62,6 +84,8 @@ class PubClaimSlots {
   // A free slot for one claim, waiting while all are held (kPubClaimSlots
   // threads of this process publishing into one topic at once).
   std::size_t take() noexcept;
+  // take() that does not wait: kPubClaimSlots when every slot is held.
+  std::size_t try_take() noexcept;
   void give(std::size_t i) noexcept {
     // Release pairs with the acquire in take(): this thread's stores to the
     // slot come before the next holder's.

@@ -50,10 +50,23 @@ void skip_claim(Segment* seg, std::byte* record, std::uint32_t length, std::uint
 
 }  // namespace
 
-Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelope) noexcept {
+Status claim_refusal(const std::string& topic, std::size_t payload_bytes, const Message& envelope,
+                     std::size_t max_payload) {
   if (!envelope.payload.empty())
     return Status::InvalidArgument(
-        topic_error(name_, "claim: the envelope's payload must be empty (the claim's payload is written in place)"));
+        topic_error(topic, "claim: the envelope's payload must be empty (the claim's payload is written in place)"));
+  if (payload_bytes > max_payload)
+    return Status::TooLarge(topic_error(topic, "claim: payload of " + std::to_string(payload_bytes) +
+                                                   " bytes is over max_payload_bytes (" + std::to_string(max_payload) +
+                                                   ")"));
+  return Status::TooLarge(topic_error(topic, "claim: " + envelope_too_large(envelope, kMaxEnvelopeBytes)));
+}
+
+Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelope) noexcept {
+  // Checked again with the trace id below, when a TraceScope adds one.
+  std::size_t length = 0;
+  if (!claimable(payload_bytes, envelope, options_.max_payload_bytes, &length)) [[unlikely]]
+    return claim_refusal(name_, payload_bytes, envelope, options_.max_payload_bytes);
   if (dedup_ != nullptr && !envelope.id.empty())
     return Status::InvalidArgument(topic_error(name_, "claim: a claim with an id cannot be deduplicated; publish it"));
   // A scope with an empty id hides outer ones and adds nothing (as publish()).
@@ -62,13 +75,6 @@ Result<Claim> TopicCore::claim(std::size_t payload_bytes, const Message& envelop
     traced.trace_id = *current_trace;
     return claim(payload_bytes, traced);
   }
-  if (payload_bytes > options_.max_payload_bytes)
-    return Status::TooLarge(topic_error(name_, "claim: payload of " + std::to_string(payload_bytes) +
-                                                   " bytes is over max_payload_bytes (" +
-                                                   std::to_string(options_.max_payload_bytes) + ")"));
-  const std::size_t length = format::encoded_size_with(envelope, payload_bytes);
-  if (length == 0 || length - payload_bytes > format::kRecordHeaderSize + kMaxEnvelopeBytes)
-    return Status::TooLarge(topic_error(name_, "claim: " + envelope_too_large(envelope, kMaxEnvelopeBytes)));
   if (!single_) return claim_room(payload_bytes, envelope, static_cast<std::uint32_t>(length), false);
   // A single_producer topic: its owner thread only, marked as in a claim
   // while it takes room (SoleProducer): with a plain store of the tail and

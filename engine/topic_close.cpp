@@ -32,8 +32,13 @@ Status TopicCore::retire() {
   take_back_claims(Status::NotFound(topic_error(name_, "was deleted")));
   // A producer that crossed before us seals it without any lock; producers
   // that claimed room before the seal finish their records without one.
+  // Claims held open in attached processes end as skip records (a held
+  // claim named late is taken on a later round).
   while (head->sealed_count() == kNotSealed) sched_yield();
-  while (published() < head->end_seq()) sched_yield();
+  while (published() < head->end_seq()) {
+    take_back_held_claims(kPubDeletedBack);
+    sched_yield();
+  }
   wake_all();
   // The final sync (a persisted topic): wakes sync publishers, lets go of the files.
   (void)storage_->close();
@@ -103,6 +108,7 @@ void TopicCore::stop_claims() noexcept {
   // claimed before the push finish their records without any lock; the
   // final sync after this covers them.
   take_back_claims(Status::Closed(topic_error(name_, "engine is closed")));
+  take_back_held_claims(kPubClosedBack);  // those of attached processes (AttachedClaim)
   stop_claims_wait(end);  // engine/topic_dead_claims.cpp
 }
 

@@ -94,12 +94,13 @@ TopicCore::~TopicCore() {
 TopicStats TopicCore::stats() const noexcept {
   TopicStats st;
   st.published = published();
+  const std::uint64_t abandoned = pub_abandoned();  // before mu_: pub_mu_ is never held with another lock
   std::lock_guard lk(mu_);
   st.earliest = segments_.empty() ? st.published : segments_.front()->first_seq();
   st.segments = segments_.size();
   st.cap_deletions = cap_deletions_;
   st.cap_lost_records = cap_lost_records_;
-  st.skipped = skipped_.load(std::memory_order_relaxed);  // relaxed: a statistic
+  st.skipped = skipped_.load(std::memory_order_relaxed) + abandoned;  // relaxed: a statistic
   st.retention_deletions = retention_deletions_;
   return st;
 }

@@ -437,7 +437,17 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
     std::uint64_t n = 0;
     std::size_t end = 0;
   };
-  void end_dead_claim(const PubClaim& c) noexcept;
+  // `taken_back`: a held claim the topic's close or deletion took back
+  // (take_back_held_claims), ended while deleted() too, and not warned of.
+  void end_dead_claim(const PubClaim& c, bool taken_back = false) noexcept;
+  // Close and delete: every claim an attached process holds open
+  // (AttachedClaim, engine/pub_claims.h's kPubHeld) becomes a skip record,
+  // its slot marked `as` (kPubClosedBack or kPubDeletedBack) so that its
+  // commit fails as an in-process one's does. Called again while waiting
+  // for the claims' end: a claim named after the first call is taken then.
+  void take_back_held_claims(std::uint32_t as) noexcept;
+  // What attached holders abandoned, as their slots count it (TopicStats::skipped).
+  std::uint64_t pub_abandoned() const noexcept;
   std::uint64_t skip_room(Segment& seg, std::uint64_t i, std::size_t at, std::uint64_t count, std::size_t end) noexcept;
   std::optional<Stall> stall_mark(std::uint64_t p) const noexcept;
   void repair_stall(const Stall& m) noexcept;
@@ -554,7 +564,7 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
     std::shared_ptr<PubClaimBlock> block;
     int pid;
   };
-  std::mutex pub_mu_;                  // never held with another lock
+  mutable std::mutex pub_mu_;          // never held with another lock
   std::vector<PubClaims> pub_claims_;  // guarded by pub_mu_
   std::atomic<std::uint64_t> unblock_until_{0};
 

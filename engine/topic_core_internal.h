@@ -31,6 +31,18 @@ inline std::string topic_error(const std::string& topic, const std::string& what
 }
 Status unpublishable_message(const std::string& topic, const Message& m, std::size_t max_payload,
                              std::string_view which);
+// The same for a claim of `payload_bytes` with `envelope` (Topic::claim,
+// AttachedTopic::claim): whether it can be made (*length: the record's
+// encoded size); claim_refusal() says why not (an envelope with a payload,
+// a payload over `max_payload`, an envelope too large).
+[[gnu::always_inline]] inline bool claimable(std::size_t payload_bytes, const Message& envelope,
+                                             std::size_t max_payload, std::size_t* length) noexcept {
+  if (!envelope.payload.empty() || payload_bytes > max_payload) return false;
+  *length = format::encoded_size_with(envelope, payload_bytes);
+  return *length != 0 && *length - payload_bytes <= format::kRecordHeaderSize + kMaxEnvelopeBytes;
+}
+Status claim_refusal(const std::string& topic, std::size_t payload_bytes, const Message& envelope,
+                     std::size_t max_payload);
 
 // publish_batch's checks before anything is claimed (in process, and
 // AttachedTopic's). batch_seqs_fit: kInvalidArgument when `seqs` is given

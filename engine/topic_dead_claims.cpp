@@ -80,21 +80,25 @@ bool TopicCore::pub_claims_gone(const PubClaimBlock* block) noexcept {
     // kPubRevokedNamed): what it named is visible. It is gone, so nothing
     // changes any more.
     const std::uint32_t state = c.state.load(std::memory_order_acquire);
-    if (state == kPubClaimed || state == kPubRevokedNamed) end_dead_claim(c);
+    // A held claim, or one its holder was ending: as a claim being written.
+    if (state == kPubClaimed || state == kPubRevokedNamed || state == kPubHeld || state == kPubEnding)
+      end_dead_claim(c);
     unnamed = unnamed || state == kPubClaiming || state == kPubRevoked;
+    // Relaxed: a statistic; the block is the owner's alone from here.
+    skipped_.fetch_add(c.abandoned.load(std::memory_order_relaxed), std::memory_order_relaxed);
   }
   // Its add, if it made one, is in the tail: below what is claimed now.
   if (unnamed) raise_to(unblock_until_, claimed());
   return unnamed;
 }
 
-void TopicCore::end_dead_claim(const PubClaim& c) noexcept {
+void TopicCore::end_dead_claim(const PubClaim& c, bool taken_back) noexcept {
   // Relaxed: ordered by the acquire of its state (pub_claims_gone()).
   const std::uint32_t h = c.head.load(std::memory_order_relaxed);
   const std::uint64_t add = c.add.load(std::memory_order_relaxed);
   const std::uint64_t t = c.tail.load(std::memory_order_relaxed);
   const std::uint64_t first = c.first_seq.load(std::memory_order_relaxed);
-  if (claim_ == nullptr || h >= kClaimSlots || deleted()) return;
+  if (claim_ == nullptr || h >= kClaimSlots || (deleted() && !taken_back)) return;
   // No mu_ here: a thread may hold it waiting for this very claim's seal
   // (claimed()). The slot still holds the claim's segment while its first
   // sequence is the claim's (a slot's next segment starts elsewhere).
@@ -122,7 +126,7 @@ void TopicCore::end_dead_claim(const PubClaim& c) noexcept {
   // with first_seq, read above.
   Segment& seg = *slot.segment.load(std::memory_order_relaxed);
   const std::uint64_t n = skip_room(seg, t >> kTailOffsetBits, off, count, off + bytes);
-  if (n != 0)
+  if (n != 0 && !taken_back)
     shared_->say(LogLevel::kWarning,
                  topic_error(name_, "a publisher in another process died mid-claim: " + std::to_string(n) +
                                         " records from " + std::to_string(from) + " are skip records"));
@@ -242,7 +246,8 @@ void TopicCore::repair_stall(const Stall& m) noexcept {
         // Acquire pairs with the publisher's release compare-and-swap to
         // kPubClaimed: its tail and first_seq are the claim's.
         const std::uint32_t state = c.state.load(std::memory_order_acquire);
-        if (state != kPubClaimed && state != kPubRevokedNamed) continue;
+        // A held claim is as live as an in-process one, however long it stays open.
+        if (state != kPubClaimed && state != kPubRevokedNamed && state != kPubHeld && state != kPubEnding) continue;
         // Relaxed: ordered by that acquire (a slot reused since names a
         // later claim, which bounds nothing below it).
         if (c.first_seq.load(std::memory_order_relaxed) != m.first) continue;
@@ -323,17 +328,44 @@ void TopicCore::wait_unblocked(std::uint64_t target, const std::function<bool()>
   }
 }
 
+void TopicCore::take_back_held_claims(std::uint32_t as) noexcept {
+  std::vector<std::pair<std::shared_ptr<PubClaimBlock>, PubClaim*>> taken;
+  {
+    std::lock_guard pl(pub_mu_);
+    for (const PubClaims& pc : pub_claims_)
+      for (PubClaim& c : pc.block->slot) {
+        std::uint32_t expected = kPubHeld;
+        // Acq_rel pairs with the holder's acq_rel compare-and-swap to
+        // kPubEnding (engine/pub_claims.h): one of the two ends the claim.
+        // Acquire also pairs with its release naming: the room is its.
+        if (c.state.compare_exchange_strong(expected, as, std::memory_order_acq_rel, std::memory_order_relaxed))
+          taken.emplace_back(pc.block, &c);
+      }
+  }
+  for (auto& [block, c] : taken) end_dead_claim(*c, true);
+}
+
+std::uint64_t TopicCore::pub_abandoned() const noexcept {
+  std::uint64_t n = 0;
+  std::lock_guard pl(pub_mu_);
+  for (const PubClaims& pc : pub_claims_)
+    for (const PubClaim& c : pc.block->slot) n += c.abandoned.load(std::memory_order_relaxed);  // a statistic
+  return n;
+}
+
 void TopicCore::unblock_dead_claims(const std::function<bool()>& give_up) noexcept { wait_unblocked(0, give_up, {}); }
 
 void TopicCore::stop_claims_wait(std::uint64_t end) noexcept {
   for (int spins = 0; published() < end; ++spins) {
     if (spins < 1000) {
+      take_back_held_claims(kPubClosedBack);  // one named after stop_claims() looked
       sched_yield();
       continue;
     }
     // Something holds the end up: a publisher that died after the control
     // socket closed (nobody read its end-of-file) ends here.
     wait_unblocked(end, {}, [this] {
+      take_back_held_claims(kPubClosedBack);  // one named after stop_claims() looked
       std::vector<const PubClaimBlock*> gone;
       {
         std::lock_guard lk(pub_mu_);

@@ -12,12 +12,10 @@
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 
-#include <atomic>
 #include <chrono>
-#include <functional>
 #include <string>
-#include <thread>
 
+#include "tests/ipc/returns.h"
 #include "tests/ipc/shm_topic.h"
 #include "tests/support/helpers.h"
 
@@ -25,38 +23,8 @@ using namespace conduit;
 using namespace std::chrono_literals;
 using namespace conduit::test;
 
-namespace {
-
-TopicOptions sync_topic() {
-  TopicOptions to = small_async();
-  to.durability = Durability::kSync;
-  return to;
-}
-
-// Runs `wait` on a thread; if it has not returned after 20 s (a bound the
-// owner did not keep, a wait that should not be), `release` is called so
-// that it returns and the test fails rather than hangs. Whether it
-// returned in time; *got (unless null): what it returned.
-bool returns(const std::function<Status()>& wait, const std::function<void()>& release, Status* got) {
-  std::atomic<bool> done{false};
-  std::thread t([&] {
-    const Status s = wait();
-    if (got != nullptr) *got = s;
-    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
-  });
-  const auto limit = std::chrono::steady_clock::now() + 20s;
-  while (!done.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < limit)
-    std::this_thread::sleep_for(1ms);
-  const bool in_time = done.load(std::memory_order_acquire);
-  if (!in_time) release();
-  t.join();
-  return in_time;
-}
-
-}  // namespace
-
 TEST_CASE("attached publish_nowait then await_durable on a kSync topic") {
-  Owner owner(sync_topic());
+  Owner owner(small_sync());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   AttachedTopic* at = attached->topic("m").value();
   // Several in flight from one thread, then the last one's completion.
@@ -81,7 +49,7 @@ TEST_CASE("attached publish_nowait then await_durable on a kSync topic") {
 }
 
 TEST_CASE("attached await_durable: kTimedOut while an open claim holds the record back, then durable") {
-  Owner owner(sync_topic());
+  Owner owner(small_sync());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   AttachedTopic* at = attached->topic("m").value();
   Claim held = owner.topic->claim(8).value();  // sequence 0, open
@@ -113,7 +81,7 @@ TEST_CASE("attached await_durable: kTimedOut while an open claim holds the recor
 }
 
 TEST_CASE("attached await_durable of a sequence no claim has taken is refused at once") {
-  Owner owner(sync_topic());
+  Owner owner(small_sync());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   AttachedTopic* at = attached->topic("m").value();
   REQUIRE(at->publish_nowait(text("one")).ok());
@@ -136,7 +104,7 @@ TEST_CASE("attached await_durable on a memory-only topic is unsupported; publish
 }
 
 TEST_CASE("attached await_durable once the owner is gone: kClosed") {
-  Owner owner(sync_topic());
+  Owner owner(small_sync());
   auto attached = AttachedEngine::attach(owner.eo.data_dir).value();
   AttachedTopic* at = attached->topic("m").value();
   auto seq = at->publish_nowait(text("last"));

@@ -80,6 +80,7 @@ class AttachedTopicCore;
 }  // namespace detail
 
 class AttachedTopic;
+class AttachedClaim;
 
 class AttachedConsumer;
 class AttachedWorkGroup;
@@ -303,12 +304,100 @@ class CONDUIT_EXPORT AttachedTopic {
   // has taken yet is refused at once (kInvalidArgument) rather than waited
   // for.
   Status await_durable(std::uint64_t seq, std::chrono::nanoseconds timeout) noexcept;
+  // Topic::claim from this process: zero-copy publishing into the shared
+  // mapping (AttachedClaim, below). Fails as Topic::claim does (kTooLarge,
+  // kInvalidArgument for an envelope with a payload, kClosed once the
+  // owner is gone), kBusy when this process holds 64 claims on the topic
+  // already (publishes included), and kUnsupported when the owner's build
+  // cannot end claims held open in another process (an older one).
+  Result<AttachedClaim> claim(std::size_t payload_bytes, const Message& envelope = {}) noexcept;
 
  private:
   friend class AttachedEngine;
   AttachedTopic(std::string name, std::unique_ptr<detail::AttachedTopicCore> core);
   std::string name_;
-  std::unique_ptr<detail::AttachedTopicCore> core_;
+  std::shared_ptr<detail::AttachedTopicCore> core_;  // its claims share it
+};
+
+// Claim (conduit/claim.h) from an attached process: AttachedTopic::claim
+// takes the record's sequence and its room in the topic's log as a publish
+// from this process does (one add on the shared tail, the claim named in
+// this connection's claim slots), writes the header and the envelope, and
+// hands out the payload's bytes in this process's shared mapping of the
+// segment: written in place, nothing copied, nothing sent to the owner. A
+// claim that does not fit the head segment asks the owner to roll (a round
+// trip) and claims again, as a publish does. commit() seals the CRC over
+// the bytes as they are and stores the length word: the owner's
+// subscribers, work groups and LogReaders see the record at once. A claim
+// not committed becomes a skip record, kept in the sequence and stepped
+// over and counted by every reader (PollResult::skipped,
+// WorkGroupStats::skipped; TopicStats::skipped counts it too), never a
+// hole: abandon(), the destructor, the owner's close or delete_topic()
+// (commit() then fails with kClosed or kNotFound, as in process), or this
+// process dying (the owner ends it when the connection closes). Readers
+// wait behind an open claim, in every process: hold one for as long as it
+// takes to fill it, not longer.
+//
+// What differs from in-process:
+//   - kSync: commit() returns once the owner's persistence thread made
+//     the record durable (a round trip on the engine's connection);
+//     commit_nowait() does not wait (AttachedTopic::await_durable after).
+//   - A claim ended after its AttachedEngine was destroyed touches nothing
+//     and fails with kClosed: the owner made it a skip record when the
+//     engine's connection closed.
+//   - Timestamps come from this process's wall clock; no TraceScope.
+//   - At most 64 claims of this process open on one topic at once
+//     (AttachedTopic::claim's kBusy), in-flight publishes included; in
+//     process the bound is 4096.
+//   - The owner's own log says "a publisher in another process died
+//     mid-claim" for a claim it ended because this process (or its
+//     AttachedEngine) went.
+//
+// Thread safety: as Claim, an AttachedClaim is one thread's at a time
+// (move it to hand it over); many threads may hold claims on one topic,
+// sharing its 64 claim slots with this process's publishes (a publish()
+// waits for a free one while 64 claims are open). claim() takes a short
+// lock of this process (its table of mapped segments), as a publish does,
+// and the engine's connection when it needs the owner (a roll, a
+// segment's first claim); commit() and abandon() take none, except the
+// connection for a kSync commit()'s wait.
+class CONDUIT_EXPORT AttachedClaim {
+ public:
+  AttachedClaim() noexcept = default;
+  AttachedClaim(AttachedClaim&& other) noexcept = default;  // `other` is left empty
+  // Abandons the claim held, then takes `other`'s (left empty).
+  AttachedClaim& operator=(AttachedClaim&& other) noexcept;
+  AttachedClaim(const AttachedClaim&) = delete;
+  AttachedClaim& operator=(const AttachedClaim&) = delete;
+  // An uncommitted claim is abandoned.
+  ~AttachedClaim();
+
+  // The payload's room in the log: exactly the bytes asked for. Empty once
+  // the claim is committed or abandoned.
+  std::span<std::byte> payload() const noexcept {
+    return active() ? std::span<std::byte>(record_ + payload_offset_, payload_size_) : std::span<std::byte>();
+  }
+  std::uint64_t sequence() const noexcept { return seq_; }  // fixed at the claim
+  bool active() const noexcept { return core_ != nullptr; }  // not committed or abandoned yet
+
+  // As Claim's: visible to readers (kSync: once durable); its sequence.
+  // kInvalidArgument when not active().
+  Result<std::uint64_t> commit() noexcept;
+  Result<std::uint64_t> commit_nowait() noexcept;
+  // Turns the claim into a skip record now. Nothing when not active().
+  void abandon() noexcept;
+
+ private:
+  friend class detail::AttachedTopicCore;
+  std::shared_ptr<detail::AttachedTopicCore> core_;  // null: not active
+  std::shared_ptr<void> segment_;                    // this process's mapping of its segment
+  std::byte* record_ = nullptr;
+  std::uint32_t word_ = 0;  // the length word to commit
+  std::uint32_t payload_offset_ = 0;
+  std::uint32_t payload_size_ = 0;
+  std::uint32_t slot_ = 0;   // its claim slot (engine/pub_claims.h)
+  std::uint32_t index_ = 0;  // its entry in the segment's index
+  std::uint64_t seq_ = 0;
 };
 
 }  // namespace conduit

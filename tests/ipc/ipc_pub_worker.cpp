@@ -26,6 +26,11 @@
 //   ipc_pub_worker live DIR TOPIC ID STOP   publishes "ID I" (a few at a time,
 //                                           pausing) until file STOP exists;
 //                                           prints "done N" (N published)
+//   ipc_pub_worker hold DIR TOPIC ID        publishes "ID 0", then claims room
+//                                           for "ID 1" (AttachedTopic::claim),
+//                                           writes half of it and holds the
+//                                           claim open until killed; prints
+//                                           "claimed SEQ" (the claim's)
 #include <conduit/attach.h>
 #include <conduit/conduit.h>
 #include <conduit/reader.h>
@@ -219,6 +224,18 @@ int live(const std::string& dir, const std::string& topic, const std::string& id
   return 0;
 }
 
+int hold(const std::string& dir, const std::string& topic, const std::string& id) {
+  std::unique_ptr<AttachedEngine> engine;
+  AttachedTopic* t = topic_of(dir, topic, &engine);
+  if (auto seq = t->publish(id + " 0"); !seq.ok()) return fail("publish: " + seq.status().to_string());
+  const std::string payload = id + " 1";
+  auto c = t->claim(payload.size());
+  if (!c.ok()) return fail("claim: " + c.status().to_string());
+  std::memcpy(c->payload().data(), payload.data(), payload.size() / 2);
+  std::printf("claimed %llu\n", static_cast<unsigned long long>(c->sequence()));
+  for (;;) std::this_thread::sleep_for(1s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -231,6 +248,7 @@ int main(int argc, char** argv) {
   if (a.size() == 4 && a[0] == "subscribe") return subscribe(a[1], a[2], std::stoull(a[3]));
   if (a.size() == 4 && a[0] == "forever") return forever(a[1], a[2], a[3]);
   if (a.size() == 5 && a[0] == "live") return live(a[1], a[2], a[3], a[4]);
-  std::fprintf(stderr, "usage: ipc_pub_worker publish|batch|durable|read|subscribe|forever|live ...\n");
+  if (a.size() == 4 && a[0] == "hold") return hold(a[1], a[2], a[3]);
+  std::fprintf(stderr, "usage: ipc_pub_worker publish|batch|durable|read|subscribe|forever|live|hold ...\n");
   return 2;
 }

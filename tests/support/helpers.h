@@ -40,6 +40,13 @@ inline TopicOptions small_async() {
   return o;
 }
 
+// The same, kSync.
+inline TopicOptions small_sync() {
+  TopicOptions o = small_async();
+  o.durability = Durability::kSync;
+  return o;
+}
+
 // An engine on `dir`; `fallback` forces the syscall backend instead of
 // io_uring (EngineOptions::force_syscall_io).
 inline EngineOptions engine_options(const TempDir& dir, bool fallback) {
