@@ -345,6 +345,11 @@ class CONDUIT_EXPORT AttachedTopic {
 //   - A claim ended after its AttachedEngine was destroyed touches nothing
 //     and fails with kClosed: the owner made it a skip record when the
 //     engine's connection closed.
+//   - The owner dying (not closing) with a claim open: its commit() still
+//     lands in the file, as a publish in flight then does, for the next
+//     owner's recovery; a claim still open when a next owner has started
+//     may write into room that owner reuses. End open claims once a call
+//     says the owner is gone (kClosed).
 //   - Timestamps come from this process's wall clock; no TraceScope.
 //   - At most 64 claims of this process open on one topic at once
 //     (AttachedTopic::claim's kBusy), in-flight publishes included; in
