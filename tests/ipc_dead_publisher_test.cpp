@@ -5,8 +5,8 @@
 // close does not wait for the dead claim. The deterministic cases stop the
 // publisher at a named point of its claim (CONDUIT_TEST_PUB_STOP makes it
 // SIGSTOP itself there) and SIGKILL it; the cycle case kills publishers at
-// random points while another publisher process and the owner publish,
-// and checks that every live publisher's record is there exactly once, in
+// random points (of their publishes, batches and AttachedClaims) while
+// another publisher process and the owner publish, and checks that every live publisher's record is there exactly once, in
 // order, with dense sequences.
 //
 // Cycles: CONDUIT_DEAD_PUB_CYCLES, else 100 scaled by CONDUIT_CRASH_CYCLES

@@ -20,9 +20,11 @@
 //   ipc_pub_worker subscribe DIR TOPIC TOTAL  the same with an attached
 //                                           subscriber (prints "ready" first)
 //   ipc_pub_worker forever DIR TOPIC ID     publishes "ID I" for I from 0, in
-//                                           publishes and batches of 2..6
-//                                           records, until killed; prints
-//                                           "ready" after the first
+//                                           publishes, batches of 2..6 records
+//                                           and claims (AttachedTopic::claim,
+//                                           written in place, committed),
+//                                           until killed; prints "ready"
+//                                           after the first
 //   ipc_pub_worker live DIR TOPIC ID STOP   publishes "ID I" (a few at a time,
 //                                           pausing) until file STOP exists;
 //                                           prints "done N" (N published)
@@ -195,6 +197,15 @@ int forever(const std::string& dir, const std::string& topic, const std::string&
   std::vector<Message> ms;
   std::uint64_t seqs[8];
   for (std::uint64_t i = 0, round = 0;; ++round) {
+    if (round % 4 == 3) {
+      const std::string p = id + " " + std::to_string(i);
+      auto c = t->claim(p.size());
+      if (!c.ok()) return fail("claim: " + c.status().to_string());
+      std::memcpy(c->payload().data(), p.data(), p.size());
+      if (auto seq = c->commit(); !seq.ok()) return fail("commit: " + seq.status().to_string());
+      ++i;
+      continue;
+    }
     const std::size_t k = round % 3 == 2 ? 2 + round % 5 : 1;
     payloads.clear();
     ms.clear();
