@@ -3,6 +3,8 @@
 // kPubHeld in this connection's claim slots, engine/pub_claims.h); its end
 // is the holder's or the owner's (close, delete), decided by one
 // compare-and-swap on the slot's state; a dead holder's is the owner's too.
+#include <signal.h>
+
 #include <new>
 
 #include "common/format.h"
@@ -81,6 +83,8 @@ Result<std::uint64_t> AttachedTopicCore::end_claim(AttachedClaim& c, bool commit
     format::fill_skip(c.record_, c.seq_, crc);
     word = format::kSkipFlag | (word & format::kLengthMask);
   }
+  if (t.stop_at_ == StopAt::kEnding) [[unlikely]]
+    ::raise(SIGSTOP);
   // Over 0 only, as write(): the owner writes here only for a holder that
   // died, so this never fails while this process lives.
   std::uint32_t found = 0;

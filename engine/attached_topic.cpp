@@ -56,6 +56,7 @@ StopAt stop_at_from_env() {
   if (v == "crossed") return StopAt::kCrossed;
   if (v == "unindexed") return StopAt::kUnindexed;
   if (v == "crosser_late") return StopAt::kCrosserLate;
+  if (v == "ending") return StopAt::kEnding;
   return StopAt::kNone;
 }
 

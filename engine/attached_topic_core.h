@@ -33,8 +33,10 @@ namespace conduit::detail {
 // (SIGSTOP) for the test to kill it there. Read once per topic handle.
 // "crosser_late" (tests/ipc_roll_order_test.cpp) stops nothing: the claim
 // that crossed the head's end waits, before its roll request, until
-// another thread of its process is in one (at most 1 s).
-enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed, kCrosserLate };
+// another thread of its process is in one (at most 1 s). "ending": an
+// AttachedClaim's commit, once it won its end and sealed the CRC, before
+// its length word.
+enum class StopAt { kNone, kUnnamed, kNamed, kCrossed, kUnindexed, kCrosserLate, kEnding };
 StopAt stop_at_from_env();
 
 // Shared by its AttachedTopic and the AttachedClaims it made (which may

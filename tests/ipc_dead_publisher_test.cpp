@@ -184,6 +184,21 @@ TEST_CASE("a publisher killed between committing a record and setting its index 
   CHECK(topic->stats().skipped == 0);
 }
 
+TEST_CASE("a publisher killed in an AttachedClaim's commit, its CRC sealed, its length word not: a skip record") {
+  TempDir tmp;
+  auto engine = owner_of(tmp);
+  Topic* topic = engine->create_topic("t", test::small_async()).value();
+  auto sub = topic->subscribe({.name = {}, .start = StartAt::earliest()}).value();
+  // "forever" publishes k 0 .. k 5, then claims k 6 and stops committing it.
+  auto pub = stopped_publisher(tmp, "t", "ending");
+  REQUIRE(topic->publish("owner 0").value() == 7);
+  pub->kill();
+  const Read got = read_until(sub.get(), "owner 0");
+  CHECK(got.payloads == std::vector<std::string>{"k 0", "k 1", "k 2", "k 3", "k 4", "k 5", "owner 0"});
+  CHECK(got.skipped == 1);
+  CHECK(topic->stats().skipped == 1);
+}
+
 TEST_CASE("a publisher killed after crossing a segment's end, before asking for the roll: the owner rolls") {
   TempDir tmp;
   auto engine = owner_of(tmp);
