@@ -354,11 +354,13 @@ bool AttachedTopicCore::await_own_crosser(std::size_t k, std::uint64_t first, De
     const PubClaim& c = pub_->slot[i];
     for (unsigned round = 0;; ++round) {
       // Acquire pairs with the claimer's release compare-and-swap to
-      // kPubClaimed (its tail, add and first_seq are the claim's) and its
-      // seq_cst mark.
+      // kPubClaimed or kPubHeld (its tail, add and first_seq are the
+      // claim's) and its seq_cst mark.
       const std::uint32_t state = c.state.load(std::memory_order_acquire);
       bool waits = state == kPubRevoked;  // the owner revoked it unnamed: a crosser may still roll
-      if (state == kPubClaimed) {
+      // A held claim (AttachedClaim) that crossed is in its roll too: it is
+      // named kPubHeld from its claim on.
+      if (state == kPubClaimed || state == kPubHeld) {
         // Relaxed: ordered by the acquire above.
         const std::uint64_t ct = c.tail.load(std::memory_order_relaxed) & kTailOffsetMask;
         const std::uint64_t bytes = c.add.load(std::memory_order_relaxed) & kTailOffsetMask;

@@ -84,22 +84,25 @@ std::string mapped_file_at(const void* p) {
   return {};
 }
 
-// Runs `end` (the owner's close or delete_topic), which must not wait for
-// an open attached claim; one still waiting after 20 s cannot be ended from
-// here (the claim is this thread's), so the process exits with 1.
-void must_not_wait(const std::function<void()>& end) {
+// Runs `f`, which must return: one still waiting after 20 s cannot be
+// ended from here (the owner's close or delete_topic waiting for a claim
+// this thread holds, claimers waiting for each other's rolls), so the
+// process says `what` and exits with 1.
+void must_return(const char* what, const std::function<void()>& f) {
   const bool in_time = returns(
       [&] {
-        end();
+        f();
         return Status::OK();
       },
-      [] {
-        std::fprintf(stderr, "the owner waited for an open attached claim\n");
+      [what] {
+        std::fprintf(stderr, "%s\n", what);
         std::_Exit(1);
       },
       nullptr);
   CHECK(in_time);
 }
+
+void must_not_wait(const std::function<void()>& end) { must_return("the owner waited for an open attached claim", end); }
 
 void fill(AttachedClaim& c, const std::string& text) {
   REQUIRE(c.payload().size() == text.size());
@@ -368,7 +371,9 @@ TEST_CASE("attached claims from four threads, some abandoned, across rolls: dens
         if (auto s = c->commit(); !s.ok()) failed[t] = s.status().to_string();
       }
     });
-  for (auto& th : threads) th.join();
+  must_return("claiming threads of one process waited for each other's rolls", [&] {
+    for (auto& th : threads) th.join();
+  });
   for (const auto& f : failed) REQUIRE_MESSAGE(f.empty(), f);
   // After every claim: the skip records all come before it.
   REQUIRE(owner.topic->publish("end").value() == kThreads * kEach);
