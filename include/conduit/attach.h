@@ -388,6 +388,7 @@ class CONDUIT_EXPORT AttachedClaim {
   // As Claim's: visible to readers (kSync: once durable); its sequence.
   // kInvalidArgument when not active().
   Result<std::uint64_t> commit() noexcept;
+  // commit() that does not wait for the disk: AttachedTopic::await_durable after.
   Result<std::uint64_t> commit_nowait() noexcept;
   // Turns the claim into a skip record now. Nothing when not active().
   void abandon() noexcept;
