@@ -42,6 +42,9 @@ Status TopicCore::retire() {
   wake_all();
   // The final sync (a persisted topic): wakes sync publishers, lets go of the files.
   (void)storage_->close();
+  // No dead publisher's claim is being ended in them from here on.
+  segments_dropped_.store(true, std::memory_order_seq_cst);  // seq_cst: see topic_core.h
+  while (dead_endings_.load(std::memory_order_seq_cst) != 0) sched_yield();
   std::deque<std::shared_ptr<Segment>> gone;  // freed after the locks
   std::shared_ptr<Segment> scanned, spare;
   {

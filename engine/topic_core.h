@@ -307,7 +307,9 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   std::shared_ptr<Segment> claimable_segment(std::uint64_t first_seq) const;
   // A publisher in another process claimed on slot `slot` (its tail read
   // `tail_before`) and did not fit: the roll, as an in-process crosser's.
-  Status roll_for_remote(std::uint32_t slot, std::uint64_t tail_before) noexcept;
+  // `dead`: on behalf of a dead publisher's crossing claim (topic_dead_claims.cpp),
+  // which a deleted topic still needs sealed while retire() waits for it.
+  Status roll_for_remote(std::uint32_t slot, std::uint64_t tail_before, bool dead = false) noexcept;
   // Reading a memory-only topic from other processes (doc/ipc.md): the
   // segment holding `seq` as segment_for() finds it (pinned: the ring does
   // not reuse it while the caller holds it), when it is one another process
@@ -555,6 +557,13 @@ class TopicCore final : public MiAllocated, public WatermarkSource {
   ClaimTable claims_;
   Status claims_refused_;                  // guarded by claims_.lock(): set once by take_back_claims()
   std::atomic<std::uint64_t> skipped_{0};  // claims turned into skip records (TopicStats::skipped)
+  // A dead publisher's claim may be ended while a deleted topic's retire()
+  // waits for it: end_dead_claim() counts itself in `dead_endings_` and
+  // goes no further once `segments_dropped_` is set; retire() sets it and
+  // waits for the count to reach zero before it drops the segments. Both
+  // seq_cst: each sees the other's store, or the other sees its own.
+  std::atomic<int> dead_endings_{0};
+  std::atomic<bool> segments_dropped_{false};
 
   // Attached publishers' claim slots, by connection, with the peer's pid
   // (open_pub_claims). unblock_until_: while published() is below it an

@@ -98,7 +98,15 @@ void TopicCore::end_dead_claim(const PubClaim& c, bool taken_back) noexcept {
   const std::uint64_t add = c.add.load(std::memory_order_relaxed);
   const std::uint64_t t = c.tail.load(std::memory_order_relaxed);
   const std::uint64_t first = c.first_seq.load(std::memory_order_relaxed);
-  if (claim_ == nullptr || h >= kClaimSlots || (deleted() && !taken_back)) return;
+  if (claim_ == nullptr || h >= kClaimSlots) return;
+  // A deleted topic's segments stay until retire() drops them, and retire()
+  // waits for this claim (and for this ending: dead_endings_).
+  struct Ending {
+    TopicCore* t;
+    ~Ending() { t->dead_endings_.fetch_sub(1, std::memory_order_seq_cst); }  // seq_cst: see topic_core.h
+  } ending{this};
+  dead_endings_.fetch_add(1, std::memory_order_seq_cst);
+  if (segments_dropped_.load(std::memory_order_seq_cst)) return;
   // No mu_ here: a thread may hold it waiting for this very claim's seal
   // (claimed()). The slot still holds the claim's segment while its first
   // sequence is the claim's (a slot's next segment starts elsewhere).
@@ -115,7 +123,7 @@ void TopicCore::end_dead_claim(const PubClaim& c, bool taken_back) noexcept {
     // roll, with the padding and seal, on its behalf. Acquire pairs with
     // the release in set_head_locked().
     if (off > options_.segment_bytes || claim_->head.load(std::memory_order_acquire) != h) return;
-    (void)roll_for_remote(h, t);
+    (void)roll_for_remote(h, t, true);
     return;
   }
   const std::uint64_t from = first + (t >> kTailOffsetBits);

@@ -49,7 +49,7 @@ std::shared_ptr<Segment> TopicCore::claimable_segment(std::uint64_t first_seq) c
   return *s;
 }
 
-Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before) noexcept {
+Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before, bool dead) noexcept {
   if (claim_ == nullptr || slot >= kClaimSlots)
     return Status::InvalidArgument(topic_error(name_, "a roll request for slot " + std::to_string(slot)));
   AppendSlot* s = &claim_->slot[slot];
@@ -74,7 +74,7 @@ Status TopicCore::roll_for_remote(std::uint32_t slot, std::uint64_t tail_before)
   const std::uint64_t off = tail_before & kTailOffsetMask;
   if (off <= options_.segment_bytes) {
     // Acquire pairs with the release in set_head_locked(): the slot's segment.
-    if (deleted() || head_.load(std::memory_order_acquire) != s)
+    if ((deleted() && !dead) || head_.load(std::memory_order_acquire) != s)
       return Status::InvalidArgument(topic_error(name_, "a crossing roll request for a slot that is not the head"));
     const std::uint64_t now = s->tail.load(std::memory_order_relaxed);
     // Relaxed: ordered by the head's acquire above.

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -216,6 +218,37 @@ TEST_CASE("a publisher killed after crossing a segment's end, before asking for 
   CHECK(got.skipped == 0);
   CHECK(topic->stats().segments >= 2);
   for (std::size_t i = 0; i < got.seqs.size(); ++i) CHECK(got.seqs[i] == i);
+}
+
+TEST_CASE("delete_topic waits for a stopped publisher's claim, and goes on once that publisher is killed") {
+  TempDir tmp;
+  auto engine = owner_of(tmp);
+  REQUIRE(engine->create_topic("t", test::small_async()).ok());
+  auto pub = stopped_publisher(tmp, "t", "named");  // holds sequence 0, not written
+  std::atomic<bool> done{false};
+  Status deleted;
+  std::thread del([&] {
+    deleted = engine->delete_topic("t");
+    done.store(true, std::memory_order_release);  // pairs with the acquire loads below
+  });
+  // While the publisher lives, its claim may still be written: the delete waits.
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(done.load(std::memory_order_acquire));
+  pub->kill();
+  // Its claim is ended as a skip record; the delete then finishes. Before,
+  // a deleted topic's dead claims were left alone, and the delete waited
+  // for one of them for ever.
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!done.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "FAILED: delete_topic still waits for the killed publisher's claim\n");
+      std::_Exit(1);  // the delete's thread cannot be joined
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  del.join();
+  CHECK(deleted.ok());
+  CHECK(engine->topic("t").status().code() == Code::kNotFound);
 }
 
 TEST_CASE("the owner's close does not wait for a killed publisher's claim") {
