@@ -26,49 +26,51 @@
 
 namespace conduit::bench {
 
-template <std::size_t kSlots>
 class ClaimRing {
-  static_assert((kSlots & (kSlots - 1)) == 0, "a power of two");
-
  public:
   struct alignas(64) Slot {
     std::array<unsigned char, 64> bytes;
   };
 
-  ClaimRing() : slots_(new Slot[kSlots]), seqs_(new std::atomic<std::uint64_t>[kSlots]) {
-    for (std::size_t i = 0; i < kSlots; ++i) seqs_[i].store(0, std::memory_order_relaxed);  // before any thread
+  // `slots`: a power of two.
+  explicit ClaimRing(std::size_t slots)
+      : slots_(new Slot[slots]), seqs_(new std::atomic<std::uint64_t>[slots]), size_(slots), mask_(slots - 1) {
+    for (std::size_t i = 0; i < slots; ++i) seqs_[i].store(0, std::memory_order_relaxed);  // before any thread
   }
 
   // Claims the next slot, waiting while the consumer is a whole ring behind.
   // `seen` is the caller's copy of the consumer's position (one per producer).
-  std::uint64_t claim(std::uint64_t& seen) noexcept {
+  // `k` slots at once (a batch): the first of them.
+  std::uint64_t claim(std::uint64_t& seen, std::uint64_t k = 1) noexcept {
     // Relaxed: the claim orders nothing; commit's release publishes the bytes.
-    const std::uint64_t n = tail_.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t n = tail_.fetch_add(k, std::memory_order_relaxed);
     // Acquire pairs with the consumer's release in done(): its reads of the
-    // slot finished before the slot is written again.
-    while (n >= seen + kSlots) {
+    // slots finished before they are written again.
+    while (n + k > seen + size_) {
       seen = head_.load(std::memory_order_acquire);
-      if (n >= seen + kSlots) cpu_relax();
+      if (n + k > seen + size_) cpu_relax();
     }
     return n;
   }
-  unsigned char* bytes(std::uint64_t n) noexcept { return slots_[n & (kSlots - 1)].bytes.data(); }
+  unsigned char* bytes(std::uint64_t n) noexcept { return slots_[n & mask_].bytes.data(); }
   void commit(std::uint64_t n) noexcept {
     // Release pairs with the consumer's acquire in ready(): the bytes first.
-    seqs_[n & (kSlots - 1)].store(n + 1, std::memory_order_release);
+    seqs_[n & mask_].store(n + 1, std::memory_order_release);
   }
 
   // Consumer: whether slot n is written (n + 1 is stored there this lap).
   bool ready(std::uint64_t n) const noexcept {
-    return seqs_[n & (kSlots - 1)].load(std::memory_order_acquire) == n + 1;  // pairs with commit()
+    return seqs_[n & mask_].load(std::memory_order_acquire) == n + 1;  // pairs with commit()
   }
-  const unsigned char* read(std::uint64_t n) const noexcept { return slots_[n & (kSlots - 1)].bytes.data(); }
+  const unsigned char* read(std::uint64_t n) const noexcept { return slots_[n & mask_].bytes.data(); }
   // Every slot below `n` has been read: producers may reuse them.
   void done(std::uint64_t n) noexcept { head_.store(n, std::memory_order_release); }  // pairs with claim()
 
  private:
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> seqs_;
+  const std::uint64_t size_;
+  const std::uint64_t mask_;
   alignas(64) std::atomic<std::uint64_t> tail_{0};  // the next slot to claim
   alignas(64) std::atomic<std::uint64_t> head_{0};  // the consumer's position
 };
