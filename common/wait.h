@@ -12,10 +12,12 @@
 //   and the next wake-up or the timeout ends it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "conduit/options.h"
@@ -277,5 +279,14 @@ class Backoff {
 // it bounds how long the calling thread sleeps, and an injected test clock
 // would not move while it sleeps. Timers and ages use the engine's clock.
 std::chrono::steady_clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept;
+
+// A due time on the engine's clock: `ns` (below 0: none) after `now` (at
+// least 0), at most the largest value, which means never. A timeout or
+// delay of centuries is never due, not a signed overflow into the past.
+inline std::int64_t due_after(std::int64_t now, std::int64_t ns) noexcept {
+  constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+  ns = std::max<std::int64_t>(ns, 0);
+  return ns > kNever - now ? kNever : now + ns;
+}
 
 }  // namespace conduit::detail

@@ -1,10 +1,9 @@
 // Delayed delivery: the delay topic and its pump.
 #include "conduit/delay.h"
 
-#include <algorithm>
 #include <charconv>
-#include <limits>
 
+#include "common/wait.h"
 #include "engine/envelope.h"
 
 namespace conduit {
@@ -79,11 +78,9 @@ Result<std::uint64_t> DelayPump::publish_at(const Message& m, std::int64_t not_b
 }
 
 Result<std::uint64_t> DelayPump::publish_after(const Message& m, std::chrono::nanoseconds delay) {
-  // A delay of centuries is "not before the end of time", not an overflow
-  // into the past (which would deliver it at once).
-  const std::int64_t t = now();
-  const std::int64_t most = std::numeric_limits<std::int64_t>::max();
-  return publish_at(m, delay.count() > most - t ? most : t + std::max<std::int64_t>(delay.count(), 0));
+  // A delay of centuries is never due (due_after), not an overflow into
+  // the past (which would deliver it at once).
+  return publish_at(m, detail::due_after(now(), delay.count()));
 }
 
 Status DelayPump::release(const Held& h) {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <functional>
-#include <limits>
 #include <thread>
 
 #include "common/disk_names.h"
 #include "common/format.h"
+#include "common/wait.h"
 #include "engine/work_group_core.h"
 
 namespace conduit {
@@ -24,14 +24,6 @@ double uniform01() noexcept {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
-// `ns` after `now` (both >= 0), at most kNever: a timeout, delay or
-// backoff of centuries means never, not an overflow (fuzz_ipc_wire found
-// an ack_timeout near 2^63 ns).
-std::int64_t after(std::int64_t now, std::int64_t ns) noexcept {
-  constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();  // GroupCore::kNever
-  return ns > kNever - now ? kNever : now + ns;
 }
 
 }  // namespace
@@ -57,7 +49,7 @@ GroupCore::GroupCore(TopicCore* topic, std::string name, WorkGroupOptions option
   if (!restored_.entries.empty()) restored_end_ = restored_.entries.back().seq + 1;
   if (options_.ack_timeout.count() > 0) {
     // Ack deadlines are checked every ack_timeout at least (run_timers()).
-    next_scan_ = after(now(), options_.ack_timeout.count());
+    next_scan_ = due_after(now(), options_.ack_timeout.count());
     // Relaxed: published by the topic's lock in attach(), like the slots.
     next_due_.store(next_scan_, std::memory_order_relaxed);
   }
@@ -259,7 +251,7 @@ std::int64_t GroupCore::prepare_claim() noexcept {
   // Relaxed: a hint; the purge works under timers_mu_.
   if (purge_timers_.load(std::memory_order_relaxed)) [[unlikely]]
     purge_cut_timers();
-  return timeouts ? after(t, options_.ack_timeout.count()) : kNever;
+  return timeouts ? due_after(t, options_.ack_timeout.count()) : kNever;
 }
 
 std::size_t GroupCore::claim_redeliveries(std::span<Delivery> out, std::int64_t deadline, const void* owner,
@@ -569,7 +561,7 @@ GroupCore::Failed GroupCore::settle_failure(std::uint64_t seq, Failure why, std:
                        (why == Failure::kError && options_.on_failure == WorkGroupOptions::OnFailure::kDeadLetter);
   f.dead_letter = at_once || used_up;
   f.reason = used_up && !at_once ? "max-attempts" : "rejected";
-  f.due = after(now, delay_ns >= 0 ? delay_ns : backoff_ns(f.attempt));
+  f.due = due_after(now, delay_ns >= 0 ? delay_ns : backoff_ns(f.attempt));
   if (!f.dead_letter) deadline_[i].store(f.due, std::memory_order_relaxed);  // relaxed: as above
   // Relaxed load: the busy word is this thread's. Release pairs with the
   // acquire of the word by the redelivery, cut() and snapshot().
@@ -606,7 +598,7 @@ void GroupCore::carry_out(const Failed& f, std::string_view error, bool by_calle
     if (!word_[i].compare_exchange_strong(w, (w & ~kStateMask) | kBusy, std::memory_order_acquire,
                                           std::memory_order_relaxed))
       return;  // the hard cap took it meanwhile
-    due = after(f.now, std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000));
+    due = due_after(f.now, std::max<std::int64_t>(options_.backoff_max.count(), 1'000'000'000));
     deadline_[i].store(due, std::memory_order_relaxed);  // relaxed: published by the release below
     word_[i].store(f.word, std::memory_order_release);   // release: as settle_failure()'s
   }
@@ -665,7 +657,7 @@ void GroupCore::run_timers(std::int64_t now) noexcept {
       // may pass a slot and a later sequence take it, so the sequence comes
       // from the slot, read after the word: if the CAS below succeeds, no
       // hand-out came in between, so seq_ and deadline_ are this lease's.
-      std::int64_t earliest = after(now, options_.ack_timeout.count());
+      std::int64_t earliest = due_after(now, options_.ack_timeout.count());
       // Acquire pairs with the release CASes on floor_ and next_.
       const std::uint64_t end = next_.load(std::memory_order_acquire);
       const std::uint64_t from = floor_.load(std::memory_order_acquire);
